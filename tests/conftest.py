@@ -1,0 +1,37 @@
+"""Shared fixtures: a private real engine per test session (single node and a 3-master
+cluster, started on demand) and fakeredis for fast unit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from gateway.state.engine import ClusterEngines, Engine, start_cluster, start_single
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A real Valkey/Redis engine for the whole session, on a loopback port."""
+    eng = start_single(tmp_path_factory.mktemp("engine"))
+    yield eng
+    eng.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(engine: Engine) -> str:
+    return engine.url
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterEngines]:
+    """A real 3-master cluster, started only by tests that ask for it."""
+    engines = start_cluster(3, tmp_path_factory.mktemp("cluster"))
+    yield engines
+    engines.stop()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
