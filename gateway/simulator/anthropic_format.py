@@ -1,0 +1,200 @@
+"""Anthropic Messages API (`POST /v1/messages`), non-stream and SSE, from the public docs.
+
+Usage follows Anthropic's accounting: `input_tokens` excludes cached tokens,
+which are reported in `cache_read_input_tokens` (OpenAI and Gemini include them
+in the prompt count). The stream is the documented event sequence:
+message_start, content_block_start, ping, content_block_delta..., content_block_stop,
+message_delta (stop_reason, usage.output_tokens), message_stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .core import Outcome, answer, join_prompt
+from .state import Fault, SimState
+from .text import Ask, Reply, group
+from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_event, stream_response
+
+STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool": "tool_use"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    kind = ERROR_TYPES.get(status, "api_error")
+    return json_response({"type": "error", "error": {"type": kind, "message": message}}, status, headers)
+
+
+def fault_response(fault: Fault) -> Response:
+    messages = {429: "Number of requests has exceeded your rate limit (simulated).", 529: "Overloaded (simulated)."}
+    return error(fault.status, messages.get(fault.status, f"Internal server error ({fault.reason}, simulated)."), retry_headers(fault))
+
+
+def _block_texts(content: Any, out: list[str]) -> None:
+    if isinstance(content, str):
+        out.append(content)
+        return
+    for block in content or ():
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            out.append(block["text"])
+        elif kind == "tool_use":
+            out.append(orjson.dumps(block.get("input") or {}).decode())
+        elif kind == "tool_result":
+            _block_texts(block.get("content"), out)
+
+
+def parse(body: Any) -> tuple[Ask, list[str], bool]:
+    """Validate a Messages request; return (ask, prompt texts, stream)."""
+    if not isinstance(body, dict):
+        raise BadRequest("body: Input should be an object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: Field required")
+    limit = body.get("max_tokens")
+    if limit is None:
+        raise BadRequest("max_tokens: Field required")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise BadRequest("max_tokens: Input should be a valid integer greater than or equal to 1")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages: Field required" if messages is None else "messages: at least one message is required")
+    texts: list[str] = []
+    _block_texts(body.get("system"), texts)
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        _block_texts(msg.get("content"), texts)
+    last = messages[-1].get("content")
+    last_is_result = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
+    tools = [(t["name"], t.get("input_schema")) for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")]
+    choice_raw = body.get("tool_choice") or {}
+    kind = choice_raw.get("type") if isinstance(choice_raw, dict) else None
+    choice = {"auto": "auto", "any": "required", "none": "none"}.get(kind or "auto")
+    if kind == "tool":
+        choice = choice_raw.get("name")
+    stops = tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str))
+    ask = Ask(
+        model=model,
+        prompt=join_prompt(texts),
+        max_tokens=limit,
+        stop=stops,
+        tools=tools,
+        tool_choice=choice,
+        last_is_tool_result=last_is_result,
+    )
+    return ask, texts, bool(body.get("stream"))
+
+
+def usage(out: Outcome) -> dict[str, Any]:
+    return {
+        "input_tokens": out.prompt_tokens - out.cached_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": out.cached_tokens,
+        "output_tokens": out.output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _content(reply: Reply) -> list[dict[str, Any]]:
+    call = reply.tool_call
+    if call is None:
+        return [{"type": "text", "text": reply.text}]
+    try:
+        args = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        args = {}  # cut by max_tokens: Anthropic still returns an (incomplete) object
+    return [{"type": "tool_use", "id": call.call_id, "name": call.name, "input": args}]
+
+
+def message_body(mid: str, ask: Ask, out: Outcome) -> dict[str, Any]:
+    reply = out.replies[0]
+    return {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": ask.model,
+        "content": _content(reply),
+        "stop_reason": STOP[reply.finish],
+        "stop_sequence": reply.stop_sequence,
+        "usage": usage(out),
+    }
+
+
+def stream_events(mid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[bytes, int]]:
+    reply = out.replies[0]
+    start_usage = {**usage(out), "output_tokens": 1}
+    message = {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": ask.model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": start_usage,
+    }
+    events = [(sse_event("message_start", {"type": "message_start", "message": message}), 0)]
+    call = reply.tool_call
+    if call is None:
+        block: dict[str, Any] = {"type": "text", "text": ""}
+        parts = [(p, n, {"type": "text_delta", "text": p}) for p, n in group(reply.pieces, seed)]
+    else:
+        block = {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
+        parts = [(p, n, {"type": "input_json_delta", "partial_json": p}) for p, n in group(call.pieces, seed)]
+    events.append((sse_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}), 0))
+    events.append((sse_event("ping", {"type": "ping"}), 0))
+    for _, tokens, delta in parts:
+        events.append((sse_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}), tokens))
+    events.append((sse_event("content_block_stop", {"type": "content_block_stop", "index": 0}), 0))
+    final = {
+        "type": "message_delta",
+        "delta": {"stop_reason": STOP[reply.finish], "stop_sequence": reply.stop_sequence},
+        "usage": {"output_tokens": out.output_tokens},
+    }
+    events.append((sse_event("message_delta", final), 0))
+    events.append((sse_event("message_stop", {"type": "message_stop"}), 0))
+    return events
+
+
+async def messages(request: Request, state: SimState) -> Response:
+    """POST /v1/messages."""
+    try:
+        body = await read_json(request)
+        ask, texts, stream = parse(body)
+    except BadRequest as exc:
+        return error(exc.status, exc.message)
+    knobs, fault = state.record(ask.model, "anthropic", stream)
+    if not request.headers.get("x-api-key") and not request.headers.get("authorization"):
+        return error(401, "x-api-key header is required")
+    if not request.headers.get("anthropic-version"):
+        return error(400, "anthropic-version: header is required")
+    if fault is not None:
+        return fault_response(fault)
+    out = answer(ask, texts, knobs, state.seed, "toolu_")
+    mid = "msg_" + state.next_id()
+    if not stream:
+        await non_stream_delay(knobs)
+        return json_response(message_body(mid, ask, out))
+    garbage = b"event: content_block_delta\ndata: {not json at all\n\n"
+    # The stream is cut before message_stop when stream_cut_after is set; no separate tail.
+    return stream_response(stream_events(mid, ask, out, seed=state.seed), knobs, garbage)
+
+
+def models_list(names: list[str]) -> Response:
+    data = [{"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names]
+    return json_response({"data": data, "has_more": False, "first_id": names[0] if names else None, "last_id": names[-1] if names else None})

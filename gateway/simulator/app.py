@@ -1,0 +1,131 @@
+"""The simulator's Starlette app: provider routes plus the `/_sim` control API.
+
+Control endpoints need no auth but answer only loopback clients, so a simulator
+left listening on a shared interface cannot be reconfigured from outside.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import anthropic_format, gemini_format, openai_format
+from .knobs import KnobError, SimSettings, knobs_to_json
+from .state import SimState
+from .wire import json_response
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+DEFAULT_MODELS = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "text-embedding-3-small",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "text-embedding-004",
+]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _control(state: SimState, fn: Callable[[Request, SimState], Awaitable[Response]]) -> Handler:
+    async def handler(request: Request) -> Response:
+        host = request.client.host if request.client else ""
+        if state.settings.control_loopback_only and host not in LOOPBACK:
+            return json_response({"error": "the control API answers loopback clients only"}, 403)
+        return await fn(request, state)
+
+    return handler
+
+
+async def put_model(request: Request, state: SimState) -> Response:
+    model = request.path_params["model"]
+    try:
+        body = await request.json()
+        knobs = state.knobs.update(model, body)
+    except (KnobError, ValueError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response({"model": model, "knobs": knobs_to_json(knobs)})
+
+
+async def get_model(request: Request, state: SimState) -> Response:
+    model = request.path_params["model"]
+    return json_response({"model": model, "knobs": knobs_to_json(state.knobs.get(model))})
+
+
+async def delete_model(request: Request, state: SimState) -> Response:
+    model = request.path_params["model"]
+    state.knobs.reset(model)
+    return json_response({"model": model, "knobs": knobs_to_json(state.knobs.get(model))})
+
+
+async def reset(request: Request, state: SimState) -> Response:
+    state.reset()
+    return json_response({"ok": True})
+
+
+async def stats(request: Request, state: SimState) -> Response:
+    return json_response(state.stats())
+
+
+def create_app(settings: SimSettings | None = None) -> Starlette:
+    """Build a simulator app; `app.state.sim` is its SimState (for in-process tests)."""
+    state = SimState(settings or SimSettings())
+
+    def names() -> list[str]:
+        return sorted(set(DEFAULT_MODELS) | set(state.knobs.configured_models()))
+
+    async def chat(request: Request) -> Response:
+        return await openai_format.chat(request, state)
+
+    async def embeddings(request: Request) -> Response:
+        return await openai_format.embeddings(request, state)
+
+    async def azure_chat(request: Request) -> Response:
+        return await openai_format.chat(request, state, request.path_params["deployment"])
+
+    async def azure_embeddings(request: Request) -> Response:
+        return await openai_format.embeddings(request, state, request.path_params["deployment"])
+
+    async def list_models(request: Request) -> Response:
+        if "anthropic-version" in request.headers:
+            return anthropic_format.models_list(names())
+        return openai_format.models_list(names())
+
+    async def messages(request: Request) -> Response:
+        return await anthropic_format.messages(request, state)
+
+    async def gemini(request: Request) -> Response:
+        return await gemini_format.dispatch(request, state)
+
+    async def gemini_models(request: Request) -> Response:
+        return gemini_format.models_list(names())
+
+    async def health(request: Request) -> Response:
+        return json_response({"ok": True})
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/openai/deployments/{deployment}/chat/completions", azure_chat, methods=["POST"]),
+        Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
+        Route("/v1beta/models", gemini_models, methods=["GET"]),
+        Route("/v1beta/models/{target:path}", gemini, methods=["POST"]),
+        Route("/v1/models/{target:path}", gemini, methods=["POST"]),
+        Route("/_sim/health", health, methods=["GET"]),
+        Route("/_sim/stats", _control(state, stats), methods=["GET"]),
+        Route("/_sim/reset", _control(state, reset), methods=["POST"]),
+        Route("/_sim/models/{model:path}", _control(state, put_model), methods=["PUT"]),
+        Route("/_sim/models/{model:path}", _control(state, get_model), methods=["GET"]),
+        Route("/_sim/models/{model:path}", _control(state, delete_model), methods=["DELETE"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sim = state
+    return app
