@@ -1,0 +1,89 @@
+"""Key-name builders for the shared state (readable with redis-cli).
+
+Every key shares ONE hash tag, the prefix inside braces (`{gw}`), so every script touches a
+single slot: the layout works unchanged on a single engine and on Redis Cluster (where all of
+it lives on one master). Sharding by tenant (`{gw:t:<tenant>}` for budgets and key limits,
+`{gw:d:<deployment>}` for breakers and deployment limits, scripts split per slot and sent as
+one pipeline) is a later step; only this module and the script composition would change.
+
+Schema (prefix `gw`):
+
+    {gw}:spend:<day>            HASH   per-day counters: cost:total, req:total, in:total, out:total,
+                                       cached:total, cost:key:<k>, req:model:<m>, in:task:<t>, ...
+                                       (dims: key model provider task route deployment),
+                                       reserved:total, reserved:key:<k>, orphans:total;
+                                       EXPIRE retention_days
+    {gw}:res                    HASH   req_id -> open reservation (JSON: day key amount deadline_us ...)
+    {gw}:resdl                  ZSET   req_id scored by reservation deadline (µs, engine clock)
+    {gw}:req:<req_id>           HASH   admission record (decision, state admitted/refused/settled/
+                                       released/orphan); PX reservation_ttl + 1 day (idempotency)
+    {gw}:ledger                 STREAM one entry per settle / orphan / release, MAXLEN ~ ledger_maxlen
+    {gw}:rl:key:<k>:rpm         STRING GCRA theoretical arrival time (µs), PX auto
+    {gw}:rl:key:<k>:tpm         STRING GCRA TAT for tokens (debt mode), PX auto
+    {gw}:rl:dep:<d>:rpm         STRING   "
+    {gw}:rl:dep:<d>:tpm         STRING   "
+    {gw}:cb:<d>                 HASH   circuit breaker: state gen fails consec opened_us cooldown_ms
+                                       probe_id probe_dl_us + params n window_ms cooldown0_ms
+                                       max_cooldown_ms lease_ms
+    {gw}:lat:<d>                HASH   latency of successful calls: n sum_ms ewma_ms (alpha 1/8)
+    {gw}:tokstats               HASH   n:<model>:<task>, in:<model>:<task>, out:<model>:<task>
+    {gw}:lease:<name>           STRING health-probe lease holder, PX ttl
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+
+def prev_day(day: str) -> str:
+    """The budget day before `day` ("YYYY-MM-DD")."""
+    return (_dt.date.fromisoformat(day) - _dt.timedelta(days=1)).isoformat()
+
+
+class Keys:
+    __slots__ = ("prefix", "tag")
+
+    def __init__(self, prefix: str = "gw") -> None:
+        if not prefix or any(c in prefix for c in "{}"):
+            raise ValueError(f"bad key prefix {prefix!r}")
+        self.prefix = prefix
+        self.tag = "{" + prefix + "}"
+
+    def spend(self, day: str) -> str:
+        return f"{self.tag}:spend:{day}"
+
+    def res(self) -> str:
+        return f"{self.tag}:res"
+
+    def resdl(self) -> str:
+        return f"{self.tag}:resdl"
+
+    def req(self, req_id: str) -> str:
+        return f"{self.tag}:req:{req_id}"
+
+    def ledger(self) -> str:
+        return f"{self.tag}:ledger"
+
+    def key_rpm(self, key: str) -> str:
+        return f"{self.tag}:rl:key:{key}:rpm"
+
+    def key_tpm(self, key: str) -> str:
+        return f"{self.tag}:rl:key:{key}:tpm"
+
+    def dep_rpm(self, deployment: str) -> str:
+        return f"{self.tag}:rl:dep:{deployment}:rpm"
+
+    def dep_tpm(self, deployment: str) -> str:
+        return f"{self.tag}:rl:dep:{deployment}:tpm"
+
+    def breaker(self, deployment: str) -> str:
+        return f"{self.tag}:cb:{deployment}"
+
+    def latency(self, deployment: str) -> str:
+        return f"{self.tag}:lat:{deployment}"
+
+    def tokstats(self) -> str:
+        return f"{self.tag}:tokstats"
+
+    def lease(self, name: str) -> str:
+        return f"{self.tag}:lease:{name}"

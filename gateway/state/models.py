@@ -1,0 +1,392 @@
+"""Pure-Python reference models of the Lua scripts (state machines taking `now_us` explicitly).
+
+They mirror lua/lib/*.lua and lua/{admit,settle,release,breaker_report}.lua step by step, with
+integer arithmetic only, so property tests can run the same operations on the engine and on
+the model (driven by the engine's clock as returned by each script) and compare every answer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+PERIOD_US = 60_000_000
+SWEEP_LIMIT = 16
+DIMS = ("key", "model", "provider", "task", "route", "deployment")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# --------------------------------------------------------------------------- GCRA
+def gcra_inc(units: int, limit: int) -> int:
+    return units * PERIOD_US // limit
+
+
+def gcra_check(tat: int, now: int, limit: int) -> tuple[bool, int, int]:
+    new = max(tat, now) + gcra_inc(1, limit)
+    over = new - now - PERIOD_US
+    if over > 0:
+        return False, tat, over
+    return True, new, 0
+
+
+def gcra_debt_check(tat: int, now: int, limit: int, units: int) -> tuple[bool, int, int]:
+    base = max(tat, now)
+    over = base - now - PERIOD_US + 1
+    if over > 0:
+        return False, tat, over
+    return True, base + gcra_inc(units, limit), 0
+
+
+class Buckets:
+    """TATs by key name; a TAT at or before now is the same as no key (the key expired)."""
+
+    def __init__(self) -> None:
+        self.tat: dict[str, int] = {}
+
+    def get(self, name: str, now: int) -> int:
+        t = self.tat.get(name, 0)
+        return t if t > now else 0
+
+    def put(self, name: str, tat: int, now: int) -> None:
+        if tat > now:
+            self.tat[name] = tat
+        else:
+            self.tat.pop(name, None)
+
+    def adjust(self, name: str, now: int, limit: int, delta: int) -> None:
+        tat = self.get(name, now)
+        if delta > 0:
+            tat = max(tat, now) + gcra_inc(delta, limit)
+        elif delta < 0:
+            if tat <= now:
+                return
+            tat -= gcra_inc(-delta, limit)
+        else:
+            return
+        self.put(name, tat, now)
+
+
+# --------------------------------------------------------------------------- breaker
+CB_DEFAULTS = dict(n=5, window_ms=60_000, cooldown0_ms=30_000, max_cooldown_ms=300_000, lease_ms=30_000)
+
+
+@dataclass
+class Breaker:
+    state: str = "closed"
+    gen: int = 0
+    fails: list[int] = field(default_factory=list)
+    consec: int = 0
+    opened_us: int = 0
+    cooldown_ms: int = 0
+    probe_id: str = ""
+    probe_dl_us: int = 0
+    n: int = CB_DEFAULTS["n"]
+    window_ms: int = CB_DEFAULTS["window_ms"]
+    cooldown0_ms: int = CB_DEFAULTS["cooldown0_ms"]
+    max_cooldown_ms: int = CB_DEFAULTS["max_cooldown_ms"]
+    lease_ms: int = CB_DEFAULTS["lease_ms"]
+
+    def copy(self) -> "Breaker":
+        b = Breaker(**{k: getattr(self, k) for k in self.__dataclass_fields__})
+        b.fails = list(self.fails)
+        return b
+
+    def effective(self, now: int) -> "Breaker":
+        """In place: an open breaker whose cooldown passed is half_open."""
+        if self.state == "open" and now >= self.opened_us + self.cooldown_ms * 1000:
+            self.state, self.gen, self.probe_id, self.probe_dl_us = "half_open", self.gen + 1, "", 0
+        return self
+
+    def check(self, now: int) -> tuple[bool, bool, int]:
+        if self.state == "closed":
+            return True, False, 0
+        if self.state == "open":
+            return False, False, self.opened_us + self.cooldown_ms * 1000 - now
+        if self.probe_id == "" or self.probe_dl_us <= now:
+            return True, True, 0
+        return False, False, self.probe_dl_us - now
+
+    def _trip(self, now: int, cooldown_ms: int) -> None:
+        self.state, self.gen, self.opened_us, self.cooldown_ms = "open", self.gen + 1, now, cooldown_ms
+        self.fails, self.consec, self.probe_id, self.probe_dl_us = [], 0, "", 0
+
+    def report(self, now: int, gen: int, outcome: str, req_id: str = "") -> bool:
+        if gen != self.gen or self.state == "open":
+            return False
+        if self.state == "closed":
+            if outcome == "success":
+                if self.consec == 0:
+                    return False
+                self.consec = 0
+                return True
+            if outcome == "failure":
+                self.consec += 1
+                self.fails = (self.fails + [now])[-self.n:]
+                if self.consec >= self.n or (
+                    len(self.fails) >= self.n and now - self.fails[0] <= self.window_ms * 1000
+                ):
+                    self._trip(now, self.cooldown0_ms)
+                return True
+            return False
+        if outcome == "success":
+            self.state, self.gen, self.fails, self.consec = "closed", self.gen + 1, [], 0
+            self.cooldown_ms, self.probe_id, self.probe_dl_us = self.cooldown0_ms, "", 0
+            return True
+        if outcome == "failure":
+            self._trip(now, min(max(self.cooldown_ms, self.cooldown0_ms) * 2, self.max_cooldown_ms))
+            return True
+        if req_id and self.probe_id == req_id:
+            self.probe_id, self.probe_dl_us = "", 0
+            return True
+        return False
+
+
+# --------------------------------------------------------------------------- whole store
+@dataclass
+class ModelAdmission:
+    ok: int
+    index: int
+    reason: str
+    retry_after_ms: int
+    gen: int
+    probe: int
+    spent: int
+    reserved: int
+    remaining: int
+    dup: int
+    skipped: tuple[tuple[str, str], ...]
+
+
+class StateModel:
+    """The whole shared state: buckets, breakers, day spend hashes, reservations, records."""
+
+    def __init__(self) -> None:
+        self.buckets = Buckets()
+        self.breakers: dict[str, Breaker] = {}
+        self.spend: dict[str, dict[str, int]] = {}  # day -> field -> int
+        self.res: dict[str, dict] = {}  # req_id -> record (with deadline)
+        self.records: dict[str, dict] = {}  # req_id -> stored decision + state
+        self.ledger: list[dict] = []
+        self.latency: dict[str, dict[str, int]] = {}
+        self.tokstats: dict[str, int] = {}
+
+    # helpers
+    def breaker(self, dep: str) -> Breaker:
+        return self.breakers.get(dep, Breaker()).copy()
+
+    def _hincr(self, day: str, fld: str, v: int) -> None:
+        h = self.spend.setdefault(day, {})
+        h[fld] = h.get(fld, 0) + v
+
+    def _get(self, day: str, fld: str) -> int:
+        return self.spend.get(day, {}).get(fld, 0)
+
+    def _res_count(self, day: str, key: str, amt: int) -> None:
+        self._hincr(day, "reserved:total", amt)
+        self._hincr(day, f"reserved:key:{key}", amt)
+
+    def sweep(self, day: str, prev: str, now: int) -> None:
+        due = sorted((r["dl"], rid) for rid, r in self.res.items() if r["dl"] <= now)[:SWEEP_LIMIT]
+        for _, rid in due:
+            r = self.res.pop(rid)
+            status = "orphan"
+            if r["day"] in (day, prev):
+                d = r["day"]
+                self._res_count(d, r["key"], -r["amt"])
+                self._hincr(d, "cost:total", r["amt"])
+                self._hincr(d, f"cost:key:{r['key']}", r["amt"])
+                self._hincr(d, f"cost:deployment:{r['dep']}", r["amt"])
+                self._hincr(d, "orphans:total", 1)
+            else:
+                status = "orphan_stale"
+            self.ledger.append(dict(req_id=rid, status=status, cost=r["amt"]))
+
+    # operations
+    def admit(self, a: dict, now: int) -> ModelAdmission:
+        """`a`: req_id key key_rpm key_tpm key_budget global_budget day prev est ttl_ms
+        candidates=[dict(dep rpm tpm cost n window_ms cooldown_ms max_cooldown_ms lease_ms)]
+        failed=[(dep, gen, kind)]"""
+        rec = self.records.get(a["req_id"])
+        if rec is not None:
+            return ModelAdmission(**{**rec["decision"], "dup": 1})
+        day, prev, key = a["day"], a["prev"], a["key"]
+        self.sweep(day, prev, now)
+        for dep, gen, kind in a.get("failed", ()):
+            b = self.breaker(dep)
+            if b.report(now, gen, "neutral" if kind == "neutral" else "failure"):
+                self.breakers[dep] = b
+        spent, reserved = self._get(day, "cost:total"), self._get(day, "reserved:total")
+        kspent, kreserved = self._get(day, f"cost:key:{key}"), self._get(day, f"reserved:key:{key}")
+        gb, kb = a["global_budget"], a["key_budget"]
+
+        def remaining(amt: int) -> int:
+            r = -1
+            if gb > 0:
+                r = gb - spent - reserved - amt
+            if kb > 0:
+                kr = kb - kspent - kreserved - amt
+                if r < 0 or kr < r:
+                    r = kr
+            return r
+
+        def fits(amt: int) -> bool:
+            if gb > 0 and spent + reserved + amt > gb:
+                return False
+            if kb > 0 and kspent + kreserved + amt > kb:
+                return False
+            return True
+
+        d = dict(ok=0, index=-1, reason="", retry_after_ms=0, gen=0, probe=0, spent=spent,
+                 reserved=reserved, remaining=remaining(0), dup=0, skipped=())
+
+        def finish(state: str) -> ModelAdmission:
+            self.records[a["req_id"]] = dict(decision=dict(d), state=state)
+            return ModelAdmission(**d)
+
+        krpm_name, ktpm_name = f"key:{key}:rpm", f"key:{key}:tpm"
+        krpm_tat = ktpm_tat = 0
+        if a["key_rpm"] > 0:
+            ok, krpm_tat, wait = gcra_check(self.buckets.get(krpm_name, now), now, a["key_rpm"])
+            if not ok:
+                d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        if d["reason"] == "" and a["key_tpm"] > 0:
+            ok, ktpm_tat, wait = gcra_debt_check(self.buckets.get(ktpm_name, now), now, a["key_tpm"], a["est"])
+            if not ok:
+                d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        if d["reason"]:
+            return finish("refused")
+
+        chosen = None
+        best_wait = best_reason = None
+        skipped: list[tuple[str, str]] = []
+        for i, c in enumerate(a["candidates"]):
+            b = self.breaker(c["dep"]).effective(now)
+            why, wait = None, 0
+            ok, probe, w = b.check(now)
+            rpm_tat = tpm_tat = 0
+            if not ok:
+                why, wait = "breaker_open", w
+            if not why and c["rpm"] > 0:
+                ok, rpm_tat, w = gcra_check(self.buckets.get(f"dep:{c['dep']}:rpm", now), now, c["rpm"])
+                if not ok:
+                    why, wait = "rate_limited", w
+            if not why and c["tpm"] > 0:
+                ok, tpm_tat, w = gcra_debt_check(self.buckets.get(f"dep:{c['dep']}:tpm", now), now, c["tpm"], a["est"])
+                if not ok:
+                    why, wait = "rate_limited", w
+            if not why and not fits(c["cost"]):
+                why = "budget_exceeded"
+            if not why:
+                chosen = (i, c, b, probe, rpm_tat, tpm_tat)
+                break
+            skipped.append((c["dep"], why))
+            if why != "budget_exceeded" and (best_wait is None or wait < best_wait):
+                best_wait, best_reason = wait, why
+        d["skipped"] = tuple(skipped)
+        if chosen is None:
+            if best_reason is None:
+                d["reason"] = "budget_exceeded"
+            else:
+                d["reason"] = "deployments_rate_limited" if best_reason == "rate_limited" else best_reason
+                d["retry_after_ms"] = ceil_div(best_wait, 1000)
+            return finish("refused")
+
+        i, c, b, probe, rpm_tat, tpm_tat = chosen
+        if a["key_rpm"] > 0:
+            self.buckets.put(krpm_name, krpm_tat, now)
+        if a["key_tpm"] > 0:
+            self.buckets.put(ktpm_name, ktpm_tat, now)
+        if c["rpm"] > 0:
+            self.buckets.put(f"dep:{c['dep']}:rpm", rpm_tat, now)
+        if c["tpm"] > 0:
+            self.buckets.put(f"dep:{c['dep']}:tpm", tpm_tat, now)
+        b.n, b.window_ms, b.cooldown0_ms = c["n"], c["window_ms"], c["cooldown_ms"]
+        b.max_cooldown_ms, b.lease_ms = c["max_cooldown_ms"], c["lease_ms"]
+        if probe:
+            b.probe_id, b.probe_dl_us = a["req_id"], now + c["lease_ms"] * 1000
+        self.breakers[c["dep"]] = b
+        self.res[a["req_id"]] = dict(
+            day=day, key=key, dep=c["dep"], amt=c["cost"], dl=now + a["ttl_ms"] * 1000,
+            ek=a["est"] if a["key_tpm"] > 0 else 0, ed=a["est"] if c["tpm"] > 0 else 0,
+            gen=b.gen, probe=probe,
+        )
+        self._res_count(day, key, c["cost"])
+        reserved += c["cost"]
+        kreserved += c["cost"]
+        d.update(ok=1, index=i, gen=b.gen, reserved=reserved, remaining=remaining(0), probe=int(probe))
+        return finish("admitted")
+
+    def settle(self, s: dict, now: int) -> tuple[int, str, int, int]:
+        """`s`: req_id key dep provider model task route day prev cost tin tout cached outcome
+        gen latency_ms tpm key_tpm. Returns (settled, status, spent, reserved)."""
+        r = self.res.get(s["req_id"])
+        status = "settled"
+        if r is None:
+            st = self.records.get(s["req_id"], {}).get("state")
+            status = {"settled": "already_settled", "released": "released",
+                      "admitted": "orphan"}.get(st, "unknown")
+        else:
+            rday = r["day"] if r["day"] in (s["day"], s["prev"]) else None
+            if rday:
+                self._res_count(rday, r["key"], -r["amt"])
+            del self.res[s["req_id"]]
+            day = rday or s["day"]
+            names = dict(key=s["key"], model=s["model"], provider=s["provider"], task=s["task"],
+                         route=s["route"], deployment=s["dep"])
+            for m, v in (("cost", s["cost"]), ("req", 1), ("in", s["tin"]), ("out", s["tout"])):
+                self._hincr(day, f"{m}:total", v)
+                for dim in DIMS:
+                    self._hincr(day, f"{m}:{dim}:{names[dim]}", v)
+            self._hincr(day, "cached:total", s["cached"])
+            self._hincr(day, f"cached:model:{s['model']}", s["cached"])
+            real = s["tin"] + s["tout"]
+            if s["key_tpm"] > 0:
+                self.buckets.adjust(f"key:{s['key']}:tpm", now, s["key_tpm"], real - r["ek"])
+            if s["tpm"] > 0:
+                self.buckets.adjust(f"dep:{s['dep']}:tpm", now, s["tpm"], real - r["ed"])
+            b = self.breaker(s["dep"])
+            if b.report(now, s["gen"], s["outcome"], s["req_id"]):
+                self.breakers[s["dep"]] = b
+            if s["outcome"] == "success":
+                lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
+                ms = s["latency_ms"]
+                lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
+                lat["n"] += 1
+                lat["sum_ms"] += ms
+                mt = f"{s['model']}:{s['task']}"
+                for f, v in ((f"n:{mt}", 1), (f"in:{mt}", s["tin"]), (f"out:{mt}", s["tout"])):
+                    self.tokstats[f] = self.tokstats.get(f, 0) + v
+            self.ledger.append(dict(req_id=s["req_id"], status="settled", cost=s["cost"]))
+            self.records.setdefault(s["req_id"], {})["state"] = "settled"
+        self.sweep(s["day"], s["prev"], now)
+        return (1 if status == "settled" else 0, status,
+                self._get(s["day"], "cost:total"), self._get(s["day"], "reserved:total"))
+
+    def release(self, req_id: str, day: str, prev: str, now: int) -> int:
+        r = self.res.pop(req_id, None)
+        if r is None:
+            return 0
+        if r["day"] in (day, prev):
+            self._res_count(r["day"], r["key"], -r["amt"])
+        if r["probe"]:
+            b = self.breaker(r["dep"])
+            if b.report(now, r["gen"], "neutral", req_id):
+                self.breakers[r["dep"]] = b
+        self.ledger.append(dict(req_id=req_id, status="released", cost=0))
+        self.records.setdefault(req_id, {})["state"] = "released"
+        return 1
+
+    def breaker_report(self, dep: str, outcome: str, gen: int, now: int) -> tuple[str, int]:
+        b = self.breaker(dep).effective(now)
+        if gen < 0:
+            gen = b.gen
+        b.report(now, gen, outcome)
+        self.breakers[dep] = b
+        return b.state, b.gen
+
+
+def decode_record(raw: str) -> dict:
+    return json.loads(raw)

@@ -1,0 +1,294 @@
+"""The gateway's shared state: one EVALSHA before the upstream call (admit), one after (settle).
+
+All decisions are made inside Lua scripts (lua/) with the engine's clock; this module only
+builds key names and integer arguments, and decodes the replies.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from gateway.state.keys import Keys, prev_day
+from gateway.state.scripts import Scripts
+
+OUTCOMES = ("success", "failure", "neutral")
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerParams:
+    failures: int = 5            # N failures within window_ms (or N consecutive) trip it
+    window_ms: int = 60_000
+    cooldown_ms: int = 30_000    # first open period; doubled after each failed probe
+    max_cooldown_ms: int = 300_000
+    probe_lease_ms: int = 30_000  # the half-open probe's lease; taken over when it expires
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    deployment: str
+    breaker_gen: int
+    kind: str = "failure"        # anything but "neutral" counts as a failure
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    deployment: str
+    rpm: int
+    tpm: int
+    max_cost_micro: int
+    breaker: BreakerParams = BreakerParams()
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    req_id: str
+    key: str
+    key_rpm: int
+    key_tpm: int
+    key_budget_micro: int
+    global_budget_micro: int
+    day: str
+    est_tokens: int
+    candidates: tuple[Candidate, ...]
+    failed: tuple[Failure, ...] = ()
+    reservation_ttl_ms: int = 600_000
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    ok: bool
+    index: int
+    reason: str
+    retry_after_ms: int
+    breaker_gen: int
+    probe: bool
+    spent_micro: int
+    reserved_micro: int
+    budget_remaining_micro: int
+    skipped: tuple[tuple[str, str], ...]
+    duplicate: bool = False      # this req_id was admitted before: the stored decision
+    now_us: int = 0              # the engine clock the decision was made at
+
+
+@dataclass(frozen=True, slots=True)
+class SettleRequest:
+    req_id: str
+    key: str
+    deployment: str
+    provider: str
+    model: str
+    task: str
+    route: str
+    day: str
+    cost_micro: int
+    tokens_in: int
+    tokens_out: int
+    cached_tokens: int
+    outcome: str
+    breaker_gen: int
+    latency_ms: int
+    tpm: int
+    key_tpm: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleResult:
+    settled: bool
+    status: str                  # settled | unknown | already_settled | released | orphan
+    spent_micro: int             # the day's settled spend after this settle
+    reserved_micro: int
+    now_us: int
+    breaker_state: str
+    breaker_gen: int
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _i(v: Any) -> int:
+    return int(_s(v))
+
+
+def _retry() -> Retry:
+    return Retry(NoBackoff(), 1)
+
+
+class StateStore:
+    def __init__(self, client: Any, prefix: str = "gw", retention_days: int = 35,
+                 ledger_maxlen: int = 100_000) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.scripts = Scripts(client)
+        self.retention_s = retention_days * 86_400
+        self.ledger_maxlen = ledger_maxlen
+        # req_id -> (day, deployment) of reservations made here, so release needs no lookup
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    async def connect(cls, url: str | list[str], prefix: str = "gw", timeout_s: float = 0.2,
+                      retention_days: int = 35, ledger_maxlen: int = 100_000,
+                      cluster: bool = False, max_connections: int = 256) -> "StateStore":
+        """redis:// rediss:// unix:// for one engine; a list of urls (or cluster=True) for
+        Redis Cluster. Short socket timeouts, at most one retry (the scripts are idempotent
+        by req_id), every script loaded before returning."""
+        common = dict(socket_timeout=timeout_s, socket_connect_timeout=max(timeout_s, 0.25),
+                      retry=_retry())
+        if isinstance(url, (list, tuple)) or cluster:
+            urls = [url] if isinstance(url, str) else list(url)
+            nodes = []
+            for u in urls:
+                p = urlparse(u)
+                nodes.append(ClusterNode(p.hostname or "127.0.0.1", p.port or 6379))
+            client = RedisCluster(startup_nodes=nodes, max_connections=max_connections,
+                                  ssl=urls[0].startswith("rediss://"), **common)
+            await client.initialize()
+        else:
+            client = aioredis.Redis.from_url(url, max_connections=max_connections, **common)
+        store = cls(client, prefix, retention_days, ledger_maxlen)
+        await store.scripts.load()
+        return store
+
+    @classmethod
+    def from_client(cls, client: Any, prefix: str = "gw", retention_days: int = 35,
+                    ledger_maxlen: int = 100_000) -> "StateStore":
+        """Wrap an existing redis.asyncio (or fakeredis.aioredis) client. Scripts load lazily
+        (the first EVALSHA hits NOSCRIPT and loads them all) or with `await store.load()`."""
+        return cls(client, prefix, retention_days, ledger_maxlen)
+
+    async def load(self) -> None:
+        await self.scripts.load()
+
+    # ------------------------------------------------------------------ admit
+    def admit_call(self, req: AdmitRequest) -> tuple[list[str], list[Any]]:
+        k = self.keys
+        if not req.candidates:
+            raise ValueError("admit needs at least one candidate")
+        keys = [k.req(req.req_id), k.res(), k.resdl(), k.spend(req.day), k.spend(prev_day(req.day)),
+                k.ledger(), k.key_rpm(req.key), k.key_tpm(req.key)]
+        args: list[Any] = [req.req_id, req.key, req.key_rpm, req.key_tpm, req.key_budget_micro,
+                           req.global_budget_micro, req.day, prev_day(req.day), req.est_tokens,
+                           req.reservation_ttl_ms, req.reservation_ttl_ms + 86_400_000,
+                           self.ledger_maxlen, self.retention_s, len(req.candidates), len(req.failed)]
+        for c in req.candidates:
+            keys += [k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)]
+            b = c.breaker
+            args += [c.deployment, c.rpm, c.tpm, c.max_cost_micro, b.failures, b.window_ms,
+                     b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms]
+        for f in req.failed:
+            keys.append(k.breaker(f.deployment))
+            args += [f.deployment, f.breaker_gen, f.kind]
+        return keys, [_arg(a) for a in args]
+
+    async def admit(self, req: AdmitRequest) -> Admission:
+        keys, args = self.admit_call(req)
+        r = await self.scripts.call("admit", keys, args)
+        sk = [_s(x) for x in r[11]]
+        adm = Admission(
+            ok=bool(_i(r[0])), index=_i(r[1]), reason=_s(r[2]), retry_after_ms=_i(r[3]),
+            breaker_gen=_i(r[4]), probe=bool(_i(r[5])), spent_micro=_i(r[6]),
+            reserved_micro=_i(r[7]), budget_remaining_micro=_i(r[8]),
+            skipped=tuple(zip(sk[0::2], sk[1::2])), duplicate=bool(_i(r[9])), now_us=_i(r[10]))
+        if adm.ok and not adm.duplicate:
+            self._recent[req.req_id] = (req.day, req.candidates[adm.index].deployment)
+            if len(self._recent) > 100_000:
+                self._recent.popitem(last=False)
+        return adm
+
+    # ------------------------------------------------------------------ settle
+    def settle_call(self, req: SettleRequest) -> tuple[list[str], list[Any]]:
+        if req.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {req.outcome!r}")
+        k = self.keys
+        keys = [k.req(req.req_id), k.res(), k.resdl(), k.spend(req.day), k.spend(prev_day(req.day)),
+                k.ledger(), k.key_tpm(req.key), k.dep_tpm(req.deployment), k.breaker(req.deployment),
+                k.latency(req.deployment), k.tokstats()]
+        args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
+                req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
+                req.cached_tokens, req.outcome, req.breaker_gen, req.latency_ms, req.tpm,
+                req.key_tpm, self.ledger_maxlen, self.retention_s]
+        return keys, [_arg(a) for a in args]
+
+    async def settle_result(self, req: SettleRequest) -> SettleResult:
+        keys, args = self.settle_call(req)
+        r = await self.scripts.call("settle", keys, args)
+        self._recent.pop(req.req_id, None)
+        return SettleResult(settled=bool(_i(r[0])), status=_s(r[1]), spent_micro=_i(r[2]),
+                            reserved_micro=_i(r[3]), now_us=_i(r[4]), breaker_state=_s(r[5]),
+                            breaker_gen=_i(r[6]))
+
+    async def settle(self, req: SettleRequest) -> bool:
+        """True if this call settled the reservation; False for an unknown, already settled,
+        released or orphan-charged req_id (nothing changed)."""
+        return (await self.settle_result(req)).settled
+
+    # ------------------------------------------------------------------ release
+    async def release(self, req_id: str) -> bool:
+        """Drop a reservation at zero cost. One round trip when this store admitted it,
+        two otherwise (the request record tells the day and deployment)."""
+        found = self._recent.pop(req_id, None)
+        if found is None:
+            day, dep = await self.client.hmget(self.keys.req(req_id), ["day", "deployment"])
+            if not day or not dep:
+                return False
+            found = (_s(day), _s(dep))
+        day, dep = found
+        k = self.keys
+        keys = [k.req(req_id), k.res(), k.resdl(), k.spend(day), k.spend(prev_day(day)),
+                k.ledger(), k.breaker(dep)]
+        r = await self.scripts.call("release", keys, [req_id, day, prev_day(day), str(self.ledger_maxlen)])
+        return bool(_i(r[0]))
+
+    # ------------------------------------------------------------------ breakers, lease, misc
+    async def report_breaker(self, deployment: str, outcome: str, gen: int = -1) -> tuple[str, int]:
+        """An outcome seen outside a request (the health probe); gen -1 = current generation."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}")
+        r = await self.scripts.call("breaker_report", [self.keys.breaker(deployment)], [outcome, str(gen)])
+        return _s(r[0]), _i(r[1])
+
+    async def breaker_state(self, deployment: str) -> dict:
+        """The stored hash (strings) plus `effective` ('closed' | 'open' | 'half_open') as of
+        the engine clock, `gen_effective`, and `now_us`."""
+        raw = await self.client.hgetall(self.keys.breaker(deployment))
+        t = await self.client.time()
+        now = int(t[0]) * 1_000_000 + int(t[1])
+        h = {_s(a): _s(b) for a, b in raw.items()}
+        state, gen = h.get("state", "closed"), int(h.get("gen", "0"))
+        if state == "open" and now >= int(h.get("opened_us", "0")) + int(h.get("cooldown_ms", "0")) * 1000:
+            state, gen = "half_open", gen + 1
+        return {**h, "effective": state, "gen_effective": gen, "now_us": now}
+
+    async def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Take the lease if free, renew it if `holder` has it; False if someone else does."""
+        r = await self.scripts.call("lease", [self.keys.lease(name)], [holder, str(int(ttl_ms))])
+        return bool(_i(r))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        close = getattr(self.client, "aclose", None) or self.client.close
+        await close()
+
+
+def _arg(a: Any) -> str:
+    if isinstance(a, bool):
+        raise TypeError("booleans are not accepted as script arguments")
+    if isinstance(a, int):
+        return str(a)
+    if isinstance(a, str):
+        return a
+    raise TypeError(f"script arguments are integers or strings, not {type(a).__name__}")

@@ -1,0 +1,200 @@
+-- uses: util gcra breaker reserve
+-- admit: the one round trip before the upstream call.
+-- Reports earlier failures of this request to the breakers, checks the key's rate limits,
+-- then picks the first candidate whose breaker admits it, whose rate limits have room and
+-- whose worst-case cost fits every budget; only then takes the buckets and reserves.
+-- Idempotent by req_id: a repeated admit returns the stored decision (dup = 1).
+--
+-- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
+--       7 key rpm, 8 key tpm, then per candidate: dep rpm, dep tpm, breaker;
+--       then per failure: breaker
+-- ARGV: 1 req_id, 2 key, 3 key_rpm, 4 key_tpm, 5 key_budget, 6 global_budget, 7 day,
+--       8 prev_day, 9 est_tokens, 10 reservation_ttl_ms, 11 record_ttl_ms, 12 ledger_maxlen,
+--       13 retention_s, 14 n_candidates, 15 n_failures,
+--       then per candidate (9): deployment rpm tpm max_cost n window_ms cooldown_ms
+--       max_cooldown_ms lease_ms; then per failure (3): deployment gen kind
+-- Returns {ok, index, reason, retry_after_ms, gen, probe, spent, reserved, remaining, dup,
+--          now_us (string), {dep1, reason1, dep2, reason2, ...}}
+
+local MAX_TOKENS = 50000000
+local A = {
+  req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
+  key_rpm = int_arg(ARGV[3], 'key_rpm'), key_tpm = int_arg(ARGV[4], 'key_tpm'),
+  key_budget = int_arg(ARGV[5], 'key_budget'), global_budget = int_arg(ARGV[6], 'global_budget'),
+  day = str_arg(ARGV[7], 'day'), prev = str_arg(ARGV[8], 'prev_day'),
+  est = int_arg(ARGV[9], 'est_tokens'), res_ttl_ms = int_arg(ARGV[10], 'reservation_ttl_ms', 1),
+  rec_ttl_ms = int_arg(ARGV[11], 'record_ttl_ms', 1), maxlen = int_arg(ARGV[12], 'ledger_maxlen', 1),
+  retention_s = int_arg(ARGV[13], 'retention_s', 1),
+  nc = int_arg(ARGV[14], 'n_candidates', 1), nf = int_arg(ARGV[15], 'n_failures'),
+}
+if A.est > MAX_TOKENS then error('ERR est_tokens too large') end
+if #ARGV ~= 15 + 9 * A.nc + 3 * A.nf or #KEYS ~= 8 + 3 * A.nc + A.nf then
+  error('ERR wrong number of keys or arguments')
+end
+local cands = {}
+for i = 1, A.nc do
+  local o = 15 + 9 * (i - 1)
+  cands[i] = {
+    dep = str_arg(ARGV[o + 1], 'deployment'), rpm = int_arg(ARGV[o + 2], 'rpm'),
+    tpm = int_arg(ARGV[o + 3], 'tpm'), cost = int_arg(ARGV[o + 4], 'max_cost'),
+    n = int_arg(ARGV[o + 5], 'n', 1), window_ms = int_arg(ARGV[o + 6], 'window_ms', 1),
+    cooldown0_ms = int_arg(ARGV[o + 7], 'cooldown_ms', 1),
+    max_cooldown_ms = int_arg(ARGV[o + 8], 'max_cooldown_ms', 1),
+    lease_ms = int_arg(ARGV[o + 9], 'probe_lease_ms', 1),
+    k_rpm = KEYS[9 + 3 * (i - 1)], k_tpm = KEYS[10 + 3 * (i - 1)], k_cb = KEYS[11 + 3 * (i - 1)],
+  }
+end
+local fails = {}
+for i = 1, A.nf do
+  local o = 15 + 9 * A.nc + 3 * (i - 1)
+  fails[i] = { dep = str_arg(ARGV[o + 1], 'failed deployment'), gen = int_arg(ARGV[o + 2], 'failed gen'),
+    kind = str_arg(ARGV[o + 3], 'failed kind'), k_cb = KEYS[8 + 3 * A.nc + i] }
+end
+local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
+  ledger = KEYS[6], key_rpm = KEYS[7], key_tpm = KEYS[8] }
+
+-- The reply; `skipped` lists (deployment, reason) pairs.
+local function reply(d, dup, now)
+  return { d.ok, d.index, d.reason, d.retry_ms, d.gen, d.probe, d.spent, d.reserved,
+    d.remaining, dup, fmt(now), d.skipped }
+end
+
+-- 1. Duplicate: return the stored decision, write nothing.
+local stored = hgetall(K.req)
+local now = now_us()
+if stored.ok then
+  local sk = {}
+  for x in string.gmatch(stored.skipped, '[^\n]+') do sk[#sk + 1] = x end
+  return reply({ ok = tonumber(stored.ok), index = tonumber(stored.index), reason = stored.reason,
+    retry_ms = tonumber(stored.retry_ms), gen = tonumber(stored.gen), probe = tonumber(stored.probe),
+    spent = tonumber(stored.spent), reserved = tonumber(stored.reserved),
+    remaining = tonumber(stored.remaining), skipped = sk }, 1, now)
+end
+
+-- 2. Charge expired reservations, then report this request's earlier failures.
+res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
+for _, f in ipairs(fails) do
+  local b = cb_load(f.k_cb)
+  local outcome = 'failure'
+  if f.kind == 'neutral' then outcome = 'neutral' end
+  if cb_report(b, now, f.gen, outcome, '') then cb_save(f.k_cb, b) end
+end
+
+-- Budget state of the day (after the sweep).
+local spent = tonumber(redis.call('HGET', K.spend, 'cost:total') or '0')
+local reserved = tonumber(redis.call('HGET', K.spend, 'reserved:total') or '0')
+local kspent = tonumber(redis.call('HGET', K.spend, 'cost:key:' .. A.key) or '0')
+local kreserved = tonumber(redis.call('HGET', K.spend, 'reserved:key:' .. A.key) or '0')
+local function remaining_after(amt)
+  local r = -1
+  if A.global_budget > 0 then r = A.global_budget - spent - reserved - amt end
+  if A.key_budget > 0 then
+    local kr = A.key_budget - kspent - kreserved - amt
+    if r < 0 or kr < r then r = kr end
+  end
+  return r
+end
+local function fits(amt)
+  if A.global_budget > 0 and spent + reserved + amt > A.global_budget then return false end
+  if A.key_budget > 0 and kspent + kreserved + amt > A.key_budget then return false end
+  return true
+end
+
+local d = { ok = 0, index = -1, reason = '', retry_ms = 0, gen = 0, probe = 0, spent = spent,
+  reserved = reserved, remaining = remaining_after(0), skipped = {} }
+
+-- Store the decision under the req record (idempotency) and reply.
+local function finish(extra)
+  local sk = {}
+  for i = 1, #d.skipped, 2 do sk[#sk + 1] = d.skipped[i] .. '\n' .. d.skipped[i + 1] end
+  redis.call('HSET', K.req, 'ok', fmt(d.ok), 'index', fmt(d.index), 'reason', d.reason,
+    'retry_ms', fmt(d.retry_ms), 'gen', fmt(d.gen), 'probe', fmt(d.probe), 'spent', fmt(d.spent),
+    'reserved', fmt(d.reserved), 'remaining', fmt(d.remaining),
+    'skipped', table.concat(sk, '\n'), 'state', extra.state, 'day', A.day, 'key', A.key,
+    'deployment', extra.dep)
+  redis.call('PEXPIRE', K.req, A.rec_ttl_ms)
+  return reply(d, 0, now)
+end
+
+-- 3. The key's own limits.
+local key_rpm_tat, key_tpm_tat
+if A.key_rpm > 0 then
+  local ok, tat, wait = gcra_check(gcra_get(K.key_rpm), now, A.key_rpm)
+  if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
+  key_rpm_tat = tat
+end
+if d.reason == '' and A.key_tpm > 0 then
+  local ok, tat, wait = gcra_debt_check(gcra_get(K.key_tpm), now, A.key_tpm, A.est)
+  if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
+  key_tpm_tat = tat
+end
+if d.reason ~= '' then return finish({ state = 'refused', dep = '' }) end
+
+-- 4. Candidates in preference order: breaker, deployment limits, budgets.
+local chosen, best_wait, best_reason = nil, nil, nil
+for i, c in ipairs(cands) do
+  local b = cb_effective(cb_load(c.k_cb), now)
+  local why, wait = nil, 0
+  local ok, probe, w = cb_check(b, now)
+  local rpm_tat, tpm_tat
+  if not ok then why, wait = 'breaker_open', w end
+  if not why and c.rpm > 0 then
+    ok, rpm_tat, w = gcra_check(gcra_get(c.k_rpm), now, c.rpm)
+    if not ok then why, wait = 'rate_limited', w end
+  end
+  if not why and c.tpm > 0 then
+    ok, tpm_tat, w = gcra_debt_check(gcra_get(c.k_tpm), now, c.tpm, A.est)
+    if not ok then why, wait = 'rate_limited', w end
+  end
+  if not why and not fits(c.cost) then why = 'budget_exceeded' end
+  if not why then
+    chosen = { i = i, c = c, b = b, probe = probe, rpm_tat = rpm_tat, tpm_tat = tpm_tat }
+    break
+  end
+  d.skipped[#d.skipped + 1] = c.dep
+  d.skipped[#d.skipped + 1] = why
+  if why ~= 'budget_exceeded' and (best_wait == nil or wait < best_wait) then
+    best_wait, best_reason = wait, why
+  end
+end
+
+if not chosen then
+  -- a temporary reason (smallest wait) beats the budget
+  if best_reason == nil then
+    d.reason = 'budget_exceeded'
+  else
+    if best_reason == 'rate_limited' then d.reason = 'deployments_rate_limited' else d.reason = best_reason end
+    d.retry_ms = ceil_div(best_wait, 1000)
+  end
+  return finish({ state = 'refused', dep = '' })
+end
+
+-- 5. Take: key buckets, deployment buckets, breaker (probe lease + params), reservation.
+local c = chosen.c
+if A.key_rpm > 0 then gcra_put(K.key_rpm, key_rpm_tat, now) end
+if A.key_tpm > 0 then gcra_put(K.key_tpm, key_tpm_tat, now) end
+if c.rpm > 0 then gcra_put(c.k_rpm, chosen.rpm_tat, now) end
+if c.tpm > 0 then gcra_put(c.k_tpm, chosen.tpm_tat, now) end
+local b = chosen.b
+b.n, b.window_ms, b.cooldown0_ms, b.max_cooldown_ms, b.lease_ms =
+  c.n, c.window_ms, c.cooldown0_ms, c.max_cooldown_ms, c.lease_ms
+if chosen.probe then
+  b.probe_id = A.req_id
+  b.probe_dl_us = now + c.lease_ms * 1000
+end
+cb_save(c.k_cb, b)
+local ek, ed = 0, 0
+if A.key_tpm > 0 then ek = A.est end
+if c.tpm > 0 then ed = A.est end
+res_put(K.res, K.resdl, A.req_id, { day = A.day, key = A.key, dep = c.dep, amt = fmt(c.cost),
+  ek = fmt(ek), ed = fmt(ed), gen = fmt(b.gen), probe = chosen.probe and '1' or '0' },
+  now + A.res_ttl_ms * 1000)
+res_count(K.spend, A.key, c.cost)
+redis.call('EXPIRE', K.spend, A.retention_s)
+reserved = reserved + c.cost
+kreserved = kreserved + c.cost
+
+d.ok, d.index, d.gen, d.reserved = 1, chosen.i - 1, b.gen, reserved
+d.remaining = remaining_after(0)
+if chosen.probe then d.probe = 1 end
+return finish({ state = 'admitted', dep = c.dep })

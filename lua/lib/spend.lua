@@ -1,0 +1,40 @@
+-- lib/spend.lua: per-day spend counters, per-(model,task) token sums, latency stats, ledger.
+-- Counters live in the day's spend hash: <metric>:total and <metric>:<dim>:<name> for
+-- metric in cost (µ$) req in out, dim in key model provider task route deployment;
+-- cached:total and cached:model:<m> for cached input tokens.
+
+local SPEND_DIMS = { 'key', 'model', 'provider', 'task', 'route', 'deployment' }
+
+-- names: table dim -> value (e.g. names.key = 'demo')
+local function spend_add(spend_key, names, cost, tin, tout, cached, retention_s)
+  local metrics = { cost = cost, req = 1, ['in'] = tin, out = tout }
+  for m, v in pairs(metrics) do
+    redis.call('HINCRBY', spend_key, m .. ':total', v)
+    for _, d in ipairs(SPEND_DIMS) do
+      redis.call('HINCRBY', spend_key, m .. ':' .. d .. ':' .. names[d], v)
+    end
+  end
+  redis.call('HINCRBY', spend_key, 'cached:total', cached)
+  redis.call('HINCRBY', spend_key, 'cached:model:' .. names.model, cached)
+  redis.call('EXPIRE', spend_key, retention_s)
+end
+
+-- Running sums for the observed average tokens of a (model, task).
+local function tokstats_add(key, model, task, tin, tout)
+  local s = model .. ':' .. task
+  redis.call('HINCRBY', key, 'n:' .. s, 1)
+  redis.call('HINCRBY', key, 'in:' .. s, tin)
+  redis.call('HINCRBY', key, 'out:' .. s, tout)
+end
+
+-- Latency of a deployment: count, sum and an integer EWMA (alpha 1/8) in ms.
+local function latency_add(key, ms)
+  local h = hgetall(key)
+  local n = tonumber(h.n or '0')
+  local ewma = ms
+  if n > 0 then
+    local old = tonumber(h.ewma_ms)
+    ewma = old + math.floor((ms - old) / 8)
+  end
+  redis.call('HSET', key, 'n', fmt(n + 1), 'sum_ms', fmt(tonumber(h.sum_ms or '0') + ms), 'ewma_ms', fmt(ewma))
+end

@@ -1,0 +1,28 @@
+-- uses: util breaker reserve
+-- release: drop a reservation with zero cost (the request failed before any upstream token).
+-- The rate-limit buckets keep what admit took. A released probe frees the probe lease.
+-- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<reservation day>, 5 spend:<day before>,
+--       6 ledger, 7 breaker of the reserved deployment
+-- ARGV: 1 req_id, 2 day, 3 prev_day, 4 ledger_maxlen
+-- Returns {released (0/1), now_us (string)}
+
+if #KEYS ~= 7 or #ARGV ~= 4 then error('ERR wrong number of keys or arguments') end
+local req_id = str_arg(ARGV[1], 'req_id')
+local day, prev = str_arg(ARGV[2], 'day'), str_arg(ARGV[3], 'prev_day')
+local maxlen = int_arg(ARGV[4], 'ledger_maxlen', 1)
+local now = now_us()
+local rec = res_get(KEYS[2], req_id)
+if not rec then return { 0, fmt(now) } end
+local sk = res_spend_key(rec, day, prev, KEYS[4], KEYS[5])
+if sk then res_count(sk, rec.key, -tonumber(rec.amt)) end
+res_drop(KEYS[2], KEYS[3], req_id)
+if rec.probe == '1' then
+  local b = cb_load(KEYS[7])
+  if cb_report(b, now, tonumber(rec.gen), 'neutral', req_id) then cb_save(KEYS[7], b) end
+end
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', maxlen, '*', 'req_id', req_id, 'status', 'released',
+  'day', rec.day, 'key', rec.key, 'deployment', rec.dep, 'cost', '0', 'reserved', rec.amt,
+  'ts_us', fmt(now))
+redis.call('HSET', KEYS[1], 'state', 'released')
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 86400000) end
+return { 1, fmt(now) }
