@@ -1,0 +1,35 @@
+# Two commands serve a newcomer: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+SIMULATOR_PORT ?= 9100
+WORKERS ?= 1
+CONFIG ?= configs/demo.yaml
+export SIMULATOR_PORT
+
+.PHONY: install run test check-config clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The gateway on http://127.0.0.1:$(PORT) with the demo config, its private state engine and the
+# provider simulator on $(SIMULATOR_PORT). Ctrl-C stops all three.
+run: install
+	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway serve --config $(CONFIG) \
+		--port $(PORT) --workers $(WORKERS) --with-simulator $(SIMULATOR_PORT)
+
+test: install
+	$(PY) -m pytest
+
+check-config: install
+	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway check-config $(CONFIG)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,123 @@
+"""The Starlette application: routes, lifespan, and OpenAI-format answers for every error.
+
+Configuration comes from GATEWAY_CONFIG and the state engine from REDIS_URL (set by
+`gateway serve`, which starts a private engine when none is given).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import AsyncIterator
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from gateway import __version__
+from gateway.config import Config, load_config
+from gateway.errors import GatewayError
+from gateway.log import configure, get_logger
+from gateway.pipeline import chat_completions
+from gateway.runtime import Gateway
+from gateway.state.store import StateStore
+from gateway.upstream import Upstream
+
+
+def _json(data: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+async def list_models(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    gw.auth.authenticate(request.headers.get("authorization"))
+    created = int(gw.started)
+    data = [{"id": name, "object": "model", "created": created, "owned_by": "gateway-route"}
+            for name in ("auto", *(r for r in gw.config.routes if r != "auto"))]
+    data += [{"id": name, "object": "model", "created": created, "owned_by": dep.provider.name}
+             for name, dep in gw.config.deployments.items()]
+    return _json({"object": "list", "data": data})
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    gw: Gateway | None = getattr(request.app.state, "gateway", None)
+    if gw is None:
+        return _json({"status": "not_ready", "reason": "config not loaded"}, 503)
+    engine_ok = await gw.state.ping()
+    body = {"status": "ready" if engine_ok else "not_ready", "config_hash": gw.config.hash,
+            "state_engine": "ok" if engine_ok else "unreachable", "version": __version__}
+    return _json(body, 200 if engine_ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    return PlainTextResponse(gw.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        err = GatewayError(404, f"Unknown path {request.url.path}.", "invalid_request_error", "unknown_url")
+    elif exc.status_code == 405:
+        err = GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+                           "invalid_request_error", "method_not_allowed")
+    else:
+        err = GatewayError(exc.status_code, str(exc.detail), "invalid_request_error")
+    return err.response()
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    get_logger("gateway").error("unhandled_error", path=request.url.path, error=type(exc).__name__)
+    return GatewayError(500, "The gateway hit an internal error.", "server_error", "internal_error").response()
+
+
+def create_app(config: Config | None = None, redis_url: str | None = None) -> Starlette:
+    """App factory; `uvicorn --factory gateway.app:create_app` reads the environment."""
+    configure(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        cfg = config or load_config(os.environ["GATEWAY_CONFIG"])
+        url = redis_url or os.environ.get("REDIS_URL")
+        if not url:
+            raise RuntimeError("REDIS_URL is not set: run through 'gateway serve', which starts an engine")
+        state = await StateStore.connect(url, prefix=cfg.state.prefix, timeout_s=cfg.state.timeout_ms / 1000,
+                                         retention_days=cfg.state.retention_days,
+                                         ledger_maxlen=cfg.state.ledger_maxlen)
+        upstream = Upstream()
+        await upstream.start()
+        gw = Gateway(cfg, state, upstream)
+        gw.started = time.time()
+        app.state.gateway = gw
+        get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
+        try:
+            yield
+        finally:
+            await gw.drain()
+            await upstream.close()
+            await state.close()
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        GatewayError: _gateway_error, HTTPException: _http_error, Exception: _server_error,
+    })

@@ -1,0 +1,51 @@
+"""Gateway API keys: stored as SHA-256 digests, presented as `Authorization: Bearer <key>`.
+
+The presented key is hashed, the digest looked up, and the match confirmed with a constant-time
+comparison; the plain key is never stored, logged or compared byte by byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from gateway.config import ApiKey
+from gateway.errors import GatewayError, unauthorized
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Authenticator:
+    def __init__(self, keys: tuple[ApiKey, ...], admin_sha256: bytes | None = None) -> None:
+        self._by_digest = {k.sha256: k for k in keys}
+        self._admin = admin_sha256
+
+    def authenticate(self, authorization: str | None) -> ApiKey:
+        """Return the key record or raise a 401 in the OpenAI format."""
+        token = bearer_token(authorization)
+        if token is None:
+            raise unauthorized()
+        digest = key_digest(token)
+        key = self._by_digest.get(digest)
+        if key is None or not hmac.compare_digest(key.sha256, digest):
+            raise unauthorized("Invalid API key.")
+        return key
+
+    def authenticate_admin(self, authorization: str | None) -> None:
+        token = bearer_token(authorization)
+        if self._admin is None:
+            raise GatewayError(403, "The admin API is disabled: set admin_key_sha256 in the config.",
+                               "permission_error", "admin_disabled")
+        if token is None or not hmac.compare_digest(key_digest(token), self._admin):
+            raise unauthorized("Invalid or missing admin key.")

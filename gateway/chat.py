@@ -1,0 +1,151 @@
+"""Reading a chat-completions request: size limit, JSON, and the fields the gateway relies on.
+
+Only what the gateway itself uses is checked strictly; every other field passes through to
+OpenAI-compatible providers untouched, as a client of OpenAI would expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from gateway.errors import GatewayError, bad_request, too_large
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    body: dict[str, Any]
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+    prompt_chars: int
+    user: str | None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing with 413 as soon as it passes the limit (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_large(limit)
+        except ValueError:
+            raise bad_request("Invalid Content-Length header.") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise bad_request("Request body is empty; expected a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
+    if not isinstance(body, dict):
+        raise bad_request("Request body must be a JSON object.")
+    return body
+
+
+def _content_chars(content: Any, where: str) -> int:
+    if content is None:
+        return 0
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        total = 0
+        for i, part in enumerate(content):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise bad_request(f"{where}.content[{i}] must be an object with a 'type'.", f"{where}.content")
+            text = part.get("text")
+            if isinstance(text, str):
+                total += len(text)
+            elif part["type"] in ("image_url", "input_image", "image"):
+                total += 3000  # an image costs roughly a thousand tokens upstream
+        return total
+    raise bad_request(f"{where}.content must be a string, a list of content parts, or null.", f"{where}.content")
+
+
+def _optional_int(body: dict[str, Any], name: str, minimum: int, maximum: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise bad_request(f"'{name}' must be an integer between {minimum} and {maximum}.", name)
+    return value
+
+
+def _optional_number(body: dict[str, Any], name: str, minimum: float, maximum: float) -> None:
+    value = body.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not minimum <= value <= maximum):
+        raise bad_request(f"'{name}' must be a number between {minimum} and {maximum}.", name)
+
+
+def parse_chat(raw: bytes) -> ChatRequest:
+    body = parse_json(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' is required: a model name, a route, or 'auto'.", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' must be a non-empty array.", "messages")
+    chars = 0
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise bad_request(f"{where} must be an object.", "messages")
+        role = message.get("role")
+        if role not in ROLES:
+            raise bad_request(f"{where}.role must be one of {sorted(ROLES)}; got {role!r}.", f"{where}.role")
+        chars += _content_chars(message.get("content"), where)
+        calls = message.get("tool_calls")
+        if calls is not None:
+            if not isinstance(calls, list):
+                raise bad_request(f"{where}.tool_calls must be an array.", f"{where}.tool_calls")
+            chars += len(orjson.dumps(calls))
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise bad_request("'stream' must be a boolean.", "stream")
+    options = body.get("stream_options")
+    if options is not None and (not isinstance(options, dict) or not stream):
+        raise bad_request("'stream_options' is only allowed, as an object, when 'stream' is true.", "stream_options")
+    max_tokens = _optional_int(body, "max_completion_tokens", 1, 10_000_000)
+    if max_tokens is None:
+        max_tokens = _optional_int(body, "max_tokens", 1, 10_000_000)
+    _optional_int(body, "n", 1, 128)
+    _optional_number(body, "temperature", 0, 2)
+    _optional_number(body, "top_p", 0, 1)
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise bad_request("'tools' must be an array.", "tools")
+        chars += len(orjson.dumps(tools))
+    user = body.get("user")
+    return ChatRequest(
+        body=body, model=model, messages=messages, stream=stream,
+        include_usage=bool(options and options.get("include_usage")), max_tokens=max_tokens,
+        prompt_chars=chars, user=user if isinstance(user, str) else None,
+    )
+
+
+def check_header_task(value: str | None, tasks: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value not in tasks:
+        raise GatewayError(400, f"x-gateway-task must be one of {list(tasks)}; got {value!r}.",
+                           "invalid_request_error", "invalid_task", "x-gateway-task")
+    return value

@@ -1,0 +1,136 @@
+"""`gateway` command line: serve, check-config, simulator.
+
+`serve` validates the config before any worker starts, starts a private state engine when
+REDIS_URL is unset (shared by all workers of this process, stopped with it), and can start the
+provider simulator beside the gateway for the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from gateway.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "configs/demo.yaml"
+
+
+def _fail(message: str) -> int:
+    print(f"gateway: {message}", file=sys.stderr)
+    return 2
+
+
+def check_config(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.file)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(f"{args.file}: OK (config hash {cfg.hash}; {len(cfg.providers)} providers, {len(cfg.deployments)} models, "
+          f"{len(cfg.routes)} routes, {len(cfg.keys)} keys)")
+    return 0
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _start_simulator(port: int, sim_config: str | None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gateway.simulator", "--port", str(port), "--seed", "7"]
+    if sim_config:
+        cmd += ["--config", sim_config]
+    proc = subprocess.Popen(cmd)
+    if not _wait_http(f"http://127.0.0.1:{port}/_sim/stats", 15):
+        proc.terminate()
+        raise RuntimeError(f"the provider simulator did not start on port {port}")
+    print(f"gateway: provider simulator on http://127.0.0.1:{port}", file=sys.stderr)
+    return proc
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.state.engine import EngineNotFound, Engine, find_engine_binary
+
+    config_path = args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
+    sim = None
+    engine = None
+    try:
+        if args.with_simulator:
+            os.environ.setdefault("SIMULATOR_PORT", str(args.with_simulator))
+            sim = _start_simulator(args.with_simulator, args.simulator_config)
+        try:
+            cfg = load_config(config_path)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        os.environ["GATEWAY_CONFIG"] = str(Path(config_path).resolve())
+        if not os.environ.get("REDIS_URL"):
+            try:
+                binary = find_engine_binary()
+            except EngineNotFound as exc:
+                return _fail(str(exc))
+            data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="gateway-"))
+            sock = data_dir / "engine.sock"
+            if len(str(sock)) > 100:  # unix socket paths are limited to about 107 bytes
+                data_dir = Path(tempfile.mkdtemp(prefix="gateway-"))
+                sock = data_dir / "engine.sock"
+            engine = Engine(data_dir=data_dir, unix_socket=sock, binary=binary).start()
+            os.environ["REDIS_URL"] = engine.url
+            print(f"gateway: private state engine at {engine.url} (set REDIS_URL to use your own)", file=sys.stderr)
+        print(f"gateway: serving {cfg.source} (hash {cfg.hash}) on http://{args.host}:{args.port}", file=sys.stderr)
+        uvicorn.run("gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    loop="auto", http="auto", access_log=False, log_level="warning",
+                    timeout_graceful_shutdown=args.grace)
+        return 0
+    finally:
+        if engine:
+            engine.stop()
+        if sim:
+            sim.terminate()
+            sim.wait(timeout=5)
+
+
+def simulator(argv: list[str]) -> int:
+    from gateway.simulator.cli import main as sim_main
+
+    return sim_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulator"]:
+        return simulator(argv[1:])
+    parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the gateway")
+    p.add_argument("--config", help=f"YAML config (default: $GATEWAY_CONFIG or {DEFAULT_CONFIG})")
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    p.add_argument("--data-dir", help="where the private state engine keeps its socket and files")
+    p.add_argument("--grace", type=int, default=30, help="seconds to drain in-flight requests on SIGTERM")
+    p.add_argument("--with-simulator", type=int, metavar="PORT", help="also run the provider simulator on PORT")
+    p.add_argument("--simulator-config", help="YAML knobs for the simulator")
+    p.set_defaults(func=serve)
+    c = sub.add_parser("check-config", help="validate a config file without serving")
+    c.add_argument("file")
+    c.set_defaults(func=check_config)
+    sub.add_parser("simulator", help="run the provider simulator (see: gateway simulator --help)")
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Prometheus metrics in text exposition format, kept in plain dicts for a cheap hot path.
+
+Each worker process keeps its own series and labels them with `worker` (its pid), so a scrape
+of any worker is a valid sample and sums across workers stay correct.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from typing import Iterable
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values))
+
+
+class Counter:
+    def __init__(self, name: str, help_: str, labels: tuple[str, ...]) -> None:
+        self.name, self.help, self.labels = name, help_, labels
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+    def render(self, worker: str) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}\n# TYPE {self.name} counter\n"
+        for key, value in self.values.items():
+            yield f"{self.name}{{{_labels(self.labels + ('worker',), key + (worker,))}}} {value:g}\n"
+
+
+class Gauge(Counter):
+    def set(self, labels: tuple[str, ...], value: float) -> None:
+        self.values[labels] = value
+
+    def render(self, worker: str) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n"
+        for key, value in self.values.items():
+            yield f"{self.name}{{{_labels(self.labels + ('worker',), key + (worker,))}}} {value:g}\n"
+
+
+class Histogram:
+    def __init__(self, name: str, help_: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> None:
+        self.name, self.help, self.labels, self.buckets = name, help_, labels, buckets
+        self.series: dict[tuple[str, ...], list[float]] = {}  # bucket counts..., sum, count
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        row = self.series.get(labels)
+        if row is None:
+            row = self.series[labels] = [0.0] * (len(self.buckets) + 2)
+        index = bisect_left(self.buckets, value)
+        if index < len(self.buckets):
+            row[index] += 1
+        row[-2] += value
+        row[-1] += 1
+
+    def render(self, worker: str) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}\n# TYPE {self.name} histogram\n"
+        names = self.labels + ("worker",)
+        for key, row in self.series.items():
+            values = key + (worker,)
+            cumulative = 0.0
+            for bound, count in zip(self.buckets, row):
+                cumulative += count
+                yield f'{self.name}_bucket{{{_labels(names, values)},le="{bound:g}"}} {cumulative:g}\n'
+            yield f'{self.name}_bucket{{{_labels(names, values)},le="+Inf"}} {row[-1]:g}\n'
+            yield f"{self.name}_sum{{{_labels(names, values)}}} {row[-2]:g}\n"
+            yield f"{self.name}_count{{{_labels(names, values)}}} {row[-1]:g}\n"
+
+
+class Metrics:
+    """The gateway's series; the pipeline calls `observe_request` once per request."""
+
+    def __init__(self) -> None:
+        self.worker = str(os.getpid())
+        self.requests = Counter("gateway_requests_total", "Requests by route, model, provider and status.",
+                                ("route", "model", "provider", "status"))
+        self.latency = Histogram("gateway_request_duration_seconds", "Time from request to last byte.",
+                                 ("route", "model"), LATENCY_BUCKETS_S)
+        self.ttft = Histogram("gateway_time_to_first_token_seconds", "Time to the first streamed chunk.",
+                              ("model",), LATENCY_BUCKETS_S)
+        self.tokens = Counter("gateway_tokens_total", "Tokens by model and direction.", ("model", "direction"))
+        self.cost = Counter("gateway_cost_usd_total", "Cost in USD by model, provider, task and key.",
+                            ("model", "provider", "task", "key"))
+        self.fallbacks = Counter("gateway_fallbacks_total", "Upstream attempts beyond the first.", ("model",))
+        self.refusals = Counter("gateway_refusals_total", "Requests refused before the upstream call.", ("reason",))
+        self.upstream_errors = Counter("gateway_upstream_errors_total", "Failed upstream attempts.",
+                                       ("model", "code"))
+        self._all = (self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+                     self.upstream_errors)
+
+    def render(self) -> str:
+        return "".join(line for metric in self._all for line in metric.render(self.worker))

@@ -1,0 +1,233 @@
+"""The request pipeline for POST /v1/chat/completions, top to bottom.
+
+    1 auth → 2 read + parse → 3 classify → 4 plan → 5 admit (one Redis round trip)
+    → 6 call upstream, falling back along the chain → 7 respond → 8 settle (one round trip,
+    after the response) → 9 log + metrics
+
+Settle never sits on the client's critical path: it runs once the body is sent or the stream has
+ended. An unsettled reservation is safe meanwhile, being the worst case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any, AsyncIterator
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.call import Call
+from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
+from gateway.config import TASKS, Deployment
+from gateway.errors import GatewayError, rate_limited, sse_error, upstream_failed
+from gateway.plan import Plan, make_plan
+from gateway.pricing import Usage, cost_micro, estimate_tokens, max_cost_micro
+from gateway.providers import UpstreamError, adapter_for
+from gateway.providers.openai import StreamError
+from gateway.runtime import Gateway
+from gateway.sse import SSEParser
+from gateway.state.store import AdmitRequest, Admission, Candidate
+
+DONE = b"data: [DONE]\n\n"
+
+
+async def chat_completions(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    call = Call.start(request.headers.get("x-request-id"))
+    try:
+        key = gw.auth.authenticate(request.headers.get("authorization"))          # 1 auth
+        call.key = key.name
+        chat = parse_chat(await read_body(request, gw.config.server.max_body_bytes))  # 2 parse
+        call.model_asked, call.stream = chat.model, chat.stream
+        forced = check_header_task(request.headers.get("x-gateway-task"), TASKS) or key.default_task
+        task, confidence = gw.classify(chat.messages, forced)                      # 3 classify
+        plan = make_plan(gw.config, chat.model, key, chat.prompt_chars, chat.max_tokens,  # 4 plan
+                         task, confidence)
+        call.route, call.task, call.confidence = plan.route, plan.task, plan.confidence
+        call.skipped.extend(plan.skipped)
+        return await _serve(gw, call, chat, plan, key.name, key)
+    except GatewayError as err:
+        call.fail(err)
+        gw.finish(call)
+        return err.response(call.headers())
+
+
+async def _serve(gw: Gateway, call: Call, chat: ChatRequest, plan: Plan, key_name: str, key: Any) -> Response:
+    server = gw.config.server
+    deadline = time.monotonic() + server.request_timeout_s
+    prompt_tokens = estimate_tokens(chat.prompt_chars)
+    candidates = list(plan.deployments)
+    failed: list[Deployment] = []
+    last: UpstreamError | None = None
+    attempts = 0
+    while attempts < server.attempt_budget:
+        if not candidates:
+            # The whole chain failed once: retry it after a jittered backoff that honours Retry-After.
+            wait = min(2.0, 0.1 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
+            if last is not None and last.retry_after_s:
+                wait = max(wait, last.retry_after_s)
+            if time.monotonic() + wait >= deadline:
+                break
+            await asyncio.sleep(wait)
+            candidates, failed = failed, []
+        attempt_id = f"{call.request_id}.{attempts}"
+        admission = await gw.state.admit(_admit_request(gw, call, chat, key, attempt_id, prompt_tokens,  # 5 admit
+                                                        candidates))
+        call.note_admission(admission, [d.name for d in candidates])
+        if not admission.ok:
+            if last is None:
+                raise _refusal(admission, gw, plan)
+            break
+        dep = candidates[admission.index]
+        attempts += 1
+        call.attempt(dep, admission)
+        result = await _attempt(gw, call, chat, dep, attempt_id, deadline)              # 6 call
+        if isinstance(result, Response):
+            return result                                                               # 7 respond
+        last = result
+        gw.metrics.upstream_errors.inc((dep.name, result.code or str(result.upstream_status)))
+        await gw.settle_failure(call, dep, attempt_id, result)
+        if not result.retryable:
+            raise GatewayError(result.status, f"{dep.provider.name}: {result.message}", result.type, result.code)
+        candidates.remove(dep)
+        failed.append(dep)
+        if time.monotonic() >= deadline:
+            break
+    if last is None:
+        raise upstream_failed(503, "No deployment could take the request.", "no_deployment_available")
+    status = 504 if time.monotonic() >= deadline or last.status == 504 else (429 if last.status == 429 else 502)
+    raise upstream_failed(status, f"All upstream attempts failed ({attempts}); last: {last.message}",
+                          last.code or "upstream_error")
+
+
+def _admit_request(gw: Gateway, call: Call, chat: ChatRequest, key: Any, attempt_id: str, prompt_tokens: int,
+                   candidates: list[Deployment]) -> AdmitRequest:
+    max_out = chat.max_tokens or gw.config.server.default_max_output_tokens
+    return AdmitRequest(
+        req_id=attempt_id, key=key.name, key_rpm=key.rpm, key_tpm=key.tpm,
+        key_budget_micro=key.daily_budget_micro, global_budget_micro=gw.config.budget.daily_micro,
+        day=gw.budget_day(), est_tokens=prompt_tokens,
+        candidates=tuple(Candidate(d.name, d.rpm, d.tpm,
+                                   max_cost_micro(prompt_tokens, min(max_out, d.max_output_tokens), d.price),
+                                   gw.breaker_params) for d in candidates),
+        reservation_ttl_ms=gw.config.server.reservation_ttl_s * 1000,
+    )
+
+
+def _refusal(admission: Admission, gw: Gateway, plan: Plan) -> GatewayError:
+    reason = admission.reason
+    gw.metrics.refusals.inc((reason,))
+    if reason == "key_rate_limited":
+        return rate_limited("Rate limit reached for this API key. Retry after the time in Retry-After.",
+                            admission.retry_after_ms)
+    if reason == "budget_exceeded":
+        return rate_limited("Daily budget exhausted for this request: no candidate model fits the remaining "
+                            "budget.", admission.retry_after_ms or 60_000, code="budget_exceeded")
+    if reason == "deployments_rate_limited":
+        return rate_limited(f"Every model of '{plan.route}' is at its rate limit.", admission.retry_after_ms)
+    err = upstream_failed(503, f"No healthy model for '{plan.route}': circuit breakers are open.",
+                          "no_healthy_deployment")
+    err.headers["retry-after"] = str(max(1, -(-admission.retry_after_ms // 1000)))
+    return err
+
+
+async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str,
+                   deadline: float) -> Response | UpstreamError:
+    adapter = adapter_for(dep.provider.format)
+    upstream_req = adapter.to_upstream(chat.body, dep, chat.stream)
+    opened = await gw.upstream.open(upstream_req, dep.provider.timeouts, deadline)
+    if isinstance(opened, UpstreamError):
+        return opened
+    if opened.status >= 400:
+        data = await gw.upstream.read_body(opened, deadline, 1 << 20)
+        if isinstance(data, UpstreamError):
+            return data
+        return adapter.error_from_upstream(opened.status, data, opened.response.headers)
+    if chat.stream:
+        return await _open_stream(gw, call, chat, dep, attempt_id, adapter, opened, deadline)
+    data = await gw.upstream.read_body(opened, deadline)
+    if isinstance(data, UpstreamError):
+        return data
+    try:
+        body, usage = adapter.from_upstream(data, dep)
+    except (ValueError, TypeError, KeyError) as exc:
+        return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error", "upstream_malformed",
+                             retryable=True)
+    if not usage.reported:
+        usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
+    call.done(usage, cost_micro(usage, dep.price))
+    return Response(orjson.dumps(body), media_type="application/json", headers=call.headers(),
+                    background=gw.settle_task(call, dep, attempt_id))
+
+
+async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, adapter: Any,
+                       opened: Any, deadline: float) -> StreamingResponse | UpstreamError:
+    """Read up to the first frame before answering 200, so a dead upstream can still fail over."""
+    decoder = adapter.StreamDecoder(dep, chat.include_usage)
+    parser = SSEParser()
+    chunks = opened.response.content.iter_any()
+    first: list[bytes] = []
+    try:
+        async with asyncio.timeout(max(0.001, min(dep.provider.timeouts.first_byte_s, deadline - time.monotonic()))):
+            while not first and not decoder.done:
+                chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
+                for event, data in parser.feed(chunk):
+                    first.extend(decoder.feed(event, data))
+    except (TimeoutError, StreamError, ValueError, OSError, Exception) as exc:
+        opened.close()
+        code = "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_stream_error"
+        return UpstreamError(504 if code == "upstream_timeout" else 502, f"stream failed before its first chunk: "
+                             f"{type(exc).__name__}", "upstream_error", code, retryable=True)
+    if not first and not decoder.done:
+        opened.close()
+        return UpstreamError(502, "upstream stream ended before its first chunk", "upstream_error",
+                             "upstream_stream_empty", retryable=True)
+    call.first_token()
+    return StreamingResponse(_relay(gw, call, chat, dep, attempt_id, decoder, parser, chunks, first, opened),
+                             media_type="text/event-stream", headers={**call.headers(), "cache-control": "no-cache"})
+
+
+async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, decoder: Any,
+                 parser: SSEParser, chunks: AsyncIterator[bytes], first: list[bytes], opened: Any) -> AsyncIterator[bytes]:
+    outcome = "success"
+    try:
+        for frame in first:
+            yield frame
+        while not decoder.done:
+            chunk = await anext(chunks, None)
+            if chunk is None:
+                break
+            for event, data in parser.feed(chunk):
+                for frame in decoder.feed(event, data):
+                    yield frame
+        for frame in decoder.finish():
+            yield frame
+        if not decoder.done:
+            outcome = "failure"
+            call.stream_error("upstream_stream_cut")
+            yield sse_error(upstream_failed(502, "The upstream stream ended early.", "upstream_stream_cut"))
+        yield DONE
+    except asyncio.CancelledError:
+        outcome = "neutral"
+        call.stream_error("client_disconnected")
+        raise
+    except (StreamError, ValueError, TimeoutError, OSError, Exception) as exc:  # noqa: B902 - all end the stream cleanly
+        outcome = "failure"
+        code = getattr(exc, "code", None) or ("upstream_timeout" if isinstance(exc, TimeoutError)
+                                              else "upstream_stream_error")
+        call.stream_error(code)
+        yield sse_error(upstream_failed(502, f"The upstream stream failed: {exc or type(exc).__name__}", code))
+        yield DONE
+    finally:
+        opened.close()
+        decoder.finish()
+        usage: Usage = decoder.usage
+        if not usage.reported:
+            usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
+        call.done(usage, cost_micro(usage, dep.price), outcome)
+        gw.spawn_settle(call, dep, attempt_id)

@@ -1,0 +1,28 @@
+"""Azure OpenAI: the OpenAI body, but the deployment lives in the path and the key in `api-key`."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.providers import UpstreamRequest
+from gateway.providers.openai import StreamDecoder, error_from_upstream, from_upstream
+
+__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream"]
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    body = dict(chat)
+    body.pop("model", None)  # the deployment in the path names the model
+    if stream:
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    headers = {"content-type": "application/json"}
+    if dep.provider.api_key:
+        headers["api-key"] = dep.provider.api_key
+    headers.update(dep.provider.headers)
+    url = (f"{dep.provider.base_url}/openai/deployments/{quote(dep.upstream, safe='')}/chat/completions"
+           f"?api-version={quote(dep.provider.api_version or '', safe='')}")
+    return UpstreamRequest(url, headers, orjson.dumps(body))

@@ -1,0 +1,121 @@
+"""OpenAI chat completions, and every API that speaks it (DeepSeek, Groq, Mistral, vLLM, Ollama...).
+
+The request passes through with only `model` replaced, so fields this gateway does not know still
+reach the provider. Streams are relayed chunk by chunk as the provider framed them; each chunk is
+parsed once to keep the usage and a running token count for streams cut short.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.pricing import Usage, estimate_tokens
+from gateway.providers import (
+    RETRYABLE_STATUSES,
+    UpstreamError,
+    UpstreamRequest,
+    client_status,
+    error_message,
+    retry_after_seconds,
+)
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    body = dict(chat)
+    body["model"] = dep.upstream
+    if stream:
+        # The gateway always asks for usage so it can charge the real cost; whether the
+        # client sees the usage chunk is decided by the decoder.
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    headers = {"content-type": "application/json"}
+    if dep.provider.api_key:
+        headers["authorization"] = f"Bearer {dep.provider.api_key}"
+    headers.update(dep.provider.headers)
+    return UpstreamRequest(dep.provider.base_url + "/chat/completions", headers, orjson.dumps(body))
+
+
+def usage_from(doc: Mapping[str, Any] | None) -> Usage:
+    if not doc:
+        return Usage()
+    prompt_details = doc.get("prompt_tokens_details") or {}
+    completion_details = doc.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(doc.get("prompt_tokens") or 0),
+        completion_tokens=int(doc.get("completion_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or doc.get("prompt_cache_hit_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        reported=True,
+    )
+
+
+def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or "choices" not in doc:
+        raise ValueError("upstream body is not a chat completion")
+    return doc, usage_from(doc.get("usage"))
+
+
+class StreamDecoder:
+    """Relays OpenAI chunks; keeps usage; drops the usage chunk unless the client asked for it."""
+
+    __slots__ = ("include_usage", "usage", "done", "_chars")
+
+    def __init__(self, dep: Deployment, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self.usage = Usage()
+        self.done = False
+        self._chars = 0
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]:
+        if data == b"[DONE]":
+            self.done = True
+            return []
+        chunk = orjson.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError("stream chunk is not a JSON object")
+        if "error" in chunk and "choices" not in chunk:
+            message, code = error_message(data)
+            raise StreamError(message, code)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage_from(usage)
+        choices = chunk.get("choices") or ()
+        for choice in choices:
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self._chars += len(content)
+            for call in delta.get("tool_calls") or ():
+                args = (call.get("function") or {}).get("arguments")
+                if args:
+                    self._chars += len(args)
+        if usage and not choices and not self.include_usage:
+            return []
+        return [b"data: " + data + b"\n\n"]
+
+    def finish(self) -> list[bytes]:
+        if not self.usage.reported and self._chars:
+            self.usage.completion_tokens = estimate_tokens(self._chars)
+        return []
+
+
+class StreamError(Exception):
+    """The provider sent an error event in the middle of a stream."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    message, code = error_message(data)
+    client, type_ = client_status(status)
+    return UpstreamError(
+        status=client, message=message, type=type_, code=code, retryable=status in RETRYABLE_STATUSES,
+        retry_after_s=retry_after_seconds(headers), upstream_status=status,
+    )

@@ -1,0 +1,128 @@
+"""The per-worker runtime: config, state store, upstream session, metrics and logger in one object.
+
+Created in the app's lifespan; the pipeline reaches it through `request.app.state.gateway`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from starlette.background import BackgroundTask
+
+from gateway.auth import Authenticator
+from gateway.call import Call
+from gateway.config import Config, Deployment
+from gateway.log import get_logger
+from gateway.metrics import Metrics
+from gateway.providers import UpstreamError
+from gateway.state.store import BreakerParams, SettleRequest, StateStore
+from gateway.upstream import Upstream
+
+Classifier = Callable[[list[dict[str, Any]]], Any]
+
+
+def _default_classifier() -> Classifier | None:
+    try:
+        from gateway.classify import classify
+    except ImportError:
+        return None
+    return classify
+
+
+class Gateway:
+    def __init__(self, config: Config, state: StateStore, upstream: Upstream,
+                 classifier: Classifier | None = None) -> None:
+        self.config = config
+        self.state = state
+        self.upstream = upstream
+        self.auth = Authenticator(config.keys, config.admin_key_sha256)
+        self.metrics = Metrics()
+        self.log = get_logger("gateway.request")
+        self.classifier = classifier or _default_classifier()
+        self._tz = ZoneInfo(config.budget.timezone)
+        b = config.breaker
+        self.breaker_params = BreakerParams(b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms,
+                                            b.probe_lease_ms)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def budget_day(self) -> str:
+        return datetime.now(self._tz).strftime("%Y-%m-%d")
+
+    def classify(self, messages: list[dict[str, Any]], forced: str | None) -> tuple[str, float]:
+        if forced:
+            return forced, 1.0
+        if self.classifier is None:
+            return "", 0.0
+        result = self.classifier(messages)
+        return result.task, result.confidence
+
+    # -- settle: one round trip after the response, off the client's critical path --
+
+    def _settle_request(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, cost: int,
+                        tokens_in: int, tokens_out: int, cached: int) -> SettleRequest:
+        latency_ms = int((time.perf_counter() - call.started) * 1000)
+        return SettleRequest(
+            req_id=attempt_id, key=call.key, deployment=dep.name, provider=dep.provider.name,
+            model=dep.name, task=call.task or "unknown", route=call.route or dep.name, day=self.budget_day(),
+            cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
+            breaker_gen=call.breaker_gen, latency_ms=latency_ms, tpm=dep.tpm, key_tpm=self._key_tpm(call.key),
+        )
+
+    def _key_tpm(self, name: str) -> int:
+        for key in self.config.keys:
+            if key.name == name:
+                return key.tpm
+        return 0
+
+    async def settle(self, call: Call, dep: Deployment, attempt_id: str) -> None:
+        usage = call.usage
+        request = self._settle_request(call, dep, attempt_id, call.outcome, call.cost_micro, usage.prompt_tokens,
+                                       usage.completion_tokens, usage.cached_tokens)
+        try:
+            await self.state.settle(request)
+        except Exception as exc:  # the reservation stays, and is charged at its worst case when it expires
+            self.log.error("settle_failed", request_id=call.request_id, error=type(exc).__name__)
+        self.finish(call)
+
+    def settle_task(self, call: Call, dep: Deployment, attempt_id: str) -> BackgroundTask:
+        return BackgroundTask(self.settle, call, dep, attempt_id)
+
+    def spawn_settle(self, call: Call, dep: Deployment, attempt_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.settle(call, dep, attempt_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle_failure(self, call: Call, dep: Deployment, attempt_id: str, err: UpstreamError) -> None:
+        """A failed attempt releases its reservation and tells the breaker, before the next admit."""
+        outcome = "failure" if err.retryable else "neutral"
+        request = self._settle_request(call, dep, attempt_id, outcome, 0, 0, 0, 0)
+        try:
+            await self.state.settle(request)
+        except Exception as exc:
+            self.log.error("settle_failed", request_id=call.request_id, error=type(exc).__name__)
+
+    async def drain(self) -> None:
+        """Wait for settles still running (shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- observe --
+
+    def finish(self, call: Call) -> None:
+        fields = call.log_fields()
+        m = self.metrics
+        m.requests.inc((call.route or "-", call.deployment or "-", call.provider or "-", str(call.status)))
+        m.latency.observe((call.route or "-", call.deployment or "-"), fields["latency_ms"] / 1000)
+        if call.ttft_s is not None:
+            m.ttft.observe((call.deployment,), call.ttft_s)
+        if call.deployment:
+            m.tokens.inc((call.deployment, "in"), call.usage.prompt_tokens)
+            m.tokens.inc((call.deployment, "out"), call.usage.completion_tokens)
+            m.cost.inc((call.deployment, call.provider, call.task or "-", call.key), call.cost_micro / 1_000_000)
+            if call.fallbacks:
+                m.fallbacks.inc((call.deployment,), call.fallbacks)
+        self.log.info("request", **fields)

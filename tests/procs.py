@@ -1,0 +1,135 @@
+"""Real processes for end-to-end tests: the provider simulator and the gateway, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from gateway.state.engine import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_KEY = "sk-gateway-demo"
+ADMIN_KEY = "sk-gateway-admin"
+DEMO_KEY_SHA = "0b006f9beb977623c3f78ec1be7fe09519ecfab87240f4f263e4164f76667e55"
+ADMIN_KEY_SHA = "240b08935d75d214d3a0c06693e7963ca5125d2a703b90966cb92f279374a68a"
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def wait_for(condition: "Callable[[], bool]", timeout: float = 10.0) -> None:
+    """Poll until a condition holds (work finishing in the background); fail if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition did not hold in time")
+        time.sleep(0.02)
+
+
+@dataclass
+class Proc:
+    process: subprocess.Popen
+    port: int
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text().splitlines() if self.log_path and self.log_path.exists() else []
+
+
+def start_simulator(tmp: Path, seed: int = 7) -> Proc:
+    port = free_port()
+    log = tmp / f"simulator-{port}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.simulator", "--port", str(port), "--seed", str(seed)],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    wait_http(f"http://127.0.0.1:{port}/_sim/stats", proc)
+    return Proc(proc, port, log)
+
+
+def start_gateway(tmp: Path, config_text: str, redis_url: str, workers: int = 1,
+                  env: dict[str, str] | None = None) -> Proc:
+    port = free_port()
+    config = tmp / f"gateway-{port}.yaml"
+    config.write_text(config_text)
+    log = tmp / f"gateway-{port}.log"
+    full_env = {**os.environ, "REDIS_URL": redis_url, "SIMULATOR_API_KEY": "sim-test-key", **(env or {})}
+    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
+           "--workers", str(workers), "--grace", "5"]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", proc)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n{log.read_text()[-3000:]}") from None
+    return Proc(proc, port, log)
+
+
+def config_yaml(sim_port: int, prefix: str, *, key_rpm: int = 0, key_budget_usd: float = 0,
+                global_budget_usd: float = 0, extra_models: str = "", routes: str | None = None,
+                breaker: str = "failures: 3\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n  probe_lease_s: 60",
+                server: str = "request_timeout_s: 30\n  attempt_budget: 4") -> str:
+    """A test config whose providers all point at the simulator on `sim_port`."""
+    routes = routes or """  auto:
+    primary: gpt-5.4-mini
+    fallbacks: [deepseek-v4-pro]
+  frontier:
+    primary: gpt-5.5
+    fallbacks: [gpt-5.4]"""
+    return f"""
+server:
+  {server}
+state:
+  prefix: {prefix}
+  timeout_ms: 1000
+budget:
+  daily_usd: {global_budget_usd}
+breaker:
+  {breaker}
+providers:
+  sim:
+    format: openai
+    base_url: http://127.0.0.1:{sim_port}/v1
+    api_key_env: SIMULATOR_API_KEY
+models:
+  gpt-5.5: {{provider: sim, price: {{input: 5.0, output: 30.0, cached_input: 0.5}}, context_window: 400000}}
+  gpt-5.4: {{provider: sim, price: {{input: 2.5, output: 15.0, cached_input: 0.25}}, context_window: 400000}}
+  gpt-5.4-mini: {{provider: sim, price: {{input: 0.4, output: 1.6, cached_input: 0.04}}, context_window: 400000}}
+  deepseek-v4-pro: {{provider: sim, price: {{input: 0.14, output: 0.28}}, context_window: 128000}}
+{extra_models}
+routes:
+{routes}
+default_route: auto
+keys:
+  - name: demo
+    sha256: {DEMO_KEY_SHA}
+    rpm: {key_rpm}
+    daily_budget_usd: {key_budget_usd}
+admin_key_sha256: {ADMIN_KEY_SHA}
+"""
