@@ -173,13 +173,17 @@ def stream_events(mid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[byt
 
 async def messages(request: Request, state: SimState) -> Response:
     """POST /v1/messages."""
+    body: Any = None
     try:
         body = await read_json(request)
         ask, texts, stream = parse(body)
     except BadRequest as exc:
+        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "anthropic")
         return error(exc.status, exc.message)
     knobs, fault = state.record(ask.model, "anthropic", stream)
-    if not request.headers.get("x-api-key") and not request.headers.get("authorization"):
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not request.headers.get("x-api-key") and not bearer:
         return error(401, "x-api-key header is required")
     if not request.headers.get("anthropic-version"):
         return error(400, "anthropic-version: header is required")

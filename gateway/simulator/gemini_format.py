@@ -201,6 +201,7 @@ async def generate(request: Request, state: SimState, model: str, stream: bool) 
         body = await read_json(request)
         ask, texts = parse(body, model)
     except BadRequest as exc:
+        state.record_rejected(model, "gemini")
         return error(exc.status, exc.message)
     knobs, fault = state.record(model, "gemini", stream)
     if not _api_key(request):
@@ -238,12 +239,16 @@ async def embed(request: Request, state: SimState, model: str, batch: bool) -> R
         body = await read_json(request)
         if not isinstance(body, dict):
             raise BadRequest("Invalid JSON payload received. Expected an object.")
-        knobs, fault = state.record(model, "gemini")
-        dims = knobs.embedding_dim or (3072 if "gemini-embedding" in model else 768)
-        if not _api_key(request):
-            return _denied()
-        if fault is not None:
-            return fault_response(fault)
+    except BadRequest as exc:
+        state.record_rejected(model, "gemini")
+        return error(exc.status, exc.message)
+    knobs, fault = state.record(model, "gemini")
+    if not _api_key(request):
+        return _denied()
+    if fault is not None:
+        return fault_response(fault)
+    dims = knobs.embedding_dim or (3072 if "gemini-embedding" in model else 768)
+    try:
         if batch:
             reqs = body.get("requests")
             if not isinstance(reqs, list) or not reqs:

@@ -68,6 +68,10 @@ def _content_texts(content: Any, out: list[str]) -> None:
                 out.append(part["text"])
 
 
+def _model_of(body: Any) -> Any:
+    return body.get("model") if isinstance(body, dict) else None
+
+
 def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool]:
     """Validate a chat request; return (ask, prompt texts, stream, include_usage)."""
     if not isinstance(body, dict):
@@ -214,10 +218,12 @@ async def chat(request: Request, state: SimState, deployment: str | None = None)
     azure = deployment is not None
     if azure and not request.query_params.get("api-version"):
         return json_response({"error": {"code": "404", "message": "Resource not found"}}, 404)
+    body: Any = None
     try:
         body = await read_json(request)
         ask, texts, stream, include_usage = parse_chat(body, deployment)
     except BadRequest as exc:
+        state.record_rejected(deployment or _model_of(body), "azure" if azure else "openai")
         return error(exc.status, exc.message, exc.param)
     knobs, fault = state.record(ask.model, "azure" if azure else "openai", stream)
     denied = check_auth(request, azure)
@@ -251,6 +257,7 @@ def _embed_inputs(raw: Any) -> list[tuple[str, int]]:
 async def embeddings(request: Request, state: SimState, deployment: str | None = None) -> Response:
     """POST /v1/embeddings and Azure's /openai/deployments/{d}/embeddings."""
     azure = deployment is not None
+    body: Any = None
     try:
         body = await read_json(request)
         if not isinstance(body, dict):
@@ -266,6 +273,7 @@ async def embeddings(request: Request, state: SimState, deployment: str | None =
         if dims is not None and (not isinstance(dims, int) or dims < 1):
             raise BadRequest("dimensions must be a positive integer.", "dimensions")
     except BadRequest as exc:
+        state.record_rejected(deployment or _model_of(body), "azure" if azure else "openai")
         return error(exc.status, exc.message, exc.param)
     knobs, fault = state.record(model, "azure" if azure else "openai")
     denied = check_auth(request, azure)

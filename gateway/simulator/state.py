@@ -66,6 +66,12 @@ class SimState:
             self.faults[model] += 1
         return knobs, fault
 
+    def record_rejected(self, model: object, fmt: str) -> None:
+        """Count a call refused before it was understood (bad JSON or fields)."""
+        name = model if isinstance(model, str) and model else "(unknown)"
+        self.calls[name] += 1
+        self.by_format[fmt] += 1
+
     def _fault(self, model: str, knobs: ModelKnobs, number: int, fmt: str) -> Fault | None:
         if knobs.fail_status is not None:
             retry = knobs.retry_after_s if knobs.fail_status == 429 else None
