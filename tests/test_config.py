@@ -1,0 +1,84 @@
+"""Config validation: every bad value names the file, the path and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import main as cli_main
+from gateway.config import ConfigError, load_config, parse_config
+from tests.procs import ROOT, config_yaml
+
+ENV = {"SIMULATOR_API_KEY": "k"}
+
+
+def base_doc() -> dict:
+    return yaml.safe_load(config_yaml(9100, "t"))
+
+
+def test_demo_config_is_valid() -> None:
+    cfg = load_config(ROOT / "configs" / "demo.yaml", env={"SIMULATOR_API_KEY": "x"})
+    assert cfg.default_route == "auto"
+    assert cfg.deployments["gpt-5.5"].price.output == 30_000_000
+    assert cfg.keys[0].daily_budget_micro == 10_000_000
+    assert len(cfg.hash) == 16
+
+
+@pytest.mark.parametrize("mutate, path, value", [
+    (lambda d: d["routes"]["auto"]["fallbacks"].append("gpt-6"), "routes.auto.fallbacks[1]", "gpt-6"),
+    (lambda d: d["models"]["gpt-5.5"]["price"].update(input=-1), "models.gpt-5.5.price.input", "-1"),
+    (lambda d: d["models"]["gpt-5.5"].update(provider="nope"), "models.gpt-5.5.provider", "nope"),
+    (lambda d: d["providers"]["sim"].update(format="soap"), "providers.sim.format", "soap"),
+    (lambda d: d["providers"]["sim"].update(base_url="ftp://x"), "providers.sim.base_url", "ftp://x"),
+    (lambda d: d["budget"].update(timezone="Mars/Olympus"), "budget.timezone", "Mars/Olympus"),
+    (lambda d: d["server"].update(attempt_budget=0), "server.attempt_budget", "0"),
+    (lambda d: d["keys"][0].update(sha256="abc"), "keys[0].sha256", "<hidden>"),
+    (lambda d: d["keys"][0].update(rpm="many"), "keys[0].rpm", "many"),
+    (lambda d: d.update(surprise=1), "<root>.surprise", "surprise"),
+    (lambda d: d.update(default_route="nowhere"), "default_route", "nowhere"),
+    (lambda d: d["models"]["gpt-5.5"].update(quality={"poetry": 0.5}), "models.gpt-5.5.quality.poetry", "poetry"),
+])
+def test_bad_values_name_path_and_value(mutate, path: str, value: str) -> None:
+    doc = base_doc()
+    mutate(doc)
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, "cfg.yaml", ENV)
+    message = str(info.value)
+    assert message.startswith(f"cfg.yaml: {path}:")
+    assert value in message
+
+
+def test_missing_provider_key_env_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="providers.sim.api_key_env: environment variable is not set"):
+        parse_config(base_doc(), "cfg.yaml", {})
+
+
+def test_env_expansion_and_missing_variable(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(config_yaml(9100, "t").replace("http://127.0.0.1:9100/v1", "${SIM_URL:-http://h:1/v1}"))
+    assert load_config(path, ENV).providers["sim"].base_url == "http://h:1/v1"
+    assert load_config(path, {**ENV, "SIM_URL": "http://o:2/v1"}).providers["sim"].base_url == "http://o:2/v1"
+    path.write_text(config_yaml(9100, "t").replace("http://127.0.0.1:9100/v1", "${SIM_URL}"))
+    with pytest.raises(ConfigError, match=r"\$\{SIM_URL\} is used"):
+        load_config(path, ENV)
+
+
+def test_provider_key_never_in_repr() -> None:
+    cfg = parse_config(base_doc(), "cfg.yaml", {"SIMULATOR_API_KEY": "sk-secret-provider-key"})
+    assert "sk-secret-provider-key" not in repr(cfg)
+    assert cfg.providers["sim"].api_key == "sk-secret-provider-key"
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("SIMULATOR_API_KEY", "k")
+    good = tmp_path / "good.yaml"
+    good.write_text(config_yaml(9100, "t"))
+    assert cli_main(["check-config", str(good)]) == 0
+    assert "OK (config hash" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config_yaml(9100, "t").replace("attempt_budget: 4", "attempt_budget: -2"))
+    assert cli_main(["check-config", str(bad)]) == 2
+    assert "server.attempt_budget: must be >= 1" in capsys.readouterr().err
+    assert cli_main(["check-config", str(tmp_path / "missing.yaml")]) == 2

@@ -1,0 +1,54 @@
+"""Rate limits and budgets through the running gateway, with the openai SDK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import openai
+import pytest
+
+from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator
+
+MESSAGES = [{"role": "user", "content": "Hello!"}]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    proc = start_simulator(tmp_path_factory.mktemp("sim"))
+    yield proc
+    proc.stop()
+
+
+def client_for(proc: Proc) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{proc.url}/v1", api_key=DEMO_KEY, max_retries=0)
+
+
+def test_key_rate_limit_gives_429_with_retry_after(sim: Proc, redis_url: str, tmp_path: Path) -> None:
+    gw = start_gateway(tmp_path, config_yaml(sim.port, "rl1", key_rpm=3), redis_url)
+    try:
+        with client_for(gw) as client:
+            for _ in range(3):
+                client.chat.completions.create(model="auto", messages=MESSAGES)
+            with pytest.raises(openai.RateLimitError) as info:
+                client.chat.completions.create(model="auto", messages=MESSAGES)
+        assert info.value.body["code"] == "rate_limit_exceeded"
+        assert int(info.value.response.headers["retry-after"]) >= 1
+    finally:
+        gw.stop()
+
+
+def test_budget_moves_to_a_cheaper_model_then_refuses(sim: Proc, redis_url: str, tmp_path: Path) -> None:
+    # Worst case on gpt-5.4-mini with the default 4,096 output tokens is about $0.0066, over the
+    # key's $0.004: the chain's cheaper deepseek (about $0.0012 worst case) takes it instead.
+    gw = start_gateway(tmp_path, config_yaml(sim.port, "bud1", key_budget_usd=0.004), redis_url)
+    try:
+        with client_for(gw) as client:
+            resp = client.chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
+            assert resp.headers["x-gateway-model"] == "deepseek-v4-pro"
+            assert float(resp.headers["x-gateway-budget-remaining-usd"]) < 0.004
+            with pytest.raises(openai.RateLimitError) as info:
+                client.chat.completions.create(model="auto", messages=MESSAGES, max_tokens=20_000)
+        assert info.value.body["code"] == "budget_exceeded"
+    finally:
+        gw.stop()

@@ -1,0 +1,93 @@
+"""Pure pieces: cost arithmetic, the SSE parser, the OpenAI adapter, auth, metrics."""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+import pytest
+
+from gateway.auth import Authenticator
+from gateway.config import ApiKey, Price
+from gateway.errors import GatewayError
+from gateway.log import redact
+from gateway.metrics import Metrics
+from gateway.pricing import Usage, cost_micro, max_cost_micro
+from gateway.providers import client_status, retry_after_seconds
+from gateway.sse import SSEParser
+
+PRICE = Price(input=2_500_000, output=15_000_000, cached_input=250_000)
+
+
+def test_cost_is_exact_micro_dollars() -> None:
+    # 1,000 prompt (200 cached) + 500 completion at $2.50 / $15 / $0.25 per million:
+    # 800*2.5 + 200*0.25 + 500*15 = 2000 + 50 + 7500 micro-dollars
+    assert cost_micro(Usage(1000, 500, cached_tokens=200), PRICE) == 9550
+    assert cost_micro(Usage(1, 0), PRICE) == 3  # 2.5 rounds up: never under-charge
+    assert cost_micro(Usage(), PRICE) == 0
+    assert max_cost_micro(1000, 100, PRICE) == 2500 + 1500
+
+
+def test_reasoning_tokens_billed_at_their_own_price() -> None:
+    price = Price(input=1_000_000, output=4_000_000, cached_input=1_000_000, reasoning=8_000_000)
+    assert cost_micro(Usage(10, 100, reasoning_tokens=40), price) == 10 + 60 * 4 + 40 * 8
+
+
+def test_sse_parser_joins_split_events() -> None:
+    parser = SSEParser()
+    stream = b'event: a\ndata: {"x":1}\n\ndata: line1\ndata: line2\n\n: comment\ndata: [DONE]\n\n'
+    events = []
+    for i in range(len(stream)):
+        events += parser.feed(stream[i:i + 1])
+    assert events == [(b"a", b'{"x":1}'), (b"", b"line1\nline2"), (b"", b"[DONE]")]
+    assert parser.feed(b"data: tail") == []
+    assert parser.close() == [(b"", b"tail")]
+
+
+def test_sse_parser_handles_crlf() -> None:
+    assert SSEParser().feed(b"data: x\r\n\r\n") == [(b"", b"x")]
+
+
+def test_retry_after_and_status_mapping() -> None:
+    assert retry_after_seconds({"retry-after": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    assert client_status(400) == (400, "invalid_request_error")
+    assert client_status(401) == (502, "upstream_error")
+    assert client_status(529) == (502, "upstream_error")
+    assert client_status(504) == (504, "timeout")
+
+
+def test_authenticator_accepts_only_the_right_key() -> None:
+    key = ApiKey(name="demo", sha256=hashlib.sha256(b"sk-right").digest())
+    auth = Authenticator((key,))
+    assert auth.authenticate("Bearer sk-right") is key
+    for header in (None, "", "Bearer", "Basic sk-right", "Bearer sk-wrong", "sk-right"):
+        with pytest.raises(GatewayError) as info:
+            auth.authenticate(header)
+        assert info.value.status == 401
+    with pytest.raises(GatewayError) as info:
+        auth.authenticate_admin("Bearer sk-right")
+    assert info.value.status == 403
+
+
+def test_redact_masks_credentials() -> None:
+    assert "sk-abcdef123456" not in redact("key sk-abcdef123456 used")
+    assert "tok123456789" not in redact("Authorization: Bearer tok123456789")
+    assert redact("plain words stay") == "plain words stay"
+
+
+def test_metrics_render_prometheus_text() -> None:
+    m = Metrics()
+    m.requests.inc(("auto", "m", "p", "200"))
+    m.latency.observe(("auto", "m"), 0.02)
+    m.latency.observe(("auto", "m"), 100.0)
+    text = m.render()
+    assert 'gateway_requests_total{route="auto",model="m",provider="p",status="200",worker="' in text
+    assert 'le="0.025"} 1\n' in text and 'le="+Inf"} 2\n' in text
+    assert "gateway_request_duration_seconds_count" in text
+
+
+def test_openai_error_body_shape() -> None:
+    body = orjson.loads(GatewayError(400, "bad", "invalid_request_error", "c", "p").response().body)
+    assert body == {"error": {"message": "bad", "type": "invalid_request_error", "param": "p", "code": "c"}}
