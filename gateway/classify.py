@@ -1,0 +1,527 @@
+"""Task classifier: labels a chat request ``simple_chat``, ``code_generation``,
+``summarization`` or ``complex_reasoning`` with a confidence in [0, 1].
+
+Pure Python (stdlib + orjson), in-process, deterministic, no network.
+
+Model: multinomial logistic regression over sparse binary features; the weights ship in
+``gateway/data/classifier_weights.json`` and are trained by ``scripts/train_classifier.py``
+(see ``docs/classifier.md``). Features (:func:`extract_features`):
+
+* lower-cased word tokens of the last user turn (a bounded head + tail of long texts),
+  CJK character bigrams near the start and end of the turn;
+* tokens of the rest of the conversation (system prompt, earlier turns, tool results),
+  bounded per message, counted at weight ``alpha``;
+* hand-rule features (all start with ``#``): multilingual lexicons (summarize / prove /
+  trade-off / step-by-step / code words / greetings / rewrite ...), structural markers
+  (code fences, stack traces, diffs, shell, SQL, YAML/Terraform/Dockerfile, log lines,
+  e-mail headers, speaker lines, math notation), where the instruction sits (head/tail),
+  length / line / number / symbol-density buckets and the conversation's shape, plus the
+  lexicon/structure of earlier turns, the system prompt and trailing tool output.
+
+Low-confidence policy (:func:`decide`): if the winning probability is below
+``LOW_CONFIDENCE`` and a *more demanding* class (tier: simple_chat < summarization <
+code_generation = complex_reasoning) has probability >= ``RUNNER_UP_MIN``, the most likely
+of those more demanding classes is returned instead, so uncertain requests go to the
+higher-quality side. A request with no text at all is ``simple_chat`` with confidence 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+__all__ = ["TASKS", "Classification", "classify", "decide", "extract_features", "rule_scores"]
+
+TASKS: tuple[str, ...] = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
+
+# Tier used by the low-confidence policy: higher = needs a stronger model.
+TIER: dict[str, int] = {"simple_chat": 0, "summarization": 1, "code_generation": 2, "complex_reasoning": 2}
+LOW_CONFIDENCE = 0.55
+RUNNER_UP_MIN = 0.2
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "classifier_weights.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    task: str
+    confidence: float  # 0..1
+
+
+# --------------------------------------------------------------------------- text access
+
+LAST_HEAD = 700  # chars of a long last user turn that are tokenised: its start ...
+LAST_TAIL = 400  # ... and its end (instructions are usually first or last)
+ZONE = 250  # instruction zone: this many chars at each end of the last user turn
+CTX_HEAD = 300  # per context message
+CTX_TAIL = 150
+CTX_MAX_MSGS = 6  # most recent context messages considered
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        out = []
+        for part in content:
+            if isinstance(part, dict):
+                t = part.get("text")
+                if isinstance(t, str):
+                    out.append(t)
+            elif isinstance(part, str):
+                out.append(part)
+        return "\n".join(out)
+    return str(content)
+
+
+def _has_image(content: Any) -> bool:
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and part.get("type") in ("image_url", "image", "input_image"):
+                return True
+    return False
+
+
+def _bound(text: str, head: int, tail: int) -> str:
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + "\n" + text[-tail:]
+
+
+# --------------------------------------------------------------------------- tokenisation
+# Tokens are raw lower-cased word runs (Indic combining marks kept inside words); every
+# hand-rule / shape feature starts with "#", so the two can never collide.
+
+_TOK = re.compile(r"[\w\u0900-\u0dff]+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
+CJK_ZONE = 100  # CJK character bigrams come from this many chars at each end of the turn
+
+
+def _tokens(text: str) -> tuple[set[str], set[str]]:
+    """(case-sensitive tokens, lower-cased tokens + CJK bigrams near both ends)."""
+    cs = set(_TOK.findall(text))
+    low = set(map(str.lower, cs))
+    if not text.isascii() and _CJK.search(text) is not None:
+        z = text if len(text) <= 2 * CJK_ZONE else text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
+        for run in _TOK.findall(z):
+            if len(run) > 1 and not run.isascii():
+                low.update([run[i : i + 2] for i in range(len(run) - 1)])
+    return cs, low
+
+
+# --------------------------------------------------------------------------- hand rules
+
+# Whole-word lexicons (matched by set intersection with the tokens: cheap).
+_WORDS: dict[str, str] = {
+    "summ": (
+        "summarize summarise summarized summarised summarizing summarising summary summaries tldr gist recap recaps "
+        "recapping condense condensed synopsis takeaways takeaway nutshell digest highlights cliffnotes "
+        "résume résumer résumez résumé resume resumen resumir resúmelo resumelo resúmeme resumeme resuma resumo resumos "
+        "synthèse synthétise sintetiza síntesis sintetizar zusammenfassung zusammenfassen zusammen kurzfassung "
+        "riassumi riassunto riassumere sintesi sintetizza samenvatting samenvatten samen "
+        "кратко краткое краткий резюме резюмируй перескажи сократи суммируй обобщи итоги выжимка изложи "
+        "podsumuj streszczenie özetle özet sammanfatta sammanfattning"
+    ),
+    "proof": (
+        "prove proof proofs proving demonstrate démontre démontrer démontrez demuestra demostrar demuestre beweise "
+        "beweis beweisen zeige dimostra dimostrare dimostrazione prova provar demonstre докажи доказать "
+        "доказательство induction induktion récurrence inducción"
+    ),
+    "tradeoff": (
+        "tradeoff tradeoffs pros cons weigh compare comparison versus vs recommend recommendation risks "
+        "risk strategy rollback option options alternatives decide choose ventajas desventajas avantages "
+        "inconvénients nachteile vorteile abwägen abwägung vantaggi svantaggi vantagens desvantagens плюсы минусы "
+        "риски компромисс"
+    ),
+    "steps": (
+        "probability expected solve equation equations integral derivative minimize maximize minimise maximise "
+        "optimal optimum percent ratio average rate interest compounded reasoning steps "
+        "вероятность уравнение probabilidad ecuación probabilité équation wahrscheinlichkeit gleichung"
+    ),
+    "codeword": (
+        "code function functions script query queries regex regexp bug compile compiler refactor endpoint api class "
+        "method syntax debug stacktrace exception implement python javascript typescript java golang rust sql bash "
+        "shell powershell docker dockerfile kubernetes kubectl k8s terraform yaml json git nginx css html react vue "
+        "node pandas numpy django flask spring kotlin swift php ruby cpp unittest pytest jest lambda webhook "
+        "cron migration schema index variable loop array dict string int null undefined "
+        "función fonction funktion funzione função функция функцию скрипт запрос код código codice"
+    ),
+    "greet": (
+        "hi hello hey heyy heyyy yo howdy thanks thank thx ty bye goodbye cheers morning evening "
+        "bonjour salut merci hola gracias hallo danke ciao grazie buongiorno olá ola obrigado obrigada "
+        "привет спасибо здравствуйте hoi dank"
+    ),
+    "rewrite": (
+        "translate translation rewrite rephrase reword paraphrase polite politely friendlier friendly proofread email "
+        "draft haiku poem slogan tweet linkedin caption birthday letter note synonym spell spelling "
+        "traduis traduire traduce traducir traduz traduzir übersetze übersetzen переведи перевод reformule "
+        "umformulieren riformula"
+    ),
+    "explain": "explain explanation what why how meaning define definition",
+    "fix": "fix fixes fixing fails fail failing failed broken crash crashes error errors wrong issue doesn works",
+    "happened": "happened decided decide decisions decision outcome briefly plain",
+}
+_WORD_GROUP: dict[str, str] = {}
+for _g, _ws in _WORDS.items():
+    for _w in _ws.split():
+        _WORD_GROUP.setdefault(_w, "#" + _g)
+
+# Substrings searched only in the instruction zone (phrases, scripts without spaces).
+_ZONE_ASCII: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("#summ", ("tl;dr", "tl dr", "boil", "sum up", "sum it up", "key points", "main points", "short version",
+               "catch me up", "main themes", "in a few lines", "few sentences", "one paragraph", "2 lines",
+               "3 bullets", "three bullets", "one sentence", "two sentences")),
+    ("#proof", ("show that", "by induction", "prove that", "montrer que")),
+    ("#tradeoff", ("trade-off", "pros and cons", "which is better", "should we", "should i ", "what would you choose",
+                   "walk me through")),
+    ("#steps", ("step by step", "step-by-step", "show the steps", "show your work", "explain your reasoning",
+                "work it out", "how many ways", "how long", "at what time", "how much will", "how many")),
+    ("#happened", ("what happened", "what did we", "what did they", "action items", "what was decided")),
+)
+_ZONE_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("#summ", ("要約", "まとめ", "要点", "概要", "总结", "總結", "概括", "摘要", "归纳", "요약", "정리", "간추",
+               "सारांश", "संक्षेप", "सार ", "لخص", "ملخص", "تلخيص", "اختصر", "résum", "resum", "zusammenfass",
+               "riassum", "кратк", "перескаж", "сократ", "резюм")),
+    ("#proof", ("证明", "証明", "증명", "सिद्ध", "साबित", "أثبت", "برهن", "докаж", "démontr", "demostr", "demuestr")),
+    ("#tradeoff", ("优缺点", "利弊", "权衡", "長所", "短所", "メリット", "デメリット", "장단점", "फायदे", "नुकसान",
+                   "إيجابيات", "سلبيات", "abwäg", "vor- und nachteile", "prós e contras", "плюсы и минусы")),
+    ("#steps", ("途中式", "步骤", "단계", "概率", "確率", "확률", "संभावना", "احتمال", "paso a paso", "étape par étape",
+                "schritt für schritt", "passo a passo", "по шагам", "вероятн", "多少", "いくつ", "몇", "कितन", "كم ")),
+    ("#codeword", ("代码", "代碼", "函数", "脚本", "コード", "関数", "スクリプト", "코드", "함수", "스크립트", "फ़ंक्शन",
+                   "फंक्शन", "कोड", "دالة", "كود", "برنامج", "bash-skript", "sql")),
+    ("#greet", ("こんにちは", "おはよう", "ありがとう", "你好", "您好", "谢谢", "早上好", "안녕", "감사", "고마워",
+                "नमस्ते", "धन्यवाद", "مرحبا", "السلام", "شكرا", "доброе утро")),
+    ("#rewrite", ("翻訳", "翻译", "번역", "अनुवाद", "ترجم", "書き方", "どう書", "怎么说", "메일", "ईमेल")),
+)
+# Structural markers: case-sensitive keywords (matched against the original-case tokens by
+# set intersection) and punctuation / layout needles (substring tests on the window).
+_STRUCT_WORDS: dict[str, str] = {
+    "Traceback": "#stack", "Exception": "#stack", "Error": "#stack", "NullPointerException": "#stack",
+    "TypeError": "#stack", "ValueError": "#stack", "KeyError": "#stack", "AttributeError": "#stack",
+    "ImportError": "#stack", "ModuleNotFoundError": "#stack", "RuntimeError": "#stack", "panic": "#stack",
+    "Uncaught": "#stack", "SQLSTATE": "#stack", "ERR": "#stack", "FAILED": "#stack", "errno": "#stack",
+    "Errno": "#stack", "segfault": "#stack", "fatal": "#stack", "undefined": "#stack",
+    "SELECT": "#sql", "FROM": "#sql", "WHERE": "#sql", "JOIN": "#sql", "INSERT": "#sql", "UPDATE": "#sql",
+    "DELETE": "#sql", "GROUP": "#sql", "ORDER": "#sql", "HAVING": "#sql", "CREATE": "#sql", "TABLE": "#sql",
+    "ALTER": "#sql", "INDEX": "#sql", "LIMIT": "#sql",
+    "apiVersion": "#config", "metadata": "#config", "spec": "#config", "replicas": "#config",
+    "terraform": "#config", "RUN": "#config", "COPY": "#config", "WORKDIR": "#config", "ENTRYPOINT": "#config",
+    "CMD": "#config", "EXPOSE": "#config",
+    "sudo": "#shell", "kubectl": "#shell", "docker": "#shell", "git": "#shell", "npm": "#shell", "pnpm": "#shell",
+    "pip": "#shell", "curl": "#shell", "chmod": "#shell", "apt": "#shell", "brew": "#shell", "systemctl": "#shell",
+    "grep": "#shell", "awk": "#shell", "sed": "#shell", "xargs": "#shell", "jq": "#shell", "ssh": "#shell",
+    "helm": "#shell", "crontab": "#shell",
+    "def": "#syntax", "const": "#syntax", "var": "#syntax", "import": "#syntax", "return": "#syntax",
+    "null": "#syntax", "None": "#syntax", "True": "#syntax", "False": "#syntax", "false": "#syntax",
+    "true": "#syntax", "self": "#syntax", "fn": "#syntax", "func": "#syntax", "println": "#syntax",
+    "printf": "#syntax", "console": "#syntax", "async": "#syntax", "await": "#syntax", "elif": "#syntax",
+    "INFO": "#logline", "WARN": "#logline", "WARNING": "#logline", "ERROR": "#logline", "DEBUG": "#logline",
+    "UTC": "#logline",
+    "Subject": "#email", "From": "#email", "Cc": "#email", "Betreff": "#email", "Objet": "#email", "Asunto": "#email",
+    "Ticket": "#ticket", "ticket": "#ticket", "Case": "#ticket", "Priority": "#ticket", "Status": "#ticket",
+    "Customer": "#ticket", "Agent": "#ticket", "Opened": "#ticket",
+}
+_STRUCT_SUBS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("#fence", ("```", "~~~")),
+    ("#config", ('resource "', 'provider "', 'variable "', "runs-on:", "image:", "services:", "hosts:", "kind:",
+                 "server {", "location /")),
+    ("#stack", ("\tat ", "    at ", 'File "', "error[E")),
+    ("#diff", ("\n+++ ", "\n@@ ", "diff --git", "\n+ ", "\n- \t")),
+    ("#shell", ("\n$ ", "PS C:", ":\\>", "~$ ", "| ")),
+    ("#syntax", ("=>", "();", "){", ") {", "==", "!=", "&&", "+=", "::", "</", "->", "[]", "{}", "={", "= {", "):")),
+    ("#math", ("\\frac", "\\sqrt", "^", "√", "≤", "≥", "π", "∫", "∑", "≠", "\\(", "²", "³", "×", "÷")),
+    ("#money", ("$", "€", "£", "¥", "₹", "元", "円", "₽")),
+    ("#pct", ("%",)),
+    ("#quote", ('"""', "\n> ", "<<<", ">>>")),
+    ("#url", ("://",)),
+    ("#speaker", (":\n", "]: ", "] ")),
+)
+
+_SPEAKER_LINE = re.compile(r"^\[?[\w .()-]{1,24}\]?:\s", re.MULTILINE)
+_BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s", re.MULTILINE)
+
+
+def _bucket(n: int, edges: Iterable[int]) -> int:
+    b = 0
+    for e in edges:
+        if n >= e:
+            b += 1
+        else:
+            break
+    return b
+
+
+_LEN_EDGES = (12, 25, 45, 80, 140, 250, 450, 800, 1400, 2500, 4500)
+_LINE_EDGES = (2, 3, 5, 9, 17, 33)
+_NUM_EDGES = (1, 2, 3, 5, 8)
+_SYMS = "{}();=<>[]_\\|/*+"
+
+
+def _lex(toks: set[str], zone_low: str, prefix: str, out: set[str]) -> None:
+    groups = {_WORD_GROUP[t] for t in _WORD_GROUP.keys() & toks}
+    for name, subs in _ZONE_ASCII:
+        if name not in groups and any(map(zone_low.__contains__, subs)):
+            groups.add(name)
+    if not zone_low.isascii():
+        for name, subs in _ZONE_INTL:
+            if name not in groups and any(map(zone_low.__contains__, subs)):
+                groups.add(name)
+    if prefix:
+        out.update([prefix + g for g in groups])
+    else:
+        out.update(groups)
+
+
+def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
+    groups = {_STRUCT_WORDS[t] for t in _STRUCT_WORDS.keys() & toks_cs}
+    for name, subs in _STRUCT_SUBS:
+        if name not in groups and any(map(text.__contains__, subs)):
+            groups.add(name)
+    if prefix:
+        out.update([prefix + g for g in groups])
+    else:
+        out.update(groups)
+
+
+def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
+    """Return (strong, weak) feature sets. ``strong`` = tokens of the last user turn plus
+    rule / shape features (value 1); ``weak`` = tokens of the rest of the conversation
+    (value ``alpha``; not repeated when already strong)."""
+    strong: set[str] = set()
+    weak: set[str] = set()
+    msgs = [m for m in messages if isinstance(m, dict)] if messages else []
+    if not msgs:
+        strong.add("#empty")
+        return strong, weak
+    last_user = -1
+    for i in range(len(msgs) - 1, -1, -1):
+        if msgs[i].get("role") == "user":
+            last_user = i
+            break
+    content = msgs[last_user].get("content") if last_user >= 0 else None
+    last_text = _content_text(content)
+    if isinstance(content, list):
+        strong.add("#parts")
+        if _has_image(content):
+            strong.add("#image")
+
+    # ---- last user turn
+    n = len(last_text)
+    text = _bound(last_text, LAST_HEAD, LAST_TAIL)
+    zone = (text[:ZONE] + "\n" + text[-ZONE:]).lower() if n > 2 * ZONE else text.lower()
+    toks_cs, toks = _tokens(text)
+    strong.update(toks)
+    _lex(toks, zone, "", strong)
+    _struct(text, toks_cs, "", strong)
+    if n > 2 * ZONE:  # where the instruction sits in a long turn: head / tail
+        hz, tz = zone[:ZONE], zone[-ZONE:]
+        _lex(set(_TOK.findall(hz)), hz, "#h", strong)
+        _lex(set(_TOK.findall(tz)), tz, "#t", strong)
+    strong.add("#len%d" % _bucket(n, _LEN_EDGES))
+    lines = last_text.count("\n") + 1
+    strong.add("#lines%d" % _bucket(lines, _LINE_EDGES))
+    if lines >= 3:
+        sp = len(_SPEAKER_LINE.findall(text))
+        if sp >= 2:
+            strong.add("#speakers%d" % _bucket(sp, (4, 8)))
+        bl = len(_BULLET_LINE.findall(text))
+        if bl >= 2:
+            strong.add("#bullets%d" % _bucket(bl, (4, 8)))
+    strong.add("#nums%d" % _bucket(sum(map(str.isdigit, toks)), _NUM_EDGES))
+    if n:
+        if last_text.rstrip().endswith("?"):
+            strong.add("#q")
+        sym = sum(map(text.count, _SYMS))
+        strong.add("#sym%d" % _bucket(int(1000 * sym / len(text)), (5, 15, 30, 60, 100)))
+        if n <= 60 and lines == 1:
+            first = zone.split(None, 1)
+            if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
+                strong.add("#greet_first")
+    else:
+        strong.add("#notext")
+
+    # ---- conversation shape and context
+    roles = [m.get("role") for m in msgs]
+    if "system" in roles:
+        strong.add("#system")
+    if "tool" in roles or any(m.get("tool_calls") for m in msgs):
+        strong.add("#tools")
+    if roles[-1] == "tool":
+        strong.add("#ends_tool")
+    elif roles[-1] == "assistant":
+        strong.add("#ends_assistant")
+    turns = sum(1 for r in roles if r in ("user", "assistant"))
+    strong.add("#turns%d" % _bucket(turns, (2, 3, 5)))
+    ctx_idx = [i for i in range(len(msgs)) if i != last_user][-CTX_MAX_MSGS:]
+    for i in ctx_idx:
+        m = msgs[i]
+        ctext = _content_text(m.get("content"))
+        if not ctext:
+            continue
+        role = m.get("role")
+        ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
+        ccs, ctoks = _tokens(ctext)
+        weak.update(ctoks)
+        if i > last_user:  # tool output after the last user turn: the material to work on
+            _struct(ctext, ccs, "#after", strong)
+            _lex(ctoks, ctext.lower(), "#after", strong)
+        elif role == "system":
+            _lex(ctoks, ctext.lower(), "#sys", strong)
+        elif role == "user":
+            _lex(ctoks, ctext.lower(), "#prev", strong)
+            _struct(ctext, ccs, "#prev", strong)
+        else:
+            _struct(ctext, ccs, "#asst", strong)
+    weak.difference_update(strong)
+    return strong, weak
+
+
+# --------------------------------------------------------------------------- hand-rule baseline
+
+_RULE_W: dict[str, tuple[float, float, float, float]] = {
+    # simple_chat, code_generation, summarization, complex_reasoning
+    "#summ": (0, 0, 3.0, 0),
+    "#hsumm": (0, 0, 1.0, 0),
+    "#tsumm": (0, 0, 1.0, 0),
+    "#proof": (0, 0, 0, 3.0),
+    "#tradeoff": (0, 0, 0, 1.5),
+    "#steps": (0, 0, 0, 1.5),
+    "#math": (0, 0, 0, 1.2),
+    "#money": (0, 0, 0, 0.5),
+    "#pct": (0, 0, 0, 0.3),
+    "#codeword": (0, 1.5, 0, 0),
+    "#fence": (0, 2.0, 0, 0),
+    "#stack": (0, 2.5, 0, 0),
+    "#diff": (0, 2.5, 0, 0),
+    "#shell": (0, 1.5, 0, 0),
+    "#sql": (0, 2.0, 0, 0),
+    "#config": (0, 2.0, 0, 0),
+    "#syntax": (0, 1.2, 0, 0),
+    "#fix": (0, 0.7, 0, 0),
+    "#greet": (1.5, 0, 0, 0),
+    "#greet_first": (1.5, 0, 0, 0),
+    "#rewrite": (1.5, 0, 0, 0),
+    "#explain": (0.3, 0, 0, 0),
+    "#logline": (0, 0.5, 0.8, 0),
+    "#speakers0": (0, 0, 1.0, 0),
+    "#speakers1": (0, 0, 1.5, 0),
+    "#speakers2": (0, 0, 2.0, 0),
+    "#email": (0, 0, 1.0, 0),
+    "#ticket": (0, 0, 0.8, 0),
+    "#happened": (0, 0, 1.2, 0),
+    "#len0": (1.5, 0, 0, 0),
+    "#len1": (1.2, 0, 0, 0),
+    "#len2": (1.0, 0, 0, 0),
+    "#len3": (0.6, 0, 0, 0.2),
+    "#len6": (0, 0, 0.3, 0.3),
+    "#len7": (0, 0, 1.0, 0),
+    "#len8": (0, 0, 1.5, 0),
+    "#len9": (0, 0, 2.0, 0),
+    "#len10": (0, 0, 2.5, 0),
+    "#len11": (0, 0, 2.5, 0),
+    "#nums3": (0, 0, 0, 0.7),
+    "#nums4": (0, 0, 0, 1.0),
+    "#nums5": (0, 0, 0, 1.2),
+}
+
+
+def rule_scores(strong: set[str]) -> list[float]:
+    """Hand-rule baseline scores (the fallback if no weights file, and the comparison baseline)."""
+    s = [0.5, 0.0, 0.0, 0.0]
+    for f in _RULE_W.keys() & strong:
+        w = _RULE_W[f]
+        s[0] += w[0]
+        s[1] += w[1]
+        s[2] += w[2]
+        s[3] += w[3]
+    return s
+
+
+# --------------------------------------------------------------------------- model
+
+
+class _Model:
+    """Linear scorer. Weights are packed as two complex numbers per feature, so one C-level
+    ``sum(map(...))`` over the matched features accumulates two classes at once."""
+
+    __slots__ = ("alpha", "bias", "w01", "w23", "low_conf", "runner_min")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        if tuple(data["tasks"]) != TASKS:
+            raise ValueError("classifier weights were trained for other labels")
+        self.alpha = float(data["alpha"])
+        self.bias = [float(b) for b in data["bias"]]
+        self.w01: dict[str, complex] = {}
+        self.w23: dict[str, complex] = {}
+        for name, w in data["weights"].items():
+            self.w01[name] = complex(w[0], w[1])
+            self.w23[name] = complex(w[2], w[3])
+        self.low_conf = float(data.get("low_confidence", LOW_CONFIDENCE))
+        self.runner_min = float(data.get("runner_up_min", RUNNER_UP_MIN))
+
+    def scores(self, strong: set[str], weak: set[str]) -> list[float]:
+        w01, w23 = self.w01, self.w23
+        hit = w01.keys() & strong
+        a = sum(map(w01.__getitem__, hit), 0j)
+        b = sum(map(w23.__getitem__, hit), 0j)
+        if weak:
+            hitw = w01.keys() & weak
+            if hitw:
+                al = self.alpha
+                a += al * sum(map(w01.__getitem__, hitw), 0j)
+                b += al * sum(map(w23.__getitem__, hitw), 0j)
+        bias = self.bias
+        return [a.real + bias[0], a.imag + bias[1], b.real + bias[2], b.imag + bias[3]]
+
+
+def _softmax(s: list[float]) -> list[float]:
+    m = max(s)
+    e = [math.exp(x - m) for x in s]
+    t = sum(e)
+    return [x / t for x in e]
+
+
+def load_model(path: Path | str = WEIGHTS_PATH) -> _Model | None:
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        return None
+    return _Model(data)
+
+
+_MODEL: _Model | None = load_model()
+
+
+def decide(probs: list[float], low_conf: float = LOW_CONFIDENCE, runner_min: float = RUNNER_UP_MIN) -> Classification:
+    """Apply the low-confidence policy to class probabilities (ordered as TASKS)."""
+    best = max(range(4), key=probs.__getitem__)
+    if probs[best] < low_conf:
+        tier = TIER[TASKS[best]]
+        alt = -1
+        for i in range(4):
+            if TIER[TASKS[i]] > tier and probs[i] >= runner_min and (alt < 0 or probs[i] > probs[alt]):
+                alt = i
+        if alt >= 0:
+            best = alt
+    return Classification(TASKS[best], round(probs[best], 4))
+
+
+def classify(messages: list[dict]) -> Classification:
+    """Classify an OpenAI-style chat request. Never raises on odd message shapes."""
+    try:
+        strong, weak = extract_features(messages)
+    except Exception:  # malformed input: route to the safe side rather than fail the request
+        return Classification("complex_reasoning", 0.0)
+    if "#empty" in strong or ("#notext" in strong and not weak and "#image" not in strong):
+        return Classification("simple_chat", 0.0)  # nothing to read at all
+    model = _MODEL
+    if model is None:
+        return decide(_softmax(rule_scores(strong)))
+    return decide(_softmax(model.scores(strong, weak)), model.low_conf, model.runner_min)
