@@ -95,9 +95,15 @@ def adapter_for(wire_format: str) -> ModuleType:
 
     adapters: dict[str, ModuleType] = {"openai": openai, "azure": azure}
     try:
-        from gateway.providers import anthropic, gemini
+        from gateway.providers import anthropic
 
-        adapters.update(anthropic=anthropic, gemini=gemini)
+        adapters["anthropic"] = anthropic
+    except ImportError:
+        pass
+    try:
+        from gateway.providers import gemini
+
+        adapters["gemini"] = gemini
     except ImportError:
         pass
     try:

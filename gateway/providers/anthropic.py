@@ -1,0 +1,510 @@
+"""Anthropic Messages API (`POST {base}/v1/messages`) behind the OpenAI chat-completions format.
+
+Request (OpenAI → Anthropic):
+- `system` / `developer` messages, wherever they are, become the top-level `system` text (joined
+  by blank lines, in order); Anthropic has no system role inside `messages`.
+- user/assistant turns keep their order; consecutive turns of one role are merged into one turn,
+  as the API requires alternation. `tool` messages become `tool_result` blocks in a user turn
+  (several results in a row share one turn); assistant `tool_calls` become `tool_use` blocks with
+  the JSON arguments parsed into `input`.
+- content parts: `text` → text block, `image_url` https → `{"type":"image","source":{"type":"url"}}`,
+  `data:` URL → base64 source, `file` with a `data:application/pdf` URL → a base64 document block.
+- `max_tokens` is required by Anthropic: `max_completion_tokens`, else `max_tokens`, else
+  min(deployment max output tokens, 4096). `stop` → `stop_sequences`; `temperature` (clamped to
+  Anthropic's 0..1), `top_p`, `top_k`; `user` → `metadata.user_id`; `tools`, `tool_choice`
+  (`parallel_tool_calls: false` → `disable_parallel_tool_use`).
+- `response_format`: Anthropic has no JSON mode switch, so `json_object` (and `json_schema`, with
+  its schema) adds a system instruction asking for a single JSON value and nothing else.
+- `n` other than 1 is refused with a 400 (Anthropic returns one answer per request). Any other
+  field Anthropic does not take is dropped, with a debug log line naming it.
+
+Response and stream: text blocks joined into `content`, `tool_use` → `tool_calls` (JSON-string
+arguments), `stop_reason` mapped to `finish_reason`, usage with prompt tokens counted as
+input + cache reads + cache writes (cached = cache reads).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.errors import bad_request
+from gateway.log import get_logger
+from gateway.pricing import Usage, estimate_tokens
+from gateway.providers import (
+    RETRYABLE_STATUSES,
+    UpstreamError,
+    UpstreamRequest,
+    client_status,
+    retry_after_seconds,
+)
+from gateway.providers.openai import StreamError
+
+__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "StreamError"]
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+JSON_INSTRUCTION = ("Respond with a single valid JSON value only: no prose before or after it and no "
+                    "Markdown code fences.")
+
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Fields of an OpenAI request this module reads; every other field is dropped (and logged).
+HANDLED = frozenset({
+    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
+    "temperature", "top_p", "top_k", "n", "tools", "tool_choice", "parallel_tool_calls",
+    "response_format", "user",
+})
+
+log = get_logger("gateway.providers.anthropic")
+
+
+# ---------------------------------------------------------------------------------------- request
+
+def _url(base: str) -> str:
+    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+def _headers(dep: Deployment) -> dict[str, str]:
+    headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
+    if dep.provider.api_key:
+        headers["x-api-key"] = dep.provider.api_key
+    headers.update(dep.provider.headers)
+    return headers
+
+
+def parse_data_url(url: str, where: str) -> tuple[str, str]:
+    """`data:<media type>;base64,<data>` → (media type, base64 data); 400 for anything else."""
+    head, sep, data = url.partition(",")
+    if not sep or not head.endswith(";base64"):
+        raise bad_request(f"{where}: a data: URL must be base64-encoded (data:<type>;base64,...).", where)
+    media_type = head[5:-7] or "application/octet-stream"
+    return media_type, data
+
+
+def _text_of(content: Any, where: str) -> str:
+    """The text of a system/developer message (string or text parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for i, part in enumerate(content):
+        if part.get("type") != "text":
+            raise bad_request(f"{where}.content[{i}]: only text parts are allowed in this message.", where)
+        texts.append(str(part.get("text") or ""))
+    return "\n".join(texts)
+
+
+def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url:
+        raise bad_request(f"{where}: image_url.url is required.", where)
+    if url.startswith("data:"):
+        media_type, data = parse_data_url(url, where)
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    if url.startswith(("https://", "http://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise bad_request(f"{where}: image URLs must be https:// or data: URLs.", where)
+
+
+def _file_block(part: dict[str, Any], where: str) -> dict[str, Any]:
+    file = part.get("file") or {}
+    data_url = file.get("file_data")
+    if not isinstance(data_url, str) or not data_url.startswith("data:"):
+        raise bad_request(f"{where}: only inline files (file.file_data as a data: URL) are supported "
+                          "for this model.", where)
+    media_type, data = parse_data_url(data_url, where)
+    return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    """OpenAI message content → Anthropic content blocks."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for i, part in enumerate(content):
+        kind = part.get("type")
+        here = f"{where}.content[{i}]"
+        if kind == "text":
+            text = part.get("text")
+            if not text:
+                continue
+            block: dict[str, Any] = {"type": "text", "text": str(text)}
+        elif kind == "image_url":
+            block = _image_block(part, here)
+        elif kind == "file":
+            block = _file_block(part, here)
+        else:
+            raise bad_request(f"{here}: content part type {kind!r} is not supported by this model.", here)
+        if isinstance(part.get("cache_control"), dict):
+            block["cache_control"] = part["cache_control"]
+        blocks.append(block)
+    return blocks
+
+
+def _tool_use(call: dict[str, Any], where: str) -> dict[str, Any]:
+    fn = call.get("function") or {}
+    name = fn.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad_request(f"{where}: function.name is required.", where)
+    raw = fn.get("arguments") or "{}"
+    try:
+        args = orjson.loads(raw) if isinstance(raw, str) else raw
+    except orjson.JSONDecodeError:
+        raise bad_request(f"{where}: function.arguments is not valid JSON.", where) from None
+    if not isinstance(args, dict):
+        raise bad_request(f"{where}: function.arguments must be a JSON object.", where)
+    return {"type": "tool_use", "id": str(call.get("id") or ""), "name": name, "input": args}
+
+
+def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+
+    for i, msg in enumerate(messages):
+        role = msg.get("role")
+        where = f"messages[{i}]"
+        if role in ("system", "developer"):
+            text = _text_of(msg.get("content"), where)
+            if text:
+                system.append(text)
+        elif role == "user":
+            add("user", _blocks(msg.get("content"), where))
+        elif role == "assistant":
+            blocks = _blocks(msg.get("content"), where)
+            for j, call in enumerate(msg.get("tool_calls") or ()):
+                blocks.append(_tool_use(call, f"{where}.tool_calls[{j}]"))
+            add("assistant", blocks)
+        elif role == "tool":
+            call_id = msg.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise bad_request(f"{where}: tool messages need a tool_call_id.", f"{where}.tool_call_id")
+            content = msg.get("content")
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+            if isinstance(content, str):
+                result["content"] = content
+            elif content:
+                result["content"] = _blocks(content, where)
+            add("user", [result])  # results in a row share one user turn, ahead of any text
+        else:
+            raise bad_request(f"{where}: role {role!r} is not supported by this model; use 'tool' messages "
+                              "for tool results.", f"{where}.role")
+    return system, turns
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i, tool in enumerate(tools):
+        if tool.get("type", "function") != "function":
+            raise bad_request(f"tools[{i}]: only function tools are supported by this model.", "tools")
+        fn = tool.get("function") or {}
+        if not fn.get("name"):
+            raise bad_request(f"tools[{i}]: function.name is required.", "tools")
+        entry: dict[str, Any] = {
+            "name": fn["name"],
+            "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+        }
+        if fn.get("description"):
+            entry["description"] = fn["description"]
+        out.append(entry)
+    return out
+
+
+def _tool_choice(choice: Any) -> dict[str, Any]:
+    if choice in (None, "auto"):
+        return {"type": "auto"}
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if name:
+            return {"type": "tool", "name": name}
+    raise bad_request("tool_choice must be 'auto', 'required', 'none' or {'type': 'function', "
+                      "'function': {'name': ...}}.", "tool_choice")
+
+
+def _json_instruction(fmt: Any) -> str | None:
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return JSON_INSTRUCTION
+    if kind == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if schema is not None:
+            return f"{JSON_INSTRUCTION} It must conform to this JSON schema: {orjson.dumps(schema).decode()}"
+        return JSON_INSTRUCTION
+    return None
+
+
+def max_tokens_for(chat: dict[str, Any], dep: Deployment) -> int:
+    value = chat.get("max_completion_tokens") or chat.get("max_tokens")
+    if value:
+        return int(value)
+    return min(dep.max_output_tokens, DEFAULT_MAX_TOKENS) if dep.max_output_tokens else DEFAULT_MAX_TOKENS
+
+
+def drop_unknown(chat: dict[str, Any], handled: frozenset[str], provider: str) -> None:
+    dropped = sorted(k for k in chat if k not in handled)
+    if dropped:
+        log.debug("request_fields_dropped", provider=provider, fields=dropped)
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    n = chat.get("n")
+    if n is not None and n != 1:
+        raise bad_request("n > 1 is not supported by this model (Anthropic returns one completion per "
+                          "request); send n=1 or omit it.", "n", "unsupported_parameter")
+    drop_unknown(chat, HANDLED, "anthropic")
+    system, messages = _messages(chat.get("messages") or [])
+    instruction = _json_instruction(chat.get("response_format"))
+    if instruction:
+        system.append(instruction)
+    body: dict[str, Any] = {"model": dep.upstream, "max_tokens": max_tokens_for(chat, dep), "messages": messages}
+    if system:
+        body["system"] = "\n\n".join(system)
+    stop = chat.get("stop")
+    if stop:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if chat.get("temperature") is not None:
+        body["temperature"] = min(1.0, max(0.0, float(chat["temperature"])))
+    if chat.get("top_p") is not None:
+        body["top_p"] = chat["top_p"]
+    if chat.get("top_k") is not None:
+        body["top_k"] = chat["top_k"]
+    tools = chat.get("tools")
+    choice = chat.get("tool_choice")
+    if tools:
+        body["tools"] = _tools(tools)
+        tc = _tool_choice(choice)
+        if chat.get("parallel_tool_calls") is False and tc["type"] != "none":
+            tc["disable_parallel_tool_use"] = True
+        if choice is not None or "disable_parallel_tool_use" in tc:
+            body["tool_choice"] = tc
+    if isinstance(chat.get("user"), str) and chat["user"]:
+        body["metadata"] = {"user_id": chat["user"]}
+    if stream:
+        body["stream"] = True
+    return UpstreamRequest(_url(dep.provider.base_url), _headers(dep), orjson.dumps(body))
+
+
+# --------------------------------------------------------------------------------------- response
+
+def usage_from(doc: Mapping[str, Any] | None) -> Usage:
+    doc = doc or {}
+    cache_read = int(doc.get("cache_read_input_tokens") or 0)
+    prompt = int(doc.get("input_tokens") or 0) + cache_read + int(doc.get("cache_creation_input_tokens") or 0)
+    return Usage(prompt_tokens=prompt, completion_tokens=int(doc.get("output_tokens") or 0),
+                 cached_tokens=cache_read, reasoning_tokens=0, reported=True)
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def completion_id(message_id: Any) -> str:
+    text = str(message_id or "")
+    return "chatcmpl-" + (text[4:] if text.startswith("msg_") else text or str(time.time_ns()))
+
+
+def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
+        raise ValueError("upstream body is not an Anthropic message")
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in doc["content"]:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            calls.append({
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()},
+            })
+        # thinking / redacted_thinking blocks are not part of the OpenAI answer
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
+    usage = usage_from(doc.get("usage"))
+    body = {
+        "id": completion_id(doc.get("id")),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": dep.upstream,
+        "choices": [{"index": 0, "message": message,
+                     "finish_reason": STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop"),
+                     "logprobs": None}],
+        "usage": usage_body(usage),
+    }
+    return body, usage
+
+
+# ----------------------------------------------------------------------------------------- stream
+
+class StreamDecoder:
+    """Anthropic stream events → OpenAI `chat.completion.chunk` frames.
+
+    message_start → the role chunk; content_block_start (tool_use) → the tool call's id and name;
+    content_block_delta → text or argument fragments; message_delta → the finish chunk;
+    message_stop → the usage chunk (when asked for) and `done`.
+    """
+
+    def __init__(self, dep: Deployment, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self.model = dep.upstream
+        self.usage = Usage()
+        self.done = False
+        self.id = completion_id(None)
+        self.created = int(time.time())
+        self._started = False
+        self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
+        self._finish: str | None = None
+        self._finished = False
+        self._output_reported = False
+        self._chars = 0
+
+    def _frame(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
+        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                                 "model": self.model, "choices": choices}
+        if usage is not None:
+            chunk["usage"] = usage_body(usage)
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return self._frame([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+
+    def _start(self, out: list[bytes]) -> None:
+        if not self._started:
+            self._started = True
+            out.append(self._delta({"role": "assistant", "content": ""}))
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]:
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ValueError(f"stream event is not JSON: {data[:80]!r}") from None
+        if not isinstance(doc, dict):
+            raise ValueError("stream event is not a JSON object")
+        kind = doc.get("type") or event.decode(errors="replace")
+        out: list[bytes] = []
+        if kind == "message_start":
+            message = doc.get("message") or {}
+            self.id = completion_id(message.get("id"))
+            self.usage = usage_from(message.get("usage"))
+            self._start(out)
+        elif kind == "content_block_start":
+            self._start(out)
+            block = doc.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = len(self._tools)
+                self._tools[int(doc.get("index") or 0)] = index
+                name = block.get("name") or ""
+                self._chars += len(name)
+                out.append(self._delta({"tool_calls": [{"index": index, "id": block.get("id"), "type": "function",
+                                                        "function": {"name": name, "arguments": ""}}]}))
+            elif block.get("type") == "text" and block.get("text"):
+                self._chars += len(block["text"])
+                out.append(self._delta({"content": block["text"]}))
+        elif kind == "content_block_delta":
+            self._start(out)
+            delta = doc.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                text = delta.get("text") or ""
+                if text:
+                    self._chars += len(text)
+                    out.append(self._delta({"content": text}))
+            elif dtype == "input_json_delta":
+                fragment = delta.get("partial_json") or ""
+                index = self._tools.get(int(doc.get("index") or 0))
+                if fragment and index is not None:
+                    self._chars += len(fragment)
+                    out.append(self._delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+            # thinking_delta / signature_delta / citations are not part of the OpenAI answer
+        elif kind == "message_delta":
+            delta = doc.get("delta") or {}
+            if delta.get("stop_reason"):
+                self._finish = STOP_REASONS.get(delta["stop_reason"], "stop")
+            usage = doc.get("usage") or {}
+            if usage.get("output_tokens") is not None:
+                self.usage.completion_tokens = int(usage["output_tokens"])
+                self._output_reported = True
+            if usage.get("input_tokens") is not None:  # newer API versions repeat the input counts here
+                self.usage = usage_from({**usage, "output_tokens": self.usage.completion_tokens})
+        elif kind == "message_stop":
+            self._start(out)
+            out.extend(self._close())
+            self.done = True
+        elif kind == "error":
+            err = doc.get("error") or {}
+            raise StreamError(str(err.get("message") or "upstream stream error"), err.get("type"))
+        # "ping" and unknown event types are ignored, as Anthropic's versioning policy asks
+        return out
+
+    def _close(self) -> list[bytes]:
+        if self._finished:
+            return []
+        self._finished = True
+        out = [self._delta({}, self._finish or "stop")]
+        if self.include_usage:
+            out.append(self._frame([], self.usage))
+        return out
+
+    def finish(self) -> list[bytes]:
+        if not self._output_reported and self._chars:
+            self.usage.completion_tokens = max(self.usage.completion_tokens, estimate_tokens(self._chars))
+        return []
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    """`{"type":"error","error":{"type","message"}}`; 529 overloaded_error and 429 are retryable."""
+    message, code = "upstream error", None
+    try:
+        doc = orjson.loads(data)
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = err.get("type")
+    except orjson.JSONDecodeError:
+        message = data[:300].decode(errors="replace").strip() or "upstream returned an empty error body"
+    client, type_ = client_status(status)
+    if status == 529:
+        code = code or "overloaded_error"
+    return UpstreamError(status=client, message=message, type=type_, code=code,
+                         retryable=status in RETRYABLE_STATUSES or code == "overloaded_error",
+                         retry_after_s=retry_after_seconds(headers), upstream_status=status)
