@@ -6,6 +6,7 @@ Configuration comes from GATEWAY_CONFIG and the state engine from REDIS_URL (set
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -102,10 +103,12 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         gw = Gateway(cfg, state, upstream)
         gw.started = time.time()
         app.state.gateway = gw
+        refresher = asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats()))
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
         try:
             yield
         finally:
+            refresher.cancel()
             await gw.drain()
             await upstream.close()
             await state.close()

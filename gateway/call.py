@@ -31,6 +31,8 @@ class Call:
     task: str = ""
     confidence: float = 0.0
     stream: bool = False
+    priority: str = "normal"
+    experiment: str = ""
     deployment: str = ""
     provider: str = ""
     attempts: int = 0
@@ -82,6 +84,8 @@ class Call:
             headers["x-gateway-task-confidence"] = f"{self.confidence:.2f}"
         if self.route:
             headers["x-gateway-route"] = self.route
+        if self.experiment:
+            headers["x-gateway-experiment"] = self.experiment
         if self.deployment:
             headers["x-gateway-model"] = self.deployment
             headers["x-gateway-provider"] = self.provider
@@ -95,7 +99,8 @@ class Call:
     def log_fields(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id, "key": self.key, "model_asked": self.model_asked, "route": self.route,
-            "task": self.task, "task_confidence": round(self.confidence, 3), "model": self.deployment or None,
+            "task": self.task, "task_confidence": round(self.confidence, 3), "priority": self.priority,
+            "experiment": self.experiment or None, "model": self.deployment or None,
             "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": self.error,
             "outcome": self.outcome, "attempts": self.attempts, "fallbacks": self.fallbacks,
             "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),

@@ -23,7 +23,7 @@ from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, Deployment
 from gateway.errors import GatewayError, rate_limited, sse_error, upstream_failed
-from gateway.plan import Plan, make_plan
+from gateway.plan import Plan
 from gateway.pricing import Usage, cost_micro, estimate_tokens, max_cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.openai import StreamError
@@ -44,9 +44,10 @@ async def chat_completions(request: Request) -> Response:
         call.model_asked, call.stream = chat.model, chat.stream
         forced = check_header_task(request.headers.get("x-gateway-task"), TASKS) or key.default_task
         task, confidence = gw.classify(chat.messages, forced)                      # 3 classify
-        plan = make_plan(gw.config, chat.model, key, chat.prompt_chars, chat.max_tokens,  # 4 plan
-                         task, confidence)
+        plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens,    # 4 plan
+                               task, confidence, chat.user)
         call.route, call.task, call.confidence = plan.route, plan.task, plan.confidence
+        call.priority, call.experiment = plan.priority, plan.experiment
         call.skipped.extend(plan.skipped)
         return await _serve(gw, call, chat, plan, key.name, key)
     except GatewayError as err:

@@ -1,16 +1,25 @@
-"""Planning: which deployments may serve this request, in which order.
+"""Planning: which deployments may serve this request, and in which order.
 
-A request names a route alias (`auto` is the default route), or a concrete model. The plan is
-the candidate chain after removing what the key may not use and what cannot hold the prompt.
+A request names a route alias (`auto` is the default route) or a concrete model. For a route the
+task picks a chain: an ordered primary + fallbacks, or "every model whose quality for this task
+meets the threshold, cheapest first" ranked by the expected cost of *this* request (its prompt
+estimate plus the output length each model really produces for the task, observed by settle), so
+a model cheap per token but verbose is ranked by what it costs. An experiment may swap the chain
+for a sticky share of end users. Then what the key may not use and what cannot hold the prompt
+is removed. Breakers, rate limits and budgets are applied by admit, in Redis.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from gateway.config import ApiKey, Config, Deployment
+from gateway.config import ApiKey, Chain, Config, Deployment, Route, PRIORITIES
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found
 from gateway.pricing import estimate_tokens
+from gateway.tokstats import TokenStats
+
+RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,50 +29,95 @@ class Plan:
     confidence: float
     priority: str
     deployments: tuple[Deployment, ...]
+    expected_cost_micro: tuple[int, ...]  # per deployment, same order
+    experiment: str = ""  # "name:treatment" / "name:control", or ""
     skipped: tuple[tuple[str, str], ...] = ()
 
 
-def _allowed(key: ApiKey, route: str | None, dep: Deployment) -> bool:
-    if not key.allowed_models:
-        return True
-    return dep.name in key.allowed_models or (route is not None and route in key.allowed_models)
+def sticky_share(experiment: str, subject: str) -> float:
+    """A stable number in [0, 1) for (experiment, end user): the same user always lands in the same arm."""
+    digest = hashlib.blake2b(f"{experiment}\x00{subject}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
-def make_plan(config: Config, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None,
-              task: str = "", confidence: float = 0.0, kind: str = "chat") -> Plan:
-    if model == "auto":
-        model = config.default_route
-    route = config.routes.get(model)
-    if route is not None:
-        chain = [config.deployments[name] for name in route.chain]
-        route_name, priority = route.name, route.priority
-    elif model in config.deployments:
-        chain = [config.deployments[model]]
-        route_name, priority = model, key.priority
-    else:
-        raise model_not_found(model)
-    chain = [d for d in chain if d.kind == kind]
-    if not chain:
-        raise bad_request(f"'{model}' has no {kind} models.", "model", "model_not_found")
-    skipped: list[tuple[str, str]] = []
-    allowed = []
-    for dep in chain:
-        if _allowed(key, route.name if route else None, dep):
-            allowed.append(dep)
+class Planner:
+    def __init__(self, config: Config, stats: TokenStats | None = None) -> None:
+        self.config = config
+        self.stats = stats or TokenStats()
+        self._chat = [d for d in config.deployments.values() if d.kind == "chat"]
+
+    def expected_cost(self, dep: Deployment, task: str, prompt_tokens: int, max_tokens: int | None) -> int:
+        out = self.stats.avg_out(dep.name, task)
+        if max_tokens is not None:
+            out = min(out, max_tokens)
+        return -(-(prompt_tokens * dep.price.input + out * dep.price.output) // 1_000_000)
+
+    def _candidates(self, chain: Chain, task: str, prompt_tokens: int, max_tokens: int | None,
+                    skipped: list[tuple[str, str]]) -> list[Deployment]:
+        if chain.strategy == "cheapest":
+            pool = [d for d in self._chat
+                    if (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
+            pool.sort(key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
+            return pool
+        chosen = []
+        for name in chain.models:
+            dep = self.config.deployments[name]
+            score = dict(dep.quality).get(task)
+            if chain.min_quality and score is not None and score < chain.min_quality:
+                skipped.append((name, "quality"))
+            else:
+                chosen.append(dep)
+        return chosen
+
+    def _experiment(self, route: Route, task: str, priority: str, subject: str) -> tuple[Chain | None, str]:
+        for exp in route.experiments:
+            if (exp.task is None or exp.task == task) and priority in exp.priorities:
+                if sticky_share(exp.name, subject) < exp.weight:
+                    return exp.chain, f"{exp.name}:treatment"
+                return None, f"{exp.name}:control"
+        return None, ""
+
+    def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
+             confidence: float = 0.0, user: str | None = None, kind: str = "chat") -> Plan:
+        prompt_tokens = estimate_tokens(prompt_chars)
+        skipped: list[tuple[str, str]] = []
+        experiment = ""
+        route = self.config.routes.get(self.config.default_route if model == "auto" else model)
+        if route is not None:
+            chain = route.chain_for(task)
+            priority = max(chain.priority, key.priority or "low", key=RANK.__getitem__)
+            swapped, experiment = self._experiment(route, task, priority, user or key.name)
+            chain = swapped or chain
+            chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped)
+            route_name = route.name
+        elif model in self.config.deployments:
+            chain_deps = [self.config.deployments[model]]
+            route_name, priority = model, key.priority or "normal"
         else:
-            skipped.append((dep.name, "not_allowed"))
-    if not allowed:
-        raise forbidden(f"This API key may not use '{model}'.")
-    need = estimate_tokens(prompt_chars) + (max_tokens or 0)
-    fitting = []
-    for dep in allowed:
-        if need <= dep.context_window:
-            fitting.append(dep)
-        else:
-            skipped.append((dep.name, "context_window"))
-    if not fitting:
-        raise GatewayError(400, f"The prompt (about {need} tokens with max_tokens) is longer than every candidate "
-                                f"model's context window.", "invalid_request_error", "context_length_exceeded",
-                           "messages")
-    return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
-                deployments=tuple(fitting), skipped=tuple(skipped))
+            raise model_not_found(model)
+        chain_deps = [d for d in chain_deps if d.kind == kind]
+        if not chain_deps:
+            raise bad_request(f"'{model}' has no {kind} model for this request.", "model", "model_not_found")
+        allowed = []
+        for dep in chain_deps:
+            if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:
+                allowed.append(dep)
+            else:
+                skipped.append((dep.name, "not_allowed"))
+        if not allowed:
+            raise forbidden(f"This API key may not use '{model}'.")
+        need = prompt_tokens + (max_tokens or 0)
+        fitting = []
+        for dep in allowed:
+            if need <= dep.context_window:
+                fitting.append(dep)
+            else:
+                skipped.append((dep.name, "context_window"))
+        if not fitting:
+            raise GatewayError(400, f"The prompt (about {need} tokens with max_tokens) is longer than every "
+                                    f"candidate model's context window.", "invalid_request_error",
+                               "context_length_exceeded", "messages")
+        costs = tuple(self.expected_cost(d, task, prompt_tokens, max_tokens) for d in fitting)
+        return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
+                    deployments=tuple(fitting), expected_cost_micro=costs, experiment=experiment,
+                    skipped=tuple(skipped))

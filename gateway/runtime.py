@@ -18,8 +18,10 @@ from gateway.call import Call
 from gateway.config import Config, Deployment
 from gateway.log import get_logger
 from gateway.metrics import Metrics
+from gateway.plan import Planner
 from gateway.providers import UpstreamError
 from gateway.state.store import BreakerParams, SettleRequest, StateStore
+from gateway.tokstats import TokenStats
 from gateway.upstream import Upstream
 
 Classifier = Callable[[list[dict[str, Any]]], Any]
@@ -43,6 +45,8 @@ class Gateway:
         self.metrics = Metrics()
         self.log = get_logger("gateway.request")
         self.classifier = classifier or _default_classifier()
+        self.tokstats = TokenStats()
+        self.planner = Planner(config, self.tokstats)
         self._tz = ZoneInfo(config.budget.timezone)
         b = config.breaker
         self.breaker_params = BreakerParams(b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms,

@@ -1,222 +1,25 @@
-"""The gateway's configuration: one YAML file loaded into frozen dataclasses.
-
-Every value is validated at start-up; a bad one stops the process with a message that names
-the file, the path inside the document and the value, so an operator fixes it in one look.
-Provider API keys never live in the file: the file names the environment variable.
-"""
+"""Loading the YAML file: environment expansion, parsing, and validation of every section."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 import yaml
 
-TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
-PRIORITIES = ("low", "normal", "high", "critical")
-WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini")
+from gateway.config.model import (
+    PRIORITIES, TASKS, WIRE_FORMATS, ApiKey, Breaker, Config, ConfigError, Deployment, Price, Provider,
+    Route, Server, StateSettings, Timeouts,
+)
+from gateway.config.reader import Reader, sha256_hex, usd_to_micro
+from gateway.config.routes import parse_budget, parse_route
 
 
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names file, path and value."""
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    connect_s: float = 5.0
-    first_byte_s: float = 60.0
-    idle_s: float = 60.0
-    total_s: float = 600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Provider:
-    name: str
-    format: str
-    base_url: str
-    api_key_env: str | None
-    api_key: str | None = field(repr=False, default=None)
-    headers: tuple[tuple[str, str], ...] = ()
-    api_version: str | None = None
-    timeouts: Timeouts = Timeouts()
-    max_retries: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """Prices in integer micro-dollars per million tokens (USD 2.50/M → 2_500_000)."""
-
-    input: int
-    output: int
-    cached_input: int
-    reasoning: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """A concrete model reachable through one provider; the unit of routing and of state."""
-
-    name: str
-    provider: Provider
-    upstream: str
-    price: Price
-    context_window: int
-    max_output_tokens: int
-    rpm: int
-    tpm: int
-    quality: tuple[tuple[str, float], ...] = ()
-    kind: str = "chat"
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    name: str
-    primary: str
-    fallbacks: tuple[str, ...] = ()
-    priority: str = "normal"
-    min_quality: float = 0.0
-
-    @property
-    def chain(self) -> tuple[str, ...]:
-        return (self.primary, *self.fallbacks)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    name: str
-    sha256: bytes = field(repr=False)
-    rpm: int = 0
-    tpm: int = 0
-    daily_budget_micro: int = 0
-    allowed_models: frozenset[str] = frozenset()
-    priority: str = "normal"
-    default_task: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Breaker:
-    failures: int = 5
-    window_ms: int = 30_000
-    cooldown_ms: int = 10_000
-    max_cooldown_ms: int = 300_000
-    probe_lease_ms: int = 30_000
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    daily_micro: int = 0
-    timezone: str = "UTC"
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    max_body_bytes: int = 4 * 1024 * 1024
-    request_timeout_s: float = 300.0
-    attempt_budget: int = 4
-    reservation_ttl_s: int = 900
-    default_max_output_tokens: int = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class StateSettings:
-    prefix: str = "gw"
-    timeout_ms: int = 250
-    retention_days: int = 35
-    ledger_maxlen: int = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    source: str
-    hash: str
-    server: Server
-    state: StateSettings
-    budget: Budget
-    breaker: Breaker
-    providers: dict[str, Provider]
-    deployments: dict[str, Deployment]
-    routes: dict[str, Route]
-    default_route: str
-    keys: tuple[ApiKey, ...]
-    admin_key_sha256: bytes | None = field(repr=False, default=None)
-
-    def model_names(self) -> list[str]:
-        return [*self.routes, *self.deployments]
-
-
-class _Reader:
-    """Walks the YAML document while remembering the path, so every error names where it is."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, value: Any, why: str) -> ConfigError:
-        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-        return ConfigError(f"{self.source}: {path}: {why} (got {shown})")
-
-    def mapping(self, doc: Any, path: str, required: bool = False) -> dict[str, Any]:
-        if doc is None and not required:
-            return {}
-        if not isinstance(doc, dict):
-            raise self.fail(path, doc, "expected a mapping")
-        return doc
-
-    def known(self, doc: dict[str, Any], path: str, allowed: set[str]) -> None:
-        for name in doc:
-            if name not in allowed:
-                raise self.fail(f"{path}.{name}", name, f"unknown field; expected one of {sorted(allowed)}")
-
-    def number(self, doc: dict, name: str, path: str, default: float | None = None, *, minimum: float = 0,
-               integer: bool = False) -> Any:
-        value = doc.get(name, default)
-        where = f"{path}.{name}"
-        if value is None:
-            raise self.fail(where, value, "is required")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(where, value, "expected a number")
-        if integer and not float(value).is_integer():
-            raise self.fail(where, value, "expected a whole number")
-        if value < minimum:
-            raise self.fail(where, value, f"must be >= {minimum}")
-        return int(value) if integer else float(value)
-
-    def string(self, doc: dict, name: str, path: str, default: str | None = None,
-               choices: tuple[str, ...] | None = None) -> str:
-        value = doc.get(name, default)
-        where = f"{path}.{name}"
-        if not isinstance(value, str) or not value:
-            raise self.fail(where, value, "expected a non-empty string")
-        if choices and value not in choices:
-            raise self.fail(where, value, f"expected one of {list(choices)}")
-        return value
-
-    def strings(self, doc: dict, name: str, path: str) -> tuple[str, ...]:
-        value = doc.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(f"{path}.{name}", value, "expected a list of strings")
-        return tuple(value)
-
-
-def _usd_to_micro(usd: float) -> int:
-    return round(usd * 1_000_000)
-
-
-def _sha256_hex(reader: _Reader, value: Any, path: str) -> bytes:
-    if not isinstance(value, str) or len(value) != 64:
-        raise reader.fail(path, "<hidden>", "expected a 64-character hex SHA-256 of the key")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise reader.fail(path, "<hidden>", "expected hex digits") from None
-
-
-def _provider(r: _Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
+def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries"})
@@ -248,7 +51,7 @@ def _provider(r: _Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
     )
 
 
-def _deployment(r: _Reader, name: str, doc: Any, providers: dict[str, Provider]) -> Deployment:
+def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) -> Deployment:
     path = f"models.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"provider", "upstream", "price", "context_window", "max_output_tokens", "rpm", "tpm",
@@ -260,10 +63,10 @@ def _deployment(r: _Reader, name: str, doc: Any, providers: dict[str, Provider])
     r.known(pdoc, f"{path}.price", {"input", "output", "cached_input", "reasoning"})
     pin = r.number(pdoc, "input", f"{path}.price")
     price = Price(
-        input=_usd_to_micro(pin),
-        output=_usd_to_micro(r.number(pdoc, "output", f"{path}.price", 0.0)),
-        cached_input=_usd_to_micro(r.number(pdoc, "cached_input", f"{path}.price", pin)),
-        reasoning=_usd_to_micro(pdoc["reasoning"]) if pdoc.get("reasoning") is not None else None,
+        input=usd_to_micro(pin),
+        output=usd_to_micro(r.number(pdoc, "output", f"{path}.price", 0.0)),
+        cached_input=usd_to_micro(r.number(pdoc, "cached_input", f"{path}.price", pin)),
+        reasoning=usd_to_micro(pdoc["reasoning"]) if pdoc.get("reasoning") is not None else None,
     )
     qdoc = r.mapping(doc.get("quality"), f"{path}.quality")
     quality = []
@@ -283,22 +86,7 @@ def _deployment(r: _Reader, name: str, doc: Any, providers: dict[str, Provider])
     )
 
 
-def _route(r: _Reader, name: str, doc: Any, deployments: dict[str, Deployment]) -> Route:
-    path = f"routes.{name}"
-    doc = r.mapping(doc, path, required=True)
-    r.known(doc, path, {"primary", "fallbacks", "priority", "min_quality"})
-    primary = r.string(doc, "primary", path)
-    fallbacks = r.strings(doc, "fallbacks", path)
-    for i, model in enumerate((primary, *fallbacks)):
-        if model not in deployments:
-            where = f"{path}.primary" if i == 0 else f"{path}.fallbacks[{i - 1}]"
-            raise r.fail(where, model, f"unknown model; defined: {sorted(deployments)}")
-    return Route(name=name, primary=primary, fallbacks=fallbacks,
-                 priority=r.string(doc, "priority", path, "normal", choices=PRIORITIES),
-                 min_quality=r.number(doc, "min_quality", path, 0.0))
-
-
-def _key(r: _Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes: dict[str, Route]) -> ApiKey:
+def _key(r: Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes: dict[str, Route]) -> ApiKey:
     path = f"keys[{i}]"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"name", "sha256", "rpm", "tpm", "daily_budget_usd", "allowed_models", "priority",
@@ -311,10 +99,11 @@ def _key(r: _Reader, i: int, doc: Any, deployments: dict[str, Deployment], route
     if default_task is not None and default_task not in TASKS:
         raise r.fail(f"{path}.default_task", default_task, f"expected one of {list(TASKS)}")
     return ApiKey(
-        name=r.string(doc, "name", path), sha256=_sha256_hex(r, doc.get("sha256"), f"{path}.sha256"),
+        name=r.string(doc, "name", path), sha256=sha256_hex(r, doc.get("sha256"), f"{path}.sha256"),
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),
-        daily_budget_micro=_usd_to_micro(r.number(doc, "daily_budget_usd", path, 0.0)),
-        allowed_models=frozenset(allowed), priority=r.string(doc, "priority", path, "normal", choices=PRIORITIES),
+        daily_budget_micro=usd_to_micro(r.number(doc, "daily_budget_usd", path, 0.0)),
+        allowed_models=frozenset(allowed),
+        priority=r.string(doc, "priority", path, choices=PRIORITIES) if "priority" in doc else None,
         default_task=default_task,
     )
 
@@ -322,7 +111,7 @@ def _key(r: _Reader, i: int, doc: Any, deployments: dict[str, Deployment], route
 def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
     """Validate a parsed YAML document and build the frozen Config."""
     env = dict(os.environ) if env is None else env
-    r = _Reader(source)
+    r = Reader(source)
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "keys", "admin_key_sha256"})
@@ -349,14 +138,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     )
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")
-    bdoc = r.mapping(doc.get("budget"), "budget")
-    r.known(bdoc, "budget", {"daily_usd", "timezone"})
-    tz = r.string(bdoc, "timezone", "budget", "UTC")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise r.fail("budget.timezone", tz, "unknown IANA timezone") from None
-    budget = Budget(daily_micro=_usd_to_micro(r.number(bdoc, "daily_usd", "budget", 0.0)), timezone=tz)
+    budget = parse_budget(r, doc.get("budget"))
     brdoc = r.mapping(doc.get("breaker"), "breaker")
     r.known(brdoc, "breaker", {"failures", "window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s"})
     breaker = Breaker(
@@ -377,7 +159,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     for name, rt in rdoc.items():
         if name in deployments:
             raise r.fail(f"routes.{name}", name, "a route may not share its name with a model")
-        routes[name] = _route(r, name, rt, deployments)
+        routes[name] = parse_route(r, name, rt, deployments)
     default_route = doc.get("default_route", "auto" if "auto" in routes else next(iter(routes), None))
     if default_route not in routes:
         raise r.fail("default_route", default_route, f"must name a route; defined: {sorted(routes)}")
@@ -393,7 +175,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     return Config(
         source=source, hash=digest, server=server, state=state, budget=budget, breaker=breaker,
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
-        admin_key_sha256=_sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
+        admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
     )
 
 

@@ -1,0 +1,186 @@
+"""The configuration's shape: frozen dataclasses, built once at start-up and never changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
+PRIORITIES = ("low", "normal", "high", "critical")
+WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names file, path and value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float = 5.0
+    first_byte_s: float = 60.0
+    idle_s: float = 60.0
+    total_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    format: str
+    base_url: str
+    api_key_env: str | None
+    api_key: str | None = field(repr=False, default=None)
+    headers: tuple[tuple[str, str], ...] = ()
+    api_version: str | None = None
+    timeouts: Timeouts = Timeouts()
+    max_retries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """Prices in integer micro-dollars per million tokens (USD 2.50/M → 2_500_000)."""
+
+    input: int
+    output: int
+    cached_input: int
+    reasoning: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A concrete model reachable through one provider; the unit of routing and of state."""
+
+    name: str
+    provider: Provider
+    upstream: str
+    price: Price
+    context_window: int
+    max_output_tokens: int
+    rpm: int
+    tpm: int
+    quality: tuple[tuple[str, float], ...] = ()
+    kind: str = "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """Candidates for one task: an ordered chain, or every model good enough, cheapest first."""
+
+    primary: str | None
+    fallbacks: tuple[str, ...] = ()
+    min_quality: float = 0.0
+    priority: str = "normal"
+    strategy: str = "ordered"  # ordered | cheapest
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return ((self.primary,) if self.primary else ()) + self.fallbacks
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A sticky weighted split: `weight` of the traffic (per end user) takes `chain` instead."""
+
+    name: str
+    weight: float
+    chain: Chain
+    task: str | None = None
+    priorities: frozenset[str] = frozenset({"low", "normal", "high"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    default: Chain
+    tasks: dict[str, Chain] = field(default_factory=dict)
+    experiments: tuple[Experiment, ...] = ()
+
+    def chain_for(self, task: str) -> Chain:
+        return self.tasks.get(task, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    name: str
+    sha256: bytes = field(repr=False)
+    rpm: int = 0
+    tpm: int = 0
+    daily_budget_micro: int = 0
+    allowed_models: frozenset[str] = frozenset()
+    priority: str | None = None  # when set, raises (never lowers) the priority of the key's requests
+    default_task: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    failures: int = 5
+    window_ms: int = 30_000
+    cooldown_ms: int = 10_000
+    max_cooldown_ms: int = 300_000
+    probe_lease_ms: int = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """When spend runs ahead of the day's allowance, cheaper models take low-priority work first.
+
+    allowance = daily budget x share of the budget day elapsed + burst_share x daily budget;
+    low priority downgrades at `enter` x allowance, normal at `normal_enter`, and both return
+    below `exit` (hysteresis, so decisions do not flap).
+    """
+
+    burst_share: float = 0.05
+    enter: float = 1.0
+    normal_enter: float = 1.25
+    exit: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    daily_micro: int = 0
+    timezone: str = "UTC"
+    hard_limit_micro: int = 0  # never overshot; defaults to the daily budget
+    pace: Pace = Pace()
+    # Past the daily budget, per priority: keep serving on the cheapest candidate (up to the hard
+    # limit) or refuse with 429 budget_exceeded.
+    at_limit: tuple[tuple[str, str], ...] = (("low", "refuse"), ("normal", "refuse"), ("high", "cheapest"),
+                                             ("critical", "cheapest"))
+
+    def policy_at_limit(self, priority: str) -> str:
+        return dict(self.at_limit).get(priority, "refuse")
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    max_body_bytes: int = 4 * 1024 * 1024
+    request_timeout_s: float = 300.0
+    attempt_budget: int = 4
+    reservation_ttl_s: int = 900
+    default_max_output_tokens: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    prefix: str = "gw"
+    timeout_ms: int = 250
+    retention_days: int = 35
+    ledger_maxlen: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str
+    hash: str
+    server: Server
+    state: StateSettings
+    budget: Budget
+    breaker: Breaker
+    providers: dict[str, Provider]
+    deployments: dict[str, Deployment]
+    routes: dict[str, Route]
+    default_route: str
+    keys: tuple[ApiKey, ...]
+    admin_key_sha256: bytes | None = field(repr=False, default=None)
+
+    def model_names(self) -> list[str]:
+        return [*self.routes, *self.deployments]
+
+
