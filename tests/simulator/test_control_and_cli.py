@@ -172,3 +172,61 @@ def test_generate_respects_limits_and_stops(prompt: str, target: int, limit: int
     cut = generate(Ask(model="m", prompt=prompt, stop=(stop,)), 0, 0, target, "call_")
     assert cut.finish == "stop_sequence" and stop not in cut.text
     assert full.text.startswith(cut.text) and cut.output_tokens <= target
+
+
+def test_paced_stream_matches_fast_stream(sim: SimServer) -> None:
+    """The paced path (ttft + tokens_per_s) sends event by event; content must not change."""
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    fast = sim.http.post("/v1/chat/completions", json=body, headers=AUTH).text
+    sim.knobs("m1", ttft_ms=5, tokens_per_s=4000, latency_ms=5)
+    paced_chunks: list[bytes] = []
+    with sim.http.stream("POST", "/v1/chat/completions", json=body, headers=AUTH) as resp:
+        paced_chunks.extend(resp.iter_raw())
+    paced = b"".join(paced_chunks).decode()
+
+    def contents(raw: str) -> list[object]:
+        rows = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+        return [(r["choices"], r.get("usage")) for r in rows]
+
+    assert contents(paced) == contents(fast) and paced.endswith("data: [DONE]\n\n")
+    assert sim.http.post("/v1/chat/completions", json=CHAT, headers=AUTH).status_code == 200
+
+
+def test_error_rate_uses_each_providers_statuses() -> None:
+    client = TestClient(create_app(SimSettings(seed=11)))
+    client.put("/_sim/models/*", json={"error_rate": 1.0})
+    anth = {"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    head = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    seen = {client.post("/v1/messages", json=anth, headers=head).status_code for _ in range(30)}
+    assert seen == {500, 529}
+    seen = {client.post("/v1/chat/completions", json=CHAT, headers=AUTH).status_code for _ in range(30)}
+    assert seen == {500, 503}
+    gem = client.post("/v1beta/models/g:generateContent?key=k", json={"contents": [{"parts": [{"text": "x"}]}]})
+    assert gem.json()["error"]["status"] in ("INTERNAL", "UNAVAILABLE")
+
+
+def test_gemini_stream_without_sse_is_a_json_array() -> None:
+    client = TestClient(create_app())
+    body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+    arr = client.post("/v1beta/models/g:streamGenerateContent?key=k", json=body).json()
+    full = client.post("/v1beta/models/g:generateContent?key=k", json=body).json()
+    text = "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in arr)
+    assert text == full["candidates"][0]["content"]["parts"][0]["text"]
+    assert arr[-1]["usageMetadata"] == full["usageMetadata"]
+
+
+def test_simulator_imports_nothing_from_the_gateway() -> None:
+    """It is the independent second implementation: no gateway translator may leak in."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "gateway" / "simulator"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name} imports from outside the simulator package"
+                names = [node.module or ""] if node.level == 0 else []
+            for name in names:
+                assert name != "gateway" and not (name.startswith("gateway.") and not name.startswith("gateway.simulator")), (
+                    f"{path.name} imports {name}"
+                )
