@@ -18,7 +18,7 @@ from .knobs import KnobError, SimSettings, knobs_to_json
 from .state import SimState
 from .wire import json_response
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost", "testclient"}
 DEFAULT_MODELS = [
     "gpt-4o",
     "gpt-4o-mini",

@@ -124,7 +124,7 @@ def test_errors(client: genai.Client, sim: SimServer) -> None:
     assert down.value.code == 503
     no_key = sim.http.post(f"/v1beta/models/{MODEL}:generateContent", json={"contents": [{"parts": [{"text": "x"}]}]})
     assert no_key.status_code == 403 and no_key.json()["error"]["status"] == "PERMISSION_DENIED"
-    query_key = sim.http.post(f"/v1beta/models/other:generateContent?key=abc", json={"contents": [{"parts": [{"text": "x"}]}]})
+    query_key = sim.http.post("/v1beta/models/other:generateContent?key=abc", json={"contents": [{"parts": [{"text": "x"}]}]})
     assert query_key.status_code == 200
     assert sim.stats()["calls"] == {MODEL: 6, "other": 1}
 
