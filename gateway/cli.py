@@ -102,6 +102,39 @@ def serve(args: argparse.Namespace) -> int:
             sim.wait(timeout=5)
 
 
+def spend(args: argparse.Namespace) -> int:
+    """Print a day's spend read straight from Redis (the same numbers as GET /admin/spend)."""
+    import asyncio
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import orjson
+    import redis.asyncio as aioredis
+
+    from gateway.spend import format_table, report
+    from gateway.state.keys import Keys
+
+    try:
+        cfg = load_config(args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        return _fail("set REDIS_URL (or --redis-url) to the gateway's state engine")
+    day = args.day or datetime.now(ZoneInfo(cfg.budget.timezone)).strftime("%Y-%m-%d")
+
+    async def read() -> dict:
+        client = aioredis.Redis.from_url(url, socket_timeout=5)
+        try:
+            return await client.hgetall(Keys(cfg.state.prefix).spend(day))
+        finally:
+            await client.aclose()
+
+    rep = report(asyncio.run(read()), day, args.by)
+    print(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() if args.json else format_table(rep))
+    return 0
+
+
 def simulator(argv: list[str]) -> int:
     from gateway.simulator.cli import main as sim_main
 
@@ -127,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check-config", help="validate a config file without serving")
     c.add_argument("file")
     c.set_defaults(func=check_config)
+    s = sub.add_parser("spend", help="print a day's spend from Redis")
+    s.add_argument("--config", help="the gateway's config (for the key prefix and budget timezone)")
+    s.add_argument("--redis-url", help="default: $REDIS_URL")
+    s.add_argument("--day", help="YYYY-MM-DD in the budget's timezone (default: today)")
+    s.add_argument("--by", default="model", choices=("key", "model", "provider", "task", "route", "deployment"))
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=spend)
     sub.add_parser("simulator", help="run the provider simulator (see: gateway simulator --help)")
     args = parser.parse_args(argv)
     return args.func(args)
