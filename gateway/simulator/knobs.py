@@ -30,6 +30,7 @@ class ModelKnobs:
     outages: tuple[tuple[float, float], ...] = ()  # [start_s, end_s) since sim start → 503
     fail_status: int | None = None  # force every call to return this status
     stream_cut_after: int | None = None  # end a stream after N data events, no final event
+    stream_abort_after: int | None = None  # drop the connection after N events (no clean end)
     garbage_stream: bool = False  # streams send non-JSON data lines
     cache_ratio: float = 0.0  # share of prompt tokens reported as cached
     reasoning_tokens: int = 0  # extra reasoning/thinking tokens reported in usage
@@ -51,7 +52,7 @@ def _coerce(name: str, value: Any) -> Any:
             return tuple((float(a), float(b)) for a, b in value)
         except (TypeError, ValueError) as exc:
             raise KnobError(f"outages must be a list of [start_s, end_s] pairs, got {value!r}") from exc
-    if name in ("fail_status", "stream_cut_after"):
+    if name in ("fail_status", "stream_cut_after", "stream_abort_after"):
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):

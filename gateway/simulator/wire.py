@@ -16,6 +16,10 @@ from .state import Fault
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
+class StreamAborted(Exception):
+    """Raised inside a stream body so the server drops the connection mid-response."""
+
+
 class BadRequest(Exception):
     """Raised by parsers; each format renders it in its own error shape."""
 
@@ -75,13 +79,18 @@ def stream_response(
 
     `tail` (e.g. `data: [DONE]`) goes out after the events unless the stream is cut.
     `stream_cut_after` ends the stream cleanly after that many events (no final
-    event); `garbage_stream` slips a non-JSON data line in after the first event.
+    event); `stream_abort_after` sends that many events then drops the connection
+    (no terminating chunk, like a provider crash); `garbage_stream` slips a
+    non-JSON data line in after the first event.
     Without pacing everything goes out in one write: the fast path for benchmarks.
     """
     body: list[tuple[bytes, int]] = list(events)
     cut = knobs.stream_cut_after
     if cut is not None:
         body, tail = body[:cut], b""
+    abort = knobs.stream_abort_after
+    if abort is not None:
+        body, tail = body[:abort], b""
     if knobs.garbage_stream:
         body.insert(min(1, len(body)), (garbage, 0))
     if tail:
@@ -94,10 +103,12 @@ def stream_response(
             await asyncio.sleep(ttft)
         if rate <= 0:
             yield b"".join(chunk for chunk, _ in body)
-            return
-        for chunk, tokens in body:
-            yield chunk
-            if tokens:
-                await asyncio.sleep(tokens / rate)
+        else:
+            for chunk, tokens in body:
+                yield chunk
+                if tokens:
+                    await asyncio.sleep(tokens / rate)
+        if abort is not None:
+            raise StreamAborted(f"simulated connection drop after {abort} events")
 
     return StreamingResponse(paced(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})})

@@ -236,3 +236,12 @@ def test_azure_paths(sim: SimServer) -> None:
     assert stats["by_format"] == {"azure": 3} and stats["calls"] == {"my-gpt4o": 2, "my-embed": 1}
     with pytest.raises(openai.AuthenticationError):
         azure.chat.completions.create(model="my-gpt4o", messages=MSGS, extra_headers={"api-key": ""})
+
+
+def test_stream_abort_drops_the_connection(client: openai.OpenAI, sim: SimServer) -> None:
+    sim.knobs("gpt-4o", stream_abort_after=3, tokens_per_s=100000)
+    got = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in client.chat.completions.create(model="gpt-4o", messages=MSGS, stream=True):
+            got.append(chunk)
+    assert len(got) == 3 and all(c.choices[0].finish_reason is None for c in got)
