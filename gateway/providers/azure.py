@@ -9,9 +9,10 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.providers import UpstreamRequest
-from gateway.providers.openai import StreamDecoder, error_from_upstream, from_upstream
+from gateway.providers.openai import StreamDecoder, embeddings_from_upstream, error_from_upstream, from_upstream
 
-__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream"]
+__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "embeddings_to_upstream",
+           "embeddings_from_upstream"]
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
@@ -26,3 +27,18 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     url = (f"{dep.provider.base_url}/openai/deployments/{quote(dep.upstream, safe='')}/chat/completions"
            f"?api-version={quote(dep.provider.api_version or '', safe='')}")
     return UpstreamRequest(url, headers, orjson.dumps(body))
+
+
+def _deployment_url(dep: Deployment, operation: str) -> str:
+    return (f"{dep.provider.base_url}/openai/deployments/{quote(dep.upstream, safe='')}/{operation}"
+            f"?api-version={quote(dep.provider.api_version or '', safe='')}")
+
+
+def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
+    payload = dict(body)
+    payload.pop("model", None)  # the deployment in the path names the model
+    headers = {"content-type": "application/json"}
+    if dep.provider.api_key:
+        headers["api-key"] = dep.provider.api_key
+    headers.update(dep.provider.headers)
+    return UpstreamRequest(_deployment_url(dep, "embeddings"), headers, orjson.dumps(payload))

@@ -119,3 +119,35 @@ def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) ->
         status=client, message=message, type=type_, code=code, retryable=status in RETRYABLE_STATUSES,
         retry_after_s=retry_after_seconds(headers), upstream_status=status,
     )
+
+
+def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
+    """`/embeddings`, passed through with only `model` replaced (so `dimensions`, `encoding_format`,
+    `user` and provider-specific fields reach the provider)."""
+    payload = dict(body)
+    payload["model"] = dep.upstream
+    headers = {"content-type": "application/json"}
+    if dep.provider.api_key:
+        headers["authorization"] = f"Bearer {dep.provider.api_key}"
+    headers.update(dep.provider.headers)
+    return UpstreamRequest(dep.provider.base_url + "/embeddings", headers, orjson.dumps(payload))
+
+
+def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:
+    """The provider's list body, each vector re-encoded if the provider ignored `encoding_format`."""
+    from gateway.providers.embeddings import encode
+
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise ValueError("upstream body is not an embeddings list")
+    items = []
+    for i, item in enumerate(doc["data"]):
+        if not isinstance(item, dict) or not isinstance(item.get("embedding"), (list, str)):
+            raise ValueError("an embedding has no vector")
+        items.append({**item, "object": "embedding", "index": item.get("index", i),
+                      "embedding": encode(item["embedding"], encoding_format)})
+    raw = doc.get("usage") or {}
+    usage = Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0), reported="prompt_tokens" in raw)
+    body = {**doc, "object": "list", "data": items, "model": doc.get("model") or dep.upstream,
+            "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}}
+    return body, usage
