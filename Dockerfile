@@ -12,7 +12,9 @@ COPY gateway ./gateway
 RUN pip wheel --wheel-dir /wheels .
 
 FROM python:3.11-slim
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# No PYTHONUNBUFFERED: the JSON log lines are flushed one write per line; unbuffered text I/O
+# would write each line and its newline separately, and the two workers' lines could interleave.
+ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN groupadd --system --gid 10001 gateway \
  && useradd --system --uid 10001 --gid gateway --home-dir /home/gateway --create-home --shell /usr/sbin/nologin gateway
 COPY --from=build /wheels /wheels

@@ -33,3 +33,18 @@ check-config: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+# A local multi-replica cluster: one state engine (REDIS=cluster: a 3-master Redis Cluster), the
+# provider simulator, REPLICAS gateway replicas with CLUSTER_WORKERS uvicorn workers each, and nginx
+# (installed from Debian's packages if missing) round-robin on http://127.0.0.1:$(PORT).
+# `make cluster-down` stops exactly what it started; `$(PY) scripts/cluster.py scale N` rescales.
+REPLICAS ?= 3
+CLUSTER_WORKERS ?= 2
+REDIS ?= single
+.PHONY: cluster cluster-down
+cluster: install
+	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(PY) scripts/cluster.py up --replicas $(REPLICAS) \
+		--workers $(CLUSTER_WORKERS) --port $(PORT) --redis $(REDIS) --config $(CONFIG)
+
+cluster-down:
+	$(PY) scripts/cluster.py down
