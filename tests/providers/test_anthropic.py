@@ -331,3 +331,18 @@ def test_errors(key, status, client, retryable, code) -> None:
 def test_error_with_non_json_body() -> None:
     err = anthropic.error_from_upstream(502, b"<html>Bad Gateway</html>", {})
     assert err.retryable and err.status == 502 and "Bad Gateway" in err.message
+
+
+def test_dropped_fields_are_logged(monkeypatch) -> None:
+    seen = []
+
+    class Recorder:
+        def debug(self, event, **fields):
+            seen.append((event, fields))
+
+    monkeypatch.setattr(anthropic, "log", Recorder())
+    body_of({"messages": [{"role": "user", "content": "x"}], "seed": 1, "logit_bias": {}, "temperature": 0})
+    assert seen == [("request_fields_dropped", {"provider": "anthropic", "fields": ["logit_bias", "seed"]})]
+    seen.clear()
+    body_of({"messages": [{"role": "user", "content": "x"}], "temperature": 0})
+    assert seen == []

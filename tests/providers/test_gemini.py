@@ -327,3 +327,15 @@ def test_errors(key, status, client, retryable, code, retry_after) -> None:
 def test_retry_after_header_wins() -> None:
     data = orjson.dumps(golden_json("gemini/errors.json")["resource_exhausted_429"])
     assert gemini.error_from_upstream(429, data, {"retry-after": "5"}).retry_after_s == 5.0
+
+
+def test_dropped_fields_are_logged(monkeypatch) -> None:
+    seen = []
+
+    class Recorder:
+        def debug(self, event, **fields):
+            seen.append((event, fields))
+
+    monkeypatch.setattr(gemini, "log", Recorder())
+    body_of({"messages": [{"role": "user", "content": "x"}], "user": "u", "logprobs": True, "seed": 3})
+    assert seen == [("request_fields_dropped", {"provider": "gemini", "fields": ["logprobs", "user"]})]
