@@ -23,6 +23,7 @@ from gateway import __version__, admin
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
+from gateway.embeddings import embeddings
 from gateway.pipeline import chat_completions
 from gateway.runtime import Gateway
 from gateway.state.store import StateStore
@@ -116,6 +117,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.requests import Request
@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
-from gateway.config import TASKS, Deployment
+from gateway.config import TASKS, ApiKey, Deployment
 from gateway.errors import GatewayError, rate_limited, sse_error, upstream_failed
 from gateway.plan import Plan
 from gateway.pricing import Usage, cost_micro, estimate_tokens, max_cost_micro
@@ -49,22 +49,36 @@ async def chat_completions(request: Request) -> Response:
         call.route, call.task, call.confidence = plan.route, plan.task, plan.confidence
         call.priority, call.experiment = plan.priority, plan.experiment
         call.skipped.extend(plan.skipped)
-        return await _serve(gw, call, chat, plan, key.name, key)
+        max_out = chat.max_tokens or gw.config.server.default_max_output_tokens
+        return await serve(gw, call, plan, key, estimate_tokens(chat.prompt_chars), max_out,
+                           lambda dep, attempt_id, deadline: _attempt(gw, call, chat, dep, attempt_id, deadline))
     except GatewayError as err:
         call.fail(err)
         gw.finish(call)
         return err.response(call.headers())
 
 
-async def _serve(gw: Gateway, call: Call, chat: ChatRequest, plan: Plan, key_name: str, key: Any) -> Response:
+Attempt = Callable[[Deployment, str, float], Awaitable["Response | UpstreamError"]]
+
+
+async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens: int, max_out: int,
+                attempt: Attempt) -> Response:
+    """Admit, call, fall back: the loop shared by chat completions and embeddings.
+
+    On a retryable failure the next candidate is tried at once; when the whole chain has failed
+    it is retried after a jittered backoff that honours Retry-After. The attempt budget bounds
+    the upstream calls of the request across the chain, and its deadline bounds its time.
+    """
     server = gw.config.server
     deadline = time.monotonic() + server.request_timeout_s
-    prompt_tokens = estimate_tokens(chat.prompt_chars)
     candidates = list(plan.deployments)
     failed: list[Deployment] = []
     last: UpstreamError | None = None
+    refused: GatewayError | None = None  # a candidate's adapter could not express the request
     attempts = 0
     while attempts < server.attempt_budget:
+        if not candidates and not failed:
+            break
         if not candidates:
             # The whole chain failed once: retry it after a jittered backoff that honours Retry-After.
             wait = min(2.0, 0.1 * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
@@ -75,17 +89,28 @@ async def _serve(gw: Gateway, call: Call, chat: ChatRequest, plan: Plan, key_nam
             await asyncio.sleep(wait)
             candidates, failed = failed, []
         attempt_id = f"{call.request_id}.{attempts}"
-        admission = await gw.state.admit(_admit_request(gw, call, chat, key, attempt_id, prompt_tokens,  # 5 admit
+        admission = await gw.state.admit(_admit_request(gw, key, attempt_id, prompt_tokens, max_out,  # 5 admit
                                                         candidates))
         call.note_admission(admission, [d.name for d in candidates])
         if not admission.ok:
-            if last is None:
+            if last is None and refused is None:
                 raise _refusal(admission, gw, plan)
             break
         dep = candidates[admission.index]
         attempts += 1
         call.attempt(dep, admission)
-        result = await _attempt(gw, call, chat, dep, attempt_id, deadline)              # 6 call
+        try:
+            result = await attempt(dep, attempt_id, deadline)                            # 6 call
+        except GatewayError as err:  # e.g. n > 1 on Anthropic: no call was made; another may serve it
+            await gw.settle_failure(call, dep, attempt_id, None)
+            call.skipped.append((dep.name, err.code or "unsupported"))
+            candidates.remove(dep)
+            attempts -= 1
+            refused = err
+            continue
+        except BaseException:  # cancelled or a bug: release the reservation, then let it through
+            gw.spawn_release(call, dep, attempt_id)
+            raise
         if isinstance(result, Response):
             return result                                                               # 7 respond
         last = result
@@ -98,15 +123,16 @@ async def _serve(gw: Gateway, call: Call, chat: ChatRequest, plan: Plan, key_nam
         if time.monotonic() >= deadline:
             break
     if last is None:
+        if refused is not None:
+            raise refused
         raise upstream_failed(503, "No deployment could take the request.", "no_deployment_available")
     status = 504 if time.monotonic() >= deadline or last.status == 504 else (429 if last.status == 429 else 502)
     raise upstream_failed(status, f"All upstream attempts failed ({attempts}); last: {last.message}",
                           last.code or "upstream_error")
 
 
-def _admit_request(gw: Gateway, call: Call, chat: ChatRequest, key: Any, attempt_id: str, prompt_tokens: int,
+def _admit_request(gw: Gateway, key: ApiKey, attempt_id: str, prompt_tokens: int, max_out: int,
                    candidates: list[Deployment]) -> AdmitRequest:
-    max_out = chat.max_tokens or gw.config.server.default_max_output_tokens
     return AdmitRequest(
         req_id=attempt_id, key=key.name, key_rpm=key.rpm, key_tpm=key.tpm,
         key_budget_micro=key.daily_budget_micro, global_budget_micro=gw.config.budget.daily_micro,

@@ -44,7 +44,6 @@ class Planner:
     def __init__(self, config: Config, stats: TokenStats | None = None) -> None:
         self.config = config
         self.stats = stats or TokenStats()
-        self._chat = [d for d in config.deployments.values() if d.kind == "chat"]
 
     def expected_cost(self, dep: Deployment, task: str, prompt_tokens: int, max_tokens: int | None) -> int:
         out = self.stats.avg_out(dep.name, task)
@@ -53,9 +52,10 @@ class Planner:
         return -(-(prompt_tokens * dep.price.input + out * dep.price.output) // 1_000_000)
 
     def _candidates(self, chain: Chain, task: str, prompt_tokens: int, max_tokens: int | None,
-                    skipped: list[tuple[str, str]]) -> list[Deployment]:
+                    skipped: list[tuple[str, str]], kind: str = "chat") -> list[Deployment]:
         if chain.strategy == "cheapest":
-            pool = [d for d in self._chat
+            pool = [d for d in self.config.deployments.values() if d.kind == kind]
+            pool = [d for d in pool
                     if (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
             pool.sort(key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
             return pool
@@ -82,13 +82,15 @@ class Planner:
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
         experiment = ""
-        route = self.config.routes.get(self.config.default_route if model == "auto" else model)
+        if model == "auto":
+            model = (self.config.embedding_route or "auto") if kind == "embedding" else self.config.default_route
+        route = self.config.routes.get(model)
         if route is not None:
             chain = route.chain_for(task)
             priority = max(chain.priority, key.priority or "low", key=RANK.__getitem__)
             swapped, experiment = self._experiment(route, task, priority, user or key.name)
             chain = swapped or chain
-            chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped)
+            chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped, kind)
             route_name = route.name
         elif model in self.config.deployments:
             chain_deps = [self.config.deployments[model]]

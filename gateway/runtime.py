@@ -100,14 +100,23 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def settle_failure(self, call: Call, dep: Deployment, attempt_id: str, err: UpstreamError) -> None:
-        """A failed attempt releases its reservation and tells the breaker, before the next admit."""
-        outcome = "failure" if err.retryable else "neutral"
+    async def settle_failure(self, call: Call, dep: Deployment, attempt_id: str, err: UpstreamError | None) -> None:
+        """A failed attempt releases its reservation and tells the breaker, before the next admit.
+
+        Only retryable failures (5xx, timeouts, 429) count against the breaker; a request the
+        provider rejected, or that was never sent (`err` None), is neutral.
+        """
+        outcome = "failure" if err is not None and err.retryable else "neutral"
         request = self._settle_request(call, dep, attempt_id, outcome, 0, 0, 0, 0)
         try:
             await self.state.settle(request)
         except Exception as exc:
             self.log.error("settle_failed", request_id=call.request_id, error=type(exc).__name__)
+
+    def spawn_release(self, call: Call, dep: Deployment, attempt_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.settle_failure(call, dep, attempt_id, None))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for settles still running (shutdown)."""

@@ -179,6 +179,7 @@ class Config:
     default_route: str
     keys: tuple[ApiKey, ...]
     admin_key_sha256: bytes | None = field(repr=False, default=None)
+    embedding_route: str | None = None  # what model="auto" means on /v1/embeddings
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.deployments]

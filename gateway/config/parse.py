@@ -114,7 +114,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     r = Reader(source)
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
-                            "default_route", "keys", "admin_key_sha256"})
+                            "default_route", "embedding_route", "keys", "admin_key_sha256"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -163,6 +163,17 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     default_route = doc.get("default_route", "auto" if "auto" in routes else next(iter(routes), None))
     if default_route not in routes:
         raise r.fail("default_route", default_route, f"must name a route; defined: {sorted(routes)}")
+    for name, dep in deployments.items():
+        if dep.kind == "embedding" and dep.provider.format == "anthropic":
+            raise r.fail(f"models.{name}.kind", "embedding", "Anthropic has no embeddings endpoint")
+    embedding_route = doc.get("embedding_route", "embeddings" if "embeddings" in routes else None)
+    if embedding_route is not None:
+        if embedding_route not in routes:
+            raise r.fail("embedding_route", embedding_route, f"must name a route; defined: {sorted(routes)}")
+        for model in {m for chain in (routes[embedding_route].default, *routes[embedding_route].tasks.values())
+                      for m in chain.models}:
+            if deployments[model].kind != "embedding":
+                raise r.fail(f"routes.{embedding_route}", model, "the embedding route names a chat model")
     kdoc = doc.get("keys") or []
     if not isinstance(kdoc, list):
         raise r.fail("keys", kdoc, "expected a list")
@@ -176,6 +187,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         source=source, hash=digest, server=server, state=state, budget=budget, breaker=breaker,
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
+        embedding_route=embedding_route,
     )
 
 

@@ -1,0 +1,212 @@
+"""Every wire format end to end: the openai SDK → the gateway → the simulator speaking that
+provider's real format (OpenAI, Azure OpenAI, Anthropic Messages, Gemini), and embeddings."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from typing import Iterator
+
+import openai
+import pytest
+
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator
+from tests.test_gateway_e2e import sim_reset, sim_set
+
+PROVIDERS = {
+    # gateway model: (provider name, upstream model the simulator sees)
+    "gpt-5.4-mini": ("openai", "gpt-5.4-mini"),
+    "azure-gpt-5.4": ("azure", "gpt-5.4"),
+    "claude-opus-4.7": ("anthropic", "claude-opus-4.7"),
+    "gemini-2.5-flash": ("gemini", "gemini-2.5-flash"),
+}
+PRICES = {  # micro-dollars per million: input, output, cached input
+    "gpt-5.4-mini": (400_000, 1_600_000, 40_000),
+    "azure-gpt-5.4": (2_500_000, 15_000_000, 250_000),
+    "claude-opus-4.7": (15_000_000, 75_000_000, 1_500_000),
+    "gemini-2.5-flash": (300_000, 2_500_000, 75_000),
+}
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                   "required": ["city"]}}}]
+MESSAGES = [{"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Tell me something nice about the sea."}]
+
+
+def config(sim_port: int) -> str:
+    base = f"http://127.0.0.1:{sim_port}"
+    return f"""
+server: {{request_timeout_s: 20, attempt_budget: 2}}
+state: {{prefix: prov, timeout_ms: 1000}}
+breaker: {{failures: 1000}}
+providers:
+  openai: {{format: openai, base_url: {base}/v1, api_key_env: SIMULATOR_API_KEY}}
+  azure: {{format: azure, base_url: {base}, api_key_env: SIMULATOR_API_KEY, api_version: "2024-10-21"}}
+  anthropic: {{format: anthropic, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
+  gemini: {{format: gemini, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
+models:
+  gpt-5.4-mini: {{provider: openai, price: {{input: 0.4, output: 1.6, cached_input: 0.04}}}}
+  azure-gpt-5.4: {{provider: azure, upstream: gpt-5.4, price: {{input: 2.5, output: 15, cached_input: 0.25}}}}
+  claude-opus-4.7: {{provider: anthropic, price: {{input: 15, output: 75, cached_input: 1.5}}}}
+  gemini-2.5-flash: {{provider: gemini, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
+  text-embedding-3-small: {{provider: openai, kind: embedding, price: {{input: 0.02}}}}
+  gemini-embedding-001: {{provider: gemini, kind: embedding, price: {{input: 0.15}}}}
+routes:
+  auto: {{primary: gpt-5.4-mini}}
+  claude-first: {{primary: claude-opus-4.7, fallbacks: [gpt-5.4-mini]}}
+  embeddings: {{primary: text-embedding-3-small, fallbacks: [gemini-embedding-001]}}
+keys:
+  - {{name: demo, sha256: {DEMO_KEY_SHA}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    proc = start_simulator(tmp_path_factory.mktemp("sim"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    proc = start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(gateway: Proc, sim: Proc) -> Iterator[openai.OpenAI]:
+    sim_reset(sim)
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as c:
+        yield c
+
+
+def expected_cost(model: str, usage) -> float:
+    pin, pout, pcached = PRICES[model]
+    cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    scaled = (usage.prompt_tokens - cached) * pin + cached * pcached + usage.completion_tokens * pout
+    return math.ceil(scaled / 1_000_000) / 1_000_000
+
+
+@pytest.mark.parametrize("model", PROVIDERS)
+def test_completion_usage_and_cost(client: openai.OpenAI, model: str) -> None:
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
+    completion = raw.parse()
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    usage = completion.usage
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert raw.headers["x-gateway-provider"] == PROVIDERS[model][0]
+    assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(expected_cost(model, usage), abs=1e-9)
+
+
+@pytest.mark.parametrize("model", PROVIDERS)
+def test_stream_reassembles_to_the_plain_answer(client: openai.OpenAI, model: str) -> None:
+    plain = client.chat.completions.create(model=model, messages=MESSAGES)
+    chunks = list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert len({c.id for c in chunks}) == 1
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain.choices[0].message.content
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
+    assert chunks[-1].usage.prompt_tokens == plain.usage.prompt_tokens
+
+
+@pytest.mark.parametrize("model", PROVIDERS)
+def test_tool_call_plain_and_streamed(client: openai.OpenAI, model: str) -> None:
+    messages = [{"role": "user", "content": "What is the weather in Lisbon? Use get_weather."}]
+    plain = client.chat.completions.create(model=model, messages=messages, tools=TOOLS, tool_choice="required")
+    choice = plain.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and call.id
+    args = json.loads(call.function.arguments)
+    assert isinstance(args["city"], str)
+    streamed_args: dict[int, str] = {}
+    names: dict[int, str] = {}
+    for chunk in client.chat.completions.create(model=model, messages=messages, tools=TOOLS,
+                                                tool_choice="required", stream=True):
+        for delta_call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if delta_call.function.name:
+                names[delta_call.index] = delta_call.function.name
+            streamed_args[delta_call.index] = streamed_args.get(delta_call.index, "") + (
+                delta_call.function.arguments or "")
+    assert names == {0: "get_weather"}
+    assert json.loads(streamed_args[0]) == args
+    # the tool's answer goes back, and the model answers in text
+    follow = client.chat.completions.create(model=model, tools=TOOLS, messages=[
+        *messages, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 21}'}])
+    assert follow.choices[0].message.content
+
+
+@pytest.mark.parametrize("model", PROVIDERS)
+@pytest.mark.parametrize("status, exc", [
+    (400, openai.BadRequestError),
+    (429, openai.RateLimitError),
+    (500, openai.InternalServerError),
+    (503, openai.InternalServerError),
+])
+def test_upstream_errors_map_to_openai_exceptions(client: openai.OpenAI, sim: Proc, model: str, status: int,
+                                                  exc: type[Exception]) -> None:
+    sim_set(sim, PROVIDERS[model][1], fail_status=status, retry_after_s=0)
+    with pytest.raises(exc) as info:
+        client.chat.completions.create(model=model, messages=MESSAGES)
+    assert set(info.value.body) >= {"message", "type", "code"}
+
+
+def test_anthropic_overloaded_529_is_retryable_and_fails_over(gateway: Proc, sim: Proc,
+                                                             client: openai.OpenAI) -> None:
+    sim_set(sim, "claude-opus-4.7", fail_status=529)
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model="claude-opus-4.7", messages=MESSAGES)
+    assert info.value.status_code == 502
+    raw = client.chat.completions.with_raw_response.create(model="claude-first", messages=MESSAGES)
+    assert raw.headers["x-gateway-model"] == "gpt-5.4-mini"
+    assert raw.headers["x-gateway-fallbacks"] == "1"
+
+
+def test_request_one_provider_cannot_express_goes_to_one_that_can(client: openai.OpenAI) -> None:
+    # Anthropic has no n > 1: the adapter refuses, and the chain's OpenAI model serves it
+    raw = client.chat.completions.with_raw_response.create(model="claude-first", messages=MESSAGES, n=2)
+    assert raw.headers["x-gateway-model"] == "gpt-5.4-mini"
+    assert len(raw.parse().choices) == 2
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="claude-opus-4.7", messages=MESSAGES, n=2)
+    assert info.value.body["param"] in ("n", None)
+
+
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+def test_embeddings_routed_with_fallback(client: openai.OpenAI, sim: Proc, encoding: str) -> None:
+    raw = client.embeddings.with_raw_response.create(model="auto", input=["hello world", "the sea"],
+                                                     encoding_format=encoding)
+    out = raw.parse()
+    assert raw.headers["x-gateway-model"] == "text-embedding-3-small"
+    assert len(out.data) == 2 and out.usage.prompt_tokens > 0
+    vector = out.data[0].embedding
+    if encoding == "base64":  # asked for explicitly, the SDK hands back the string as sent
+        vector = list(struct.unpack(f"<{len(base64.b64decode(vector)) // 4}f", base64.b64decode(vector)))
+    assert len(vector) > 0 and all(isinstance(v, float) and math.isfinite(v) for v in vector)
+    sim_set(sim, "text-embedding-3-small", fail_status=503)
+    raw = client.embeddings.with_raw_response.create(model="auto", input="hello world", dimensions=8,
+                                                     encoding_format=encoding)
+    assert raw.headers["x-gateway-model"] == "gemini-embedding-001"
+    assert raw.headers["x-gateway-fallbacks"] == "1"
+    vector = raw.parse().data[0].embedding
+    assert (len(base64.b64decode(vector)) // 4 if encoding == "base64" else len(vector)) == 8
+
+
+def test_embeddings_bad_input_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="auto", input=[])
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="no-such-embedder", input="x")
