@@ -52,8 +52,8 @@ def test_cheapest_strategy_ranks_by_observed_output_length() -> None:
 
 def test_quality_threshold_filters_cheapest_pool() -> None:
     plan = Planner(CONFIG).plan("cheap", KEY, 400, None, "complex_reasoning", 0.9)
-    # complex_reasoning >= 0.85: deepseek (0.80) and gpt-5.4-mini (0.78) are out
-    assert set(names(plan)) == {"gpt-5.5", "gpt-5.4", "claude-opus-4.7"}
+    # complex_reasoning >= 0.85: deepseek (0.80), gpt-5.4-mini (0.78), gemini flash (0.84) are out
+    assert set(names(plan)) == {"gpt-5.5", "gpt-5.4", "azure-gpt-5.4", "claude-opus-4.7"}
 
 
 def test_experiment_split_is_sticky_and_near_its_weight() -> None:
