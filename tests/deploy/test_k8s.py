@@ -244,3 +244,27 @@ def test_provider_keys_come_from_a_secret_and_not_the_configmap(overlay: str) ->
     rendered = yaml.safe_dump_all(objs)
     assert "replace-me" not in rendered
 
+
+
+def test_operations_guide_names_real_objects_and_keys() -> None:
+    """docs/operations.md tells operators the commands and keys; they must name real ones."""
+    from gateway.state.keys import Keys
+
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    for text in ("kubectl apply -k deploy/k8s/overlays/prod", "kubectl scale deploy/gateway --replicas=",
+                 "rollout status deploy/gateway", "gateway-provider-keys", "make cluster", "make cluster-down"):
+        assert text in doc, text
+    # every '{gw}:...' key the guide quotes is one the key builders produce
+    k = Keys("gw")
+    shapes = [k.spend("DAY"), k.res(), k.resdl(), k.req("ID"), k.ledger(), k.key_rpm("K"), k.key_tpm("K"),
+              k.dep_rpm("D"), k.dep_tpm("D"), k.breaker("D"), k.latency("D"), k.tokstats(), k.lease("N")]
+    patterns = [re.compile("^" + re.escape(s).replace("DAY", r"\d{4}-\d\d-\d\d").replace("ID", r"<request id>")
+                           .replace("K", r"(<k>|[\w.-]+)").replace("D", r"[\w.<>-]+").replace("N", r"<name>") + "$")
+                for s in shapes]
+    quoted = re.findall(r"'(\{gw\}:[^']*)'", doc)
+    assert len(quoted) >= 10
+    for key in quoted:
+        assert any(p.match(key) for p in patterns), f"docs/operations.md quotes an unknown key {key!r}"
+    spend_fields = ("cost:total", "reserved:total", "req:total", "cost:key:")
+    for field in spend_fields:
+        assert field in doc and field.split(":")[0] in (ROOT / "gateway" / "state" / "keys.py").read_text()
