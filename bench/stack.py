@@ -1,0 +1,272 @@
+"""The processes a benchmark drives: a real state engine, the provider simulator, the gateway.
+
+CPU placement (where the machine has 2+ cores): the system under test (our gateway with one
+worker, or a peer) on core 0; the load generator, the simulator and the state engine on core 1.
+`pin()` returns the `taskset` prefix for a command, or nothing where taskset or the core is
+missing, so the harness still runs (unpinned) on a one-core machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_KEY = "sk-gateway-demo"
+SIM_KEY = "sim-bench-key"
+# The demo key's 600 requests/minute would refuse a benchmark after its first half second; the
+# limiter stays on (the admit script still checks and writes the key's GCRA bucket on every
+# request) with a limit the load cannot reach.
+BENCH_KEY_RPM = 6_000_000
+GATEWAY_SYSTEM_CPU = 0
+LOADGEN_CPU = 1
+
+
+def _initial_cpus() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return set(range(os.cpu_count() or 1))
+
+
+_CPUS = _initial_cpus()  # taken at import, before the harness pins itself to the load generator's core
+
+
+def cpus() -> set[int]:
+    return set(_CPUS)
+
+
+def can_pin() -> bool:
+    have = cpus()
+    return bool(shutil.which("taskset")) and GATEWAY_SYSTEM_CPU in have and LOADGEN_CPU in have
+
+
+def pin(cpu: int | None) -> list[str]:
+    if cpu is None or not can_pin():
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
+def pin_pid(pid: int, cpu: int | None) -> None:
+    if cpu is None or not can_pin():
+        return
+    try:
+        os.sched_setaffinity(pid, {cpu})
+    except OSError:
+        pass
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def http_send(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+              timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path | None = None,
+              headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered\n{tail}")
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.HTTPError):
+            pass
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s\n{tail}")
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    from gateway.state.engine import free_port as _free_port
+
+    return _free_port()
+
+
+def start_simulator(workdir: Path, cpu: int | None = LOADGEN_CPU) -> Proc:
+    """The provider simulator at zero latency (its default), 16-token answers."""
+    port = free_port()
+    log = workdir / "simulator.log"
+    cmd = pin(cpu) + [sys.executable, "-m", "gateway.simulator", "--port", str(port), "--seed", "7",
+                      "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    sim = Proc("simulator", proc, port, log)
+    try:
+        wait_http(f"{sim.url}/_sim/stats", proc, 30, log)
+    except Exception:
+        sim.stop()
+        raise
+    return sim
+
+
+def sim_latency(sim: Proc, latency_ms: int) -> None:
+    """Set (or, with 0, drop) a fixed upstream latency for every model of the simulator."""
+    if latency_ms:
+        status, _, body = http_send("PUT", f"{sim.url}/_sim/models/*", {"latency_ms": latency_ms})
+    else:
+        status, _, body = http_send("DELETE", f"{sim.url}/_sim/models/*")
+    if status >= 400 and not (status == 404 and not latency_ms):
+        raise RuntimeError(f"simulator knob failed: {status} {body[:200]!r}")
+
+
+def bench_config(workdir: Path, source: Path = ROOT / "configs" / "demo.yaml") -> Path:
+    """configs/demo.yaml with the keys' RPM raised out of reach (every feature stays on)."""
+    doc = yaml.safe_load(source.read_text())
+    for key in doc.get("keys", []):
+        if key.get("rpm"):
+            key["rpm"] = BENCH_KEY_RPM
+    path = workdir / "bench-config.yaml"
+    path.write_text(f"# generated by bench/stack.py from {source.name}: keys' rpm -> {BENCH_KEY_RPM}\n"
+                    + yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def start_gateway(workdir: Path, config: Path, redis_url: str, sim_port: int, workers: int = 1,
+                  cpu: int | None = GATEWAY_SYSTEM_CPU, env: dict[str, str] | None = None) -> Proc:
+    """`gateway serve` as a real process; with one worker it is pinned to `cpu`."""
+    port = free_port()
+    log = workdir / f"gateway-{workers}w-{port}.log"
+    full_env = {**os.environ, "REDIS_URL": redis_url, "SIMULATOR_API_KEY": SIM_KEY,
+                "SIMULATOR_PORT": str(sim_port), **(env or {})}
+    cmd = pin(cpu) + [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
+                      "--workers", str(workers), "--grace", "5"]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
+    gw = Proc(f"gateway-{workers}w", proc, port, log, {"workers": workers})
+    try:
+        wait_http(f"{gw.url}/readyz", proc, 60, log)
+    except Exception:
+        gw.stop()
+        raise
+    return gw
+
+
+def worker_pids(proc: Proc) -> list[int]:
+    """The gateway's worker processes (itself with one worker; its uvicorn children otherwise)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.process.pid)
+    except psutil.NoSuchProcess:
+        return []
+    if proc.extra.get("workers", 1) <= 1:
+        return [parent.pid]
+    pids = []
+    for child in parent.children(recursive=False):
+        try:
+            cmdline = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "resource_tracker" in cmdline or "valkey" in cmdline or "redis" in cmdline:
+            continue
+        pids.append(child.pid)
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    import psutil
+
+    out = {}
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def rss_mb(pids: list[int]) -> dict[int, float]:
+    import psutil
+
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+        except psutil.Error:
+            pass
+    return out
+
+
+def scrape_requests_by_worker(url: str, attempts: int = 40) -> dict[str, float]:
+    """Sum gateway_requests_total per `worker` label, scraping until each worker answered once.
+
+    Each scrape is a new connection, answered by whichever worker accepts it; every worker
+    reports only its own series, so several scrapes are needed to see them all.
+    """
+    seen: dict[str, float] = {}
+    for _ in range(attempts):
+        try:
+            status, text = http_get(f"{url}/metrics", timeout=2)
+        except OSError:
+            continue
+        if status != 200:
+            continue
+        per: dict[str, float] = {}
+        for line in text.decode().splitlines():
+            if line.startswith("gateway_requests_total{"):
+                labels, _, value = line.rpartition(" ")
+                worker = labels.split('worker="', 1)[1].split('"', 1)[0]
+                per[worker] = per.get(worker, 0.0) + float(value)
+        seen.update(per)
+    return seen
+
+
+def start_engine(workdir: Path, cpu: int | None = LOADGEN_CPU):
+    """A real Valkey/Redis engine on a loopback port (gateway.state.engine.start_single)."""
+    from gateway.state.engine import start_single
+
+    engine = start_single(workdir / "engine")
+    if engine.process is not None:
+        pin_pid(engine.process.pid, cpu)
+    return engine
