@@ -96,7 +96,9 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         url = redis_url or os.environ.get("REDIS_URL")
         if not url:
             raise RuntimeError("REDIS_URL is not set: run through 'gateway serve', which starts an engine")
-        state = await StateStore.connect(url, prefix=cfg.state.prefix, timeout_s=cfg.state.timeout_ms / 1000,
+        seeds = [u.strip() for u in url.split(",") if u.strip()]  # several seed URLs: Redis Cluster
+        cluster = len(seeds) > 1 or os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+        state = await StateStore.connect(seeds if len(seeds) > 1 else seeds[0], cluster=cluster, prefix=cfg.state.prefix, timeout_s=cfg.state.timeout_ms / 1000,
                                          retention_days=cfg.state.retention_days,
                                          ledger_maxlen=cfg.state.ledger_maxlen)
         upstream = Upstream()

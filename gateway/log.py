@@ -25,12 +25,16 @@ def _redact_processor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=default or str).decode()
+def _dumps(obj: Any, default: Any = None) -> bytes:
+    return orjson.dumps(obj, default=default or str)
 
 
 def configure(level: str = "info") -> None:
-    """JSON lines on stdout; cheap enough for the hot path (orjson, no stdlib logging in between)."""
+    """JSON lines on stdout; cheap enough for the hot path (orjson, no stdlib logging in between).
+
+    Each line goes out as one write of bytes with its newline, so workers sharing stdout never
+    interleave halves of lines (print() writes the newline separately when unbuffered).
+    """
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -39,7 +43,7 @@ def configure(level: str = "info") -> None:
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
         cache_logger_on_first_use=True,
     )
 
