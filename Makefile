@@ -48,3 +48,19 @@ cluster: install
 
 cluster-down:
 	$(PY) scripts/cluster.py down
+
+# Benchmarks (docs/benchmarks.md): engine + simulator + gateway pinned with taskset, a table and
+# bench-results/<timestamp>.json. BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--runs 3".
+BENCH_ARGS ?=
+.PHONY: bench bench-peers soak
+
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Same run plus LiteLLM proxy (own venv) and the Portkey gateway (npm) in .bench-venvs/.
+bench-peers: install
+	$(PY) -m bench.run --peers $(BENCH_ARGS)
+
+# 20 minutes of mixed traffic against 2 workers: RSS per worker at start and end, errors.
+soak: install
+	$(PY) -m bench.soak $(BENCH_ARGS)
