@@ -52,3 +52,21 @@ def test_budget_moves_to_a_cheaper_model_then_refuses(sim: Proc, redis_url: str,
         assert info.value.body["code"] == "budget_exceeded"
     finally:
         gw.stop()
+
+
+def test_gateway_on_a_three_master_cluster(sim: Proc, cluster, tmp_path: Path) -> None:
+    """The same limits hold with the state on Redis Cluster (REDIS_URL lists the seeds)."""
+    gw = start_gateway(tmp_path, config_yaml(sim.port, "clu1", key_rpm=3), ",".join(cluster.urls), workers=2)
+    try:
+        with client_for(gw) as client:
+            ok = 0
+            for _ in range(6):
+                try:
+                    for _ in client.chat.completions.create(model="auto", messages=MESSAGES, stream=True):
+                        pass
+                    ok += 1
+                except openai.RateLimitError:
+                    pass
+        assert ok == 3
+    finally:
+        gw.stop()
