@@ -3,7 +3,7 @@
 -- gen -1 means "the current generation" (an open breaker whose cooldown passed counts as
 -- half_open, so a healthy probe result closes it; a failing one reopens it).
 -- KEYS: 1 breaker   ARGV: 1 outcome (success|failure|neutral), 2 gen (-1 = current)
--- Returns {state, gen}
+-- Returns {state, gen, now_us (string)}
 
 if #KEYS ~= 1 or #ARGV ~= 2 then error('ERR wrong number of keys or arguments') end
 local outcome = enum_arg(ARGV[1], 'outcome', { 'success', 'failure', 'neutral' })
@@ -15,4 +15,4 @@ cb_effective(b, now)
 if gen < 0 then gen = b.gen end
 local changed = cb_report(b, now, gen, outcome, '')
 if changed or b.gen ~= before then cb_save(KEYS[1], b) end
-return { b.state, b.gen }
+return { b.state, b.gen, fmt(now) }

@@ -1,0 +1,221 @@
+"""Property tests: random sequences of admit / duplicate admit / settle / release / health
+report run on the engine and on the Python reference model (gateway/state/models.py), which
+is driven by the engine clock each script returns. Every answer and the final state must match.
+
+Breaker cooldowns and reservation/probe leases are 1 ms or 10 minutes, so both "time passed"
+and "time did not pass" paths occur on a real engine whose clock cannot be faked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import fakeredis
+import pytest
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+
+from gateway.state.keys import prev_day
+from gateway.state.models import Breaker, StateModel
+from gateway.state.store import (AdmitRequest, BreakerParams, Candidate, Failure, SettleRequest,
+                                 StateStore)
+
+D0, D1 = "2026-11-30", "2026-12-01"
+DEPS = ("d1", "d2", "d3")
+KEYS = ("k1", "k2")
+
+dep_params = st.fixed_dictionaries(dict(
+    rpm=st.sampled_from([0, 1, 2, 5]), tpm=st.sampled_from([0, 300, 1000]),
+    n=st.integers(1, 3), cooldown_ms=st.sampled_from([1, 600_000]),
+    max_cooldown_ms=st.sampled_from([2, 600_000]), lease_ms=st.sampled_from([1, 600_000])))
+key_params = st.fixed_dictionaries(dict(
+    rpm=st.sampled_from([0, 0, 8]), tpm=st.sampled_from([0, 500]), budget=st.sampled_from([0, 400, 1500])))
+
+
+def run(kind: str, url, data) -> None:
+    world = dict(
+        deps={d: data.draw(dep_params, label=d) for d in DEPS},
+        keys={k: data.draw(key_params, label=k) for k in KEYS},
+        gbudget=data.draw(st.sampled_from([0, 600, 2000]), label="global budget"),
+    )
+    n_ops = data.draw(st.integers(1, 40), label="ops")
+    loop = asyncio.new_event_loop()
+    try:
+        prefix = "p" + uuid.uuid4().hex[:8]
+        if kind == "fake":
+            store = StateStore.from_client(fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix)
+            loop.run_until_complete(store.load())
+        else:
+            store = loop.run_until_complete(StateStore.connect(url, prefix=prefix, timeout_s=2.0))
+        try:
+            Runner(store, StateModel(), world, loop).go(data, n_ops)
+        finally:
+            loop.run_until_complete(store.close())
+    finally:
+        loop.close()
+
+
+class Runner:
+    def __init__(self, store, model, world, loop):
+        self.store, self.model, self.w, self.loop = store, model, world, loop
+        self.admits: list[tuple[AdmitRequest, object]] = []
+        self.now = 0
+        self.n = 0
+
+    def call(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def go(self, data, n_ops):
+        for _ in range(n_ops):
+            op = data.draw(st.sampled_from(["admit", "admit", "admit", "dup", "settle", "settle", "release", "report"]))
+            if op != "admit" and not self.admits:
+                op = "admit"
+            getattr(self, op)(data)
+        self.compare_state()
+
+    # ------------------------------------------------------------------ operations
+    def admit(self, data):
+        self.n += 1
+        key = data.draw(st.sampled_from(KEYS))
+        kp = self.w["keys"][key]
+        deps = data.draw(st.lists(st.sampled_from(DEPS), min_size=1, max_size=3, unique=True))
+        cands = []
+        for d in deps:
+            p = self.w["deps"][d]
+            cands.append(Candidate(d, p["rpm"], p["tpm"], data.draw(st.integers(0, 400)),
+                                   BreakerParams(p["n"], 600_000, p["cooldown_ms"], p["max_cooldown_ms"], p["lease_ms"])))
+        failed = []
+        for _ in range(data.draw(st.integers(0, 2))):
+            prev, adm = data.draw(st.sampled_from(self.admits)) if self.admits else (None, None)
+            if prev is not None and adm.ok:
+                failed.append(Failure(prev.candidates[adm.index].deployment, adm.breaker_gen,
+                                      data.draw(st.sampled_from(["failure", "timeout", "neutral"]))))
+        req = AdmitRequest(f"r{self.n}", key, kp["rpm"], kp["tpm"], kp["budget"], self.w["gbudget"],
+                           data.draw(st.sampled_from([D0, D1])), data.draw(st.integers(0, 300)),
+                           tuple(cands), tuple(failed), data.draw(st.sampled_from([1, 600_000])))
+        self.do_admit(req)
+
+    def do_admit(self, req):
+        got = self.call(self.store.admit(req))
+        self.now = max(self.now, got.now_us)
+        want = self.model.admit(dict(
+            req_id=req.req_id, key=req.key, key_rpm=req.key_rpm, key_tpm=req.key_tpm,
+            key_budget=req.key_budget_micro, global_budget=req.global_budget_micro, day=req.day,
+            prev=prev_day(req.day), est=req.est_tokens, ttl_ms=req.reservation_ttl_ms,
+            candidates=[dict(dep=c.deployment, rpm=c.rpm, tpm=c.tpm, cost=c.max_cost_micro,
+                             n=c.breaker.failures, window_ms=c.breaker.window_ms,
+                             cooldown_ms=c.breaker.cooldown_ms, max_cooldown_ms=c.breaker.max_cooldown_ms,
+                             lease_ms=c.breaker.probe_lease_ms) for c in req.candidates],
+            failed=[(f.deployment, f.breaker_gen, f.kind) for f in req.failed]), got.now_us)
+        assert (int(got.ok), got.index, got.reason, got.retry_after_ms, got.breaker_gen, int(got.probe),
+                got.spent_micro, got.reserved_micro, got.budget_remaining_micro, int(got.duplicate),
+                got.skipped) == (
+                want.ok, want.index, want.reason, want.retry_after_ms, want.gen, want.probe,
+                want.spent, want.reserved, want.remaining, want.dup, want.skipped), req
+        event(f"admit: {'dup' if got.duplicate else 'ok' if got.ok else got.reason}{' probe' if got.probe else ''}")
+        if not got.duplicate:
+            self.admits.append((req, got))
+
+    def dup(self, data):
+        req, _ = data.draw(st.sampled_from(self.admits))
+        self.do_admit(req)
+
+    def settle(self, data):
+        req, adm = data.draw(st.sampled_from(self.admits))
+        dep = req.candidates[adm.index].deployment if adm.ok else req.candidates[0].deployment
+        p = self.w["deps"][dep]
+        day = req.day if data.draw(st.booleans()) else data.draw(st.sampled_from([D0, D1]))
+        sr = SettleRequest(
+            req.req_id, req.key, dep, "prov", data.draw(st.sampled_from(["m1", "m2"])), "chat", "auto", day,
+            data.draw(st.integers(0, 450)), data.draw(st.integers(0, 400)), data.draw(st.integers(0, 400)),
+            data.draw(st.integers(0, 50)), data.draw(st.sampled_from(["success", "failure", "neutral"])),
+            adm.breaker_gen if data.draw(st.integers(0, 4)) else data.draw(st.integers(0, 4)),
+            data.draw(st.integers(0, 5000)), p["tpm"], self.w["keys"][req.key]["tpm"])
+        got = self.call(self.store.settle_result(sr))
+        self.now = max(self.now, got.now_us)
+        want = self.model.settle(dict(
+            req_id=sr.req_id, key=sr.key, dep=sr.deployment, provider=sr.provider, model=sr.model,
+            task=sr.task, route=sr.route, day=sr.day, prev=prev_day(sr.day), cost=sr.cost_micro,
+            tin=sr.tokens_in, tout=sr.tokens_out, cached=sr.cached_tokens, outcome=sr.outcome,
+            gen=sr.breaker_gen, latency_ms=sr.latency_ms, tpm=sr.tpm, key_tpm=sr.key_tpm), got.now_us)
+        assert (int(got.settled), got.status, got.spent_micro, got.reserved_micro) == want, sr
+        event(f"settle: {got.status} {sr.outcome} -> {got.breaker_state}")
+        b = self.model.breakers.get(dep, Breaker())
+        assert (got.breaker_state, got.breaker_gen) == (b.state, b.gen)
+
+    def release(self, data):
+        req, adm = data.draw(st.sampled_from(self.admits))
+        got = self.call(self.store.release(req.req_id))
+        want = self.model.release(req.req_id, req.day, prev_day(req.day), 0)
+        assert int(got) == want
+
+    def report(self, data):
+        dep = data.draw(st.sampled_from(DEPS))
+        outcome = data.draw(st.sampled_from(["success", "failure", "neutral"]))
+        r = self.call(self.store.scripts.call("breaker_report", [self.store.keys.breaker(dep)], [outcome, "-1"]))
+        now = int(r[2])
+        self.now = max(self.now, now)
+        state = r[0].decode() if isinstance(r[0], bytes) else r[0]
+        assert (state, int(r[1])) == self.model.breaker_report(dep, outcome, -1, now)
+
+    # ------------------------------------------------------------------ final state
+    def compare_state(self):
+        c, k = self.store.client, self.store.keys
+
+        def dec(h):
+            return {(a.decode() if isinstance(a, bytes) else a): (b.decode() if isinstance(b, bytes) else b)
+                    for a, b in h.items()}
+
+        for day in (D0, D1, prev_day(D0)):
+            got = {f: int(v) for f, v in dec(self.call(c.hgetall(k.spend(day)))).items()}
+            assert got == self.model.spend.get(day, {}), day
+        assert set(dec(self.call(c.hgetall(k.res())))) == set(self.model.res)
+        for dep in DEPS:
+            h = dec(self.call(c.hgetall(k.breaker(dep))))
+            b = self.model.breakers.get(dep, Breaker())
+            if not h:
+                assert (b.state, b.gen, b.consec) == ("closed", 0, 0)
+                continue
+            assert (h["state"], int(h["gen"]), int(h["consec"]), h["probe_id"], int(h["probe_dl_us"]),
+                    int(h["opened_us"]), int(h["cooldown_ms"]), [int(x) for x in h["fails"].split()]) == (
+                    b.state, b.gen, b.consec, b.probe_id, b.probe_dl_us, b.opened_us, b.cooldown_ms, b.fails)
+            lat = dec(self.call(c.hgetall(k.latency(dep))))
+            assert {f: int(v) for f, v in lat.items()} == self.model.latency.get(dep, {})
+        ledger = self.call(c.xrange(k.ledger()))
+        assert [(dec(e[1])["req_id"], dec(e[1])["status"], int(dec(e[1])["cost"])) for e in ledger] == [
+            (e["req_id"], e["status"], e["cost"]) for e in self.model.ledger]
+        assert {f: int(v) for f, v in dec(self.call(c.hgetall(k.tokstats()))).items()} == self.model.tokstats
+        # buckets the model says are still well in the future must hold the same TAT
+        for name, tat in self.model.buckets.tat.items():
+            if tat > self.now + 50_000:
+                kind, who, what = name.split(":")
+                key = k.key_rpm(who) if (kind, what) == ("key", "rpm") else k.key_tpm(who) if kind == "key" \
+                    else k.dep_rpm(who) if what == "rpm" else k.dep_tpm(who)
+                assert int(self.call(c.get(key))) == tat, name
+
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# STATE_NOSHRINK=1 reports a failure at once (shrinking a long op sequence on a real engine
+# can take minutes)
+if os.environ.get("STATE_NOSHRINK"):
+    SETTINGS["phases"] = [Phase.explicit, Phase.reuse, Phase.generate]
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(data=st.data())
+def test_scripts_match_model_fakeredis(data):
+    run("fake", None, data)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(data=st.data())
+def test_scripts_match_model_single_engine(redis_url, data):
+    run("single", redis_url, data)
+
+
+@settings(max_examples=12, **SETTINGS)
+@given(data=st.data())
+def test_scripts_match_model_cluster(cluster, data):
+    run("cluster", cluster.urls, data)
