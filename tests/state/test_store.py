@@ -308,3 +308,31 @@ async def test_one_evalsha_per_admit_and_settle(real_backend):
         # (commandstats also counts the commands run inside the script, so only EVALSHA is compared)
         assert after["cmdstat_evalsha"] - before["cmdstat_evalsha"] == 1
         assert sent == ["EVALSHA"]
+
+
+async def test_budget_boundaries_exact(backend):
+    s = await backend.store()
+    # spent + reserved + max_cost == budget fits; one micro-dollar more does not
+    a = await s.admit(admit_req("a", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=600)]))
+    b = await s.admit(admit_req("b", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=400)]))
+    assert a.ok and b.ok and b.budget_remaining_micro == 0
+    c = await s.admit(admit_req("c", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=1)]))
+    assert not c.ok and c.reason == "budget_exceeded" and c.budget_remaining_micro == 0
+    # settling below the reservation frees the difference; above it counts the real cost
+    assert await s.settle(settle_req("a", key="k", cost=500))
+    d = await s.admit(admit_req("d", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=100)]))
+    assert d.ok and d.budget_remaining_micro == 0 and d.spent_micro == 500
+    assert await s.settle(settle_req("b", key="k", cost=450))
+    sp = await spend(s)
+    assert sp["cost:key:k"] == 950 and sp["reserved:key:k"] == 100
+    # another key still has the global budget
+    e = await s.admit(admit_req("e", key="other", global_budget=5_000, cands=[cand(cost=3_950)]))
+    assert e.ok and e.budget_remaining_micro == 0
+
+
+async def test_rpm_burst_exact_and_retry_after(backend):
+    s = await backend.store()
+    oks = [(await s.admit(admit_req(key="k", key_rpm=7))).ok for _ in range(9)]
+    assert oks == [True] * 7 + [False, False]
+    r = await s.admit(admit_req(key="k", key_rpm=7))
+    assert r.reason == "key_rate_limited" and 0 < r.retry_after_ms <= 60_000 // 7 + 1
