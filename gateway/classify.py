@@ -99,18 +99,24 @@ def _bound(text: str, head: int, tail: int) -> str:
 # Tokens are raw lower-cased word runs (Indic combining marks kept inside words); every
 # hand-rule / shape feature starts with "#", so the two can never collide.
 
-_TOK = re.compile(r"[\w\u0900-\u0dff]+")
+_CJK_CLS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3"
+_TOK = re.compile(r"[\w\u0900-\u0dff]+")  # fast path (ASCII text)
+# non-ASCII text: CJK runs are split from Latin/other letters ("gitで" -> "git", "で"), Indic words kept whole
+_TOK_INTL = re.compile(r"[%s]+|[\u0900-\u0dff]+|[^\W%s]+" % (_CJK_CLS, _CJK_CLS))
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
 CJK_ZONE = 100  # CJK character bigrams come from this many chars at each end of the turn
 
 
 def _tokens(text: str) -> tuple[set[str], set[str]]:
     """(case-sensitive tokens, lower-cased tokens + CJK bigrams near both ends)."""
-    cs = set(_TOK.findall(text))
+    if text.isascii():
+        cs = set(_TOK.findall(text))
+        return cs, set(map(str.lower, cs))
+    cs = set(_TOK_INTL.findall(text))
     low = set(map(str.lower, cs))
-    if not text.isascii() and _CJK.search(text) is not None:
+    if _CJK.search(text) is not None:
         z = text if len(text) <= 2 * CJK_ZONE else text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
-        for run in _TOK.findall(z):
+        for run in _TOK_INTL.findall(z):
             if len(run) > 1 and not run.isascii():
                 low.update([run[i : i + 2] for i in range(len(run) - 1)])
     return cs, low
@@ -150,7 +156,12 @@ _WORDS: dict[str, str] = {
         "method syntax debug stacktrace exception implement python javascript typescript java golang rust sql bash "
         "shell powershell docker dockerfile kubernetes kubectl k8s terraform yaml json git nginx css html react vue "
         "node pandas numpy django flask spring kotlin swift php ruby cpp unittest pytest jest lambda webhook "
-        "cron migration schema index variable loop array dict string int null undefined "
+        "cron migration schema index variable loop array dict string int null undefined deployment autoscaler "
+        "dag airflow workflow workflows github gitlab actions pipeline cte recursive commit commits squash rebase merge "
+        "branch formula spreadsheet vlookup xlookup excel sheets macro vba cli readme config configuration "
+        "container pod pods helm ansible playbook manifest crd ingress repo npm pip package library framework "
+        "frontend backend database db postgres mysql sqlite mongodb redis kafka http https cors jwt oauth "
+        "напиши конфигурацию программу escribe escreva scrivi écris schreib schreibe "
         "función fonction funktion funzione função функция функцию скрипт запрос код código codice"
     ),
     "greet": (
@@ -165,6 +176,12 @@ _WORDS: dict[str, str] = {
         "umformulieren riformula"
     ),
     "explain": "explain explanation what why how meaning define definition",
+    "analyze": (
+        "analyze analyse analysis analyzing reason reasoning think mechanisms mechanism cause causes root likely "
+        "hypothesis evidence implications consequences evaluate assess justify logically plan prioritize "
+        "analiza analizar analise analisar analisa analysiere analysieren analizza analizzare analysez explique "
+        "explica explain warum pourquoi porque perché почему проанализируй анализ причины объясни"
+    ),
     "fix": "fix fixes fixing fails fail failing failed broken crash crashes error errors wrong issue doesn works",
     "happened": "happened decided decide decisions decision outcome briefly plain",
 }
@@ -184,6 +201,8 @@ _ZONE_ASCII: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#steps", ("step by step", "step-by-step", "show the steps", "show your work", "explain your reasoning",
                 "work it out", "how many ways", "how long", "at what time", "how much will", "how many")),
     ("#happened", ("what happened", "what did we", "what did they", "action items", "what was decided")),
+    ("#analyze", ("think through", "reason it through", "root cause", "most likely", "what would happen if",
+                  "why might", "why would", "why does", "why do ")),
 )
 _ZONE_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#summ", ("要約", "まとめ", "要点", "概要", "总结", "總結", "概括", "摘要", "归纳", "요약", "정리", "간추",
@@ -199,6 +218,9 @@ _ZONE_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#greet", ("こんにちは", "おはよう", "ありがとう", "你好", "您好", "谢谢", "早上好", "안녕", "감사", "고마워",
                 "नमस्ते", "धन्यवाद", "مرحبا", "السلام", "شكرا", "доброе утро")),
     ("#rewrite", ("翻訳", "翻译", "번역", "अनुवाद", "ترجم", "書き方", "どう書", "怎么说", "메일", "ईमेल")),
+    ("#analyze", ("分析", "原因", "理由", "なぜ", "为什么", "为何", "왜", "논리", "원인", "분석", "विश्लेषण", "क्यों", "कारण",
+                  "تحليل", "لماذا", "أسباب", "почему", "pourquoi", "warum", "por qué", "perché", "por que", "考え方",
+                  "思路", "验证", "推理", "근거")),
 )
 # Structural markers: case-sensitive keywords (matched against the original-case tokens by
 # set intersection) and punctuation / layout needles (substring tests on the window).
@@ -322,8 +344,8 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     _struct(text, toks_cs, "", strong)
     if n > 2 * ZONE:  # where the instruction sits in a long turn: head / tail
         hz, tz = zone[:ZONE], zone[-ZONE:]
-        _lex(set(_TOK.findall(hz)), hz, "#h", strong)
-        _lex(set(_TOK.findall(tz)), tz, "#t", strong)
+        _lex(_tokens(hz)[0], hz, "#h", strong)
+        _lex(_tokens(tz)[0], tz, "#t", strong)
     strong.add("#len%d" % _bucket(n, _LEN_EDGES))
     lines = last_text.count("\n") + 1
     strong.add("#lines%d" % _bucket(lines, _LINE_EDGES))
@@ -379,6 +401,10 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
             _struct(ctext, ccs, "#prev", strong)
         else:
             _struct(ctext, ccs, "#asst", strong)
+    if n < 120 and turns > 1:
+        # short follow-up ("and how do I test that?"): the earlier turns carry the topic
+        strong.update(["#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))])
+        strong.add("#followup")
     weak.difference_update(strong)
     return strong, weak
 

@@ -30,7 +30,8 @@ DEFAULT_EXTRA = ROOT / "tests" / "data" / "extra_train_tasks.jsonl"
 # Hyper-parameters (tuned by CV on dev + realistic_train only, never on the held-out set).
 ALPHA = 0.4  # value of context features relative to last-user-turn features
 C = 4.0  # inverse L2 strength
-REALISTIC_WEIGHT = 3.0  # sample weight of realistic/extra rows vs dev rows
+REALISTIC_WEIGHT = 5.0  # sample weight of realistic/extra rows vs dev rows
+RULE_VALUE = 2.0  # feature value of hand-rule/shape features ("#..."): less shrinkage than tokens
 MIN_DF = 2
 PRUNE = 0.01  # drop features whose largest |weight| is below this
 
@@ -55,6 +56,7 @@ def fit(
     c: float = C,
     min_df: int = MIN_DF,
     prune: float = PRUNE,
+    rule_value: float = RULE_VALUE,
     drop_prefixes: tuple[str, ...] = (),
 ) -> dict:
     """Fit and return the weights-file dict."""
@@ -75,7 +77,7 @@ def fit(
             if j is not None:
                 rows.append(r)
                 cols.append(j)
-                vals.append(1.0)
+                vals.append(rule_value if f[0] == "#" else 1.0)
         for f in weak:
             j = index.get(f)
             if j is not None:
@@ -89,6 +91,8 @@ def fit(
     W = clf.coef_.T  # (n_features, 4)
     out: dict[str, list[float]] = {}
     for f, w in zip(vocab, W):
+        if f[0] == "#":
+            w = w * rule_value  # fold the feature value into the shipped weight
         if np.abs(w).max() >= prune:
             out[f] = [round(float(x), 4) for x in w]
     return {
