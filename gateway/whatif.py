@@ -8,7 +8,8 @@ A trace is JSON Lines, one request a line::
     {"ts": 1767225600.0, "messages": [{"role": "user", "content": "..."}]}
     {"ts": 1767225600.9, "prompt_tokens": 150, "completion_tokens": 40, "task": "code_generation"}
 
-* ``ts`` (unix seconds) is required; ``user`` (the end user, for sticky experiments) and
+* ``ts`` (unix seconds) is required; ``user`` (the end user, for the route's sticky experiments;
+  a line without one is its own end user, so an experiment takes its configured share) and
   ``outcome`` (what happened in production; counted and reported, never used to drop a line) are
   optional.
 * With ``messages`` the task comes from the REAL classifier (:func:`gateway.classify.classify`),
@@ -234,7 +235,7 @@ class StrategyResult:
         return {
             "name": self.name, "label": self.label, "requests": self.requests, "served": self.served,
             "cost_micro": self.cost_micro, "cost_usd": round(self.cost_micro / 1e6, 6),
-            "monthly_usd": round(self.monthly_usd, 2), "cost_per_request_usd": round(self.cost_per_request_usd, 8),
+            "monthly_usd": round(self.monthly_usd, 6), "cost_per_request_usd": round(self.cost_per_request_usd, 8),
             "model_share": {m: round(c / n, 4) for m, c in self.model_requests.items()},
             "model_requests": dict(self.model_requests),
             "avg_quality": None if self.avg_quality is None else round(self.avg_quality, 4),
@@ -279,14 +280,16 @@ def _plan_all(planner: Planner, model: str, reqs: list[TraceRequest]) -> list[tu
     cache: dict[tuple, tuple[Deployment, ...] | None] = {}
     route = planner.config.routes.get(model)
     sticky = route is not None and bool(route.experiments)
-    for r in reqs:
+    for i, r in enumerate(reqs):
+        # a line without `user` is its own end user, so experiments split at their configured share
+        user = r.user or f"line{i}"
         # plans depend on (task, prompt size vs context windows, experiment arm): memoise on those
-        ck = (r.task, r.prompt_chars, r.user if sticky else None)
+        ck = (r.task, r.prompt_chars, user if sticky else None)
         if ck in cache:
             out.append(cache[ck])
             continue
         try:
-            deps = planner.plan(model, SIM_KEY, r.prompt_chars, None, r.task, r.confidence, r.user).deployments
+            deps = planner.plan(model, SIM_KEY, r.prompt_chars, None, r.task, r.confidence, user).deployments
         except GatewayError:
             deps = None
         cache[ck] = deps

@@ -1,0 +1,162 @@
+"""What-if simulator: fixed traces replayed through the real classifier and planner; expected
+totals computed here from the list prices (micro-dollars per million tokens, rounded up per request)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import orjson
+import pytest
+
+from gateway.classify import classify
+from gateway.plan import sticky_share
+from gateway.whatif import load_offline_config, read_trace, simulate, simulate_main
+from tests.procs import ROOT
+
+DATA = ROOT / "tests" / "data"
+CONFIG = load_offline_config(ROOT / "configs" / "demo.yaml")
+
+# USD per million tokens (input, output) from configs/demo.yaml, as integer micro-dollars
+PRICE = {
+    "gpt-5.5": (5_000_000, 30_000_000),
+    "gpt-5.4": (2_500_000, 15_000_000),
+    "gpt-5.4-mini": (400_000, 1_600_000),
+    "claude-opus-4.7": (15_000_000, 75_000_000),
+    "deepseek-v4-pro": (140_000, 280_000),
+}
+QUALITY = {  # configs/demo.yaml quality scores
+    "gpt-5.5": {"simple_chat": 0.99, "code_generation": 0.96, "summarization": 0.97, "complex_reasoning": 0.97},
+    "gpt-5.4": {"simple_chat": 0.98, "code_generation": 0.93, "summarization": 0.95, "complex_reasoning": 0.92},
+    "gpt-5.4-mini": {"simple_chat": 0.93, "code_generation": 0.82, "summarization": 0.90, "complex_reasoning": 0.78},
+    "claude-opus-4.7": {"simple_chat": 0.98, "code_generation": 0.98, "summarization": 0.96,
+                        "complex_reasoning": 0.96},
+    "deepseek-v4-pro": {"simple_chat": 0.90, "code_generation": 0.85, "summarization": 0.84,
+                        "complex_reasoning": 0.80},
+}
+ROUTE = {"simple_chat": "deepseek-v4-pro", "summarization": "gpt-5.4-mini", "code_generation": "claude-opus-4.7",
+         "complex_reasoning": "gpt-5.5"}
+
+
+def cost(model: str, tin: int, tout: int) -> int:
+    pin, pout = PRICE[model]
+    return -(-(tin * pin + tout * pout) // 1_000_000)
+
+
+def lines(name: str) -> list[dict]:
+    return [orjson.loads(line) for line in (DATA / name).read_bytes().splitlines() if line.strip()]
+
+
+def by_name(rep: dict) -> dict[str, dict]:
+    return {s["name"]: s for s in rep["strategies"]}
+
+
+def test_small_token_trace_every_strategy() -> None:
+    trace = lines("trace_small.jsonl")
+    # the summarization lines sit one in each arm of the demo's 10% experiment (cheapest chain)
+    assert sticky_share("summaries-cheapest", "bob") >= 0.10 > sticky_share("summaries-cheapest", "alice")
+    # 8 lines 3 h apart stand for exactly one day: monthly = 30 x the trace
+    rep = simulate(CONFIG, read_trace(DATA / "trace_small.jsonl"), frontier="gpt-5.5",
+                   outage=("anthropic", 0.6, 0.9))
+    assert rep["span_days"] == 1 and rep["scale"] == 30
+    s = by_name(rep)
+
+    frontier = sum(cost("gpt-5.5", r["prompt_tokens"], r["completion_tokens"]) for r in trace)
+    assert frontier == 182_500
+    assert s["frontier"]["cost_micro"] == frontier
+    assert s["frontier"]["monthly_usd"] == pytest.approx(frontier * 30 / 1e6)
+    assert s["frontier"]["cost_per_request_usd"] == pytest.approx(frontier / 8 / 1e6)
+    assert s["frontier"]["model_share"] == {"gpt-5.5": 1.0}
+
+    mid = sum(cost("gpt-5.4", r["prompt_tokens"], r["completion_tokens"]) for r in trace)
+    assert s["mid"]["cost_micro"] == mid == 91_250
+
+    def routed(r: dict) -> str:
+        if r["task"] == "summarization" and r["user"] == "alice":
+            return "deepseek-v4-pro"  # treatment arm: cheapest good-enough model
+        return ROUTE[r["task"]]
+
+    models = [routed(r) for r in trace]
+    routing = sum(cost(m, r["prompt_tokens"], r["completion_tokens"]) for m, r in zip(models, trace))
+    assert s["routing"]["cost_micro"] == routing
+    assert s["routing"]["model_requests"] == {"deepseek-v4-pro": 3, "claude-opus-4.7": 2, "gpt-5.5": 2,
+                                              "gpt-5.4-mini": 1}
+    q_front = sum(QUALITY["gpt-5.5"][r["task"]] for r in trace) / 8
+    q_route = sum(QUALITY[m][r["task"]] for m, r in zip(models, trace)) / 8
+    assert s["frontier"]["avg_quality"] == pytest.approx(q_front, abs=1e-4)
+    assert s["routing"]["avg_quality"] == pytest.approx(q_route, abs=1e-4)
+    assert s["routing"]["quality_delta_vs_frontier"] == pytest.approx(q_route - q_front, abs=1e-4)
+
+    # anthropic down over 60%..90% of the time range: only line 5 (code, t = 15 h of 21 h) moves,
+    # to the chain's first candidate on another provider (gpt-5.5)
+    outage_models = list(models)
+    outage_models[5] = "gpt-5.5"
+    outage = sum(cost(m, r["prompt_tokens"], r["completion_tokens"]) for m, r in zip(outage_models, trace))
+    assert s["outage"]["cost_micro"] == outage
+    assert s["outage"]["rerouted"] == 1 and s["outage"]["unserved"] == 0
+    assert rep["outcomes"] == {"error": 1}
+
+
+def test_defaults_frontier_is_most_expensive_and_outage_hits_the_costliest_task() -> None:
+    rep = simulate(CONFIG, read_trace(DATA / "trace_small.jsonl"))
+    assert rep["frontier"] == "claude-opus-4.7" and rep["mid"] == "gpt-5.4"
+    # code generation (claude-opus-4.7) is the most expensive task under routing -> anthropic down
+    assert rep["outage"] == {"provider": "anthropic", "start": 0.45, "end": 0.55}
+    trace = lines("trace_small.jsonl")
+    opus = sum(cost("claude-opus-4.7", r["prompt_tokens"], r["completion_tokens"]) for r in trace)
+    assert by_name(rep)["frontier"]["cost_micro"] == opus
+
+
+def test_messages_trace_goes_through_the_real_classifier() -> None:
+    trace = lines("trace_messages.jsonl")
+    default_out = {"simple_chat": 150, "summarization": 250, "code_generation": 600, "complex_reasoning": 800}
+    expected, tasks = 0, []
+    for r in trace:
+        task = classify(r["messages"]).task
+        tasks.append(task)
+        chars = sum(len(m["content"]) for m in r["messages"])
+        tin = r.get("prompt_tokens", chars // 4 + 1)
+        tout = r.get("completion_tokens", default_out[task])
+        expected += cost("gpt-5.5", tin, tout)
+    rep = simulate(CONFIG, read_trace(DATA / "trace_messages.jsonl"), frontier="gpt-5.5")
+    assert rep["classified"] == 4
+    assert rep["task_share"] == {t: tasks.count(t) / 4 for t in set(tasks)}
+    # 4 lines over 3 h: (3 h) x 4/3 = 4 h = 1/6 day -> a month is 180 traces
+    assert rep["scale"] == pytest.approx(180)
+    assert by_name(rep)["frontier"]["cost_micro"] == expected
+    assert by_name(rep)["frontier"]["monthly_usd"] == pytest.approx(expected * 180 / 1e6)
+
+
+def test_cli_prints_the_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--trace", str(DATA / "trace_small.jsonl"), "--config", str(ROOT / "configs" / "demo.yaml"),
+            "--frontier", "gpt-5.5"]
+    assert simulate_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "all on gpt-5.5" in out and f"{182_500 * 30 / 1e6:,.2f}" in out
+    assert "all on gpt-5.4" in out and f"{91_250 * 30 / 1e6:,.2f}" in out
+    assert simulate_main(argv + ["--json", "--days", "31"]) == 0
+    rep = orjson.loads(capsys.readouterr().out)
+    assert by_name(rep)["frontier"]["monthly_usd"] == pytest.approx(182_500 * 31 / 1e6)
+    assert simulate_main(argv + ["--outage", "nope"]) == 2
+
+
+def test_generator_shape_matches_the_write_up(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location("gen_trace", ROOT / "scripts" / "gen_trace.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    out = tmp_path / "t.jsonl"
+    assert gen.main(["--requests-per-day", "4000", "--days", "1", "--seed", "1", "--out", str(out)]) == 0
+    trace = lines(str(out))
+    assert len(trace) == 4000
+    again = tmp_path / "t2.jsonl"
+    gen.main(["--requests-per-day", "4000", "--days", "1", "--seed", "1", "--out", str(again)])
+    assert again.read_bytes() == out.read_bytes()
+    share = sum(r["task"] == "complex_reasoning" for r in trace) / len(trace)
+    assert 0.12 < share < 0.18
+    # all on gpt-5.5: about $0.0015 a request ($4,500 / (100,000 x 30))
+    per_request = sum(cost("gpt-5.5", r["prompt_tokens"], r["completion_tokens"]) for r in trace) / len(trace)
+    assert 1_300 < per_request < 1_700
+    rep = simulate(CONFIG, read_trace(out), frontier="gpt-5.5")
+    assert rep["span_days"] == pytest.approx(1)
+    assert by_name(rep)["frontier"]["monthly_usd"] == pytest.approx(
+        sum(cost("gpt-5.5", r["prompt_tokens"], r["completion_tokens"]) for r in trace) * 30 / 1e6)
