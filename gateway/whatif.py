@@ -228,7 +228,8 @@ class StrategyResult:
     quality_delta: float | None = None  # vs the frontier-only strategy
     rerouted: int = 0  # outage: requests moved off the down provider
     unserved: int = 0
-    notes: list[str] = field(default_factory=list)
+    task_cost_micro: dict[str, int] = field(default_factory=dict)
+    scale: float = 1.0  # trace -> month
 
     def as_dict(self) -> dict[str, Any]:
         n = max(1, self.requests)
@@ -240,7 +241,9 @@ class StrategyResult:
             "model_requests": dict(self.model_requests),
             "avg_quality": None if self.avg_quality is None else round(self.avg_quality, 4),
             "quality_delta_vs_frontier": None if self.quality_delta is None else round(self.quality_delta, 4),
-            "rerouted": self.rerouted, "unserved": self.unserved, "notes": self.notes,
+            "rerouted": self.rerouted, "unserved": self.unserved,
+            "task_cost_micro": dict(self.task_cost_micro),
+            "task_monthly_usd": {t: round(c * self.scale / 1e6, 6) for t, c in self.task_cost_micro.items()},
         }
 
 
@@ -256,11 +259,14 @@ def _result(name: str, label: str, reqs: list[TraceRequest], chosen: list[Deploy
             rerouted: int = 0) -> StrategyResult:
     total = 0
     counts: Counter[str] = Counter()
+    by_task: Counter[str] = Counter()
     qsum, qn = 0.0, 0
     for r, dep in zip(reqs, chosen):
         if dep is None:
             continue
-        total += _req_cost(r, dep)
+        c = _req_cost(r, dep)
+        total += c
+        by_task[r.task] += c
         counts[dep.name] += 1
         q = _quality(dep, r.task)
         if q is not None:
@@ -271,7 +277,8 @@ def _result(name: str, label: str, reqs: list[TraceRequest], chosen: list[Deploy
         name=name, label=label, requests=n, served=served, cost_micro=total,
         monthly_usd=total * scale / 1e6, cost_per_request_usd=(total / n / 1e6) if n else 0.0,
         model_requests=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-        avg_quality=(qsum / qn) if qn else None, rerouted=rerouted, unserved=n - served)
+        avg_quality=(qsum / qn) if qn else None, rerouted=rerouted, unserved=n - served,
+        task_cost_micro=dict(sorted(by_task.items(), key=lambda kv: (-kv[1], kv[0]))), scale=scale)
 
 
 def _plan_all(planner: Planner, model: str, reqs: list[TraceRequest]) -> list[tuple[Deployment, ...] | None]:
@@ -433,6 +440,10 @@ def format_report(rep: dict[str, Any]) -> str:
         if s["unserved"]:
             extra += f"; {s['unserved']} unserved"
         lines.append(f"{s['name']:<9} {share}{extra}")
+    lines.append("")
+    lines.append("USD/month by task")
+    for s in rep["strategies"]:
+        lines.append(f"{s['name']:<9} " + ", ".join(f"{t} {v:,.2f}" for t, v in s["task_monthly_usd"].items()))
     return "\n".join(lines)
 
 

@@ -79,6 +79,9 @@ def test_small_token_trace_every_strategy() -> None:
     models = [routed(r) for r in trace]
     routing = sum(cost(m, r["prompt_tokens"], r["completion_tokens"]) for m, r in zip(models, trace))
     assert s["routing"]["cost_micro"] == routing
+    assert s["routing"]["task_cost_micro"]["code_generation"] == cost("claude-opus-4.7", 1500, 800) + cost(
+        "claude-opus-4.7", 800, 400) == 97_500 + 42_000
+    assert sum(s["routing"]["task_cost_micro"].values()) == routing
     assert s["routing"]["model_requests"] == {"deepseek-v4-pro": 3, "claude-opus-4.7": 2, "gpt-5.5": 2,
                                               "gpt-5.4-mini": 1}
     q_front = sum(QUALITY["gpt-5.5"][r["task"]] for r in trace) / 8
