@@ -33,6 +33,7 @@ class Call:
     stream: bool = False
     priority: str = "normal"
     experiment: str = ""
+    downgraded: str = ""
     deployment: str = ""
     provider: str = ""
     attempts: int = 0
@@ -57,6 +58,7 @@ class Call:
             self.budget_remaining_micro = admission.budget_remaining_micro
 
     def attempt(self, dep: "Deployment", admission: Any) -> None:
+        self.downgraded = admission.downgraded
         self.attempts += 1
         self.deployment, self.provider = dep.name, dep.provider.name
         self.breaker_gen = admission.breaker_gen
@@ -86,6 +88,8 @@ class Call:
             headers["x-gateway-route"] = self.route
         if self.experiment:
             headers["x-gateway-experiment"] = self.experiment
+        if self.downgraded:
+            headers["x-gateway-downgraded"] = self.downgraded
         if self.deployment:
             headers["x-gateway-model"] = self.deployment
             headers["x-gateway-provider"] = self.provider
@@ -100,7 +104,7 @@ class Call:
         return {
             "request_id": self.request_id, "key": self.key, "model_asked": self.model_asked, "route": self.route,
             "task": self.task, "task_confidence": round(self.confidence, 3), "priority": self.priority,
-            "experiment": self.experiment or None, "model": self.deployment or None,
+            "experiment": self.experiment or None, "downgraded": self.downgraded or None, "model": self.deployment or None,
             "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": self.error,
             "outcome": self.outcome, "attempts": self.attempts, "fallbacks": self.fallbacks,
             "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),

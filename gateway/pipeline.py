@@ -29,7 +29,7 @@ from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.openai import StreamError
 from gateway.runtime import Gateway
 from gateway.sse import SSEParser
-from gateway.state.store import AdmitRequest, Admission, Candidate
+from gateway.state.store import PRIORITY_LEVELS, AdmitRequest, Admission, Candidate
 
 DONE = b"data: [DONE]\n\n"
 
@@ -89,8 +89,8 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
             await asyncio.sleep(wait)
             candidates, failed = failed, []
         attempt_id = f"{call.request_id}.{attempts}"
-        admission = await gw.state.admit(_admit_request(gw, key, attempt_id, prompt_tokens, max_out,  # 5 admit
-                                                        candidates))
+        admission = await gw.state.admit(_admit_request(gw, key, plan, attempt_id, prompt_tokens,  # 5 admit
+                                                        max_out, candidates))
         call.note_admission(admission, [d.name for d in candidates])
         if not admission.ok:
             if last is None and refused is None:
@@ -131,16 +131,19 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
                           last.code or "upstream_error")
 
 
-def _admit_request(gw: Gateway, key: ApiKey, attempt_id: str, prompt_tokens: int, max_out: int,
+def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt_tokens: int, max_out: int,
                    candidates: list[Deployment]) -> AdmitRequest:
+    day = gw.budget_day()
+    expected = dict(zip((d.name for d in plan.deployments), plan.expected_cost_micro))
     return AdmitRequest(
         req_id=attempt_id, key=key.name, key_rpm=key.rpm, key_tpm=key.tpm,
-        key_budget_micro=key.daily_budget_micro, global_budget_micro=gw.config.budget.daily_micro,
-        day=gw.budget_day(), est_tokens=prompt_tokens,
+        key_budget_micro=key.daily_budget_micro, global_budget_micro=gw.config.budget.hard_limit_micro,
+        day=day, est_tokens=prompt_tokens,
         candidates=tuple(Candidate(d.name, d.rpm, d.tpm,
                                    max_cost_micro(prompt_tokens, min(max_out, d.max_output_tokens), d.price),
-                                   gw.breaker_params) for d in candidates),
+                                   gw.breaker_params, expected.get(d.name, -1)) for d in candidates),
         reservation_ttl_ms=gw.config.server.reservation_ttl_s * 1000,
+        priority=PRIORITY_LEVELS[plan.priority], pace=gw.pace_args(day, plan.priority),
     )
 
 

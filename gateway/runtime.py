@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from gateway.log import get_logger
 from gateway.metrics import Metrics
 from gateway.plan import Planner
 from gateway.providers import UpstreamError
-from gateway.state.store import BreakerParams, SettleRequest, StateStore
+from gateway.state.store import BreakerParams, PaceArgs, SettleRequest, StateStore
 from gateway.tokstats import TokenStats
 from gateway.upstream import Upstream
 
@@ -52,9 +53,28 @@ class Gateway:
         self.breaker_params = BreakerParams(b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms,
                                             b.probe_lease_ms)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._day_bounds: dict[str, tuple[int, int]] = {}
 
     def budget_day(self) -> str:
         return datetime.now(self._tz).strftime("%Y-%m-%d")
+
+    def pace_args(self, day: str, priority: str) -> PaceArgs | None:
+        """The budget's pace rule for the script: the day's bounds in its timezone (a DST day is
+        23 or 25 hours long), thresholds in permille, and this priority's at-limit policy."""
+        budget = self.config.budget
+        if not budget.daily_micro:
+            return None
+        bounds = self._day_bounds.get(day)
+        if bounds is None:
+            start = datetime.combine(date.fromisoformat(day), dt_time(), self._tz)
+            end = datetime.combine(date.fromisoformat(day) + timedelta(days=1), dt_time(), self._tz)
+            bounds = self._day_bounds[day] = (int(start.timestamp() * 1e6), int((end - start).total_seconds() * 1e6))
+            if len(self._day_bounds) > 8:
+                self._day_bounds.pop(next(iter(self._day_bounds)))
+        p = budget.pace
+        return PaceArgs(budget.daily_micro, bounds[0], bounds[1], round(p.burst_share * budget.daily_micro),
+                        round(p.enter * 1000), round(p.normal_enter * 1000), round(p.exit * 1000),
+                        budget.policy_at_limit(priority) == "cheapest")
 
     def classify(self, messages: list[dict[str, Any]], forced: str | None) -> tuple[str, float]:
         if forced:

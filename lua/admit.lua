@@ -1,20 +1,25 @@
--- uses: util gcra breaker reserve
+-- uses: util gcra breaker reserve pace
 -- admit: the one round trip before the upstream call.
--- Reports earlier failures of this request to the breakers, checks the key's rate limits,
--- then picks the first candidate whose breaker admits it, whose rate limits have room and
--- whose worst-case cost fits every budget; only then takes the buckets and reserves.
--- Idempotent by req_id: a repeated admit returns the stored decision (dup = 1).
+-- Reports earlier failures of this request to the breakers, checks the key's rate limits and
+-- the budget's pace, then picks the first candidate whose breaker admits it, whose rate limits
+-- have room and whose worst-case cost fits every budget (the cheapest such candidate by expected
+-- cost when pace or the daily limit downgrades this priority); only then takes the buckets
+-- and reserves. Idempotent by req_id: a repeated admit returns the stored decision (dup = 1).
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
 --       7 key rpm, 8 key tpm, then per candidate: dep rpm, dep tpm, breaker;
---       then per failure: breaker
--- ARGV: 1 req_id, 2 key, 3 key_rpm, 4 key_tpm, 5 key_budget, 6 global_budget, 7 day,
---       8 prev_day, 9 est_tokens, 10 reservation_ttl_ms, 11 record_ttl_ms, 12 ledger_maxlen,
---       13 retention_s, 14 n_candidates, 15 n_failures,
---       then per candidate (9): deployment rpm tpm max_cost n window_ms cooldown_ms
---       max_cooldown_ms lease_ms; then per failure (3): deployment gen kind
+--       then per failure: breaker; then pace:<day>, pace events:<day>
+-- ARGV: 1 req_id, 2 key, 3 key_rpm, 4 key_tpm, 5 key_budget, 6 global_budget (the hard
+--       limit), 7 day, 8 prev_day, 9 est_tokens, 10 reservation_ttl_ms, 11 record_ttl_ms,
+--       12 ledger_maxlen, 13 retention_s, 14 n_candidates, 15 n_failures,
+--       16 priority (0 low .. 3 critical), 17 soft budget (the daily budget paced; 0 = none),
+--       18 day_start_us, 19 day_len_us, 20 burst, 21 enter, 22 normal_enter, 23 exit (permille),
+--       24 at_limit_cheapest (1: serve on the cheapest candidate past the daily budget; 0: refuse),
+--       then per candidate (10): deployment rpm tpm max_cost expected_cost n window_ms
+--       cooldown_ms max_cooldown_ms lease_ms; then per failure (3): deployment gen kind
 -- Returns {ok, index, reason, retry_after_ms, gen, probe, spent, reserved, remaining, dup,
---          now_us (string), {dep1, reason1, dep2, reason2, ...}}
+--          now_us (string), {dep1, reason1, dep2, reason2, ...}, downgraded, pace_mode,
+--          pace_ratio_permille}
 
 local MAX_TOKENS = 50000000
 local A = {
@@ -26,37 +31,46 @@ local A = {
   rec_ttl_ms = int_arg(ARGV[11], 'record_ttl_ms', 1), maxlen = int_arg(ARGV[12], 'ledger_maxlen', 1),
   retention_s = int_arg(ARGV[13], 'retention_s', 1),
   nc = int_arg(ARGV[14], 'n_candidates', 1), nf = int_arg(ARGV[15], 'n_failures'),
+  priority = int_arg(ARGV[16], 'priority'), soft = int_arg(ARGV[17], 'soft_budget'),
+  day_start = int_arg(ARGV[18], 'day_start_us'), day_len = int_arg(ARGV[19], 'day_len_us', 1),
+  burst = int_arg(ARGV[20], 'burst'), enter = int_arg(ARGV[21], 'enter', 1),
+  normal_enter = int_arg(ARGV[22], 'normal_enter', 1), exit = int_arg(ARGV[23], 'exit'),
+  at_limit_cheapest = int_arg(ARGV[24], 'at_limit_cheapest'),
 }
 if A.est > MAX_TOKENS then error('ERR est_tokens too large') end
-if #ARGV ~= 15 + 9 * A.nc + 3 * A.nf or #KEYS ~= 8 + 3 * A.nc + A.nf then
+if A.priority > 3 or A.at_limit_cheapest > 1 then error('ERR argument out of range') end
+local NF = 24  -- fixed arguments
+if #ARGV ~= NF + 10 * A.nc + 3 * A.nf or #KEYS ~= 10 + 3 * A.nc + A.nf then
   error('ERR wrong number of keys or arguments')
 end
 local cands = {}
 for i = 1, A.nc do
-  local o = 15 + 9 * (i - 1)
+  local o = NF + 10 * (i - 1)
   cands[i] = {
     dep = str_arg(ARGV[o + 1], 'deployment'), rpm = int_arg(ARGV[o + 2], 'rpm'),
     tpm = int_arg(ARGV[o + 3], 'tpm'), cost = int_arg(ARGV[o + 4], 'max_cost'),
-    n = int_arg(ARGV[o + 5], 'n', 1), window_ms = int_arg(ARGV[o + 6], 'window_ms', 1),
-    cooldown0_ms = int_arg(ARGV[o + 7], 'cooldown_ms', 1),
-    max_cooldown_ms = int_arg(ARGV[o + 8], 'max_cooldown_ms', 1),
-    lease_ms = int_arg(ARGV[o + 9], 'probe_lease_ms', 1),
+    expected = int_arg(ARGV[o + 5], 'expected_cost'),
+    n = int_arg(ARGV[o + 6], 'n', 1), window_ms = int_arg(ARGV[o + 7], 'window_ms', 1),
+    cooldown0_ms = int_arg(ARGV[o + 8], 'cooldown_ms', 1),
+    max_cooldown_ms = int_arg(ARGV[o + 9], 'max_cooldown_ms', 1),
+    lease_ms = int_arg(ARGV[o + 10], 'probe_lease_ms', 1),
     k_rpm = KEYS[9 + 3 * (i - 1)], k_tpm = KEYS[10 + 3 * (i - 1)], k_cb = KEYS[11 + 3 * (i - 1)],
   }
 end
 local fails = {}
 for i = 1, A.nf do
-  local o = 15 + 9 * A.nc + 3 * (i - 1)
+  local o = NF + 10 * A.nc + 3 * (i - 1)
   fails[i] = { dep = str_arg(ARGV[o + 1], 'failed deployment'), gen = int_arg(ARGV[o + 2], 'failed gen'),
     kind = str_arg(ARGV[o + 3], 'failed kind'), k_cb = KEYS[8 + 3 * A.nc + i] }
 end
 local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
-  ledger = KEYS[6], key_rpm = KEYS[7], key_tpm = KEYS[8] }
+  ledger = KEYS[6], key_rpm = KEYS[7], key_tpm = KEYS[8], pace = KEYS[#KEYS - 1],
+  pace_events = KEYS[#KEYS] }
 
 -- The reply; `skipped` lists (deployment, reason) pairs.
 local function reply(d, dup, now)
   return { d.ok, d.index, d.reason, d.retry_ms, d.gen, d.probe, d.spent, d.reserved,
-    d.remaining, dup, fmt(now), d.skipped }
+    d.remaining, dup, fmt(now), d.skipped, d.downgraded, d.pace_mode, d.pace_ratio }
 end
 
 -- 1. Duplicate: return the stored decision, write nothing.
@@ -68,7 +82,8 @@ if stored.ok then
   return reply({ ok = tonumber(stored.ok), index = tonumber(stored.index), reason = stored.reason,
     retry_ms = tonumber(stored.retry_ms), gen = tonumber(stored.gen), probe = tonumber(stored.probe),
     spent = tonumber(stored.spent), reserved = tonumber(stored.reserved),
-    remaining = tonumber(stored.remaining), skipped = sk }, 1, now)
+    remaining = tonumber(stored.remaining), skipped = sk, downgraded = stored.downgraded or '',
+    pace_mode = tonumber(stored.pace_mode or '0'), pace_ratio = tonumber(stored.pace_ratio or '0') }, 1, now)
 end
 
 -- 2. Charge expired reservations, then report this request's earlier failures.
@@ -101,7 +116,8 @@ local function fits(amt)
 end
 
 local d = { ok = 0, index = -1, reason = '', retry_ms = 0, gen = 0, probe = 0, spent = spent,
-  reserved = reserved, remaining = remaining_after(0), skipped = {} }
+  reserved = reserved, remaining = remaining_after(0), skipped = {}, downgraded = '', pace_mode = 0,
+  pace_ratio = 0 }
 
 -- Store the decision under the req record (idempotency) and reply.
 local function finish(extra)
@@ -111,7 +127,8 @@ local function finish(extra)
     'retry_ms', fmt(d.retry_ms), 'gen', fmt(d.gen), 'probe', fmt(d.probe), 'spent', fmt(d.spent),
     'reserved', fmt(d.reserved), 'remaining', fmt(d.remaining),
     'skipped', table.concat(sk, '\n'), 'state', extra.state, 'day', A.day, 'key', A.key,
-    'deployment', extra.dep)
+    'deployment', extra.dep, 'downgraded', d.downgraded, 'pace_mode', fmt(d.pace_mode),
+    'pace_ratio', fmt(d.pace_ratio))
   redis.call('PEXPIRE', K.req, A.rec_ttl_ms)
   return reply(d, 0, now)
 end
@@ -130,8 +147,27 @@ if d.reason == '' and A.key_tpm > 0 then
 end
 if d.reason ~= '' then return finish({ state = 'refused', dep = '' }) end
 
--- 4. Candidates in preference order: breaker, deployment limits, budgets.
-local chosen, best_wait, best_reason = nil, nil, nil
+-- 4. Pace: past the daily budget, this priority's policy (cheapest or refuse); over pace,
+-- low (mode 1) and normal (mode 2) priorities take their cheapest candidate; critical never.
+local cheapest = false
+if A.soft > 0 then
+  local used = spent + reserved
+  d.pace_ratio = pace_ratio(used, A.soft, now - A.day_start, A.day_len, A.burst)
+  d.pace_mode = pace_update(K.pace, K.pace_events, now, d.pace_ratio, A.enter, A.normal_enter, A.exit)
+  if used >= A.soft then
+    if A.at_limit_cheapest == 0 then
+      d.reason = 'budget_exceeded'
+      d.retry_ms = ceil_div(A.day_start + A.day_len - now, 1000)
+      return finish({ state = 'refused', dep = '' })
+    end
+    cheapest, d.downgraded = true, 'budget_limit'
+  elseif (d.pace_mode >= 1 and A.priority == 0) or (d.pace_mode == 2 and A.priority == 1) then
+    cheapest, d.downgraded = true, 'pace'
+  end
+end
+
+-- 5. Candidates in preference order (or all, for the cheapest): breaker, limits, budgets.
+local chosen, best_wait, best_reason, first_ok = nil, nil, nil, nil
 for i, c in ipairs(cands) do
   local b = cb_effective(cb_load(c.k_cb), now)
   local why, wait = nil, 0
@@ -148,15 +184,20 @@ for i, c in ipairs(cands) do
   end
   if not why and not fits(c.cost) then why = 'budget_exceeded' end
   if not why then
-    chosen = { i = i, c = c, b = b, probe = probe, rpm_tat = rpm_tat, tpm_tat = tpm_tat }
-    break
-  end
-  d.skipped[#d.skipped + 1] = c.dep
-  d.skipped[#d.skipped + 1] = why
-  if why ~= 'budget_exceeded' and (best_wait == nil or wait < best_wait) then
-    best_wait, best_reason = wait, why
+    first_ok = first_ok or i
+    if not chosen or c.expected < chosen.c.expected then
+      chosen = { i = i, c = c, b = b, probe = probe, rpm_tat = rpm_tat, tpm_tat = tpm_tat }
+    end
+    if not cheapest then break end
+  else
+    d.skipped[#d.skipped + 1] = c.dep
+    d.skipped[#d.skipped + 1] = why
+    if why ~= 'budget_exceeded' and (best_wait == nil or wait < best_wait) then
+      best_wait, best_reason = wait, why
+    end
   end
 end
+if chosen and chosen.i == first_ok then d.downgraded = '' end
 
 if not chosen then
   -- a temporary reason (smallest wait) beats the budget
@@ -169,7 +210,7 @@ if not chosen then
   return finish({ state = 'refused', dep = '' })
 end
 
--- 5. Take: key buckets, deployment buckets, breaker (probe lease + params), reservation.
+-- 6. Take: key buckets, deployment buckets, breaker (probe lease + params), reservation.
 local c = chosen.c
 if A.key_rpm > 0 then gcra_put(K.key_rpm, key_rpm_tat, now) end
 if A.key_tpm > 0 then gcra_put(K.key_tpm, key_tpm_tat, now) end

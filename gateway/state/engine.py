@@ -41,10 +41,14 @@ def find_engine_binary() -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(below: int = 65536) -> int:
+    """A free loopback port under `below` (cluster nodes need port + 10000 free for their bus)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port < below:
+            return port
 
 
 def _ping(host: str, port: int | None, unix: str | None) -> bool:
@@ -158,7 +162,8 @@ def start_cluster(masters: int = 3, data_dir: Path | None = None, timeout: float
     import redis
 
     root = data_dir or Path(tempfile.mkdtemp(prefix="gw-cluster-"))
-    nodes = [Engine(data_dir=root / f"n{i}", port=free_port(), cluster=True).start() for i in range(masters)]
+    nodes = [Engine(data_dir=root / f"n{i}", port=free_port(below=55000), cluster=True).start()
+             for i in range(masters)]
     clients = [redis.Redis(host="127.0.0.1", port=n.port) for n in nodes]
     try:
         per = 16384 // masters

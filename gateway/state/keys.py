@@ -28,6 +28,9 @@ Schema (prefix `gw`):
     {gw}:lat:<d>                HASH   latency of successful calls: n sum_ms ewma_ms (alpha 1/8)
     {gw}:tokstats               HASH   n:<model>:<task>, in:<model>:<task>, out:<model>:<task>
     {gw}:lease:<name>           STRING health-probe lease holder, PX ttl
+    {gw}:pace:<day>             HASH   pace mode (0 on pace, 1 low downgraded, 2 low+normal),
+                                       changed_us, ratio_permille, changes; EXPIRE 2 days
+    {gw}:pace:<day>:events      LIST   "<us>:<mode>:<ratio permille>" per mode change (last 200)
 """
 
 from __future__ import annotations
@@ -81,6 +84,12 @@ class Keys:
 
     def latency(self, deployment: str) -> str:
         return f"{self.tag}:lat:{deployment}"
+
+    def pace(self, day: str) -> str:
+        return f"{self.tag}:pace:{day}"
+
+    def pace_events(self, day: str) -> str:
+        return f"{self.tag}:pace:{day}:events"
 
     def tokstats(self) -> str:
         return f"{self.tag}:tokstats"

@@ -7,6 +7,8 @@ the model (driven by the engine's clock as returned by each script) and compare 
 
 from __future__ import annotations
 
+import math
+
 import json
 from dataclasses import dataclass, field
 
@@ -158,6 +160,32 @@ class ModelAdmission:
     remaining: int
     dup: int
     skipped: tuple[tuple[str, str], ...]
+    downgraded: str = ""
+    pace_mode: int = 0
+    pace_ratio: int = 0
+
+
+# ---------------------------------------------------------------- pace (lua/lib/pace.lua)
+
+def pace_ratio(used: int, soft: int, elapsed_us: int, day_len_us: int, burst: int) -> int:
+    """Spend over the allowance in permille; float division exactly as Lua does it."""
+    share = min(1.0, max(0.0, elapsed_us / day_len_us))
+    allowance = soft * share + burst
+    if allowance <= 0:
+        return 1_000_000
+    return math.floor(used * 1000 / allowance)
+
+
+def pace_next_mode(mode: int, r: int, enter: int, normal_enter: int, exit_: int) -> int:
+    if r >= normal_enter:
+        return 2
+    if mode == 2:
+        if r < exit_:
+            return 0
+        return 1 if r < normal_enter - (enter - exit_) else 2
+    if r >= enter:
+        return 1
+    return 1 if mode == 1 and r >= exit_ else 0
 
 
 class StateModel:
@@ -172,6 +200,7 @@ class StateModel:
         self.ledger: list[dict] = []
         self.latency: dict[str, dict[str, int]] = {}
         self.tokstats: dict[str, int] = {}
+        self.pace: dict[str, int] = {}  # day -> pace mode
 
     # helpers
     def breaker(self, dep: str) -> Breaker:
@@ -240,7 +269,8 @@ class StateModel:
             return True
 
         d = dict(ok=0, index=-1, reason="", retry_after_ms=0, gen=0, probe=0, spent=spent,
-                 reserved=reserved, remaining=remaining(0), dup=0, skipped=())
+                 reserved=reserved, remaining=remaining(0), dup=0, skipped=(), downgraded="", pace_mode=0,
+                 pace_ratio=0)
 
         def finish(state: str) -> ModelAdmission:
             self.records[a["req_id"]] = dict(decision=dict(d), state=state)
@@ -259,7 +289,26 @@ class StateModel:
         if d["reason"]:
             return finish("refused")
 
+        cheapest = False
+        pace = a.get("pace")
+        if pace and pace["soft"] > 0:
+            used = spent + reserved
+            d["pace_ratio"] = pace_ratio(used, pace["soft"], now - pace["day_start"], pace["day_len"], pace["burst"])
+            mode = self.pace.get(day, 0)
+            self.pace[day] = d["pace_mode"] = pace_next_mode(mode, d["pace_ratio"], pace["enter"],
+                                                              pace["normal_enter"], pace["exit"])
+            priority = a.get("priority", 1)
+            if used >= pace["soft"]:
+                if not pace["at_limit_cheapest"]:
+                    d.update(reason="budget_exceeded",
+                             retry_after_ms=ceil_div(pace["day_start"] + pace["day_len"] - now, 1000))
+                    return finish("refused")
+                cheapest, d["downgraded"] = True, "budget_limit"
+            elif (d["pace_mode"] >= 1 and priority == 0) or (d["pace_mode"] == 2 and priority == 1):
+                cheapest, d["downgraded"] = True, "pace"
+
         chosen = None
+        first_ok = None
         best_wait = best_reason = None
         skipped: list[tuple[str, str]] = []
         for i, c in enumerate(a["candidates"]):
@@ -280,12 +329,19 @@ class StateModel:
             if not why and not fits(c["cost"]):
                 why = "budget_exceeded"
             if not why:
-                chosen = (i, c, b, probe, rpm_tat, tpm_tat)
-                break
+                first_ok = i if first_ok is None else first_ok
+                expected = c.get("expected", c["cost"])
+                if chosen is None or expected < chosen[1].get("expected", chosen[1]["cost"]):
+                    chosen = (i, c, b, probe, rpm_tat, tpm_tat)
+                if not cheapest:
+                    break
+                continue
             skipped.append((c["dep"], why))
             if why != "budget_exceeded" and (best_wait is None or wait < best_wait):
                 best_wait, best_reason = wait, why
         d["skipped"] = tuple(skipped)
+        if chosen is not None and chosen[0] == first_ok:
+            d["downgraded"] = ""
         if chosen is None:
             if best_reason is None:
                 d["reason"] = "budget_exceeded"

@@ -45,6 +45,24 @@ class Candidate:
     tpm: int
     max_cost_micro: int
     breaker: BreakerParams = BreakerParams()
+    expected_cost_micro: int = -1  # ranks candidates when downgrading; -1: use max_cost_micro
+
+
+@dataclass(frozen=True, slots=True)
+class PaceArgs:
+    """The daily budget's pace rule, as integers for the script (see lua/lib/pace.lua)."""
+
+    soft_budget_micro: int       # the daily budget; spend past it triggers the at-limit policy
+    day_start_us: int            # start of the budget day (its timezone's midnight), epoch µs
+    day_len_us: int = 86_400_000_000
+    burst_micro: int = 0
+    enter_permille: int = 1000
+    normal_enter_permille: int = 1250
+    exit_permille: int = 900
+    at_limit_cheapest: bool = False
+
+
+PRIORITY_LEVELS = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +78,8 @@ class AdmitRequest:
     candidates: tuple[Candidate, ...]
     failed: tuple[Failure, ...] = ()
     reservation_ttl_ms: int = 600_000
+    priority: int = 1                    # PRIORITY_LEVELS
+    pace: PaceArgs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +96,9 @@ class Admission:
     skipped: tuple[tuple[str, str], ...]
     duplicate: bool = False      # this req_id was admitted before: the stored decision
     now_us: int = 0              # the engine clock the decision was made at
+    downgraded: str = ""         # "" | "pace" | "budget_limit": a cheaper candidate than the first was chosen
+    pace_mode: int = 0           # 0 on pace, 1 low downgraded, 2 low+normal downgraded
+    pace_ratio_permille: int = 0  # spend / allowance
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +198,23 @@ class StateStore:
             raise ValueError("admit needs at least one candidate")
         keys = [k.req(req.req_id), k.res(), k.resdl(), k.spend(req.day), k.spend(prev_day(req.day)),
                 k.ledger(), k.key_rpm(req.key), k.key_tpm(req.key)]
+        p = req.pace or PaceArgs(0, 0)
         args: list[Any] = [req.req_id, req.key, req.key_rpm, req.key_tpm, req.key_budget_micro,
                            req.global_budget_micro, req.day, prev_day(req.day), req.est_tokens,
                            req.reservation_ttl_ms, req.reservation_ttl_ms + 86_400_000,
-                           self.ledger_maxlen, self.retention_s, len(req.candidates), len(req.failed)]
+                           self.ledger_maxlen, self.retention_s, len(req.candidates), len(req.failed),
+                           req.priority, p.soft_budget_micro, p.day_start_us, p.day_len_us, p.burst_micro,
+                           p.enter_permille, p.normal_enter_permille, p.exit_permille, int(p.at_limit_cheapest)]
         for c in req.candidates:
             keys += [k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)]
             b = c.breaker
-            args += [c.deployment, c.rpm, c.tpm, c.max_cost_micro, b.failures, b.window_ms,
+            expected = c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro
+            args += [c.deployment, c.rpm, c.tpm, c.max_cost_micro, expected, b.failures, b.window_ms,
                      b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms]
         for f in req.failed:
             keys.append(k.breaker(f.deployment))
             args += [f.deployment, f.breaker_gen, f.kind]
+        keys += [k.pace(req.day), k.pace_events(req.day)]
         return keys, [_arg(a) for a in args]
 
     async def admit(self, req: AdmitRequest) -> Admission:
@@ -197,7 +225,8 @@ class StateStore:
             ok=bool(_i(r[0])), index=_i(r[1]), reason=_s(r[2]), retry_after_ms=_i(r[3]),
             breaker_gen=_i(r[4]), probe=bool(_i(r[5])), spent_micro=_i(r[6]),
             reserved_micro=_i(r[7]), budget_remaining_micro=_i(r[8]),
-            skipped=tuple(zip(sk[0::2], sk[1::2])), duplicate=bool(_i(r[9])), now_us=_i(r[10]))
+            skipped=tuple(zip(sk[0::2], sk[1::2])), duplicate=bool(_i(r[9])), now_us=_i(r[10]),
+            downgraded=_s(r[12]), pace_mode=_i(r[13]), pace_ratio_permille=_i(r[14]))
         if adm.ok and not adm.duplicate:
             self._recent[req.req_id] = (req.day, req.candidates[adm.index].deployment)
             if len(self._recent) > 100_000:

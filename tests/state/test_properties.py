@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 
 import fakeredis
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.state.keys import prev_day
 from gateway.state.models import Breaker, StateModel
-from gateway.state.store import (AdmitRequest, BreakerParams, Candidate, Failure, SettleRequest,
+from gateway.state.store import (AdmitRequest, BreakerParams, Candidate, Failure, PaceArgs, SettleRequest,
                                  StateStore)
 
 D0, D1 = "2026-11-30", "2026-12-01"
@@ -39,6 +40,10 @@ def run(kind: str, url, data) -> None:
         deps={d: data.draw(dep_params, label=d) for d in DEPS},
         keys={k: data.draw(key_params, label=k) for k in KEYS},
         gbudget=data.draw(st.sampled_from([0, 600, 2000]), label="global budget"),
+        pace=data.draw(st.one_of(st.none(), st.fixed_dictionaries(dict(
+            soft=st.sampled_from([300, 900, 1800]), elapsed=st.integers(0, 86_400_000_000),
+            burst=st.sampled_from([0, 50]), enter=st.just(1000), normal_enter=st.sampled_from([1000, 1250]),
+            exit=st.just(900), at_limit_cheapest=st.booleans()))), label="pace"),
     )
     n_ops = data.draw(st.integers(1, 40), label="ops")
     loop = asyncio.new_event_loop()
@@ -63,6 +68,8 @@ class Runner:
         self.admits: list[tuple[AdmitRequest, object]] = []
         self.now = 0
         self.n = 0
+        # the budget day started `elapsed` ago on the engine's clock (same machine as time.time())
+        self.day_start = int(time.time() * 1e6) - (world["pace"]["elapsed"] if world["pace"] else 0)
 
     def call(self, coro):
         return self.loop.run_until_complete(coro)
@@ -85,16 +92,23 @@ class Runner:
         for d in deps:
             p = self.w["deps"][d]
             cands.append(Candidate(d, p["rpm"], p["tpm"], data.draw(st.integers(0, 400)),
-                                   BreakerParams(p["n"], 600_000, p["cooldown_ms"], p["max_cooldown_ms"], p["lease_ms"])))
+                                   BreakerParams(p["n"], 600_000, p["cooldown_ms"], p["max_cooldown_ms"], p["lease_ms"]),
+                                   data.draw(st.integers(-1, 400))))
         failed = []
         for _ in range(data.draw(st.integers(0, 2))):
             prev, adm = data.draw(st.sampled_from(self.admits)) if self.admits else (None, None)
             if prev is not None and adm.ok:
                 failed.append(Failure(prev.candidates[adm.index].deployment, adm.breaker_gen,
                                       data.draw(st.sampled_from(["failure", "timeout", "neutral"]))))
+        pace = None
+        if self.w["pace"]:
+            p = self.w["pace"]
+            pace = PaceArgs(p["soft"], self.day_start, 86_400_000_000, p["burst"], p["enter"], p["normal_enter"],
+                            p["exit"], p["at_limit_cheapest"])
         req = AdmitRequest(f"r{self.n}", key, kp["rpm"], kp["tpm"], kp["budget"], self.w["gbudget"],
                            data.draw(st.sampled_from([D0, D1])), data.draw(st.integers(0, 300)),
-                           tuple(cands), tuple(failed), data.draw(st.sampled_from([1, 600_000])))
+                           tuple(cands), tuple(failed), data.draw(st.sampled_from([1, 600_000])),
+                           priority=data.draw(st.integers(0, 3)), pace=pace)
         self.do_admit(req)
 
     def do_admit(self, req):
@@ -104,16 +118,23 @@ class Runner:
             req_id=req.req_id, key=req.key, key_rpm=req.key_rpm, key_tpm=req.key_tpm,
             key_budget=req.key_budget_micro, global_budget=req.global_budget_micro, day=req.day,
             prev=prev_day(req.day), est=req.est_tokens, ttl_ms=req.reservation_ttl_ms,
+            priority=req.priority,
+            pace=req.pace and dict(soft=req.pace.soft_budget_micro, day_start=req.pace.day_start_us,
+                                   day_len=req.pace.day_len_us, burst=req.pace.burst_micro,
+                                   enter=req.pace.enter_permille, normal_enter=req.pace.normal_enter_permille,
+                                   exit=req.pace.exit_permille, at_limit_cheapest=req.pace.at_limit_cheapest),
             candidates=[dict(dep=c.deployment, rpm=c.rpm, tpm=c.tpm, cost=c.max_cost_micro,
+                             expected=c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro,
                              n=c.breaker.failures, window_ms=c.breaker.window_ms,
                              cooldown_ms=c.breaker.cooldown_ms, max_cooldown_ms=c.breaker.max_cooldown_ms,
                              lease_ms=c.breaker.probe_lease_ms) for c in req.candidates],
             failed=[(f.deployment, f.breaker_gen, f.kind) for f in req.failed]), got.now_us)
         assert (int(got.ok), got.index, got.reason, got.retry_after_ms, got.breaker_gen, int(got.probe),
                 got.spent_micro, got.reserved_micro, got.budget_remaining_micro, int(got.duplicate),
-                got.skipped) == (
+                got.skipped, got.downgraded, got.pace_mode, got.pace_ratio_permille) == (
                 want.ok, want.index, want.reason, want.retry_after_ms, want.gen, want.probe,
-                want.spent, want.reserved, want.remaining, want.dup, want.skipped), req
+                want.spent, want.reserved, want.remaining, want.dup, want.skipped, want.downgraded,
+                want.pace_mode, want.pace_ratio), req
         event(f"admit: {'dup' if got.duplicate else 'ok' if got.ok else got.reason}{' probe' if got.probe else ''}")
         if not got.duplicate:
             self.admits.append((req, got))
@@ -172,6 +193,8 @@ class Runner:
             got = {f: int(v) for f, v in dec(self.call(c.hgetall(k.spend(day)))).items()}
             assert got == self.model.spend.get(day, {}), day
         assert set(dec(self.call(c.hgetall(k.res())))) == set(self.model.res)
+        for day in (D0, D1):
+            assert int(self.call(c.hget(k.pace(day), "mode")) or 0) == self.model.pace.get(day, 0), day
         for dep in DEPS:
             h = dec(self.call(c.hgetall(k.breaker(dep))))
             b = self.model.breakers.get(dep, Breaker())
