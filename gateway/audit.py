@@ -254,7 +254,7 @@ def audit_main(argv: list[str]) -> int:
     p.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml",
                    help="the gateway's config: key prefix, prices, quality scores, routes")
     p.add_argument("--redis-url", help="default: $REDIS_URL")
-    p.add_argument("--day", help="only this budget day (YYYY-MM-DD)")
+    p.add_argument("--day", help="only this day, YYYY-MM-DD (ledger: the budget day; log: the UTC date of the line)")
     p.add_argument("--route", help="route whose task chains give the candidates (default: the default route)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

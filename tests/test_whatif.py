@@ -4,7 +4,6 @@ totals computed here from the list prices (micro-dollars per million tokens, rou
 from __future__ import annotations
 
 import importlib.util
-import math
 
 import orjson
 import pytest
