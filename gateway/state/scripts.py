@@ -25,7 +25,8 @@ def lua_dir() -> Path:
     env = os.environ.get("GATEWAY_LUA_DIR")
     if env:
         return Path(env)
-    return Path(gateway.__file__).resolve().parent.parent / "lua"
+    # gateway/lua links to the repository's lua/ folder, and a wheel carries the files there
+    return Path(gateway.__file__).resolve().parent / "lua"
 
 
 def compose(name: str, root: Path | None = None) -> str:
