@@ -55,8 +55,8 @@ class Classification:
 
 # --------------------------------------------------------------------------- text access
 
-LAST_HEAD = 700  # chars of a long last user turn that are tokenised: its start ...
-LAST_TAIL = 400  # ... and its end (instructions are usually first or last)
+LAST_HEAD = 600  # chars of a long last user turn that are tokenised: its start ...
+LAST_TAIL = 300  # ... and its end (instructions are usually first or last)
 ZONE = 250  # instruction zone: this many chars at each end of the last user turn
 CTX_HEAD = 300  # per context message
 CTX_TAIL = 150
@@ -107,14 +107,14 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
 CJK_ZONE = 100  # CJK character bigrams come from this many chars at each end of the turn
 
 
-def _tokens(text: str) -> tuple[set[str], set[str]]:
+def _tokens(text: str, bigrams: bool = True) -> tuple[set[str], set[str]]:
     """(case-sensitive tokens, lower-cased tokens + CJK bigrams near both ends)."""
     if text.isascii():
         cs = set(_TOK.findall(text))
         return cs, set(map(str.lower, cs))
     cs = set(_TOK_INTL.findall(text))
     low = set(map(str.lower, cs))
-    if _CJK.search(text) is not None:
+    if bigrams and _CJK.search(text) is not None:
         z = text if len(text) <= 2 * CJK_ZONE else text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
         for run in _TOK_INTL.findall(z):
             if len(run) > 1 and not run.isascii():
@@ -203,25 +203,26 @@ _ZONE_ASCII: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#happened", ("what happened", "what did we", "what did they", "action items", "what was decided")),
     ("#analyze", ("think through", "reason it through", "root cause", "most likely", "what would happen if",
                   "why might", "why would", "why does", "why do ")),
+    ("#steps", ("paso a paso", "passo a passo", "pas à pas")),
 )
-_ZONE_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("#summ", ("要約", "まとめ", "要点", "概要", "总结", "總結", "概括", "摘要", "归纳", "요약", "정리", "간추",
-               "सारांश", "संक्षेप", "सार ", "لخص", "ملخص", "تلخيص", "اختصر", "résum", "resum", "zusammenfass",
-               "riassum", "кратк", "перескаж", "сократ", "резюм")),
-    ("#proof", ("证明", "証明", "증명", "सिद्ध", "साबित", "أثبت", "برهن", "докаж", "démontr", "demostr", "demuestr")),
-    ("#tradeoff", ("优缺点", "利弊", "权衡", "長所", "短所", "メリット", "デメリット", "장단점", "फायदे", "नुकसान",
-                   "إيجابيات", "سلبيات", "abwäg", "vor- und nachteile", "prós e contras", "плюсы и минусы")),
-    ("#steps", ("途中式", "步骤", "단계", "概率", "確率", "확률", "संभावना", "احتمال", "paso a paso", "étape par étape",
-                "schritt für schritt", "passo a passo", "по шагам", "вероятн", "多少", "いくつ", "몇", "कितन", "كم ")),
-    ("#codeword", ("代码", "代碼", "函数", "脚本", "コード", "関数", "スクリプト", "코드", "함수", "스크립트", "फ़ंक्शन",
-                   "फंक्शन", "कोड", "دالة", "كود", "برنامج", "bash-skript", "sql")),
-    ("#greet", ("こんにちは", "おはよう", "ありがとう", "你好", "您好", "谢谢", "早上好", "안녕", "감사", "고마워",
-                "नमस्ते", "धन्यवाद", "مرحبا", "السلام", "شكرا", "доброе утро")),
-    ("#rewrite", ("翻訳", "翻译", "번역", "अनुवाद", "ترجم", "書き方", "どう書", "怎么说", "메일", "ईमेल")),
-    ("#analyze", ("分析", "原因", "理由", "なぜ", "为什么", "为何", "왜", "논리", "원인", "분석", "विश्लेषण", "क्यों", "कारण",
-                  "تحليل", "لماذا", "أسباب", "почему", "pourquoi", "warum", "por qué", "perché", "por que", "考え方",
-                  "思路", "验证", "推理", "근거")),
-)
+# Words of scripts without spaces are matched through the CJK character bigrams (see _tokens).
+_WORDS_INTL: dict[str, str] = {
+    "summ": "要約 まとめ 要点 概要 总结 總結 概括 摘要 归纳 요약 정리 간추 सारांश संक्षेप सार لخص ملخص تلخيص اختصر "
+    "خلاصة resúmelo resúmeme résumez résumer zusammenfassen riassumere кратко сжато",
+    "proof": "证明 証明 증명 सिद्ध साबित أثبت برهن докажите демонстрируй démontrez démontrer demuestre demostrar",
+    "tradeoff": "优缺 缺点 利弊 权衡 長所 短所 メリ リッ 장단 단점 फायदे नुकसान إيجابيات سلبيات prós contras "
+    "nachteile минусы",
+    "steps": "途中 步骤 단계 概率 確率 확률 संभावना احتمال étape schritt шагам вероятность 多少 いく 몇 कितना कितने كم 计算",
+    "codeword": "代码 代碼 函数 脚本 コー ード 関数 スク 크립 코드 함수 फ़ंक्शन फंक्शन कोड دالة كود برنامج skript "
+    "正则 表达 정규 쿼리 查询 クエ 报错 エラ 에러 오류 错误",
+    "greet": "こんにちは おは はよ あり がと 你好 您好 谢谢 早上 안녕 감사 고마 नमस्ते धन्यवाद مرحبا السلام شكرا доброе",
+    "rewrite": "翻訳 翻译 번역 अनुवाद ترجم 書き 怎么 메일 ईमेल",
+    "analyze": "分析 原因 理由 なぜ 为什 为何 왜 논리 원인 분석 विश्लेषण क्यों कारण تحليل لماذا أسباب 考え 思路 验证 推理 근거",
+}
+for _g, _ws in _WORDS_INTL.items():
+    for _w in _ws.split():
+        _WORD_GROUP.setdefault(_w.lower(), "#" + _g)
+
 # Structural markers: case-sensitive keywords (matched against the original-case tokens by
 # set intersection) and punctuation / layout needles (substring tests on the window).
 _STRUCT_WORDS: dict[str, str] = {
@@ -258,8 +259,8 @@ _STRUCT_SUBS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#diff", ("\n+++ ", "\n@@ ", "diff --git", "\n+ ", "\n- \t")),
     ("#shell", ("\n$ ", "PS C:", ":\\>", "~$ ", "| ")),
     ("#syntax", ("=>", "();", "){", ") {", "==", "!=", "&&", "+=", "::", "</", "->", "[]", "{}", "={", "= {", "):")),
-    ("#math", ("\\frac", "\\sqrt", "^", "√", "≤", "≥", "π", "∫", "∑", "≠", "\\(", "²", "³", "×", "÷")),
-    ("#money", ("$", "€", "£", "¥", "₹", "元", "円", "₽")),
+    ("#math", ("\\frac", "\\sqrt", "^", "\\(")),
+    ("#money", ("$",)),
     ("#pct", ("%",)),
     ("#quote", ('"""', "\n> ", "<<<", ">>>")),
     ("#url", ("://",)),
@@ -286,19 +287,22 @@ _NUM_EDGES = (1, 2, 3, 5, 8)
 _SYMS = "{}();=<>[]_\\|/*+"
 
 
-def _lex(toks: set[str], zone_low: str, prefix: str, out: set[str]) -> None:
+def _lex_groups(toks: set[str], zone_low: str) -> set[str]:
     groups = {_WORD_GROUP[t] for t in _WORD_GROUP.keys() & toks}
     for name, subs in _ZONE_ASCII:
         if name not in groups and any(map(zone_low.__contains__, subs)):
             groups.add(name)
-    if not zone_low.isascii():
-        for name, subs in _ZONE_INTL:
-            if name not in groups and any(map(zone_low.__contains__, subs)):
-                groups.add(name)
-    if prefix:
-        out.update([prefix + g for g in groups])
-    else:
-        out.update(groups)
+    return groups
+
+
+def _lex(toks: set[str], zone_low: str, prefix: str, out: set[str]) -> None:
+    out.update([prefix + g for g in _lex_groups(toks, zone_low)])
+
+
+_STRUCT_SUBS_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("#math", ("√", "≤", "≥", "π", "∫", "∑", "≠", "²", "³", "×", "÷")),
+    ("#money", ("€", "£", "¥", "₹", "元", "円", "₽")),
+)
 
 
 def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
@@ -306,6 +310,10 @@ def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
     for name, subs in _STRUCT_SUBS:
         if name not in groups and any(map(text.__contains__, subs)):
             groups.add(name)
+    if not text.isascii():
+        for name, subs in _STRUCT_SUBS_INTL:
+            if name not in groups and any(map(text.__contains__, subs)):
+                groups.add(name)
     if prefix:
         out.update([prefix + g for g in groups])
     else:
@@ -337,23 +345,38 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     # ---- last user turn
     n = len(last_text)
     text = _bound(last_text, LAST_HEAD, LAST_TAIL)
-    zone = (text[:ZONE] + "\n" + text[-ZONE:]).lower() if n > 2 * ZONE else text.lower()
-    toks_cs, toks = _tokens(text)
+    if n > 2 * ZONE:
+        # tokenise head / middle / tail separately (same total cost as once) so the lexicon
+        # can also say where the instruction sits: "#h..." at the start, "#t..." at the end
+        head, tail = text[:ZONE], text[-ZONE:]
+        hcs, htoks = _tokens(head)
+        mcs, mtoks = _tokens(text[ZONE:-ZONE], False)
+        tcs, ttoks = _tokens(tail)
+        toks = htoks | mtoks | ttoks
+        toks_cs = hcs | mcs | tcs
+        hl, tl = head.lower(), tail.lower()
+        hg = _lex_groups(htoks, hl)
+        tg = _lex_groups(ttoks, tl)
+        strong.update(hg)
+        strong.update(tg)
+        strong.update([_WORD_GROUP[t] for t in _WORD_GROUP.keys() & mtoks])
+        strong.update(["#h" + g for g in hg])
+        strong.update(["#t" + g for g in tg])
+        zone = hl
+    else:
+        toks_cs, toks = _tokens(text)
+        zone = text.lower()
+        strong.update(_lex_groups(toks, zone))
     strong.update(toks)
-    _lex(toks, zone, "", strong)
     _struct(text, toks_cs, "", strong)
-    if n > 2 * ZONE:  # where the instruction sits in a long turn: head / tail
-        hz, tz = zone[:ZONE], zone[-ZONE:]
-        _lex(_tokens(hz)[0], hz, "#h", strong)
-        _lex(_tokens(tz)[0], tz, "#t", strong)
     strong.add("#len%d" % _bucket(n, _LEN_EDGES))
     lines = last_text.count("\n") + 1
     strong.add("#lines%d" % _bucket(lines, _LINE_EDGES))
     if lines >= 3:
-        sp = len(_SPEAKER_LINE.findall(text))
+        sp = len(_SPEAKER_LINE.findall(text, 0, 800))
         if sp >= 2:
             strong.add("#speakers%d" % _bucket(sp, (4, 8)))
-        bl = len(_BULLET_LINE.findall(text))
+        bl = len(_BULLET_LINE.findall(text, 0, 800))
         if bl >= 2:
             strong.add("#bullets%d" % _bucket(bl, (4, 8)))
     strong.add("#nums%d" % _bucket(sum(map(str.isdigit, toks)), _NUM_EDGES))
