@@ -190,21 +190,44 @@ for _g, _ws in _WORDS.items():
     for _w in _ws.split():
         _WORD_GROUP.setdefault(_w, "#" + _g)
 
-# Substrings searched only in the instruction zone (phrases, scripts without spaces).
-_ZONE_ASCII: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("#summ", ("tl;dr", "tl dr", "boil", "sum up", "sum it up", "key points", "main points", "short version",
-               "catch me up", "main themes", "in a few lines", "few sentences", "one paragraph", "2 lines",
-               "3 bullets", "three bullets", "one sentence", "two sentences")),
-    ("#proof", ("show that", "by induction", "prove that", "montrer que")),
-    ("#tradeoff", ("trade-off", "pros and cons", "which is better", "should we", "should i ", "what would you choose",
-                   "walk me through")),
-    ("#steps", ("step by step", "step-by-step", "show the steps", "show your work", "explain your reasoning",
-                "work it out", "how many ways", "how long", "at what time", "how much will", "how many")),
-    ("#happened", ("what happened", "what did we", "what did they", "action items", "what was decided")),
-    ("#analyze", ("think through", "reason it through", "root cause", "most likely", "what would happen if",
-                  "why might", "why would", "why does", "why do ")),
-    ("#steps", ("paso a paso", "passo a passo", "pas à pas")),
-)
+# Phrases, checked (substring of the lower-cased zone) only when their key word is a token.
+_PHRASES: dict[str, tuple[tuple[str, str], ...]] = {}
+for _g, _key, _phrases in (
+    ("#summ", "tl", ("tl;dr", "tl dr", "tl; dr")),
+    ("#summ", "boil", ("boil",)),
+    ("#summ", "sum", ("sum up", "sum it up", "sum this up")),
+    ("#summ", "key", ("key points", "key point")),
+    ("#summ", "main", ("main points", "main themes", "main ideas")),
+    ("#summ", "short", ("short version",)),
+    ("#summ", "catch", ("catch me up",)),
+    ("#summ", "lines", ("few lines", "2 lines", "3 lines", "two lines", "three lines")),
+    ("#summ", "sentences", ("few sentences", "two sentences", "three sentences", "2 sentences", "3 sentences")),
+    ("#summ", "sentence", ("one sentence", "1 sentence")),
+    ("#summ", "paragraph", ("one paragraph", "short paragraph")),
+    ("#summ", "bullets", ("3 bullets", "three bullets", "few bullets", "5 bullets")),
+    ("#proof", "show", ("show that",)),
+    ("#proof", "montrer", ("montrer que",)),
+    ("#tradeoff", "trade", ("trade-off", "trade off")),
+    ("#tradeoff", "better", ("which is better", "which one is better", "what's better", "is it better")),
+    ("#tradeoff", "should", ("should we", "should i ")),
+    ("#tradeoff", "walk", ("walk me through",)),
+    ("#steps", "step", ("step by step", "step-by-step")),
+    ("#steps", "work", ("show your work", "work it out", "work out")),
+    ("#steps", "ways", ("how many ways",)),
+    ("#steps", "long", ("how long",)),
+    ("#steps", "time", ("at what time",)),
+    ("#steps", "much", ("how much will", "how much would", "how much more")),
+    ("#steps", "many", ("how many",)),
+    ("#steps", "paso", ("paso a paso",)),
+    ("#steps", "passo", ("passo a passo",)),
+    ("#steps", "pas", ("pas à pas",)),
+    ("#happened", "did", ("what did we", "what did they")),
+    ("#happened", "action", ("action items",)),
+    ("#analyze", "happen", ("what would happen",)),
+    ("#analyze", "why", ("why might", "why would", "why does", "why do ", "why is")),
+):
+    _PHRASES[_key] = _PHRASES.get(_key, ()) + tuple((ph, _g) for ph in _phrases)
+
 # Words of scripts without spaces are matched through the CJK character bigrams (see _tokens).
 _WORDS_INTL: dict[str, str] = {
     "summ": "要約 まとめ 要点 概要 总结 總結 概括 摘要 归纳 요약 정리 간추 सारांश संक्षेप सार لخص ملخص تلخيص اختصر "
@@ -289,9 +312,10 @@ _SYMS = "{}();=<>[]_\\|/*+"
 
 def _lex_groups(toks: set[str], zone_low: str) -> set[str]:
     groups = {_WORD_GROUP[t] for t in _WORD_GROUP.keys() & toks}
-    for name, subs in _ZONE_ASCII:
-        if name not in groups and any(map(zone_low.__contains__, subs)):
-            groups.add(name)
+    for key in _PHRASES.keys() & toks:
+        for phrase, name in _PHRASES[key]:
+            if name not in groups and phrase in zone_low:
+                groups.add(name)
     return groups
 
 
