@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import bad_request
+from gateway.housekeeping import live_replicas
+from gateway.inflation import read_alerts
 from gateway.runtime import Gateway
 from gateway.spend import DIMENSIONS, report
 
@@ -55,7 +57,51 @@ async def breakers(request: Request) -> Response:
     return _json({"breakers": out})
 
 
+async def alerts(request: Request) -> Response:
+    gw = _gateway(request)
+    return _json({"alerts": await read_alerts(gw.state.client, gw.state.keys),
+                  "threshold": gw.config.housekeeping.inflation_threshold})
+
+
+async def cluster(request: Request) -> Response:
+    """Live replicas and their config hashes; replicas that disagree make different decisions."""
+    gw = _gateway(request)
+    live = await live_replicas(gw.state.client, gw.state.keys, gw.config.housekeeping.interval_s * 3)
+    hashes = sorted({r["config_hash"] for r in live.values()})
+    return _json({"replicas": live, "config_hashes": hashes, "mismatch": len(hashes) > 1,
+                  "this_config_hash": gw.config.hash})
+
+
+async def budget(request: Request) -> Response:
+    """Today's spend against the budget and its pace, with the day's downgrade moments."""
+    gw = _gateway(request)
+    day = request.query_params.get("day") or gw.budget_day()
+    if not _DAY.match(day):
+        raise bad_request("day must be YYYY-MM-DD.", "day")
+    keys, client = gw.state.keys, gw.state.client
+    spend_raw = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
+    pace_raw = await client.hgetall(keys.pace(day))
+    events = await client.lrange(keys.pace_events(day), 0, -1)
+    pace = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in pace_raw.items()}
+    marks = []
+    for event in events:
+        us, mode, ratio = (event.decode() if isinstance(event, bytes) else event).split(":")
+        marks.append({"ts": int(us) / 1e6, "mode": int(mode), "ratio": int(ratio) / 1000})
+    b = gw.config.budget
+    return _json({
+        "day": day, "timezone": b.timezone, "spent_usd": int(spend_raw[0] or 0) / 1e6,
+        "reserved_usd": int(spend_raw[1] or 0) / 1e6, "daily_budget_usd": b.daily_micro / 1e6,
+        "hard_limit_usd": b.hard_limit_micro / 1e6, "pace_mode": pace.get("mode", 0),
+        "pace_ratio": pace.get("ratio_permille", 0) / 1000, "downgrade_events": marks,
+        "pace": {"burst_share": b.pace.burst_share, "enter": b.pace.enter, "normal_enter": b.pace.normal_enter,
+                 "exit": b.pace.exit},
+    })
+
+
 routes = [
     Route("/admin/spend", spend, methods=["GET"]),
     Route("/admin/breakers", breakers, methods=["GET"]),
+    Route("/admin/alerts", alerts, methods=["GET"]),
+    Route("/admin/cluster", cluster, methods=["GET"]),
+    Route("/admin/budget", budget, methods=["GET"]),
 ]

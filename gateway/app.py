@@ -24,6 +24,7 @@ from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
 from gateway.embeddings import embeddings
+from gateway.housekeeping import Housekeeper
 from gateway.pipeline import chat_completions
 from gateway.runtime import Gateway
 from gateway.state.store import StateStore
@@ -106,12 +107,14 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         gw = Gateway(cfg, state, upstream)
         gw.started = time.time()
         app.state.gateway = gw
-        refresher = asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats()))
+        background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
+                      asyncio.create_task(Housekeeper(gw).run_forever())]
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
         try:
             yield
         finally:
-            refresher.cancel()
+            for task in background:
+                task.cancel()
             await gw.drain()
             await upstream.close()
             await state.close()

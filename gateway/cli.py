@@ -135,6 +135,39 @@ def spend(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    """Live replicas with their config hashes; exit 1 when they disagree."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from gateway.housekeeping import live_replicas
+    from gateway.state.keys import Keys
+
+    try:
+        cfg = load_config(args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        return _fail("set REDIS_URL (or --redis-url) to the gateway's state engine")
+
+    async def read() -> dict:
+        client = aioredis.Redis.from_url(url.split(",")[0], socket_timeout=5)
+        try:
+            return await live_replicas(client, Keys(cfg.state.prefix), cfg.housekeeping.interval_s * 3)
+        finally:
+            await client.aclose()
+
+    live = asyncio.run(read())
+    hashes = {r["config_hash"] for r in live.values()}
+    for name, entry in sorted(live.items()):
+        flag = "" if entry["config_hash"] == cfg.hash else "  <- differs from this config"
+        print(f"{name:<40} config {entry['config_hash']}  version {entry['version']}{flag}")
+    print(f"{len(live)} live replicas, {len(hashes)} config hash(es)" + ("  MISMATCH" if len(hashes) > 1 else ""))
+    return 1 if len(hashes) > 1 else 0
+
+
 def simulator(argv: list[str]) -> int:
     from gateway.simulator.cli import main as sim_main
 
@@ -145,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulator"]:
         return simulator(argv[1:])
+    if argv[:1] == ["audit"]:
+        from gateway.audit import audit_main
+
+        return audit_main(argv[1:])
+    if argv[:1] == ["simulate"]:
+        from gateway.whatif import simulate_main
+
+        return simulate_main(argv[1:])
     parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM gateway")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="serve the gateway")
@@ -168,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=spend)
     sub.add_parser("simulator", help="run the provider simulator (see: gateway simulator --help)")
+    sub.add_parser("audit", help="where spend concentrates, from the ledger or log lines (gateway audit --help)")
+    sub.add_parser("simulate", help="what a routing policy would cost on a trace (gateway simulate --help)")
+    st = sub.add_parser("status", help="live replicas and their config hashes, from Redis")
+    st.add_argument("--config", help="the gateway's config (for the key prefix)")
+    st.add_argument("--redis-url", help="default: $REDIS_URL")
+    st.set_defaults(func=status)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -92,7 +92,14 @@ class Metrics:
         self.refusals = Counter("gateway_refusals_total", "Requests refused before the upstream call.", ("reason",))
         self.upstream_errors = Counter("gateway_upstream_errors_total", "Failed upstream attempts.",
                                        ("model", "code"))
-        self._all = (self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+        self.inflation = Gauge("gateway_token_inflation_change", "Change in tokens per request against the "
+                               "baseline window, for (model, task) pairs over the alert threshold.",
+                               ("model", "task", "metric"))
+        self.budget_spent = Gauge("gateway_budget_spent_usd", "Today's settled global spend, as of the last admit.", ())
+        self.budget_remaining = Gauge("gateway_budget_remaining_usd", "Smallest remaining budget seen at the "
+                                      "last admit.", ())
+        self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())
+        self._all = (self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors)
 
     def render(self) -> str:

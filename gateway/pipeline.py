@@ -92,6 +92,7 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
         admission = await gw.state.admit(_admit_request(gw, key, plan, attempt_id, prompt_tokens,  # 5 admit
                                                         max_out, candidates))
         call.note_admission(admission, [d.name for d in candidates])
+        gw.observe_admission(admission)
         if not admission.ok:
             if last is None and refused is None:
                 raise _refusal(admission, gw, plan)

@@ -145,6 +145,13 @@ class Gateway:
 
     # -- observe --
 
+    def observe_admission(self, admission: Any) -> None:
+        m = self.metrics
+        m.budget_spent.set((), admission.spent_micro / 1_000_000)
+        if admission.budget_remaining_micro >= 0:
+            m.budget_remaining.set((), admission.budget_remaining_micro / 1_000_000)
+        m.pace_mode.set((), admission.pace_mode)
+
     def finish(self, call: Call) -> None:
         fields = call.log_fields()
         m = self.metrics

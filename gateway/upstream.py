@@ -72,6 +72,17 @@ class Upstream:
             return _network_error("upstream_connection_error", f"upstream connection failed: {type(exc).__name__}")
         return Opened(response)
 
+    async def probe(self, url: str, headers: dict[str, str], timeout_s: float) -> int | None:
+        """GET a health URL; the status, or None when the provider cannot be reached in time."""
+        assert self._session is not None, "Upstream.start() was not awaited"
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._session.get(url, headers=headers) as response:
+                    await response.read()
+                    return response.status
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return None
+
     @staticmethod
     async def read_body(opened: Opened, deadline: float, limit: int = 64 * 1024 * 1024) -> bytes | UpstreamError:
         """Read a whole (non-streamed) body within the deadline."""

@@ -158,6 +158,19 @@ class Server:
 
 
 @dataclass(frozen=True, slots=True)
+class Housekeeping:
+    """Work one replica does at a time, under a Redis lease: provider health probes that feed
+    the breakers, and the token-inflation watch. Every replica registers its config hash."""
+
+    interval_s: float = 15.0
+    probe_timeout_s: float = 5.0
+    inflation_threshold: float = 0.2
+    inflation_recent_s: float = 3600.0
+    inflation_baseline_s: float = 86_400.0
+    inflation_min_requests: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class StateSettings:
     prefix: str = "gw"
     timeout_ms: int = 250
@@ -180,6 +193,7 @@ class Config:
     keys: tuple[ApiKey, ...]
     admin_key_sha256: bytes | None = field(repr=False, default=None)
     embedding_route: str | None = None  # what model="auto" means on /v1/embeddings
+    housekeeping: Housekeeping = Housekeeping()
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.deployments]

@@ -12,7 +12,8 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    PRIORITIES, TASKS, WIRE_FORMATS, ApiKey, Breaker, Config, ConfigError, Deployment, Price, Provider,
+    PRIORITIES, TASKS, WIRE_FORMATS, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, Price,
+    Provider,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
@@ -114,7 +115,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     r = Reader(source)
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
-                            "default_route", "embedding_route", "keys", "admin_key_sha256"})
+                            "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -139,6 +140,12 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")
     budget = parse_budget(r, doc.get("budget"))
+    hdoc = r.mapping(doc.get("housekeeping"), "housekeeping")
+    r.known(hdoc, "housekeeping", set(Housekeeping.__slots__))
+    hbase = Housekeeping()
+    housekeeping = Housekeeping(**{
+        f: r.number(hdoc, f, "housekeeping", getattr(hbase, f), minimum=0.01 if f != "inflation_min_requests" else 1,
+                    integer=f == "inflation_min_requests") for f in Housekeeping.__slots__})
     brdoc = r.mapping(doc.get("breaker"), "breaker")
     r.known(brdoc, "breaker", {"failures", "window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s"})
     breaker = Breaker(
@@ -187,7 +194,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         source=source, hash=digest, server=server, state=state, budget=budget, breaker=breaker,
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
-        embedding_route=embedding_route,
+        embedding_route=embedding_route, housekeeping=housekeeping,
     )
 
 
