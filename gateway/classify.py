@@ -290,6 +290,8 @@ _STRUCT_SUBS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#speaker", (":\n", "]: ", "] ")),
 )
 
+_CODE_GROUPS = frozenset(("#fence", "#stack", "#diff", "#shell", "#sql", "#config", "#syntax"))
+
 _SPEAKER_LINE = re.compile(r"^\[?[\w .()-]{1,24}\]?:\s", re.MULTILINE)
 _BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s", re.MULTILINE)
 
@@ -393,6 +395,9 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         strong.update(_lex_groups(toks, zone))
     strong.update(toks)
     _struct(text, toks_cs, "", strong)
+    ncode = len(_CODE_GROUPS & strong)
+    if ncode:
+        strong.add("#code%d" % min(ncode, 3))  # how many kinds of code markers fired
     strong.add("#len%d" % _bucket(n, _LEN_EDGES))
     lines = last_text.count("\n") + 1
     strong.add("#lines%d" % _bucket(lines, _LINE_EDGES))
