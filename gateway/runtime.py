@@ -94,6 +94,7 @@ class Gateway:
             model=dep.name, task=call.task or "unknown", route=call.route or dep.name, day=self.budget_day(),
             cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
             breaker_gen=call.breaker_gen, latency_ms=latency_ms, tpm=dep.tpm, key_tpm=self._key_tpm(call.key),
+            arm=call.experiment,
         )
 
     def _key_tpm(self, name: str) -> int:

@@ -3,18 +3,21 @@
 -- Replaces the reservation by the real cost, adds the spend counters, corrects both token
 -- buckets by (real tokens - estimate charged at admit), reports the outcome to the breaker,
 -- updates latency and token statistics, appends one ledger entry; then sweeps orphans.
--- Idempotent: an unknown or already settled req_id changes nothing but the sweep.
+-- Idempotent: an unknown or already settled req_id changes nothing but the sweep; with
+-- `force` (a settle journaled while Redis was away, for a request admitted without it) an
+-- unknown req_id is counted once, straight into the day's spend, and recorded as settled.
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
 --       7 key tpm, 8 dep tpm, 9 breaker, 10 latency, 11 tokstats
 -- ARGV: 1 req_id, 2 key, 3 deployment, 4 provider, 5 model, 6 task, 7 route, 8 day,
 --       9 prev_day, 10 cost, 11 tokens_in, 12 tokens_out, 13 cached_tokens, 14 outcome,
---       15 breaker_gen, 16 latency_ms, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s
+--       15 breaker_gen, 16 latency_ms, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
+--       21 force (0/1), 22 experiment arm ('-' for none)
 -- Returns {settled (0/1), status, spent, reserved, now_us (string), breaker state, breaker gen}
---   status: settled | unknown | already_settled | released | orphan
+--   status: settled | settled_direct | unknown | already_settled | released | orphan
 
 local MAX_TOKENS = 50000000
-if #KEYS ~= 11 or #ARGV ~= 20 then error('ERR wrong number of keys or arguments') end
+if #KEYS ~= 11 or #ARGV ~= 22 then error('ERR wrong number of keys or arguments') end
 local A = {
   req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
   dep = str_arg(ARGV[3], 'deployment'), provider = str_arg(ARGV[4], 'provider'),
@@ -26,7 +29,9 @@ local A = {
   gen = int_arg(ARGV[15], 'breaker_gen'), latency_ms = int_arg(ARGV[16], 'latency_ms'),
   tpm = int_arg(ARGV[17], 'tpm'), key_tpm = int_arg(ARGV[18], 'key_tpm'),
   maxlen = int_arg(ARGV[19], 'ledger_maxlen', 1), retention_s = int_arg(ARGV[20], 'retention_s', 1),
+  force = int_arg(ARGV[21], 'force'), arm = str_arg(ARGV[22], 'arm'),
 }
+if A.force > 1 then error('ERR argument out of range force') end
 if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS then
   error('ERR token count too large')
 end
@@ -35,6 +40,32 @@ local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spen
   tokstats = KEYS[11] }
 
 local now = now_us()
+local names = { key = A.key, model = A.model, provider = A.provider, task = A.task, route = A.route,
+  deployment = A.dep }
+if A.arm ~= '-' then names.arm = A.arm end
+
+-- Count a settled request: spend, breaker, latency and token statistics, ledger, record.
+local function count(sk, day, status, reserved_amt)
+  spend_add(sk, names, A.cost, A.tin, A.tout, A.cached, A.retention_s)
+  if names.arm then
+    redis.call('HINCRBY', sk, 'ms:arm:' .. A.arm, A.latency_ms)
+    if A.outcome == 'failure' then redis.call('HINCRBY', sk, 'fail:arm:' .. A.arm, 1) end
+  end
+  local b = cb_load(K.cb)
+  if cb_report(b, now, A.gen, A.outcome, A.req_id) then cb_save(K.cb, b) end
+  if A.outcome == 'success' then
+    latency_add(K.lat, A.latency_ms)
+    tokstats_add(K.tokstats, A.model, A.task, A.tin, A.tout)
+  end
+  redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'req_id', A.req_id, 'status', status,
+    'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider, 'model', A.model,
+    'task', A.task, 'route', A.route, 'cost', fmt(A.cost), 'reserved', reserved_amt,
+    'in', fmt(A.tin), 'out', fmt(A.tout), 'cached', fmt(A.cached), 'outcome', A.outcome,
+    'latency_ms', fmt(A.latency_ms), 'ts_us', fmt(now))
+  redis.call('HSET', K.req, 'state', 'settled')
+  if redis.call('PTTL', K.req) < 0 then redis.call('PEXPIRE', K.req, 86400000) end
+end
+
 local rec = res_get(K.res, A.req_id)
 local status = 'settled'
 if not rec then
@@ -42,42 +73,29 @@ if not rec then
   if st == 'settled' then status = 'already_settled'
   elseif st == 'released' then status = 'released'
   elseif st == 'admitted' or st == 'orphan' then status = 'orphan'
+  elseif A.force == 1 then
+    status = 'settled_direct'
+    count(K.spend, A.day, status, '0')
   else status = 'unknown' end
 else
   -- 1. reservation -> real cost, in the reservation's own day when declared
   -- (a reservation of an undeclared day keeps its reserved count there until that hash expires)
   local rsk = res_spend_key(rec, A.day, A.prev, K.spend, K.spend_prev)
   if rsk then res_count(rsk, rec.key, -tonumber(rec.amt)) end
-  local sk = rsk or K.spend
   res_drop(K.res, K.resdl, A.req_id)
-  spend_add(sk, { key = A.key, model = A.model, provider = A.provider, task = A.task,
-    route = A.route, deployment = A.dep }, A.cost, A.tin, A.tout, A.cached, A.retention_s)
   -- 2. token buckets: real count minus the estimate charged at admit
   local real = A.tin + A.tout
   if A.key_tpm > 0 then gcra_adjust(K.key_tpm, now, A.key_tpm, real - tonumber(rec.ek)) end
   if A.tpm > 0 then gcra_adjust(K.dep_tpm, now, A.tpm, real - tonumber(rec.ed)) end
-  -- 3. breaker, latency, token statistics
-  local b = cb_load(K.cb)
-  if cb_report(b, now, A.gen, A.outcome, A.req_id) then cb_save(K.cb, b) end
-  if A.outcome == 'success' then
-    latency_add(K.lat, A.latency_ms)
-    tokstats_add(K.tokstats, A.model, A.task, A.tin, A.tout)
-  end
-  -- 4. ledger and the request record
-  redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'req_id', A.req_id, 'status', 'settled',
-    'day', rec.day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider, 'model', A.model,
-    'task', A.task, 'route', A.route, 'cost', fmt(A.cost), 'reserved', rec.amt,
-    'in', fmt(A.tin), 'out', fmt(A.tout), 'cached', fmt(A.cached), 'outcome', A.outcome,
-    'latency_ms', fmt(A.latency_ms), 'ts_us', fmt(now))
-  redis.call('HSET', K.req, 'state', 'settled')
-  if redis.call('PTTL', K.req) < 0 then redis.call('PEXPIRE', K.req, 86400000) end
+  -- 3. counters, breaker, latency, token statistics, ledger and the request record
+  count(rsk or K.spend, rsk == K.spend_prev and A.prev or A.day, status, rec.amt)
 end
 
 -- 5. other expired reservations
 res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
 
 local b = cb_load(K.cb)
-return { status == 'settled' and 1 or 0, status,
+return { (status == 'settled' or status == 'settled_direct') and 1 or 0, status,
   tonumber(redis.call('HGET', K.spend, 'cost:total') or '0'),
   tonumber(redis.call('HGET', K.spend, 'reserved:total') or '0'),
   fmt(now), b.state, b.gen }

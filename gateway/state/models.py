@@ -375,50 +375,63 @@ class StateModel:
         d.update(ok=1, index=i, gen=b.gen, reserved=reserved, remaining=remaining(0), probe=int(probe))
         return finish("admitted")
 
+    def _count(self, day: str, s: dict, status: str, now: int) -> None:
+        """A settled request's counters, breaker report, latency, token stats, ledger, record."""
+        names = dict(key=s["key"], model=s["model"], provider=s["provider"], task=s["task"],
+                     route=s["route"], deployment=s["dep"])
+        arm = s.get("arm", "")
+        if arm:
+            names["arm"] = arm
+        for m, v in (("cost", s["cost"]), ("req", 1), ("in", s["tin"]), ("out", s["tout"])):
+            self._hincr(day, f"{m}:total", v)
+            for dim, name in names.items():
+                self._hincr(day, f"{m}:{dim}:{name}", v)
+        self._hincr(day, "cached:total", s["cached"])
+        self._hincr(day, f"cached:model:{s['model']}", s["cached"])
+        if arm:
+            self._hincr(day, f"ms:arm:{arm}", s["latency_ms"])
+            if s["outcome"] == "failure":
+                self._hincr(day, f"fail:arm:{arm}", 1)
+        b = self.breaker(s["dep"])
+        if b.report(now, s["gen"], s["outcome"], s["req_id"]):
+            self.breakers[s["dep"]] = b
+        if s["outcome"] == "success":
+            lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
+            ms = s["latency_ms"]
+            lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
+            lat["n"] += 1
+            lat["sum_ms"] += ms
+            mt = f"{s['model']}:{s['task']}"
+            for f, v in ((f"n:{mt}", 1), (f"in:{mt}", s["tin"]), (f"out:{mt}", s["tout"])):
+                self.tokstats[f] = self.tokstats.get(f, 0) + v
+        self.ledger.append(dict(req_id=s["req_id"], status=status, cost=s["cost"]))
+        self.records.setdefault(s["req_id"], {})["state"] = "settled"
+
     def settle(self, s: dict, now: int) -> tuple[int, str, int, int]:
         """`s`: req_id key dep provider model task route day prev cost tin tout cached outcome
-        gen latency_ms tpm key_tpm. Returns (settled, status, spent, reserved)."""
+        gen latency_ms tpm key_tpm [force arm]. Returns (settled, status, spent, reserved)."""
         r = self.res.get(s["req_id"])
         status = "settled"
         if r is None:
             st = self.records.get(s["req_id"], {}).get("state")
             status = {"settled": "already_settled", "released": "released",
-                      "admitted": "orphan"}.get(st, "unknown")
+                      "admitted": "orphan", "orphan": "orphan"}.get(st, "unknown")
+            if status == "unknown" and s.get("force"):
+                status = "settled_direct"
+                self._count(s["day"], s, status, now)
         else:
             rday = r["day"] if r["day"] in (s["day"], s["prev"]) else None
             if rday:
                 self._res_count(rday, r["key"], -r["amt"])
             del self.res[s["req_id"]]
-            day = rday or s["day"]
-            names = dict(key=s["key"], model=s["model"], provider=s["provider"], task=s["task"],
-                         route=s["route"], deployment=s["dep"])
-            for m, v in (("cost", s["cost"]), ("req", 1), ("in", s["tin"]), ("out", s["tout"])):
-                self._hincr(day, f"{m}:total", v)
-                for dim in DIMS:
-                    self._hincr(day, f"{m}:{dim}:{names[dim]}", v)
-            self._hincr(day, "cached:total", s["cached"])
-            self._hincr(day, f"cached:model:{s['model']}", s["cached"])
             real = s["tin"] + s["tout"]
             if s["key_tpm"] > 0:
                 self.buckets.adjust(f"key:{s['key']}:tpm", now, s["key_tpm"], real - r["ek"])
             if s["tpm"] > 0:
                 self.buckets.adjust(f"dep:{s['dep']}:tpm", now, s["tpm"], real - r["ed"])
-            b = self.breaker(s["dep"])
-            if b.report(now, s["gen"], s["outcome"], s["req_id"]):
-                self.breakers[s["dep"]] = b
-            if s["outcome"] == "success":
-                lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
-                ms = s["latency_ms"]
-                lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
-                lat["n"] += 1
-                lat["sum_ms"] += ms
-                mt = f"{s['model']}:{s['task']}"
-                for f, v in ((f"n:{mt}", 1), (f"in:{mt}", s["tin"]), (f"out:{mt}", s["tout"])):
-                    self.tokstats[f] = self.tokstats.get(f, 0) + v
-            self.ledger.append(dict(req_id=s["req_id"], status="settled", cost=s["cost"]))
-            self.records.setdefault(s["req_id"], {})["state"] = "settled"
+            self._count(rday or s["day"], s, status, now)
         self.sweep(s["day"], s["prev"], now)
-        return (1 if status == "settled" else 0, status,
+        return (1 if status in ("settled", "settled_direct") else 0, status,
                 self._get(s["day"], "cost:total"), self._get(s["day"], "reserved:total"))
 
     def release(self, req_id: str, day: str, prev: str, now: int) -> int:

@@ -120,6 +120,8 @@ class SettleRequest:
     latency_ms: int
     tpm: int
     key_tpm: int
+    force: bool = False          # journal replay of a request admitted while Redis was away
+    arm: str = ""                # "experiment:arm" when the request was in an experiment
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +246,7 @@ class StateStore:
         args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
                 req.cached_tokens, req.outcome, req.breaker_gen, req.latency_ms, req.tpm,
-                req.key_tpm, self.ledger_maxlen, self.retention_s]
+                req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-"]
         return keys, [_arg(a) for a in args]
 
     async def settle_result(self, req: SettleRequest) -> SettleResult:

@@ -1,17 +1,18 @@
 -- lib/spend.lua: per-day spend counters, per-(model,task) token sums, latency stats, ledger.
 -- Counters live in the day's spend hash: <metric>:total and <metric>:<dim>:<name> for
--- metric in cost (µ$) req in out, dim in key model provider task route deployment;
+-- metric in cost (µ$) req in out, dim in key model provider task route deployment, and arm
+-- (an experiment's arm, when the request was in one: also ms (latency sum) and fail);
 -- cached:total and cached:model:<m> for cached input tokens.
 
-local SPEND_DIMS = { 'key', 'model', 'provider', 'task', 'route', 'deployment' }
+local SPEND_DIMS = { 'key', 'model', 'provider', 'task', 'route', 'deployment', 'arm' }
 
--- names: table dim -> value (e.g. names.key = 'demo')
+-- names: table dim -> value (e.g. names.key = 'demo'); a dim left nil is not counted.
 local function spend_add(spend_key, names, cost, tin, tout, cached, retention_s)
   local metrics = { cost = cost, req = 1, ['in'] = tin, out = tout }
   for m, v in pairs(metrics) do
     redis.call('HINCRBY', spend_key, m .. ':total', v)
     for _, d in ipairs(SPEND_DIMS) do
-      redis.call('HINCRBY', spend_key, m .. ':' .. d .. ':' .. names[d], v)
+      if names[d] then redis.call('HINCRBY', spend_key, m .. ':' .. d .. ':' .. names[d], v) end
     end
   end
   redis.call('HINCRBY', spend_key, 'cached:total', cached)

@@ -148,19 +148,24 @@ class Runner:
         dep = req.candidates[adm.index].deployment if adm.ok else req.candidates[0].deployment
         p = self.w["deps"][dep]
         day = req.day if data.draw(st.booleans()) else data.draw(st.sampled_from([D0, D1]))
+        # now and then a journaled settle of a request admitted while Redis was away (unknown id)
+        local = data.draw(st.integers(0, 5)) == 0
+        self.n += 1
         sr = SettleRequest(
-            req.req_id, req.key, dep, "prov", data.draw(st.sampled_from(["m1", "m2"])), "chat", "auto", day,
+            f"local{self.n}" if local else req.req_id, req.key, dep, "prov", data.draw(st.sampled_from(["m1", "m2"])), "chat", "auto", day,
             data.draw(st.integers(0, 450)), data.draw(st.integers(0, 400)), data.draw(st.integers(0, 400)),
             data.draw(st.integers(0, 50)), data.draw(st.sampled_from(["success", "failure", "neutral"])),
             adm.breaker_gen if data.draw(st.integers(0, 4)) else data.draw(st.integers(0, 4)),
-            data.draw(st.integers(0, 5000)), p["tpm"], self.w["keys"][req.key]["tpm"])
+            data.draw(st.integers(0, 5000)), p["tpm"], self.w["keys"][req.key]["tpm"],
+            force=local or data.draw(st.booleans()), arm=data.draw(st.sampled_from(["", "exp:treatment"])))
         got = self.call(self.store.settle_result(sr))
         self.now = max(self.now, got.now_us)
         want = self.model.settle(dict(
             req_id=sr.req_id, key=sr.key, dep=sr.deployment, provider=sr.provider, model=sr.model,
             task=sr.task, route=sr.route, day=sr.day, prev=prev_day(sr.day), cost=sr.cost_micro,
             tin=sr.tokens_in, tout=sr.tokens_out, cached=sr.cached_tokens, outcome=sr.outcome,
-            gen=sr.breaker_gen, latency_ms=sr.latency_ms, tpm=sr.tpm, key_tpm=sr.key_tpm), got.now_us)
+            gen=sr.breaker_gen, latency_ms=sr.latency_ms, tpm=sr.tpm, key_tpm=sr.key_tpm, force=sr.force,
+            arm=sr.arm), got.now_us)
         assert (int(got.settled), got.status, got.spent_micro, got.reserved_micro) == want, sr
         event(f"settle: {got.status} {sr.outcome} -> {got.breaker_state}")
         b = self.model.breakers.get(dep, Breaker())
