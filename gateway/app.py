@@ -27,7 +27,7 @@ from gateway.embeddings import embeddings
 from gateway.housekeeping import Housekeeper
 from gateway.pipeline import chat_completions
 from gateway.runtime import Gateway
-from gateway.state.store import StateStore
+from gateway.state.guard import open_state
 from gateway.upstream import Upstream
 
 
@@ -51,13 +51,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready once the config is loaded. A Redis outage reports `degraded` but stays 200: the
+    gateway keeps serving under its fail-open/closed policies, and a Redis blip must not take
+    every replica out of the load balancer at once."""
     gw: Gateway | None = getattr(request.app.state, "gateway", None)
     if gw is None:
         return _json({"status": "not_ready", "reason": "config not loaded"}, 503)
     engine_ok = await gw.state.ping()
-    body = {"status": "ready" if engine_ok else "not_ready", "config_hash": gw.config.hash,
-            "state_engine": "ok" if engine_ok else "unreachable", "version": __version__}
-    return _json(body, 200 if engine_ok else 503)
+    body = {"status": "ready" if engine_ok else "degraded", "config_hash": gw.config.hash,
+            "state_engine": "ok" if engine_ok else "unreachable", "version": __version__,
+            "journal_pending": gw.state.journal.pending()}
+    return _json(body)
 
 
 async def metrics(request: Request) -> Response:
@@ -97,16 +101,15 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         url = redis_url or os.environ.get("REDIS_URL")
         if not url:
             raise RuntimeError("REDIS_URL is not set: run through 'gateway serve', which starts an engine")
-        seeds = [u.strip() for u in url.split(",") if u.strip()]  # several seed URLs: Redis Cluster
-        cluster = len(seeds) > 1 or os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
-        state = await StateStore.connect(seeds if len(seeds) > 1 else seeds[0], cluster=cluster, prefix=cfg.state.prefix, timeout_s=cfg.state.timeout_ms / 1000,
-                                         retention_days=cfg.state.retention_days,
-                                         ledger_maxlen=cfg.state.ledger_maxlen)
+        state = await open_state(url, cfg)
         upstream = Upstream()
         await upstream.start()
         gw = Gateway(cfg, state, upstream)
         gw.started = time.time()
         app.state.gateway = gw
+        replayed = await state.replay_at_start()
+        if replayed:
+            get_logger("gateway").warning("journal_replayed", entries=replayed)
         background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
                       asyncio.create_task(Housekeeper(gw).run_forever())]
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
@@ -117,6 +120,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
                 task.cancel()
             await gw.drain()
             await upstream.close()
+            state.journal.close()
             await state.close()
 
     routes = [

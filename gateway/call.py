@@ -34,6 +34,7 @@ class Call:
     priority: str = "normal"
     experiment: str = ""
     downgraded: str = ""
+    degraded: bool = False
     deployment: str = ""
     provider: str = ""
     attempts: int = 0
@@ -54,6 +55,7 @@ class Call:
 
     def note_admission(self, admission: Any, names: list[str]) -> None:
         self.skipped.extend(admission.skipped)
+        self.degraded = self.degraded or admission.degraded
         if admission.budget_remaining_micro >= 0:
             self.budget_remaining_micro = admission.budget_remaining_micro
 
@@ -90,6 +92,8 @@ class Call:
             headers["x-gateway-experiment"] = self.experiment
         if self.downgraded:
             headers["x-gateway-downgraded"] = self.downgraded
+        if self.degraded:
+            headers["x-gateway-degraded"] = "state"
         if self.deployment:
             headers["x-gateway-model"] = self.deployment
             headers["x-gateway-provider"] = self.provider
@@ -104,7 +108,8 @@ class Call:
         return {
             "request_id": self.request_id, "key": self.key, "model_asked": self.model_asked, "route": self.route,
             "task": self.task, "task_confidence": round(self.confidence, 3), "priority": self.priority,
-            "experiment": self.experiment or None, "downgraded": self.downgraded or None, "model": self.deployment or None,
+            "experiment": self.experiment or None, "downgraded": self.downgraded or None,
+            "degraded": self.degraded or None, "model": self.deployment or None,
             "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": self.error,
             "outcome": self.outcome, "attempts": self.attempts, "fallbacks": self.fallbacks,
             "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),

@@ -98,8 +98,10 @@ class Metrics:
         self.budget_spent = Gauge("gateway_budget_spent_usd", "Today's settled global spend, as of the last admit.", ())
         self.budget_remaining = Gauge("gateway_budget_remaining_usd", "Smallest remaining budget seen at the "
                                       "last admit.", ())
+        self.degraded = Gauge("gateway_state_degraded", "1 while Redis is unreachable and controls follow their "
+                              "fail-open/closed policies.", ())
         self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())
-        self._all = (self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+        self._all = (self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors)
 
     def render(self) -> str:

@@ -90,7 +90,7 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
             candidates, failed = failed, []
         attempt_id = f"{call.request_id}.{attempts}"
         admission = await gw.state.admit(_admit_request(gw, key, plan, attempt_id, prompt_tokens,  # 5 admit
-                                                        max_out, candidates))
+                                                        max_out, candidates), key.daily_budget_micro > 0)
         call.note_admission(admission, [d.name for d in candidates])
         gw.observe_admission(admission)
         if not admission.ok:
@@ -159,6 +159,11 @@ def _refusal(admission: Admission, gw: Gateway, plan: Plan) -> GatewayError:
                             "budget.", admission.retry_after_ms or 60_000, code="budget_exceeded")
     if reason == "deployments_rate_limited":
         return rate_limited(f"Every model of '{plan.route}' is at its rate limit.", admission.retry_after_ms)
+    if reason == "state_unavailable":
+        err = upstream_failed(503, "The gateway's shared state is unreachable and this request's budget "
+                                   "fails closed. Retry shortly.", "state_unavailable")
+        err.headers["retry-after"] = str(max(1, -(-admission.retry_after_ms // 1000)))
+        return err
     err = upstream_failed(503, f"No healthy model for '{plan.route}': circuit breakers are open.",
                           "no_healthy_deployment")
     err.headers["retry-after"] = str(max(1, -(-admission.retry_after_ms // 1000)))

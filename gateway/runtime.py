@@ -21,7 +21,8 @@ from gateway.log import get_logger
 from gateway.metrics import Metrics
 from gateway.plan import Planner
 from gateway.providers import UpstreamError
-from gateway.state.store import BreakerParams, PaceArgs, SettleRequest, StateStore
+from gateway.state.guard import GuardedState
+from gateway.state.store import BreakerParams, PaceArgs, SettleRequest
 from gateway.tokstats import TokenStats
 from gateway.upstream import Upstream
 
@@ -37,7 +38,7 @@ def _default_classifier() -> Classifier | None:
 
 
 class Gateway:
-    def __init__(self, config: Config, state: StateStore, upstream: Upstream,
+    def __init__(self, config: Config, state: GuardedState, upstream: Upstream,
                  classifier: Classifier | None = None) -> None:
         self.config = config
         self.state = state
@@ -148,6 +149,9 @@ class Gateway:
 
     def observe_admission(self, admission: Any) -> None:
         m = self.metrics
+        m.degraded.set((), 1.0 if admission.degraded else 0.0)
+        if admission.degraded:
+            return
         m.budget_spent.set((), admission.spent_micro / 1_000_000)
         if admission.budget_remaining_micro >= 0:
             m.budget_remaining.set((), admission.budget_remaining_micro / 1_000_000)

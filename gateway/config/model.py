@@ -176,6 +176,12 @@ class StateSettings:
     timeout_ms: int = 250
     retention_days: int = 35
     ledger_maxlen: int = 100_000
+    # When Redis is down or slow: each control's policy (see gateway/state/guard.py).
+    on_failure_rate_limits: str = "fail_open"
+    on_failure_breakers: str = "fail_open"
+    on_failure_budgets: str = "auto"  # closed for keys with a hard budget, open otherwise
+    replicas: int = 1                 # local rate limits while degraded are the shared ones / replicas
+    journal_dir: str | None = None    # settles Redis could not take; default $GATEWAY_JOURNAL_DIR or a temp dir
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,14 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         timeout_ms=r.number(stdoc, "timeout_ms", "state", sbase.timeout_ms, minimum=1, integer=True),
         retention_days=r.number(stdoc, "retention_days", "state", sbase.retention_days, minimum=1, integer=True),
         ledger_maxlen=r.number(stdoc, "ledger_maxlen", "state", sbase.ledger_maxlen, minimum=100, integer=True),
+        on_failure_rate_limits=r.string(stdoc, "on_failure_rate_limits", "state", sbase.on_failure_rate_limits,
+                                        choices=("fail_open", "fail_closed")),
+        on_failure_breakers=r.string(stdoc, "on_failure_breakers", "state", sbase.on_failure_breakers,
+                                     choices=("fail_open", "fail_closed")),
+        on_failure_budgets=r.string(stdoc, "on_failure_budgets", "state", sbase.on_failure_budgets,
+                                    choices=("auto", "fail_open", "fail_closed")),
+        replicas=r.number(stdoc, "replicas", "state", sbase.replicas, minimum=1, integer=True),
+        journal_dir=r.string(stdoc, "journal_dir", "state") if stdoc.get("journal_dir") is not None else None,
     )
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")

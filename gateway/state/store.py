@@ -99,6 +99,7 @@ class Admission:
     downgraded: str = ""         # "" | "pace" | "budget_limit": a cheaper candidate than the first was chosen
     pace_mode: int = 0           # 0 on pace, 1 low downgraded, 2 low+normal downgraded
     pace_ratio_permille: int = 0  # spend / allowance
+    degraded: bool = False       # decided in-process because Redis was unreachable
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,209 @@
+"""The state store as the pipeline sees it, with a policy for when Redis is down or slow.
+
+Every Redis call has a short timeout. After a failure the guard stops asking Redis for a short
+while (so each request does not pay the timeout) and decides locally:
+- rate limits and breakers fail open onto an in-process copy of the same state machines (the
+  Python reference model of the Lua scripts), with each rate limit divided by the replica count;
+- budgets fail closed for keys with a hard budget and open otherwise (configurable);
+- settles go to the local journal and are replayed, exactly once, when Redis answers again.
+The choice is visible: `Admission.degraded`, the `x-gateway-degraded` header, a gauge, and one
+log line per transition (not per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.log import get_logger
+from gateway.state.journal import Journal
+from gateway.state.keys import prev_day
+from gateway.state.models import StateModel
+from gateway.state.store import Admission, AdmitRequest, SettleRequest, StateStore
+
+STATE_ERRORS = (RedisError, OSError, TimeoutError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPolicy:
+    rate_limits: str = "fail_open"   # fail_open | fail_closed
+    breakers: str = "fail_open"
+    budgets: str = "auto"            # auto (closed for keys with a hard budget) | fail_open | fail_closed
+    replicas: int = 1                # local rate limits are the shared ones divided by this
+    retry_after_s: float = 1.0       # how long to stop asking Redis after a failure
+
+
+class GuardedState:
+    def __init__(self, store: StateStore, journal: Journal, policy: FaultPolicy = FaultPolicy()) -> None:
+        self.store = store
+        self.journal = journal
+        self.policy = policy
+        self.log = get_logger("gateway.state")
+        self.degraded = False
+        self._retry_at = 0.0
+        self._local = StateModel()
+        self._recovering: asyncio.Task[None] | None = None
+
+    # -- pass-throughs the admin API and housekeeping use --
+    @property
+    def client(self) -> Any:
+        return self.store.client
+
+    @property
+    def keys(self) -> Any:
+        return self.store.keys
+
+    def __getattr__(self, name: str) -> Any:  # breaker_state, acquire_lease, report_breaker, close...
+        return getattr(self.store, name)
+
+    async def ping(self) -> bool:
+        return await self.store.ping()
+
+    # -- the two calls of the hot path --
+    async def admit(self, req: AdmitRequest, hard_budget: bool = False) -> Admission:
+        if not self.degraded or time.monotonic() >= self._retry_at:
+            try:
+                admission = await self.store.admit(req)
+            except STATE_ERRORS as exc:
+                self._went_down(exc)
+            else:
+                if self.degraded:
+                    self._schedule_recovery()
+                return admission
+        return self._admit_locally(req, hard_budget)
+
+    async def settle(self, req: SettleRequest) -> bool:
+        if not self.degraded:
+            try:
+                return await self.store.settle(req)
+            except STATE_ERRORS as exc:
+                self._went_down(exc)
+        self._settle_locally(req)
+        return False
+
+    # -- degraded mode --
+    def _went_down(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + self.policy.retry_after_s
+        if not self.degraded:
+            self.degraded = True
+            self._local = StateModel()
+            self.log.warning("state_degraded", error=type(exc).__name__, policy=asdict(self.policy))
+        self._schedule_recovery()
+
+    def _budget_closed(self, hard_budget: bool) -> bool:
+        if self.policy.budgets == "auto":
+            return hard_budget
+        return self.policy.budgets == "fail_closed"
+
+    def _admit_locally(self, req: AdmitRequest, hard_budget: bool) -> Admission:
+        def refuse(reason: str) -> Admission:
+            return Admission(False, -1, reason, int(self.policy.retry_after_s * 1000), 0, False, 0, 0, -1, (),
+                             degraded=True)
+
+        if self._budget_closed(hard_budget):
+            return refuse("state_unavailable")
+        if self.policy.rate_limits == "fail_closed" and (req.key_rpm or req.key_tpm
+                                                         or any(c.rpm or c.tpm for c in req.candidates)):
+            return refuse("state_unavailable")
+        if self.policy.breakers == "fail_closed":
+            return refuse("state_unavailable")
+        n = max(1, self.policy.replicas)
+
+        def share(limit: int) -> int:
+            return max(1, limit // n) if limit else 0
+
+        now = time.time_ns() // 1000
+        decision = self._local.admit(dict(
+            req_id=req.req_id, key=req.key, key_rpm=share(req.key_rpm), key_tpm=share(req.key_tpm),
+            key_budget=0, global_budget=0, day=req.day, prev=prev_day(req.day), est=req.est_tokens,
+            ttl_ms=req.reservation_ttl_ms,
+            candidates=[dict(dep=c.deployment, rpm=share(c.rpm), tpm=share(c.tpm), cost=c.max_cost_micro,
+                             n=c.breaker.failures, window_ms=c.breaker.window_ms,
+                             cooldown_ms=c.breaker.cooldown_ms, max_cooldown_ms=c.breaker.max_cooldown_ms,
+                             lease_ms=c.breaker.probe_lease_ms) for c in req.candidates]), now)
+        if len(self._local.ledger) > 10_000:  # the local copy only needs breakers and buckets
+            self._local.ledger.clear()
+        return Admission(bool(decision.ok), decision.index, decision.reason, decision.retry_after_ms,
+                         decision.gen, bool(decision.probe), 0, 0, -1, decision.skipped, degraded=True)
+
+    def _settle_locally(self, req: SettleRequest) -> None:
+        now = time.time_ns() // 1000
+        self._local.settle(dict(
+            req_id=req.req_id, key=req.key, dep=req.deployment, provider=req.provider, model=req.model,
+            task=req.task, route=req.route, day=req.day, prev=prev_day(req.day), cost=req.cost_micro,
+            tin=req.tokens_in, tout=req.tokens_out, cached=req.cached_tokens, outcome=req.outcome,
+            gen=req.breaker_gen, latency_ms=req.latency_ms, tpm=req.tpm, key_tpm=req.key_tpm), now)
+        # Spend is never lost: the settle waits in the journal until Redis takes it.
+        self.journal.append(asdict(replace(req, force=True)))
+
+    def _schedule_recovery(self) -> None:
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """Wait for Redis, replay the journal, then leave degraded mode."""
+        while True:
+            await asyncio.sleep(self.policy.retry_after_s)
+            if not await self.store.ping():
+                continue
+            try:
+                await self.journal.replay(self._replay_one)
+            except STATE_ERRORS:
+                continue
+            if self.journal.pending():
+                continue
+            if self.degraded:
+                self.degraded = False
+                self.log.warning("state_recovered")
+            return
+
+    async def _replay_one(self, entry: dict[str, Any]) -> bool:
+        return await self.store.settle(SettleRequest(**entry))
+
+    async def replay_at_start(self) -> int:
+        """Settles left in journals by workers that died are replayed by the next one that starts."""
+        try:
+            return await self.journal.replay(self._replay_one)
+        except STATE_ERRORS:
+            self._went_down(ConnectionError("replay at start"))
+            return 0
+
+
+def journal_dir(cfg: Any) -> Path:
+    configured = cfg.state.journal_dir or os.environ.get("GATEWAY_JOURNAL_DIR")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"gateway-journal-{cfg.state.prefix}"
+
+
+async def open_state(url: str, cfg: Any) -> GuardedState:
+    """Connect to Redis (several comma-separated seeds, or REDIS_CLUSTER=1: Redis Cluster) and wrap
+    it in the guard. A single engine that is down at start-up does not stop the worker: it starts
+    degraded and loads the scripts when Redis answers."""
+    seeds = [u.strip() for u in url.split(",") if u.strip()]
+    cluster = len(seeds) > 1 or os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+    s = cfg.state
+    common = dict(prefix=s.prefix, retention_days=s.retention_days, ledger_maxlen=s.ledger_maxlen)
+    policy = FaultPolicy(s.on_failure_rate_limits, s.on_failure_breakers, s.on_failure_budgets, s.replicas)
+    try:
+        store = await StateStore.connect(seeds if cluster else seeds[0], timeout_s=s.timeout_ms / 1000,
+                                         cluster=cluster, **common)
+        down = None
+    except STATE_ERRORS as exc:
+        if cluster:
+            raise
+        client = aioredis.Redis.from_url(seeds[0], socket_timeout=s.timeout_ms / 1000,
+                                         socket_connect_timeout=max(s.timeout_ms / 1000, 0.25))
+        store, down = StateStore.from_client(client, **common), exc
+    guard = GuardedState(store, Journal(journal_dir(cfg)), policy)
+    if down is not None:
+        guard._went_down(down)
+    return guard
