@@ -410,7 +410,7 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
             strong.add("#bullets%d" % _bucket(bl, (4, 8)))
     strong.add("#nums%d" % _bucket(sum(map(str.isdigit, toks)), _NUM_EDGES))
     if n:
-        if last_text.rstrip().endswith("?"):
+        if last_text[-40:].rstrip().endswith("?"):
             strong.add("#q")
         sym = sum(map(text.count, _SYMS))
         strong.add("#sym%d" % _bucket(int(1000 * sym / len(text)), (5, 15, 30, 60, 100)))

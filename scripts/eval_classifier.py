@@ -27,7 +27,7 @@ import train_classifier as T  # noqa: E402
 
 from gateway import classify as C  # noqa: E402
 
-TOKEN_ONLY_DROP = ("r:", "rc:", "rs:", "h:", "t:", "s:")
+TOKEN_ONLY_DROP = ("#",)  # token model only: no hand-rule / shape features
 DOC = ROOT / "docs" / "classifier.md"
 DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_tasks.jsonl"
 
