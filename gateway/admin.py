@@ -98,7 +98,33 @@ async def budget(request: Request) -> Response:
     })
 
 
+async def experiments(request: Request) -> Response:
+    """Each experiment's arms: requests, cost, cost per request, latency and error rate (today)."""
+    gw = _gateway(request)
+    day = request.query_params.get("day") or gw.budget_day()
+    if not _DAY.match(day):
+        raise bad_request("day must be YYYY-MM-DD.", "day")
+    raw = await gw.state.client.hgetall(gw.state.keys.spend(day))
+    fields = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for route in gw.config.routes.values():
+        for exp in route.experiments:
+            arms = {}
+            for arm in ("treatment", "control"):
+                name = f"{exp.name}:{arm}"
+                n = fields.get(f"req:arm:{name}", 0)
+                cost = fields.get(f"cost:arm:{name}", 0)
+                arms[arm] = {"requests": n, "cost_usd": cost / 1e6,
+                             "cost_per_request_usd": cost / n / 1e6 if n else 0.0,
+                             "avg_latency_ms": fields.get(f"ms:arm:{name}", 0) / n if n else 0.0,
+                             "error_rate": fields.get(f"fail:arm:{name}", 0) / n if n else 0.0,
+                             "avg_tokens_out": fields.get(f"out:arm:{name}", 0) / n if n else 0.0}
+            out[exp.name] = {"route": route.name, "task": exp.task, "weight": exp.weight, "arms": arms}
+    return _json({"day": day, "experiments": out})
+
+
 routes = [
+    Route("/admin/experiments", experiments, methods=["GET"]),
     Route("/admin/spend", spend, methods=["GET"]),
     Route("/admin/breakers", breakers, methods=["GET"]),
     Route("/admin/alerts", alerts, methods=["GET"]),

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway import __version__, admin
+from gateway import __version__, admin, openapi
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
@@ -44,6 +44,10 @@ async def list_models(request: Request) -> Response:
     data += [{"id": name, "object": "model", "created": created, "owned_by": dep.provider.name}
              for name, dep in gw.config.deployments.items()]
     return _json({"object": "list", "data": data})
+
+
+async def openapi_json(request: Request) -> Response:
+    return _json(openapi.document())
 
 
 async def healthz(request: Request) -> Response:
@@ -130,6 +134,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         Route("/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes,
