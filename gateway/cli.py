@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,9 @@ def serve(args: argparse.Namespace) -> int:
             os.environ["REDIS_URL"] = engine.url
             print(f"gateway: private state engine at {engine.url} (set REDIS_URL to use your own)", file=sys.stderr)
         print(f"gateway: serving {cfg.source} (hash {cfg.hash}) on http://{args.host}:{args.port}", file=sys.stderr)
+        # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler
+        # that was there before it: make that a clean exit, so the engine and simulator stop too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run("gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                     loop="auto", http="auto", access_log=False, log_level="warning",
                     timeout_graceful_shutdown=args.grace)
