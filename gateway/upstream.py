@@ -86,17 +86,23 @@ class Upstream:
     @staticmethod
     async def read_body(opened: Opened, deadline: float, limit: int = 64 * 1024 * 1024) -> bytes | UpstreamError:
         """Read a whole (non-streamed) body within the deadline."""
+        chunks: list[bytes] = []
+        size = 0
         try:
             async with asyncio.timeout(max(0.001, deadline - time.monotonic())):
-                data = await opened.response.content.read(limit + 1)
+                async for chunk in opened.response.content.iter_any():  # read() would stop at what has arrived
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    chunks.append(chunk)
         except TimeoutError:
             opened.close()
             return _network_error("upstream_timeout", "upstream body did not arrive in time", 504)
         except aiohttp.ClientError as exc:
             opened.close()
             return _network_error("upstream_connection_error", f"upstream body read failed: {type(exc).__name__}")
-        if len(data) > limit:
+        if size > limit:
             opened.close()
             return _network_error("upstream_body_too_large", "upstream body is larger than the gateway accepts")
         opened.release()
-        return data
+        return b"".join(chunks)
