@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway import __version__, admin, openapi
+from gateway import __version__, admin, dashboard, openapi
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
@@ -138,6 +138,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes,
+        *dashboard.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         GatewayError: _gateway_error, HTTPException: _http_error, Exception: _server_error,

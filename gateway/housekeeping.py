@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway import __version__
+from gateway import __version__, dashboard
 from gateway.config import Provider
 from gateway.inflation import InflationWatch, gauge_values, read_alerts
 from gateway.log import get_logger
@@ -78,6 +78,7 @@ class Housekeeper:
             await self.probe_providers()
             await self.watch.tick(state.client, state.keys, time.time())
         self.gw.metrics.inflation.values = dict(gauge_values(await read_alerts(state.client, state.keys)))
+        await dashboard.sample(self.gw)  # the dashboard's spend series and cluster-wide refusal counts
 
     async def register(self) -> None:
         """Every worker says which config it runs, so `GET /admin/cluster` can flag a mismatch."""

@@ -1,0 +1,222 @@
+"""The operator dashboard through a running gateway: login, charts drawn from the admin API's
+numbers, a breaker forced open shown within one refresh, no request outside the gateway, no
+JavaScript errors, escaped names; screenshots at laptop and phone width (also copied to docs/img/)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import shutil
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import openai
+import pytest
+
+from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, start_gateway, start_simulator, wait_for
+from tests.test_gateway_e2e import sim_set
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+REFRESH_S = 1
+EVIL_KEY = "sk-dashboard-evil"
+EVIL_NAME = '<img src=x onerror="window.__xss=1">&amp;"team"'
+
+HOUSEKEEPING = """
+housekeeping:
+  interval_s: 0.2
+"""
+
+
+def fmt_usd(v: float) -> str:
+    """The page's formatting (dashboard.js fmtUSD)."""
+    a = abs(v)
+    return f"${v:.{2 if a >= 100 else 4 if a >= 1 else 6}f}"
+
+
+def admin(gw: Proc, path: str) -> dict:
+    req = urllib.request.Request(f"{gw.url}{path}", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+def raw_request(gw: Proc, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    """One request, redirects not followed."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp
+
+
+def dashboard_config(sim_port: int) -> str:
+    # a tiny daily budget with a roomy hard limit: spend runs ahead of the pace allowance at any
+    # hour (downgrade moments to mark), and past the budget requests keep going to the cheapest model
+    text = config_yaml(sim_port, f"dash-{time.time_ns()}", global_budget_usd=0.00005,
+                       breaker="failures: 2\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n"
+                               "  probe_lease_s: 60")
+    text = text.replace("budget:\n  daily_usd: 5e-05\n",
+                        "budget:\n  daily_usd: 0.00005\n  hard_limit_usd: 5\n"
+                        "  at_limit: {low: cheapest, normal: cheapest}\n")
+    assert "hard_limit_usd" in text
+    evil_sha = hashlib.sha256(EVIL_KEY.encode()).hexdigest()
+    text = text.replace("admin_key_sha256:", f"  - name: {json.dumps(EVIL_NAME)}\n    sha256: {evil_sha}\n"
+                                             f"    rpm: 2\nadmin_key_sha256:")
+    return text + HOUSEKEEPING
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Proc, Path]]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    sim = start_simulator(tmp)
+    try:
+        gw = start_gateway(tmp, dashboard_config(sim.port), redis_url)
+    except Exception:
+        sim.stop()
+        raise
+    try:
+        yield sim, gw, tmp
+    finally:
+        gw.stop()
+        sim.stop()
+
+
+def test_dashboard_needs_the_admin_key(stack: tuple[Proc, Proc, Path]) -> None:
+    _, gw, _ = stack
+    browser = raw_request(gw, "GET", "/dashboard", headers={"accept": "text/html"})
+    assert browser.status == 303 and browser.getheader("location") == "/dashboard/login"
+    assert raw_request(gw, "GET", "/dashboard").status == 401
+    assert raw_request(gw, "GET", "/dashboard", headers={"authorization": "Bearer sk-wrong"}).status == 401
+    assert raw_request(gw, "GET", "/dashboard", headers={"authorization": f"Bearer {DEMO_KEY}"}).status == 401
+    assert raw_request(gw, "GET", "/admin/deployments").status == 401
+    assert raw_request(gw, "GET", "/dashboard/api/budget").status == 401
+    assert raw_request(gw, "GET", "/dashboard/api/budget", headers={"cookie": "gw_dashboard=9999999999.00"}).status == 401
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    wrong = raw_request(gw, "POST", "/dashboard/login", urllib.parse.urlencode({"admin_key": "sk-wrong"}).encode(), form)
+    assert wrong.status == 401 and wrong.getheader("set-cookie") is None
+    ok = raw_request(gw, "POST", "/dashboard/login", urllib.parse.urlencode({"admin_key": ADMIN_KEY}).encode(), form)
+    assert ok.status == 303 and ok.getheader("location") == "/dashboard"
+    cookie = ok.getheader("set-cookie")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Max-Age=43200" in cookie
+    value = cookie.split(";")[0]
+    page = raw_request(gw, "GET", "/dashboard", headers={"cookie": value})
+    assert page.status == 200 and "script-src 'self'" in page.getheader("content-security-policy")
+    assert raw_request(gw, "GET", "/dashboard/api/breakers", headers={"cookie": value}).status == 200
+    expiry, sig = value.split("=", 1)[1].split(".")
+    forged = f"gw_dashboard={int(expiry) + 60}.{sig}"
+    assert raw_request(gw, "GET", "/dashboard/api/breakers", headers={"cookie": forged}).status == 401
+    assert admin(gw, "/admin/deployments")["deployments"]  # the admin key opens the new endpoints too
+
+
+def test_dashboard_renders_the_cluster(stack: tuple[Proc, Proc, Path]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the 'test' extra)")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)")
+    sim, gw, tmp = stack
+    msgs = [{"role": "user", "content": "Say hello to the dashboard"}]
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        for model in ("auto", "auto", "auto", "gpt-5.4-mini", "deepseek-v4-pro", "auto"):
+            client.chat.completions.create(model=model, messages=msgs)
+    refused = 0
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=EVIL_KEY, max_retries=0) as client:
+        for _ in range(4):  # rpm 2: the last two are refused before any upstream call
+            try:
+                client.chat.completions.create(model="auto", messages=msgs)
+            except openai.RateLimitError:
+                refused += 1
+    assert refused == 2
+    wait_for(lambda: admin(gw, "/admin/spend?by=key")["total"]["requests"] == 8)
+    wait_for(lambda: admin(gw, "/admin/refusals")["today"].get("key_rate_limited") == 2)
+    wait_for(lambda: len(admin(gw, "/admin/spend/series")["points"]) >= 1)
+    budget = admin(gw, "/admin/budget")
+    by_model = admin(gw, "/admin/spend?by=model")
+    assert budget["downgrade_events"], "spend past the pace allowance should have downgraded"
+
+    requests: list[str] = []
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1366, "height": 900})
+            page = context.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+            page.goto(f"{gw.url}/dashboard?refresh={REFRESH_S}")
+            assert page.url.startswith(f"{gw.url}/dashboard/login")
+            page.fill("#admin_key", ADMIN_KEY)
+            page.click("#login-submit")
+            page.wait_for_url(f"{gw.url}/dashboard")
+            page.goto(f"{gw.url}/dashboard?refresh={REFRESH_S}")
+            page.wait_for_function("() => window.dashboard && window.dashboard.refreshCount >= 2", timeout=10_000)
+
+            # the charts are drawn, with the admin API's numbers
+            canvases = page.locator("canvas")
+            assert canvases.count() >= 2
+            for i in range(canvases.count()):
+                box = canvases.nth(i).bounding_box()
+                assert box and box["width"] > 100 and box["height"] > 100
+            assert page.text_content("#spent-usd") == fmt_usd(budget["spent_usd"])
+            assert page.evaluate("window.dashboard.charts.spend.data[1].at(-1)") == budget["spent_usd"]
+            assert page.evaluate("window.dashboard.charts.week.data[1].at(-1)") == pytest.approx(budget["spent_usd"])
+            assert page.evaluate("window.dashboard.charts.spend.data[2].at(-1)") > 0  # the pace allowance
+            assert page.text_content("#requests-today") == str(by_model["total"]["requests"])
+            for row in by_model["rows"]:
+                cell = page.locator(f'#by-model tr[data-name="{row["name"]}"] td.today-usd')
+                assert cell.text_content() == fmt_usd(row["cost_usd"])
+            assert page.locator("#events-table tbody tr").count() == len(budget["downgrade_events"])
+            assert page.text_content('#refusals-table tr[data-reason="key_rate_limited"] td:nth-child(2)') == "2"
+            assert page.text_content("#ready-badge").startswith("ready")
+            assert page.text_content("#cluster-badge") == "1 replica · one config"
+            # names from config and requests are shown as text, never parsed as markup
+            key_names = page.eval_on_selector_all("#by-key td.name span", "els => els.map(e => e.textContent)")
+            assert EVIL_NAME in key_names
+            assert page.evaluate("window.__xss") is None and page.locator("#by-key img").count() == 0
+            # past the daily budget every request goes to the cheapest model first: make it fail
+            victim = "deepseek-v4-pro"
+            breaker = f'#deployments-table tr[data-deployment="{victim}"] .state'
+            assert page.text_content(breaker) == "closed"
+
+            # a breaker forced open shows as open within one refresh
+            sim_set(sim, victim, fail_status=503)
+            with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+                for _ in range(6):  # each falls back to gpt-5.4-mini; two failures open the breaker
+                    client.chat.completions.create(model="auto", messages=msgs)
+                    if admin(gw, "/admin/breakers")["breakers"][victim]["state"] == "open":
+                        break
+            assert admin(gw, "/admin/breakers")["breakers"][victim]["state"] == "open"
+            opened = time.monotonic()
+            page.wait_for_function(f"() => document.querySelector('{breaker}').textContent === 'open'",
+                                   timeout=(REFRESH_S + 2) * 1000)
+            assert time.monotonic() - opened <= REFRESH_S + 2
+            page.wait_for_function("() => document.querySelector('#deployments-table tr[data-deployment=\"deepseek-v4-pro\"] "
+                                   ".error-rate').textContent !== '–'")
+            page.wait_for_timeout(REFRESH_S * 1000 + 300)  # one more refresh: numbers after the failures
+            laptop = tmp / "dashboard-laptop.png"
+            page.screenshot(path=str(laptop), full_page=True)
+
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(REFRESH_S * 1000 + 300)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+            for i in range(canvases.count()):
+                box = canvases.nth(i).bounding_box()
+                assert box and 200 < box["width"] <= 390
+            phone = tmp / "dashboard-phone.png"
+            page.screenshot(path=str(phone), full_page=True)
+            context.close()
+        finally:
+            browser.close()
+
+    outside = [u for u in requests if not u.startswith(gw.url + "/") and not u.startswith("data:")]
+    assert requests and not outside, outside
+    assert not problems, problems
+    docs = ROOT / "docs" / "img"
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(laptop, docs / "dashboard-laptop.png")
+    shutil.copyfile(phone, docs / "dashboard-phone.png")
