@@ -198,17 +198,45 @@
     };
   }
 
+  function spendRange(s, now) {
+    var r = state.range || "auto";
+    if (r === "day") return s.day_start;
+    if (r !== "auto") return Math.max(s.day_start, now - parseInt(r, 10));
+    var first = s.points.length ? s.points[0][0] : s.day_start;
+    var pad = Math.max(30, (now - first) * 0.05);
+    return Math.max(s.day_start, Math.min(first - pad, now - 60));
+  }
+
+  function fmtAxisTime(u, splits) {
+    var span = u.scales.x.max - u.scales.x.min;
+    return splits.map(function (ts) {
+      var opts = { timeZone: state.timezone, hour12: false, hour: "2-digit", minute: "2-digit" };
+      if (span < 900) opts.second = "2-digit";
+      try { return new Date(ts * 1000).toLocaleTimeString("en-GB", opts); }
+      catch (e) { delete opts.timeZone; return new Date(ts * 1000).toLocaleTimeString("en-GB", opts); }
+    });
+  }
+
   function renderSpendChart(s) {
     var b = state.data.budget;
-    var xs = [s.day_start], spend = [null];
+    var now = Math.max(s.now, s.points.length ? s.points[s.points.length - 1][0] + 0.001 : 0);
+    var from = spendRange(s, now);
+    var xs = [from], spend = [null];
     s.points.forEach(function (p) {
-      if (p[0] > s.day_start && p[0] > xs[xs.length - 1]) { xs.push(p[0]); spend.push(p[1]); }
+      if (p[0] <= from) spend[0] = p[1];  // the line enters the window at its last value before it
+      else if (p[0] < now && p[0] > xs[xs.length - 1]) { xs.push(p[0]); spend.push(p[1]); }
     });
-    var now = Math.max(s.now, xs[xs.length - 1] + 0.001);
     xs.push(now);
     spend.push(b ? b.spent_usd : (spend[spend.length - 1] || 0));
     var allowance = xs.map(function (x) { return allowanceAt(s, x); });
-    var hard = xs.map(function () { return s.hard_limit_usd || null; });
+    var top = 0;
+    spend.concat(allowance).forEach(function (v) { if (v !== null && v > top) top = v; });
+    var hardShown = !!s.hard_limit_usd && (top === 0 || s.hard_limit_usd <= top * 3);
+    if (hardShown) top = Math.max(top, s.hard_limit_usd);
+    state.spendTop = top > 0 ? top * 1.08 : 1;
+    var hard = xs.map(function () { return hardShown ? s.hard_limit_usd : null; });
+    $("hard-note").textContent = s.hard_limit_usd && !hardShown ? "The hard limit (" + fmtUSD(s.hard_limit_usd) +
+      ") is above this scale." : "";
     var data = [xs, spend, allowance, hard];
     $("allowance-usd").textContent = s.daily_budget_usd ? fmtUSD(allowanceAt(s, now)) : "none";
     var chart = state.charts.spend;
@@ -217,17 +245,15 @@
       chart = state.charts.spend = new uPlot({
         width: chartWidth("spend-chart"), height: 260,
         tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); },
-        scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.08 : 1]; } } },
+        legend: { live: false },
+        scales: { x: { time: true }, y: { range: function () { return [0, state.spendTop]; } } },
         series: [
-          { value: function (u, v) { return v === null ? "–" : fmtTime(v); } },
-          { label: "spent", stroke: "#2f6fde", width: 2, fill: "rgba(47,111,222,0.08)",
-            value: function (u, v) { return fmtUSD(v); }, points: { show: false } },
-          { label: "pace allowance", stroke: "#b7791f", width: 1.5, dash: [6, 4],
-            value: function (u, v) { return fmtUSD(v); }, points: { show: false } },
-          { label: "hard limit", stroke: "#c53030", width: 1.5, dash: [2, 3],
-            value: function (u, v) { return fmtUSD(v); }, points: { show: false } }
+          {},
+          { label: "spent", stroke: "#2f6fde", width: 2, fill: "rgba(47,111,222,0.08)", points: { show: false } },
+          { label: "pace allowance", stroke: "#b7791f", width: 1.5, dash: [6, 4], points: { show: false } },
+          { label: "hard limit", stroke: "#c53030", width: 1.5, dash: [2, 3], points: { show: false } }
         ],
-        axes: [{}, { size: 80, values: function (u, vals) { return vals.map(fmtUSD); } }],
+        axes: [{ space: 70, values: fmtAxisTime }, { size: 80, values: function (u, vals) { return vals.map(fmtUSD); } }],
         plugins: [markers()]
       }, data, $("spend-chart"));
     } else {
@@ -244,6 +270,7 @@
     if (!chart) {
       chart = state.charts.week = new uPlot({
         width: chartWidth("week-chart"), height: 220,
+        legend: { live: false },
         scales: { x: { time: false, range: function () { return [-0.5, state.weekDays.length - 0.5]; } },
                   y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } },
                   req: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
@@ -257,7 +284,9 @@
         ],
         axes: [
           { splits: function () { return state.weekDays.map(function (_, i) { return i; }); },
-            values: function (u, vals) { return vals.map(function (v) { var d = state.weekDays[v]; return d ? d.slice(5) : ""; }); } },
+            values: function (u, vals) {
+              return vals.map(function (v) { var d = state.weekDays[v]; return d ? (u.width < 480 ? d.slice(8) : d.slice(5)) : ""; });
+            } },
           { size: 80, values: function (u, vals) { return vals.map(fmtUSD); } },
           { scale: "req", side: 1, grid: { show: false }, size: 50,
             values: function (u, vals) { return vals.map(fmtInt); } }
@@ -404,6 +433,15 @@
   }
 
   // ------------------------------------------------------------------ start
+  Array.prototype.forEach.call(document.querySelectorAll("#spend-range button"), function (btn) {
+    btn.addEventListener("click", function () {
+      state.range = btn.getAttribute("data-range");
+      Array.prototype.forEach.call(document.querySelectorAll("#spend-range button"), function (o) {
+        o.className = o === btn ? "on" : "";
+      });
+      if (state.data.series) renderSpendChart(state.data.series);
+    });
+  });
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     window.clearTimeout(resizeTimer);
