@@ -92,7 +92,6 @@
     budget: "/dashboard/api/budget",
     series: "/dashboard/api/spend/series",
     summary: "/dashboard/api/spend/summary?days=7",
-    breakers: "/dashboard/api/breakers",
     deployments: "/dashboard/api/deployments?n=2000",
     alerts: "/dashboard/api/alerts",
     refusals: "/dashboard/api/refusals?days=7",
@@ -329,10 +328,9 @@
     var names = Object.keys(d.deployments);
     var maxP99 = 1;
     names.forEach(function (n) { maxP99 = Math.max(maxP99, d.deployments[n].p99_ms || 0); });
-    var breakers = (state.data.breakers && state.data.breakers.breakers) || {};
     fillBody($("deployments-table"), names.map(function (n) {
       var x = d.deployments[n];
-      var br = (breakers[n] && breakers[n].state) || x.breaker;
+      var br = x.breaker;
       var p99 = bar((x.p99_ms || 0) / maxP99, "p99");
       var p50 = el("span", { cls: "p50" });
       p50.style.width = Math.min(100, ((x.p50_ms || 0) / maxP99) * 100).toFixed(1) + "%";
