@@ -125,7 +125,7 @@ def progress(target: str, r: dict[str, Any]) -> None:
           f"errors {r['errors']}  load {r['loadavg_1m']}  t+{time.monotonic() - T0:.0f}s", flush=True)
 
 
-def run_target(target: Target, sim: Proc, args: argparse.Namespace) -> dict[str, Any]:
+def run_target(target: Target, sim: Proc, engine: Any, args: argparse.Namespace) -> dict[str, Any]:
     scenarios = [s for s in target.scenarios if s in args.scenarios]
     if target.two_workers and "json_c64" not in args.scenarios:
         scenarios = []
@@ -134,6 +134,7 @@ def run_target(target: Target, sim: Proc, args: argparse.Namespace) -> dict[str,
     record: dict[str, Any] = {"scenarios": {}}
     proc = None
     try:
+        stack.flush_engine(engine)  # every system starts from empty state: no breaker, spend or limiter carried over
         proc = target.start()
         url, model, headers = target.endpoint(proc)
         record["probe"] = probe(url, model, headers)
@@ -163,6 +164,11 @@ def run_target(target: Target, sim: Proc, args: argparse.Namespace) -> dict[str,
     finally:
         if proc is not None:
             proc.stop()
+            if proc.name.startswith("gateway"):
+                failed = stack.gateway_failures(proc)
+                if failed:
+                    record["gateway_failures"] = failed
+                    print(f"  {target.name}: gateway logged non-200 answers: {failed}", flush=True)
     return record
 
 
@@ -443,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: run {i + 1}/{args.runs}: {', '.join(t.name for t in order)}", flush=True)
             targets = {}
             for target in order:
-                targets[target.name] = run_target(target, sim, args)
+                targets[target.name] = run_target(target, sim, engine, args)
             runs.append({"run": i + 1, "order": [t.name for t in order], "targets": targets})
     finally:
         if sim:

@@ -279,3 +279,36 @@ def start_engine(workdir: Path, cpu: int | None = LOADGEN_CPU):
     if engine.process is not None:
         pin_pid(engine.process.pid, cpu)
     return engine
+
+
+def flush_engine(engine: Any) -> None:
+    """FLUSHALL: the next system under test starts with no breaker, spend or limiter state."""
+    import redis
+
+    client = redis.Redis.from_url(engine.url, socket_timeout=5)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+
+
+def gateway_failures(proc: Proc, limit: int = 20) -> dict[str, int]:
+    """Non-200 answers the gateway logged (status:error code), from its JSON request lines."""
+    import orjson
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    if not proc.log or not proc.log.exists():
+        return {}
+    with proc.log.open("rb") as fh:
+        for line in fh:
+            if b'"event":"request"' not in line or (b'"status":200,' in line and b'"error":null' in line):
+                if b'"unhandled_error"' in line:
+                    counts["unhandled_error"] += 1
+                continue
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            counts[f"{doc.get('status')}:{doc.get('error')}"] += 1
+    return dict(counts.most_common(limit))
