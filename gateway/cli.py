@@ -87,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
             if len(str(sock)) > 100:  # unix socket paths are limited to about 107 bytes
                 data_dir = Path(tempfile.mkdtemp(prefix="gateway-"))
                 sock = data_dir / "engine.sock"
-            engine = Engine(data_dir=data_dir, unix_socket=sock, binary=binary).start()
+            engine = Engine(data_dir=data_dir, unix_socket=sock, binary=binary, die_with_parent=True).start()
             os.environ["REDIS_URL"] = engine.url
             print(f"gateway: private state engine at {engine.url} (set REDIS_URL to use your own)", file=sys.stderr)
         print(f"gateway: serving {cfg.source} (hash {cfg.hash}) on http://{args.host}:{args.port}", file=sys.stderr)

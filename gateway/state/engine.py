@@ -86,6 +86,7 @@ class Engine:
     unix_socket: Path | None = None
     cluster: bool = False
     extra_args: tuple[str, ...] = ()
+    die_with_parent: bool = False  # `gateway serve`'s private engine must not outlive it
     binary: str = field(default_factory=find_engine_binary)
     process: subprocess.Popen | None = None
 
@@ -115,7 +116,7 @@ class Engine:
         args += list(self.extra_args)
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

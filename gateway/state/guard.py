@@ -22,6 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from gateway.log import get_logger
 from gateway.state.journal import Journal
@@ -48,6 +49,7 @@ class GuardedState:
         self.policy = policy
         self.log = get_logger("gateway.state")
         self.degraded = False
+        self._failures = 0
         self._retry_at = 0.0
         self._local = StateModel()
         self._recovering: asyncio.Task[None] | None = None
@@ -73,8 +75,9 @@ class GuardedState:
             try:
                 admission = await self.store.admit(req)
             except STATE_ERRORS as exc:
-                self._went_down(exc)
+                self._failed(exc)
             else:
+                self._failures = 0
                 if self.degraded:
                     self._schedule_recovery()
                 return admission
@@ -90,6 +93,13 @@ class GuardedState:
         return False
 
     # -- degraded mode --
+    def _failed(self, exc: BaseException) -> None:
+        """One slow call on a loaded host is not an outage: degrade on the second failure in a
+        row (an engine that is really down refuses at once, so this costs nothing then)."""
+        self._failures += 1
+        if self.degraded or self._failures >= 2 or not isinstance(exc, (TimeoutError, RedisTimeout)):
+            self._went_down(exc)
+
     def _went_down(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + self.policy.retry_after_s
         if not self.degraded:
@@ -193,16 +203,22 @@ async def open_state(url: str, cfg: Any) -> GuardedState:
     s = cfg.state
     common = dict(prefix=s.prefix, retention_days=s.retention_days, ledger_maxlen=s.ledger_maxlen)
     policy = FaultPolicy(s.on_failure_rate_limits, s.on_failure_breakers, s.on_failure_budgets, s.replicas)
-    try:
-        store = await StateStore.connect(seeds if cluster else seeds[0], timeout_s=s.timeout_ms / 1000,
-                                         cluster=cluster, **common)
-        down = None
-    except STATE_ERRORS as exc:
+    down: BaseException | None = None
+    for attempt in range(5):  # a busy engine at start-up gets a few chances before we start degraded
+        try:
+            store = await StateStore.connect(seeds if cluster else seeds[0], timeout_s=s.timeout_ms / 1000,
+                                             cluster=cluster, **common)
+            down = None
+            break
+        except STATE_ERRORS as exc:
+            down = exc
+            await asyncio.sleep(0.2 * 2 ** attempt)
+    if down is not None:
         if cluster:
-            raise
+            raise down
         client = aioredis.Redis.from_url(seeds[0], socket_timeout=s.timeout_ms / 1000,
                                          socket_connect_timeout=max(s.timeout_ms / 1000, 0.25))
-        store, down = StateStore.from_client(client, **common), exc
+        store = StateStore.from_client(client, **common)
     guard = GuardedState(store, Journal(journal_dir(cfg)), policy)
     if down is not None:
         guard._went_down(down)
