@@ -57,6 +57,8 @@ class Classification:
 
 LAST_HEAD = 600  # chars of a long last user turn that are tokenised: its start ...
 LAST_TAIL = 300  # ... and its end (instructions are usually first or last)
+STRUCT_HEAD = 450  # punctuation/layout markers are searched in this head ...
+STRUCT_TAIL = 200  # ... and this tail of the turn
 ZONE = 250  # instruction zone: this many chars at each end of the last user turn
 CTX_HEAD = 300  # per context message
 CTX_TAIL = 150
@@ -394,7 +396,9 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         zone = text.lower()
         strong.update(_lex_groups(toks, zone))
     strong.update(toks)
-    _struct(text, toks_cs, "", strong)
+    # punctuation / layout markers: a smaller window is enough (the keywords above came from all tokens)
+    swin = text if len(text) <= STRUCT_HEAD + STRUCT_TAIL else text[:STRUCT_HEAD] + "\n" + text[-STRUCT_TAIL:]
+    _struct(swin, toks_cs, "", strong)
     ncode = len(_CODE_GROUPS & strong)
     if ncode:
         strong.add("#code%d" % min(ncode, 3))  # how many kinds of code markers fired
@@ -402,18 +406,18 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     lines = last_text.count("\n") + 1
     strong.add("#lines%d" % _bucket(lines, _LINE_EDGES))
     if lines >= 3:
-        sp = len(_SPEAKER_LINE.findall(text, 0, 800))
+        sp = len(_SPEAKER_LINE.findall(swin, 0, 500))
         if sp >= 2:
             strong.add("#speakers%d" % _bucket(sp, (4, 8)))
-        bl = len(_BULLET_LINE.findall(text, 0, 800))
+        bl = len(_BULLET_LINE.findall(swin, 0, 500))
         if bl >= 2:
             strong.add("#bullets%d" % _bucket(bl, (4, 8)))
     strong.add("#nums%d" % _bucket(sum(map(str.isdigit, toks)), _NUM_EDGES))
     if n:
         if last_text[-40:].rstrip().endswith("?"):
             strong.add("#q")
-        sym = sum(map(text.count, _SYMS))
-        strong.add("#sym%d" % _bucket(int(1000 * sym / len(text)), (5, 15, 30, 60, 100)))
+        sym = sum(map(swin.count, _SYMS))
+        strong.add("#sym%d" % _bucket(int(1000 * sym / len(swin)), (5, 15, 30, 60, 100)))
         if n <= 60 and lines == 1:
             first = zone.split(None, 1)
             if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
