@@ -169,7 +169,9 @@ end
 -- 5. Candidates in preference order (or all, for the cheapest): breaker, limits, budgets.
 local chosen, best_wait, best_reason, first_ok = nil, nil, nil, nil
 for i, c in ipairs(cands) do
-  local b = cb_effective(cb_load(c.k_cb), now)
+  local b = cb_load(c.k_cb)
+  local cb_before = b.state .. ':' .. b.gen
+  cb_effective(b, now)
   local why, wait = nil, 0
   local ok, probe, w = cb_check(b, now)
   local rpm_tat, tpm_tat
@@ -186,7 +188,8 @@ for i, c in ipairs(cands) do
   if not why then
     first_ok = first_ok or i
     if not chosen or c.expected < chosen.c.expected then
-      chosen = { i = i, c = c, b = b, probe = probe, rpm_tat = rpm_tat, tpm_tat = tpm_tat }
+      chosen = { i = i, c = c, b = b, probe = probe, rpm_tat = rpm_tat, tpm_tat = tpm_tat,
+        cb_before = cb_before }
     end
     if not cheapest then break end
   else
@@ -217,13 +220,18 @@ if A.key_tpm > 0 then gcra_put(K.key_tpm, key_tpm_tat, now) end
 if c.rpm > 0 then gcra_put(c.k_rpm, chosen.rpm_tat, now) end
 if c.tpm > 0 then gcra_put(c.k_tpm, chosen.tpm_tat, now) end
 local b = chosen.b
+-- The breaker hash is written only when something changed: a half-open transition, a probe
+-- lease, or new parameters from the config (most admits of a healthy deployment write nothing).
+local dirty = chosen.probe or chosen.cb_before ~= b.state .. ':' .. b.gen or b.n ~= c.n
+  or b.window_ms ~= c.window_ms or b.cooldown0_ms ~= c.cooldown0_ms
+  or b.max_cooldown_ms ~= c.max_cooldown_ms or b.lease_ms ~= c.lease_ms
 b.n, b.window_ms, b.cooldown0_ms, b.max_cooldown_ms, b.lease_ms =
   c.n, c.window_ms, c.cooldown0_ms, c.max_cooldown_ms, c.lease_ms
 if chosen.probe then
   b.probe_id = A.req_id
   b.probe_dl_us = now + c.lease_ms * 1000
 end
-cb_save(c.k_cb, b)
+if dirty then cb_save(c.k_cb, b) end
 local ek, ed = 0, 0
 if A.key_tpm > 0 then ek = A.est end
 if c.tpm > 0 then ed = A.est end
