@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gateway import workers
 from gateway.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -94,9 +95,12 @@ def serve(args: argparse.Namespace) -> int:
         # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler
         # that was there before it: make that a clean exit, so the engine and simulator stop too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        options = dict(loop="auto", http="auto", access_log=False, log_level="warning",
+                       timeout_graceful_shutdown=args.grace)
+        if args.workers > 1 and workers.supported() and not args.shared_socket:
+            return workers.run_workers(args.host, args.port, args.workers, options)
         uvicorn.run("gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    loop="auto", http="auto", access_log=False, log_level="warning",
-                    timeout_graceful_shutdown=args.grace)
+                    **options)
         return 0
     finally:
         if engine:
@@ -199,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     p.add_argument("--data-dir", help="where the private state engine keeps its socket and files")
     p.add_argument("--grace", type=int, default=30, help="seconds to drain in-flight requests on SIGTERM")
+    p.add_argument("--shared-socket", action="store_true",
+                   help="let uvicorn share one socket between workers (default: one SO_REUSEPORT socket each)")
     p.add_argument("--with-simulator", type=int, metavar="PORT", help="also run the provider simulator on PORT")
     p.add_argument("--simulator-config", help="YAML knobs for the simulator")
     p.set_defaults(func=serve)

@@ -55,6 +55,7 @@ class Gateway:
                                             b.probe_lease_ms)
         self._tasks: set[asyncio.Task[None]] = set()
         self._day_bounds: dict[str, tuple[int, int]] = {}
+        self._key_tpms = {k.name: k.tpm for k in config.keys}
 
     def budget_day(self) -> str:
         return datetime.now(self._tz).strftime("%Y-%m-%d")
@@ -99,10 +100,7 @@ class Gateway:
         )
 
     def _key_tpm(self, name: str) -> int:
-        for key in self.config.keys:
-            if key.name == name:
-                return key.tpm
-        return 0
+        return self._key_tpms.get(name, 0)
 
     async def settle(self, call: Call, dep: Deployment, attempt_id: str) -> None:
         usage = call.usage
@@ -170,4 +168,4 @@ class Gateway:
             m.cost.inc((call.deployment, call.provider, call.task or "-", call.key), call.cost_micro / 1_000_000)
             if call.fallbacks:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
-        self.log.info("request", **fields)
+        self.log.info("request", worker=m.worker, **fields)

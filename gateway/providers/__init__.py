@@ -90,23 +90,18 @@ def error_message(data: bytes) -> tuple[str, str | None]:
     return "upstream error", None
 
 
+_ADAPTERS: dict[str, ModuleType] = {}
+
+
 def adapter_for(wire_format: str) -> ModuleType:
-    from gateway.providers import azure, openai
+    """The adapter module of a wire format (imported once, then a dict lookup on the hot path)."""
+    adapter = _ADAPTERS.get(wire_format)
+    if adapter is not None:
+        return adapter
+    from gateway.providers import anthropic, azure, gemini, openai
 
-    adapters: dict[str, ModuleType] = {"openai": openai, "azure": azure}
+    _ADAPTERS.update(openai=openai, azure=azure, anthropic=anthropic, gemini=gemini)
     try:
-        from gateway.providers import anthropic
-
-        adapters["anthropic"] = anthropic
-    except ImportError:
-        pass
-    try:
-        from gateway.providers import gemini
-
-        adapters["gemini"] = gemini
-    except ImportError:
-        pass
-    try:
-        return adapters[wire_format]
+        return _ADAPTERS[wire_format]
     except KeyError:
         raise LookupError(f"no adapter for wire format {wire_format!r}") from None
