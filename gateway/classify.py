@@ -109,15 +109,23 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
 CJK_ZONE = 100  # CJK character bigrams come from this many chars at each end of the turn
 
 
-def _tokens(text: str, bigrams: bool = True) -> tuple[set[str], set[str]]:
-    """(case-sensitive tokens, lower-cased tokens + CJK bigrams near both ends)."""
+def _tokens(text: str, bigrams: int = 3) -> tuple[set[str], set[str]]:
+    """(case-sensitive tokens, lower-cased tokens + CJK bigrams). ``bigrams`` says where
+    CJK bigrams are taken: 0 nowhere, 1 the first CJK_ZONE chars, 2 the last, 3 both ends."""
     if text.isascii():
         cs = set(_TOK.findall(text))
         return cs, set(map(str.lower, cs))
     cs = set(_TOK_INTL.findall(text))
     low = set(map(str.lower, cs))
     if bigrams and _CJK.search(text) is not None:
-        z = text if len(text) <= 2 * CJK_ZONE else text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
+        if len(text) <= 2 * CJK_ZONE:
+            z = text
+        elif bigrams == 1:
+            z = text[:CJK_ZONE]
+        elif bigrams == 2:
+            z = text[-CJK_ZONE:]
+        else:
+            z = text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
         for run in _TOK_INTL.findall(z):
             if len(run) > 1 and not run.isascii():
                 low.update([run[i : i + 2] for i in range(len(run) - 1)])
@@ -377,9 +385,9 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         # tokenise head / middle / tail separately (same total cost as once) so the lexicon
         # can also say where the instruction sits: "#h..." at the start, "#t..." at the end
         head, tail = text[:ZONE], text[-ZONE:]
-        hcs, htoks = _tokens(head)
-        mcs, mtoks = _tokens(text[ZONE:-ZONE], False)
-        tcs, ttoks = _tokens(tail)
+        hcs, htoks = _tokens(head, 1)
+        mcs, mtoks = _tokens(text[ZONE:-ZONE], 0)
+        tcs, ttoks = _tokens(tail, 2)
         toks = htoks | mtoks | ttoks
         toks_cs = hcs | mcs | tcs
         hl, tl = head.lower(), tail.lower()
@@ -447,15 +455,18 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
         ccs, ctoks = _tokens(ctext)
         weak.update(ctoks)
+        structured = len(ctext) >= 40  # short messages ("Sure, paste it.") carry no structure
         if i > last_user:  # tool output after the last user turn: the material to work on
-            _struct(ctext, ccs, "#after", strong)
+            if structured:
+                _struct(ctext, ccs, "#after", strong)
             _lex(ctoks, ctext.lower(), "#after", strong)
         elif role == "system":
             _lex(ctoks, ctext.lower(), "#sys", strong)
         elif role == "user":
             _lex(ctoks, ctext.lower(), "#prev", strong)
-            _struct(ctext, ccs, "#prev", strong)
-        else:
+            if structured:
+                _struct(ctext, ccs, "#prev", strong)
+        elif structured:
             _struct(ctext, ccs, "#asst", strong)
     if n < 120 and turns > 1:
         # short follow-up ("and how do I test that?"): the earlier turns carry the topic
