@@ -168,8 +168,7 @@ def start_engine(state: State, mode: str) -> None:
     state.save()
     say(f"state engine ({mode}): {redis_url}")
     if mode == "cluster":
-        say("REDIS_URL holds the Cluster's seed URLs, comma-separated; the gateway must read such a list as "
-            "Cluster seeds (StateStore.connect(list)): check /readyz and one request before relying on it")
+        say("REDIS_URL holds the Cluster's seed URLs, comma-separated: the gateway connects as a Cluster client")
 
 
 def start_simulator(state: State, port: int) -> None:
