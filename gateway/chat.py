@@ -6,6 +6,7 @@ OpenAI-compatible providers untouched, as a client of OpenAI would expect.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,18 @@ class ChatRequest:
     user: str | None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing with 413 as soon as it passes the limit (never read whole first)."""
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
+    """Read the body, refusing with 413 as soon as it passes the limit (never read whole first),
+    and with 408 when it trickles in slower than the read timeout allows (slowloris)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise GatewayError(408, f"The request body did not arrive within {timeout_s:g} s.",
+                           "invalid_request_error", "request_timeout") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:

@@ -47,7 +47,8 @@ async def embeddings(request: Request) -> Response:
     try:
         key = gw.auth.authenticate(request.headers.get("authorization"))
         call.key = key.name
-        body = parse_json(await read_body(request, gw.config.server.max_body_bytes))
+        body = parse_json(await read_body(request, gw.config.server.max_body_bytes,
+                                              gw.config.server.body_read_timeout_s))
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("'model' is required: an embedding model, a route, or 'auto'.", "model")

@@ -40,7 +40,8 @@ async def chat_completions(request: Request) -> Response:
     try:
         key = gw.auth.authenticate(request.headers.get("authorization"))          # 1 auth
         call.key = key.name
-        chat = parse_chat(await read_body(request, gw.config.server.max_body_bytes))  # 2 parse
+        chat = parse_chat(await read_body(request, gw.config.server.max_body_bytes,
+                                              gw.config.server.body_read_timeout_s))  # 2 parse
         call.model_asked, call.stream = chat.model, chat.stream
         forced = check_header_task(request.headers.get("x-gateway-task"), TASKS) or key.default_task
         task, confidence = gw.classify(chat.messages, forced)                      # 3 classify

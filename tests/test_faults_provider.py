@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -40,7 +41,7 @@ def sse_lines(resp) -> Iterator[str]:
 def config(sim_port: int, prefix: str) -> str:
     dead = free_port()  # nothing listens there: connection refused
     return f"""
-server: {{request_timeout_s: 15, attempt_budget: 2}}
+server: {{request_timeout_s: 15, attempt_budget: 2, body_read_timeout_s: 1}}
 state: {{prefix: {prefix}, timeout_ms: 1000}}
 breaker: {{failures: 1000}}
 providers:
@@ -184,3 +185,14 @@ def test_sigterm_lets_an_in_flight_stream_finish(redis_url: str, tmp_path: Path)
     finally:
         gw.stop()
         sim.stop()
+
+
+def test_a_body_that_trickles_in_gets_408_not_a_held_connection(env) -> None:
+    gw = env[0]
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + DEMO_KEY.encode() + b"\r\nContent-Length: 500\r\n\r\n{\"model\"")
+        reply = sock.recv(65536)  # then send nothing more
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    assert json.loads(body)["error"]["code"] == "request_timeout"

@@ -155,6 +155,7 @@ class Server:
     attempt_budget: int = 4
     reservation_ttl_s: int = 900
     default_max_output_tokens: int = 4096
+    body_read_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
                                    integer=True),
         default_max_output_tokens=r.number(sdoc, "default_max_output_tokens", "server",
                                            base.default_max_output_tokens, minimum=1, integer=True),
+        body_read_timeout_s=r.number(sdoc, "body_read_timeout_s", "server", base.body_read_timeout_s, minimum=0.01),
     )
     stdoc = r.mapping(doc.get("state"), "state")
     r.known(stdoc, "state", set(StateSettings.__slots__))
