@@ -22,12 +22,14 @@ Gemini has no tool call ids: they are made up as `call_<responseId>_<n>` (the sa
 in the non-streamed answer). A `thoughtSignature` on a function call travels in the tool call's
 `extra_content.google.thought_signature` and is sent back on the next turn, as Google's own
 OpenAI-compatible endpoint does.
+
+The response side is in `gemini_response`, the stream decoder in `gemini_stream` and the schema
+cleaning in `gemini_schema`; this module re-exports them, so it stays the whole adapter.
 """
 
 from __future__ import annotations
 
 import mimetypes
-import time
 from typing import Any, Mapping
 from urllib.parse import quote, urlparse
 
@@ -36,7 +38,7 @@ import orjson
 from gateway.config import Deployment
 from gateway.errors import bad_request
 from gateway.log import get_logger
-from gateway.pricing import Usage, estimate_tokens
+from gateway.pricing import Usage
 from gateway.providers import (
     RETRYABLE_STATUSES,
     UpstreamError,
@@ -45,21 +47,13 @@ from gateway.providers import (
     retry_after_seconds,
 )
 from gateway.providers.embeddings import embeddings_body
+from gateway.providers.gemini_response import from_upstream
+from gateway.providers.gemini_schema import clean_schema
+from gateway.providers.gemini_stream import StreamDecoder
 from gateway.providers.openai import StreamError
 
 __all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "StreamError",
            "embeddings_to_upstream", "embeddings_from_upstream"]
-
-FINISH_REASONS = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-}
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
@@ -67,13 +61,6 @@ HANDLED = frozenset({
     "tool_choice", "response_format",
 })
 EMBEDDING_FIELDS = frozenset({"model", "input", "dimensions", "encoding_format"})
-
-# JSON-schema keys Gemini's OpenAPI-subset Schema rejects.
-SCHEMA_DROP = frozenset({
-    "additionalProperties", "$schema", "$id", "$comment", "$defs", "definitions", "strict", "examples",
-    "patternProperties", "unevaluatedProperties", "dependentRequired", "dependentSchemas", "not", "if",
-    "then", "else", "contentEncoding", "contentMediaType", "readOnly", "writeOnly", "deprecated",
-})
 
 log = get_logger("gateway.providers.gemini")
 
@@ -101,43 +88,6 @@ def _drop_unknown(body: dict[str, Any], handled: frozenset[str]) -> None:
     dropped = sorted(k for k in body if k not in handled)
     if dropped:
         log.debug("request_fields_dropped", provider="gemini", fields=dropped)
-
-
-def clean_schema(schema: Any, defs: Mapping[str, Any] | None = None, depth: int = 0) -> Any:
-    """A JSON schema reduced to what Gemini's Schema accepts (see the module docstring)."""
-    if not isinstance(schema, dict):
-        return schema
-    if depth > 32:
-        raise bad_request("A tool or response schema is nested too deeply (or is recursive).", "tools")
-    if defs is None:
-        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        name = ref.rsplit("/", 1)[-1]
-        if name not in defs:
-            raise bad_request(f"Schema reference {ref!r} cannot be resolved.", "tools")
-        merged = {**defs[name], **{k: v for k, v in schema.items() if k != "$ref"}}
-        return clean_schema(merged, defs, depth + 1)
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in SCHEMA_DROP or key == "$ref":
-            continue
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: clean_schema(sub, defs, depth + 1) for name, sub in value.items()}
-        elif key in ("items", "additionalItems") and isinstance(value, dict):
-            out[key] = clean_schema(value, defs, depth + 1)
-        elif key in ("anyOf", "oneOf", "allOf", "prefixItems") and isinstance(value, list):
-            out["anyOf" if key == "oneOf" else key] = [clean_schema(v, defs, depth + 1) for v in value]
-        elif key == "const":
-            out["enum"] = [value]
-        elif key == "type" and isinstance(value, list):
-            kinds = [t for t in value if t != "null"]
-            if len(kinds) < len(value):
-                out["nullable"] = True
-            out["type"] = kinds[0] if len(kinds) == 1 else kinds
-        else:
-            out[key] = value
-    return out
 
 
 def _data_url(url: str, where: str) -> dict[str, Any]:
@@ -343,185 +293,6 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["generationConfig"] = config
     url = _model_url(dep, "streamGenerateContent?alt=sse" if stream else "generateContent")
     return UpstreamRequest(url, _headers(dep), orjson.dumps(body))
-
-
-# --------------------------------------------------------------------------------------- response
-
-def usage_from(meta: Mapping[str, Any] | None) -> Usage:
-    meta = meta or {}
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
-    return Usage(
-        prompt_tokens=int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0),
-        completion_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
-        cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
-        reasoning_tokens=thoughts,
-        reported=True,
-    )
-
-
-def usage_body(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
-def completion_id(response_id: Any) -> str:
-    return "chatcmpl-" + (str(response_id) if response_id else str(time.time_ns()))
-
-
-def call_id(response_id: Any, choice: int, n: int) -> str:
-    prefix = f"call_{response_id}_" if response_id else "call_"
-    return f"{prefix}{n}" if choice == 0 else f"{prefix}{choice}_{n}"
-
-
-def _tool_call(part: dict[str, Any], response_id: Any, choice: int, n: int) -> dict[str, Any]:
-    fn = part["functionCall"]
-    call: dict[str, Any] = {
-        "id": fn.get("id") or call_id(response_id, choice, n),
-        "type": "function",
-        "function": {"name": fn.get("name") or "", "arguments": orjson.dumps(fn.get("args") or {}).decode()},
-    }
-    if part.get("thoughtSignature"):
-        call["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
-    return call
-
-
-def _finish(reason: Any, has_calls: bool) -> str:
-    mapped = FINISH_REASONS.get(str(reason), "stop")
-    return "tool_calls" if has_calls and mapped == "stop" else mapped
-
-
-def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
-    doc = orjson.loads(data)
-    if isinstance(doc, list) and len(doc) == 1:  # a streamGenerateContent JSON array of one
-        doc = doc[0]
-    if not isinstance(doc, dict) or ("candidates" not in doc and "promptFeedback" not in doc):
-        raise ValueError("upstream body is not a Gemini GenerateContentResponse")
-    rid = doc.get("responseId")
-    choices = []
-    for pos, cand in enumerate(doc.get("candidates") or ()):
-        index = int(cand.get("index") or pos)
-        texts: list[str] = []
-        calls: list[dict[str, Any]] = []
-        for part in (cand.get("content") or {}).get("parts") or ():
-            if part.get("thought"):
-                continue
-            if "text" in part:
-                texts.append(part["text"] or "")
-            elif "functionCall" in part:
-                calls.append(_tool_call(part, rid, index, len(calls)))
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-        if calls:
-            message["tool_calls"] = calls
-        choices.append({"index": index, "message": message, "logprobs": None,
-                        "finish_reason": _finish(cand.get("finishReason"), bool(calls))})
-    if not choices:  # the prompt itself was blocked
-        choices.append({"index": 0, "message": {"role": "assistant", "content": ""}, "logprobs": None,
-                        "finish_reason": "content_filter"})
-    usage = usage_from(doc.get("usageMetadata"))
-    body = {"id": completion_id(rid), "object": "chat.completion", "created": int(time.time()),
-            "model": dep.upstream, "choices": choices, "usage": usage_body(usage)}
-    return body, usage
-
-
-# ----------------------------------------------------------------------------------------- stream
-
-class StreamDecoder:
-    """Gemini SSE chunks (each a partial GenerateContentResponse) → OpenAI chunks.
-
-    Every candidate gets a role chunk when it first appears; a function call (Gemini sends it
-    whole) becomes an id+name delta then one arguments delta; a candidate's finishReason gives
-    its finish chunk. The stream is done once every candidate seen has finished.
-    """
-
-    def __init__(self, dep: Deployment, include_usage: bool) -> None:
-        self.include_usage = include_usage
-        self.model = dep.upstream
-        self.usage = Usage()
-        self.done = False
-        self.id: str | None = None
-        self._rid: Any = None
-        self.created = int(time.time())
-        self._started: set[int] = set()
-        self._calls: dict[int, int] = {}
-        self._finished: set[int] = set()
-        self._chars = 0
-
-    def _frame(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                 "model": self.model, "choices": choices}
-        if usage is not None:
-            chunk["usage"] = usage_body(usage)
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-    def _delta(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._frame([{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}])
-
-    def _start(self, index: int, out: list[bytes]) -> None:
-        if index not in self._started:
-            self._started.add(index)
-            out.append(self._delta(index, {"role": "assistant", "content": ""}))
-
-    def feed(self, event: bytes, data: bytes) -> list[bytes]:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise ValueError(f"stream chunk is not JSON: {data[:80]!r}") from None
-        if not isinstance(doc, dict):
-            raise ValueError("stream chunk is not a JSON object")
-        if "error" in doc:
-            err = doc["error"] if isinstance(doc["error"], dict) else {"message": str(doc["error"])}
-            raise StreamError(str(err.get("message") or "upstream stream error"),
-                              str(err.get("status") or err.get("code") or "") or None)
-        if self.id is None:
-            self._rid = doc.get("responseId")
-            self.id = completion_id(self._rid)
-        out: list[bytes] = []
-        candidates = doc.get("candidates") or ()
-        for pos, cand in enumerate(candidates):
-            index = int(cand.get("index") or pos)
-            self._start(index, out)
-            for part in (cand.get("content") or {}).get("parts") or ():
-                if part.get("thought"):
-                    continue
-                if part.get("text"):
-                    self._chars += len(part["text"])
-                    out.append(self._delta(index, {"content": part["text"]}))
-                elif "functionCall" in part:
-                    n = self._calls.get(index, 0)
-                    self._calls[index] = n + 1
-                    call = _tool_call(part, self._rid, index, n)
-                    args = call["function"]["arguments"]
-                    self._chars += len(args) + len(call["function"]["name"])
-                    first = {"index": n, "id": call["id"], "type": "function",
-                             "function": {"name": call["function"]["name"], "arguments": ""}}
-                    if "extra_content" in call:
-                        first["extra_content"] = call["extra_content"]
-                    out.append(self._delta(index, {"tool_calls": [first]}))
-                    out.append(self._delta(index, {"tool_calls": [{"index": n, "function": {"arguments": args}}]}))
-            if cand.get("finishReason") and index not in self._finished:
-                self._finished.add(index)
-                out.append(self._delta(index, {}, _finish(cand["finishReason"], index in self._calls)))
-        if not candidates and (doc.get("promptFeedback") or {}).get("blockReason"):
-            self._start(0, out)
-            self._finished.add(0)
-            out.append(self._delta(0, {}, "content_filter"))
-        if doc.get("usageMetadata"):
-            self.usage = usage_from(doc["usageMetadata"])
-        if self._finished and self._finished >= self._started:
-            self.done = True
-            if self.include_usage:
-                out.append(self._frame([], self.usage))
-        return out
-
-    def finish(self) -> list[bytes]:
-        if not self.usage.reported and self._chars:
-            self.usage.completion_tokens = estimate_tokens(self._chars)
-        return []
 
 
 # ----------------------------------------------------------------------------------------- errors
