@@ -21,11 +21,13 @@ Request (OpenAI → Anthropic):
 Response and stream: text blocks joined into `content`, `tool_use` → `tool_calls` (JSON-string
 arguments), `stop_reason` mapped to `finish_reason`, usage with prompt tokens counted as
 input + cache reads + cache writes (cached = cache reads).
+
+The response side is in `anthropic_response` and the stream decoder in `anthropic_stream`; this
+module re-exports them, so it stays the whole adapter.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Mapping
 
 import orjson
@@ -33,7 +35,6 @@ import orjson
 from gateway.config import Deployment
 from gateway.errors import bad_request
 from gateway.log import get_logger
-from gateway.pricing import Usage, estimate_tokens
 from gateway.providers import (
     RETRYABLE_STATUSES,
     UpstreamError,
@@ -41,6 +42,8 @@ from gateway.providers import (
     client_status,
     retry_after_seconds,
 )
+from gateway.providers.anthropic_response import from_upstream
+from gateway.providers.anthropic_stream import StreamDecoder
 from gateway.providers.openai import StreamError
 
 __all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "StreamError"]
@@ -49,16 +52,6 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_INSTRUCTION = ("Respond with a single valid JSON value only: no prose before or after it and no "
                     "Markdown code fences.")
-
-STOP_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 # Fields of an OpenAI request this module reads; every other field is dropped (and logged).
 HANDLED = frozenset({
@@ -311,182 +304,6 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     if stream:
         body["stream"] = True
     return UpstreamRequest(_url(dep.provider.base_url), _headers(dep), orjson.dumps(body))
-
-
-# --------------------------------------------------------------------------------------- response
-
-def usage_from(doc: Mapping[str, Any] | None) -> Usage:
-    doc = doc or {}
-    cache_read = int(doc.get("cache_read_input_tokens") or 0)
-    prompt = int(doc.get("input_tokens") or 0) + cache_read + int(doc.get("cache_creation_input_tokens") or 0)
-    return Usage(prompt_tokens=prompt, completion_tokens=int(doc.get("output_tokens") or 0),
-                 cached_tokens=cache_read, reasoning_tokens=0, reported=True)
-
-
-def usage_body(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
-def completion_id(message_id: Any) -> str:
-    text = str(message_id or "")
-    return "chatcmpl-" + (text[4:] if text.startswith("msg_") else text or str(time.time_ns()))
-
-
-def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
-    doc = orjson.loads(data)
-    if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
-        raise ValueError("upstream body is not an Anthropic message")
-    texts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for block in doc["content"]:
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(block.get("text") or "")
-        elif kind == "tool_use":
-            calls.append({
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()},
-            })
-        # thinking / redacted_thinking blocks are not part of the OpenAI answer
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
-    usage = usage_from(doc.get("usage"))
-    body = {
-        "id": completion_id(doc.get("id")),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": dep.upstream,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop"),
-                     "logprobs": None}],
-        "usage": usage_body(usage),
-    }
-    return body, usage
-
-
-# ----------------------------------------------------------------------------------------- stream
-
-class StreamDecoder:
-    """Anthropic stream events → OpenAI `chat.completion.chunk` frames.
-
-    message_start → the role chunk; content_block_start (tool_use) → the tool call's id and name;
-    content_block_delta → text or argument fragments; message_delta → the finish chunk;
-    message_stop → the usage chunk (when asked for) and `done`.
-    """
-
-    def __init__(self, dep: Deployment, include_usage: bool) -> None:
-        self.include_usage = include_usage
-        self.model = dep.upstream
-        self.usage = Usage()
-        self.done = False
-        self.id = completion_id(None)
-        self.created = int(time.time())
-        self._started = False
-        self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
-        self._finish: str | None = None
-        self._finished = False
-        self._output_reported = False
-        self._chars = 0
-
-    def _frame(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                 "model": self.model, "choices": choices}
-        if usage is not None:
-            chunk["usage"] = usage_body(usage)
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._frame([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
-
-    def _start(self, out: list[bytes]) -> None:
-        if not self._started:
-            self._started = True
-            out.append(self._delta({"role": "assistant", "content": ""}))
-
-    def feed(self, event: bytes, data: bytes) -> list[bytes]:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise ValueError(f"stream event is not JSON: {data[:80]!r}") from None
-        if not isinstance(doc, dict):
-            raise ValueError("stream event is not a JSON object")
-        kind = doc.get("type") or event.decode(errors="replace")
-        out: list[bytes] = []
-        if kind == "message_start":
-            message = doc.get("message") or {}
-            self.id = completion_id(message.get("id"))
-            self.usage = usage_from(message.get("usage"))
-            self._start(out)
-        elif kind == "content_block_start":
-            self._start(out)
-            block = doc.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                index = len(self._tools)
-                self._tools[int(doc.get("index") or 0)] = index
-                name = block.get("name") or ""
-                self._chars += len(name)
-                out.append(self._delta({"tool_calls": [{"index": index, "id": block.get("id"), "type": "function",
-                                                        "function": {"name": name, "arguments": ""}}]}))
-            elif block.get("type") == "text" and block.get("text"):
-                self._chars += len(block["text"])
-                out.append(self._delta({"content": block["text"]}))
-        elif kind == "content_block_delta":
-            self._start(out)
-            delta = doc.get("delta") or {}
-            dtype = delta.get("type")
-            if dtype == "text_delta":
-                text = delta.get("text") or ""
-                if text:
-                    self._chars += len(text)
-                    out.append(self._delta({"content": text}))
-            elif dtype == "input_json_delta":
-                fragment = delta.get("partial_json") or ""
-                index = self._tools.get(int(doc.get("index") or 0))
-                if fragment and index is not None:
-                    self._chars += len(fragment)
-                    out.append(self._delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
-            # thinking_delta / signature_delta / citations are not part of the OpenAI answer
-        elif kind == "message_delta":
-            delta = doc.get("delta") or {}
-            if delta.get("stop_reason"):
-                self._finish = STOP_REASONS.get(delta["stop_reason"], "stop")
-            usage = doc.get("usage") or {}
-            if usage.get("output_tokens") is not None:
-                self.usage.completion_tokens = int(usage["output_tokens"])
-                self._output_reported = True
-            if usage.get("input_tokens") is not None:  # newer API versions repeat the input counts here
-                self.usage = usage_from({**usage, "output_tokens": self.usage.completion_tokens})
-        elif kind == "message_stop":
-            self._start(out)
-            out.extend(self._close())
-            self.done = True
-        elif kind == "error":
-            err = doc.get("error") or {}
-            raise StreamError(str(err.get("message") or "upstream stream error"), err.get("type"))
-        # "ping" and unknown event types are ignored, as Anthropic's versioning policy asks
-        return out
-
-    def _close(self) -> list[bytes]:
-        if self._finished:
-            return []
-        self._finished = True
-        out = [self._delta({}, self._finish or "stop")]
-        if self.include_usage:
-            out.append(self._frame([], self.usage))
-        return out
-
-    def finish(self) -> list[bytes]:
-        if not self._output_reported and self._chars:
-            self.usage.completion_tokens = max(self.usage.completion_tokens, estimate_tokens(self._chars))
-        return []
 
 
 # ----------------------------------------------------------------------------------------- errors
