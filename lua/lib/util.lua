@@ -14,8 +14,9 @@ local function fmt(x)
 end
 
 -- A decimal integer in [lo, 2^52]; anything else (float, hex, empty) raises.
+local find = string.find
 local function int_arg(v, name, lo)
-  if type(v) ~= 'string' or not string.match(v, '^%-?%d+$') or #v > 16 then
+  if type(v) ~= 'string' or #v > 16 or not find(v, '^%-?%d+$') then
     error('ERR bad integer argument ' .. name)
   end
   local n = tonumber(v)
