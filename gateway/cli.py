@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from gateway import workers
 from gateway.config import ConfigError, load_config
@@ -110,6 +111,19 @@ def serve(args: argparse.Namespace) -> int:
             sim.wait(timeout=5)
 
 
+def _config_and_redis(args: argparse.Namespace) -> tuple[Any, str] | int:
+    """The config (for the key prefix and timezone) and the Redis URL of an operator command,
+    or the exit code of a clear error."""
+    try:
+        cfg = load_config(args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    url = args.redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        return _fail("set REDIS_URL (or --redis-url) to the gateway's state engine")
+    return cfg, url
+
+
 def spend(args: argparse.Namespace) -> int:
     """Print a day's spend read straight from Redis (the same numbers as GET /admin/spend)."""
     import asyncio
@@ -122,13 +136,10 @@ def spend(args: argparse.Namespace) -> int:
     from gateway.spend import format_table, report
     from gateway.state.keys import Keys
 
-    try:
-        cfg = load_config(args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
-    except ConfigError as exc:
-        return _fail(str(exc))
-    url = args.redis_url or os.environ.get("REDIS_URL")
-    if not url:
-        return _fail("set REDIS_URL (or --redis-url) to the gateway's state engine")
+    target = _config_and_redis(args)
+    if isinstance(target, int):
+        return target
+    cfg, url = target
     day = args.day or datetime.now(ZoneInfo(cfg.budget.timezone)).strftime("%Y-%m-%d")
 
     async def read() -> dict:
@@ -152,13 +163,10 @@ def status(args: argparse.Namespace) -> int:
     from gateway.housekeeping import live_replicas
     from gateway.state.keys import Keys
 
-    try:
-        cfg = load_config(args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
-    except ConfigError as exc:
-        return _fail(str(exc))
-    url = args.redis_url or os.environ.get("REDIS_URL")
-    if not url:
-        return _fail("set REDIS_URL (or --redis-url) to the gateway's state engine")
+    target = _config_and_redis(args)
+    if isinstance(target, int):
+        return target
+    cfg, url = target
 
     async def read() -> dict:
         client = aioredis.Redis.from_url(url.split(",")[0], socket_timeout=5)

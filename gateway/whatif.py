@@ -53,10 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
-from gateway.config import Config, ConfigError, parse_config
-from gateway.config.parse import expand_env
+from gateway.config import Config, ConfigError, load_config
 from gateway.whatif_strategies import DEFAULT_MID, StrategyResult, simulate
 from gateway.whatif_trace import DEFAULT_OUTPUT_TOKENS, TraceRequest, parse_trace_line, read_trace, trace_span_s
 
@@ -79,17 +77,7 @@ class _OfflineEnv(dict):
 def load_offline_config(path: str | Path) -> Config:
     """Load a gateway config for offline tools (audit, simulate): provider API keys and other
     ${VARS} need not be set, since nothing is called."""
-    source = str(path)
-    env = _OfflineEnv(os.environ)
-    try:
-        text = expand_env(Path(path).read_text(), env, source)
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    return parse_config(doc, source, env)
+    return load_config(path, _OfflineEnv(os.environ))
 
 
 # --------------------------------------------------------------------------- report and CLI
