@@ -53,7 +53,7 @@ class Call:
         rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else "req_" + secrets.token_hex(12)
         return cls(request_id=rid, started=time.perf_counter())
 
-    def note_admission(self, admission: Any, names: list[str]) -> None:
+    def note_admission(self, admission: Any) -> None:
         self.skipped.extend(admission.skipped)
         self.degraded = self.degraded or admission.degraded
         if admission.budget_remaining_micro >= 0:

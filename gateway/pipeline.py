@@ -92,7 +92,7 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
         attempt_id = f"{call.request_id}.{attempts}"
         admission = await gw.state.admit(_admit_request(gw, key, plan, attempt_id, prompt_tokens,  # 5 admit
                                                         max_out, candidates), key.daily_budget_micro > 0)
-        call.note_admission(admission, [d.name for d in candidates])
+        call.note_admission(admission)
         gw.observe_admission(admission)
         if not admission.ok:
             if last is None and refused is None:
@@ -129,8 +129,12 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
             raise refused
         raise upstream_failed(503, "No deployment could take the request.", "no_deployment_available")
     status = 504 if time.monotonic() >= deadline or last.status == 504 else (429 if last.status == 429 else 502)
-    raise upstream_failed(status, f"All upstream attempts failed ({attempts}); last: {last.message}",
+    err = upstream_failed(status, f"All upstream attempts failed ({attempts}); last: {last.message}",
                           last.code or "upstream_error")
+    if status == 429:  # every provider is rate limiting: tell the client when to come back
+        err.type = "rate_limit_error"
+        err.headers["retry-after"] = str(max(1, round(last.retry_after_s or 1)))
+    raise err
 
 
 def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt_tokens: int, max_out: int,
