@@ -236,6 +236,7 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
 async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, decoder: Any,
                  parser: SSEParser, chunks: AsyncIterator[bytes], first: list[bytes], opened: Any) -> AsyncIterator[bytes]:
     outcome = "success"
+    finished = False
     try:
         for frame in first:
             yield frame
@@ -246,6 +247,7 @@ async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, at
             for event, data in parser.feed(chunk):
                 for frame in decoder.feed(event, data):
                     yield frame
+        finished = True
         for frame in decoder.finish():
             yield frame
         if not decoder.done:
@@ -253,7 +255,7 @@ async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, at
             call.stream_error("upstream_stream_cut")
             yield sse_error(upstream_failed(502, "The upstream stream ended early.", "upstream_stream_cut"))
         yield DONE
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, GeneratorExit):  # the client went away: stop the upstream call now
         outcome = "neutral"
         call.stream_error("client_disconnected")
         raise
@@ -265,8 +267,12 @@ async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, at
         yield sse_error(upstream_failed(502, f"The upstream stream failed: {exc or type(exc).__name__}", code))
         yield DONE
     finally:
-        opened.close()
-        decoder.finish()
+        if decoder.done and outcome == "success":
+            opened.release()  # the connection goes back to the pool
+        else:
+            opened.close()
+        if not finished:
+            decoder.finish()
         usage: Usage = decoder.usage
         if not usage.reported:
             usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
