@@ -156,6 +156,7 @@ class StateStore:
         self.scripts = Scripts(client)
         self.retention_s = retention_days * 86_400
         self.ledger_maxlen = ledger_maxlen
+        self._static: dict[tuple[Any, ...], tuple[list[str], tuple[bytes, ...], tuple[bytes, ...]]] = {}
         # req_id -> (day, deployment) of reservations made here, so release needs no lookup
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
@@ -208,17 +209,35 @@ class StateStore:
                            self.ledger_maxlen, self.retention_s, len(req.candidates), len(req.failed),
                            req.priority, p.soft_budget_micro, p.day_start_us, p.day_len_us, p.burst_micro,
                            p.enter_permille, p.normal_enter_permille, p.exit_permille, int(p.at_limit_cheapest)]
+        out = [_arg(a) for a in args]
         for c in req.candidates:
-            keys += [k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)]
-            b = c.breaker
+            ckeys, head, tail = self._candidate_parts(c)
+            keys += ckeys
             expected = c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro
-            args += [c.deployment, c.rpm, c.tpm, c.max_cost_micro, expected, b.failures, b.window_ms,
-                     b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms]
+            out += head
+            out += (_arg(c.max_cost_micro), _arg(expected))
+            out += tail
         for f in req.failed:
             keys.append(k.breaker(f.deployment))
-            args += [f.deployment, f.breaker_gen, f.kind]
+            out += (_arg(f.deployment), _arg(f.breaker_gen), _arg(f.kind))
         keys += [k.pace(req.day), k.pace_events(req.day)]
-        return keys, [_arg(a) for a in args]
+        return keys, out
+
+    def _candidate_parts(self, c: Candidate) -> tuple[list[str], tuple[bytes, ...], tuple[bytes, ...]]:
+        """A deployment's keys and its static arguments, encoded once (they change only with the
+        config), so each admit encodes only what is new: the request's costs."""
+        static = (c.deployment, c.rpm, c.tpm, c.breaker)
+        parts = self._static.get(static)
+        if parts is None:
+            k, b = self.keys, c.breaker
+            parts = ([k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)],
+                     tuple(_arg(a).encode() for a in (c.deployment, c.rpm, c.tpm)),
+                     tuple(_arg(a).encode() for a in (b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms,
+                                                      b.probe_lease_ms)))
+            if len(self._static) > 10_000:
+                self._static.clear()
+            self._static[static] = parts
+        return parts
 
     async def admit(self, req: AdmitRequest) -> Admission:
         keys, args = self.admit_call(req)
