@@ -55,10 +55,18 @@ class Gateway:
                                             b.probe_lease_ms)
         self._tasks: set[asyncio.Task[None]] = set()
         self._day_bounds: dict[str, tuple[int, int]] = {}
+        self._day, self._day_ends = "", 0.0
         self._key_tpms = {k.name: k.tpm for k in config.keys}
 
     def budget_day(self) -> str:
-        return datetime.now(self._tz).strftime("%Y-%m-%d")
+        """Today in the budget's timezone; recomputed only when the cached day has ended."""
+        now = time.time()
+        if now >= self._day_ends:
+            local = datetime.fromtimestamp(now, self._tz)
+            self._day = local.strftime("%Y-%m-%d")
+            tomorrow = datetime.combine(local.date() + timedelta(days=1), dt_time(), self._tz)
+            self._day_ends = tomorrow.timestamp()
+        return self._day
 
     def pace_args(self, day: str, priority: str) -> PaceArgs | None:
         """The budget's pace rule for the script: the day's bounds in its timezone (a DST day is
