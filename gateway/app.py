@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import os
 import time
+import traceback
+from pathlib import Path
 from typing import AsyncIterator
 
 import orjson
@@ -91,7 +93,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    get_logger("gateway").error("unhandled_error", path=request.url.path, error=type(exc).__name__)
+    # where it broke (code locations only: no values, so no prompt text or secret can leak)
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in frames]
+    get_logger("gateway").error("unhandled_error", path=request.url.path, error=type(exc).__name__, where=where)
     return GatewayError(500, "The gateway hit an internal error.", "server_error", "internal_error").response()
 
 

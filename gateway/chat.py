@@ -120,7 +120,7 @@ def parse_chat(raw: bytes) -> ChatRequest:
         if not isinstance(message, dict):
             raise bad_request(f"{where} must be an object.", "messages")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise bad_request(f"{where}.role must be one of {sorted(ROLES)}; got {role!r}.", f"{where}.role")
         chars += _content_chars(message.get("content"), where)
         calls = message.get("tool_calls")

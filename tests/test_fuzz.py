@@ -97,6 +97,7 @@ def test_arbitrary_bytes_and_invalid_utf8(gateway: Proc, raw: bytes) -> None:
     json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10**30}).encode(),
     json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x" * 1_500_000}]}).encode(),
     b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 1e400}',
+    b'{"model": "auto", "messages": [{"role": ["user"], "content": "hi"}]}',  # unhashable role (schemathesis)
     b"",
 ])
 def test_edge_cases(gateway: Proc, raw: bytes) -> None:
