@@ -91,3 +91,32 @@ def test_metrics_render_prometheus_text() -> None:
 def test_openai_error_body_shape() -> None:
     body = orjson.loads(GatewayError(400, "bad", "invalid_request_error", "c", "p").response().body)
     assert body == {"error": {"message": "bad", "type": "invalid_request_error", "param": "p", "code": "c"}}
+
+
+def test_provider_quirks_are_data() -> None:
+    from gateway.config import Quirks
+    from gateway.providers.openai import apply_quirks
+
+    body = {"model": "m", "max_completion_tokens": 50, "stream_options": {"include_usage": False}, "seed": 1}
+    apply_quirks(body, Quirks(), stream=True)
+    assert body["stream_options"] == {"include_usage": True} and body["max_completion_tokens"] == 50
+    old_server = Quirks(stream_usage=False, max_tokens_field="max_tokens", drop_fields=("seed",))
+    body = {"model": "m", "max_completion_tokens": 50, "stream_options": {"include_usage": True}, "seed": 1}
+    apply_quirks(body, old_server, stream=True)
+    assert body == {"model": "m", "max_tokens": 50}
+
+
+def test_quirks_from_config() -> None:
+    import yaml
+
+    from gateway.config import ConfigError, parse_config
+    from tests.procs import config_yaml
+
+    doc = yaml.safe_load(config_yaml(9100, "t"))
+    doc["providers"]["sim"]["quirks"] = {"stream_usage": False, "max_tokens_field": "max_tokens",
+                                         "drop_fields": ["seed"]}
+    quirks = parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k"}).providers["sim"].quirks
+    assert (quirks.stream_usage, quirks.max_tokens_field, quirks.drop_fields) == (False, "max_tokens", ("seed",))
+    doc["providers"]["sim"]["quirks"] = {"stream_usage": "no"}
+    with pytest.raises(ConfigError, match="providers.sim.quirks.stream_usage"):
+        parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k"})

@@ -22,6 +22,16 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class Quirks:
+    """What one OpenAI-compatible API does differently, kept as data so every provider shares
+    one code path (e.g. a server that rejects `stream_options`, or knows only `max_tokens`)."""
+
+    stream_usage: bool = True                  # send stream_options.include_usage on streams
+    max_tokens_field: str | None = None        # rename max_tokens / max_completion_tokens to this
+    drop_fields: tuple[str, ...] = ()          # request fields the API rejects
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     name: str
     format: str
@@ -32,6 +42,7 @@ class Provider:
     api_version: str | None = None
     timeouts: Timeouts = Timeouts()
     max_retries: int = 1
+    quirks: Quirks = Quirks()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import yaml
 
 from gateway.config.model import (
     PRIORITIES, TASKS, WIRE_FORMATS, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, Price,
-    Provider,
+    Provider, Quirks,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
@@ -23,7 +23,8 @@ from gateway.config.routes import parse_budget, parse_route
 def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
-    r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries"})
+    r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries",
+                        "quirks"})
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
     base_url = r.string(doc, "base_url", path).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
@@ -45,7 +46,20 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
     api_version = doc.get("api_version")
     if fmt == "azure" and not api_version:
         raise r.fail(f"{path}.api_version", api_version, "Azure OpenAI needs an api_version")
+    qdoc = r.mapping(doc.get("quirks"), f"{path}.quirks")
+    r.known(qdoc, f"{path}.quirks", {"stream_usage", "max_tokens_field", "drop_fields"})
+    stream_usage = qdoc.get("stream_usage", True)
+    if not isinstance(stream_usage, bool):
+        raise r.fail(f"{path}.quirks.stream_usage", stream_usage, "expected true or false")
+    quirks = Quirks(
+        stream_usage=stream_usage,
+        max_tokens_field=r.string(qdoc, "max_tokens_field", f"{path}.quirks",
+                                  choices=("max_tokens", "max_completion_tokens"))
+        if qdoc.get("max_tokens_field") is not None else None,
+        drop_fields=r.strings(qdoc, "drop_fields", f"{path}.quirks"),
+    )
     return Provider(
+        quirks=quirks,
         name=name, format=fmt, base_url=base_url, api_key_env=key_env, api_key=api_key,
         headers=tuple((str(k), str(v)) for k, v in headers.items()), api_version=api_version,
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),

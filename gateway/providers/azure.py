@@ -9,7 +9,13 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.providers import UpstreamRequest
-from gateway.providers.openai import StreamDecoder, embeddings_from_upstream, error_from_upstream, from_upstream
+from gateway.providers.openai import (
+    StreamDecoder,
+    apply_quirks,
+    embeddings_from_upstream,
+    error_from_upstream,
+    from_upstream,
+)
 
 __all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "embeddings_to_upstream",
            "embeddings_from_upstream"]
@@ -18,8 +24,7 @@ __all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
     body = dict(chat)
     body.pop("model", None)  # the deployment in the path names the model
-    if stream:
-        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    apply_quirks(body, dep.provider.quirks, stream)
     headers = {"content-type": "application/json"}
     if dep.provider.api_key:
         headers["api-key"] = dep.provider.api_key

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import orjson
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Quirks
 from gateway.pricing import Usage, estimate_tokens
 from gateway.providers import (
     RETRYABLE_STATUSES,
@@ -23,15 +23,27 @@ from gateway.providers import (
 )
 
 
+def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
+    """Shape an OpenAI body for one OpenAI-compatible API, from its config (data, not code paths)."""
+    if stream:
+        if quirks.stream_usage:
+            # The gateway asks for usage so it can charge the real cost; whether the client sees
+            # the usage chunk is decided by the decoder. Without it, tokens are counted on the way.
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        else:
+            body.pop("stream_options", None)
+    if quirks.max_tokens_field:
+        other = "max_tokens" if quirks.max_tokens_field == "max_completion_tokens" else "max_completion_tokens"
+        if other in body:
+            body.setdefault(quirks.max_tokens_field, body.pop(other))
+    for name in quirks.drop_fields:
+        body.pop(name, None)
+
+
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
     body = dict(chat)
     body["model"] = dep.upstream
-    if stream:
-        # The gateway always asks for usage so it can charge the real cost; whether the
-        # client sees the usage chunk is decided by the decoder.
-        options = dict(body.get("stream_options") or {})
-        options["include_usage"] = True
-        body["stream_options"] = options
+    apply_quirks(body, dep.provider.quirks, stream)
     headers = {"content-type": "application/json"}
     if dep.provider.api_key:
         headers["authorization"] = f"Bearer {dep.provider.api_key}"
