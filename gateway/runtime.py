@@ -105,6 +105,9 @@ class Gateway:
             cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
             breaker_gen=call.breaker_gen, latency_ms=latency_ms, tpm=dep.tpm, key_tpm=self._key_tpm(call.key),
             arm=call.experiment,
+            # admitted in-process while Redis was unreachable: Redis holds no reservation for it,
+            # so the settle must count the spend directly (a no-op for an id Redis already knows)
+            force=call.degraded,
         )
 
     def _key_tpm(self, name: str) -> int:
