@@ -17,6 +17,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 import gateway
+from gateway.state.resp import RespConnection
 
 ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease")
 
@@ -60,9 +61,11 @@ def load_sources(root: Path | None = None) -> dict[str, LoadedScript]:
 class Scripts:
     """The composed scripts of one client: `await scripts.load()` at start-up, then `call`."""
 
-    def __init__(self, client: Any, root: Path | None = None) -> None:
+    def __init__(self, client: Any, root: Path | None = None, fast: RespConnection | None = None) -> None:
         self.client = client
         self.scripts = load_sources(root)
+        self.fast = fast  # the pipelined connection for script calls (one engine), else redis-py
+        self._heads = {s.name: b"$7\r\nEVALSHA\r\n$40\r\n" + s.sha.encode() + b"\r\n" for s in self.scripts.values()}
 
     async def load(self) -> None:
         # On a cluster client SCRIPT LOAD goes to every primary.
@@ -76,8 +79,22 @@ class Scripts:
     async def call(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """One EVALSHA; on NOSCRIPT (cache flushed, failover) load everything and retry once."""
         s = self.scripts[name]
+        if self.fast is not None:
+            packed = self.pack(name, keys, args)
+            try:
+                return await self.fast.call(packed)
+            except NoScriptError:
+                await self.load()
+                return await self.fast.call(packed)
         try:
             return await self.client.evalsha(s.sha, len(keys), *keys, *args)
         except NoScriptError:
             await self.load()
             return await self.client.evalsha(s.sha, len(keys), *keys, *args)
+
+    def pack(self, name: str, keys: list[str], args: list[Any]) -> bytes:
+        """EVALSHA sha numkeys keys... args... in RESP, strings encoded as UTF-8."""
+        parts = [k.encode() for k in keys]
+        parts += [a if isinstance(a, bytes) else a.encode() for a in args]
+        return b"".join([b"*%d\r\n" % (len(parts) + 3), self._heads[name], b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys)),
+                         *[b"$%d\r\n%s\r\n" % (len(p), p) for p in parts]])

@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from gateway.state.keys import Keys, prev_day
+from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
 
 OUTCOMES = ("success", "failure", "neutral")
@@ -150,10 +151,10 @@ def _retry() -> Retry:
 
 class StateStore:
     def __init__(self, client: Any, prefix: str = "gw", retention_days: int = 35,
-                 ledger_maxlen: int = 100_000) -> None:
+                 ledger_maxlen: int = 100_000, fast: RespConnection | None = None) -> None:
         self.client = client
         self.keys = Keys(prefix)
-        self.scripts = Scripts(client)
+        self.scripts = Scripts(client, fast=fast)
         self.retention_s = retention_days * 86_400
         self.ledger_maxlen = ledger_maxlen
         self._static: dict[tuple[Any, ...], tuple[list[str], tuple[bytes, ...], tuple[bytes, ...]]] = {}
@@ -179,10 +180,15 @@ class StateStore:
             client = RedisCluster(startup_nodes=nodes, max_connections=max_connections,
                                   ssl=urls[0].startswith("rediss://"), **common)
             await client.initialize()
+            fast = None
         else:
             client = aioredis.Redis.from_url(url, max_connections=max_connections, **common)
-        store = cls(client, prefix, retention_days, ledger_maxlen)
+            # the hot path's script calls share one pipelined connection (see resp.py)
+            fast = RespConnection(url, timeout_s, max(timeout_s, 0.25))
+        store = cls(client, prefix, retention_days, ledger_maxlen, fast)
         await store.scripts.load()
+        if fast is not None:
+            await fast.connect()
         return store
 
     @classmethod
@@ -331,6 +337,8 @@ class StateStore:
             return False
 
     async def close(self) -> None:
+        if self.scripts.fast is not None:
+            await self.scripts.fast.close()
         close = getattr(self.client, "aclose", None) or self.client.close
         await close()
 

@@ -1,0 +1,199 @@
+"""A lean, pipelined RESP connection for the two script calls of the hot path.
+
+redis-py's asyncio client spends more CPU per EVALSHA than the script itself takes in the
+engine: a pool checkout, a lock, `wait_for` around each write and read, an argument encoder and
+a reply parser per call. This connection does the least that is correct for a stream of
+idempotent script calls:
+
+- one socket, many callers: each command is appended to a write buffer, and the buffer goes out
+  in one `write` per event-loop tick; replies come back in order and resolve the callers'
+  futures first in, first out (Redis answers the commands of one connection in order);
+- replies are parsed by `hiredis` (C), error replies raised as redis-py's exceptions, so the
+  callers' handling (NOSCRIPT reload, the fault guard) is the same for both clients;
+- a call that times out leaves its slot in the queue (its late reply is dropped); when no reply
+  at all has arrived for a while the socket is aborted and every waiting call fails at once,
+  and the next call reconnects.
+
+Only the state store's script calls use it; everything else (admin reads, cluster topology)
+stays on redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from typing import Any, Sequence
+from urllib.parse import unquote, urlparse
+
+import hiredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+def pack(parts: Sequence[bytes]) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(parts)]
+    for p in parts:
+        out.append(b"$%d\r\n" % len(p))
+        out.append(p)
+        out.append(b"\r\n")
+    return b"".join(out)
+
+
+def bulk(p: bytes) -> bytes:
+    """One argument, encoded as a bulk string, for callers that pre-encode static parts."""
+    return b"$%d\r\n%s\r\n" % (len(p), p)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, conn: "RespConnection") -> None:
+        self.conn = conn
+
+    def data_received(self, data: bytes) -> None:
+        self.conn._data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn._lost(exc)
+
+
+class RespConnection:
+    """`await conn.call(packed_command)` → the parsed reply, or a redis-py exception."""
+
+    def __init__(self, url: str, timeout_s: float = 0.25, connect_timeout_s: float = 0.5) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self._transport: asyncio.Transport | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._waiters: deque[asyncio.Future[Any]] = deque()
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._last_reply = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ connecting
+    async def connect(self) -> None:
+        if self._transport is not None:
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        fut = self._connecting
+        try:
+            await asyncio.shield(fut)
+        finally:
+            if fut.done():
+                self._connecting = None
+
+    async def _open(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        u = urlparse(self.url)
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                if u.scheme == "unix":
+                    transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), u.path)
+                else:
+                    context = ssl.create_default_context() if u.scheme == "rediss" else None
+                    transport, _ = await loop.create_connection(lambda: _Protocol(self), u.hostname or "127.0.0.1",
+                                                                u.port or 6379, ssl=context)
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(f"cannot connect to the state engine: {type(exc).__name__}") from exc
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._transport = transport  # type: ignore[assignment]
+        self._last_reply = loop.time()
+        for command in _handshake(u):
+            await self._send(pack(command))
+
+    # ------------------------------------------------------------------ calls
+    async def call(self, packed: bytes) -> Any:
+        if self._transport is None:
+            await self.connect()
+        return await self._send(packed)
+
+    async def execute(self, *parts: bytes | str | int) -> Any:
+        """A command from plain values (for start-up and tests; the hot path pre-packs)."""
+        return await self.call(pack([p if isinstance(p, bytes) else str(p).encode() for p in parts]))
+
+    async def _send(self, packed: bytes) -> Any:
+        loop = self._loop or asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._waiters.append(fut)
+        self._out.append(packed)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        timer = loop.call_later(self.timeout_s, self._expire, fut)
+        try:
+            reply = await fut
+        finally:
+            timer.cancel()
+        if isinstance(reply, ResponseError):
+            if str(reply).startswith("NOSCRIPT"):
+                raise NoScriptError(str(reply))
+            raise reply
+        return reply
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out, self._out = self._out, []
+        if self._transport is None or self._transport.is_closing():
+            self._fail_all(RedisConnectionError("state engine connection is closed"))
+            return
+        self._transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _expire(self, fut: asyncio.Future[Any]) -> None:
+        if fut.done():
+            return
+        fut.set_exception(RedisTimeoutError("state engine did not answer in time"))
+        # A reply that is merely late keeps the socket; silence for several timeouts means it is dead.
+        loop = self._loop or asyncio.get_running_loop()
+        if self._transport is not None and loop.time() - self._last_reply > max(1.0, 4 * self.timeout_s):
+            self._transport.abort()
+
+    # ------------------------------------------------------------------ protocol callbacks
+    def _data(self, data: bytes) -> None:
+        reader, waiters = self._reader, self._waiters
+        reader.feed(data)
+        if self._loop is not None:
+            self._last_reply = self._loop.time()
+        while True:
+            reply = reader.gets()
+            if reply is False:
+                return
+            if not waiters:  # pragma: no cover - a reply nobody asked for: the stream is out of step
+                self._transport and self._transport.abort()
+                return
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(reply)
+
+    def _lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._fail_all(RedisConnectionError(f"state engine connection lost: {type(exc).__name__ if exc else 'closed'}"))
+
+    def _fail_all(self, exc: Exception) -> None:
+        waiters, self._waiters = self._waiters, deque()
+        self._out = []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+def _handshake(u: Any) -> list[list[bytes]]:
+    """AUTH and SELECT from the URL, as redis-py reads them."""
+    commands: list[list[bytes]] = []
+    if u.password:
+        user = unquote(u.username) if u.username else ""
+        auth = [b"AUTH", user.encode(), unquote(u.password).encode()] if user else [b"AUTH", unquote(u.password).encode()]
+        commands.append(auth)
+    db = (u.path or "/").strip("/") if u.scheme != "unix" else ""
+    if db and db != "0":
+        commands.append([b"SELECT", db.encode()])
+    return commands
