@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import os
 import time
-import traceback
-from pathlib import Path
 from typing import AsyncIterator
 
 import orjson
@@ -22,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway import __version__, admin, dashboard, openapi
+from gateway.asgi import HotPaths, internal_error
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
@@ -93,14 +92,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    # where it broke (code locations only: no values, so no prompt text or secret can leak)
-    frames = traceback.extract_tb(exc.__traceback__)[-3:]
-    where = [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in frames]
-    get_logger("gateway").error("unhandled_error", path=request.url.path, error=type(exc).__name__, where=where)
-    return GatewayError(500, "The gateway hit an internal error.", "server_error", "internal_error").response()
+    return internal_error(exc, request.url.path).response()
 
 
-def create_app(config: Config | None = None, redis_url: str | None = None) -> Starlette:
+HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions,
+             "/v1/embeddings": embeddings, "/embeddings": embeddings}
+
+
+def create_app(config: Config | None = None, redis_url: str | None = None) -> HotPaths:
     """App factory; `uvicorn --factory gateway.app:create_app` reads the environment."""
     configure(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
 
@@ -133,10 +132,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
             await state.close()
 
     routes = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/embeddings", embeddings, methods=["POST"]),
+        *(Route(path, handler, methods=["POST"]) for path, handler in HOT_PATHS.items()),  # for 405s
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
@@ -145,6 +141,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> St
         *admin.routes,
         *dashboard.routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         GatewayError: _gateway_error, HTTPException: _http_error, Exception: _server_error,
     })
+    return HotPaths(app, HOT_PATHS)

@@ -17,8 +17,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from gateway.asgi import EventStream
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
@@ -34,7 +35,7 @@ from gateway.state.store import PRIORITY_LEVELS, AdmitRequest, Admission, Candid
 DONE = b"data: [DONE]\n\n"
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request) -> Answer:
     gw: Gateway = request.app.state.gateway
     call = Call.start(request.headers.get("x-request-id"))
     try:
@@ -59,11 +60,12 @@ async def chat_completions(request: Request) -> Response:
         return err.response(call.headers())
 
 
-Attempt = Callable[[Deployment, str, float], Awaitable["Response | UpstreamError"]]
+Answer = Response | EventStream
+Attempt = Callable[[Deployment, str, float], Awaitable["Answer | UpstreamError"]]
 
 
 async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens: int, max_out: int,
-                attempt: Attempt) -> Response:
+                attempt: Attempt) -> Answer:
     """Admit, call, fall back: the loop shared by chat completions and embeddings.
 
     On a retryable failure the next candidate is tried at once; when the whole chain has failed
@@ -113,7 +115,7 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
         except BaseException:  # cancelled or a bug: release the reservation, then let it through
             gw.spawn_release(call, dep, attempt_id)
             raise
-        if isinstance(result, Response):
+        if not isinstance(result, UpstreamError):
             return result                                                               # 7 respond
         last = result
         gw.metrics.upstream_errors.inc((dep.name, result.code or str(result.upstream_status)))
@@ -176,7 +178,7 @@ def _refusal(admission: Admission, gw: Gateway, plan: Plan) -> GatewayError:
 
 
 async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str,
-                   deadline: float) -> Response | UpstreamError:
+                   deadline: float) -> Answer | UpstreamError:
     adapter = adapter_for(dep.provider.format)
     upstream_req = adapter.to_upstream(chat.body, dep, chat.stream)
     opened = await gw.upstream.open(upstream_req, dep.provider.timeouts, deadline)
@@ -205,7 +207,7 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
 
 
 async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, adapter: Any,
-                       opened: Any, deadline: float) -> StreamingResponse | UpstreamError:
+                       opened: Any, deadline: float) -> EventStream | UpstreamError:
     """Read up to the first frame before answering 200, so a dead upstream can still fail over."""
     decoder = adapter.StreamDecoder(dep, chat.include_usage)
     parser = SSEParser()
@@ -229,8 +231,7 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
         return UpstreamError(502, "upstream stream ended before its first chunk", "upstream_error",
                              "upstream_stream_empty", retryable=True)
     call.first_token()
-    return StreamingResponse(_relay(gw, call, chat, dep, attempt_id, decoder, parser, chunks, first, opened),
-                             media_type="text/event-stream", headers={**call.headers(), "cache-control": "no-cache"})
+    return EventStream(_relay(gw, call, chat, dep, attempt_id, decoder, parser, chunks, first, opened), call.headers())
 
 
 async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, decoder: Any,

@@ -1,0 +1,106 @@
+"""The ASGI edge of the hot endpoints: a direct dispatch, and a lean streaming response.
+
+Starlette's router and its two exception middlewares cost more per request than routing a
+handful of POST paths needs. `HotPaths` sends those straight to their handlers, with the same
+OpenAI-format answers for errors; everything else (lifespan, admin, dashboard, 404s) goes on
+to the Starlette app unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+import traceback
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import GatewayError
+from gateway.log import get_logger
+
+Handler = Callable[[Request], Awaitable[Any]]
+Scope = dict[str, Any]
+
+
+def internal_error(where_from: BaseException, path: str) -> GatewayError:
+    """Log where it broke (code locations only: no values, so no prompt or secret can leak)."""
+    frames = traceback.extract_tb(where_from.__traceback__)[-3:]
+    where = [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in frames]
+    get_logger("gateway").error("unhandled_error", path=path, error=type(where_from).__name__, where=where)
+    return GatewayError(500, "The gateway hit an internal error.", "server_error", "internal_error")
+
+
+class HotPaths:
+    """ASGI app: POST to one of `routes` runs its handler directly; the rest goes to `app`."""
+
+    def __init__(self, app: Any, routes: dict[str, Handler]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        handler = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if handler is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app
+        request = Request(scope, receive, send)
+        try:
+            response = await handler(request)
+        except GatewayError as err:
+            response = err.response()
+        except Exception as exc:
+            response = internal_error(exc, scope["path"]).response()
+        try:
+            await response(scope, receive, send)
+        except Exception as exc:  # the answer has started: it can only be logged
+            internal_error(exc, scope["path"])
+
+
+class EventStream:
+    """A `text/event-stream` answer relayed from an async iterator of frames.
+
+    While it relays, a watcher reads the client's side; when the client goes away the relay is
+    cancelled at once (so the upstream call stops too), as Starlette's StreamingResponse does,
+    but with one plain task instead of a task group per stream.
+    """
+
+    def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200) -> None:
+        self.frames = frames
+        self.status = status
+        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        relay = asyncio.current_task()
+        watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, relay))
+        try:
+            await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+            async for frame in self.frames:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if watcher.done() and watcher.result():  # the client left: a normal end for this task
+                return
+            raise
+        finally:
+            watcher.cancel()
+            await _close(self.frames)
+
+
+async def _watch_disconnect(receive: Any, relay: "asyncio.Task[Any] | None") -> bool:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if relay is not None:
+                relay.cancel()
+            return True
+
+
+async def _close(frames: AsyncIterator[bytes]) -> None:
+    aclose = getattr(frames, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+__all__ = ["EventStream", "HotPaths", "Response", "internal_error"]
