@@ -89,7 +89,7 @@ async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str,
     if isinstance(data, UpstreamError):
         return data
     if opened.status >= 400:
-        return adapter.error_from_upstream(opened.status, data, opened.response.headers)
+        return adapter.error_from_upstream(opened.status, data, opened.headers)
     try:
         out, usage = adapter.embeddings_from_upstream(data, dep, encoding)
     except (ValueError, TypeError, KeyError) as exc:

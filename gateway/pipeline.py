@@ -188,7 +188,7 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
         data = await gw.upstream.read_body(opened, deadline, 1 << 20)
         if isinstance(data, UpstreamError):
             return data
-        return adapter.error_from_upstream(opened.status, data, opened.response.headers)
+        return adapter.error_from_upstream(opened.status, data, opened.headers)
     if chat.stream:
         return await _open_stream(gw, call, chat, dep, attempt_id, adapter, opened, deadline)
     data = await gw.upstream.read_body(opened, deadline)
@@ -211,7 +211,7 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
     """Read up to the first frame before answering 200, so a dead upstream can still fail over."""
     decoder = adapter.StreamDecoder(dep, chat.include_usage)
     parser = SSEParser()
-    chunks = opened.response.content.iter_any()
+    chunks = opened.chunks()
     first: list[bytes] = []
     try:
         async with asyncio.timeout(max(0.001, min(dep.provider.timeouts.first_byte_s, deadline - time.monotonic()))):

@@ -1,19 +1,18 @@
-"""The one HTTP caller every adapter's requests go through: a shared aiohttp session per worker.
+"""The one HTTP caller every adapter's requests go through: a lean keep-alive client per worker.
 
-Keep-alive connections to each provider are pooled, and each call has connect, first-byte, idle
-and total timeouts bounded by the request's own deadline. Failures come back as `UpstreamError`
-values with a retryable flag, so the pipeline decides about fallbacks in one place.
+Each call has connect, first-byte, idle and total timeouts bounded by the request's own deadline.
+Failures come back as `UpstreamError` values with a retryable flag, so the pipeline decides about
+fallbacks in one place. The client itself is `gateway.http1` (httptools parsing, pooled
+connections); see there why it is not aiohttp.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
-import aiohttp
-
 from gateway.config import Timeouts
+from gateway.http1 import Chunks, Client, HTTPError, Response
 from gateway.providers import UpstreamError, UpstreamRequest
 
 
@@ -22,15 +21,34 @@ def _network_error(kind: str, message: str, status: int = 502) -> UpstreamError:
                          code=kind, retryable=True)
 
 
+def _from_http_error(exc: HTTPError, when: str) -> UpstreamError:
+    if exc.kind in ("timeout", "connect_timeout"):
+        return _network_error("upstream_timeout", f"upstream did not answer in time ({when})", 504)
+    if exc.kind == "connect":
+        return _network_error("upstream_unreachable", str(exc))
+    if exc.kind == "too_large":
+        return _network_error("upstream_body_too_large", "upstream body is larger than the gateway accepts")
+    return _network_error("upstream_connection_error", f"upstream connection failed ({when}): {exc}")
+
+
 @dataclass(slots=True)
 class Opened:
     """An upstream response whose status and headers have arrived; the body is still unread."""
 
-    response: aiohttp.ClientResponse
+    response: Response
+    idle_s: float
 
     @property
     def status(self) -> int:
         return self.response.status
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.response.headers
+
+    def chunks(self) -> Chunks:
+        """The body's pieces as they arrive, each wait bounded by the provider's idle timeout."""
+        return self.response.chunks(self.idle_s)
 
     def release(self) -> None:
         self.response.release()
@@ -41,68 +59,57 @@ class Opened:
 
 class Upstream:
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Client | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
-                                              timeout=aiohttp.ClientTimeout(total=None))
+        self._client = Client(keepalive_s=30.0)
 
     async def close(self) -> None:
-        if self._session:
-            await self._session.close()
-            self._session = None
+        if self._client:
+            self._client.close()
+            self._client = None
 
     async def open(self, req: UpstreamRequest, timeouts: Timeouts, deadline: float) -> Opened | UpstreamError:
         """POST and wait for the status line and headers (the first byte), within the deadline."""
-        assert self._session is not None, "Upstream.start() was not awaited"
+        assert self._client is not None, "Upstream.start() was not awaited"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return _network_error("deadline_exceeded", "request deadline passed before the upstream call", 504)
-        timeout = aiohttp.ClientTimeout(total=None, connect=min(timeouts.connect_s, remaining),
-                                        sock_read=timeouts.idle_s)
         try:
-            async with asyncio.timeout(min(timeouts.first_byte_s, remaining)):
-                response = await self._session.post(req.url, data=req.body, headers=req.headers, timeout=timeout)
-        except TimeoutError:
-            return _network_error("upstream_timeout", "upstream did not answer in time", 504)
-        except aiohttp.ClientConnectorError as exc:
-            return _network_error("upstream_unreachable", f"cannot connect to upstream: {exc.os_error or exc}")
-        except aiohttp.ClientError as exc:
-            return _network_error("upstream_connection_error", f"upstream connection failed: {type(exc).__name__}")
-        return Opened(response)
+            response = await self._client.request("POST", req.url, req.headers, req.body,
+                                                  connect_timeout=min(timeouts.connect_s, remaining),
+                                                  head_timeout=min(timeouts.first_byte_s, remaining))
+        except HTTPError as exc:
+            return _from_http_error(exc, "response head")
+        return Opened(response, timeouts.idle_s)
 
     async def probe(self, url: str, headers: dict[str, str], timeout_s: float) -> int | None:
         """GET a health URL; the status, or None when the provider cannot be reached in time."""
-        assert self._session is not None, "Upstream.start() was not awaited"
+        assert self._client is not None, "Upstream.start() was not awaited"
+        deadline = time.monotonic() + timeout_s
         try:
-            async with asyncio.timeout(timeout_s):
-                async with self._session.get(url, headers=headers) as response:
-                    await response.read()
-                    return response.status
-        except (TimeoutError, aiohttp.ClientError, OSError):
+            response = await self._client.request("GET", url, headers, b"", connect_timeout=timeout_s,
+                                                  head_timeout=timeout_s)
+        except (HTTPError, ValueError):
             return None
+        try:
+            await response.read(deadline, timeout_s, 1 << 20)
+        except (HTTPError, TimeoutError):
+            response.close()
+            return None
+        response.release()
+        return response.status
 
     @staticmethod
     async def read_body(opened: Opened, deadline: float, limit: int = 64 * 1024 * 1024) -> bytes | UpstreamError:
         """Read a whole (non-streamed) body within the deadline."""
-        chunks: list[bytes] = []
-        size = 0
         try:
-            async with asyncio.timeout(max(0.001, deadline - time.monotonic())):
-                async for chunk in opened.response.content.iter_any():  # read() would stop at what has arrived
-                    size += len(chunk)
-                    if size > limit:
-                        break
-                    chunks.append(chunk)
+            data = await opened.response.read(deadline, opened.idle_s, limit)
         except TimeoutError:
             opened.close()
             return _network_error("upstream_timeout", "upstream body did not arrive in time", 504)
-        except aiohttp.ClientError as exc:
+        except HTTPError as exc:
             opened.close()
-            return _network_error("upstream_connection_error", f"upstream body read failed: {type(exc).__name__}")
-        if size > limit:
-            opened.close()
-            return _network_error("upstream_body_too_large", "upstream body is larger than the gateway accepts")
+            return _from_http_error(exc, "body")
         opened.release()
-        return b"".join(chunks)
+        return data
