@@ -65,7 +65,7 @@ class Scripts:
         self.client = client
         self.scripts = load_sources(root)
         self.fast = fast  # the pipelined connection for script calls (one engine), else redis-py
-        self._heads = {s.name: b"$7\r\nEVALSHA\r\n$40\r\n" + s.sha.encode() + b"\r\n" for s in self.scripts.values()}
+        self.heads = {s.name: b"$7\r\nEVALSHA\r\n$40\r\n" + s.sha.encode() + b"\r\n" for s in self.scripts.values()}
 
     async def load(self) -> None:
         # On a cluster client SCRIPT LOAD goes to every primary.
@@ -92,9 +92,18 @@ class Scripts:
             await self.load()
             return await self.client.evalsha(s.sha, len(keys), *keys, *args)
 
+    async def send(self, packed: bytes) -> Any:
+        """A pre-packed EVALSHA on the pipelined connection; NOSCRIPT loads the scripts and retries once."""
+        assert self.fast is not None
+        try:
+            return await self.fast.call(packed)
+        except NoScriptError:
+            await self.load()
+            return await self.fast.call(packed)
+
     def pack(self, name: str, keys: list[str], args: list[Any]) -> bytes:
         """EVALSHA sha numkeys keys... args... in RESP, strings encoded as UTF-8."""
         parts = [k.encode() for k in keys]
         parts += [a if isinstance(a, bytes) else a.encode() for a in args]
-        return b"".join([b"*%d\r\n" % (len(parts) + 3), self._heads[name], b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys)),
+        return b"".join([b"*%d\r\n" % (len(parts) + 3), self.heads[name], b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys)),
                          *[b"$%d\r\n%s\r\n" % (len(p), p) for p in parts]])

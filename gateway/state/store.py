@@ -16,6 +16,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from gateway.state.commands import Commands
 from gateway.state.keys import Keys, prev_day
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
@@ -157,6 +158,7 @@ class StateStore:
         self.scripts = Scripts(client, fast=fast)
         self.retention_s = retention_days * 86_400
         self.ledger_maxlen = ledger_maxlen
+        self.commands = Commands(self.keys, self.scripts.heads, ledger_maxlen, self.retention_s)
         self._static: dict[tuple[Any, ...], tuple[list[str], tuple[bytes, ...], tuple[bytes, ...]]] = {}
         # req_id -> (day, deployment) of reservations made here, so release needs no lookup
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
@@ -246,8 +248,13 @@ class StateStore:
         return parts
 
     async def admit(self, req: AdmitRequest) -> Admission:
-        keys, args = self.admit_call(req)
-        r = await self.scripts.call("admit", keys, args)
+        if self.scripts.fast is not None:
+            if not req.candidates:
+                raise ValueError("admit needs at least one candidate")
+            r = await self.scripts.send(self.commands.admit(req))
+        else:
+            keys, args = self.admit_call(req)
+            r = await self.scripts.call("admit", keys, args)
         sk = [_s(x) for x in r[11]]
         adm = Admission(
             ok=bool(_i(r[0])), index=_i(r[1]), reason=_s(r[2]), retry_after_ms=_i(r[3]),
@@ -276,8 +283,13 @@ class StateStore:
         return keys, [_arg(a) for a in args]
 
     async def settle_result(self, req: SettleRequest) -> SettleResult:
-        keys, args = self.settle_call(req)
-        r = await self.scripts.call("settle", keys, args)
+        if self.scripts.fast is not None:
+            if req.outcome not in OUTCOMES:
+                raise ValueError(f"outcome must be one of {OUTCOMES}, not {req.outcome!r}")
+            r = await self.scripts.send(self.commands.settle(req))
+        else:
+            keys, args = self.settle_call(req)
+            r = await self.scripts.call("settle", keys, args)
         self._recent.pop(req.req_id, None)
         return SettleResult(settled=bool(_i(r[0])), status=_s(r[1]), spent_micro=_i(r[2]),
                             reserved_micro=_i(r[3]), now_us=_i(r[4]), breaker_state=_s(r[5]),
