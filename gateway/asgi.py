@@ -57,6 +57,25 @@ class HotPaths:
             internal_error(exc, scope["path"])
 
 
+class JSONReply:
+    """A JSON answer with its headers encoded once, then an optional follow-up (the settle),
+    run after the last byte is sent, off the client's critical path."""
+
+    __slots__ = ("status", "raw_headers", "body", "after")
+
+    def __init__(self, body: bytes, headers: dict[str, str], status: int = 200,
+                 after: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.status, self.body, self.after = status, body, after
+        self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
+        if self.after is not None:
+            await self.after()
+
+
 class EventStream:
     """A `text/event-stream` answer relayed from an async iterator of frames.
 
@@ -103,4 +122,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["EventStream", "HotPaths", "Response", "internal_error"]
+__all__ = ["EventStream", "HotPaths", "JSONReply", "Response", "internal_error"]

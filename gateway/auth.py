@@ -30,16 +30,26 @@ class Authenticator:
     def __init__(self, keys: tuple[ApiKey, ...], admin_sha256: bytes | None = None) -> None:
         self._by_digest = {k.sha256: k for k in keys}
         self._admin = admin_sha256
+        # Accepted keys seen recently, so a busy key is hashed once, not per request. Only keys
+        # that matched a configured digest get in (an attacker's guesses never fill it), and the
+        # values are the key records, which hold no secret.
+        self._seen: dict[str, ApiKey] = {}
 
     def authenticate(self, authorization: str | None) -> ApiKey:
         """Return the key record or raise a 401 in the OpenAI format."""
         token = bearer_token(authorization)
         if token is None:
             raise unauthorized()
+        key = self._seen.get(token)
+        if key is not None:
+            return key
         digest = key_digest(token)
         key = self._by_digest.get(digest)
         if key is None or not hmac.compare_digest(key.sha256, digest):
             raise unauthorized("Invalid API key.")
+        if len(self._seen) >= 1024:
+            self._seen.clear()
+        self._seen[token] = key
         return key
 
     def authenticate_admin(self, authorization: str | None) -> None:

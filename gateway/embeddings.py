@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.asgi import JSONReply
 from gateway.call import Call
 from gateway.chat import parse_json, read_body
 from gateway.config import Deployment
@@ -66,7 +67,7 @@ async def embeddings(request: Request) -> Response:
         call.route, call.priority = plan.route, plan.priority
         call.skipped.extend(plan.skipped)
 
-        async def attempt(dep: Deployment, attempt_id: str, deadline: float) -> Response | UpstreamError:
+        async def attempt(dep: Deployment, attempt_id: str, deadline: float) -> JSONReply | UpstreamError:
             return await _attempt(gw, call, body, encoding, prompt_tokens, dep, attempt_id, deadline)
 
         return await serve(gw, call, plan, key, prompt_tokens, 0, attempt)
@@ -77,7 +78,7 @@ async def embeddings(request: Request) -> Response:
 
 
 async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int,
-                   dep: Deployment, attempt_id: str, deadline: float) -> Response | UpstreamError:
+                   dep: Deployment, attempt_id: str, deadline: float) -> JSONReply | UpstreamError:
     adapter = adapter_for(dep.provider.format)
     if not hasattr(adapter, "embeddings_to_upstream"):
         return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
@@ -99,5 +100,4 @@ async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str,
         usage.prompt_tokens = prompt_tokens
         out["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
     call.done(usage, cost_micro(usage, dep.price))
-    return Response(orjson.dumps(out), media_type="application/json", headers=call.headers(),
-                    background=gw.settle_task(call, dep, attempt_id))
+    return JSONReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))

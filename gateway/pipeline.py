@@ -19,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.asgi import EventStream
+from gateway.asgi import EventStream, JSONReply
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
@@ -60,7 +60,7 @@ async def chat_completions(request: Request) -> Answer:
         return err.response(call.headers())
 
 
-Answer = Response | EventStream
+Answer = Response | JSONReply | EventStream
 Attempt = Callable[[Deployment, str, float], Awaitable["Answer | UpstreamError"]]
 
 
@@ -142,14 +142,15 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
 def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt_tokens: int, max_out: int,
                    candidates: list[Deployment]) -> AdmitRequest:
     day = gw.budget_day()
-    expected = dict(zip((d.name for d in plan.deployments), plan.expected_cost_micro))
+    deps, expected = plan.deployments, plan.expected_cost_micro
+    breaker = gw.breaker_params
     return AdmitRequest(
         req_id=attempt_id, key=key.name, key_rpm=key.rpm, key_tpm=key.tpm,
         key_budget_micro=key.daily_budget_micro, global_budget_micro=gw.config.budget.hard_limit_micro,
         day=day, est_tokens=prompt_tokens,
         candidates=tuple(Candidate(d.name, d.rpm, d.tpm,
                                    max_cost_micro(prompt_tokens, min(max_out, d.max_output_tokens), d.price),
-                                   gw.breaker_params, expected.get(d.name, -1)) for d in candidates),
+                                   breaker, expected[deps.index(d)]) for d in candidates),
         reservation_ttl_ms=gw.config.server.reservation_ttl_s * 1000,
         priority=PRIORITY_LEVELS[plan.priority], pace=gw.pace_args(day, plan.priority),
     )
@@ -202,8 +203,7 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
     if not usage.reported:
         usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
     call.done(usage, cost_micro(usage, dep.price))
-    return Response(orjson.dumps(body), media_type="application/json", headers=call.headers(),
-                    background=gw.settle_task(call, dep, attempt_id))
+    return JSONReply(orjson.dumps(body), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))
 
 
 async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, adapter: Any,

@@ -6,18 +6,17 @@ Created in the app's lifespan; the pipeline reaches it through `request.app.stat
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from starlette.background import BackgroundTask
-
 from gateway.auth import Authenticator
 from gateway.call import Call
 from gateway.config import Config, Deployment
-from gateway.log import get_logger
+from gateway.log import RequestLog, get_logger
 from gateway.metrics import Metrics
 from gateway.plan import Planner
 from gateway.providers import UpstreamError
@@ -46,6 +45,7 @@ class Gateway:
         self.auth = Authenticator(config.keys, config.admin_key_sha256)
         self.metrics = Metrics()
         self.log = get_logger("gateway.request")
+        self.request_log = RequestLog(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
         self.classifier = classifier or _default_classifier()
         self.tokstats = TokenStats()
         self.planner = Planner(config, self.tokstats)
@@ -55,6 +55,7 @@ class Gateway:
                                             b.probe_lease_ms)
         self._tasks: set[asyncio.Task[None]] = set()
         self._day_bounds: dict[str, tuple[int, int]] = {}
+        self._pace_cache: dict[tuple[str, str], PaceArgs] = {}
         self._day, self._day_ends = "", 0.0
         self._key_tpms = {k.name: k.tpm for k in config.keys}
 
@@ -74,6 +75,9 @@ class Gateway:
         budget = self.config.budget
         if not budget.daily_micro:
             return None
+        cached = self._pace_cache.get((day, priority))
+        if cached is not None:
+            return cached
         bounds = self._day_bounds.get(day)
         if bounds is None:
             start = datetime.combine(date.fromisoformat(day), dt_time(), self._tz)
@@ -82,9 +86,13 @@ class Gateway:
             if len(self._day_bounds) > 8:
                 self._day_bounds.pop(next(iter(self._day_bounds)))
         p = budget.pace
-        return PaceArgs(budget.daily_micro, bounds[0], bounds[1], round(p.burst_share * budget.daily_micro),
+        args = PaceArgs(budget.daily_micro, bounds[0], bounds[1], round(p.burst_share * budget.daily_micro),
                         round(p.enter * 1000), round(p.normal_enter * 1000), round(p.exit * 1000),
                         budget.policy_at_limit(priority) == "cheapest")
+        if len(self._pace_cache) > 32:
+            self._pace_cache.clear()
+        self._pace_cache[(day, priority)] = args  # the same object each time: admit's command cache keys on it
+        return args
 
     def classify(self, messages: list[dict[str, Any]], forced: str | None) -> tuple[str, float]:
         if forced:
@@ -122,9 +130,6 @@ class Gateway:
         except Exception as exc:  # the reservation stays, and is charged at its worst case when it expires
             self.log.error("settle_failed", request_id=call.request_id, error=type(exc).__name__)
         self.finish(call)
-
-    def settle_task(self, call: Call, dep: Deployment, attempt_id: str) -> BackgroundTask:
-        return BackgroundTask(self.settle, call, dep, attempt_id)
 
     def spawn_settle(self, call: Call, dep: Deployment, attempt_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self.settle(call, dep, attempt_id))
@@ -179,4 +184,5 @@ class Gateway:
             m.cost.inc((call.deployment, call.provider, call.task or "-", call.key), call.cost_micro / 1_000_000)
             if call.fallbacks:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
-        self.log.info("request", worker=m.worker, **fields)
+        fields["worker"] = m.worker
+        self.request_log.write(fields)
