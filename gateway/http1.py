@@ -49,7 +49,8 @@ class Origin:
     def __init__(self, scheme: str, host: str, port: int, context: ssl.SSLContext | None) -> None:
         self.scheme, self.host, self.port, self.ssl = scheme, host, port, context
         default = 443 if scheme == "https" else 80
-        self.host_header = (host if port == default else f"{host}:{port}").encode("ascii")
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        self.host_header = (name if port == default else f"{name}:{port}").encode("ascii")
         self.idle: deque[tuple[float, _Connection]] = deque()
 
 
@@ -61,6 +62,7 @@ class _Connection(asyncio.Protocol):
         self.response: Response | None = None
         self.reused = False
         self.closed = False
+        self.interim = False  # a 1xx answer is being parsed: skipped, the real one follows
 
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -99,7 +101,12 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         assert self.response is not None
-        self.response.head(self.parser.get_status_code())
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # 100 Continue, 103 Early Hints...: not the answer (RFC 9110 15.2)
+            self.interim = True
+            self.response.raw_headers.clear()
+            return
+        self.response.head(status)
 
     def on_body(self, body: bytes) -> None:
         assert self.response is not None
@@ -107,6 +114,9 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         assert self.response is not None
+        if self.interim:
+            self.interim = False
+            return
         self.response.finish(keep_alive=self.parser.should_keep_alive())
 
     # -- helpers --
@@ -143,6 +153,7 @@ class Response:
         self._waiter: asyncio.Future[None] | None = None
         self._decoder: Any = None
         self._released = False
+        self.head_only = False
 
     # -- fed by the connection --
     def head(self, status: int) -> None:
@@ -156,8 +167,11 @@ class Response:
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
             self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
-        self.until_close = "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+        self.until_close = ("content-length" not in headers
+                            and "chunked" not in headers.get("transfer-encoding", "").lower())
         self.head_done = True
+        if self.head_only:  # an answer to HEAD has no body, whatever its headers say
+            self.finish(keep_alive=False)
         self._wake()
 
     def feed(self, data: bytes) -> None:
@@ -251,7 +265,8 @@ class Response:
         self._released = True
         conn = self._conn
         conn.response = None
-        if self.complete and self.keep_alive and self._error is None and not conn.closed:
+        if self.complete and self.keep_alive and self._error is None and not conn.closed and not self._buffer \
+                and not self._paused:
             conn.reused = True
             conn.origin.idle.append((time.monotonic(), conn))
         else:
@@ -324,9 +339,9 @@ class Client:
         hit = self._urls[url] = (origin, target)
         return hit
 
-    async def _connection(self, origin: Origin, connect_timeout: float) -> _Connection:
+    async def _connection(self, origin: Origin, connect_timeout: float, fresh: bool = False) -> _Connection:
         now = time.monotonic()
-        while origin.idle:
+        while origin.idle and not fresh:
             since, conn = origin.idle.pop()
             if not conn.closed and now - since < self.keepalive_s:
                 return conn
@@ -359,8 +374,9 @@ class Client:
         loop = asyncio.get_running_loop()
         for attempt in (0, 1):
             started = time.monotonic()
-            conn = await self._connection(origin, connect_timeout)
+            conn = await self._connection(origin, connect_timeout, fresh=attempt > 0)
             response = Response(conn, loop)
+            response.head_only = method == "HEAD"
             conn.response = response
             assert conn.transport is not None
             conn.transport.write(raw)

@@ -348,9 +348,6 @@ async def test_chunked_stream_cut_mid_body_is_an_error(serve, client):
     resp.close()
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="BUG: 'Transfer-Encoding: Chunked' (value not lowercased) is taken for a body "
-                          "delimited by close, so a cut stream reads as complete")
 async def test_chunked_stream_cut_mid_body_is_an_error_whatever_the_case(serve, client):
     async def handler(reader, writer, index):
         await server.read(reader)
@@ -374,9 +371,6 @@ async def test_interim_1xx_in_the_same_packet_is_skipped(serve, client):
     resp.release()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: an interim 1xx head that arrives on its own is returned as the answer "
-                          "(status 100) instead of being skipped until the final head")
 async def test_interim_1xx_arriving_alone_is_skipped(serve, client):
     async def handler(reader, writer, index):
         while await server.read(reader) is not None:
@@ -395,9 +389,6 @@ async def test_interim_1xx_arriving_alone_is_skipped(serve, client):
         resp.close()
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError,
-                   reason="BUG (latent: the gateway sends no HEAD): the answer to HEAD is parsed as if its "
-                          "Content-Length body followed, so reading it waits for bytes that never come")
 async def test_head_request_has_no_body(serve, client):
     server = await start_keepalive(serve, b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
     resp = await get(client, server.url(), method="HEAD")
@@ -559,9 +550,6 @@ async def test_fresh_connection_closed_before_answer_is_not_retried(serve, clien
     assert server.accepted == 1
 
 
-@pytest.mark.xfail(strict=True, raises=HTTPError,
-                   reason="BUG: the retry after a stale reused connection takes the next pooled "
-                          "connection (which can be stale too) instead of a fresh one")
 async def test_stale_retry_uses_a_fresh_connection(serve, client):
     async def handler(reader, writer, index):
         req = await server.read(reader)
@@ -798,9 +786,6 @@ async def test_large_chunked_stream_with_backpressure(serve, client):
     resp.release()
 
 
-@pytest.mark.xfail(strict=True, raises=HTTPError,
-                   reason="BUG: release() pools a complete connection whose socket reading is still "
-                          "paused (body not drained); the next request on it never sees an answer")
 async def test_connection_released_while_paused_is_usable(serve, client):
     first = HIGH_WATER - 10
     send_rest = asyncio.Event()
@@ -910,9 +895,6 @@ def test_host_header_and_target(url, host):
     assert target.startswith(b"/")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: an IPv6 literal upstream gets 'host: ::1:8080' instead of "
-                          "'host: [::1]:8080' (urlsplit().hostname drops the brackets)")
 def test_host_header_ipv6_literal():
     assert Client()._target("http://[::1]:8080/x")[0].host_header == b"[::1]:8080"
     assert Client()._target("http://[::1]/x")[0].host_header == b"[::1]"

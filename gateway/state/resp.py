@@ -27,6 +27,7 @@ from typing import Any, Sequence
 from urllib.parse import unquote, urlparse
 
 import hiredis
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -55,7 +56,7 @@ class _Protocol(asyncio.Protocol):
         self.conn._data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.conn._lost(exc)
+        self.conn._lost(self, exc)
 
 
 class RespConnection:
@@ -65,7 +66,8 @@ class RespConnection:
         self.url = url
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
-        self._transport: asyncio.Transport | None = None
+        self._transport: asyncio.Transport | None = None  # set only once the handshake has succeeded
+        self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._reader = hiredis.Reader(replyError=ResponseError)
         self._waiters: deque[asyncio.Future[Any]] = deque()
@@ -88,23 +90,46 @@ class RespConnection:
                 self._connecting = None
 
     async def _open(self) -> None:
+        """Connect and run the handshake (AUTH, SELECT) before any caller's command can go out:
+        callers wait in `connect` until the socket is published, so none runs unauthenticated or
+        on the wrong database, and a failed handshake drops the socket."""
         loop = self._loop = asyncio.get_running_loop()
         u = urlparse(self.url)
+        protocol = _Protocol(self)
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 if u.scheme == "unix":
-                    transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), u.path)
+                    transport, _ = await loop.create_unix_connection(lambda: protocol, u.path)
                 else:
                     context = ssl.create_default_context() if u.scheme == "rediss" else None
-                    transport, _ = await loop.create_connection(lambda: _Protocol(self), u.hostname or "127.0.0.1",
+                    transport, _ = await loop.create_connection(lambda: protocol, u.hostname or "127.0.0.1",
                                                                 u.port or 6379, ssl=context)
         except (OSError, TimeoutError) as exc:
             raise RedisConnectionError(f"cannot connect to the state engine: {type(exc).__name__}") from exc
         self._reader = hiredis.Reader(replyError=ResponseError)
-        self._transport = transport  # type: ignore[assignment]
+        self._protocol = protocol
         self._last_reply = loop.time()
-        for command in _handshake(u):
-            await self._send(pack(command))
+        commands = _handshake(u)
+        if commands:
+            waiters = [loop.create_future() for _ in commands]
+            self._waiters.extend(waiters)
+            transport.write(b"".join(pack(c) for c in commands))
+            try:
+                async with asyncio.timeout(self.connect_timeout_s):
+                    replies = [await w for w in waiters]
+            except (TimeoutError, RedisConnectionError) as exc:
+                self._drop(transport)
+                raise RedisConnectionError(f"state engine handshake failed: {type(exc).__name__}") from None
+            for reply in replies:
+                if isinstance(reply, ResponseError):
+                    self._drop(transport)
+                    raise AuthenticationError(f"state engine refused the handshake: {reply}")
+        self._transport = transport  # type: ignore[assignment]
+
+    def _drop(self, transport: asyncio.BaseTransport) -> None:
+        self._protocol = None
+        self._fail_all(RedisConnectionError("state engine handshake failed"))
+        transport.abort()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ calls
     async def call(self, packed: bytes) -> Any:
@@ -118,6 +143,8 @@ class RespConnection:
 
     async def _send(self, packed: bytes) -> Any:
         loop = self._loop or asyncio.get_running_loop()
+        if not self._waiters:  # the silence that marks a dead socket is counted from here
+            self._last_reply = loop.time()
         fut = loop.create_future()
         self._waiters.append(fut)
         self._out.append(packed)
@@ -169,8 +196,11 @@ class RespConnection:
             if not fut.done():
                 fut.set_result(reply)
 
-    def _lost(self, exc: Exception | None) -> None:
+    def _lost(self, protocol: _Protocol, exc: Exception | None) -> None:
+        if protocol is not self._protocol:  # an older socket's late notice
+            return
         self._transport = None
+        self._protocol = None
         self._fail_all(RedisConnectionError(f"state engine connection lost: {type(exc).__name__ if exc else 'closed'}"))
 
     def _fail_all(self, exc: Exception) -> None:
@@ -181,9 +211,11 @@ class RespConnection:
                 fut.set_exception(exc)
 
     async def close(self) -> None:
+        self._protocol = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        self._fail_all(RedisConnectionError("state engine connection closed"))
 
 
 def _handshake(u: Any) -> list[list[bytes]]:

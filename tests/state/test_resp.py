@@ -314,9 +314,6 @@ async def test_acl_user_auth_and_select_from_url(redis_url, opened, key):
         await admin.execute("ACL", "DELUSER", user)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: a failed AUTH leaves the socket open, so the next calls run unauthenticated "
-                          "(as the engine's default user) and without the URL's SELECT")
 async def test_wrong_password_never_runs_commands(redis_url, opened, key):
     admin = opened(redis_url)
     user = f"u{uuid.uuid4().hex[:8]}"
@@ -366,9 +363,6 @@ async def test_many_first_calls_share_one_connection_and_handshake(fake, opened)
     assert sorted(log[2:]) == sorted([b"ECHO", str(i).encode()] for i in range(50))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: a call made while AUTH is in flight goes out before SELECT (it sees the "
-                          "transport and skips connect), so it runs on db 0")
 async def test_call_during_handshake_runs_after_select(fake, opened):
     auth_seen = asyncio.Event()
 
@@ -388,9 +382,6 @@ async def test_call_during_handshake_runs_after_select(fake, opened):
     assert log.index([b"SELECT", b"2"]) < log.index([b"ECHO", b"second"]), log
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: when AUTH times out the connection is kept without ever sending SELECT, "
-                          "so every later call runs on db 0")
 async def test_handshake_timeout_does_not_leave_connection_on_wrong_db(fake, opened):
     async def reply(cmd, index):
         if cmd[0] == b"AUTH" and index == 0:
@@ -398,8 +389,8 @@ async def test_handshake_timeout_does_not_leave_connection_on_wrong_db(fake, ope
         return await default_reply(cmd, index)
 
     server = await fake(reply)
-    conn = opened(server.url(":pw@", "/2"), timeout_s=0.1)
-    with pytest.raises(RedisError):
+    conn = opened(server.url(":pw@", "/2"), timeout_s=0.1, connect_timeout_s=0.1)
+    with pytest.raises(RedisError):  # the handshake timed out: the socket is dropped, not kept
         await conn.execute("PING")
     await asyncio.sleep(0.15)  # the late +OK to AUTH arrives
     assert await conn.execute("ECHO", "x") == b"x"
@@ -466,9 +457,6 @@ async def test_never_answering_server_times_out_then_socket_is_dropped(fake, ope
     assert server.accepted == 2
 
 
-@pytest.mark.xfail(strict=True, raises=RedisConnectionError,
-                   reason="BUG: the 'silence means dead' check counts from the last reply, so after an idle "
-                          "spell the first merely-late reply aborts the socket and fails every pending call")
 async def test_late_reply_after_idle_keeps_socket(fake, opened):
     server = await fake()
     conn = opened(server.url(), timeout_s=0.3)
