@@ -31,6 +31,13 @@ def internal_error(where_from: BaseException, path: str) -> GatewayError:
     return GatewayError(500, "The gateway hit an internal error.", "server_error", "internal_error")
 
 
+def header_map(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict, decoded in one pass (the server lowercases the
+    names; of a repeated header the last wins). Cheaper than Starlette's `Headers`, which scans
+    and decodes the raw list again on every lookup."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+
+
 class HotPaths:
     """ASGI app: POST to one of `routes` runs its handler directly; the rest goes to `app`."""
 
@@ -122,4 +129,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["EventStream", "HotPaths", "JSONReply", "Response", "internal_error"]
+__all__ = ["EventStream", "HotPaths", "JSONReply", "Response", "header_map", "internal_error"]

@@ -30,19 +30,19 @@ class ChatRequest:
     user: str | None
 
 
-async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0,
+                    content_length: str | None = None) -> bytes:
     """Read the body, refusing with 413 as soon as it passes the limit (never read whole first),
     and with 408 when it trickles in slower than the read timeout allows (slowloris)."""
     try:
         async with asyncio.timeout(timeout_s):
-            return await _read_body(request, limit)
+            return await _read_body(request, limit, content_length)
     except TimeoutError:
         raise GatewayError(408, f"The request body did not arrive within {timeout_s:g} s.",
                            "invalid_request_error", "request_timeout") from None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(request: Request, limit: int, declared: str | None) -> bytes:
     if declared is not None:
         try:
             if int(declared) > limit:

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.asgi import JSONReply
+from gateway.asgi import JSONReply, header_map
 from gateway.call import Call
 from gateway.chat import parse_json, read_body
 from gateway.config import Deployment
@@ -44,12 +44,14 @@ def _input_size(value: Any) -> tuple[int, int]:
 
 async def embeddings(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    call = Call.start(request.headers.get("x-request-id"))
+    headers = header_map(request)
+    call = Call.start(headers.get("x-request-id"))
     try:
-        key = gw.auth.authenticate(request.headers.get("authorization"))
+        key = gw.auth.authenticate(headers.get("authorization"))
         call.key = key.name
-        body = parse_json(await read_body(request, gw.config.server.max_body_bytes,
-                                              gw.config.server.body_read_timeout_s))
+        server = gw.config.server
+        body = parse_json(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
+                                          headers.get("content-length")))
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("'model' is required: an embedding model, a route, or 'auto'.", "model")

@@ -19,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.asgi import EventStream, JSONReply
+from gateway.asgi import EventStream, JSONReply, header_map
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
@@ -37,14 +37,16 @@ DONE = b"data: [DONE]\n\n"
 
 async def chat_completions(request: Request) -> Answer:
     gw: Gateway = request.app.state.gateway
-    call = Call.start(request.headers.get("x-request-id"))
+    headers = header_map(request)
+    call = Call.start(headers.get("x-request-id"))
     try:
-        key = gw.auth.authenticate(request.headers.get("authorization"))          # 1 auth
+        key = gw.auth.authenticate(headers.get("authorization"))          # 1 auth
         call.key = key.name
-        chat = parse_chat(await read_body(request, gw.config.server.max_body_bytes,
-                                              gw.config.server.body_read_timeout_s))  # 2 parse
+        server = gw.config.server
+        chat = parse_chat(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,  # 2 parse
+                                          headers.get("content-length")))
         call.model_asked, call.stream = chat.model, chat.stream
-        forced = check_header_task(request.headers.get("x-gateway-task"), TASKS) or key.default_task
+        forced = check_header_task(headers.get("x-gateway-task"), TASKS) or key.default_task
         task, confidence = gw.classify(chat.messages, forced)                      # 3 classify
         plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens,    # 4 plan
                                task, confidence, chat.user)

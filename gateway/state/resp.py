@@ -71,6 +71,8 @@ class RespConnection:
         self._connecting: asyncio.Future[None] | None = None
         self._reader = hiredis.Reader(replyError=ResponseError)
         self._waiters: deque[asyncio.Future[Any]] = deque()
+        self._deadlines: deque[float] = deque()  # loop time by which each waiter's reply is due
+        self._sweeper: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._last_reply = 0.0
@@ -113,6 +115,7 @@ class RespConnection:
         if commands:
             waiters = [loop.create_future() for _ in commands]
             self._waiters.extend(waiters)
+            self._deadlines.extend(float("inf") for _ in commands)  # bounded by the timeout below
             transport.write(b"".join(pack(c) for c in commands))
             try:
                 async with asyncio.timeout(self.connect_timeout_s):
@@ -147,15 +150,14 @@ class RespConnection:
             self._last_reply = loop.time()
         fut = loop.create_future()
         self._waiters.append(fut)
+        self._deadlines.append(loop.time() + self.timeout_s)
         self._out.append(packed)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        timer = loop.call_later(self.timeout_s, self._expire, fut)
-        try:
-            reply = await fut
-        finally:
-            timer.cancel()
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._tick(), self._sweep)
+        reply = await fut
         if isinstance(reply, ResponseError):
             if str(reply).startswith("NOSCRIPT"):
                 raise NoScriptError(str(reply))
@@ -170,14 +172,27 @@ class RespConnection:
             return
         self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
-    def _expire(self, fut: asyncio.Future[Any]) -> None:
-        if fut.done():
-            return
-        fut.set_exception(RedisTimeoutError("state engine did not answer in time"))
-        # A reply that is merely late keeps the socket; silence for several timeouts means it is dead.
+    def _tick(self) -> float:
+        return max(0.005, self.timeout_s / 8)
+
+    def _sweep(self) -> None:
+        """Fail the calls whose replies are overdue. One timer per connection instead of one per
+        call: replies come in order, so the overdue calls are the oldest, at the front."""
+        self._sweeper = None
         loop = self._loop or asyncio.get_running_loop()
-        if self._transport is not None and loop.time() - self._last_reply > max(1.0, 4 * self.timeout_s):
+        now = loop.time()
+        expired = False
+        for fut, due in zip(self._waiters, self._deadlines):
+            if due > now:
+                break
+            if not fut.done():
+                fut.set_exception(RedisTimeoutError("state engine did not answer in time"))
+                expired = True
+        # A reply that is merely late keeps the socket; silence for several timeouts means it is dead.
+        if expired and self._transport is not None and now - self._last_reply > max(1.0, 4 * self.timeout_s):
             self._transport.abort()
+        if self._waiters:
+            self._sweeper = loop.call_later(self._tick(), self._sweep)
 
     # ------------------------------------------------------------------ protocol callbacks
     def _data(self, data: bytes) -> None:
@@ -193,6 +208,7 @@ class RespConnection:
                 self._transport and self._transport.abort()
                 return
             fut = waiters.popleft()
+            self._deadlines.popleft()
             if not fut.done():
                 fut.set_result(reply)
 
@@ -205,6 +221,7 @@ class RespConnection:
 
     def _fail_all(self, exc: Exception) -> None:
         waiters, self._waiters = self._waiters, deque()
+        self._deadlines = deque()
         self._out = []
         for fut in waiters:
             if not fut.done():

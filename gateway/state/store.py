@@ -139,11 +139,11 @@ class SettleResult:
 
 
 def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
+    return v.decode() if type(v) is bytes else str(v)
 
 
 def _i(v: Any) -> int:
-    return int(_s(v))
+    return v if type(v) is int else int(v)  # int() reads bytes and str alike
 
 
 def _retry() -> Retry:
