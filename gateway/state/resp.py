@@ -73,6 +73,8 @@ class RespConnection:
         self._waiters: deque[asyncio.Future[Any]] = deque()
         self._deadlines: deque[float] = deque()  # loop time by which each waiter's reply is due
         self._sweeper: asyncio.TimerHandle | None = None
+        self._clock = 0.0       # the stall-aware clock the deadlines are on (see `_now`)
+        self._last_sweep = 0.0
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._last_reply = 0.0
@@ -149,14 +151,15 @@ class RespConnection:
         if not self._waiters:  # the silence that marks a dead socket is counted from here
             self._last_reply = loop.time()
         fut = loop.create_future()
+        if self._sweeper is None:
+            self._last_sweep = loop.time()
+            self._sweeper = loop.call_later(self._tick(), self._sweep)
         self._waiters.append(fut)
-        self._deadlines.append(loop.time() + self.timeout_s)
+        self._deadlines.append(self._now(loop) + self.timeout_s)
         self._out.append(packed)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        if self._sweeper is None:
-            self._sweeper = loop.call_later(self._tick(), self._sweep)
         reply = await fut
         if isinstance(reply, ResponseError):
             if str(reply).startswith("NOSCRIPT"):
@@ -175,12 +178,21 @@ class RespConnection:
     def _tick(self) -> float:
         return max(0.005, self.timeout_s / 8)
 
+    def _now(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The clock the timeouts run on: real time, except that a stall of this worker's event
+        loop longer than two ticks counts as two ticks. A reply that sat in the socket while the
+        loop was busy with other requests is not the engine's delay, and failing it would turn
+        an overloaded worker's slowness into state outages (and fail-closed budgets into 503s);
+        an engine that does not answer still times out, since a healthy loop ticks on time."""
+        return self._clock + min(loop.time() - self._last_sweep, 2 * self._tick())
+
     def _sweep(self) -> None:
         """Fail the calls whose replies are overdue. One timer per connection instead of one per
         call: replies come in order, so the overdue calls are the oldest, at the front."""
         self._sweeper = None
         loop = self._loop or asyncio.get_running_loop()
-        now = loop.time()
+        self._clock = now = self._now(loop)
+        self._last_sweep = loop.time()
         expired = False
         for fut, due in zip(self._waiters, self._deadlines):
             if due > now:
@@ -189,7 +201,7 @@ class RespConnection:
                 fut.set_exception(RedisTimeoutError("state engine did not answer in time"))
                 expired = True
         # A reply that is merely late keeps the socket; silence for several timeouts means it is dead.
-        if expired and self._transport is not None and now - self._last_reply > max(1.0, 4 * self.timeout_s):
+        if expired and self._transport is not None and loop.time() - self._last_reply > max(1.0, 4 * self.timeout_s):
             self._transport.abort()
         if self._waiters:
             self._sweeper = loop.call_later(self._tick(), self._sweep)

@@ -518,3 +518,49 @@ async def test_error_replies_from_fake_server(fake, opened):
         await conn.execute("BAD")
     assert not isinstance(err.value, NoScriptError)
     assert await conn.execute("ECHO", "fine") == b"fine"
+
+
+def test_reply_waiting_while_the_event_loop_stalls_is_not_timed_out(redis_url):
+    """A worker busy with other requests for longer than the timeout must not turn the replies
+    that arrived meanwhile into state timeouts: the timeouts run on a clock that counts a stall
+    of the loop as two ticks only. Run on uvloop (the server's loop), which runs due timers
+    before it reads sockets, so the reply really is waiting when the sweep runs."""
+    import uvloop
+
+    async def main() -> bytes:
+        conn = RespConnection(redis_url, timeout_s=0.1)
+        try:
+            assert await conn.execute("PING") == b"PONG"
+            pending = asyncio.ensure_future(conn.execute("ECHO", "during-the-stall"))
+            await asyncio.sleep(0)  # the command is queued; the flush goes out on the next tick
+            await asyncio.sleep(0)
+            time.sleep(0.4)  # the loop is blocked (a saturated worker): the reply sits in the socket
+            return await pending
+        finally:
+            await conn.close()
+
+    assert uvloop.run(main()) == b"during-the-stall"
+
+
+async def test_engine_that_never_answers_still_times_out_on_a_healthy_loop(fake, opened):
+    server = await fake()
+    conn = opened(server.url(), timeout_s=0.1)
+    with pytest.raises(RedisTimeoutError):
+        await conn.execute("SLOW", "1.0")
+
+
+def test_timeout_clock_counts_a_loop_stall_as_two_ticks():
+    class Clock:
+        t = 100.0
+
+        def time(self) -> float:
+            return self.t
+
+    loop = Clock()
+    conn = RespConnection("redis://127.0.0.1:1", timeout_s=0.2)
+    tick = conn._tick()
+    conn._clock, conn._last_sweep = 5.0, 100.0
+    loop.t = 100.0 + tick  # a sweep on time: the clock follows real time
+    assert conn._now(loop) == pytest.approx(5.0 + tick)
+    loop.t = 100.0 + 3.0  # a 3 s stall of the worker's loop counts as two ticks only
+    assert conn._now(loop) == pytest.approx(5.0 + 2 * tick)
