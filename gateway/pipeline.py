@@ -241,23 +241,22 @@ async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, at
     outcome = "success"
     finished = False
     try:
-        for frame in first:
-            yield frame
+        yield b"".join(first)
         while not decoder.done:
             chunk = await anext(chunks, None)
             if chunk is None:
                 break
-            for event, data in parser.feed(chunk):
-                for frame in decoder.feed(event, data):
-                    yield frame
+            # every frame decoded from one network read goes to the client in one write
+            frames = [frame for event, data in parser.feed(chunk) for frame in decoder.feed(event, data)]
+            if frames:
+                yield b"".join(frames)
         finished = True
-        for frame in decoder.finish():
-            yield frame
+        tail = b"".join(decoder.finish())
         if not decoder.done:
             outcome = "failure"
             call.stream_error("upstream_stream_cut")
-            yield sse_error(upstream_failed(502, "The upstream stream ended early.", "upstream_stream_cut"))
-        yield DONE
+            tail += sse_error(upstream_failed(502, "The upstream stream ended early.", "upstream_stream_cut"))
+        yield tail + DONE
     except (asyncio.CancelledError, GeneratorExit):  # the client went away: stop the upstream call now
         outcome = "neutral"
         call.stream_error("client_disconnected")
