@@ -6,6 +6,7 @@ settle call, so the three always agree.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from gateway.errors import GatewayError
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+# Request ids: a random 64-bit prefix per process and a counter, so ids stay unique across workers
+# and replicas without a system call for randomness on every request.
+_ID_PREFIX = "req_" + secrets.token_hex(8)
+_ids = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -50,7 +55,7 @@ class Call:
 
     @classmethod
     def start(cls, incoming_id: str | None) -> "Call":
-        rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else "req_" + secrets.token_hex(12)
+        rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else f"{_ID_PREFIX}{next(_ids):08x}"
         return cls(request_id=rid, started=time.perf_counter())
 
     def note_admission(self, admission: Any) -> None:
