@@ -30,8 +30,9 @@ Module layout: this module is the public API and the scorers; features are extra
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from itertools import repeat
+from math import exp
 from pathlib import Path
 from typing import Any
 
@@ -120,44 +121,67 @@ def rule_scores(strong: set[str]) -> list[float]:
 
 # --------------------------------------------------------------------------- model
 
+_LANE = 40  # bits per class in a packed weight
+_HALF = 1 << (_LANE - 1)
+_MASK = (1 << _LANE) - 1
+_SCALE = 1_000_000  # weights have 4 decimals and alpha 1: scaled, both are exact integers
+_OFFSET = sum(_HALF << (_LANE * k) for k in range(4))  # makes every lane of a sum non-negative
+_ZEROS = repeat(0)
+_MAX_FEATURES = 10_000  # far more than one request yields (the windows bound the text read)
+
+
+def _pack(w: list[float]) -> int:
+    """The four class weights of a feature as one int, 40 bits (two's complement) per class: one
+    ``sum(map(weights.get, features, ...))`` over such ints adds all four classes at once, in C,
+    exactly (integer arithmetic)."""
+    return sum(round(float(x) * _SCALE) << (_LANE * k) for k, x in enumerate(w))
+
+
+def _unpack(total: int) -> tuple[float, float, float, float]:
+    """Per-class sums of packed weights (each |sum| must stay below 2**39 / _SCALE, about
+    550,000: far above any real score)."""
+    t = total + _OFFSET
+    return (
+        ((t & _MASK) - _HALF) / _SCALE,
+        (((t >> _LANE) & _MASK) - _HALF) / _SCALE,
+        (((t >> 2 * _LANE) & _MASK) - _HALF) / _SCALE,
+        (((t >> 3 * _LANE) & _MASK) - _HALF) / _SCALE,
+    )
+
 
 class _Model:
-    """Linear scorer. Weights are packed as two complex numbers per feature, so one C-level
-    ``sum(map(...))`` over the matched features accumulates two classes at once."""
+    """Linear scorer over packed integer weights (see :func:`_pack`). Context ("weak") features
+    have their own table with the weights already multiplied by ``alpha``, so strong and weak
+    features add up in one integer."""
 
-    __slots__ = ("alpha", "bias", "w01", "w23", "low_conf", "runner_min")
+    __slots__ = ("alpha", "bias", "weights", "weak_weights", "low_conf", "runner_min")
 
     def __init__(self, data: dict[str, Any]) -> None:
         if tuple(data["tasks"]) != TASKS:
             raise ValueError("classifier weights were trained for other labels")
         self.alpha = float(data["alpha"])
-        self.bias = [float(b) for b in data["bias"]]
-        self.w01: dict[str, complex] = {}
-        self.w23: dict[str, complex] = {}
-        for name, w in data["weights"].items():
-            self.w01[name] = complex(w[0], w[1])
-            self.w23[name] = complex(w[2], w[3])
+        self.bias = tuple(float(b) for b in data["bias"])
+        biggest = max((abs(x) for w in data["weights"].values() for x in w), default=0.0)
+        if biggest * _MAX_FEATURES * max(1.0, self.alpha) >= _HALF / _SCALE:
+            raise ValueError("classifier weights too large for the packed scorer")
+        self.weights: dict[str, int] = {name: _pack(w) for name, w in data["weights"].items()}
+        al = self.alpha
+        self.weak_weights: dict[str, int] = {name: _pack([al * x for x in w]) for name, w in data["weights"].items()}
         self.low_conf = float(data.get("low_confidence", LOW_CONFIDENCE))
         self.runner_min = float(data.get("runner_up_min", RUNNER_UP_MIN))
 
     def scores(self, strong: set[str], weak: set[str]) -> list[float]:
-        w01, w23 = self.w01, self.w23
-        hit = w01.keys() & strong
-        a = sum(map(w01.__getitem__, hit), 0j)
-        b = sum(map(w23.__getitem__, hit), 0j)
+        total = sum(map(self.weights.get, strong, _ZEROS))
         if weak:
-            hitw = w01.keys() & weak
-            if hitw:
-                al = self.alpha
-                a += al * sum(map(w01.__getitem__, hitw), 0j)
-                b += al * sum(map(w23.__getitem__, hitw), 0j)
-        bias = self.bias
-        return [a.real + bias[0], a.imag + bias[1], b.real + bias[2], b.imag + bias[3]]
+            total += sum(map(self.weak_weights.get, weak, _ZEROS))
+        s0, s1, s2, s3 = _unpack(total)
+        b0, b1, b2, b3 = self.bias
+        return [s0 + b0, s1 + b1, s2 + b2, s3 + b3]
 
 
 def _softmax(s: list[float]) -> list[float]:
     m = max(s)
-    e = [math.exp(x - m) for x in s]
+    e = [exp(x - m) for x in s]
     t = sum(e)
     return [x / t for x in e]
 
@@ -171,24 +195,24 @@ def load_model(path: Path | str = WEIGHTS_PATH) -> _Model | None:
 
 
 _MODEL: _Model | None = load_model()
+_TIER_BY_INDEX = tuple(TIER[t] for t in TASKS)
 
 
 def decide(probs: list[float], low_conf: float = LOW_CONFIDENCE, runner_min: float = RUNNER_UP_MIN) -> Classification:
     """Apply the low-confidence policy to class probabilities (ordered as TASKS)."""
-    best = max(range(4), key=probs.__getitem__)
-    if probs[best] < low_conf:
-        tier = TIER[TASKS[best]]
+    p = probs[best := probs.index(max(probs))]  # the first of equal maxima, as max(range(4), key=...)
+    if p < low_conf:
+        tier = _TIER_BY_INDEX[best]
         alt = -1
         for i in range(4):
-            if TIER[TASKS[i]] > tier and probs[i] >= runner_min and (alt < 0 or probs[i] > probs[alt]):
+            if _TIER_BY_INDEX[i] > tier and probs[i] >= runner_min and (alt < 0 or probs[i] > probs[alt]):
                 alt = i
         if alt >= 0:
             best = alt
     return Classification(TASKS[best], round(probs[best], 4))
 
 
-def classify(messages: list[dict]) -> Classification:
-    """Classify an OpenAI-style chat request. Never raises on odd message shapes."""
+def _classify(messages: list[dict]) -> Classification:
     try:
         strong, weak = extract_features(messages)
     except Exception:  # malformed input: route to the safe side rather than fail the request
@@ -198,4 +222,80 @@ def classify(messages: list[dict]) -> Classification:
     model = _MODEL
     if model is None:
         return decide(_softmax(rule_scores(strong)))
-    return decide(_softmax(model.scores(strong, weak)), model.low_conf, model.runner_min)
+    s0, s1, s2, s3 = model.scores(strong, weak)
+    m = max(s0, s1, s2, s3)  # softmax, unrolled (same operations as _softmax)
+    e0, e1, e2, e3 = exp(s0 - m), exp(s1 - m), exp(s2 - m), exp(s3 - m)
+    t = e0 + e1 + e2 + e3
+    return decide([e0 / t, e1 / t, e2 / t, e3 / t], model.low_conf, model.runner_min)
+
+
+# --------------------------------------------------------------------------- memo of exact inputs
+# Clients resend identical requests (retries, health checks, benchmarks, the same short prompt from
+# many users), so the result of an exact input is kept. The key holds everything
+# extract_features reads from a message (role, text parts, part types, whether it has tool
+# calls), so a hit returns what classification would compute. Only inputs of at most
+# CACHE_MAX_CHARS characters are kept (bounded memory); the oldest entry goes first.
+
+CACHE_SIZE = 512
+CACHE_MAX_CHARS = 16_384
+_CACHE: dict[tuple, Classification] = {}
+
+
+def _cache_key(messages: Any) -> tuple | None:
+    """Hashable copy of what classification depends on, or None (too big or an odd shape)."""
+    if type(messages) is not list:
+        return None
+    key = []
+    size = 0
+    for m in messages:
+        if type(m) is not dict:
+            return None
+        c = m.get("content")
+        if type(c) is str:
+            size += len(c)
+        elif type(c) is list:
+            parts = []
+            for p in c:
+                if type(p) is dict:
+                    t = p.get("text")
+                    if type(t) is str:
+                        size += len(t)
+                    parts.append((p.get("type"), t))
+                elif type(p) is str:
+                    size += len(p)
+                    parts.append(p)
+                else:
+                    return None
+            c = tuple(parts)
+        elif c is not None:
+            return None
+        key.append((m.get("role"), c, bool(m.get("tool_calls"))))
+    return tuple(key) if size <= CACHE_MAX_CHARS else None
+
+
+def classify(messages: list[dict]) -> Classification:
+    """Classify an OpenAI-style chat request. Never raises on odd message shapes."""
+    try:
+        key = _cache_key(messages)
+    except Exception:  # e.g. a tool_calls value whose truth cannot be taken: no memo
+        key = None
+    if key is None:
+        return _classify(messages)
+    try:
+        hit = _CACHE.get(key)
+    except TypeError:  # an unhashable role or part type
+        return _classify(messages)
+    if hit is None:
+        hit = _classify(messages)
+        if len(_CACHE) >= CACHE_SIZE:
+            try:
+                del _CACHE[next(iter(_CACHE))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread evicted meanwhile
+                pass
+        _CACHE[key] = hit
+    return hit
+
+
+def cache_clear() -> None:
+    """Forget memoised results (benchmarks time the uncached path with it)."""
+    _CACHE.clear()
