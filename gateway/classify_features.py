@@ -3,29 +3,45 @@ shape features (see the feature list in :mod:`gateway.classify`'s docstring).
 
 Split out of :mod:`gateway.classify`, which re-exports :func:`extract_features`; the lexicons it
 matches against live in :mod:`gateway.classify_lexicon`.
+
+This runs on every request, so the text is walked as few times as possible, always in C:
+
+* tokens of ASCII text (and of text whose only non-ASCII characters are typographic spaces and
+  punctuation: curly quotes, dashes, bullets ...) come from one ``str.translate`` (non-word
+  characters become spaces) and ``str.split()``: the same tokens as the word regex, ~5x faster.
+  Other scripts use the regex;
+* structure needles (``\\`\\`\\```, ``=>``, ``diff --git`` ...) are searched in an ASCII view of the
+  window (non-ASCII characters replaced by ``?``, positions kept), and only the needles whose
+  rarest punctuation character occurs in the window (one ``translate`` finds those) are scanned;
+* speaker / bullet lines are found by a regex that starts with a literal ``\\n`` (the regex engine
+  then skips to newlines) instead of a ``^`` tried at every position; the count is the same.
+
+The features are identical to the plain implementation (tests/test_classify_features.py checks it
+against a slow reference), so these speed-ups need no retraining.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from bisect import bisect_right
+from operator import add, methodcaller
+from typing import Any
 
 from gateway.classify_lexicon import (
     _CODE_GROUPS,
+    _GATED,
+    _NOT_GATE_BYTES,
+    _NOT_SYM_BYTES,
     _PHRASES,
-    _STRUCT_SUBS,
-    _STRUCT_SUBS_INTL,
     _STRUCT_WORDS,
+    _UNGATED,
+    _WORD_BYTES,
     _WORD_GROUP,
 )
 
 # --------------------------------------------------------------------------- text access
 
-LAST_HEAD = 600  # chars of a long last user turn that are tokenised: its start ...
-LAST_TAIL = 300  # ... and its end (instructions are usually first or last)
-STRUCT_HEAD = 450  # punctuation/layout markers are searched in this head ...
-STRUCT_TAIL = 200  # ... and this tail of the turn
-ZONE = 250  # instruction zone: this many chars at each end of the last user turn
+ZONE = 200  # a long last user turn is read here: this many chars at its start and at its end
 CTX_HEAD = 300  # per context message
 CTX_TAIL = 150
 CTX_MAX_MSGS = 6  # most recent context messages considered
@@ -68,18 +84,40 @@ def _bound(text: str, head: int, tail: int) -> str:
 # hand-rule / shape feature starts with "#", so the two can never collide.
 
 _CJK_CLS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3"
-_TOK = re.compile(r"[\w\u0900-\u0dff]+")  # fast path (ASCII text)
 # non-ASCII text: CJK runs are split from Latin/other letters ("gitで" -> "git", "で"), Indic words kept whole
 _TOK_INTL = re.compile(r"[%s]+|[\u0900-\u0dff]+|[^\W%s]+" % (_CJK_CLS, _CJK_CLS))
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
-CJK_ZONE = 100  # CJK character bigrams come from this many chars at each end of the turn
+CJK_ZONE = 50  # CJK character bigrams come from this many chars at each end of the turn
+# Non-ASCII characters that are not word characters and not in any lexicon: text whose only
+# non-ASCII characters are these tokenises like ASCII text.
+_NOT_PLAIN = re.compile(r"[^\x00-\x7f\u00a0\u2000-\u206f]")
+
+
+def _ascii(text: str) -> bytes:
+    """``text`` as bytes with every non-ASCII character replaced by ``?``: same length and
+    positions, so ASCII needles and symbol counts give the same answer on it, and bytes.translate
+    (a plain table lookup) works on it."""
+    return text.encode("ascii", "replace")
+
+
+def _plain(text: str) -> bool:
+    """True when the translate + split tokeniser gives the regex's tokens for ``text``."""
+    return text.isascii() or _NOT_PLAIN.search(text) is None
+
+
+def _words(text: str) -> str:
+    """Word runs of plain text separated by spaces (``.split()`` gives the tokens)."""
+    return text.encode("ascii", "replace").translate(_WORD_BYTES).decode("ascii")
 
 
 def _tokens(text: str, bigrams: int = 3) -> tuple[set[str], set[str]]:
     """(case-sensitive tokens, lower-cased tokens + CJK bigrams). ``bigrams`` says where
     CJK bigrams are taken: 0 nowhere, 1 the first CJK_ZONE chars, 2 the last, 3 both ends."""
-    if text.isascii():
-        cs = set(_TOK.findall(text))
+    if text.isascii():  # the common case, inlined (_words)
+        cs = set(text.encode().translate(_WORD_BYTES).decode().split())
+        return cs, set(map(str.lower, cs))
+    if _NOT_PLAIN.search(text) is None:
+        cs = set(_words(text).split())
         return cs, set(map(str.lower, cs))
     cs = set(_TOK_INTL.findall(text))
     low = set(map(str.lower, cs))
@@ -94,34 +132,54 @@ def _tokens(text: str, bigrams: int = 3) -> tuple[set[str], set[str]]:
             z = text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
         for run in _TOK_INTL.findall(z):
             if len(run) > 1 and not run.isascii():
-                low.update([run[i : i + 2] for i in range(len(run) - 1)])
+                low.update(map(add, run, run[1:]))  # character bigrams
     return cs, low
 
 
 # --------------------------------------------------------------------------- hand rules
 
-_SPEAKER_LINE = re.compile(r"^\[?[\w .()-]{1,24}\]?:\s", re.MULTILINE)
-_BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s", re.MULTILINE)
+# Speaker / bullet lines. The count equals ``len(re.findall("^...\\s", text, re.M))``: the first
+# line is matched on its own and every later one after its "\n" (a literal first character lets
+# the regex engine jump between newlines); the trailing \s is a lookahead so a match never eats
+# the "\n" that starts the next line, just as ^ only looks at it.
+_SPEAKER = r"\[?[\w .()-]{1,24}\]?:(?=\s)"
+_BULLET = r"\s*(?:[-*•]|\d{1,2}[.)])(?=\s)"
+_SPEAKER_FIRST, _SPEAKER_NEXT = re.compile(_SPEAKER), re.compile("\n" + _SPEAKER)
+_BULLET_FIRST, _BULLET_NEXT = re.compile(_BULLET), re.compile("\n" + _BULLET)
 
 
-def _bucket(n: int, edges: Iterable[int]) -> int:
-    b = 0
-    for e in edges:
-        if n >= e:
-            b += 1
-        else:
-            break
-    return b
+def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
+    m = first.match(text)
+    if m is None:
+        return len(nxt.findall(text))
+    return 1 + len(nxt.findall(text, m.end()))
 
 
+# Buckets: feature i of a family fires when i edges are <= the value (bisect_right), and the
+# names are built once here rather than formatted per request.
 _LEN_EDGES = (12, 25, 45, 80, 140, 250, 450, 800, 1400, 2500, 4500)
 _LINE_EDGES = (2, 3, 5, 9, 17, 33)
 _NUM_EDGES = (1, 2, 3, 5, 8)
-_SYMS = "{}();=<>[]_\\|/*+"
+_SYM_EDGES = (5, 15, 30, 60, 100)
+_COUNT_EDGES = (4, 8)  # speaker / bullet lines
+_TURN_EDGES = (2, 3, 5)
+
+
+def _names(prefix: str, edges: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(len(edges) + 1))
+
+
+_LEN_FEATS, _LINES_FEATS, _NUM_FEATS = _names("#len", _LEN_EDGES), _names("#lines", _LINE_EDGES), _names("#nums", _NUM_EDGES)
+_SYM_FEATS, _TURN_FEATS = _names("#sym", _SYM_EDGES), _names("#turns", _TURN_EDGES)
+_SPEAKER_FEATS, _BULLET_FEATS = _names("#speakers", _COUNT_EDGES), _names("#bullets", _COUNT_EDGES)
+_CODE_FEATS = _names("#code", (1, 2, 3))
+_EMPTY_TURN = ("#len0", "#lines0", "#nums0", "#notext")
+_INTL_MATH = re.compile("[√≤≥π∫∑≠²³×÷]")
+_INTL_MONEY = re.compile("[€£¥₹元円₽]")
 
 
 def _lex_groups(toks: set[str], zone_low: str) -> set[str]:
-    groups = {_WORD_GROUP[t] for t in _WORD_GROUP.keys() & toks}
+    groups = set(map(_WORD_GROUP.__getitem__, _WORD_GROUP.keys() & toks))
     for key in _PHRASES.keys() & toks:
         for phrase, name in _PHRASES[key]:
             if name not in groups and phrase in zone_low:
@@ -130,22 +188,136 @@ def _lex_groups(toks: set[str], zone_low: str) -> set[str]:
 
 
 def _lex(toks: set[str], zone_low: str, prefix: str, out: set[str]) -> None:
-    out.update([prefix + g for g in _lex_groups(toks, zone_low)])
+    out.update(map(prefix.__add__, _lex_groups(toks, zone_low)))
+
+
+def _struct_groups(text: str, vb: bytes, toks_cs: set[str]) -> set[str]:
+    """Structure groups of ``text``; ``vb`` is ``_ascii(text)``."""
+    groups = set(map(_STRUCT_WORDS.__getitem__, _STRUCT_WORDS.keys() & toks_cs))
+    view = text if text.isascii() else vb.decode("ascii")  # str `in` is faster than bytes `in`
+    for gate in set(vb.translate(None, _NOT_GATE_BYTES)):
+        for needle, name in _GATED[gate]:
+            if name not in groups and needle in view:
+                groups.add(name)
+    for needle, name in _UNGATED:
+        if name not in groups and needle in view:
+            groups.add(name)
+    if not text.isascii():
+        if "#math" not in groups and _INTL_MATH.search(text) is not None:
+            groups.add("#math")
+        if "#money" not in groups and _INTL_MONEY.search(text) is not None:
+            groups.add("#money")
+    return groups
 
 
 def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
-    groups = {_STRUCT_WORDS[t] for t in _STRUCT_WORDS.keys() & toks_cs}
-    for name, subs in _STRUCT_SUBS:
-        if name not in groups and any(map(text.__contains__, subs)):
-            groups.add(name)
-    if not text.isascii():
-        for name, subs in _STRUCT_SUBS_INTL:
-            if name not in groups and any(map(text.__contains__, subs)):
-                groups.add(name)
-    if prefix:
-        out.update([prefix + g for g in groups])
-    else:
-        out.update(groups)
+    out.update(map(prefix.__add__, _struct_groups(text, _ascii(text), toks_cs)))
+
+
+# --------------------------------------------------------------------------- the last user turn
+
+
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], set[str], str, str]:
+    """Tokens and lexicon groups of the last user turn into ``strong``. Returns the case-sensitive
+    tokens, the lower-cased tokens, the lower-cased instruction zone and the marker window."""
+    if len(last_text) <= 2 * ZONE:
+        toks_cs, toks = _tokens(last_text)
+        zone = last_text.lower()
+        strong.update(_lex_groups(toks, zone))
+        strong.update(toks)
+        return toks_cs, toks, zone, last_text
+    # a long turn is read at both ends only: instructions sit before or after a pasted document.
+    # The lexicon also says where: "#h..." at the start, "#t..." at the end
+    head, tail = last_text[:ZONE], last_text[-ZONE:]
+    hcs, htoks = _tokens(head, 1)
+    tcs, ttoks = _tokens(tail, 2)
+    hl = head.lower()
+    hg, tg = _lex_groups(htoks, hl), _lex_groups(ttoks, tail.lower())
+    strong.update(hg)
+    strong.update(tg)
+    strong.update(map("#h".__add__, hg))
+    strong.update(map("#t".__add__, tg))
+    strong.update(htoks)
+    strong.update(ttoks)
+    return hcs | tcs, htoks | ttoks, hl, head + "\n" + tail
+
+
+def _last_turn(last_text: str, strong: set[str]) -> None:
+    """Token, lexicon, structure and shape features of the last user turn."""
+    n = len(last_text)
+    if not n:
+        strong.update(_EMPTY_TURN)
+        return
+    toks_cs, toks, zone, win = _turn_tokens(last_text, strong)
+    vb = _ascii(win)
+    strong.update(_struct_groups(win, vb, toks_cs))
+    ncode = len(_CODE_GROUPS & strong)
+    if ncode:
+        strong.add(_CODE_FEATS[min(ncode, 3)])  # how many kinds of code markers fired
+    strong.add(_LEN_FEATS[bisect_right(_LEN_EDGES, n)])
+    lines = _line_count(last_text)
+    strong.add(_LINES_FEATS[bisect_right(_LINE_EDGES, lines)])
+    if lines >= 3:
+        sp = _count_lines(_SPEAKER_FIRST, _SPEAKER_NEXT, win)
+        if sp >= 2:
+            strong.add(_SPEAKER_FEATS[bisect_right(_COUNT_EDGES, sp)])
+        bl = _count_lines(_BULLET_FIRST, _BULLET_NEXT, win)
+        if bl >= 2:
+            strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
+    strong.add(_NUM_FEATS[bisect_right(_NUM_EDGES, sum(map(str.isdigit, toks)))])
+    if last_text[-40:].rstrip().endswith("?"):
+        strong.add("#q")
+    sym = len(vb.translate(None, _NOT_SYM_BYTES))
+    strong.add(_SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))])
+    if n <= 60 and lines == 1:
+        first = zone.split(None, 1)
+        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
+            strong.add("#greet_first")
+
+
+def _line_count(text: str) -> int:
+    """Number of lines; exact up to the last bucket edge, after which only "more" matters, so a
+    long text with many lines is not counted to the end."""
+    k = text.count("\n", 0, 4096)
+    if k + 1 < _LINE_EDGES[-1] and len(text) > 4096:
+        k += text.count("\n", 4096)
+    return k + 1
+
+
+# --------------------------------------------------------------------------- the conversation
+
+
+def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str]) -> None:
+    """Tokens (weak) and lexicon / structure (strong, prefixed) of the other messages."""
+    ctx_idx = list(range(len(msgs)))
+    if last_user >= 0:
+        del ctx_idx[last_user]
+    for i in ctx_idx[-CTX_MAX_MSGS:]:
+        m = msgs[i]
+        ctext = _content_text(m.get("content"))
+        if not ctext:
+            continue
+        role = m.get("role")
+        ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
+        ccs, ctoks = _tokens(ctext)
+        weak.update(ctoks)
+        structured = len(ctext) >= 40  # short messages ("Sure, paste it.") carry no structure
+        if i > last_user:  # tool output after the last user turn: the material to work on
+            if structured:
+                _struct(ctext, ccs, "#after", strong)
+            _lex(ctoks, ctext.lower(), "#after", strong)
+        elif role == "system":
+            _lex(ctoks, ctext.lower(), "#sys", strong)
+        elif role == "user":
+            _lex(ctoks, ctext.lower(), "#prev", strong)
+            if structured:
+                _struct(ctext, ccs, "#prev", strong)
+        elif structured:
+            _struct(ctext, ccs, "#asst", strong)
+
+
+_GET_ROLE = methodcaller("get", "role")
+_GET_TOOL_CALLS = methodcaller("get", "tool_calls")
 
 
 def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
@@ -169,98 +341,23 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         strong.add("#parts")
         if _has_image(content):
             strong.add("#image")
-
-    # ---- last user turn
-    n = len(last_text)
-    text = _bound(last_text, LAST_HEAD, LAST_TAIL)
-    if n > 2 * ZONE:
-        # tokenise head / middle / tail separately (same total cost as once) so the lexicon
-        # can also say where the instruction sits: "#h..." at the start, "#t..." at the end
-        head, tail = text[:ZONE], text[-ZONE:]
-        hcs, htoks = _tokens(head, 1)
-        mcs, mtoks = _tokens(text[ZONE:-ZONE], 0)
-        tcs, ttoks = _tokens(tail, 2)
-        toks = htoks | mtoks | ttoks
-        toks_cs = hcs | mcs | tcs
-        hl, tl = head.lower(), tail.lower()
-        hg = _lex_groups(htoks, hl)
-        tg = _lex_groups(ttoks, tl)
-        strong.update(hg)
-        strong.update(tg)
-        strong.update([_WORD_GROUP[t] for t in _WORD_GROUP.keys() & mtoks])
-        strong.update(["#h" + g for g in hg])
-        strong.update(["#t" + g for g in tg])
-        zone = hl
-    else:
-        toks_cs, toks = _tokens(text)
-        zone = text.lower()
-        strong.update(_lex_groups(toks, zone))
-    strong.update(toks)
-    # punctuation / layout markers: a smaller window is enough (the keywords above came from all tokens)
-    swin = text if len(text) <= STRUCT_HEAD + STRUCT_TAIL else text[:STRUCT_HEAD] + "\n" + text[-STRUCT_TAIL:]
-    _struct(swin, toks_cs, "", strong)
-    ncode = len(_CODE_GROUPS & strong)
-    if ncode:
-        strong.add("#code%d" % min(ncode, 3))  # how many kinds of code markers fired
-    strong.add("#len%d" % _bucket(n, _LEN_EDGES))
-    lines = last_text.count("\n") + 1
-    strong.add("#lines%d" % _bucket(lines, _LINE_EDGES))
-    if lines >= 3:
-        sp = len(_SPEAKER_LINE.findall(swin, 0, 500))
-        if sp >= 2:
-            strong.add("#speakers%d" % _bucket(sp, (4, 8)))
-        bl = len(_BULLET_LINE.findall(swin, 0, 500))
-        if bl >= 2:
-            strong.add("#bullets%d" % _bucket(bl, (4, 8)))
-    strong.add("#nums%d" % _bucket(sum(map(str.isdigit, toks)), _NUM_EDGES))
-    if n:
-        if last_text[-40:].rstrip().endswith("?"):
-            strong.add("#q")
-        sym = sum(map(swin.count, _SYMS))
-        strong.add("#sym%d" % _bucket(int(1000 * sym / len(swin)), (5, 15, 30, 60, 100)))
-        if n <= 60 and lines == 1:
-            first = zone.split(None, 1)
-            if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
-                strong.add("#greet_first")
-    else:
-        strong.add("#notext")
+    _last_turn(last_text, strong)
 
     # ---- conversation shape and context
-    roles = [m.get("role") for m in msgs]
+    roles = list(map(_GET_ROLE, msgs))
     if "system" in roles:
         strong.add("#system")
-    if "tool" in roles or any(m.get("tool_calls") for m in msgs):
+    if "tool" in roles or any(map(_GET_TOOL_CALLS, msgs)):
         strong.add("#tools")
     if roles[-1] == "tool":
         strong.add("#ends_tool")
     elif roles[-1] == "assistant":
         strong.add("#ends_assistant")
-    turns = sum(1 for r in roles if r in ("user", "assistant"))
-    strong.add("#turns%d" % _bucket(turns, (2, 3, 5)))
-    ctx_idx = [i for i in range(len(msgs)) if i != last_user][-CTX_MAX_MSGS:]
-    for i in ctx_idx:
-        m = msgs[i]
-        ctext = _content_text(m.get("content"))
-        if not ctext:
-            continue
-        role = m.get("role")
-        ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
-        ccs, ctoks = _tokens(ctext)
-        weak.update(ctoks)
-        structured = len(ctext) >= 40  # short messages ("Sure, paste it.") carry no structure
-        if i > last_user:  # tool output after the last user turn: the material to work on
-            if structured:
-                _struct(ctext, ccs, "#after", strong)
-            _lex(ctoks, ctext.lower(), "#after", strong)
-        elif role == "system":
-            _lex(ctoks, ctext.lower(), "#sys", strong)
-        elif role == "user":
-            _lex(ctoks, ctext.lower(), "#prev", strong)
-            if structured:
-                _struct(ctext, ccs, "#prev", strong)
-        elif structured:
-            _struct(ctext, ccs, "#asst", strong)
-    if n < 120 and turns > 1:
+    turns = roles.count("user") + roles.count("assistant")
+    strong.add(_TURN_FEATS[bisect_right(_TURN_EDGES, turns)])
+    if len(msgs) > 1:
+        _context(msgs, last_user, strong, weak)
+    if len(last_text) < 120 and turns > 1:
         # short follow-up ("and how do I test that?"): the earlier turns carry the topic
         strong.update(["#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))])
         strong.add("#followup")

@@ -180,3 +180,38 @@ _STRUCT_SUBS_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#math", ("√", "≤", "≥", "π", "∫", "∑", "≠", "²", "³", "×", "÷")),
     ("#money", ("€", "£", "¥", "₹", "元", "円", "₽")),
 )
+
+# --------------------------------------------------------------------------- derived lookup tables
+# Built once at import from the data above; they let classify_features find the same matches with
+# fewer passes over the text (see its module docstring).
+
+# Gate of a needle: its rarest ASCII punctuation character (document frequency in the training
+# data, rarest first). A needle can only occur if its gate character occurs, so one pass that
+# collects the gate characters present decides which needles are worth a substring scan.
+_RARITY = "\t~@&|*<#^!>`[]\\+%/;=\"_${}()'-:\n?,."
+
+
+def _gate(needle: str) -> str:
+    ranked = [c for c in _RARITY if c in needle]
+    return ranked[0] if ranked else ""
+
+
+_GATED: dict[int, tuple[tuple[str, str], ...]] = {}  # gate byte -> ((needle, group), ...)
+_UNGATED_LIST: list[tuple[str, str]] = []  # needles with no punctuation: always scanned
+for _name, _subs in _STRUCT_SUBS:
+    for _s in _subs:
+        _k = _gate(_s)
+        if _k:
+            _GATED[ord(_k)] = _GATED.get(ord(_k), ()) + ((_s, _name),)
+        else:
+            _UNGATED_LIST.append((_s, _name))
+_UNGATED: tuple[tuple[str, str], ...] = tuple(_UNGATED_LIST)
+# bytes.translate tables (a plain 256-byte lookup; str.translate rebuilds its cache from a dict on
+# every call, several times slower on short strings). Texts are first encoded to ASCII bytes.
+_NOT_GATE_BYTES = bytes(i for i in range(256) if i not in _GATED)  # delete: keeps gate chars only
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+# ASCII word characters kept, every other byte becomes a space, so .split() yields exactly the
+# runs of [A-Za-z0-9_] (what the word regex finds in ASCII text)
+_WORD_BYTES = bytes(i if chr(i) in _WORD_CHARS else 32 for i in range(256))
+_SYMS = "{}();=<>[]_\\|/*+"  # symbol-density characters
+_NOT_SYM_BYTES = bytes(i for i in range(256) if chr(i) not in _SYMS)  # delete: keeps symbols only

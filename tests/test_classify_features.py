@@ -1,0 +1,293 @@
+"""The fast feature extractor (gateway.classify_features) must give exactly the features of a
+plain, obviously-correct reference written here: regex tokens, one substring scan per needle,
+``^``-anchored line regexes, loop buckets. The fast code differs only in how it computes them
+(translate + split, gated needle scans, newline-anchored regexes, bisect), so any difference is
+a bug. Also checks the packed-integer scorer against float arithmetic and the memo of exact
+inputs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from gateway import classify as C
+from gateway import classify_features as F
+from gateway.classify_lexicon import _CODE_GROUPS, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = [
+    ROOT.parent / "shared" / "data" / "task_routing" / "dev.jsonl",
+    ROOT.parent / "shared" / "data" / "task_routing" / "realistic_train.jsonl",
+    ROOT / "tests" / "data" / "extra_train_tasks.jsonl",
+    ROOT / "tests" / "data" / "heldout_tasks.jsonl",
+]
+
+# --------------------------------------------------------------------------- reference
+
+TOK = re.compile(r"[\w\u0900-\u0dff]+")
+SPEAKER = re.compile(r"^\[?[\w .()-]{1,24}\]?:\s", re.MULTILINE)
+BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s", re.MULTILINE)
+SYMS = "{}();=<>[]_\\|/*+"
+
+
+def bucket(n, edges):
+    return sum(1 for e in edges if n >= e)
+
+
+def ref_tokens(text, bigrams=3):
+    if text.isascii():
+        cs = set(TOK.findall(text))
+        return cs, {t.lower() for t in cs}
+    cs = set(F._TOK_INTL.findall(text))
+    low = {t.lower() for t in cs}
+    if bigrams and F._CJK.search(text):
+        z = F.CJK_ZONE
+        if len(text) <= 2 * z:
+            zone = text
+        else:
+            zone = {1: text[:z], 2: text[-z:], 3: text[:z] + "\n" + text[-z:]}[bigrams]
+        for run in F._TOK_INTL.findall(zone):
+            if len(run) > 1 and not run.isascii():
+                low.update(run[i : i + 2] for i in range(len(run) - 1))
+    return cs, low
+
+
+def ref_lex(toks, zone):
+    groups = {_WORD_GROUP[t] for t in toks if t in _WORD_GROUP}
+    for t in toks:
+        for phrase, name in _PHRASES.get(t, ()):
+            if phrase in zone:
+                groups.add(name)
+    return groups
+
+
+def ref_struct(text, toks_cs):
+    groups = {_STRUCT_WORDS[t] for t in toks_cs if t in _STRUCT_WORDS}
+    subs = _STRUCT_SUBS + (() if text.isascii() else _STRUCT_SUBS_INTL)
+    groups |= {name for name, needles in subs if any(s in text for s in needles)}
+    return groups
+
+
+def ref_last_turn(text, strong):
+    n = len(text)
+    if n == 0:
+        strong |= {"#len0", "#lines0", "#nums0", "#notext"}
+        return
+    z = F.ZONE
+    if n <= 2 * z:
+        cs, toks = ref_tokens(text)
+        zone, win = text.lower(), text
+        strong |= ref_lex(toks, zone) | toks
+    else:
+        head, tail = text[:z], text[-z:]
+        hcs, htoks = ref_tokens(head, 1)
+        tcs, ttoks = ref_tokens(tail, 2)
+        hg, tg = ref_lex(htoks, head.lower()), ref_lex(ttoks, tail.lower())
+        strong |= hg | tg | {"#h" + g for g in hg} | {"#t" + g for g in tg} | htoks | ttoks
+        cs, toks, zone, win = hcs | tcs, htoks | ttoks, head.lower(), head + "\n" + tail
+    strong |= ref_struct(win, cs)
+    ncode = len(_CODE_GROUPS & strong)
+    if ncode:
+        strong.add(f"#code{min(ncode, 3)}")
+    strong.add(f"#len{bucket(n, F._LEN_EDGES)}")
+    lines = text.count("\n") + 1
+    strong.add(f"#lines{bucket(lines, F._LINE_EDGES)}")
+    if lines >= 3:
+        sp, bl = len(SPEAKER.findall(win)), len(BULLET.findall(win))
+        if sp >= 2:
+            strong.add(f"#speakers{bucket(sp, (4, 8))}")
+        if bl >= 2:
+            strong.add(f"#bullets{bucket(bl, (4, 8))}")
+    strong.add(f"#nums{bucket(sum(t.isdigit() for t in toks), F._NUM_EDGES)}")
+    if text[-40:].rstrip().endswith("?"):
+        strong.add("#q")
+    sym = sum(win.count(c) for c in SYMS)
+    strong.add(f"#sym{bucket(int(1000 * sym / len(win)), F._SYM_EDGES)}")
+    if n <= 60 and lines == 1:
+        first = zone.split(None, 1)
+        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
+            strong.add("#greet_first")
+
+
+def ref_extract(messages):
+    strong, weak = set(), set()
+    msgs = [m for m in messages if isinstance(m, dict)] if messages else []
+    if not msgs:
+        return {"#empty"}, weak
+    users = [i for i, m in enumerate(msgs) if m.get("role") == "user"]
+    last_user = users[-1] if users else -1
+    content = msgs[last_user].get("content") if last_user >= 0 else None
+    last_text = F._content_text(content)
+    if isinstance(content, list):
+        strong.add("#parts")
+        if F._has_image(content):
+            strong.add("#image")
+    ref_last_turn(last_text, strong)
+    roles = [m.get("role") for m in msgs]
+    if "system" in roles:
+        strong.add("#system")
+    if "tool" in roles or any(m.get("tool_calls") for m in msgs):
+        strong.add("#tools")
+    if roles[-1] in ("tool", "assistant"):
+        strong.add("#ends_" + roles[-1])
+    turns = sum(1 for r in roles if r in ("user", "assistant"))
+    strong.add(f"#turns{bucket(turns, (2, 3, 5))}")
+    for i in [i for i in range(len(msgs)) if i != last_user][-F.CTX_MAX_MSGS :]:
+        m = msgs[i]
+        ctext = F._content_text(m.get("content"))
+        if not ctext:
+            continue
+        ctext = F._bound(ctext, F.CTX_HEAD, F.CTX_TAIL)
+        ccs, ctoks = ref_tokens(ctext)
+        weak |= ctoks
+        structured, role = len(ctext) >= 40, m.get("role")
+        if i > last_user:
+            prefixes = (("#after", True), ("#after", structured))
+        elif role == "system":
+            prefixes = (("#sys", True), ("", False))
+        elif role == "user":
+            prefixes = (("#prev", True), ("#prev", structured))
+        else:
+            prefixes = (("", False), ("#asst", structured))
+        (lp, do_lex), (sp, do_struct) = prefixes
+        if do_lex:
+            strong |= {lp + g for g in ref_lex(ctoks, ctext.lower())}
+        if do_struct:
+            strong |= {sp + g for g in ref_struct(ctext, ccs)}
+    if len(last_text) < 120 and turns > 1:
+        strong |= {"#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))}
+        strong.add("#followup")
+    return strong, weak - strong
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _rows() -> list[list[dict]]:
+    rows = []
+    for p in DATA:
+        if p.exists():
+            rows += [json.loads(x)["messages"] for x in p.read_text().splitlines() if x.strip()]
+    return rows
+
+
+ODD = list("abc XYZ 123 \n\n\t-*•:.)([]{}=>|$%^\\\"'`~@&!?;/+_#") + [
+    "’", "“", "—", "…", "\u00a0", "é", "中", "文", "ा", "क", "²", "€", "１", "\u2028", "İ", "Σ", "```", "\n- ",
+    "\n1. ", "Bob: ", "[10:02] ", "SELECT", "Traceback", "diff --git", "    at ", "\tat ", "error[E", "要約",
+]
+
+
+def _random_inputs(n: int, seed: int) -> list[list[dict]]:
+    """Random cuts of real texts glued with structure-heavy and non-ASCII fragments."""
+    rng = random.Random(seed)
+    texts = [m["content"] for r in _rows() for m in r if isinstance(m.get("content"), str)] or ["plain text"]
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            t = rng.choice(texts)
+            a = rng.randint(0, len(t))
+            parts.append(t[a : a + rng.randint(0, 1200)])
+            parts.append("".join(rng.choice(ODD) for _ in range(rng.randint(0, 30))))
+        text = "".join(parts)
+        if rng.random() < 0.3:
+            text = "".join(rng.choice(ODD) for _ in range(rng.randint(0, 1500)))
+        msgs = [{"role": "user", "content": text}]
+        if rng.random() < 0.4:
+            role = rng.choice(["system", "user", "assistant", "tool"])
+            msgs.insert(0, {"role": role, "content": rng.choice(texts)[: rng.randint(0, 900)]})
+            if rng.random() < 0.5:
+                msgs.append({"role": "tool", "content": text[::-1]})
+        out.append(msgs)
+    return out
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_features_equal_reference_on_data():
+    rows = _rows()
+    if not rows:
+        pytest.skip("no data files")
+    bad = [r for r in rows if F.extract_features(r) != ref_extract(r)]
+    assert not bad, bad[:2]
+
+
+def test_features_equal_reference_on_random_inputs():
+    bad = [r for r in _random_inputs(3000, seed=7) if F.extract_features(r) != ref_extract(r)]
+    assert not bad, bad[:2]
+
+
+def test_line_counts_equal_anchored_regex():
+    rng = random.Random(1)
+    alphabet = ["\n", "\n", " ", "\t", "-", "*", "•", "1", "12", ".", ")", ":", "[", "]", "a", "Bob", "(", "\r", "\u2028"]
+    for _ in range(50_000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert F._count_lines(F._SPEAKER_FIRST, F._SPEAKER_NEXT, s) == len(SPEAKER.findall(s)), s
+        assert F._count_lines(F._BULLET_FIRST, F._BULLET_NEXT, s) == len(BULLET.findall(s)), s
+
+
+def test_line_count_exact_below_last_bucket():
+    for text in ("a", "a\nb", "x" * 5000 + "\n" * 3, "\n" * 40 + "x" * 5000, "\n" * 31 + "x" * 5000 + "\n"):
+        assert F._line_count(text) == text.count("\n") + 1
+    many = "\n" * 4000 + "x" * 9000 + "\n" * 10
+    assert bucket(F._line_count(many), F._LINE_EDGES) == bucket(many.count("\n") + 1, F._LINE_EDGES)
+
+
+def test_packed_scores_equal_float_scores():
+    model = C._MODEL
+    assert model is not None
+    data = json.loads(C.WEIGHTS_PATH.read_text())
+    w, al, bias = data["weights"], data["alpha"], data["bias"]
+    for msgs in _random_inputs(300, seed=3):
+        strong, weak = F.extract_features(msgs)
+        expect = [
+            bias[k] + sum(w[f][k] for f in strong if f in w) + al * sum(w[f][k] for f in weak if f in w) for k in range(4)
+        ]
+        got = model.scores(strong, weak)
+        assert all(abs(a - b) < 1e-9 for a, b in zip(got, expect)), (got, expect)
+
+
+def test_memo_returns_what_classification_computes():
+    inputs = _random_inputs(200, seed=11) + [
+        [{"role": "user", "content": [{"type": "text", "text": "Prove that 2 is prime."}, {"type": "image_url"}]}],
+        [{"role": "assistant", "content": None, "tool_calls": [{"id": "a"}]}, {"role": "user", "content": "and now?"}],
+    ]
+    for msgs in inputs:
+        C.cache_clear()
+        first = C.classify(msgs)
+        assert first == C._classify(msgs) == C.classify(msgs)
+
+
+def test_memo_key_covers_what_features_read():
+    text = [{"role": "user", "content": "Summarize this: the meeting moved to Friday."}]
+    tools = [{"role": "user", "content": "Summarize this: the meeting moved to Friday.", "tool_calls": [{"id": "x"}]}]
+    image = [{"role": "user", "content": [{"type": "image_url", "text": "Summarize this: the meeting moved to Friday."}]}]
+    keys = {C._cache_key(m) for m in (text, tools, image)}
+    assert len(keys) == 3
+    assert C._cache_key([{"role": "user", "content": "x" * (C.CACHE_MAX_CHARS + 1)}]) is None
+    assert C._cache_key([{"role": "user", "content": {"odd": 1}}]) is None
+    assert C._cache_key(["not a dict"]) is None
+
+
+def test_memo_is_bounded_and_odd_keys_do_not_raise():
+    C.cache_clear()
+    for i in range(C.CACHE_SIZE + 50):
+        C.classify([{"role": "user", "content": f"hello number {i}"}])
+    assert len(C._CACHE) <= C.CACHE_SIZE
+    r = C.classify([{"role": ["unhashable"], "content": "hi"}])
+    assert r.task in C.TASKS
+
+
+class _BadBool:
+    def __bool__(self):
+        raise RuntimeError("no truth")
+
+
+def test_memo_key_failure_falls_back():
+    r = C.classify([{"role": "user", "content": "hi", "tool_calls": _BadBool()}])
+    assert r.task in C.TASKS
