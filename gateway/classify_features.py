@@ -33,6 +33,7 @@ from gateway.classify_lexicon import (
     _NOT_GATE_BYTES,
     _NOT_SYM_BYTES,
     _PHRASES,
+    _STRUCT_SUBS_INTL,
     _STRUCT_WORDS,
     _UNGATED,
     _WORD_BYTES,
@@ -45,6 +46,7 @@ ZONE = 200  # a long last user turn is read here: this many chars at its start a
 CTX_HEAD = 300  # per context message
 CTX_TAIL = 150
 CTX_MAX_MSGS = 6  # most recent context messages considered
+LINES_SPAN = 4096  # lines are counted in this many chars at the start of the last user turn
 
 
 def _content_text(content: Any) -> str:
@@ -174,8 +176,8 @@ _SYM_FEATS, _TURN_FEATS = _names("#sym", _SYM_EDGES), _names("#turns", _TURN_EDG
 _SPEAKER_FEATS, _BULLET_FEATS = _names("#speakers", _COUNT_EDGES), _names("#bullets", _COUNT_EDGES)
 _CODE_FEATS = _names("#code", (1, 2, 3))
 _EMPTY_TURN = ("#len0", "#lines0", "#nums0", "#notext")
-_INTL_MATH = re.compile("[√≤≥π∫∑≠²³×÷]")
-_INTL_MONEY = re.compile("[€£¥₹元円₽]")
+_INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # one char each
+_INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
 
 
 def _lex_groups(toks: set[str], zone_low: str) -> set[str]:
@@ -191,9 +193,10 @@ def _lex(toks: set[str], zone_low: str, prefix: str, out: set[str]) -> None:
     out.update(map(prefix.__add__, _lex_groups(toks, zone_low)))
 
 
-def _struct_groups(text: str, vb: bytes, toks_cs: set[str]) -> set[str]:
-    """Structure groups of ``text``; ``vb`` is ``_ascii(text)``."""
-    groups = set(map(_STRUCT_WORDS.__getitem__, _STRUCT_WORDS.keys() & toks_cs))
+def _struct_groups(text: str, vb: bytes, words: set[str]) -> set[str]:
+    """Structure groups of ``text``; ``vb`` is ``_ascii(text)``, ``words`` the structure keywords
+    among its case-sensitive tokens."""
+    groups = set(map(_STRUCT_WORDS.__getitem__, words))
     view = text if text.isascii() else vb.decode("ascii")  # str `in` is faster than bytes `in`
     for gate in set(vb.translate(None, _NOT_GATE_BYTES)):
         for needle, name in _GATED[gate]:
@@ -202,30 +205,28 @@ def _struct_groups(text: str, vb: bytes, toks_cs: set[str]) -> set[str]:
     for needle, name in _UNGATED:
         if name not in groups and needle in view:
             groups.add(name)
-    if not text.isascii():
-        if "#math" not in groups and _INTL_MATH.search(text) is not None:
-            groups.add("#math")
-        if "#money" not in groups and _INTL_MONEY.search(text) is not None:
-            groups.add("#money")
+    if not text.isascii():  # non-ASCII math / currency symbols: one regex pass finds them all
+        groups.update(map(_INTL_GROUP.__getitem__, _INTL_CHARS.findall(text)))
     return groups
 
 
 def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
-    out.update(map(prefix.__add__, _struct_groups(text, _ascii(text), toks_cs)))
+    out.update(map(prefix.__add__, _struct_groups(text, _ascii(text), _STRUCT_WORDS.keys() & toks_cs)))
 
 
 # --------------------------------------------------------------------------- the last user turn
 
 
-def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], set[str], str, str]:
-    """Tokens and lexicon groups of the last user turn into ``strong``. Returns the case-sensitive
-    tokens, the lower-cased tokens, the lower-cased instruction zone and the marker window."""
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, str]:
+    """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
+    keywords among its case-sensitive tokens, the lower-cased instruction zone and the window
+    the structure markers are searched in."""
     if len(last_text) <= 2 * ZONE:
         toks_cs, toks = _tokens(last_text)
         zone = last_text.lower()
         strong.update(_lex_groups(toks, zone))
         strong.update(toks)
-        return toks_cs, toks, zone, last_text
+        return _STRUCT_WORDS.keys() & toks_cs, zone, last_text
     # a long turn is read at both ends only: instructions sit before or after a pasted document.
     # The lexicon also says where: "#h..." at the start, "#t..." at the end
     head, tail = last_text[:ZONE], last_text[-ZONE:]
@@ -239,7 +240,7 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], set[str], 
     strong.update(map("#t".__add__, tg))
     strong.update(htoks)
     strong.update(ttoks)
-    return hcs | tcs, htoks | ttoks, hl, head + "\n" + tail
+    return (_STRUCT_WORDS.keys() & hcs) | (_STRUCT_WORDS.keys() & tcs), hl, head + "\n" + tail
 
 
 def _last_turn(last_text: str, strong: set[str]) -> None:
@@ -248,9 +249,11 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     if not n:
         strong.update(_EMPTY_TURN)
         return
-    toks_cs, toks, zone, win = _turn_tokens(last_text, strong)
+    words, zone, win = _turn_tokens(last_text, strong)
+    # strong now holds the tokens and "#" features only, so its digit-only members are the number tokens
+    nums = sum(map(str.isdigit, strong))
     vb = _ascii(win)
-    strong.update(_struct_groups(win, vb, toks_cs))
+    strong.update(_struct_groups(win, vb, words))
     ncode = len(_CODE_GROUPS & strong)
     if ncode:
         strong.add(_CODE_FEATS[min(ncode, 3)])  # how many kinds of code markers fired
@@ -264,7 +267,7 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
         bl = _count_lines(_BULLET_FIRST, _BULLET_NEXT, win)
         if bl >= 2:
             strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
-    strong.add(_NUM_FEATS[bisect_right(_NUM_EDGES, sum(map(str.isdigit, toks)))])
+    strong.add(_NUM_FEATS[bisect_right(_NUM_EDGES, nums)])
     if last_text[-40:].rstrip().endswith("?"):
         strong.add("#q")
     sym = len(vb.translate(None, _NOT_SYM_BYTES))
@@ -276,12 +279,9 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
 
 
 def _line_count(text: str) -> int:
-    """Number of lines; exact up to the last bucket edge, after which only "more" matters, so a
-    long text with many lines is not counted to the end."""
-    k = text.count("\n", 0, 4096)
-    if k + 1 < _LINE_EDGES[-1] and len(text) > 4096:
-        k += text.count("\n", 4096)
-    return k + 1
+    """Number of lines in the first LINES_SPAN characters: a bounded pass however long the
+    text (a longer text is already told apart by its length bucket)."""
+    return text.count("\n", 0, LINES_SPAN) + 1
 
 
 # --------------------------------------------------------------------------- the conversation
@@ -294,11 +294,14 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
         del ctx_idx[last_user]
     for i in ctx_idx[-CTX_MAX_MSGS:]:
         m = msgs[i]
-        ctext = _content_text(m.get("content"))
+        ctext = m.get("content")
+        if type(ctext) is not str:
+            ctext = _content_text(ctext)
         if not ctext:
             continue
         role = m.get("role")
-        ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
+        if len(ctext) > CTX_HEAD + CTX_TAIL:
+            ctext = ctext[:CTX_HEAD] + "\n" + ctext[-CTX_TAIL:]
         ccs, ctoks = _tokens(ctext)
         weak.update(ctoks)
         structured = len(ctext) >= 40  # short messages ("Sure, paste it.") carry no structure
