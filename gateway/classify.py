@@ -7,8 +7,8 @@ Model: multinomial logistic regression over sparse binary features; the weights 
 ``gateway/data/classifier_weights.json`` and are trained by ``scripts/train_classifier.py``
 (see ``docs/classifier.md``). Features (:func:`extract_features`):
 
-* lower-cased word tokens of the last user turn (a bounded head + tail of long texts),
-  CJK character bigrams near the start and end of the turn;
+* lower-cased word tokens of the last user turn (only its first and last 200 characters
+  when it is longer than 400), CJK character bigrams near the start and end of the turn;
 * tokens of the rest of the conversation (system prompt, earlier turns, tool results),
   bounded per message, counted at weight ``alpha``;
 * hand-rule features (all start with ``#``): multilingual lexicons (summarize / prove /
@@ -24,8 +24,13 @@ code_generation = complex_reasoning) has probability >= ``RUNNER_UP_MIN``, the m
 of those more demanding classes is returned instead, so uncertain requests go to the
 higher-quality side. A request with no text at all is ``simple_chat`` with confidence 0.
 
-Module layout: this module is the public API and the scorers; features are extracted in
-:mod:`gateway.classify_features` from the lexicons in :mod:`gateway.classify_lexicon`.
+Speed (it runs on every request): the work per request is bounded whatever the prompt length,
+features come from a few C-level passes (see :mod:`gateway.classify_features`), scoring is one
+``sum(map(dict.get, ...))`` over packed-integer weights, and exact repeats of a small request
+are answered from a memo (:func:`classify`).
+
+Module layout: this module is the public API, the scorers and the memo; features are extracted
+in :mod:`gateway.classify_features` from the lexicons in :mod:`gateway.classify_lexicon`.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import orjson
 
 from gateway.classify_features import extract_features
 
-__all__ = ["TASKS", "Classification", "classify", "decide", "extract_features", "rule_scores"]
+__all__ = ["TASKS", "Classification", "cache_clear", "classify", "decide", "extract_features", "rule_scores"]
 
 TASKS: tuple[str, ...] = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
 
@@ -124,7 +129,7 @@ def rule_scores(strong: set[str]) -> list[float]:
 _LANE = 40  # bits per class in a packed weight
 _HALF = 1 << (_LANE - 1)
 _MASK = (1 << _LANE) - 1
-_SCALE = 1_000_000  # weights have 4 decimals and alpha 1: scaled, both are exact integers
+_SCALE = 1_000_000  # weights have 4 decimals, alpha (0.4) 1 or 2: scaled, w and alpha*w are exact integers
 _OFFSET = sum(_HALF << (_LANE * k) for k in range(4))  # makes every lane of a sum non-negative
 _ZEROS = repeat(0)
 _MAX_FEATURES = 10_000  # far more than one request yields (the windows bound the text read)

@@ -180,17 +180,23 @@ _INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # o
 _INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
 
 
-def _lex_groups(toks: set[str], zone_low: str) -> set[str]:
+def _lex_groups(toks: set[str], zone: str) -> set[str]:
+    """Lexicon groups of lower-cased tokens ``toks``; multi-word phrases are looked for in
+    ``zone`` (the text the tokens came from, lower-cased here only when a phrase's key word is
+    a token, which is rare)."""
     groups = set(map(_WORD_GROUP.__getitem__, _WORD_GROUP.keys() & toks))
-    for key in _PHRASES.keys() & toks:
-        for phrase, name in _PHRASES[key]:
-            if name not in groups and phrase in zone_low:
-                groups.add(name)
+    keys = _PHRASES.keys() & toks
+    if keys:
+        zone_low = zone.lower()
+        for key in keys:
+            for phrase, name in _PHRASES[key]:
+                if name not in groups and phrase in zone_low:
+                    groups.add(name)
     return groups
 
 
-def _lex(toks: set[str], zone_low: str, prefix: str, out: set[str]) -> None:
-    out.update(map(prefix.__add__, _lex_groups(toks, zone_low)))
+def _lex(toks: set[str], zone: str, prefix: str, out: set[str]) -> None:
+    out.update(map(prefix.__add__, _lex_groups(toks, zone)))
 
 
 def _struct_groups(text: str, vb: bytes, words: set[str]) -> set[str]:
@@ -217,30 +223,27 @@ def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
 # --------------------------------------------------------------------------- the last user turn
 
 
-def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, str]:
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str]:
     """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
-    keywords among its case-sensitive tokens, the lower-cased instruction zone and the window
-    the structure markers are searched in."""
+    keywords among its case-sensitive tokens and the window the structure markers are searched in."""
     if len(last_text) <= 2 * ZONE:
         toks_cs, toks = _tokens(last_text)
-        zone = last_text.lower()
-        strong.update(_lex_groups(toks, zone))
+        strong.update(_lex_groups(toks, last_text))
         strong.update(toks)
-        return _STRUCT_WORDS.keys() & toks_cs, zone, last_text
+        return _STRUCT_WORDS.keys() & toks_cs, last_text
     # a long turn is read at both ends only: instructions sit before or after a pasted document.
     # The lexicon also says where: "#h..." at the start, "#t..." at the end
     head, tail = last_text[:ZONE], last_text[-ZONE:]
     hcs, htoks = _tokens(head, 1)
     tcs, ttoks = _tokens(tail, 2)
-    hl = head.lower()
-    hg, tg = _lex_groups(htoks, hl), _lex_groups(ttoks, tail.lower())
+    hg, tg = _lex_groups(htoks, head), _lex_groups(ttoks, tail)
     strong.update(hg)
     strong.update(tg)
     strong.update(map("#h".__add__, hg))
     strong.update(map("#t".__add__, tg))
     strong.update(htoks)
     strong.update(ttoks)
-    return (_STRUCT_WORDS.keys() & hcs) | (_STRUCT_WORDS.keys() & tcs), hl, head + "\n" + tail
+    return (_STRUCT_WORDS.keys() & hcs) | (_STRUCT_WORDS.keys() & tcs), head + "\n" + tail
 
 
 def _last_turn(last_text: str, strong: set[str]) -> None:
@@ -249,7 +252,7 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     if not n:
         strong.update(_EMPTY_TURN)
         return
-    words, zone, win = _turn_tokens(last_text, strong)
+    words, win = _turn_tokens(last_text, strong)
     # strong now holds the tokens and "#" features only, so its digit-only members are the number tokens
     nums = sum(map(str.isdigit, strong))
     vb = _ascii(win)
@@ -273,7 +276,7 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     sym = len(vb.translate(None, _NOT_SYM_BYTES))
     strong.add(_SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))])
     if n <= 60 and lines == 1:
-        first = zone.split(None, 1)
+        first = last_text.lower().split(None, 1)
         if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
             strong.add("#greet_first")
 
@@ -308,11 +311,11 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
         if i > last_user:  # tool output after the last user turn: the material to work on
             if structured:
                 _struct(ctext, ccs, "#after", strong)
-            _lex(ctoks, ctext.lower(), "#after", strong)
+            _lex(ctoks, ctext, "#after", strong)
         elif role == "system":
-            _lex(ctoks, ctext.lower(), "#sys", strong)
+            _lex(ctoks, ctext, "#sys", strong)
         elif role == "user":
-            _lex(ctoks, ctext.lower(), "#prev", strong)
+            _lex(ctoks, ctext, "#prev", strong)
             if structured:
                 _struct(ctext, ccs, "#prev", strong)
         elif structured:
