@@ -46,11 +46,12 @@ if A.arm ~= '-' then names.arm = A.arm end
 
 -- Count a settled request: spend, breaker, latency and token statistics, ledger, record.
 local function count(sk, day, status, reserved_amt)
-  spend_add(sk, names, A.cost, A.tin, A.tout, A.cached, A.retention_s)
+  local extra = {}
   if names.arm then
-    redis.call('HINCRBY', sk, 'ms:arm:' .. A.arm, A.latency_ms)
-    if A.outcome == 'failure' then redis.call('HINCRBY', sk, 'fail:arm:' .. A.arm, 1) end
+    extra['ms:arm:' .. A.arm] = A.latency_ms
+    if A.outcome == 'failure' then extra['fail:arm:' .. A.arm] = 1 end
   end
+  spend_add(sk, names, A.cost, A.tin, A.tout, A.cached, A.retention_s, extra)
   local b = cb_load(K.cb)
   if cb_report(b, now, A.gen, A.outcome, A.req_id) then cb_save(K.cb, b) end
   if A.outcome == 'success' then
