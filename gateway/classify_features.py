@@ -7,17 +7,21 @@ matches against live in :mod:`gateway.classify_lexicon`.
 This runs on every request, so the text is walked as few times as possible, always in C:
 
 * tokens of ASCII text (and of text whose only non-ASCII characters are typographic spaces and
-  punctuation: curly quotes, dashes, bullets ...) come from one ``str.translate`` (non-word
-  characters become spaces) and ``str.split()``: the same tokens as the word regex, ~5x faster.
+  punctuation: curly quotes, dashes, bullets ...) come from one ``bytes.translate`` (non-word
+  bytes become spaces) and ``split()``: the same tokens as the word regex, several times faster.
   Other scripts use the regex;
-* structure needles (``\\`\\`\\```, ``=>``, ``diff --git`` ...) are searched in an ASCII view of the
-  window (non-ASCII characters replaced by ``?``, positions kept), and only the needles whose
-  rarest punctuation character occurs in the window (one ``translate`` finds those) are scanned;
-* speaker / bullet lines are found by a regex that starts with a literal ``\\n`` (the regex engine
-  then skips to newlines) instead of a ``^`` tried at every position; the count is the same.
+* structure needles (code fences, ``=>``, ``diff --git`` ...) are searched in an ASCII view of
+  the window (non-ASCII characters replaced by ``?``, positions kept), and only the needles
+  whose rarest punctuation character occurs in the window (one translate finds those) are
+  scanned;
+* speaker / bullet lines are found by a regex that starts with a literal newline (the regex
+  engine then skips from newline to newline) instead of a ``^`` tried at every position; the
+  count is the same;
+* the work is bounded whatever the prompt length (ZONE, CJK_ZONE, LINES_SPAN, CTX_*).
 
-The features are identical to the plain implementation (tests/test_classify_features.py checks it
-against a slow reference), so these speed-ups need no retraining.
+The features are identical to a plain implementation (tests/test_classify_features.py checks
+them against a slow reference), so changing how they are computed needs no retraining;
+changing the windows does.
 """
 
 from __future__ import annotations
@@ -100,11 +104,6 @@ def _ascii(text: str) -> bytes:
     positions, so ASCII needles and symbol counts give the same answer on it, and bytes.translate
     (a plain table lookup) works on it."""
     return text.encode("ascii", "replace")
-
-
-def _plain(text: str) -> bool:
-    """True when the translate + split tokeniser gives the regex's tokens for ``text``."""
-    return text.isascii() or _NOT_PLAIN.search(text) is None
 
 
 def _words(text: str) -> str:
@@ -303,8 +302,7 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
         if not ctext:
             continue
         role = m.get("role")
-        if len(ctext) > CTX_HEAD + CTX_TAIL:
-            ctext = ctext[:CTX_HEAD] + "\n" + ctext[-CTX_TAIL:]
+        ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
         ccs, ctoks = _tokens(ctext)
         weak.update(ctoks)
         structured = len(ctext) >= 40  # short messages ("Sure, paste it.") carry no structure
