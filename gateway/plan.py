@@ -44,6 +44,8 @@ class Planner:
     def __init__(self, config: Config, stats: TokenStats | None = None) -> None:
         self.config = config
         self.stats = stats or TokenStats()
+        # (chain, task, kind) -> the deployments good enough for it, for `strategy: cheapest`
+        self._pools: dict[tuple[int, str, str], list[Deployment]] = {}
 
     def expected_cost(self, dep: Deployment, task: str, prompt_tokens: int, max_tokens: int | None) -> int:
         out = self.stats.avg_out(dep.name, task)
@@ -54,11 +56,12 @@ class Planner:
     def _candidates(self, chain: Chain, task: str, prompt_tokens: int, max_tokens: int | None,
                     skipped: list[tuple[str, str]], kind: str = "chat") -> list[Deployment]:
         if chain.strategy == "cheapest":
-            pool = [d for d in self.config.deployments.values() if d.kind == kind]
-            pool = [d for d in pool
-                    if (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
-            pool.sort(key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
-            return pool
+            pool = self._pools.get((id(chain), task, kind))
+            if pool is None:  # the quality filter depends on the config only: computed once
+                pool = self._pools[(id(chain), task, kind)] = [
+                    d for d in self.config.deployments.values()
+                    if d.kind == kind and (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
+            return sorted(pool, key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
         chosen = []
         for name in chain.models:
             dep = self.config.deployments[name]
