@@ -9,8 +9,8 @@ to the Starlette app unchanged.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 import traceback
+from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
