@@ -125,7 +125,9 @@ def test_limits_and_spend_stay_exact_while_scaling_2_to_4_to_2(local_cluster: tu
     members = Membership(state_dir / "state.json")
     assert len(members.current()) == 2
     clients: dict[tuple[str, str], openai.OpenAI] = {}
-    rr = itertools.count()
+    # one round-robin counter per key: with one shared counter the four threads can phase-lock so
+    # that a key's requests only ever land on some of the replicas
+    rr = {key: itertools.count() for key in LOAD_THREADS}
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -141,7 +143,7 @@ def test_limits_and_spend_stay_exact_while_scaling_2_to_4_to_2(local_cluster: tu
     def load(key: str) -> None:
         while not stop.is_set():
             urls = members.current()
-            url = urls[next(rr) % len(urls)]
+            url = urls[next(rr[key]) % len(urls)]
             rec: dict[str, Any] = {"key": key, "url": url}
             try:
                 raw = client(url, key).chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
