@@ -24,7 +24,7 @@ import asyncio
 import ssl
 from collections import deque
 from typing import Any, Sequence
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
 from redis.exceptions import AuthenticationError
@@ -255,6 +255,7 @@ def _handshake(u: Any) -> list[list[bytes]]:
         auth = [b"AUTH", user.encode(), unquote(u.password).encode()] if user else [b"AUTH", unquote(u.password).encode()]
         commands.append(auth)
     db = (u.path or "/").strip("/") if u.scheme != "unix" else ""
+    db = parse_qs(u.query).get("db", [db])[0]  # ?db=N, the only way to name one on a unix socket
     if db and db != "0":
         commands.append([b"SELECT", db.encode()])
     return commands

@@ -564,3 +564,14 @@ def test_timeout_clock_counts_a_loop_stall_as_two_ticks():
     assert conn._now(loop) == pytest.approx(5.0 + tick)
     loop.t = 100.0 + 3.0  # a 3 s stall of the worker's loop counts as two ticks only
     assert conn._now(loop) == pytest.approx(5.0 + 2 * tick)
+
+
+def test_handshake_reads_the_database_from_path_or_query_like_redis_py():
+    from urllib.parse import urlparse
+
+    from gateway.state.resp import _handshake
+
+    assert _handshake(urlparse("redis://h:6379/2")) == [[b"SELECT", b"2"]]
+    assert _handshake(urlparse("unix:///tmp/engine.sock?db=3")) == [[b"SELECT", b"3"]]
+    assert _handshake(urlparse("unix:///tmp/engine.sock")) == []
+    assert _handshake(urlparse("redis://:pw@h:6379/0")) == [[b"AUTH", b"pw"]]
