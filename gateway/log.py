@@ -62,6 +62,13 @@ def get_logger(name: str = "gateway") -> Any:
     return structlog.get_logger(name)
 
 
+def _stdout_fd() -> int:
+    try:
+        return sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # stdout replaced by an in-memory stream
+        return 1
+
+
 class RequestLog:
     """The one line per request, in the same JSON shape as the structlog lines, without the
     processor chain (it cost ~40 µs a line; this ~6 µs).
@@ -75,7 +82,7 @@ class RequestLog:
 
     def __init__(self, level: str = "info", fd: int | None = None) -> None:
         self.enabled = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
-        self.fd = sys.stdout.fileno() if fd is None else fd
+        self.fd = _stdout_fd() if fd is None else fd
         self._lines: list[bytes] = []
         self._size = 0
         self._scheduled = False
