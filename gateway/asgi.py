@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway.errors import GatewayError
 from gateway.log import get_logger
@@ -129,4 +128,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["EventStream", "HotPaths", "JSONReply", "Response", "header_map", "internal_error"]
+__all__ = ["EventStream", "HotPaths", "JSONReply", "header_map", "internal_error"]

@@ -57,7 +57,7 @@ class Commands:
                   req.reservation_ttl_ms, n, nf, req.priority, req.pace)
         parts = self._admit.get(static)
         if parts is None:
-            parts = self._admit_static(req)
+            parts = self._admit_static(req, static)
         keys_head, keys_tail, args_a, args_b = parts
         out = [b"*%d\r\n" % (3 + 10 + 3 * n + nf + 24 + 10 * n + 3 * nf), self.heads["admit"],
                bulk(10 + 3 * n + nf), bulk(self.k.req(req.req_id)), keys_head]
@@ -72,7 +72,7 @@ class Commands:
             out += (bulk(f.deployment), bulk(f.breaker_gen), bulk(f.kind))
         return b"".join(out)
 
-    def _admit_static(self, req: "AdmitRequest") -> tuple[bytes, bytes, bytes, bytes]:
+    def _admit_static(self, req: "AdmitRequest", static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes, bytes]:
         from gateway.state.store import PaceArgs
 
         k, day = self.k, req.day
@@ -90,8 +90,7 @@ class Commands:
         )
         if len(self._admit) > _CACHE_LIMIT:
             self._admit.clear()
-        self._admit[(req.key, req.key_rpm, req.key_tpm, req.key_budget_micro, req.global_budget_micro, req.day,
-                     req.reservation_ttl_ms, len(req.candidates), len(req.failed), req.priority, req.pace)] = parts
+        self._admit[static] = parts
         return parts
 
     def _candidate(self, c: "Candidate") -> tuple[bytes, bytes, bytes]:

@@ -80,12 +80,7 @@ class Scripts:
         """One EVALSHA; on NOSCRIPT (cache flushed, failover) load everything and retry once."""
         s = self.scripts[name]
         if self.fast is not None:
-            packed = self.pack(name, keys, args)
-            try:
-                return await self.fast.call(packed)
-            except NoScriptError:
-                await self.load()
-                return await self.fast.call(packed)
+            return await self.send(self.pack(name, keys, args))
         try:
             return await self.client.evalsha(s.sha, len(keys), *keys, *args)
         except NoScriptError:

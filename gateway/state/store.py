@@ -159,7 +159,6 @@ class StateStore:
         self.retention_s = retention_days * 86_400
         self.ledger_maxlen = ledger_maxlen
         self.commands = Commands(self.keys, self.scripts.heads, ledger_maxlen, self.retention_s)
-        self._static: dict[tuple[Any, ...], tuple[list[str], tuple[bytes, ...], tuple[bytes, ...]]] = {}
         # req_id -> (day, deployment) of reservations made here, so release needs no lookup
         self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
@@ -219,38 +218,20 @@ class StateStore:
                            p.enter_permille, p.normal_enter_permille, p.exit_permille, int(p.at_limit_cheapest)]
         out = [_arg(a) for a in args]
         for c in req.candidates:
-            ckeys, head, tail = self._candidate_parts(c)
-            keys += ckeys
+            b = c.breaker
+            keys += [k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)]
             expected = c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro
-            out += head
-            out += (_arg(c.max_cost_micro), _arg(expected))
-            out += tail
+            out += [_arg(a) for a in (c.deployment, c.rpm, c.tpm, c.max_cost_micro, expected, b.failures,
+                                      b.window_ms, b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms)]
         for f in req.failed:
             keys.append(k.breaker(f.deployment))
             out += (_arg(f.deployment), _arg(f.breaker_gen), _arg(f.kind))
         keys += [k.pace(req.day), k.pace_events(req.day)]
         return keys, out
 
-    def _candidate_parts(self, c: Candidate) -> tuple[list[str], tuple[bytes, ...], tuple[bytes, ...]]:
-        """A deployment's keys and its static arguments, encoded once (they change only with the
-        config), so each admit encodes only what is new: the request's costs."""
-        static = (c.deployment, c.rpm, c.tpm, c.breaker)
-        parts = self._static.get(static)
-        if parts is None:
-            k, b = self.keys, c.breaker
-            parts = ([k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)],
-                     tuple(_arg(a).encode() for a in (c.deployment, c.rpm, c.tpm)),
-                     tuple(_arg(a).encode() for a in (b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms,
-                                                      b.probe_lease_ms)))
-            if len(self._static) > 10_000:
-                self._static.clear()
-            self._static[static] = parts
-        return parts
-
     async def admit(self, req: AdmitRequest) -> Admission:
-        if self.scripts.fast is not None:
-            if not req.candidates:
-                raise ValueError("admit needs at least one candidate")
+        """One EVALSHA: pre-encoded on the pipelined connection, from the argument lists otherwise."""
+        if self.scripts.fast is not None and req.candidates:
             r = await self.scripts.send(self.commands.admit(req))
         else:
             keys, args = self.admit_call(req)
@@ -283,9 +264,7 @@ class StateStore:
         return keys, [_arg(a) for a in args]
 
     async def settle_result(self, req: SettleRequest) -> SettleResult:
-        if self.scripts.fast is not None:
-            if req.outcome not in OUTCOMES:
-                raise ValueError(f"outcome must be one of {OUTCOMES}, not {req.outcome!r}")
+        if self.scripts.fast is not None and req.outcome in OUTCOMES:
             r = await self.scripts.send(self.commands.settle(req))
         else:
             keys, args = self.settle_call(req)
