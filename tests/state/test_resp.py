@@ -520,28 +520,6 @@ async def test_error_replies_from_fake_server(fake, opened):
     assert await conn.execute("ECHO", "fine") == b"fine"
 
 
-def test_reply_waiting_while_the_event_loop_stalls_is_not_timed_out(redis_url):
-    """A worker busy with other requests for longer than the timeout must not turn the replies
-    that arrived meanwhile into state timeouts: the timeouts run on a clock that counts a stall
-    of the loop as two ticks only. Run on uvloop (the server's loop), which runs due timers
-    before it reads sockets, so the reply really is waiting when the sweep runs."""
-    import uvloop
-
-    async def main() -> bytes:
-        conn = RespConnection(redis_url, timeout_s=0.1)
-        try:
-            assert await conn.execute("PING") == b"PONG"
-            pending = asyncio.ensure_future(conn.execute("ECHO", "during-the-stall"))
-            await asyncio.sleep(0)  # the command is queued; the flush goes out on the next tick
-            await asyncio.sleep(0)
-            time.sleep(0.4)  # the loop is blocked (a saturated worker): the reply sits in the socket
-            return await pending
-        finally:
-            await conn.close()
-
-    assert uvloop.run(main()) == b"during-the-stall"
-
-
 async def test_engine_that_never_answers_still_times_out_on_a_healthy_loop(fake, opened):
     server = await fake()
     conn = opened(server.url(), timeout_s=0.1)
