@@ -29,11 +29,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from operator import add, methodcaller
-from typing import Any
+from typing import Any, Collection, Iterable
 
 from gateway.classify_lexicon import (
     _CODE_GROUPS,
     _GATED,
+    _LEX_GROUP,
     _NOT_GATE_BYTES,
     _NOT_SYM_BYTES,
     _PHRASES,
@@ -111,29 +112,35 @@ def _words(text: str) -> str:
     return text.encode("ascii", "replace").translate(_WORD_BYTES).decode("ascii")
 
 
-def _tokens(text: str, bigrams: int = 3) -> tuple[set[str], set[str]]:
+def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
     """(case-sensitive tokens, lower-cased tokens + CJK bigrams). ``bigrams`` says where
-    CJK bigrams are taken: 0 nowhere, 1 the first CJK_ZONE chars, 2 the last, 3 both ends."""
+    CJK bigrams are taken: 0 nowhere, 1 the first CJK_ZONE chars, 2 the last, 3 both ends.
+    The case-sensitive tokens are only intersected with the structure keywords, so plain text
+    returns them as the list ``split()`` gives (no set to build), and its lower-cased tokens come
+    from one ``lower()`` of the whole text instead of one per token."""
     if text.isascii():  # the common case, inlined (_words)
-        cs = set(text.encode().translate(_WORD_BYTES).decode().split())
-        return cs, set(map(str.lower, cs))
+        w = text.encode().translate(_WORD_BYTES).decode()
+        return w.split(), set(w.lower().split())
     if _NOT_PLAIN.search(text) is None:
-        cs = set(_words(text).split())
-        return cs, set(map(str.lower, cs))
-    cs = set(_TOK_INTL.findall(text))
+        w = _words(text)
+        return w.split(), set(w.lower().split())
+    runs = _TOK_INTL.findall(text)
+    cs = set(runs)
     low = set(map(str.lower, cs))
     if bigrams and _CJK.search(text) is not None:
-        if len(text) <= 2 * CJK_ZONE:
-            z = text
+        n = len(text)
+        if n <= 2 * CJK_ZONE:
+            zruns: Iterable[str] = cs  # the zone is the whole text: its runs are already found
         elif bigrams == 1:
-            z = text[:CJK_ZONE]
+            zruns = _TOK_INTL.findall(text, 0, CJK_ZONE)  # same runs as findall(text[:CJK_ZONE])
         elif bigrams == 2:
-            z = text[-CJK_ZONE:]
-        else:
-            z = text[:CJK_ZONE] + "\n" + text[-CJK_ZONE:]
-        for run in _TOK_INTL.findall(z):
+            zruns = _TOK_INTL.findall(text, n - CJK_ZONE)
+        else:  # both ends: the "\n" the reference puts between them ends any run anyway
+            zruns = _TOK_INTL.findall(text, 0, CJK_ZONE) + _TOK_INTL.findall(text, n - CJK_ZONE)
+        for run in zruns:
             if len(run) > 1 and not run.isascii():
-                low.update(map(add, run, run[1:]))  # character bigrams
+                ch = list(run)  # one str per character, made once (slicing run[1:] would make them again)
+                low.update(map(add, ch, ch[1:]))  # character bigrams
     return cs, low
 
 
@@ -182,9 +189,13 @@ _INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
 def _lex_groups(toks: set[str], zone: str) -> set[str]:
     """Lexicon groups of lower-cased tokens ``toks``; multi-word phrases are looked for in
     ``zone`` (the text the tokens came from, lower-cased here only when a phrase's key word is
-    a token, which is rare)."""
-    groups = set(map(_WORD_GROUP.__getitem__, _WORD_GROUP.keys() & toks))
-    keys = _PHRASES.keys() & toks
+    a token, which is rare). One intersection finds word groups and phrase keys together."""
+    hits = _LEX_GROUP.keys() & toks
+    if not hits:
+        return hits
+    groups = set(map(_LEX_GROUP.__getitem__, hits))
+    groups.discard("")
+    keys = _PHRASES.keys() & hits
     if keys:
         zone_low = zone.lower()
         for key in keys:
@@ -192,10 +203,6 @@ def _lex_groups(toks: set[str], zone: str) -> set[str]:
                 if name not in groups and phrase in zone_low:
                     groups.add(name)
     return groups
-
-
-def _lex(toks: set[str], zone: str, prefix: str, out: set[str]) -> None:
-    out.update(map(prefix.__add__, _lex_groups(toks, zone)))
 
 
 def _struct_groups(text: str, vb: bytes, words: set[str]) -> set[str]:
@@ -215,34 +222,43 @@ def _struct_groups(text: str, vb: bytes, words: set[str]) -> set[str]:
     return groups
 
 
-def _struct(text: str, toks_cs: set[str], prefix: str, out: set[str]) -> None:
-    out.update(map(prefix.__add__, _struct_groups(text, _ascii(text), _STRUCT_WORDS.keys() & toks_cs)))
-
-
 # --------------------------------------------------------------------------- the last user turn
 
 
-def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str]:
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes]:
     """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
-    keywords among its case-sensitive tokens and the window the structure markers are searched in."""
+    keywords among its case-sensitive tokens, the window the structure markers are searched in
+    and that window as ``_ascii`` bytes (made once, shared by tokens, needles and symbols)."""
     if len(last_text) <= 2 * ZONE:
-        toks_cs, toks = _tokens(last_text)
-        strong.update(_lex_groups(toks, last_text))
-        strong.update(toks)
-        return _STRUCT_WORDS.keys() & toks_cs, last_text
+        win = last_text
+        vb = _ascii(win)
+        if win.isascii() or _NOT_PLAIN.search(win) is None:
+            w = vb.translate(_WORD_BYTES).decode()
+            cs: Collection[str] = w.split()
+            toks = set(w.lower().split())
+        else:
+            cs, toks = _tokens(win)
+        strong.update(_lex_groups(toks, win), toks)
+        return _STRUCT_WORDS.keys() & cs, win, vb
     # a long turn is read at both ends only: instructions sit before or after a pasted document.
     # The lexicon also says where: "#h..." at the start, "#t..." at the end
     head, tail = last_text[:ZONE], last_text[-ZONE:]
-    hcs, htoks = _tokens(head, 1)
-    tcs, ttoks = _tokens(tail, 2)
+    win = head + "\n" + tail
+    vb = _ascii(win)
+    if win.isascii() or _NOT_PLAIN.search(win) is None:
+        # plain text: both zones in one translate; positions are kept, and the "\n" between
+        # them becomes a space, so the zones are w[:ZONE] and w[ZONE + 1:]
+        w = vb.translate(_WORD_BYTES).decode()
+        wl = w.lower()
+        cs = w.split()
+        htoks, ttoks = set(wl[:ZONE].split()), set(wl[ZONE + 1 :].split())
+    else:
+        hcs, htoks = _tokens(head, 1)
+        tcs, ttoks = _tokens(tail, 2)
+        cs = [*hcs, *tcs]
     hg, tg = _lex_groups(htoks, head), _lex_groups(ttoks, tail)
-    strong.update(hg)
-    strong.update(tg)
-    strong.update(map("#h".__add__, hg))
-    strong.update(map("#t".__add__, tg))
-    strong.update(htoks)
-    strong.update(ttoks)
-    return (_STRUCT_WORDS.keys() & hcs) | (_STRUCT_WORDS.keys() & tcs), head + "\n" + tail
+    strong.update(hg, tg, map("#h".__add__, hg), map("#t".__add__, tg), htoks, ttoks)
+    return _STRUCT_WORDS.keys() & cs, win, vb
 
 
 def _last_turn(last_text: str, strong: set[str]) -> None:
@@ -251,10 +267,9 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     if not n:
         strong.update(_EMPTY_TURN)
         return
-    words, win = _turn_tokens(last_text, strong)
+    words, win, vb = _turn_tokens(last_text, strong)
     # strong now holds the tokens and "#" features only, so its digit-only members are the number tokens
     nums = sum(map(str.isdigit, strong))
-    vb = _ascii(win)
     strong.update(_struct_groups(win, vb, words))
     ncode = len(_CODE_GROUPS & strong)
     if ncode:
@@ -282,7 +297,10 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
 
 def _line_count(text: str) -> int:
     """Number of lines in the first LINES_SPAN characters: a bounded pass however long the
-    text (a longer text is already told apart by its length bucket)."""
+    text (a longer text is already told apart by its length bucket). ``find`` (memchr) first:
+    most prose has no newline there, and counting walks every character."""
+    if text.find("\n", 0, LINES_SPAN) < 0:
+        return 1
     return text.count("\n", 0, LINES_SPAN) + 1
 
 
@@ -290,7 +308,9 @@ def _line_count(text: str) -> int:
 
 
 def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str]) -> None:
-    """Tokens (weak) and lexicon / structure (strong, prefixed) of the other messages."""
+    """Tokens (weak) and lexicon / structure (strong, prefixed) of the other messages. What is
+    read depends on the role, so a message is tokenised once and only its role's features are
+    computed (a system prompt has no structure features, an assistant turn no lexicon)."""
     ctx_idx = list(range(len(msgs)))
     if last_user >= 0:
         del ctx_idx[last_user]
@@ -301,23 +321,35 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
             ctext = _content_text(ctext)
         if not ctext:
             continue
-        role = m.get("role")
-        ctext = _bound(ctext, CTX_HEAD, CTX_TAIL)
-        ccs, ctoks = _tokens(ctext)
-        weak.update(ctoks)
-        structured = len(ctext) >= 40  # short messages ("Sure, paste it.") carry no structure
         if i > last_user:  # tool output after the last user turn: the material to work on
-            if structured:
-                _struct(ctext, ccs, "#after", strong)
-            _lex(ctoks, ctext, "#after", strong)
-        elif role == "system":
-            _lex(ctoks, ctext, "#sys", strong)
-        elif role == "user":
-            _lex(ctoks, ctext, "#prev", strong)
-            if structured:
-                _struct(ctext, ccs, "#prev", strong)
-        elif structured:
-            _struct(ctext, ccs, "#asst", strong)
+            lex, struct = "#after", "#after"
+        else:
+            role = m.get("role")
+            if role == "system":
+                lex, struct = "#sys", ""
+            elif role == "user":
+                lex, struct = "#prev", "#prev"
+            else:
+                lex, struct = "", "#asst"
+        if len(ctext) > CTX_HEAD + CTX_TAIL:
+            ctext = ctext[:CTX_HEAD] + "\n" + ctext[-CTX_TAIL:]  # _bound, inlined
+        elif len(ctext) < 40:  # short messages ("Sure, paste it.") carry no structure
+            struct = ""
+        if ctext.isascii():  # _tokens, inlined; the case-sensitive tokens only when structure is read
+            vb = ctext.encode()
+            w = vb.translate(_WORD_BYTES).decode()
+            ctoks = set(w.lower().split())
+            ccs: Collection[str] = w.split() if struct else ()
+        else:
+            vb = _ascii(ctext)
+            ccs, ctoks = _tokens(ctext)
+        weak.update(ctoks)
+        if lex:
+            groups = _lex_groups(ctoks, ctext)
+            if groups:
+                strong.update(map(lex.__add__, groups))
+        if struct:
+            strong.update(map(struct.__add__, _struct_groups(ctext, vb, _STRUCT_WORDS.keys() & ccs)))
 
 
 _GET_ROLE = methodcaller("get", "role")
@@ -365,5 +397,4 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         # short follow-up ("and how do I test that?"): the earlier turns carry the topic
         strong.update(["#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))])
         strong.add("#followup")
-    weak.difference_update(strong)
-    return strong, weak
+    return strong, (weak - strong) if weak else weak  # `-` walks the smaller weak set

@@ -215,3 +215,6 @@ _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _WORD_BYTES = bytes(i if chr(i) in _WORD_CHARS else 32 for i in range(256))
 _SYMS = "{}();=<>[]_\\|/*+"  # symbol-density characters
 _NOT_SYM_BYTES = bytes(i for i in range(256) if chr(i) not in _SYMS)  # delete: keeps symbols only
+# Every word the lexicon reacts to: its group, or "" for a word that only keys phrases. One set
+# intersection with the tokens then finds both the word groups and the phrase keys.
+_LEX_GROUP: dict[str, str] = {**dict.fromkeys(_PHRASES, ""), **_WORD_GROUP}
