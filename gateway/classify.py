@@ -231,7 +231,11 @@ def _classify(messages: list[dict]) -> Classification:
     m = max(s0, s1, s2, s3)  # softmax, unrolled (same operations as _softmax)
     e0, e1, e2, e3 = exp(s0 - m), exp(s1 - m), exp(s2 - m), exp(s3 - m)
     t = e0 + e1 + e2 + e3
-    return decide([e0 / t, e1 / t, e2 / t, e3 / t], model.low_conf, model.runner_min)
+    probs = [e0 / t, e1 / t, e2 / t, e3 / t]
+    p = max(probs)
+    if p >= model.low_conf:  # confident: what decide() returns, without its policy work
+        return Classification(TASKS[probs.index(p)], round(p, 4))
+    return decide(probs, model.low_conf, model.runner_min)
 
 
 # --------------------------------------------------------------------------- memo of exact inputs

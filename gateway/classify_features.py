@@ -35,6 +35,9 @@ from gateway.classify_lexicon import (
     _CODE_GROUPS,
     _GATED,
     _LEX_GROUP,
+    _LEX_KEYS,
+    _STRUCT_BY_LOWER,
+    _NOT_DIGIT_BYTES,
     _NOT_GATE_BYTES,
     _NOT_SYM_BYTES,
     _PHRASES,
@@ -186,11 +189,10 @@ _INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # o
 _INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
 
 
-def _lex_groups(toks: set[str], zone: str) -> set[str]:
-    """Lexicon groups of lower-cased tokens ``toks``; multi-word phrases are looked for in
-    ``zone`` (the text the tokens came from, lower-cased here only when a phrase's key word is
-    a token, which is rare). One intersection finds word groups and phrase keys together."""
-    hits = _LEX_GROUP.keys() & toks
+def _groups(hits: set[str], zone: str) -> set[str]:
+    """Lexicon groups of the lexicon hits among a text's lower-cased tokens (see
+    :func:`_lex_groups`); multi-word phrases are looked for in ``zone`` (the text the tokens came
+    from, lower-cased here only when a phrase's key word is a token, which is rare)."""
     if not hits:
         return hits
     groups = set(map(_LEX_GROUP.__getitem__, hits))
@@ -205,10 +207,33 @@ def _lex_groups(toks: set[str], zone: str) -> set[str]:
     return groups
 
 
-def _struct_groups(text: str, vb: bytes, words: set[str]) -> set[str]:
-    """Structure groups of ``text``; ``vb`` is ``_ascii(text)``, ``words`` the structure keywords
-    among its case-sensitive tokens."""
-    groups = set(map(_STRUCT_WORDS.__getitem__, words))
+def _lex_groups(toks: Collection[str], zone: str) -> set[str]:
+    """Lexicon groups of lower-cased tokens ``toks`` found in ``zone``. One intersection finds
+    word groups, phrase keys and structure-keyword candidates together."""
+    return _groups(_LEX_KEYS.intersection(toks), zone)
+
+
+def _keyword_groups(hits: set[str], runs: str) -> set[str]:
+    """Structure groups of the case-sensitive keywords of plain text, whose word runs ``runs``
+    (``_WORD_BYTES`` output: word characters and spaces, case kept) were not split: a keyword is
+    a token only if its lower-cased form is among the lexicon ``hits``, and then exactly when
+    " keyword " occurs in " " + runs + " " (a few substring scans instead of hashing every
+    case-kept token)."""
+    cands = _STRUCT_BY_LOWER.keys() & hits
+    if not cands:
+        return cands
+    padded = " " + runs + " "
+    return {name for lc in cands for needle, name in _STRUCT_BY_LOWER[lc] if needle in padded}
+
+
+def _cs_keyword_groups(cs: Collection[str]) -> set[str]:
+    """Structure groups of the case-sensitive tokens ``cs`` (text that is not plain)."""
+    return set(map(_STRUCT_WORDS.__getitem__, _STRUCT_WORDS.keys() & cs))
+
+
+def _struct_groups(text: str, vb: bytes, groups: set[str]) -> set[str]:
+    """Structure groups of ``text`` added to ``groups`` (those of its keywords) and returned;
+    ``vb`` is ``_ascii(text)``."""
     view = text if text.isascii() else vb.decode("ascii")  # str `in` is faster than bytes `in`
     for gate in set(vb.translate(None, _NOT_GATE_BYTES)):
         for needle, name in _GATED[gate]:
@@ -225,40 +250,48 @@ def _struct_groups(text: str, vb: bytes, words: set[str]) -> set[str]:
 # --------------------------------------------------------------------------- the last user turn
 
 
-def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes]:
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes, bool]:
     """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
-    keywords among its case-sensitive tokens, the window the structure markers are searched in
-    and that window as ``_ascii`` bytes (made once, shared by tokens, needles and symbols)."""
+    groups of its keywords, the window the structure markers are searched in, that window as
+    ``_ascii`` bytes (made once, shared by tokens, needles and symbols) and whether it is plain
+    text (tokenised by translate; its digits are then ASCII digits). Plain text's tokens stay
+    lists: ``strong`` and the lexicon intersection deduplicate them anyway."""
     if len(last_text) <= 2 * ZONE:
         win = last_text
         vb = _ascii(win)
-        if win.isascii() or _NOT_PLAIN.search(win) is None:
+        plain = win.isascii() or _NOT_PLAIN.search(win) is None
+        if plain:
             w = vb.translate(_WORD_BYTES).decode()
-            cs: Collection[str] = w.split()
-            toks = set(w.lower().split())
-        else:
-            cs, toks = _tokens(win)
+            toks: Collection[str] = w.lower().split()
+            hits = _LEX_KEYS.intersection(toks)
+            strong.update(_groups(hits, win), toks)
+            return _keyword_groups(hits, w), win, vb, plain
+        cs, toks = _tokens(win)
         strong.update(_lex_groups(toks, win), toks)
-        return _STRUCT_WORDS.keys() & cs, win, vb
+        return _cs_keyword_groups(cs), win, vb, plain
     # a long turn is read at both ends only: instructions sit before or after a pasted document.
     # The lexicon also says where: "#h..." at the start, "#t..." at the end
     head, tail = last_text[:ZONE], last_text[-ZONE:]
     win = head + "\n" + tail
     vb = _ascii(win)
-    if win.isascii() or _NOT_PLAIN.search(win) is None:
+    plain = win.isascii() or _NOT_PLAIN.search(win) is None
+    if plain:
         # plain text: both zones in one translate; positions are kept, and the "\n" between
         # them becomes a space, so the zones are w[:ZONE] and w[ZONE + 1:]
         w = vb.translate(_WORD_BYTES).decode()
         wl = w.lower()
-        cs = w.split()
-        htoks, ttoks = set(wl[:ZONE].split()), set(wl[ZONE + 1 :].split())
+        htoks: Collection[str] = wl[:ZONE].split()
+        ttoks: Collection[str] = wl[ZONE + 1 :].split()
+        hh, th = _LEX_KEYS.intersection(htoks), _LEX_KEYS.intersection(ttoks)
+        hg, tg = _groups(hh, head), _groups(th, tail)
+        kw = _keyword_groups(hh | th, w)
     else:
         hcs, htoks = _tokens(head, 1)
         tcs, ttoks = _tokens(tail, 2)
-        cs = [*hcs, *tcs]
-    hg, tg = _lex_groups(htoks, head), _lex_groups(ttoks, tail)
+        hg, tg = _lex_groups(htoks, head), _lex_groups(ttoks, tail)
+        kw = _cs_keyword_groups([*hcs, *tcs])
     strong.update(hg, tg, map("#h".__add__, hg), map("#t".__add__, tg), htoks, ttoks)
-    return _STRUCT_WORDS.keys() & cs, win, vb
+    return kw, win, vb, plain
 
 
 def _last_turn(last_text: str, strong: set[str]) -> None:
@@ -267,10 +300,12 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     if not n:
         strong.update(_EMPTY_TURN)
         return
-    words, win, vb = _turn_tokens(last_text, strong)
-    # strong now holds the tokens and "#" features only, so its digit-only members are the number tokens
-    nums = sum(map(str.isdigit, strong))
-    strong.update(_struct_groups(win, vb, words))
+    kw, win, vb, plain = _turn_tokens(last_text, strong)
+    if plain and not vb.translate(None, _NOT_DIGIT_BYTES):
+        nums = 0  # plain text without an ASCII digit has no number token
+    else:  # strong now holds the tokens and "#" features only: its digit-only members are the numbers
+        nums = sum(map(str.isdigit, strong))
+    strong.update(_struct_groups(win, vb, kw))
     ncode = len(_CODE_GROUPS & strong)
     if ncode:
         strong.add(_CODE_FEATS[min(ncode, 3)])  # how many kinds of code markers fired
@@ -335,21 +370,24 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
             ctext = ctext[:CTX_HEAD] + "\n" + ctext[-CTX_TAIL:]  # _bound, inlined
         elif len(ctext) < 40:  # short messages ("Sure, paste it.") carry no structure
             struct = ""
-        if ctext.isascii():  # _tokens, inlined; the case-sensitive tokens only when structure is read
+        if ctext.isascii():  # _tokens, inlined: lower-cased tokens, keywords from the runs
             vb = ctext.encode()
             w = vb.translate(_WORD_BYTES).decode()
-            ctoks = set(w.lower().split())
-            ccs: Collection[str] = w.split() if struct else ()
+            ctoks: Collection[str] = w.lower().split()
+            hits = _LEX_KEYS.intersection(ctoks)
+            kw = _keyword_groups(hits, w) if struct else hits
         else:
             vb = _ascii(ctext)
             ccs, ctoks = _tokens(ctext)
+            hits = _LEX_KEYS.intersection(ctoks)
+            kw = _cs_keyword_groups(ccs) if struct else hits
         weak.update(ctoks)
         if lex:
-            groups = _lex_groups(ctoks, ctext)
+            groups = _groups(hits, ctext)
             if groups:
                 strong.update(map(lex.__add__, groups))
         if struct:
-            strong.update(map(struct.__add__, _struct_groups(ctext, vb, _STRUCT_WORDS.keys() & ccs)))
+            strong.update(map(struct.__add__, _struct_groups(ctext, vb, kw)))
 
 
 _GET_ROLE = methodcaller("get", "role")

@@ -215,6 +215,14 @@ _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _WORD_BYTES = bytes(i if chr(i) in _WORD_CHARS else 32 for i in range(256))
 _SYMS = "{}();=<>[]_\\|/*+"  # symbol-density characters
 _NOT_SYM_BYTES = bytes(i for i in range(256) if chr(i) not in _SYMS)  # delete: keeps symbols only
-# Every word the lexicon reacts to: its group, or "" for a word that only keys phrases. One set
-# intersection with the tokens then finds both the word groups and the phrase keys.
-_LEX_GROUP: dict[str, str] = {**dict.fromkeys(_PHRASES, ""), **_WORD_GROUP}
+# Structure keywords are case-sensitive ("SELECT", not "select"), but plain text is tokenised in
+# lower case only: a keyword can be a token only if its lower-cased form is one, and only then is
+# the keyword itself looked for, as " keyword " in the space-separated, case-kept word runs.
+_STRUCT_BY_LOWER: dict[str, tuple[tuple[str, str], ...]] = {}
+for _w, _g in _STRUCT_WORDS.items():
+    _STRUCT_BY_LOWER[_w.lower()] = _STRUCT_BY_LOWER.get(_w.lower(), ()) + ((f" {_w} ", _g),)
+# Every lower-cased token the hand rules react to: its lexicon group, or "" for a word that only
+# keys phrases or structure keywords. One intersection with the tokens finds all of them.
+_LEX_GROUP: dict[str, str] = {**dict.fromkeys(_STRUCT_BY_LOWER, ""), **dict.fromkeys(_PHRASES, ""), **_WORD_GROUP}
+_LEX_KEYS = frozenset(_LEX_GROUP)
+_NOT_DIGIT_BYTES = bytes(i for i in range(256) if not 48 <= i <= 57)  # delete: keeps ASCII digits only
