@@ -40,8 +40,7 @@ async def spend(request: Request) -> Response:
         raise bad_request("day must be YYYY-MM-DD.", "day")
     if by not in DIMENSIONS:
         raise bad_request(f"by must be one of {list(DIMENSIONS)}.", "by")
-    raw = await gw.state.client.hgetall(gw.state.keys.spend(day))
-    rep = report(raw, day, by)
+    rep = report(await gw.state.day_spend(day), day, by)
     rep["budget_usd"] = gw.config.budget.daily_micro / 1_000_000
     return _json(rep)
 
@@ -104,8 +103,7 @@ async def experiments(request: Request) -> Response:
     day = request.query_params.get("day") or gw.budget_day()
     if not _DAY.match(day):
         raise bad_request("day must be YYYY-MM-DD.", "day")
-    raw = await gw.state.client.hgetall(gw.state.keys.spend(day))
-    fields = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    fields = await gw.state.day_spend(day)
     out: dict[str, dict[str, Any]] = {}
     for route in gw.config.routes.values():
         for exp in route.experiments:

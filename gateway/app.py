@@ -25,7 +25,7 @@ from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
 from gateway.embeddings import embeddings
-from gateway.housekeeping import Housekeeper
+from gateway.housekeeping import Housekeeper, fold_forever
 from gateway.pipeline import chat_completions
 from gateway.runtime import Gateway
 from gateway.state.guard import open_state
@@ -120,6 +120,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
             get_logger("gateway").warning("journal_replayed", entries=replayed)
         background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
                       asyncio.create_task(Housekeeper(gw).run_forever())]
+        if cfg.state.fold_interval_ms:
+            background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
         try:
             yield

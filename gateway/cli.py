@@ -132,10 +132,9 @@ def spend(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     import orjson
-    import redis.asyncio as aioredis
 
     from gateway.spend import format_table, report
-    from gateway.state.keys import Keys
+    from gateway.state.store import StateStore
 
     target = _config_and_redis(args)
     if isinstance(target, int):
@@ -144,11 +143,13 @@ def spend(args: argparse.Namespace) -> int:
     day = args.day or datetime.now(ZoneInfo(cfg.budget.timezone)).strftime("%Y-%m-%d")
 
     async def read() -> dict:
-        client = aioredis.Redis.from_url(url, socket_timeout=5)
+        # through the store: it folds the ledger's pending counters first (exact sums)
+        urls = url.split(",")
+        store = await StateStore.connect(urls if len(urls) > 1 else url, prefix=cfg.state.prefix, timeout_s=5)
         try:
-            return await client.hgetall(Keys(cfg.state.prefix).spend(day))
+            return await store.day_spend(day)
         finally:
-            await client.aclose()
+            await store.close()
 
     rep = report(asyncio.run(read()), day, args.by)
     print(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() if args.json else format_table(rep))

@@ -129,3 +129,21 @@ async def live_replicas(client: Any, keys: Any, max_age_s: float) -> dict[str, d
     if stale:
         await client.hdel(replicas_key(keys), *stale)
     return live
+
+
+async def fold_forever(gw: "Gateway", interval_s: float) -> None:
+    """Fold the ledger's settled entries into the spend counters (lua/fold.lua), forever, so
+    they trail settle by about `interval_s` (cost:total and cost:key:<k>, which admission
+    reads, never do). Every worker runs it: the script is atomic and keeps its own cursor, so
+    concurrent folds split the work instead of repeating it."""
+    log = get_logger("gateway.housekeeping")
+    failing = ""
+    while True:
+        try:
+            await gw.state.fold(gw.budget_day())
+            failing = ""
+        except Exception as exc:  # a Redis blip: the entries wait in the ledger; say so once
+            if type(exc).__name__ != failing:
+                failing = type(exc).__name__
+                log.warning("fold_failed", error=failing, detail=str(exc)[:200])
+        await asyncio.sleep(interval_s)

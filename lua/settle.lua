@@ -1,14 +1,16 @@
 -- uses: util gcra breaker reserve spend
 -- settle: the one round trip after the upstream call.
--- Replaces the reservation by the real cost, adds the spend counters, corrects both token
--- buckets by (real tokens - estimate charged at admit), reports the outcome to the breaker,
--- updates latency and token statistics, appends one ledger entry; then sweeps orphans.
+-- Replaces the reservation by the real cost, adds the day's and the key's spend (what admission
+-- reads), corrects both token buckets by (real tokens - estimate charged at admit), reports the
+-- outcome to the breaker, updates the latency statistics and appends one ledger entry marked
+-- `fold 1`, from which fold.lua adds the per-dimension counters and token statistics in batches;
+-- then sweeps orphans.
 -- Idempotent: an unknown or already settled req_id changes nothing but the sweep; with
 -- `force` (a settle journaled while Redis was away, for a request admitted without it) an
 -- unknown req_id is counted once, straight into the day's spend, and recorded as settled.
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
---       7 key tpm, 8 dep tpm, 9 breaker, 10 latency, 11 tokstats
+--       7 key tpm, 8 dep tpm, 9 breaker, 10 latency
 -- ARGV: 1 req_id, 2 key, 3 deployment, 4 provider, 5 model, 6 task, 7 route, 8 day,
 --       9 prev_day, 10 cost, 11 tokens_in, 12 tokens_out, 13 cached_tokens, 14 outcome,
 --       15 breaker_gen, 16 latency_ms, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
@@ -17,7 +19,7 @@
 --   status: settled | settled_direct | unknown | already_settled | released | orphan
 
 local MAX_TOKENS = 50000000
-if #KEYS ~= 11 or #ARGV ~= 22 then error('ERR wrong number of keys or arguments') end
+if #KEYS ~= 10 or #ARGV ~= 22 then error('ERR wrong number of keys or arguments') end
 local A = {
   req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
   dep = str_arg(ARGV[3], 'deployment'), provider = str_arg(ARGV[4], 'provider'),
@@ -36,33 +38,23 @@ if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS then
   error('ERR token count too large')
 end
 local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
-  ledger = KEYS[6], key_tpm = KEYS[7], dep_tpm = KEYS[8], cb = KEYS[9], lat = KEYS[10],
-  tokstats = KEYS[11] }
+  ledger = KEYS[6], key_tpm = KEYS[7], dep_tpm = KEYS[8], cb = KEYS[9], lat = KEYS[10] }
 
 local now = now_us()
-local names = { key = A.key, model = A.model, provider = A.provider, task = A.task, route = A.route,
-  deployment = A.dep }
-if A.arm ~= '-' then names.arm = A.arm end
+local b = nil  -- the breaker, once loaded
 
--- Count a settled request: spend, breaker, latency and token statistics, ledger, record.
+-- Count a settled request: the spend admission reads, breaker, latency, the ledger entry
+-- (whose layout fold.lua reads by position: keep the two in step), the request record.
 local function count(sk, day, status, reserved_amt)
-  local extra = {}
-  if names.arm then
-    extra['ms:arm:' .. A.arm] = A.latency_ms
-    if A.outcome == 'failure' then extra['fail:arm:' .. A.arm] = 1 end
-  end
-  spend_add(sk, names, A.cost, A.tin, A.tout, A.cached, A.retention_s, extra)
-  local b = cb_load(K.cb)
+  spend_now(sk, A.key, A.cost, A.retention_s)
+  b = cb_load(K.cb)
   if cb_report(b, now, A.gen, A.outcome, A.req_id) then cb_save(K.cb, b) end
-  if A.outcome == 'success' then
-    latency_add(K.lat, A.latency_ms)
-    tokstats_add(K.tokstats, A.model, A.task, A.tin, A.tout)
-  end
-  redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'req_id', A.req_id, 'status', status,
-    'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider, 'model', A.model,
-    'task', A.task, 'route', A.route, 'cost', fmt(A.cost), 'reserved', reserved_amt,
-    'in', fmt(A.tin), 'out', fmt(A.tout), 'cached', fmt(A.cached), 'outcome', A.outcome,
-    'latency_ms', fmt(A.latency_ms), 'ts_us', fmt(now))
+  if A.outcome == 'success' then latency_add(K.lat, A.latency_ms) end
+  redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'fold', '1', 'req_id', A.req_id,
+    'status', status, 'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider,
+    'model', A.model, 'task', A.task, 'route', A.route, 'arm', A.arm, 'cost', ARGV[10],
+    'reserved', reserved_amt, 'in', ARGV[11], 'out', ARGV[12], 'cached', ARGV[13],
+    'outcome', A.outcome, 'latency_ms', ARGV[16], 'ts_us', fmt(now))
   redis.call('HSET', K.req, 'state', 'settled')
   if redis.call('PTTL', K.req) < 0 then redis.call('PEXPIRE', K.req, 86400000) end
 end
@@ -95,7 +87,7 @@ end
 -- 5. other expired reservations
 res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
 
-local b = cb_load(K.cb)
+b = b or cb_load(K.cb)
 return { (status == 'settled' or status == 'settled_direct') and 1 or 0, status,
   tonumber(redis.call('HGET', K.spend, 'cost:total') or '0'),
   tonumber(redis.call('HGET', K.spend, 'reserved:total') or '0'),

@@ -188,6 +188,9 @@ class StateSettings:
     timeout_ms: int = 250
     retention_days: int = 35
     ledger_maxlen: int = 100_000
+    # How often each worker folds settled requests' per-dimension counters from the ledger
+    # (lua/fold.lua); 0: only when the admin API, the dashboard or `gateway spend` reads them.
+    fold_interval_ms: int = 100
     # When Redis is down or slow: each control's policy (see gateway/state/guard.py).
     on_failure_rate_limits: str = "fail_open"
     on_failure_breakers: str = "fail_open"

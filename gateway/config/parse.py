@@ -151,6 +151,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         timeout_ms=r.number(stdoc, "timeout_ms", "state", sbase.timeout_ms, minimum=1, integer=True),
         retention_days=r.number(stdoc, "retention_days", "state", sbase.retention_days, minimum=1, integer=True),
         ledger_maxlen=r.number(stdoc, "ledger_maxlen", "state", sbase.ledger_maxlen, minimum=100, integer=True),
+        fold_interval_ms=r.number(stdoc, "fold_interval_ms", "state", sbase.fold_interval_ms, minimum=0, integer=True),
         on_failure_rate_limits=r.string(stdoc, "on_failure_rate_limits", "state", sbase.on_failure_rate_limits,
                                         choices=("fail_open", "fail_closed")),
         on_failure_breakers=r.string(stdoc, "on_failure_breakers", "state", sbase.on_failure_breakers,

@@ -115,7 +115,7 @@ class Commands:
             parts = self._settle_static(req, static)
         keys_rest, args_a, args_b = parts
         return b"".join((
-            b"*36\r\n", self.heads["settle"], b"$2\r\n11\r\n", bulk(self.k.req(req.req_id)), keys_rest,
+            b"*35\r\n", self.heads["settle"], b"$2\r\n10\r\n", bulk(self.k.req(req.req_id)), keys_rest,
             bulk(req.req_id), args_a, bulk(req.cost_micro), bulk(req.tokens_in), bulk(req.tokens_out),
             bulk(req.cached_tokens), bulk(req.outcome), bulk(req.breaker_gen), bulk(req.latency_ms), args_b,
         ))
@@ -124,8 +124,7 @@ class Commands:
         k, day = self.k, req.day
         parts = (
             _bulks((k.res(), k.resdl(), k.spend(day), k.spend(_prev(day)), k.ledger(), k.key_tpm(req.key),
-                    k.dep_tpm(req.deployment), k.breaker(req.deployment), k.latency(req.deployment),
-                    k.tokstats())),
+                    k.dep_tpm(req.deployment), k.breaker(req.deployment), k.latency(req.deployment))),
             _bulks((req.key, req.deployment, req.provider, req.model, req.task, req.route, day, _prev(day))),
             _bulks((req.tpm, req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-")),
         )

@@ -12,12 +12,14 @@ Schema (prefix `gw`):
                                        cached:total, cost:key:<k>, req:model:<m>, in:task:<t>, ...
                                        (dims: key model provider task route deployment),
                                        reserved:total, reserved:key:<k>, orphans:total;
-                                       EXPIRE retention_days
+                                       EXPIRE retention_days. Settle adds cost:total and
+                                       cost:key:<k>; fold.lua adds the rest from the ledger
     {gw}:res                    HASH   req_id -> open reservation (JSON: day key amount deadline_us ...)
     {gw}:resdl                  ZSET   req_id scored by reservation deadline (µs, engine clock)
     {gw}:req:<req_id>           HASH   admission record (decision, state admitted/refused/settled/
                                        released/orphan); PX reservation_ttl + 1 day (idempotency)
     {gw}:ledger                 STREAM one entry per settle / orphan / release, MAXLEN ~ ledger_maxlen
+    {gw}:fold                   STRING id of the last ledger entry fold.lua added to the counters
     {gw}:rl:key:<k>:rpm         STRING GCRA theoretical arrival time (µs), PX auto
     {gw}:rl:key:<k>:tpm         STRING GCRA TAT for tokens (debt mode), PX auto
     {gw}:rl:dep:<d>:rpm         STRING   "
@@ -93,6 +95,9 @@ class Keys:
 
     def tokstats(self) -> str:
         return f"{self.tag}:tokstats"
+
+    def fold_cursor(self) -> str:
+        return f"{self.tag}:fold"
 
     def lease(self, name: str) -> str:
         return f"{self.tag}:lease:{name}"

@@ -62,6 +62,7 @@ class StateModel:
         self.res: dict[str, dict] = {}  # req_id -> record (with deadline)
         self.records: dict[str, dict] = {}  # req_id -> stored decision + state
         self.ledger: list[dict] = []
+        self.folded = 0  # ledger entries `fold` has passed
         self.latency: dict[str, dict[str, int]] = {}
         self.tokstats: dict[str, int] = {}
         self.pace: dict[str, int] = {}  # day -> pace mode
@@ -240,22 +241,10 @@ class StateModel:
         return finish("admitted")
 
     def _count(self, day: str, s: dict, status: str, now: int) -> None:
-        """A settled request's counters, breaker report, latency, token stats, ledger, record."""
-        names = dict(key=s["key"], model=s["model"], provider=s["provider"], task=s["task"],
-                     route=s["route"], deployment=s["dep"])
-        arm = s.get("arm", "")
-        if arm:
-            names["arm"] = arm
-        for m, v in (("cost", s["cost"]), ("req", 1), ("in", s["tin"]), ("out", s["tout"])):
-            self._hincr(day, f"{m}:total", v)
-            for dim, name in names.items():
-                self._hincr(day, f"{m}:{dim}:{name}", v)
-        self._hincr(day, "cached:total", s["cached"])
-        self._hincr(day, f"cached:model:{s['model']}", s["cached"])
-        if arm:
-            self._hincr(day, f"ms:arm:{arm}", s["latency_ms"])
-            if s["outcome"] == "failure":
-                self._hincr(day, f"fail:arm:{arm}", 1)
+        """A settled request: the spend admission reads, breaker report, latency, the ledger
+        entry that `fold` adds the other counters from, and the record."""
+        self._hincr(day, "cost:total", s["cost"])
+        self._hincr(day, f"cost:key:{s['key']}", s["cost"])
         b = self.breaker(s["dep"])
         if b.report(now, s["gen"], s["outcome"], s["req_id"]):
             self.breakers[s["dep"]] = b
@@ -265,11 +254,38 @@ class StateModel:
             lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
             lat["n"] += 1
             lat["sum_ms"] += ms
-            mt = f"{s['model']}:{s['task']}"
-            for f, v in ((f"n:{mt}", 1), (f"in:{mt}", s["tin"]), (f"out:{mt}", s["tout"])):
-                self.tokstats[f] = self.tokstats.get(f, 0) + v
-        self.ledger.append(dict(req_id=s["req_id"], status=status, cost=s["cost"]))
+        self.ledger.append(dict(req_id=s["req_id"], status=status, cost=s["cost"], fold=dict(s, day=day)))
         self.records.setdefault(s["req_id"], {})["state"] = "settled"
+
+    def fold(self) -> None:
+        """lua/fold.lua run until the ledger is drained: every settled entry's other counters."""
+        for e in self.ledger[self.folded:]:
+            s = e.get("fold")
+            if s is None:
+                continue
+            day = s["day"]
+            names = dict(key=s["key"], model=s["model"], provider=s["provider"], task=s["task"],
+                         route=s["route"], deployment=s["dep"])
+            arm = s.get("arm", "")
+            if arm:
+                names["arm"] = arm
+            for m, v in (("cost", s["cost"]), ("req", 1), ("in", s["tin"]), ("out", s["tout"])):
+                if m != "cost":
+                    self._hincr(day, f"{m}:total", v)
+                for dim, name in names.items():
+                    if (m, dim) != ("cost", "key"):
+                        self._hincr(day, f"{m}:{dim}:{name}", v)
+            self._hincr(day, "cached:total", s["cached"])
+            self._hincr(day, f"cached:model:{s['model']}", s["cached"])
+            if arm:
+                self._hincr(day, f"ms:arm:{arm}", s["latency_ms"])
+                if s["outcome"] == "failure":
+                    self._hincr(day, f"fail:arm:{arm}", 1)
+            if s["outcome"] == "success":
+                mt = f"{s['model']}:{s['task']}"
+                for f, v in ((f"n:{mt}", 1), (f"in:{mt}", s["tin"]), (f"out:{mt}", s["tout"])):
+                    self.tokstats[f] = self.tokstats.get(f, 0) + v
+        self.folded = len(self.ledger)
 
     def settle(self, s: dict, now: int) -> tuple[int, str, int, int]:
         """`s`: req_id key dep provider model task route day prev cost tin tout cached outcome

@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 import gateway
 from gateway.state.resp import RespConnection
 
-ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease")
+ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold")
 
 
 def lua_dir() -> Path:

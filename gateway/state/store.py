@@ -22,6 +22,8 @@ from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
 
 OUTCOMES = ("success", "failure", "neutral")
+# ledger entries per fold call: a bounded script (about 1 ms on a slow core) between admits
+FOLD_BATCH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +258,7 @@ class StateStore:
         k = self.keys
         keys = [k.req(req.req_id), k.res(), k.resdl(), k.spend(req.day), k.spend(prev_day(req.day)),
                 k.ledger(), k.key_tpm(req.key), k.dep_tpm(req.deployment), k.breaker(req.deployment),
-                k.latency(req.deployment), k.tokstats()]
+                k.latency(req.deployment)]
         args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
                 req.cached_tokens, req.outcome, req.breaker_gen, req.latency_ms, req.tpm,
@@ -295,6 +297,34 @@ class StateStore:
                 k.ledger(), k.breaker(dep)]
         r = await self.scripts.call("release", keys, [req_id, day, prev_day(day), str(self.ledger_maxlen)])
         return bool(_i(r[0]))
+
+    # ------------------------------------------------------------------ fold
+    async def fold(self, day: str, batch: int = FOLD_BATCH) -> int:
+        """Add every settled request's per-dimension counters still in the ledger to the spend
+        hashes (see lua/fold.lua); returns the ledger entries passed. `day` is the budget day
+        (entries of other days are folded too, with their own day's keys). Every worker runs
+        this a few times a second; readers of the counters run it first to read exact sums."""
+        k, passed, d = self.keys, 0, day
+        while True:
+            try:
+                prev = prev_day(d)
+            except ValueError:  # not a date (settle takes any day string): no day before it
+                prev = d
+            r = await self.scripts.call("fold", [k.ledger(), k.fold_cursor(), k.tokstats(), k.spend(d),
+                                                 k.spend(prev)], [str(batch), d, prev, str(self.retention_s)])
+            n, stop = _i(r[0]), _s(r[2])
+            passed += n
+            if stop:
+                d = stop  # an entry of another day: fold it with that day's keys
+            elif n < batch:
+                return passed
+            else:
+                d = day
+
+    async def day_spend(self, day: str) -> dict[str, int]:
+        """Every counter of a day's spend hash, exact: folds the ledger first."""
+        await self.fold(day)
+        return {_s(f): int(v) for f, v in (await self.client.hgetall(self.keys.spend(day))).items()}
 
     # ------------------------------------------------------------------ breakers, lease, misc
     async def report_breaker(self, deployment: str, outcome: str, gen: int = -1) -> tuple[str, int]:

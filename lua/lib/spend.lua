@@ -1,10 +1,10 @@
--- lib/spend.lua: per-day spend counters, per-(model,task) token sums, latency stats, ledger.
+-- lib/spend.lua: per-day spend counters, per-(model,task) token sums, latency stats.
 -- Counters live in the day's spend hash: <metric>:total and <metric>:<dim>:<name> for
 -- metric in cost (µ$) req in out, dim in key model provider task route deployment, and arm
 -- (an experiment's arm, when the request was in one: also ms (latency sum) and fail);
 -- cached:total and cached:model:<m> for cached input tokens.
-
-local SPEND_DIMS = { 'key', 'model', 'provider', 'task', 'route', 'deployment', 'arm' }
+-- Settle adds cost:total and cost:key:<k> at once (admission reads them); fold.lua adds the
+-- rest from the ledger in batches.
 
 -- Add `deltas` (field -> integer) to a hash in two calls: HMGET the fields, HSET the sums.
 -- Atomic inside the script, and much cheaper than one HINCRBY per field (each redis.call from
@@ -12,6 +12,7 @@ local SPEND_DIMS = { 'key', 'model', 'provider', 'task', 'route', 'deployment', 
 local function hash_add(key, deltas)
   local fields = {}
   for f in pairs(deltas) do fields[#fields + 1] = f end
+  if #fields == 0 then return end
   local old = redis.call('HMGET', key, unpack(fields))
   local args = {}
   for i, f in ipairs(fields) do
@@ -21,27 +22,11 @@ local function hash_add(key, deltas)
   redis.call('HSET', key, unpack(args))
 end
 
--- names: table dim -> value (e.g. names.key = 'demo'); a dim left nil is not counted.
--- `extra`: more field -> delta pairs for the same hash (e.g. an experiment arm's latency).
-local function spend_add(spend_key, names, cost, tin, tout, cached, retention_s, extra)
-  local deltas = extra or {}
-  local metrics = { cost = cost, req = 1, ['in'] = tin, out = tout }
-  for m, v in pairs(metrics) do
-    deltas[m .. ':total'] = v
-    for _, d in ipairs(SPEND_DIMS) do
-      if names[d] then deltas[m .. ':' .. d .. ':' .. names[d]] = v end
-    end
-  end
-  deltas['cached:total'] = cached
-  deltas['cached:model:' .. names.model] = cached
-  hash_add(spend_key, deltas)
+-- What a settle counts at once: the day's and the key's spend.
+local function spend_now(spend_key, key, cost, retention_s)
+  redis.call('HINCRBY', spend_key, 'cost:total', cost)
+  redis.call('HINCRBY', spend_key, 'cost:key:' .. key, cost)
   redis.call('EXPIRE', spend_key, retention_s)
-end
-
--- Running sums for the observed average tokens of a (model, task).
-local function tokstats_add(key, model, task, tin, tout)
-  local s = model .. ':' .. task
-  hash_add(key, { ['n:' .. s] = 1, ['in:' .. s] = tin, ['out:' .. s] = tout })
 end
 
 -- Latency of a deployment: count, sum and an integer EWMA (alpha 1/8) in ms.

@@ -76,10 +76,13 @@ class Runner:
 
     def go(self, data, n_ops):
         for _ in range(n_ops):
-            op = data.draw(st.sampled_from(["admit", "admit", "admit", "dup", "settle", "settle", "release", "report"]))
+            op = data.draw(st.sampled_from(["admit", "admit", "admit", "dup", "settle", "settle", "release", "report",
+                                            "fold"]))
             if op != "admit" and not self.admits:
                 op = "admit"
             getattr(self, op)(data)
+        self.compare_state()  # before the last fold: what settle counts at once
+        self.fold(data)
         self.compare_state()
 
     # ------------------------------------------------------------------ operations
@@ -170,6 +173,13 @@ class Runner:
         event(f"settle: {got.status} {sr.outcome} -> {got.breaker_state}")
         b = self.model.breakers.get(dep, Breaker())
         assert (got.breaker_state, got.breaker_gen) == (b.state, b.gen)
+
+    def fold(self, data):
+        """Drain the ledger into the counters, in batches of 1, 2 or 128 entries, starting from
+        the request's day or from an unrelated one (every entry then asks for its own day)."""
+        batch = data.draw(st.sampled_from([1, 2, 128]))
+        self.call(self.store.fold(data.draw(st.sampled_from([D0, D1, "2026-01-05"])), batch))
+        self.model.fold()
 
     def release(self, data):
         req, adm = data.draw(st.sampled_from(self.admits))

@@ -16,6 +16,11 @@ from state_helpers import DAY, admit_req, cand, rid, settle_req
 
 
 async def spend(store, day=DAY) -> dict[str, int]:
+    """The day's counters after folding the ledger (what the admin API reads)."""
+    return await store.day_spend(day)
+
+
+async def unfolded(store, day=DAY) -> dict[str, int]:
     raw = await store.client.hgetall(store.keys.spend(day))
     return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
 
@@ -26,6 +31,9 @@ async def test_admit_settle_roundtrip(backend3):
     assert (a.ok, a.index, a.reason, a.reserved_micro, a.spent_micro) == (True, 0, "", 300, 0)
     assert a.budget_remaining_micro == 4_700
     assert await s.settle(settle_req("r1", cost=250, tin=120, tout=30, cached=7))
+    # at once: what admission reads; the other counters wait for the fold
+    assert await unfolded(s) == {"cost:total": 250, "cost:key:demo": 250, "reserved:total": 0, "reserved:key:demo": 0}
+    assert await s.client.hget(s.keys.tokstats(), "in:model-a:code_generation") is None
     sp = await spend(s)
     assert sp["cost:total"] == 250 and sp["reserved:total"] == 0 and sp["reserved:key:demo"] == 0
     assert sp["cost:key:demo"] == 250 and sp["req:model:model-a"] == 1
