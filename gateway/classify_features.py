@@ -97,7 +97,7 @@ _CJK_CLS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3"
 # non-ASCII text: CJK runs are split from Latin/other letters ("gitで" -> "git", "で"), Indic words kept whole
 _TOK_INTL = re.compile(r"[%s]+|[\u0900-\u0dff]+|[^\W%s]+" % (_CJK_CLS, _CJK_CLS))
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
-CJK_ZONE = 50  # CJK character bigrams come from this many chars at each end of the turn
+CJK_ZONE = 24  # CJK character bigrams come from this many chars at each end of the turn (instructions are short)
 # Non-ASCII characters that are not word characters and not in any lexicon: text whose only
 # non-ASCII characters are these tokenises like ASCII text.
 _NOT_PLAIN = re.compile(r"[^\x00-\x7f\u00a0\u2000-\u206f]")
@@ -374,20 +374,22 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
             vb = ctext.encode()
             w = vb.translate(_WORD_BYTES).decode()
             ctoks: Collection[str] = w.lower().split()
+            weak.update(ctoks)
+            if not (lex or struct):
+                continue
             hits = _LEX_KEYS.intersection(ctoks)
-            kw = _keyword_groups(hits, w) if struct else hits
+            if struct:
+                strong.update(map(struct.__add__, _struct_groups(ctext, vb, _keyword_groups(hits, w))))
         else:
-            vb = _ascii(ctext)
             ccs, ctoks = _tokens(ctext)
+            weak.update(ctoks)
             hits = _LEX_KEYS.intersection(ctoks)
-            kw = _cs_keyword_groups(ccs) if struct else hits
-        weak.update(ctoks)
-        if lex:
+            if struct:
+                strong.update(map(struct.__add__, _struct_groups(ctext, _ascii(ctext), _cs_keyword_groups(ccs))))
+        if lex and hits:
             groups = _groups(hits, ctext)
             if groups:
                 strong.update(map(lex.__add__, groups))
-        if struct:
-            strong.update(map(struct.__add__, _struct_groups(ctext, vb, kw)))
 
 
 _GET_ROLE = methodcaller("get", "role")
@@ -404,11 +406,8 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     if not msgs:
         strong.add("#empty")
         return strong, weak
-    last_user = -1
-    for i in range(len(msgs) - 1, -1, -1):
-        if msgs[i].get("role") == "user":
-            last_user = i
-            break
+    roles = list(map(_GET_ROLE, msgs))
+    last_user = len(roles) - 1 - roles[::-1].index("user") if "user" in roles else -1
     content = msgs[last_user].get("content") if last_user >= 0 else None
     last_text = _content_text(content)
     if isinstance(content, list):
@@ -418,7 +417,6 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     _last_turn(last_text, strong)
 
     # ---- conversation shape and context
-    roles = list(map(_GET_ROLE, msgs))
     if "system" in roles:
         strong.add("#system")
     if "tool" in roles or any(map(_GET_TOOL_CALLS, msgs)):
