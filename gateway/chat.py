@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from gateway.deadlines import Deadlines
 from gateway.errors import GatewayError, bad_request, too_large
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -33,30 +34,52 @@ class ChatRequest:
 async def read_body(request: Request, limit: int, timeout_s: float = 30.0,
                     content_length: str | None = None) -> bytes:
     """Read the body, refusing with 413 as soon as it passes the limit (never read whole first),
-    and with 408 when it trickles in slower than the read timeout allows (slowloris)."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await _read_body(request, limit, content_length)
-    except TimeoutError:
-        raise GatewayError(408, f"The request body did not arrive within {timeout_s:g} s.",
-                           "invalid_request_error", "request_timeout") from None
-
-
-async def _read_body(request: Request, limit: int, declared: str | None) -> bytes:
-    if declared is not None:
+    and with 408 when it trickles in slower than the read timeout allows (slowloris). Reads the
+    ASGI messages directly (no async generator) under a coarse deadline (see deadlines.py)."""
+    if content_length is not None:
         try:
-            if int(declared) > limit:
-                raise too_large(limit)
+            declared = int(content_length)
         except ValueError:
             raise bad_request("Invalid Content-Length header.") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+        if declared > limit:
+            raise too_large(limit)
+    deadlines = Deadlines.of_loop()
+    task = deadlines.enter(timeout_s)
+    try:
+        return await _read_body(request.receive, limit)
+    except asyncio.CancelledError:
+        if deadlines.expired(task):
+            raise GatewayError(408, f"The request body did not arrive within {timeout_s:g} s.",
+                               "invalid_request_error", "request_timeout") from None
+        raise
+    finally:
+        deadlines.leave(task)
+
+
+async def _read_body(receive: Any, limit: int) -> bytes:
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: one message
+        if len(body) > limit:
+            raise too_large(limit)
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
         if size > limit:
             raise too_large(limit)
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            if size > limit:
+                raise too_large(limit)
+            return b"".join(chunks)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:

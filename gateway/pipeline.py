@@ -23,6 +23,7 @@ from gateway.asgi import EventStream, JSONReply, header_map
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
+from gateway.deadlines import Deadlines
 from gateway.errors import GatewayError, rate_limited, sse_error, upstream_failed
 from gateway.plan import Plan
 from gateway.pricing import Usage, cost_micro, estimate_tokens, max_cost_micro
@@ -215,19 +216,29 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
     parser = SSEParser()
     chunks = opened.chunks()
     first: list[bytes] = []
+    failed: BaseException | None = None
+    deadlines = Deadlines.of_loop()  # cheaper than asyncio.timeout; fires up to 0.1 s late
+    task = deadlines.enter(max(0.001, min(dep.provider.timeouts.first_byte_s, deadline - time.monotonic())))
     try:
-        async with asyncio.timeout(max(0.001, min(dep.provider.timeouts.first_byte_s, deadline - time.monotonic()))):
-            while not first and not decoder.done:
-                chunk = await anext(chunks, None)
-                if chunk is None:
-                    break
-                for event, data in parser.feed(chunk):
-                    first.extend(decoder.feed(event, data))
-    except (TimeoutError, StreamError, ValueError, OSError, Exception) as exc:
+        while not first and not decoder.done:
+            chunk = await anext(chunks, None)
+            if chunk is None:
+                break
+            for event, data in parser.feed(chunk):
+                first.extend(decoder.feed(event, data))
+    except asyncio.CancelledError:
+        if not deadlines.expired(task):
+            raise
+        failed = TimeoutError()
+    except (StreamError, ValueError, OSError, Exception) as exc:
+        failed = exc
+    finally:
+        deadlines.leave(task)
+    if failed is not None:
         opened.close()
-        code = "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_stream_error"
+        code = "upstream_timeout" if isinstance(failed, TimeoutError) else "upstream_stream_error"
         return UpstreamError(504 if code == "upstream_timeout" else 502, f"stream failed before its first chunk: "
-                             f"{type(exc).__name__}", "upstream_error", code, retryable=True)
+                             f"{type(failed).__name__}", "upstream_error", code, retryable=True)
     if not first and not decoder.done:
         opened.close()
         return UpstreamError(502, "upstream stream ended before its first chunk", "upstream_error",
