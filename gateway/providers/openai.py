@@ -73,20 +73,33 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
 
 
 class StreamDecoder:
-    """Relays OpenAI chunks; keeps usage; drops the usage chunk unless the client asked for it."""
+    """Relays OpenAI chunks; keeps usage; drops the usage chunk unless the client asked for it.
 
-    __slots__ = ("include_usage", "usage", "done", "_chars")
+    A plain content chunk is relayed without being parsed (its bytes go out as they came): only
+    chunks that carry usage or an error, or do not look like a JSON object, are parsed. Their
+    content length is needed only if the provider never reports usage, so they are kept (up to
+    DEFER_LIMIT, then counted) and counted only then."""
+
+    __slots__ = ("include_usage", "usage", "done", "_chars", "_deferred")
+    DEFER_LIMIT = 512
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
         self.include_usage = include_usage
         self.usage = Usage()
         self.done = False
         self._chars = 0
+        self._deferred: list[bytes] = []
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         if data == b"[DONE]":
             self.done = True
             return []
+        if data[:1] == b"{" and data[-1:] == b"}" and b'"error"' not in data and not _has_usage(data):
+            if not self.usage.reported:
+                self._deferred.append(data)
+                if len(self._deferred) >= self.DEFER_LIMIT:
+                    self._count_deferred()
+            return [b"data: " + data + b"\n\n"]
         chunk = orjson.loads(data)
         if not isinstance(chunk, dict):
             raise ValueError("stream chunk is not a JSON object")
@@ -96,24 +109,51 @@ class StreamDecoder:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage_from(usage)
+            self._deferred.clear()
         choices = chunk.get("choices") or ()
-        for choice in choices:
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                self._chars += len(content)
-            for call in delta.get("tool_calls") or ():
-                args = (call.get("function") or {}).get("arguments")
-                if args:
-                    self._chars += len(args)
+        if not self.usage.reported:
+            self._chars += _content_chars(choices)
         if usage and not choices and not self.include_usage:
             return []
         return [b"data: " + data + b"\n\n"]
 
+    def _count_deferred(self) -> None:
+        for data in self._deferred:
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue  # relayed as it came; it has no countable content
+            if isinstance(chunk, dict):
+                self._chars += _content_chars(chunk.get("choices") or ())
+        self._deferred.clear()
+
     def finish(self) -> list[bytes]:
-        if not self.usage.reported and self._chars:
-            self.usage.completion_tokens = estimate_tokens(self._chars)
+        if not self.usage.reported:
+            self._count_deferred()
+            if self._chars:
+                self.usage.completion_tokens = estimate_tokens(self._chars)
         return []
+
+
+def _has_usage(data: bytes) -> bool:
+    """A `"usage"` member that is not null (OpenAI sends `"usage":null` in every chunk when
+    usage is asked for). Inside a JSON string the quotes would be escaped, so this is the key."""
+    i = data.find(b'"usage"')
+    return i >= 0 and not data[i + 7:i + 16].lstrip(b" \t\r\n:").startswith(b"null")
+
+
+def _content_chars(choices: Any) -> int:
+    n = 0
+    for choice in choices:
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if content:
+            n += len(content)
+        for call in delta.get("tool_calls") or ():
+            args = (call.get("function") or {}).get("arguments")
+            if args:
+                n += len(args)
+    return n
 
 
 class StreamError(Exception):
