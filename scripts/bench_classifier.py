@@ -11,7 +11,12 @@ request, so the memo is cleared before every timed call (outside the timed regio
 fixed workload with the same median as the 8,000-character calls: on a shared machine its p99
 shows how much of the classifier's p99 is the machine rather than the code.
 
-    python scripts/bench_classifier.py [--n 3000] [--chars 8000] [--src DIR]
+    python scripts/bench_classifier.py [--n 3000] [--chars 8000] [--src DIR] [--stages]
+
+``--stages`` adds, per 8,000-character request, the median thread-CPU time of each stage of an
+uncached call (memo key, features of the last user turn, of the other messages, all features,
+scoring), to show where a request's time goes. The stages are timed separately, so they do not
+add up exactly to the call.
 
 ``--src`` benchmarks the ``gateway`` package found in another directory (e.g. a
 ``git worktree`` of an older commit), so before/after runs share one machine state.
@@ -118,11 +123,43 @@ def line(name: str, wall: list[float], cpu: list[float], hit: list[float] | None
     return s
 
 
+STAGE_ROUNDS = 2000
+
+
+def stages(C, messages: list[dict]) -> str:
+    """Median thread-CPU µs of each stage of an uncached call (the functions it is made of,
+    called on their own; missing ones, e.g. in an older ``--src``, are left out)."""
+    import gateway.classify_features as F  # the package --src selected
+
+    msgs = [m for m in messages if isinstance(m, dict)]
+    last = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
+    text = F._content_text(msgs[last].get("content")) if last >= 0 else ""
+    model = C._MODEL
+    strong, weak = C.extract_features(messages)
+    fns: dict[str, Callable[[], object]] = {}
+    if hasattr(C, "_cache_key"):
+        fns["memo key"] = lambda: C._cache_key(messages)
+    fns["last turn"] = lambda: F._last_turn(text, set())
+    if len(msgs) > 1:
+        fns["other messages"] = lambda: F._context(msgs, last, set(), set())
+    fns["all features"] = lambda: C.extract_features(messages)
+    fns["scoring"] = lambda: model.scores(strong, weak)
+    tt = time.thread_time_ns
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(STAGE_ROUNDS):
+        for k, f in fns.items():  # interleaved, so load changes affect every stage alike
+            t = tt()
+            f()
+            times[k].append((tt() - t) / 1000)
+    return "  ".join(f"{k} {pct(v, .5):.1f}" for k, v in times.items())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--chars", type=int, default=8000)
     ap.add_argument("--src", default=str(ROOT), help="directory holding the gateway package to benchmark")
+    ap.add_argument("--stages", action="store_true", help="also time each stage of a call (median thread-CPU µs)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(args.src).resolve()))
     import gateway.classify as C
@@ -140,6 +177,9 @@ def main() -> None:
         all_c += c
         print(line(f"{name} ({args.chars} chars)", w, c, h) + f"  -> {classify(msgs)}")
     print(line(f"all {args.chars}-char prompts", all_w, all_c))
+    if args.stages:
+        for name, msgs in prompts(args.chars).items():
+            print(f"{'stages of ' + name:>26}: {stages(C, msgs)} µs")
     w, c, k = noise_floor(pct(all_c, 0.5), args.n)
     print(line(f"(noise: sum(range({k})))", w, c) + "  <- same median, fixed work: the machine's own tail")
     w, c, h = bench(classify, clear, SHORT, args.n)
