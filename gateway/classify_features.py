@@ -8,8 +8,12 @@ This runs on every request, so the text is walked as few times as possible, alwa
 
 * tokens of ASCII text (and of text whose only non-ASCII characters are typographic spaces and
   punctuation: curly quotes, dashes, bullets ...) come from one ``bytes.translate`` (non-word
-  bytes become spaces) and ``split()``: the same tokens as the word regex, several times faster.
-  Other scripts use the regex;
+  bytes become spaces), one ``lower()`` and ``split()``: the same tokens as the word regex,
+  several times faster; both zones of a long turn in one pass. Other scripts use the regex;
+* one intersection with every word the hand rules react to finds the lexicon groups, the phrase
+  keys and the structure-keyword candidates; a case-sensitive keyword ("SELECT") of plain text
+  is then looked for as " SELECT " in the case-kept word runs, so case-kept tokens are never
+  split or hashed;
 * structure needles (code fences, ``=>``, ``diff --git`` ...) are searched in an ASCII view of
   the window (non-ASCII characters replaced by ``?``, positions kept), and only the needles
   whose rarest punctuation character occurs in the window (one translate finds those) are
@@ -31,21 +35,12 @@ from bisect import bisect_right
 from operator import add, methodcaller
 from typing import Any, Collection, Iterable
 
+# the bucket tables are used here and by the tests, which read them from this module
 from gateway.classify_lexicon import (
-    _CODE_GROUPS,
-    _GATED,
-    _LEX_GROUP,
-    _LEX_KEYS,
-    _STRUCT_BY_LOWER,
-    _NOT_DIGIT_BYTES,
-    _NOT_GATE_BYTES,
-    _NOT_SYM_BYTES,
-    _PHRASES,
-    _STRUCT_SUBS_INTL,
-    _STRUCT_WORDS,
-    _UNGATED,
-    _WORD_BYTES,
-    _WORD_GROUP,
+    _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _GATED, _LEN_EDGES, _LEN_FEATS,
+    _LEX_GROUP, _LEX_KEYS, _LINES_FEATS, _LINE_EDGES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES,
+    _NUM_EDGES, _NUM_FEATS, _PHRASES, _SPEAKER_FEATS, _STRUCT_BY_LOWER, _STRUCT_SUBS_INTL,
+    _STRUCT_WORDS, _SYM_EDGES, _SYM_FEATS, _TURN_EDGES, _TURN_FEATS, _UNGATED, _WORD_BYTES, _WORD_GROUP,
 )
 
 # --------------------------------------------------------------------------- text access
@@ -110,22 +105,13 @@ def _ascii(text: str) -> bytes:
     return text.encode("ascii", "replace")
 
 
-def _words(text: str) -> str:
-    """Word runs of plain text separated by spaces (``.split()`` gives the tokens)."""
-    return text.encode("ascii", "replace").translate(_WORD_BYTES).decode("ascii")
-
-
 def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
     """(case-sensitive tokens, lower-cased tokens + CJK bigrams). ``bigrams`` says where
     CJK bigrams are taken: 0 nowhere, 1 the first CJK_ZONE chars, 2 the last, 3 both ends.
-    The case-sensitive tokens are only intersected with the structure keywords, so plain text
-    returns them as the list ``split()`` gives (no set to build), and its lower-cased tokens come
-    from one ``lower()`` of the whole text instead of one per token."""
-    if text.isascii():  # the common case, inlined (_words)
-        w = text.encode().translate(_WORD_BYTES).decode()
-        return w.split(), set(w.lower().split())
-    if _NOT_PLAIN.search(text) is None:
-        w = _words(text)
+    Plain text's case-sensitive tokens are the list ``split()`` gives (they are only intersected
+    with the structure keywords) and its lower-cased ones come from one ``lower()``."""
+    if text.isascii() or _NOT_PLAIN.search(text) is None:  # plain: word runs by translate
+        w = _ascii(text).translate(_WORD_BYTES).decode()
         return w.split(), set(w.lower().split())
     runs = _TOK_INTL.findall(text)
     cs = set(runs)
@@ -166,25 +152,6 @@ def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
     return 1 + len(nxt.findall(text, m.end()))
 
 
-# Buckets: feature i of a family fires when i edges are <= the value (bisect_right), and the
-# names are built once here rather than formatted per request.
-_LEN_EDGES = (12, 25, 45, 80, 140, 250, 450, 800, 1400, 2500, 4500)
-_LINE_EDGES = (2, 3, 5, 9, 17, 33)
-_NUM_EDGES = (1, 2, 3, 5, 8)
-_SYM_EDGES = (5, 15, 30, 60, 100)
-_COUNT_EDGES = (4, 8)  # speaker / bullet lines
-_TURN_EDGES = (2, 3, 5)
-
-
-def _names(prefix: str, edges: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(f"{prefix}{i}" for i in range(len(edges) + 1))
-
-
-_LEN_FEATS, _LINES_FEATS, _NUM_FEATS = _names("#len", _LEN_EDGES), _names("#lines", _LINE_EDGES), _names("#nums", _NUM_EDGES)
-_SYM_FEATS, _TURN_FEATS = _names("#sym", _SYM_EDGES), _names("#turns", _TURN_EDGES)
-_SPEAKER_FEATS, _BULLET_FEATS = _names("#speakers", _COUNT_EDGES), _names("#bullets", _COUNT_EDGES)
-_CODE_FEATS = _names("#code", (1, 2, 3))
-_EMPTY_TURN = ("#len0", "#lines0", "#nums0", "#notext")
 _INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # one char each
 _INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
 
@@ -214,11 +181,9 @@ def _lex_groups(toks: Collection[str], zone: str) -> set[str]:
 
 
 def _keyword_groups(hits: set[str], runs: str) -> set[str]:
-    """Structure groups of the case-sensitive keywords of plain text, whose word runs ``runs``
-    (``_WORD_BYTES`` output: word characters and spaces, case kept) were not split: a keyword is
-    a token only if its lower-cased form is among the lexicon ``hits``, and then exactly when
-    " keyword " occurs in " " + runs + " " (a few substring scans instead of hashing every
-    case-kept token)."""
+    """Structure groups of the case-sensitive keywords of plain text (``runs``: its word runs,
+    case kept, space-separated): a keyword is a token only if its lower-cased form is among the
+    lexicon ``hits``, and then exactly when " keyword " occurs in " " + runs + " "."""
     cands = _STRUCT_BY_LOWER.keys() & hits
     if not cands:
         return cands
@@ -254,8 +219,7 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes
     """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
     groups of its keywords, the window the structure markers are searched in, that window as
     ``_ascii`` bytes (made once, shared by tokens, needles and symbols) and whether it is plain
-    text (tokenised by translate; its digits are then ASCII digits). Plain text's tokens stay
-    lists: ``strong`` and the lexicon intersection deduplicate them anyway."""
+    text (tokenised by translate; its digits are then ASCII digits; its tokens stay lists)."""
     if len(last_text) <= 2 * ZONE:
         win = last_text
         vb = _ascii(win)

@@ -226,3 +226,23 @@ for _w, _g in _STRUCT_WORDS.items():
 _LEX_GROUP: dict[str, str] = {**dict.fromkeys(_STRUCT_BY_LOWER, ""), **dict.fromkeys(_PHRASES, ""), **_WORD_GROUP}
 _LEX_KEYS = frozenset(_LEX_GROUP)
 _NOT_DIGIT_BYTES = bytes(i for i in range(256) if not 48 <= i <= 57)  # delete: keeps ASCII digits only
+
+# Buckets: feature i of a family fires when i edges are <= the value (bisect_right), and the
+# names are built once here rather than formatted per request.
+_LEN_EDGES = (12, 25, 45, 80, 140, 250, 450, 800, 1400, 2500, 4500)
+_LINE_EDGES = (2, 3, 5, 9, 17, 33)
+_NUM_EDGES = (1, 2, 3, 5, 8)
+_SYM_EDGES = (5, 15, 30, 60, 100)
+_COUNT_EDGES = (4, 8)  # speaker / bullet lines
+_TURN_EDGES = (2, 3, 5)
+
+
+def _names(prefix: str, edges: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(len(edges) + 1))
+
+
+_LEN_FEATS, _LINES_FEATS, _NUM_FEATS = _names("#len", _LEN_EDGES), _names("#lines", _LINE_EDGES), _names("#nums", _NUM_EDGES)
+_SYM_FEATS, _TURN_FEATS = _names("#sym", _SYM_EDGES), _names("#turns", _TURN_EDGES)
+_SPEAKER_FEATS, _BULLET_FEATS = _names("#speakers", _COUNT_EDGES), _names("#bullets", _COUNT_EDGES)
+_CODE_FEATS = _names("#code", (1, 2, 3))
+_EMPTY_TURN = ("#len0", "#lines0", "#nums0", "#notext")
