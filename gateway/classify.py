@@ -227,15 +227,15 @@ def _classify(messages: list[dict]) -> Classification:
     model = _MODEL
     if model is None:
         return decide(_softmax(rule_scores(strong)))
-    s0, s1, s2, s3 = model.scores(strong, weak)
-    m = max(s0, s1, s2, s3)  # softmax, unrolled (same operations as _softmax)
+    s = model.scores(strong, weak)
+    m = max(s)  # softmax, unrolled (same operations as _softmax)
+    s0, s1, s2, s3 = s
     e0, e1, e2, e3 = exp(s0 - m), exp(s1 - m), exp(s2 - m), exp(s3 - m)
     t = e0 + e1 + e2 + e3
-    probs = [e0 / t, e1 / t, e2 / t, e3 / t]
-    p = max(probs)
+    p = 1.0 / t  # the top class's probability: its exp(m - m) is 1.0
     if p >= model.low_conf:  # confident: what decide() returns, without its policy work
-        return Classification(TASKS[probs.index(p)], round(p, 4))
-    return decide(probs, model.low_conf, model.runner_min)
+        return Classification(TASKS[s.index(m)], round(p, 4))
+    return decide([e0 / t, e1 / t, e2 / t, e3 / t], model.low_conf, model.runner_min)
 
 
 # --------------------------------------------------------------------------- memo of exact inputs

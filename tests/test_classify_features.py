@@ -245,6 +245,19 @@ def test_packed_scores_equal_float_scores():
         assert all(abs(a - b) < 1e-9 for a, b in zip(got, expect)), (got, expect)
 
 
+def test_fast_decision_equals_policy():
+    """_classify's unrolled softmax and its shortcut for confident results give what the
+    documented policy, decide(_softmax(scores)), gives."""
+    model = C._MODEL
+    assert model is not None
+    for msgs in _rows() + _random_inputs(300, seed=5):
+        strong, weak = F.extract_features(msgs)
+        if "#empty" in strong or ("#notext" in strong and not weak and "#image" not in strong):
+            continue
+        expect = C.decide(C._softmax(model.scores(strong, weak)), model.low_conf, model.runner_min)
+        assert C._classify(msgs) == expect, msgs
+
+
 def test_memo_returns_what_classification_computes():
     inputs = _random_inputs(200, seed=11) + [
         [{"role": "user", "content": [{"type": "text", "text": "Prove that 2 is prime."}, {"type": "image_url"}]}],
