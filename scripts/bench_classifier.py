@@ -20,6 +20,9 @@ add up exactly to the call.
 
 ``--src`` benchmarks the ``gateway`` package found in another directory (e.g. a
 ``git worktree`` of an older commit), so before/after runs share one machine state.
+``--compare DIR`` times the package in DIR ("before") and the ``--src`` one ("after") in this one
+process, alternating call by call, so a change in machine load hits both alike; on a shared
+machine whose speed drifts during a run, that is the fairer before/after.
 """
 
 from __future__ import annotations
@@ -129,19 +132,18 @@ STAGE_ROUNDS = 2000
 def stages(C, messages: list[dict]) -> str:
     """Median thread-CPU µs of each stage of an uncached call (the functions it is made of,
     called on their own; missing ones, e.g. in an older ``--src``, are left out)."""
-    import gateway.classify_features as F  # the package --src selected
-
+    g = C.extract_features.__globals__  # the feature module of this copy of the package
     msgs = [m for m in messages if isinstance(m, dict)]
     last = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
-    text = F._content_text(msgs[last].get("content")) if last >= 0 else ""
+    text = g["_content_text"](msgs[last].get("content")) if last >= 0 else ""
     model = C._MODEL
     strong, weak = C.extract_features(messages)
     fns: dict[str, Callable[[], object]] = {}
     if hasattr(C, "_cache_key"):
         fns["memo key"] = lambda: C._cache_key(messages)
-    fns["last turn"] = lambda: F._last_turn(text, set())
+    fns["last turn"] = lambda: g["_last_turn"](text, set())
     if len(msgs) > 1:
-        fns["other messages"] = lambda: F._context(msgs, last, set(), set())
+        fns["other messages"] = lambda: g["_context"](msgs, last, set(), set())
     fns["all features"] = lambda: C.extract_features(messages)
     fns["scoring"] = lambda: model.scores(strong, weak)
     tt = time.thread_time_ns
@@ -154,15 +156,67 @@ def stages(C, messages: list[dict]) -> str:
     return "  ".join(f"{k} {pct(v, .5):.1f}" for k, v in times.items())
 
 
+def load(src: str):
+    """``gateway.classify`` of the package in ``src``. A copy loaded before is dropped from
+    ``sys.modules`` first; its functions keep working, so two copies can be timed side by side."""
+    import importlib
+
+    for k in [k for k in sys.modules if k == "gateway" or k.startswith("gateway.")]:
+        del sys.modules[k]
+    sys.path.insert(0, str(Path(src).resolve()))
+    try:
+        return importlib.import_module("gateway.classify")
+    finally:
+        del sys.path[0]
+
+
+def compare(before, after, cases: dict[str, list[dict]], n: int) -> None:
+    """Uncached calls of two classifier copies, alternating (the order swaps every call)."""
+    pc, tt = time.perf_counter_ns, time.thread_time_ns
+    for name, msgs in cases.items():
+        res = {before: ([], []), after: ([], [])}
+        for C in (before, after):
+            for _ in range(50):
+                C.cache_clear()
+                C.classify(msgs)
+        for i in range(n):
+            for C in (before, after) if i % 2 else (after, before):
+                w, c = res[C]
+                C.cache_clear()
+                c0 = tt()
+                t = pc()
+                C.classify(msgs)
+                t2 = pc()
+                c.append((tt() - c0) / 1000)
+                w.append((t2 - t) / 1000)
+        (bw, _), (aw, ac) = res[before], res[after]
+        print(
+            f"{name:>26}: before p50 {pct(bw, .5):6.1f} p99 {pct(bw, .99):6.1f} | after p50 {pct(aw, .5):6.1f} "
+            f"p99 {pct(aw, .99):6.1f} µs wall | after cpu p99 {pct(ac, .99):6.1f} | after/before p50 "
+            f"{pct(aw, .5) / pct(bw, .5):.2f}, p99 {pct(aw, .99) / pct(bw, .99):.2f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--chars", type=int, default=8000)
     ap.add_argument("--src", default=str(ROOT), help="directory holding the gateway package to benchmark")
     ap.add_argument("--stages", action="store_true", help="also time each stage of a call (median thread-CPU µs)")
+    ap.add_argument("--compare", metavar="DIR", help="time the package in DIR and --src's alternately, call by call")
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(args.src).resolve()))
-    import gateway.classify as C
+    if args.compare:
+        before = load(args.compare)
+        C = load(args.src)
+        print(f"before: {before.__file__}\nafter:  {C.__file__}")
+        gc.disable()
+        print(f"reference: sum(range(1000)) takes {reference_us():.1f} µs on this machine now")
+        cases = {f"{k} ({args.chars} chars)": v for k, v in prompts(args.chars).items()}
+        compare(before, C, cases | {"short one-line prompt": SHORT}, args.n)
+        print(f"reference: sum(range(1000)) takes {reference_us():.1f} µs on this machine now")
+        gc.enable()
+        return
+    C = load(args.src)
 
     classify = C.classify
     clear = getattr(C, "cache_clear", lambda: None)  # older versions had no memo
