@@ -164,13 +164,13 @@ def _groups(hits: set[str], zone: str) -> set[str]:
         return hits
     groups = set(map(_LEX_GROUP.__getitem__, hits))
     groups.discard("")
-    keys = _PHRASES.keys() & hits
-    if keys:
-        zone_low = zone.lower()
-        for key in keys:
-            for phrase, name in _PHRASES[key]:
-                if name not in groups and phrase in zone_low:
-                    groups.add(name)
+    if _PHRASES.keys().isdisjoint(hits):  # the common case: no phrase key word among the tokens
+        return groups
+    zone_low = zone.lower()
+    for key in _PHRASES.keys() & hits:
+        for phrase, name in _PHRASES[key]:
+            if name not in groups and phrase in zone_low:
+                groups.add(name)
     return groups
 
 
