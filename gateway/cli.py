@@ -96,8 +96,11 @@ def serve(args: argparse.Namespace) -> int:
         # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler
         # that was there before it: make that a clean exit, so the engine and simulator stop too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        # no proxy-header rewriting (nothing here reads the client's address) and no server header
-        options = dict(loop="auto", http="auto", access_log=False, log_level="warning",
+        # no proxy-header rewriting (nothing here reads the client's address) and no server header;
+        # a response's head and body leave in one write (gateway/server.py)
+        from gateway.server import http_protocol
+
+        options = dict(loop="auto", http=http_protocol(), access_log=False, log_level="warning",
                        timeout_graceful_shutdown=args.grace, proxy_headers=False, server_header=False)
         if args.workers > 1 and workers.supported() and not args.shared_socket:
             return workers.run_workers(args.host, args.port, args.workers, options)

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    from ..server import http_protocol
     from .app import create_app
 
     uvicorn.run(
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         loop="auto",
-        http="auto",
+        http=http_protocol(),  # head and body in one write, like a real provider's server
         access_log=False,
         log_level=args.log_level,
     )
