@@ -5,8 +5,15 @@ uvicorn writes a response's head on `http.response.start` and its body on each
 answer. On loopback the kernel runs the receiver's side of TCP inside the sender's syscall, so
 those writes were 47% of the provider simulator's samples and ~11% of the gateway worker's
 (py-spy, bench.profile). Here every write of one loop step is joined and leaves at the end of
-that step (`call_soon`): head and body in one segment, the frames of one upstream read in one
-segment, and a stream's later frames still at once (no timer, no Nagle-like wait).
+that step (`call_soon`), and a response's last write at once: head and body in one segment,
+the frames of one upstream read in one segment, and no added wait (no timer, nothing like
+Nagle's algorithm). Writing at the end of the step even for complete responses cost ~0.17 ms
+at concurrency 1: the settle that follows a JSON answer ran first.
+
+Measured (bench stacks side by side, runs interleaved): the simulator serves 3,401 instead of
+1,951 requests/s on one core; for the gateway the effect on loopback is within the noise
+(c=1 p50 2.44 vs 2.54 ms, c=64 1,160 vs 1,105 and 1,124 vs 1,226 req/s), and one segment per
+answer is what a TLS link or a real network prefers.
 
 Use: `uvicorn.run(app, http=CoalescingHttpToolsProtocol)` (also a `--http` import path).
 """
@@ -69,10 +76,17 @@ class CoalescingTransport:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol writing through a `CoalescingTransport`."""
+    """uvicorn's httptools protocol writing through a `CoalescingTransport`; a response's last
+    write leaves at once (not at the end of the step), ahead of whatever the app does next."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_response_complete(self) -> None:
+        flush = getattr(self.transport, "flush", None)
+        if flush is not None:
+            flush()
+        super().on_response_complete()
 
 
 def http_protocol() -> Any:

@@ -122,3 +122,24 @@ def test_uvicorn_serves_through_it() -> None:
             await task
 
     asyncio.run(main())
+
+
+def test_a_complete_response_leaves_at_once() -> None:
+    """The last write of a response is not held to the end of the step: the app's next work (the
+    settle after a JSON answer) must not delay it."""
+    from uvicorn.server import ServerState
+
+    async def main() -> None:
+        config = uvicorn.Config(lambda *a: None, http=CoalescingHttpToolsProtocol, log_level="warning")
+        config.load()
+        proto = CoalescingHttpToolsProtocol(config=config, server_state=ServerState(), app_state={},
+                                            _loop=asyncio.get_running_loop())
+        rec = Recorder()
+        proto.connection_made(rec)  # type: ignore[arg-type]
+        proto.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        proto.transport.write(b"{}")
+        proto.on_response_complete()
+        assert rec.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]  # before any await
+        proto.timeout_keep_alive_task.cancel()
+
+    asyncio.run(main())
