@@ -146,6 +146,10 @@ def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt
                    candidates: list[Deployment]) -> AdmitRequest:
     day = gw.budget_day()
     deps, expected = plan.deployments, plan.expected_cost_micro
+    if len(candidates) != len(deps) or any(c is not d for c, d in zip(candidates, deps)):
+        # a retry of part of the chain; matched by identity (a Deployment's == compares every field)
+        by_id = {id(d): e for d, e in zip(deps, expected)}
+        expected = tuple(by_id[id(d)] for d in candidates)
     breaker = gw.breaker_params
     return AdmitRequest(
         req_id=attempt_id, key=key.name, key_rpm=key.rpm, key_tpm=key.tpm,
@@ -153,7 +157,7 @@ def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt
         day=day, est_tokens=prompt_tokens,
         candidates=tuple(Candidate(d.name, d.rpm, d.tpm,
                                    max_cost_micro(prompt_tokens, min(max_out, d.max_output_tokens), d.price),
-                                   breaker, expected[deps.index(d)]) for d in candidates),
+                                   breaker, e) for d, e in zip(candidates, expected)),
         reservation_ttl_ms=gw.config.server.reservation_ttl_s * 1000,
         priority=PRIORITY_LEVELS[plan.priority], pace=gw.pace_args(day, plan.priority),
     )

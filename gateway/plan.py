@@ -46,6 +46,7 @@ class Planner:
         self.stats = stats or TokenStats()
         # (chain, task, kind) -> the deployments good enough for it, for `strategy: cheapest`
         self._pools: dict[tuple[int, str, str], list[Deployment]] = {}
+        self._fixed: dict[tuple[int, str], tuple[tuple[Deployment, ...], tuple[tuple[str, str], ...]]] = {}
 
     def expected_cost(self, dep: Deployment, task: str, prompt_tokens: int, max_tokens: int | None) -> int:
         out = self.stats.avg_out(dep.name, task)
@@ -62,15 +63,19 @@ class Planner:
                     d for d in self.config.deployments.values()
                     if d.kind == kind and (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
             return sorted(pool, key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
-        chosen = []
-        for name in chain.models:
-            dep = self.config.deployments[name]
-            score = dict(dep.quality).get(task)
-            if chain.min_quality and score is not None and score < chain.min_quality:
-                skipped.append((name, "quality"))
-            else:
-                chosen.append(dep)
-        return chosen
+        fixed = self._fixed.get((id(chain), task))
+        if fixed is None:  # a named chain's quality filter depends on the config only: computed once
+            chosen, dropped = [], []
+            for name in chain.models:
+                dep = self.config.deployments[name]
+                score = dict(dep.quality).get(task)
+                if chain.min_quality and score is not None and score < chain.min_quality:
+                    dropped.append((name, "quality"))
+                else:
+                    chosen.append(dep)
+            fixed = self._fixed[(id(chain), task)] = (tuple(chosen), tuple(dropped))
+        skipped.extend(fixed[1])
+        return list(fixed[0])
 
     def _experiment(self, route: Route, task: str, priority: str, subject: str) -> tuple[Chain | None, str]:
         for exp in route.experiments:
