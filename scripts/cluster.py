@@ -109,7 +109,9 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, match: l
 def wait_ready(url: str, entry: dict[str, Any], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not alive(entry):
+        # twice, 0.2 s apart: a just-started process was once seen "not alive" (its cmdline read
+        # empty) and then ran fine, which failed a `cluster up` under load
+        if not alive(entry) and (time.sleep(0.2) or not alive(entry)):
             tail = Path(entry["log"]).read_text(errors="replace")[-2000:] if entry.get("log") else ""
             raise RuntimeError(f"process {entry['pid']} exited before {url} answered\n{tail}")
         try:
