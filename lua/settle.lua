@@ -44,7 +44,8 @@ local now = now_us()
 local b = nil  -- the breaker, once loaded
 
 -- Count a settled request: the spend admission reads, breaker, latency, the ledger entry
--- (whose layout fold.lua reads by position: keep the two in step), the request record.
+-- (whose layout fold.lua reads by position: keep the two in step; the integer ARGV are
+-- written as given, int_arg having checked they are plain decimals), the request record.
 local function count(sk, day, status, reserved_amt)
   spend_now(sk, A.key, A.cost, A.retention_s)
   b = cb_load(K.cb)
