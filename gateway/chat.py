@@ -57,29 +57,19 @@ async def read_body(request: Request, limit: int, timeout_s: float = 30.0,
 
 
 async def _read_body(receive: Any, limit: int) -> bytes:
-    message = await receive()
-    if message["type"] != "http.request":
-        raise ClientDisconnect()
-    body = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: one message
-        if len(body) > limit:
-            raise too_large(limit)
-        return body
-    chunks = [body]
-    size = len(body)
+    chunks: list[bytes] = []
+    size = 0
     while True:
-        if size > limit:
-            raise too_large(limit)
         message = await receive()
         if message["type"] != "http.request":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            if size > limit:
-                raise too_large(limit)
-            return b"".join(chunks)
+        if not message.get("more_body", False):  # usually the first message: the whole body
+            return chunk if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:

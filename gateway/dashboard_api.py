@@ -268,7 +268,6 @@ async def refusals(request: Request) -> Response:
     ndays = _int_param(request, "days", 7, 1, 35)
     first = date.fromisoformat(day)
     days = [(first - timedelta(days=i)).isoformat() for i in range(ndays)]
-    await gw.state.fold(day)
     pipe = gw.state.client.pipeline(transaction=False)
     for d in days:
         pipe.hgetall(refusals_key(gw.state.keys, d))

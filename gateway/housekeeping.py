@@ -9,7 +9,7 @@ import asyncio
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import quote
 
 import orjson
@@ -59,16 +59,7 @@ class Housekeeper:
                                     alert_ttl_s=max(60, int(self.cfg.interval_s * 4)), logger=self.log)
 
     async def run_forever(self) -> None:
-        failing = ""
-        while True:
-            try:
-                await self.tick()
-                failing = ""
-            except Exception as exc:  # a Redis blip: try again next interval, say so once
-                if type(exc).__name__ != failing:
-                    failing = type(exc).__name__
-                    self.log.warning("housekeeping_failed", error=failing, detail=str(exc)[:200])
-            await asyncio.sleep(self.cfg.interval_s)
+        await every(self.cfg.interval_s, self.tick, "housekeeping_failed")
 
     async def tick(self) -> None:
         state = self.gw.state
@@ -131,19 +122,26 @@ async def live_replicas(client: Any, keys: Any, max_age_s: float) -> dict[str, d
     return live
 
 
-async def fold_forever(gw: "Gateway", interval_s: float) -> None:
-    """Fold the ledger's settled entries into the spend counters (lua/fold.lua), forever, so
-    they trail settle by about `interval_s` (cost:total and cost:key:<k>, which admission
-    reads, never do). Every worker runs it: the script is atomic and keeps its own cursor, so
-    concurrent folds split the work instead of repeating it."""
+async def every(interval_s: float, step: Callable[[], Awaitable[Any]], failed_event: str) -> None:
+    """Run `step` every `interval_s`, forever. A failure (a Redis blip) is logged once per kind
+    of error, and the next interval tries again."""
     log = get_logger("gateway.housekeeping")
     failing = ""
     while True:
         try:
-            await gw.state.fold(gw.budget_day())
+            await step()
             failing = ""
-        except Exception as exc:  # a Redis blip: the entries wait in the ledger; say so once
+        except Exception as exc:
             if type(exc).__name__ != failing:
                 failing = type(exc).__name__
-                log.warning("fold_failed", error=failing, detail=str(exc)[:200])
+                log.warning(failed_event, error=failing, detail=str(exc)[:200])
         await asyncio.sleep(interval_s)
+
+
+async def fold_forever(gw: "Gateway", interval_s: float) -> None:
+    """Fold the ledger's settled entries into the spend counters (lua/fold.lua), forever, so
+    they trail settle by about `interval_s` (cost:total and cost:key:<k>, which admission
+    reads, never do). Every worker runs it: the script is atomic and keeps its own cursor, so
+    concurrent folds split the work instead of repeating it; entries wait in the ledger while
+    Redis is away."""
+    await every(interval_s, lambda: gw.state.fold(gw.budget_day()), "fold_failed")
