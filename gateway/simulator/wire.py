@@ -74,7 +74,7 @@ def stream_response(
     garbage: bytes,
     tail: bytes = b"",
     headers: dict[str, str] | None = None,
-) -> StreamingResponse:
+) -> "StreamingResponse | BurstStream":
     """Stream `(event bytes, tokens in it)` pairs, paced by the model's knobs.
 
     `tail` (e.g. `data: [DONE]`) goes out after the events unless the stream is cut.
@@ -97,6 +97,9 @@ def stream_response(
         body.append((tail, 0))
     ttft = knobs.ttft_ms / 1000.0
     rate = knobs.tokens_per_s
+    headers = {**SSE_HEADERS, **(headers or {})}
+    if ttft <= 0 and rate <= 0 and abort is None:
+        return BurstStream(b"".join(chunk for chunk, _ in body), headers)
 
     async def paced() -> AsyncIterator[bytes]:
         if ttft > 0:
@@ -111,4 +114,23 @@ def stream_response(
         if abort is not None:
             raise StreamAborted(f"simulated connection drop after {abort} events")
 
-    return StreamingResponse(paced(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})})
+    return StreamingResponse(paced(), media_type="text/event-stream", headers=headers)
+
+
+class BurstStream:
+    """An unpaced stream: every event in one chunked body message, then the last chunk.
+
+    The same bytes on the wire as `StreamingResponse` with one piece, without its task group
+    (which watches for a disconnect that cannot matter here): the simulator is the upstream of
+    every benchmark row, so its cost per stream is part of what they measure.
+    """
+
+    def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+        self.body = body
+        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
