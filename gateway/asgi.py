@@ -63,16 +63,22 @@ class HotPaths:
             internal_error(exc, scope["path"])
 
 
+Head = tuple[tuple[bytes, bytes], ...]
+JSON: Head = ((b"content-type", b"application/json"),)
+EVENT_STREAM: Head = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"))
+
+
 class JSONReply:
-    """A JSON answer with its headers encoded once, then an optional follow-up (the settle),
-    run after the last byte is sent, off the client's critical path."""
+    """A whole answer (JSON unless told otherwise) with its headers encoded once, then an optional
+    follow-up (the settle), run after the last byte is sent, off the client's critical path."""
 
     __slots__ = ("status", "raw_headers", "body", "after")
 
     def __init__(self, body: bytes, headers: dict[str, str], status: int = 200,
-                 after: Callable[[], Awaitable[None]] | None = None) -> None:
+                 after: Callable[[], Awaitable[None]] | None = None,
+                 head: Head = JSON) -> None:
         self.status, self.body, self.after = status, body, after
-        self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        self.raw_headers = [*head, (b"content-length", b"%d" % len(body))]
         self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -93,8 +99,7 @@ class EventStream:
     def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200) -> None:
         self.frames = frames
         self.status = status
-        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
-        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers = [*EVENT_STREAM, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         relay = asyncio.current_task()
@@ -128,4 +133,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["EventStream", "HotPaths", "JSONReply", "header_map", "internal_error"]
+__all__ = ["EVENT_STREAM", "EventStream", "HotPaths", "JSONReply", "header_map", "internal_error"]

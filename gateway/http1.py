@@ -245,6 +245,17 @@ class Response:
                 return None
             await self._wait(timeout)
 
+    def ready(self) -> list[bytes]:
+        """The body pieces that have already arrived, taken without waiting (a burst that came
+        in one network read is then decoded and answered in one go)."""
+        pieces = list(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        if self._paused and self._conn.transport is not None:
+            self._paused = False
+            self._conn.transport.resume_reading()
+        return pieces
+
     def chunks(self, idle_s: float) -> "Chunks":
         return Chunks(self, idle_s)
 

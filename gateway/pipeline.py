@@ -19,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.asgi import EventStream, JSONReply, header_map
+from gateway.asgi import EVENT_STREAM, EventStream, JSONReply, header_map
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
@@ -214,8 +214,12 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
 
 
 async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, adapter: Any,
-                       opened: Any, deadline: float) -> EventStream | UpstreamError:
-    """Read up to the first frame before answering 200, so a dead upstream can still fail over."""
+                       opened: Any, deadline: float) -> EventStream | JSONReply | UpstreamError:
+    """Read up to the first frame before answering 200, so a dead upstream can still fail over.
+
+    What has already arrived with it is decoded too (a bad event there still fails over); a
+    stream that ended within it is answered in one piece, without the relay's machinery.
+    """
     decoder = adapter.StreamDecoder(dep, chat.include_usage)
     parser = SSEParser()
     chunks = opened.chunks()
@@ -228,6 +232,9 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
             chunk = await anext(chunks, None)
             if chunk is None:
                 break
+            for event, data in parser.feed(chunk):
+                first.extend(decoder.feed(event, data))
+        for chunk in opened.ready() if not decoder.done else ():
             for event, data in parser.feed(chunk):
                 first.extend(decoder.feed(event, data))
     except asyncio.CancelledError:
@@ -248,7 +255,18 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
         return UpstreamError(502, "upstream stream ended before its first chunk", "upstream_error",
                              "upstream_stream_empty", retryable=True)
     call.first_token()
+    if decoder.done:
+        body = b"".join(first) + b"".join(decoder.finish()) + DONE
+        opened.release()
+        _count_stream(call, chat, dep, decoder.usage, "success")
+        return JSONReply(body, call.headers(), head=EVENT_STREAM, after=lambda: gw.settle(call, dep, attempt_id))
     return EventStream(_relay(gw, call, chat, dep, attempt_id, decoder, parser, chunks, first, opened), call.headers())
+
+
+def _count_stream(call: Call, chat: ChatRequest, dep: Deployment, usage: Usage, outcome: str) -> None:
+    if not usage.reported:
+        usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
+    call.done(usage, cost_micro(usage, dep.price), outcome)
 
 
 async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, decoder: Any,
@@ -290,8 +308,5 @@ async def _relay(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, at
             opened.close()
         if not finished:
             decoder.finish()
-        usage: Usage = decoder.usage
-        if not usage.reported:
-            usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
-        call.done(usage, cost_micro(usage, dep.price), outcome)
+        _count_stream(call, chat, dep, decoder.usage, outcome)
         gw.spawn_settle(call, dep, attempt_id)

@@ -50,6 +50,10 @@ class Opened:
         """The body's pieces as they arrive, each wait bounded by the provider's idle timeout."""
         return self.response.chunks(self.idle_s)
 
+    def ready(self) -> list[bytes]:
+        """The body pieces already received, without waiting."""
+        return self.response.ready()
+
     def release(self) -> None:
         self.response.release()
 

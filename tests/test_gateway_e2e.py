@@ -87,6 +87,29 @@ def test_stream_read_chunk_by_chunk_equals_plain_answer(client: openai.OpenAI) -
     assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
 
 
+def test_burst_and_paced_streams_carry_the_same_events(client: openai.OpenAI, sim: Proc) -> None:
+    """A stream that arrives in one burst is answered in one piece (content-length); a paced one
+    is relayed as it comes (chunked). The SDK reads the same events from both."""
+    def read() -> tuple[object, list]:
+        resp = client.chat.completions.with_raw_response.create(
+            model="gpt-5.4-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+        return resp.headers, list(resp.parse())
+
+    burst_headers, burst = read()
+    sim_set(sim, "gpt-5.4-mini", tokens_per_s=400)
+    paced_headers, paced = read()
+    assert burst_headers["content-type"].startswith("text/event-stream")
+    assert paced_headers["content-type"].startswith("text/event-stream")
+    assert "content-length" in burst_headers and "content-length" not in paced_headers
+    assert paced_headers["transfer-encoding"] == "chunked"
+    for chunks in (burst, paced):
+        assert len([c for c in chunks if c.choices]) > 1
+        assert chunks[-1].usage is not None and chunks[-1].choices == []
+    text = ["".join(c.choices[0].delta.content or "" for c in chunks if c.choices) for chunks in (burst, paced)]
+    assert text[0] == text[1] and text[0]
+    assert burst[-1].usage.completion_tokens == paced[-1].usage.completion_tokens
+
+
 def test_stream_without_include_usage_has_no_usage_chunk(client: openai.OpenAI) -> None:
     chunks = list(client.chat.completions.create(model="auto", messages=MESSAGES, stream=True))
     assert chunks and all(c.choices for c in chunks)
