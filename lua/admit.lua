@@ -96,10 +96,10 @@ for _, f in ipairs(fails) do
 end
 
 -- Budget state of the day (after the sweep).
-local spent = tonumber(redis.call('HGET', K.spend, 'cost:total') or '0')
-local reserved = tonumber(redis.call('HGET', K.spend, 'reserved:total') or '0')
-local kspent = tonumber(redis.call('HGET', K.spend, 'cost:key:' .. A.key) or '0')
-local kreserved = tonumber(redis.call('HGET', K.spend, 'reserved:key:' .. A.key) or '0')
+local sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total', 'cost:key:' .. A.key,
+  'reserved:key:' .. A.key)
+local spent, reserved = tonumber(sums[1] or '0'), tonumber(sums[2] or '0')
+local kspent, kreserved = tonumber(sums[3] or '0'), tonumber(sums[4] or '0')
 local function remaining_after(amt)
   local r = -1
   if A.global_budget > 0 then r = A.global_budget - spent - reserved - amt end

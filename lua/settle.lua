@@ -89,7 +89,6 @@ end
 res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
 
 b = b or cb_load(K.cb)
+local sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total')
 return { (status == 'settled' or status == 'settled_direct') and 1 or 0, status,
-  tonumber(redis.call('HGET', K.spend, 'cost:total') or '0'),
-  tonumber(redis.call('HGET', K.spend, 'reserved:total') or '0'),
-  fmt(now), b.state, b.gen }
+  tonumber(sums[1] or '0'), tonumber(sums[2] or '0'), fmt(now), b.state, b.gen }

@@ -231,6 +231,11 @@ async def test_noscript_recovery(backend3):
     ("candidate rpm", lambda a: a.__setitem__(16, "1.5")),
     ("negative est", lambda a: a.__setitem__(8, "-1")),
     ("hex budget", lambda a: a.__setitem__(4, "0x10")),
+    ("exponent est", lambda a: a.__setitem__(8, "1e3")),
+    ("spaced candidate cost", lambda a: a.__setitem__(27, " 12")),
+    ("signed key rpm", lambda a: a.__setitem__(2, "+5")),
+    ("empty failure count", lambda a: a.__setitem__(14, "")),
+    ("zero reservation ttl", lambda a: a.__setitem__(9, "0")),
     ("missing candidate field", lambda a: a.pop()),
     ("empty key", lambda a: a.__setitem__(1, "")),
 ])
@@ -252,9 +257,11 @@ async def test_bad_settle_arguments_write_nothing(backend):
     assert (await s.admit(admit_req("a", cands=[cand(cost=5)]))).ok
     before = await dump(s)
     keys, args = s.settle_call(settle_req("a"))
-    args[13] = "maybe"  # outcome
-    with pytest.raises(ResponseError):
-        await s.scripts.call("settle", keys, args)
+    for index, value in [(13, "maybe"), (9, "0x10"), (10, "1e3"), (15, "-1"), (19, "0")]:  # outcome, cost, in, latency, retention
+        bad = list(args)
+        bad[index] = value
+        with pytest.raises(ResponseError):
+            await s.scripts.call("settle", keys, bad)
     assert await dump(s) == before
 
 
