@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         loop="auto",
         http=http_protocol(),  # head and body in one write, like a real provider's server
         access_log=False,
+        proxy_headers=False,  # nothing sits in front of a simulator: skip the per-request header scan
         log_level=args.log_level,
     )
     return 0
