@@ -388,6 +388,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="load generator for the throughput rows (auto: wrk when installed)")
     p.add_argument("--out", default=str(ROOT / "bench-results"), help="folder for the JSON file")
     p.add_argument("--keep-logs", action="store_true", help="keep process logs next to the JSON file")
+    p.add_argument("--no-install", dest="install", action="store_false",
+                   help="do not apt-get install a missing wrk or libjemalloc2 (done only as root)")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 1.0, 0.5
@@ -410,6 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     if stack.can_pin():
         stack.pin_pid(os.getpid(), LOADGEN_CPU)  # this process is the Python load generator
+    # wrk for the req/s rows; jemalloc for the engine, as Valkey's and Redis's own builds have it
+    from gateway.state.engine import jemalloc_library
+
+    missing = [pkg for pkg, have in (("wrk", args.tool == "python" or wrk_available()),
+                                     ("libjemalloc2", jemalloc_library())) if not have]
+    if missing and args.install and stack.debian_install(missing):
+        jemalloc_library.cache_clear()
     meta = machine_info()
     meta.update(duration_s=args.duration, warmup_s=args.warmup, runs=args.runs, tool=args.tool,
                 throughput_tool="wrk" if args.tool != "python" and wrk_available() else "aiohttp",
@@ -439,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     try:
         engine = stack.start_engine(workdir)
+        meta["engine"] = {"binary": engine.binary, "allocator": engine.allocator}
+        print(f"bench: engine {engine.binary} ({engine.allocator})", flush=True)
         sim = stack.start_simulator(workdir)
         config = stack.bench_config(workdir)
         direct, others = build_targets(args, workdir, engine, sim, config, installs)

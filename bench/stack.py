@@ -271,6 +271,26 @@ def scrape_requests_by_worker(url: str, attempts: int = 40) -> dict[str, float]:
     return seen
 
 
+def debian_install(packages: list[str], say: Any = print) -> bool:
+    """`apt-get install -y` what is missing, when this runs as root with apt-get (else say why not)."""
+    if not packages:
+        return True
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        say(f"bench: NOTE: {' '.join(packages)} not installed, and this is not root with apt-get")
+        return False
+    say(f"bench: installing {' '.join(packages)} from Debian's packages")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    quiet = {"stdout": subprocess.DEVNULL, "env": env}
+    ok = subprocess.run(cmd, **quiet).returncode == 0
+    if not ok:  # stale package lists
+        subprocess.run(["apt-get", "update", "-qq"], **quiet)
+        ok = subprocess.run(cmd, **quiet).returncode == 0
+    if not ok:
+        say(f"bench: NOTE: apt-get could not install {' '.join(packages)}")
+    return ok
+
+
 def start_engine(workdir: Path, cpu: int | None = LOADGEN_CPU):
     """A real Valkey/Redis engine on a loopback port (gateway.state.engine.start_single)."""
     from gateway.state.engine import start_single

@@ -45,7 +45,7 @@ def test_median_and_table_from_results() -> None:
 def test_harness_runs_and_writes_table_and_json(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--duration", "0.5", "--warmup", "0.3", "--tool", "python",
-         "--out", str(tmp_path)],
+         "--no-install", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
@@ -62,6 +62,7 @@ def test_harness_runs_and_writes_table_and_json(tmp_path: Path) -> None:
     assert report["failures"] == {}
     meta = report["meta"]
     assert meta["nproc"] >= 1 and meta["python"] and len(meta["loadavg_start"]) == 3
+    assert meta["engine"]["binary"] and meta["engine"]["allocator"]
 
     median = report["median"]
     assert set(median) == {"direct", "gateway", "gateway-2w"}

