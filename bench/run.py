@@ -6,7 +6,9 @@ simulator and the engine on core 1), measures the simulator directly first with 
 load generator, then each system under test, and prints a table plus a JSON file in
 bench-results/. With `--peers`, LiteLLM proxy and the Portkey gateway (installed outside the
 project's dependencies, see bench/peers.py) get their rows in the same run; with `--runs N` the
-order of the systems rotates between runs and each figure is the median of the N runs.
+order of the systems rotates between runs and each figure is the median of the N runs. With
+`--floor`, two rows show what this machine allows (bench/floor.py): a bare relay on the gateway's
+own plumbing, without and with a script call on the engine before and after the upstream call.
 
 Scenarios (closed loop, `--duration` s after `--warmup` s):
   json_c1     non-streaming, concurrency 1    -> added p50 / p99 latency (minus direct)
@@ -65,6 +67,7 @@ SCENARIOS = {s.name: s for s in (
     Scenario("slow_c256", False, 256, True, SLOW_UPSTREAM_MS),
 )}
 PEER_SCENARIOS = ("json_c1", "json_c64", "stream_c1", "stream_c64")
+FLOOR_SCENARIOS = ("json_c1", "json_c64")
 COLUMNS = (
     ("added p50 at c=1, JSON", "added_p50_ms"),
     ("added p99 at c=1, JSON", "added_p99_ms"),
@@ -351,6 +354,15 @@ def build_targets(args: argparse.Namespace, workdir: Path, engine: Any, sim: Pro
                     lambda _: (f"{sim.url}/v1/chat/completions", UPSTREAM_MODEL, {"authorization": f"Bearer {SIM_KEY}"}))
     others = [Target("gateway", "this gateway, 1 worker", tuple(SCENARIOS),
                      lambda: stack.start_gateway(workdir, config, engine.url, sim.port, workers=1), gateway_endpoint)]
+    if args.floor:
+        def floor_endpoint(proc: Proc | None) -> tuple[str, str, dict[str, str]]:
+            assert proc is not None
+            return f"{proc.url}/v1/chat/completions", UPSTREAM_MODEL, {}
+
+        others += [Target("floor", "floor: bare relay (uvicorn, orjson, our HTTP client)", FLOOR_SCENARIOS,
+                          lambda: stack.start_floor(workdir, sim.port, None), floor_endpoint),
+                   Target("floor-redis", "floor: bare relay + a script call before and after", FLOOR_SCENARIOS,
+                          lambda: stack.start_floor(workdir, sim.port, engine.url), floor_endpoint)]
     if not args.no_two_workers:
         others.append(Target("gateway-2w", "this gateway, 2 workers (unpinned)", ("json_c64",),
                              lambda: stack.start_gateway(workdir, config, engine.url, sim.port, workers=2, cpu=None),
@@ -388,6 +400,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="load generator for the throughput rows (auto: wrk when installed)")
     p.add_argument("--out", default=str(ROOT / "bench-results"), help="folder for the JSON file")
     p.add_argument("--keep-logs", action="store_true", help="keep process logs next to the JSON file")
+    p.add_argument("--floor", action="store_true",
+                   help="add the floor rows: a bare relay without and with two script calls (bench/floor.py)")
     p.add_argument("--no-install", dest="install", action="store_false",
                    help="do not apt-get install a missing wrk or libjemalloc2 (done only as root)")
     args = p.parse_args(argv)

@@ -200,6 +200,25 @@ def start_gateway(workdir: Path, config: Path, redis_url: str, sim_port: int, wo
     return gw
 
 
+def start_floor(workdir: Path, sim_port: int, redis_url: str | None, cpu: int | None = GATEWAY_SYSTEM_CPU) -> Proc:
+    """`bench.floor` (a bare relay, with or without its two script calls), pinned like the gateway."""
+    port = free_port()
+    name = "floor-redis" if redis_url else "floor"
+    log = workdir / f"{name}-{port}.log"
+    cmd = pin(cpu) + [sys.executable, "-m", "bench.floor", "--port", str(port), "--api-key", SIM_KEY,
+                      "--upstream", f"http://127.0.0.1:{sim_port}/v1/chat/completions"]
+    if redis_url:
+        cmd += ["--redis", redis_url]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    floor = Proc(name, proc, port, log)
+    try:
+        wait_http(f"{floor.url}/ready", proc, 30, log)
+    except Exception:
+        floor.stop()
+        raise
+    return floor
+
+
 def worker_pids(proc: Proc) -> list[int]:
     """The gateway's worker processes (itself with one worker; its uvicorn children otherwise)."""
     import psutil

@@ -94,3 +94,30 @@ def test_harness_runs_and_writes_table_and_json(tmp_path: Path) -> None:
     assert scaling["rps_two_workers"] >= 0 and scaling["rps_one_worker"] >= 0
     balance = scaling["balance_last_run"]
     assert len(balance["pids"]) == 2 and balance["workers_seen_in_metrics"] >= 1
+
+
+def test_floor_relays_with_its_two_script_calls(tmp_path: Path) -> None:
+    """The floor rows' bare relay answers the official SDK with the simulator's completion and
+    makes its script call on the engine before the upstream call and after the answer."""
+    import openai
+    import redis
+
+    from bench import stack
+    from tests.procs import wait_for
+
+    engine = stack.start_engine(tmp_path, cpu=None)
+    sim = stack.start_simulator(tmp_path, cpu=None)
+    floor = stack.start_floor(tmp_path, sim.port, engine.url, cpu=None)
+    client = redis.Redis.from_url(engine.url)
+    try:
+        with openai.OpenAI(base_url=f"{floor.url}/v1", api_key="unused", max_retries=0) as sdk:
+            for _ in range(3):
+                done = sdk.chat.completions.create(model="deepseek-v4-pro", messages=[{"role": "user", "content": "hi"}])
+                assert done.choices[0].message.content and done.usage.completion_tokens > 0
+        assert client.get("{floor}:before") == b"3"
+        wait_for(lambda: client.get("{floor}:after") == b"3")
+    finally:
+        client.close()
+        floor.stop()
+        sim.stop()
+        engine.stop()
