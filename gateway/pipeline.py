@@ -237,6 +237,8 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
         for chunk in opened.ready() if not decoder.done else ():
             for event, data in parser.feed(chunk):
                 first.extend(decoder.feed(event, data))
+            if decoder.done:
+                break
     except asyncio.CancelledError:
         if not deadlines.expired(task):
             raise
