@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.stack import GATEWAY_SYSTEM_CPU, ROOT, SIM_KEY, Proc, free_port, pin, wait_http
+from bench.stack import GATEWAY_SYSTEM_CPU, ROOT, SIM_KEY, Proc, free_port, launch, pin
 
 VENVS = ROOT / ".bench-venvs"
 LITELLM_SPEC = "litellm[proxy]==1.108.7"
@@ -144,13 +144,7 @@ def start_litellm(install: PeerInstall, workdir: Path, sim_port: int, redis_port
     env.pop("REDIS_URL", None)
     cmd = pin(GATEWAY_SYSTEM_CPU) + [install.paths["bin"], "--config", str(config), "--host", "127.0.0.1",
                                      "--port", str(port), "--num_workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=workdir, env=env)
-    peer = Proc(name, proc, port, log)
-    try:
-        wait_http(f"{peer.url}/health/liveliness", proc, 180, log)
-    except Exception:
-        peer.stop()
-        raise
+    peer = launch(name, cmd, port, log, "/health/liveliness", 180, cwd=workdir, env=env)
     peer.extra.update(url=f"{peer.url}/v1/chat/completions", model="auto",
                       headers={"authorization": f"Bearer {LITELLM_MASTER_KEY}"})
     return peer
@@ -161,13 +155,7 @@ def start_portkey(install: PeerInstall, workdir: Path, sim_port: int) -> Proc:
     log = workdir / f"portkey-{port}.log"
     env = {**os.environ, "NODE_ENV": "production"}
     cmd = pin(GATEWAY_SYSTEM_CPU) + [install.paths["node"], install.paths["script"], f"--port={port}", "--headless"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=workdir, env=env)
-    peer = Proc("portkey", proc, port, log)
-    try:
-        wait_http(f"{peer.url}/", proc, 60, log)
-    except Exception:
-        peer.stop()
-        raise
+    peer = launch("portkey", cmd, port, log, "/", 60, cwd=workdir, env=env)
     peer.extra.update(url=f"{peer.url}/v1/chat/completions", model=UPSTREAM_MODEL,
                       headers={"authorization": f"Bearer {SIM_KEY}", "x-portkey-provider": "openai",
                                "x-portkey-custom-host": f"http://127.0.0.1:{sim_port}/v1"})

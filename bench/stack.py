@@ -128,6 +128,19 @@ class Proc:
                 self.process.wait()
 
 
+def launch(name: str, cmd: list[str], port: int, log: Path, ready_path: str, timeout: float, *,
+           cwd: Path = ROOT, env: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Proc:
+    """Start `cmd` (output to `log`) and wait until GET `ready_path` answers 200; stop it if not."""
+    process = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    proc = Proc(name, process, port, log, extra or {})
+    try:
+        wait_http(f"{proc.url}{ready_path}", process, timeout, log)
+    except Exception:
+        proc.stop()
+        raise
+    return proc
+
+
 def free_port() -> int:
     from gateway.state.engine import free_port as _free_port
 
@@ -140,14 +153,7 @@ def start_simulator(workdir: Path, cpu: int | None = LOADGEN_CPU) -> Proc:
     log = workdir / "simulator.log"
     cmd = pin(cpu) + [sys.executable, "-m", "gateway.simulator", "--port", str(port), "--seed", "7",
                       "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
-    sim = Proc("simulator", proc, port, log)
-    try:
-        wait_http(f"{sim.url}/_sim/stats", proc, 30, log)
-    except Exception:
-        sim.stop()
-        raise
-    return sim
+    return launch("simulator", cmd, port, log, "/_sim/stats", 30)
 
 
 def sim_latency(sim: Proc, latency_ms: int) -> None:
@@ -190,14 +196,7 @@ def start_gateway(workdir: Path, config: Path, redis_url: str, sim_port: int, wo
                 "SIMULATOR_PORT": str(sim_port), **(env or {})}
     cmd = pin(cpu) + [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
                       "--workers", str(workers), "--grace", "5"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
-    gw = Proc(f"gateway-{workers}w", proc, port, log, {"workers": workers})
-    try:
-        wait_http(f"{gw.url}/readyz", proc, 60, log)
-    except Exception:
-        gw.stop()
-        raise
-    return gw
+    return launch(f"gateway-{workers}w", cmd, port, log, "/readyz", 60, env=full_env, extra={"workers": workers})
 
 
 def start_floor(workdir: Path, sim_port: int, redis_url: str | None, cpu: int | None = GATEWAY_SYSTEM_CPU) -> Proc:
@@ -209,14 +208,7 @@ def start_floor(workdir: Path, sim_port: int, redis_url: str | None, cpu: int | 
                       "--upstream", f"http://127.0.0.1:{sim_port}/v1/chat/completions"]
     if redis_url:
         cmd += ["--redis", redis_url]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
-    floor = Proc(name, proc, port, log)
-    try:
-        wait_http(f"{floor.url}/ready", proc, 30, log)
-    except Exception:
-        floor.stop()
-        raise
-    return floor
+    return launch(name, cmd, port, log, "/ready", 30)
 
 
 def worker_pids(proc: Proc) -> list[int]:
