@@ -68,7 +68,7 @@ JSON: Head = ((b"content-type", b"application/json"),)
 EVENT_STREAM: Head = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"))
 
 
-class JSONReply:
+class WholeReply:
     """A whole answer (JSON unless told otherwise) with its headers encoded once, then an optional
     follow-up (the settle), run after the last byte is sent, off the client's critical path."""
 
@@ -133,4 +133,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["EVENT_STREAM", "EventStream", "HotPaths", "JSONReply", "header_map", "internal_error"]
+__all__ = ["EVENT_STREAM", "EventStream", "HotPaths", "WholeReply", "header_map", "internal_error"]

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.asgi import JSONReply, header_map
+from gateway.asgi import WholeReply, header_map
 from gateway.call import Call
 from gateway.chat import parse_json, read_body
 from gateway.config import Deployment
@@ -69,7 +69,7 @@ async def embeddings(request: Request) -> Response:
         call.route, call.priority = plan.route, plan.priority
         call.skipped.extend(plan.skipped)
 
-        async def attempt(dep: Deployment, attempt_id: str, deadline: float) -> JSONReply | UpstreamError:
+        async def attempt(dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
             return await _attempt(gw, call, body, encoding, prompt_tokens, dep, attempt_id, deadline)
 
         return await serve(gw, call, plan, key, prompt_tokens, 0, attempt)
@@ -80,7 +80,7 @@ async def embeddings(request: Request) -> Response:
 
 
 async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int,
-                   dep: Deployment, attempt_id: str, deadline: float) -> JSONReply | UpstreamError:
+                   dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
     adapter = adapter_for(dep.provider.format)
     if not hasattr(adapter, "embeddings_to_upstream"):
         return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
@@ -102,4 +102,4 @@ async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str,
         usage.prompt_tokens = prompt_tokens
         out["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
     call.done(usage, cost_micro(usage, dep.price))
-    return JSONReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))
+    return WholeReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))

@@ -19,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.asgi import EVENT_STREAM, EventStream, JSONReply, header_map
+from gateway.asgi import EVENT_STREAM, EventStream, WholeReply, header_map
 from gateway.call import Call
 from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
@@ -63,7 +63,7 @@ async def chat_completions(request: Request) -> Answer:
         return err.response(call.headers())
 
 
-Answer = Response | JSONReply | EventStream
+Answer = Response | WholeReply | EventStream
 Attempt = Callable[[Deployment, str, float], Awaitable["Answer | UpstreamError"]]
 
 
@@ -210,11 +210,11 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
     if not usage.reported:
         usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
     call.done(usage, cost_micro(usage, dep.price))
-    return JSONReply(orjson.dumps(body), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))
+    return WholeReply(orjson.dumps(body), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))
 
 
 async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str, adapter: Any,
-                       opened: Any, deadline: float) -> EventStream | JSONReply | UpstreamError:
+                       opened: Any, deadline: float) -> EventStream | WholeReply | UpstreamError:
     """Read up to the first frame before answering 200, so a dead upstream can still fail over.
 
     What has already arrived with it is decoded too (a bad event there still fails over); a
@@ -261,7 +261,7 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
         body = b"".join(first) + b"".join(decoder.finish()) + DONE
         opened.release()
         _count_stream(call, chat, dep, decoder.usage, "success")
-        return JSONReply(body, call.headers(), head=EVENT_STREAM, after=lambda: gw.settle(call, dep, attempt_id))
+        return WholeReply(body, call.headers(), head=EVENT_STREAM, after=lambda: gw.settle(call, dep, attempt_id))
     return EventStream(_relay(gw, call, chat, dep, attempt_id, decoder, parser, chunks, first, opened), call.headers())
 
 
