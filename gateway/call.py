@@ -28,8 +28,9 @@ _ids = itertools.count(1)
 
 @dataclass(slots=True)
 class Call:
-    request_id: str
+    request_id: str              # the correlation id: the client's x-request-id if safe, else state_id
     started: float
+    state_id: str = ""           # the gateway's own id, the idempotency key of admit and settle
     key: str = "-"
     model_asked: str = ""
     route: str = ""
@@ -55,8 +56,11 @@ class Call:
 
     @classmethod
     def start(cls, incoming_id: str | None) -> "Call":
-        rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else f"{_ID_PREFIX}{next(_ids):08x}"
-        return cls(request_id=rid, started=time.perf_counter())
+        """Admit and settle are keyed by an id the gateway makes, never by the client's: a reused
+        x-request-id is a new request, admitted, limited and charged like any other."""
+        own = f"{_ID_PREFIX}{next(_ids):08x}"
+        rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else own
+        return cls(request_id=rid, started=time.perf_counter(), state_id=own)
 
     def note_admission(self, admission: Any) -> None:
         self.skipped.extend(admission.skipped)
@@ -111,7 +115,7 @@ class Call:
 
     def log_fields(self) -> dict[str, Any]:
         return {
-            "request_id": self.request_id, "key": self.key, "model_asked": self.model_asked, "route": self.route,
+            "request_id": self.request_id, "state_id": self.state_id, "key": self.key, "model_asked": self.model_asked, "route": self.route,
             "task": self.task, "task_confidence": round(self.confidence, 3), "priority": self.priority,
             "experiment": self.experiment or None, "downgraded": self.downgraded or None,
             "degraded": self.degraded or None, "model": self.deployment or None,

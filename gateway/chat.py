@@ -29,6 +29,7 @@ class ChatRequest:
     max_tokens: int | None
     prompt_chars: int
     user: str | None
+    n: int = 1
 
 
 async def read_body(request: Request, limit: int, timeout_s: float = 30.0,
@@ -150,7 +151,7 @@ def parse_chat(raw: bytes) -> ChatRequest:
     max_tokens = _optional_int(body, "max_completion_tokens", 1, 10_000_000)
     if max_tokens is None:
         max_tokens = _optional_int(body, "max_tokens", 1, 10_000_000)
-    _optional_int(body, "n", 1, 128)
+    n = _optional_int(body, "n", 1, 128) or 1
     _optional_number(body, "temperature", 0, 2)
     _optional_number(body, "top_p", 0, 1)
     tools = body.get("tools")
@@ -162,7 +163,7 @@ def parse_chat(raw: bytes) -> ChatRequest:
     return ChatRequest(
         body=body, model=model, messages=messages, stream=stream,
         include_usage=bool(options and options.get("include_usage")), max_tokens=max_tokens,
-        prompt_chars=chars, user=user if isinstance(user, str) else None,
+        prompt_chars=chars, user=user if isinstance(user, str) else None, n=n,
     )
 
 

@@ -92,6 +92,9 @@ class Metrics:
         self.refusals = Counter("gateway_refusals_total", "Requests refused before the upstream call.", ("reason",))
         self.upstream_errors = Counter("gateway_upstream_errors_total", "Failed upstream attempts.",
                                        ("model", "code"))
+        self.provider_rejected = Counter("gateway_provider_rejected_total", "Upstream 401/403/404: the provider "
+                                         "refused the gateway's credentials or model name.",
+                                         ("model", "provider", "status"))
         self.inflation = Gauge("gateway_token_inflation_change", "Change in tokens per request against the "
                                "baseline window, for (model, task) pairs over the alert threshold.",
                                ("model", "task", "metric"))
@@ -102,7 +105,7 @@ class Metrics:
                               "fail-open/closed policies.", ())
         self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())
         self._all = (self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
-                     self.upstream_errors)
+                     self.upstream_errors, self.provider_rejected)
 
     def render(self) -> str:
         return "".join(line for metric in self._all for line in metric.render(self.worker))

@@ -25,6 +25,7 @@ from gateway.chat import ChatRequest, check_header_task, parse_chat, read_body
 from gateway.config import TASKS, ApiKey, Deployment
 from gateway.deadlines import Deadlines
 from gateway.errors import GatewayError, rate_limited, sse_error, upstream_failed
+from gateway.failures import client_error, judge, same_fault_twice
 from gateway.plan import Plan
 from gateway.pricing import Usage, cost_micro, estimate_tokens, max_cost_micro
 from gateway.providers import UpstreamError, adapter_for
@@ -56,7 +57,8 @@ async def chat_completions(request: Request) -> Answer:
         call.skipped.extend(plan.skipped)
         max_out = chat.max_tokens or gw.config.server.default_max_output_tokens
         return await serve(gw, call, plan, key, estimate_tokens(chat.prompt_chars), max_out,
-                           lambda dep, attempt_id, deadline: _attempt(gw, call, chat, dep, attempt_id, deadline))
+                           lambda dep, attempt_id, deadline: _attempt(gw, call, chat, dep, attempt_id, deadline),
+                           chat.n)
     except GatewayError as err:
         call.fail(err)
         gw.finish(call)
@@ -68,12 +70,14 @@ Attempt = Callable[[Deployment, str, float], Awaitable["Answer | UpstreamError"]
 
 
 async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens: int, max_out: int,
-                attempt: Attempt) -> Answer:
+                attempt: Attempt, n: int = 1) -> Answer:
     """Admit, call, fall back: the loop shared by chat completions and embeddings.
 
-    On a retryable failure the next candidate is tried at once; when the whole chain has failed
-    it is retried after a jittered backoff that honours Retry-After. The attempt budget bounds
-    the upstream calls of the request across the chain, and its deadline bounds its time.
+    Admit reserves the worst case: the prompt bound plus `n` x the output allowance `max_out`
+    (capped by each model's own limit), in money and in tokens. On a failure that says so
+    (`failures.judge`) the next candidate is tried at once; when the whole chain has failed it
+    is retried after a jittered backoff that honours Retry-After. The attempt budget bounds the
+    upstream calls of the request across the chain, and its deadline bounds its time.
     """
     server = gw.config.server
     deadline = time.monotonic() + server.request_timeout_s
@@ -81,6 +85,8 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
     failed: list[Deployment] = []
     last: UpstreamError | None = None
     refused: GatewayError | None = None  # a candidate's adapter could not express the request
+    last_dep: Deployment | None = None
+    seen_5xx: dict[int, str] = {}
     attempts = 0
     while attempts < server.attempt_budget:
         if not candidates and not failed:
@@ -94,9 +100,9 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
                 break
             await asyncio.sleep(wait)
             candidates, failed = failed, []
-        attempt_id = f"{call.request_id}.{attempts}"
+        attempt_id = f"{call.state_id}.{attempts}"
         admission = await gw.state.admit(_admit_request(gw, key, plan, attempt_id, prompt_tokens,  # 5 admit
-                                                        max_out, candidates), key.daily_budget_micro > 0)
+                                                        max_out, n, candidates), key.daily_budget_micro > 0)
         call.note_admission(admission)
         gw.observe_admission(admission)
         if not admission.ok:
@@ -109,7 +115,7 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
         try:
             result = await attempt(dep, attempt_id, deadline)                            # 6 call
         except GatewayError as err:  # e.g. n > 1 on Anthropic: no call was made; another may serve it
-            await gw.settle_failure(call, dep, attempt_id, None)
+            await gw.settle_failure(call, dep, attempt_id, "neutral")
             call.skipped.append((dep.name, err.code or "unsupported"))
             candidates.remove(dep)
             attempts -= 1
@@ -120,30 +126,35 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
             raise
         if not isinstance(result, UpstreamError):
             return result                                                               # 7 respond
-        last = result
-        gw.metrics.upstream_errors.inc((dep.name, result.code or str(result.upstream_status)))
-        await gw.settle_failure(call, dep, attempt_id, result)
-        if not result.retryable:
+        last, last_dep = result, dep
+        gw.metrics.upstream_errors.inc((dep.name, str(result.upstream_status or result.code)))
+        verdict = judge(result, gw.config.breaker)
+        repeated = verdict.fall_back and same_fault_twice(result, seen_5xx, dep.name)
+        await gw.settle_failure(call, dep, attempt_id, "neutral" if repeated else verdict.outcome, verdict.hold_ms)
+        if verdict.outcome == "disabled":
+            gw.provider_rejected(dep, result.upstream_status)
+        if not verdict.fall_back:
             raise GatewayError(result.status, f"{dep.provider.name}: {result.message}", result.type, result.code)
         candidates.remove(dep)
-        failed.append(dep)
-        if time.monotonic() >= deadline:
+        if verdict.outcome == "failure" or verdict.outcome == "throttled":
+            failed.append(dep)  # may serve when the chain is retried; a disabled one may not
+        if repeated or time.monotonic() >= deadline:
             break
     if last is None:
         if refused is not None:
             raise refused
         raise upstream_failed(503, "No deployment could take the request.", "no_deployment_available")
-    status = 504 if time.monotonic() >= deadline or last.status == 504 else (429 if last.status == 429 else 502)
-    err = upstream_failed(status, f"All upstream attempts failed ({attempts}); last: {last.message}",
-                          last.code or "upstream_error")
+    status, message, type_, code = client_error(last, last_dep.provider.name if last_dep else "-", attempts,
+                                                time.monotonic() >= deadline)
+    err = upstream_failed(status, message, code)
+    err.type = type_
     if status == 429:  # every provider is rate limiting: tell the client when to come back
-        err.type = "rate_limit_error"
         err.headers["retry-after"] = str(max(1, round(last.retry_after_s or 1)))
     raise err
 
 
 def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt_tokens: int, max_out: int,
-                   candidates: list[Deployment]) -> AdmitRequest:
+                   n: int, candidates: list[Deployment]) -> AdmitRequest:
     day = gw.budget_day()
     deps, expected = plan.deployments, plan.expected_cost_micro
     if len(candidates) != len(deps) or any(c is not d for c, d in zip(candidates, deps)):
@@ -154,12 +165,13 @@ def _admit_request(gw: Gateway, key: ApiKey, plan: Plan, attempt_id: str, prompt
     return AdmitRequest(
         req_id=attempt_id, key=key.name, key_rpm=key.rpm, key_tpm=key.tpm,
         key_budget_micro=key.daily_budget_micro, global_budget_micro=gw.config.budget.hard_limit_micro,
-        day=day, est_tokens=prompt_tokens,
+        day=day, est_tokens=prompt_tokens + n * max_out,
         candidates=tuple(Candidate(d.name, d.rpm, d.tpm,
-                                   max_cost_micro(prompt_tokens, min(max_out, d.max_output_tokens), d.price),
+                                   max_cost_micro(prompt_tokens, n * min(max_out, d.max_output_tokens), d.price),
                                    breaker, e) for d, e in zip(candidates, expected)),
         reservation_ttl_ms=gw.config.server.reservation_ttl_s * 1000,
         priority=PRIORITY_LEVELS[plan.priority], pace=gw.pace_args(day, plan.priority),
+        deadline_us=gw.state.admit_deadline_us(),
     )
 
 
@@ -169,12 +181,19 @@ def _refusal(admission: Admission, gw: Gateway, plan: Plan) -> GatewayError:
     if reason == "key_rate_limited":
         return rate_limited("Rate limit reached for this API key. Retry after the time in Retry-After.",
                             admission.retry_after_ms)
+    if reason == "tokens_exceed_limit":
+        err = rate_limited("Request too large: its worst case (the prompt plus n x max_tokens) is more tokens "
+                           "than the tokens-per-minute limit allows at once. Lower max_tokens or n.", 60_000,
+                           code="tokens_exceed_limit")
+        err.headers.pop("retry-after", None)  # waiting does not help
+        err.headers.pop("retry-after-ms", None)
+        return err
     if reason == "budget_exceeded":
         return rate_limited("Daily budget exhausted for this request: no candidate model fits the remaining "
                             "budget.", admission.retry_after_ms or 60_000, code="budget_exceeded")
     if reason == "deployments_rate_limited":
         return rate_limited(f"Every model of '{plan.route}' is at its rate limit.", admission.retry_after_ms)
-    if reason == "state_unavailable":
+    if reason in ("state_unavailable", "expired"):
         err = upstream_failed(503, "The gateway's shared state is unreachable and this request's budget "
                                    "fails closed. Retry shortly.", "state_unavailable")
         err.headers["retry-after"] = str(max(1, -(-admission.retry_after_ms // 1000)))
@@ -188,7 +207,12 @@ def _refusal(admission: Admission, gw: Gateway, plan: Plan) -> GatewayError:
 async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, attempt_id: str,
                    deadline: float) -> Answer | UpstreamError:
     adapter = adapter_for(dep.provider.format)
-    upstream_req = adapter.to_upstream(chat.body, dep, chat.stream)
+    body = chat.body
+    if chat.max_tokens is None:
+        # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
+        body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,
+                                                      dep.max_output_tokens)}
+    upstream_req = adapter.to_upstream(body, dep, chat.stream)
     opened = await gw.upstream.open(upstream_req, dep.provider.timeouts, deadline)
     if isinstance(opened, UpstreamError):
         return opened

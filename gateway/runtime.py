@@ -19,7 +19,6 @@ from gateway.config import Config, Deployment
 from gateway.log import RequestLog, get_logger
 from gateway.metrics import Metrics
 from gateway.plan import Planner
-from gateway.providers import UpstreamError
 from gateway.state.guard import GuardedState
 from gateway.state.store import BreakerParams, PaceArgs, SettleRequest
 from gateway.tokstats import TokenStats
@@ -52,7 +51,7 @@ class Gateway:
         self._tz = ZoneInfo(config.budget.timezone)
         b = config.breaker
         self.breaker_params = BreakerParams(b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms,
-                                            b.probe_lease_ms)
+                                            b.probe_lease_ms, b.min_sources)
         self._tasks: set[asyncio.Task[None]] = set()
         self._day_bounds: dict[str, tuple[int, int]] = {}
         self._pace_cache: dict[tuple[str, str], PaceArgs] = {}
@@ -105,7 +104,7 @@ class Gateway:
     # -- settle: one round trip after the response, off the client's critical path --
 
     def _settle_request(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, cost: int,
-                        tokens_in: int, tokens_out: int, cached: int) -> SettleRequest:
+                        tokens_in: int, tokens_out: int, cached: int, hold_ms: int = 0) -> SettleRequest:
         latency_ms = int((time.perf_counter() - call.started) * 1000)
         return SettleRequest(
             req_id=attempt_id, key=call.key, deployment=dep.name, provider=dep.provider.name,
@@ -115,7 +114,7 @@ class Gateway:
             arm=call.experiment,
             # admitted in-process while Redis was unreachable: Redis holds no reservation for it,
             # so the settle must count the spend directly (a no-op for an id Redis already knows)
-            force=call.degraded,
+            force=call.degraded, hold_ms=hold_ms,
         )
 
     def _key_tpm(self, name: str) -> int:
@@ -136,21 +135,26 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def settle_failure(self, call: Call, dep: Deployment, attempt_id: str, err: UpstreamError | None) -> None:
-        """A failed attempt releases its reservation and tells the breaker, before the next admit.
-
-        Only retryable failures (5xx, timeouts, 429) count against the breaker; a request the
-        provider rejected, or that was never sent (`err` None), is neutral.
-        """
-        outcome = "failure" if err is not None and err.retryable else "neutral"
-        request = self._settle_request(call, dep, attempt_id, outcome, 0, 0, 0, 0)
+    async def settle_failure(self, call: Call, dep: Deployment, attempt_id: str, outcome: str,
+                             hold_ms: int = 0) -> None:
+        """A failed attempt releases its reservation (money and tokens) and tells the breaker what
+        `failures.judge` made of it, before the next admit."""
+        request = self._settle_request(call, dep, attempt_id, outcome, 0, 0, 0, 0, hold_ms)
         try:
             await self.state.settle(request)
         except Exception as exc:
             self.log.error("settle_failed", request_id=call.request_id, error=type(exc).__name__)
 
+    def provider_rejected(self, dep: Deployment, status: int) -> None:
+        """The provider refused the gateway's own set-up (credentials or model name): the operator
+        must act, so it is a log line and a metric, and the breaker keeps the deployment open."""
+        self.metrics.provider_rejected.inc((dep.name, dep.provider.name, str(status)))
+        self.log.error("provider_rejected_gateway_setup", deployment=dep.name, provider=dep.provider.name,
+                       upstream_status=status, cooldown_s=self.config.breaker.auth_cooldown_ms // 1000,
+                       fix="provider API key" if status in (401, 403) else "upstream model name")
+
     def spawn_release(self, call: Call, dep: Deployment, attempt_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.settle_failure(call, dep, attempt_id, None))
+        task = asyncio.get_running_loop().create_task(self.settle_failure(call, dep, attempt_id, "neutral"))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -24,11 +24,12 @@ def _network_error(kind: str, message: str, status: int = 502) -> UpstreamError:
 def _from_http_error(exc: HTTPError, when: str) -> UpstreamError:
     if exc.kind in ("timeout", "connect_timeout"):
         return _network_error("upstream_timeout", f"upstream did not answer in time ({when})", 504)
+    # messages reach clients: no address or port of the provider (logs carry the error code)
     if exc.kind == "connect":
-        return _network_error("upstream_unreachable", str(exc))
+        return _network_error("upstream_unreachable", "the provider could not be reached")
     if exc.kind == "too_large":
         return _network_error("upstream_body_too_large", "upstream body is larger than the gateway accepts")
-    return _network_error("upstream_connection_error", f"upstream connection failed ({when}): {exc}")
+    return _network_error("upstream_connection_error", f"upstream connection failed ({when})")
 
 
 @dataclass(slots=True)

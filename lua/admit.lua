@@ -4,7 +4,11 @@
 -- the budget's pace, then picks the first candidate whose breaker admits it, whose rate limits
 -- have room and whose worst-case cost fits every budget (the cheapest such candidate by expected
 -- cost when pace or the daily limit downgrades this priority); only then takes the buckets
--- and reserves. Idempotent by req_id: a repeated admit returns the stored decision (dup = 1).
+-- and reserves. Idempotent by req_id (the gateway's own id, never the client's): a repeated
+-- admit returns the stored decision (dup = 1). An admit that runs after the caller's deadline
+-- (the engine stalled, the caller gave up and answered) writes nothing and says 'expired'.
+-- Token buckets take the whole reservation (est = prompt bound + n x output allowance) or
+-- nothing; a reservation larger than a token limit itself can never pass: 'tokens_exceed_limit'.
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
 --       7 key rpm, 8 key tpm, then per candidate: dep rpm, dep tpm, breaker;
@@ -15,8 +19,9 @@
 --       16 priority (0 low .. 3 critical), 17 soft budget (the daily budget paced; 0 = none),
 --       18 day_start_us, 19 day_len_us, 20 burst, 21 enter, 22 normal_enter, 23 exit (permille),
 --       24 at_limit_cheapest (1: serve on the cheapest candidate past the daily budget; 0: refuse),
---       then per candidate (10): deployment rpm tpm max_cost expected_cost n window_ms
---       cooldown_ms max_cooldown_ms lease_ms; then per failure (3): deployment gen kind
+--       25 deadline_us (engine clock; 0 = none),
+--       then per candidate (11): deployment rpm tpm max_cost expected_cost n window_ms
+--       cooldown_ms max_cooldown_ms lease_ms min_sources; then per failure (3): deployment gen kind
 -- Returns {ok, index, reason, retry_after_ms, gen, probe, spent, reserved, remaining, dup,
 --          now_us (string), {dep1, reason1, dep2, reason2, ...}, downgraded, pace_mode,
 --          pace_ratio_permille}
@@ -35,17 +40,17 @@ local A = {
   day_start = int_arg(ARGV[18], 'day_start_us'), day_len = int_arg(ARGV[19], 'day_len_us', 1),
   burst = int_arg(ARGV[20], 'burst'), enter = int_arg(ARGV[21], 'enter', 1),
   normal_enter = int_arg(ARGV[22], 'normal_enter', 1), exit = int_arg(ARGV[23], 'exit'),
-  at_limit_cheapest = int_arg(ARGV[24], 'at_limit_cheapest'),
+  at_limit_cheapest = int_arg(ARGV[24], 'at_limit_cheapest'), deadline = int_arg(ARGV[25], 'deadline_us'),
 }
 if A.est > MAX_TOKENS then error('ERR est_tokens too large') end
 if A.priority > 3 or A.at_limit_cheapest > 1 then error('ERR argument out of range') end
-local NF = 24  -- fixed arguments
-if #ARGV ~= NF + 10 * A.nc + 3 * A.nf or #KEYS ~= 10 + 3 * A.nc + A.nf then
+local NF, NC = 25, 11  -- fixed arguments, arguments per candidate
+if #ARGV ~= NF + NC * A.nc + 3 * A.nf or #KEYS ~= 10 + 3 * A.nc + A.nf then
   error('ERR wrong number of keys or arguments')
 end
 local cands = {}
 for i = 1, A.nc do
-  local o = NF + 10 * (i - 1)
+  local o = NF + NC * (i - 1)
   cands[i] = {
     dep = str_arg(ARGV[o + 1], 'deployment'), rpm = int_arg(ARGV[o + 2], 'rpm'),
     tpm = int_arg(ARGV[o + 3], 'tpm'), cost = int_arg(ARGV[o + 4], 'max_cost'),
@@ -54,12 +59,13 @@ for i = 1, A.nc do
     cooldown0_ms = int_arg(ARGV[o + 8], 'cooldown_ms', 1),
     max_cooldown_ms = int_arg(ARGV[o + 9], 'max_cooldown_ms', 1),
     lease_ms = int_arg(ARGV[o + 10], 'probe_lease_ms', 1),
+    min_src = int_arg(ARGV[o + 11], 'min_sources', 1),
     k_rpm = KEYS[9 + 3 * (i - 1)], k_tpm = KEYS[10 + 3 * (i - 1)], k_cb = KEYS[11 + 3 * (i - 1)],
   }
 end
 local fails = {}
 for i = 1, A.nf do
-  local o = NF + 10 * A.nc + 3 * (i - 1)
+  local o = NF + NC * A.nc + 3 * (i - 1)
   fails[i] = { dep = str_arg(ARGV[o + 1], 'failed deployment'), gen = int_arg(ARGV[o + 2], 'failed gen'),
     kind = str_arg(ARGV[o + 3], 'failed kind'), k_cb = KEYS[8 + 3 * A.nc + i] }
 end
@@ -86,13 +92,20 @@ if stored.ok then
     pace_mode = tonumber(stored.pace_mode or '0'), pace_ratio = tonumber(stored.pace_ratio or '0') }, 1, now)
 end
 
+-- The caller gave up waiting for this admit before it ran: nothing is taken or reserved.
+if A.deadline > 0 and now > A.deadline then
+  return reply({ ok = 0, index = -1, reason = 'expired', retry_ms = 0, gen = 0, probe = 0, spent = 0,
+    reserved = 0, remaining = -1, skipped = {}, downgraded = '', pace_mode = 0, pace_ratio = 0 }, 0, now)
+end
+
 -- 2. Charge expired reservations, then report this request's earlier failures.
 res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
+local src = string.gsub(A.key, '%s', '_')
 for _, f in ipairs(fails) do
   local b = cb_load(f.k_cb)
   local outcome = 'failure'
   if f.kind == 'neutral' then outcome = 'neutral' end
-  if cb_report(b, now, f.gen, outcome, '') then cb_save(f.k_cb, b) end
+  if cb_report(b, now, f.gen, outcome, '', src) then cb_save(f.k_cb, b) end
 end
 
 -- Budget state of the day (after the sweep).
@@ -141,9 +154,13 @@ if A.key_rpm > 0 then
   key_rpm_tat = tat
 end
 if d.reason == '' and A.key_tpm > 0 then
-  local ok, tat, wait = gcra_debt_check(gcra_get(K.key_tpm), now, A.key_tpm, A.est)
-  if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
-  key_tpm_tat = tat
+  if A.est > A.key_tpm then
+    d.reason = 'tokens_exceed_limit'
+  else
+    local ok, tat, wait = gcra_check(gcra_get(K.key_tpm), now, A.key_tpm, A.est)
+    if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
+    key_tpm_tat = tat
+  end
 end
 if d.reason ~= '' then return finish({ state = 'refused', dep = '' }) end
 
@@ -167,7 +184,7 @@ if A.soft > 0 then
 end
 
 -- 5. Candidates in preference order (or all, for the cheapest): breaker, limits, budgets.
-local chosen, best_wait, best_reason, first_ok = nil, nil, nil, nil
+local chosen, best_wait, best_reason, first_ok, permanent = nil, nil, nil, nil, nil
 for i, c in ipairs(cands) do
   local b = cb_load(c.k_cb)
   local cb_before = b.state .. ':' .. b.gen
@@ -176,13 +193,18 @@ for i, c in ipairs(cands) do
   local ok, probe, w = cb_check(b, now)
   local rpm_tat, tpm_tat
   if not ok then why, wait = 'breaker_open', w end
+  if not why and b.throttle_us > now then why, wait = 'rate_limited', b.throttle_us - now end
   if not why and c.rpm > 0 then
     ok, rpm_tat, w = gcra_check(gcra_get(c.k_rpm), now, c.rpm)
     if not ok then why, wait = 'rate_limited', w end
   end
   if not why and c.tpm > 0 then
-    ok, tpm_tat, w = gcra_debt_check(gcra_get(c.k_tpm), now, c.tpm, A.est)
-    if not ok then why, wait = 'rate_limited', w end
+    if A.est > c.tpm then
+      why = 'tokens_exceed_limit'
+    else
+      ok, tpm_tat, w = gcra_check(gcra_get(c.k_tpm), now, c.tpm, A.est)
+      if not ok then why, wait = 'rate_limited', w end
+    end
   end
   if not why and not fits(c.cost) then why = 'budget_exceeded' end
   if not why then
@@ -195,7 +217,9 @@ for i, c in ipairs(cands) do
   else
     d.skipped[#d.skipped + 1] = c.dep
     d.skipped[#d.skipped + 1] = why
-    if why ~= 'budget_exceeded' and (best_wait == nil or wait < best_wait) then
+    if why == 'budget_exceeded' or why == 'tokens_exceed_limit' then
+      if permanent ~= 'budget_exceeded' then permanent = why end
+    elseif best_wait == nil or wait < best_wait then
       best_wait, best_reason = wait, why
     end
   end
@@ -203,9 +227,9 @@ end
 if chosen and chosen.i == first_ok then d.downgraded = '' end
 
 if not chosen then
-  -- a temporary reason (smallest wait) beats the budget
+  -- a temporary reason (smallest wait) beats a permanent one (budget, then token limit)
   if best_reason == nil then
-    d.reason = 'budget_exceeded'
+    d.reason = permanent
   else
     if best_reason == 'rate_limited' then d.reason = 'deployments_rate_limited' else d.reason = best_reason end
     d.retry_ms = ceil_div(best_wait, 1000)
@@ -224,9 +248,9 @@ local b = chosen.b
 -- lease, or new parameters from the config (most admits of a healthy deployment write nothing).
 local dirty = chosen.probe or chosen.cb_before ~= b.state .. ':' .. b.gen or b.n ~= c.n
   or b.window_ms ~= c.window_ms or b.cooldown0_ms ~= c.cooldown0_ms
-  or b.max_cooldown_ms ~= c.max_cooldown_ms or b.lease_ms ~= c.lease_ms
-b.n, b.window_ms, b.cooldown0_ms, b.max_cooldown_ms, b.lease_ms =
-  c.n, c.window_ms, c.cooldown0_ms, c.max_cooldown_ms, c.lease_ms
+  or b.max_cooldown_ms ~= c.max_cooldown_ms or b.lease_ms ~= c.lease_ms or b.min_src ~= c.min_src
+b.n, b.window_ms, b.cooldown0_ms, b.max_cooldown_ms, b.lease_ms, b.min_src =
+  c.n, c.window_ms, c.cooldown0_ms, c.max_cooldown_ms, c.lease_ms, c.min_src
 if chosen.probe then
   b.probe_id = A.req_id
   b.probe_dl_us = now + c.lease_ms * 1000
@@ -235,8 +259,10 @@ if dirty then cb_save(c.k_cb, b) end
 local ek, ed = 0, 0
 if A.key_tpm > 0 then ek = A.est end
 if c.tpm > 0 then ed = A.est end
+-- kt/dt: the token limits the estimate was taken under, so a release can refund it
 res_put(K.res, K.resdl, A.req_id, { day = A.day, key = A.key, dep = c.dep, amt = fmt(c.cost),
-  ek = fmt(ek), ed = fmt(ed), gen = fmt(b.gen), probe = chosen.probe and '1' or '0' },
+  ek = fmt(ek), ed = fmt(ed), kt = fmt(A.key_tpm), dt = fmt(c.tpm), gen = fmt(b.gen),
+  probe = chosen.probe and '1' or '0' },
   now + A.res_ttl_ms * 1000)
 res_count(K.spend, A.key, c.cost)
 redis.call('EXPIRE', K.spend, A.retention_s)

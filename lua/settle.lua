@@ -14,12 +14,16 @@
 -- ARGV: 1 req_id, 2 key, 3 deployment, 4 provider, 5 model, 6 task, 7 route, 8 day,
 --       9 prev_day, 10 cost, 11 tokens_in, 12 tokens_out, 13 cached_tokens, 14 outcome,
 --       15 breaker_gen, 16 latency_ms, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
---       21 force (0/1), 22 experiment arm ('-' for none)
+--       21 force (0/1), 22 experiment arm ('-' for none), 23 hold_ms (throttled: skip the
+--       deployment this long; disabled: keep it open this long)
+-- Outcomes: success | failure (counts toward the breaker, the key being its source) | neutral |
+--   throttled (the provider's 429: not a failure) | disabled (the provider refused the gateway's
+--   own credentials: open at once)
 -- Returns {settled (0/1), status, spent, reserved, now_us (string), breaker state, breaker gen}
 --   status: settled | settled_direct | unknown | already_settled | released | orphan
 
 local MAX_TOKENS = 50000000
-if #KEYS ~= 10 or #ARGV ~= 22 then error('ERR wrong number of keys or arguments') end
+if #KEYS ~= 10 or #ARGV ~= 23 then error('ERR wrong number of keys or arguments') end
 local A = {
   req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
   dep = str_arg(ARGV[3], 'deployment'), provider = str_arg(ARGV[4], 'provider'),
@@ -27,11 +31,11 @@ local A = {
   day = str_arg(ARGV[8], 'day'), prev = str_arg(ARGV[9], 'prev_day'),
   cost = int_arg(ARGV[10], 'cost'), tin = int_arg(ARGV[11], 'tokens_in'),
   tout = int_arg(ARGV[12], 'tokens_out'), cached = int_arg(ARGV[13], 'cached_tokens'),
-  outcome = enum_arg(ARGV[14], 'outcome', { 'success', 'failure', 'neutral' }),
+  outcome = enum_arg(ARGV[14], 'outcome', { 'success', 'failure', 'neutral', 'throttled', 'disabled' }),
   gen = int_arg(ARGV[15], 'breaker_gen'), latency_ms = int_arg(ARGV[16], 'latency_ms'),
   tpm = int_arg(ARGV[17], 'tpm'), key_tpm = int_arg(ARGV[18], 'key_tpm'),
   maxlen = int_arg(ARGV[19], 'ledger_maxlen', 1), retention_s = int_arg(ARGV[20], 'retention_s', 1),
-  force = int_arg(ARGV[21], 'force'), arm = str_arg(ARGV[22], 'arm'),
+  force = int_arg(ARGV[21], 'force'), arm = str_arg(ARGV[22], 'arm'), hold_ms = int_arg(ARGV[23], 'hold_ms'),
 }
 if A.force > 1 then error('ERR argument out of range force') end
 if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS then
@@ -49,7 +53,11 @@ local b = nil  -- the breaker, once loaded
 local function count(sk, day, status, reserved_amt)
   spend_now(sk, A.key, A.cost, A.retention_s)
   b = cb_load(K.cb)
-  if cb_report(b, now, A.gen, A.outcome, A.req_id) then cb_save(K.cb, b) end
+  local changed
+  if A.outcome == 'throttled' then changed = cb_throttle(b, now, A.hold_ms)
+  elseif A.outcome == 'disabled' then changed = cb_disable(b, now, A.hold_ms)
+  else changed = cb_report(b, now, A.gen, A.outcome, A.req_id, (string.gsub(A.key, '%s', '_'))) end
+  if changed then cb_save(K.cb, b) end
   if A.outcome == 'success' then latency_add(K.lat, A.latency_ms) end
   redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'fold', '1', 'req_id', A.req_id,
     'status', status, 'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider,

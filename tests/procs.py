@@ -93,7 +93,7 @@ def start_gateway(tmp: Path, config_text: str, redis_url: str, workers: int = 1,
 
 def config_yaml(sim_port: int, prefix: str, *, key_rpm: int = 0, key_budget_usd: float = 0,
                 global_budget_usd: float = 0, extra_models: str = "", routes: str | None = None,
-                breaker: str = "failures: 3\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n  probe_lease_s: 60",
+                breaker: str = "failures: 3\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n  probe_lease_s: 60\n  min_sources: 1",
                 server: str = "request_timeout_s: 30\n  attempt_budget: 4") -> str:
     """A test config whose providers all point at the simulator on `sim_port`."""
     routes = routes or """  auto:

@@ -30,7 +30,7 @@ def config(sim_port: int, prefix: str) -> str:
     return f"""
 server: {{request_timeout_s: 30, attempt_budget: 1}}
 state: {{prefix: {prefix}, timeout_ms: 3000, fold_interval_ms: 0}}
-breaker: {{failures: 2, window_s: 60, cooldown_s: 2, max_cooldown_s: 600, probe_lease_s: 60}}
+breaker: {{failures: 2, window_s: 60, cooldown_s: 2, max_cooldown_s: 600, probe_lease_s: 60, min_sources: 1}}
 housekeeping: {{interval_s: 3600}}
 providers:
   sim: {{format: openai, base_url: http://127.0.0.1:{sim_port}/v1, api_key_env: SIMULATOR_API_KEY}}

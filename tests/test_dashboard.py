@@ -61,7 +61,7 @@ def dashboard_config(sim_port: int) -> str:
     # a tiny daily budget with a roomy hard limit: spend runs ahead of the pace allowance at any
     # hour (downgrade moments to mark), and past the budget requests keep going to the cheapest model
     text = config_yaml(sim_port, f"dash-{time.time_ns()}", global_budget_usd=0.00005,
-                       breaker="failures: 2\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n"
+                       breaker="failures: 2\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n  min_sources: 1\n"
                                "  probe_lease_s: 60")
     text = text.replace("budget:\n  daily_usd: 5e-05\n",
                         "budget:\n  daily_usd: 0.00005\n  hard_limit_usd: 5\n"

@@ -59,7 +59,7 @@ def test_replicas_report_config_hashes_and_mismatch(redis_url: str, tmp_path: Pa
 
 def test_health_probe_closes_a_breaker_once_the_provider_answers(redis_url: str, tmp_path: Path) -> None:
     sim = start_simulator(tmp_path)
-    breaker = "failures: 2\n  window_s: 60\n  cooldown_s: 0.5\n  max_cooldown_s: 1\n  probe_lease_s: 30"
+    breaker = "failures: 2\n  window_s: 60\n  cooldown_s: 0.5\n  max_cooldown_s: 1\n  probe_lease_s: 30\n  min_sources: 1"
     gw = start_gateway(tmp_path, config_yaml(sim.port, f"hp-{time.time_ns()}", breaker=breaker) + HOUSEKEEPING,
                        redis_url)
     try:

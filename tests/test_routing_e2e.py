@@ -30,7 +30,7 @@ def config(sim_port: int, prefix: str) -> str:
 server: {{request_timeout_s: 20, attempt_budget: 3}}
 state: {{prefix: {prefix}, timeout_ms: 1000}}
 budget: {{daily_usd: 100, hard_limit_usd: 150, timezone: {budget_timezone()}, pace: {{burst_share: 0}}}}
-breaker: {{failures: 2, window_s: 60, cooldown_s: 600, max_cooldown_s: 600}}
+breaker: {{failures: 2, window_s: 60, cooldown_s: 600, max_cooldown_s: 600, min_sources: 1}}
 providers:
   sim: {{format: openai, base_url: http://127.0.0.1:{sim_port}/v1, api_key_env: SIMULATOR_API_KEY}}
 models:
@@ -107,13 +107,26 @@ def test_open_breaker_sends_traffic_to_the_fallback(gateway: Proc, sim: Proc) ->
 
 def test_attempt_budget_bounds_a_failing_chain(gateway: Proc, sim: Proc) -> None:
     for model in ("gpt-5.5", "claude-opus-4.7", "gpt-5.4-mini"):
-        sim_set(sim, model, fail_status=500)
+        sim_set(sim, model, fail_status=503)  # an outage everywhere: every candidate is worth a try
     with client_for(gateway) as client:
         with pytest.raises(openai.InternalServerError) as info:
             client.chat.completions.create(model="chain3", messages=HELLO, extra_headers={"x-gateway-task": "simple_chat"})
     assert "(3)" in info.value.message  # attempt_budget: 3
     calls = sim_calls(sim)
     assert sum(calls.get(m, 0) for m in ("gpt-5.5", "claude-opus-4.7", "gpt-5.4-mini")) == 3
+
+
+def test_the_same_500_on_two_deployments_stops_the_retries(gateway: Proc, sim: Proc) -> None:
+    """A 500 that two providers give to the same request is probably the request's doing: the
+    third candidate is not tried, and the second failure does not count against its breaker."""
+    for model in ("gpt-5.5", "claude-opus-4.7", "gpt-5.4-mini"):
+        sim_set(sim, model, fail_status=500)
+    with client_for(gateway) as client:
+        with pytest.raises(openai.InternalServerError) as info:
+            client.chat.completions.create(model="chain3", messages=HELLO, extra_headers={"x-gateway-task": "simple_chat"})
+    assert "(2)" in info.value.message and "HTTP 500" in info.value.message
+    calls = sim_calls(sim)
+    assert sum(calls.get(m, 0) for m in ("gpt-5.5", "claude-opus-4.7", "gpt-5.4-mini")) == 2
 
 
 def test_stream_whose_primary_fails_before_first_byte_is_served_by_fallback(gateway: Proc, sim: Proc) -> None:

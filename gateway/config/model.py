@@ -127,6 +127,10 @@ class Breaker:
     cooldown_ms: int = 10_000
     max_cooldown_ms: int = 300_000
     probe_lease_ms: int = 30_000
+    min_sources: int = 2              # distinct API keys (or the health probe) whose failures trip it
+    auth_cooldown_ms: int = 600_000   # open this long when the provider rejects the gateway's key
+    throttle_ms: int = 1_000          # skip a deployment that answered 429 without Retry-After
+    max_throttle_ms: int = 60_000     # a Retry-After is honoured up to this
 
 
 @dataclass(frozen=True, slots=True)

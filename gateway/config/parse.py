@@ -171,13 +171,18 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         f: r.number(hdoc, f, "housekeeping", getattr(hbase, f), minimum=0.01 if f != "inflation_min_requests" else 1,
                     integer=f == "inflation_min_requests") for f in Housekeeping.__slots__})
     brdoc = r.mapping(doc.get("breaker"), "breaker")
-    r.known(brdoc, "breaker", {"failures", "window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s"})
+    r.known(brdoc, "breaker", {"failures", "window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s",
+                               "min_sources", "auth_cooldown_s", "throttle_s", "max_throttle_s"})
     breaker = Breaker(
         failures=r.number(brdoc, "failures", "breaker", 5, minimum=1, integer=True),
         window_ms=round(1000 * r.number(brdoc, "window_s", "breaker", 30, minimum=0.001)),
         cooldown_ms=round(1000 * r.number(brdoc, "cooldown_s", "breaker", 10, minimum=0.001)),
         max_cooldown_ms=round(1000 * r.number(brdoc, "max_cooldown_s", "breaker", 300, minimum=0.001)),
         probe_lease_ms=round(1000 * r.number(brdoc, "probe_lease_s", "breaker", 30, minimum=0.001)),
+        min_sources=r.number(brdoc, "min_sources", "breaker", 2, minimum=1, integer=True),
+        auth_cooldown_ms=round(1000 * r.number(brdoc, "auth_cooldown_s", "breaker", 600, minimum=0.001)),
+        throttle_ms=round(1000 * r.number(brdoc, "throttle_s", "breaker", 1, minimum=0.001)),
+        max_throttle_ms=round(1000 * r.number(brdoc, "max_throttle_s", "breaker", 60, minimum=0.001)),
     )
     pdoc = r.mapping(doc.get("providers"), "providers", required=True)
     providers = {name: _provider(r, name, p, env) for name, p in pdoc.items()}

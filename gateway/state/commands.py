@@ -59,12 +59,12 @@ class Commands:
         if parts is None:
             parts = self._admit_static(req, static)
         keys_head, keys_tail, args_a, args_b = parts
-        out = [b"*%d\r\n" % (3 + 10 + 3 * n + nf + 24 + 10 * n + 3 * nf), self.heads["admit"],
+        out = [b"*%d\r\n" % (3 + 10 + 3 * n + nf + 25 + 11 * n + 3 * nf), self.heads["admit"],
                bulk(10 + 3 * n + nf), bulk(self.k.req(req.req_id)), keys_head]
         cands = [self._candidate(c) for c in req.candidates]
         out += [c[0] for c in cands]
         out += [bulk(self.k.breaker(f.deployment)) for f in req.failed]
-        out += (keys_tail, bulk(req.req_id), args_a, bulk(req.est_tokens), args_b)
+        out += (keys_tail, bulk(req.req_id), args_a, bulk(req.est_tokens), args_b, bulk(req.deadline_us))
         for c, (_, head, tail) in zip(req.candidates, cands):
             expected = c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro
             out += (head, bulk(c.max_cost_micro), bulk(expected), tail)
@@ -100,7 +100,8 @@ class Commands:
             k, b = self.k, c.breaker
             parts = (_bulks((k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment))),
                      _bulks((c.deployment, c.rpm, c.tpm)),
-                     _bulks((b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms)))
+                     _bulks((b.failures, b.window_ms, b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms,
+                             b.min_sources)))
             if len(self._cand) > _CACHE_LIMIT:
                 self._cand.clear()
             self._cand[static] = parts
@@ -115,9 +116,10 @@ class Commands:
             parts = self._settle_static(req, static)
         keys_rest, args_a, args_b = parts
         return b"".join((
-            b"*35\r\n", self.heads["settle"], b"$2\r\n10\r\n", bulk(self.k.req(req.req_id)), keys_rest,
+            b"*36\r\n", self.heads["settle"], b"$2\r\n10\r\n", bulk(self.k.req(req.req_id)), keys_rest,
             bulk(req.req_id), args_a, bulk(req.cost_micro), bulk(req.tokens_in), bulk(req.tokens_out),
             bulk(req.cached_tokens), bulk(req.outcome), bulk(req.breaker_gen), bulk(req.latency_ms), args_b,
+            bulk(req.hold_ms),
         ))
 
     def _settle_static(self, req: "SettleRequest", static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:

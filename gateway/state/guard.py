@@ -5,7 +5,10 @@ while (so each request does not pay the timeout) and decides locally:
 - rate limits and breakers fail open onto an in-process copy of the same state machines (the
   Python reference model of the Lua scripts), with each rate limit divided by the replica count;
 - budgets fail closed for keys with a hard budget and open otherwise (configurable);
-- settles go to the local journal and are replayed, exactly once, when Redis answers again.
+- settles go to the local journal and are replayed, exactly once, when Redis answers again;
+- an admit the worker gave up on leaves nothing behind: it carries a deadline on the engine's
+  clock (an admit the engine runs later takes nothing), and the ids of requests refused while
+  waiting are released once Redis answers (an admit that ran but whose reply was lost).
 The choice is visible: `Admission.degraded`, the `x-gateway-degraded` header, a gauge, and one
 log line per transition (not per request).
 """
@@ -13,6 +16,7 @@ log line per transition (not per request).
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import tempfile
 import time
@@ -40,6 +44,7 @@ class FaultPolicy:
     budgets: str = "auto"            # auto (closed for keys with a hard budget) | fail_open | fail_closed
     replicas: int = 1                # local rate limits are the shared ones divided by this
     retry_after_s: float = 1.0       # how long to stop asking Redis after a failure
+    admit_deadline_ms: int = 0       # an admit not run within this (engine clock) takes nothing; 0: none
 
 
 class GuardedState:
@@ -53,6 +58,9 @@ class GuardedState:
         self._retry_at = 0.0
         self._local = StateModel()
         self._recovering: asyncio.Task[None] | None = None
+        self._offset_us = 0              # engine clock - local clock, as last measured (<= the truth)
+        self._abandoned: collections.deque[str] = collections.deque(maxlen=100_000)
+        self._releasing: asyncio.Task[None] | None = None
 
     # -- pass-throughs the admin API and housekeeping use --
     @property
@@ -69,6 +77,14 @@ class GuardedState:
     async def ping(self) -> bool:
         return await self.store.ping()
 
+    def admit_deadline_us(self) -> int:
+        """The engine-clock time after which this worker no longer waits for an admit sent now.
+        The offset is measured from replies (engine time minus local receive time), so it errs
+        early by the reply's latency: an admit the engine runs in time is one we still await."""
+        if not self.policy.admit_deadline_ms:
+            return 0
+        return time.time_ns() // 1000 + self._offset_us + self.policy.admit_deadline_ms * 1000
+
     # -- the two calls of the hot path --
     async def admit(self, req: AdmitRequest, hard_budget: bool = False) -> Admission:
         if not self.degraded or time.monotonic() >= self._retry_at:
@@ -78,9 +94,19 @@ class GuardedState:
                 self._failed(exc)
             else:
                 self._failures = 0
+                offset = admission.now_us - time.time_ns() // 1000
+                if admission.reason == "expired" and abs(offset - self._offset_us) > 1000:
+                    self._offset_us = offset  # the first reply of a skewed clock: ask again
+                    return await self.admit(replace(req, deadline_us=self.admit_deadline_us()), hard_budget)
+                self._offset_us = offset
                 if self.degraded:
                     self._schedule_recovery()
                 return admission
+            local = self._admit_locally(req, hard_budget)
+            if not local.ok:  # refused here; the engine may still have run it: release once it answers
+                self._abandoned.append(req.req_id)
+                self._schedule_release()
+            return local
         return self._admit_locally(req, hard_budget)
 
     async def settle(self, req: SettleRequest) -> bool:
@@ -138,7 +164,8 @@ class GuardedState:
             candidates=[dict(dep=c.deployment, rpm=share(c.rpm), tpm=share(c.tpm), cost=c.max_cost_micro,
                              n=c.breaker.failures, window_ms=c.breaker.window_ms,
                              cooldown_ms=c.breaker.cooldown_ms, max_cooldown_ms=c.breaker.max_cooldown_ms,
-                             lease_ms=c.breaker.probe_lease_ms) for c in req.candidates]), now)
+                             lease_ms=c.breaker.probe_lease_ms, min_src=c.breaker.min_sources)
+                        for c in req.candidates]), now)
         if len(self._local.ledger) > 10_000:  # the local copy only needs breakers and buckets
             self._local.ledger.clear()
         return Admission(bool(decision.ok), decision.index, decision.reason, decision.retry_after_ms,
@@ -153,6 +180,22 @@ class GuardedState:
             gen=req.breaker_gen, latency_ms=req.latency_ms, tpm=req.tpm, key_tpm=req.key_tpm), now)
         # Spend is never lost: the settle waits in the journal until Redis takes it.
         self.journal.append(asdict(replace(req, force=True)))
+
+    def _schedule_release(self) -> None:
+        if self._releasing is None or self._releasing.done():
+            self._releasing = asyncio.get_running_loop().create_task(self._release_abandoned())
+
+    async def _release_abandoned(self) -> None:
+        """Release the reservations of admits the worker gave up on and answered with a refusal
+        (an admit run later than its deadline took nothing; this covers one whose reply was lost)."""
+        while self._abandoned:
+            await asyncio.sleep(self.policy.retry_after_s)
+            try:
+                while self._abandoned:
+                    await self.store.release(self._abandoned[0])
+                    self._abandoned.popleft()
+            except STATE_ERRORS:
+                continue
 
     def _schedule_recovery(self) -> None:
         if self._recovering is None or self._recovering.done():
@@ -202,7 +245,8 @@ async def open_state(url: str, cfg: Any) -> GuardedState:
     cluster = len(seeds) > 1 or os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
     s = cfg.state
     common = dict(prefix=s.prefix, retention_days=s.retention_days, ledger_maxlen=s.ledger_maxlen)
-    policy = FaultPolicy(s.on_failure_rate_limits, s.on_failure_breakers, s.on_failure_budgets, s.replicas)
+    policy = FaultPolicy(s.on_failure_rate_limits, s.on_failure_breakers, s.on_failure_budgets, s.replicas,
+                         admit_deadline_ms=s.timeout_ms)
     down: BaseException | None = None
     for attempt in range(5):  # a busy engine at start-up gets a few chances before we start degraded
         try:

@@ -21,12 +21,14 @@ Schema (prefix `gw`):
     {gw}:ledger                 STREAM one entry per settle / orphan / release, MAXLEN ~ ledger_maxlen
     {gw}:fold                   STRING id of the last ledger entry fold.lua added to the counters
     {gw}:rl:key:<k>:rpm         STRING GCRA theoretical arrival time (µs), PX auto
-    {gw}:rl:key:<k>:tpm         STRING GCRA TAT for tokens (debt mode), PX auto
+    {gw}:rl:key:<k>:tpm         STRING GCRA TAT for tokens (strict: admit takes the whole
+                                       reservation; settle/release refund the unused part), PX auto
     {gw}:rl:dep:<d>:rpm         STRING   "
     {gw}:rl:dep:<d>:tpm         STRING   "
-    {gw}:cb:<d>                 HASH   circuit breaker: state gen fails consec opened_us cooldown_ms
-                                       probe_id probe_dl_us + params n window_ms cooldown0_ms
-                                       max_cooldown_ms lease_ms
+    {gw}:cb:<d>                 HASH   circuit breaker: state gen fails fsrc (the failures' sources)
+                                       consec opened_us cooldown_ms probe_id probe_dl_us throttle_us
+                                       (a provider 429 holds it until then) + params n window_ms
+                                       cooldown0_ms max_cooldown_ms lease_ms min_src
     {gw}:lat:<d>                HASH   latency of successful calls: n sum_ms ewma_ms (alpha 1/8)
     {gw}:tokstats               HASH   n:<model>:<task>, in:<model>:<task>, out:<model>:<task>
     {gw}:lease:<name>           STRING health-probe lease holder, PX ttl

@@ -23,20 +23,12 @@ def gcra_inc(units: int, limit: int) -> int:
     return units * PERIOD_US // limit
 
 
-def gcra_check(tat: int, now: int, limit: int) -> tuple[bool, int, int]:
-    new = max(tat, now) + gcra_inc(1, limit)
+def gcra_check(tat: int, now: int, limit: int, units: int = 1) -> tuple[bool, int, int]:
+    new = max(tat, now) + gcra_inc(units, limit)
     over = new - now - PERIOD_US
     if over > 0:
         return False, tat, over
     return True, new, 0
-
-
-def gcra_debt_check(tat: int, now: int, limit: int, units: int) -> tuple[bool, int, int]:
-    base = max(tat, now)
-    over = base - now - PERIOD_US + 1
-    if over > 0:
-        return False, tat, over
-    return True, base + gcra_inc(units, limit), 0
 
 
 class Buckets:
@@ -69,7 +61,7 @@ class Buckets:
 
 
 # --------------------------------------------------------------------------- breaker
-CB_DEFAULTS = dict(n=5, window_ms=60_000, cooldown0_ms=30_000, max_cooldown_ms=300_000, lease_ms=30_000)
+CB_DEFAULTS = dict(n=5, window_ms=60_000, cooldown0_ms=30_000, max_cooldown_ms=300_000, lease_ms=30_000, min_src=1)
 
 
 @dataclass
@@ -82,15 +74,18 @@ class Breaker:
     cooldown_ms: int = 0
     probe_id: str = ""
     probe_dl_us: int = 0
+    fsrc: list[str] = field(default_factory=list)
+    throttle_us: int = 0
     n: int = CB_DEFAULTS["n"]
     window_ms: int = CB_DEFAULTS["window_ms"]
     cooldown0_ms: int = CB_DEFAULTS["cooldown0_ms"]
     max_cooldown_ms: int = CB_DEFAULTS["max_cooldown_ms"]
     lease_ms: int = CB_DEFAULTS["lease_ms"]
+    min_src: int = CB_DEFAULTS["min_src"]
 
     def copy(self) -> "Breaker":
         b = Breaker(**{k: getattr(self, k) for k in self.__dataclass_fields__})
-        b.fails = list(self.fails)
+        b.fails, b.fsrc = list(self.fails), list(self.fsrc)
         return b
 
     def effective(self, now: int) -> "Breaker":
@@ -110,9 +105,19 @@ class Breaker:
 
     def _trip(self, now: int, cooldown_ms: int) -> None:
         self.state, self.gen, self.opened_us, self.cooldown_ms = "open", self.gen + 1, now, cooldown_ms
-        self.fails, self.consec, self.probe_id, self.probe_dl_us = [], 0, "", 0
+        self.fails, self.fsrc, self.consec, self.probe_id, self.probe_dl_us = [], [], 0, "", 0
 
-    def report(self, now: int, gen: int, outcome: str, req_id: str = "") -> bool:
+    def throttle(self, now: int, ms: int) -> bool:
+        if now + ms * 1000 <= self.throttle_us:
+            return False
+        self.throttle_us = now + ms * 1000
+        return True
+
+    def disable(self, now: int, ms: int) -> bool:
+        self._trip(now, ms)
+        return True
+
+    def report(self, now: int, gen: int, outcome: str, req_id: str = "", src: str = "?") -> bool:
         if gen != self.gen or self.state == "open":
             return False
         if self.state == "closed":
@@ -124,9 +129,10 @@ class Breaker:
             if outcome == "failure":
                 self.consec += 1
                 self.fails = (self.fails + [now])[-self.n:]
-                if self.consec >= self.n or (
+                self.fsrc = (self.fsrc + [src or "?"])[-self.n:]
+                if (self.consec >= self.n or (
                     len(self.fails) >= self.n and now - self.fails[0] <= self.window_ms * 1000
-                ):
+                )) and len(set(self.fsrc)) >= self.min_src:
                     self._trip(now, self.cooldown0_ms)
                 return True
             return False

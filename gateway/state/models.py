@@ -20,13 +20,12 @@ from gateway.state.model_parts import (
     Buckets,
     ceil_div,
     gcra_check,
-    gcra_debt_check,
     gcra_inc,
     pace_next_mode,
     pace_ratio,
 )
 
-__all__ = ["PERIOD_US", "SWEEP_LIMIT", "DIMS", "CB_DEFAULTS", "ceil_div", "gcra_inc", "gcra_check", "gcra_debt_check",
+__all__ = ["PERIOD_US", "SWEEP_LIMIT", "DIMS", "CB_DEFAULTS", "ceil_div", "gcra_inc", "gcra_check",
            "Buckets", "Breaker", "ModelAdmission", "pace_ratio", "pace_next_mode", "StateModel", "decode_record"]
 
 SWEEP_LIMIT = 16
@@ -100,17 +99,19 @@ class StateModel:
 
     # operations
     def admit(self, a: dict, now: int) -> ModelAdmission:
-        """`a`: req_id key key_rpm key_tpm key_budget global_budget day prev est ttl_ms
-        candidates=[dict(dep rpm tpm cost n window_ms cooldown_ms max_cooldown_ms lease_ms)]
+        """`a`: req_id key key_rpm key_tpm key_budget global_budget day prev est ttl_ms [deadline]
+        candidates=[dict(dep rpm tpm cost n window_ms cooldown_ms max_cooldown_ms lease_ms [min_src])]
         failed=[(dep, gen, kind)]"""
         rec = self.records.get(a["req_id"])
         if rec is not None:
             return ModelAdmission(**{**rec["decision"], "dup": 1})
+        if a.get("deadline", 0) > 0 and now > a["deadline"]:
+            return ModelAdmission(0, -1, "expired", 0, 0, 0, 0, 0, -1, 0, ())
         day, prev, key = a["day"], a["prev"], a["key"]
         self.sweep(day, prev, now)
         for dep, gen, kind in a.get("failed", ()):
             b = self.breaker(dep)
-            if b.report(now, gen, "neutral" if kind == "neutral" else "failure"):
+            if b.report(now, gen, "neutral" if kind == "neutral" else "failure", "", key.replace(" ", "_")):
                 self.breakers[dep] = b
         spent, reserved = self._get(day, "cost:total"), self._get(day, "reserved:total")
         kspent, kreserved = self._get(day, f"cost:key:{key}"), self._get(day, f"reserved:key:{key}")
@@ -148,9 +149,12 @@ class StateModel:
             if not ok:
                 d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
         if d["reason"] == "" and a["key_tpm"] > 0:
-            ok, ktpm_tat, wait = gcra_debt_check(self.buckets.get(ktpm_name, now), now, a["key_tpm"], a["est"])
-            if not ok:
-                d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+            if a["est"] > a["key_tpm"]:
+                d["reason"] = "tokens_exceed_limit"
+            else:
+                ok, ktpm_tat, wait = gcra_check(self.buckets.get(ktpm_name, now), now, a["key_tpm"], a["est"])
+                if not ok:
+                    d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
         if d["reason"]:
             return finish("refused")
 
@@ -174,7 +178,7 @@ class StateModel:
 
         chosen = None
         first_ok = None
-        best_wait = best_reason = None
+        best_wait = best_reason = permanent = None
         skipped: list[tuple[str, str]] = []
         for i, c in enumerate(a["candidates"]):
             b = self.breaker(c["dep"]).effective(now)
@@ -183,14 +187,19 @@ class StateModel:
             rpm_tat = tpm_tat = 0
             if not ok:
                 why, wait = "breaker_open", w
+            if not why and b.throttle_us > now:
+                why, wait = "rate_limited", b.throttle_us - now
             if not why and c["rpm"] > 0:
                 ok, rpm_tat, w = gcra_check(self.buckets.get(f"dep:{c['dep']}:rpm", now), now, c["rpm"])
                 if not ok:
                     why, wait = "rate_limited", w
             if not why and c["tpm"] > 0:
-                ok, tpm_tat, w = gcra_debt_check(self.buckets.get(f"dep:{c['dep']}:tpm", now), now, c["tpm"], a["est"])
-                if not ok:
-                    why, wait = "rate_limited", w
+                if a["est"] > c["tpm"]:
+                    why = "tokens_exceed_limit"
+                else:
+                    ok, tpm_tat, w = gcra_check(self.buckets.get(f"dep:{c['dep']}:tpm", now), now, c["tpm"], a["est"])
+                    if not ok:
+                        why, wait = "rate_limited", w
             if not why and not fits(c["cost"]):
                 why = "budget_exceeded"
             if not why:
@@ -202,14 +211,17 @@ class StateModel:
                     break
                 continue
             skipped.append((c["dep"], why))
-            if why != "budget_exceeded" and (best_wait is None or wait < best_wait):
+            if why in ("budget_exceeded", "tokens_exceed_limit"):
+                if permanent != "budget_exceeded":
+                    permanent = why
+            elif best_wait is None or wait < best_wait:
                 best_wait, best_reason = wait, why
         d["skipped"] = tuple(skipped)
         if chosen is not None and chosen[0] == first_ok:
             d["downgraded"] = ""
         if chosen is None:
             if best_reason is None:
-                d["reason"] = "budget_exceeded"
+                d["reason"] = permanent
             else:
                 d["reason"] = "deployments_rate_limited" if best_reason == "rate_limited" else best_reason
                 d["retry_after_ms"] = ceil_div(best_wait, 1000)
@@ -225,13 +237,14 @@ class StateModel:
         if c["tpm"] > 0:
             self.buckets.put(f"dep:{c['dep']}:tpm", tpm_tat, now)
         b.n, b.window_ms, b.cooldown0_ms = c["n"], c["window_ms"], c["cooldown_ms"]
-        b.max_cooldown_ms, b.lease_ms = c["max_cooldown_ms"], c["lease_ms"]
+        b.max_cooldown_ms, b.lease_ms, b.min_src = c["max_cooldown_ms"], c["lease_ms"], c.get("min_src", 1)
         if probe:
             b.probe_id, b.probe_dl_us = a["req_id"], now + c["lease_ms"] * 1000
         self.breakers[c["dep"]] = b
         self.res[a["req_id"]] = dict(
             day=day, key=key, dep=c["dep"], amt=c["cost"], dl=now + a["ttl_ms"] * 1000,
             ek=a["est"] if a["key_tpm"] > 0 else 0, ed=a["est"] if c["tpm"] > 0 else 0,
+            kt=a["key_tpm"], dt=c["tpm"],
             gen=b.gen, probe=probe,
         )
         self._res_count(day, key, c["cost"])
@@ -246,7 +259,14 @@ class StateModel:
         self._hincr(day, "cost:total", s["cost"])
         self._hincr(day, f"cost:key:{s['key']}", s["cost"])
         b = self.breaker(s["dep"])
-        if b.report(now, s["gen"], s["outcome"], s["req_id"]):
+        outcome = s["outcome"]
+        if outcome == "throttled":
+            changed = b.throttle(now, s.get("hold_ms", 0))
+        elif outcome == "disabled":
+            changed = b.disable(now, s.get("hold_ms", 0))
+        else:
+            changed = b.report(now, s["gen"], outcome, s["req_id"], s["key"].replace(" ", "_"))
+        if changed:
             self.breakers[s["dep"]] = b
         if s["outcome"] == "success":
             lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
@@ -320,6 +340,10 @@ class StateModel:
             return 0
         if r["day"] in (day, prev):
             self._res_count(r["day"], r["key"], -r["amt"])
+        if r.get("kt", 0) > 0:
+            self.buckets.adjust(f"key:{r['key']}:tpm", now, r["kt"], -r["ek"])
+        if r.get("dt", 0) > 0:
+            self.buckets.adjust(f"dep:{r['dep']}:tpm", now, r["dt"], -r["ed"])
         if r["probe"]:
             b = self.breaker(r["dep"])
             if b.report(now, r["gen"], "neutral", req_id):
@@ -332,7 +356,7 @@ class StateModel:
         b = self.breaker(dep).effective(now)
         if gen < 0:
             gen = b.gen
-        b.report(now, gen, outcome)
+        b.report(now, gen, outcome, "", "_probe")
         self.breakers[dep] = b
         return b.state, b.gen
 

@@ -21,7 +21,7 @@ from gateway.state.keys import Keys, prev_day
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
 
-OUTCOMES = ("success", "failure", "neutral")
+OUTCOMES = ("success", "failure", "neutral", "throttled", "disabled")
 # ledger entries per fold call: a bounded script (about 1 ms on a slow core) between admits
 FOLD_BATCH = 128
 
@@ -33,6 +33,7 @@ class BreakerParams:
     cooldown_ms: int = 30_000    # first open period; doubled after each failed probe
     max_cooldown_ms: int = 300_000
     probe_lease_ms: int = 30_000  # the half-open probe's lease; taken over when it expires
+    min_sources: int = 1         # distinct sources (API keys, the health probe) needed to trip it
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +79,13 @@ class AdmitRequest:
     key_budget_micro: int
     global_budget_micro: int
     day: str
-    est_tokens: int
+    est_tokens: int                      # the token reservation: prompt bound + n x output allowance
     candidates: tuple[Candidate, ...]
     failed: tuple[Failure, ...] = ()
     reservation_ttl_ms: int = 600_000
     priority: int = 1                    # PRIORITY_LEVELS
     pace: PaceArgs | None = None
+    deadline_us: int = 0                 # engine clock; an admit run later takes nothing ('expired')
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class SettleRequest:
     key_tpm: int
     force: bool = False          # journal replay of a request admitted while Redis was away
     arm: str = ""                # "experiment:arm" when the request was in an experiment
+    hold_ms: int = 0             # throttled: skip the deployment this long; disabled: keep it open
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +164,8 @@ class StateStore:
         self.retention_s = retention_days * 86_400
         self.ledger_maxlen = ledger_maxlen
         self.commands = Commands(self.keys, self.scripts.heads, ledger_maxlen, self.retention_s)
-        # req_id -> (day, deployment) of reservations made here, so release needs no lookup
-        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # req_id -> (day, deployment, key) of reservations made here, so release needs no lookup
+        self._recent: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -217,14 +220,16 @@ class StateStore:
                            req.reservation_ttl_ms, req.reservation_ttl_ms + 86_400_000,
                            self.ledger_maxlen, self.retention_s, len(req.candidates), len(req.failed),
                            req.priority, p.soft_budget_micro, p.day_start_us, p.day_len_us, p.burst_micro,
-                           p.enter_permille, p.normal_enter_permille, p.exit_permille, int(p.at_limit_cheapest)]
+                           p.enter_permille, p.normal_enter_permille, p.exit_permille, int(p.at_limit_cheapest),
+                           req.deadline_us]
         out = [_arg(a) for a in args]
         for c in req.candidates:
             b = c.breaker
             keys += [k.dep_rpm(c.deployment), k.dep_tpm(c.deployment), k.breaker(c.deployment)]
             expected = c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro
             out += [_arg(a) for a in (c.deployment, c.rpm, c.tpm, c.max_cost_micro, expected, b.failures,
-                                      b.window_ms, b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms)]
+                                      b.window_ms, b.cooldown_ms, b.max_cooldown_ms, b.probe_lease_ms,
+                                      b.min_sources)]
         for f in req.failed:
             keys.append(k.breaker(f.deployment))
             out += (_arg(f.deployment), _arg(f.breaker_gen), _arg(f.kind))
@@ -246,7 +251,7 @@ class StateStore:
             skipped=tuple(zip(sk[0::2], sk[1::2])), duplicate=bool(_i(r[9])), now_us=_i(r[10]),
             downgraded=_s(r[12]), pace_mode=_i(r[13]), pace_ratio_permille=_i(r[14]))
         if adm.ok and not adm.duplicate:
-            self._recent[req.req_id] = (req.day, req.candidates[adm.index].deployment)
+            self._recent[req.req_id] = (req.day, req.candidates[adm.index].deployment, req.key)
             if len(self._recent) > 100_000:
                 self._recent.popitem(last=False)
         return adm
@@ -262,7 +267,7 @@ class StateStore:
         args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
                 req.cached_tokens, req.outcome, req.breaker_gen, req.latency_ms, req.tpm,
-                req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-"]
+                req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-", req.hold_ms]
         return keys, [_arg(a) for a in args]
 
     async def settle_result(self, req: SettleRequest) -> SettleResult:
@@ -284,19 +289,23 @@ class StateStore:
     # ------------------------------------------------------------------ release
     async def release(self, req_id: str) -> bool:
         """Drop a reservation at zero cost. One round trip when this store admitted it,
-        two otherwise (the request record tells the day and deployment)."""
+        two otherwise (the request record tells the day, deployment and key)."""
+        return (await self.release_result(req_id))[0]
+
+    async def release_result(self, req_id: str) -> tuple[bool, int]:
+        """`release`, with the engine clock it ran at (0 when there was nothing to release)."""
         found = self._recent.pop(req_id, None)
         if found is None:
-            day, dep = await self.client.hmget(self.keys.req(req_id), ["day", "deployment"])
-            if not day or not dep:
-                return False
-            found = (_s(day), _s(dep))
-        day, dep = found
+            day, dep, key = await self.client.hmget(self.keys.req(req_id), ["day", "deployment", "key"])
+            if not day or not dep or not key:
+                return False, 0
+            found = (_s(day), _s(dep), _s(key))
+        day, dep, key = found
         k = self.keys
         keys = [k.req(req_id), k.res(), k.resdl(), k.spend(day), k.spend(prev_day(day)),
-                k.ledger(), k.breaker(dep)]
+                k.ledger(), k.breaker(dep), k.key_tpm(key), k.dep_tpm(dep)]
         r = await self.scripts.call("release", keys, [req_id, day, prev_day(day), str(self.ledger_maxlen)])
-        return bool(_i(r[0]))
+        return bool(_i(r[0])), _i(r[1])
 
     # ------------------------------------------------------------------ fold
     async def fold(self, day: str, batch: int = FOLD_BATCH) -> int:

@@ -1,8 +1,8 @@
 -- lib/gcra.lua: generic cell rate algorithm, one stored timestamp (TAT, µs) per bucket.
 -- A bucket of `limit` units per `period_us` advances its TAT by period*units/limit per take
 -- and admits while TAT - now stays within one period (burst = limit).
--- Requests/min use strict GCRA; tokens/min use GCRA in debt mode (admit needs room,
--- charges the estimate; settle adds the real count later and may push into debt).
+-- Requests/min and tokens/min are both strict: admit takes the units only if they fit; settle
+-- corrects a token bucket by (real - reserved), a refund unless a provider billed past the bound.
 
 local GCRA_PERIOD_US = 60000000
 
@@ -24,21 +24,14 @@ local function gcra_put(key, tat, now)
   end
 end
 
--- Strict check of one unit: returns ok, new_tat, retry_after_us (no write).
-local function gcra_check(tat, now, limit)
-  local new = math.max(tat, now) + gcra_inc(1, limit)
+-- Strict check of `units` (default 1): returns ok, new_tat, retry_after_us (no write).
+-- Requests/min take 1; tokens/min take the whole reservation (prompt bound + output allowance),
+-- so a bucket never admits more than it has room for; settle refunds what was not used.
+local function gcra_check(tat, now, limit, units)
+  local new = math.max(tat, now) + gcra_inc(units or 1, limit)
   local over = new - now - GCRA_PERIOD_US
   if over > 0 then return false, tat, over end
   return true, new, 0
-end
-
--- Debt-mode check: room if the bucket is not full; the estimate is charged even if it
--- goes over. Returns ok, new_tat, retry_after_us (no write).
-local function gcra_debt_check(tat, now, limit, units)
-  local base = math.max(tat, now)
-  local over = base - now - GCRA_PERIOD_US + 1
-  if over > 0 then return false, tat, over end
-  return true, base + gcra_inc(units, limit), 0
 end
 
 -- After-the-fact correction by `delta` units (may be negative: refund).

@@ -30,7 +30,8 @@ KEYS = ("k1", "k2")
 dep_params = st.fixed_dictionaries(dict(
     rpm=st.sampled_from([0, 1, 2, 5]), tpm=st.sampled_from([0, 300, 1000]),
     n=st.integers(1, 3), cooldown_ms=st.sampled_from([1, 600_000]),
-    max_cooldown_ms=st.sampled_from([2, 600_000]), lease_ms=st.sampled_from([1, 600_000])))
+    max_cooldown_ms=st.sampled_from([2, 600_000]), lease_ms=st.sampled_from([1, 600_000]),
+    min_src=st.sampled_from([1, 1, 2])))
 key_params = st.fixed_dictionaries(dict(
     rpm=st.sampled_from([0, 0, 8]), tpm=st.sampled_from([0, 500]), budget=st.sampled_from([0, 400, 1500])))
 
@@ -95,7 +96,8 @@ class Runner:
         for d in deps:
             p = self.w["deps"][d]
             cands.append(Candidate(d, p["rpm"], p["tpm"], data.draw(st.integers(0, 400)),
-                                   BreakerParams(p["n"], 600_000, p["cooldown_ms"], p["max_cooldown_ms"], p["lease_ms"]),
+                                   BreakerParams(p["n"], 600_000, p["cooldown_ms"], p["max_cooldown_ms"], p["lease_ms"],
+                                                 p["min_src"]),
                                    data.draw(st.integers(-1, 400))))
         failed = []
         for _ in range(data.draw(st.integers(0, 2))):
@@ -109,7 +111,7 @@ class Runner:
             pace = PaceArgs(p["soft"], self.day_start, 86_400_000_000, p["burst"], p["enter"], p["normal_enter"],
                             p["exit"], p["at_limit_cheapest"])
         req = AdmitRequest(f"r{self.n}", key, kp["rpm"], kp["tpm"], kp["budget"], self.w["gbudget"],
-                           data.draw(st.sampled_from([D0, D1])), data.draw(st.integers(0, 300)),
+                           data.draw(st.sampled_from([D0, D1])), data.draw(st.integers(0, 1100)),
                            tuple(cands), tuple(failed), data.draw(st.sampled_from([1, 600_000])),
                            priority=data.draw(st.integers(0, 3)), pace=pace)
         self.do_admit(req)
@@ -130,7 +132,8 @@ class Runner:
                              expected=c.max_cost_micro if c.expected_cost_micro < 0 else c.expected_cost_micro,
                              n=c.breaker.failures, window_ms=c.breaker.window_ms,
                              cooldown_ms=c.breaker.cooldown_ms, max_cooldown_ms=c.breaker.max_cooldown_ms,
-                             lease_ms=c.breaker.probe_lease_ms) for c in req.candidates],
+                             lease_ms=c.breaker.probe_lease_ms, min_src=c.breaker.min_sources)
+                        for c in req.candidates],
             failed=[(f.deployment, f.breaker_gen, f.kind) for f in req.failed]), got.now_us)
         assert (int(got.ok), got.index, got.reason, got.retry_after_ms, got.breaker_gen, int(got.probe),
                 got.spent_micro, got.reserved_micro, got.budget_remaining_micro, int(got.duplicate),
@@ -157,10 +160,12 @@ class Runner:
         sr = SettleRequest(
             f"local{self.n}" if local else req.req_id, req.key, dep, "prov", data.draw(st.sampled_from(["m1", "m2"])), "chat", "auto", day,
             data.draw(st.integers(0, 450)), data.draw(st.integers(0, 400)), data.draw(st.integers(0, 400)),
-            data.draw(st.integers(0, 50)), data.draw(st.sampled_from(["success", "failure", "neutral"])),
+            data.draw(st.integers(0, 50)),
+            data.draw(st.sampled_from(["success", "failure", "failure", "neutral", "throttled", "disabled"])),
             adm.breaker_gen if data.draw(st.integers(0, 4)) else data.draw(st.integers(0, 4)),
             data.draw(st.integers(0, 5000)), p["tpm"], self.w["keys"][req.key]["tpm"],
-            force=local or data.draw(st.booleans()), arm=data.draw(st.sampled_from(["", "exp:treatment"])))
+            force=local or data.draw(st.booleans()), arm=data.draw(st.sampled_from(["", "exp:treatment"])),
+            hold_ms=data.draw(st.sampled_from([0, 1, 600_000])))
         got = self.call(self.store.settle_result(sr))
         self.now = max(self.now, got.now_us)
         want = self.model.settle(dict(
@@ -168,7 +173,7 @@ class Runner:
             task=sr.task, route=sr.route, day=sr.day, prev=prev_day(sr.day), cost=sr.cost_micro,
             tin=sr.tokens_in, tout=sr.tokens_out, cached=sr.cached_tokens, outcome=sr.outcome,
             gen=sr.breaker_gen, latency_ms=sr.latency_ms, tpm=sr.tpm, key_tpm=sr.key_tpm, force=sr.force,
-            arm=sr.arm), got.now_us)
+            arm=sr.arm, hold_ms=sr.hold_ms), got.now_us)
         assert (int(got.settled), got.status, got.spent_micro, got.reserved_micro) == want, sr
         event(f"settle: {got.status} {sr.outcome} -> {got.breaker_state}")
         b = self.model.breakers.get(dep, Breaker())
@@ -183,8 +188,9 @@ class Runner:
 
     def release(self, data):
         req, adm = data.draw(st.sampled_from(self.admits))
-        got = self.call(self.store.release(req.req_id))
-        want = self.model.release(req.req_id, req.day, prev_day(req.day), 0)
+        got, now = self.call(self.store.release_result(req.req_id))
+        self.now = max(self.now, now)
+        want = self.model.release(req.req_id, req.day, prev_day(req.day), now)
         assert int(got) == want
 
     def report(self, data):
@@ -217,8 +223,10 @@ class Runner:
                 assert (b.state, b.gen, b.consec) == ("closed", 0, 0)
                 continue
             assert (h["state"], int(h["gen"]), int(h["consec"]), h["probe_id"], int(h["probe_dl_us"]),
-                    int(h["opened_us"]), int(h["cooldown_ms"]), [int(x) for x in h["fails"].split()]) == (
-                    b.state, b.gen, b.consec, b.probe_id, b.probe_dl_us, b.opened_us, b.cooldown_ms, b.fails)
+                    int(h["opened_us"]), int(h["cooldown_ms"]), [int(x) for x in h["fails"].split()],
+                    h.get("fsrc", "").split(), int(h.get("throttle_us", 0))) == (
+                    b.state, b.gen, b.consec, b.probe_id, b.probe_dl_us, b.opened_us, b.cooldown_ms, b.fails,
+                    b.fsrc, b.throttle_us)
             lat = dec(self.call(c.hgetall(k.latency(dep))))
             assert {f: int(v) for f, v in lat.items()} == self.model.latency.get(dep, {})
         ledger = self.call(c.xrange(k.ledger()))

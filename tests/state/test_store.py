@@ -95,17 +95,24 @@ async def test_candidates_fallback_and_reasons(backend):
     assert (await s.admit(admit_req(key="k3", cands=[cand("r4", rpm=1)]))).ok
 
 
-async def test_token_buckets_debt_mode(backend):
+async def test_token_buckets_take_the_whole_reservation_or_nothing(backend):
     s = await backend.store()
-    # tpm 1000: admit charges the estimate while there is room
+    # tpm 1000: admit takes the whole reservation, only while it fits
     a = await s.admit(admit_req("a", key_tpm=1000, est=600, cands=[cand(tpm=1000)]))
     assert a.ok
-    assert (await s.admit(admit_req("b", key_tpm=1000, est=600, cands=[cand(tpm=1000)]))).ok  # room left: into debt
+    b = await s.admit(admit_req("b", key_tpm=1000, est=600, cands=[cand(tpm=1000)]))
+    assert not b.ok and b.reason == "key_rate_limited" and b.retry_after_ms > 0  # 400 left: no room for 600
+    assert (await s.admit(admit_req("b2", key_tpm=1000, est=400, cands=[cand(tpm=1000)]))).ok  # exactly fits
     c = await s.admit(admit_req("c", key_tpm=1000, est=1, cands=[cand(tpm=1000)]))
     assert not c.ok and c.reason == "key_rate_limited"
+    # a reservation larger than the limit itself can never pass
+    big = await s.admit(admit_req("big", key_tpm=1000, est=1001, cands=[cand(tpm=0)]))
+    assert not big.ok and big.reason == "tokens_exceed_limit"
+    big = await s.admit(admit_req("big2", est=1001, cands=[cand(tpm=1000)]))
+    assert not big.ok and big.reason == "tokens_exceed_limit" and big.skipped == (("d1", "tokens_exceed_limit"),)
     # settle with fewer real tokens refunds: room again
     assert await s.settle(settle_req("a", tin=50, tout=0, tpm=1000, key_tpm=1000))
-    assert await s.settle(settle_req("b", tin=50, tout=0, tpm=1000, key_tpm=1000))
+    assert await s.settle(settle_req("b2", tin=50, tout=0, tpm=1000, key_tpm=1000))
     assert (await s.admit(admit_req("d", key_tpm=1000, est=10, cands=[cand(tpm=1000)]))).ok
     # settle with far more real tokens pushes into debt
     assert await s.settle(settle_req("d", tin=5000, tout=0, tpm=1000, key_tpm=1000))
