@@ -30,6 +30,7 @@ class ChatRequest:
     prompt_chars: int
     user: str | None
     n: int = 1
+    prompt_tokens: int = 0       # the prompt bound (gateway.tokens), set once the chain is known
 
 
 async def read_body(request: Request, limit: int, timeout_s: float = 30.0,

@@ -16,7 +16,8 @@ from gateway.chat import parse_json, read_body
 from gateway.config import Deployment
 from gateway.errors import GatewayError, bad_request
 from gateway.pipeline import serve
-from gateway.pricing import cost_micro, estimate_tokens
+from gateway.pricing import cost_micro
+from gateway.tokens import embeddings_input_bound
 from gateway.providers import UpstreamError, adapter_for
 from gateway.runtime import Gateway
 
@@ -63,9 +64,11 @@ async def embeddings(request: Request) -> Response:
         if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 65536):
             raise bad_request("'dimensions' must be a positive integer.", "dimensions")
         call.model_asked, call.task = model, "embedding"
-        prompt_tokens = token_ids + (estimate_tokens(chars) if chars else 0)
         plan = gw.planner.plan(model, key, chars + 4 * token_ids, None, "embedding", 1.0, body.get("user"),
                                kind="embedding")
+        family = gw.token_family(plan.deployments)
+        bound = embeddings_input_bound(body.get("input"), "cl100k" if family == "o200k" else family)
+        prompt_tokens = sum(bound) if isinstance(bound, list) else bound
         call.route, call.priority = plan.route, plan.priority
         call.skipped.extend(plan.skipped)
 

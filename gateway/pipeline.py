@@ -27,11 +27,12 @@ from gateway.deadlines import Deadlines
 from gateway.errors import GatewayError, rate_limited, sse_error, upstream_failed
 from gateway.failures import client_error, judge, same_fault_twice
 from gateway.plan import Plan
-from gateway.pricing import Usage, cost_micro, estimate_tokens, max_cost_micro
+from gateway.pricing import Usage, cost_micro, max_cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.openai import StreamError
 from gateway.runtime import Gateway
 from gateway.sse import SSEParser
+from gateway.tokens import chat_prompt_bound
 from gateway.state.store import PRIORITY_LEVELS, AdmitRequest, Admission, Candidate
 
 DONE = b"data: [DONE]\n\n"
@@ -56,7 +57,8 @@ async def chat_completions(request: Request) -> Answer:
         call.priority, call.experiment = plan.priority, plan.experiment
         call.skipped.extend(plan.skipped)
         max_out = chat.max_tokens or gw.config.server.default_max_output_tokens
-        return await serve(gw, call, plan, key, estimate_tokens(chat.prompt_chars), max_out,
+        chat.prompt_tokens = chat_prompt_bound(chat.body, gw.token_family(plan.deployments))
+        return await serve(gw, call, plan, key, chat.prompt_tokens, max_out,
                            lambda dep, attempt_id, deadline: _attempt(gw, call, chat, dep, attempt_id, deadline),
                            chat.n)
     except GatewayError as err:
@@ -232,7 +234,7 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
         return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error", "upstream_malformed",
                              retryable=True)
     if not usage.reported:
-        usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
+        usage.prompt_tokens = chat.prompt_tokens  # unreported: charged at the bound
     call.done(usage, cost_micro(usage, dep.price))
     return WholeReply(orjson.dumps(body), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))
 
@@ -291,7 +293,7 @@ async def _open_stream(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployme
 
 def _count_stream(call: Call, chat: ChatRequest, dep: Deployment, usage: Usage, outcome: str) -> None:
     if not usage.reported:
-        usage.prompt_tokens = estimate_tokens(chat.prompt_chars)
+        usage.prompt_tokens = chat.prompt_tokens  # unreported: charged at the bound
     call.done(usage, cost_micro(usage, dep.price), outcome)
 
 

@@ -21,6 +21,7 @@ from gateway.metrics import Metrics
 from gateway.plan import Planner
 from gateway.state.guard import GuardedState
 from gateway.state.store import BreakerParams, PaceArgs, SettleRequest
+from gateway.tokens import family_of
 from gateway.tokstats import TokenStats
 from gateway.upstream import Upstream
 
@@ -57,6 +58,7 @@ class Gateway:
         self._pace_cache: dict[tuple[str, str], PaceArgs] = {}
         self._day, self._day_ends = "", 0.0
         self._key_tpms = {k.name: k.tpm for k in config.keys}
+        self._families: dict[tuple[str, ...], str] = {}
 
     def budget_day(self) -> str:
         """Today in the budget's timezone; recomputed only when the cached day has ended."""
@@ -92,6 +94,18 @@ class Gateway:
             self._pace_cache.clear()
         self._pace_cache[(day, priority)] = args  # the same object each time: admit's command cache keys on it
         return args
+
+    def token_family(self, deployments: tuple[Deployment, ...]) -> str:
+        """The tokenizer family the prompt bound must cover for a chain (one family, else all)."""
+        names = tuple(d.name for d in deployments)
+        family = self._families.get(names)
+        if family is None:
+            found = {family_of(d.provider.format, d.provider.base_url) for d in deployments}
+            family = found.pop() if len(found) == 1 else "any"
+            if len(self._families) > 1024:
+                self._families.clear()
+            self._families[names] = family
+        return family
 
     def classify(self, messages: list[dict[str, Any]], forced: str | None) -> tuple[str, float]:
         if forced:

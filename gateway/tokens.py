@@ -99,6 +99,16 @@ def _breaks(raw: bytes) -> int:
     return n - 1 - (coarse ^ (coarse >> 8)).to_bytes(n, "little")[:n - 1].count(0)
 
 
+def family_of(wire_format: str, base_url: str) -> str:
+    """Whose tokenizer a deployment bills with: OpenAI's own API and Azure use o200k, Anthropic
+    and Gemini their own; any other OpenAI-compatible server (DeepSeek, vLLM, ...) is unknown."""
+    if wire_format == "azure" or (wire_format == "openai" and "api.openai.com" in base_url):
+        return "o200k"
+    if wire_format in ("anthropic", "gemini"):
+        return wire_format
+    return "any"
+
+
 def text_bound(text: str, family: str = "any") -> int:
     """Upper bound of the tokens of one string, without message framing."""
     if not text:

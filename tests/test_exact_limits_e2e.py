@@ -237,10 +237,9 @@ def _stall(single: Fleet, pid: int) -> None:
     body = {"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
 
     async def load() -> list[tuple[int, dict[str, str], Any]]:
-        task = asyncio.create_task(burst(single, 200, "budget", body, concurrency=32))
-        await asyncio.sleep(0.3)
-        os.kill(pid, signal.SIGSTOP)
+        os.kill(pid, signal.SIGSTOP)  # the requests' admits wait in the engine's socket buffers
         try:
+            task = asyncio.create_task(burst(single, 200, "budget", body, concurrency=32))
             await asyncio.sleep(4)
         finally:
             os.kill(pid, signal.SIGCONT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .knobs import ModelKnobs
-from .text import Ask, Reply, generate, prompt_tokens
+from .text import Ask, Reply, billed_prompt_tokens, generate
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +35,8 @@ def target_tokens(knobs: ModelKnobs) -> int:
 
 
 def answer(ask: Ask, texts: list[str], knobs: ModelKnobs, seed: int, id_prefix: str) -> Outcome:
-    """Generate `ask.n` choices; prompt tokens come from the total length of `texts`."""
-    prompt = prompt_tokens(sum(len(t) for t in texts))
+    """Generate `ask.n` choices; prompt tokens come from `texts` (one per message) and their framing."""
+    prompt = billed_prompt_tokens(texts)
     want = target_tokens(knobs)
     replies = [generate(ask, seed, i, want, id_prefix) for i in range(ask.n)]
     cached = int(prompt * knobs.cache_ratio)

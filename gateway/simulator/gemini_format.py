@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from .core import Outcome, answer, join_prompt
 from .state import Fault, SimState
-from .text import Ask, Reply, embedding, group, prompt_tokens
+from .text import Ask, Reply, billed_prompt_tokens, embedding, group, prompt_tokens
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_data, stream_response
 
 FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP", "tool": "STOP"}
@@ -284,7 +284,7 @@ async def dispatch(request: Request, state: SimState) -> Response:
                 _part_texts((content or {}).get("parts"), texts)
         except BadRequest as exc:
             return error(exc.status, exc.message)
-        return json_response({"totalTokens": prompt_tokens(sum(len(t) for t in texts))})
+        return json_response({"totalTokens": billed_prompt_tokens(texts)})
     return error(404, f"Method not found: {method}")
 
 

@@ -51,6 +51,17 @@ def prompt_tokens(text_len: int) -> int:
     return max(1, (text_len + 3) // 4)
 
 
+# Providers bill a chat's framing too: OpenAI's rule is 3 tokens around each message and 3 that
+# prime the reply (role markers and separators); the others bill theirs in the same range.
+FRAME_PER_MESSAGE = 3
+FRAME_PER_REQUEST = 3
+
+
+def billed_prompt_tokens(texts: list[str]) -> int:
+    """What a chat's prompt is billed: its text plus the framing of each message and the reply."""
+    return prompt_tokens(sum(len(t) for t in texts)) + FRAME_PER_MESSAGE * len(texts) + FRAME_PER_REQUEST
+
+
 @lru_cache(maxsize=4096)
 def word_pieces(seed: int, model: str, prompt: str, index: int, count: int) -> tuple[str, ...]:
     """`count` words as pieces ("Word", " word", " word." ...), sentence-cased.

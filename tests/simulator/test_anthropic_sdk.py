@@ -10,7 +10,7 @@ import pytest
 
 SYSTEM = "Be brief."
 MSGS = [{"role": "user", "content": "Tell me about rivers and oceans."}]
-PROMPT_TOKENS = (len(SYSTEM) + len(MSGS[0]["content"]) + 3) // 4
+PROMPT_TOKENS = (len(SYSTEM) + len(MSGS[0]["content"]) + 3) // 4 + 3 * 2 + 3  # text + framing
 MODEL = "claude-haiku-4-5"
 WEATHER = {
     "name": "get_weather",

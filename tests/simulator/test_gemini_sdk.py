@@ -11,7 +11,7 @@ from google.genai import errors, types
 MODEL = "gemini-2.5-flash"
 SYSTEM = "Be brief."
 PROMPT = "Tell me about rivers and oceans."
-PROMPT_TOKENS = (len(SYSTEM) + len(PROMPT) + 3) // 4
+PROMPT_TOKENS = (len(SYSTEM) + len(PROMPT) + 3) // 4 + 3 * 2 + 3  # text + framing
 WEATHER = types.FunctionDeclaration(
     name="get_weather",
     description="Weather for a city",

@@ -12,7 +12,7 @@ import pytest
 from typing import Any as SimServer  # the `sim` fixture (conftest.SimServer)
 
 MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Tell me about rivers and oceans."}]
-PROMPT_TOKENS = (len("Be brief.") + len("Tell me about rivers and oceans.") + 3) // 4
+PROMPT_TOKENS = (len("Be brief.") + len("Tell me about rivers and oceans.") + 3) // 4 + 3 * 2 + 3  # text + framing
 WEATHER = {
     "type": "function",
     "function": {
