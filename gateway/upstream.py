@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Iterable
 
-from gateway.config import Timeouts
+from gateway.config import Provider, Timeouts
+from gateway.egress import Egress
 from gateway.http1 import Chunks, Client, HTTPError, Response
 from gateway.providers import UpstreamError, UpstreamRequest
 
@@ -22,7 +24,7 @@ def _network_error(kind: str, message: str, status: int = 502) -> UpstreamError:
 
 
 def _from_http_error(exc: HTTPError, when: str) -> UpstreamError:
-    if exc.kind in ("timeout", "connect_timeout"):
+    if exc.kind in ("timeout", "connect_timeout", "pool_timeout"):
         return _network_error("upstream_timeout", f"upstream did not answer in time ({when})", 504)
     # messages reach clients: no address or port of the provider (logs carry the error code)
     if exc.kind == "connect":
@@ -63,11 +65,13 @@ class Opened:
 
 
 class Upstream:
-    def __init__(self) -> None:
+    def __init__(self, providers: Iterable[Provider] = ()) -> None:
         self._client: Client | None = None
+        # each provider's proxy, trust store and connection cap, found by its base_url
+        self._egress = {p.base_url: Egress(p.proxy, p.ca_file, p.max_connections) for p in providers}
 
     async def start(self) -> None:
-        self._client = Client(keepalive_s=30.0)
+        self._client = Client(keepalive_s=30.0, egress=self._egress)
 
     async def close(self) -> None:
         if self._client:

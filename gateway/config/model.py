@@ -43,6 +43,12 @@ class Provider:
     timeouts: Timeouts = Timeouts()
     max_retries: int = 1
     quirks: Quirks = Quirks()
+    # egress (gateway/egress.py): None takes the proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY, "" uses
+    # none, else an http:// proxy URL; a CA bundle replacing the system's; open connections per
+    # origin and worker (calls past it queue)
+    proxy: str | None = field(repr=False, default=None)
+    ca_file: str | None = None
+    max_connections: int = 100
 
 
 @dataclass(frozen=True, slots=True)

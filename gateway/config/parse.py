@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,14 @@ from gateway.config.model import (
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
+from gateway.egress import parse_proxy
 
 
 def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries",
-                        "quirks"})
+                        "quirks", "proxy", "ca_file", "max_connections"})
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
     base_url = r.string(doc, "base_url", path).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
@@ -63,7 +65,38 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
         name=name, format=fmt, base_url=base_url, api_key_env=key_env, api_key=api_key,
         headers=tuple((str(k), str(v)) for k, v in headers.items()), api_version=api_version,
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),
+        proxy=_proxy(r, doc, path), ca_file=_ca_file(r, doc, path),
+        max_connections=r.number(doc, "max_connections", path, 100, minimum=1, integer=True),
     )
+
+
+def _proxy(r: Reader, doc: dict, path: str) -> str | None:
+    """Absent: from the environment; null, "" or "none": no proxy; else an http:// proxy URL."""
+    if "proxy" not in doc:
+        return None
+    value = doc["proxy"]
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return ""
+    if not isinstance(value, str):
+        raise r.fail(f"{path}.proxy", value, "expected a proxy URL, or none")
+    try:
+        parse_proxy(value)
+    except ValueError as exc:
+        raise r.fail(f"{path}.proxy", "<redacted>" if "@" in value else value, str(exc)) from None
+    return value.strip()
+
+
+def _ca_file(r: Reader, doc: dict, path: str) -> str | None:
+    value = doc.get("ca_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise r.fail(f"{path}.ca_file", value, "expected the path of a PEM CA bundle")
+    try:
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError) as exc:
+        raise r.fail(f"{path}.ca_file", value, f"cannot load a CA bundle from it: {exc}") from None
+    return value
 
 
 def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) -> Deployment:
@@ -186,6 +219,12 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     )
     pdoc = r.mapping(doc.get("providers"), "providers", required=True)
     providers = {name: _provider(r, name, p, env) for name, p in pdoc.items()}
+    egress: dict[str, tuple[str, tuple]] = {}  # the upstream client finds a provider's egress by base_url
+    for name, p in providers.items():
+        first = egress.setdefault(p.base_url, (name, (p.proxy, p.ca_file, p.max_connections)))
+        if first[1] != (p.proxy, p.ca_file, p.max_connections):
+            raise r.fail(f"providers.{name}", p.base_url, f"shares its base_url with providers.{first[0]}, so "
+                         "proxy, ca_file and max_connections must be the same")
     mdoc = r.mapping(doc.get("models"), "models", required=True)
     if not mdoc:
         raise r.fail("models", mdoc, "at least one model is required")
