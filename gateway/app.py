@@ -110,7 +110,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         if not url:
             raise RuntimeError("REDIS_URL is not set: run through 'gateway serve', which starts an engine")
         state = await open_state(url, cfg)
-        upstream = Upstream(cfg.providers.values())
+        upstream = Upstream()
         await upstream.start()
         gw = Gateway(cfg, state, upstream)
         gw.started = time.time()

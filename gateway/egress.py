@@ -39,7 +39,7 @@ def set_keepalive(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: one pool set per provider, fast lookups
 class Egress:
     """One provider's way out. `proxy`: None takes it from the environment, "" never uses one,
     else an http:// proxy URL. `ca_file`: a PEM bundle that replaces the system trust store
@@ -47,7 +47,7 @@ class Egress:
     open connections per origin and worker; more concurrent calls wait their turn, first come
     first served."""
 
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may hold credentials
     ca_file: str | None = None
     max_connections: int = 100
 

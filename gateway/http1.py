@@ -333,29 +333,27 @@ def _connect_error(exc: BaseException, origin: Origin) -> HTTPError:
 
 
 class Client:
-    """One per worker. `egress` maps URL prefixes (providers' `base_url`) to their proxy, trust
-    store and connection cap; other URLs get `default`. The proxy variables are read once."""
+    """One per worker. Each request may name an `Egress` (a provider's proxy, trust store and
+    connection cap; `default` otherwise). The environment's proxy variables are read once."""
 
     def __init__(self, keepalive_s: float = 30.0, ssl_context: ssl.SSLContext | None = None,
-                 egress: dict[str, Egress] | None = None, default: Egress = Egress(),
-                 env: dict[str, str] | None = None) -> None:
+                 default: Egress = Egress(), env: dict[str, str] | None = None) -> None:
         self.keepalive_s = keepalive_s
         self._ssl = ssl_context
-        self._egress = sorted((egress or {}).items(), key=lambda kv: -len(kv[0]))  # longest prefix first
         self._default = default
         self._env = EnvProxies.from_env(os.environ if env is None else env)
         self._origins: dict[tuple[str, str, int, Egress], Origin] = {}
-        self._urls: dict[str, tuple[Origin, bytes]] = {}
+        self._urls: dict[tuple[str, Egress], tuple[Origin, bytes]] = {}
 
-    def _target(self, url: str) -> tuple[Origin, bytes]:
-        hit = self._urls.get(url)
+    def _target(self, url: str, egress: Egress | None = None) -> tuple[Origin, bytes]:
+        egress = egress or self._default
+        hit = self._urls.get((url, egress))
         if hit is not None:
             return hit
         u = urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"unsupported upstream URL: {url!r}")
         port = u.port or (443 if u.scheme == "https" else 80)
-        egress = next((e for prefix, e in self._egress if url.startswith(prefix)), self._default)
         key = (u.scheme, u.hostname, port, egress)
         origin = self._origins.get(key)
         if origin is None:
@@ -369,7 +367,7 @@ class Client:
             target = f"http://{origin.host_header.decode('ascii')}{target}"
         if len(self._urls) > 4096:
             self._urls.clear()
-        hit = self._urls[url] = (origin, target.encode("ascii"))
+        hit = self._urls[(url, egress)] = (origin, target.encode("ascii"))
         return hit
 
     async def _connection(self, origin: Origin, connect_timeout: float, wait_timeout: float,
@@ -402,10 +400,10 @@ class Client:
         return conn
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes, *,
-                      connect_timeout: float, head_timeout: float) -> Response:
+                      connect_timeout: float, head_timeout: float, egress: Egress | None = None) -> Response:
         """Send the request; return once the status and headers have arrived (waiting for a free
         connection counts against `head_timeout`, connecting also against `connect_timeout`)."""
-        origin, target = self._target(url)
+        origin, target = self._target(url, egress)
         lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n", origin.head_lines, _header_block(headers)]
         if body or method not in ("GET", "HEAD"):
             lines.append(b"content-length: %d\r\n" % len(body))

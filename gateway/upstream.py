@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterable
 
-from gateway.config import Provider, Timeouts
+from gateway.config import Timeouts
 from gateway.egress import Egress
 from gateway.http1 import Chunks, Client, HTTPError, Response
 from gateway.providers import UpstreamError, UpstreamRequest
@@ -65,20 +64,22 @@ class Opened:
 
 
 class Upstream:
-    def __init__(self, providers: Iterable[Provider] = ()) -> None:
+    """Each call names its provider's `Egress` (proxy, trust store, connection cap); the
+    environment's proxy variables are read once, at start."""
+
+    def __init__(self) -> None:
         self._client: Client | None = None
-        # each provider's proxy, trust store and connection cap, found by its base_url
-        self._egress = {p.base_url: Egress(p.proxy, p.ca_file, p.max_connections) for p in providers}
 
     async def start(self) -> None:
-        self._client = Client(keepalive_s=30.0, egress=self._egress)
+        self._client = Client(keepalive_s=30.0)
 
     async def close(self) -> None:
         if self._client:
             self._client.close()
             self._client = None
 
-    async def open(self, req: UpstreamRequest, timeouts: Timeouts, deadline: float) -> Opened | UpstreamError:
+    async def open(self, req: UpstreamRequest, timeouts: Timeouts, deadline: float,
+                   egress: Egress | None = None) -> Opened | UpstreamError:
         """POST and wait for the status line and headers (the first byte), within the deadline."""
         assert self._client is not None, "Upstream.start() was not awaited"
         remaining = deadline - time.monotonic()
@@ -87,18 +88,19 @@ class Upstream:
         try:
             response = await self._client.request("POST", req.url, req.headers, req.body,
                                                   connect_timeout=min(timeouts.connect_s, remaining),
-                                                  head_timeout=min(timeouts.first_byte_s, remaining))
+                                                  head_timeout=min(timeouts.first_byte_s, remaining), egress=egress)
         except HTTPError as exc:
             return _from_http_error(exc, "response head")
         return Opened(response, timeouts.idle_s)
 
-    async def probe(self, url: str, headers: dict[str, str], timeout_s: float) -> int | None:
+    async def probe(self, url: str, headers: dict[str, str], timeout_s: float,
+                    egress: Egress | None = None) -> int | None:
         """GET a health URL; the status, or None when the provider cannot be reached in time."""
         assert self._client is not None, "Upstream.start() was not awaited"
         deadline = time.monotonic() + timeout_s
         try:
             response = await self._client.request("GET", url, headers, b"", connect_timeout=timeout_s,
-                                                  head_timeout=timeout_s)
+                                                  head_timeout=timeout_s, egress=egress)
         except (HTTPError, ValueError):
             return None
         try:

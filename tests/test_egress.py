@@ -120,16 +120,16 @@ routes:
 
 
 def test_config_egress_defaults():
-    p = parse_config(provider_config("")).providers["p"]
-    assert (p.proxy, p.ca_file, p.max_connections) == (None, None, 100)
+    e = parse_config(provider_config("")).providers["p"].egress
+    assert (e.proxy, e.ca_file, e.max_connections) == (None, None, 100)
 
 
 @pytest.mark.parametrize("value, expected", [("none", ""), ("''", ""), ("null", ""),
                                              ("http://u:pw@proxy:3128", "http://u:pw@proxy:3128")])
 def test_config_proxy(value, expected):
     p = parse_config(provider_config(f"    proxy: {value}\n    max_connections: 7")).providers["p"]
-    assert (p.proxy, p.max_connections) == (expected, 7)
-    assert "pw" not in repr(p)
+    assert (p.egress.proxy, p.egress.max_connections) == (expected, 7)
+    assert "pw" not in repr(p) and "pw" not in repr(p.egress)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -147,15 +147,7 @@ def test_config_ca_file_is_loaded(tmp_path):
     from tests.egress_helpers import make_certs
 
     certs = make_certs(tmp_path)
-    assert parse_config(provider_config(f"    ca_file: {certs.ca}")).providers["p"].ca_file == str(certs.ca)
+    assert parse_config(provider_config(f"    ca_file: {certs.ca}")).providers["p"].egress.ca_file == str(certs.ca)
     with pytest.raises(ConfigError, match="cannot load a CA bundle"):
         parse_config(provider_config(f"    ca_file: {certs.server_key}"))
 
-
-def test_providers_sharing_a_base_url_must_share_egress():
-    doc = provider_config("")
-    doc["providers"]["q"] = {**doc["providers"]["p"], "max_connections": 5}
-    with pytest.raises(ConfigError, match="shares its base_url with providers.p"):
-        parse_config(doc)
-    doc["providers"]["q"]["max_connections"] = 100
-    assert set(parse_config(doc).providers) == {"p", "q"}

@@ -63,8 +63,8 @@ class Origin200:
             w.close()
 
 
-async def fetch(client: Client, url: str, **headers: str) -> bytes:
-    resp = await client.request("GET", url, headers, b"", connect_timeout=CT, head_timeout=HT)
+async def fetch(client: Client, url: str, egress: Egress | None = None) -> bytes:
+    resp = await client.request("GET", url, {}, b"", connect_timeout=CT, head_timeout=HT, egress=egress)
     body = await resp.read(asyncio.get_running_loop().time() + 5, 5, 1 << 20)
     assert resp.status == 200
     resp.release()
@@ -226,8 +226,8 @@ def server_context(certs) -> ssl.SSLContext:
 async def test_tls_verified_against_the_configured_ca_and_refused_without_it(certs):
     server = await Origin200(context=server_context(certs)).start()
     try:
-        trusted = Client(egress={server.url("/"): Egress(ca_file=str(certs.ca))}, env={})
-        assert await fetch(trusted, server.url("/ok")) == b"GET /ok HTTP/1.1"
+        trusted = Client(env={})
+        assert await fetch(trusted, server.url("/ok"), Egress(ca_file=str(certs.ca))) == b"GET /ok HTTP/1.1"
         trusted.close()
         system = Client(env={})  # the system trust store does not know our CA: verification fails
         with pytest.raises(HTTPError) as info:
@@ -268,11 +268,11 @@ async def test_http_origin_through_the_proxy_in_absolute_form(proxies):
 async def test_https_origin_through_a_connect_tunnel_with_proxy_auth(proxies, certs):
     _, auth_proxy = proxies
     server = await Origin200(context=server_context(certs)).start()
-    egress = {server.url("/"): Egress(proxy=auth_proxy.url("alice", "s3cr3t"), ca_file=str(certs.ca))}
-    client = Client(egress=egress, env={"HTTPS_PROXY": "http://127.0.0.1:1"})  # the provider's own proxy wins
+    egress = Egress(proxy=auth_proxy.url("alice", "s3cr3t"), ca_file=str(certs.ca))
+    client = Client(env={"HTTPS_PROXY": "http://127.0.0.1:1"})  # the provider's own proxy wins
     try:
-        assert await fetch(client, server.url("/a")) == b"GET /a HTTP/1.1"  # end to end: the origin's own bytes
-        assert await fetch(client, server.url("/b")) == b"GET /b HTTP/1.1"
+        assert await fetch(client, server.url("/a"), egress) == b"GET /a HTTP/1.1"  # the origin's own bytes
+        assert await fetch(client, server.url("/b"), egress) == b"GET /b HTTP/1.1"
         assert auth_proxy.requests().count(f"CONNECT 127.0.0.1:{server.port}") == 1  # the tunnel is kept alive
         assert server.connections == 1
     finally:
@@ -284,10 +284,10 @@ async def test_https_origin_through_a_connect_tunnel_with_proxy_auth(proxies, ce
 async def test_refused_proxy_credentials_are_a_connect_error_without_the_password(proxies, certs):
     _, auth_proxy = proxies
     server = await Origin200(context=server_context(certs)).start()
-    tunnel = Client(egress={server.url("/"): Egress(proxy=auth_proxy.url("alice", "wrong-pw"), ca_file=str(certs.ca))},
-                    env={})
+    tunnel = Client(env={})
+    wrong = Egress(proxy=auth_proxy.url("alice", "wrong-pw"), ca_file=str(certs.ca))
     with pytest.raises(HTTPError) as info:  # tinyproxy answers a wrong password on CONNECT with 401
-        await tunnel.request("GET", server.url("/"), {}, b"", connect_timeout=CT, head_timeout=HT)
+        await tunnel.request("GET", server.url("/"), {}, b"", connect_timeout=CT, head_timeout=HT, egress=wrong)
     assert info.value.kind == "connect" and "refused the tunnel: HTTP/1.0 40" in str(info.value)
     assert "wrong-pw" not in str(info.value) and "alice" not in str(info.value)
     plain = Client(env={"HTTP_PROXY": auth_proxy.url()})  # no credentials: 407 on an absolute-form request

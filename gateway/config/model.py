@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.egress import Egress
+
 TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
 PRIORITIES = ("low", "normal", "high", "critical")
 WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini")
@@ -43,12 +45,7 @@ class Provider:
     timeouts: Timeouts = Timeouts()
     max_retries: int = 1
     quirks: Quirks = Quirks()
-    # egress (gateway/egress.py): None takes the proxy from HTTPS_PROXY/HTTP_PROXY/NO_PROXY, "" uses
-    # none, else an http:// proxy URL; a CA bundle replacing the system's; open connections per
-    # origin and worker (calls past it queue)
-    proxy: str | None = field(repr=False, default=None)
-    ca_file: str | None = None
-    max_connections: int = 100
+    egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/egress.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from gateway.config.model import (
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
-from gateway.egress import parse_proxy
+from gateway.egress import Egress, parse_proxy
 
 
 def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
@@ -65,8 +65,8 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
         name=name, format=fmt, base_url=base_url, api_key_env=key_env, api_key=api_key,
         headers=tuple((str(k), str(v)) for k, v in headers.items()), api_version=api_version,
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),
-        proxy=_proxy(r, doc, path), ca_file=_ca_file(r, doc, path),
-        max_connections=r.number(doc, "max_connections", path, 100, minimum=1, integer=True),
+        egress=Egress(_proxy(r, doc, path), _ca_file(r, doc, path),
+                      r.number(doc, "max_connections", path, 100, minimum=1, integer=True)),
     )
 
 
@@ -219,12 +219,6 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     )
     pdoc = r.mapping(doc.get("providers"), "providers", required=True)
     providers = {name: _provider(r, name, p, env) for name, p in pdoc.items()}
-    egress: dict[str, tuple[str, tuple]] = {}  # the upstream client finds a provider's egress by base_url
-    for name, p in providers.items():
-        first = egress.setdefault(p.base_url, (name, (p.proxy, p.ca_file, p.max_connections)))
-        if first[1] != (p.proxy, p.ca_file, p.max_connections):
-            raise r.fail(f"providers.{name}", p.base_url, f"shares its base_url with providers.{first[0]}, so "
-                         "proxy, ca_file and max_connections must be the same")
     mdoc = r.mapping(doc.get("models"), "models", required=True)
     if not mdoc:
         raise r.fail("models", mdoc, "at least one model is required")
