@@ -86,6 +86,23 @@ def _proxy(r: Reader, doc: dict, path: str) -> str | None:
     return value.strip()
 
 
+def _path(r: Reader, doc: dict, name: str) -> str | None:
+    """A file the state connection reads (a CA bundle, a client certificate or key)."""
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not os.path.isfile(value):
+        raise r.fail(f"state.{name}", value, "expected the path of an existing file")
+    return value
+
+
+def _bool(r: Reader, doc: dict, name: str, path: str, default: bool) -> bool:
+    value = doc.get(name, default)
+    if not isinstance(value, bool):
+        raise r.fail(f"{path}.{name}", value, "expected true or false")
+    return value
+
+
 def _ca_file(r: Reader, doc: dict, path: str) -> str | None:
     value = doc.get("ca_file")
     if value is None:
@@ -193,6 +210,11 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
                                     choices=("auto", "fail_open", "fail_closed")),
         replicas=r.number(stdoc, "replicas", "state", sbase.replicas, minimum=1, integer=True),
         journal_dir=r.string(stdoc, "journal_dir", "state") if stdoc.get("journal_dir") is not None else None,
+        health_check_s=r.number(stdoc, "health_check_s", "state", sbase.health_check_s, minimum=0),
+        **{f: _path(r, stdoc, f) for f in ("tls_ca_file", "tls_cert_file", "tls_key_file")},
+        tls_cert_reqs=r.string(stdoc, "tls_cert_reqs", "state", sbase.tls_cert_reqs,
+                               choices=("required", "optional", "none")),
+        tls_check_hostname=_bool(r, stdoc, "tls_check_hostname", "state", sbase.tls_check_hostname),
     )
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")
