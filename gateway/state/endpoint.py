@@ -35,6 +35,18 @@ def is_sentinel(url: str) -> bool:
     return url.split("://", 1)[0].lower() in SENTINEL_SCHEMES
 
 
+def seeds(url: str) -> list[str]:
+    """REDIS_URL as a list: several comma-separated cluster seeds, or one URL (a sentinel URL's
+    commas separate its sentinels)."""
+    return [url] if is_sentinel(url) else [u.strip() for u in url.split(",") if u.strip()]
+
+
+def redis_client(url: str, settings: Any = None, **kw: Any) -> Any:
+    """redis-py for an operator command (spend, status, audit): the first seed of a cluster
+    list, else the engine or the sentinels' master, with the same TLS options as the gateway."""
+    return parse_endpoint(seeds(url)[0], settings).redis_py(**kw)
+
+
 @dataclass(frozen=True, slots=True)
 class Tls:
     cert_reqs: str = "required"
