@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import shutil
+import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -63,7 +66,6 @@ def start_tinyproxy(tmp: Path, user: str | None = None, password: str | None = N
     proc = subprocess.Popen([TINYPROXY, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=(tmp / f"tinyproxy-{port}.err").open("wb"))
     deadline = time.monotonic() + 10
-    import socket
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"tinyproxy exited: {(tmp / f'tinyproxy-{port}.err').read_text()}")
@@ -134,3 +136,43 @@ def make_certs(tmp: Path) -> Certs:
     out.client_cert.write_bytes(client.public_bytes(serialization.Encoding.PEM))
     write_key(client_key, out.client_key)
     return out
+
+
+class Relay:
+    """A TCP relay to a local port, optionally serving TLS on its side (a TLS terminator), whose
+    existing flows can be blackholed: bytes dropped both ways, nothing closed, as a NAT or load
+    balancer that forgot the flow does; new flows are relayed normally."""
+
+    def __init__(self, target_port: int, context: "ssl.SSLContext | None" = None) -> None:
+        self.target_port = target_port
+        self.context = context
+        self.accepted = 0
+        self.dead: set[int] = set()
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> "Relay":
+        self.server = await asyncio.start_server(self._on, "127.0.0.1", 0, ssl=self.context)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    def blackhole(self) -> None:
+        self.dead.update(range(1, self.accepted + 1))
+
+    async def _on(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        flow = self.accepted
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if flow not in self.dead:
+                    dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+    async def stop(self) -> None:
+        self.server.close()
+        for w in self.writers:
+            w.close()

@@ -24,7 +24,7 @@ from gateway.state.engine import Engine, find_engine_binary, free_port
 from gateway.state.guard import open_state
 from gateway.state.resp import RespConnection
 from gateway.state.store import StateStore
-from tests.egress_helpers import make_certs
+from tests.egress_helpers import Relay, make_certs
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -66,40 +66,14 @@ def test_bad_urls(url, message):
 
 # ------------------------------------------------------------------------------ TLS
 
-class TlsTerminator:
+def tls_terminator(certs, target_port: int, client_certs: bool) -> Relay:
     """TLS in front of the engine's TCP port (optionally demanding a client certificate)."""
-
-    def __init__(self, certs, target_port: int, client_certs: bool) -> None:
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(certs.server_cert, certs.server_key)
-        if client_certs:
-            self.context.verify_mode = ssl.CERT_REQUIRED
-            self.context.load_verify_locations(certs.ca)
-        self.target_port = target_port
-        self.handshakes = 0
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> "TlsTerminator":
-        self.server = await asyncio.start_server(self._on, "127.0.0.1", 0, ssl=self.context)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def _on(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.handshakes += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers += [writer, up_writer]
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            while data := await src.read(65536):
-                dst.write(data)
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
-
-    async def stop(self) -> None:
-        self.server.close()
-        for w in self.writers:
-            w.close()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    if client_certs:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(certs.ca)
+    return Relay(target_port, context)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +82,7 @@ def certs(tmp_path_factory):
 
 
 async def test_tls_with_a_client_certificate_from_url_options(redis_url, certs):
-    tls = await TlsTerminator(certs, parse_endpoint(redis_url).port, client_certs=True).start()
+    tls = await tls_terminator(certs, parse_endpoint(redis_url).port, client_certs=True).start()
     url = (f"rediss://127.0.0.1:{tls.port}/0?ssl_ca_certs={certs.ca}&ssl_certfile={certs.client_cert}"
            f"&ssl_keyfile={certs.client_key}")
     store = await StateStore.connect(url, prefix=f"tls{uuid.uuid4().hex[:6]}", timeout_s=2.0)
@@ -117,14 +91,14 @@ async def test_tls_with_a_client_certificate_from_url_options(redis_url, certs):
         assert await store.scripts.fast.execute("SET", key, "fast") == b"OK"  # the pipelined connection
         assert await store.client.get(key) == b"fast"                          # and redis-py, same URL
         assert store.scripts.fast._transport.get_extra_info("peercert") is not None
-        assert tls.handshakes >= 2
+        assert tls.accepted >= 2
     finally:
         await store.close()
         await tls.stop()
 
 
 async def test_tls_options_from_the_config_and_verification_by_default(redis_url, certs):
-    tls = await TlsTerminator(certs, parse_endpoint(redis_url).port, client_certs=False).start()
+    tls = await tls_terminator(certs, parse_endpoint(redis_url).port, client_certs=False).start()
     url = f"rediss://127.0.0.1:{tls.port}/0"
     try:
         settings = StateSettings(tls_ca_file=str(certs.ca))

@@ -18,6 +18,7 @@ from gateway.egress import KEEPALIVE_COUNT, KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL
 from gateway.state.endpoint import parse_endpoint
 from gateway.state.resp import RespConnection
 from gateway.state.store import StateStore
+from tests.egress_helpers import Relay
 
 
 def keepalive_of(sock: socket.socket) -> tuple[int, int, int, int]:
@@ -72,44 +73,6 @@ async def test_without_the_idle_check_the_call_after_client_kill_fails(redis_url
         assert await conn.execute("PING") == b"PONG"  # and the one after reconnects
     finally:
         await conn.close()
-
-
-class Relay:
-    """A TCP relay to the engine whose existing flows can be blackholed (bytes dropped both ways,
-    nothing closed), as a NAT that forgot the mapping does; new flows are relayed normally."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.accepted = 0
-        self.dead: set[int] = set()
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> "Relay":
-        self.server = await asyncio.start_server(self._on, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    def blackhole(self) -> None:
-        self.dead.update(range(1, self.accepted + 1))
-
-    async def _on(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        flow = self.accepted
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers += [writer, up_writer]
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            while data := await src.read(65536):
-                if flow not in self.dead:
-                    dst.write(data)
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
-
-    async def stop(self) -> None:
-        self.server.close()
-        for w in self.writers:
-            w.close()
 
 
 @pytest.mark.parametrize("health_check_s", [0.1, 0])
