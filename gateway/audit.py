@@ -271,12 +271,11 @@ def audit_main(argv: list[str]) -> int:
         if not url:
             print("gateway audit: set REDIS_URL (or --redis-url) to the gateway's state engine", file=sys.stderr)
             return 2
-        import redis.asyncio as aioredis
-
+        from gateway.state.endpoint import redis_client
         from gateway.state.keys import Keys
 
         async def fetch() -> list:
-            client = aioredis.Redis.from_url(url.split(",")[0], socket_timeout=10)
+            client = redis_client(url, config.state, socket_timeout=10)
             try:
                 return await read_ledger(client, Keys(config.state.prefix).ledger())
             finally:

@@ -137,6 +137,7 @@ def spend(args: argparse.Namespace) -> int:
     import orjson
 
     from gateway.spend import format_table, report
+    from gateway.state.endpoint import seeds
     from gateway.state.store import StateStore
 
     target = _config_and_redis(args)
@@ -147,8 +148,9 @@ def spend(args: argparse.Namespace) -> int:
 
     async def read() -> dict:
         # through the store: it folds the ledger's pending counters first (exact sums)
-        urls = url.split(",")
-        store = await StateStore.connect(urls if len(urls) > 1 else url, prefix=cfg.state.prefix, timeout_s=5)
+        urls = seeds(url)
+        store = await StateStore.connect(urls if len(urls) > 1 else url, prefix=cfg.state.prefix, timeout_s=5,
+                                         settings=cfg.state)
         try:
             return await store.day_spend(day)
         finally:
@@ -163,9 +165,8 @@ def status(args: argparse.Namespace) -> int:
     """Live replicas with their config hashes; exit 1 when they disagree."""
     import asyncio
 
-    import redis.asyncio as aioredis
-
     from gateway.housekeeping import live_replicas
+    from gateway.state.endpoint import redis_client
     from gateway.state.keys import Keys
 
     target = _config_and_redis(args)
@@ -174,7 +175,7 @@ def status(args: argparse.Namespace) -> int:
     cfg, url = target
 
     async def read() -> dict:
-        client = aioredis.Redis.from_url(url.split(",")[0], socket_timeout=5)
+        client = redis_client(url, cfg.state, socket_timeout=5)
         try:
             return await live_replicas(client, Keys(cfg.state.prefix), cfg.housekeeping.interval_s * 3)
         finally:

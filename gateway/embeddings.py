@@ -88,7 +88,8 @@ async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str,
     if not hasattr(adapter, "embeddings_to_upstream"):
         return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
                              "embeddings_unsupported", retryable=False)
-    opened = await gw.upstream.open(adapter.embeddings_to_upstream(body, dep), dep.provider.timeouts, deadline)
+    opened = await gw.upstream.open(adapter.embeddings_to_upstream(body, dep), dep.provider.timeouts, deadline,
+                                     dep.provider.egress)
     if isinstance(opened, UpstreamError):
         return opened
     data = await gw.upstream.read_body(opened, deadline)

@@ -85,7 +85,8 @@ class Housekeeper:
             deps_by_provider.setdefault(dep.provider.name, []).append(dep.name)
         for name, deps in deps_by_provider.items():
             url, headers = probe_target(self.gw.config.providers[name])
-            status = await self.gw.upstream.probe(url, headers, self.cfg.probe_timeout_s)
+            status = await self.gw.upstream.probe(url, headers, self.cfg.probe_timeout_s,
+                                                  self.gw.config.providers[name].egress)
             outcome = probe_outcome(status)
             if outcome == "neutral":
                 continue

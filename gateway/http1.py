@@ -1,25 +1,25 @@
 """A lean HTTP/1.1 client for the upstream calls: keep-alive pools, httptools parsing, streaming.
 
-Why not aiohttp: on the 2-core benchmark machine a throwaway bare relay (uvicorn, orjson, two
-script calls; not kept in the repo) topped out near 1,600 requests/s on one core through an
-aiohttp session and near 2,900 through a minimal httptools client, the prototype of this one:
-aiohttp's per-request machinery (request/response objects, cookie jar, trace hooks, timers,
-stream readers) costs ~250 µs of CPU a call here. In the gateway itself, switching to this
-module took the JSON benchmark from 632 to 999 requests/s (docs/benchmarks.md). The parsing itself is done by
-httptools (the C parser uvicorn uses); this module only pools connections, writes requests and
-hands out bodies.
+Why not aiohttp: on the 2-core benchmark machine a bare relay (uvicorn, orjson, two script calls)
+topped out near 1,600 requests/s on one core through an aiohttp session and near 2,900 through a
+minimal httptools client, the prototype of this one: aiohttp's per-request machinery (request and
+response objects, cookie jar, trace hooks, timers, stream readers) costs ~250 µs of CPU a call
+here. Switching the gateway to this module took the JSON benchmark from 632 to 999 requests/s
+(docs/benchmarks.md). Parsing is httptools' (the C parser uvicorn uses).
 
-What it does: HTTP/1.1 over TCP or TLS (certificates verified), keep-alive connections per
-origin (LIFO, closed after `keepalive_s` idle), Content-Length and chunked bodies, gzip and
-deflate bodies, backpressure (the socket stops being read while the consumer lags), one retry
-on a fresh connection when a reused one turns out to have been closed by the server before it
-answered (the request never reached it), and timeouts for connecting, the response head, and
-each wait for body bytes.
+What it does: HTTP/1.1 over TCP or TLS (certificates verified), directly or through an HTTP proxy
+(`gateway.egress`: CONNECT tunnels, absolute-form, proxy credentials, TCP keepalive); keep-alive
+connections per origin (LIFO, closed after `keepalive_s` idle), at most `max_connections` open
+per origin with a FIFO queue (`gateway.http1_pool`); Content-Length, chunked, gzip and deflate
+bodies; backpressure (the socket stops being read while the consumer lags); one retry on a fresh
+connection when a reused one was closed by the server before it answered; timeouts for
+connecting, the response head (queueing for a connection included) and each wait for body bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 import zlib
@@ -28,6 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+
+from gateway.egress import EnvProxies, Egress, ProxyRefused, choose_proxy, dial, tls_context
+from gateway.http1_pool import Origin
 
 HIGH_WATER = 256 * 1024   # buffered body bytes past which the socket is paused
 LOW_WATER = 64 * 1024
@@ -45,17 +48,6 @@ class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the answer."""
 
 
-class Origin:
-    __slots__ = ("scheme", "host", "port", "host_header", "ssl", "idle")
-
-    def __init__(self, scheme: str, host: str, port: int, context: ssl.SSLContext | None) -> None:
-        self.scheme, self.host, self.port, self.ssl = scheme, host, port, context
-        default = 443 if scheme == "https" else 80
-        name = f"[{host}]" if ":" in host else host  # an IPv6 literal
-        self.host_header = (name if port == default else f"{name}:{port}").encode("ascii")
-        self.idle: deque[tuple[float, _Connection]] = deque()
-
-
 class _Connection(asyncio.Protocol):
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
@@ -65,6 +57,7 @@ class _Connection(asyncio.Protocol):
         self.reused = False
         self.closed = False
         self.interim = False  # a 1xx answer is being parsed: skipped, the real one follows
+        self.counted = False  # holds one of the origin's slots until it closes
 
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,6 +79,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
+        self._uncount()
         response = self.response
         if response is None or response.complete:
             return
@@ -132,6 +126,12 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.origin.closed_one()
 
 
 class Response:
@@ -281,7 +281,7 @@ class Response:
         if self.complete and self.keep_alive and self._error is None and not conn.closed and not self._buffer \
                 and not self._paused:
             conn.reused = True
-            conn.origin.idle.append((time.monotonic(), conn))
+            conn.origin.put(conn, time.monotonic())
         else:
             conn.abort()
 
@@ -323,63 +323,88 @@ def _header_block(headers: dict[str, str]) -> bytes:
     return block.encode("latin-1")
 
 
-class Client:
-    """One per worker: pools of keep-alive connections per origin."""
+def _connect_error(exc: BaseException, origin: Origin) -> HTTPError:
+    where = f"{origin.host}:{origin.port}" + (f" through proxy {origin.proxy.address}" if origin.proxy else "")
+    if isinstance(exc, TimeoutError):
+        return HTTPError("connect_timeout", f"connecting to {where} timed out")
+    if isinstance(exc, ProxyRefused):
+        return HTTPError("connect", f"{exc} (for {origin.host}:{origin.port})")
+    return HTTPError("connect", f"cannot connect to {where}: {getattr(exc, 'strerror', None) or type(exc).__name__}")
 
-    def __init__(self, keepalive_s: float = 30.0, ssl_context: ssl.SSLContext | None = None) -> None:
+
+class Client:
+    """One per worker. Each request may name an `Egress` (a provider's proxy, trust store and
+    connection cap; `default` otherwise). The environment's proxy variables are read once."""
+
+    def __init__(self, keepalive_s: float = 30.0, ssl_context: ssl.SSLContext | None = None,
+                 default: Egress = Egress(), env: dict[str, str] | None = None) -> None:
         self.keepalive_s = keepalive_s
         self._ssl = ssl_context
-        self._origins: dict[tuple[str, str, int], Origin] = {}
-        self._urls: dict[str, tuple[Origin, bytes]] = {}
+        self._default = default
+        self._env = EnvProxies.from_env(os.environ if env is None else env)
+        self._origins: dict[tuple[str, str, int, Egress], Origin] = {}
+        self._urls: dict[tuple[str, Egress], tuple[Origin, bytes]] = {}
 
-    def _target(self, url: str) -> tuple[Origin, bytes]:
-        hit = self._urls.get(url)
+    def _target(self, url: str, egress: Egress | None = None) -> tuple[Origin, bytes]:
+        egress = egress or self._default
+        hit = self._urls.get((url, egress))
         if hit is not None:
             return hit
         u = urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"unsupported upstream URL: {url!r}")
         port = u.port or (443 if u.scheme == "https" else 80)
-        key = (u.scheme, u.hostname, port)
+        key = (u.scheme, u.hostname, port, egress)
         origin = self._origins.get(key)
         if origin is None:
             context = None
             if u.scheme == "https":
-                context = self._ssl or ssl.create_default_context()
-                context.set_alpn_protocols(["http/1.1"])
-            origin = self._origins[key] = Origin(u.scheme, u.hostname, port, context)
-        target = ((u.path or "/") + (f"?{u.query}" if u.query else "")).encode("ascii")
+                context = self._ssl or tls_context(egress.ca_file)
+            proxy = choose_proxy(egress, self._env, u.scheme, u.hostname, port)
+            origin = self._origins[key] = Origin(u.scheme, u.hostname, port, context, proxy, egress.max_connections)
+        target = ((u.path or "/") + (f"?{u.query}" if u.query else ""))
+        if origin.absolute:  # through a proxy: absolute-form (RFC 9112 3.2.2)
+            target = f"http://{origin.host_header.decode('ascii')}{target}"
         if len(self._urls) > 4096:
             self._urls.clear()
-        hit = self._urls[url] = (origin, target)
+        hit = self._urls[(url, egress)] = (origin, target.encode("ascii"))
         return hit
 
-    async def _connection(self, origin: Origin, connect_timeout: float, fresh: bool = False) -> _Connection:
-        now = time.monotonic()
-        while origin.idle and not fresh:
-            since, conn = origin.idle.pop()
-            if not conn.closed and now - since < self.keepalive_s:
-                return conn
-            conn.abort()
-        loop = asyncio.get_running_loop()
+    async def _connection(self, origin: Origin, connect_timeout: float, wait_timeout: float,
+                          fresh: bool = False) -> _Connection:
+        """An idle connection, else a new one in a free slot, else the next one given back."""
+        conn = None if fresh else origin.reuse(time.monotonic(), self.keepalive_s)
+        if conn is not None:
+            return conn  # type: ignore[return-value]
+        if not origin.reserve():
+            try:
+                async with asyncio.timeout(max(0.001, wait_timeout)):
+                    conn = await origin.queue()
+            except TimeoutError:
+                raise HTTPError("pool_timeout", f"no connection to {origin.host}:{origin.port} came free in time "
+                                                f"({origin.limit} open)") from None
+            if conn is not None:
+                return conn  # type: ignore[return-value]
         try:
             async with asyncio.timeout(max(0.001, connect_timeout)):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(origin), origin.host, origin.port, ssl=origin.ssl,
-                    server_hostname=origin.host if origin.ssl else None)
-        except TimeoutError:
-            raise HTTPError("connect_timeout", f"connecting to {origin.host}:{origin.port} timed out") from None
-        except OSError as exc:
-            raise HTTPError("connect", f"cannot connect to {origin.host}:{origin.port}: "
-                                       f"{exc.strerror or type(exc).__name__}") from None
+                conn = await dial(lambda: _Connection(origin), origin.host, origin.port, origin.ssl, origin.proxy)
+        except BaseException as exc:
+            origin.closed_one()  # the reserved slot
+            if isinstance(exc, (TimeoutError, OSError, ProxyRefused)):
+                raise _connect_error(exc, origin) from None
+            raise
+        conn.counted = True
+        if conn.closed:  # lost before we got it
+            conn.abort()
+            raise HTTPError("connect", f"{origin.host}:{origin.port} closed the connection at once")
         return conn
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes, *,
-                      connect_timeout: float, head_timeout: float) -> Response:
-        """Send the request; return once the status and headers have arrived."""
-        origin, target = self._target(url)
-        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nhost: ", origin.host_header, b"\r\n",
-                 _header_block(headers)]
+                      connect_timeout: float, head_timeout: float, egress: Egress | None = None) -> Response:
+        """Send the request; return once the status and headers have arrived (waiting for a free
+        connection counts against `head_timeout`, connecting also against `connect_timeout`)."""
+        origin, target = self._target(url, egress)
+        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n", origin.head_lines, _header_block(headers)]
         if body or method not in ("GET", "HEAD"):
             lines.append(b"content-length: %d\r\n" % len(body))
         lines.append(b"\r\n")
@@ -388,7 +413,7 @@ class Client:
         loop = asyncio.get_running_loop()
         for attempt in (0, 1):
             started = time.monotonic()
-            conn = await self._connection(origin, connect_timeout, fresh=attempt > 0)
+            conn = await self._connection(origin, connect_timeout, head_timeout, fresh=attempt > 0)
             response = Response(conn, loop)
             response.head_only = method == "HEAD"
             conn.response = response
@@ -396,6 +421,9 @@ class Client:
             conn.transport.write(raw)
             try:
                 await response.wait_head(head_timeout - (time.monotonic() - started))
+                if response.status == 407 and origin.absolute:  # the proxy's answer, not the origin's
+                    response.close()
+                    raise HTTPError("connect", f"proxy {origin.proxy.address} refused the request: 407")  # type: ignore[union-attr]
                 return response
             except _Stale:
                 response.close()
@@ -411,5 +439,4 @@ class Client:
 
     def close(self) -> None:
         for origin in self._origins.values():
-            while origin.idle:
-                origin.idle.pop()[1].abort()
+            origin.close_idle()

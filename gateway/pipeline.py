@@ -215,7 +215,7 @@ async def _attempt(gw: Gateway, call: Call, chat: ChatRequest, dep: Deployment, 
         body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,
                                                       dep.max_output_tokens)}
     upstream_req = adapter.to_upstream(body, dep, chat.stream)
-    opened = await gw.upstream.open(upstream_req, dep.provider.timeouts, deadline)
+    opened = await gw.upstream.open(upstream_req, dep.provider.timeouts, deadline, dep.provider.egress)
     if isinstance(opened, UpstreamError):
         return opened
     if opened.status >= 400:

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from gateway.config import Timeouts
+from gateway.egress import Egress
 from gateway.http1 import Chunks, Client, HTTPError, Response
 from gateway.providers import UpstreamError, UpstreamRequest
 
@@ -22,7 +23,7 @@ def _network_error(kind: str, message: str, status: int = 502) -> UpstreamError:
 
 
 def _from_http_error(exc: HTTPError, when: str) -> UpstreamError:
-    if exc.kind in ("timeout", "connect_timeout"):
+    if exc.kind in ("timeout", "connect_timeout", "pool_timeout"):
         return _network_error("upstream_timeout", f"upstream did not answer in time ({when})", 504)
     # messages reach clients: no address or port of the provider (logs carry the error code)
     if exc.kind == "connect":
@@ -63,6 +64,9 @@ class Opened:
 
 
 class Upstream:
+    """Each call names its provider's `Egress` (proxy, trust store, connection cap); the
+    environment's proxy variables are read once, at start."""
+
     def __init__(self) -> None:
         self._client: Client | None = None
 
@@ -74,7 +78,8 @@ class Upstream:
             self._client.close()
             self._client = None
 
-    async def open(self, req: UpstreamRequest, timeouts: Timeouts, deadline: float) -> Opened | UpstreamError:
+    async def open(self, req: UpstreamRequest, timeouts: Timeouts, deadline: float,
+                   egress: Egress | None = None) -> Opened | UpstreamError:
         """POST and wait for the status line and headers (the first byte), within the deadline."""
         assert self._client is not None, "Upstream.start() was not awaited"
         remaining = deadline - time.monotonic()
@@ -83,18 +88,19 @@ class Upstream:
         try:
             response = await self._client.request("POST", req.url, req.headers, req.body,
                                                   connect_timeout=min(timeouts.connect_s, remaining),
-                                                  head_timeout=min(timeouts.first_byte_s, remaining))
+                                                  head_timeout=min(timeouts.first_byte_s, remaining), egress=egress)
         except HTTPError as exc:
             return _from_http_error(exc, "response head")
         return Opened(response, timeouts.idle_s)
 
-    async def probe(self, url: str, headers: dict[str, str], timeout_s: float) -> int | None:
+    async def probe(self, url: str, headers: dict[str, str], timeout_s: float,
+                    egress: Egress | None = None) -> int | None:
         """GET a health URL; the status, or None when the provider cannot be reached in time."""
         assert self._client is not None, "Upstream.start() was not awaited"
         deadline = time.monotonic() + timeout_s
         try:
             response = await self._client.request("GET", url, headers, b"", connect_timeout=timeout_s,
-                                                  head_timeout=timeout_s)
+                                                  head_timeout=timeout_s, egress=egress)
         except (HTTPError, ValueError):
             return None
         try:

@@ -475,8 +475,8 @@ async def test_unsolicited_bytes_on_idle_connection_discard_it(serve, client):
 
     server = await serve(handler)
     assert await fetch(client, server.url()) == (200, b"real")
-    await until(lambda: not client._origins[("http", "127.0.0.1", server.port)].idle
-                or client._origins[("http", "127.0.0.1", server.port)].idle[-1][1].closed)
+    await until(lambda: not client._target(server.url())[0].idle
+                or client._target(server.url())[0].idle[-1][1].closed)
     assert await fetch(client, server.url()) == (200, b"real")
     assert server.accepted == 2
 
@@ -561,7 +561,7 @@ async def test_no_head_within_head_timeout(serve, client):
     with pytest.raises(HTTPError) as err:
         await get(client, server.url(), head_timeout=0.1)
     assert err.value.kind == "timeout"
-    assert not client._origins[("http", "127.0.0.1", server.port)].idle  # the connection was dropped
+    assert not client._target(server.url())[0].idle  # the connection was dropped
 
 
 async def test_partial_head_then_silence_times_out(serve, client):
@@ -642,7 +642,7 @@ async def test_malformed_chunked_body_is_protocol_error(serve, client):
         await read_all(resp)
     assert err.value.kind == "protocol"
     resp.close()
-    assert not client._origins[("http", "127.0.0.1", server.port)].idle  # a broken connection is not pooled
+    assert not client._target(server.url())[0].idle  # a broken connection is not pooled
 
 
 async def test_read_limit(serve, client):

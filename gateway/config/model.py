@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.egress import Egress
+
 TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
 PRIORITIES = ("low", "normal", "high", "critical")
 WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini")
@@ -43,6 +45,7 @@ class Provider:
     timeouts: Timeouts = Timeouts()
     max_retries: int = 1
     quirks: Quirks = Quirks()
+    egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/egress.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,14 @@ class StateSettings:
     on_failure_budgets: str = "auto"  # closed for keys with a hard budget, open otherwise
     replicas: int = 1                 # local rate limits while degraded are the shared ones / replicas
     journal_dir: str | None = None    # settles Redis could not take; default $GATEWAY_JOURNAL_DIR or a temp dir
+    # Transport (gateway/state/endpoint.py): a connection idle longer than this is PINGed before
+    # use (0: never); TLS for rediss:// URLs, whose ssl_* query options win over these.
+    health_check_s: float = 30.0
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_cert_reqs: str = "required"   # required | optional | none
+    tls_check_hostname: bool = True
 
 
 @dataclass(frozen=True, slots=True)

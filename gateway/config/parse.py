@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,14 @@ from gateway.config.model import (
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
+from gateway.egress import Egress, parse_proxy
 
 
 def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries",
-                        "quirks"})
+                        "quirks", "proxy", "ca_file", "max_connections"})
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
     base_url = r.string(doc, "base_url", path).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
@@ -63,7 +65,55 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
         name=name, format=fmt, base_url=base_url, api_key_env=key_env, api_key=api_key,
         headers=tuple((str(k), str(v)) for k, v in headers.items()), api_version=api_version,
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),
+        egress=Egress(_proxy(r, doc, path), _ca_file(r, doc, path),
+                      r.number(doc, "max_connections", path, 100, minimum=1, integer=True)),
     )
+
+
+def _proxy(r: Reader, doc: dict, path: str) -> str | None:
+    """Absent: from the environment; null, "" or "none": no proxy; else an http:// proxy URL."""
+    if "proxy" not in doc:
+        return None
+    value = doc["proxy"]
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return ""
+    if not isinstance(value, str):
+        raise r.fail(f"{path}.proxy", value, "expected a proxy URL, or none")
+    try:
+        parse_proxy(value)
+    except ValueError as exc:
+        raise r.fail(f"{path}.proxy", "<redacted>" if "@" in value else value, str(exc)) from None
+    return value.strip()
+
+
+def _path(r: Reader, doc: dict, name: str) -> str | None:
+    """A file the state connection reads (a CA bundle, a client certificate or key)."""
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not os.path.isfile(value):
+        raise r.fail(f"state.{name}", value, "expected the path of an existing file")
+    return value
+
+
+def _bool(r: Reader, doc: dict, name: str, path: str, default: bool) -> bool:
+    value = doc.get(name, default)
+    if not isinstance(value, bool):
+        raise r.fail(f"{path}.{name}", value, "expected true or false")
+    return value
+
+
+def _ca_file(r: Reader, doc: dict, path: str) -> str | None:
+    value = doc.get("ca_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise r.fail(f"{path}.ca_file", value, "expected the path of a PEM CA bundle")
+    try:
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError) as exc:
+        raise r.fail(f"{path}.ca_file", value, f"cannot load a CA bundle from it: {exc}") from None
+    return value
 
 
 def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) -> Deployment:
@@ -160,6 +210,11 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
                                     choices=("auto", "fail_open", "fail_closed")),
         replicas=r.number(stdoc, "replicas", "state", sbase.replicas, minimum=1, integer=True),
         journal_dir=r.string(stdoc, "journal_dir", "state") if stdoc.get("journal_dir") is not None else None,
+        health_check_s=r.number(stdoc, "health_check_s", "state", sbase.health_check_s, minimum=0),
+        **{f: _path(r, stdoc, f) for f in ("tls_ca_file", "tls_cert_file", "tls_key_file")},
+        tls_cert_reqs=r.string(stdoc, "tls_cert_reqs", "state", sbase.tls_cert_reqs,
+                               choices=("required", "optional", "none")),
+        tls_check_hostname=_bool(r, stdoc, "tls_check_hostname", "state", sbase.tls_check_hostname),
     )
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")

@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from gateway.log import get_logger
+from gateway.state.endpoint import parse_endpoint, seeds
 from gateway.state.journal import Journal
 from gateway.state.keys import prev_day
 from gateway.state.models import StateModel
@@ -241,8 +241,8 @@ async def open_state(url: str, cfg: Any) -> GuardedState:
     """Connect to Redis (several comma-separated seeds, or REDIS_CLUSTER=1: Redis Cluster) and wrap
     it in the guard. A single engine that is down at start-up does not stop the worker: it starts
     degraded and loads the scripts when Redis answers."""
-    seeds = [u.strip() for u in url.split(",") if u.strip()]
-    cluster = len(seeds) > 1 or os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+    urls = seeds(url)
+    cluster = len(urls) > 1 or os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
     s = cfg.state
     common = dict(prefix=s.prefix, retention_days=s.retention_days, ledger_maxlen=s.ledger_maxlen)
     policy = FaultPolicy(s.on_failure_rate_limits, s.on_failure_breakers, s.on_failure_budgets, s.replicas,
@@ -250,8 +250,8 @@ async def open_state(url: str, cfg: Any) -> GuardedState:
     down: BaseException | None = None
     for attempt in range(5):  # a busy engine at start-up gets a few chances before we start degraded
         try:
-            store = await StateStore.connect(seeds if cluster else seeds[0], timeout_s=s.timeout_ms / 1000,
-                                             cluster=cluster, **common)
+            store = await StateStore.connect(urls if cluster else urls[0], timeout_s=s.timeout_ms / 1000,
+                                             cluster=cluster, settings=s, **common)
             down = None
             break
         except STATE_ERRORS as exc:
@@ -260,8 +260,8 @@ async def open_state(url: str, cfg: Any) -> GuardedState:
     if down is not None:
         if cluster:
             raise down
-        client = aioredis.Redis.from_url(seeds[0], socket_timeout=s.timeout_ms / 1000,
-                                         socket_connect_timeout=max(s.timeout_ms / 1000, 0.25))
+        client = parse_endpoint(urls[0], s).redis_py(socket_timeout=s.timeout_ms / 1000,
+                                                      socket_connect_timeout=max(s.timeout_ms / 1000, 0.25))
         store = StateStore.from_client(client, **common)
     guard = GuardedState(store, Journal(journal_dir(cfg)), policy)
     if down is not None:

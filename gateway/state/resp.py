@@ -12,7 +12,10 @@ idempotent script calls:
   callers' handling (NOSCRIPT reload, the fault guard) is the same for both clients;
 - a call that times out leaves its slot in the queue (its late reply is dropped); when no reply
   at all has arrived for a while the socket is aborted and every waiting call fails at once,
-  and the next call reconnects.
+  and the next call reconnects;
+- a connection idle longer than `health_check_s` is PINGed before its next call (as redis-py's
+  `health_check_interval` does), so one dropped by a NAT or load balancer is replaced without a
+  failed call; TCP keepalive on; TLS, AUTH/SELECT and Sentinel discovery from `endpoint.py`.
 
 Only the state store's script calls use it; everything else (admin reads, cluster topology)
 stays on redis-py.
@@ -21,16 +24,17 @@ stays on redis-py.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 from typing import Any, Sequence
-from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.egress import set_keepalive
+from gateway.state.endpoint import Endpoint, parse_endpoint
 
 
 def pack(parts: Sequence[bytes]) -> bytes:
@@ -62,10 +66,16 @@ class _Protocol(asyncio.Protocol):
 class RespConnection:
     """`await conn.call(packed_command)` → the parsed reply, or a redis-py exception."""
 
-    def __init__(self, url: str, timeout_s: float = 0.25, connect_timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, timeout_s: float = 0.25, connect_timeout_s: float = 0.5,
+                 endpoint: Endpoint | None = None) -> None:
         self.url = url
+        self.endpoint = endpoint or parse_endpoint(url)
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.health_check_s = self.endpoint.health_check_s  # 0: never
+        self._ssl = self.endpoint.tls.context() if self.endpoint.tls is not None else None
+        self._checking: asyncio.Future[None] | None = None
+        self._last_alive = 0.0  # loop time of the last bytes from the engine
         self._transport: asyncio.Transport | None = None  # set only once the handshake has succeeded
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[None] | None = None
@@ -98,22 +108,23 @@ class RespConnection:
         callers wait in `connect` until the socket is published, so none runs unauthenticated or
         on the wrong database, and a failed handshake drops the socket."""
         loop = self._loop = asyncio.get_running_loop()
-        u = urlparse(self.url)
+        ep = self.endpoint
         protocol = _Protocol(self)
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                if u.scheme == "unix":
-                    transport, _ = await loop.create_unix_connection(lambda: protocol, u.path)
+                if ep.path is not None:
+                    transport, _ = await loop.create_unix_connection(lambda: protocol, ep.path)
                 else:
-                    context = ssl.create_default_context() if u.scheme == "rediss" else None
-                    transport, _ = await loop.create_connection(lambda: protocol, u.hostname or "127.0.0.1",
-                                                                u.port or 6379, ssl=context)
+                    host, port = await ep.master(self.connect_timeout_s)  # itself, unless Sentinel
+                    transport, _ = await loop.create_connection(lambda: protocol, host, port, ssl=self._ssl,
+                                                                server_hostname=host if self._ssl else None)
+                    set_keepalive(transport.get_extra_info("socket"))
         except (OSError, TimeoutError) as exc:
             raise RedisConnectionError(f"cannot connect to the state engine: {type(exc).__name__}") from exc
         self._reader = hiredis.Reader(replyError=ResponseError)
         self._protocol = protocol
-        self._last_reply = loop.time()
-        commands = _handshake(u)
+        self._last_reply = self._last_alive = loop.time()
+        commands = ep.handshake()
         if commands:
             waiters = [loop.create_future() for _ in commands]
             self._waiters.extend(waiters)
@@ -129,6 +140,9 @@ class RespConnection:
                 if isinstance(reply, ResponseError):
                     self._drop(transport)
                     raise AuthenticationError(f"state engine refused the handshake: {reply}")
+            if ep.sentinels and not (isinstance(replies[-1], list) and replies[-1][:1] == [b"master"]):
+                self._drop(transport)  # the sentinel's answer is stale: a replica (failover under way)
+                raise RedisConnectionError("the address the sentinels gave is not the master (yet)")
         self._transport = transport  # type: ignore[assignment]
 
     def _drop(self, transport: asyncio.BaseTransport) -> None:
@@ -138,9 +152,42 @@ class RespConnection:
 
     # ------------------------------------------------------------------ calls
     async def call(self, packed: bytes) -> Any:
-        if self._transport is None:
-            await self.connect()
+        if self._transport is None or self._checking is not None or (
+                self.health_check_s and not self._waiters
+                and self._loop.time() - self._last_alive > self.health_check_s):  # type: ignore[union-attr]
+            await self._ready()
         return await self._send(packed)
+
+    async def _ready(self) -> None:
+        """Connect, or check an idle connection, once for every caller waiting on it."""
+        if self._transport is None and self._checking is None:
+            await self.connect()
+            return
+        if self._checking is None:
+            self._checking = asyncio.ensure_future(self._check())
+        fut = self._checking
+        try:
+            await asyncio.shield(fut)
+        finally:
+            if fut.done() and self._checking is fut:
+                self._checking = None
+
+    async def _check(self) -> None:
+        """PING an idle connection; when it does not answer in time, replace it."""
+        try:
+            await self._send(_PING)
+            return
+        except RedisError:
+            pass
+        self._forget(RedisConnectionError("state engine connection found dead by the idle check"))
+        await self.connect()
+
+    def _forget(self, exc: Exception) -> None:
+        """Drop the socket now (its late connection_lost is ignored); the next call reconnects."""
+        transport, self._transport, self._protocol = self._transport, None, None
+        self._fail_all(exc)
+        if transport is not None:
+            transport.abort()
 
     async def execute(self, *parts: bytes | str | int) -> Any:
         """A command from plain values (for start-up and tests; the hot path pre-packs)."""
@@ -164,6 +211,8 @@ class RespConnection:
         if isinstance(reply, ResponseError):
             if str(reply).startswith("NOSCRIPT"):
                 raise NoScriptError(str(reply))
+            if self.endpoint.sentinels and str(reply).startswith("READONLY"):  # a demoted master
+                self._forget(RedisConnectionError("the state engine is no longer the master"))
             raise reply
         return reply
 
@@ -211,7 +260,7 @@ class RespConnection:
         reader, waiters = self._reader, self._waiters
         reader.feed(data)
         if self._loop is not None:
-            self._last_reply = self._loop.time()
+            self._last_reply = self._last_alive = self._loop.time()
         while True:
             reply = reader.gets()
             if reply is False:
@@ -247,15 +296,4 @@ class RespConnection:
         self._fail_all(RedisConnectionError("state engine connection closed"))
 
 
-def _handshake(u: Any) -> list[list[bytes]]:
-    """AUTH and SELECT from the URL, as redis-py reads them."""
-    commands: list[list[bytes]] = []
-    if u.password:
-        user = unquote(u.username) if u.username else ""
-        auth = [b"AUTH", user.encode(), unquote(u.password).encode()] if user else [b"AUTH", unquote(u.password).encode()]
-        commands.append(auth)
-    db = (u.path or "/").strip("/") if u.scheme != "unix" else ""
-    db = parse_qs(u.query).get("db", [db])[0]  # ?db=N, the only way to name one on a unix socket
-    if db and db != "0":
-        commands.append([b"SELECT", db.encode()])
-    return commands
+_PING = pack([b"PING"])

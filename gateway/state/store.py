@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from gateway.state.commands import Commands
+from gateway.state.endpoint import parse_endpoint
 from gateway.state.keys import Keys, prev_day
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
@@ -171,10 +171,11 @@ class StateStore:
     @classmethod
     async def connect(cls, url: str | list[str], prefix: str = "gw", timeout_s: float = 0.2,
                       retention_days: int = 35, ledger_maxlen: int = 100_000,
-                      cluster: bool = False, max_connections: int = 256) -> "StateStore":
-        """redis:// rediss:// unix:// for one engine; a list of urls (or cluster=True) for
-        Redis Cluster. Short socket timeouts, at most one retry (the scripts are idempotent
-        by req_id), every script loaded before returning."""
+                      cluster: bool = False, max_connections: int = 256, settings: Any = None) -> "StateStore":
+        """redis:// rediss:// unix:// redis+sentinel:// for one engine; a list of urls (or
+        cluster=True) for Redis Cluster. `settings` (the config's `state`) adds TLS options and the
+        idle health check (gateway/state/endpoint.py). Short socket timeouts, at most one retry (the
+        scripts are idempotent by req_id), every script loaded before returning."""
         common = dict(socket_timeout=timeout_s, socket_connect_timeout=max(timeout_s, 0.25),
                       retry=_retry())
         if isinstance(url, (list, tuple)) or cluster:
@@ -183,14 +184,16 @@ class StateStore:
             for u in urls:
                 p = urlparse(u)
                 nodes.append(ClusterNode(p.hostname or "127.0.0.1", p.port or 6379))
+            endpoint = parse_endpoint(urls[0], settings)
             client = RedisCluster(startup_nodes=nodes, max_connections=max_connections,
-                                  ssl=urls[0].startswith("rediss://"), **common)
+                                  ssl=endpoint.tls is not None, **common, **endpoint.redis_kwargs())
             await client.initialize()
             fast = None
         else:
-            client = aioredis.Redis.from_url(url, max_connections=max_connections, **common)
+            endpoint = parse_endpoint(url, settings)
+            client = endpoint.redis_py(max_connections=max_connections, **common)
             # the hot path's script calls share one pipelined connection (see resp.py)
-            fast = RespConnection(url, timeout_s, max(timeout_s, 0.25))
+            fast = RespConnection(url, timeout_s, max(timeout_s, 0.25), endpoint)
         store = cls(client, prefix, retention_days, ledger_maxlen, fast)
         await store.scripts.load()
         if fast is not None:

@@ -545,11 +545,12 @@ def test_timeout_clock_counts_a_loop_stall_as_two_ticks():
 
 
 def test_handshake_reads_the_database_from_path_or_query_like_redis_py():
-    from urllib.parse import urlparse
+    from gateway.state.endpoint import parse_endpoint
 
-    from gateway.state.resp import _handshake
+    def _handshake(url: str) -> list:
+        return parse_endpoint(url).handshake()
 
-    assert _handshake(urlparse("redis://h:6379/2")) == [[b"SELECT", b"2"]]
-    assert _handshake(urlparse("unix:///tmp/engine.sock?db=3")) == [[b"SELECT", b"3"]]
-    assert _handshake(urlparse("unix:///tmp/engine.sock")) == []
-    assert _handshake(urlparse("redis://:pw@h:6379/0")) == [[b"AUTH", b"pw"]]
+    assert _handshake("redis://h:6379/2") == [[b"SELECT", b"2"]]
+    assert _handshake("unix:///tmp/engine.sock?db=3") == [[b"SELECT", b"3"]]
+    assert _handshake("unix:///tmp/engine.sock") == []
+    assert _handshake("redis://:pw@h:6379/0") == [[b"AUTH", b"pw"]]
