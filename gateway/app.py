@@ -15,12 +15,13 @@ from typing import AsyncIterator
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway import __version__, admin, dashboard, openapi
 from gateway.asgi import HotPaths, internal_error
+from gateway.edge import worker_edge
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
@@ -71,7 +72,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    return PlainTextResponse(gw.metrics.render(), media_type="text/plain; version=0.0.4")
+    text = gw.metrics.render() + worker_edge().render_metrics(gw.metrics.worker)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -92,6 +94,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):  # the client left mid-request: nothing to answer, nothing broke
+        return Response(status_code=499)
     return internal_error(exc, request.url.path).response()
 
 
@@ -122,7 +126,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
                       asyncio.create_task(Housekeeper(gw).run_forever())]
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
-        get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
+        get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),
+                                   edge=worker_edge().describe())
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from gateway.errors import GatewayError
 from gateway.log import get_logger
@@ -47,7 +47,13 @@ class HotPaths:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         handler = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
         if handler is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            try:
+                await self.app(scope, receive, send)
+            except Exception:  # noqa: BLE001 - Starlette's ServerErrorMiddleware has answered and logged it
+                pass  # (one JSON line) and re-raises it for the server, which would print a traceback
             return
         scope["app"] = self.app
         request = Request(scope, receive, send)
@@ -55,6 +61,8 @@ class HotPaths:
             response = await handler(request)
         except GatewayError as err:
             response = err.response()
+        except ClientDisconnect:  # the client left before its request was read: no answer, no error
+            return
         except Exception as exc:
             response = internal_error(exc, scope["path"]).response()
         try:

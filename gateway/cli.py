@@ -97,11 +97,15 @@ def serve(args: argparse.Namespace) -> int:
         # that was there before it: make that a clean exit, so the engine and simulator stop too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # no proxy-header rewriting (nothing here reads the client's address) and no server header;
-        # a response's head and body leave in one write (gateway/server.py)
-        from gateway.server import http_protocol
+        # a response's head and body leave in one write (gateway/server.py), under the edge's limits
+        # (gateway/edge.py); uvicorn's own log records become JSON lines (gateway/logconfig.py)
+        from gateway.edge import EdgeLimits, EdgeProtocol
+        from gateway.logconfig import LOG_CONFIG
 
-        options = dict(loop="auto", http=http_protocol(), access_log=False, log_level="warning",
-                       timeout_graceful_shutdown=args.grace, proxy_headers=False, server_header=False)
+        EdgeLimits.of_server(cfg.server).export()
+        options = dict(loop="auto", http=EdgeProtocol, access_log=False, log_level="warning", log_config=LOG_CONFIG,
+                       timeout_graceful_shutdown=args.grace, timeout_keep_alive=cfg.server.keep_alive_s,
+                       proxy_headers=False, server_header=False)
         if args.workers > 1 and workers.supported() and not args.shared_socket:
             return workers.run_workers(args.host, args.port, args.workers, options)
         uvicorn.run("gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,

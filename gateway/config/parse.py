@@ -142,6 +142,12 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         default_max_output_tokens=r.number(sdoc, "default_max_output_tokens", "server",
                                            base.default_max_output_tokens, minimum=1, integer=True),
         body_read_timeout_s=r.number(sdoc, "body_read_timeout_s", "server", base.body_read_timeout_s, minimum=0.01),
+        max_header_bytes=r.number(sdoc, "max_header_bytes", "server", base.max_header_bytes, minimum=1024,
+                                  integer=True),
+        max_headers=r.number(sdoc, "max_headers", "server", base.max_headers, minimum=8, integer=True),
+        header_timeout_s=r.number(sdoc, "header_timeout_s", "server", base.header_timeout_s, minimum=0.1),
+        keep_alive_s=r.number(sdoc, "keep_alive_s", "server", base.keep_alive_s, minimum=0.1),
+        max_connections=r.number(sdoc, "max_connections", "server", base.max_connections, minimum=16, integer=True),
     )
     stdoc = r.mapping(doc.get("state"), "state")
     r.known(stdoc, "state", set(StateSettings.__slots__))
@@ -160,6 +166,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
                                     choices=("auto", "fail_open", "fail_closed")),
         replicas=r.number(stdoc, "replicas", "state", sbase.replicas, minimum=1, integer=True),
         journal_dir=r.string(stdoc, "journal_dir", "state") if stdoc.get("journal_dir") is not None else None,
+        unready_after_s=r.number(stdoc, "unready_after_s", "state", sbase.unready_after_s, minimum=0.1),
     )
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")
