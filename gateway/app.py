@@ -59,7 +59,9 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Ready once the config is loaded. A Redis outage reports `degraded` but stays 200: the
     gateway keeps serving under its fail-open/closed policies, and a Redis blip must not take
-    every replica out of the load balancer at once."""
+    every replica out of the load balancer at once. The private engine (`gateway serve` without
+    REDIS_URL) is this replica's alone: down for longer than `state.unready_after_s` (its
+    supervisor restarts it within a second), the replica cannot recover by itself, so 503."""
     gw: Gateway | None = getattr(request.app.state, "gateway", None)
     if gw is None:
         return _json({"status": "not_ready", "reason": "config not loaded"}, 503)
@@ -67,7 +69,23 @@ async def readyz(request: Request) -> Response:
     body = {"status": "ready" if engine_ok else "degraded", "config_hash": gw.config.hash,
             "state_engine": "ok" if engine_ok else "unreachable", "version": __version__,
             "journal_pending": gw.state.journal.pending()}
+    down_for = _engine_down_for(request.app.state, gw, engine_ok)
+    if down_for > gw.config.state.unready_after_s and os.environ.get("GATEWAY_PRIVATE_ENGINE") == "1":
+        body.update(status="unavailable", reason=f"the private state engine has been down for {down_for:.0f} s")
+        return _json(body, 503)
     return _json(body)
+
+
+def _engine_down_for(app_state: object, gw: Gateway, engine_ok: bool) -> float:
+    """Seconds the engine has been unreachable, from this probe's view and the state guard's."""
+    now = time.monotonic()
+    if engine_ok:
+        app_state.engine_down_since = None  # type: ignore[attr-defined]
+        return 0.0
+    since = getattr(app_state, "engine_down_since", None) or now
+    app_state.engine_down_since = since  # type: ignore[attr-defined]
+    guard_since = getattr(gw.state, "down_since", None)
+    return now - min(since, guard_since or since)
 
 
 async def metrics(request: Request) -> Response:

@@ -322,11 +322,11 @@ class EdgeProtocol(CoalescingHttpToolsProtocol):
             self._refuse(408, f"The request headers did not arrive within {self.limits.header_timeout_s:g} s.",
                          "header_timeout")
         elif self.cycle is not None and self.cycle.response_started:
-            self.edge.stats.refused.inc(("body_timeout",))
+            self.edge.stats.refused.inc(("request_timeout",))
             self._close_now()
         else:
             self._refuse(408, f"The request body did not arrive within {self.limits.body_timeout_s:g} s.",
-                         "body_timeout")
+                         "request_timeout")
 
     def _refuse(self, status: int, message: str, code: str) -> None:
         self.edge.stats.refused.inc((code,))

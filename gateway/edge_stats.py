@@ -18,7 +18,7 @@ class EdgeStats:
                             "was at its connection limit: how=shed_idle (the longest-waiting connection without "
                             "a request was closed) or refused (503, every connection had a request).", ("how",))
         self.refused = Counter("gateway_edge_closed_total", "Connections the edge answered with an error or "
-                               "closed: idle, header_timeout, body_timeout, header_too_large, too_many_headers, "
+                               "closed: idle, header_timeout, request_timeout (body), header_too_large, too_many_headers, "
                                "bad_request.", ("reason",))
 
     def render(self, worker: str, open_: int, limit: int) -> str:
