@@ -82,7 +82,7 @@ def _private_engine(data_dir: Path) -> Any:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.edge import EdgeLimits, EdgeProtocol
+    from gateway.edge import EdgeProtocol, export_limits
     from gateway.log import configure
     from gateway.logconfig import LOG_CONFIG
     from gateway.state.engine import EngineNotFound
@@ -120,7 +120,7 @@ def serve(args: argparse.Namespace) -> int:
         # no proxy-header rewriting (nothing here reads the client's address) and no server header;
         # a response's head and body leave in one write (gateway/server.py), under the edge's limits
         # (gateway/edge.py); uvicorn's own log records become JSON lines (gateway/logconfig.py)
-        EdgeLimits.of_server(cfg.server).export()
+        export_limits(cfg.server)
         options = dict(loop="auto", http=EdgeProtocol, access_log=False, log_level="warning", log_config=LOG_CONFIG,
                        timeout_graceful_shutdown=args.grace, timeout_keep_alive=cfg.server.keep_alive_s,
                        proxy_headers=False, server_header=False)

@@ -27,12 +27,13 @@ import http
 import os
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import httptools
 import orjson
 
+from gateway.config.model import Server
 from gateway.edge_stats import EdgeStats
 from gateway.log import get_logger
 from gateway.server import CoalescingHttpToolsProtocol, CoalescingTransport
@@ -41,31 +42,19 @@ ENV = "GATEWAY_EDGE_LIMITS"
 LINGER_S = 2.0                 # how long a refused connection keeps reading before it closes
 LINGER_BYTES = 8 * 1024 * 1024  # and how much it discards at most
 IDLE, HEAD, BODY, APP = range(4)
+EDGE_FIELDS = ("max_header_bytes", "max_headers", "header_timeout_s", "keep_alive_s", "body_read_timeout_s",
+               "max_connections")
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeLimits:
-    max_header_bytes: int = 65536
-    max_headers: int = 100
-    header_timeout_s: float = 10.0
-    keep_alive_s: float = 5.0
-    body_timeout_s: float = 30.0
-    max_connections: int = 4096
+def export_limits(server: Server) -> None:
+    """Hand the config's `server:` section to the worker processes (spawned, so through the
+    environment; the protocol exists before the app has loaded its config)."""
+    os.environ[ENV] = orjson.dumps(asdict(server)).decode()
 
-    @classmethod
-    def of_server(cls, server: Any) -> "EdgeLimits":
-        """From the config's `server:` section."""
-        return cls(server.max_header_bytes, server.max_headers, server.header_timeout_s, server.keep_alive_s,
-                   server.body_read_timeout_s, server.max_connections)
 
-    def export(self) -> None:
-        """Hand the limits to the worker processes (spawned, so through the environment)."""
-        os.environ[ENV] = orjson.dumps(asdict(self)).decode()
-
-    @classmethod
-    def from_env(cls) -> "EdgeLimits":
-        raw = os.environ.get(ENV)
-        return cls(**orjson.loads(raw)) if raw else cls()
+def limits_from_env() -> Server:
+    raw = os.environ.get(ENV)
+    return Server(**orjson.loads(raw)) if raw else Server()
 
 
 def connections_that_fit(wanted: int) -> int:
@@ -93,7 +82,7 @@ class Edge:
     """One worker's limits, its connections without a request in the app (oldest first: the ones
     shed first), and its counters."""
 
-    def __init__(self, limits: EdgeLimits) -> None:
+    def __init__(self, limits: Server) -> None:
         self.limits = limits
         self.max_connections = connections_that_fit(limits.max_connections)
         self.open = 0
@@ -135,7 +124,7 @@ class Edge:
 
     def describe(self) -> dict[str, Any]:
         """What the worker logs at start: the limits in force."""
-        return {**asdict(self.limits), "max_connections": self.max_connections}
+        return {**{f: getattr(self.limits, f) for f in EDGE_FIELDS}, "max_connections": self.max_connections}
 
 
 _edge: Edge | None = None
@@ -145,7 +134,7 @@ def worker_edge() -> Edge:
     """This worker's Edge, created on first use from the limits `gateway serve` exported."""
     global _edge
     if _edge is None:
-        _edge = Edge(EdgeLimits.from_env())
+        _edge = Edge(limits_from_env())
     return _edge
 
 
@@ -252,7 +241,7 @@ class EdgeProtocol(CoalescingHttpToolsProtocol):
             elif self._timer is None:
                 self._arm(self.limits.header_timeout_s, "head")
         elif self._phase == BODY and self._timer is None:
-            self._arm(self.limits.body_timeout_s, "body")
+            self._arm(self.limits.body_read_timeout_s, "body")
 
     def send_400_response(self, msg: str) -> None:
         """Malformed HTTP: the OpenAI error shape, as every other error."""
@@ -325,7 +314,7 @@ class EdgeProtocol(CoalescingHttpToolsProtocol):
             self.edge.stats.refused.inc(("request_timeout",))
             self._close_now()
         else:
-            self._refuse(408, f"The request body did not arrive within {self.limits.body_timeout_s:g} s.",
+            self._refuse(408, f"The request body did not arrive within {self.limits.body_read_timeout_s:g} s.",
                          "request_timeout")
 
     def _refuse(self, status: int, message: str, code: str) -> None:
