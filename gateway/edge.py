@@ -179,7 +179,6 @@ class EdgeProtocol(CoalescingHttpToolsProtocol):
         self.timeout_keep_alive = self.limits.keep_alive_s  # uvicorn's timer between requests
         self._phase = IDLE
         self._head_bytes = 0
-        self._header_count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._linger_left: int | None = None  # bytes still to discard while lingering
         self._counted = False
@@ -253,18 +252,13 @@ class EdgeProtocol(CoalescingHttpToolsProtocol):
     # -- parser callbacks --
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_count = 0
         if self._phase != HEAD:  # a pipelined request after a complete one
             self._phase = HEAD
             self._head_bytes = 0
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            raise _TooManyHeaders()
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        if len(self.headers) > self.limits.max_headers:  # bounded meanwhile by max_header_bytes
+            raise _TooManyHeaders()
         self._disarm()
         self._phase = BODY
         self._head_bytes = 0
