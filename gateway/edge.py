@@ -275,7 +275,7 @@ class EdgeProtocol(CoalescingHttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._phase == APP and not self.transport.is_closing():
+        if self._phase == APP and self.cycle.response_complete and not self.transport.is_closing():
             self._phase = IDLE
             self.edge.waiting[self] = None  # uvicorn's keep-alive timer (keep_alive_s) now runs
 

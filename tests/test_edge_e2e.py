@@ -247,3 +247,11 @@ def test_uvicorn_records_are_one_json_line_each() -> None:
     record = json.loads(lines[0])
     assert record["error"] == "KeyError" and record["level"] == "error"
     assert "sk-secret" not in lines[0] and record["where"][0].startswith("test_edge_e2e.py:")
+
+
+def test_pipelined_requests_are_all_answered(gw: Proc) -> None:
+    sock = connect(gw)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = read_answer(sock)
+    assert answer.count(b"HTTP/1.1 200 OK") == 3
