@@ -6,6 +6,9 @@ PORT ?= 8080
 SIMULATOR_PORT ?= 9100
 WORKERS ?= 1
 CONFIG ?= configs/demo.yaml
+# The gateway's own directory: the private engine's append-only file (the day's spend survives
+# restarts) and the settle journal. One gateway per directory (docs/operations.md).
+DATA_DIR ?= .run/gateway-$(PORT)
 export SIMULATOR_PORT
 
 .PHONY: install run test check-config clean
@@ -23,7 +26,7 @@ install: $(VENV)/.installed
 # provider simulator on $(SIMULATOR_PORT). Ctrl-C stops all three.
 run: install
 	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway serve --config $(CONFIG) \
-		--port $(PORT) --workers $(WORKERS) --with-simulator $(SIMULATOR_PORT)
+		--port $(PORT) --workers $(WORKERS) --with-simulator $(SIMULATOR_PORT) --data-dir $(DATA_DIR)
 
 test: install
 	$(PY) -m pytest

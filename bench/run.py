@@ -74,6 +74,7 @@ COLUMNS = (
     ("req/s at c=64, JSON", "rps_json_c64"),
     ("added time to first chunk at c=1, stream", "added_ttfc_p50_ms"),
     ("stream req/s at c=64", "rps_stream_c64"),
+    ("stream p90 / p99 at c=64", "stream_c64_tail"),
     ("added p99, 300 ms upstream at c=256", "slow_added_p99_ms"),
     ("errors", "errors"),
 )
@@ -122,9 +123,11 @@ def probe(url: str, model: str, headers: dict[str, str]) -> dict[str, Any]:
 
 def progress(target: str, r: dict[str, Any]) -> None:
     ms = lambda v: f"{v:8.2f}" if v is not None else "       –"  # noqa: E731
-    ttfc = f" ttfc p50 {ms(r['ttfc_ms']['p50'])} ms" if r.get("ttfc_ms") else ""
+    ttfc = (f" ttfc p50 {ms(r['ttfc_ms']['p50'])} ms p99 {ms(r['ttfc_ms'].get('p99'))} ms"
+            if r.get("ttfc_ms") else "")
     print(f"  {target:<16} {r['scenario']:<11} [{r['tool']:<7}] {r['rps']:>8.1f} req/s  "
-          f"p50 {ms(r['latency_ms']['p50'])} ms  p99 {ms(r['latency_ms']['p99'])} ms{ttfc}  "
+          f"p50 {ms(r['latency_ms']['p50'])} ms  p90 {ms(r['latency_ms'].get('p90'))} ms  "
+          f"p99 {ms(r['latency_ms']['p99'])} ms{ttfc}  "
           f"errors {r['errors']}  load {r['loadavg_1m']}  t+{time.monotonic() - T0:.0f}s", flush=True)
 
 
@@ -247,6 +250,8 @@ def table_rows(median: dict[str, dict[str, Any]], labels: dict[str, str]) -> lis
                        slow_added_p99_ms=added(t, "slow_c256", "latency_ms", "p99"))
         row["rps_json_c64"] = t["json_c64"]["rps"] if "json_c64" in t else None
         row["rps_stream_c64"] = t["stream_c64"]["rps"] if "stream_c64" in t else None
+        tail = (lat(t, "stream_c64", "latency_ms", "p90"), lat(t, "stream_c64", "latency_ms", "p99"))
+        row["stream_c64_tail"] = list(tail) if None not in tail else None  # absolute, every row
         row["errors"] = sum(r.get("errors", 0) for r in t.values())
         rows.append(row)
     return rows
@@ -270,6 +275,8 @@ def _fmt(key: str, value: Any, direct: bool) -> str:
         return f"{value:,.0f}"
     if key == "errors":
         return str(value)
+    if key == "stream_c64_tail":
+        return f"{value[0]:.0f} / {value[1]:.0f} ms"
     return f"{value:.2f} ms" if direct else f"{value:+.2f} ms"
 
 

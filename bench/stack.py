@@ -195,7 +195,7 @@ def start_gateway(workdir: Path, config: Path, redis_url: str, sim_port: int, wo
     full_env = {**os.environ, "REDIS_URL": redis_url, "SIMULATOR_API_KEY": SIM_KEY,
                 "SIMULATOR_PORT": str(sim_port), **(env or {})}
     cmd = pin(cpu) + [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
-                      "--workers", str(workers), "--grace", "5"]
+                      "--workers", str(workers), "--grace", "5", "--data-dir", str(workdir / f"gateway-data-{port}")]
     return launch(f"gateway-{workers}w", cmd, port, log, "/readyz", 60, env=full_env, extra={"workers": workers})
 
 
@@ -212,15 +212,14 @@ def start_floor(workdir: Path, sim_port: int, redis_url: str | None, cpu: int | 
 
 
 def worker_pids(proc: Proc) -> list[int]:
-    """The gateway's worker processes (itself with one worker; its uvicorn children otherwise)."""
+    """The gateway's worker processes: the children of `gateway serve` (which supervises them), or
+    itself when it runs its one worker in-process (not Linux, --shared-socket)."""
     import psutil
 
     try:
         parent = psutil.Process(proc.process.pid)
     except psutil.NoSuchProcess:
         return []
-    if proc.extra.get("workers", 1) <= 1:
-        return [parent.pid]
     pids = []
     for child in parent.children(recursive=False):
         try:
@@ -230,7 +229,7 @@ def worker_pids(proc: Proc) -> list[int]:
         if "resource_tracker" in cmdline or "valkey" in cmdline or "redis" in cmdline:
             continue
         pids.append(child.pid)
-    return pids
+    return pids or [parent.pid]
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:

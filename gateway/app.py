@@ -15,12 +15,13 @@ from typing import AsyncIterator
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway import __version__, admin, dashboard, openapi
 from gateway.asgi import HotPaths, internal_error
+from gateway.edge import worker_edge
 from gateway.config import Config, load_config
 from gateway.errors import GatewayError
 from gateway.log import configure, get_logger
@@ -58,7 +59,9 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Ready once the config is loaded. A Redis outage reports `degraded` but stays 200: the
     gateway keeps serving under its fail-open/closed policies, and a Redis blip must not take
-    every replica out of the load balancer at once."""
+    every replica out of the load balancer at once. The private engine (`gateway serve` without
+    REDIS_URL) is this replica's alone: down for longer than `state.unready_after_s` (its
+    supervisor restarts it within a second), the replica cannot recover by itself, so 503."""
     gw: Gateway | None = getattr(request.app.state, "gateway", None)
     if gw is None:
         return _json({"status": "not_ready", "reason": "config not loaded"}, 503)
@@ -66,12 +69,29 @@ async def readyz(request: Request) -> Response:
     body = {"status": "ready" if engine_ok else "degraded", "config_hash": gw.config.hash,
             "state_engine": "ok" if engine_ok else "unreachable", "version": __version__,
             "journal_pending": gw.state.journal.pending()}
+    down_for = _engine_down_for(request.app.state, gw, engine_ok)
+    if down_for > gw.config.state.unready_after_s and os.environ.get("GATEWAY_PRIVATE_ENGINE") == "1":
+        body.update(status="unavailable", reason=f"the private state engine has been down for {down_for:.0f} s")
+        return _json(body, 503)
     return _json(body)
+
+
+def _engine_down_for(app_state: object, gw: Gateway, engine_ok: bool) -> float:
+    """Seconds the engine has been unreachable, from this probe's view and the state guard's."""
+    now = time.monotonic()
+    if engine_ok:
+        app_state.engine_down_since = None  # type: ignore[attr-defined]
+        return 0.0
+    since = getattr(app_state, "engine_down_since", None) or now
+    app_state.engine_down_since = since  # type: ignore[attr-defined]
+    guard_since = getattr(gw.state, "down_since", None)
+    return now - min(since, guard_since or since)
 
 
 async def metrics(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    return PlainTextResponse(gw.metrics.render(), media_type="text/plain; version=0.0.4")
+    text = gw.metrics.render() + worker_edge().render_metrics(gw.metrics.worker)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -92,6 +112,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):  # the client left mid-request: nothing to answer, nothing broke
+        return Response(status_code=499)
     return internal_error(exc, request.url.path).response()
 
 
@@ -122,7 +144,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
                       asyncio.create_task(Housekeeper(gw).run_forever())]
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
-        get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
+        get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),
+                                   edge=worker_edge().describe())
         try:
             yield
         finally:

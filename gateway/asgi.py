@@ -13,9 +13,9 @@ import traceback
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, sse_error
 from gateway.log import get_logger
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -47,7 +47,13 @@ class HotPaths:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         handler = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
         if handler is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            try:
+                await self.app(scope, receive, send)
+            except Exception:  # noqa: BLE001 - Starlette's ServerErrorMiddleware has answered and logged it
+                pass  # (one JSON line) and re-raises it for the server, which would print a traceback
             return
         scope["app"] = self.app
         request = Request(scope, receive, send)
@@ -55,6 +61,8 @@ class HotPaths:
             response = await handler(request)
         except GatewayError as err:
             response = err.response()
+        except ClientDisconnect:  # the client left before its request was read: no answer, no error
+            return
         except Exception as exc:
             response = internal_error(exc, scope["path"]).response()
         try:
@@ -66,6 +74,8 @@ class HotPaths:
 Head = tuple[tuple[bytes, bytes], ...]
 JSON: Head = ((b"content-type", b"application/json"),)
 EVENT_STREAM: Head = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"))
+CUT = sse_error(GatewayError(503, "The gateway is shutting down: the stream was cut before its end.",
+                             "service_unavailable", "server_shutting_down")) + b"data: [DONE]\n\n"
 
 
 class WholeReply:
@@ -93,7 +103,9 @@ class EventStream:
 
     While it relays, a watcher reads the client's side; when the client goes away the relay is
     cancelled at once (so the upstream call stops too), as Starlette's StreamingResponse does,
-    but with one plain task instead of a task group per stream.
+    but with one plain task instead of a task group per stream. Cancelled by anything else (the
+    server at the end of its SIGTERM grace), the stream still ends as a stream: an SSE error
+    event, `[DONE]` and the end of the chunked body, instead of a connection cut mid-body.
     """
 
     def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200) -> None:
@@ -104,15 +116,21 @@ class EventStream:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         relay = asyncio.current_task()
         watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, relay))
+        started = False
         try:
             await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+            started = True
             async for frame in self.frames:
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
+            started = False  # ended: nothing to add
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if watcher.done() and watcher.result():  # the client left: a normal end for this task
                 return
-            raise
+            if not started:
+                raise
+            await send({"type": "http.response.body", "body": CUT, "more_body": False})
+            return  # the stream has ended cleanly; what cancelled it (the server's shutdown) goes on
         finally:
             watcher.cancel()
             await _close(self.frames)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -62,54 +61,78 @@ def _start_simulator(port: int, sim_config: str | None) -> subprocess.Popen:
     return proc
 
 
+def _private_engine(data_dir: Path) -> Any:
+    """Start the private engine (persistent, in the data directory) and its supervisor."""
+    from gateway.state.engine import Engine, find_engine_binary
+    from gateway.supervise import EngineSupervisor, engine_socket
+
+    from gateway.log import get_logger
+
+    engine = Engine(data_dir=data_dir / "engine", unix_socket=engine_socket(data_dir), binary=find_engine_binary(),
+                    die_with_parent=True, persistent=True).start()
+    get_logger("gateway.supervisor").info("engine_started", pid=engine.process.pid if engine.process else None,
+                                          url=engine.url, dir=str(engine.data_dir))
+    os.environ["REDIS_URL"] = engine.url
+    os.environ["GATEWAY_PRIVATE_ENGINE"] = "1"  # /readyz: 503 when it stays down (state.unready_after_s)
+    print(f"gateway: private state engine at {engine.url}, data in {engine.data_dir} (set REDIS_URL to use "
+          "your own)", file=sys.stderr)
+    return EngineSupervisor(engine).start()
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.state.engine import EngineNotFound, Engine, find_engine_binary
+    from gateway.edge import EdgeProtocol, export_limits
+    from gateway.log import configure
+    from gateway.logconfig import LOG_CONFIG
+    from gateway.state.engine import EngineNotFound
+    from gateway.supervise import DataDirBusy, default_data_dir, lock_data_dir
 
+    configure(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
     sim = None
-    engine = None
+    supervisor = None
     try:
         if args.with_simulator:
             os.environ.setdefault("SIMULATOR_PORT", str(args.with_simulator))
-            sim = _start_simulator(args.with_simulator, args.simulator_config)
         try:
             cfg = load_config(config_path)
         except ConfigError as exc:
             return _fail(str(exc))
+        data_dir = Path(args.data_dir).resolve() if args.data_dir else default_data_dir(args.port)
+        try:
+            lock_data_dir(data_dir)  # held until this process exits
+        except (DataDirBusy, OSError) as exc:
+            return _fail(str(exc))
+        os.environ["GATEWAY_DATA_DIR"] = str(data_dir)  # the workers' journal lives there (state/guard.py)
+        if args.with_simulator:
+            sim = _start_simulator(args.with_simulator, args.simulator_config)
         os.environ["GATEWAY_CONFIG"] = str(Path(config_path).resolve())
         if not os.environ.get("REDIS_URL"):
             try:
-                binary = find_engine_binary()
+                supervisor = _private_engine(data_dir)
             except EngineNotFound as exc:
                 return _fail(str(exc))
-            data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="gateway-"))
-            sock = data_dir / "engine.sock"
-            if len(str(sock)) > 100:  # unix socket paths are limited to about 107 bytes
-                data_dir = Path(tempfile.mkdtemp(prefix="gateway-"))
-                sock = data_dir / "engine.sock"
-            engine = Engine(data_dir=data_dir, unix_socket=sock, binary=binary, die_with_parent=True).start()
-            os.environ["REDIS_URL"] = engine.url
-            print(f"gateway: private state engine at {engine.url} (set REDIS_URL to use your own)", file=sys.stderr)
         print(f"gateway: serving {cfg.source} (hash {cfg.hash}) on http://{args.host}:{args.port}", file=sys.stderr)
         # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler
         # that was there before it: make that a clean exit, so the engine and simulator stop too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # no proxy-header rewriting (nothing here reads the client's address) and no server header;
-        # a response's head and body leave in one write (gateway/server.py)
-        from gateway.server import http_protocol
-
-        options = dict(loop="auto", http=http_protocol(), access_log=False, log_level="warning",
-                       timeout_graceful_shutdown=args.grace, proxy_headers=False, server_header=False)
-        if args.workers > 1 and workers.supported() and not args.shared_socket:
+        # a response's head and body leave in one write (gateway/server.py), under the edge's limits
+        # (gateway/edge.py); uvicorn's own log records become JSON lines (gateway/logconfig.py)
+        export_limits(cfg.server)
+        options = dict(loop="auto", http=EdgeProtocol, access_log=False, log_level="warning", log_config=LOG_CONFIG,
+                       timeout_graceful_shutdown=args.grace, timeout_keep_alive=cfg.server.keep_alive_s,
+                       proxy_headers=False, server_header=False)
+        if workers.supported() and not args.shared_socket:  # supervised workers, one or more
             return workers.run_workers(args.host, args.port, args.workers, options)
         uvicorn.run("gateway.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                     **options)
         return 0
     finally:
-        if engine:
-            engine.stop()
+        if supervisor:
+            supervisor.stop()
+            supervisor.engine.stop()
         if sim:
             sim.terminate()
             sim.wait(timeout=5)
@@ -215,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
-    p.add_argument("--data-dir", help="where the private state engine keeps its socket and files")
+    p.add_argument("--data-dir", help="this gateway's own directory: the private engine's append-only file and "
+                   "socket, the settle journal (default: $GATEWAY_DATA_DIR, else $XDG_STATE_HOME/gateway/PORT)")
     p.add_argument("--grace", type=int, default=30, help="seconds to drain in-flight requests on SIGTERM")
     p.add_argument("--shared-socket", action="store_true",
                    help="let uvicorn share one socket between workers (default: one SO_REUSEPORT socket each)")

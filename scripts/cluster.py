@@ -208,7 +208,8 @@ def add_replicas(state: State, n: int) -> list[dict[str, Any]]:
         index = d.setdefault("next_index", 0)
         d["next_index"] = index + 1
         cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", d["config"], "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(d["workers"]), "--grace", str(d["grace"])]
+               "--port", str(port), "--workers", str(d["workers"]), "--grace", str(d["grace"]),
+               "--data-dir", str(state.dir / f"replica-{port}")]
         entry = spawn(cmd, state.dir / f"replica-{index}-{port}.log", env=env,
                       match=["gateway.cli", "--port", str(port)])
         new.append({**entry, "port": port, "url": f"http://127.0.0.1:{port}", "index": index})

@@ -74,18 +74,25 @@ def start_simulator(tmp: Path, seed: int = 7) -> Proc:
     return Proc(proc, port, log)
 
 
-def start_gateway(tmp: Path, config_text: str, redis_url: str, workers: int = 1,
-                  env: dict[str, str] | None = None) -> Proc:
+def start_gateway(tmp: Path, config_text: str, redis_url: str | None, workers: int = 1,
+                  env: dict[str, str] | None = None, grace: int = 5, data_dir: Path | None = None,
+                  preexec_fn: "Callable[[], None] | None" = None, ready_timeout: float = 20.0) -> Proc:
+    """`gateway serve` as a real process; `redis_url=None` lets it start its private engine."""
     port = free_port()
     config = tmp / f"gateway-{port}.yaml"
     config.write_text(config_text)
     log = tmp / f"gateway-{port}.log"
-    full_env = {**os.environ, "REDIS_URL": redis_url, "SIMULATOR_API_KEY": "sim-test-key", **(env or {})}
+    full_env = {**os.environ, "SIMULATOR_API_KEY": "sim-test-key", **(env or {})}
+    full_env.pop("REDIS_URL", None)
+    if redis_url:
+        full_env["REDIS_URL"] = redis_url
     cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
-           "--workers", str(workers), "--grace", "5"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
+           "--workers", str(workers), "--grace", str(grace),
+           "--data-dir", str(data_dir or tmp / f"gateway-{port}-data")]
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT, env=full_env,
+                            preexec_fn=preexec_fn)
     try:
-        wait_http(f"http://127.0.0.1:{port}/readyz", proc)
+        wait_http(f"http://127.0.0.1:{port}/readyz", proc, ready_timeout)
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}\n{log.read_text()[-3000:]}") from None
     return Proc(proc, port, log)

@@ -187,6 +187,33 @@ def test_sigterm_lets_an_in_flight_stream_finish(redis_url: str, tmp_path: Path)
         sim.stop()
 
 
+def test_a_stream_cut_at_the_end_of_the_grace_ends_with_an_error_event_and_done(redis_url: str,
+                                                                               tmp_path: Path) -> None:
+    """A stream longer than the SIGTERM grace is cut when the grace ends: the client gets an SSE
+    error event, `[DONE]` and a complete chunked body (no read error), and it is settled."""
+    sim = start_simulator(tmp_path)
+    prefix = f"cut{time.time_ns()}"
+    gw = start_gateway(tmp_path, config(sim.port, prefix), redis_url, grace=1)
+    try:
+        sim_set(sim, "m-main", output_tokens=600, tokens_per_s=20)  # a 30-second stream
+        with open_stream(gw, "solo") as resp:
+            rid = resp.headers["x-request-id"]
+            lines = sse_lines(resp)
+            next(lines)
+            gw.process.send_signal(signal.SIGTERM)
+            rest = list(lines)  # http.client raises IncompleteRead on a broken chunked body
+        data = [line for line in rest if line.startswith("data: ")]
+        assert data[-1] == "data: [DONE]"
+        assert json.loads(data[-2][6:])["error"]["code"] == "server_shutting_down"
+        assert gw.process.wait(timeout=15) == 0
+        entry = ledger_entry(redis_url, prefix, rid)
+        assert entry["outcome"] == "neutral" and 0 < int(entry["out"]) < 600
+        assert not [line for line in gw.log_lines() if line.strip() and not line.startswith(("{", "gateway:"))]
+    finally:
+        gw.stop()
+        sim.stop()
+
+
 def test_a_body_that_trickles_in_gets_408_not_a_held_connection(env) -> None:
     gw = env[0]
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:

@@ -173,7 +173,14 @@ class Server:
     attempt_budget: int = 4
     reservation_ttl_s: int = 900
     default_max_output_tokens: int = 4096
-    body_read_timeout_s: float = 30.0
+    body_read_timeout_s: float = 30.0      # from the end of the headers to the end of the body, every path
+    # Limits at the edge, enforced by the HTTP protocol before any handler or auth runs
+    # (gateway/edge.py; docs/operations.md "Limits at the edge").
+    max_header_bytes: int = 65536          # request line and headers together: 431 beyond
+    max_headers: int = 100                 # header lines: 431 beyond
+    header_timeout_s: float = 10.0         # from a request's first byte to the end of its headers: 408
+    keep_alive_s: float = 5.0              # a connection with no request in progress is closed after this
+    max_connections: int = 4096            # per worker; lowered to fit the open-file limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +210,10 @@ class StateSettings:
     on_failure_breakers: str = "fail_open"
     on_failure_budgets: str = "auto"  # closed for keys with a hard budget, open otherwise
     replicas: int = 1                 # local rate limits while degraded are the shared ones / replicas
-    journal_dir: str | None = None    # settles Redis could not take; default $GATEWAY_JOURNAL_DIR or a temp dir
+    journal_dir: str | None = None    # settles Redis could not take; default <data dir>/journal (guard.py)
+    # With the private engine (`gateway serve` without REDIS_URL), /readyz answers 503 once the
+    # engine has been unreachable this long, so an orchestrator replaces a replica that cannot recover.
+    unready_after_s: float = 15.0
     # Transport (gateway/state/endpoint.py): a connection idle longer than this is PINGed before
     # use (0: never); TLS for rediss:// URLs, whose ssl_* query options win over these.
     health_check_s: float = 30.0

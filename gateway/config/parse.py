@@ -192,6 +192,12 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         default_max_output_tokens=r.number(sdoc, "default_max_output_tokens", "server",
                                            base.default_max_output_tokens, minimum=1, integer=True),
         body_read_timeout_s=r.number(sdoc, "body_read_timeout_s", "server", base.body_read_timeout_s, minimum=0.01),
+        max_header_bytes=r.number(sdoc, "max_header_bytes", "server", base.max_header_bytes, minimum=1024,
+                                  integer=True),
+        max_headers=r.number(sdoc, "max_headers", "server", base.max_headers, minimum=8, integer=True),
+        header_timeout_s=r.number(sdoc, "header_timeout_s", "server", base.header_timeout_s, minimum=0.1),
+        keep_alive_s=r.number(sdoc, "keep_alive_s", "server", base.keep_alive_s, minimum=0.1),
+        max_connections=r.number(sdoc, "max_connections", "server", base.max_connections, minimum=16, integer=True),
     )
     stdoc = r.mapping(doc.get("state"), "state")
     r.known(stdoc, "state", set(StateSettings.__slots__))
@@ -215,6 +221,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         tls_cert_reqs=r.string(stdoc, "tls_cert_reqs", "state", sbase.tls_cert_reqs,
                                choices=("required", "optional", "none")),
         tls_check_hostname=_bool(r, stdoc, "tls_check_hostname", "state", sbase.tls_check_hostname),
+        unready_after_s=r.number(stdoc, "unready_after_s", "state", sbase.unready_after_s, minimum=0.1),
     )
     if any(c in state.prefix for c in "{} "):
         raise r.fail("state.prefix", state.prefix, "must not contain braces or spaces")

