@@ -5,7 +5,6 @@ Everything is read from Redis, so any replica gives the same answer.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -17,9 +16,7 @@ from gateway.errors import bad_request
 from gateway.housekeeping import live_replicas
 from gateway.inflation import read_alerts
 from gateway.runtime import Gateway
-from gateway.spend import DIMENSIONS, report
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from gateway.spend import DIMENSIONS, check_day, report
 
 
 def _json(data: Any) -> Response:
@@ -34,10 +31,8 @@ def _gateway(request: Request) -> Gateway:
 
 async def spend(request: Request) -> Response:
     gw = _gateway(request)
-    day = request.query_params.get("day") or gw.budget_day()
+    day = check_day(request.query_params.get("day") or gw.budget_day())
     by = request.query_params.get("by", "model")
-    if not _DAY.match(day):
-        raise bad_request("day must be YYYY-MM-DD.", "day")
     if by not in DIMENSIONS:
         raise bad_request(f"by must be one of {list(DIMENSIONS)}.", "by")
     rep = report(await gw.state.day_spend(day), day, by)
@@ -51,7 +46,7 @@ async def breakers(request: Request) -> Response:
     for name in gw.config.deployments:
         state = await gw.state.breaker_state(name)
         out[name] = {"state": state["effective"], "gen": state["gen_effective"],
-                     "failures": int(state.get("fails", 0) or 0),
+                     "failures": state["failures"],
                      "cooldown_ms": int(state.get("cooldown_ms", 0) or 0)}
     return _json({"breakers": out})
 
@@ -74,9 +69,7 @@ async def cluster(request: Request) -> Response:
 async def budget(request: Request) -> Response:
     """Today's spend against the budget and its pace, with the day's downgrade moments."""
     gw = _gateway(request)
-    day = request.query_params.get("day") or gw.budget_day()
-    if not _DAY.match(day):
-        raise bad_request("day must be YYYY-MM-DD.", "day")
+    day = check_day(request.query_params.get("day") or gw.budget_day())
     keys, client = gw.state.keys, gw.state.client
     spend_raw = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
     pace_raw = await client.hgetall(keys.pace(day))
@@ -100,9 +93,7 @@ async def budget(request: Request) -> Response:
 async def experiments(request: Request) -> Response:
     """Each experiment's arms: requests, cost, cost per request, latency and error rate (today)."""
     gw = _gateway(request)
-    day = request.query_params.get("day") or gw.budget_day()
-    if not _DAY.match(day):
-        raise bad_request("day must be YYYY-MM-DD.", "day")
+    day = check_day(request.query_params.get("day") or gw.budget_day())
     fields = await gw.state.day_spend(day)
     out: dict[str, dict[str, Any]] = {}
     for route in gw.config.routes.values():

@@ -348,7 +348,8 @@ class StateStore:
 
     async def breaker_state(self, deployment: str) -> dict:
         """The stored hash (strings) plus `effective` ('closed' | 'open' | 'half_open') as of
-        the engine clock, `gen_effective`, and `now_us`."""
+        the engine clock, `gen_effective`, `now_us`, and `failures`: how many of the recorded
+        failures (`fails` holds their µs times, space-separated) fall within the window."""
         raw = await self.client.hgetall(self.keys.breaker(deployment))
         t = await self.client.time()
         now = int(t[0]) * 1_000_000 + int(t[1])
@@ -356,7 +357,8 @@ class StateStore:
         state, gen = h.get("state", "closed"), int(h.get("gen", "0"))
         if state == "open" and now >= int(h.get("opened_us", "0")) + int(h.get("cooldown_ms", "0")) * 1000:
             state, gen = "half_open", gen + 1
-        return {**h, "effective": state, "gen_effective": gen, "now_us": now}
+        return {**h, "effective": state, "gen_effective": gen, "now_us": now,
+                "failures": failures_in_window(h.get("fails", ""), _i(h.get("window_ms") or 0), now)}
 
     async def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
         """Take the lease if free, renew it if `holder` has it; False if someone else does."""
@@ -374,6 +376,15 @@ class StateStore:
             await self.scripts.fast.close()
         close = getattr(self.client, "aclose", None) or self.client.close
         await close()
+
+
+def failures_in_window(fails: str, window_ms: int, now_us: int) -> int:
+    """The failures of a breaker's `fails` field (µs times, space-separated, as breaker.lua
+    writes them) within `window_ms` of `now_us`; all of them when the window is unknown."""
+    times = [int(x) for x in fails.split() if x.isdigit()]
+    if window_ms <= 0:
+        return len(times)
+    return sum(1 for ts in times if now_us - ts <= window_ms * 1000)
 
 
 def _arg(a: Any) -> str:
