@@ -22,7 +22,7 @@ from starlette.routing import Route
 from gateway import __version__, admin, dashboard, openapi
 from gateway.asgi import HotPaths, internal_error
 from gateway.config import Config, load_config
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, shown
 from gateway.log import configure, get_logger
 from gateway.embeddings import embeddings
 from gateway.housekeeping import Housekeeper, fold_forever
@@ -82,9 +82,9 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        err = GatewayError(404, f"Unknown path {request.url.path}.", "invalid_request_error", "unknown_url")
+        err = GatewayError(404, f"Unknown path {shown(request.url.path)}.", "invalid_request_error", "unknown_url")
     elif exc.status_code == 405:
-        err = GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+        err = GatewayError(405, f"Method {shown(request.method)} is not allowed on {shown(request.url.path)}.",
                            "invalid_request_error", "method_not_allowed")
     else:
         err = GatewayError(exc.status_code, str(exc.detail), "invalid_request_error")

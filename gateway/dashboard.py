@@ -71,7 +71,7 @@ from gateway.dashboard_session import (
     secret_key,
     valid_session,
 )
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, shown
 from gateway.log import get_logger
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def _via_session(name: str) -> Any:
 
         handler = getattr(admin, name, None)
         if handler is None:
-            raise GatewayError(404, f"Unknown path {request.url.path}.", "invalid_request_error", "unknown_url")
+            raise GatewayError(404, f"Unknown path {shown(request.url.path)}.", "invalid_request_error", "unknown_url")
         gw = await authorize(request)
         app = SimpleNamespace(state=SimpleNamespace(gateway=_GatewayView(gw)))
         response = await handler(Request({**request.scope, "app": app}, request.receive))

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 
 from gateway.config import ApiKey, Chain, Config, Deployment, Route, PRIORITIES
-from gateway.errors import GatewayError, bad_request, forbidden, model_not_found
+from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.tokstats import TokenStats
 
@@ -110,7 +110,7 @@ class Planner:
             raise model_not_found(model)
         chain_deps = [d for d in chain_deps if d.kind == kind]
         if not chain_deps:
-            raise bad_request(f"'{model}' has no {kind} model for this request.", "model", "model_not_found")
+            raise bad_request(f"{shown(model)} has no {kind} model for this request.", "model", "model_not_found")
         allowed = []
         for dep in chain_deps:
             if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:
@@ -118,7 +118,7 @@ class Planner:
             else:
                 skipped.append((dep.name, "not_allowed"))
         if not allowed:
-            raise forbidden(f"This API key may not use '{model}'.")
+            raise forbidden(f"This API key may not use {shown(model)}.")
         if longest_input_chars is None:
             need = prompt_tokens + (max_tokens or 0)
         else:
