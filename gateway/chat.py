@@ -141,7 +141,8 @@ def parse_chat(raw: bytes) -> ChatRequest:
         if not isinstance(role, str) or role not in ROLES:
             raise bad_request(f"{where}.role must be one of {sorted(ROLES)}; got {shown(role)}.", f"{where}.role")
         chars += _content_chars(message.get("content"), where)
-        check_message(message, where)
+        if len(message) > 2 or "content" not in message:  # more than role and content
+            check_message(message, where)
         calls = message.get("tool_calls")
         if calls:
             chars += len(orjson.dumps(calls))

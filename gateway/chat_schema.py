@@ -10,23 +10,36 @@ most 255, and an adapter re-encodes the body.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from gateway.errors import bad_request
 
 MAX_DEPTH = 128
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
+_STR, _DICT, _LIST, _BOOL = (str,), (dict,), (list,), (bool,)
+
+
+def _fail(where: str, what: str) -> None:
+    raise bad_request(f"'{where}' must be {what}.", where)
+
+
+def _field(obj: dict[str, Any], name: str, kinds: tuple[type, ...], where: str, what: str,
+           required: bool = False) -> Any:
+    """`obj[name]` if it is of `kinds` (absent is fine unless required); else a 400 naming
+    `where.name`, a path formatted only then (these checks run on every request)."""
+    value = obj.get(name)
+    if value is None and not required:
+        return None
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise bad_request(f"'{where}' must be {what}.", where)
+        _fail(f"{where}.{name}", what)
     return value
 
 
-def _optional(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str, what: str) -> Any:
-    value = obj.get(name)
-    return None if value is None else _expect(value, kind, f"{where}.{name}", what)
+def _expect(value: Any, kinds: tuple[type, ...], where: str, what: str) -> Any:
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        _fail(where, what)
+    return value
 
 
 def check_depth(raw: bytes, body: dict[str, Any]) -> None:
@@ -50,115 +63,118 @@ def check_part(part: dict[str, Any], where: str) -> None:
     """A content part of the types the adapters translate; other types pass to the provider."""
     kind = part["type"]
     if kind == "text":
-        _expect(part.get("text"), str, f"{where}.text", "a string")
+        _field(part, "text", _STR, where, "a string", required=True)
     elif kind == "image_url":
-        image = part.get("image_url")
+        image = _field(part, "image_url", (str, dict), where, "an object with a 'url'", required=True)
         if isinstance(image, dict):
-            _expect(image.get("url"), str, f"{where}.image_url.url", "a string")
-        else:
-            _expect(image, (str, dict), f"{where}.image_url", "an object with a 'url'")
+            _field(image, "url", _STR, f"{where}.image_url", "a string", required=True)
     elif kind == "input_audio":
-        audio = _expect(part.get("input_audio"), dict, f"{where}.input_audio", "an object with 'data' and 'format'")
-        _expect(audio.get("data"), str, f"{where}.input_audio.data", "a base64 string")
-        _optional(audio, "format", str, f"{where}.input_audio", "a string")
+        audio = _field(part, "input_audio", _DICT, where, "an object with 'data' and 'format'", required=True)
+        _field(audio, "data", _STR, f"{where}.input_audio", "a base64 string", required=True)
+        _field(audio, "format", _STR, f"{where}.input_audio", "a string")
     elif kind == "file":
-        file = _expect(part.get("file"), dict, f"{where}.file", "an object")
+        file = _field(part, "file", _DICT, where, "an object", required=True)
         for name in ("file_data", "file_id", "filename"):
-            _optional(file, name, str, f"{where}.file", "a string")
+            _field(file, name, _STR, f"{where}.file", "a string")
 
 
 def check_tool_calls(calls: list[Any], where: str) -> None:
     for j, call in enumerate(calls):
         here = f"{where}.tool_calls[{j}]"
-        _expect(call, dict, here, "an object")
-        _optional(call, "id", str, here, "a string")
-        _optional(call, "type", str, here, "a string")
-        fn = _expect(call.get("function"), dict, f"{here}.function", "an object with a 'name'")
-        _expect(fn.get("name"), str, f"{here}.function.name", "a string")
-        _optional(fn, "arguments", (str, dict), f"{here}.function", "a JSON string")
-        extra = _optional(call, "extra_content", dict, here, "an object")
-        google = _optional(extra or {}, "google", dict, f"{here}.extra_content", "an object")
-        _optional(google or {}, "thought_signature", str, f"{here}.extra_content.google", "a string")
+        _expect(call, _DICT, here, "an object")
+        _field(call, "id", _STR, here, "a string")
+        _field(call, "type", _STR, here, "a string")
+        fn = _field(call, "function", _DICT, here, "an object with a 'name'", required=True)
+        _field(fn, "name", _STR, f"{here}.function", "a string", required=True)
+        _field(fn, "arguments", (str, dict), f"{here}.function", "a JSON string")
+        extra = _field(call, "extra_content", _DICT, here, "an object")
+        if extra:
+            google = _field(extra, "google", _DICT, f"{here}.extra_content", "an object")
+            if google:
+                _field(google, "thought_signature", _STR, f"{here}.extra_content.google", "a string")
 
 
 def check_message(message: dict[str, Any], where: str) -> None:
     """The fields of a message besides `role` and `content` (checked by the caller)."""
-    _optional(message, "name", str, where, "a string")
-    _optional(message, "tool_call_id", str, where, "a string")
-    calls = _optional(message, "tool_calls", list, where, "an array")
+    _field(message, "name", _STR, where, "a string")
+    _field(message, "tool_call_id", _STR, where, "a string")
+    calls = _field(message, "tool_calls", _LIST, where, "an array")
     if calls:
         check_tool_calls(calls, where)
 
 
-def _check_tools(tools: list[Any]) -> None:
-    for i, tool in enumerate(tools):
+def _check_tools(tools: Any) -> None:
+    for i, tool in enumerate(_expect(tools, _LIST, "tools", "an array")):
         here = f"tools[{i}]"
-        _expect(tool, dict, here, "an object")
-        kind = _optional(tool, "type", str, here, "a string")
+        _expect(tool, _DICT, here, "an object")
+        kind = _field(tool, "type", _STR, here, "a string")
         if kind in (None, "function"):
-            fn = _expect(tool.get("function"), dict, f"{here}.function", "an object with a 'name'")
-            _expect(fn.get("name"), str, f"{here}.function.name", "a string")
-            _optional(fn, "description", str, f"{here}.function", "a string")
-            _optional(fn, "parameters", dict, f"{here}.function", "a JSON schema object")
-            _optional(fn, "strict", bool, f"{here}.function", "a boolean")
+            fn = _field(tool, "function", _DICT, here, "an object with a 'name'", required=True)
+            where = f"{here}.function"
+            _field(fn, "name", _STR, where, "a string", required=True)
+            _field(fn, "description", _STR, where, "a string")
+            _field(fn, "parameters", _DICT, where, "a JSON schema object")
+            _field(fn, "strict", _BOOL, where, "a boolean")
 
 
 def _check_tool_choice(choice: Any) -> None:
-    if choice is None or isinstance(choice, str):
+    if isinstance(choice, str):
         return
-    _expect(choice, dict, "tool_choice", "a string or an object")
-    _optional(choice, "type", str, "tool_choice", "a string")
-    fn = _optional(choice, "function", dict, "tool_choice", "an object with a 'name'")
+    _expect(choice, _DICT, "tool_choice", "a string or an object")
+    _field(choice, "type", _STR, "tool_choice", "a string")
+    fn = _field(choice, "function", _DICT, "tool_choice", "an object with a 'name'")
     if fn is not None:
-        _expect(fn.get("name"), str, "tool_choice.function.name", "a string")
+        _field(fn, "name", _STR, "tool_choice.function", "a string", required=True)
 
 
 def _check_response_format(fmt: Any) -> None:
-    if fmt is None:
-        return
-    _expect(fmt, dict, "response_format", "an object with a 'type'")
-    kind = _expect(fmt.get("type"), str, "response_format.type", "a string")
+    _expect(fmt, _DICT, "response_format", "an object with a 'type'")
+    kind = _field(fmt, "type", _STR, "response_format", "a string", required=True)
     if kind == "json_schema":
-        spec = _expect(fmt.get("json_schema"), dict, "response_format.json_schema", "an object")
-        _optional(spec, "name", str, "response_format.json_schema", "a string")
-        _optional(spec, "schema", dict, "response_format.json_schema", "a JSON schema object")
+        spec = _field(fmt, "json_schema", _DICT, "response_format", "an object", required=True)
+        _field(spec, "name", _STR, "response_format.json_schema", "a string")
+        _field(spec, "schema", _DICT, "response_format.json_schema", "a JSON schema object")
 
 
 def _check_stop(stop: Any) -> None:
-    if stop is None or isinstance(stop, str):
+    if isinstance(stop, str):
         return
-    _expect(stop, list, "stop", "a string or an array of strings")
-    for i, item in enumerate(stop):
-        _expect(item, str, f"stop[{i}]", "a string")
+    for i, item in enumerate(_expect(stop, _LIST, "stop", "a string or an array of strings")):
+        _expect(item, _STR, f"stop[{i}]", "a string")
 
 
-def _number(body: dict[str, Any], name: str, low: float, high: float) -> None:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                              or not low <= value <= high):
-        raise bad_request(f"'{name}' must be a number between {low:g} and {high:g}.", name)
+def _number(name: str, low: float, high: float) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise bad_request(f"'{name}' must be a number between {low:g} and {high:g}.", name)
+    return check
 
 
-def _integer(body: dict[str, Any], name: str, low: int, high: int) -> None:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
-        raise bad_request(f"'{name}' must be an integer between {low} and {high}.", name)
+def _integer(name: str, low: int, high: int) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise bad_request(f"'{name}' must be an integer between {low} and {high}.", name)
+    return check
+
+
+def _of_type(name: str, kinds: tuple[type, ...], what: str) -> Callable[[Any], None]:
+    return lambda value: _expect(value, kinds, name, what)
+
+
+# Top-level fields besides model, messages, stream, token limits, n, temperature and top_p
+# (checked by `parse_chat`): one check per field present, none for those absent.
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "tools": _check_tools, "tool_choice": _check_tool_choice, "response_format": _check_response_format,
+    "stop": _check_stop, "user": _of_type("user", _STR, "a string"),
+    "parallel_tool_calls": _of_type("parallel_tool_calls", _BOOL, "a boolean"),
+    "seed": _integer("seed", -2**63, 2**63 - 1), "top_k": _integer("top_k", 0, 1_000_000),
+    "presence_penalty": _number("presence_penalty", -2, 2),
+    "frequency_penalty": _number("frequency_penalty", -2, 2),
+}
 
 
 def check_fields(body: dict[str, Any]) -> None:
-    """The top-level fields besides model, messages, stream, token limits, n, temperature, top_p
-    (checked by `parse_chat`)."""
-    tools = body.get("tools")
-    if tools is not None:
-        _check_tools(_expect(tools, list, "tools", "an array"))
-    _check_tool_choice(body.get("tool_choice"))
-    _check_response_format(body.get("response_format"))
-    _check_stop(body.get("stop"))
-    if body.get("user") is not None:
-        _expect(body["user"], str, "user", "a string")
-    if body.get("parallel_tool_calls") is not None:
-        _expect(body["parallel_tool_calls"], bool, "parallel_tool_calls", "a boolean")
-    _integer(body, "seed", -2**63, 2**63 - 1)
-    _integer(body, "top_k", 0, 1_000_000)
-    _number(body, "presence_penalty", -2, 2)
-    _number(body, "frequency_penalty", -2, 2)
+    for name, value in body.items():
+        check = _FIELDS.get(name)
+        if check is not None and value is not None:
+            check(value)
