@@ -23,14 +23,14 @@ def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
 
 
-def _gateway(request: Request) -> Gateway:
+async def _gateway(request: Request) -> Gateway:
     gw: Gateway = request.app.state.gateway
-    gw.auth.authenticate_admin(request.headers.get("authorization"))
+    await gw.admin_guard.check(request, request.headers.get("authorization"))
     return gw
 
 
 async def spend(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = await _gateway(request)
     day = check_day(request.query_params.get("day") or gw.budget_day())
     by = request.query_params.get("by", "model")
     if by not in DIMENSIONS:
@@ -41,7 +41,7 @@ async def spend(request: Request) -> Response:
 
 
 async def breakers(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = await _gateway(request)
     out = {}
     for name in gw.config.deployments:
         state = await gw.state.breaker_state(name)
@@ -52,14 +52,14 @@ async def breakers(request: Request) -> Response:
 
 
 async def alerts(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = await _gateway(request)
     return _json({"alerts": await read_alerts(gw.state.client, gw.state.keys),
                   "threshold": gw.config.housekeeping.inflation_threshold})
 
 
 async def cluster(request: Request) -> Response:
     """Live replicas and their config hashes; replicas that disagree make different decisions."""
-    gw = _gateway(request)
+    gw = await _gateway(request)
     live = await live_replicas(gw.state.client, gw.state.keys, gw.config.housekeeping.interval_s * 3)
     hashes = sorted({r["config_hash"] for r in live.values()})
     return _json({"replicas": live, "config_hashes": hashes, "mismatch": len(hashes) > 1,
@@ -68,7 +68,7 @@ async def cluster(request: Request) -> Response:
 
 async def budget(request: Request) -> Response:
     """Today's spend against the budget and its pace, with the day's downgrade moments."""
-    gw = _gateway(request)
+    gw = await _gateway(request)
     day = check_day(request.query_params.get("day") or gw.budget_day())
     keys, client = gw.state.keys, gw.state.client
     spend_raw = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
@@ -92,7 +92,7 @@ async def budget(request: Request) -> Response:
 
 async def experiments(request: Request) -> Response:
     """Each experiment's arms: requests, cost, cost per request, latency and error rate (today)."""
-    gw = _gateway(request)
+    gw = await _gateway(request)
     day = check_day(request.query_params.get("day") or gw.budget_day())
     fields = await gw.state.day_spend(day)
     out: dict[str, dict[str, Any]] = {}

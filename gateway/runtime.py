@@ -13,6 +13,7 @@ from datetime import time as dt_time
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from gateway.admin_auth import AdminGuard
 from gateway.auth import Authenticator
 from gateway.call import Call
 from gateway.config import Config, Deployment
@@ -43,6 +44,7 @@ class Gateway:
         self.state = state
         self.upstream = upstream
         self.auth = Authenticator(config.keys, config.admin_key_sha256)
+        self.admin_guard = AdminGuard(self.auth, state, config.admin)
         self.metrics = Metrics()
         self.log = get_logger("gateway.request")
         self.request_log = RequestLog(os.environ.get("GATEWAY_LOG_LEVEL", "info"))

@@ -3,8 +3,10 @@ failures, and days at the ends of the calendar (issue 17, item 6)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
+import urllib.parse
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -80,3 +82,99 @@ def test_a_recent_day_still_answers(stack: tuple[Proc, Proc]) -> None:
     for path in ("/admin/spend", "/admin/budget", "/admin/spend/summary", "/admin/refusals"):
         status, body = get(gw, f"{path}?day=2020-01-01")
         assert status == 200, (path, body)
+
+
+# ------------------------------------------------------------------- dashboard sessions (item 7)
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def post(gw: Proc, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("POST", path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp
+
+
+def login(gw: Proc, key: str = ADMIN_KEY, **headers: str) -> http.client.HTTPResponse:
+    hdrs = {**FORM, "origin": gw.url, **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return post(gw, "/dashboard/login", urllib.parse.urlencode({"admin_key": key}).encode(), hdrs)
+
+
+def status_with(gw: Proc, cookie: str, path: str = "/dashboard/api/breakers") -> int:
+    return get(gw, path, {"cookie": cookie})[0]
+
+
+def test_logout_ends_the_session_everywhere(stack: tuple[Proc, Proc]) -> None:
+    _, gw = stack
+    ok = login(gw)
+    assert ok.status == 303
+    cookie = ok.getheader("set-cookie").split(";")[0]
+    assert status_with(gw, cookie) == 200
+    out = post(gw, "/dashboard/logout", headers={"cookie": cookie, "origin": gw.url})
+    assert out.status == 303 and 'gw_dashboard=""' in out.getheader("set-cookie")
+    assert status_with(gw, cookie) == 401  # the captured cookie no longer opens anything
+    assert status_with(gw, cookie, "/dashboard/api/spend/series") == 401
+
+
+def test_cross_site_login_and_logout_are_refused(stack: tuple[Proc, Proc]) -> None:
+    _, gw = stack
+    for headers in ({"origin": "https://evil.example"}, {"origin": "null"}, {"origin": ""},
+                    {"referer": "https://evil.example/page"}, {"sec_fetch_site": "cross-site"}):
+        resp = login(gw, **headers) if "origin" in headers else login(gw, origin="", **headers)
+        assert resp.status == 403 and resp.getheader("set-cookie") is None, headers
+    assert login(gw, origin="", referer=f"{gw.url}/dashboard/login").status == 303  # Referer alone is enough
+    cookie = login(gw).getheader("set-cookie").split(";")[0]
+    assert post(gw, "/dashboard/logout", headers={"cookie": cookie, "origin": "https://evil.example"}).status == 403
+    assert status_with(gw, cookie) == 200  # a cross-site logout did nothing
+
+
+LIMITS = "\nadmin:\n  failures_per_client: 3\n  failures_total: 7\n  window_s: 600\n  client_ip_header: x-client-ip\n"
+
+
+@pytest.fixture(scope="module")
+def two_replicas(stack: tuple[Proc, Proc], redis_url: str,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Proc]]:
+    sim, _ = stack
+    tmp = tmp_path_factory.mktemp("replicas")
+    text = config_yaml(sim.port, f"authlim-{time.time_ns()}") + LIMITS
+    first = start_gateway(tmp, text, redis_url)
+    try:
+        second = start_gateway(tmp, text, redis_url)
+    except Exception:
+        first.stop()
+        raise
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def test_failed_admin_keys_are_limited_per_client_and_in_all_across_replicas(
+        two_replicas: tuple[Proc, Proc]) -> None:
+    a, b = two_replicas
+    # one client: three wrong keys at one replica's login...
+    for _ in range(3):
+        assert login(a, "sk-guess", x_client_ip="198.51.100.1").status == 401
+    # ...and the right key is refused at the other replica, at login and as a Bearer header
+    refused = login(b, x_client_ip="198.51.100.1")
+    assert refused.status == 429 and 590 <= int(refused.getheader("retry-after")) <= 600
+    assert refused.getheader("set-cookie") is None
+    status, body = get(b, "/admin/budget", {**ADMIN, "x-client-ip": "198.51.100.1"})
+    assert status == 429 and body["error"]["code"] == "admin_auth_limited"
+    # another client is still served
+    assert get(b, "/admin/budget", {**ADMIN, "x-client-ip": "198.51.100.2"})[0] == 200
+    # wrong Bearer keys of four more clients, on both replicas, reach the global limit of 7...
+    for i in range(4):
+        gw = (a, b)[i % 2]
+        assert get(gw, "/admin/spend", {"authorization": "Bearer sk-guess", "x-client-ip": f"203.0.113.{i}"})[0] == 401
+    # ...and now nobody gets in, anywhere, until the window ends
+    for gw in (a, b):
+        status, body = get(gw, "/admin/budget", {**ADMIN, "x-client-ip": "192.0.2.77"})
+        assert status == 429, body
+        assert login(gw, x_client_ip="192.0.2.78").status == 429
+    # the API keys' own paths are not affected
+    with openai.OpenAI(base_url=f"{a.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        assert client.models.list().data
+    assert any('"admin_auth_limited"' in line for line in a.log_lines() + b.log_lines())

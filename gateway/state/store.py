@@ -365,6 +365,14 @@ class StateStore:
         r = await self.scripts.call("lease", [self.keys.lease(name)], [holder, str(int(ttl_ms))])
         return bool(_i(r))
 
+    async def admin_auth(self, client: str, outcome: str, client_limit: int, global_limit: int,
+                         window_ms: int) -> tuple[int, int, int, int, int]:
+        """One admin authentication (`outcome` ok|fail) against the shared failure limits
+        (lua/admin_auth.lua): (allowed, retry_after_ms, client failures, global failures, now_us)."""
+        r = await self.scripts.call("admin_auth", [self.keys.auth_failures(client), self.keys.auth_failures_all()],
+                                    [outcome, str(client_limit), str(global_limit), str(window_ms)])
+        return _i(r[0]), _i(r[1]), _i(r[2]), _i(r[3]), _i(r[4])
+
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())
