@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import os
 import time
 from typing import AsyncIterator
@@ -22,7 +23,8 @@ from starlette.routing import Route
 from gateway import __version__, admin, dashboard, openapi
 from gateway.asgi import HotPaths, internal_error
 from gateway.config import Config, load_config
-from gateway.errors import GatewayError, shown
+from gateway.auth import bearer_token, key_digest
+from gateway.errors import GatewayError, shown, unauthorized
 from gateway.log import configure, get_logger
 from gateway.embeddings import embeddings
 from gateway.housekeeping import Housekeeper, fold_forever
@@ -70,8 +72,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Every worker of this replica (gateway.metrics_share); behind `metrics.token_sha256` when set."""
     gw: Gateway = request.app.state.gateway
-    return PlainTextResponse(gw.metrics.render(), media_type="text/plain; version=0.0.4")
+    want = gw.config.metrics.token_sha256
+    if want is not None:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None or not hmac.compare_digest(key_digest(token), want):
+            raise unauthorized("/metrics needs the metrics token: 'Authorization: Bearer <token>'.")
+    return PlainTextResponse(await gw.metrics_share.render(), media_type="text/plain; version=0.0.4")
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -120,6 +128,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
             get_logger("gateway").warning("journal_replayed", entries=replayed)
         background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
                       asyncio.create_task(Housekeeper(gw).run_forever())]
+        background.append(asyncio.create_task(gw.metrics_share.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid())
@@ -129,6 +138,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
             for task in background:
                 task.cancel()
             await gw.drain()
+            gw.metrics_share.close()
             await upstream.close()
             state.journal.close()
             await state.close()
