@@ -18,6 +18,7 @@ from redis.backoff import NoBackoff
 from gateway.state.commands import Commands
 from gateway.state.endpoint import parse_endpoint
 from gateway.state.keys import Keys, prev_day
+from gateway.state.model_parts import failures_in_window
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
 
@@ -384,15 +385,6 @@ class StateStore:
             await self.scripts.fast.close()
         close = getattr(self.client, "aclose", None) or self.client.close
         await close()
-
-
-def failures_in_window(fails: str, window_ms: int, now_us: int) -> int:
-    """The failures of a breaker's `fails` field (µs times, space-separated, as breaker.lua
-    writes them) within `window_ms` of `now_us`; all of them when the window is unknown."""
-    times = [int(x) for x in fails.split() if x.isdigit()]
-    if window_ms <= 0:
-        return len(times)
-    return sum(1 for ts in times if now_us - ts <= window_ms * 1000)
 
 
 def _arg(a: Any) -> str:
