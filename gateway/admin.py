@@ -5,7 +5,6 @@ Everything is read from Redis, so any replica gives the same answer.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -17,27 +16,23 @@ from gateway.errors import bad_request
 from gateway.housekeeping import live_replicas
 from gateway.inflation import read_alerts
 from gateway.runtime import Gateway
-from gateway.spend import DIMENSIONS, report
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from gateway.spend import DIMENSIONS, check_day, report
 
 
 def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
 
 
-def _gateway(request: Request) -> Gateway:
+async def _gateway(request: Request) -> Gateway:
     gw: Gateway = request.app.state.gateway
-    gw.auth.authenticate_admin(request.headers.get("authorization"))
+    await gw.admin_guard.check(request, request.headers.get("authorization"))
     return gw
 
 
 async def spend(request: Request) -> Response:
-    gw = _gateway(request)
-    day = request.query_params.get("day") or gw.budget_day()
+    gw = await _gateway(request)
+    day = check_day(request.query_params.get("day") or gw.budget_day())
     by = request.query_params.get("by", "model")
-    if not _DAY.match(day):
-        raise bad_request("day must be YYYY-MM-DD.", "day")
     if by not in DIMENSIONS:
         raise bad_request(f"by must be one of {list(DIMENSIONS)}.", "by")
     rep = report(await gw.state.day_spend(day), day, by)
@@ -46,25 +41,25 @@ async def spend(request: Request) -> Response:
 
 
 async def breakers(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = await _gateway(request)
     out = {}
     for name in gw.config.deployments:
         state = await gw.state.breaker_state(name)
         out[name] = {"state": state["effective"], "gen": state["gen_effective"],
-                     "failures": int(state.get("fails", 0) or 0),
+                     "failures": state["failures"],
                      "cooldown_ms": int(state.get("cooldown_ms", 0) or 0)}
     return _json({"breakers": out})
 
 
 async def alerts(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = await _gateway(request)
     return _json({"alerts": await read_alerts(gw.state.client, gw.state.keys),
                   "threshold": gw.config.housekeeping.inflation_threshold})
 
 
 async def cluster(request: Request) -> Response:
     """Live replicas and their config hashes; replicas that disagree make different decisions."""
-    gw = _gateway(request)
+    gw = await _gateway(request)
     live = await live_replicas(gw.state.client, gw.state.keys, gw.config.housekeeping.interval_s * 3)
     hashes = sorted({r["config_hash"] for r in live.values()})
     return _json({"replicas": live, "config_hashes": hashes, "mismatch": len(hashes) > 1,
@@ -73,10 +68,8 @@ async def cluster(request: Request) -> Response:
 
 async def budget(request: Request) -> Response:
     """Today's spend against the budget and its pace, with the day's downgrade moments."""
-    gw = _gateway(request)
-    day = request.query_params.get("day") or gw.budget_day()
-    if not _DAY.match(day):
-        raise bad_request("day must be YYYY-MM-DD.", "day")
+    gw = await _gateway(request)
+    day = check_day(request.query_params.get("day") or gw.budget_day())
     keys, client = gw.state.keys, gw.state.client
     spend_raw = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
     pace_raw = await client.hgetall(keys.pace(day))
@@ -99,10 +92,8 @@ async def budget(request: Request) -> Response:
 
 async def experiments(request: Request) -> Response:
     """Each experiment's arms: requests, cost, cost per request, latency and error rate (today)."""
-    gw = _gateway(request)
-    day = request.query_params.get("day") or gw.budget_day()
-    if not _DAY.match(day):
-        raise bad_request("day must be YYYY-MM-DD.", "day")
+    gw = await _gateway(request)
+    day = check_day(request.query_params.get("day") or gw.budget_day())
     fields = await gw.state.day_spend(day)
     out: dict[str, dict[str, Any]] = {}
     for route in gw.config.routes.values():

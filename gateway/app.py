@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import os
 import time
 from typing import AsyncIterator
@@ -23,7 +24,8 @@ from gateway import __version__, admin, dashboard, openapi
 from gateway.asgi import HotPaths, internal_error
 from gateway.edge import worker_edge
 from gateway.config import Config, load_config
-from gateway.errors import GatewayError
+from gateway.auth import bearer_token, key_digest
+from gateway.errors import GatewayError, shown, unauthorized
 from gateway.log import configure, get_logger
 from gateway.embeddings import embeddings
 from gateway.housekeeping import Housekeeper, fold_forever
@@ -89,8 +91,15 @@ def _engine_down_for(app_state: object, gw: Gateway, engine_ok: bool) -> float:
 
 
 async def metrics(request: Request) -> Response:
+    """Every worker of this replica (gateway.metrics_share); behind `metrics.token_sha256` when set."""
     gw: Gateway = request.app.state.gateway
-    text = gw.metrics.render() + worker_edge().render_metrics(gw.metrics.worker)
+    want = gw.config.metrics.token_sha256
+    if want is not None:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None or not hmac.compare_digest(key_digest(token), want):
+            raise unauthorized("/metrics needs the metrics token: 'Authorization: Bearer <token>'.")
+    # the edge's connection figures are this worker's own (not yet in the shared snapshots)
+    text = await gw.metrics_share.render() + worker_edge().render_metrics(gw.metrics.worker)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
@@ -102,9 +111,9 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        err = GatewayError(404, f"Unknown path {request.url.path}.", "invalid_request_error", "unknown_url")
+        err = GatewayError(404, f"Unknown path {shown(request.url.path)}.", "invalid_request_error", "unknown_url")
     elif exc.status_code == 405:
-        err = GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+        err = GatewayError(405, f"Method {shown(request.method)} is not allowed on {shown(request.url.path)}.",
                            "invalid_request_error", "method_not_allowed")
     else:
         err = GatewayError(exc.status_code, str(exc.detail), "invalid_request_error")
@@ -142,6 +151,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
             get_logger("gateway").warning("journal_replayed", entries=replayed)
         background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
                       asyncio.create_task(Housekeeper(gw).run_forever())]
+        background.append(asyncio.create_task(gw.metrics_share.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),
@@ -152,6 +162,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
             for task in background:
                 task.cancel()
             await gw.drain()
+            gw.metrics_share.close()
             await upstream.close()
             state.journal.close()
             await state.close()

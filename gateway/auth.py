@@ -52,10 +52,15 @@ class Authenticator:
         self._seen[token] = key
         return key
 
-    def authenticate_admin(self, authorization: str | None) -> None:
-        token = bearer_token(authorization)
+    def admin_matches(self, authorization: str | None) -> bool:
+        """Whether `authorization` carries the admin key; 403 when no admin key is configured.
+        Callers count failures (gateway.admin_auth): use AdminGuard.check, not this alone."""
         if self._admin is None:
             raise GatewayError(403, "The admin API is disabled: set admin_key_sha256 in the config.",
                                "permission_error", "admin_disabled")
-        if token is None or not hmac.compare_digest(key_digest(token), self._admin):
+        token = bearer_token(authorization)
+        return token is not None and hmac.compare_digest(key_digest(token), self._admin)
+
+    def authenticate_admin(self, authorization: str | None) -> None:
+        if not self.admin_matches(authorization):
             raise unauthorized("Invalid or missing admin key.")

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gateway.log import clip
 from gateway.pricing import Usage
 
 if TYPE_CHECKING:
@@ -115,11 +116,12 @@ class Call:
 
     def log_fields(self) -> dict[str, Any]:
         return {
-            "request_id": self.request_id, "state_id": self.state_id, "key": self.key, "model_asked": self.model_asked, "route": self.route,
+            "request_id": self.request_id, "state_id": self.state_id, "key": self.key,
+            "model_asked": clip(self.model_asked), "route": self.route,
             "task": self.task, "task_confidence": round(self.confidence, 3), "priority": self.priority,
             "experiment": self.experiment or None, "downgraded": self.downgraded or None,
             "degraded": self.degraded or None, "model": self.deployment or None,
-            "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": self.error,
+            "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": clip(self.error) if self.error else None,
             "outcome": self.outcome, "attempts": self.attempts, "fallbacks": self.fallbacks,
             "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
             "ttft_ms": round(self.ttft_s * 1000, 2) if self.ttft_s is not None else None,

@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from gateway.chat_schema import check_depth, check_fields, check_message, check_part
 from gateway.deadlines import Deadlines
-from gateway.errors import GatewayError, bad_request, too_large
+from gateway.errors import GatewayError, bad_request, shown, too_large
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -96,6 +97,7 @@ def _content_chars(content: Any, where: str) -> int:
         for i, part in enumerate(content):
             if not isinstance(part, dict) or not isinstance(part.get("type"), str):
                 raise bad_request(f"{where}.content[{i}] must be an object with a 'type'.", f"{where}.content")
+            check_part(part, f"{where}.content[{i}]")
             text = part.get("text")
             if isinstance(text, str):
                 total += len(text)
@@ -123,6 +125,7 @@ def _optional_number(body: dict[str, Any], name: str, minimum: float, maximum: f
 
 def parse_chat(raw: bytes) -> ChatRequest:
     body = parse_json(raw)
+    check_depth(raw, body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required: a model name, a route, or 'auto'.", "model")
@@ -136,12 +139,12 @@ def parse_chat(raw: bytes) -> ChatRequest:
             raise bad_request(f"{where} must be an object.", "messages")
         role = message.get("role")
         if not isinstance(role, str) or role not in ROLES:
-            raise bad_request(f"{where}.role must be one of {sorted(ROLES)}; got {role!r}.", f"{where}.role")
+            raise bad_request(f"{where}.role must be one of {sorted(ROLES)}; got {shown(role)}.", f"{where}.role")
         chars += _content_chars(message.get("content"), where)
+        if len(message) > 2 or "content" not in message:  # more than role and content
+            check_message(message, where)
         calls = message.get("tool_calls")
-        if calls is not None:
-            if not isinstance(calls, list):
-                raise bad_request(f"{where}.tool_calls must be an array.", f"{where}.tool_calls")
+        if calls:
             chars += len(orjson.dumps(calls))
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -155,10 +158,9 @@ def parse_chat(raw: bytes) -> ChatRequest:
     n = _optional_int(body, "n", 1, 128) or 1
     _optional_number(body, "temperature", 0, 2)
     _optional_number(body, "top_p", 0, 1)
+    check_fields(body)
     tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise bad_request("'tools' must be an array.", "tools")
+    if tools:
         chars += len(orjson.dumps(tools))
     user = body.get("user")
     return ChatRequest(
@@ -172,6 +174,6 @@ def check_header_task(value: str | None, tasks: tuple[str, ...]) -> str | None:
     if value is None:
         return None
     if value not in tasks:
-        raise GatewayError(400, f"x-gateway-task must be one of {list(tasks)}; got {value!r}.",
+        raise GatewayError(400, f"x-gateway-task must be one of {list(tasks)}; got {shown(value)}.",
                            "invalid_request_error", "invalid_task", "x-gateway-task")
     return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,10 @@ def serve(args: argparse.Namespace) -> int:
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
     sim = None
     supervisor = None
+    # this replica's workers share their metrics here (gateway/metrics_share.py): a fresh
+    # directory per start, so two gateways on one host never read each other's
+    metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["GATEWAY_METRICS_DIR"] = metrics_dir
     try:
         if args.with_simulator:
             os.environ.setdefault("SIMULATOR_PORT", str(args.with_simulator))
@@ -130,6 +135,7 @@ def serve(args: argparse.Namespace) -> int:
                     **options)
         return 0
     finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         if supervisor:
             supervisor.stop()
             supervisor.engine.stop()

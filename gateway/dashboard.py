@@ -14,13 +14,14 @@ gateway's origin. The page refreshes every few seconds from JSON endpoints:
   counts per reason and day).
 
 Authentication: the admin key as `Authorization: Bearer`, or a session cookie obtained by posting
-the admin key to `/dashboard/login`. The cookie is `<expiry>.<HMAC-SHA256(expiry)>`, HttpOnly,
-SameSite=Strict. Its signing key is HMAC(a random secret kept in Redis, created once with SET NX,
-the admin key's SHA-256): every worker and every replica reads the same secret, so whichever one
-serves the next request accepts the cookie (a per-process secret would not survive a load
-balancer, nor even the second uvicorn worker of one replica), yet nobody can mint a cookie from
-the config file alone (the admin key's digest is not a secret: configs are shared). Changing the
-admin key invalidates every session; so does deleting `{gw}:dash:session_secret` (within a minute).
+the admin key to `/dashboard/login`. A session is server-side: the cookie is a random 256-bit
+token (HttpOnly, SameSite=Strict, Secure behind https), Redis keeps its SHA-256 under
+`{gw}:dash:sess:<sha256>` for 12 h with a fingerprint of the admin key, so any worker of any
+replica accepts it, logout deletes it (a captured cookie stops working at once), and changing the
+admin key ends every session. Login and logout are refused (403) unless the request's `Origin`
+(or `Referer`) is the dashboard's own origin and `Sec-Fetch-Site`, when sent, says same-origin:
+no other site can log a browser in or out. Failed admin keys, at login or as a Bearer header,
+count against the limits of `gateway.admin_auth` (per client and in all, across replicas).
 
 Time series (`sample`, called once per housekeeping tick by every worker): today's settled and
 reserved spend into `{gw}:dash:spend:<day>` (HASH bucket -> "ts:spent_micro:reserved_micro", one
@@ -36,12 +37,11 @@ Module layout: this module serves the page, the login and the routes; the sessio
 
 from __future__ import annotations
 
-import asyncio
 import html
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -62,26 +62,26 @@ from gateway.dashboard_api import (
     spend_series,
     spend_summary,
 )
+from gateway.admin_auth import SessionChecked
 from gateway.dashboard_session import (
     COOKIE,
-    SECRET_CACHE_S,
     SESSION_TTL_S,
     authorize,
+    end_session,
     new_session,
-    secret_key,
     valid_session,
 )
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, shown
 from gateway.log import get_logger
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 __all__ = [
-    "COOKIE", "KEEP_DAYS", "LATENCY_BOUNDS_MS", "SECRET_CACHE_S", "SESSION_TTL_S", "STATIC", "SUMMARY_DIMS",
-    "authorize", "dashboard_page", "day_bounds", "deployments", "login", "login_form", "logout", "new_session",
-    "refusals", "refusals_key", "routes", "sample", "sample_step_s", "secret_key", "series_key", "spend_series",
-    "spend_summary", "valid_session",
+    "COOKIE", "KEEP_DAYS", "LATENCY_BOUNDS_MS", "SESSION_TTL_S", "STATIC", "SUMMARY_DIMS",
+    "authorize", "dashboard_page", "day_bounds", "deployments", "end_session", "login", "login_form", "logout",
+    "new_session", "refusals", "refusals_key", "routes", "sample", "sample_step_s", "series_key", "spend_series",
+    "spend_summary", "same_origin", "valid_session",
 ]
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -102,6 +102,21 @@ def _page(name: str) -> str:
 
 def _is_https(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+
+def same_origin(request: Request) -> bool:
+    """A state-changing request made by the dashboard's own page: `Origin` (else `Referer`)
+    names this host (`Host`, or `X-Forwarded-Host` behind a proxy: a cross-site page can set
+    neither), and `Sec-Fetch-Site`, when the browser sends it, is same-origin."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return False
+    netloc = urlsplit(origin).netloc.lower()
+    hosts = {request.headers.get("host", "").lower(), request.headers.get("x-forwarded-host", "").lower()}
+    return bool(netloc) and netloc in hosts - {""}
 
 
 async def dashboard_page(request: Request) -> Response:
@@ -127,6 +142,9 @@ async def login(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     if gw.config.admin_key_sha256 is None:
         return _login_page("The admin API is disabled: set admin_key_sha256 in the config.", 403)
+    if not same_origin(request):
+        _log.warning("dashboard_cross_site_refused", path="/dashboard/login")
+        return _login_page("Sign in from the dashboard's own page (cross-site request refused).", 403)
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -136,13 +154,15 @@ async def login(request: Request) -> Response:
         return _login_page("Send the form.", 400)
     key = (parse_qs(body.decode("utf-8", "replace")).get("admin_key") or [""])[0].strip()
     try:
-        gw.auth.authenticate_admin(f"Bearer {key}")
-    except GatewayError:
-        await asyncio.sleep(0.3)  # a little friction for guessing
-        _log.warning("dashboard_login_refused", client=request.client.host if request.client else "-")
+        await gw.admin_guard.check(request, f"Bearer {key}")  # failures counted, see gateway.admin_auth
+    except GatewayError as err:
+        if err.status == 429:
+            response = _login_page("Too many failed attempts; try again later.", 429)
+            response.headers["retry-after"] = err.headers.get("retry-after", "60")
+            return response
         return _login_page("Wrong admin key.", 401)
     try:
-        cookie = await new_session(gw)
+        cookie = await new_session(gw, gw.admin_guard.client_of(request))
     except Exception as exc:
         _log.warning("dashboard_login_failed", error=type(exc).__name__)
         return _login_page("The shared state is unreachable, so no session can be issued; "
@@ -154,6 +174,15 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    if not same_origin(request):
+        _log.warning("dashboard_cross_site_refused", path="/dashboard/logout")
+        return _login_page("Cross-site request refused.", 403)
+    gw: Gateway = request.app.state.gateway
+    try:
+        await end_session(gw, request.cookies.get(COOKIE))
+    except Exception as exc:  # the session stays until its TTL; say so rather than pretend
+        _log.warning("dashboard_logout_failed", error=type(exc).__name__)
+        return _login_page("The shared state is unreachable, so the session could not be ended; retry.", 503)
     response = RedirectResponse("/dashboard/login", status_code=303, headers=_security_headers())
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=_is_https(request))
     return response
@@ -162,17 +191,10 @@ async def logout(request: Request) -> Response:
 # ------------------------------------------------------- the existing admin endpoints, for the session
 
 
-class _SessionChecked:
-    """Stands in for the authenticator once `authorize` has accepted the request."""
-
-    def authenticate_admin(self, authorization: str | None) -> None:
-        return None
-
-
 class _GatewayView:
     def __init__(self, gw: "Gateway") -> None:
         self._gw = gw
-        self.auth = _SessionChecked()
+        self.admin_guard = SessionChecked()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gw, name)
@@ -187,7 +209,7 @@ def _via_session(name: str) -> Any:
 
         handler = getattr(admin, name, None)
         if handler is None:
-            raise GatewayError(404, f"Unknown path {request.url.path}.", "invalid_request_error", "unknown_url")
+            raise GatewayError(404, f"Unknown path {shown(request.url.path)}.", "invalid_request_error", "unknown_url")
         gw = await authorize(request)
         app = SimpleNamespace(state=SimpleNamespace(gateway=_GatewayView(gw)))
         response = await handler(Request({**request.scope, "app": app}, request.receive))

@@ -8,7 +8,6 @@ Split out of :mod:`gateway.dashboard`, which mounts these endpoints and re-expor
 from __future__ import annotations
 
 import math
-import re
 import time
 import weakref
 from datetime import date, datetime, timedelta
@@ -23,7 +22,7 @@ from starlette.responses import Response
 from gateway.dashboard_session import _s, authorize
 from gateway.errors import bad_request
 from gateway.log import get_logger
-from gateway.spend import spend_rows
+from gateway.spend import check_day, spend_rows
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -32,7 +31,6 @@ KEEP_DAYS = 8
 SUMMARY_DIMS = ("task", "model", "provider", "key")
 LATENCY_BOUNDS_MS = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000)
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _log = get_logger("gateway.dashboard")
 
 
@@ -104,14 +102,7 @@ async def sample(gw: "Gateway", now: float | None = None) -> bool:
 
 
 def _day_param(request: Request, gw: "Gateway") -> str:
-    day = request.query_params.get("day") or gw.budget_day()
-    try:
-        if not _DAY.match(day):
-            raise ValueError(day)
-        date.fromisoformat(day)
-    except ValueError:
-        raise bad_request("day must be YYYY-MM-DD.", "day") from None
-    return day
+    return check_day(request.query_params.get("day") or gw.budget_day())
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -245,7 +236,7 @@ async def deployments(request: Request) -> Response:
             hist[next((i for i, b in enumerate(LATENCY_BOUNDS_MS) if v <= b), len(LATENCY_BOUNDS_MS))] += 1
         dep = gw.config.deployments[name]
         out[name] = {"provider": dep.provider.name, "breaker": state["effective"],
-                     "breaker_failures": _int(state.get("fails")), "cooldown_ms": _int(state.get("cooldown_ms")),
+                     "breaker_failures": state["failures"], "cooldown_ms": _int(state.get("cooldown_ms")),
                      "requests": ok + bad, "successes": ok, "failures": bad,
                      "error_rate": bad / (ok + bad) if ok + bad else 0.0,
                      "p50_ms": _percentile(values, 0.5), "p99_ms": _percentile(values, 0.99),

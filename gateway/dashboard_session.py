@@ -1,5 +1,5 @@
-"""Who may open the dashboard: the admin key, or a session cookie signed with a key shared through
-Redis (see :mod:`gateway.dashboard`'s docstring for the cookie's design).
+"""Who may open the dashboard: the admin key, or a session kept in Redis (see
+:mod:`gateway.dashboard`'s docstring for the design).
 
 Split out of :mod:`gateway.dashboard` so that both the page routes there and the JSON endpoints in
 :mod:`gateway.dashboard_api` can call :func:`authorize`; everything is re-exported by `gateway.dashboard`.
@@ -8,10 +8,9 @@ Split out of :mod:`gateway.dashboard` so that both the page routes there and the
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
+import re
+import secrets
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 COOKIE = "gw_dashboard"
 SESSION_TTL_S = 12 * 3600
-SECRET_CACHE_S = 60.0
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 _log = get_logger("gateway.dashboard")
 
@@ -33,55 +32,40 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
 
 
-def secret_key(keys: Any) -> str:
-    return f"{keys.tag}:dash:session_secret"
+def _session_key(gw: "Gateway", token: str) -> str:
+    """Redis holds the token's SHA-256, not the token: reading Redis does not open the dashboard."""
+    return gw.state.keys.dash_session(hashlib.sha256(token.encode()).hexdigest())
 
 
-# ---------------------------------------------------------------------------------------- sessions
-
-_signing: "weakref.WeakKeyDictionary[Any, tuple[float, bytes]]" = weakref.WeakKeyDictionary()
-
-
-async def _signing_key(gw: "Gateway") -> bytes:
-    cached = _signing.get(gw)
-    now = time.monotonic()
-    if cached and now - cached[0] < SECRET_CACHE_S:
-        return cached[1]
-    client, name = gw.state.client, secret_key(gw.state.keys)
-    await client.set(name, os.urandom(32).hex(), nx=True)
-    secret = _s(await client.get(name))
-    if not secret:
-        raise RuntimeError("dashboard session secret missing")
-    key = hmac.new(secret.encode(), b"gateway-dashboard-session\x00" + (gw.config.admin_key_sha256 or b""),
-                   hashlib.sha256).digest()
-    _signing[gw] = (now, key)
-    return key
+def _admin_binding(gw: "Gateway") -> str:
+    """Stored with each session and compared on use: changing the admin key ends every session."""
+    return hashlib.sha256(b"gateway-dashboard-session\x00" + (gw.config.admin_key_sha256 or b"")).hexdigest()[:32]
 
 
-def _sign(key: bytes, expiry: int) -> str:
-    return hmac.new(key, f"v1|{expiry}".encode(), hashlib.sha256).hexdigest()
+async def new_session(gw: "Gateway", client: str = "-") -> str:
+    """A random 256-bit token, kept in Redis for SESSION_TTL_S; raises if Redis is unreachable."""
+    token = secrets.token_urlsafe(32)
+    value = f"{_admin_binding(gw)}|{int(time.time())}|{client[:64]}"
+    await gw.state.client.set(_session_key(gw, token), value, px=SESSION_TTL_S * 1000)
+    return token
 
 
-async def new_session(gw: "Gateway", now: float | None = None) -> str:
-    expiry = int((now or time.time()) + SESSION_TTL_S)
-    return f"{expiry}.{_sign(await _signing_key(gw), expiry)}"
-
-
-async def valid_session(gw: "Gateway", cookie: str | None, now: float | None = None) -> bool:
-    if not cookie or len(cookie) > 200:
-        return False
-    expiry_text, _, sig = cookie.partition(".")
-    if not expiry_text.isdigit() or not sig:
-        return False
-    expiry, now = int(expiry_text), now or time.time()
-    if not now < expiry <= now + SESSION_TTL_S + 60:
+async def valid_session(gw: "Gateway", cookie: str | None) -> bool:
+    if not cookie or not _TOKEN.match(cookie):
         return False
     try:
-        key = await _signing_key(gw)
-    except Exception as exc:  # Redis away: a fresh process cannot check the cookie; the admin key still works
+        value = _s(await gw.state.client.get(_session_key(gw, cookie)))
+    except Exception as exc:  # Redis away: no session can be checked; the admin key still works
         _log.warning("dashboard_session_unverifiable", error=type(exc).__name__)
         return False
-    return hmac.compare_digest(_sign(key, expiry), sig)
+    return value.split("|", 1)[0] == _admin_binding(gw)
+
+
+async def end_session(gw: "Gateway", cookie: str | None) -> bool:
+    """Delete the session (logout): the cookie stops working on every replica at once."""
+    if not cookie or not _TOKEN.match(cookie):
+        return False
+    return bool(await gw.state.client.delete(_session_key(gw, cookie)))
 
 
 def _admin_disabled() -> GatewayError:
@@ -90,13 +74,14 @@ def _admin_disabled() -> GatewayError:
 
 
 async def authorize(request: Request) -> "Gateway":
-    """The admin key in `Authorization`, or a valid dashboard session cookie; else 401/403."""
+    """The admin key in `Authorization` (failures limited, see gateway.admin_auth), or a valid
+    dashboard session cookie; else 401/403/429."""
     gw: Gateway = request.app.state.gateway
     if gw.config.admin_key_sha256 is None:
         raise _admin_disabled()
     header = request.headers.get("authorization")
     if header:
-        gw.auth.authenticate_admin(header)
+        await gw.admin_guard.check(request, header)
         return gw
     if await valid_session(gw, request.cookies.get(COOKIE)):
         return gw

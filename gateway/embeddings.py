@@ -24,22 +24,24 @@ from gateway.runtime import Gateway
 MAX_INPUTS = 2048
 
 
-def _input_size(value: Any) -> tuple[int, int]:
-    """(characters, tokens given as ids) of a valid `input`; a 400 otherwise."""
+def _input_size(value: Any) -> tuple[int, int, int]:
+    """(characters, tokens given as ids, characters of the longest input, a token id counted as
+    four) of a valid `input`; a 400 otherwise. Each input is embedded on its own, so the longest
+    one is what must fit a model's context window."""
     if isinstance(value, str):
         if not value:
             raise bad_request("'input' must not be empty.", "input")
-        return len(value), 0
+        return len(value), 0, len(value)
     if isinstance(value, list) and value:
         if len(value) > MAX_INPUTS:
             raise bad_request(f"'input' may hold at most {MAX_INPUTS} items.", "input")
         if all(isinstance(v, str) and v for v in value):
-            return sum(len(v) for v in value), 0
+            return sum(len(v) for v in value), 0, max(len(v) for v in value)
         if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return 0, len(value)
+            return 0, len(value), 4 * len(value)
         if all(isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
                for v in value):
-            return 0, sum(len(v) for v in value)
+            return 0, sum(len(v) for v in value), 4 * max(len(v) for v in value)
     raise bad_request("'input' must be a non-empty string, a list of non-empty strings, or token arrays.", "input")
 
 
@@ -56,7 +58,7 @@ async def embeddings(request: Request) -> Response:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("'model' is required: an embedding model, a route, or 'auto'.", "model")
-        chars, token_ids = _input_size(body.get("input"))
+        chars, token_ids, longest = _input_size(body.get("input"))
         encoding = body.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
             raise bad_request("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
@@ -65,7 +67,7 @@ async def embeddings(request: Request) -> Response:
             raise bad_request("'dimensions' must be a positive integer.", "dimensions")
         call.model_asked, call.task = model, "embedding"
         plan = gw.planner.plan(model, key, chars + 4 * token_ids, None, "embedding", 1.0, body.get("user"),
-                               kind="embedding")
+                               kind="embedding", longest_input_chars=longest)
         family = gw.token_family(plan.deployments)
         bound = embeddings_input_bound(body.get("input"), "cl100k" if family == "o200k" else family)
         prompt_tokens = sum(bound) if isinstance(bound, list) else bound

@@ -11,16 +11,28 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from gateway.log import FIELD_LIMIT, clip
+
+MESSAGE_LIMIT = 1024  # an error message's characters: ours plus a clipped value or a provider's text
+
+
+def shown(value: Any, limit: int = FIELD_LIMIT) -> str:
+    """A client's value as an error message quotes it: repr (quotes, escaped control
+    characters), cut to `limit` characters with a marker."""
+    return clip(repr(value), limit)
+
 
 class GatewayError(Exception):
     def __init__(self, status: int, message: str, type_: str, code: str | None = None,
                  param: str | None = None, headers: dict[str, str] | None = None) -> None:
+        if len(message) > MESSAGE_LIMIT:  # a provider's text, or a value not clipped where it was quoted
+            message = clip(message, MESSAGE_LIMIT)
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type_
-        self.code = code
-        self.param = param
+        self.code = clip(code) if code and len(code) > FIELD_LIMIT else code  # a provider's code
+        self.param = clip(param) if param and len(param) > FIELD_LIMIT else param
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
@@ -44,7 +56,7 @@ def forbidden(message: str) -> GatewayError:
 
 
 def model_not_found(model: str) -> GatewayError:
-    return GatewayError(404, f"The model '{model}' does not exist. GET /v1/models lists the models and routes.",
+    return GatewayError(404, f"The model {shown(model)} does not exist. GET /v1/models lists the models and routes.",
                         "invalid_request_error", "model_not_found", "model")
 
 

@@ -14,6 +14,20 @@ from typing import Any
 import orjson
 import structlog
 
+FIELD_LIMIT = 256  # characters of one client-controlled value in a log line or an error body
+LINE_FIELD_LIMIT = 1024  # of any value in a structlog line (ours: exception details, paths)
+LIST_LIMIT = 32  # items of a list in a structlog line
+LONG_LINE = 2048  # a request line longer than this has its fields cut (it is ~600 bytes)
+
+
+def clip(text: str, limit: int = FIELD_LIMIT) -> str:
+    """`text` cut to `limit` characters, with a marker saying how long it was, so a client
+    cannot make a log line (or an error body) as long as its request."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[cut: {len(text)} chars]"
+
+
 _SECRET = re.compile(r"(?i)(bearer\s+|api[-_]?key[\"'=:\s]+|sk-)[A-Za-z0-9._\-]{6,}")
 
 
@@ -29,10 +43,27 @@ def redact(text: str) -> str:
 
 
 def _redact_processor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Redact and bound every value: strings cut at LINE_FIELD_LIMIT, lists (a request's
+    unknown field names, say) at LIST_LIMIT items of FIELD_LIMIT characters."""
     for name, value in event.items():
-        if isinstance(value, str) and len(value) > 8:
-            event[name] = redact(value)
+        if isinstance(value, str):
+            if len(value) > 8:
+                event[name] = redact(clip(value, LINE_FIELD_LIMIT))
+        elif isinstance(value, (list, tuple)):
+            items = [redact(clip(v)) if isinstance(v, str) else v for v in value[:LIST_LIMIT]]
+            if len(value) > LIST_LIMIT:
+                items.append(f"...[cut: {len(value)} items]")
+            event[name] = items
     return event
+
+
+def _clip_fields(fields: dict[str, Any]) -> None:
+    """Cut every string (and every string in a list) of a request line to FIELD_LIMIT."""
+    for name, value in fields.items():
+        if isinstance(value, str):
+            fields[name] = clip(value)
+        elif isinstance(value, list):
+            fields[name] = [clip(v) if isinstance(v, str) else v for v in value]
 
 
 def _dumps(obj: Any, default: Any = None) -> bytes:
@@ -106,6 +137,9 @@ class RequestLog:
         fields["level"] = "info"
         fields["timestamp"] = self._timestamp()
         line = orjson.dumps(fields, default=str) + b"\n"
+        if len(line) > LONG_LINE:  # a value the caller did not bound: lines stay below PIPE_BUF
+            _clip_fields(fields)
+            line = orjson.dumps(fields, default=str) + b"\n"
         if _may_hold_secret(line):  # a cheap scan of the whole line; redact field by field only on a hit
             for name, value in fields.items():
                 if isinstance(value, str):

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 
 from gateway.config import ApiKey, Chain, Config, Deployment, Route, PRIORITIES
-from gateway.errors import GatewayError, bad_request, forbidden, model_not_found
+from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.tokstats import TokenStats
 
@@ -86,7 +86,10 @@ class Planner:
         return None, ""
 
     def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
-             confidence: float = 0.0, user: str | None = None, kind: str = "chat") -> Plan:
+             confidence: float = 0.0, user: str | None = None, kind: str = "chat",
+             longest_input_chars: int | None = None) -> Plan:
+        """`longest_input_chars` (embeddings): each input is embedded on its own, so the longest
+        one, not the sum of a batch, must fit the context window."""
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
         experiment = ""
@@ -107,7 +110,7 @@ class Planner:
             raise model_not_found(model)
         chain_deps = [d for d in chain_deps if d.kind == kind]
         if not chain_deps:
-            raise bad_request(f"'{model}' has no {kind} model for this request.", "model", "model_not_found")
+            raise bad_request(f"{shown(model)} has no {kind} model for this request.", "model", "model_not_found")
         allowed = []
         for dep in chain_deps:
             if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:
@@ -115,8 +118,11 @@ class Planner:
             else:
                 skipped.append((dep.name, "not_allowed"))
         if not allowed:
-            raise forbidden(f"This API key may not use '{model}'.")
-        need = prompt_tokens + (max_tokens or 0)
+            raise forbidden(f"This API key may not use {shown(model)}.")
+        if longest_input_chars is None:
+            need = prompt_tokens + (max_tokens or 0)
+        else:
+            need = estimate_tokens(longest_input_chars)
         fitting = []
         for dep in allowed:
             if need <= dep.context_window:
@@ -124,9 +130,10 @@ class Planner:
             else:
                 skipped.append((dep.name, "context_window"))
         if not fitting:
-            raise GatewayError(400, f"The prompt (about {need} tokens with max_tokens) is longer than every "
-                                    f"candidate model's context window.", "invalid_request_error",
-                               "context_length_exceeded", "messages")
+            what, param = ("The prompt", "messages") if longest_input_chars is None else ("The longest input", "input")
+            raise GatewayError(400, f"{what} (about {need} tokens{' with max_tokens' if max_tokens else ''}) is "
+                                    f"longer than every candidate model's context window.", "invalid_request_error",
+                               "context_length_exceeded", param)
         costs = tuple(self.expected_cost(d, task, prompt_tokens, max_tokens) for d in fitting)
         return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
                     deployments=tuple(fitting), expected_cost_micro=costs, experiment=experiment,

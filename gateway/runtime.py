@@ -13,11 +13,13 @@ from datetime import time as dt_time
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from gateway.admin_auth import AdminGuard
 from gateway.auth import Authenticator
 from gateway.call import Call
 from gateway.config import Config, Deployment
 from gateway.log import RequestLog, get_logger
 from gateway.metrics import Metrics
+from gateway.metrics_share import MetricsShare
 from gateway.plan import Planner
 from gateway.state.guard import GuardedState
 from gateway.state.store import BreakerParams, PaceArgs, SettleRequest
@@ -43,7 +45,9 @@ class Gateway:
         self.state = state
         self.upstream = upstream
         self.auth = Authenticator(config.keys, config.admin_key_sha256)
-        self.metrics = Metrics()
+        self.admin_guard = AdminGuard(self.auth, state, config.admin)
+        self.metrics = Metrics(config.metrics.per_key)
+        self.metrics_share = MetricsShare.from_env(self.metrics)
         self.log = get_logger("gateway.request")
         self.request_log = RequestLog(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
         self.classifier = classifier or _default_classifier()
@@ -199,7 +203,8 @@ class Gateway:
         if call.deployment:
             m.tokens.inc((call.deployment, "in"), call.usage.prompt_tokens)
             m.tokens.inc((call.deployment, "out"), call.usage.completion_tokens)
-            m.cost.inc((call.deployment, call.provider, call.task or "-", call.key), call.cost_micro / 1_000_000)
+            labels = (call.deployment, call.provider, call.task or "-")
+            m.cost.inc(labels + (call.key,) if m.per_key else labels, call.cost_micro / 1_000_000)
             if call.fallbacks:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
         fields["worker"] = m.worker

@@ -7,11 +7,30 @@ cost (micro-dollars), req, in, out; this module turns it into rows for the admin
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
+
+from gateway.errors import bad_request
 
 DIMENSIONS = ("key", "model", "provider", "task", "route", "deployment")
 METRICS = ("cost", "req", "in", "out")
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def check_day(day: str) -> str:
+    """A budget day asked for by a client: `YYYY-MM-DD`, a real date, and far enough from the
+    calendar's ends that the day before, the day after and a window of days back exist (the
+    readers step across days; at year 1 or 9999 Python's dates overflow). Else a 400."""
+    try:
+        if _DAY.match(day) and FIRST_DAY <= date.fromisoformat(day) <= LAST_DAY:
+            return day
+    except ValueError:
+        pass
+    raise bad_request(f"day must be a date YYYY-MM-DD between {FIRST_DAY} and {LAST_DAY}.", "day")
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,10 @@ def test_demo_config_is_valid() -> None:
     (lambda d: d.update(surprise=1), "<root>.surprise", "surprise"),
     (lambda d: d.update(default_route="nowhere"), "default_route", "nowhere"),
     (lambda d: d["models"]["gpt-5.5"].update(quality={"poetry": 0.5}), "models.gpt-5.5.quality.poetry", "poetry"),
+    (lambda d: d.update(admin={"failures_per_client": 0}), "admin.failures_per_client", "0"),
+    (lambda d: d.update(admin={"lockout": 1}), "admin.lockout", "lockout"),
+    (lambda d: d.update(metrics={"per_key": "yes"}), "metrics.per_key", "yes"),
+    (lambda d: d.update(metrics={"token_sha256": "abc"}), "metrics.token_sha256", "<hidden>"),
 ])
 def test_bad_values_name_path_and_value(mutate, path: str, value: str) -> None:
     doc = base_doc()
@@ -82,3 +86,17 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert cli_main(["check-config", str(bad)]) == 2
     assert "server.attempt_budget: must be >= 1" in capsys.readouterr().err
     assert cli_main(["check-config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_admin_and_metrics_sections() -> None:
+    doc = base_doc()
+    doc["admin"] = {"failures_per_client": 3, "failures_total": 9, "window_s": 60, "client_ip_header": "X-Real-IP"}
+    doc["metrics"] = {"token_sha256": "ab" * 32, "per_key": True}
+    cfg = parse_config(doc, "cfg.yaml", ENV)
+    assert (cfg.admin.failures_per_client, cfg.admin.failures_total, cfg.admin.window_s) == (3, 9, 60.0)
+    assert cfg.admin.client_ip_header == "x-real-ip"
+    assert cfg.metrics.token_sha256 == bytes.fromhex("ab" * 32) and cfg.metrics.per_key
+    assert "ab" * 32 not in repr(cfg.metrics)
+    defaults = parse_config(base_doc(), "cfg.yaml", ENV)
+    assert defaults.admin.client_ip_header is None and defaults.metrics.token_sha256 is None
+    assert not defaults.metrics.per_key

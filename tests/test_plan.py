@@ -94,3 +94,17 @@ def test_unknown_model_is_404() -> None:
     with pytest.raises(GatewayError) as info:
         Planner(CONFIG).plan("gpt-7", KEY, 10, None, "simple_chat", 0.9)
     assert info.value.status == 404
+
+
+def test_an_embeddings_batch_fits_when_each_input_does() -> None:
+    """1,000 short inputs are 1,000 small embeddings, not one prompt over the context window."""
+    planner = Planner(CONFIG)
+    batch = 1000 * 100  # characters in all; the longest input is 100
+    with pytest.raises(GatewayError):  # the old check: the sum against the per-input window
+        planner.plan("auto", KEY, batch, None, "embedding", 1.0, kind="embedding")
+    plan = planner.plan("auto", KEY, batch, None, "embedding", 1.0, kind="embedding", longest_input_chars=100)
+    assert names(plan) == ["text-embedding-3-small", "gemini-embedding-001"]
+    assert plan.expected_cost_micro[0] > 0  # still priced on the whole batch
+    with pytest.raises(GatewayError) as info:
+        planner.plan("auto", KEY, 40_000, None, "embedding", 1.0, kind="embedding", longest_input_chars=40_000)
+    assert (info.value.status, info.value.code, info.value.param) == (400, "context_length_exceeded", "input")

@@ -197,6 +197,28 @@ class Housekeeping:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminAuth:
+    """Failed admin-key attempts (dashboard login, `/admin/*` Bearer) allowed per window, per
+    client address and in all, counted in Redis across replicas (lua/admin_auth.lua)."""
+
+    failures_per_client: int = 10
+    failures_total: int = 100
+    window_s: float = 300.0
+    # The header a trusted proxy puts the client's address in (its last entry is used, the one
+    # the proxy appended); unset: the TCP peer's address.
+    client_ip_header: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """`/metrics`: a bearer token it requires (its SHA-256; unset: open), and whether the cost
+    series carries the `key` label (a key name per series: off by default)."""
+
+    token_sha256: bytes | None = field(repr=False, default=None)
+    per_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class StateSettings:
     prefix: str = "gw"
     timeout_ms: int = 250
@@ -240,6 +262,8 @@ class Config:
     admin_key_sha256: bytes | None = field(repr=False, default=None)
     embedding_route: str | None = None  # what model="auto" means on /v1/embeddings
     housekeeping: Housekeeping = Housekeeping()
+    admin: AdminAuth = AdminAuth()
+    metrics: MetricsSettings = MetricsSettings()
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.deployments]

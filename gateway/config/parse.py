@@ -13,8 +13,8 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    PRIORITIES, TASKS, WIRE_FORMATS, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, Price,
-    Provider, Quirks,
+    PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping,
+    MetricsSettings, Price, Provider, Quirks,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
@@ -179,7 +179,8 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     r = Reader(source)
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
-                            "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping"})
+                            "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
+                            "admin", "metrics"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -279,14 +280,40 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise r.fail("keys", names, "key names must be unique")
+    admin_auth, metrics = _admin_auth(r, doc.get("admin")), _metrics(r, doc.get("metrics"))
     admin = doc.get("admin_key_sha256")
     digest = hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
     return Config(
         source=source, hash=digest, server=server, state=state, budget=budget, breaker=breaker,
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
-        embedding_route=embedding_route, housekeeping=housekeeping,
+        embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
     )
+
+
+def _admin_auth(r: Reader, doc: Any) -> AdminAuth:
+    doc = r.mapping(doc, "admin")
+    r.known(doc, "admin", set(AdminAuth.__slots__))
+    base = AdminAuth()
+    header = doc.get("client_ip_header")
+    return AdminAuth(
+        failures_per_client=r.number(doc, "failures_per_client", "admin", base.failures_per_client, minimum=1,
+                                     integer=True),
+        failures_total=r.number(doc, "failures_total", "admin", base.failures_total, minimum=1, integer=True),
+        window_s=r.number(doc, "window_s", "admin", base.window_s, minimum=0.001),
+        client_ip_header=r.string(doc, "client_ip_header", "admin").lower() if header is not None else None,
+    )
+
+
+def _metrics(r: Reader, doc: Any) -> MetricsSettings:
+    doc = r.mapping(doc, "metrics")
+    r.known(doc, "metrics", set(MetricsSettings.__slots__))
+    per_key = doc.get("per_key", False)
+    if not isinstance(per_key, bool):
+        raise r.fail("metrics.per_key", per_key, "expected true or false")
+    token = doc.get("token_sha256")
+    return MetricsSettings(token_sha256=sha256_hex(r, token, "metrics.token_sha256") if token is not None else None,
+                           per_key=per_key)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

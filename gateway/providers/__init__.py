@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Mapping
+from typing import Any, Mapping
 
 import orjson
+
+from gateway.errors import bad_request
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -88,6 +90,63 @@ def error_message(data: bytes) -> tuple[str, str | None]:
     if isinstance(err, str):
         return err, None
     return "upstream error", None
+
+
+def as_object(value: Any, where: str) -> dict[str, Any]:
+    """A field an adapter reads into: an object, or absent (an empty one); anything else is a
+    400 naming it. The gateway validates these shapes at parse time; this keeps each adapter
+    safe on its own."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"'{where}' must be an object.", where)
+    return value
+
+
+def as_item(value: Any, where: str) -> dict[str, Any]:
+    """An element of an array of objects (a message, a part, a tool, a tool call)."""
+    if not isinstance(value, dict):
+        raise bad_request(f"'{where}' must be an object.", where)
+    return value
+
+
+def as_list(value: Any, where: str) -> list[Any]:
+    """As `as_object`, for an array."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request(f"'{where}' must be an array.", where)
+    return value
+
+
+def as_number(value: Any, where: str) -> int | float:
+    """A numeric field an adapter does arithmetic on; a 400 for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_request(f"'{where}' must be a number.", where)
+    return value
+
+
+def as_count(value: Any, where: str) -> int:
+    """A positive integer field (token limits, candidate count); a 400 for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_request(f"'{where}' must be a positive integer.", where)
+    return value
+
+
+def as_strings(value: Any, where: str) -> list[Any]:
+    """`stop`: one string or an array of them, as an array."""
+    if isinstance(value, str):
+        return [value]
+    return as_list(value, where)
+
+
+def encode(body: Any) -> bytes:
+    """The provider's JSON body; a 400 for a value orjson will not write (nested deeper than 255
+    levels, which it reads up to 1,024)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise bad_request(f"The request cannot be sent to the provider: {exc}.") from None
 
 
 _ADAPTERS: dict[str, ModuleType] = {}

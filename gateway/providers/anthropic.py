@@ -33,13 +33,20 @@ from typing import Any, Mapping
 import orjson
 
 from gateway.config import Deployment
-from gateway.errors import bad_request
+from gateway.errors import bad_request, shown
 from gateway.log import get_logger
 from gateway.providers import (
     RETRYABLE_STATUSES,
     UpstreamError,
     UpstreamRequest,
+    as_count,
+    as_item,
+    as_list,
+    as_number,
+    as_object,
+    as_strings,
     client_status,
+    encode,
     retry_after_seconds,
 )
 from gateway.providers.anthropic_response import from_upstream
@@ -93,7 +100,8 @@ def _text_of(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     texts = []
-    for i, part in enumerate(content):
+    for i, part in enumerate(as_list(content, f"{where}.content")):
+        part = as_item(part, f"{where}.content[{i}]")
         if part.get("type") != "text":
             raise bad_request(f"{where}.content[{i}]: only text parts are allowed in this message.", where)
         texts.append(str(part.get("text") or ""))
@@ -114,8 +122,7 @@ def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _file_block(part: dict[str, Any], where: str) -> dict[str, Any]:
-    file = part.get("file") or {}
-    data_url = file.get("file_data")
+    data_url = as_object(part.get("file"), f"{where}.file").get("file_data")
     if not isinstance(data_url, str) or not data_url.startswith("data:"):
         raise bad_request(f"{where}: only inline files (file.file_data as a data: URL) are supported "
                           "for this model.", where)
@@ -130,9 +137,10 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     blocks: list[dict[str, Any]] = []
-    for i, part in enumerate(content):
-        kind = part.get("type")
+    for i, part in enumerate(as_list(content, f"{where}.content")):
         here = f"{where}.content[{i}]"
+        part = as_item(part, here)
+        kind = part.get("type")
         if kind == "text":
             text = part.get("text")
             if not text:
@@ -143,15 +151,16 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
         elif kind == "file":
             block = _file_block(part, here)
         else:
-            raise bad_request(f"{here}: content part type {kind!r} is not supported by this model.", here)
+            raise bad_request(f"{here}: content part type {shown(kind)} is not supported by this model.", here)
         if isinstance(part.get("cache_control"), dict):
             block["cache_control"] = part["cache_control"]
         blocks.append(block)
     return blocks
 
 
-def _tool_use(call: dict[str, Any], where: str) -> dict[str, Any]:
-    fn = call.get("function") or {}
+def _tool_use(call: Any, where: str) -> dict[str, Any]:
+    call = as_item(call, where)
+    fn = as_object(call.get("function"), f"{where}.function")
     name = fn.get("name")
     if not isinstance(name, str) or not name:
         raise bad_request(f"{where}: function.name is required.", where)
@@ -177,9 +186,10 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         else:
             turns.append({"role": role, "content": blocks})
 
-    for i, msg in enumerate(messages):
-        role = msg.get("role")
+    for i, msg in enumerate(as_list(messages, "messages")):
         where = f"messages[{i}]"
+        msg = as_item(msg, where)
+        role = msg.get("role")
         if role in ("system", "developer"):
             text = _text_of(msg.get("content"), where)
             if text:
@@ -188,7 +198,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
             add("user", _blocks(msg.get("content"), where))
         elif role == "assistant":
             blocks = _blocks(msg.get("content"), where)
-            for j, call in enumerate(msg.get("tool_calls") or ()):
+            for j, call in enumerate(as_list(msg.get("tool_calls"), f"{where}.tool_calls")):
                 blocks.append(_tool_use(call, f"{where}.tool_calls[{j}]"))
             add("assistant", blocks)
         elif role == "tool":
@@ -203,17 +213,18 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
                 result["content"] = _blocks(content, where)
             add("user", [result])  # results in a row share one user turn, ahead of any text
         else:
-            raise bad_request(f"{where}: role {role!r} is not supported by this model; use 'tool' messages "
+            raise bad_request(f"{where}: role {shown(role)} is not supported by this model; use 'tool' messages "
                               "for tool results.", f"{where}.role")
     return system, turns
 
 
-def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _tools(tools: Any) -> list[dict[str, Any]]:
     out = []
-    for i, tool in enumerate(tools):
+    for i, tool in enumerate(as_list(tools, "tools")):
+        tool = as_item(tool, f"tools[{i}]")
         if tool.get("type", "function") != "function":
             raise bad_request(f"tools[{i}]: only function tools are supported by this model.", "tools")
-        fn = tool.get("function") or {}
+        fn = as_object(tool.get("function"), f"tools[{i}].function")
         if not fn.get("name"):
             raise bad_request(f"tools[{i}]: function.name is required.", "tools")
         entry: dict[str, Any] = {
@@ -234,7 +245,7 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
     if choice == "none":
         return {"type": "none"}
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
+        name = as_object(choice.get("function"), "tool_choice.function").get("name")
         if name:
             return {"type": "tool", "name": name}
     raise bad_request("tool_choice must be 'auto', 'required', 'none' or {'type': 'function', "
@@ -248,17 +259,18 @@ def _json_instruction(fmt: Any) -> str | None:
     if kind == "json_object":
         return JSON_INSTRUCTION
     if kind == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
+        schema = as_object(fmt.get("json_schema"), "response_format.json_schema").get("schema")
         if schema is not None:
-            return f"{JSON_INSTRUCTION} It must conform to this JSON schema: {orjson.dumps(schema).decode()}"
+            return f"{JSON_INSTRUCTION} It must conform to this JSON schema: {encode(schema).decode()}"
         return JSON_INSTRUCTION
     return None
 
 
 def max_tokens_for(chat: dict[str, Any], dep: Deployment) -> int:
-    value = chat.get("max_completion_tokens") or chat.get("max_tokens")
+    name = "max_completion_tokens" if chat.get("max_completion_tokens") else "max_tokens"
+    value = chat.get(name)
     if value:
-        return int(value)
+        return as_count(value, name)
     return min(dep.max_output_tokens, DEFAULT_MAX_TOKENS) if dep.max_output_tokens else DEFAULT_MAX_TOKENS
 
 
@@ -283,9 +295,9 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["system"] = "\n\n".join(system)
     stop = chat.get("stop")
     if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        body["stop_sequences"] = as_strings(stop, "stop")
     if chat.get("temperature") is not None:
-        body["temperature"] = min(1.0, max(0.0, float(chat["temperature"])))
+        body["temperature"] = min(1.0, max(0.0, float(as_number(chat["temperature"], "temperature"))))
     if chat.get("top_p") is not None:
         body["top_p"] = chat["top_p"]
     if chat.get("top_k") is not None:
@@ -303,7 +315,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["metadata"] = {"user_id": chat["user"]}
     if stream:
         body["stream"] = True
-    return UpstreamRequest(_url(dep.provider.base_url), _headers(dep), orjson.dumps(body))
+    return UpstreamRequest(_url(dep.provider.base_url), _headers(dep), encode(body))
 
 
 # ----------------------------------------------------------------------------------------- errors

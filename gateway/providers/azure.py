@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from gateway.config import Deployment
-from gateway.providers import UpstreamRequest
+from gateway.providers import UpstreamRequest, encode
 from gateway.providers.openai import (
     StreamDecoder,
     apply_quirks,
@@ -31,7 +29,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     headers.update(dep.provider.headers)
     url = (f"{dep.provider.base_url}/openai/deployments/{quote(dep.upstream, safe='')}/chat/completions"
            f"?api-version={quote(dep.provider.api_version or '', safe='')}")
-    return UpstreamRequest(url, headers, orjson.dumps(body))
+    return UpstreamRequest(url, headers, encode(body))
 
 
 def _deployment_url(dep: Deployment, operation: str) -> str:
@@ -46,4 +44,4 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     if dep.provider.api_key:
         headers["api-key"] = dep.provider.api_key
     headers.update(dep.provider.headers)
-    return UpstreamRequest(_deployment_url(dep, "embeddings"), headers, orjson.dumps(payload))
+    return UpstreamRequest(_deployment_url(dep, "embeddings"), headers, encode(payload))

@@ -36,14 +36,20 @@ from urllib.parse import quote, urlparse
 import orjson
 
 from gateway.config import Deployment
-from gateway.errors import bad_request
+from gateway.errors import bad_request, shown
 from gateway.log import get_logger
 from gateway.pricing import Usage
 from gateway.providers import (
     RETRYABLE_STATUSES,
     UpstreamError,
     UpstreamRequest,
+    as_count,
+    as_item,
+    as_list,
+    as_object,
+    as_strings,
     client_status,
+    encode,
     retry_after_seconds,
 )
 from gateway.providers.embeddings import embeddings_body
@@ -97,7 +103,8 @@ def _data_url(url: str, where: str) -> dict[str, Any]:
     return {"inlineData": {"mimeType": head[5:-7] or "application/octet-stream", "data": data}}
 
 
-def _part(part: dict[str, Any], where: str) -> dict[str, Any] | None:
+def _part(part: Any, where: str) -> dict[str, Any] | None:
+    part = as_item(part, where)
     kind = part.get("type")
     if kind == "text":
         text = part.get("text")
@@ -114,15 +121,15 @@ def _part(part: dict[str, Any], where: str) -> dict[str, Any] | None:
             return {"fileData": {"mimeType": mime, "fileUri": url}}
         raise bad_request(f"{where}: image URLs must be https:// or data: URLs.", where)
     if kind == "input_audio":
-        audio = part.get("input_audio") or {}
+        audio = as_object(part.get("input_audio"), f"{where}.input_audio")
         fmt = str(audio.get("format") or "wav")
         return {"inlineData": {"mimeType": f"audio/{'mpeg' if fmt == 'mp3' else fmt}", "data": audio.get("data") or ""}}
     if kind == "file":
-        data = (part.get("file") or {}).get("file_data")
+        data = as_object(part.get("file"), f"{where}.file").get("file_data")
         if isinstance(data, str) and data.startswith("data:"):
             return _data_url(data, where)
         raise bad_request(f"{where}: only inline files (file.file_data as a data: URL) are supported.", where)
-    raise bad_request(f"{where}: content part type {kind!r} is not supported by this model.", where)
+    raise bad_request(f"{where}: content part type {shown(kind)} is not supported by this model.", where)
 
 
 def _parts(content: Any, where: str) -> list[dict[str, Any]]:
@@ -131,7 +138,7 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
     out = []
-    for i, part in enumerate(content):
+    for i, part in enumerate(as_list(content, f"{where}.content")):
         converted = _part(part, f"{where}.content[{i}]")
         if converted is not None:
             out.append(converted)
@@ -142,15 +149,17 @@ def _text(content: Any, where: str) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     texts = []
-    for i, part in enumerate(content):
+    for i, part in enumerate(as_list(content, f"{where}.content")):
+        part = as_item(part, f"{where}.content[{i}]")
         if part.get("type") != "text":
             raise bad_request(f"{where}.content[{i}]: only text parts are allowed in this message.", where)
         texts.append(str(part.get("text") or ""))
     return "\n".join(texts)
 
 
-def _function_call(call: dict[str, Any], where: str) -> dict[str, Any]:
-    fn = call.get("function") or {}
+def _function_call(call: Any, where: str) -> dict[str, Any]:
+    call = as_item(call, where)
+    fn = as_object(call.get("function"), f"{where}.function")
     name = fn.get("name")
     if not isinstance(name, str) or not name:
         raise bad_request(f"{where}: function.name is required.", where)
@@ -162,7 +171,8 @@ def _function_call(call: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(args, dict):
         raise bad_request(f"{where}: function.arguments must be a JSON object.", where)
     part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
-    signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+    extra = as_object(call.get("extra_content"), f"{where}.extra_content")
+    signature = as_object(extra.get("google"), f"{where}.extra_content.google").get("thought_signature")
     if signature:
         part["thoughtSignature"] = signature
     return part
@@ -192,9 +202,10 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         else:
             contents.append({"role": role, "parts": parts})
 
-    for i, msg in enumerate(messages):
-        role = msg.get("role")
+    for i, msg in enumerate(as_list(messages, "messages")):
         where = f"messages[{i}]"
+        msg = as_item(msg, where)
+        role = msg.get("role")
         if role in ("system", "developer"):
             text = _text(msg.get("content"), where)
             if text:
@@ -203,7 +214,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
             add("user", _parts(msg.get("content"), where))
         elif role == "assistant":
             parts = _parts(msg.get("content"), where)
-            for j, call in enumerate(msg.get("tool_calls") or ()):
+            for j, call in enumerate(as_list(msg.get("tool_calls"), f"{where}.tool_calls")):
                 part = _function_call(call, f"{where}.tool_calls[{j}]")
                 call_names[str(call.get("id"))] = part["functionCall"]["name"]
                 parts.append(part)
@@ -212,21 +223,22 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
             call_id = msg.get("tool_call_id")
             name = call_names.get(str(call_id)) if call_id else None
             if name is None:
-                raise bad_request(f"{where}: tool_call_id {call_id!r} does not match a tool call of an earlier "
+                raise bad_request(f"{where}: tool_call_id {shown(call_id)} does not match a tool call of an earlier "
                                   "assistant message.", f"{where}.tool_call_id")
             add("user", [_function_response(msg, name, where)])
         else:
-            raise bad_request(f"{where}: role {role!r} is not supported by this model; use 'tool' messages "
+            raise bad_request(f"{where}: role {shown(role)} is not supported by this model; use 'tool' messages "
                               "for tool results.", f"{where}.role")
     return system, contents
 
 
-def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _tools(tools: Any) -> list[dict[str, Any]]:
     decls = []
-    for i, tool in enumerate(tools):
+    for i, tool in enumerate(as_list(tools, "tools")):
+        tool = as_item(tool, f"tools[{i}]")
         if tool.get("type", "function") != "function":
             raise bad_request(f"tools[{i}]: only function tools are supported by this model.", "tools")
-        fn = tool.get("function") or {}
+        fn = as_object(tool.get("function"), f"tools[{i}].function")
         if not fn.get("name"):
             raise bad_request(f"tools[{i}]: function.name is required.", "tools")
         decl: dict[str, Any] = {"name": fn["name"]}
@@ -247,7 +259,7 @@ def _tool_config(choice: Any) -> dict[str, Any]:
     if choice == "none":
         return {"functionCallingConfig": {"mode": "NONE"}}
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
+        name = as_object(choice.get("function"), "tool_choice.function").get("name")
         if name:
             return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
     raise bad_request("tool_choice must be 'auto', 'required', 'none' or {'type': 'function', "
@@ -256,23 +268,24 @@ def _tool_config(choice: Any) -> dict[str, Any]:
 
 def _generation_config(chat: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    limit = chat.get("max_completion_tokens") or chat.get("max_tokens")
-    if limit:
-        config["maxOutputTokens"] = int(limit)
+    name = "max_completion_tokens" if chat.get("max_completion_tokens") else "max_tokens"
+    if chat.get(name):
+        config["maxOutputTokens"] = as_count(chat[name], name)
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("seed", "seed"),
                          ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
         if chat.get(ours) is not None:
             config[theirs] = chat[ours]
     stop = chat.get("stop")
     if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        config["stopSequences"] = as_strings(stop, "stop")
     n = chat.get("n")
     if n is not None and n != 1:
-        config["candidateCount"] = int(n)
+        config["candidateCount"] = as_count(n, "n")
     fmt = chat.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
-        schema = (fmt.get("json_schema") or {}).get("schema") if fmt["type"] == "json_schema" else None
+        spec = as_object(fmt.get("json_schema"), "response_format.json_schema") if fmt["type"] == "json_schema" else {}
+        schema = spec.get("schema")
         if isinstance(schema, dict):
             config["responseSchema"] = clean_schema(schema)
     return config
@@ -292,7 +305,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     if config:
         body["generationConfig"] = config
     url = _model_url(dep, "streamGenerateContent?alt=sse" if stream else "generateContent")
-    return UpstreamRequest(url, _headers(dep), orjson.dumps(body))
+    return UpstreamRequest(url, _headers(dep), encode(body))
 
 
 # ----------------------------------------------------------------------------------------- errors
@@ -356,7 +369,7 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
         payload = request(value, "input")
         payload.pop("model")
         method = "embedContent"
-    return UpstreamRequest(_model_url(dep, method), _headers(dep), orjson.dumps(payload))
+    return UpstreamRequest(_model_url(dep, method), _headers(dep), encode(payload))
 
 
 def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:

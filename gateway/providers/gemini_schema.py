@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from gateway.errors import bad_request
+from gateway.errors import bad_request, shown
 
 # JSON-schema keys Gemini's OpenAPI-subset Schema rejects.
 SCHEMA_DROP = frozenset({
@@ -25,12 +25,17 @@ def clean_schema(schema: Any, defs: Mapping[str, Any] | None = None, depth: int 
     if depth > 32:
         raise bad_request("A tool or response schema is nested too deeply (or is recursive).", "tools")
     if defs is None:
-        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+        defs = {}
+        for key in ("definitions", "$defs"):
+            found = schema.get(key)
+            if found is not None and not isinstance(found, dict):
+                raise bad_request(f"A schema's '{key}' must be an object of schemas.", "tools")
+            defs.update(found or {})
     ref = schema.get("$ref")
     if isinstance(ref, str):
         name = ref.rsplit("/", 1)[-1]
-        if name not in defs:
-            raise bad_request(f"Schema reference {ref!r} cannot be resolved.", "tools")
+        if not isinstance(defs.get(name), dict):
+            raise bad_request(f"Schema reference {shown(ref)} does not name a schema object.", "tools")
         merged = {**defs[name], **{k: v for k, v in schema.items() if k != "$ref"}}
         return clean_schema(merged, defs, depth + 1)
     out: dict[str, Any] = {}

@@ -17,7 +17,9 @@ from gateway.providers import (
     RETRYABLE_STATUSES,
     UpstreamError,
     UpstreamRequest,
+    as_object,
     client_status,
+    encode,
     error_message,
     retry_after_seconds,
 )
@@ -29,7 +31,7 @@ def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
         if quirks.stream_usage:
             # The gateway asks for usage so it can charge the real cost; whether the client sees
             # the usage chunk is decided by the decoder. Without it, tokens are counted on the way.
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+            body["stream_options"] = {**as_object(body.get("stream_options"), "stream_options"), "include_usage": True}
         else:
             body.pop("stream_options", None)
     if quirks.max_tokens_field:
@@ -48,7 +50,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     if dep.provider.api_key:
         headers["authorization"] = f"Bearer {dep.provider.api_key}"
     headers.update(dep.provider.headers)
-    return UpstreamRequest(dep.provider.base_url + "/chat/completions", headers, orjson.dumps(body))
+    return UpstreamRequest(dep.provider.base_url + "/chat/completions", headers, encode(body))
 
 
 def usage_from(doc: Mapping[str, Any] | None) -> Usage:
@@ -182,7 +184,7 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     if dep.provider.api_key:
         headers["authorization"] = f"Bearer {dep.provider.api_key}"
     headers.update(dep.provider.headers)
-    return UpstreamRequest(dep.provider.base_url + "/embeddings", headers, orjson.dumps(payload))
+    return UpstreamRequest(dep.provider.base_url + "/embeddings", headers, encode(payload))
 
 
 def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:

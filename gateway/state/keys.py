@@ -32,6 +32,9 @@ Schema (prefix `gw`):
     {gw}:lat:<d>                HASH   latency of successful calls: n sum_ms ewma_ms (alpha 1/8)
     {gw}:tokstats               HASH   n:<model>:<task>, in:<model>:<task>, out:<model>:<task>
     {gw}:lease:<name>           STRING health-probe lease holder, PX ttl
+    {gw}:authfail:ip:<address>  HASH   failed admin authentications of one client: n until_us
+    {gw}:authfail:all           HASH   the same for every client (lua/admin_auth.lua)
+    {gw}:dash:sess:<sha256>     STRING a dashboard session (the SHA-256 of its cookie), PX its TTL
     {gw}:pace:<day>             HASH   pace mode (0 on pace, 1 low downgraded, 2 low+normal),
                                        changed_us, ratio_permille, changes; EXPIRE 2 days
     {gw}:pace:<day>:events      LIST   "<us>:<mode>:<ratio permille>" per mode change (last 200)
@@ -103,3 +106,12 @@ class Keys:
 
     def lease(self, name: str) -> str:
         return f"{self.tag}:lease:{name}"
+
+    def auth_failures(self, client: str) -> str:
+        return f"{self.tag}:authfail:ip:{client}"
+
+    def auth_failures_all(self) -> str:
+        return f"{self.tag}:authfail:all"
+
+    def dash_session(self, digest: str) -> str:
+        return f"{self.tag}:dash:sess:{digest}"

@@ -170,3 +170,12 @@ def pace_next_mode(mode: int, r: int, enter: int, normal_enter: int, exit_: int)
     if r >= enter:
         return 1
     return 1 if mode == 1 and r >= exit_ else 0
+
+
+def failures_in_window(fails: str, window_ms: int, now_us: int) -> int:
+    """The failures of a breaker's `fails` field (µs times, space-separated, as breaker.lua
+    writes them) within `window_ms` of `now_us`; all of them when the window is unknown."""
+    times = [int(x) for x in fails.split() if x.isdigit()]
+    if window_ms <= 0:
+        return len(times)
+    return sum(1 for ts in times if now_us - ts <= window_ms * 1000)

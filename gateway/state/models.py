@@ -1,6 +1,6 @@
 """Pure-Python reference models of the Lua scripts (state machines taking `now_us` explicitly).
 
-They mirror lua/lib/*.lua and lua/{admit,settle,release,breaker_report}.lua step by step, with
+They mirror lua/lib/*.lua and lua/{admit,settle,release,breaker_report,admin_auth}.lua step by step, with
 integer arithmetic only, so property tests can run the same operations on the engine and on
 the model (driven by the engine's clock as returned by each script) and compare every answer.
 
@@ -26,7 +26,8 @@ from gateway.state.model_parts import (
 )
 
 __all__ = ["PERIOD_US", "SWEEP_LIMIT", "DIMS", "CB_DEFAULTS", "ceil_div", "gcra_inc", "gcra_check",
-           "Buckets", "Breaker", "ModelAdmission", "pace_ratio", "pace_next_mode", "StateModel", "decode_record"]
+           "Buckets", "Breaker", "ModelAdmission", "pace_ratio", "pace_next_mode", "StateModel", "AdminAuthModel",
+           "decode_record"]
 
 SWEEP_LIMIT = 16
 DIMS = ("key", "model", "provider", "task", "route", "deployment")
@@ -359,6 +360,36 @@ class StateModel:
         b.report(now, gen, outcome, "", "_probe")
         self.breakers[dep] = b
         return b.state, b.gen
+
+
+class AdminAuthModel:
+    """lua/admin_auth.lua: failed admin authentications per client and in all, each counter a
+    fixed window opened by its first failure; at a limit every attempt is refused until the
+    window ends. Also the in-process stand-in while Redis is unreachable."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, tuple[int, int]] = {}  # key -> (failures, window end µs)
+
+    def attempt(self, client_key: str, global_key: str, outcome: str, client_limit: int, global_limit: int,
+                window_ms: int, now: int) -> tuple[int, int, int, int]:
+        """Returns (allowed, retry_after_ms, client failures, global failures)."""
+        counters, wait = [], 0
+        for key, limit in ((client_key, client_limit), (global_key, global_limit)):
+            n, till = self.counters.get(key, (0, 0))
+            if till <= now:
+                n, till = 0, 0
+            counters.append([n, till])
+            if n >= limit:
+                wait = max(wait, till - now)
+        if wait > 0:
+            return 0, ceil_div(wait, 1000), counters[0][0], counters[1][0]
+        if outcome == "fail":
+            for key, c in zip((client_key, global_key), counters):
+                if c[0] == 0:
+                    c[1] = now + window_ms * 1000
+                c[0] += 1
+                self.counters[key] = (c[0], c[1])
+        return 1, 0, counters[0][0], counters[1][0]
 
 
 def decode_record(raw: str) -> dict:

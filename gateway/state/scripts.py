@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError
 import gateway
 from gateway.state.resp import RespConnection
 
-ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold")
+ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth")
 
 
 def lua_dir() -> Path:

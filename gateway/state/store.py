@@ -18,6 +18,7 @@ from redis.backoff import NoBackoff
 from gateway.state.commands import Commands
 from gateway.state.endpoint import parse_endpoint
 from gateway.state.keys import Keys, prev_day
+from gateway.state.model_parts import failures_in_window
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
 
@@ -348,7 +349,8 @@ class StateStore:
 
     async def breaker_state(self, deployment: str) -> dict:
         """The stored hash (strings) plus `effective` ('closed' | 'open' | 'half_open') as of
-        the engine clock, `gen_effective`, and `now_us`."""
+        the engine clock, `gen_effective`, `now_us`, and `failures`: how many of the recorded
+        failures (`fails` holds their µs times, space-separated) fall within the window."""
         raw = await self.client.hgetall(self.keys.breaker(deployment))
         t = await self.client.time()
         now = int(t[0]) * 1_000_000 + int(t[1])
@@ -356,12 +358,21 @@ class StateStore:
         state, gen = h.get("state", "closed"), int(h.get("gen", "0"))
         if state == "open" and now >= int(h.get("opened_us", "0")) + int(h.get("cooldown_ms", "0")) * 1000:
             state, gen = "half_open", gen + 1
-        return {**h, "effective": state, "gen_effective": gen, "now_us": now}
+        return {**h, "effective": state, "gen_effective": gen, "now_us": now,
+                "failures": failures_in_window(h.get("fails", ""), _i(h.get("window_ms") or 0), now)}
 
     async def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
         """Take the lease if free, renew it if `holder` has it; False if someone else does."""
         r = await self.scripts.call("lease", [self.keys.lease(name)], [holder, str(int(ttl_ms))])
         return bool(_i(r))
+
+    async def admin_auth(self, client: str, outcome: str, client_limit: int, global_limit: int,
+                         window_ms: int) -> tuple[int, int, int, int, int]:
+        """One admin authentication (`outcome` ok|fail) against the shared failure limits
+        (lua/admin_auth.lua): (allowed, retry_after_ms, client failures, global failures, now_us)."""
+        r = await self.scripts.call("admin_auth", [self.keys.auth_failures(client), self.keys.auth_failures_all()],
+                                    [outcome, str(client_limit), str(global_limit), str(window_ms)])
+        return _i(r[0]), _i(r[1]), _i(r[2]), _i(r[3]), _i(r[4])
 
     async def ping(self) -> bool:
         try:

@@ -162,12 +162,15 @@ async def test_breaker_trip_probe_close(backend3):
     # 3 failures of x: one through settle, two through the next admits' `failed`
     await s.settle(settle_req("a0", dep="x", outcome="failure", gen=0))
     a1 = await s.admit(admit_req("a1", cands=c))
+    assert (await s.breaker_state("x"))["failures"] == 1
     a2 = await s.admit(admit_req("a2", cands=c, failed=[Failure("x", a1.breaker_gen)]))
     assert a2.index == 0
+    st = await s.breaker_state("x")  # counting: `fails` holds two space-separated times
+    assert st["state"] == "closed" and len(st["fails"].split()) == 2 and st["failures"] == 2
     a3 = await s.admit(admit_req("a3", cands=c, failed=[Failure("x", a2.breaker_gen)]))
     assert a3.ok and a3.index == 1 and a3.skipped == (("x", "breaker_open"),)
     st = await s.breaker_state("x")
-    assert st["state"] == "open" and st["gen"] == "1"
+    assert st["state"] == "open" and st["gen"] == "1" and st["failures"] == 0
     # a stale report (gen 0) is ignored
     await s.settle(settle_req("a3", dep="x", outcome="success", gen=0))
     assert (await s.breaker_state("x"))["state"] == "open"
