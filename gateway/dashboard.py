@@ -107,9 +107,13 @@ def _is_https(request: Request) -> bool:
 def same_origin(request: Request) -> bool:
     """A state-changing request made by the dashboard's own page: `Origin` (else `Referer`)
     names this host (`Host`, or `X-Forwarded-Host` behind a proxy: a cross-site page can set
-    neither), and `Sec-Fetch-Site`, when the browser sends it, is same-origin."""
+    neither), or `Sec-Fetch-Site` (set by the browser, never by a page) says same-origin. The
+    latter decides alone: the dashboard's pages send `Referrer-Policy: no-referrer`, under which
+    a browser's own form post carries `Origin: null`."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
+    if site == "same-origin":
+        return True
+    if site is not None and site != "none":
         return False
     origin = request.headers.get("origin") or request.headers.get("referer")
     if not origin or origin == "null":
