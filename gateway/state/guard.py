@@ -60,7 +60,8 @@ class GuardedState:
         self._retry_at = 0.0
         self._local = StateModel()
         self._recovering: asyncio.Task[None] | None = None
-        self._offset_us = 0              # engine clock - local clock, as last measured (<= the truth)
+        self._offset_us = 0              # engine clock - local clock (see _clock)
+        self._offset_renew = 0.0
         self._abandoned: collections.deque[str] = collections.deque(maxlen=100_000)
         self._releasing: asyncio.Task[None] | None = None
 
@@ -80,12 +81,25 @@ class GuardedState:
         return await self.store.ping()
 
     def admit_deadline_us(self) -> int:
-        """The engine-clock time after which this worker no longer waits for an admit sent now.
-        The offset is measured from replies (engine time minus local receive time), so it errs
-        early by the reply's latency: an admit the engine runs in time is one we still await."""
+        """An engine-clock time well after this worker stops waiting for an admit sent now: twice
+        the timeout plus a second. Generous on purpose: an admit run before it but after the
+        worker gave up is covered by the release of abandoned ids (or by the settle of a request
+        served meanwhile); one run after it, as after a stalled engine, takes nothing. The offset
+        is the largest seen lately (a reply's latency and the event loop's lag only lower it)."""
         if not self.policy.admit_deadline_ms:
             return 0
-        return time.time_ns() // 1000 + self._offset_us + self.policy.admit_deadline_ms * 1000
+        wait_us = max(2 * self.policy.admit_deadline_ms, self.policy.admit_deadline_ms + 1000) * 1000
+        return time.time_ns() // 1000 + self._offset_us + wait_us
+
+    def _clock(self, engine_now_us: int) -> int:
+        """Learn the engine-minus-local clock offset from a reply; the max over ~10 s windows."""
+        offset = engine_now_us - time.time_ns() // 1000
+        now = time.monotonic()
+        if offset > self._offset_us or now >= self._offset_renew:
+            if now >= self._offset_renew:
+                self._offset_renew = now + 10.0
+            self._offset_us = offset
+        return offset
 
     # -- the two calls of the hot path --
     async def admit(self, req: AdmitRequest, hard_budget: bool = False) -> Admission:
@@ -96,11 +110,11 @@ class GuardedState:
                 self._failed(exc)
             else:
                 self._failures = 0
-                offset = admission.now_us - time.time_ns() // 1000
-                if admission.reason == "expired" and abs(offset - self._offset_us) > 1000:
-                    self._offset_us = offset  # the first reply of a skewed clock: ask again
+                before = self._offset_us
+                self._clock(admission.now_us)
+                if admission.reason == "expired" and self._offset_us - before > 1000:
+                    # the first reply of a clock that runs ahead of ours: ask again with its time
                     return await self.admit(replace(req, deadline_us=self.admit_deadline_us()), hard_budget)
-                self._offset_us = offset
                 if self.degraded:
                     self._schedule_recovery()
                 return admission
