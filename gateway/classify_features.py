@@ -1,26 +1,21 @@
 """Feature extraction for the task classifier: text access, tokenisation and the hand-rule /
-shape features (see the feature list in :mod:`gateway.classify`'s docstring).
-
-Split out of :mod:`gateway.classify`, which re-exports :func:`extract_features`; the lexicons it
-matches against live in :mod:`gateway.classify_lexicon`.
+shape features (see the feature list in :mod:`gateway.classify`, which re-exports
+:func:`extract_features`; the lexicons live in :mod:`gateway.classify_lexicon`).
 
 This runs on every request, so the text is walked as few times as possible, always in C:
 
 * tokens of ASCII text (and of text whose only non-ASCII characters are typographic spaces and
-  punctuation: curly quotes, dashes, bullets ...) come from one ``bytes.translate`` (non-word
-  bytes become spaces), one ``lower()`` and ``split()``: the same tokens as the word regex,
-  several times faster; both zones of a long turn in one pass. Other scripts use the regex;
+  punctuation) come from one ``bytes.translate`` (non-word bytes become spaces), one ``lower()``
+  and ``split()``: the word regex's tokens, several times faster; both zones of a long turn in
+  one pass; their word bigrams from two ``map`` calls. Other scripts use the regex;
 * one intersection with every word the hand rules react to finds the lexicon groups, the phrase
   keys and the structure-keyword candidates; a case-sensitive keyword ("SELECT") of plain text
-  is then looked for as " SELECT " in the case-kept word runs, so case-kept tokens are never
-  split or hashed;
+  is then looked for as " SELECT " in the case-kept word runs;
 * structure needles (code fences, ``=>``, ``diff --git`` ...) are searched in an ASCII view of
-  the window (non-ASCII characters replaced by ``?``, positions kept), and only the needles
-  whose rarest punctuation character occurs in the window (one translate finds those) are
-  scanned;
+  the window, and only the needles whose rarest punctuation character occurs in the window
+  (one translate finds those) are scanned;
 * speaker / bullet lines are found by a regex that starts with a literal newline (the regex
-  engine then skips from newline to newline) instead of a ``^`` tried at every position; the
-  count is the same;
+  engine then skips from newline to newline) instead of a ``^`` tried at every position;
 * the work is bounded whatever the prompt length (ZONE, CJK_ZONE, LINES_SPAN, CTX_*).
 
 The features are identical to a plain implementation (tests/test_classify_features.py checks
@@ -103,6 +98,11 @@ def _ascii(text: str) -> bytes:
     positions, so ASCII needles and symbol counts give the same answer on it, and bytes.translate
     (a plain table lookup) works on it."""
     return text.encode("ascii", "replace")
+
+
+def _pairs(toks: list[str]) -> Iterable[str]:
+    """Word bigrams ("a b") of a token sequence, made by two C-level maps (no Python loop)."""
+    return map(add, toks, map(" ".__add__, toks[1:]))
 
 
 def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
@@ -226,9 +226,9 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes
         plain = win.isascii() or _NOT_PLAIN.search(win) is None
         if plain:
             w = vb.translate(_WORD_BYTES).decode()
-            toks: Collection[str] = w.lower().split()
+            toks = w.lower().split()
             hits = _LEX_KEYS.intersection(toks)
-            strong.update(_groups(hits, win), toks)
+            strong.update(_groups(hits, win), toks, _pairs(toks))
             return _keyword_groups(hits, w), win, vb, plain
         cs, toks = _tokens(win)
         strong.update(_lex_groups(toks, win), toks)
@@ -244,8 +244,9 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes
         # them becomes a space, so the zones are w[:ZONE] and w[ZONE + 1:]
         w = vb.translate(_WORD_BYTES).decode()
         wl = w.lower()
-        htoks: Collection[str] = wl[:ZONE].split()
-        ttoks: Collection[str] = wl[ZONE + 1 :].split()
+        htoks: Collection[str]
+        htoks, ttoks = hl, tl = wl[:ZONE].split(), wl[ZONE + 1 :].split()
+        strong.update(_pairs(hl), _pairs(tl))
         hh, th = _LEX_KEYS.intersection(htoks), _LEX_KEYS.intersection(ttoks)
         hg, tg = _groups(hh, head), _groups(th, tail)
         kw = _keyword_groups(hh | th, w)
@@ -295,9 +296,8 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
 
 
 def _line_count(text: str) -> int:
-    """Number of lines in the first LINES_SPAN characters: a bounded pass however long the
-    text (a longer text is already told apart by its length bucket). ``find`` (memchr) first:
-    most prose has no newline there, and counting walks every character."""
+    """Number of lines in the first LINES_SPAN characters (a bounded pass). ``find`` (memchr)
+    first: most prose has no newline there, and counting walks every character."""
     if text.find("\n", 0, LINES_SPAN) < 0:
         return 1
     return text.count("\n", 0, LINES_SPAN) + 1
