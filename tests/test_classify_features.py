@@ -57,10 +57,15 @@ def ref_tokens(text, bigrams=3):
     return cs, low
 
 
-def ref_pairs(text):
-    """Word bigrams of plain text (tokens in order, lower-cased)."""
-    t = [x.lower() for x in TOK.findall(text)]
-    return {a + " " + b for a, b in zip(t, t[1:])}
+def ref_pairs(head, tail=None):
+    """Word bigrams of plain text (lower-cased tokens, in order): all of a short turn's when it
+    has at most 2 * PAIR_TOKENS tokens, else those of the first and last PAIR_TOKENS tokens
+    (of the head and tail zones of a long turn)."""
+    k = F.PAIR_TOKENS
+    h = [x.lower() for x in TOK.findall(head)]
+    t = h if tail is None else [x.lower() for x in TOK.findall(tail)]
+    zones = [h] if tail is None and len(h) <= 2 * k else [h[:k], t[-k:]]
+    return {a + " " + b for z in zones for a, b in zip(z, z[1:])}
 
 
 def ref_lex(toks, zone):
@@ -99,7 +104,7 @@ def ref_last_turn(text, strong):
         strong |= hg | tg | {"#h" + g for g in hg} | {"#t" + g for g in tg} | htoks | ttoks
         cs, toks, zone, win = hcs | tcs, htoks | ttoks, head.lower(), head + "\n" + tail
         if win.isascii() or F._NOT_PLAIN.search(win) is None:
-            strong |= ref_pairs(head) | ref_pairs(tail)
+            strong |= ref_pairs(head, tail)
     strong |= ref_struct(win, cs)
     ncode = len(_CODE_GROUPS & strong)
     if ncode:
