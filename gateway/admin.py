@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.classify import weights_info
 from gateway.errors import bad_request
 from gateway.housekeeping import live_replicas
 from gateway.inflation import read_alerts
@@ -58,12 +59,15 @@ async def alerts(request: Request) -> Response:
 
 
 async def cluster(request: Request) -> Response:
-    """Live replicas and their config hashes; replicas that disagree make different decisions."""
+    """Live replicas, their config hashes and classifier weights hashes; replicas that disagree
+    on either make different decisions."""
     gw = await _gateway(request)
     live = await live_replicas(gw.state.client, gw.state.keys, gw.config.housekeeping.interval_s * 3)
     hashes = sorted({r["config_hash"] for r in live.values()})
+    weights = sorted({r.get("classifier_hash", "?") for r in live.values()})
     return _json({"replicas": live, "config_hashes": hashes, "mismatch": len(hashes) > 1,
-                  "this_config_hash": gw.config.hash})
+                  "this_config_hash": gw.config.hash, "classifier_hashes": weights,
+                  "classifier_mismatch": len(weights) > 1, "this_classifier": weights_info()})
 
 
 async def budget(request: Request) -> Response:

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from gateway import __version__, admin, dashboard, openapi
 from gateway.asgi import HotPaths, internal_error
+from gateway.classify import weights_info
 from gateway.edge import worker_edge
 from gateway.config import Config, load_config
 from gateway.auth import bearer_token, key_digest
@@ -70,7 +71,7 @@ async def readyz(request: Request) -> Response:
     engine_ok = await gw.state.ping()
     body = {"status": "ready" if engine_ok else "degraded", "config_hash": gw.config.hash,
             "state_engine": "ok" if engine_ok else "unreachable", "version": __version__,
-            "journal_pending": gw.state.journal.pending()}
+            "journal_pending": gw.state.journal.pending(), "classifier": weights_info()}
     down_for = _engine_down_for(request.app.state, gw, engine_ok)
     if down_for > gw.config.state.unready_after_s and os.environ.get("GATEWAY_PRIVATE_ENGINE") == "1":
         body.update(status="unavailable", reason=f"the private state engine has been down for {down_for:.0f} s")

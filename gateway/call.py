@@ -40,6 +40,7 @@ class Call:
     stream: bool = False
     priority: str = "normal"
     experiment: str = ""
+    task_policy: str = ""  # the route's on_uncertain policy, when it chose the chain
     downgraded: str = ""
     degraded: bool = False
     deployment: str = ""
@@ -96,6 +97,8 @@ class Call:
         if self.task:
             headers["x-gateway-task"] = self.task
             headers["x-gateway-task-confidence"] = f"{self.confidence:.2f}"
+            if self.task_policy:
+                headers["x-gateway-task-policy"] = self.task_policy
         if self.route:
             headers["x-gateway-route"] = self.route
         if self.experiment:
@@ -118,7 +121,8 @@ class Call:
         return {
             "request_id": self.request_id, "state_id": self.state_id, "key": self.key,
             "model_asked": clip(self.model_asked), "route": self.route,
-            "task": self.task, "task_confidence": round(self.confidence, 3), "priority": self.priority,
+            "task": self.task, "task_confidence": round(self.confidence, 3),
+            "task_policy": self.task_policy or None, "priority": self.priority,
             "experiment": self.experiment or None, "downgraded": self.downgraded or None,
             "degraded": self.degraded or None, "model": self.deployment or None,
             "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": clip(self.error) if self.error else None,

@@ -5,10 +5,14 @@ Pure Python (stdlib + orjson), in-process, deterministic, no network.
 
 Model: multinomial logistic regression over sparse binary features; the weights ship in
 ``gateway/data/classifier_weights.json`` and are trained by ``scripts/train_classifier.py``
-(see ``docs/classifier.md``). Features (:func:`extract_features`):
+(see ``docs/classifier.md``), already divided by the temperature that calibrates the confidence.
+The file carries a version and a content hash (:func:`weights_info`), which every replica
+reports so the cluster view can flag replicas that classify differently. Features
+(:func:`extract_features`):
 
-* lower-cased word tokens of the last user turn (only its first and last 200 characters
-  when it is longer than 400), CJK character bigrams near the start and end of the turn;
+* lower-cased word tokens and word bigrams of the last user turn (only its first and last 200
+  characters when it is longer than 400; bigrams for plain text), CJK character bigrams near
+  the start and end of the turn;
 * tokens of the rest of the conversation (system prompt, earlier turns, tool results),
   bounded per message, counted at weight ``alpha``;
 * hand-rule features (all start with ``#``): multilingual lexicons (summarize / prove /
@@ -41,11 +45,15 @@ from math import exp
 from pathlib import Path
 from typing import Any
 
+import hashlib
+import os
+
 import orjson
 
 from gateway.classify_features import extract_features
 
-__all__ = ["TASKS", "Classification", "cache_clear", "classify", "decide", "extract_features", "rule_scores"]
+__all__ = ["TASKS", "Classification", "cache_clear", "classify", "decide", "extract_features", "rule_scores",
+           "weights_hash", "weights_info"]
 
 TASKS: tuple[str, ...] = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
 
@@ -55,6 +63,9 @@ LOW_CONFIDENCE = 0.55
 RUNNER_UP_MIN = 0.2
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "classifier_weights.json"
+# Another weights file for this process (an operator trying new weights on one replica; the
+# cluster view then flags that replica: see weights_info()).
+WEIGHTS_ENV = "GATEWAY_CLASSIFIER_WEIGHTS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +170,7 @@ class _Model:
     have their own table with the weights already multiplied by ``alpha``, so strong and weak
     features add up in one integer."""
 
-    __slots__ = ("alpha", "bias", "weights", "weak_weights", "low_conf", "runner_min")
+    __slots__ = ("alpha", "bias", "weights", "weak_weights", "low_conf", "runner_min", "version", "hash")
 
     def __init__(self, data: dict[str, Any]) -> None:
         if tuple(data["tasks"]) != TASKS:
@@ -174,6 +185,7 @@ class _Model:
         self.weak_weights: dict[str, int] = {name: _pack([al * x for x in w]) for name, w in data["weights"].items()}
         self.low_conf = float(data.get("low_confidence", LOW_CONFIDENCE))
         self.runner_min = float(data.get("runner_up_min", RUNNER_UP_MIN))
+        self.version, self.hash = str(data.get("version", "")), ""
 
     def scores(self, strong: set[str], weak: set[str]) -> list[float]:
         total = sum(map(self.weights.get, strong, _ZEROS))
@@ -191,15 +203,38 @@ def _softmax(s: list[float]) -> list[float]:
     return [x / t for x in e]
 
 
-def load_model(path: Path | str = WEIGHTS_PATH) -> _Model | None:
+def weights_hash(data: dict[str, Any]) -> str:
+    """Content hash of a weights file's data: sha256 of its canonical JSON without the ``hash``
+    field, 16 hex digits. Replicas that agree on it make the same routing decisions."""
+    body = {k: v for k, v in data.items() if k != "hash"}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def load_model(path: Path | str | None = None) -> _Model | None:
+    """The model in ``path`` (default: $GATEWAY_CLASSIFIER_WEIGHTS, else the shipped file). A file
+    whose stored hash does not match its content was edited or damaged: refused, loudly."""
+    path = path or os.environ.get(WEIGHTS_ENV) or WEIGHTS_PATH
     try:
         data = orjson.loads(Path(path).read_bytes())
     except FileNotFoundError:
         return None
-    return _Model(data)
+    digest = weights_hash(data)
+    if data.get("hash", digest) != digest:
+        raise ValueError(f"classifier weights {path}: stored hash {data['hash']} does not match content {digest}")
+    model = _Model(data)
+    model.version, model.hash = str(data.get("version", "")), digest
+    return model
 
 
 _MODEL: _Model | None = load_model()
+
+
+def weights_info() -> dict[str, str]:
+    """Version and content hash of the weights this process classifies with (``/readyz``,
+    ``/admin/cluster``, ``gateway status``); the hand rules alone when no weights file is found."""
+    if _MODEL is None:
+        return {"version": "rules", "hash": "rules"}
+    return {"version": _MODEL.version, "hash": _MODEL.hash}
 _TIER_BY_INDEX = tuple(TIER[t] for t in TASKS)
 
 

@@ -1,26 +1,21 @@
 """Feature extraction for the task classifier: text access, tokenisation and the hand-rule /
-shape features (see the feature list in :mod:`gateway.classify`'s docstring).
-
-Split out of :mod:`gateway.classify`, which re-exports :func:`extract_features`; the lexicons it
-matches against live in :mod:`gateway.classify_lexicon`.
+shape features (see the feature list in :mod:`gateway.classify`, which re-exports
+:func:`extract_features`; the lexicons live in :mod:`gateway.classify_lexicon`).
 
 This runs on every request, so the text is walked as few times as possible, always in C:
 
 * tokens of ASCII text (and of text whose only non-ASCII characters are typographic spaces and
-  punctuation: curly quotes, dashes, bullets ...) come from one ``bytes.translate`` (non-word
-  bytes become spaces), one ``lower()`` and ``split()``: the same tokens as the word regex,
-  several times faster; both zones of a long turn in one pass. Other scripts use the regex;
+  punctuation) come from one ``bytes.translate`` (non-word bytes become spaces), one ``lower()``
+  and ``split()``: the word regex's tokens, several times faster; both zones of a long turn in
+  one pass; their word bigrams from two ``map`` calls. Other scripts use the regex;
 * one intersection with every word the hand rules react to finds the lexicon groups, the phrase
   keys and the structure-keyword candidates; a case-sensitive keyword ("SELECT") of plain text
-  is then looked for as " SELECT " in the case-kept word runs, so case-kept tokens are never
-  split or hashed;
+  is then looked for as " SELECT " in the case-kept word runs;
 * structure needles (code fences, ``=>``, ``diff --git`` ...) are searched in an ASCII view of
-  the window (non-ASCII characters replaced by ``?``, positions kept), and only the needles
-  whose rarest punctuation character occurs in the window (one translate finds those) are
-  scanned;
+  the window, and only the needles whose rarest punctuation character occurs in the window
+  (one translate finds those) are scanned;
 * speaker / bullet lines are found by a regex that starts with a literal newline (the regex
-  engine then skips from newline to newline) instead of a ``^`` tried at every position; the
-  count is the same;
+  engine then skips from newline to newline) instead of a ``^`` tried at every position;
 * the work is bounded whatever the prompt length (ZONE, CJK_ZONE, LINES_SPAN, CTX_*).
 
 The features are identical to a plain implementation (tests/test_classify_features.py checks
@@ -32,6 +27,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from itertools import chain
 from operator import add, methodcaller
 from typing import Any, Collection, Iterable
 
@@ -46,6 +42,8 @@ from gateway.classify_lexicon import (
 # --------------------------------------------------------------------------- text access
 
 ZONE = 200  # a long last user turn is read here: this many chars at its start and at its end
+PAIR_TOKENS = 8  # word bigrams come from this many tokens at each end of the (zoned) turn
+_JOIN = " ".join
 CTX_HEAD = 300  # per context message
 CTX_TAIL = 150
 CTX_MAX_MSGS = 6  # most recent context messages considered
@@ -71,17 +69,12 @@ def _content_text(content: Any) -> str:
 
 
 def _has_image(content: Any) -> bool:
-    if isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and part.get("type") in ("image_url", "image", "input_image"):
-                return True
-    return False
+    return isinstance(content, list) and any(
+        isinstance(p, dict) and p.get("type") in ("image_url", "image", "input_image") for p in content)
 
 
 def _bound(text: str, head: int, tail: int) -> str:
-    if len(text) <= head + tail:
-        return text
-    return text[:head] + "\n" + text[-tail:]
+    return text if len(text) <= head + tail else text[:head] + "\n" + text[-tail:]
 
 
 # --------------------------------------------------------------------------- tokenisation
@@ -103,6 +96,15 @@ def _ascii(text: str) -> bytes:
     positions, so ASCII needles and symbol counts give the same answer on it, and bytes.translate
     (a plain table lookup) works on it."""
     return text.encode("ascii", "replace")
+
+
+def _pairs(head: list[str], tail: list[str]) -> Iterable[str]:
+    """Word bigrams ("a b") of the first PAIR_TOKENS tokens of ``head`` and the last of ``tail``
+    (the same list for a short turn): instructions sit there; each bigram costs a string."""
+    if head is tail and len(head) <= 2 * PAIR_TOKENS:
+        return map(_JOIN, zip(head, head[1:]))
+    h, t = head[:PAIR_TOKENS], tail[-PAIR_TOKENS:]
+    return chain(map(_JOIN, zip(h, h[1:])), map(_JOIN, zip(t, t[1:])))
 
 
 def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
@@ -135,10 +137,8 @@ def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
 
 # --------------------------------------------------------------------------- hand rules
 
-# Speaker / bullet lines. The count equals ``len(re.findall("^...\\s", text, re.M))``: the first
-# line is matched on its own and every later one after its "\n" (a literal first character lets
-# the regex engine jump between newlines); the trailing \s is a lookahead so a match never eats
-# the "\n" that starts the next line, just as ^ only looks at it.
+# Speaker / bullet lines, counted as ``re.findall("^...\\s", text, re.M)`` would: the first line on
+# its own, every later one after its "\n" (the regex engine jumps between newlines); \s a lookahead.
 _SPEAKER = r"\[?[\w .()-]{1,24}\]?:(?=\s)"
 _BULLET = r"\s*(?:[-*•]|\d{1,2}[.)])(?=\s)"
 _SPEAKER_FIRST, _SPEAKER_NEXT = re.compile(_SPEAKER), re.compile("\n" + _SPEAKER)
@@ -147,9 +147,7 @@ _BULLET_FIRST, _BULLET_NEXT = re.compile(_BULLET), re.compile("\n" + _BULLET)
 
 def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
     m = first.match(text)
-    if m is None:
-        return len(nxt.findall(text))
-    return 1 + len(nxt.findall(text, m.end()))
+    return len(nxt.findall(text)) if m is None else 1 + len(nxt.findall(text, m.end()))
 
 
 _INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # one char each
@@ -226,9 +224,9 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes
         plain = win.isascii() or _NOT_PLAIN.search(win) is None
         if plain:
             w = vb.translate(_WORD_BYTES).decode()
-            toks: Collection[str] = w.lower().split()
+            toks = w.lower().split()
             hits = _LEX_KEYS.intersection(toks)
-            strong.update(_groups(hits, win), toks)
+            strong.update(_groups(hits, win), toks, _pairs(toks, toks))
             return _keyword_groups(hits, w), win, vb, plain
         cs, toks = _tokens(win)
         strong.update(_lex_groups(toks, win), toks)
@@ -244,8 +242,10 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes
         # them becomes a space, so the zones are w[:ZONE] and w[ZONE + 1:]
         w = vb.translate(_WORD_BYTES).decode()
         wl = w.lower()
-        htoks: Collection[str] = wl[:ZONE].split()
-        ttoks: Collection[str] = wl[ZONE + 1 :].split()
+        hl, tl = wl[:ZONE].split(), wl[ZONE + 1 :].split()
+        strong.update(_pairs(hl, tl))
+        htoks: Collection[str] = hl
+        ttoks: Collection[str] = tl
         hh, th = _LEX_KEYS.intersection(htoks), _LEX_KEYS.intersection(ttoks)
         hg, tg = _groups(hh, head), _groups(th, tail)
         kw = _keyword_groups(hh | th, w)
@@ -295,9 +295,8 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
 
 
 def _line_count(text: str) -> int:
-    """Number of lines in the first LINES_SPAN characters: a bounded pass however long the
-    text (a longer text is already told apart by its length bucket). ``find`` (memchr) first:
-    most prose has no newline there, and counting walks every character."""
+    """Number of lines in the first LINES_SPAN characters (a bounded pass). ``find`` (memchr)
+    first: most prose has no newline there, and counting walks every character."""
     if text.find("\n", 0, LINES_SPAN) < 0:
         return 1
     return text.count("\n", 0, LINES_SPAN) + 1

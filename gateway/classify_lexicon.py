@@ -12,6 +12,7 @@ from __future__ import annotations
 _WORDS: dict[str, str] = {
     "summ": (
         "summarize summarise summarized summarised summarizing summarising summary summaries tldr gist recap recaps "
+        "shorten abridge abridged overview outline "
         "recapping condense condensed synopsis takeaways takeaway nutshell digest highlights cliffnotes "
         "résume résumer résumez résumé resume resumen resumir resúmelo resumelo resúmeme resumeme resuma resumo resumos "
         "synthèse synthétise sintetiza síntesis sintetizar zusammenfassung zusammenfassen zusammen kurzfassung "
@@ -66,6 +67,18 @@ _WORDS: dict[str, str] = {
         "analiza analizar analise analisar analisa analysiere analysieren analizza analizzare analysez explique "
         "explica explain warum pourquoi porque perché почему проанализируй анализ причины объясни"
     ),
+    # premises and conclusions: logic puzzles and "does this follow?" (a word shared with another
+    # group stays in the first one, e.g. "logically" in analyze)
+    "logic": (
+        "premise premises conclusion conclusions conclude follows entail entails entailed entailment deduce "
+        "deduced deduction infer inferred inference syllogism contradiction contradicts valid validity invalid "
+        "necessarily fallacy riddle puzzle"
+    ),
+    # words that point at pasted material ("what is this article about?"): a document to condense
+    "docref": (
+        "article passage paragraph excerpt document doc transcript thread essay report story chapter "
+        "following above below attached pasted text writeup post memo minutes notes"
+    ),
     "fix": "fix fixes fixing fails fail failing failed broken crash crashes error errors wrong issue doesn works",
     "happened": "happened decided decide decisions decision outcome briefly plain",
 }
@@ -84,8 +97,12 @@ for _g, _key, _phrases in (
     ("#summ", "main", ("main points", "main themes", "main ideas")),
     ("#summ", "short", ("short version",)),
     ("#summ", "catch", ("catch me up",)),
-    ("#summ", "lines", ("few lines", "2 lines", "3 lines", "two lines", "three lines")),
-    ("#summ", "sentences", ("few sentences", "two sentences", "three sentences", "2 sentences", "3 sentences")),
+    ("#summ", "lines", ("few lines", "2 lines", "3 lines", "two lines", "three lines", "couple of lines")),
+    ("#summ", "sentences", ("few sentences", "two sentences", "three sentences", "2 sentences", "3 sentences",
+                            "couple of sentences")),
+    # "what is this article about?": a question about pasted material asks for its gist
+    ("#summ", "about", ("this about", "it about", "article about", "email about", "thread about", "text about",
+                        "story about", "passage about", "document about", "paper about", "post about")),
     ("#summ", "sentence", ("one sentence", "1 sentence")),
     ("#summ", "paragraph", ("one paragraph", "short paragraph")),
     ("#summ", "bullets", ("3 bullets", "three bullets", "few bullets", "5 bullets")),

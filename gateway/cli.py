@@ -1,4 +1,4 @@
-"""`gateway` command line: serve, check-config, simulator.
+"""`gateway` command line: serve, check-config, simulator, status, classifier eval ...
 
 `serve` validates the config before any worker starts, starts a private state engine when
 REDIS_URL is unset (shared by all workers of this process, stopped with it), and can start the
@@ -192,7 +192,7 @@ def spend(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """Live replicas with their config hashes; exit 1 when they disagree."""
+    """Live replicas with their config and classifier weights hashes; exit 1 when they disagree."""
     import asyncio
 
     from gateway.housekeeping import live_replicas
@@ -213,11 +213,14 @@ def status(args: argparse.Namespace) -> int:
 
     live = asyncio.run(read())
     hashes = {r["config_hash"] for r in live.values()}
+    weights = {r.get("classifier_hash", "?") for r in live.values()}
     for name, entry in sorted(live.items()):
         flag = "" if entry["config_hash"] == cfg.hash else "  <- differs from this config"
-        print(f"{name:<40} config {entry['config_hash']}  version {entry['version']}{flag}")
-    print(f"{len(live)} live replicas, {len(hashes)} config hash(es)" + ("  MISMATCH" if len(hashes) > 1 else ""))
-    return 1 if len(hashes) > 1 else 0
+        cls = f"{entry.get('classifier_version', '?')}/{entry.get('classifier_hash', '?')}"
+        print(f"{name:<40} config {entry['config_hash']}  classifier {cls}  version {entry['version']}{flag}")
+    print(f"{len(live)} live replicas, {len(hashes)} config hash(es)" + ("  MISMATCH" if len(hashes) > 1 else "")
+          + f", {len(weights)} classifier weights hash(es)" + ("  CLASSIFIER MISMATCH" if len(weights) > 1 else ""))
+    return 1 if len(hashes) > 1 or len(weights) > 1 else 0
 
 
 def simulator(argv: list[str]) -> int:
@@ -234,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.audit import audit_main
 
         return audit_main(argv[1:])
+    if argv[:1] == ["classifier"]:
+        from gateway.classify_eval import main as classifier_main
+
+        return classifier_main(argv[1:])
     if argv[:1] == ["simulate"]:
         from gateway.whatif import simulate_main
 
@@ -266,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("simulator", help="run the provider simulator (see: gateway simulator --help)")
     sub.add_parser("audit", help="where spend concentrates, from the ledger or log lines (gateway audit --help)")
     sub.add_parser("simulate", help="what a routing policy would cost on a trace (gateway simulate --help)")
+    sub.add_parser("classifier", help="the task classifier on a labelled set (gateway classifier eval --help)")
     st = sub.add_parser("status", help="live replicas and their config hashes, from Redis")
     st.add_argument("--config", help="the gateway's config (for the key prefix)")
     st.add_argument("--redis-url", help="default: $REDIS_URL")

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import orjson
 
 from gateway import __version__, dashboard
+from gateway.classify import weights_info
 from gateway.config import Provider
 from gateway.inflation import InflationWatch, gauge_values, read_alerts
 from gateway.log import get_logger
@@ -72,9 +73,12 @@ class Housekeeper:
         await dashboard.sample(self.gw)  # the dashboard's spend series and cluster-wide refusal counts
 
     async def register(self) -> None:
-        """Every worker says which config it runs, so `GET /admin/cluster` can flag a mismatch."""
+        """Every worker says which config and classifier weights it runs, so `GET /admin/cluster`
+        can flag a mismatch."""
         state = self.gw.state
-        entry = {"config_hash": self.gw.config.hash, "version": __version__, "seen": time.time()}
+        w = weights_info()
+        entry = {"config_hash": self.gw.config.hash, "version": __version__, "seen": time.time(),
+                 "classifier_version": w["version"], "classifier_hash": w["hash"]}
         await state.client.hset(replicas_key(state.keys), self.replica, orjson.dumps(entry))
 
     async def probe_providers(self) -> None:

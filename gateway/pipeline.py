@@ -54,7 +54,7 @@ async def chat_completions(request: Request) -> Answer:
         plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens,    # 4 plan
                                task, confidence, chat.user)
         call.route, call.task, call.confidence = plan.route, plan.task, plan.confidence
-        call.priority, call.experiment = plan.priority, plan.experiment
+        call.priority, call.experiment, call.task_policy = plan.priority, plan.experiment, plan.task_policy
         call.skipped.extend(plan.skipped)
         max_out = chat.max_tokens or gw.config.server.default_max_output_tokens
         chat.prompt_tokens = chat_prompt_bound(chat.body, gw.token_family(plan.deployments))

@@ -5,7 +5,8 @@ task picks a chain: an ordered primary + fallbacks, or "every model whose qualit
 meets the threshold, cheapest first" ranked by the expected cost of *this* request (its prompt
 estimate plus the output length each model really produces for the task, observed by settle), so
 a model cheap per token but verbose is ranked by what it costs. An experiment may swap the chain
-for a sticky share of end users. Then what the key may not use and what cannot hold the prompt
+for a sticky share of end users. When the classifier is unsure of the task (confidence under the
+route's `uncertain_below`), the route's `on_uncertain` policy picks the chain instead. Then what the key may not use and what cannot hold the prompt
 is removed. Breakers, rate limits and budgets are applied by admit, in Redis.
 """
 
@@ -32,6 +33,7 @@ class Plan:
     expected_cost_micro: tuple[int, ...]  # per deployment, same order
     experiment: str = ""  # "name:treatment" / "name:control", or ""
     skipped: tuple[tuple[str, str], ...] = ()
+    task_policy: str = ""  # the route's on_uncertain policy, when it chose the chain
 
 
 def sticky_share(experiment: str, subject: str) -> float:
@@ -92,12 +94,14 @@ class Planner:
         one, not the sum of a batch, must fit the context window."""
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
-        experiment = ""
+        experiment = policy = ""
         if model == "auto":
             model = (self.config.embedding_route or "auto") if kind == "embedding" else self.config.default_route
         route = self.config.routes.get(model)
         if route is not None:
             chain = route.chain_for(task)
+            if route.on_uncertain and task and confidence < route.uncertain_below:
+                chain, policy = route.uncertain_chain(), route.on_uncertain  # unsure of the task
             priority = max(chain.priority, key.priority or "low", key=RANK.__getitem__)
             swapped, experiment = self._experiment(route, task, priority, user or key.name)
             chain = swapped or chain
@@ -137,4 +141,4 @@ class Planner:
         costs = tuple(self.expected_cost(d, task, prompt_tokens, max_tokens) for d in fitting)
         return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
                     deployments=tuple(fitting), expected_cost_micro=costs, experiment=experiment,
-                    skipped=tuple(skipped))
+                    skipped=tuple(skipped), task_policy=policy)

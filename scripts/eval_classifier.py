@@ -1,20 +1,29 @@
 #!/usr/bin/env python
-"""Evaluate the task classifier and write docs/classifier.md.
+"""Evaluate the task classifier and write the Results section of docs/classifier.md.
 
-* dev 5-fold CV: train on four dev folds + realistic_train (+ extra rows), score the fifth;
-  for three variants: hand rules only, token model only (no rule features), combined;
-* realistic_train 5-fold CV (train on dev + four realistic folds): the tuning signal;
-* held-out (tests/data/heldout_tasks.jsonl) with the *shipped* weights, plus rules-only and
-  model-only variants trained on all training data, for the comparison.
+    python scripts/eval_classifier.py --data DIR [--extra PATH] [--heldout PATH] [--variants LIST]
+                                      [--no-write]
 
-    python scripts/eval_classifier.py [--dev PATH] [--realistic PATH] [--extra PATH]
-                                      [--heldout PATH] [--no-heldout] [--no-write]
+``--data`` is the task-routing data directory (default: $TASK_ROUTING_DATA). For each model
+variant (``--variants``, default all):
+
+* realistic_train, dev and human_train 5-fold CV: each fold of one file is scored by a model
+  trained on every other training row (the other folds and the other files), with the shipped
+  hyper-parameters; human_train also leave-one-dataset-out (all rows of a source dataset left
+  out at once: how the model does on a writing style it has never seen);
+* human_val.jsonl, measured only: the variant trained on all training rows (for ``combined``,
+  the shipped weights file). Nothing is fitted or tuned on it.
+
+The variants are model families over the same training rows: ``rules`` (the hand rules, no
+training), ``tokens`` (logistic regression on words only), ``nobigram`` (the previous feature set:
+words + hand rules), ``combined`` (shipped: + word bigrams), ``chars`` (combined + character
+4-grams of the words), ``ensemble`` (mean of the combined and chars scores). The held-out set
+(tests/data/heldout_tasks.jsonl) is scored with the shipped weights.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
@@ -27,95 +36,93 @@ import train_classifier as T  # noqa: E402
 
 from gateway import classify as C  # noqa: E402
 
-TOKEN_ONLY_DROP = ("#",)  # token model only: no hand-rule / shape features
 DOC = ROOT / "docs" / "classifier.md"
 DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_tasks.jsonl"
+VARIANTS = ("rules", "tokens", "nobigram", "combined", "chars", "ensemble")
+SHORT = ("chat", "code", "summ", "reason")
 
 
-def folds(labels: list[str], k: int = 5, seed: int = 13) -> list[int]:
-    """Stratified fold id per row."""
-    rng = random.Random(seed)
-    fold = [0] * len(labels)
-    for task in C.TASKS:
-        idx = [i for i, lbl in enumerate(labels) if lbl == task]
-        rng.shuffle(idx)
-        for n, i in enumerate(idx):
-            fold[i] = n % k
-    return fold
+def transform(variant: str, feats: list[T.Feats]) -> list[T.Feats]:
+    if variant == "nobigram":
+        return [({f for f in s if " " not in f}, w) for s, w in feats]
+    if variant == "chars":
+        out = []
+        for s, w in feats:
+            grams = set()
+            for t in s:
+                if t[0] != "#" and " " not in t:
+                    t = "<" + t + ">"
+                    grams.update("~" + t[i : i + 4] for i in range(len(t) - 3))
+            out.append((s | grams, w))
+        return out
+    return feats
 
 
-def metrics(gold: list[str], pred: list[str]) -> dict:
-    n = len(C.TASKS)
-    cm = [[0] * n for _ in range(n)]
+def metrics(gold: list[int], pred: list[int]) -> dict:
+    cm = [[0] * 4 for _ in range(4)]
     for g, p in zip(gold, pred):
-        cm[C.TASKS.index(g)][C.TASKS.index(p)] += 1
-    f1 = []
-    for i in range(n):
-        tp = cm[i][i]
-        fp = sum(cm[j][i] for j in range(n)) - tp
-        fn = sum(cm[i]) - tp
-        f1.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    acc = sum(cm[i][i] for i in range(n)) / max(len(gold), 1)
-    return {"macro_f1": sum(f1) / n, "acc": acc, "f1": f1, "cm": cm, "n": len(gold)}
+        cm[g][p] += 1
+    prf = []
+    for k in range(4):
+        tp, col, row = cm[k][k], sum(cm[j][k] for j in range(4)), sum(cm[k])
+        p, r = tp / col if col else 0.0, tp / row if row else 0.0
+        prf.append((p, r, 2 * p * r / (p + r) if p + r else 0.0))
+    return {"macro_f1": sum(x[2] for x in prf) / 4, "acc": sum(cm[k][k] for k in range(4)) / max(1, len(gold)),
+            "prf": prf, "cm": cm, "n": len(gold)}
 
 
-def predict_with(model: dict | None, feats: list[tuple[set[str], set[str]]], policy: bool = True) -> list[str]:
-    m = C._Model(model) if model is not None else None
-    out = []
-    for strong, weak in feats:
-        s = m.scores(strong, weak) if m is not None else C.rule_scores(strong)
-        probs = C._softmax(s)
-        if policy:
-            out.append(C.decide(probs).task)
-        else:
-            out.append(C.TASKS[max(range(4), key=probs.__getitem__)])
-    return out
+class Bench:
+    """Training rows with their features per variant, and the CV runs over them."""
 
+    def __init__(self, sets: dict[str, list[dict]]) -> None:
+        self.rows, self.weights, self.files = T.training_set(sets)
+        self.base = T.featurize(self.rows)
+        self.gold = [C.TASKS.index(r["label"]) for r in self.rows]
+        self.feats: dict[str, list[T.Feats]] = {}
 
-def cv_dev(dev, realistic, extra, fd, fr, fe, variant: str, k: int = 5):
-    """5-fold CV on dev; each fold trains on 4 dev folds + realistic + extra."""
-    fold = folds([r["label"] for r in dev], k)
-    gold, pred = [], []
-    for f in range(k):
-        tr = [i for i in range(len(dev)) if fold[i] != f]
-        te = [i for i in range(len(dev)) if fold[i] == f]
-        gold += [dev[i]["label"] for i in te]
+    def f(self, variant: str) -> list[T.Feats]:
+        v = "combined" if variant in ("combined", "tokens", "ensemble") else variant
+        if v not in self.feats:
+            self.feats[v] = transform(v, self.base)
+        return self.feats[v]
+
+    def scorer(self, variant: str, train: list[int]):
+        """A function feats -> scores of ``variant`` trained on the rows ``train``."""
         if variant == "rules":
-            pred += predict_with(None, [fd[i] for i in te])
-            continue
-        feats = [fd[i] for i in tr] + fr + fe
-        labels = [dev[i]["label"] for i in tr] + [r["label"] for r in realistic + extra]
-        weights = [1.0] * len(tr) + [T.REALISTIC_WEIGHT] * (len(realistic) + len(extra))
-        drop = TOKEN_ONLY_DROP if variant == "model" else ()
-        model = T.fit(feats, labels, weights, drop_prefixes=drop)
-        pred += predict_with(model, [fd[i] for i in te])
-    return metrics(gold, pred)
+            return lambda x: C.rule_scores(x[0])
+        if variant == "ensemble":
+            a, b = self.scorer("combined", train), self.scorer("chars", train)
+            return lambda x: [(p + q) / 2 for p, q in zip(a(x), b(transform("chars", [x])[0]))]
+        feats = self.f(variant)
+        drop = ("#",) if variant == "tokens" else ()
+        m = C._Model(T.fit([feats[i] for i in train], [self.rows[i]["label"] for i in train],
+                           [self.weights[i] for i in train], drop_prefixes=drop))
+        return lambda x: m.scores(*x)
 
-
-def cv_realistic(dev, realistic, extra, fd, fr, fe, variant: str, k: int = 5):
-    fold = folds([r["label"] for r in realistic], k)
-    gold, pred = [], []
-    for f in range(k):
-        tr = [i for i in range(len(realistic)) if fold[i] != f]
-        te = [i for i in range(len(realistic)) if fold[i] == f]
-        gold += [realistic[i]["label"] for i in te]
-        if variant == "rules":
-            pred += predict_with(None, [fr[i] for i in te])
-            continue
-        feats = fd + [fr[i] for i in tr] + fe
-        labels = [r["label"] for r in dev] + [realistic[i]["label"] for i in tr] + [r["label"] for r in extra]
-        weights = [1.0] * len(dev) + [T.REALISTIC_WEIGHT] * (len(tr) + len(extra))
-        drop = TOKEN_ONLY_DROP if variant == "model" else ()
-        model = T.fit(feats, labels, weights, drop_prefixes=drop)
-        pred += predict_with(model, [fr[i] for i in te])
-    return metrics(gold, pred)
+    def cv(self, variant: str, target: str, loso: bool = False) -> dict:
+        """Out-of-fold predictions for the rows of file ``target``."""
+        idx = [i for i, f in enumerate(self.files) if f == target]
+        keys = [T.dataset(self.rows[i]) if loso else self.rows[i]["label"] for i in idx]
+        fold = [sorted(set(keys)).index(k) for k in keys] if loso else T.folds(keys)
+        pred = {}
+        for f in sorted(set(fold)):
+            test = {idx[j] for j in range(len(idx)) if fold[j] == f}
+            score = self.scorer(variant, [i for i in range(len(self.rows)) if i not in test])
+            src = self.base if variant in ("rules", "ensemble") else self.f(variant)
+            for i in test:
+                s = score(src[i])
+                pred[i] = max(range(4), key=s.__getitem__)
+        m = metrics([self.gold[i] for i in idx], [pred[i] for i in idx])
+        m["by_source"] = T.per_source_report([self.rows[i] for i in idx], [target] * len(idx),
+                                             [self.gold[i] for i in idx], [pred[i] for i in idx])
+        return m
 
 
 def fmt_cm(m: dict) -> str:
-    short = ["chat", "code", "summ", "reason"]
-    lines = ["| gold \\ predicted | " + " | ".join(short) + " | F1 |", "|---|" + "---|" * 5]
-    for i, t in enumerate(C.TASKS):
-        lines.append(f"| {t} | " + " | ".join(str(x) for x in m["cm"][i]) + f" | {m['f1'][i]:.3f} |")
+    lines = ["| gold \\ predicted | " + " | ".join(SHORT) + " | P | R | F1 |", "|---|" + "---|" * 7]
+    for k, t in enumerate(C.TASKS):
+        p, r, f = m["prf"][k]
+        lines.append(f"| {t} | " + " | ".join(map(str, m["cm"][k])) + f" | {p:.3f} | {r:.3f} | {f:.3f} |")
     return "\n".join(lines)
 
 
@@ -123,95 +130,109 @@ def show(name: str, m: dict) -> str:
     return f"{name}: macro-F1 {m['macro_f1']:.4f}, accuracy {m['acc']:.4f} (n={m['n']})"
 
 
+def shipped_eval(rows: list[dict]) -> tuple[dict, dict, float]:
+    """Metrics of the shipped classifier (with and without its low-confidence policy) and ECE."""
+    gold = [C.TASKS.index(r["label"]) for r in rows]
+    pred = [C.TASKS.index(C.classify(r["messages"]).task) for r in rows]
+    model = C._MODEL
+    probs = [C._softmax(model.scores(*C.extract_features(r["messages"]))) for r in rows] if model else []
+    raw = [max(range(4), key=p.__getitem__) for p in probs] or pred
+    return metrics(gold, pred), metrics(gold, raw), T.ece(probs, gold) if probs else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dev", default=str(T.DEFAULT_DEV))
-    ap.add_argument("--realistic", default=str(T.DEFAULT_REALISTIC))
+    ap.add_argument("--data", help=f"the task-routing data directory (default: ${T.DATA_ENV})")
     ap.add_argument("--extra", default=str(T.DEFAULT_EXTRA))
     ap.add_argument("--heldout", default=str(DEFAULT_HELDOUT))
-    ap.add_argument("--no-heldout", action="store_true", help="skip the held-out set (use while tuning)")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--no-write", action="store_true", help="do not rewrite docs/classifier.md")
-    ap.add_argument("--variants", default="rules,model,combined")
     args = ap.parse_args()
     t0 = time.time()
-    dev, realistic, extra = T.load_jsonl(args.dev), T.load_jsonl(args.realistic), T.load_jsonl(args.extra)
-    fd, fr, fe = T.featurize(dev), T.featurize(realistic), T.featurize(extra)
-    variants = args.variants.split(",")
-    res: dict[str, dict] = {}
-    for v in variants:
-        res["dev_" + v] = cv_dev(dev, realistic, extra, fd, fr, fe, v)
-        print(show(f"dev 5-fold CV [{v}]", res["dev_" + v]), flush=True)
-        res["real_" + v] = cv_realistic(dev, realistic, extra, fd, fr, fe, v)
-        print(show(f"realistic 5-fold CV [{v}]", res["real_" + v]), flush=True)
-    if "combined" in variants:
-        print("\ndev CV confusion matrix (combined):\n" + fmt_cm(res["dev_combined"]))
-        print("\nrealistic CV confusion matrix (combined):\n" + fmt_cm(res["real_combined"]))
-
-    if not args.no_heldout:
-        held = T.load_jsonl(args.heldout)
-        fh = T.featurize(held)
-        gold = [r["label"] for r in held]
-        res["held_shipped"] = metrics(gold, [C.classify(r["messages"]).task for r in held])
-        print("\n" + show("held-out [shipped weights, combined]", res["held_shipped"]))
-        print(fmt_cm(res["held_shipped"]))
-        res["held_rules"] = metrics(gold, predict_with(None, fh))
-        print(show("held-out [rules only]", res["held_rules"]))
-        if "model" in variants:
-            rows, w = T.training_set(dev, realistic, extra)
-            m = T.fit(fd + fr + fe, [r["label"] for r in rows], w, drop_prefixes=TOKEN_ONLY_DROP)
-            res["held_model"] = metrics(gold, predict_with(m, fh))
-            print(show("held-out [token model only, trained on all]", res["held_model"]))
-        model = C._MODEL
-        if model is not None:
-            raw = [C._softmax(model.scores(s, wk)) for s, wk in fh]
-            res["held_nopolicy"] = metrics(gold, [C.TASKS[max(range(4), key=p.__getitem__)] for p in raw])
-            print(show("held-out [shipped weights, no low-confidence policy]", res["held_nopolicy"]))
+    directory = T.data_dir(args.data)
+    bench = Bench(T.load_training(directory, args.extra))
+    val = T.load_jsonl(directory / "human_val.jsonl")
+    val_feats = T.featurize(val)
+    val_gold = [C.TASKS.index(r["label"]) for r in val]
+    table, res = [], {}
+    everything = list(range(len(bench.rows)))
+    for v in args.variants.split(","):
+        row = {k: bench.cv(v, k) for k in ("realistic_train", "dev", "human_train")}
+        if v in ("combined", "nobigram"):
+            row["loso"] = bench.cv(v, "human_train", loso=True)
+        score = bench.scorer(v, everything)
+        vf = val_feats if v in ("rules", "ensemble") else transform(v, val_feats)
+        row["val"] = metrics(val_gold, [max(range(4), key=(s := score(x)).__getitem__) for x in vf])
+        res[v] = row
+        print(f"[{v}] " + "  ".join(f"{k} {m['macro_f1']:.4f}" for k, m in row.items()), flush=True)
+        table.append(f"| {v} | " + " | ".join(f"{row[k]['macro_f1']:.3f}" if k in row else "–" for k in
+                                            ("realistic_train", "dev", "human_train", "loso", "val")) + " |")
+    held = T.load_jsonl(args.heldout)
+    h_pol, h_raw, h_ece = shipped_eval(held)
+    v_pol, v_raw, v_ece = shipped_eval(val)
+    print("\n" + show("held-out [shipped]", h_pol) + f"; without the low-confidence policy {h_raw['macro_f1']:.4f}")
+    print(show("human_val [shipped]", v_pol) + f"; without the policy {v_raw['macro_f1']:.4f}; ECE {v_ece:.4f}")
+    print(fmt_cm(v_pol))
+    if "combined" in res:
+        print("\nhuman_train, per source (5-fold CV):\n" + res["combined"]["human_train"]["by_source"])
+        print("human_train, leave one dataset out:\n" + res["combined"]["loso"]["by_source"])
     print(f"\n({time.time() - t0:.0f}s)")
-    if not args.no_write and not args.no_heldout and all(k in res for k in ("dev_combined", "held_shipped")):
-        write_doc(res, len(dev), len(realistic), len(extra), len(T.load_jsonl(args.heldout)))
+    if not args.no_write and "combined" in res:
+        write_doc(table, res["combined"], (h_pol, h_raw, h_ece), (v_pol, v_raw, v_ece), val, bench)
         print(f"wrote {DOC.relative_to(ROOT)}")
 
 
-def write_doc(res: dict, n_dev: int, n_real: int, n_extra: int, n_held: int) -> None:
+def per_dataset(rows: list[dict]) -> str:
+    gold = [C.TASKS.index(r["label"]) for r in rows]
+    pred = [C.TASKS.index(C.classify(r["messages"]).task) for r in rows]
+    return T.per_source_report(rows, ["human_val"] * len(rows), gold, pred)
+
+
+def write_doc(table: list[str], comb: dict, held: tuple, val: tuple, val_rows: list[dict], bench: Bench) -> None:
     text = DOC.read_text() if DOC.exists() else ""
     start, end = "<!-- results:start -->", "<!-- results:end -->"
-    rows = []
-    for v, label in (("rules", "hand rules only"), ("model", "token model only (LR, no rule features)"), ("combined", "combined (shipped)")):
-        d, r = res.get("dev_" + v), res.get("real_" + v)
-        h = res.get("held_shipped") if v == "combined" else res.get("held_" + v)
-        if d is None:
-            continue
-        rows.append(
-            f"| {label} | {d['macro_f1']:.3f} | {r['macro_f1']:.3f} | "
-            + (f"{h['macro_f1']:.3f} / {h['acc']:.3f}" if h else "–")
-            + " |"
-        )
+    counts = ", ".join(f"{bench.files.count(k)} {k}" for k in dict.fromkeys(bench.files))
     block = f"""{start}
-_Generated by `scripts/eval_classifier.py` ({n_dev} dev rows, {n_real} realistic_train rows, {n_extra} extra rows, {n_held} held-out rows)._
+_Generated by `scripts/eval_classifier.py --data DIR` (training rows: {counts}; {len(val_rows)} human_val rows, {held[0]['n']} held-out rows)._
 
-| variant | dev 5-fold CV macro-F1 | realistic_train 5-fold CV macro-F1 | held-out macro-F1 / accuracy |
-|---|---|---|---|
-{chr(10).join(rows)}
+Macro-F1 by model family (CV columns: each fold scored by a model trained on every other training
+row; "leave one dataset out": each human_train source dataset scored by a model trained without it;
+human_val: trained on all training rows, measured only):
 
-Held-out with the shipped weights but **without** the low-confidence policy: macro-F1 {res['held_nopolicy']['macro_f1']:.3f}, accuracy {res['held_nopolicy']['acc']:.3f}.
+| variant | realistic_train CV | dev CV | human_train CV | human_train leave one dataset out | human_val |
+|---|---|---|---|---|---|
+{chr(10).join(table)}
 
-**Dev 5-fold CV (combined)** — {show('dev', res['dev_combined'])}
+**human_val, shipped weights** — {show('human_val', val[0])}; without the low-confidence policy
+{val[1]['macro_f1']:.4f}; expected calibration error {val[2]:.4f}.
 
-{fmt_cm(res['dev_combined'])}
+{fmt_cm(val[0])}
 
-**realistic_train 5-fold CV (combined)** — {show('realistic', res['real_combined'])}
+```
+{per_dataset(val_rows)}
+```
 
-{fmt_cm(res['real_combined'])}
+**Held-out set, shipped weights** — {show('held-out', held[0])}; without the policy {held[1]['macro_f1']:.4f}.
 
-**Held-out set, shipped weights** — {show('held-out', res['held_shipped'])}
+{fmt_cm(held[0])}
 
-{fmt_cm(res['held_shipped'])}
+**realistic_train 5-fold CV (combined)** — {show('realistic_train', comb['realistic_train'])}
+
+{fmt_cm(comb['realistic_train'])}
+
+**dev 5-fold CV (combined)** — {show('dev', comb['dev'])}
+
+**human_train, per source dataset (combined)**: 5-fold CV, then leave one dataset out:
+
+```
+{comb['human_train']['by_source']}
+{comb['loso']['by_source']}
+```
 {end}"""
     if start in text and end in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = (text.rstrip() + "\n\n## Results\n\n" if text else "# Task classifier\n\n## Results\n\n") + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
 
 

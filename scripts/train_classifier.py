@@ -1,18 +1,31 @@
 #!/usr/bin/env python
 """Train the task classifier and write gateway/data/classifier_weights.json.
 
-Multinomial logistic regression (scikit-learn, training only) over the sparse binary
-features of gateway.classify.extract_features. Needs the ``train`` extra:
-``pip install -e '.[train]'``.
+Multinomial logistic regression (scikit-learn, training only) over the sparse binary features of
+gateway.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
-    python scripts/train_classifier.py [--dev PATH] [--realistic PATH] [--extra PATH] [--out PATH]
+    python scripts/train_classifier.py --data DIR [--extra PATH] [--out PATH] [--version V] [--no-cv]
+
+``--data`` is the task-routing data directory (``dev.jsonl``, ``realistic_train.jsonl``,
+``human_train.jsonl``; default: the ``TASK_ROUTING_DATA`` environment variable). Its rows are
+read from there and never copied into the repository (some carry ShareAlike licences).
+``human_val.jsonl`` is never read here: it is for measuring only (scripts/eval_classifier.py).
+
+Unless ``--no-cv``, a 5-fold cross-validation over all training rows comes first. It prints
+macro-F1 per training file and accuracy per source dataset, and fits the temperature that
+calibrates the confidence on those out-of-fold scores (reporting the expected calibration error
+before and after). The final weights are divided by that temperature, so calibration costs
+nothing at run time. The file carries a version and a content hash (gateway.classify.weights_hash).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -20,20 +33,22 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.classify import TASKS, WEIGHTS_PATH, extract_features  # noqa: E402
+from gateway.classify import TASKS, WEIGHTS_PATH, extract_features, weights_hash  # noqa: E402
 
-DATA_DIR = ROOT.parent / "shared" / "data" / "task_routing"
-DEFAULT_DEV = DATA_DIR / "dev.jsonl"
-DEFAULT_REALISTIC = DATA_DIR / "realistic_train.jsonl"
+DATA_ENV = "TASK_ROUTING_DATA"  # the task-routing data directory
 DEFAULT_EXTRA = ROOT / "tests" / "data" / "extra_train_tasks.jsonl"
+TRAIN_FILES = ("dev", "realistic_train", "human_train")
 
-# Hyper-parameters (tuned by CV on dev + realistic_train only, never on the held-out set).
+# Hyper-parameters (chosen by cross-validation on the training files only: realistic_train CV,
+# human_train CV and leave-one-dataset-out on human_train; never on human_val or the held-out set).
 ALPHA = 0.4  # value of context features relative to last-user-turn features
 C = 4.0  # inverse L2 strength
-REALISTIC_WEIGHT = 5.0  # sample weight of realistic/extra rows vs dev rows
+ROW_WEIGHT = {"dev": 1.0, "realistic_train": 5.0, "extra": 5.0, "human_train": 5.0}
 RULE_VALUE = 2.0  # feature value of hand-rule/shape features ("#..."): less shrinkage than tokens
 MIN_DF = 2
 PRUNE = 0.01  # drop features whose largest |weight| is below this
+
+Feats = tuple[set[str], set[str]]
 
 
 def load_jsonl(path: Path | str) -> list[dict]:
@@ -43,93 +58,208 @@ def load_jsonl(path: Path | str) -> list[dict]:
     return [orjson.loads(line) for line in p.read_bytes().splitlines() if line.strip()]
 
 
-def featurize(rows: list[dict]) -> list[tuple[set[str], set[str]]]:
+def data_dir(arg: str | None) -> Path:
+    d = arg or os.environ.get(DATA_ENV)
+    if not d:
+        sys.exit(f"give the task-routing data directory: --data DIR or ${DATA_ENV}")
+    return Path(d)
+
+
+def load_training(directory: Path, extra: str | Path = DEFAULT_EXTRA) -> dict[str, list[dict]]:
+    """The training rows by file name: dev, realistic_train, human_train and our extra rows."""
+    sets = {name: load_jsonl(directory / f"{name}.jsonl") for name in TRAIN_FILES}
+    if not sets["dev"]:
+        sys.exit(f"no training data in {directory}")
+    sets["extra"] = load_jsonl(extra)
+    return sets
+
+
+def dataset(row: dict) -> str:
+    """The source dataset of a row ("SWE-bench Lite", "GSM8K" ...), without licence and ids."""
+    return re.sub(r" \(.*", "", row.get("source") or "extra")
+
+
+def featurize(rows: list[dict]) -> list[Feats]:
     return [extract_features(r["messages"]) for r in rows]
 
 
-def fit(
-    feats: list[tuple[set[str], set[str]]],
-    labels: list[str],
-    weights: list[float],
-    *,
-    alpha: float = ALPHA,
-    c: float = C,
-    min_df: int = MIN_DF,
-    prune: float = PRUNE,
-    rule_value: float = RULE_VALUE,
-    drop_prefixes: tuple[str, ...] = (),
-) -> dict:
-    """Fit and return the weights-file dict."""
+def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: float = ALPHA, c: float = C,
+        min_df: int = MIN_DF, prune: float = PRUNE, rule_value: float = RULE_VALUE,
+        drop_prefixes: tuple[str, ...] = (), temperature: float = 1.0) -> dict:
+    """Fit and return the weights-file dict (weights and bias divided by ``temperature``)."""
     import numpy as np
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
-    df: dict[str, int] = {}
+    df: dict[str, int] = defaultdict(int)
     for strong, weak in feats:
         for f in strong | weak:
-            df[f] = df.get(f, 0) + 1
+            df[f] += 1
     vocab = sorted(f for f, n in df.items() if n >= min_df and not f.startswith(drop_prefixes))
     index = {f: i for i, f in enumerate(vocab)}
     rows, cols, vals = [], [], []
     for r, (strong, weak) in enumerate(feats):
-        for f in strong:
-            j = index.get(f)
-            if j is not None:
-                rows.append(r)
-                cols.append(j)
-                vals.append(rule_value if f[0] == "#" else 1.0)
-        for f in weak:
-            j = index.get(f)
-            if j is not None:
-                rows.append(r)
-                cols.append(j)
-                vals.append(alpha)
+        for group, value in ((strong, None), (weak, alpha)):
+            for f in group:
+                j = index.get(f)
+                if j is not None:
+                    rows.append(r)
+                    cols.append(j)
+                    vals.append(value if value is not None else rule_value if f[0] == "#" else 1.0)
     X = csr_matrix((vals, (rows, cols)), shape=(len(feats), len(vocab)), dtype=np.float64)
     y = np.array([TASKS.index(lbl) for lbl in labels])
-    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-5)
+    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-4)
     clf.fit(X, y, sample_weight=np.array(weights))
-    W = clf.coef_.T  # (n_features, 4)
     out: dict[str, list[float]] = {}
-    for f, w in zip(vocab, W):
+    for f, w in zip(vocab, clf.coef_.T):
         if f[0] == "#":
             w = w * rule_value  # fold the feature value into the shipped weight
+        w = w / temperature
         if np.abs(w).max() >= prune:
             out[f] = [round(float(x), 4) for x in w]
-    return {
-        "version": 1,
-        "tasks": list(TASKS),
-        "alpha": alpha,
-        "bias": [round(float(b), 4) for b in clf.intercept_],
-        "weights": out,
-    }
+    return {"version": "", "tasks": list(TASKS), "alpha": alpha,
+            "bias": [round(float(b) / temperature, 4) for b in clf.intercept_], "weights": out}
 
 
-def training_set(dev: list[dict], realistic: list[dict], extra: list[dict]) -> tuple[list[dict], list[float]]:
-    rows = dev + realistic + extra
-    w = [1.0] * len(dev) + [REALISTIC_WEIGHT] * (len(realistic) + len(extra))
-    return rows, w
+def stamp(model: dict, version: str, meta: dict | None = None) -> dict:
+    """Set the version (and notes on how it was trained), then the content hash over it all."""
+    model = {**model, "version": version, **({"trained": meta} if meta else {})}
+    model["hash"] = weights_hash(model)
+    return model
+
+
+def training_set(sets: dict[str, list[dict]]) -> tuple[list[dict], list[float], list[str]]:
+    """All training rows, their sample weights and the file each came from."""
+    rows, weights, files = [], [], []
+    for name, part in sets.items():
+        rows += part
+        weights += [ROW_WEIGHT[name]] * len(part)
+        files += [name] * len(part)
+    return rows, weights, files
+
+
+def folds(keys: list[str], k: int = 5, seed: int = 13) -> list[int]:
+    """Fold id per row, stratified by key (e.g. file + label)."""
+    import random
+
+    rng = random.Random(seed)
+    fold = [0] * len(keys)
+    for key in sorted(set(keys)):
+        idx = [i for i, x in enumerate(keys) if x == key]
+        rng.shuffle(idx)
+        for n, i in enumerate(idx):
+            fold[i] = n % k
+    return fold
+
+
+def oof_scores(feats: list[Feats], rows: list[dict], weights: list[float], fold: list[int], **kw) -> list[list[float]]:
+    """Out-of-fold class scores (logits) of every row: each fold scored by a model fit on the others."""
+    from gateway.classify import _Model
+
+    out: list[list[float]] = [[]] * len(rows)
+    for f in sorted(set(fold)):
+        tr = [i for i in range(len(rows)) if fold[i] != f]
+        model = _Model(fit([feats[i] for i in tr], [rows[i]["label"] for i in tr], [weights[i] for i in tr], **kw))
+        for i in range(len(rows)):
+            if fold[i] == f:
+                out[i] = model.scores(*feats[i])
+    return out
+
+
+def softmax(s: list[float], t: float = 1.0) -> list[float]:
+    from math import exp
+
+    m = max(s)
+    e = [exp((x - m) / t) for x in s]
+    z = sum(e)
+    return [x / z for x in e]
+
+
+def fit_temperature(scores: list[list[float]], gold: list[int]) -> float:
+    """The temperature minimising the negative log-likelihood of the gold labels."""
+    from math import log
+
+    from scipy.optimize import minimize_scalar
+
+    def nll(t: float) -> float:
+        return -sum(log(max(softmax(s, t)[g], 1e-12)) for s, g in zip(scores, gold)) / len(gold)
+
+    return float(minimize_scalar(nll, bounds=(0.25, 8.0), method="bounded").x)
+
+
+def ece(probs: list[list[float]], gold: list[int], bins: int = 10) -> float:
+    """Expected calibration error of the top-class confidence (equal-width bins)."""
+    acc, conf, n = [0.0] * bins, [0.0] * bins, [0] * bins
+    for p, g in zip(probs, gold):
+        k = max(range(4), key=p.__getitem__)
+        b = min(bins - 1, int(p[k] * bins))
+        n[b] += 1
+        conf[b] += p[k]
+        acc[b] += k == g
+    return sum(abs(acc[b] - conf[b]) for b in range(bins) if n[b]) / max(1, len(gold))
+
+
+def macro_f1(gold: list[int], pred: list[int]) -> float:
+    f1 = []
+    for k in range(4):
+        tp = sum(1 for g, p in zip(gold, pred) if g == p == k)
+        fp = sum(1 for g, p in zip(gold, pred) if p == k != g)
+        fn = sum(1 for g, p in zip(gold, pred) if g == k != p)
+        f1.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    present = [k for k in range(4) if k in gold]
+    return sum(f1[k] for k in present) / max(1, len(present))
+
+
+def per_source_report(rows: list[dict], files: list[str], gold: list[int], pred: list[int]) -> str:
+    """Macro-F1 per training file (over the classes it has) and accuracy per (dataset, label)."""
+    lines = []
+    for name in dict.fromkeys(files):
+        idx = [i for i, f in enumerate(files) if f == name]
+        g, p = [gold[i] for i in idx], [pred[i] for i in idx]
+        acc = sum(a == b for a, b in zip(g, p)) / len(idx)
+        lines.append(f"  {name:<16} n={len(idx):<5} macro-F1 {macro_f1(g, p):.4f}  accuracy {acc:.4f}")
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if files[i] != "extra":
+            groups[(files[i], dataset(r) + " / " + r["label"])].append(i)
+    for (name, key), idx in sorted(groups.items()):
+        right = sum(gold[i] == pred[i] for i in idx)
+        lines.append(f"    {name:<16} {key:<58} {right:>4}/{len(idx):<4} {right / len(idx):.3f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dev", default=str(DEFAULT_DEV))
-    ap.add_argument("--realistic", default=str(DEFAULT_REALISTIC))
+    ap.add_argument("--data", help=f"the task-routing data directory (default: ${DATA_ENV})")
     ap.add_argument("--extra", default=str(DEFAULT_EXTRA))
     ap.add_argument("--out", default=str(WEIGHTS_PATH))
+    ap.add_argument("--version", default=time.strftime("%Y-%m-%d", time.gmtime()), help="version string to ship")
+    ap.add_argument("--no-cv", action="store_true", help="skip the CV report and calibration (temperature 1)")
     args = ap.parse_args()
     t0 = time.time()
-    dev, realistic, extra = load_jsonl(args.dev), load_jsonl(args.realistic), load_jsonl(args.extra)
-    if not dev:
-        sys.exit(f"no training data at {args.dev}")
-    rows, weights = training_set(dev, realistic, extra)
-    model = fit(featurize(rows), [r["label"] for r in rows], weights)
+    sets = load_training(data_dir(args.data), args.extra)
+    rows, weights, files = training_set(sets)
+    feats = featurize(rows)
+    gold = [TASKS.index(r["label"]) for r in rows]
+    temperature, meta = 1.0, {"rows": {k: len(v) for k, v in sets.items()}}
+    if not args.no_cv:
+        fold = folds([f + r["label"] for f, r in zip(files, rows)])
+        scores = oof_scores(feats, rows, weights, fold)
+        pred = [max(range(4), key=s.__getitem__) for s in scores]
+        print(f"5-fold CV over all training rows (n={len(rows)}), per source:")
+        print(per_source_report(rows, files, gold, pred))
+        temperature = fit_temperature(scores, gold)
+        before = ece([softmax(s) for s in scores], gold)
+        after = ece([softmax(s, temperature) for s in scores], gold)
+        print(f"calibration: temperature {temperature:.3f}; out-of-fold ECE {before:.4f} -> {after:.4f}")
+        meta.update(temperature=round(temperature, 4), cv_ece=round(after, 4))
+    model = stamp(fit(feats, [r["label"] for r in rows], weights, temperature=temperature), args.version, meta)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(model))
-    print(
-        f"trained on {len(dev)} dev + {len(realistic)} realistic + {len(extra)} extra rows; "
-        f"{len(model['weights'])} features -> {out} ({out.stat().st_size / 1024:.0f} KiB) in {time.time() - t0:.1f}s"
-    )
+    print(f"trained on {meta['rows']}; {len(model['weights'])} features -> {out} "
+          f"({out.stat().st_size / 1024:.0f} KiB), version {model['version']} hash {model['hash']} "
+          f"in {time.time() - t0:.0f}s")
 
 
 if __name__ == "__main__":

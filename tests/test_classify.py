@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,49 @@ def _macro_f1(gold, pred):
 def test_heldout_accuracy():
     rows = [json.loads(line) for line in HELDOUT.read_text().splitlines() if line.strip()]
     assert len(rows) >= 200
+    gold = [r["label"] for r in rows]
+    pred = [classify(r["messages"]).task for r in rows]
+    assert _macro_f1(gold, pred) >= 0.90
+
+
+# Written for this test in the styles of human traffic the model once got wrong: a bare bug
+# report, a logic question, a document with a question about it (no "summarize" word).
+HUMAN_STYLE = {
+    "code_generation": (
+        "DatetimeIndex.resample drops the tz when the rule is 'W'\n\nAfter upgrading to 2.1 this started "
+        "failing:\n\n```python\nidx = pd.date_range('2024-01-01', periods=10, freq='D', tz='UTC')\n"
+        "s = pd.Series(range(10), idx)\nassert s.resample('W').sum().index.tz is not None\n```\n\n"
+        "AssertionError. Worked fine in 2.0.3. Expected the tz to be kept like for 'D' and 'M'."
+    ),
+    "complex_reasoning": (
+        "Logic puzzle. Every painter in the guild owns a brush. Some who own a brush are not painters. "
+        "Nobody who owns a brush lives on the hill. Does it follow that no painter lives on the hill? "
+        "Answer yes, no or can't tell, and explain."
+    ),
+    "summarization": (
+        "What is this article about, in a couple of lines?\n\nThe city council voted on Thursday to turn "
+        "the old tram depot into a covered market. The project, delayed twice since 2019 by disputes over "
+        "parking, will cost 14 million and open in stages from next spring. Traders who now sell on the "
+        "square will get first pick of the stalls, and rents are to be capped for five years. Residents' "
+        "groups welcomed the plan but asked for the opening hours to end at 9 pm."
+    ),
+}
+
+
+@pytest.mark.parametrize("task", list(HUMAN_STYLE))
+def test_human_style_requests(task):
+    got = classify(u(HUMAN_STYLE[task]))
+    assert got.task == task and got.confidence > 0.5
+
+
+def test_human_val_if_available():
+    """Measured, never fitted on: human-written requests (the task-routing data directory's
+    human_val.jsonl, when $TASK_ROUTING_DATA points at it)."""
+    directory = os.environ.get("TASK_ROUTING_DATA")
+    path = Path(directory) / "human_val.jsonl" if directory else None
+    if path is None or not path.exists():
+        pytest.skip("no task-routing data directory")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     gold = [r["label"] for r in rows]
     pred = [classify(r["messages"]).task for r in rows]
     assert _macro_f1(gold, pred) >= 0.90

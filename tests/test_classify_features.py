@@ -8,6 +8,7 @@ inputs."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -19,9 +20,9 @@ from gateway import classify_features as F
 from gateway.classify_lexicon import _CODE_GROUPS, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = [
-    ROOT.parent / "shared" / "data" / "task_routing" / "dev.jsonl",
-    ROOT.parent / "shared" / "data" / "task_routing" / "realistic_train.jsonl",
+# the task-routing data directory (dev.jsonl ...), when this machine has it: more rows to compare on
+_TR = os.environ.get("TASK_ROUTING_DATA")
+DATA = [Path(_TR) / name for name in ("dev.jsonl", "realistic_train.jsonl", "human_train.jsonl") if _TR] + [
     ROOT / "tests" / "data" / "extra_train_tasks.jsonl",
     ROOT / "tests" / "data" / "heldout_tasks.jsonl",
 ]
@@ -56,6 +57,17 @@ def ref_tokens(text, bigrams=3):
     return cs, low
 
 
+def ref_pairs(head, tail=None):
+    """Word bigrams of plain text (lower-cased tokens, in order): all of a short turn's when it
+    has at most 2 * PAIR_TOKENS tokens, else those of the first and last PAIR_TOKENS tokens
+    (of the head and tail zones of a long turn)."""
+    k = F.PAIR_TOKENS
+    h = [x.lower() for x in TOK.findall(head)]
+    t = h if tail is None else [x.lower() for x in TOK.findall(tail)]
+    zones = [h] if tail is None and len(h) <= 2 * k else [h[:k], t[-k:]]
+    return {a + " " + b for z in zones for a, b in zip(z, z[1:])}
+
+
 def ref_lex(toks, zone):
     groups = {_WORD_GROUP[t] for t in toks if t in _WORD_GROUP}
     for t in toks:
@@ -82,6 +94,8 @@ def ref_last_turn(text, strong):
         cs, toks = ref_tokens(text)
         zone, win = text.lower(), text
         strong |= ref_lex(toks, zone) | toks
+        if text.isascii() or F._NOT_PLAIN.search(text) is None:
+            strong |= ref_pairs(text)
     else:
         head, tail = text[:z], text[-z:]
         hcs, htoks = ref_tokens(head, 1)
@@ -89,6 +103,8 @@ def ref_last_turn(text, strong):
         hg, tg = ref_lex(htoks, head.lower()), ref_lex(ttoks, tail.lower())
         strong |= hg | tg | {"#h" + g for g in hg} | {"#t" + g for g in tg} | htoks | ttoks
         cs, toks, zone, win = hcs | tcs, htoks | ttoks, head.lower(), head + "\n" + tail
+        if win.isascii() or F._NOT_PLAIN.search(win) is None:
+            strong |= ref_pairs(head, tail)
     strong |= ref_struct(win, cs)
     ncode = len(_CODE_GROUPS & strong)
     if ncode:

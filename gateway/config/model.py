@@ -74,6 +74,15 @@ class Deployment:
     kind: str = "chat"
 
 
+# on_uncertain: a request classified with a confidence under this is routed by the policy. The
+# classifier's confidence is calibrated: under 0.5 its top task is more often wrong than right.
+UNCERTAIN_BELOW = 0.5
+UNCERTAIN_POLICIES = ("quality_first", "default_route", "cheapest")
+# quality_first's tie-break between chains of equal min_quality: the later task is the more
+# demanding one (the same tier order the classifier uses).
+UNCERTAIN_ORDER = ("simple_chat", "summarization", "code_generation", "complex_reasoning")
+
+
 @dataclass(frozen=True, slots=True)
 class Chain:
     """Candidates for one task: an ordered chain, or every model good enough, cheapest first."""
@@ -106,9 +115,21 @@ class Route:
     default: Chain
     tasks: dict[str, Chain] = field(default_factory=dict)
     experiments: tuple[Experiment, ...] = ()
+    on_uncertain: str = ""  # "" (off) | quality_first | default_route | cheapest
+    uncertain_below: float = UNCERTAIN_BELOW  # a classified task with a lower confidence is uncertain
 
     def chain_for(self, task: str) -> Chain:
         return self.tasks.get(task, self.default)
+
+    def uncertain_chain(self) -> Chain:
+        """The chain for a request whose task the classifier is unsure of: ``quality_first`` takes
+        the most demanding chain (highest min_quality; on a tie the more demanding task's, in
+        UNCERTAIN_ORDER), ``cheapest`` the least demanding one, ``default_route`` the route's
+        task-independent chain."""
+        if self.on_uncertain == "default_route" or not self.tasks:
+            return self.default
+        ranked = sorted(self.tasks.items(), key=lambda kv: (kv[1].min_quality, UNCERTAIN_ORDER.index(kv[0])))
+        return ranked[-1][1] if self.on_uncertain == "quality_first" else ranked[0][1]
 
 
 @dataclass(frozen=True, slots=True)

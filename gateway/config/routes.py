@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.model import PRIORITIES, TASKS, Budget, Chain, Deployment, Experiment, Pace, Route
+from gateway.config.model import (PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES, Budget, Chain, Deployment,
+                                  Experiment, Pace, Route)
 from gateway.config.reader import Reader, usd_to_micro
 
 CHAIN_FIELDS = {"primary", "fallbacks", "min_quality", "priority", "strategy"}
@@ -41,7 +42,7 @@ def parse_chain(r: Reader, path: str, doc: dict[str, Any], deployments: dict[str
 def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deployment]) -> Route:
     path = f"routes.{name}"
     doc = r.mapping(doc, path, required=True)
-    r.known(doc, path, CHAIN_FIELDS | {"tasks", "experiments"})
+    r.known(doc, path, CHAIN_FIELDS | {"tasks", "experiments", "on_uncertain", "uncertain_below"})
     tdoc = r.mapping(doc.get("tasks"), f"{path}.tasks")
     if "primary" not in doc and doc.get("strategy") != "cheapest" and not tdoc:
         raise r.fail(f"{path}.primary", None, "is required (or give per-task chains under 'tasks')")
@@ -79,7 +80,12 @@ def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deploymen
         chain = parse_chain(r, where, {k: v for k, v in exp.items() if k in CHAIN_FIELDS}, deployments, task)
         experiments.append(Experiment(name=r.string(exp, "name", where), weight=weight, chain=chain, task=task,
                                       priorities=frozenset(priorities)))
-    return Route(name=name, default=default, tasks=tasks, experiments=tuple(experiments))
+    on_uncertain = r.string(doc, "on_uncertain", path, choices=UNCERTAIN_POLICIES) if "on_uncertain" in doc else ""
+    uncertain_below = r.number(doc, "uncertain_below", path, UNCERTAIN_BELOW)
+    if uncertain_below > 1:
+        raise r.fail(f"{path}.uncertain_below", uncertain_below, "is a confidence between 0 and 1")
+    return Route(name=name, default=default, tasks=tasks, experiments=tuple(experiments),
+                 on_uncertain=on_uncertain, uncertain_below=uncertain_below)
 
 
 def parse_budget(r: Reader, doc: Any) -> Budget:
