@@ -6,7 +6,7 @@ Shape (see docs/cost.md): requests evenly spaced in time (so N requests over D d
 exactly D days), each with a task drawn from TASK_MIX and prompt / completion lengths drawn from a
 log-normal distribution per task with the means and spreads in LENGTHS (clipped to [MIN, MAX]).
 
-The lengths are calibrated to the industry write-up in /work/shared/notes/pricing-2026.md:
+The lengths are calibrated to a 2026 industry pricing write-up:
 100,000 requests a day all on gpt-5.5 ($5 in / $30 out per M tokens) cost about $4,500 a month,
 i.e. about $0.0015 a request, so 5 x mean_in + 30 x mean_out ~= 1,500 for the mix below. Short
 requests (a chat product, not a document pipeline) are what that figure implies.

@@ -2,7 +2,7 @@
 
 `gateway serve` uses it when no REDIS_URL is given, and the tests use it for their private
 server (single node or a 3-master cluster). It is never fakeredis: a real engine catches what
-fakeredis lets through (see ../shared/notes/redis-state.md).
+fakeredis lets through (Lua edge cases, cluster slots, real timeouts).
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_shipped_config_loads_with_the_gateway_validator() -> None:
         "gemini": ("gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
         "deepseek": ("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
     }
-    # 2026 list prices (micro-dollars per million tokens), /work/shared/notes/pricing-2026.md
+    # 2026 list prices (micro-dollars per million tokens), the 2026 list prices in configs/demo.yaml
     prices = {name: (d.price.input, d.price.output) for name, d in cfg.deployments.items()}
     assert prices["gpt-5.5"] == (5_000_000, 30_000_000)
     assert prices["gpt-5.4"] == (2_500_000, 15_000_000)
