@@ -167,6 +167,8 @@ def test_a_killed_worker_is_respawned_and_the_other_keeps_serving(sim: Proc, tmp
     gw = start_gateway(tmp_path, config(sim.port, "supw"), None, workers=2)
     try:
         wait_for(lambda: len(worker_pids(gw)) == 2, 30)
+        # both serve before one is killed (a worker killed while starting never logs its start)
+        waited(gw, lambda: len(events(gw, "worker_started")) >= 2, 120)
         victim, survivor = sorted(worker_pids(gw))
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: len(worker_pids(gw) - {victim, survivor}) == 1, 60)
