@@ -400,10 +400,10 @@ async def test_handshake_timeout_does_not_leave_connection_on_wrong_db(fake, ope
 
 async def test_timed_out_call_keeps_socket_and_replies_stay_in_step(fake, opened):
     server = await fake()
-    conn = opened(server.url(), timeout_s=0.2)
+    conn = opened(server.url(), timeout_s=0.5)  # the ECHOs below have 0.4 s after the late reply
     assert await conn.execute("PING") == b"PONG"
     with pytest.raises(RedisTimeoutError):
-        await conn.execute("SLOW", "0.25")
+        await conn.execute("SLOW", "0.6")
     # the +OK of SLOW arrives late, while these are waiting, and is dropped: each gets its own reply
     results = await asyncio.gather(*(conn.execute("ECHO", f"e{i}") for i in range(10)))
     assert results == [f"e{i}".encode() for i in range(10)]
