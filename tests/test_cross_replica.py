@@ -25,7 +25,8 @@ OPEN_KEY = "sk-cross-open"
 def config(sim_port: int, prefix: str) -> str:
     budget_sha = hashlib.sha256(BUDGET_KEY.encode()).hexdigest()
     open_sha = hashlib.sha256(OPEN_KEY.encode()).hexdigest()
-    # gpt-5.4-mini, 16-token answers to short prompts, max_tokens 100: a worst case of 164 µ$
+    # gpt-5.4-mini, 16-token answers to short prompts, max_tokens 100: a worst case of 168 µ$
+    # (a prompt bound of 19 tokens for 'hello' with its framing, 100 output tokens)
     # reserved, a real cost of about 27 µ$; the budget key may spend $0.002.
     return f"""
 server: {{request_timeout_s: 30, attempt_budget: 1}}
@@ -112,7 +113,8 @@ def test_replicas_agree_on_limits_budgets_breakers_and_round_trips(fleet) -> Non
     # 3. A hard budget: the spend that settles never exceeds it; no reservation stays.
     statuses = asyncio.run(burst(gws, 120, BUDGET_KEY))
     print(f"120 requests on a $0.002 budget: {dict(statuses)}")
-    assert statuses[200] >= 12 and statuses[200] + statuses[429] == 120
+    # at least what fits the budget all at once (2,000 // 168 = 11); more as reservations settle
+    assert statuses[200] >= 11 and statuses[200] + statuses[429] == 120
     wait_for(lambda: int(state.hget(spend_key, "reserved:total") or 0) == 0)
     settled = int(state.hget(spend_key, "cost:key:budget"))
     print(f"settled on the $0.002 budget: {settled} micro-dollars")
