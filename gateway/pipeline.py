@@ -33,7 +33,7 @@ from gateway.providers.openai import StreamError
 from gateway.runtime import Gateway
 from gateway.sse import SSEParser
 from gateway.tokens import chat_prompt_bound
-from gateway.state.store import PRIORITY_LEVELS, AdmitRequest, Admission, Candidate
+from gateway.state.types import PRIORITY_LEVELS, AdmitRequest, Admission, Candidate
 
 DONE = b"data: [DONE]\n\n"
 

@@ -22,7 +22,7 @@ from gateway.metrics import Metrics
 from gateway.metrics_share import MetricsShare
 from gateway.plan import Planner
 from gateway.state.guard import GuardedState
-from gateway.state.store import BreakerParams, PaceArgs, SettleRequest
+from gateway.state.types import BreakerParams, PaceArgs, SettleRequest
 from gateway.tokens import family_of
 from gateway.tokstats import TokenStats
 from gateway.upstream import Upstream

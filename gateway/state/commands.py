@@ -12,12 +12,10 @@ it), which stays the readable definition of the argument order the scripts expec
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.state.keys import Keys, prev_day
-
-if TYPE_CHECKING:
-    from gateway.state.store import AdmitRequest, Candidate, SettleRequest
+from gateway.state.types import AdmitRequest, Candidate, PaceArgs, SettleRequest
 
 _CACHE_LIMIT = 4096
 
@@ -51,7 +49,7 @@ class Commands:
         self._settle: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
 
     # ------------------------------------------------------------------ admit
-    def admit(self, req: "AdmitRequest") -> bytes:
+    def admit(self, req: AdmitRequest) -> bytes:
         n, nf = len(req.candidates), len(req.failed)
         static = (req.key, req.key_rpm, req.key_tpm, req.key_budget_micro, req.global_budget_micro, req.day,
                   req.reservation_ttl_ms, n, nf, req.priority, req.pace)
@@ -72,9 +70,7 @@ class Commands:
             out += (bulk(f.deployment), bulk(f.breaker_gen), bulk(f.kind))
         return b"".join(out)
 
-    def _admit_static(self, req: "AdmitRequest", static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes, bytes]:
-        from gateway.state.store import PaceArgs
-
+    def _admit_static(self, req: AdmitRequest, static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes, bytes]:
         k, day = self.k, req.day
         p = req.pace or PaceArgs(0, 0)
         parts = (
@@ -93,7 +89,7 @@ class Commands:
         self._admit[static] = parts
         return parts
 
-    def _candidate(self, c: "Candidate") -> tuple[bytes, bytes, bytes]:
+    def _candidate(self, c: Candidate) -> tuple[bytes, bytes, bytes]:
         static = (c.deployment, c.rpm, c.tpm, c.breaker)
         parts = self._cand.get(static)
         if parts is None:
@@ -108,7 +104,7 @@ class Commands:
         return parts
 
     # ------------------------------------------------------------------ settle
-    def settle(self, req: "SettleRequest") -> bytes:
+    def settle(self, req: SettleRequest) -> bytes:
         static = (req.key, req.deployment, req.provider, req.model, req.task, req.route, req.day, req.tpm,
                   req.key_tpm, req.force, req.arm)
         parts = self._settle.get(static)
@@ -122,7 +118,7 @@ class Commands:
             bulk(req.hold_ms),
         ))
 
-    def _settle_static(self, req: "SettleRequest", static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:
+    def _settle_static(self, req: SettleRequest, static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes]:
         k, day = self.k, req.day
         parts = (
             _bulks((k.res(), k.resdl(), k.spend(day), k.spend(_prev(day)), k.ledger(), k.key_tpm(req.key),
