@@ -89,7 +89,8 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
     refused: GatewayError | None = None  # a candidate's adapter could not express the request
     last_dep: Deployment | None = None
     seen_5xx: dict[int, str] = {}
-    attempts = 0
+    attempts = 0  # upstream calls made
+    admits = 0    # every admit has its own id: a repeated id would get the stored decision back
     while attempts < server.attempt_budget:
         if not candidates and not failed:
             break
@@ -102,7 +103,8 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, prompt_tokens:
                 break
             await asyncio.sleep(wait)
             candidates, failed = failed, []
-        attempt_id = f"{call.state_id}.{attempts}"
+        attempt_id = f"{call.state_id}.{admits}"
+        admits += 1
         admission = await gw.state.admit(_admit_request(gw, key, plan, attempt_id, prompt_tokens,  # 5 admit
                                                         max_out, n, candidates), key.daily_budget_micro > 0)
         call.note_admission(admission)

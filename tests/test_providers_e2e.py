@@ -11,8 +11,9 @@ from typing import Iterator
 
 import openai
 import pytest
+import redis
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
 from tests.test_gateway_e2e import sim_reset, sim_set
 
 PROVIDERS = {
@@ -175,11 +176,19 @@ def test_anthropic_overloaded_529_is_retryable_and_fails_over(gateway: Proc, sim
     assert raw.headers["x-gateway-fallbacks"] == "1"
 
 
-def test_request_one_provider_cannot_express_goes_to_one_that_can(client: openai.OpenAI) -> None:
+def test_request_one_provider_cannot_express_goes_to_one_that_can(client: openai.OpenAI, redis_url: str) -> None:
     # Anthropic has no n > 1: the adapter refuses, and the chain's OpenAI model serves it
+    state = redis.Redis.from_url(redis_url)
+    before = len(state.xrange("{prov}:ledger"))
     raw = client.chat.completions.with_raw_response.create(model="claude-first", messages=MESSAGES, n=2)
     assert raw.headers["x-gateway-model"] == "gpt-5.4-mini"
     assert len(raw.parse().choices) == 2
+    # the refused candidate's reservation is released and the serving one's is charged: two
+    # admits with two ids (a repeated id would get the first decision back, and go uncharged)
+    wait_for(lambda: len(state.xrange("{prov}:ledger")) >= before + 2)
+    entries = [{k.decode(): v.decode() for k, v in e[1].items()} for e in state.xrange("{prov}:ledger")[before:]]
+    served = [e for e in entries if e["deployment"] == "gpt-5.4-mini"]
+    assert served and served[-1]["status"] == "settled" and int(served[-1]["cost"]) > 0, entries
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="claude-opus-4.7", messages=MESSAGES, n=2)
     assert info.value.body["param"] in ("n", None)
