@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.state.engine import free_port
+from tests.procs import Proc
 
 TINYPROXY = shutil.which("tinyproxy")
 needs_tinyproxy = pytest.mark.skipif(
@@ -42,13 +43,7 @@ class Tinyproxy:
                 if "]: Request (file descriptor" in line]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        Proc(self.process, self.port, self.log_path).stop()
 
 
 def start_tinyproxy(tmp: Path, user: str | None = None, password: str | None = None) -> Tinyproxy:
