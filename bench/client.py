@@ -1,4 +1,4 @@
-"""The upstream client alone: CPU per call and calls/s of `gateway.http1` against aiohttp.
+"""The upstream client alone: CPU per call and calls/s of `gateway.net.http1` against aiohttp.
 
 Each measurement is a child process (uvloop, like the gateway's workers) that makes `--calls`
 POSTs of a small chat completion to the provider simulator, `--concurrency` at a time, after a
@@ -41,7 +41,7 @@ async def measure(kind: str, url: str, calls: int, concurrency: int) -> dict[str
 
         close = session.close
     else:
-        from gateway.http1 import Client
+        from gateway.net.http1 import Client
 
         client = Client()
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=3000)
     p.add_argument("--concurrency", default="1,32")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--base", type=Path, default=None, help="a tree whose gateway.http1 to compare")
+    p.add_argument("--base", type=Path, default=None, help="a tree whose gateway.net.http1 to compare")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--url", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """The floor: what a bare relay adds on this machine, for the benchmark's `--floor` rows.
 
 A plain ASGI app under the gateway's own server set-up (uvicorn, httptools, the coalescing
-protocol of `gateway.server`) that parses the JSON body with orjson and relays it to the upstream
+protocol of `gateway.edge.coalescing`) that parses the JSON body with orjson and relays it to the upstream
 through the gateway's HTTP/1.1 client: our plumbing without our logic (no auth, classifier,
 routing, limits, budgets, logging or metrics). With `--redis`, one small script runs on the
 state engine before the upstream call and one after the answer is sent (a counter each), over
@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from gateway.http1 import Client
+from gateway.net.http1 import Client
 from gateway.state.resp import RespConnection, pack
 
 SCRIPT = b"return redis.call('INCR', KEYS[1])"
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import uvicorn
 
-    from gateway.server import http_protocol
+    from gateway.edge.coalescing import http_protocol
 
     uvicorn.run(create_app(args.upstream, args.api_key, args.redis), host="127.0.0.1", port=args.port,
                 loop="auto", http=http_protocol(), access_log=False, log_level="warning", proxy_headers=False,

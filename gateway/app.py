@@ -20,20 +20,23 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway import __version__, admin, dashboard, openapi
-from gateway.asgi import HotPaths, internal_error
-from gateway.classify import weights_info
-from gateway.edge import worker_edge
+from gateway import __version__
+from gateway.edge import openapi
+from gateway.ops import admin
+from gateway.ops.dashboard import page as dashboard
+from gateway.edge.asgi import HotPaths, internal_error
+from gateway.routing.classify import weights_info
+from gateway.edge.limits import worker_edge
 from gateway.config import Config, load_config
 from gateway.auth import bearer_token, key_digest
 from gateway.errors import GatewayError, shown, unauthorized
-from gateway.log import configure, get_logger
-from gateway.embeddings import embeddings
-from gateway.housekeeping import Housekeeper, fold_forever
-from gateway.pipeline import chat_completions
-from gateway.runtime import Gateway
+from gateway.observe.log import configure, get_logger
+from gateway.pipeline.embeddings import embeddings
+from gateway.ops.housekeeping import Housekeeper, fold_forever
+from gateway.pipeline.chat import chat_completions
+from gateway.pipeline.context import Gateway
 from gateway.state.guard import open_state
-from gateway.upstream import Upstream
+from gateway.net.upstream import Upstream
 
 
 def _json(data: object, status: int = 200) -> Response:
@@ -92,7 +95,7 @@ def _engine_down_for(app_state: object, gw: Gateway, engine_ok: bool) -> float:
 
 
 async def metrics(request: Request) -> Response:
-    """Every worker of this replica (gateway.metrics_share); behind `metrics.token_sha256` when set."""
+    """Every worker of this replica (gateway.observe.metrics_share); behind `metrics.token_sha256` when set."""
     gw: Gateway = request.app.state.gateway
     want = gw.config.metrics.token_sha256
     if want is not None:

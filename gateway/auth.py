@@ -54,7 +54,7 @@ class Authenticator:
 
     def admin_matches(self, authorization: str | None) -> bool:
         """Whether `authorization` carries the admin key; 403 when no admin key is configured.
-        Callers count failures (gateway.admin_auth): use AdminGuard.check, not this alone."""
+        Callers count failures (gateway.ops.admin_auth): use AdminGuard.check, not this alone."""
         if self._admin is None:
             raise GatewayError(403, "The admin API is disabled: set admin_key_sha256 in the config.",
                                "permission_error", "admin_disabled")

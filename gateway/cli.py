@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway import workers
+from gateway.edge import workers
 from gateway.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -66,9 +66,9 @@ def _start_simulator(port: int, sim_config: str | None) -> subprocess.Popen:
 def _private_engine(data_dir: Path) -> Any:
     """Start the private engine (persistent, in the data directory) and its supervisor."""
     from gateway.state.engine import Engine, find_engine_binary
-    from gateway.supervise import EngineSupervisor, engine_socket
+    from gateway.edge.supervise import EngineSupervisor, engine_socket
 
-    from gateway.log import get_logger
+    from gateway.observe.log import get_logger
 
     engine = Engine(data_dir=data_dir / "engine", unix_socket=engine_socket(data_dir), binary=find_engine_binary(),
                     die_with_parent=True, persistent=True).start()
@@ -84,17 +84,17 @@ def _private_engine(data_dir: Path) -> Any:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.edge import EdgeProtocol, export_limits
-    from gateway.log import configure
-    from gateway.logconfig import LOG_CONFIG
+    from gateway.edge.limits import EdgeProtocol, export_limits
+    from gateway.observe.log import configure
+    from gateway.observe.logconfig import LOG_CONFIG
     from gateway.state.engine import EngineNotFound
-    from gateway.supervise import DataDirBusy, default_data_dir, lock_data_dir
+    from gateway.edge.supervise import DataDirBusy, default_data_dir, lock_data_dir
 
     configure(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
     sim = None
     supervisor = None
-    # this replica's workers share their metrics here (gateway/metrics_share.py): a fresh
+    # this replica's workers share their metrics here (gateway/observe/metrics_share.py): a fresh
     # directory per start, so two gateways on one host never read each other's
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ["GATEWAY_METRICS_DIR"] = metrics_dir
@@ -124,8 +124,8 @@ def serve(args: argparse.Namespace) -> int:
         # that was there before it: make that a clean exit, so the engine and simulator stop too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # no proxy-header rewriting (nothing here reads the client's address) and no server header;
-        # a response's head and body leave in one write (gateway/server.py), under the edge's limits
-        # (gateway/edge.py); uvicorn's own log records become JSON lines (gateway/logconfig.py)
+        # a response's head and body leave in one write (gateway/edge/coalescing.py), under the edge's limits
+        # (gateway/edge/limits.py); uvicorn's own log records become JSON lines (gateway/observe/logconfig.py)
         export_limits(cfg.server)
         options = dict(loop="auto", http=EdgeProtocol, access_log=False, log_level="warning", log_config=LOG_CONFIG,
                        timeout_graceful_shutdown=args.grace, timeout_keep_alive=cfg.server.keep_alive_s,
@@ -166,7 +166,7 @@ def spend(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from gateway.spend import format_table, report
+    from gateway.ops.spend import format_table, report
     from gateway.state.endpoint import seeds
     from gateway.state.store import StateStore
 
@@ -195,7 +195,7 @@ def status(args: argparse.Namespace) -> int:
     """Live replicas with their config and classifier weights hashes; exit 1 when they disagree."""
     import asyncio
 
-    from gateway.housekeeping import live_replicas
+    from gateway.ops.housekeeping import live_replicas
     from gateway.state.endpoint import redis_client
     from gateway.state.keys import Keys
 
@@ -234,15 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:
         return simulator(argv[1:])
     if argv[:1] == ["audit"]:
-        from gateway.audit import audit_main
+        from gateway.offline.audit import audit_main
 
         return audit_main(argv[1:])
     if argv[:1] == ["classifier"]:
-        from gateway.classify_eval import main as classifier_main
+        from gateway.offline.classifier_eval import main as classifier_main
 
         return classifier_main(argv[1:])
     if argv[:1] == ["simulate"]:
-        from gateway.whatif import simulate_main
+        from gateway.offline.whatif import simulate_main
 
         return simulate_main(argv[1:])
     parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM gateway")

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from gateway.log import FIELD_LIMIT, clip
+from gateway.observe.log import FIELD_LIMIT, clip
 
 MESSAGE_LIMIT = 1024  # an error message's characters: ours plus a clipped value or a provider's text
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark gateway.classify.classify: p50/p99 per call.
+"""Benchmark gateway.routing.classify.classify: p50/p99 per call.
 
 Prompts of 8,000 characters (prose with a pasted ticket, code with a stack trace, a
 multi-turn conversation with a system prompt, and CJK text), a one-line prompt, plus the
@@ -157,7 +157,7 @@ def stages(C, messages: list[dict]) -> str:
 
 
 def load(src: str):
-    """``gateway.classify`` of the package in ``src``. A copy loaded before is dropped from
+    """``gateway.routing.classify`` of the package in ``src``. A copy loaded before is dropped from
     ``sys.modules`` first; its functions keep working, so two copies can be timed side by side."""
     import importlib
 
@@ -165,7 +165,7 @@ def load(src: str):
         del sys.modules[k]
     sys.path.insert(0, str(Path(src).resolve()))
     try:
-        return importlib.import_module("gateway.classify")
+        return importlib.import_module("gateway.routing.classify")
     finally:
         del sys.path[0]
 

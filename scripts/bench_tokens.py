@@ -1,4 +1,4 @@
-"""p50/p99 of gateway.tokens on the hot path's inputs: a one-line prompt and 8,000 characters.
+"""p50/p99 of gateway.pipeline.tokens on the hot path's inputs: a one-line prompt and 8,000 characters.
 
     python scripts/bench_tokens.py [--rounds 20000]
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.tokens import chat_prompt_bound, text_bound  # noqa: E402
+from gateway.pipeline.tokens import chat_prompt_bound, text_bound  # noqa: E402
 
 CASES = {
     "one line (en)": "Write a haiku about Redis",

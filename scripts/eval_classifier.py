@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import train_classifier as T  # noqa: E402
 
-from gateway import classify as C  # noqa: E402
+from gateway.routing import classify as C  # noqa: E402
 
 DOC = ROOT / "docs" / "classifier.md"
 DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_tasks.jsonl"

@@ -1,4 +1,4 @@
-"""How far `gateway.tokens.text_bound` sits above the official tokenizers, per language and kind.
+"""How far `gateway.pipeline.tokens.text_bound` sits above the official tokenizers, per language and kind.
 
     pip install tiktoken bpe-openai tokenizers faker scipy
     pip install --no-deps --ignore-requires-python ctok      # says Python 3.12, runs on 3.11
@@ -7,7 +7,7 @@
 
 DATA_DIR holds the task-routing JSONL files. `--fit` recomputes the weights (linear programming:
 the smallest mean over-estimate with every text at or above its official count times the
-headroom) and prints them for gateway/tokens.py; `--fixture` writes the committed test sample.
+headroom) and prints them for gateway/pipeline/tokens.py; `--fixture` writes the committed test sample.
 Counts are cached in `--cache` (the tokenizers take minutes over the corpus).
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gateway import tokens  # noqa: E402
+from gateway.pipeline import tokens  # noqa: E402
 from token_corpus import Text, corpus, tokenizers  # noqa: E402
 
 FAMILY_TOKENIZERS = {"o200k": ("o200k",), "cl100k": ("cl100k",), "anthropic": ("claude3", "claude4.7"),

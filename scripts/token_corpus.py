@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE_GLOBS = {
     "code:python": ["gateway/**/*.py", "tests/*.py", "scripts/*.py"],
     "code:lua": ["gateway/lua/**/*.lua", "lua/**/*.lua"],
-    "code:js": ["gateway/static/*.js"],
-    "code:html/css": ["gateway/static/*.html", "gateway/static/*.css"],
+    "code:js": ["gateway/ops/dashboard/static/*.js"],
+    "code:html/css": ["gateway/ops/dashboard/static/*.html", "gateway/ops/dashboard/static/*.css"],
     "markdown": ["docs/*.md", "README.md"],
     "yaml": ["configs/*.yaml", "deploy/**/*.yaml"],
 }

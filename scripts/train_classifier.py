@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Train the task classifier and write gateway/data/classifier_weights.json.
+"""Train the task classifier and write gateway/routing/data/classifier_weights.json.
 
 Multinomial logistic regression (scikit-learn, training only) over the sparse binary features of
-gateway.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
+gateway.routing.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
     python scripts/train_classifier.py --data DIR [--extra PATH] [--out PATH] [--version V] [--no-cv]
 
@@ -15,7 +15,7 @@ Unless ``--no-cv``, a 5-fold cross-validation over all training rows comes first
 macro-F1 per training file and accuracy per source dataset, and fits the temperature that
 calibrates the confidence on those out-of-fold scores (reporting the expected calibration error
 before and after). The final weights are divided by that temperature, so calibration costs
-nothing at run time. The file carries a version and a content hash (gateway.classify.weights_hash).
+nothing at run time. The file carries a version and a content hash (gateway.routing.classify.weights_hash).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.classify import TASKS, WEIGHTS_PATH, extract_features, weights_hash  # noqa: E402
+from gateway.routing.classify import TASKS, WEIGHTS_PATH, extract_features, weights_hash  # noqa: E402
 
 DATA_ENV = "TASK_ROUTING_DATA"  # the task-routing data directory
 DEFAULT_EXTRA = ROOT / "tests" / "data" / "extra_train_tasks.jsonl"
@@ -154,7 +154,7 @@ def folds(keys: list[str], k: int = 5, seed: int = 13) -> list[int]:
 
 def oof_scores(feats: list[Feats], rows: list[dict], weights: list[float], fold: list[int], **kw) -> list[list[float]]:
     """Out-of-fold class scores (logits) of every row: each fold scored by a model fit on the others."""
-    from gateway.classify import _Model
+    from gateway.routing.classify import _Model
 
     out: list[list[float]] = [[]] * len(rows)
     for f in sorted(set(fold)):

@@ -10,8 +10,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.audit import Record, audit, audit_main, concentration, read_ledger, records_from_ledger, records_from_log
-from gateway.whatif import load_offline_config
+from gateway.offline.audit import Record, audit, audit_main, concentration, read_ledger, records_from_ledger, records_from_log
+from gateway.offline.whatif import load_offline_config
 from tests.procs import ROOT
 
 DATA = ROOT / "tests" / "data"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import classify as C
-from gateway.classify import TASKS, Classification, classify
+from gateway.routing import classify as C
+from gateway.routing.classify import TASKS, Classification, classify
 
 HELDOUT = Path(__file__).resolve().parent / "data" / "heldout_tasks.jsonl"
 

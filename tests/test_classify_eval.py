@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.classify import classify
-from gateway.classify_eval import evaluate, format_report
-from gateway.whatif import load_offline_config
+from gateway.routing.classify import classify
+from gateway.offline.classifier_eval import evaluate, format_report
+from gateway.offline.whatif import load_offline_config
 from tests.procs import ROOT
 
 DEMO = ROOT / "configs" / "demo.yaml"

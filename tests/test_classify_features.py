@@ -1,4 +1,4 @@
-"""The fast feature extractor (gateway.classify_features) must give exactly the features of a
+"""The fast feature extractor (gateway.routing.features) must give exactly the features of a
 plain, obviously-correct reference written here: regex tokens, one substring scan per needle,
 ``^``-anchored line regexes, loop buckets. The fast code differs only in how it computes them
 (translate + split, gated needle scans, newline-anchored regexes, bisect), so any difference is
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import classify as C
-from gateway import classify_features as F
-from gateway.classify_lexicon import _CODE_GROUPS, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP
+from gateway.routing import classify as C
+from gateway.routing import features as F
+from gateway.routing.lexicon import _CODE_GROUPS, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP
 
 ROOT = Path(__file__).resolve().parent.parent
 # the task-routing data directory (dev.jsonl ...), when this machine has it: more rows to compare on

@@ -11,9 +11,9 @@ import openai
 import pytest
 import yaml
 
-from gateway.classify import classify
+from gateway.routing.classify import classify
 from gateway.config import ApiKey, ConfigError, parse_config
-from gateway.plan import Planner
+from gateway.routing.plan import Planner
 from tests.procs import DEMO_KEY, DEMO_KEY_SHA, start_gateway, start_simulator, wait_for
 
 KEY = ApiKey(name="k", sha256=b"\0" * 32)

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway import classify as C
+from gateway.routing import classify as C
 from tests.procs import ROOT, config_yaml, start_gateway, start_simulator, wait_for
 from tests.test_housekeeping_e2e import HOUSEKEEPING, admin
 

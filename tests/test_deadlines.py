@@ -1,4 +1,4 @@
-"""gateway/deadlines.py: a guarded wait past its deadline is cancelled and recognised as such;
+"""gateway/net/deadlines.py: a guarded wait past its deadline is cancelled and recognised as such;
 a cancel from elsewhere is not; nothing stays guarded afterwards."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from gateway import deadlines
-from gateway.deadlines import Deadlines
+from gateway.net import deadlines
+from gateway.net.deadlines import Deadlines
 
 
 async def guarded_wait(timeout_s: float, wait: asyncio.Future) -> str:

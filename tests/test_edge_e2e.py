@@ -230,7 +230,7 @@ def test_uvicorn_records_are_one_json_line_each() -> None:
     import io
     import logging
 
-    from gateway.logconfig import JsonLineFormatter
+    from gateway.observe.logconfig import JsonLineFormatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

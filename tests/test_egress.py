@@ -1,4 +1,4 @@
-"""gateway.egress: proxy URLs, the proxy variables as urllib reads them, NO_PROXY, the keepalive
+"""gateway.net.egress: proxy URLs, the proxy variables as urllib reads them, NO_PROXY, the keepalive
 options on a real socket, and the per-provider config options."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import ConfigError
 from gateway.config.parse import parse_config
-from gateway.egress import (
+from gateway.net.egress import (
     KEEPALIVE_COUNT, KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, EnvProxies, Egress, choose_proxy, parse_no_proxy,
     parse_proxy, set_keepalive,
 )

@@ -1,9 +1,9 @@
-"""What a failed attempt means for fallback and for the breaker (gateway.failures)."""
+"""What a failed attempt means for fallback and for the breaker (gateway.pipeline.failures)."""
 
 from __future__ import annotations
 
 from gateway.config import Breaker
-from gateway.failures import client_error, judge, same_fault_twice
+from gateway.pipeline.failures import client_error, judge, same_fault_twice
 from gateway.providers import UpstreamError
 
 B = Breaker(auth_cooldown_ms=600_000, throttle_ms=1_000, max_throttle_ms=60_000)

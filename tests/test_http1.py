@@ -1,4 +1,4 @@
-"""gateway.http1 against small raw servers started in the test (exact response bytes, so the
+"""gateway.net.http1 against small raw servers started in the test (exact response bytes, so the
 framing is under the test's control): bodies (length, chunked, gzip/deflate, until close),
 keep-alive pooling and the stale-connection retry, timeouts, protocol errors, limits, header
 injection, backpressure on large bodies and the bytes of the request itself."""
@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 import httptools
 import pytest
 
-from gateway.http1 import HIGH_WATER, LOW_WATER, Client, HTTPError
+from gateway.net.http1 import HIGH_WATER, LOW_WATER, Client, HTTPError
 
 CT = 0.5  # connect timeout
 HT = 0.5  # head timeout

@@ -1,4 +1,4 @@
-"""gateway.http1's way out: the per-origin connection cap and its FIFO queue, TCP keepalive on
+"""gateway.net.http1's way out: the per-origin connection cap and its FIFO queue, TCP keepalive on
 upstream sockets, TLS with a CA given by config, and real proxying through Debian's tinyproxy
 (absolute-form for http origins, CONNECT tunnels for https, Basic proxy credentials, NO_PROXY)."""
 
@@ -10,9 +10,9 @@ import ssl
 
 import pytest
 
-from gateway.egress import KEEPALIVE_IDLE_S, Egress
-from gateway.http1 import Client, HTTPError
-from gateway.http1_pool import Origin
+from gateway.net.egress import KEEPALIVE_IDLE_S, Egress
+from gateway.net.http1 import Client, HTTPError
+from gateway.net.pool import Origin
 from tests.egress_helpers import make_certs, needs_tinyproxy, start_tinyproxy
 from tests.test_http1 import read_request
 

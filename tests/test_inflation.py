@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.inflation import Alert, InflationWatch, alerts_key, detect, gauge_values, read_alerts, tokhist_key
+from gateway.ops.inflation import Alert, InflationWatch, alerts_key, detect, gauge_values, read_alerts, tokhist_key
 from gateway.state.keys import Keys
 
 M, T = "gpt-5.5", "code_generation"

@@ -9,7 +9,7 @@ import select
 import orjson
 
 from gateway.errors import MESSAGE_LIMIT, GatewayError, model_not_found, shown
-from gateway.log import FIELD_LIMIT, RequestLog, _redact_processor, clip
+from gateway.observe.log import FIELD_LIMIT, RequestLog, _redact_processor, clip
 
 
 def test_clip_marks_what_it_cut() -> None:

@@ -14,7 +14,7 @@ from typing import Iterator
 import openai
 import pytest
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator, wait_for
 
 TOKEN = "metrics-scrape-token"

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import ApiKey, parse_config
 from gateway.errors import GatewayError
-from gateway.plan import Planner, sticky_share
+from gateway.routing.plan import Planner, sticky_share
 from tests.procs import ROOT
 
 CONFIG = parse_config(yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text().replace(

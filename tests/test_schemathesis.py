@@ -9,7 +9,7 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from gateway import openapi  # noqa: E402
+from gateway.edge import openapi  # noqa: E402
 from tests.procs import DEMO_KEY, Proc  # noqa: E402
 from tests.test_fuzz import gateway  # noqa: E402,F401  (the module's running gateway fixture)
 

@@ -1,4 +1,4 @@
-"""gateway/server.py: writes of one loop step leave in one write, in order; close sends what was
+"""gateway/edge/coalescing.py: writes of one loop step leave in one write, in order; close sends what was
 written first; abort drops it; the rest of the transport is the wrapped one's."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import uvicorn
 
-from gateway.server import CoalescingHttpToolsProtocol, CoalescingTransport
+from gateway.edge.coalescing import CoalescingHttpToolsProtocol, CoalescingTransport
 
 
 class Recorder:

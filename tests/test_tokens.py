@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import media_tokens, tokens
-from gateway.tokens import chat_prompt_bound, embeddings_input_bound, text_bound
+from gateway.pipeline import media_tokens, tokens
+from gateway.pipeline.tokens import chat_prompt_bound, embeddings_input_bound, text_bound
 
 FIXTURE = Path(__file__).parent / "data" / "token_counts.jsonl"
 FAMILY_TOKENIZERS = {"o200k": ("o200k",), "cl100k": ("cl100k",), "anthropic": ("claude3", "claude4.7"),

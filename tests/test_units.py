@@ -10,11 +10,11 @@ import pytest
 from gateway.auth import Authenticator
 from gateway.config import ApiKey, Price
 from gateway.errors import GatewayError
-from gateway.log import redact
-from gateway.metrics import Metrics
+from gateway.observe.log import redact
+from gateway.observe.metrics import Metrics
 from gateway.pricing import Usage, cost_micro, max_cost_micro
 from gateway.providers import client_status, retry_after_seconds
-from gateway.sse import SSEParser
+from gateway.net.sse import SSEParser
 
 PRICE = Price(input=2_500_000, output=15_000_000, cached_input=250_000)
 

@@ -8,9 +8,9 @@ import importlib.util
 import orjson
 import pytest
 
-from gateway.classify import classify
-from gateway.plan import sticky_share
-from gateway.whatif import load_offline_config, read_trace, simulate, simulate_main
+from gateway.routing.classify import classify
+from gateway.routing.plan import sticky_share
+from gateway.offline.whatif import load_offline_config, read_trace, simulate, simulate_main
 from tests.procs import ROOT
 
 DATA = ROOT / "tests" / "data"

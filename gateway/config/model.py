@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.egress import Egress
+from gateway.net.egress import Egress
 
 TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
 PRIORITIES = ("low", "normal", "high", "critical")
@@ -45,7 +45,7 @@ class Provider:
     timeouts: Timeouts = Timeouts()
     max_retries: int = 1
     quirks: Quirks = Quirks()
-    egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/egress.py)
+    egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/net/egress.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +196,7 @@ class Server:
     default_max_output_tokens: int = 4096
     body_read_timeout_s: float = 30.0      # from the end of the headers to the end of the body, every path
     # Limits at the edge, enforced by the HTTP protocol before any handler or auth runs
-    # (gateway/edge.py; docs/operations.md "Limits at the edge").
+    # (gateway/edge/limits.py; docs/operations.md "Limits at the edge").
     max_header_bytes: int = 65536          # request line and headers together: 431 beyond
     max_headers: int = 100                 # header lines: 431 beyond
     header_timeout_s: float = 10.0         # from a request's first byte to the end of its headers: 408

@@ -19,7 +19,7 @@ from gateway.config.model import (
 )
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
-from gateway.egress import Egress, parse_proxy
+from gateway.net.egress import Egress, parse_proxy
 
 
 def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:

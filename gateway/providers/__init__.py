@@ -6,7 +6,7 @@
                                      .finish() -> list[bytes]; .usage; .done
     error_from_upstream(status, data, headers) -> UpstreamError
 
-No adapter does I/O: `gateway.upstream` sends what they build, so each can be tested alone.
+No adapter does I/O: `gateway.net.upstream` sends what they build, so each can be tested alone.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    from ..server import http_protocol
+    from gateway.edge.coalescing import http_protocol
     from .app import create_app
 
     uvicorn.run(

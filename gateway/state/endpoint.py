@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.egress import KEEPALIVE_COUNT, KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S
+from gateway.net.egress import KEEPALIVE_COUNT, KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}

@@ -28,11 +28,11 @@ from typing import Any
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from gateway.log import get_logger
+from gateway.observe.log import get_logger
 from gateway.state.endpoint import parse_endpoint, seeds
 from gateway.state.journal import Journal
 from gateway.state.keys import prev_day
-from gateway.state.models import StateModel
+from gateway.state.reference import StateModel
 from gateway.state.store import Admission, AdmitRequest, SettleRequest, StateStore
 
 STATE_ERRORS = (RedisError, OSError, TimeoutError, asyncio.TimeoutError)

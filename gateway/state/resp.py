@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.egress import set_keepalive
+from gateway.net.egress import set_keepalive
 from gateway.state.endpoint import Endpoint, parse_endpoint
 
 

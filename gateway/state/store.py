@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from gateway.state.commands import Commands
 from gateway.state.endpoint import parse_endpoint
 from gateway.state.keys import Keys, prev_day
-from gateway.state.model_parts import failures_in_window
+from gateway.state.reference_parts import failures_in_window
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
 from gateway.state.types import (  # noqa: F401  (re-exported: the pipeline imports them from here)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from gateway.config import Deployment, Price, Provider
-from gateway.sse import SSEParser
+from gateway.net.sse import SSEParser
 
 GOLDEN = Path(__file__).parent / "golden"
 

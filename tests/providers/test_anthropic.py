@@ -7,7 +7,7 @@ import pytest
 
 from gateway.errors import GatewayError
 from gateway.providers import adapter_for
-from gateway.providers import anthropic
+from gateway.providers.anthropic import request as anthropic
 from gateway.providers.openai import StreamError
 from tests.providers.helpers import deployment, events, golden_bytes, golden_json, reassemble, run_decoder, same_answer
 
@@ -27,7 +27,7 @@ def body_of(chat: dict, stream: bool = False, dep=DEP) -> dict:
 
 
 def test_registered() -> None:
-    assert adapter_for("anthropic") is anthropic
+    assert adapter_for("anthropic").to_upstream is anthropic.to_upstream
 
 
 # ------------------------------------------------------------------------------------- request

@@ -9,7 +9,9 @@ import orjson
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.providers import anthropic, azure, gemini, openai
+from gateway.providers import azure, openai
+from gateway.providers.anthropic import request as anthropic
+from gateway.providers.gemini import request as gemini
 from gateway.providers.embeddings import decode_base64, encode_base64
 from tests.providers.helpers import deployment, golden_bytes
 

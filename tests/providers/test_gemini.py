@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.providers import adapter_for, gemini
+from gateway.providers import adapter_for
+from gateway.providers.gemini import request as gemini
 from gateway.providers.openai import StreamError
 from tests.providers.helpers import deployment, events, golden_bytes, golden_json, reassemble, run_decoder, same_answer
 
@@ -25,7 +26,7 @@ def body_of(chat: dict, stream: bool = False, dep=DEP) -> dict:
 
 
 def test_registered() -> None:
-    assert adapter_for("gemini") is gemini
+    assert adapter_for("gemini").to_upstream is gemini.to_upstream
 
 
 # ------------------------------------------------------------------------------------- request

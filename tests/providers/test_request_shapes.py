@@ -17,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.chat import parse_chat
+from gateway.pipeline.request import parse_chat
 from gateway.errors import GatewayError
-from gateway.providers import anthropic, azure, gemini, openai
+from gateway.providers import azure, openai
+from gateway.providers.anthropic import request as anthropic
+from gateway.providers.gemini import request as gemini
 from tests.providers.helpers import deployment
 
 ADAPTERS = {

@@ -1,5 +1,5 @@
 """lua/admin_auth.lua, the shared limit on failed admin authentication: on the engine against
-its reference model (gateway/state/models.py AdminAuthModel), and across replicas."""
+its reference model (gateway/state/reference.py AdminAuthModel), and across replicas."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.state.models import AdminAuthModel
+from gateway.state.reference import AdminAuthModel
 from gateway.state.store import StateStore
 
 CLIENTS = ("10.0.0.1", "10.0.0.2", "::1")

@@ -1,5 +1,5 @@
 """Property tests: random sequences of admit / duplicate admit / settle / release / health
-report run on the engine and on the Python reference model (gateway/state/models.py), which
+report run on the engine and on the Python reference model (gateway/state/reference.py), which
 is driven by the engine clock each script returns. Every answer and the final state must match.
 
 Breaker cooldowns and reservation/probe leases are 1 ms or 10 minutes, so both "time passed"
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from gateway.state.keys import prev_day
-from gateway.state.models import Breaker, StateModel
+from gateway.state.reference import Breaker, StateModel
 from gateway.state.store import (AdmitRequest, BreakerParams, Candidate, Failure, PaceArgs, SettleRequest,
                                  StateStore)
 

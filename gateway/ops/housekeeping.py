@@ -1,0 +1,153 @@
+"""Background work of a worker: what one replica at a time does under a Redis lease (provider
+health probes that feed the breakers, the token-inflation watch), and what every worker does
+(register its config hash so operators see replicas that disagree; refresh the alert gauges).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from urllib.parse import quote
+
+import orjson
+
+from gateway import __version__
+from gateway.ops.dashboard import page as dashboard
+from gateway.routing.classify import weights_info
+from gateway.config import Provider
+from gateway.ops.inflation import InflationWatch, gauge_values, read_alerts
+from gateway.observe.log import get_logger
+
+if TYPE_CHECKING:
+    from gateway.pipeline.context import Gateway
+
+LEASE = "housekeeping"
+
+
+def probe_target(provider: Provider) -> tuple[str, dict[str, str]]:
+    """A cheap, free request that shows a provider answers: its model listing."""
+    key = provider.api_key or ""
+    base = provider.base_url
+    if provider.format == "anthropic":
+        url = base + ("/models" if base.endswith("/v1") else "/v1/models")
+        return url, {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    if provider.format == "gemini":
+        url = base + ("/models" if base.endswith(("/v1beta", "/v1")) else "/v1beta/models")
+        return url, {"x-goog-api-key": key}
+    if provider.format == "azure":
+        return f"{base}/openai/models?api-version={quote(provider.api_version or '', safe='')}", {"api-key": key}
+    return base + "/models", ({"authorization": f"Bearer {key}"} if key else {})
+
+
+def probe_outcome(status: int | None) -> str:
+    """Network failure or 5xx/429: failure; 2xx: success; anything else tells nothing."""
+    if status is None or status >= 500 or status == 429:
+        return "failure"
+    return "success" if 200 <= status < 300 else "neutral"
+
+
+class Housekeeper:
+    def __init__(self, gw: "Gateway") -> None:
+        self.gw = gw
+        self.cfg = gw.config.housekeeping
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self.log = get_logger("gateway.ops.housekeeping")
+        self.watch = InflationWatch(recent_s=self.cfg.inflation_recent_s, baseline_s=self.cfg.inflation_baseline_s,
+                                    threshold=self.cfg.inflation_threshold,
+                                    min_requests=self.cfg.inflation_min_requests,
+                                    alert_ttl_s=max(60, int(self.cfg.interval_s * 4)), logger=self.log)
+
+    async def run_forever(self) -> None:
+        await every(self.cfg.interval_s, self.tick, "housekeeping_failed")
+
+    async def tick(self) -> None:
+        state = self.gw.state
+        await self.register()
+        ttl_ms = int(self.cfg.interval_s * 3000)
+        if await state.acquire_lease(LEASE, self.replica, ttl_ms):
+            await self.probe_providers()
+            await self.watch.tick(state.client, state.keys, time.time())
+        self.gw.metrics.inflation.values = dict(gauge_values(await read_alerts(state.client, state.keys)))
+        await dashboard.sample(self.gw)  # the dashboard's spend series and cluster-wide refusal counts
+
+    async def register(self) -> None:
+        """Every worker says which config and classifier weights it runs, so `GET /admin/cluster`
+        can flag a mismatch."""
+        state = self.gw.state
+        w = weights_info()
+        entry = {"config_hash": self.gw.config.hash, "version": __version__, "seen": time.time(),
+                 "classifier_version": w["version"], "classifier_hash": w["hash"]}
+        await state.client.hset(replicas_key(state.keys), self.replica, orjson.dumps(entry))
+
+    async def probe_providers(self) -> None:
+        """Probe each provider once; open breakers past their cooldown close on a healthy answer,
+        and failures count toward opening closed ones, before users meet them."""
+        deps_by_provider: dict[str, list[str]] = {}
+        for dep in self.gw.config.deployments.values():
+            deps_by_provider.setdefault(dep.provider.name, []).append(dep.name)
+        for name, deps in deps_by_provider.items():
+            url, headers = probe_target(self.gw.config.providers[name])
+            status = await self.gw.upstream.probe(url, headers, self.cfg.probe_timeout_s,
+                                                  self.gw.config.providers[name].egress)
+            outcome = probe_outcome(status)
+            if outcome == "neutral":
+                continue
+            for dep in deps:
+                current = await self.gw.state.breaker_state(dep)
+                # a success only matters to a breaker waiting for a probe; reporting it to a
+                # closed one would hide consecutive request failures behind a healthy /models
+                if outcome == "success" and current["effective"] != "half_open":
+                    continue
+                state, gen = await self.gw.state.report_breaker(dep, outcome)
+                if state != current["state"]:
+                    self.log.warning("breaker_changed_by_probe", deployment=dep, provider=name, state=state,
+                                     probe_status=status)
+
+
+def replicas_key(keys: Any) -> str:
+    return f"{keys.tag}:replicas"
+
+
+async def live_replicas(client: Any, keys: Any, max_age_s: float) -> dict[str, dict[str, Any]]:
+    """Replicas seen within `max_age_s`; older entries are dropped from the hash."""
+    raw = await client.hgetall(replicas_key(keys))
+    now = time.time()
+    live, stale = {}, []
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else field
+        entry = orjson.loads(value)
+        if now - entry.get("seen", 0) <= max_age_s:
+            live[name] = entry
+        else:
+            stale.append(name)
+    if stale:
+        await client.hdel(replicas_key(keys), *stale)
+    return live
+
+
+async def every(interval_s: float, step: Callable[[], Awaitable[Any]], failed_event: str) -> None:
+    """Run `step` every `interval_s`, forever. A failure (a Redis blip) is logged once per kind
+    of error, and the next interval tries again."""
+    log = get_logger("gateway.ops.housekeeping")
+    failing = ""
+    while True:
+        try:
+            await step()
+            failing = ""
+        except Exception as exc:
+            if type(exc).__name__ != failing:
+                failing = type(exc).__name__
+                log.warning(failed_event, error=failing, detail=str(exc)[:200])
+        await asyncio.sleep(interval_s)
+
+
+async def fold_forever(gw: "Gateway", interval_s: float) -> None:
+    """Fold the ledger's settled entries into the spend counters (lua/fold.lua), forever, so
+    they trail settle by about `interval_s` (cost:total and cost:key:<k>, which admission
+    reads, never do). Every worker runs it: the script is atomic and keeps its own cursor, so
+    concurrent folds split the work instead of repeating it; entries wait in the ledger while
+    Redis is away."""
+    await every(interval_s, lambda: gw.state.fold(gw.budget_day()), "fold_failed")

@@ -1,0 +1,111 @@
+"""POST /v1/embeddings: routed like chat (its own route; `auto` means the embedding route), with the
+same rate limits, budget reservation, breakers and fallbacks. Cost is input tokens only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.edge.asgi import WholeReply, header_map
+from gateway.pipeline.record import Call
+from gateway.pipeline.request import parse_json, read_body
+from gateway.config import Deployment
+from gateway.errors import GatewayError, bad_request
+from gateway.pipeline.chat import serve
+from gateway.pricing import cost_micro
+from gateway.pipeline.tokens import embeddings_input_bound
+from gateway.providers import UpstreamError, adapter_for
+from gateway.pipeline.context import Gateway
+
+MAX_INPUTS = 2048
+
+
+def _input_size(value: Any) -> tuple[int, int, int]:
+    """(characters, tokens given as ids, characters of the longest input, a token id counted as
+    four) of a valid `input`; a 400 otherwise. Each input is embedded on its own, so the longest
+    one is what must fit a model's context window."""
+    if isinstance(value, str):
+        if not value:
+            raise bad_request("'input' must not be empty.", "input")
+        return len(value), 0, len(value)
+    if isinstance(value, list) and value:
+        if len(value) > MAX_INPUTS:
+            raise bad_request(f"'input' may hold at most {MAX_INPUTS} items.", "input")
+        if all(isinstance(v, str) and v for v in value):
+            return sum(len(v) for v in value), 0, max(len(v) for v in value)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return 0, len(value), 4 * len(value)
+        if all(isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+               for v in value):
+            return 0, sum(len(v) for v in value), 4 * max(len(v) for v in value)
+    raise bad_request("'input' must be a non-empty string, a list of non-empty strings, or token arrays.", "input")
+
+
+async def embeddings(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    headers = header_map(request)
+    call = Call.start(headers.get("x-request-id"))
+    try:
+        key = gw.auth.authenticate(headers.get("authorization"))
+        call.key = key.name
+        server = gw.config.server
+        body = parse_json(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
+                                          headers.get("content-length")))
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise bad_request("'model' is required: an embedding model, a route, or 'auto'.", "model")
+        chars, token_ids, longest = _input_size(body.get("input"))
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            raise bad_request("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
+        dims = body.get("dimensions")
+        if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 65536):
+            raise bad_request("'dimensions' must be a positive integer.", "dimensions")
+        call.model_asked, call.task = model, "embedding"
+        plan = gw.planner.plan(model, key, chars + 4 * token_ids, None, "embedding", 1.0, body.get("user"),
+                               kind="embedding", longest_input_chars=longest)
+        family = gw.token_family(plan.deployments)
+        bound = embeddings_input_bound(body.get("input"), "cl100k" if family == "o200k" else family)
+        prompt_tokens = sum(bound) if isinstance(bound, list) else bound
+        call.route, call.priority = plan.route, plan.priority
+        call.skipped.extend(plan.skipped)
+
+        async def attempt(dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
+            return await _attempt(gw, call, body, encoding, prompt_tokens, dep, attempt_id, deadline)
+
+        return await serve(gw, call, plan, key, prompt_tokens, 0, attempt)
+    except GatewayError as err:
+        call.fail(err)
+        gw.finish(call)
+        return err.response(call.headers())
+
+
+async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int,
+                   dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
+    adapter = adapter_for(dep.provider.format)
+    if not hasattr(adapter, "embeddings_to_upstream"):
+        return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
+                             "embeddings_unsupported", retryable=False)
+    opened = await gw.upstream.open(adapter.embeddings_to_upstream(body, dep), dep.provider.timeouts, deadline,
+                                     dep.provider.egress)
+    if isinstance(opened, UpstreamError):
+        return opened
+    data = await gw.upstream.read_body(opened, deadline)
+    if isinstance(data, UpstreamError):
+        return data
+    if opened.status >= 400:
+        return adapter.error_from_upstream(opened.status, data, opened.headers)
+    try:
+        out, usage = adapter.embeddings_from_upstream(data, dep, encoding)
+    except (ValueError, TypeError, KeyError) as exc:
+        return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error", "upstream_malformed",
+                             retryable=True)
+    if not usage.reported:  # Gemini's embedContent reports no token counts
+        usage.prompt_tokens = prompt_tokens
+        out["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    call.done(usage, cost_micro(usage, dep.price))
+    return WholeReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))

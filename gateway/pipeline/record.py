@@ -1,0 +1,136 @@
+"""One request's record: what was asked, what was decided, what it cost.
+
+The pipeline fills it step by step; it becomes the decision headers, the log line and the
+settle call, so the three always agree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gateway.observe.log import clip
+from gateway.pricing import Usage
+
+if TYPE_CHECKING:
+    from gateway.config import Deployment
+    from gateway.errors import GatewayError
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+# Request ids: a random 64-bit prefix per process and a counter, so ids stay unique across workers
+# and replicas without a system call for randomness on every request.
+_ID_PREFIX = "req_" + secrets.token_hex(8)
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Call:
+    request_id: str              # the correlation id: the client's x-request-id if safe, else state_id
+    started: float
+    state_id: str = ""           # the gateway's own id, the idempotency key of admit and settle
+    key: str = "-"
+    model_asked: str = ""
+    route: str = ""
+    task: str = ""
+    confidence: float = 0.0
+    stream: bool = False
+    priority: str = "normal"
+    experiment: str = ""
+    task_policy: str = ""  # the route's on_uncertain policy, when it chose the chain
+    downgraded: str = ""
+    degraded: bool = False
+    deployment: str = ""
+    provider: str = ""
+    attempts: int = 0
+    breaker_gen: int = 0
+    status: int = 200
+    error: str | None = None
+    outcome: str = "success"
+    usage: Usage = field(default_factory=Usage)
+    cost_micro: int = 0
+    budget_remaining_micro: int = -1
+    ttft_s: float | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, incoming_id: str | None) -> "Call":
+        """Admit and settle are keyed by an id the gateway makes, never by the client's: a reused
+        x-request-id is a new request, admitted, limited and charged like any other."""
+        own = f"{_ID_PREFIX}{next(_ids):08x}"
+        rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else own
+        return cls(request_id=rid, started=time.perf_counter(), state_id=own)
+
+    def note_admission(self, admission: Any) -> None:
+        self.skipped.extend(admission.skipped)
+        self.degraded = self.degraded or admission.degraded
+        if admission.budget_remaining_micro >= 0:
+            self.budget_remaining_micro = admission.budget_remaining_micro
+
+    def attempt(self, dep: "Deployment", admission: Any) -> None:
+        self.downgraded = admission.downgraded
+        self.attempts += 1
+        self.deployment, self.provider = dep.name, dep.provider.name
+        self.breaker_gen = admission.breaker_gen
+
+    def first_token(self) -> None:
+        self.ttft_s = time.perf_counter() - self.started
+
+    def done(self, usage: Usage, cost: int, outcome: str = "success") -> None:
+        self.usage, self.cost_micro, self.outcome = usage, cost, outcome
+
+    def stream_error(self, code: str) -> None:
+        self.error = code
+
+    def fail(self, err: "GatewayError") -> None:
+        self.status, self.error, self.outcome = err.status, err.code or err.type, "error"
+
+    @property
+    def fallbacks(self) -> int:
+        return max(0, self.attempts - 1)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"x-request-id": self.request_id}
+        if self.task:
+            headers["x-gateway-task"] = self.task
+            headers["x-gateway-task-confidence"] = f"{self.confidence:.2f}"
+            if self.task_policy:
+                headers["x-gateway-task-policy"] = self.task_policy
+        if self.route:
+            headers["x-gateway-route"] = self.route
+        if self.experiment:
+            headers["x-gateway-experiment"] = self.experiment
+        if self.downgraded:
+            headers["x-gateway-downgraded"] = self.downgraded
+        if self.degraded:
+            headers["x-gateway-degraded"] = "state"
+        if self.deployment:
+            headers["x-gateway-model"] = self.deployment
+            headers["x-gateway-provider"] = self.provider
+            headers["x-gateway-fallbacks"] = str(self.fallbacks)
+        if self.usage.reported or self.cost_micro:
+            headers["x-gateway-cost-usd"] = f"{self.cost_micro / 1_000_000:.6f}"
+        if self.budget_remaining_micro >= 0:
+            headers["x-gateway-budget-remaining-usd"] = f"{self.budget_remaining_micro / 1_000_000:.6f}"
+        return headers
+
+    def log_fields(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id, "state_id": self.state_id, "key": self.key,
+            "model_asked": clip(self.model_asked), "route": self.route,
+            "task": self.task, "task_confidence": round(self.confidence, 3),
+            "task_policy": self.task_policy or None, "priority": self.priority,
+            "experiment": self.experiment or None, "downgraded": self.downgraded or None,
+            "degraded": self.degraded or None, "model": self.deployment or None,
+            "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": clip(self.error) if self.error else None,
+            "outcome": self.outcome, "attempts": self.attempts, "fallbacks": self.fallbacks,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
+            "ttft_ms": round(self.ttft_s * 1000, 2) if self.ttft_s is not None else None,
+            "tokens_in": self.usage.prompt_tokens, "tokens_out": self.usage.completion_tokens,
+            "cached_tokens": self.usage.cached_tokens, "usage_reported": self.usage.reported,
+            "cost_micro": self.cost_micro, "cost_usd": round(self.cost_micro / 1_000_000, 6),
+            "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
+        }

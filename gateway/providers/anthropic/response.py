@@ -1,0 +1,82 @@
+"""Anthropic message → the OpenAI chat-completion body, plus the pieces the stream decoder shares
+with it (usage, completion id, stop reasons).
+
+Split out of :mod:`gateway.providers.anthropic.request`, which re-exports `from_upstream` as the adapter's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.pricing import Usage
+
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def usage_from(doc: Mapping[str, Any] | None) -> Usage:
+    doc = doc or {}
+    cache_read = int(doc.get("cache_read_input_tokens") or 0)
+    prompt = int(doc.get("input_tokens") or 0) + cache_read + int(doc.get("cache_creation_input_tokens") or 0)
+    return Usage(prompt_tokens=prompt, completion_tokens=int(doc.get("output_tokens") or 0),
+                 cached_tokens=cache_read, reasoning_tokens=0, reported=True)
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def completion_id(message_id: Any) -> str:
+    text = str(message_id or "")
+    return "chatcmpl-" + (text[4:] if text.startswith("msg_") else text or str(time.time_ns()))
+
+
+def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("content"), list):
+        raise ValueError("upstream body is not an Anthropic message")
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in doc["content"]:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            calls.append({
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()},
+            })
+        # thinking / redacted_thinking blocks are not part of the OpenAI answer
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
+    usage = usage_from(doc.get("usage"))
+    body = {
+        "id": completion_id(doc.get("id")),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": dep.upstream,
+        "choices": [{"index": 0, "message": message,
+                     "finish_reason": STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop"),
+                     "logprobs": None}],
+        "usage": usage_body(usage),
+    }
+    return body, usage

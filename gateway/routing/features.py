@@ -1,0 +1,399 @@
+"""Feature extraction for the task classifier: text access, tokenisation and the hand-rule /
+shape features (see the feature list in :mod:`gateway.routing.classify`, which re-exports
+:func:`extract_features`; the lexicons live in :mod:`gateway.routing.lexicon`).
+
+This runs on every request, so the text is walked as few times as possible, always in C:
+
+* tokens of ASCII text (and of text whose only non-ASCII characters are typographic spaces and
+  punctuation) come from one ``bytes.translate`` (non-word bytes become spaces), one ``lower()``
+  and ``split()``: the word regex's tokens, several times faster; both zones of a long turn in
+  one pass; their word bigrams from two ``map`` calls. Other scripts use the regex;
+* one intersection with every word the hand rules react to finds the lexicon groups, the phrase
+  keys and the structure-keyword candidates; a case-sensitive keyword ("SELECT") of plain text
+  is then looked for as " SELECT " in the case-kept word runs;
+* structure needles (code fences, ``=>``, ``diff --git`` ...) are searched in an ASCII view of
+  the window, and only the needles whose rarest punctuation character occurs in the window
+  (one translate finds those) are scanned;
+* speaker / bullet lines are found by a regex that starts with a literal newline (the regex
+  engine then skips from newline to newline) instead of a ``^`` tried at every position;
+* the work is bounded whatever the prompt length (ZONE, CJK_ZONE, LINES_SPAN, CTX_*).
+
+The features are identical to a plain implementation (tests/test_classify_features.py checks
+them against a slow reference), so changing how they are computed needs no retraining;
+changing the windows does.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from itertools import chain
+from operator import add, methodcaller
+from typing import Any, Collection, Iterable
+
+# the bucket tables are used here and by the tests, which read them from this module
+from gateway.routing.lexicon import (
+    _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _GATED, _LEN_EDGES, _LEN_FEATS,
+    _LEX_GROUP, _LEX_KEYS, _LINES_FEATS, _LINE_EDGES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES,
+    _NUM_EDGES, _NUM_FEATS, _PHRASES, _SPEAKER_FEATS, _STRUCT_BY_LOWER, _STRUCT_SUBS_INTL,
+    _STRUCT_WORDS, _SYM_EDGES, _SYM_FEATS, _TURN_EDGES, _TURN_FEATS, _UNGATED, _WORD_BYTES, _WORD_GROUP,
+)
+
+# --------------------------------------------------------------------------- text access
+
+ZONE = 200  # a long last user turn is read here: this many chars at its start and at its end
+PAIR_TOKENS = 8  # word bigrams come from this many tokens at each end of the (zoned) turn
+_JOIN = " ".join
+CTX_HEAD = 300  # per context message
+CTX_TAIL = 150
+CTX_MAX_MSGS = 6  # most recent context messages considered
+LINES_SPAN = 4096  # lines are counted in this many chars at the start of the last user turn
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        out = []
+        for part in content:
+            if isinstance(part, dict):
+                t = part.get("text")
+                if isinstance(t, str):
+                    out.append(t)
+            elif isinstance(part, str):
+                out.append(part)
+        return "\n".join(out)
+    return str(content)
+
+
+def _has_image(content: Any) -> bool:
+    return isinstance(content, list) and any(
+        isinstance(p, dict) and p.get("type") in ("image_url", "image", "input_image") for p in content)
+
+
+def _bound(text: str, head: int, tail: int) -> str:
+    return text if len(text) <= head + tail else text[:head] + "\n" + text[-tail:]
+
+
+# --------------------------------------------------------------------------- tokenisation
+# Tokens are raw lower-cased word runs (Indic combining marks kept inside words); every
+# hand-rule / shape feature starts with "#", so the two can never collide.
+
+_CJK_CLS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3"
+# non-ASCII text: CJK runs are split from Latin/other letters ("gitで" -> "git", "で"), Indic words kept whole
+_TOK_INTL = re.compile(r"[%s]+|[\u0900-\u0dff]+|[^\W%s]+" % (_CJK_CLS, _CJK_CLS))
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
+CJK_ZONE = 24  # CJK character bigrams come from this many chars at each end of the turn (instructions are short)
+# Non-ASCII characters that are not word characters and not in any lexicon: text whose only
+# non-ASCII characters are these tokenises like ASCII text.
+_NOT_PLAIN = re.compile(r"[^\x00-\x7f\u00a0\u2000-\u206f]")
+
+
+def _ascii(text: str) -> bytes:
+    """``text`` as bytes with every non-ASCII character replaced by ``?``: same length and
+    positions, so ASCII needles and symbol counts give the same answer on it, and bytes.translate
+    (a plain table lookup) works on it."""
+    return text.encode("ascii", "replace")
+
+
+def _pairs(head: list[str], tail: list[str]) -> Iterable[str]:
+    """Word bigrams ("a b") of the first PAIR_TOKENS tokens of ``head`` and the last of ``tail``
+    (the same list for a short turn): instructions sit there; each bigram costs a string."""
+    if head is tail and len(head) <= 2 * PAIR_TOKENS:
+        return map(_JOIN, zip(head, head[1:]))
+    h, t = head[:PAIR_TOKENS], tail[-PAIR_TOKENS:]
+    return chain(map(_JOIN, zip(h, h[1:])), map(_JOIN, zip(t, t[1:])))
+
+
+def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
+    """(case-sensitive tokens, lower-cased tokens + CJK bigrams). ``bigrams`` says where
+    CJK bigrams are taken: 0 nowhere, 1 the first CJK_ZONE chars, 2 the last, 3 both ends.
+    Plain text's case-sensitive tokens are the list ``split()`` gives (they are only intersected
+    with the structure keywords) and its lower-cased ones come from one ``lower()``."""
+    if text.isascii() or _NOT_PLAIN.search(text) is None:  # plain: word runs by translate
+        w = _ascii(text).translate(_WORD_BYTES).decode()
+        return w.split(), set(w.lower().split())
+    runs = _TOK_INTL.findall(text)
+    cs = set(runs)
+    low = set(map(str.lower, cs))
+    if bigrams and _CJK.search(text) is not None:
+        n = len(text)
+        if n <= 2 * CJK_ZONE:
+            zruns: Iterable[str] = cs  # the zone is the whole text: its runs are already found
+        elif bigrams == 1:
+            zruns = _TOK_INTL.findall(text, 0, CJK_ZONE)  # same runs as findall(text[:CJK_ZONE])
+        elif bigrams == 2:
+            zruns = _TOK_INTL.findall(text, n - CJK_ZONE)
+        else:  # both ends: the "\n" the reference puts between them ends any run anyway
+            zruns = _TOK_INTL.findall(text, 0, CJK_ZONE) + _TOK_INTL.findall(text, n - CJK_ZONE)
+        for run in zruns:
+            if len(run) > 1 and not run.isascii():
+                ch = list(run)  # one str per character, made once (slicing run[1:] would make them again)
+                low.update(map(add, ch, ch[1:]))  # character bigrams
+    return cs, low
+
+
+# --------------------------------------------------------------------------- hand rules
+
+# Speaker / bullet lines, counted as ``re.findall("^...\\s", text, re.M)`` would: the first line on
+# its own, every later one after its "\n" (the regex engine jumps between newlines); \s a lookahead.
+_SPEAKER = r"\[?[\w .()-]{1,24}\]?:(?=\s)"
+_BULLET = r"\s*(?:[-*•]|\d{1,2}[.)])(?=\s)"
+_SPEAKER_FIRST, _SPEAKER_NEXT = re.compile(_SPEAKER), re.compile("\n" + _SPEAKER)
+_BULLET_FIRST, _BULLET_NEXT = re.compile(_BULLET), re.compile("\n" + _BULLET)
+
+
+def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
+    m = first.match(text)
+    return len(nxt.findall(text)) if m is None else 1 + len(nxt.findall(text, m.end()))
+
+
+_INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # one char each
+_INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
+
+
+def _groups(hits: set[str], zone: str) -> set[str]:
+    """Lexicon groups of the lexicon hits among a text's lower-cased tokens (see
+    :func:`_lex_groups`); multi-word phrases are looked for in ``zone`` (the text the tokens came
+    from, lower-cased here only when a phrase's key word is a token, which is rare)."""
+    if not hits:
+        return hits
+    groups = set(map(_LEX_GROUP.__getitem__, hits))
+    groups.discard("")
+    if _PHRASES.keys().isdisjoint(hits):  # the common case: no phrase key word among the tokens
+        return groups
+    zone_low = zone.lower()
+    for key in _PHRASES.keys() & hits:
+        for phrase, name in _PHRASES[key]:
+            if name not in groups and phrase in zone_low:
+                groups.add(name)
+    return groups
+
+
+def _lex_groups(toks: Collection[str], zone: str) -> set[str]:
+    """Lexicon groups of lower-cased tokens ``toks`` found in ``zone``. One intersection finds
+    word groups, phrase keys and structure-keyword candidates together."""
+    return _groups(_LEX_KEYS.intersection(toks), zone)
+
+
+def _keyword_groups(hits: set[str], runs: str) -> set[str]:
+    """Structure groups of the case-sensitive keywords of plain text (``runs``: its word runs,
+    case kept, space-separated): a keyword is a token only if its lower-cased form is among the
+    lexicon ``hits``, and then exactly when " keyword " occurs in " " + runs + " "."""
+    cands = _STRUCT_BY_LOWER.keys() & hits
+    if not cands:
+        return cands
+    padded = " " + runs + " "
+    return {name for lc in cands for needle, name in _STRUCT_BY_LOWER[lc] if needle in padded}
+
+
+def _cs_keyword_groups(cs: Collection[str]) -> set[str]:
+    """Structure groups of the case-sensitive tokens ``cs`` (text that is not plain)."""
+    return set(map(_STRUCT_WORDS.__getitem__, _STRUCT_WORDS.keys() & cs))
+
+
+def _struct_groups(text: str, vb: bytes, groups: set[str]) -> set[str]:
+    """Structure groups of ``text`` added to ``groups`` (those of its keywords) and returned;
+    ``vb`` is ``_ascii(text)``."""
+    view = text if text.isascii() else vb.decode("ascii")  # str `in` is faster than bytes `in`
+    for gate in set(vb.translate(None, _NOT_GATE_BYTES)):
+        for needle, name in _GATED[gate]:
+            if name not in groups and needle in view:
+                groups.add(name)
+    for needle, name in _UNGATED:
+        if name not in groups and needle in view:
+            groups.add(name)
+    if not text.isascii():  # non-ASCII math / currency symbols: one regex pass finds them all
+        groups.update(map(_INTL_GROUP.__getitem__, _INTL_CHARS.findall(text)))
+    return groups
+
+
+# --------------------------------------------------------------------------- the last user turn
+
+
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes, bool]:
+    """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
+    groups of its keywords, the window the structure markers are searched in, that window as
+    ``_ascii`` bytes (made once, shared by tokens, needles and symbols) and whether it is plain
+    text (tokenised by translate; its digits are then ASCII digits; its tokens stay lists)."""
+    if len(last_text) <= 2 * ZONE:
+        win = last_text
+        vb = _ascii(win)
+        plain = win.isascii() or _NOT_PLAIN.search(win) is None
+        if plain:
+            w = vb.translate(_WORD_BYTES).decode()
+            toks = w.lower().split()
+            hits = _LEX_KEYS.intersection(toks)
+            strong.update(_groups(hits, win), toks, _pairs(toks, toks))
+            return _keyword_groups(hits, w), win, vb, plain
+        cs, toks = _tokens(win)
+        strong.update(_lex_groups(toks, win), toks)
+        return _cs_keyword_groups(cs), win, vb, plain
+    # a long turn is read at both ends only: instructions sit before or after a pasted document.
+    # The lexicon also says where: "#h..." at the start, "#t..." at the end
+    head, tail = last_text[:ZONE], last_text[-ZONE:]
+    win = head + "\n" + tail
+    vb = _ascii(win)
+    plain = win.isascii() or _NOT_PLAIN.search(win) is None
+    if plain:
+        # plain text: both zones in one translate; positions are kept, and the "\n" between
+        # them becomes a space, so the zones are w[:ZONE] and w[ZONE + 1:]
+        w = vb.translate(_WORD_BYTES).decode()
+        wl = w.lower()
+        hl, tl = wl[:ZONE].split(), wl[ZONE + 1 :].split()
+        strong.update(_pairs(hl, tl))
+        htoks: Collection[str] = hl
+        ttoks: Collection[str] = tl
+        hh, th = _LEX_KEYS.intersection(htoks), _LEX_KEYS.intersection(ttoks)
+        hg, tg = _groups(hh, head), _groups(th, tail)
+        kw = _keyword_groups(hh | th, w)
+    else:
+        hcs, htoks = _tokens(head, 1)
+        tcs, ttoks = _tokens(tail, 2)
+        hg, tg = _lex_groups(htoks, head), _lex_groups(ttoks, tail)
+        kw = _cs_keyword_groups([*hcs, *tcs])
+    strong.update(hg, tg, map("#h".__add__, hg), map("#t".__add__, tg), htoks, ttoks)
+    return kw, win, vb, plain
+
+
+def _last_turn(last_text: str, strong: set[str]) -> None:
+    """Token, lexicon, structure and shape features of the last user turn."""
+    n = len(last_text)
+    if not n:
+        strong.update(_EMPTY_TURN)
+        return
+    kw, win, vb, plain = _turn_tokens(last_text, strong)
+    if plain and not vb.translate(None, _NOT_DIGIT_BYTES):
+        nums = 0  # plain text without an ASCII digit has no number token
+    else:  # strong now holds the tokens and "#" features only: its digit-only members are the numbers
+        nums = sum(map(str.isdigit, strong))
+    strong.update(_struct_groups(win, vb, kw))
+    ncode = len(_CODE_GROUPS & strong)
+    if ncode:
+        strong.add(_CODE_FEATS[min(ncode, 3)])  # how many kinds of code markers fired
+    strong.add(_LEN_FEATS[bisect_right(_LEN_EDGES, n)])
+    lines = _line_count(last_text)
+    strong.add(_LINES_FEATS[bisect_right(_LINE_EDGES, lines)])
+    if lines >= 3:
+        sp = _count_lines(_SPEAKER_FIRST, _SPEAKER_NEXT, win)
+        if sp >= 2:
+            strong.add(_SPEAKER_FEATS[bisect_right(_COUNT_EDGES, sp)])
+        bl = _count_lines(_BULLET_FIRST, _BULLET_NEXT, win)
+        if bl >= 2:
+            strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
+    strong.add(_NUM_FEATS[bisect_right(_NUM_EDGES, nums)])
+    if last_text[-40:].rstrip().endswith("?"):
+        strong.add("#q")
+    sym = len(vb.translate(None, _NOT_SYM_BYTES))
+    strong.add(_SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))])
+    if n <= 60 and lines == 1:
+        first = last_text.lower().split(None, 1)
+        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
+            strong.add("#greet_first")
+
+
+def _line_count(text: str) -> int:
+    """Number of lines in the first LINES_SPAN characters (a bounded pass). ``find`` (memchr)
+    first: most prose has no newline there, and counting walks every character."""
+    if text.find("\n", 0, LINES_SPAN) < 0:
+        return 1
+    return text.count("\n", 0, LINES_SPAN) + 1
+
+
+# --------------------------------------------------------------------------- the conversation
+
+
+def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str]) -> None:
+    """Tokens (weak) and lexicon / structure (strong, prefixed) of the other messages. What is
+    read depends on the role, so a message is tokenised once and only its role's features are
+    computed (a system prompt has no structure features, an assistant turn no lexicon)."""
+    ctx_idx = list(range(len(msgs)))
+    if last_user >= 0:
+        del ctx_idx[last_user]
+    for i in ctx_idx[-CTX_MAX_MSGS:]:
+        m = msgs[i]
+        ctext = m.get("content")
+        if type(ctext) is not str:
+            ctext = _content_text(ctext)
+        if not ctext:
+            continue
+        if i > last_user:  # tool output after the last user turn: the material to work on
+            lex, struct = "#after", "#after"
+        else:
+            role = m.get("role")
+            if role == "system":
+                lex, struct = "#sys", ""
+            elif role == "user":
+                lex, struct = "#prev", "#prev"
+            else:
+                lex, struct = "", "#asst"
+        if len(ctext) > CTX_HEAD + CTX_TAIL:
+            ctext = ctext[:CTX_HEAD] + "\n" + ctext[-CTX_TAIL:]  # _bound, inlined
+        elif len(ctext) < 40:  # short messages ("Sure, paste it.") carry no structure
+            struct = ""
+        if ctext.isascii():  # _tokens, inlined: lower-cased tokens, keywords from the runs
+            vb = ctext.encode()
+            w = vb.translate(_WORD_BYTES).decode()
+            ctoks: Collection[str] = w.lower().split()
+            weak.update(ctoks)
+            if not (lex or struct):
+                continue
+            hits = _LEX_KEYS.intersection(ctoks)
+            if struct:
+                strong.update(map(struct.__add__, _struct_groups(ctext, vb, _keyword_groups(hits, w))))
+        else:
+            ccs, ctoks = _tokens(ctext)
+            weak.update(ctoks)
+            hits = _LEX_KEYS.intersection(ctoks)
+            if struct:
+                strong.update(map(struct.__add__, _struct_groups(ctext, _ascii(ctext), _cs_keyword_groups(ccs))))
+        if lex and hits:
+            groups = _groups(hits, ctext)
+            if groups:
+                strong.update(map(lex.__add__, groups))
+
+
+_GET_ROLE = methodcaller("get", "role")
+_GET_TOOL_CALLS = methodcaller("get", "tool_calls")
+
+
+def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
+    """Return (strong, weak) feature sets. ``strong`` = tokens of the last user turn plus
+    rule / shape features (value 1); ``weak`` = tokens of the rest of the conversation
+    (value ``alpha``; not repeated when already strong)."""
+    strong: set[str] = set()
+    weak: set[str] = set()
+    msgs = [m for m in messages if isinstance(m, dict)] if messages else []
+    if not msgs:
+        strong.add("#empty")
+        return strong, weak
+    roles = list(map(_GET_ROLE, msgs))
+    last_user = len(roles) - 1 - roles[::-1].index("user") if "user" in roles else -1
+    content = msgs[last_user].get("content") if last_user >= 0 else None
+    last_text = _content_text(content)
+    if isinstance(content, list):
+        strong.add("#parts")
+        if _has_image(content):
+            strong.add("#image")
+    _last_turn(last_text, strong)
+
+    # ---- conversation shape and context
+    if "system" in roles:
+        strong.add("#system")
+    if "tool" in roles or any(map(_GET_TOOL_CALLS, msgs)):
+        strong.add("#tools")
+    if roles[-1] == "tool":
+        strong.add("#ends_tool")
+    elif roles[-1] == "assistant":
+        strong.add("#ends_assistant")
+    turns = roles.count("user") + roles.count("assistant")
+    strong.add(_TURN_FEATS[bisect_right(_TURN_EDGES, turns)])
+    if len(msgs) > 1:
+        _context(msgs, last_user, strong, weak)
+    if len(last_text) < 120 and turns > 1:
+        # short follow-up ("and how do I test that?"): the earlier turns carry the topic
+        strong.update(["#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))])
+        strong.add("#followup")
+    return strong, (weak - strong) if weak else weak  # `-` walks the smaller weak set

@@ -1,0 +1,144 @@
+"""Planning: which deployments may serve this request, and in which order.
+
+A request names a route alias (`auto` is the default route) or a concrete model. For a route the
+task picks a chain: an ordered primary + fallbacks, or "every model whose quality for this task
+meets the threshold, cheapest first" ranked by the expected cost of *this* request (its prompt
+estimate plus the output length each model really produces for the task, observed by settle), so
+a model cheap per token but verbose is ranked by what it costs. An experiment may swap the chain
+for a sticky share of end users. When the classifier is unsure of the task (confidence under the
+route's `uncertain_below`), the route's `on_uncertain` policy picks the chain instead. Then what the key may not use and what cannot hold the prompt
+is removed. Breakers, rate limits and budgets are applied by admit, in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from gateway.config import ApiKey, Chain, Config, Deployment, Route, PRIORITIES
+from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
+from gateway.pricing import estimate_tokens
+from gateway.routing.tokstats import TokenStats
+
+RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    route: str
+    task: str
+    confidence: float
+    priority: str
+    deployments: tuple[Deployment, ...]
+    expected_cost_micro: tuple[int, ...]  # per deployment, same order
+    experiment: str = ""  # "name:treatment" / "name:control", or ""
+    skipped: tuple[tuple[str, str], ...] = ()
+    task_policy: str = ""  # the route's on_uncertain policy, when it chose the chain
+
+
+def sticky_share(experiment: str, subject: str) -> float:
+    """A stable number in [0, 1) for (experiment, end user): the same user always lands in the same arm."""
+    digest = hashlib.blake2b(f"{experiment}\x00{subject}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class Planner:
+    def __init__(self, config: Config, stats: TokenStats | None = None) -> None:
+        self.config = config
+        self.stats = stats or TokenStats()
+        # (chain, task, kind) -> the deployments good enough for it, for `strategy: cheapest`
+        self._pools: dict[tuple[int, str, str], list[Deployment]] = {}
+        self._fixed: dict[tuple[int, str], tuple[tuple[Deployment, ...], tuple[tuple[str, str], ...]]] = {}
+
+    def expected_cost(self, dep: Deployment, task: str, prompt_tokens: int, max_tokens: int | None) -> int:
+        out = self.stats.avg_out(dep.name, task)
+        if max_tokens is not None:
+            out = min(out, max_tokens)
+        return -(-(prompt_tokens * dep.price.input + out * dep.price.output) // 1_000_000)
+
+    def _candidates(self, chain: Chain, task: str, prompt_tokens: int, max_tokens: int | None,
+                    skipped: list[tuple[str, str]], kind: str = "chat") -> list[Deployment]:
+        if chain.strategy == "cheapest":
+            pool = self._pools.get((id(chain), task, kind))
+            if pool is None:  # the quality filter depends on the config only: computed once
+                pool = self._pools[(id(chain), task, kind)] = [
+                    d for d in self.config.deployments.values()
+                    if d.kind == kind and (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
+            return sorted(pool, key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
+        fixed = self._fixed.get((id(chain), task))
+        if fixed is None:  # a named chain's quality filter depends on the config only: computed once
+            chosen, dropped = [], []
+            for name in chain.models:
+                dep = self.config.deployments[name]
+                score = dict(dep.quality).get(task)
+                if chain.min_quality and score is not None and score < chain.min_quality:
+                    dropped.append((name, "quality"))
+                else:
+                    chosen.append(dep)
+            fixed = self._fixed[(id(chain), task)] = (tuple(chosen), tuple(dropped))
+        skipped.extend(fixed[1])
+        return list(fixed[0])
+
+    def _experiment(self, route: Route, task: str, priority: str, subject: str) -> tuple[Chain | None, str]:
+        for exp in route.experiments:
+            if (exp.task is None or exp.task == task) and priority in exp.priorities:
+                if sticky_share(exp.name, subject) < exp.weight:
+                    return exp.chain, f"{exp.name}:treatment"
+                return None, f"{exp.name}:control"
+        return None, ""
+
+    def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
+             confidence: float = 0.0, user: str | None = None, kind: str = "chat",
+             longest_input_chars: int | None = None) -> Plan:
+        """`longest_input_chars` (embeddings): each input is embedded on its own, so the longest
+        one, not the sum of a batch, must fit the context window."""
+        prompt_tokens = estimate_tokens(prompt_chars)
+        skipped: list[tuple[str, str]] = []
+        experiment = policy = ""
+        if model == "auto":
+            model = (self.config.embedding_route or "auto") if kind == "embedding" else self.config.default_route
+        route = self.config.routes.get(model)
+        if route is not None:
+            chain = route.chain_for(task)
+            if route.on_uncertain and task and confidence < route.uncertain_below:
+                chain, policy = route.uncertain_chain(), route.on_uncertain  # unsure of the task
+            priority = max(chain.priority, key.priority or "low", key=RANK.__getitem__)
+            swapped, experiment = self._experiment(route, task, priority, user or key.name)
+            chain = swapped or chain
+            chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped, kind)
+            route_name = route.name
+        elif model in self.config.deployments:
+            chain_deps = [self.config.deployments[model]]
+            route_name, priority = model, key.priority or "normal"
+        else:
+            raise model_not_found(model)
+        chain_deps = [d for d in chain_deps if d.kind == kind]
+        if not chain_deps:
+            raise bad_request(f"{shown(model)} has no {kind} model for this request.", "model", "model_not_found")
+        allowed = []
+        for dep in chain_deps:
+            if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:
+                allowed.append(dep)
+            else:
+                skipped.append((dep.name, "not_allowed"))
+        if not allowed:
+            raise forbidden(f"This API key may not use {shown(model)}.")
+        if longest_input_chars is None:
+            need = prompt_tokens + (max_tokens or 0)
+        else:
+            need = estimate_tokens(longest_input_chars)
+        fitting = []
+        for dep in allowed:
+            if need <= dep.context_window:
+                fitting.append(dep)
+            else:
+                skipped.append((dep.name, "context_window"))
+        if not fitting:
+            what, param = ("The prompt", "messages") if longest_input_chars is None else ("The longest input", "input")
+            raise GatewayError(400, f"{what} (about {need} tokens{' with max_tokens' if max_tokens else ''}) is "
+                                    f"longer than every candidate model's context window.", "invalid_request_error",
+                               "context_length_exceeded", param)
+        costs = tuple(self.expected_cost(d, task, prompt_tokens, max_tokens) for d in fitting)
+        return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
+                    deployments=tuple(fitting), expected_cost_micro=costs, experiment=experiment,
+                    skipped=tuple(skipped), task_policy=policy)

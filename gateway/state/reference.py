@@ -1,0 +1,396 @@
+"""Pure-Python reference models of the Lua scripts (state machines taking `now_us` explicitly).
+
+They mirror lua/lib/*.lua and lua/{admit,settle,release,breaker_report,admin_auth}.lua step by step, with
+integer arithmetic only, so property tests can run the same operations on the engine and on
+the model (driven by the engine's clock as returned by each script) and compare every answer.
+
+The GCRA, breaker and pace pieces are in `gateway.state.reference_parts` (re-exported here); this
+module composes them into the whole store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from gateway.state.reference_parts import (
+    CB_DEFAULTS,
+    PERIOD_US,
+    Breaker,
+    Buckets,
+    ceil_div,
+    gcra_check,
+    gcra_inc,
+    pace_next_mode,
+    pace_ratio,
+)
+
+__all__ = ["PERIOD_US", "SWEEP_LIMIT", "DIMS", "CB_DEFAULTS", "ceil_div", "gcra_inc", "gcra_check",
+           "Buckets", "Breaker", "ModelAdmission", "pace_ratio", "pace_next_mode", "StateModel", "AdminAuthModel",
+           "decode_record"]
+
+SWEEP_LIMIT = 16
+DIMS = ("key", "model", "provider", "task", "route", "deployment")
+
+
+# --------------------------------------------------------------------------- whole store
+@dataclass
+class ModelAdmission:
+    ok: int
+    index: int
+    reason: str
+    retry_after_ms: int
+    gen: int
+    probe: int
+    spent: int
+    reserved: int
+    remaining: int
+    dup: int
+    skipped: tuple[tuple[str, str], ...]
+    downgraded: str = ""
+    pace_mode: int = 0
+    pace_ratio: int = 0
+
+
+class StateModel:
+    """The whole shared state: buckets, breakers, day spend hashes, reservations, records."""
+
+    def __init__(self) -> None:
+        self.buckets = Buckets()
+        self.breakers: dict[str, Breaker] = {}
+        self.spend: dict[str, dict[str, int]] = {}  # day -> field -> int
+        self.res: dict[str, dict] = {}  # req_id -> record (with deadline)
+        self.records: dict[str, dict] = {}  # req_id -> stored decision + state
+        self.ledger: list[dict] = []
+        self.folded = 0  # ledger entries `fold` has passed
+        self.latency: dict[str, dict[str, int]] = {}
+        self.tokstats: dict[str, int] = {}
+        self.pace: dict[str, int] = {}  # day -> pace mode
+
+    # helpers
+    def breaker(self, dep: str) -> Breaker:
+        return self.breakers.get(dep, Breaker()).copy()
+
+    def _hincr(self, day: str, fld: str, v: int) -> None:
+        h = self.spend.setdefault(day, {})
+        h[fld] = h.get(fld, 0) + v
+
+    def _get(self, day: str, fld: str) -> int:
+        return self.spend.get(day, {}).get(fld, 0)
+
+    def _res_count(self, day: str, key: str, amt: int) -> None:
+        self._hincr(day, "reserved:total", amt)
+        self._hincr(day, f"reserved:key:{key}", amt)
+
+    def sweep(self, day: str, prev: str, now: int) -> None:
+        due = sorted((r["dl"], rid) for rid, r in self.res.items() if r["dl"] <= now)[:SWEEP_LIMIT]
+        for _, rid in due:
+            r = self.res.pop(rid)
+            status = "orphan"
+            if r["day"] in (day, prev):
+                d = r["day"]
+                self._res_count(d, r["key"], -r["amt"])
+                self._hincr(d, "cost:total", r["amt"])
+                self._hincr(d, f"cost:key:{r['key']}", r["amt"])
+                self._hincr(d, f"cost:deployment:{r['dep']}", r["amt"])
+                self._hincr(d, "orphans:total", 1)
+            else:
+                status = "orphan_stale"
+            self.ledger.append(dict(req_id=rid, status=status, cost=r["amt"]))
+
+    # operations
+    def admit(self, a: dict, now: int) -> ModelAdmission:
+        """`a`: req_id key key_rpm key_tpm key_budget global_budget day prev est ttl_ms [deadline]
+        candidates=[dict(dep rpm tpm cost n window_ms cooldown_ms max_cooldown_ms lease_ms [min_src])]
+        failed=[(dep, gen, kind)]"""
+        rec = self.records.get(a["req_id"])
+        if rec is not None:
+            return ModelAdmission(**{**rec["decision"], "dup": 1})
+        if a.get("deadline", 0) > 0 and now > a["deadline"]:
+            return ModelAdmission(0, -1, "expired", 0, 0, 0, 0, 0, -1, 0, ())
+        day, prev, key = a["day"], a["prev"], a["key"]
+        self.sweep(day, prev, now)
+        for dep, gen, kind in a.get("failed", ()):
+            b = self.breaker(dep)
+            if b.report(now, gen, "neutral" if kind == "neutral" else "failure", "", key.replace(" ", "_")):
+                self.breakers[dep] = b
+        spent, reserved = self._get(day, "cost:total"), self._get(day, "reserved:total")
+        kspent, kreserved = self._get(day, f"cost:key:{key}"), self._get(day, f"reserved:key:{key}")
+        gb, kb = a["global_budget"], a["key_budget"]
+
+        def remaining(amt: int) -> int:
+            r = -1
+            if gb > 0:
+                r = gb - spent - reserved - amt
+            if kb > 0:
+                kr = kb - kspent - kreserved - amt
+                if r < 0 or kr < r:
+                    r = kr
+            return r
+
+        def fits(amt: int) -> bool:
+            if gb > 0 and spent + reserved + amt > gb:
+                return False
+            if kb > 0 and kspent + kreserved + amt > kb:
+                return False
+            return True
+
+        d = dict(ok=0, index=-1, reason="", retry_after_ms=0, gen=0, probe=0, spent=spent,
+                 reserved=reserved, remaining=remaining(0), dup=0, skipped=(), downgraded="", pace_mode=0,
+                 pace_ratio=0)
+
+        def finish(state: str) -> ModelAdmission:
+            self.records[a["req_id"]] = dict(decision=dict(d), state=state)
+            return ModelAdmission(**d)
+
+        krpm_name, ktpm_name = f"key:{key}:rpm", f"key:{key}:tpm"
+        krpm_tat = ktpm_tat = 0
+        if a["key_rpm"] > 0:
+            ok, krpm_tat, wait = gcra_check(self.buckets.get(krpm_name, now), now, a["key_rpm"])
+            if not ok:
+                d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        if d["reason"] == "" and a["key_tpm"] > 0:
+            if a["est"] > a["key_tpm"]:
+                d["reason"] = "tokens_exceed_limit"
+            else:
+                ok, ktpm_tat, wait = gcra_check(self.buckets.get(ktpm_name, now), now, a["key_tpm"], a["est"])
+                if not ok:
+                    d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        if d["reason"]:
+            return finish("refused")
+
+        cheapest = False
+        pace = a.get("pace")
+        if pace and pace["soft"] > 0:
+            used = spent + reserved
+            d["pace_ratio"] = pace_ratio(used, pace["soft"], now - pace["day_start"], pace["day_len"], pace["burst"])
+            mode = self.pace.get(day, 0)
+            self.pace[day] = d["pace_mode"] = pace_next_mode(mode, d["pace_ratio"], pace["enter"],
+                                                              pace["normal_enter"], pace["exit"])
+            priority = a.get("priority", 1)
+            if used >= pace["soft"]:
+                if not pace["at_limit_cheapest"]:
+                    d.update(reason="budget_exceeded",
+                             retry_after_ms=ceil_div(pace["day_start"] + pace["day_len"] - now, 1000))
+                    return finish("refused")
+                cheapest, d["downgraded"] = True, "budget_limit"
+            elif (d["pace_mode"] >= 1 and priority == 0) or (d["pace_mode"] == 2 and priority == 1):
+                cheapest, d["downgraded"] = True, "pace"
+
+        chosen = None
+        first_ok = None
+        best_wait = best_reason = permanent = None
+        skipped: list[tuple[str, str]] = []
+        for i, c in enumerate(a["candidates"]):
+            b = self.breaker(c["dep"]).effective(now)
+            why, wait = None, 0
+            ok, probe, w = b.check(now)
+            rpm_tat = tpm_tat = 0
+            if not ok:
+                why, wait = "breaker_open", w
+            if not why and b.throttle_us > now:
+                why, wait = "rate_limited", b.throttle_us - now
+            if not why and c["rpm"] > 0:
+                ok, rpm_tat, w = gcra_check(self.buckets.get(f"dep:{c['dep']}:rpm", now), now, c["rpm"])
+                if not ok:
+                    why, wait = "rate_limited", w
+            if not why and c["tpm"] > 0:
+                if a["est"] > c["tpm"]:
+                    why = "tokens_exceed_limit"
+                else:
+                    ok, tpm_tat, w = gcra_check(self.buckets.get(f"dep:{c['dep']}:tpm", now), now, c["tpm"], a["est"])
+                    if not ok:
+                        why, wait = "rate_limited", w
+            if not why and not fits(c["cost"]):
+                why = "budget_exceeded"
+            if not why:
+                first_ok = i if first_ok is None else first_ok
+                expected = c.get("expected", c["cost"])
+                if chosen is None or expected < chosen[1].get("expected", chosen[1]["cost"]):
+                    chosen = (i, c, b, probe, rpm_tat, tpm_tat)
+                if not cheapest:
+                    break
+                continue
+            skipped.append((c["dep"], why))
+            if why in ("budget_exceeded", "tokens_exceed_limit"):
+                if permanent != "budget_exceeded":
+                    permanent = why
+            elif best_wait is None or wait < best_wait:
+                best_wait, best_reason = wait, why
+        d["skipped"] = tuple(skipped)
+        if chosen is not None and chosen[0] == first_ok:
+            d["downgraded"] = ""
+        if chosen is None:
+            if best_reason is None:
+                d["reason"] = permanent
+            else:
+                d["reason"] = "deployments_rate_limited" if best_reason == "rate_limited" else best_reason
+                d["retry_after_ms"] = ceil_div(best_wait, 1000)
+            return finish("refused")
+
+        i, c, b, probe, rpm_tat, tpm_tat = chosen
+        if a["key_rpm"] > 0:
+            self.buckets.put(krpm_name, krpm_tat, now)
+        if a["key_tpm"] > 0:
+            self.buckets.put(ktpm_name, ktpm_tat, now)
+        if c["rpm"] > 0:
+            self.buckets.put(f"dep:{c['dep']}:rpm", rpm_tat, now)
+        if c["tpm"] > 0:
+            self.buckets.put(f"dep:{c['dep']}:tpm", tpm_tat, now)
+        b.n, b.window_ms, b.cooldown0_ms = c["n"], c["window_ms"], c["cooldown_ms"]
+        b.max_cooldown_ms, b.lease_ms, b.min_src = c["max_cooldown_ms"], c["lease_ms"], c.get("min_src", 1)
+        if probe:
+            b.probe_id, b.probe_dl_us = a["req_id"], now + c["lease_ms"] * 1000
+        self.breakers[c["dep"]] = b
+        self.res[a["req_id"]] = dict(
+            day=day, key=key, dep=c["dep"], amt=c["cost"], dl=now + a["ttl_ms"] * 1000,
+            ek=a["est"] if a["key_tpm"] > 0 else 0, ed=a["est"] if c["tpm"] > 0 else 0,
+            kt=a["key_tpm"], dt=c["tpm"],
+            gen=b.gen, probe=probe,
+        )
+        self._res_count(day, key, c["cost"])
+        reserved += c["cost"]
+        kreserved += c["cost"]
+        d.update(ok=1, index=i, gen=b.gen, reserved=reserved, remaining=remaining(0), probe=int(probe))
+        return finish("admitted")
+
+    def _count(self, day: str, s: dict, status: str, now: int) -> None:
+        """A settled request: the spend admission reads, breaker report, latency, the ledger
+        entry that `fold` adds the other counters from, and the record."""
+        self._hincr(day, "cost:total", s["cost"])
+        self._hincr(day, f"cost:key:{s['key']}", s["cost"])
+        b = self.breaker(s["dep"])
+        outcome = s["outcome"]
+        if outcome == "throttled":
+            changed = b.throttle(now, s.get("hold_ms", 0))
+        elif outcome == "disabled":
+            changed = b.disable(now, s.get("hold_ms", 0))
+        else:
+            changed = b.report(now, s["gen"], outcome, s["req_id"], s["key"].replace(" ", "_"))
+        if changed:
+            self.breakers[s["dep"]] = b
+        if s["outcome"] == "success":
+            lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
+            ms = s["latency_ms"]
+            lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
+            lat["n"] += 1
+            lat["sum_ms"] += ms
+        self.ledger.append(dict(req_id=s["req_id"], status=status, cost=s["cost"], fold=dict(s, day=day)))
+        self.records.setdefault(s["req_id"], {})["state"] = "settled"
+
+    def fold(self) -> None:
+        """lua/fold.lua run until the ledger is drained: every settled entry's other counters."""
+        for e in self.ledger[self.folded:]:
+            s = e.get("fold")
+            if s is None:
+                continue
+            day = s["day"]
+            names = dict(key=s["key"], model=s["model"], provider=s["provider"], task=s["task"],
+                         route=s["route"], deployment=s["dep"])
+            arm = s.get("arm", "")
+            if arm:
+                names["arm"] = arm
+            for m, v in (("cost", s["cost"]), ("req", 1), ("in", s["tin"]), ("out", s["tout"])):
+                if m != "cost":
+                    self._hincr(day, f"{m}:total", v)
+                for dim, name in names.items():
+                    if (m, dim) != ("cost", "key"):
+                        self._hincr(day, f"{m}:{dim}:{name}", v)
+            self._hincr(day, "cached:total", s["cached"])
+            self._hincr(day, f"cached:model:{s['model']}", s["cached"])
+            if arm:
+                self._hincr(day, f"ms:arm:{arm}", s["latency_ms"])
+                if s["outcome"] == "failure":
+                    self._hincr(day, f"fail:arm:{arm}", 1)
+            if s["outcome"] == "success":
+                mt = f"{s['model']}:{s['task']}"
+                for f, v in ((f"n:{mt}", 1), (f"in:{mt}", s["tin"]), (f"out:{mt}", s["tout"])):
+                    self.tokstats[f] = self.tokstats.get(f, 0) + v
+        self.folded = len(self.ledger)
+
+    def settle(self, s: dict, now: int) -> tuple[int, str, int, int]:
+        """`s`: req_id key dep provider model task route day prev cost tin tout cached outcome
+        gen latency_ms tpm key_tpm [force arm]. Returns (settled, status, spent, reserved)."""
+        r = self.res.get(s["req_id"])
+        status = "settled"
+        if r is None:
+            st = self.records.get(s["req_id"], {}).get("state")
+            status = {"settled": "already_settled", "released": "released",
+                      "admitted": "orphan", "orphan": "orphan"}.get(st, "unknown")
+            if status == "unknown" and s.get("force"):
+                status = "settled_direct"
+                self._count(s["day"], s, status, now)
+        else:
+            rday = r["day"] if r["day"] in (s["day"], s["prev"]) else None
+            if rday:
+                self._res_count(rday, r["key"], -r["amt"])
+            del self.res[s["req_id"]]
+            real = s["tin"] + s["tout"]
+            if s["key_tpm"] > 0:
+                self.buckets.adjust(f"key:{s['key']}:tpm", now, s["key_tpm"], real - r["ek"])
+            if s["tpm"] > 0:
+                self.buckets.adjust(f"dep:{s['dep']}:tpm", now, s["tpm"], real - r["ed"])
+            self._count(rday or s["day"], s, status, now)
+        self.sweep(s["day"], s["prev"], now)
+        return (1 if status in ("settled", "settled_direct") else 0, status,
+                self._get(s["day"], "cost:total"), self._get(s["day"], "reserved:total"))
+
+    def release(self, req_id: str, day: str, prev: str, now: int) -> int:
+        r = self.res.pop(req_id, None)
+        if r is None:
+            return 0
+        if r["day"] in (day, prev):
+            self._res_count(r["day"], r["key"], -r["amt"])
+        if r.get("kt", 0) > 0:
+            self.buckets.adjust(f"key:{r['key']}:tpm", now, r["kt"], -r["ek"])
+        if r.get("dt", 0) > 0:
+            self.buckets.adjust(f"dep:{r['dep']}:tpm", now, r["dt"], -r["ed"])
+        if r["probe"]:
+            b = self.breaker(r["dep"])
+            if b.report(now, r["gen"], "neutral", req_id):
+                self.breakers[r["dep"]] = b
+        self.ledger.append(dict(req_id=req_id, status="released", cost=0))
+        self.records.setdefault(req_id, {})["state"] = "released"
+        return 1
+
+    def breaker_report(self, dep: str, outcome: str, gen: int, now: int) -> tuple[str, int]:
+        b = self.breaker(dep).effective(now)
+        if gen < 0:
+            gen = b.gen
+        b.report(now, gen, outcome, "", "_probe")
+        self.breakers[dep] = b
+        return b.state, b.gen
+
+
+class AdminAuthModel:
+    """lua/admin_auth.lua: failed admin authentications per client and in all, each counter a
+    fixed window opened by its first failure; at a limit every attempt is refused until the
+    window ends. Also the in-process stand-in while Redis is unreachable."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, tuple[int, int]] = {}  # key -> (failures, window end µs)
+
+    def attempt(self, client_key: str, global_key: str, outcome: str, client_limit: int, global_limit: int,
+                window_ms: int, now: int) -> tuple[int, int, int, int]:
+        """Returns (allowed, retry_after_ms, client failures, global failures)."""
+        counters, wait = [], 0
+        for key, limit in ((client_key, client_limit), (global_key, global_limit)):
+            n, till = self.counters.get(key, (0, 0))
+            if till <= now:
+                n, till = 0, 0
+            counters.append([n, till])
+            if n >= limit:
+                wait = max(wait, till - now)
+        if wait > 0:
+            return 0, ceil_div(wait, 1000), counters[0][0], counters[1][0]
+        if outcome == "fail":
+            for key, c in zip((client_key, global_key), counters):
+                if c[0] == 0:
+                    c[1] = now + window_ms * 1000
+                c[0] += 1
+                self.counters[key] = (c[0], c[1])
+        return 1, 0, counters[0][0], counters[1][0]
+
+
+def decode_record(raw: str) -> dict:
+    return json.loads(raw)
