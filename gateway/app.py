@@ -33,7 +33,8 @@ from gateway.errors import GatewayError, shown, unauthorized
 from gateway.observe.log import configure, get_logger
 from gateway.pipeline.embeddings import embeddings
 from gateway.ops.housekeeping import Housekeeper, fold_forever
-from gateway.pipeline.chat import chat_completions
+from gateway.inbound.openai_chat import OpenAIChat
+from gateway.pipeline.chat import chat_endpoint
 from gateway.pipeline.context import Gateway
 from gateway.state.guard import open_state
 from gateway.net.upstream import Upstream
@@ -130,6 +131,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return internal_error(exc, request.url.path).response()
 
 
+chat_completions = chat_endpoint(OpenAIChat())
 HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions,
              "/v1/embeddings": embeddings, "/embeddings": embeddings}
 
@@ -148,7 +150,6 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         upstream = Upstream()
         await upstream.start()
         gw = Gateway(cfg, state, upstream)
-        gw.started = time.time()
         app.state.gateway = gw
         replayed = await state.replay_at_start()
         if replayed:
@@ -165,7 +166,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         finally:
             for task in background:
                 task.cancel()
-            await gw.drain()
+            await gw.settle.drain()
             gw.metrics_share.close()
             await upstream.close()
             state.journal.close()

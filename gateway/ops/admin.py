@@ -32,7 +32,7 @@ async def _gateway(request: Request) -> Gateway:
 
 async def spend(request: Request) -> Response:
     gw = await _gateway(request)
-    day = check_day(request.query_params.get("day") or gw.budget_day())
+    day = check_day(request.query_params.get("day") or gw.clock.day())
     by = request.query_params.get("by", "model")
     if by not in DIMENSIONS:
         raise bad_request(f"by must be one of {list(DIMENSIONS)}.", "by")
@@ -73,7 +73,7 @@ async def cluster(request: Request) -> Response:
 async def budget(request: Request) -> Response:
     """Today's spend against the budget and its pace, with the day's downgrade moments."""
     gw = await _gateway(request)
-    day = check_day(request.query_params.get("day") or gw.budget_day())
+    day = check_day(request.query_params.get("day") or gw.clock.day())
     keys, client = gw.state.keys, gw.state.client
     spend_raw = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
     pace_raw = await client.hgetall(keys.pace(day))
@@ -97,7 +97,7 @@ async def budget(request: Request) -> Response:
 async def experiments(request: Request) -> Response:
     """Each experiment's arms: requests, cost, cost per request, latency and error rate (today)."""
     gw = await _gateway(request)
-    day = check_day(request.query_params.get("day") or gw.budget_day())
+    day = check_day(request.query_params.get("day") or gw.clock.day())
     fields = await gw.state.day_spend(day)
     out: dict[str, dict[str, Any]] = {}
     for route in gw.config.routes.values():

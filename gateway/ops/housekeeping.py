@@ -150,4 +150,4 @@ async def fold_forever(gw: "Gateway", interval_s: float) -> None:
     reads, never do). Every worker runs it: the script is atomic and keeps its own cursor, so
     concurrent folds split the work instead of repeating it; entries wait in the ledger while
     Redis is away."""
-    await every(interval_s, lambda: gw.state.fold(gw.budget_day()), "fold_failed")
+    await every(interval_s, lambda: gw.state.fold(gw.clock.day()), "fold_failed")

@@ -10,16 +10,17 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.config import Deployment
 from gateway.edge.asgi import WholeReply, header_map
+from gateway.errors import GatewayError, bad_request
+from gateway.pipeline.admit import WorstCase
+from gateway.pipeline.context import Gateway
+from gateway.pipeline.fallback import serve
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import parse_json, read_body
-from gateway.config import Deployment
-from gateway.errors import GatewayError, bad_request
-from gateway.pipeline.chat import serve
-from gateway.pricing import cost_micro
 from gateway.pipeline.tokens import embeddings_input_bound
+from gateway.pricing import cost_micro
 from gateway.providers import UpstreamError, adapter_for
-from gateway.pipeline.context import Gateway
 
 MAX_INPUTS = 2048
 
@@ -68,44 +69,48 @@ async def embeddings(request: Request) -> Response:
         call.model_asked, call.task = model, "embedding"
         plan = gw.planner.plan(model, key, chars + 4 * token_ids, None, "embedding", 1.0, body.get("user"),
                                kind="embedding", longest_input_chars=longest)
-        family = gw.token_family(plan.deployments)
+        family = gw.families.of(plan.deployments)
         bound = embeddings_input_bound(body.get("input"), "cl100k" if family == "o200k" else family)
         prompt_tokens = sum(bound) if isinstance(bound, list) else bound
         call.route, call.priority = plan.route, plan.priority
         call.skipped.extend(plan.skipped)
 
-        async def attempt(dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
-            return await _attempt(gw, call, body, encoding, prompt_tokens, dep, attempt_id, deadline)
-
-        return await serve(gw, call, plan, key, prompt_tokens, 0, attempt)
+        attempt = EmbeddingsAttempt(gw, call, body, encoding, prompt_tokens)
+        return await serve(gw, call, plan, key, WorstCase(prompt_tokens, 0), attempt)
     except GatewayError as err:
         call.fail(err)
-        gw.finish(call)
+        gw.observer.finish(call)
         return err.response(call.headers())
 
 
-async def _attempt(gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int,
-                   dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
-    adapter = adapter_for(dep.provider.format)
-    if not hasattr(adapter, "embeddings_to_upstream"):
-        return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
-                             "embeddings_unsupported", retryable=False)
-    opened = await gw.upstream.open(adapter.embeddings_to_upstream(body, dep), dep.provider.timeouts, deadline,
-                                     dep.provider.egress)
-    if isinstance(opened, UpstreamError):
-        return opened
-    data = await gw.upstream.read_body(opened, deadline)
-    if isinstance(data, UpstreamError):
-        return data
-    if opened.status >= 400:
-        return adapter.error_from_upstream(opened.status, data, opened.headers)
-    try:
-        out, usage = adapter.embeddings_from_upstream(data, dep, encoding)
-    except (ValueError, TypeError, KeyError) as exc:
-        return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error", "upstream_malformed",
-                             retryable=True)
-    if not usage.reported:  # Gemini's embedContent reports no token counts
-        usage.prompt_tokens = prompt_tokens
-        out["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
-    call.done(usage, cost_micro(usage, dep.price))
-    return WholeReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle(call, dep, attempt_id))
+class EmbeddingsAttempt:
+    """The pipeline's `Attempt` for embeddings: input tokens are the whole cost."""
+
+    def __init__(self, gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int) -> None:
+        self.gw, self.call, self.body, self.encoding, self.prompt_tokens = gw, call, body, encoding, prompt_tokens
+
+    async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
+        gw, call = self.gw, self.call
+        adapter = adapter_for(dep.provider.format)
+        if not hasattr(adapter, "embeddings_to_upstream"):
+            return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
+                                 "embeddings_unsupported", retryable=False)
+        opened = await gw.upstream.open(adapter.embeddings_to_upstream(self.body, dep), dep.provider.timeouts,
+                                        deadline, dep.provider.egress)
+        if isinstance(opened, UpstreamError):
+            return opened
+        data = await gw.upstream.read_body(opened, deadline)
+        if isinstance(data, UpstreamError):
+            return data
+        if opened.status >= 400:
+            return adapter.error_from_upstream(opened.status, data, opened.headers)
+        try:
+            out, usage = adapter.embeddings_from_upstream(data, dep, self.encoding)
+        except (ValueError, TypeError, KeyError) as exc:
+            return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error",
+                                 "upstream_malformed", retryable=True)
+        if not usage.reported:  # Gemini's embedContent reports no token counts
+            usage.prompt_tokens = self.prompt_tokens
+            out["usage"] = {"prompt_tokens": self.prompt_tokens, "total_tokens": self.prompt_tokens}
+        call.done(usage, cost_micro(usage, dep.price))
+        return WholeReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle.served(call, dep, attempt_id))

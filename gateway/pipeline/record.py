@@ -19,6 +19,7 @@ from gateway.pricing import Usage
 if TYPE_CHECKING:
     from gateway.config import Deployment
     from gateway.errors import GatewayError
+    from gateway.routing.plan import Plan
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 # Request ids: a random 64-bit prefix per process and a counter, so ids stay unique across workers
@@ -63,6 +64,11 @@ class Call:
         own = f"{_ID_PREFIX}{next(_ids):08x}"
         rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else own
         return cls(request_id=rid, started=time.perf_counter(), state_id=own)
+
+    def planned(self, plan: "Plan") -> None:
+        self.route, self.task, self.confidence = plan.route, plan.task, plan.confidence
+        self.priority, self.experiment, self.task_policy = plan.priority, plan.experiment, plan.task_policy
+        self.skipped.extend(plan.skipped)
 
     def note_admission(self, admission: Any) -> None:
         self.skipped.extend(admission.skipped)

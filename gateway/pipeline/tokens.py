@@ -112,6 +112,25 @@ def family_of(wire_format: str, base_url: str) -> str:
     return "any"
 
 
+class TokenFamilies:
+    """The tokenizer family a chain's prompt bound must cover (one family, else "any"), cached
+    per chain: `family_of` for each deployment once, then a dict lookup."""
+
+    def __init__(self) -> None:
+        self._by_chain: dict[tuple[str, ...], str] = {}
+
+    def of(self, deployments: tuple[Any, ...]) -> str:
+        names = tuple(d.name for d in deployments)
+        family = self._by_chain.get(names)
+        if family is None:
+            found = {family_of(d.provider.format, d.provider.base_url) for d in deployments}
+            family = found.pop() if len(found) == 1 else "any"
+            if len(self._by_chain) > 1024:
+                self._by_chain.clear()
+            self._by_chain[names] = family
+        return family
+
+
 def _short_bound(text: str) -> int:
     """A token of a byte-level BPE (or of SentencePiece with byte fallback) covers at least one
     byte; Claude's counts run up to ~5% over the byte count on digit runs and rare scripts (the

@@ -71,7 +71,7 @@ async def sample(gw: "Gateway", now: float | None = None) -> bool:
     now = time.time() if now is None else now
     try:
         keys, client = gw.state.keys, gw.state.client
-        day = gw.budget_day()
+        day = gw.clock.day()
         spent, reserved = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
         current = {labels[0]: value for labels, value in gw.metrics.refusals.values.items()}
         done = _flushed.setdefault(gw, {})
@@ -102,7 +102,7 @@ async def sample(gw: "Gateway", now: float | None = None) -> bool:
 
 
 def _day_param(request: Request, gw: "Gateway") -> str:
-    return check_day(request.query_params.get("day") or gw.budget_day())
+    return check_day(request.query_params.get("day") or gw.clock.day())
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -1,0 +1,55 @@
+"""The inbound seam: one translator per client-facing API, over one canonical request.
+
+The canonical request is an OpenAI chat-completions body, the format every provider adapter
+takes; canonical answers are chat-completion bodies and `chat.completion.chunk` SSE frames, as
+the adapters produce them. An inbound translator turns the client's request into the canonical
+one and canonical answers (and the gateway's errors) back into the client's format, so the
+pipeline's nine steps are written once for every API. The OpenAI chat translator is the
+identity: the most common path pays nothing for the seam.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from gateway.errors import GatewayError
+from gateway.pipeline.request import ChatRequest
+
+
+class StreamEncoder(Protocol):
+    """Canonical SSE frames in, the client's stream bytes out; one encoder per answered stream."""
+
+    def feed(self, frames: bytes) -> bytes:
+        """Whole canonical `data: {...}\\n\\n` frames (one network read's worth) → the client's bytes
+        (may be empty: a translator may hold state until it can emit a whole event)."""
+        ...
+
+    def finish(self) -> bytes:
+        """The stream ended normally after the last frame: the client's closing bytes."""
+        ...
+
+    def error(self, err: GatewayError) -> bytes:
+        """The stream failed after its 200 went out: the failure as the client's last event(s)."""
+        ...
+
+
+class Inbound(Protocol):
+    """A client-facing API. `name` appears in logs and metrics (e.g. `openai.chat`)."""
+
+    name: str
+
+    def parse(self, raw: bytes) -> ChatRequest:
+        """The client's body → the canonical request, validated; a GatewayError (400) otherwise."""
+        ...
+
+    def reply(self, body: dict[str, Any], chat: ChatRequest) -> bytes:
+        """A canonical chat-completion body → the client's response body."""
+        ...
+
+    def stream(self, chat: ChatRequest) -> StreamEncoder:
+        """The encoder for one streamed answer."""
+        ...
+
+    def error_body(self, err: GatewayError) -> bytes:
+        """A gateway error in the client's error format (status and headers stay the error's)."""
+        ...

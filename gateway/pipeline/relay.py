@@ -1,0 +1,186 @@
+"""Step 6-7 for chat: one upstream call, its answer read and relayed in the client's format.
+
+`ChatAttempt` is the pipeline's `Attempt` for chat: it builds the provider call with the
+deployment's adapter, reads a whole answer, or waits for a stream's first frame before answering
+200 (so a dead upstream can still fail over) and then relays the rest. Canonical (OpenAI) frames
+from the adapter's decoder go through the inbound translator's encoder to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from gateway.config import Deployment
+from gateway.edge.asgi import EVENT_STREAM, EventStream, WholeReply
+from gateway.errors import upstream_failed
+from gateway.net.deadlines import Deadlines
+from gateway.net.sse import SSEParser
+from gateway.net.upstream import Opened
+from gateway.pipeline.record import Call
+from gateway.pipeline.request import ChatRequest
+from gateway.pricing import Usage, cost_micro
+from gateway.providers import UpstreamError, adapter_for
+from gateway.providers.openai import StreamError
+
+if TYPE_CHECKING:
+    from gateway.inbound.base import Inbound, StreamEncoder
+    from gateway.pipeline.context import Gateway
+
+
+def _malformed(exc: Exception) -> UpstreamError:
+    return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error", "upstream_malformed",
+                         retryable=True)
+
+
+class ChatAttempt:
+    def __init__(self, gw: "Gateway", call: Call, chat: ChatRequest, inbound: "Inbound") -> None:
+        self.gw, self.call, self.chat, self.inbound = gw, call, chat, inbound
+
+    async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> EventStream | WholeReply | UpstreamError:
+        gw, chat = self.gw, self.chat
+        adapter = adapter_for(dep.provider.format)
+        body = chat.body
+        if chat.max_tokens is None:
+            # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
+            body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,
+                                                          dep.max_output_tokens)}
+        opened = await gw.upstream.open(adapter.to_upstream(body, dep, chat.stream), dep.provider.timeouts,
+                                        deadline, dep.provider.egress)
+        if isinstance(opened, UpstreamError):
+            return opened
+        if opened.status >= 400:
+            data = await gw.upstream.read_body(opened, deadline, 1 << 20)
+            if isinstance(data, UpstreamError):
+                return data
+            return adapter.error_from_upstream(opened.status, data, opened.headers)
+        if chat.stream:
+            relay = StreamRelay(self, dep, attempt_id, adapter.StreamDecoder(dep, chat.include_usage), opened)
+            return await relay.first_frame(deadline)
+        data = await gw.upstream.read_body(opened, deadline)
+        if isinstance(data, UpstreamError):
+            return data
+        try:
+            answer, usage = adapter.from_upstream(data, dep)
+        except (ValueError, TypeError, KeyError) as exc:
+            return _malformed(exc)
+        self.count(dep, usage)
+        return WholeReply(self.inbound.reply(answer, chat), self.call.headers(),
+                          after=lambda: gw.settle.served(self.call, dep, attempt_id))
+
+    def count(self, dep: Deployment, usage: Usage, outcome: str = "success") -> None:
+        if not usage.reported:
+            usage.prompt_tokens = self.chat.prompt_tokens  # unreported: charged at the bound
+        self.call.done(usage, cost_micro(usage, dep.price), outcome)
+
+
+class StreamRelay:
+    """One streamed answer: the first frame before the 200, then the relay until the end."""
+
+    def __init__(self, attempt: ChatAttempt, dep: Deployment, attempt_id: str, decoder: Any, opened: Opened) -> None:
+        self.attempt, self.dep, self.attempt_id = attempt, dep, attempt_id
+        self.decoder, self.opened = decoder, opened
+        self.parser = SSEParser()
+        self.chunks = opened.chunks()
+        self.first: list[bytes] = []
+        self.encoder: StreamEncoder = attempt.inbound.stream(attempt.chat)
+
+    def _feed(self, chunk: bytes) -> list[bytes]:
+        decoder = self.decoder
+        return [frame for event, data in self.parser.feed(chunk) for frame in decoder.feed(event, data)]
+
+    async def first_frame(self, deadline: float) -> EventStream | WholeReply | UpstreamError:
+        """Read up to the first frame within the first-byte timeout. What has already arrived with
+        it is decoded too (a bad event there still fails over); a stream that ended within it is
+        answered in one piece, without the relay's machinery."""
+        decoder, first = self.decoder, self.first
+        failed: BaseException | None = None
+        deadlines = Deadlines.of_loop()  # cheaper than asyncio.timeout; fires up to 0.1 s late
+        timer = deadlines.enter(max(0.001, min(self.dep.provider.timeouts.first_byte_s, deadline - time.monotonic())))
+        try:
+            while not first and not decoder.done:
+                chunk = await anext(self.chunks, None)
+                if chunk is None:
+                    break
+                first.extend(self._feed(chunk))
+            for chunk in self.opened.ready() if not decoder.done else ():
+                first.extend(self._feed(chunk))
+                if decoder.done:
+                    break
+        except asyncio.CancelledError:
+            if not deadlines.expired(timer):
+                raise
+            failed = TimeoutError()
+        except (StreamError, ValueError, OSError, Exception) as exc:
+            failed = exc
+        finally:
+            deadlines.leave(timer)
+        if failed is not None or (not first and not decoder.done):
+            self.opened.close()
+            return _first_frame_error(failed)
+        call = self.attempt.call
+        call.first_token()
+        if decoder.done:
+            body = self.encoder.feed(b"".join(first) + b"".join(decoder.finish())) + self.encoder.finish()
+            self.opened.release()
+            self.attempt.count(self.dep, decoder.usage)
+            return WholeReply(body, call.headers(), head=EVENT_STREAM,
+                              after=lambda: self.attempt.gw.settle.served(call, self.dep, self.attempt_id))
+        return EventStream(self.relay(), call.headers())
+
+    async def relay(self) -> AsyncIterator[bytes]:
+        decoder, encoder, call = self.decoder, self.encoder, self.attempt.call
+        outcome = "success"
+        finished = False
+        try:
+            head = encoder.feed(b"".join(self.first))
+            if head:
+                yield head
+            while not decoder.done:
+                chunk = await anext(self.chunks, None)
+                if chunk is None:
+                    break
+                # every frame decoded from one network read goes to the client in one write
+                frames = self._feed(chunk)
+                if frames:
+                    out = encoder.feed(b"".join(frames))
+                    if out:
+                        yield out
+            finished = True
+            tail = encoder.feed(b"".join(decoder.finish()))
+            if decoder.done:
+                yield tail + encoder.finish()
+            else:
+                outcome = "failure"
+                call.stream_error("upstream_stream_cut")
+                yield tail + encoder.error(upstream_failed(502, "The upstream stream ended early.",
+                                                           "upstream_stream_cut"))
+        except (asyncio.CancelledError, GeneratorExit):  # the client went away: stop the upstream call now
+            outcome = "neutral"
+            call.stream_error("client_disconnected")
+            raise
+        except (StreamError, ValueError, TimeoutError, OSError, Exception) as exc:  # noqa: B902 - all end the stream cleanly
+            outcome = "failure"
+            code = getattr(exc, "code", None) or ("upstream_timeout" if isinstance(exc, TimeoutError)
+                                                  else "upstream_stream_error")
+            call.stream_error(code)
+            yield encoder.error(upstream_failed(502, f"The upstream stream failed: {exc or type(exc).__name__}", code))
+        finally:
+            if decoder.done and outcome == "success":
+                self.opened.release()  # the connection goes back to the pool
+            else:
+                self.opened.close()
+            if not finished:
+                decoder.finish()
+            self.attempt.count(self.dep, decoder.usage, outcome)
+            self.attempt.gw.settle.spawn_served(call, self.dep, self.attempt_id)
+
+
+def _first_frame_error(failed: BaseException | None) -> UpstreamError:
+    if failed is None:
+        return UpstreamError(502, "upstream stream ended before its first chunk", "upstream_error",
+                             "upstream_stream_empty", retryable=True)
+    timeout = isinstance(failed, TimeoutError)
+    return UpstreamError(504 if timeout else 502, f"stream failed before its first chunk: {type(failed).__name__}",
+                         "upstream_error", "upstream_timeout" if timeout else "upstream_stream_error", retryable=True)

@@ -1,0 +1,80 @@
+"""Step 8, settle: one round trip after the answer, off the client's critical path.
+
+A served attempt charges what it cost and frees the rest of its reservation; a failed one frees
+all of it and tells the breaker what `failures.judge` made of the failure. An unsettled
+reservation is safe meanwhile, being the worst case: if a settle never lands, the reservation is
+charged when it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Coroutine
+
+from gateway.config import Config, Deployment
+from gateway.pipeline.admit import BudgetClock
+from gateway.pipeline.record import Call
+from gateway.state.types import SettleRequest
+
+if TYPE_CHECKING:
+    from gateway.observe.request import RequestObserver
+    from gateway.state.guard import GuardedState
+
+
+class Settle:
+    def __init__(self, config: Config, state: "GuardedState", clock: BudgetClock, observer: "RequestObserver") -> None:
+        self.state = state
+        self.clock = clock
+        self.observer = observer
+        self.auth_cooldown_s = config.breaker.auth_cooldown_ms // 1000
+        self._key_tpms = {k.name: k.tpm for k in config.keys}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def request(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, cost: int = 0,
+                tokens_in: int = 0, tokens_out: int = 0, cached: int = 0, hold_ms: int = 0) -> SettleRequest:
+        """The script's arguments for one attempt of `call` on `dep`."""
+        return SettleRequest(
+            req_id=attempt_id, key=call.key, deployment=dep.name, provider=dep.provider.name,
+            model=dep.name, task=call.task or "unknown", route=call.route or dep.name, day=self.clock.day(),
+            cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
+            breaker_gen=call.breaker_gen, latency_ms=int((time.perf_counter() - call.started) * 1000),
+            tpm=dep.tpm, key_tpm=self._key_tpms.get(call.key, 0), arm=call.experiment,
+            # admitted in-process while Redis was unreachable: Redis holds no reservation for it,
+            # so the settle must count the spend directly (a no-op for an id Redis already knows)
+            force=call.degraded, hold_ms=hold_ms,
+        )
+
+    async def served(self, call: Call, dep: Deployment, attempt_id: str) -> None:
+        """The answer has gone out: charge it, then write the log line and metrics."""
+        usage = call.usage
+        await self._send(call, self.request(call, dep, attempt_id, call.outcome, call.cost_micro,
+                                            usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens))
+        self.observer.finish(call)
+
+    async def failed(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, hold_ms: int = 0) -> None:
+        """A failed attempt frees its reservation (money and tokens) before the next admit."""
+        await self._send(call, self.request(call, dep, attempt_id, outcome, hold_ms=hold_ms))
+
+    def spawn_served(self, call: Call, dep: Deployment, attempt_id: str) -> None:
+        self._spawn(self.served(call, dep, attempt_id))
+
+    def spawn_release(self, call: Call, dep: Deployment, attempt_id: str) -> None:
+        """Cancelled mid-attempt: free the reservation without holding up the cancellation."""
+        self._spawn(self.failed(call, dep, attempt_id, "neutral"))
+
+    async def drain(self) -> None:
+        """Wait for settles still running (shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send(self, call: Call, request: SettleRequest) -> None:
+        try:
+            await self.state.settle(request)
+        except Exception as exc:  # the reservation stays, and is charged at its worst case when it expires
+            self.observer.log.error("settle_failed", request_id=call.request_id, error=type(exc).__name__)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
