@@ -124,8 +124,16 @@ def _optional_number(body: dict[str, Any], name: str, minimum: float, maximum: f
 
 
 def parse_chat(raw: bytes) -> ChatRequest:
+    """An OpenAI chat-completions body, read and validated."""
     body = parse_json(raw)
     check_depth(raw, body)
+    return chat_request(body)
+
+
+def chat_request(body: dict[str, Any]) -> ChatRequest:
+    """A canonical (OpenAI chat-completions) body, validated: what every inbound translator
+    produces, so the gateway's own checks run once whatever API the client spoke. The caller has
+    already bounded its nesting (`check_depth` on the client's raw body)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required: a model name, a route, or 'auto'.", "model")
