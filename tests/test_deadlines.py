@@ -70,3 +70,23 @@ def test_the_sweeper_ends_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
         assert d.sweeper is None
 
     asyncio.run(main())
+
+
+async def test_within_turns_its_own_deadline_into_timeout_error() -> None:
+    with pytest.raises(TimeoutError):
+        with deadlines.within(0.05):
+            await asyncio.sleep(5)
+    assert not deadlines.Deadlines.of_loop().due  # the guard is gone
+
+
+async def test_within_lets_another_cancel_through() -> None:
+    async def guarded() -> None:
+        with deadlines.within(30):
+            await asyncio.sleep(5)
+
+    task = asyncio.ensure_future(guarded())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not deadlines.Deadlines.of_loop().due

@@ -6,16 +6,11 @@ Waits whose limit is seconds (the body read's 30 s slowloris guard) do not need 
 here a guarded region costs a dict insert and delete, and a sweeper task (it ends after 5 s
 with nothing guarded) cancels tasks past their deadline every `TICK_S`.
 
-    with_deadline = Deadlines.of_loop()
-    task = with_deadline.enter(30.0)
     try:
-        ...await something...
-    except asyncio.CancelledError:
-        if with_deadline.expired(task):   # ours: turn it into the timeout answer
-            raise TimeoutError from None
-        raise                             # someone else's cancel
-    finally:
-        with_deadline.leave(task)
+        with within(30.0):
+            ...await something...
+    except TimeoutError:                  # the deadline fired; anyone else's cancel passes through
+        ...answer with a timeout...
 """
 
 from __future__ import annotations
@@ -82,3 +77,26 @@ class Deadlines:
                     task.cancel()
         finally:
             self.sweeper = None
+
+
+class within:
+    """`with within(seconds):` guards the current task with a coarse deadline; the block ends with
+    TimeoutError when the deadline fired, and any other cancellation passes through unchanged."""
+
+    __slots__ = ("_deadlines", "_task", "_timeout_s")
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+
+    def __enter__(self) -> "within":
+        self._deadlines = Deadlines.of_loop()
+        self._task = self._deadlines.enter(self._timeout_s)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        fired = exc_type is not None and issubclass(exc_type, asyncio.CancelledError) and \
+            self._deadlines.expired(self._task)
+        self._deadlines.leave(self._task)
+        if fired:
+            raise TimeoutError(f"deadline of {self._timeout_s:g} s passed") from None
+        return False

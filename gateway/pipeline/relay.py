@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from gateway.config import Deployment
 from gateway.edge.asgi import EVENT_STREAM, EventStream, WholeReply
 from gateway.errors import upstream_failed
-from gateway.net.deadlines import Deadlines
+from gateway.net.deadlines import within
 from gateway.net.sse import SSEParser
 from gateway.net.upstream import Opened
 from gateway.pipeline.record import Call
@@ -95,27 +95,20 @@ class StreamRelay:
         it is decoded too (a bad event there still fails over); a stream that ended within it is
         answered in one piece, without the relay's machinery."""
         decoder, first = self.decoder, self.first
-        failed: BaseException | None = None
-        deadlines = Deadlines.of_loop()  # cheaper than asyncio.timeout; fires up to 0.1 s late
-        timer = deadlines.enter(max(0.001, min(self.dep.provider.timeouts.first_byte_s, deadline - time.monotonic())))
-        try:
-            while not first and not decoder.done:
-                chunk = await anext(self.chunks, None)
-                if chunk is None:
-                    break
-                first.extend(self._feed(chunk))
-            for chunk in self.opened.ready() if not decoder.done else ():
-                first.extend(self._feed(chunk))
-                if decoder.done:
-                    break
-        except asyncio.CancelledError:
-            if not deadlines.expired(timer):
-                raise
-            failed = TimeoutError()
-        except (StreamError, ValueError, OSError, Exception) as exc:
+        failed: Exception | None = None
+        try:  # a coarse deadline (net.deadlines): cheaper than asyncio.timeout, fires up to 0.1 s late
+            with within(max(0.001, min(self.dep.provider.timeouts.first_byte_s, deadline - time.monotonic()))):
+                while not first and not decoder.done:
+                    chunk = await anext(self.chunks, None)
+                    if chunk is None:
+                        break
+                    first.extend(self._feed(chunk))
+                for chunk in self.opened.ready() if not decoder.done else ():
+                    first.extend(self._feed(chunk))
+                    if decoder.done:
+                        break
+        except (StreamError, ValueError, OSError, TimeoutError, Exception) as exc:  # a timeout is one of them
             failed = exc
-        finally:
-            deadlines.leave(timer)
         if failed is not None or (not first and not decoder.done):
             self.opened.close()
             return _first_frame_error(failed)
@@ -177,7 +170,7 @@ class StreamRelay:
             self.attempt.gw.settle.spawn_served(call, self.dep, self.attempt_id)
 
 
-def _first_frame_error(failed: BaseException | None) -> UpstreamError:
+def _first_frame_error(failed: Exception | None) -> UpstreamError:
     if failed is None:
         return UpstreamError(502, "upstream stream ended before its first chunk", "upstream_error",
                              "upstream_stream_empty", retryable=True)

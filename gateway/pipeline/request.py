@@ -6,7 +6,6 @@ OpenAI-compatible providers untouched, as a client of OpenAI would expect.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.pipeline.schema import check_depth, check_fields, check_message, check_part
-from gateway.net.deadlines import Deadlines
+from gateway.net.deadlines import within
 from gateway.errors import GatewayError, bad_request, shown, too_large
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -46,17 +45,12 @@ async def read_body(request: Request, limit: int, timeout_s: float = 30.0,
             raise bad_request("Invalid Content-Length header.") from None
         if declared > limit:
             raise too_large(limit)
-    deadlines = Deadlines.of_loop()
-    task = deadlines.enter(timeout_s)
     try:
-        return await _read_body(request.receive, limit)
-    except asyncio.CancelledError:
-        if deadlines.expired(task):
-            raise GatewayError(408, f"The request body did not arrive within {timeout_s:g} s.",
-                               "invalid_request_error", "request_timeout") from None
-        raise
-    finally:
-        deadlines.leave(task)
+        with within(timeout_s):
+            return await _read_body(request.receive, limit)
+    except TimeoutError:
+        raise GatewayError(408, f"The request body did not arrive within {timeout_s:g} s.",
+                           "invalid_request_error", "request_timeout") from None
 
 
 async def _read_body(receive: Any, limit: int) -> bytes:
