@@ -74,8 +74,9 @@ class HotPaths:
 Head = tuple[tuple[bytes, bytes], ...]
 JSON: Head = ((b"content-type", b"application/json"),)
 EVENT_STREAM: Head = ((b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"))
-CUT = sse_error(GatewayError(503, "The gateway is shutting down: the stream was cut before its end.",
-                             "service_unavailable", "server_shutting_down")) + b"data: [DONE]\n\n"
+SHUTTING_DOWN = GatewayError(503, "The gateway is shutting down: the stream was cut before its end.",
+                             "service_unavailable", "server_shutting_down")
+CUT = sse_error(SHUTTING_DOWN) + b"data: [DONE]\n\n"
 
 
 class WholeReply:
@@ -108,9 +109,11 @@ class EventStream:
     event, `[DONE]` and the end of the chunked body, instead of a connection cut mid-body.
     """
 
-    def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200) -> None:
+    def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200,
+                 cut: bytes = CUT) -> None:
         self.frames = frames
         self.status = status
+        self.cut = cut  # the last bytes of a stream the server cuts, in the client's event format
         self.raw_headers = [*EVENT_STREAM, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -129,7 +132,7 @@ class EventStream:
                 return
             if not started:
                 raise
-            await send({"type": "http.response.body", "body": CUT, "more_body": False})
+            await send({"type": "http.response.body", "body": self.cut, "more_body": False})
             return  # the stream has ended cleanly; what cancelled it (the server's shutdown) goes on
         finally:
             watcher.cancel()
@@ -151,4 +154,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["EVENT_STREAM", "EventStream", "HotPaths", "WholeReply", "header_map", "internal_error"]
+__all__ = ["CUT", "EVENT_STREAM", "SHUTTING_DOWN", "EventStream", "HotPaths", "WholeReply", "header_map", "internal_error"]

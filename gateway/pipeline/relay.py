@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from gateway.config import Deployment
-from gateway.edge.asgi import EVENT_STREAM, EventStream, WholeReply
+from gateway.edge.asgi import EVENT_STREAM, SHUTTING_DOWN, EventStream, WholeReply
 from gateway.errors import upstream_failed
 from gateway.net.deadlines import within
 from gateway.net.sse import SSEParser
@@ -120,7 +120,7 @@ class StreamRelay:
             self.attempt.count(self.dep, decoder.usage)
             return WholeReply(body, call.headers(), head=EVENT_STREAM,
                               after=lambda: self.attempt.gw.settle.served(call, self.dep, self.attempt_id))
-        return EventStream(self.relay(), call.headers())
+        return EventStream(self.relay(), call.headers(), cut=self.encoder.error(SHUTTING_DOWN))
 
     async def relay(self) -> AsyncIterator[bytes]:
         decoder, encoder, call = self.decoder, self.encoder, self.attempt.call
