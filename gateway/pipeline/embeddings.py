@@ -92,7 +92,7 @@ class EmbeddingsAttempt:
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
         gw, call = self.gw, self.call
         adapter = adapter_for(dep.provider.format)
-        if not hasattr(adapter, "embeddings_to_upstream"):
+        if not adapter.capabilities.embeddings:
             return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
                                  "embeddings_unsupported", retryable=False)
         opened = await gw.upstream.open(adapter.embeddings_to_upstream(self.body, dep), dep.provider.timeouts,

@@ -22,7 +22,7 @@ from gateway.pipeline.record import Call
 from gateway.pipeline.request import ChatRequest
 from gateway.pricing import Usage, cost_micro
 from gateway.providers import UpstreamError, adapter_for
-from gateway.providers.openai import StreamError
+from gateway.providers.base import StreamError
 
 if TYPE_CHECKING:
     from gateway.inbound.base import Inbound, StreamEncoder

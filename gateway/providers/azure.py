@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from gateway.config import Deployment
-from gateway.providers import UpstreamRequest, encode
-from gateway.providers.openai import (
-    StreamDecoder,
-    apply_quirks,
-    embeddings_from_upstream,
-    error_from_upstream,
-    from_upstream,
-)
-
-__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "embeddings_to_upstream",
-           "embeddings_from_upstream"]
-
-
-def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
-    body = dict(chat)
-    body.pop("model", None)  # the deployment in the path names the model
-    apply_quirks(body, dep.provider.quirks, stream)
-    headers = {"content-type": "application/json"}
-    if dep.provider.api_key:
-        headers["api-key"] = dep.provider.api_key
-    headers.update(dep.provider.headers)
-    url = (f"{dep.provider.base_url}/openai/deployments/{quote(dep.upstream, safe='')}/chat/completions"
-           f"?api-version={quote(dep.provider.api_version or '', safe='')}")
-    return UpstreamRequest(url, headers, encode(body))
+from gateway.providers.base import UpstreamRequest, encode, json_headers
+from gateway.providers.openai import adapter as openai_adapter
+from gateway.providers.openai import apply_quirks
 
 
 def _deployment_url(dep: Deployment, operation: str) -> str:
@@ -37,11 +17,18 @@ def _deployment_url(dep: Deployment, operation: str) -> str:
             f"?api-version={quote(dep.provider.api_version or '', safe='')}")
 
 
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    body = dict(chat)
+    body.pop("model", None)  # the deployment in the path names the model
+    apply_quirks(body, dep.provider.quirks, stream)
+    return UpstreamRequest(_deployment_url(dep, "chat/completions"), json_headers(dep, "api-key"), encode(body))
+
+
 def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
     payload = dict(body)
     payload.pop("model", None)  # the deployment in the path names the model
-    headers = {"content-type": "application/json"}
-    if dep.provider.api_key:
-        headers["api-key"] = dep.provider.api_key
-    headers.update(dep.provider.headers)
-    return UpstreamRequest(_deployment_url(dep, "embeddings"), headers, encode(payload))
+    return UpstreamRequest(_deployment_url(dep, "embeddings"), json_headers(dep, "api-key"), encode(payload))
+
+
+# OpenAI's answers, errors and stream; its own URLs and key header.
+adapter = replace(openai_adapter, name="azure", to_upstream=to_upstream, embeddings_to_upstream=embeddings_to_upstream)

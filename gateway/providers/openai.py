@@ -13,16 +13,19 @@ import orjson
 
 from gateway.config import Deployment, Quirks
 from gateway.pricing import Usage, estimate_tokens
-from gateway.providers import (
-    RETRYABLE_STATUSES,
+from gateway.providers.base import (
+    Capabilities,
+    EmbeddingsAdapterFunctions,
+    StreamError,
     UpstreamError,
     UpstreamRequest,
     as_object,
-    client_status,
     encode,
     error_message,
-    retry_after_seconds,
+    json_headers,
+    upstream_error,
 )
+from gateway.providers.embeddings import encode as encode_vector
 
 
 def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
@@ -42,15 +45,15 @@ def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
         body.pop(name, None)
 
 
+def _headers(dep: Deployment) -> dict[str, str]:
+    return json_headers(dep, "authorization", "Bearer ")
+
+
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
     body = dict(chat)
     body["model"] = dep.upstream
     apply_quirks(body, dep.provider.quirks, stream)
-    headers = {"content-type": "application/json"}
-    if dep.provider.api_key:
-        headers["authorization"] = f"Bearer {dep.provider.api_key}"
-    headers.update(dep.provider.headers)
-    return UpstreamRequest(dep.provider.base_url + "/chat/completions", headers, encode(body))
+    return UpstreamRequest(dep.provider.base_url + "/chat/completions", _headers(dep), encode(body))
 
 
 def usage_from(doc: Mapping[str, Any] | None) -> Usage:
@@ -158,21 +161,9 @@ def _content_chars(choices: Any) -> int:
     return n
 
 
-class StreamError(Exception):
-    """The provider sent an error event in the middle of a stream."""
-
-    def __init__(self, message: str, code: str | None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
     message, code = error_message(data)
-    client, type_ = client_status(status)
-    return UpstreamError(
-        status=client, message=message, type=type_, code=code, retryable=status in RETRYABLE_STATUSES,
-        retry_after_s=retry_after_seconds(headers), upstream_status=status,
-    )
+    return upstream_error(status, message, code, headers)
 
 
 def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
@@ -180,17 +171,11 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     `user` and provider-specific fields reach the provider)."""
     payload = dict(body)
     payload["model"] = dep.upstream
-    headers = {"content-type": "application/json"}
-    if dep.provider.api_key:
-        headers["authorization"] = f"Bearer {dep.provider.api_key}"
-    headers.update(dep.provider.headers)
-    return UpstreamRequest(dep.provider.base_url + "/embeddings", headers, encode(payload))
+    return UpstreamRequest(dep.provider.base_url + "/embeddings", _headers(dep), encode(payload))
 
 
 def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:
     """The provider's list body, each vector re-encoded if the provider ignored `encoding_format`."""
-    from gateway.providers.embeddings import encode
-
     doc = orjson.loads(data)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise ValueError("upstream body is not an embeddings list")
@@ -199,9 +184,15 @@ def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str)
         if not isinstance(item, dict) or not isinstance(item.get("embedding"), (list, str)):
             raise ValueError("an embedding has no vector")
         items.append({**item, "object": "embedding", "index": item.get("index", i),
-                      "embedding": encode(item["embedding"], encoding_format)})
+                      "embedding": encode_vector(item["embedding"], encoding_format)})
     raw = doc.get("usage") or {}
     usage = Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0), reported="prompt_tokens" in raw)
     body = {**doc, "object": "list", "data": items, "model": doc.get("model") or dep.upstream,
             "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}}
     return body, usage
+
+
+
+adapter = EmbeddingsAdapterFunctions("openai", Capabilities(embeddings=True, n_choices=True),
+                                     to_upstream, from_upstream, error_from_upstream, StreamDecoder,
+                                     embeddings_to_upstream, embeddings_from_upstream)

@@ -111,3 +111,18 @@ def same_answer(streamed: dict[str, Any], body: dict[str, Any]) -> None:
         assert [(c["id"], c["function"]["name"]) for c in s_calls] == [(c["id"], c["function"]["name"]) for c in b_calls]
         assert [orjson.loads(c["function"]["arguments"]) for c in s_calls] == \
             [orjson.loads(c["function"]["arguments"]) for c in b_calls]
+
+
+def stream_matches_body(adapter: Any, dep: Deployment, sse: str, body: str) -> list[dict[str, Any]]:
+    """Decode the golden stream `sse` and check it is the golden answer `body` told in chunks: same
+    content, tool calls, finish, id and usage (in the chunks and on the decoder). The chunks."""
+    decoder = adapter.StreamDecoder(dep, include_usage=True)
+    chunks = run_decoder(decoder, events(sse))
+    assert decoder.done
+    whole, usage = adapter.from_upstream(golden_bytes(body), dep)
+    streamed = reassemble(chunks)
+    same_answer(streamed, whole)
+    assert streamed["id"] == whole["id"]
+    assert streamed["usage"] == whole["usage"]
+    assert decoder.usage == usage
+    return chunks

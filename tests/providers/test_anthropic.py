@@ -7,9 +7,9 @@ import pytest
 
 from gateway.errors import GatewayError
 from gateway.providers import adapter_for
-from gateway.providers.anthropic import request as anthropic
-from gateway.providers.openai import StreamError
-from tests.providers.helpers import deployment, events, golden_bytes, golden_json, reassemble, run_decoder, same_answer
+from gateway.providers.anthropic import adapter as anthropic
+from gateway.providers import StreamError, openai_side
+from tests.providers.helpers import deployment, events, golden_bytes, golden_json, run_decoder, stream_matches_body
 
 DEP = deployment("anthropic", "claude-sonnet-4-20250514", "https://api.anthropic.com", max_output_tokens=64000,
                  headers=(("anthropic-beta", "prompt-caching-2024-07-31"),))
@@ -27,7 +27,7 @@ def body_of(chat: dict, stream: bool = False, dep=DEP) -> dict:
 
 
 def test_registered() -> None:
-    assert adapter_for("anthropic").to_upstream is anthropic.to_upstream
+    assert adapter_for("anthropic") is anthropic
 
 
 # ------------------------------------------------------------------------------------- request
@@ -258,15 +258,7 @@ def test_malformed_body(data) -> None:
 
 @pytest.mark.parametrize("name", ["text", "tool_use", "cached"])
 def test_stream_equals_non_streamed(name) -> None:
-    decoder = anthropic.StreamDecoder(DEP, include_usage=True)
-    chunks = run_decoder(decoder, events(f"anthropic/stream_{name}.sse"))
-    assert decoder.done
-    body, usage = anthropic.from_upstream(golden_bytes(f"anthropic/message_{name}.json"), DEP)
-    streamed = reassemble(chunks)
-    same_answer(streamed, body)
-    assert streamed["id"] == body["id"]
-    assert streamed["usage"] == body["usage"]
-    assert decoder.usage == usage
+    chunks = stream_matches_body(anthropic, DEP, f"anthropic/stream_{name}.sse", f"anthropic/message_{name}.json")
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
 
 
@@ -340,7 +332,7 @@ def test_dropped_fields_are_logged(monkeypatch) -> None:
         def debug(self, event, **fields):
             seen.append((event, fields))
 
-    monkeypatch.setattr(anthropic, "log", Recorder())
+    monkeypatch.setattr(openai_side, "log", Recorder())
     body_of({"messages": [{"role": "user", "content": "x"}], "seed": 1, "logit_bias": {}, "temperature": 0})
     assert seen == [("request_fields_dropped", {"provider": "anthropic", "fields": ["logit_bias", "seed"]})]
     seen.clear()

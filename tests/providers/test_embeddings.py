@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.providers import azure, openai
-from gateway.providers.anthropic import request as anthropic
-from gateway.providers.gemini import request as gemini
+from gateway.providers.azure import adapter as azure
+from gateway.providers.openai import adapter as openai
+from gateway.providers.anthropic import adapter as anthropic
+from gateway.providers.gemini import adapter as gemini
 from gateway.providers.embeddings import decode_base64, encode_base64
 from tests.providers.helpers import deployment, golden_bytes
 
@@ -47,18 +48,18 @@ def test_azure_request() -> None:
     assert orjson.loads(req.body) == {"input": "hello", "dimensions": 64}
 
 
-@pytest.mark.parametrize("module,dep", [(openai, OPENAI), (azure, AZURE)])
-def test_openai_response_float_and_base64(module, dep) -> None:
-    body, usage = module.embeddings_from_upstream(orjson.dumps(OPENAI_FLOAT), dep, "float")
+@pytest.mark.parametrize("adapter,dep", [(openai, OPENAI), (azure, AZURE)])
+def test_openai_response_float_and_base64(adapter, dep) -> None:
+    body, usage = adapter.embeddings_from_upstream(orjson.dumps(OPENAI_FLOAT), dep, "float")
     assert body == OPENAI_FLOAT
     assert (usage.prompt_tokens, usage.completion_tokens, usage.reported) == (8, 0, True)
     # the provider ignored encoding_format=base64: the gateway encodes
-    body, _ = module.embeddings_from_upstream(orjson.dumps(OPENAI_FLOAT), dep, "base64")
+    body, _ = adapter.embeddings_from_upstream(orjson.dumps(OPENAI_FLOAT), dep, "base64")
     assert [decode_base64(d["embedding"]) for d in body["data"]] == \
         [pytest.approx(d["embedding"], rel=1e-6) for d in OPENAI_FLOAT["data"]]
     # the provider sent base64 and the client wants it: unchanged
     b64 = {**OPENAI_FLOAT, "data": [{**d, "embedding": encode_base64(d["embedding"])} for d in OPENAI_FLOAT["data"]]}
-    body, _ = module.embeddings_from_upstream(orjson.dumps(b64), dep, "base64")
+    body, _ = adapter.embeddings_from_upstream(orjson.dumps(b64), dep, "base64")
     assert body["data"] == b64["data"]
 
 

@@ -7,9 +7,11 @@ import pytest
 
 from gateway.errors import GatewayError
 from gateway.providers import adapter_for
-from gateway.providers.gemini import request as gemini
-from gateway.providers.openai import StreamError
-from tests.providers.helpers import deployment, events, golden_bytes, golden_json, reassemble, run_decoder, same_answer
+from gateway.providers.gemini import adapter as gemini
+from gateway.providers.gemini.schema import clean_schema
+from gateway.providers import StreamError, openai_side
+from tests.providers.helpers import (deployment, events, golden_bytes, golden_json, reassemble, run_decoder,
+                                     stream_matches_body)
 
 DEP = deployment("gemini", "gemini-2.5-flash", "https://generativelanguage.googleapis.com", api_key="AIza-test")
 WEATHER = {"type": "function", "function": {
@@ -26,7 +28,7 @@ def body_of(chat: dict, stream: bool = False, dep=DEP) -> dict:
 
 
 def test_registered() -> None:
-    assert adapter_for("gemini").to_upstream is gemini.to_upstream
+    assert adapter_for("gemini") is gemini
 
 
 # ------------------------------------------------------------------------------------- request
@@ -116,7 +118,7 @@ def test_clean_schema_refs_const_and_property_names() -> None:
                              "tags": {"type": "array", "items": {"type": "string", "additionalProperties": False}},
                              "any": {"oneOf": [{"type": "integer"}, {"type": "string"}]}},
               "additionalProperties": False}
-    assert gemini.clean_schema(schema) == {
+    assert clean_schema(schema) == {
         "type": "object",
         "properties": {"additionalProperties": {"type": "string"},
                        "unit": {"type": "string", "enum": ["c", "f"], "description": "unit"},
@@ -233,15 +235,7 @@ def test_malformed_body(data) -> None:
 
 @pytest.mark.parametrize("name", ["text", "function_call", "candidates"])
 def test_stream_equals_non_streamed(name) -> None:
-    decoder = gemini.StreamDecoder(DEP, include_usage=True)
-    chunks = run_decoder(decoder, events(f"gemini/stream_{name}.sse"))
-    assert decoder.done
-    body, usage = gemini.from_upstream(golden_bytes(f"gemini/response_{name}.json"), DEP)
-    streamed = reassemble(chunks)
-    same_answer(streamed, body)
-    assert streamed["id"] == body["id"]
-    assert streamed["usage"] == body["usage"]
-    assert decoder.usage == usage
+    stream_matches_body(gemini, DEP, f"gemini/stream_{name}.sse", f"gemini/response_{name}.json")
 
 
 def test_stream_tool_call_deltas() -> None:
@@ -337,6 +331,6 @@ def test_dropped_fields_are_logged(monkeypatch) -> None:
         def debug(self, event, **fields):
             seen.append((event, fields))
 
-    monkeypatch.setattr(gemini, "log", Recorder())
+    monkeypatch.setattr(openai_side, "log", Recorder())
     body_of({"messages": [{"role": "user", "content": "x"}], "user": "u", "logprobs": True, "seed": 3})
     assert seen == [("request_fields_dropped", {"provider": "gemini", "fields": ["logprobs", "user"]})]

@@ -12,8 +12,8 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from gateway.providers.anthropic import request as anthropic
-from gateway.providers.gemini import request as gemini
+from gateway.providers.anthropic import adapter as anthropic
+from gateway.providers.gemini import adapter as gemini
 from tests.providers.helpers import deployment, events, golden_bytes, run_decoder
 
 ANTHROPIC = deployment("anthropic", "claude-sonnet-4-20250514", "https://api.anthropic.com")

@@ -7,7 +7,8 @@ import orjson
 import pytest
 
 from gateway.providers import openai as oa
-from gateway.providers.openai import StreamDecoder, StreamError
+from gateway.providers import StreamError
+from gateway.providers.openai import StreamDecoder
 from tests.providers.helpers import deployment
 
 DEP = deployment("openai", "gpt-5.4-mini", "https://api.openai.com/v1")

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from gateway.pipeline.request import parse_chat
 from gateway.errors import GatewayError
-from gateway.providers import azure, openai
-from gateway.providers.anthropic import request as anthropic
-from gateway.providers.gemini import request as gemini
+from gateway.providers.azure import adapter as azure
+from gateway.providers.openai import adapter as openai
+from gateway.providers.anthropic import adapter as anthropic
+from gateway.providers.gemini import adapter as gemini
 from tests.providers.helpers import deployment
 
 ADAPTERS = {
@@ -103,9 +104,9 @@ def run(body: dict[str, Any], validate: bool = True) -> list[str]:
     else:
         body, stream = orjson.loads(raw), body.get("stream") is True
     outcomes = []
-    for module, dep in ADAPTERS.values():
+    for adapter, dep in ADAPTERS.values():
         try:
-            req = module.to_upstream(copy.deepcopy(body), dep, stream)
+            req = adapter.to_upstream(copy.deepcopy(body), dep, stream)
         except GatewayError as err:
             _check_error(err)
             outcomes.append("400")

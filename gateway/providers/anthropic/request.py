@@ -22,8 +22,9 @@ Response and stream: text blocks joined into `content`, `tool_use` → `tool_cal
 arguments), `stop_reason` mapped to `finish_reason`, usage with prompt tokens counted as
 input + cache reads + cache writes (cached = cache reads).
 
-The response side is in `anthropic_response` and the stream decoder in `anthropic_stream`; this
-module re-exports them, so it stays the whole adapter.
+The response side is in `response.py`, the stream decoder in `stream.py`; the package's `adapter`
+puts the three together. What every translating adapter does on the OpenAI side is in
+`gateway.providers.openai_side`.
 """
 
 from __future__ import annotations
@@ -34,28 +35,22 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.errors import bad_request, shown
-from gateway.observe.log import get_logger
-from gateway.providers import (
-    RETRYABLE_STATUSES,
+from gateway.providers import openai_side
+from gateway.providers.base import (
     UpstreamError,
     UpstreamRequest,
-    as_count,
     as_item,
     as_list,
     as_number,
     as_object,
     as_strings,
-    client_status,
     encode,
-    retry_after_seconds,
+    json_headers,
+    upstream_error,
 )
-from gateway.providers.anthropic.response import from_upstream
-from gateway.providers.anthropic.stream import StreamDecoder
-from gateway.providers.openai import StreamError
-
-__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "StreamError"]
 
 API_VERSION = "2023-06-01"
+VERSION_HEADER = {"anthropic-version": API_VERSION}
 DEFAULT_MAX_TOKENS = 4096
 JSON_INSTRUCTION = ("Respond with a single valid JSON value only: no prose before or after it and no "
                     "Markdown code fences.")
@@ -67,54 +62,15 @@ HANDLED = frozenset({
     "response_format", "user",
 })
 
-log = get_logger("gateway.providers.anthropic.request")
-
-
-# ---------------------------------------------------------------------------------------- request
 
 def _url(base: str) -> str:
     return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
 
-def _headers(dep: Deployment) -> dict[str, str]:
-    headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-    if dep.provider.api_key:
-        headers["x-api-key"] = dep.provider.api_key
-    headers.update(dep.provider.headers)
-    return headers
-
-
-def parse_data_url(url: str, where: str) -> tuple[str, str]:
-    """`data:<media type>;base64,<data>` → (media type, base64 data); 400 for anything else."""
-    head, sep, data = url.partition(",")
-    if not sep or not head.endswith(";base64"):
-        raise bad_request(f"{where}: a data: URL must be base64-encoded (data:<type>;base64,...).", where)
-    media_type = head[5:-7] or "application/octet-stream"
-    return media_type, data
-
-
-def _text_of(content: Any, where: str) -> str:
-    """The text of a system/developer message (string or text parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(as_list(content, f"{where}.content")):
-        part = as_item(part, f"{where}.content[{i}]")
-        if part.get("type") != "text":
-            raise bad_request(f"{where}.content[{i}]: only text parts are allowed in this message.", where)
-        texts.append(str(part.get("text") or ""))
-    return "\n".join(texts)
-
-
 def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str) or not url:
-        raise bad_request(f"{where}: image_url.url is required.", where)
+    url = openai_side.image_url(part, where)
     if url.startswith("data:"):
-        media_type, data = parse_data_url(url, where)
+        media_type, data = openai_side.parse_data_url(url, where)
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -122,11 +78,7 @@ def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _file_block(part: dict[str, Any], where: str) -> dict[str, Any]:
-    data_url = as_object(part.get("file"), f"{where}.file").get("file_data")
-    if not isinstance(data_url, str) or not data_url.startswith("data:"):
-        raise bad_request(f"{where}: only inline files (file.file_data as a data: URL) are supported "
-                          "for this model.", where)
-    media_type, data = parse_data_url(data_url, where)
+    media_type, data = openai_side.file_data(part, where, " for this model")
     return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
@@ -158,50 +110,18 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_use(call: Any, where: str) -> dict[str, Any]:
-    call = as_item(call, where)
-    fn = as_object(call.get("function"), f"{where}.function")
-    name = fn.get("name")
-    if not isinstance(name, str) or not name:
-        raise bad_request(f"{where}: function.name is required.", where)
-    raw = fn.get("arguments") or "{}"
-    try:
-        args = orjson.loads(raw) if isinstance(raw, str) else raw
-    except orjson.JSONDecodeError:
-        raise bad_request(f"{where}: function.arguments is not valid JSON.", where) from None
-    if not isinstance(args, dict):
-        raise bad_request(f"{where}: function.arguments must be a JSON object.", where)
-    return {"type": "tool_use", "id": str(call.get("id") or ""), "name": name, "input": args}
-
-
-def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     system: list[str] = []
     turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
-    for i, msg in enumerate(as_list(messages, "messages")):
-        where = f"messages[{i}]"
-        msg = as_item(msg, where)
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            text = _text_of(msg.get("content"), where)
-            if text:
-                system.append(text)
-        elif role == "user":
-            add("user", _blocks(msg.get("content"), where))
+    for where, role, msg in openai_side.conversation(messages, system):
+        if role == "user":
+            openai_side.add_turn(turns, "user", "content", _blocks(msg.get("content"), where))
         elif role == "assistant":
             blocks = _blocks(msg.get("content"), where)
-            for j, call in enumerate(as_list(msg.get("tool_calls"), f"{where}.tool_calls")):
-                blocks.append(_tool_use(call, f"{where}.tool_calls[{j}]"))
-            add("assistant", blocks)
-        elif role == "tool":
+            blocks += [{"type": "tool_use", "id": str(call.get("id") or ""), "name": name, "input": args}
+                       for call, name, args, _ in openai_side.tool_calls(msg, where)]
+            openai_side.add_turn(turns, "assistant", "content", blocks)
+        else:  # tool
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
                 raise bad_request(f"{where}: tool messages need a tool_call_id.", f"{where}.tool_call_id")
@@ -211,22 +131,14 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
                 result["content"] = content
             elif content:
                 result["content"] = _blocks(content, where)
-            add("user", [result])  # results in a row share one user turn, ahead of any text
-        else:
-            raise bad_request(f"{where}: role {shown(role)} is not supported by this model; use 'tool' messages "
-                              "for tool results.", f"{where}.role")
+            # results in a row share one user turn, ahead of any text
+            openai_side.add_turn(turns, "user", "content", [result])
     return system, turns
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     out = []
-    for i, tool in enumerate(as_list(tools, "tools")):
-        tool = as_item(tool, f"tools[{i}]")
-        if tool.get("type", "function") != "function":
-            raise bad_request(f"tools[{i}]: only function tools are supported by this model.", "tools")
-        fn = as_object(tool.get("function"), f"tools[{i}].function")
-        if not fn.get("name"):
-            raise bad_request(f"tools[{i}]: function.name is required.", "tools")
+    for fn in openai_side.function_tools(tools):
         entry: dict[str, Any] = {
             "name": fn["name"],
             "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
@@ -237,19 +149,12 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     return out
 
 
+TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none", "function": "tool"}
+
+
 def _tool_choice(choice: Any) -> dict[str, Any]:
-    if choice in (None, "auto"):
-        return {"type": "auto"}
-    if choice == "required":
-        return {"type": "any"}
-    if choice == "none":
-        return {"type": "none"}
-    if isinstance(choice, dict):
-        name = as_object(choice.get("function"), "tool_choice.function").get("name")
-        if name:
-            return {"type": "tool", "name": name}
-    raise bad_request("tool_choice must be 'auto', 'required', 'none' or {'type': 'function', "
-                      "'function': {'name': ...}}.", "tool_choice")
+    mode, name = openai_side.tool_choice_mode(choice)
+    return {"type": TOOL_CHOICES[mode], "name": name} if name else {"type": TOOL_CHOICES[mode]}
 
 
 def _json_instruction(fmt: Any) -> str | None:
@@ -267,17 +172,11 @@ def _json_instruction(fmt: Any) -> str | None:
 
 
 def max_tokens_for(chat: dict[str, Any], dep: Deployment) -> int:
-    name = "max_completion_tokens" if chat.get("max_completion_tokens") else "max_tokens"
-    value = chat.get(name)
+    """Anthropic requires `max_tokens`: the client's, else the model's cap up to DEFAULT_MAX_TOKENS."""
+    value = openai_side.requested_max_tokens(chat)
     if value:
-        return as_count(value, name)
+        return value
     return min(dep.max_output_tokens, DEFAULT_MAX_TOKENS) if dep.max_output_tokens else DEFAULT_MAX_TOKENS
-
-
-def drop_unknown(chat: dict[str, Any], handled: frozenset[str], provider: str) -> None:
-    dropped = sorted(k for k in chat if k not in handled)
-    if dropped:
-        log.debug("request_fields_dropped", provider=provider, fields=dropped)
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
@@ -285,7 +184,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     if n is not None and n != 1:
         raise bad_request("n > 1 is not supported by this model (Anthropic returns one completion per "
                           "request); send n=1 or omit it.", "n", "unsupported_parameter")
-    drop_unknown(chat, HANDLED, "anthropic")
+    openai_side.drop_unknown(chat, HANDLED, "anthropic")
     system, messages = _messages(chat.get("messages") or [])
     instruction = _json_instruction(chat.get("response_format"))
     if instruction:
@@ -315,7 +214,8 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["metadata"] = {"user_id": chat["user"]}
     if stream:
         body["stream"] = True
-    return UpstreamRequest(_url(dep.provider.base_url), _headers(dep), encode(body))
+    return UpstreamRequest(_url(dep.provider.base_url), json_headers(dep, "x-api-key", fixed=VERSION_HEADER),
+                           encode(body))
 
 
 # ----------------------------------------------------------------------------------------- errors
@@ -331,9 +231,6 @@ def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) ->
             code = err.get("type")
     except orjson.JSONDecodeError:
         message = data[:300].decode(errors="replace").strip() or "upstream returned an empty error body"
-    client, type_ = client_status(status)
     if status == 529:
         code = code or "overloaded_error"
-    return UpstreamError(status=client, message=message, type=type_, code=code,
-                         retryable=status in RETRYABLE_STATUSES or code == "overloaded_error",
-                         retry_after_s=retry_after_seconds(headers), upstream_status=status)
+    return upstream_error(status, message, code, headers, retryable=code == "overloaded_error")

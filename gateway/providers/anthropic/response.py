@@ -1,7 +1,5 @@
 """Anthropic message → the OpenAI chat-completion body, plus the pieces the stream decoder shares
-with it (usage, completion id, stop reasons).
-
-Split out of :mod:`gateway.providers.anthropic.request`, which re-exports `from_upstream` as the adapter's.
+with it (usage, completion id, stop reasons); the OpenAI shapes come from `openai_side`.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
+from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -33,16 +32,6 @@ def usage_from(doc: Mapping[str, Any] | None) -> Usage:
                  cached_tokens=cache_read, reasoning_tokens=0, reported=True)
 
 
-def usage_body(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
 def completion_id(message_id: Any) -> str:
     text = str(message_id or "")
     return "chatcmpl-" + (text[4:] if text.startswith("msg_") else text or str(time.time_ns()))
@@ -59,24 +48,10 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
-            calls.append({
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()},
-            })
+            calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
         # thinking / redacted_thinking blocks are not part of the OpenAI answer
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
     usage = usage_from(doc.get("usage"))
-    body = {
-        "id": completion_id(doc.get("id")),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": dep.upstream,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop"),
-                     "logprobs": None}],
-        "usage": usage_body(usage),
-    }
+    finish = STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop")
+    body = completion(completion_id(doc.get("id")), dep.upstream, [choice(0, assistant_message(texts, calls), finish)],
+                      usage)
     return body, usage

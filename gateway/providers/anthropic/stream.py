@@ -1,22 +1,18 @@
 """Anthropic Messages stream events → OpenAI `chat.completion.chunk` frames.
 
-Split out of :mod:`gateway.providers.anthropic.request`, which re-exports `StreamDecoder` as the adapter's.
+Every chunk is written with `openai_side.ChunkWriter`; this module reads Anthropic's events.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import orjson
-
 from gateway.config import Deployment
-from gateway.pricing import Usage, estimate_tokens
-from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_body, usage_from
-from gateway.providers.openai import StreamError
+from gateway.pricing import estimate_tokens
+from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_from
+from gateway.providers.base import StreamError
+from gateway.providers.openai_side import ChunkWriter, stream_object
 
 
-class StreamDecoder:
+class StreamDecoder(ChunkWriter):
     """Anthropic stream events → OpenAI `chat.completion.chunk` frames.
 
     message_start → the role chunk; content_block_start (tool_use) → the tool call's id and name;
@@ -25,76 +21,50 @@ class StreamDecoder:
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
-        self.include_usage = include_usage
-        self.model = dep.upstream
-        self.usage = Usage()
-        self.done = False
-        self.id = completion_id(None)
-        self.created = int(time.time())
-        self._started = False
+        super().__init__(dep, include_usage, completion_id(None))
         self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
         self._finish: str | None = None
         self._finished = False
         self._output_reported = False
-        self._chars = 0
-
-    def _frame(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                 "model": self.model, "choices": choices}
-        if usage is not None:
-            chunk["usage"] = usage_body(usage)
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._frame([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
-
-    def _start(self, out: list[bytes]) -> None:
-        if not self._started:
-            self._started = True
-            out.append(self._delta({"role": "assistant", "content": ""}))
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise ValueError(f"stream event is not JSON: {data[:80]!r}") from None
-        if not isinstance(doc, dict):
-            raise ValueError("stream event is not a JSON object")
+        doc = stream_object(data, "stream event")
         kind = doc.get("type") or event.decode(errors="replace")
         out: list[bytes] = []
         if kind == "message_start":
             message = doc.get("message") or {}
             self.id = completion_id(message.get("id"))
             self.usage = usage_from(message.get("usage"))
-            self._start(out)
+            self._start(0, out)
         elif kind == "content_block_start":
-            self._start(out)
+            self._start(0, out)
             block = doc.get("content_block") or {}
             if block.get("type") == "tool_use":
                 index = len(self._tools)
                 self._tools[int(doc.get("index") or 0)] = index
                 name = block.get("name") or ""
                 self._chars += len(name)
-                out.append(self._delta({"tool_calls": [{"index": index, "id": block.get("id"), "type": "function",
-                                                        "function": {"name": name, "arguments": ""}}]}))
+                call = {"index": index, "id": block.get("id"), "type": "function",
+                        "function": {"name": name, "arguments": ""}}
+                out.append(self._delta(0, {"tool_calls": [call]}))
             elif block.get("type") == "text" and block.get("text"):
                 self._chars += len(block["text"])
-                out.append(self._delta({"content": block["text"]}))
+                out.append(self._delta(0, {"content": block["text"]}))
         elif kind == "content_block_delta":
-            self._start(out)
+            self._start(0, out)
             delta = doc.get("delta") or {}
             dtype = delta.get("type")
             if dtype == "text_delta":
                 text = delta.get("text") or ""
                 if text:
                     self._chars += len(text)
-                    out.append(self._delta({"content": text}))
+                    out.append(self._delta(0, {"content": text}))
             elif dtype == "input_json_delta":
                 fragment = delta.get("partial_json") or ""
                 index = self._tools.get(int(doc.get("index") or 0))
                 if fragment and index is not None:
                     self._chars += len(fragment)
-                    out.append(self._delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+                    out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
             # thinking_delta / signature_delta / citations are not part of the OpenAI answer
         elif kind == "message_delta":
             delta = doc.get("delta") or {}
@@ -107,7 +77,7 @@ class StreamDecoder:
             if usage.get("input_tokens") is not None:  # newer API versions repeat the input counts here
                 self.usage = usage_from({**usage, "output_tokens": self.usage.completion_tokens})
         elif kind == "message_stop":
-            self._start(out)
+            self._start(0, out)
             out.extend(self._close())
             self.done = True
         elif kind == "error":
@@ -120,9 +90,8 @@ class StreamDecoder:
         if self._finished:
             return []
         self._finished = True
-        out = [self._delta({}, self._finish or "stop")]
-        if self.include_usage:
-            out.append(self._frame([], self.usage))
+        out = [self._delta(0, {}, self._finish or "stop")]
+        self._usage_chunk(out)
         return out
 
     def finish(self) -> list[bytes]:

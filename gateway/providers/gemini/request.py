@@ -23,8 +23,9 @@ in the non-streamed answer). A `thoughtSignature` on a function call travels in 
 `extra_content.google.thought_signature` and is sent back on the next turn, as Google's own
 OpenAI-compatible endpoint does.
 
-The response side is in `gemini_response`, the stream decoder in `gemini_stream` and the schema
-cleaning in `gemini_schema`; this module re-exports them, so it stays the whole adapter.
+The response side is in `response.py`, the stream decoder in `stream.py` and the schema cleaning
+in `schema.py`; the package's `adapter` puts them together. What every translating adapter does on
+the OpenAI side is in `gateway.providers.openai_side`.
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.errors import bad_request, shown
-from gateway.observe.log import get_logger
 from gateway.pricing import Usage
-from gateway.providers import (
-    RETRYABLE_STATUSES,
+from gateway.providers import openai_side
+from gateway.providers.base import (
     UpstreamError,
     UpstreamRequest,
     as_count,
@@ -48,18 +48,12 @@ from gateway.providers import (
     as_list,
     as_object,
     as_strings,
-    client_status,
     encode,
-    retry_after_seconds,
+    json_headers,
+    upstream_error,
 )
 from gateway.providers.embeddings import embeddings_body
-from gateway.providers.gemini.response import from_upstream
 from gateway.providers.gemini.schema import clean_schema
-from gateway.providers.gemini.stream import StreamDecoder
-from gateway.providers.openai import StreamError
-
-__all__ = ["to_upstream", "from_upstream", "StreamDecoder", "error_from_upstream", "StreamError",
-           "embeddings_to_upstream", "embeddings_from_upstream"]
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
@@ -67,11 +61,6 @@ HANDLED = frozenset({
     "tool_choice", "response_format",
 })
 EMBEDDING_FIELDS = frozenset({"model", "input", "dimensions", "encoding_format"})
-
-log = get_logger("gateway.providers.gemini.request")
-
-
-# ---------------------------------------------------------------------------------------- helpers
 
 def _api_base(base: str) -> str:
     return base if base.endswith(("/v1beta", "/v1", "/v1alpha")) else base + "/v1beta"
@@ -82,25 +71,8 @@ def _model_url(dep: Deployment, method: str) -> str:
     return f"{_api_base(dep.provider.base_url)}/models/{quote(model, safe='')}:{method}"
 
 
-def _headers(dep: Deployment) -> dict[str, str]:
-    headers = {"content-type": "application/json"}
-    if dep.provider.api_key:
-        headers["x-goog-api-key"] = dep.provider.api_key
-    headers.update(dep.provider.headers)
-    return headers
-
-
-def _drop_unknown(body: dict[str, Any], handled: frozenset[str]) -> None:
-    dropped = sorted(k for k in body if k not in handled)
-    if dropped:
-        log.debug("request_fields_dropped", provider="gemini", fields=dropped)
-
-
-def _data_url(url: str, where: str) -> dict[str, Any]:
-    head, sep, data = url.partition(",")
-    if not sep or not head.endswith(";base64"):
-        raise bad_request(f"{where}: a data: URL must be base64-encoded (data:<type>;base64,...).", where)
-    return {"inlineData": {"mimeType": head[5:-7] or "application/octet-stream", "data": data}}
+def _inline(media_type: str, data: str) -> dict[str, Any]:
+    return {"inlineData": {"mimeType": media_type, "data": data}}
 
 
 def _part(part: Any, where: str) -> dict[str, Any] | None:
@@ -110,12 +82,9 @@ def _part(part: Any, where: str) -> dict[str, Any] | None:
         text = part.get("text")
         return {"text": str(text)} if text else None
     if kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url") if isinstance(image, dict) else image
-        if not isinstance(url, str) or not url:
-            raise bad_request(f"{where}: image_url.url is required.", where)
+        url = openai_side.image_url(part, where)
         if url.startswith("data:"):
-            return _data_url(url, where)
+            return _inline(*openai_side.parse_data_url(url, where))
         if url.startswith(("https://", "http://", "gs://")):
             mime = mimetypes.guess_type(urlparse(url).path)[0] or "image/jpeg"
             return {"fileData": {"mimeType": mime, "fileUri": url}}
@@ -123,12 +92,9 @@ def _part(part: Any, where: str) -> dict[str, Any] | None:
     if kind == "input_audio":
         audio = as_object(part.get("input_audio"), f"{where}.input_audio")
         fmt = str(audio.get("format") or "wav")
-        return {"inlineData": {"mimeType": f"audio/{'mpeg' if fmt == 'mp3' else fmt}", "data": audio.get("data") or ""}}
+        return _inline(f"audio/{'mpeg' if fmt == 'mp3' else fmt}", audio.get("data") or "")
     if kind == "file":
-        data = as_object(part.get("file"), f"{where}.file").get("file_data")
-        if isinstance(data, str) and data.startswith("data:"):
-            return _data_url(data, where)
-        raise bad_request(f"{where}: only inline files (file.file_data as a data: URL) are supported.", where)
+        return _inline(*openai_side.file_data(part, where))
     raise bad_request(f"{where}: content part type {shown(kind)} is not supported by this model.", where)
 
 
@@ -145,31 +111,7 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
-def _text(content: Any, where: str) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    texts = []
-    for i, part in enumerate(as_list(content, f"{where}.content")):
-        part = as_item(part, f"{where}.content[{i}]")
-        if part.get("type") != "text":
-            raise bad_request(f"{where}.content[{i}]: only text parts are allowed in this message.", where)
-        texts.append(str(part.get("text") or ""))
-    return "\n".join(texts)
-
-
-def _function_call(call: Any, where: str) -> dict[str, Any]:
-    call = as_item(call, where)
-    fn = as_object(call.get("function"), f"{where}.function")
-    name = fn.get("name")
-    if not isinstance(name, str) or not name:
-        raise bad_request(f"{where}: function.name is required.", where)
-    raw = fn.get("arguments") or "{}"
-    try:
-        args = orjson.loads(raw) if isinstance(raw, str) else raw
-    except orjson.JSONDecodeError:
-        raise bad_request(f"{where}: function.arguments is not valid JSON.", where) from None
-    if not isinstance(args, dict):
-        raise bad_request(f"{where}: function.arguments must be a JSON object.", where)
+def _function_call(call: dict[str, Any], name: str, args: dict[str, Any], where: str) -> dict[str, Any]:
     part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
     extra = as_object(call.get("extra_content"), f"{where}.extra_content")
     signature = as_object(extra.get("google"), f"{where}.extra_content.google").get("thought_signature")
@@ -180,7 +122,7 @@ def _function_call(call: Any, where: str) -> dict[str, Any]:
 
 def _function_response(msg: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     content = msg.get("content")
-    text = content if isinstance(content, str) else _text(content, where)
+    text = content if isinstance(content, str) else openai_side.plain_text(content, where)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -189,58 +131,32 @@ def _function_response(msg: dict[str, Any], name: str, where: str) -> dict[str, 
     return {"functionResponse": {"name": name, "response": response}}
 
 
-def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+def _contents(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     system: list[str] = []
     contents: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}
-
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
-    for i, msg in enumerate(as_list(messages, "messages")):
-        where = f"messages[{i}]"
-        msg = as_item(msg, where)
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            text = _text(msg.get("content"), where)
-            if text:
-                system.append(text)
-        elif role == "user":
-            add("user", _parts(msg.get("content"), where))
+    for where, role, msg in openai_side.conversation(messages, system):
+        if role == "user":
+            openai_side.add_turn(contents, "user", "parts", _parts(msg.get("content"), where))
         elif role == "assistant":
             parts = _parts(msg.get("content"), where)
-            for j, call in enumerate(as_list(msg.get("tool_calls"), f"{where}.tool_calls")):
-                part = _function_call(call, f"{where}.tool_calls[{j}]")
-                call_names[str(call.get("id"))] = part["functionCall"]["name"]
-                parts.append(part)
-            add("model", parts)
-        elif role == "tool":
+            for call, name, args, here in openai_side.tool_calls(msg, where):
+                parts.append(_function_call(call, name, args, here))
+                call_names[str(call.get("id"))] = name
+            openai_side.add_turn(contents, "model", "parts", parts)
+        else:  # tool
             call_id = msg.get("tool_call_id")
             name = call_names.get(str(call_id)) if call_id else None
             if name is None:
                 raise bad_request(f"{where}: tool_call_id {shown(call_id)} does not match a tool call of an earlier "
                                   "assistant message.", f"{where}.tool_call_id")
-            add("user", [_function_response(msg, name, where)])
-        else:
-            raise bad_request(f"{where}: role {shown(role)} is not supported by this model; use 'tool' messages "
-                              "for tool results.", f"{where}.role")
+            openai_side.add_turn(contents, "user", "parts", [_function_response(msg, name, where)])
     return system, contents
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     decls = []
-    for i, tool in enumerate(as_list(tools, "tools")):
-        tool = as_item(tool, f"tools[{i}]")
-        if tool.get("type", "function") != "function":
-            raise bad_request(f"tools[{i}]: only function tools are supported by this model.", "tools")
-        fn = as_object(tool.get("function"), f"tools[{i}].function")
-        if not fn.get("name"):
-            raise bad_request(f"tools[{i}]: function.name is required.", "tools")
+    for fn in openai_side.function_tools(tools):
         decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = fn["description"]
@@ -251,26 +167,22 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     return [{"functionDeclarations": decls}]
 
 
+TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE", "function": "ANY"}
+
+
 def _tool_config(choice: Any) -> dict[str, Any]:
-    if choice == "auto":
-        return {"functionCallingConfig": {"mode": "AUTO"}}
-    if choice == "required":
-        return {"functionCallingConfig": {"mode": "ANY"}}
-    if choice == "none":
-        return {"functionCallingConfig": {"mode": "NONE"}}
-    if isinstance(choice, dict):
-        name = as_object(choice.get("function"), "tool_choice.function").get("name")
-        if name:
-            return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
-    raise bad_request("tool_choice must be 'auto', 'required', 'none' or {'type': 'function', "
-                      "'function': {'name': ...}}.", "tool_choice")
+    mode, name = openai_side.tool_choice_mode(choice)
+    config: dict[str, Any] = {"mode": TOOL_MODES[mode]}
+    if name:
+        config["allowedFunctionNames"] = [name]
+    return {"functionCallingConfig": config}
 
 
 def _generation_config(chat: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    name = "max_completion_tokens" if chat.get("max_completion_tokens") else "max_tokens"
-    if chat.get(name):
-        config["maxOutputTokens"] = as_count(chat[name], name)
+    max_tokens = openai_side.requested_max_tokens(chat)
+    if max_tokens:
+        config["maxOutputTokens"] = max_tokens
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("seed", "seed"),
                          ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
         if chat.get(ours) is not None:
@@ -292,7 +204,7 @@ def _generation_config(chat: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
-    _drop_unknown(chat, HANDLED)
+    openai_side.drop_unknown(chat, HANDLED, "gemini")
     system, contents = _contents(chat.get("messages") or [])
     body: dict[str, Any] = {"contents": contents}
     if system:
@@ -305,7 +217,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     if config:
         body["generationConfig"] = config
     url = _model_url(dep, "streamGenerateContent?alt=sse" if stream else "generateContent")
-    return UpstreamRequest(url, _headers(dep), encode(body))
+    return UpstreamRequest(url, json_headers(dep, "x-goog-api-key"), encode(body))
 
 
 # ----------------------------------------------------------------------------------------- errors
@@ -336,18 +248,14 @@ def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) ->
             delay = _retry_delay(err.get("details"))
     except orjson.JSONDecodeError:
         message = data[:300].decode(errors="replace").strip() or "upstream returned an empty error body"
-    client, type_ = client_status(status)
-    retry_after = retry_after_seconds(headers)
-    return UpstreamError(status=client, message=message, type=type_, code=code,
-                         retryable=status in RETRYABLE_STATUSES,
-                         retry_after_s=retry_after if retry_after is not None else delay, upstream_status=status)
+    return upstream_error(status, message, code, headers, retry_after_s=delay)
 
 
 # ------------------------------------------------------------------------------------- embeddings
 
 def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
     """One string → `:embedContent`; a list of strings → `:batchEmbedContents`."""
-    _drop_unknown(body, EMBEDDING_FIELDS)
+    openai_side.drop_unknown(body, EMBEDDING_FIELDS, "gemini")
     value = body.get("input")
     model = "models/" + dep.upstream.removeprefix("models/")
     dims = body.get("dimensions")
@@ -369,7 +277,7 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
         payload = request(value, "input")
         payload.pop("model")
         method = "embedContent"
-    return UpstreamRequest(_model_url(dep, method), _headers(dep), encode(payload))
+    return UpstreamRequest(_model_url(dep, method), json_headers(dep, "x-goog-api-key"), encode(payload))
 
 
 def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:

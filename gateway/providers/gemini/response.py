@@ -1,7 +1,6 @@
 """Gemini `GenerateContentResponse` → the OpenAI chat-completion body, plus the pieces the stream
-decoder shares with it (usage, completion and tool call ids, finish reasons).
-
-Split out of :mod:`gateway.providers.gemini.request`, which re-exports `from_upstream` as the adapter's.
+decoder shares with it (usage, completion and tool call ids, finish reasons); the OpenAI shapes
+come from `openai_side`.
 """
 
 from __future__ import annotations
@@ -13,17 +12,10 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
+from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
 
-FINISH_REASONS = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-}
+FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(
+    ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"), "content_filter")
 
 
 def usage_from(meta: Mapping[str, Any] | None) -> Usage:
@@ -38,16 +30,6 @@ def usage_from(meta: Mapping[str, Any] | None) -> Usage:
     )
 
 
-def usage_body(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
 def completion_id(response_id: Any) -> str:
     return "chatcmpl-" + (str(response_id) if response_id else str(time.time_ns()))
 
@@ -57,19 +39,15 @@ def call_id(response_id: Any, choice: int, n: int) -> str:
     return f"{prefix}{n}" if choice == 0 else f"{prefix}{choice}_{n}"
 
 
-def _tool_call(part: dict[str, Any], response_id: Any, choice: int, n: int) -> dict[str, Any]:
+def call_of(part: dict[str, Any], response_id: Any, index: int, n: int) -> dict[str, Any]:
     fn = part["functionCall"]
-    call: dict[str, Any] = {
-        "id": fn.get("id") or call_id(response_id, choice, n),
-        "type": "function",
-        "function": {"name": fn.get("name") or "", "arguments": orjson.dumps(fn.get("args") or {}).decode()},
-    }
+    call = tool_call(fn.get("id") or call_id(response_id, index, n), fn.get("name") or "", fn.get("args"))
     if part.get("thoughtSignature"):
         call["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
     return call
 
 
-def _finish(reason: Any, has_calls: bool) -> str:
+def finish_reason(reason: Any, has_calls: bool) -> str:
     mapped = FINISH_REASONS.get(str(reason), "stop")
     return "tool_calls" if has_calls and mapped == "stop" else mapped
 
@@ -92,16 +70,10 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
             if "text" in part:
                 texts.append(part["text"] or "")
             elif "functionCall" in part:
-                calls.append(_tool_call(part, rid, index, len(calls)))
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-        if calls:
-            message["tool_calls"] = calls
-        choices.append({"index": index, "message": message, "logprobs": None,
-                        "finish_reason": _finish(cand.get("finishReason"), bool(calls))})
+                calls.append(call_of(part, rid, index, len(calls)))
+        finish = finish_reason(cand.get("finishReason"), bool(calls))
+        choices.append(choice(index, assistant_message(texts, calls), finish))
     if not choices:  # the prompt itself was blocked
-        choices.append({"index": 0, "message": {"role": "assistant", "content": ""}, "logprobs": None,
-                        "finish_reason": "content_filter"})
+        choices.append(choice(0, assistant_message([], []), "content_filter"))
     usage = usage_from(doc.get("usageMetadata"))
-    body = {"id": completion_id(rid), "object": "chat.completion", "created": int(time.time()),
-            "model": dep.upstream, "choices": choices, "usage": usage_body(usage)}
-    return body, usage
+    return completion(completion_id(rid), dep.upstream, choices, usage), usage

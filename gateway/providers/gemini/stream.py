@@ -1,22 +1,20 @@
 """Gemini `streamGenerateContent?alt=sse` chunks → OpenAI `chat.completion.chunk` frames.
 
-Split out of :mod:`gateway.providers.gemini.request`, which re-exports `StreamDecoder` as the adapter's.
+Every chunk is written with `openai_side.ChunkWriter`; this module reads Gemini's chunks.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import orjson
-
 from gateway.config import Deployment
-from gateway.pricing import Usage, estimate_tokens
-from gateway.providers.gemini.response import _finish, _tool_call, completion_id, usage_body, usage_from
-from gateway.providers.openai import StreamError
+from gateway.pricing import estimate_tokens
+from gateway.providers.base import StreamError
+from gateway.providers.gemini.response import call_of, completion_id, finish_reason, usage_from
+from gateway.providers.openai_side import ChunkWriter, stream_object
 
 
-class StreamDecoder:
+class StreamDecoder(ChunkWriter):
     """Gemini SSE chunks (each a partial GenerateContentResponse) → OpenAI chunks.
 
     Every candidate gets a role chunk when it first appears; a function call (Gemini sends it
@@ -25,40 +23,13 @@ class StreamDecoder:
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
-        self.include_usage = include_usage
-        self.model = dep.upstream
-        self.usage = Usage()
-        self.done = False
-        self.id: str | None = None
+        super().__init__(dep, include_usage, None)
         self._rid: Any = None
-        self.created = int(time.time())
-        self._started: set[int] = set()
         self._calls: dict[int, int] = {}
         self._finished: set[int] = set()
-        self._chars = 0
-
-    def _frame(self, choices: list[dict[str, Any]], usage: Usage | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                 "model": self.model, "choices": choices}
-        if usage is not None:
-            chunk["usage"] = usage_body(usage)
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-    def _delta(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._frame([{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}])
-
-    def _start(self, index: int, out: list[bytes]) -> None:
-        if index not in self._started:
-            self._started.add(index)
-            out.append(self._delta(index, {"role": "assistant", "content": ""}))
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise ValueError(f"stream chunk is not JSON: {data[:80]!r}") from None
-        if not isinstance(doc, dict):
-            raise ValueError("stream chunk is not a JSON object")
+        doc = stream_object(data, "stream chunk")
         if "error" in doc:
             err = doc["error"] if isinstance(doc["error"], dict) else {"message": str(doc["error"])}
             raise StreamError(str(err.get("message") or "upstream stream error"),
@@ -80,7 +51,7 @@ class StreamDecoder:
                 elif "functionCall" in part:
                     n = self._calls.get(index, 0)
                     self._calls[index] = n + 1
-                    call = _tool_call(part, self._rid, index, n)
+                    call = call_of(part, self._rid, index, n)
                     args = call["function"]["arguments"]
                     self._chars += len(args) + len(call["function"]["name"])
                     first = {"index": n, "id": call["id"], "type": "function",
@@ -91,7 +62,7 @@ class StreamDecoder:
                     out.append(self._delta(index, {"tool_calls": [{"index": n, "function": {"arguments": args}}]}))
             if cand.get("finishReason") and index not in self._finished:
                 self._finished.add(index)
-                out.append(self._delta(index, {}, _finish(cand["finishReason"], index in self._calls)))
+                out.append(self._delta(index, {}, finish_reason(cand["finishReason"], index in self._calls)))
         if not candidates and (doc.get("promptFeedback") or {}).get("blockReason"):
             self._start(0, out)
             self._finished.add(0)
@@ -100,8 +71,7 @@ class StreamDecoder:
             self.usage = usage_from(doc["usageMetadata"])
         if self._finished and self._finished >= self._started:
             self.done = True
-            if self.include_usage:
-                out.append(self._frame([], self.usage))
+            self._usage_chunk(out)
         return out
 
     def finish(self) -> list[bytes]:

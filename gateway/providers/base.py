@@ -1,0 +1,265 @@
+"""The provider adapter contract: what the pipeline hands an adapter and what it gets back.
+
+An adapter is an object satisfying `ChatAdapter` (and `EmbeddingsAdapter` when its capabilities
+say `embeddings`): pure translation functions plus a `StreamDecoder` class. No adapter does I/O:
+`gateway.net.upstream` sends what they build, so each can be tested alone. The shared errors and
+field readers every adapter uses live here too, so no adapter imports a sibling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.errors import bad_request
+from gateway.pricing import Usage
+
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class UpstreamError:
+    """A provider's failure, already in OpenAI terms; `status` is what the client gets if it is final."""
+
+    status: int
+    message: str
+    type: str
+    code: str | None
+    retryable: bool
+    retry_after_s: float | None = None
+    upstream_status: int = 0
+
+
+class StreamError(Exception):
+    """The provider sent an error event in the middle of a stream."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def json_headers(dep: Deployment, key_header: str, key_prefix: str = "",
+                 fixed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A JSON request's headers: the `fixed` ones, the provider key in `key_header` (when one is
+    configured), then the provider's configured headers, which win."""
+    headers = {"content-type": "application/json", **(fixed or {})}
+    if dep.provider.api_key:
+        headers[key_header] = key_prefix + dep.provider.api_key
+    headers.update(dep.provider.headers)
+    return headers
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Read Retry-After (seconds form) or retry-after-ms; None when absent or unreadable."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def client_status(upstream_status: int) -> tuple[int, str]:
+    """The status a client should see for a final upstream failure, and the OpenAI error type.
+
+    Provider 400/404/422 are the caller's problem and pass through as 400-class; a provider's 401/403
+    means the operator's provider key is wrong, not the client's gateway key, so it becomes a 502.
+    """
+    if upstream_status in (400, 404, 413, 422):
+        return (400 if upstream_status == 422 else upstream_status), "invalid_request_error"
+    if upstream_status in (401, 403):
+        return 502, "upstream_error"
+    if upstream_status == 429:
+        return 429, "rate_limit_error"
+    if upstream_status in (408, 504):
+        return 504, "timeout"
+    return 502, "upstream_error"
+
+
+def error_message(data: bytes) -> tuple[str, str | None]:
+    """Best-effort message and code from any provider's JSON error body."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        text = data[:300].decode(errors="replace").strip()
+        return (text or "upstream returned an empty error body"), None
+    err = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(err, dict):
+        code = err.get("code") or err.get("status") or err.get("type")
+        return str(err.get("message") or "upstream error"), (str(code) if code is not None else None)
+    if isinstance(err, str):
+        return err, None
+    return "upstream error", None
+
+
+def upstream_error(status: int, message: str, code: str | None, headers: Mapping[str, str], *,
+                   retryable: bool = False, retry_after_s: float | None = None) -> UpstreamError:
+    """A provider's error answer in OpenAI terms: the client's status and type from the provider's
+    status, retryable for the usual statuses (or when the provider's body says so), Retry-After
+    from the headers before any delay the body gave."""
+    client, type_ = client_status(status)
+    after = retry_after_seconds(headers)
+    return UpstreamError(status=client, message=message, type=type_, code=code,
+                         retryable=retryable or status in RETRYABLE_STATUSES,
+                         retry_after_s=after if after is not None else retry_after_s, upstream_status=status)
+
+
+def as_object(value: Any, where: str) -> dict[str, Any]:
+    """A field an adapter reads into: an object, or absent (an empty one); anything else is a
+    400 naming it. The gateway validates these shapes at parse time; this keeps each adapter
+    safe on its own."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"'{where}' must be an object.", where)
+    return value
+
+
+def as_item(value: Any, where: str) -> dict[str, Any]:
+    """An element of an array of objects (a message, a part, a tool, a tool call)."""
+    if not isinstance(value, dict):
+        raise bad_request(f"'{where}' must be an object.", where)
+    return value
+
+
+def as_list(value: Any, where: str) -> list[Any]:
+    """As `as_object`, for an array."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request(f"'{where}' must be an array.", where)
+    return value
+
+
+def as_number(value: Any, where: str) -> int | float:
+    """A numeric field an adapter does arithmetic on; a 400 for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_request(f"'{where}' must be a number.", where)
+    return value
+
+
+def as_count(value: Any, where: str) -> int:
+    """A positive integer field (token limits, candidate count); a 400 for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_request(f"'{where}' must be a positive integer.", where)
+    return value
+
+
+def as_strings(value: Any, where: str) -> list[Any]:
+    """`stop`: one string or an array of them, as an array."""
+    if isinstance(value, str):
+        return [value]
+    return as_list(value, where)
+
+
+def encode(body: Any) -> bytes:
+    """The provider's JSON body; a 400 for a value orjson will not write (nested deeper than 255
+    levels, which it reads up to 1,024)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise bad_request(f"The request cannot be sent to the provider: {exc}.") from None
+
+
+# --------------------------------------------------------------------------------------- contract
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can express, declared so the pipeline asks instead of probing attributes."""
+
+    embeddings: bool  # answers `/v1/embeddings` (the adapter is an `EmbeddingsAdapter`)
+    n_choices: bool  # returns `n > 1` choices from one call (otherwise `to_upstream` refuses n > 1)
+
+
+@runtime_checkable
+class StreamDecoder(Protocol):
+    """Turns the provider's SSE events into OpenAI `chat.completion.chunk` frames, one stream each.
+
+    `feed` returns whole `data: ...\n\n` frames (never `[DONE]`: the relay writes it) and raises
+    `StreamError` on an error event; `done` is set once the provider's stream is complete;
+    `finish` runs at the end (also of a stream cut short) and fills in `usage` when the provider
+    never reported it."""
+
+    usage: Usage
+    done: bool
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+
+class StreamDecoderFactory(Protocol):
+    """A `StreamDecoder` class: built per stream with the deployment and whether the client wants usage."""
+
+    def __call__(self, dep: Deployment, include_usage: bool) -> StreamDecoder: ...
+
+
+@runtime_checkable
+class ChatAdapter(Protocol):
+    """One wire format behind the OpenAI chat-completions format."""
+
+    name: str  # the config's `format` value
+    capabilities: Capabilities
+    StreamDecoder: StreamDecoderFactory
+
+    def to_upstream(self, chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+        """The provider request for an OpenAI chat body; a 400 `GatewayError` when it cannot be expressed."""
+        ...
+
+    def from_upstream(self, data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
+        """The OpenAI chat-completion body and usage; ValueError/TypeError/KeyError when malformed."""
+        ...
+
+    def error_from_upstream(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        """A provider's error answer, in OpenAI terms."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingsAdapter(ChatAdapter, Protocol):
+    """A wire format that also answers `/v1/embeddings` (`capabilities.embeddings` is True)."""
+
+    def embeddings_to_upstream(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest: ...
+
+    def embeddings_from_upstream(self, data: bytes, dep: Deployment,
+                                 encoding_format: str) -> tuple[dict[str, Any], Usage]: ...
+
+
+# The concrete adapters: each wire format's functions, gathered into one object the registry holds.
+# (Instances, not modules, so the contract above is checked and `capabilities` is declared.)
+
+@dataclass(frozen=True, slots=True)
+class ChatAdapterFunctions:
+    """A `ChatAdapter` made of plain functions."""
+
+    name: str
+    capabilities: Capabilities
+    to_upstream: Callable[[dict[str, Any], Deployment, bool], UpstreamRequest]
+    from_upstream: Callable[[bytes, Deployment], tuple[dict[str, Any], Usage]]
+    error_from_upstream: Callable[[int, bytes, Mapping[str, str]], UpstreamError]
+    StreamDecoder: StreamDecoderFactory
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingsAdapterFunctions(ChatAdapterFunctions):
+    """An `EmbeddingsAdapter` made of plain functions."""
+
+    embeddings_to_upstream: Callable[[dict[str, Any], Deployment], UpstreamRequest]
+    embeddings_from_upstream: Callable[[bytes, Deployment, str], tuple[dict[str, Any], Usage]]
