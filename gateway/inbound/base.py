@@ -15,6 +15,15 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.pipeline.request import ChatRequest
 
+NATIVE = "x_gateway_native"
+"""The canonical body's one extension field, for what the canonical form cannot express:
+`{"format": <provider wire format>, "body": {...}, "forward": (header names,), "headers": {...}}`.
+`body` holds the client's own request fields, which an adapter of that same format sends as they
+came (Anthropic `cache_control`, thinking blocks with their signatures, server tools...), in
+place of its translation of the canonical fields; `forward` names the client headers it may pass
+on (the pipeline fills `headers` from the request). The pipeline removes the field before any
+other format's adapter sees the body (gateway.pipeline.relay), so those never send it."""
+
 
 class StreamEncoder(Protocol):
     """Canonical SSE frames in, the client's stream bytes out; one encoder per answered stream."""

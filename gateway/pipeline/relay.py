@@ -24,6 +24,8 @@ from gateway.pricing import Usage, cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.openai import StreamError
 
+from gateway.inbound.base import NATIVE
+
 if TYPE_CHECKING:
     from gateway.inbound.base import Inbound, StreamEncoder
     from gateway.pipeline.context import Gateway
@@ -42,6 +44,9 @@ class ChatAttempt:
         gw, chat = self.gw, self.chat
         adapter = adapter_for(dep.provider.format)
         body = chat.body
+        native = body.get(NATIVE)
+        if native is not None and native.get("format") != dep.provider.format:
+            body = {k: v for k, v in body.items() if k != NATIVE}  # only its own format's adapter reads it
         if chat.max_tokens is None:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
             body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,
