@@ -146,7 +146,7 @@ def test_errors_are_the_sdk_exception_classes(gateway: Proc, client: anthropic.A
             bad.messages.create(model="auto", max_tokens=10, messages=ASK)
     assert exc.value.body["type"] == "error" and exc.value.body["error"]["type"] == "authentication_error"
     with pytest.raises(anthropic.BadRequestError) as bad_request:
-        client.messages.create(model="auto", max_tokens=10, messages=[{"role": "system", "content": "hi"}])
+        client.messages.create(model="auto", max_tokens=10, messages=[{"role": "tool", "content": "hi"}])
     assert bad_request.value.body["error"]["type"] == "invalid_request_error"
     assert "messages.0.role" in bad_request.value.body["error"]["message"]
     with pytest.raises(anthropic.NotFoundError):

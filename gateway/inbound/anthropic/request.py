@@ -1,7 +1,7 @@
 """An Anthropic Messages request → the canonical (OpenAI chat-completions) body.
 
-What maps one to one: `system` (a string or text blocks) → a system message; user and assistant
-turns in order; `text`, `image` (base64 or URL) and `document` (PDF base64, plain text) blocks →
+What maps one to one: `system` (a string or text blocks) → a system message; user, assistant and
+mid-conversation system turns in order; `text`, `image` (base64 or URL) and `document` (PDF base64, plain text) blocks →
 content parts; assistant `tool_use` → `tool_calls`; a user turn's `tool_result` blocks → `tool`
 messages ahead of the turn's other content (`is_error` prefixes "Error: "; images in a result
 follow as a user message, since OpenAI tool messages hold text only); custom `tools` → function
@@ -122,10 +122,16 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
     where = f"messages.{i}"
     message = _obj(message, where)
     role = message.get("role")
-    if role not in ("user", "assistant"):
-        raise bad_request(f"{where}.role: Input should be 'user' or 'assistant'; got {shown(role)}.", f"{where}.role")
+    if role not in ("user", "assistant", "system"):
+        raise bad_request(f"{where}.role: Input should be 'user', 'assistant' or 'system'; got {shown(role)}.",
+                          f"{where}.role")
     if "content" not in message:
         raise bad_request(f"{where}.content: Field required.", f"{where}.content")
+    if role == "system":  # a mid-conversation system message (Claude Code sends them)
+        text = _system(message["content"], f"{where}.content")
+        if text:
+            out.append({"role": "system", "content": text})
+        return
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     after: list[dict[str, Any]] = []
@@ -154,14 +160,14 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
         out.append({"role": "user", "content": _content(parts)})
 
 
-def _system(system: Any) -> str:
+def _system(system: Any, where: str = "system") -> str:
     if isinstance(system, str):
         return system
     texts = []
-    for i, block in enumerate(_blocks(system, "system")):
+    for i, block in enumerate(_blocks(system, where)):
         if block["type"] != "text":
-            raise bad_request(f"system.{i}.type: only text blocks are allowed in 'system'.", "system")
-        texts.append(_str(block, "text", f"system.{i}"))
+            raise bad_request(f"{where}.{i}.type: only text blocks are allowed in a system prompt.", where)
+        texts.append(_str(block, "text", f"{where}.{i}"))
     return "\n".join(texts)
 
 
