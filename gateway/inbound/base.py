@@ -22,7 +22,16 @@ NATIVE = "x_gateway_native"
 came (Anthropic `cache_control`, thinking blocks with their signatures, server tools...), in
 place of its translation of the canonical fields; `forward` names the client headers it may pass
 on (the pipeline fills `headers` from the request). The pipeline removes the field before any
-other format's adapter sees the body (gateway.pipeline.relay), so those never send it."""
+other format's adapter sees the body (`for_format`), so those never send it."""
+
+
+def for_format(body: dict[str, Any], wire_format: str) -> dict[str, Any]:
+    """The canonical body as a deployment of `wire_format` may see it: without the NATIVE
+    field unless it is that format's own (a copy only then; usually the body itself)."""
+    native = body.get(NATIVE)
+    if native is None or native.get("format") == wire_format:
+        return body
+    return {k: v for k, v in body.items() if k != NATIVE}
 
 
 class StreamEncoder(Protocol):

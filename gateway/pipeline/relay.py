@@ -24,7 +24,7 @@ from gateway.pricing import Usage, cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.openai import StreamError
 
-from gateway.inbound.base import NATIVE
+from gateway.inbound.base import for_format
 
 if TYPE_CHECKING:
     from gateway.inbound.base import Inbound, StreamEncoder
@@ -43,10 +43,7 @@ class ChatAttempt:
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> EventStream | WholeReply | UpstreamError:
         gw, chat = self.gw, self.chat
         adapter = adapter_for(dep.provider.format)
-        body = chat.body
-        native = body.get(NATIVE)
-        if native is not None and native.get("format") != dep.provider.format:
-            body = {k: v for k, v in body.items() if k != NATIVE}  # only its own format's adapter reads it
+        body = for_format(chat.body, dep.provider.format)
         if chat.max_tokens is None:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
             body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,

@@ -1,7 +1,9 @@
 """Anthropic message → the OpenAI chat-completion body, plus the pieces the stream decoder shares
 with it (usage, completion id, stop reasons).
 
-Split out of :mod:`gateway.providers.anthropic.request`, which re-exports `from_upstream` as the adapter's.
+Thinking blocks become `reasoning_content` (their text, the field OpenAI-compatible reasoners
+use) and `thinking_blocks` (the blocks whole, signatures included, so a Messages client can send
+them back). Split out of :mod:`gateway.providers.anthropic.request`, which re-exports `from_upstream` as the adapter's.
 """
 
 from __future__ import annotations
@@ -54,9 +56,12 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         raise ValueError("upstream body is not an Anthropic message")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for block in doc["content"]:
         kind = block.get("type")
-        if kind == "text":
+        if kind in ("thinking", "redacted_thinking"):
+            thinking.append(block)
+        elif kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
             calls.append({
@@ -64,10 +69,12 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
                 "type": "function",
                 "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()},
             })
-        # thinking / redacted_thinking blocks are not part of the OpenAI answer
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
+    if thinking:  # as OpenAI-compatible reasoners say it, with the blocks (signatures) kept whole
+        message["reasoning_content"] = "".join(b.get("thinking") or "" for b in thinking)
+        message["thinking_blocks"] = thinking
     usage = usage_from(doc.get("usage"))
     body = {
         "id": completion_id(doc.get("id")),

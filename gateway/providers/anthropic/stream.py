@@ -20,7 +20,8 @@ class StreamDecoder:
     """Anthropic stream events → OpenAI `chat.completion.chunk` frames.
 
     message_start → the role chunk; content_block_start (tool_use) → the tool call's id and name;
-    content_block_delta → text or argument fragments; message_delta → the finish chunk;
+    content_block_delta → text or argument fragments, thinking as `reasoning_content` and its
+    signature (or a redacted block) as `thinking_blocks`; message_delta → the finish chunk;
     message_stop → the usage chunk (when asked for) and `done`.
     """
 
@@ -77,6 +78,8 @@ class StreamDecoder:
                 self._chars += len(name)
                 out.append(self._delta({"tool_calls": [{"index": index, "id": block.get("id"), "type": "function",
                                                         "function": {"name": name, "arguments": ""}}]}))
+            elif block.get("type") == "redacted_thinking":
+                out.append(self._delta({"thinking_blocks": [block]}))
             elif block.get("type") == "text" and block.get("text"):
                 self._chars += len(block["text"])
                 out.append(self._delta({"content": block["text"]}))
@@ -95,7 +98,15 @@ class StreamDecoder:
                 if fragment and index is not None:
                     self._chars += len(fragment)
                     out.append(self._delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
-            # thinking_delta / signature_delta / citations are not part of the OpenAI answer
+            elif dtype == "thinking_delta":
+                text = delta.get("thinking") or ""
+                if text:
+                    self._chars += len(text)
+                    out.append(self._delta({"reasoning_content": text}))
+            elif dtype == "signature_delta" and delta.get("signature"):
+                out.append(self._delta({"thinking_blocks": [{"type": "thinking", "thinking": "",
+                                                             "signature": delta["signature"]}]}))
+            # citations are not part of the OpenAI answer
         elif kind == "message_delta":
             delta = doc.get("delta") or {}
             if delta.get("stop_reason"):
