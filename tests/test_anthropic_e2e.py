@@ -3,6 +3,7 @@ speaking each provider's own format (OpenAI, Azure OpenAI, Anthropic, Gemini), o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Iterator
@@ -10,9 +11,10 @@ from typing import Iterator
 import anthropic
 import pytest
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, Proc, start_gateway, start_simulator, wait_for
 from tests.test_gateway_e2e import raw, sim_reset, sim_set
 from tests.test_providers_e2e import PRICES, PROVIDERS
+from tests.test_providers_e2e import config as providers_config
 
 TIGHT_KEY = "sk-gateway-tight"
 WEATHER = {"name": "get_weather", "description": "Current weather for a city",
@@ -21,34 +23,11 @@ SYSTEM = [{"type": "text", "text": "You are terse.", "cache_control": {"type": "
 ASK = [{"role": "user", "content": "Tell me something nice about the sea."}]
 
 
-def _sha(key: str) -> str:
-    import hashlib
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def config(sim_port: int) -> str:
-    base = f"http://127.0.0.1:{sim_port}"
-    return f"""
-server: {{request_timeout_s: 20, attempt_budget: 2}}
-state: {{prefix: amsg, timeout_ms: 1000}}
-breaker: {{failures: 1000}}
-providers:
-  openai: {{format: openai, base_url: {base}/v1, api_key_env: SIMULATOR_API_KEY}}
-  azure: {{format: azure, base_url: {base}, api_key_env: SIMULATOR_API_KEY, api_version: "2024-10-21"}}
-  anthropic: {{format: anthropic, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
-  gemini: {{format: gemini, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
-models:
-  gpt-5.4-mini: {{provider: openai, price: {{input: 0.4, output: 1.6, cached_input: 0.04}}}}
-  azure-gpt-5.4: {{provider: azure, upstream: gpt-5.4, price: {{input: 2.5, output: 15, cached_input: 0.25}}}}
-  claude-opus-4.7: {{provider: anthropic, price: {{input: 15, output: 75, cached_input: 1.5}}}}
-  gemini-2.5-flash: {{provider: gemini, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
-routes:
-  auto: {{primary: gpt-5.4-mini}}
-  claude-first: {{primary: claude-opus-4.7, fallbacks: [gpt-5.4-mini]}}
-keys:
-  - {{name: demo, sha256: {DEMO_KEY_SHA}}}
-  - {{name: tight, sha256: {_sha(TIGHT_KEY)}, rpm: 1}}
-"""
+    """The provider tests' config (a deployment per wire format), with a key allowed one request
+    a minute."""
+    sha = hashlib.sha256(TIGHT_KEY.encode()).hexdigest()
+    return providers_config(sim_port).replace("prefix: prov", "prefix: amsg") + f"  - {{name: tight, sha256: {sha}, rpm: 1}}\n"
 
 
 @pytest.fixture(scope="module")
