@@ -33,6 +33,8 @@ from gateway.errors import GatewayError, shown, unauthorized
 from gateway.observe.log import configure, get_logger
 from gateway.pipeline.embeddings import embeddings
 from gateway.ops.housekeeping import Housekeeper, fold_forever
+from gateway.inbound.anthropic import AnthropicMessages
+from gateway.inbound.anthropic.count import count_tokens
 from gateway.inbound.openai_chat import OpenAIChat
 from gateway.pipeline.chat import chat_endpoint
 from gateway.pipeline.context import Gateway
@@ -46,7 +48,7 @@ def _json(data: object, status: int = 200) -> Response:
 
 async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    gw.auth.authenticate(request.headers.get("authorization"))
+    gw.auth.authenticate_headers(request.headers)
     created = int(gw.started)
     data = [{"id": name, "object": "model", "created": created, "owned_by": "gateway-route"}
             for name in ("auto", *(r for r in gw.config.routes if r != "auto"))]
@@ -132,8 +134,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 chat_completions = chat_endpoint(OpenAIChat())
+messages = chat_endpoint(AnthropicMessages())
 HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions,
-             "/v1/embeddings": embeddings, "/embeddings": embeddings}
+             "/v1/embeddings": embeddings, "/embeddings": embeddings,
+             "/v1/messages": messages, "/v1/messages/count_tokens": count_tokens}
 
 
 def create_app(config: Config | None = None, redis_url: str | None = None) -> HotPaths:

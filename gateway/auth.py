@@ -1,4 +1,5 @@
-"""Gateway API keys: stored as SHA-256 digests, presented as `Authorization: Bearer <key>`.
+"""Gateway API keys: stored as SHA-256 digests, presented as `Authorization: Bearer <key>`,
+`x-api-key: <key>` (what Anthropic SDKs and Claude Code send) or `api-key: <key>` (Azure OpenAI's).
 
 The presented key is hashed, the digest looked up, and the match confirmed with a constant-time
 comparison; the plain key is never stored, logged or compared byte by byte.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Mapping
 
 from gateway.config import ApiKey
 from gateway.errors import GatewayError, unauthorized
@@ -26,6 +28,15 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key in a request's (lower-cased) headers: a Bearer token first, then `x-api-key`,
+    then `api-key`, so every client SDK authenticates with its own habit."""
+    token = bearer_token(headers.get("authorization"))
+    if token is None:
+        token = (headers.get("x-api-key") or headers.get("api-key") or "").strip() or None
+    return token
+
+
 class Authenticator:
     def __init__(self, keys: tuple[ApiKey, ...], admin_sha256: bytes | None = None) -> None:
         self._by_digest = {k.sha256: k for k in keys}
@@ -36,8 +47,15 @@ class Authenticator:
         self._seen: dict[str, ApiKey] = {}
 
     def authenticate(self, authorization: str | None) -> ApiKey:
-        """Return the key record or raise a 401 in the OpenAI format."""
-        token = bearer_token(authorization)
+        """The key record of an `Authorization` header's Bearer token, or a 401."""
+        return self.key_for(bearer_token(authorization))
+
+    def authenticate_headers(self, headers: Mapping[str, str]) -> ApiKey:
+        """The key record of the key a request presents in any accepted header, or a 401."""
+        return self.key_for(presented_key(headers))
+
+    def key_for(self, token: str | None) -> ApiKey:
+        """Return the key record or raise a 401 (each API's handler writes it in its format)."""
         if token is None:
             raise unauthorized()
         key = self._seen.get(token)

@@ -47,7 +47,8 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return GatewayError(400, message, "invalid_request_error", code, param)
 
 
-def unauthorized(message: str = "Invalid or missing API key. Send it as 'Authorization: Bearer <key>'.") -> GatewayError:
+def unauthorized(message: str = "Invalid or missing API key. Send it as 'Authorization: Bearer <key>' "
+                                 "(or in an 'x-api-key' or 'api-key' header).") -> GatewayError:
     return GatewayError(401, message, "authentication_error", "invalid_api_key")
 
 

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.pipeline.request import ChatRequest
 
-
 class StreamEncoder(Protocol):
     """Canonical SSE frames in, the client's stream bytes out; one encoder per answered stream."""
 

@@ -19,6 +19,7 @@ from gateway.config import TASKS
 from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError
 from gateway.inbound.base import Inbound
+from gateway.providers.base import NATIVE
 from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import Answer, serve
@@ -37,13 +38,17 @@ def chat_endpoint(inbound: Inbound) -> Handler:
         gw: Gateway = request.app.state.gateway
         headers = header_map(request)
         call = Call.start(headers.get("x-request-id"))
+        call.api = inbound.name
         try:
-            key = gw.auth.authenticate(headers.get("authorization"))                              # 1
+            key = gw.auth.authenticate_headers(headers)                                            # 1
             call.key = key.name
             server = gw.config.server
             chat = inbound.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,  # 2
                                                  headers.get("content-length")))
             call.model_asked, call.stream = chat.model, chat.stream
+            native = chat.body.get(NATIVE)
+            if native is not None:  # the client headers a same-format provider may receive
+                native["headers"] = {h: headers[h] for h in native.get("forward", ()) if h in headers}
             forced = check_header_task(headers.get("x-gateway-task"), TASKS) or key.default_task
             task, confidence = classify(gw, chat.messages, forced)                                    # 3
             plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens, task, confidence,  # 4

@@ -50,8 +50,9 @@ async def embeddings(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     headers = header_map(request)
     call = Call.start(headers.get("x-request-id"))
+    call.api = "openai.embeddings"
     try:
-        key = gw.auth.authenticate(headers.get("authorization"))
+        key = gw.auth.authenticate_headers(headers)
         call.key = key.name
         server = gw.config.server
         body = parse_json(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,

@@ -34,6 +34,7 @@ class Call:
     started: float
     state_id: str = ""           # the gateway's own id, the idempotency key of admit and settle
     key: str = "-"
+    api: str = "openai.chat"     # the client-facing API (gateway.inbound.base.Inbound.name)
     model_asked: str = ""
     route: str = ""
     task: str = ""
@@ -125,7 +126,7 @@ class Call:
 
     def log_fields(self) -> dict[str, Any]:
         return {
-            "request_id": self.request_id, "state_id": self.state_id, "key": self.key,
+            "request_id": self.request_id, "state_id": self.state_id, "key": self.key, "api": self.api,
             "model_asked": clip(self.model_asked), "route": self.route,
             "task": self.task, "task_confidence": round(self.confidence, 3),
             "task_policy": self.task_policy or None, "priority": self.priority,

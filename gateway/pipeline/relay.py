@@ -24,6 +24,8 @@ from gateway.pricing import Usage, cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.base import StreamError
 
+from gateway.providers.base import for_format
+
 if TYPE_CHECKING:
     from gateway.inbound.base import Inbound, StreamEncoder
     from gateway.pipeline.context import Gateway
@@ -41,7 +43,7 @@ class ChatAttempt:
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> EventStream | WholeReply | UpstreamError:
         gw, chat = self.gw, self.chat
         adapter = adapter_for(dep.provider.format)
-        body = chat.body
+        body = for_format(chat.body, dep.provider.format)
         if chat.max_tokens is None:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
             body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,

@@ -48,6 +48,25 @@ class StreamError(Exception):
         self.code = code
 
 
+NATIVE = "x_gateway_native"
+"""The canonical body's one extension field, for what the canonical form cannot express:
+`{"format": <provider wire format>, "body": {...}, "forward": (header names,), "headers": {...}}`.
+`body` holds the client's own request fields, which an adapter of that same format sends as they
+came (Anthropic `cache_control`, thinking blocks with their signatures, server tools...), in
+place of its translation of the canonical fields; `forward` names the client headers it may pass
+on (the pipeline fills `headers` from the request). The pipeline removes the field before any
+other format's adapter sees the body (`for_format`), so those never send it."""
+
+
+def for_format(body: dict[str, Any], wire_format: str) -> dict[str, Any]:
+    """The canonical body as a deployment of `wire_format` may see it: without the NATIVE
+    field unless it is that format's own (a copy only then; usually the body itself)."""
+    native = body.get(NATIVE)
+    if native is None or native.get("format") == wire_format:
+        return body
+    return {k: v for k, v in body.items() if k != NATIVE}
+
+
 def json_headers(dep: Deployment, key_header: str, key_prefix: str = "",
                  fixed: Mapping[str, str] | None = None) -> dict[str, str]:
     """A JSON request's headers: the `fixed` ones, the provider key in `key_header` (when one is

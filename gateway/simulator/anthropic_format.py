@@ -58,8 +58,12 @@ def _block_texts(content: Any, out: list[str]) -> None:
             _block_texts(block.get("content"), out)
 
 
-def parse(body: Any) -> tuple[Ask, list[str], bool]:
-    """Validate a Messages request; return (ask, prompt texts, stream)."""
+MID_CONVERSATION_SYSTEM = "mid-conversation-system-"  # the beta that allows system turns in `messages`
+
+
+def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool]:
+    """Validate a Messages request; return (ask, prompt texts, stream). `betas` is the request's
+    anthropic-beta header: with the mid-conversation-system beta, `messages` may hold system turns."""
     if not isinstance(body, dict):
         raise BadRequest("body: Input should be an object")
     model = body.get("model")
@@ -75,12 +79,15 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
         raise BadRequest("messages: Field required" if messages is None else "messages: at least one message is required")
     texts: list[str] = []
     _block_texts(body.get("system"), texts)
+    roles = ("user", "assistant", "system") if MID_CONVERSATION_SYSTEM in betas else ("user", "assistant")
     for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+        if not isinstance(msg, dict) or msg.get("role") not in roles:
             raise BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
         _block_texts(msg.get("content"), texts)
     last = messages[-1].get("content")
-    last_is_result = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
+    results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(last, list) else []
+    result_texts: list[str] = []
+    _block_texts(results, result_texts)
     tools = [(t["name"], t.get("input_schema")) for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")]
     choice_raw = body.get("tool_choice") or {}
     kind = choice_raw.get("type") if isinstance(choice_raw, dict) else None
@@ -95,7 +102,8 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
         stop=stops,
         tools=tools,
         tool_choice=choice,
-        last_is_tool_result=last_is_result,
+        last_is_tool_result=bool(results),
+        tool_result="\n".join(result_texts),
     )
     return ask, texts, bool(body.get("stream"))
 
@@ -176,7 +184,7 @@ async def messages(request: Request, state: SimState) -> Response:
     body: Any = None
     try:
         body = await read_json(request)
-        ask, texts, stream = parse(body)
+        ask, texts, stream = parse(body, request.headers.get("anthropic-beta", ""))
     except BadRequest as exc:
         state.record_rejected(body.get("model") if isinstance(body, dict) else None, "anthropic")
         return error(exc.status, exc.message)

@@ -111,6 +111,8 @@ def parse(body: Any, model: str) -> tuple[Ask, list[str]]:
         tools=_tools(body),
         tool_choice=choice,
         last_is_tool_result=any(isinstance(p, dict) and "functionResponse" in p for p in last_parts),
+        tool_result="\n".join(orjson.dumps(p["functionResponse"].get("response")).decode() for p in last_parts
+                               if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)),
     )
     return ask, texts
 

@@ -35,6 +35,8 @@ class ModelKnobs:
     cache_ratio: float = 0.0  # share of prompt tokens reported as cached
     reasoning_tokens: int = 0  # extra reasoning/thinking tokens reported in usage
     embedding_dim: int = 0  # 0 = format default (OpenAI 1536, Gemini 768)
+    tool_call: str | None = None  # "none": call no tool unless forced; a name: call that tool
+    tool_args: dict[str, Any] | None = None  # the arguments of a `tool_call` (default: from its schema)
 
 
 KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(ModelKnobs))
@@ -57,6 +59,14 @@ def _coerce(name: str, value: Any) -> Any:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise KnobError(f"{name} must be an integer or null, got {value!r}")
+        return value
+    if name == "tool_call":
+        if value is not None and (not isinstance(value, str) or not value):
+            raise KnobError(f"tool_call must be a tool name, 'none' or null, got {value!r}")
+        return value
+    if name == "tool_args":
+        if value is not None and not isinstance(value, dict):
+            raise KnobError(f"tool_args must be an object or null, got {value!r}")
         return value
     if name == "garbage_stream":
         if not isinstance(value, bool):

@@ -68,6 +68,18 @@ def _content_texts(content: Any, out: list[str]) -> None:
                 out.append(part["text"])
 
 
+def _trailing_results(messages: list[Any]) -> str:
+    """The text of the tool messages that end the conversation."""
+    texts: list[str] = []
+    for msg in reversed(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("tool", "function"):
+            break
+        part: list[str] = []
+        _content_texts(msg.get("content"), part)
+        texts[:0] = part
+    return "\n".join(texts)
+
+
 def _model_of(body: Any) -> Any:
     return body.get("model") if isinstance(body, dict) else None
 
@@ -123,6 +135,7 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
         tools=tools,
         tool_choice=choice if isinstance(choice, str) else None,
         last_is_tool_result=messages[-1].get("role") in ("tool", "function"),
+        tool_result=_trailing_results(messages),
     )
     options = body.get("stream_options") or {}
     return ask, texts, bool(body.get("stream")), bool(options.get("include_usage"))

@@ -177,6 +177,7 @@ class Ask:
     tools: list[tuple[str, Any]] = field(default_factory=list)  # (name, parameters schema)
     tool_choice: str | None = None  # None/"auto", "none", "required", or a tool name
     last_is_tool_result: bool = False
+    tool_result: str = ""  # the text of the tool results that end the conversation
 
 
 def _apply_stop(pieces: tuple[str, ...], stops: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:

@@ -15,6 +15,9 @@ Request (OpenAI → Anthropic):
   (`parallel_tool_calls: false` → `disable_parallel_tool_use`).
 - `response_format`: Anthropic has no JSON mode switch, so `json_object` (and `json_schema`, with
   its schema) adds a system instruction asking for a single JSON value and nothing else.
+- `x_gateway_native` (gateway.providers.base.NATIVE), set for a request that came in as Anthropic
+  Messages: its own fields replace their translation (`cache_control`, thinking blocks and
+  signatures, `thinking`, server tools pass through) and its `anthropic-beta` header is added.
 - `n` other than 1 is refused with a 400 (Anthropic returns one answer per request). Any other
   field Anthropic does not take is dropped, with a debug log line naming it.
 
@@ -37,6 +40,7 @@ from gateway.config import Deployment
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
 from gateway.providers.base import (
+    NATIVE,
     UpstreamError,
     UpstreamRequest,
     as_item,
@@ -59,7 +63,7 @@ JSON_INSTRUCTION = ("Respond with a single valid JSON value only: no prose befor
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "top_k", "n", "tools", "tool_choice", "parallel_tool_calls",
-    "response_format", "user",
+    "response_format", "user", NATIVE,
 })
 
 
@@ -214,8 +218,14 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["metadata"] = {"user_id": chat["user"]}
     if stream:
         body["stream"] = True
-    return UpstreamRequest(_url(dep.provider.base_url), json_headers(dep, "x-api-key", fixed=VERSION_HEADER),
-                           encode(body))
+    headers = json_headers(dep, "x-api-key", fixed=VERSION_HEADER)
+    native = chat.get(NATIVE)
+    if native is not None:  # an Anthropic client's own fields, sent as they came
+        body.update(native.get("body") or {})
+        beta = (native.get("headers") or {}).get("anthropic-beta")
+        if beta:
+            headers["anthropic-beta"] = f"{headers['anthropic-beta']},{beta}" if "anthropic-beta" in headers else beta
+    return UpstreamRequest(_url(dep.provider.base_url), headers, encode(body))
 
 
 # ----------------------------------------------------------------------------------------- errors

@@ -1,5 +1,9 @@
 """Anthropic message → the OpenAI chat-completion body, plus the pieces the stream decoder shares
 with it (usage, completion id, stop reasons); the OpenAI shapes come from `openai_side`.
+
+Thinking blocks become `reasoning_content` (their text, the field OpenAI-compatible reasoners
+use) and `thinking_blocks` (the blocks whole, signatures included, so a Messages client can send
+them back).
 """
 
 from __future__ import annotations
@@ -43,15 +47,21 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         raise ValueError("upstream body is not an Anthropic message")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for block in doc["content"]:
         kind = block.get("type")
-        if kind == "text":
+        if kind in ("thinking", "redacted_thinking"):
+            thinking.append(block)
+        elif kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
             calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
-        # thinking / redacted_thinking blocks are not part of the OpenAI answer
+    message = assistant_message(texts, calls)
+    if thinking:  # as OpenAI-compatible reasoners say it, with the blocks (signatures) kept whole
+        message["reasoning_content"] = "".join(b.get("thinking") or "" for b in thinking)
+        message["thinking_blocks"] = thinking
     usage = usage_from(doc.get("usage"))
     finish = STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop")
-    body = completion(completion_id(doc.get("id")), dep.upstream, [choice(0, assistant_message(texts, calls), finish)],
+    body = completion(completion_id(doc.get("id")), dep.upstream, [choice(0, message, finish)],
                       usage)
     return body, usage

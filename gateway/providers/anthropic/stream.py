@@ -16,7 +16,8 @@ class StreamDecoder(ChunkWriter):
     """Anthropic stream events → OpenAI `chat.completion.chunk` frames.
 
     message_start → the role chunk; content_block_start (tool_use) → the tool call's id and name;
-    content_block_delta → text or argument fragments; message_delta → the finish chunk;
+    content_block_delta → text or argument fragments, thinking as `reasoning_content` and its
+    signature (or a redacted block) as `thinking_blocks`; message_delta → the finish chunk;
     message_stop → the usage chunk (when asked for) and `done`.
     """
 
@@ -47,6 +48,8 @@ class StreamDecoder(ChunkWriter):
                 call = {"index": index, "id": block.get("id"), "type": "function",
                         "function": {"name": name, "arguments": ""}}
                 out.append(self._delta(0, {"tool_calls": [call]}))
+            elif block.get("type") == "redacted_thinking":
+                out.append(self._delta(0, {"thinking_blocks": [block]}))
             elif block.get("type") == "text" and block.get("text"):
                 self._chars += len(block["text"])
                 out.append(self._delta(0, {"content": block["text"]}))
@@ -65,7 +68,15 @@ class StreamDecoder(ChunkWriter):
                 if fragment and index is not None:
                     self._chars += len(fragment)
                     out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
-            # thinking_delta / signature_delta / citations are not part of the OpenAI answer
+            elif dtype == "thinking_delta":
+                text = delta.get("thinking") or ""
+                if text:
+                    self._chars += len(text)
+                    out.append(self._delta(0, {"reasoning_content": text}))
+            elif dtype == "signature_delta" and delta.get("signature"):
+                out.append(self._delta(0, {"thinking_blocks": [{"type": "thinking", "thinking": "",
+                                                                "signature": delta["signature"]}]}))
+            # citations are not part of the OpenAI answer
         elif kind == "message_delta":
             delta = doc.get("delta") or {}
             if delta.get("stop_reason"):
