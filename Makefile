@@ -6,12 +6,13 @@ PORT ?= 8080
 SIMULATOR_PORT ?= 9100
 WORKERS ?= 1
 CONFIG ?= configs/demo.yaml
-# The gateway's own directory: the private engine's append-only file (the day's spend survives
-# restarts) and the settle journal. One gateway per directory (docs/operations.md).
-DATA_DIR ?= .run/gateway-$(PORT)
+# The gateway's own directory: the private engine's append-only file (spend and budgets survive
+# restarts), the settle journal, and gateway.json (how `gateway spend`, `status`... find it).
+# One gateway per directory (docs/operations.md); `make clean-data` starts from nothing.
+DATA_DIR ?= .gateway
 export SIMULATOR_PORT
 
-.PHONY: install run test check-config clean
+.PHONY: install run test check-config clean clean-data
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -32,10 +33,16 @@ test: install
 	$(PY) -m pytest
 
 check-config: install
-	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway check-config $(CONFIG)
+	$(VENV)/bin/gateway check-config $(CONFIG)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+# Forget `make run`'s spend, budgets and journal (refused while that gateway runs: it holds the lock).
+clean-data:
+	@if [ -f $(DATA_DIR)/gateway.lock ] && ! flock -n $(DATA_DIR)/gateway.lock true; then \
+		echo "a gateway is running on $(DATA_DIR): stop it first"; exit 1; fi
+	rm -rf $(DATA_DIR)
 
 # A local multi-replica cluster: one state engine (REDIS=cluster: a 3-master Redis Cluster), the
 # provider simulator, REPLICAS gateway replicas with CLUSTER_WORKERS uvicorn workers each, and nginx

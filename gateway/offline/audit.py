@@ -251,26 +251,29 @@ def audit_main(argv: list[str]) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ledger", action="store_true", help="read the ledger stream from Redis")
     src.add_argument("--log", metavar="FILE", help="read the gateway's JSON log lines ('-' for stdin)")
-    p.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml",
-                   help="the gateway's config: key prefix, prices, quality scores, routes")
-    p.add_argument("--redis-url", help="default: $REDIS_URL")
+    p.add_argument("--config", help="the gateway's config: key prefix, prices, quality scores, routes (default: "
+                   "the running gateway's, else $GATEWAY_CONFIG, else configs/demo.yaml)")
+    p.add_argument("--url", "--redis-url", dest="url", help="the state engine (default: $REDIS_URL, else the "
+                   "running gateway's)")
+    p.add_argument("--data-dir", help="the running gateway's data dir (default: $GATEWAY_DATA_DIR, ./.gateway)")
     p.add_argument("--day", help="only this day, YYYY-MM-DD (ledger: the budget day; log: the UTC date of the line)")
     p.add_argument("--route", help="route whose task chains give the candidates (default: the default route)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    from gateway.edge import runfile
     from gateway.offline.whatif import load_offline_config
 
     try:
-        config = load_offline_config(args.config)
-    except ConfigError as exc:
+        if args.ledger:
+            path, url = runfile.target(args.config, args.url, args.data_dir)
+        else:
+            path = args.config or os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml"
+        config = load_offline_config(path)
+    except (ConfigError, runfile.NotFound) as exc:
         print(f"gateway audit: {exc}", file=sys.stderr)
         return 2
     orphan = 0
     if args.ledger:
-        url = args.redis_url or os.environ.get("REDIS_URL")
-        if not url:
-            print("gateway audit: set REDIS_URL (or --redis-url) to the gateway's state engine", file=sys.stderr)
-            return 2
         from gateway.state.endpoint import redis_client
         from gateway.state.keys import Keys
 

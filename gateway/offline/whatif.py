@@ -77,7 +77,7 @@ class _OfflineEnv(dict):
 def load_offline_config(path: str | Path) -> Config:
     """Load a gateway config for offline tools (audit, simulate): provider API keys and other
     ${VARS} need not be set, since nothing is called."""
-    return load_config(path, _OfflineEnv(os.environ))
+    return load_config(path, _OfflineEnv(os.environ), need_keys=False)
 
 
 # --------------------------------------------------------------------------- report and CLI
