@@ -288,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.offline.classifier_eval import main as classifier_main
 
         return classifier_main(argv[1:])
-    if argv[:1] == ["simulate"]:
+    if argv[:1] == ["whatif"]:
+        from gateway.offline.whatif import whatif_main
+
+        return whatif_main(argv[1:])
+    if argv[:1] == ["simulate"]:  # the old name of `whatif`, one letter from `simulator`
         from gateway.offline.whatif import simulate_main
 
         return simulate_main(argv[1:])
@@ -318,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=spend)
     sub.add_parser("simulator", help="run the provider simulator (see: gateway simulator --help)")
     sub.add_parser("audit", help="where spend concentrates, from the ledger or log lines (gateway audit --help)")
-    sub.add_parser("simulate", help="what a routing policy would cost on a trace (gateway simulate --help)")
+    sub.add_parser("whatif", help="what routing saves against all-frontier and all-mid-tier on a trace "
+                   "(gateway whatif --help)")
     sub.add_parser("classifier", help="the task classifier on a labelled set (gateway classifier eval --help)")
     st = sub.add_parser("status", help="live replicas and their config hashes, from Redis")
     _target_args(st)
