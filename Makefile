@@ -9,7 +9,9 @@ CONFIG ?= configs/demo.yaml
 # The gateway's own directory: the private engine's append-only file (spend and budgets survive
 # restarts), the settle journal, and gateway.json (how `gateway spend`, `status`... find it).
 # One gateway per directory (docs/operations.md); `make clean-data` starts from nothing.
-DATA_DIR ?= .gateway
+DATA_DIR ?= .gateway/$(basename $(notdir $(CONFIG)))
+# The provider simulator runs beside the demo config only (the starter calls real providers).
+SIMULATOR ?= $(if $(filter configs/demo.yaml,$(CONFIG)),$(SIMULATOR_PORT))
 export SIMULATOR_PORT
 
 .PHONY: install run test check-config clean clean-data
@@ -27,7 +29,7 @@ install: $(VENV)/.installed
 # provider simulator on $(SIMULATOR_PORT). Ctrl-C stops all three.
 run: install
 	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway serve --config $(CONFIG) \
-		--port $(PORT) --workers $(WORKERS) --with-simulator $(SIMULATOR_PORT) --data-dir $(DATA_DIR)
+		--port $(PORT) --workers $(WORKERS) $(if $(SIMULATOR),--with-simulator $(SIMULATOR)) --data-dir $(DATA_DIR)
 
 test: install
 	$(PY) -m pytest
@@ -38,11 +40,11 @@ check-config: install
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
 
-# Forget `make run`'s spend, budgets and journal (refused while that gateway runs: it holds the lock).
+# Forget `make run`'s spend, budgets and journal, every config's (refused while a gateway runs there).
 clean-data:
-	@if [ -f $(DATA_DIR)/gateway.lock ] && ! flock -n $(DATA_DIR)/gateway.lock true; then \
-		echo "a gateway is running on $(DATA_DIR): stop it first"; exit 1; fi
-	rm -rf $(DATA_DIR)
+	@for lock in .gateway/*/gateway.lock; do [ ! -f "$$lock" ] || flock -n "$$lock" true || \
+		{ echo "a gateway is running on $$(dirname $$lock): stop it first"; exit 1; }; done
+	rm -rf .gateway
 
 # A local multi-replica cluster: one state engine (REDIS=cluster: a 3-master Redis Cluster), the
 # provider simulator, REPLICAS gateway replicas with CLUSTER_WORKERS uvicorn workers each, and nginx

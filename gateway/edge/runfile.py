@@ -71,13 +71,16 @@ def read(path: Path) -> Running | None:
 
 
 def candidates(data_dir: str | None) -> list[Path]:
-    """Where to look, first match wins: --data-dir, $GATEWAY_DATA_DIR, ./.gateway, the per-port
-    default of `gateway serve` for port 8080 ($XDG_STATE_HOME/gateway/8080)."""
+    """Where to look, first match wins: --data-dir, $GATEWAY_DATA_DIR, ./.gateway and its
+    subdirectories (`make run` keeps one per config: .gateway/demo, .gateway/starter), the
+    per-port default of `gateway serve` for port 8080 ($XDG_STATE_HOME/gateway/8080)."""
     if data_dir:
         return [Path(data_dir)]
     found = [Path(os.environ["GATEWAY_DATA_DIR"])] if os.environ.get("GATEWAY_DATA_DIR") else []
+    local = Path(LOCAL_DIR)
+    found += [local, *sorted(p for p in local.glob("*") if p.is_dir())] if local.is_dir() else [local]
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return found + [Path(LOCAL_DIR), Path(state) / "gateway" / "8080"]
+    return found + [Path(state) / "gateway" / "8080"]
 
 
 def find(data_dir: str | None = None) -> Running | None:
