@@ -36,6 +36,7 @@ def test_the_readme_runs_against_make_run(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "GATEWAY_CONFIG", "MAKEFLAGS", "MAKELEVEL")}
     env.update(PORT=str(port), SIMULATOR_PORT=str(sim_port), DATA_DIR=str(data))
     log = tmp_path / "make-run.log"
+    subprocess.run(["make", "install"], cwd=ROOT, env=env, check=True, capture_output=True)  # before the clock
     proc = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
