@@ -144,13 +144,16 @@ def concentration(records: list[Record], top: float = TOP_SHARE) -> dict[str, An
             "top": [{"task": t, "model": m, "cost_micro": c} for (t, m), c in ranked[:k]]}
 
 
-def _candidates(config: Config, route_name: str, task: str) -> tuple[list[Deployment], float]:
+def _candidates(config: Config, route_name: str, task: str, kind: str = "chat") -> tuple[list[Deployment], float]:
+    """A task's candidates of the same kind as what served it: an embedding request is never
+    offered a chat model (or the other way round)."""
     route = config.routes[route_name]
     chain = route.chain_for(task)
     if chain.strategy == "cheapest":
-        pool = [d for d in config.deployments.values() if d.kind == "chat"]
+        pool = [d for d in config.deployments.values() if d.kind == kind]
     else:
-        pool = [config.deployments[m] for m in chain.models if m in config.deployments]
+        pool = [config.deployments[m] for m in chain.models
+                if m in config.deployments and config.deployments[m].kind == kind]
     good = [d for d in pool if dict(d.quality).get(task, 0.0 if chain.min_quality else 1.0) >= chain.min_quality]
     return good, chain.min_quality
 
@@ -172,7 +175,12 @@ def task_savings(records: list[Record], config: Config, route: str | None = None
     rows = []
     for task, recs in by_task.items():
         observed = sum(r.cost_micro for r in recs)
-        cands, min_q = _candidates(config, route, task)
+        dep = config.deployments.get(recs[0].model)
+        kind = dep.kind if dep else "chat"
+        if kind == "embedding" and config.embedding_route:
+            cands, min_q = _candidates(config, config.embedding_route, task, kind)
+        else:
+            cands, min_q = _candidates(config, route, task, kind)
         priced = sorted(((reprice(recs, d), d.name) for d in cands))
         best = priced[0] if priced else None
         rows.append({
