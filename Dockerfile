@@ -1,7 +1,9 @@
 # The gateway image: python:3.11-slim, installed as a wheel, run as a non-root user.
 #   docker build -t gateway:0.1.0 .
-#   docker run --rm -p 8080:8080 -e REDIS_URL=redis://host:6379/0 -e OPENAI_API_KEY=... \
-#     -v $PWD/deploy/k8s/base/config.yaml:/etc/gateway/config.yaml:ro gateway:0.1.0
+#   docker run --rm -p 8080:8080 -e OPENAI_API_KEY=... gateway:0.1.0    # configs/starter.yaml
+# It serves configs/starter.yaml (any of the provider keys it names will do; without REDIS_URL,
+# a private engine in the container) unless another config is mounted on /etc/gateway/config.yaml;
+# configs/demo.yaml is beside it for compose.yaml's demo profile.
 # Kubernetes runs it with a read-only root filesystem and an emptyDir on /tmp (deploy/k8s).
 
 FROM python:3.11-slim AS build
@@ -22,7 +24,8 @@ RUN pip install /wheels/*.whl && rm -rf /wheels
 # The Lua scripts live beside the package in the repository, not inside it: ship them and say where.
 COPY lua /opt/gateway/lua
 ENV GATEWAY_LUA_DIR=/opt/gateway/lua
-COPY deploy/k8s/base/config.yaml /etc/gateway/config.yaml
+COPY configs/starter.yaml /etc/gateway/config.yaml
+COPY configs/demo.yaml /etc/gateway/demo.yaml
 USER 10001:10001
 WORKDIR /home/gateway
 EXPOSE 8080

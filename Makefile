@@ -6,12 +6,15 @@ PORT ?= 8080
 SIMULATOR_PORT ?= 9100
 WORKERS ?= 1
 CONFIG ?= configs/demo.yaml
-# The gateway's own directory: the private engine's append-only file (the day's spend survives
-# restarts) and the settle journal. One gateway per directory (docs/operations.md).
-DATA_DIR ?= .run/gateway-$(PORT)
+# The gateway's own directory: the private engine's append-only file (spend and budgets survive
+# restarts), the settle journal, and gateway.json (how `gateway spend`, `status`... find it).
+# One gateway per directory (docs/operations.md); `make clean-data` starts from nothing.
+DATA_DIR ?= .gateway/$(basename $(notdir $(CONFIG)))
+# The provider simulator runs beside the demo config only (the starter calls real providers).
+SIMULATOR ?= $(if $(filter configs/demo.yaml,$(CONFIG)),$(SIMULATOR_PORT))
 export SIMULATOR_PORT
 
-.PHONY: install run test check-config clean
+.PHONY: install run test check-config clean clean-data
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -26,16 +29,22 @@ install: $(VENV)/.installed
 # provider simulator on $(SIMULATOR_PORT). Ctrl-C stops all three.
 run: install
 	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway serve --config $(CONFIG) \
-		--port $(PORT) --workers $(WORKERS) --with-simulator $(SIMULATOR_PORT) --data-dir $(DATA_DIR)
+		--port $(PORT) --workers $(WORKERS) $(if $(SIMULATOR),--with-simulator $(SIMULATOR)) --data-dir $(DATA_DIR)
 
 test: install
 	$(PY) -m pytest
 
 check-config: install
-	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(VENV)/bin/gateway check-config $(CONFIG)
+	$(VENV)/bin/gateway check-config $(CONFIG)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+# Forget `make run`'s spend, budgets and journal, every config's (refused while a gateway runs there).
+clean-data:
+	@for lock in .gateway/*/gateway.lock; do [ ! -f "$$lock" ] || flock -n "$$lock" true || \
+		{ echo "a gateway is running on $$(dirname $$lock): stop it first"; exit 1; }; done
+	rm -rf .gateway
 
 # A local multi-replica cluster: one state engine (REDIS=cluster: a 3-master Redis Cluster), the
 # provider simulator, REPLICAS gateway replicas with CLUSTER_WORKERS uvicorn workers each, and nginx

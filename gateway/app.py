@@ -158,8 +158,9 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         replayed = await state.replay_at_start()
         if replayed:
             get_logger("gateway").warning("journal_replayed", entries=replayed)
+        housekeeper = Housekeeper(gw)
         background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
-                      asyncio.create_task(Housekeeper(gw).run_forever())]
+                      asyncio.create_task(housekeeper.run_forever())]
         background.append(asyncio.create_task(gw.metrics_share.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
@@ -170,6 +171,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         finally:
             for task in background:
                 task.cancel()
+            with contextlib.suppress(Exception):  # best effort: Redis may be the thing that is gone
+                await asyncio.wait_for(housekeeper.deregister(), 1.0)
             await gw.settle.drain()
             gw.metrics_share.close()
             await upstream.close()

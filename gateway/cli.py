@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway.edge import workers
+from gateway.edge import runfile, workers
 from gateway.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -31,12 +32,19 @@ def _fail(message: str) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
+    """Validate the file (unset provider keys are fine: nothing is called), then say what `serve`
+    would do with this environment's keys."""
     try:
-        cfg = load_config(args.file)
+        cfg = load_config(args.file, need_keys=False)
     except ConfigError as exc:
         return _fail(str(exc))
     print(f"{args.file}: OK (config hash {cfg.hash}; {len(cfg.providers)} providers, {len(cfg.deployments)} models, "
           f"{len(cfg.routes)} routes, {len(cfg.keys)} keys)")
+    try:
+        for line in load_config(args.file).warnings:
+            print(f"gateway: warning: {line}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"gateway: note: with this environment `gateway serve` would stop: {exc}", file=sys.stderr)
     return 0
 
 
@@ -81,6 +89,15 @@ def _private_engine(data_dir: Path) -> Any:
     return EngineSupervisor(engine).start()
 
 
+def _write_run_file(data_dir: Path, args: argparse.Namespace, config_hash: str) -> Path:
+    """gateway.json in the data directory: how the operator commands find this gateway."""
+    url = os.environ["REDIS_URL"]
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    return runfile.write(data_dir, runfile.Running(
+        pid=os.getpid(), url=f"http://{host}:{args.port}", redis_url=None if runfile.has_password(url) else url,
+        config=os.environ["GATEWAY_CONFIG"], config_hash=config_hash, data_dir=str(data_dir)))
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -94,6 +111,7 @@ def serve(args: argparse.Namespace) -> int:
     config_path = args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
     sim = None
     supervisor = None
+    run_file = None
     # this replica's workers share their metrics here (gateway/observe/metrics_share.py): a fresh
     # directory per start, so two gateways on one host never read each other's
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
@@ -105,7 +123,9 @@ def serve(args: argparse.Namespace) -> int:
             cfg = load_config(config_path)
         except ConfigError as exc:
             return _fail(str(exc))
-        data_dir = Path(args.data_dir).resolve() if args.data_dir else default_data_dir(args.port)
+        for line in cfg.warnings:
+            print(f"gateway: warning: {line}", file=sys.stderr)
+        data_dir = Path(args.data_dir).resolve() if args.data_dir else default_data_dir(args.port).resolve()
         try:
             lock_data_dir(data_dir)  # held until this process exits
         except (DataDirBusy, OSError) as exc:
@@ -120,6 +140,8 @@ def serve(args: argparse.Namespace) -> int:
             except EngineNotFound as exc:
                 return _fail(str(exc))
         print(f"gateway: serving {cfg.source} (hash {cfg.hash}) on http://{args.host}:{args.port}", file=sys.stderr)
+        os.environ["GATEWAY_REPLICA"] = f"{socket.gethostname()}:{args.port}"  # its workers register under it
+        run_file = _write_run_file(data_dir, args, cfg.hash)
         # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler
         # that was there before it: make that a clean exit, so the engine and simulator stop too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -136,6 +158,8 @@ def serve(args: argparse.Namespace) -> int:
                     **options)
         return 0
     finally:
+        if run_file:
+            runfile.remove(data_dir, os.getpid())
         shutil.rmtree(metrics_dir, ignore_errors=True)
         if supervisor:
             supervisor.stop()
@@ -146,16 +170,14 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _config_and_redis(args: argparse.Namespace) -> tuple[Any, str] | int:
-    """The config (for the key prefix and timezone) and the Redis URL of an operator command,
-    or the exit code of a clear error."""
+    """The config (for the key prefix and timezone) and the Redis URL of an operator command:
+    given, else the running gateway's (gateway/edge/runfile.py); or the exit code of a clear error.
+    No provider key is needed: nothing here calls a provider."""
     try:
-        cfg = load_config(args.config or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
-    except ConfigError as exc:
+        path, url = runfile.target(args.config, args.url, args.data_dir, DEFAULT_CONFIG)
+        return load_config(path, need_keys=False), url
+    except (ConfigError, runfile.NotFound) as exc:
         return _fail(str(exc))
-    url = args.redis_url or os.environ.get("REDIS_URL")
-    if not url:
-        return _fail("set REDIS_URL (or --redis-url) to the gateway's state engine")
-    return cfg, url
 
 
 def spend(args: argparse.Namespace) -> int:
@@ -212,21 +234,46 @@ def status(args: argparse.Namespace) -> int:
             await client.aclose()
 
     live = asyncio.run(read())
+    print("\n".join(status_lines(live, cfg.hash)))
     hashes = {r["config_hash"] for r in live.values()}
     weights = {r.get("classifier_hash", "?") for r in live.values()}
-    for name, entry in sorted(live.items()):
-        flag = "" if entry["config_hash"] == cfg.hash else "  <- differs from this config"
-        cls = f"{entry.get('classifier_version', '?')}/{entry.get('classifier_hash', '?')}"
-        print(f"{name:<40} config {entry['config_hash']}  classifier {cls}  version {entry['version']}{flag}")
-    print(f"{len(live)} live replicas, {len(hashes)} config hash(es)" + ("  MISMATCH" if len(hashes) > 1 else "")
-          + f", {len(weights)} classifier weights hash(es)" + ("  CLASSIFIER MISMATCH" if len(weights) > 1 else ""))
     return 1 if len(hashes) > 1 or len(weights) > 1 else 0
+
+
+def status_lines(live: dict[str, dict], this_hash: str) -> list[str]:
+    """One line per replica (its workers counted, not listed), then the verdict."""
+    replicas: dict[str, list[dict]] = {}
+    for name, entry in sorted(live.items()):
+        replicas.setdefault(entry.get("replica") or name, []).append(entry)
+    lines = []
+    for name, entries in replicas.items():
+        for config_hash in sorted({e["config_hash"] for e in entries}):
+            same = [e for e in entries if e["config_hash"] == config_hash]
+            e = same[0]
+            flag = "" if config_hash == this_hash else "  <- differs from this config"
+            cls = f"{e.get('classifier_version', '?')}/{e.get('classifier_hash', '?')}"
+            lines.append(f"{name:<32} {len(same)} worker(s)  config {config_hash}  classifier {cls}  "
+                         f"version {e['version']}{flag}")
+    hashes = {r["config_hash"] for r in live.values()}
+    weights = {r.get("classifier_hash", "?") for r in live.values()}
+    lines.append(f"{len(replicas)} live replica(s), {len(live)} worker(s), {len(hashes)} config hash(es)"
+                 + ("  MISMATCH" if len(hashes) > 1 else "") + f", {len(weights)} classifier weights hash(es)"
+                 + ("  CLASSIFIER MISMATCH" if len(weights) > 1 else ""))
+    return lines
 
 
 def simulator(argv: list[str]) -> int:
     from gateway.simulator.cli import main as sim_main
 
     return sim_main(argv)
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="the gateway's config (default: the running gateway's, found in its data dir)")
+    p.add_argument("--url", "--redis-url", dest="url", help="the state engine (default: $REDIS_URL, else the "
+                   "running gateway's)")
+    p.add_argument("--data-dir", help="the running gateway's data dir (default: $GATEWAY_DATA_DIR, ./.gateway, "
+                   "then ~/.local/state/gateway/8080)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.offline.classifier_eval import main as classifier_main
 
         return classifier_main(argv[1:])
-    if argv[:1] == ["simulate"]:
+    if argv[:1] == ["whatif"]:
+        from gateway.offline.whatif import whatif_main
+
+        return whatif_main(argv[1:])
+    if argv[:1] == ["simulate"]:  # the old name of `whatif`, one letter from `simulator`
         from gateway.offline.whatif import simulate_main
 
         return simulate_main(argv[1:])
@@ -264,19 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("file")
     c.set_defaults(func=check_config)
     s = sub.add_parser("spend", help="print a day's spend from Redis")
-    s.add_argument("--config", help="the gateway's config (for the key prefix and budget timezone)")
-    s.add_argument("--redis-url", help="default: $REDIS_URL")
+    _target_args(s)
     s.add_argument("--day", help="YYYY-MM-DD in the budget's timezone (default: today)")
     s.add_argument("--by", default="model", choices=("key", "model", "provider", "task", "route", "deployment"))
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=spend)
     sub.add_parser("simulator", help="run the provider simulator (see: gateway simulator --help)")
     sub.add_parser("audit", help="where spend concentrates, from the ledger or log lines (gateway audit --help)")
-    sub.add_parser("simulate", help="what a routing policy would cost on a trace (gateway simulate --help)")
+    sub.add_parser("whatif", help="what routing saves against all-frontier and all-mid-tier on a trace "
+                   "(gateway whatif --help)")
     sub.add_parser("classifier", help="the task classifier on a labelled set (gateway classifier eval --help)")
     st = sub.add_parser("status", help="live replicas and their config hashes, from Redis")
-    st.add_argument("--config", help="the gateway's config (for the key prefix)")
-    st.add_argument("--redis-url", help="default: $REDIS_URL")
+    _target_args(st)
     st.set_defaults(func=status)
     args = parser.parse_args(argv)
     return args.func(args)

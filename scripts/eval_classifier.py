@@ -152,6 +152,8 @@ def main() -> None:
     directory = T.data_dir(args.data)
     bench = Bench(T.load_training(directory, args.extra))
     val = T.load_jsonl(directory / "human_val.jsonl")
+    if not val:
+        sys.exit(f"{directory / 'human_val.jsonl'}: data not found")
     val_feats = T.featurize(val)
     val_gold = [C.TASKS.index(r["label"]) for r in val]
     table, res = [], {}

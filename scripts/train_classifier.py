@@ -62,6 +62,8 @@ def data_dir(arg: str | None) -> Path:
     d = arg or os.environ.get(DATA_ENV)
     if not d:
         sys.exit(f"give the task-routing data directory: --data DIR or ${DATA_ENV}")
+    if not Path(d).is_dir():
+        sys.exit(f"{d}: data not found (the task-routing data directory, docs/classifier.md)")
     return Path(d)
 
 

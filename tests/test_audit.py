@@ -160,3 +160,14 @@ def test_records_from_ledger_pages_of_bytes() -> None:
                          b"cost": b"7", b"in": b"3", b"out": b"2", b"cached": b"0", b"day": b"d"})]
     recs, orphan = records_from_ledger(entries)
     assert recs == [Record("simple_chat", "m", "k", 7, 3, 2, 0, "", "d")] and orphan == 0
+
+
+def test_embeddings_are_never_offered_a_chat_model() -> None:
+    from gateway.offline.audit import Record, task_savings
+    from gateway.offline.whatif import load_offline_config
+    from tests.procs import ROOT
+
+    config = load_offline_config(ROOT / "configs" / "demo.yaml")
+    recs = [Record(task="", model="gemini-embedding-001", key="demo", cost_micro=150, tokens_in=1000, tokens_out=0)]
+    (row,) = task_savings(recs, config)
+    assert row["cheapest"] == "text-embedding-3-small" and row["saving_micro"] == 150 - 20

@@ -42,7 +42,7 @@ def test_replicas_report_config_hashes_and_mismatch(redis_url: str, tmp_path: Pa
         env = {"REDIS_URL": redis_url, "SIMULATOR_API_KEY": "x", "PATH": ""}
         out = subprocess.run([sys.executable, "-m", "gateway.cli", "status", "--config", str(cfg)], env=env,
                              capture_output=True, text=True, cwd=ROOT)
-        assert out.returncode == 0 and "2 live replicas, 1 config hash(es)" in out.stdout
+        assert out.returncode == 0 and "1 live replica(s), 2 worker(s), 1 config hash(es)" in out.stdout
         b = start_gateway(tmp_path, text.replace("attempt_budget: 4", "attempt_budget: 3"), redis_url)
         try:
             wait_for(lambda: admin(a, "/admin/cluster")["mismatch"])

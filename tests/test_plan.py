@@ -22,7 +22,7 @@ def names(plan) -> list[str]:
 
 @pytest.mark.parametrize("task, chain, priority", [
     ("simple_chat", ["deepseek-v4-pro", "gpt-5.4-mini"], "low"),
-    ("code_generation", ["claude-opus-4.7", "gpt-5.5"], "high"),
+    ("code_generation", ["gpt-5.5", "claude-opus-4.7"], "high"),
     ("summarization", ["gpt-5.4-mini", "deepseek-v4-pro"], "low"),
     ("complex_reasoning", ["gpt-5.5", "claude-opus-4.7"], "high"),
     ("", ["gpt-5.4-mini", "deepseek-v4-pro", "gpt-5.4"], "normal"),

@@ -10,11 +10,29 @@ import pytest
 
 from gateway.routing.classify import classify
 from gateway.routing.plan import sticky_share
-from gateway.offline.whatif import load_offline_config, read_trace, simulate, simulate_main
+import tempfile
+from pathlib import Path
+
+from gateway.offline.whatif import load_offline_config, read_trace, simulate, simulate_main, whatif_main
 from tests.procs import ROOT
 
 DATA = ROOT / "tests" / "data"
-CONFIG = load_offline_config(ROOT / "configs" / "demo.yaml")
+DEMO = load_offline_config(ROOT / "configs" / "demo.yaml")
+
+
+def _opus_for_code() -> object:
+    """The demo config with Claude Opus first for code (as the demo had it before): a task whose
+    primary is on Anthropic, so the outage strategy has something to move."""
+    text = (ROOT / "configs" / "demo.yaml").read_text().replace(
+        "code_generation: {primary: gpt-5.5, fallbacks: [claude-opus-4.7]",
+        "code_generation: {primary: claude-opus-4.7, fallbacks: [gpt-5.5]")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "opus.yaml"
+        path.write_text(text)
+        return load_offline_config(path)
+
+
+CONFIG = _opus_for_code()
 
 # USD per million tokens (input, output) from configs/demo.yaml, as integer micro-dollars
 PRICE = {
@@ -99,14 +117,43 @@ def test_small_token_trace_every_strategy() -> None:
     assert rep["outcomes"] == {"error": 1}
 
 
-def test_defaults_frontier_is_most_expensive_and_outage_hits_the_costliest_task() -> None:
+def test_defaults_frontier_is_the_best_model_and_outage_hits_the_costliest_task() -> None:
     rep = simulate(CONFIG, read_trace(DATA / "trace_small.jsonl"))
-    assert rep["frontier"] == "claude-opus-4.7" and rep["mid"] == "gpt-5.4"
+    # gpt-5.5's mean quality (0.9725) is the config's highest; Opus (0.97) costs more but is not the frontier
+    assert rep["frontier"] == "gpt-5.5" and rep["mid"] == "gpt-5.4"
     # code generation (claude-opus-4.7) is the most expensive task under routing -> anthropic down
     assert rep["outage"] == {"provider": "anthropic", "start": 0.45, "end": 0.55}
     trace = lines("trace_small.jsonl")
-    opus = sum(cost("claude-opus-4.7", r["prompt_tokens"], r["completion_tokens"]) for r in trace)
-    assert by_name(rep)["frontier"]["cost_micro"] == opus
+    best = sum(cost("gpt-5.5", r["prompt_tokens"], r["completion_tokens"]) for r in trace)
+    assert by_name(rep)["frontier"]["cost_micro"] == best
+
+
+def test_the_demo_routing_saves_against_frontier_and_mid_tier_on_the_sample(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert whatif_main(["--config", str(ROOT / "configs" / "demo.yaml"), "--json"]) == 0
+    s = by_name(orjson.loads(capsys.readouterr().out))
+    assert s["frontier"]["label"] == "all on gpt-5.5" and s["mid"]["label"] == "all on gpt-5.4"
+    # docs/cost.md: about $4,500, $2,250 and $1,670 a month at 100,000 requests a day
+    assert 4_300 < s["frontier"]["monthly_usd"] < 4_700 and 2_150 < s["mid"]["monthly_usd"] < 2_350
+    assert s["routing"]["monthly_usd"] < 0.8 * s["mid"]["monthly_usd"] < s["frontier"]["monthly_usd"]
+    assert s["routing"]["model_share"]["gpt-5.5"] == pytest.approx(0.25, abs=0.01)  # code + reasoning
+    assert whatif_main(["--config", str(ROOT / "configs" / "demo.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "built-in sample" in out
+    assert "task routing (auto): saves 6" in out and "% against all on gpt-5.5, saves 2" in out
+
+
+def test_simulate_is_the_deprecated_name_of_whatif(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    argv = ["--trace", str(DATA / "trace_small.jsonl"), "--config", str(ROOT / "configs" / "demo.yaml"), "--json"]
+    assert main(["whatif", *argv]) == 0
+    new = capsys.readouterr()
+    assert main(["simulate", *argv]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and new.err == ""
+    assert old.err.splitlines() == ["gateway: `gateway simulate` is now `gateway whatif` (the old name goes in a "
+                                    "later release)"]
 
 
 def test_messages_trace_goes_through_the_real_classifier() -> None:

@@ -17,16 +17,22 @@ from gateway.config.model import (
     MetricsSettings, Price, Provider, Quirks,
     Route, Server, StateSettings, Timeouts,
 )
+from gateway.config.leftout import prune_route
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
 from gateway.net.egress import Egress, parse_proxy
 
 
-def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
+class LeftOut(Exception):
+    """An optional provider whose API key variable is unset: it is left out with its models."""
+
+
+def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bool = True) -> Provider:
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries",
-                        "quirks", "proxy", "ca_file", "max_connections"})
+                        "quirks", "proxy", "ca_file", "max_connections", "optional"})
+    optional = _bool(r, doc, "optional", path, False)
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
     base_url = r.string(doc, "base_url", path).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
@@ -37,7 +43,9 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str]) -> Provider:
         if not isinstance(key_env, str) or not key_env:
             raise r.fail(f"{path}.api_key_env", key_env, "expected an environment variable name or null")
         api_key = env.get(key_env)
-        if not api_key:
+        if not api_key and optional and need_keys:
+            raise LeftOut(key_env)
+        if not api_key and need_keys:
             raise r.fail(f"{path}.api_key_env", key_env, "environment variable is not set")
     headers = r.mapping(doc.get("headers"), f"{path}.headers")
     tdoc = r.mapping(doc.get("timeouts"), f"{path}.timeouts")
@@ -151,14 +159,15 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
     )
 
 
-def _key(r: Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes: dict[str, Route]) -> ApiKey:
+def _key(r: Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes: dict[str, Route],
+         gone: dict[str, str]) -> ApiKey:
     path = f"keys[{i}]"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"name", "sha256", "rpm", "tpm", "daily_budget_usd", "allowed_models", "priority",
                         "default_task"})
     allowed = r.strings(doc, "allowed_models", path)
     for j, model in enumerate(allowed):
-        if model not in deployments and model not in routes:
+        if model not in deployments and model not in routes and model not in gone:
             raise r.fail(f"{path}.allowed_models[{j}]", model, "unknown model or route")
     default_task = doc.get("default_task")
     if default_task is not None and default_task not in TASKS:
@@ -173,8 +182,11 @@ def _key(r: Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes
     )
 
 
-def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
-    """Validate a parsed YAML document and build the frozen Config."""
+def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None = None, *,
+                 need_keys: bool = True, written: Any = None) -> Config:
+    """Validate a parsed YAML document and build the frozen Config. `need_keys=False` (operator
+    commands that call no provider) accepts unset provider keys; `written` is the document as
+    written, before ${VAR} expansion, for the config hash."""
     env = dict(os.environ) if env is None else env
     r = Reader(source)
     doc = r.mapping(doc, "<root>", required=True)
@@ -248,16 +260,34 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         max_throttle_ms=round(1000 * r.number(brdoc, "max_throttle_s", "breaker", 60, minimum=0.001)),
     )
     pdoc = r.mapping(doc.get("providers"), "providers", required=True)
-    providers = {name: _provider(r, name, p, env) for name, p in pdoc.items()}
+    providers, left_out, warnings = {}, {}, []
+    for name, p in pdoc.items():
+        try:
+            providers[name] = _provider(r, name, p, env, need_keys)
+        except LeftOut as exc:
+            left_out[name] = str(exc)
     mdoc = r.mapping(doc.get("models"), "models", required=True)
     if not mdoc:
         raise r.fail("models", mdoc, "at least one model is required")
-    deployments = {name: _deployment(r, name, m, providers) for name, m in mdoc.items()}
+    gone = {name: left_out[m["provider"]] for name, m in mdoc.items()
+            if isinstance(m, dict) and m.get("provider") in left_out}
+    for name, key_env in left_out.items():
+        models = [m for m in gone if mdoc[m]["provider"] == name]
+        warnings.append(f"{source}: provider {name} left out ({key_env} is not set)"
+                        + (f" with its models {', '.join(models)}" if models else ""))
+    deployments = {name: _deployment(r, name, m, providers) for name, m in mdoc.items() if name not in gone}
+    if not deployments:
+        raise ConfigError(f"{source}: every provider is left out: set at least one of "
+                          f"{', '.join(sorted(set(left_out.values())))}")
     rdoc = r.mapping(doc.get("routes"), "routes")
     routes = {}
     for name, rt in rdoc.items():
-        if name in deployments:
+        if name in deployments or name in gone:
             raise r.fail(f"routes.{name}", name, "a route may not share its name with a model")
+        rt = prune_route(source, name, rt, gone)
+        if rt is None:
+            warnings.append(f"{source}: route {name} left out (every model of it is)")
+            continue
         routes[name] = parse_route(r, name, rt, deployments)
     default_route = doc.get("default_route", "auto" if "auto" in routes else next(iter(routes), None))
     if default_route not in routes:
@@ -266,6 +296,8 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         if dep.kind == "embedding" and dep.provider.format == "anthropic":
             raise r.fail(f"models.{name}.kind", "embedding", "Anthropic has no embeddings endpoint")
     embedding_route = doc.get("embedding_route", "embeddings" if "embeddings" in routes else None)
+    if embedding_route is not None and embedding_route not in routes and embedding_route in rdoc:
+        embedding_route = None  # an optional route, left out: no embeddings until a key is set
     if embedding_route is not None:
         if embedding_route not in routes:
             raise r.fail("embedding_route", embedding_route, f"must name a route; defined: {sorted(routes)}")
@@ -276,15 +308,14 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     kdoc = doc.get("keys") or []
     if not isinstance(kdoc, list):
         raise r.fail("keys", kdoc, "expected a list")
-    keys = tuple(_key(r, i, k, deployments, routes) for i, k in enumerate(kdoc))
+    keys = tuple(_key(r, i, k, deployments, routes, gone) for i, k in enumerate(kdoc))
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise r.fail("keys", names, "key names must be unique")
     admin_auth, metrics = _admin_auth(r, doc.get("admin")), _metrics(r, doc.get("metrics"))
     admin = doc.get("admin_key_sha256")
-    digest = hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-    return Config(
-        source=source, hash=digest, server=server, state=state, budget=budget, breaker=breaker,
+    return Config(warnings=tuple(warnings),
+        source=source, hash=config_hash(doc, written), server=server, state=state, budget=budget, breaker=breaker,
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
@@ -316,6 +347,21 @@ def _metrics(r: Reader, doc: Any) -> MetricsSettings:
                            per_key=per_key)
 
 
+# Where a provider is reached (not how requests are decided): often ${VAR}s of the shell or the
+# pod (a port, a proxy), so they stay out of the hash as expanded and count only as written.
+_CONNECTION = ("base_url", "proxy", "ca_file", "headers", "api_key_env")
+
+
+def config_hash(doc: dict[str, Any], written: Any = None) -> str:
+    """The config as written plus the expanded values that change decisions: two replicas of the
+    same file agree even when their shells set a provider's port or proxy differently."""
+    providers = doc.get("providers") if isinstance(doc.get("providers"), dict) else {}
+    decisions = {**doc, "providers": {n: {k: v for k, v in p.items() if k not in _CONNECTION}
+                                      if isinstance(p, dict) else p for n, p in providers.items()}}
+    both = [doc if written is None else written, decisions]
+    return hashlib.sha256(orjson.dumps(both, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -332,16 +378,21 @@ def expand_env(text: str, env: dict[str, str], source: str) -> str:
     return _ENV_REF.sub(sub, text)
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
-    """Read and validate a YAML config file."""
+def load_config(path: str | Path, env: dict[str, str] | None = None, *, need_keys: bool = True) -> Config:
+    """Read and validate a YAML config file (`need_keys=False`: unset provider keys are fine)."""
     source = str(path)
     env = dict(os.environ) if env is None else env
     try:
-        text = expand_env(Path(path).read_text(), env, source)
+        raw = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    text = expand_env(raw, env, source)
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    return parse_config(doc, source, env)
+    try:
+        written = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        written = None
+    return parse_config(doc, source, env, need_keys=need_keys, written=written)

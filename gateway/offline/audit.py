@@ -144,13 +144,16 @@ def concentration(records: list[Record], top: float = TOP_SHARE) -> dict[str, An
             "top": [{"task": t, "model": m, "cost_micro": c} for (t, m), c in ranked[:k]]}
 
 
-def _candidates(config: Config, route_name: str, task: str) -> tuple[list[Deployment], float]:
+def _candidates(config: Config, route_name: str, task: str, kind: str = "chat") -> tuple[list[Deployment], float]:
+    """A task's candidates of the same kind as what served it: an embedding request is never
+    offered a chat model (or the other way round)."""
     route = config.routes[route_name]
     chain = route.chain_for(task)
     if chain.strategy == "cheapest":
-        pool = [d for d in config.deployments.values() if d.kind == "chat"]
+        pool = [d for d in config.deployments.values() if d.kind == kind]
     else:
-        pool = [config.deployments[m] for m in chain.models if m in config.deployments]
+        pool = [config.deployments[m] for m in chain.models
+                if m in config.deployments and config.deployments[m].kind == kind]
     good = [d for d in pool if dict(d.quality).get(task, 0.0 if chain.min_quality else 1.0) >= chain.min_quality]
     return good, chain.min_quality
 
@@ -172,7 +175,12 @@ def task_savings(records: list[Record], config: Config, route: str | None = None
     rows = []
     for task, recs in by_task.items():
         observed = sum(r.cost_micro for r in recs)
-        cands, min_q = _candidates(config, route, task)
+        dep = config.deployments.get(recs[0].model)
+        kind = dep.kind if dep else "chat"
+        if kind == "embedding" and config.embedding_route:
+            cands, min_q = _candidates(config, config.embedding_route, task, kind)
+        else:
+            cands, min_q = _candidates(config, route, task, kind)
         priced = sorted(((reprice(recs, d), d.name) for d in cands))
         best = priced[0] if priced else None
         rows.append({
@@ -251,26 +259,29 @@ def audit_main(argv: list[str]) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ledger", action="store_true", help="read the ledger stream from Redis")
     src.add_argument("--log", metavar="FILE", help="read the gateway's JSON log lines ('-' for stdin)")
-    p.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml",
-                   help="the gateway's config: key prefix, prices, quality scores, routes")
-    p.add_argument("--redis-url", help="default: $REDIS_URL")
+    p.add_argument("--config", help="the gateway's config: key prefix, prices, quality scores, routes (default: "
+                   "the running gateway's, else $GATEWAY_CONFIG, else configs/demo.yaml)")
+    p.add_argument("--url", "--redis-url", dest="url", help="the state engine (default: $REDIS_URL, else the "
+                   "running gateway's)")
+    p.add_argument("--data-dir", help="the running gateway's data dir (default: $GATEWAY_DATA_DIR, ./.gateway)")
     p.add_argument("--day", help="only this day, YYYY-MM-DD (ledger: the budget day; log: the UTC date of the line)")
     p.add_argument("--route", help="route whose task chains give the candidates (default: the default route)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    from gateway.edge import runfile
     from gateway.offline.whatif import load_offline_config
 
     try:
-        config = load_offline_config(args.config)
-    except ConfigError as exc:
+        if args.ledger:
+            path, url = runfile.target(args.config, args.url, args.data_dir)
+        else:
+            path = args.config or os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml"
+        config = load_offline_config(path)
+    except (ConfigError, runfile.NotFound) as exc:
         print(f"gateway audit: {exc}", file=sys.stderr)
         return 2
     orphan = 0
     if args.ledger:
-        url = args.redis_url or os.environ.get("REDIS_URL")
-        if not url:
-            print("gateway audit: set REDIS_URL (or --redis-url) to the gateway's state engine", file=sys.stderr)
-            return 2
         from gateway.state.endpoint import redis_client
         from gateway.state.keys import Keys
 

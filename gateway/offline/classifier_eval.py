@@ -148,5 +148,9 @@ def main(argv: list[str]) -> int:
     if route not in config.routes:
         print(f"gateway: no route '{route}' in {args.config}; routes: {sorted(config.routes)}")
         return 2
-    print(format_report(evaluate(rows, config, route), route, args.config))
+    rep = evaluate(rows, config, route)
+    if not rep.n:
+        print(f"gateway: no labelled requests in {args.file} (each line needs messages and a known label)")
+        return 2
+    print(format_report(rep, route, args.config))
     return 0

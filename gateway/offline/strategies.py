@@ -115,6 +115,20 @@ def chat_models(config: Config) -> list[Deployment]:
     return [d for d in config.deployments.values() if d.kind == "chat"]
 
 
+def best_quality(config: Config) -> str:
+    """The frontier model by the config's own scores: the highest mean quality over the tasks
+    (the more expensive one on a tie)."""
+    deps = chat_models(config)
+    if not deps:
+        raise ConfigError("the config has no chat models")
+
+    def mean(d: Deployment) -> float:
+        scores = dict(d.quality)
+        return sum(scores.values()) / len(scores) if scores else 0.0
+
+    return max(deps, key=lambda d: (round(mean(d), 6), d.price.input + d.price.output, d.name)).name
+
+
 def most_expensive(config: Config, reqs: list[TraceRequest]) -> str:
     """The chat deployment that would cost the most for this trace (list prices when it is empty)."""
     deps = chat_models(config)
@@ -131,7 +145,7 @@ def simulate(config: Config, reqs: list[TraceRequest], *, days: float = 30.0, fr
     """Run every strategy over the trace; returns a JSON-ready report."""
     if route not in config.routes:
         raise ConfigError(f"route {route!r} is not in the config")
-    frontier = frontier or most_expensive(config, reqs)
+    frontier = frontier or best_quality(config)
     if mid is None:
         mid = DEFAULT_MID if DEFAULT_MID in config.deployments else None
         if mid is None:  # the chat model whose list price is the median

@@ -1,7 +1,9 @@
-"""What-if simulator: replay a trace of requests under several routing strategies and compare cost.
+"""What-if: replay a trace of requests under several routing strategies and compare cost.
 
-`gateway simulate --trace FILE --config FILE [--json] [--days 30]` (wired by the CLI as
-:func:`simulate_main`).
+`gateway whatif [--trace FILE] [--config FILE] [--json] [--days 30]` (wired by the CLI as
+:func:`whatif_main`; `gateway simulate` is its old name, still accepted with a deprecation line).
+Without `--trace` it replays the built-in sample trace (`gateway.offline.sample_trace`: 20,000
+requests standing for a fifth of a day at 100,000 requests a day).
 
 A trace is JSON Lines, one request a line::
 
@@ -25,7 +27,7 @@ priced by the REAL price function (:func:`gateway.pricing.cost_micro`, integer m
 rounded up per request, exactly like settle). Strategies:
 
 * ``frontier``: everything on the frontier model (``--frontier``; default the chat deployment
-  that would cost the most for this trace);
+  with the highest mean quality score in the config);
 * ``mid``: everything on one mid model (``--mid``; default ``gpt-5.4`` when configured);
 * ``routing``: the route's (``--route``, default ``auto``) per-task chain, first candidate;
 * ``outage``: the same, with one provider down for a window of the trace (``--outage
@@ -59,7 +61,7 @@ from gateway.offline.strategies import DEFAULT_MID, StrategyResult, simulate
 from gateway.offline.trace import DEFAULT_OUTPUT_TOKENS, TraceRequest, parse_trace_line, read_trace, trace_span_s
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "TraceRequest", "StrategyResult", "load_offline_config", "read_trace",
-           "parse_trace_line", "simulate", "format_report", "simulate_main", "trace_span_s"]
+           "parse_trace_line", "simulate", "format_report", "simulate_main", "whatif_main", "trace_span_s"]
 
 
 # --------------------------------------------------------------------------- config (offline)
@@ -77,7 +79,7 @@ class _OfflineEnv(dict):
 def load_offline_config(path: str | Path) -> Config:
     """Load a gateway config for offline tools (audit, simulate): provider API keys and other
     ${VARS} need not be set, since nothing is called."""
-    return load_config(path, _OfflineEnv(os.environ))
+    return load_config(path, _OfflineEnv(os.environ), need_keys=False)
 
 
 # --------------------------------------------------------------------------- report and CLI
@@ -90,6 +92,21 @@ def parse_outage(text: str) -> tuple[str, float, float]:
     if not 0 <= start < end <= 1:
         raise ValueError("--outage fractions need 0 <= START < END <= 1")
     return parts[0], start, end
+
+
+def savings_line(rep: dict[str, Any]) -> str:
+    """Routing against all-frontier and all-mid-tier, in one sentence."""
+    s = {x["name"]: x for x in rep["strategies"]}
+    routing = s["routing"]["monthly_usd"]
+
+    def vs(name: str) -> str:
+        other = s[name]["monthly_usd"]
+        if not other:
+            return f"{rep[name]}: -"
+        change = (routing - other) / other
+        return f"{'saves' if change < 0 else 'costs'} {abs(change):.0%} against all on {rep[name]}"
+
+    return f"task routing ({rep['route']}): {vs('frontier')}, {vs('mid')}"
 
 
 def format_report(rep: dict[str, Any]) -> str:
@@ -117,17 +134,21 @@ def format_report(rep: dict[str, Any]) -> str:
         if s["unserved"]:
             extra += f"; {s['unserved']} unserved"
         lines.append(f"{s['name']:<9} {share}{extra}")
-    lines.append("")
+    lines += ["", savings_line(rep), ""]
     lines.append("USD/month by task")
     for s in rep["strategies"]:
         lines.append(f"{s['name']:<9} " + ", ".join(f"{t} {v:,.2f}" for t, v in s["task_monthly_usd"].items()))
     return "\n".join(lines)
 
 
-def simulate_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="gateway simulate",
+SAMPLE = (100_000, 0.2, 1)  # requests a day, days, seed: 20,000 lines, about 2 s to replay
+
+
+def whatif_main(argv: list[str], prog: str = "gateway whatif") -> int:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Replay a trace under several routing strategies and compare cost.")
-    p.add_argument("--trace", required=True, help="JSON Lines trace (see docs/cost.md)")
+    p.add_argument("--trace", help="JSON Lines trace (see docs/cost.md; default: the built-in sample trace, "
+                   "100,000 short requests a day)")
     p.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml")
     p.add_argument("--days", type=float, default=30.0, help="days in a month (default 30)")
     p.add_argument("--trace-days", type=float, help="days the trace stands for (default: from its timestamps)")
@@ -139,16 +160,31 @@ def simulate_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     try:
         config = load_offline_config(args.config)
-        reqs = read_trace(args.trace)
+        reqs = read_trace(args.trace) if args.trace else sample_requests()
         outage = parse_outage(args.outage) if args.outage else None
         rep = simulate(config, reqs, days=args.days, frontier=args.frontier, mid=args.mid, route=args.route,
                        outage=outage, trace_days=args.trace_days)
     except (ConfigError, ValueError, OSError) as exc:
-        print(f"gateway simulate: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    if not args.trace and not args.json:
+        print("trace: the built-in sample (gateway/offline/sample_trace.py); --trace FILE replays yours")
     print(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() if args.json else format_report(rep))
     return 0
 
 
+def sample_requests() -> list[TraceRequest]:
+    from gateway.offline.sample_trace import generate
+
+    return [parse_trace_line(line, f"sample:{i + 1}") for i, line in enumerate(generate(*SAMPLE))]
+
+
+def simulate_main(argv: list[str]) -> int:
+    """`gateway simulate`, the old name: one deprecation line on stderr, then `gateway whatif`."""
+    print("gateway: `gateway simulate` is now `gateway whatif` (the old name goes in a later release)",
+          file=sys.stderr)
+    return whatif_main(argv, prog="gateway simulate")
+
+
 if __name__ == "__main__":
-    sys.exit(simulate_main(sys.argv[1:]))
+    sys.exit(whatif_main(sys.argv[1:]))

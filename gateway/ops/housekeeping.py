@@ -75,12 +75,24 @@ class Housekeeper:
 
     async def register(self) -> None:
         """Every worker says which config and classifier weights it runs, so `GET /admin/cluster`
-        can flag a mismatch."""
+        can flag a mismatch; `replica` (host:port, from `gateway serve`) groups a replica's workers.
+        Entries of this host's workers that no longer run (a restart) are dropped at once, not
+        after the heartbeat window."""
         state = self.gw.state
         w = weights_info()
+        host = socket.gethostname()
         entry = {"config_hash": self.gw.config.hash, "version": __version__, "seen": time.time(),
-                 "classifier_version": w["version"], "classifier_hash": w["hash"]}
-        await state.client.hset(replicas_key(state.keys), self.replica, orjson.dumps(entry))
+                 "classifier_version": w["version"], "classifier_hash": w["hash"], "host": host,
+                 "replica": os.environ.get("GATEWAY_REPLICA") or self.replica}
+        key = replicas_key(state.keys)
+        await state.client.hset(key, self.replica, orjson.dumps(entry))
+        dead = [f for f in await state.client.hkeys(key) if _dead_here(f.decode() if isinstance(f, bytes) else f, host)]
+        if dead:
+            await state.client.hdel(key, *dead)
+
+    async def deregister(self) -> None:
+        """A worker stopping takes its entry with it, so `gateway status` never shows it."""
+        await self.gw.state.client.hdel(replicas_key(self.gw.state.keys), self.replica)
 
     async def probe_providers(self) -> None:
         """Probe each provider once; open breakers past their cooldown close on a healthy answer,
@@ -105,6 +117,20 @@ class Housekeeper:
                 if state != current["state"]:
                     self.log.warning("breaker_changed_by_probe", deployment=dep, provider=name, state=state,
                                      probe_status=status)
+
+
+def _dead_here(field: str, host: str) -> bool:
+    """A `host:pid` registration of this host whose process is gone."""
+    name, _, pid = field.rpartition(":")
+    if name != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def replicas_key(keys: Any) -> str:

@@ -13,7 +13,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="gateway simulator",
         description="Serve simulated OpenAI, Azure OpenAI, Anthropic and Gemini APIs.",
     )
-    parser.add_argument("--port", type=int, default=8900, help="TCP port (default 8900)")
+    parser.add_argument("--port", type=int, default=9100, help="TCP port (default 9100, where the demo config looks)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--seed", type=int, default=None, help="RNG seed (overrides the config file's)")
     parser.add_argument("--config", default=None, help="YAML file: {seed, defaults: {knob: v}, models: {name: {knob: v}}}")

@@ -20,7 +20,10 @@ from pathlib import Path
 
 
 def _die_with_parent() -> None:
-    """In the child: ask Linux to end the engine if its parent dies, even by SIGKILL."""
+    """In the child: ask Linux to end the engine if its parent dies, even by SIGKILL; and keep it
+    out of the terminal's process group, so Ctrl-C stops the gateway, whose workers drain (and
+    settle, and fold) against a live engine before the gateway stops it."""
+    os.setpgrp()
     try:
         import ctypes
 
