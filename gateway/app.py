@@ -35,7 +35,9 @@ from gateway.pipeline.embeddings import embeddings
 from gateway.ops.housekeeping import Housekeeper, fold_forever
 from gateway.inbound.anthropic import AnthropicMessages
 from gateway.inbound.anthropic.count import count_tokens
+from gateway.inbound.completions import Completions
 from gateway.inbound.openai_chat import OpenAIChat
+from gateway.inbound.responses import Responses
 from gateway.pipeline.chat import chat_endpoint
 from gateway.pipeline.context import Gateway
 from gateway.state.guard import open_state
@@ -135,7 +137,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 chat_completions = chat_endpoint(OpenAIChat())
 messages = chat_endpoint(AnthropicMessages())
+responses, completions = chat_endpoint(Responses()), chat_endpoint(Completions())
 HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat_completions,
+             "/v1/responses": responses, "/responses": responses,
+             "/v1/completions": completions, "/completions": completions,
              "/v1/embeddings": embeddings, "/embeddings": embeddings,
              "/v1/messages": messages, "/v1/messages/count_tokens": count_tokens}
 

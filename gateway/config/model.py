@@ -240,6 +240,18 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseStorage:
+    """Responses API storage for `previous_response_id` (lua/response_put.lua): off by default.
+    Each API key's turns are its own, kept `ttl_s`, at most `max_response_bytes` each and
+    `max_key_bytes` per key (the oldest go first)."""
+
+    enabled: bool = False
+    ttl_s: int = 3600
+    max_response_bytes: int = 1 << 20
+    max_key_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
 class StateSettings:
     prefix: str = "gw"
     timeout_ms: int = 250
@@ -286,6 +298,7 @@ class Config:
     admin: AdminAuth = AdminAuth()
     metrics: MetricsSettings = MetricsSettings()
     warnings: tuple[str, ...] = ()  # providers and routes left out for want of a key (gateway/config/leftout.py)
+    responses: ResponseStorage = ResponseStorage()
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.deployments]

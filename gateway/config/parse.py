@@ -14,7 +14,7 @@ import yaml
 
 from gateway.config.model import (
     PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping,
-    MetricsSettings, Price, Provider, Quirks,
+    MetricsSettings, Price, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.leftout import prune_route
@@ -192,7 +192,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
-                            "admin", "metrics"})
+                            "admin", "metrics", "responses"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -319,7 +319,21 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
+        responses=_responses(r, doc.get("responses")),
     )
+
+
+def _responses(r: Reader, doc: Any) -> ResponseStorage:
+    doc = r.mapping(doc, "responses")
+    r.known(doc, "responses", set(ResponseStorage.__slots__))
+    base, enabled = ResponseStorage(), doc.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise r.fail("responses.enabled", enabled, "expected true or false")
+    return ResponseStorage(
+        enabled=enabled, ttl_s=r.number(doc, "ttl_s", "responses", base.ttl_s, minimum=1, integer=True),
+        max_response_bytes=r.number(doc, "max_response_bytes", "responses", base.max_response_bytes, minimum=1024,
+                                    integer=True),
+        max_key_bytes=r.number(doc, "max_key_bytes", "responses", base.max_key_bytes, minimum=1024, integer=True))
 
 
 def _admin_auth(r: Reader, doc: Any) -> AdminAuth:

@@ -10,10 +10,14 @@ identity: the most common path pays nothing for the seam.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import GatewayError
 from gateway.pipeline.request import ChatRequest
+
+if TYPE_CHECKING:
+    from gateway.pipeline.context import Gateway
+
 
 class StreamEncoder(Protocol):
     """Canonical SSE frames in, the client's stream bytes out; one encoder per answered stream."""
@@ -52,3 +56,15 @@ class Inbound(Protocol):
     def error_body(self, err: GatewayError) -> bytes:
         """A gateway error in the client's error format (status and headers stay the error's)."""
         ...
+
+
+class Remembers(Protocol):
+    """An inbound API with state across requests (the Responses API's `previous_response_id`);
+    a translator without these methods costs the pipeline nothing. Both run only on the
+    request's own path: `recall` after parsing (before classify, so the prompt bound and the
+    classifier see the whole conversation), `keep` before the answer's last bytes go out (so
+    the client's next request finds what it refers to)."""
+
+    async def recall(self, gw: "Gateway", key: str, chat: ChatRequest) -> None: ...
+
+    async def keep(self, gw: "Gateway", key: str, chat: ChatRequest) -> None: ...

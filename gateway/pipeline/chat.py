@@ -33,6 +33,7 @@ Handler = Callable[[Request], Awaitable[Answer]]
 
 def chat_endpoint(inbound: Inbound) -> Handler:
     """The handler of one client API: the same nine steps, the client's own formats."""
+    recall = getattr(inbound, "recall", None)  # inbound.base.Remembers
 
     async def handle(request: Request) -> Answer:
         gw: Gateway = request.app.state.gateway
@@ -49,6 +50,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             native = chat.body.get(NATIVE)
             if native is not None:  # the client headers a same-format provider may receive
                 native["headers"] = {h: headers[h] for h in native.get("forward", ()) if h in headers}
+            if recall is not None:
+                await recall(gw, key.name, chat)
             forced = check_header_task(headers.get("x-gateway-task"), TASKS) or key.default_task
             task, confidence = classify(gw, chat.messages, forced)                                    # 3
             plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens, task, confidence,  # 4

@@ -39,6 +39,12 @@ def _malformed(exc: Exception) -> UpstreamError:
 class ChatAttempt:
     def __init__(self, gw: "Gateway", call: Call, chat: ChatRequest, inbound: "Inbound") -> None:
         self.gw, self.call, self.chat, self.inbound = gw, call, chat, inbound
+        self.keep = getattr(inbound, "keep", None)  # inbound.base.Remembers
+
+    async def kept(self) -> None:
+        """The answer is whole: a translator that remembers it does so before it goes out."""
+        assert self.keep is not None
+        await self.keep(self.gw, self.call.key, self.chat)
 
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> EventStream | WholeReply | UpstreamError:
         gw, chat = self.gw, self.chat
@@ -68,7 +74,10 @@ class ChatAttempt:
         except (ValueError, TypeError, KeyError) as exc:
             return _malformed(exc)
         self.count(dep, usage)
-        return WholeReply(self.inbound.reply(answer, chat), self.call.headers(),
+        reply = self.inbound.reply(answer, chat)
+        if self.keep is not None:
+            await self.kept()
+        return WholeReply(reply, self.call.headers(),
                           after=lambda: gw.settle.served(self.call, dep, attempt_id))
 
     def count(self, dep: Deployment, usage: Usage, outcome: str = "success") -> None:
@@ -119,6 +128,8 @@ class StreamRelay:
         if decoder.done:
             body = self.encoder.feed(b"".join(first) + b"".join(decoder.finish())) + self.encoder.finish()
             self.opened.release()
+            if self.attempt.keep is not None:
+                await self.attempt.kept()
             self.attempt.count(self.dep, decoder.usage)
             return WholeReply(body, call.headers(), head=EVENT_STREAM,
                               after=lambda: self.attempt.gw.settle.served(call, self.dep, self.attempt_id))
@@ -145,7 +156,10 @@ class StreamRelay:
             finished = True
             tail = encoder.feed(b"".join(decoder.finish()))
             if decoder.done:
-                yield tail + encoder.finish()
+                tail += encoder.finish()
+                if self.attempt.keep is not None:
+                    await self.attempt.kept()
+                yield tail
             else:
                 outcome = "failure"
                 call.stream_error("upstream_stream_cut")

@@ -38,6 +38,9 @@ Schema (prefix `gw`):
     {gw}:pace:<day>             HASH   pace mode (0 on pace, 1 low downgraded, 2 low+normal),
                                        changed_us, ratio_permille, changes; EXPIRE 2 days
     {gw}:pace:<day>:events      LIST   "<us>:<mode>:<ratio permille>" per mode change (last 200)
+    {gw}:resp:<key>             HASH   stored Responses turns of one API key: id -> conversation JSON,
+                                       '#bytes' their total (lua/response_put.lua); PX ttl
+    {gw}:respexp:<key>          ZSET   their ids scored by expiry (µs, engine clock); PX ttl
 """
 
 from __future__ import annotations
@@ -115,3 +118,7 @@ class Keys:
 
     def dash_session(self, digest: str) -> str:
         return f"{self.tag}:dash:sess:{digest}"
+
+    def responses(self, key: str) -> tuple[str, str]:
+        """An API key's stored Responses turns and their expiry index."""
+        return f"{self.tag}:resp:{key}", f"{self.tag}:respexp:{key}"

@@ -19,7 +19,8 @@ from redis.exceptions import NoScriptError
 import gateway
 from gateway.state.resp import RespConnection
 
-ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth")
+ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth",
+                 "response_put", "response_get")
 
 
 def lua_dir() -> Path:

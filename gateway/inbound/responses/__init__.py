@@ -1,0 +1,77 @@
+"""The OpenAI Responses API (`POST /v1/responses`) as an inbound translator.
+
+request.py turns the body into the canonical chat request, reply.py and stream.py turn the
+canonical answer into a Response object or its stream events, store.py keeps answered turns
+for `previous_response_id` when the operator turns storage on. Errors keep OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.errors import GatewayError, bad_request
+from gateway.inbound.responses import store
+from gateway.inbound.responses.reply import ResponsesRequest, Turn, from_completion
+from gateway.inbound.responses.request import canonical_body
+from gateway.inbound.responses.stream import ResponsesStream
+from gateway.pipeline.request import ChatRequest, chat_request, parse_json
+from gateway.pipeline.schema import check_depth
+
+if TYPE_CHECKING:
+    from gateway.pipeline.context import Gateway
+
+CHAT_FIELDS = tuple(f.name for f in fields(ChatRequest))
+
+
+def _turn(chat: ChatRequest) -> Turn:
+    assert isinstance(chat, ResponsesRequest) and chat.turn is not None
+    return chat.turn
+
+
+class Responses:
+    name = "openai.responses"
+
+    def parse(self, raw: bytes) -> ResponsesRequest:
+        body = parse_json(raw)
+        check_depth(raw, body)
+        asked = body.get("store", True)
+        if not isinstance(asked, bool):
+            raise bad_request("'store' must be a boolean.", "store")
+        canonical = canonical_body(body)
+        base = chat_request(canonical)
+        turn = Turn.of(body, asked)
+        turn.history = canonical["messages"][1:] if body.get("instructions") is not None else canonical["messages"]
+        return ResponsesRequest(**{name: getattr(base, name) for name in CHAT_FIELDS}, turn=turn)
+
+    async def recall(self, gw: "Gateway", key: str, chat: ChatRequest) -> None:
+        """Decide whether the answer is kept; read the conversation `previous_response_id` names
+        and put it before the new input (the prompt bound and the classifier see all of it)."""
+        turn = _turn(chat)
+        turn.keep = turn.keep and gw.config.responses.enabled
+        turn.echo["store"] = turn.keep
+        previous = turn.echo["previous_response_id"]
+        if previous is None:
+            return
+        stored = await store.load(gw, key, previous)
+        messages = chat.body["messages"]
+        lead = messages[:len(messages) - len(turn.history)]  # the instructions, if any
+        turn.history = [*stored, *turn.history]
+        fresh = chat_request({**chat.body, "messages": [*lead, *turn.history]})
+        chat.body, chat.messages, chat.prompt_chars = fresh.body, fresh.messages, fresh.prompt_chars
+
+    async def keep(self, gw: "Gateway", key: str, chat: ChatRequest) -> None:
+        turn = _turn(chat)
+        if turn.keep:
+            await store.save(gw, key, turn)
+
+    def reply(self, body: dict[str, Any], chat: ChatRequest) -> bytes:
+        return orjson.dumps(from_completion(body, _turn(chat)))
+
+    def stream(self, chat: ChatRequest) -> ResponsesStream:
+        return ResponsesStream(_turn(chat))
+
+    def error_body(self, err: GatewayError) -> bytes:
+        return orjson.dumps(err.body())

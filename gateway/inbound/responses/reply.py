@@ -1,0 +1,117 @@
+"""Canonical answers → Response objects: the request's echo, output items, status and usage.
+
+One `Turn` per request holds what the answer needs besides the canonical body (the id, the
+echoed request fields) and, once answered, what response storage keeps: the conversation as
+chat messages and the answer's output as chat messages.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.pipeline.request import ChatRequest
+
+ECHOED = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id",
+          "temperature", "tool_choice", "tools", "top_p", "truncation", "user", "reasoning", "text")
+DEFAULTS: dict[str, Any] = {"instructions": None, "max_output_tokens": None, "metadata": {},
+                            "parallel_tool_calls": True, "previous_response_id": None, "temperature": 1.0,
+                            "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled",
+                            "user": None, "reasoning": {"effort": None, "summary": None},
+                            "text": {"format": {"type": "text"}}}
+INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def new_id(prefix: str) -> str:
+    return prefix + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class Turn:
+    """One Responses request beside its canonical form."""
+
+    id: str
+    created_at: int
+    echo: dict[str, Any]
+    keep: bool                                   # stored once answered (storage on, `store` not false)
+    history: list[dict[str, Any]] = field(default_factory=list)   # chat messages to store, without instructions
+    answer: list[dict[str, Any]] = field(default_factory=list)    # the answer as chat messages
+
+    @classmethod
+    def of(cls, body: dict[str, Any], keep: bool) -> "Turn":
+        echo = {name: body[name] if body.get(name) is not None else DEFAULTS[name] for name in ECHOED}
+        echo["store"] = keep
+        return cls(new_id("resp_"), int(time.time()), echo, keep)
+
+
+@dataclass(slots=True)
+class ResponsesRequest(ChatRequest):
+    """The canonical request with its Responses-side `Turn`."""
+
+    turn: Turn | None = None
+
+
+def response_object(turn: Turn, model: str, status: str, output: list[dict[str, Any]],
+                    usage: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
+    reason = INCOMPLETE.get(finish or "")
+    if reason is not None and status == "completed":
+        status = "incomplete"
+    return {"id": turn.id, "object": "response", "created_at": turn.created_at, "status": status,
+            "error": None, "incomplete_details": {"reason": reason} if reason else None, "model": model,
+            "output": output, **turn.echo, "usage": usage}
+
+
+def usage_of(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Canonical (chat) usage → Responses usage."""
+    if not usage:
+        return None
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    inp, out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": out,
+            "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": inp + out}
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant",
+            "content": [text_part(text)] if status == "completed" else []}
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id, "name": name,
+            "arguments": arguments}
+
+
+def answered(text: str | None, calls: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The answer as chat messages, for storage: one assistant turn with its text and calls."""
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = [{"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+                                 for cid, name, args in calls]
+    return [message] if text or calls else []
+
+
+def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
+    """A canonical chat completion → the Response object (its first choice)."""
+    choices = body.get("choices") or [{}]
+    choice = choices[0]
+    message = choice.get("message") or {}
+    text = message.get("content")
+    output: list[dict[str, Any]] = []
+    if isinstance(text, str) and text:
+        output.append(message_item(new_id("msg_"), text))
+    calls = []
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        calls.append((call.get("id") or new_id("call_"), fn.get("name") or "", args if isinstance(args, str) else "{}"))
+        output.append(call_item(new_id("fc_"), *calls[-1]))
+    turn.answer = answered(text if isinstance(text, str) else None, calls)
+    return response_object(turn, body.get("model") or "", "completed", output, usage_of(body.get("usage")),
+                           choice.get("finish_reason"))

@@ -1,0 +1,161 @@
+"""Canonical `chat.completion.chunk` frames → Responses API stream events.
+
+    response.created, response.in_progress
+    per text answer:  output_item.added, content_part.added, output_text.delta..., output_text.done,
+                      content_part.done, output_item.done
+    per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
+                      output_item.done
+    response.completed (response.incomplete when cut by the token limit), or on a failure after
+    the 200: error, response.failed
+
+Every event carries `sequence_number`. Items open as their first delta arrives; a text item
+closes when a tool call starts, and everything open closes at the end, in output order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.errors import GatewayError
+from gateway.inbound.frames import chunks
+from gateway.inbound.responses.reply import (
+    Turn, answered, call_item, message_item, new_id, response_object, text_part, usage_of,
+)
+
+
+class _Call:
+    __slots__ = ("item_id", "index", "call_id", "name", "args")
+
+    def __init__(self, index: int, call_id: str, name: str) -> None:
+        self.item_id, self.index, self.call_id, self.name = new_id("fc_"), index, call_id, name
+        self.args: list[str] = []
+
+
+class ResponsesStream:
+    """One streamed answer (the pipeline's `StreamEncoder`)."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.seq = 0
+        self.started = False
+        self.model = ""
+        self.items: list[tuple[int, dict[str, Any]]] = []   # finished output items and their output index
+        self.text_id: str | None = None              # the open message item
+        self.text: list[str] = []
+        self.text_index = -1
+        self.all_text: list[str] = []
+        self.calls: dict[int, _Call] = {}            # open tool calls by their canonical index
+        self.done_calls: list[_Call] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": self.seq, **fields}
+        self.seq += 1
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+    def _response(self, status: str, output: list[dict[str, Any]], usage: Any = None) -> dict[str, Any]:
+        return response_object(self.turn, self.model, status, output, usage, self.finish_reason)
+
+    def feed(self, frames: bytes) -> bytes:
+        out: list[bytes] = []
+        for chunk in chunks(frames):
+            if not self.started:
+                self.started, self.model = True, chunk.get("model") or ""
+                start = self._response("in_progress", [])
+                out += [self._event("response.created", response=start),
+                        self._event("response.in_progress", response=start)]
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+            for choice in chunk.get("choices") or ():
+                if choice.get("index", 0) == 0:
+                    self._choice(choice, out)
+        return b"".join(out)
+
+    def _choice(self, choice: dict[str, Any], out: list[bytes]) -> None:
+        delta = choice.get("delta") or {}
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            if self.text_id is None:
+                self._open_text(out)
+            self.text.append(text)
+            out.append(self._event("response.output_text.delta", item_id=self.text_id, output_index=self.text_index,
+                                   content_index=0, delta=text, logprobs=[]))
+        for call in delta.get("tool_calls") or ():
+            self._tool_delta(call, out)
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+
+    def _next_index(self) -> int:
+        return len(self.items) + len(self.calls) + (self.text_id is not None)
+
+    def _open_text(self, out: list[bytes]) -> None:
+        self.text_id, self.text_index, self.text = new_id("msg_"), self._next_index(), []
+        out.append(self._event("response.output_item.added", output_index=self.text_index,
+                               item=message_item(self.text_id, "", "in_progress")))
+        out.append(self._event("response.content_part.added", item_id=self.text_id, output_index=self.text_index,
+                               content_index=0, part=text_part("")))
+
+    def _close_text(self, out: list[bytes]) -> None:
+        if self.text_id is None:
+            return
+        text, item_id, index = "".join(self.text), self.text_id, self.text_index
+        out.append(self._event("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
+                               text=text, logprobs=[]))
+        out.append(self._event("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
+                               part=text_part(text)))
+        item = message_item(item_id, text)
+        out.append(self._event("response.output_item.done", output_index=index, item=item))
+        self.items.append((index, item))
+        self.all_text.append(text)
+        self.text_id = None
+
+    def _tool_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        fn = delta.get("function") or {}
+        index = delta.get("index", 0)
+        call = self.calls.get(index)
+        if call is None:
+            self._close_text(out)
+            call = _Call(self._next_index(), delta.get("id") or new_id("call_"), fn.get("name") or "")
+            self.calls[index] = call
+            out.append(self._event("response.output_item.added", output_index=call.index,
+                                   item=call_item(call.item_id, call.call_id, call.name, "", "in_progress")))
+        args = fn.get("arguments")
+        if isinstance(args, str) and args:
+            call.args.append(args)
+            out.append(self._event("response.function_call_arguments.delta", item_id=call.item_id,
+                                   output_index=call.index, delta=args))
+
+    def _close_calls(self, out: list[bytes]) -> None:
+        for call in sorted(self.calls.values(), key=lambda c: c.index):
+            args = "".join(call.args) or "{}"
+            out.append(self._event("response.function_call_arguments.done", item_id=call.item_id,
+                                   output_index=call.index, name=call.name, arguments=args))
+            item = call_item(call.item_id, call.call_id, call.name, args)
+            out.append(self._event("response.output_item.done", output_index=call.index, item=item))
+            self.items.append((call.index, item))
+            self.done_calls.append(call)
+        self.calls.clear()
+
+    def _output(self) -> list[dict[str, Any]]:
+        return [item for _, item in sorted(self.items, key=lambda pair: pair[0])]
+
+    def finish(self) -> bytes:
+        out: list[bytes] = []
+        self._close_text(out)
+        self._close_calls(out)
+        self.turn.answer = answered("".join(self.all_text) or None,
+                                    [(c.call_id, c.name, "".join(c.args) or "{}") for c in self.done_calls])
+        final = self._response("completed", self._output(), usage_of(self.usage))
+        kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
+        out.append(self._event(kind, response=final))
+        return b"".join(out)
+
+    def error(self, err: GatewayError) -> bytes:
+        head = b"" if self.started else self.feed(b'data: {}\n\n')  # response.created comes first
+        failed = self._response("failed", self._output(), usage_of(self.usage))
+        failed["error"] = {"code": err.code or err.type, "message": err.message}
+        return (head + self._event("error", code=err.code or err.type, message=err.message, param=err.param)
+                + self._event("response.failed", response=failed))
