@@ -7,7 +7,8 @@
 -- KEYS: 1 the key's entries (HASH id -> JSON, and '#bytes': their total size)
 --       2 their expiry (ZSET id scored by expiry µs, engine clock)
 -- ARGV: 1 id, 2 conversation JSON, 3 ttl_ms, 4 max_entry bytes, 5 max_key bytes
--- Returns {stored 0|1, reason ('' | too_large | key_full), bytes kept for the key, entries evicted}
+-- Returns {stored 0|1, reason ('' | too_large | key_full), bytes kept for the key, entries evicted,
+--          now_us (string)}
 
 if #KEYS ~= 2 or #ARGV ~= 5 then error('ERR wrong number of keys or arguments') end
 local id = str_arg(ARGV[1], 'id')
@@ -32,7 +33,7 @@ end
 -- never creates a key).
 local function refuse(reason)
   if dropped > 0 then redis.call('HSET', KEYS[1], '#bytes', fmt(total)) end
-  return { 0, reason, total, evicted }
+  return { 0, reason, total, evicted, fmt(now) }
 end
 
 -- Expired entries first (bounded: the rest go on later calls or with the keys' own expiry).
@@ -54,4 +55,4 @@ redis.call('ZADD', KEYS[2], now + ttl * 1000, id)
 -- both keys live as long as their newest entry
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return { 1, '', total, evicted }
+return { 1, '', total, evicted, fmt(now) }

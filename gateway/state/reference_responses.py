@@ -19,7 +19,7 @@ class ResponseStoreModel:
 
     entries: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     total: int = 0
-    expires_us: int = 0  # when both keys expire (the newest entry's PEXPIRE)
+    expires_us: int = 0  # when both keys are gone (the newest entry's PEXPIRE, at the engine's ms)
 
     def _alive(self, now: int) -> None:
         if self.entries and now >= self.expires_us:  # the keys themselves expired
@@ -51,7 +51,7 @@ class ResponseStoreModel:
             evicted += 1
         self.entries[id_] = (data, now + ttl_ms * 1000)
         self.total += len(data)
-        self.expires_us = now + ttl_ms * 1000
+        self.expires_us = (now // 1000 + ttl_ms + 1) * 1000  # a key expires once the ms clock passes it
         return 1, "", self.total, evicted
 
     def get(self, id_: str, now: int) -> bytes | None:

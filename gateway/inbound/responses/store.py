@@ -38,7 +38,7 @@ async def load(gw: "Gateway", key: str, response_id: Any) -> list[dict[str, Any]
     if not isinstance(response_id, str) or not response_id.startswith("resp_") or len(response_id) > 64:
         raise bad_request("'previous_response_id' must be a response id ('resp_...').", "previous_response_id")
     try:
-        raw = await gw.state.scripts.call("response_get", list(gw.state.keys.responses(key)), [response_id])
+        raw, _ = await gw.state.scripts.call("response_get", list(gw.state.keys.responses(key)), [response_id])
     except Exception as exc:  # noqa: BLE001 - Redis down or slow: the conversation cannot be read
         log.warning("response_load_failed", error=type(exc).__name__)
         raise GatewayError(503, "Stored responses are unavailable right now; retry, or send the whole "
