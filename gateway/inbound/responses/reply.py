@@ -67,10 +67,11 @@ def usage_of(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     """Canonical (chat) usage → Responses usage."""
     if not usage:
         return None
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    details = usage.get("prompt_tokens_details") or {}
+    cached, written = details.get("cached_tokens") or 0, details.get("cache_write_tokens") or 0
     reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
     inp, out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": out,
+    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written}, "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": inp + out}
 
 

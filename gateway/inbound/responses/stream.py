@@ -156,6 +156,8 @@ class ResponsesStream:
     def error(self, err: GatewayError) -> bytes:
         head = b"" if self.started else self.feed(b'data: {}\n\n')  # response.created comes first
         failed = self._response("failed", self._output(), usage_of(self.usage))
-        failed["error"] = {"code": err.code or err.type, "message": err.message}
+        # response.error.code is one of OpenAI's few; the error event before it has the gateway's own
+        failed["error"] = {"code": "rate_limit_exceeded" if err.status == 429 else "server_error",
+                           "message": err.message}
         return (head + self._event("error", code=err.code or err.type, message=err.message, param=err.param)
                 + self._event("response.failed", response=failed))

@@ -1,0 +1,185 @@
+"""The Responses API and legacy completions translators alone: request → canonical chat body,
+canonical answers and streams → the client's format, and what each refuses."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from openai.types import Completion
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
+
+from gateway.errors import GatewayError, upstream_failed
+from gateway.inbound.completions import Completions
+from gateway.inbound.responses import Responses
+from gateway.inbound.responses.request import canonical_body
+
+TOOL = {"type": "function", "name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+EVENTS = TypeAdapter(ResponseStreamEvent)
+
+
+def frame(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if delta or finish else []}
+    if usage:
+        chunk["usage"] = usage
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+USAGE = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
+         "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 3}}
+
+
+def events(raw: bytes) -> list[dict]:
+    out = []
+    for block in raw.split(b"\n\n"):
+        if block:
+            name, data = block.split(b"\n")
+            event = orjson.loads(data[6:])
+            assert name == b"event: " + event["type"].encode()
+            EVENTS.validate_python(event)  # the openai SDK's own event types
+            out.append(event)
+    return out
+
+
+def test_input_items_become_chat_messages_in_order() -> None:
+    body = {"model": "auto", "instructions": "Be terse.", "input": [
+        {"role": "developer", "content": [{"type": "input_text", "text": "Rules"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Weather?"},
+                                                        {"type": "input_image", "image_url": "https://x/y.png"}]},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+        {"type": "function_call", "call_id": "call_2", "name": "get_weather", "arguments": '{"city":"Rome"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "rain"},
+        {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "sun"}]},
+    ], "tools": [TOOL, {"type": "web_search"}], "tool_choice": {"type": "function", "name": "get_weather"},
+        "reasoning": {"effort": "high", "summary": "auto"}, "max_output_tokens": 300, "store": False,
+        "text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}, "strict": True}}}
+    chat = canonical_body(body)
+    assert chat["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "developer", "content": "Rules"},
+        {"role": "user", "content": [{"type": "text", "text": "Weather?"},
+                                     {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "auto"}}]},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}},
+            {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "rain"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "sun"},
+    ]
+    assert chat["tools"] == [{"type": "function", "function": {k: v for k, v in TOOL.items() if k != "type"}}]
+    assert chat["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert chat["reasoning_effort"] == "high" and chat["max_completion_tokens"] == 300
+    assert chat["response_format"] == {"type": "json_schema",
+                                       "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": True}}
+    assert "store" not in chat and "text" not in chat
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"input": "hi", "background": True}, "background"),
+    ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
+    ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}]}, "input[0].content[0]"),
+    ({"input": [{"role": "narrator", "content": "x"}]}, "input[0].role"),
+    ({"input": "hi", "text": {"format": {"type": "xml"}}}, "text.format.type"),
+    ({"input": "hi", "tool_choice": "required"}, "tool_choice"),
+    ({"input": 42}, "input"),
+    ({"input": []}, "input"),
+    ({"input": "hi", "store": "yes"}, "store"),
+    ({"input": "hi", "max_output_tokens": 0}, "max_completion_tokens"),
+])
+def test_refused_requests_name_the_field(body: dict, param: str) -> None:
+    with pytest.raises(GatewayError) as err:
+        Responses().parse(orjson.dumps({"model": "auto", **body}))
+    assert err.value.status == 400 and err.value.param == param
+
+
+def test_a_completion_becomes_a_response_object() -> None:
+    inbound = Responses()
+    chat = inbound.parse(b'{"model": "auto", "input": "hi", "instructions": "Be kind", "metadata": {"a": "b"}}')
+    answer = {"id": "chatcmpl-1", "model": "gpt-x", "choices": [{"index": 0, "finish_reason": "length", "message": {
+        "role": "assistant", "content": "Hello", "tool_calls": [
+            {"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}], "usage": USAGE}
+    resp = Response.model_validate(orjson.loads(inbound.reply(answer, chat)))
+    assert resp.id.startswith("resp_") and resp.model == "gpt-x"
+    assert resp.status == "incomplete" and resp.incomplete_details.reason == "max_output_tokens"
+    assert resp.output_text == "Hello" and resp.instructions == "Be kind" and resp.metadata == {"a": "b"}
+    assert [(o.type, getattr(o, "call_id", None)) for o in resp.output] == [("message", None), ("function_call", "call_9")]
+    assert (resp.usage.input_tokens, resp.usage.output_tokens, resp.usage.total_tokens) == (10, 7, 17)
+    assert resp.usage.input_tokens_details.cached_tokens == 4
+    assert resp.usage.output_tokens_details.reasoning_tokens == 3
+    # what storage would keep: the input and the answer, as chat messages, without the instructions
+    assert chat.turn.history == [{"role": "user", "content": "hi"}]
+    assert chat.turn.answer[0]["content"] == "Hello" and chat.turn.answer[0]["tool_calls"][0]["id"] == "call_9"
+
+
+def test_stream_events_in_order_with_sequence_numbers() -> None:
+    inbound = Responses()
+    encoder = inbound.stream(inbound.parse(b'{"model": "auto", "input": "hi", "stream": true}'))
+    raw = encoder.feed(frame({"role": "assistant", "content": ""}) + frame({"content": "Hel"}))
+    raw += encoder.feed(frame({"content": "lo"}))
+    raw += encoder.feed(frame({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                               "function": {"name": "f", "arguments": ""}}]})
+                        + frame({"tool_calls": [{"index": 0, "function": {"arguments": '{"a":'}}]})
+                        + frame({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}))
+    raw += encoder.feed(frame({}, "tool_calls") + b"data: {not json\n\n" + frame({}, usage=USAGE))
+    raw += encoder.finish()
+    got = events(raw)
+    assert [e["sequence_number"] for e in got] == list(range(len(got)))
+    assert [e["type"] for e in got] == [
+        "response.created", "response.in_progress",
+        "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
+        "response.content_part.done", "response.output_item.done",
+        "response.output_item.added", "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta", "response.function_call_arguments.done",
+        "response.output_item.done", "response.completed"]
+    final = Response.model_validate(got[-1]["response"])
+    assert final.output_text == "Hello" and final.output[1].arguments == '{"a":1}'
+    assert [e["output_index"] for e in got if e["type"] == "response.output_item.done"] == [0, 1]
+    assert final.usage.output_tokens_details.reasoning_tokens == 3
+
+
+def test_a_stream_failing_after_its_start_ends_with_error_and_response_failed() -> None:
+    inbound = Responses()
+    encoder = inbound.stream(inbound.parse(b'{"model": "auto", "input": "hi", "stream": true}'))
+    raw = encoder.feed(frame({"content": "Hi"})) + encoder.error(upstream_failed(502, "cut", "upstream_stream_cut"))
+    got = events(raw)
+    assert [e["type"] for e in got][-2:] == ["error", "response.failed"]
+    assert got[-2]["code"] == "upstream_stream_cut"
+    assert got[-1]["response"]["status"] == "failed" and got[-1]["response"]["error"]["code"] == "server_error"
+
+
+def test_completions_prompt_and_answers() -> None:
+    inbound = Completions()
+    chat = inbound.parse(b'{"model": "auto", "prompt": ["Once upon"], "stop": ["."], "n": 2}')
+    assert chat.body["messages"] == [{"role": "user", "content": "Once upon"}]
+    assert chat.max_tokens == 16 and chat.n == 2 and chat.body["stop"] == ["."]
+    answer = {"id": "chatcmpl-7", "created": 5, "model": "m", "usage": USAGE, "choices": [
+        {"index": 0, "message": {"content": "a time"}, "finish_reason": "stop"},
+        {"index": 1, "message": {"content": "a hill"}, "finish_reason": "length"}]}
+    done = Completion.model_validate(orjson.loads(inbound.reply(answer, chat)))
+    assert done.id == "cmpl-7" and done.object == "text_completion"
+    assert [(c.text, c.finish_reason) for c in done.choices] == [("a time", "stop"), ("a hill", "length")]
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (10, 7)
+    encoder = inbound.stream(chat)
+    raw = encoder.feed(frame({"role": "assistant", "content": ""}) + frame({"content": "a"}) + frame({}, "stop")
+                       + frame({}, usage=USAGE)) + encoder.finish()
+    chunks = [orjson.loads(b[6:]) for b in raw.split(b"\n\n") if b and b != b"data: [DONE]"]
+    assert raw.endswith(b"data: [DONE]\n\n")
+    assert [c["choices"] for c in chunks[:2]] == [[{"text": "a", "index": 0, "logprobs": None, "finish_reason": None}],
+                                                  [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]]
+    assert chunks[2]["choices"] == [] and chunks[2]["usage"]["total_tokens"] == 17
+    Completion.model_validate(chunks[1])  # (OpenAI streams finish_reason null until the last text chunk)
+
+
+@pytest.mark.parametrize("extra, param", [
+    ({"echo": True}, "echo"), ({"suffix": "end"}, "suffix"), ({"logprobs": 3}, "logprobs"),
+    ({"best_of": 3}, "best_of"), ({"prompt": ["a", "b"]}, "prompt"), ({"prompt": [1, 2, 3]}, "prompt"),
+    ({"prompt": None}, "prompt"),
+])
+def test_completions_refusals_name_the_field(extra: dict, param: str) -> None:
+    with pytest.raises(GatewayError) as err:
+        Completions().parse(orjson.dumps({"model": "auto", "prompt": "x", **extra}))
+    assert err.value.status == 400 and err.value.param == param and err.value.message
