@@ -226,3 +226,12 @@ def test_log_lines_hold_no_prompt_and_no_secret(gateway: Proc, client: openai.Op
     requests = [json.loads(line) for line in gateway.log_lines() if line.startswith("{") and '"request"' in line]
     assert any(r.get("status") == 200 and r.get("model") for r in requests)
     assert any(r.get("status") == 401 for r in requests)
+
+
+def test_responses_previous_id_needs_storage_which_is_off_by_default(client: openai.OpenAI) -> None:
+    first = client.responses.create(model="auto", input="Hello")
+    assert first.output_text and first.store is False  # not kept: storage is off
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="auto", input="Again", previous_response_id=first.id)
+    assert info.value.body["code"] == "response_storage_disabled"
+    assert info.value.body["param"] == "previous_response_id"
