@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import anthropic_format, gemini_format, openai_format
+from . import anthropic_format, gemini_format, openai_format, responses_format
 from .knobs import KnobError, SimSettings, knobs_to_json
 from .state import SimState
 from .wire import json_response
@@ -83,6 +83,9 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     async def chat(request: Request) -> Response:
         return await openai_format.chat(request, state)
 
+    async def responses(request: Request) -> Response:
+        return await responses_format.responses(request, state)
+
     async def embeddings(request: Request) -> Response:
         return await openai_format.embeddings(request, state)
 
@@ -111,6 +114,7 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/messages", messages, methods=["POST"]),

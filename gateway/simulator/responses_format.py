@@ -1,0 +1,157 @@
+"""OpenAI Responses API (`POST /v1/responses`), written from the public API docs.
+
+Stateless: `previous_response_id` and `store` are not kept (a 400 names the former), so an
+OpenAI-format deployment can be called with the Responses API for single requests. Input items
+(messages, function_call, function_call_output; reasoning items are skipped), instructions,
+function tools, `tool_choice`, `max_output_tokens`, `text.format`; answers as a Response object
+or its stream events, each with `sequence_number`. The same request gives the same text as
+the chat format, streamed or not.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .core import Outcome, answer, join_prompt
+from .openai_format import check_auth, error, fault_response
+from .state import SimState
+from .text import Ask, Reply, group
+from .wire import BadRequest, json_response, non_stream_delay, read_json, sse_event, stream_response
+
+
+def _texts(content: Any, out: list[str]) -> None:
+    if isinstance(content, str):
+        out.append(content)
+    elif isinstance(content, list):
+        out.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def parse(body: Any) -> tuple[Ask, list[str], bool]:
+    """Validate a Responses request; return (ask, prompt texts, stream)."""
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("Missing required parameter: 'model'.", "model")
+    if body.get("previous_response_id") is not None:
+        raise BadRequest("This simulator keeps no responses: previous_response_id is not supported.",
+                         "previous_response_id")
+    texts: list[str] = []
+    if isinstance(body.get("instructions"), str):
+        texts.append(body["instructions"])
+    items = body.get("input")
+    items = [{"role": "user", "content": items}] if isinstance(items, str) else items
+    if not isinstance(items, list) or not items:
+        raise BadRequest("Invalid 'input': expected a string or a non-empty array of items.", "input")
+    for i, item in enumerate(items):
+        kind = item.get("type", "message") if isinstance(item, dict) else None
+        if kind == "message":
+            _texts(item.get("content"), texts)
+        elif kind == "function_call":
+            texts.append(str(item.get("arguments", "")))
+        elif kind == "function_call_output":
+            _texts(item.get("output"), texts)
+        elif kind != "reasoning":
+            raise BadRequest(f"Invalid value for 'input[{i}].type'.", f"input[{i}].type")
+    limit = body.get("max_output_tokens")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 16):
+        raise BadRequest("Invalid 'max_output_tokens': integer below minimum value 16.", "max_output_tokens")
+    tools = [(t["name"], t.get("parameters")) for t in body.get("tools") or ()
+             if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        choice = choice.get("name")
+    fmt = (body.get("text") or {}).get("format") or {}
+    schema = {"json_object": True, "json_schema": fmt.get("schema") or True}.get(fmt.get("type"))
+    last = items[-1] if isinstance(items[-1], dict) else {}
+    ask = Ask(model=model, prompt=join_prompt(texts), max_tokens=limit, json_schema=schema, tools=tools,
+              tool_choice=choice if isinstance(choice, str) else None,
+              last_is_tool_result=last.get("type") == "function_call_output")
+    return ask, texts, bool(body.get("stream"))
+
+
+def _usage(out: Outcome) -> dict[str, Any]:
+    return {"input_tokens": out.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": out.cached_tokens, "cache_write_tokens": 0},
+            "output_tokens": out.output_tokens, "output_tokens_details": {"reasoning_tokens": out.reasoning_tokens},
+            "total_tokens": out.prompt_tokens + out.output_tokens}
+
+
+def _item(reply: Reply, item_id: str, done: bool = True) -> dict[str, Any]:
+    status = "completed" if done else "in_progress"
+    call = reply.tool_call
+    if call is not None:
+        return {"id": item_id, "type": "function_call", "status": status, "call_id": call.call_id,
+                "name": call.name, "arguments": call.arguments if done else ""}
+    content = [{"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}] if done else []
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def _response(rid: str, body: dict[str, Any], status: str, output: list, usage: Any) -> dict[str, Any]:
+    return {"id": rid, "object": "response", "created_at": int(time.time()), "status": status, "error": None,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+            "model": body["model"], "output": output, "parallel_tool_calls": True, "previous_response_id": None,
+            "reasoning": {"effort": (body.get("reasoning") or {}).get("effort"), "summary": None},
+            "store": False, "temperature": 1.0, "text": body.get("text") or {"format": {"type": "text"}},
+            "tool_choice": body.get("tool_choice") or "auto", "tools": body.get("tools") or [], "top_p": 1.0,
+            "truncation": "disabled", "usage": usage, "user": None, "metadata": {}}
+
+
+def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome, seed: int) -> list[tuple[bytes, int]]:
+    seq = iter(range(1 << 30))
+
+    def event(kind: str, tokens: int = 0, **fields: Any) -> tuple[bytes, int]:
+        return sse_event(kind, {"type": kind, "sequence_number": next(seq), **fields}), tokens
+
+    status = "incomplete" if reply.finish == "length" else "completed"
+    start = _response(rid, body, "in_progress", [], None)
+    where = {"item_id": iid, "output_index": 0}
+    events = [event("response.created", response=start), event("response.in_progress", response=start),
+              event("response.output_item.added", output_index=0, item=_item(reply, iid, done=False))]
+    if reply.tool_call is not None:
+        for part, tokens in group(reply.tool_call.pieces, seed):
+            events.append(event("response.function_call_arguments.delta", tokens, **where, delta=part))
+        events.append(event("response.function_call_arguments.done", **where, arguments=reply.tool_call.arguments))
+    else:
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        events.append(event("response.content_part.added", **where, content_index=0, part=part))
+        for piece, tokens in group(reply.pieces, seed):
+            events.append(event("response.output_text.delta", tokens, **where, content_index=0, delta=piece,
+                                logprobs=[]))
+        events.append(event("response.output_text.done", **where, content_index=0, text=reply.text, logprobs=[]))
+        events.append(event("response.content_part.done", **where, content_index=0, part={**part, "text": reply.text}))
+    events.append(event("response.output_item.done", output_index=0, item=_item(reply, iid)))
+    final = _response(rid, body, status, [_item(reply, iid)], _usage(out))
+    events.append(event("response.completed" if status == "completed" else "response.incomplete", response=final))
+    return events
+
+
+async def responses(request: Request, state: SimState) -> Response:
+    """POST /v1/responses."""
+    body: Any = None
+    try:
+        body = await read_json(request)
+        ask, texts, stream = parse(body)
+    except BadRequest as exc:
+        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "openai")
+        return error(exc.status, exc.message, exc.param)
+    knobs, fault = state.record(ask.model, "openai", stream)
+    denied = check_auth(request, False)
+    if denied is not None:
+        return denied
+    if fault is not None:
+        return fault_response(fault, ask.model)
+    out = answer(ask, texts, knobs, state.seed, "call_")
+    reply, rid = out.replies[0], "resp_" + state.next_id()
+    iid = ("fc_" if reply.tool_call else "msg_") + state.next_id()
+    if not stream:
+        await non_stream_delay(knobs)
+        status = "incomplete" if reply.finish == "length" else "completed"
+        return json_response(_response(rid, body, status, [_item(reply, iid)], _usage(out)))
+    garbage = b"event: response.output_text.delta\ndata: {not json at all\n\n"
+    return stream_response(_events(rid, iid, body, reply, out, state.seed), knobs, garbage)
