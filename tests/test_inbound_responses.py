@@ -4,6 +4,8 @@ canonical answers and streams → the client's format, and what each refuses."""
 from __future__ import annotations
 
 import orjson
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 import pytest
 from openai.types import Completion
 from openai.types.responses import Response, ResponseStreamEvent
@@ -183,3 +185,30 @@ def test_completions_refusals_name_the_field(extra: dict, param: str) -> None:
     with pytest.raises(GatewayError) as err:
         Completions().parse(orjson.dumps({"model": "auto", "prompt": "x", **extra}))
     assert err.value.status == 400 and err.value.param == param and err.value.message
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.sampled_from(
+    ["", "auto", "user", "assistant", "message", "function_call", "function_call_output", "input_text",
+     "json_schema", "function", "resp_1", "x"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["type", "role", "content", "text", "name", "call_id", "arguments", "output", "format", "schema",
+         "effort", "parameters", "image_url", "file_data"]), inner, max_size=4), max_leaves=12)
+FIELDS = ["model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream", "store",
+          "max_output_tokens", "previous_response_id", "prompt", "echo", "suffix", "max_tokens", "stop", "n"]
+
+
+ITEMS = st.lists(st.dictionaries(st.sampled_from(["type", "role", "content", "call_id", "name", "arguments",
+                                                   "output"]), JSON, max_size=4), min_size=1, max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6) | st.fixed_dictionaries({"input": ITEMS}),
+       inbound=st.sampled_from([Responses(), Completions()]))
+@example(body={"input": [{"type": []}]}, inbound=Responses())
+@example(body={"input": [{"role": {}}]}, inbound=Responses())
+def test_any_json_is_parsed_or_refused_with_a_400(body: dict, inbound) -> None:
+    """Malformed input never escapes as anything but a 400 GatewayError (no 500 from a translator)."""
+    try:
+        inbound.parse(orjson.dumps({"model": "auto", **body}))
+    except GatewayError as err:
+        assert err.status == 400 and err.message

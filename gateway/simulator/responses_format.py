@@ -65,8 +65,10 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         choice = choice.get("name")
-    fmt = (body.get("text") or {}).get("format") or {}
-    schema = {"json_object": True, "json_schema": fmt.get("schema") or True}.get(fmt.get("type"))
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    schema = {"json_object": True, "json_schema": fmt.get("schema") or True}.get(kind) if isinstance(kind, str) else None
     last = items[-1] if isinstance(items[-1], dict) else {}
     ask = Ask(model=model, prompt=join_prompt(texts), max_tokens=limit, json_schema=schema, tools=tools,
               tool_choice=choice if isinstance(choice, str) else None,

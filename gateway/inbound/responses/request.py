@@ -99,7 +99,7 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
         elif kind == "function_call_output":
             out.append({"role": "tool", "tool_call_id": _expect(item.get("call_id"), str, f"{where}.call_id", "a string"),
                         "content": _tool_output(item.get("output"), f"{where}.output")})
-        elif kind not in IGNORED_ITEMS:
+        elif not isinstance(kind, str) or kind not in IGNORED_ITEMS:
             raise bad_request(f"'{where}.type': items of type {shown(kind)} are not supported by this gateway "
                               "(messages, function_call, function_call_output and reasoning are).", f"{where}.type",
                               "unsupported_value")
@@ -110,7 +110,7 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
 
 def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
     role = item.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise bad_request(f"'{where}.role' must be one of {sorted(ROLES)}; got {shown(role)}.", f"{where}.role")
     content = item.get("content")
     if isinstance(content, str):
