@@ -11,9 +11,9 @@ from typing import Iterator
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, start_gateway, start_simulator
-from tests.test_gateway_e2e import sim_reset, sim_set
-from tests.test_providers_e2e import PRICES, PROVIDERS, config
+from tests.procs import DEMO_KEY, Proc, start_gateway
+from tests.test_gateway_e2e import sim_set
+from tests.test_providers_e2e import PRICES, PROVIDERS, client, config, sim  # noqa: F401 - fixtures
 
 OTHER_KEY = "sk-gateway-other"
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather for a city",
@@ -24,13 +24,6 @@ ASK = "Tell me something nice about the sea."
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     other = hashlib.sha256(OTHER_KEY.encode()).hexdigest()
     text = (config(sim.port).replace("prefix: prov", "prefix: resp")
@@ -38,13 +31,6 @@ def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory)
     proc = start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url, workers=2)
     yield proc
     proc.stop()
-
-
-@pytest.fixture
-def client(gateway: Proc, sim: Proc) -> Iterator[openai.OpenAI]:
-    sim_reset(sim)
-    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as c:
-        yield c
 
 
 def cost(model: str, prompt: int, cached: int, completion: int) -> float:

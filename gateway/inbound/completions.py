@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import GatewayError, bad_request, sse_error
+from gateway.errors import GatewayError, bad_request
 from gateway.inbound.frames import chunks
+from gateway.inbound.openai_chat import _PassThrough
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
 
-DONE = b"data: [DONE]\n\n"
 DEFAULT_MAX_TOKENS = 16  # the legacy API's default
 PASSED = ("model", "stream", "stream_options", "stop", "n", "temperature", "top_p", "presence_penalty",
           "frequency_penalty", "seed", "logit_bias", "user")
@@ -75,8 +75,9 @@ def from_completion(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _Stream:
-    """`chat.completion.chunk` frames → `text_completion` chunks, `[DONE]` at the end."""
+class _Stream(_PassThrough):
+    """`chat.completion.chunk` frames → `text_completion` chunks; the end (`[DONE]`) and errors
+    as on the chat stream."""
 
     __slots__ = ()
 
@@ -98,12 +99,6 @@ class _Stream:
                                                                          "total_tokens")}
                 out.append(b"data: " + orjson.dumps(head) + b"\n\n")
         return b"".join(out)
-
-    def finish(self) -> bytes:
-        return DONE
-
-    def error(self, err: GatewayError) -> bytes:
-        return sse_error(err) + DONE
 
 
 _STREAM = _Stream()
