@@ -110,10 +110,12 @@ class EventStream:
     """
 
     def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200,
-                 cut: bytes = CUT) -> None:
+                 cut: bytes | Callable[[], bytes] = CUT) -> None:
         self.frames = frames
         self.status = status
-        self.cut = cut  # the last bytes of a stream the server cuts, in the client's event format
+        # the last bytes of a stream the server cuts, in the client's event format; a callable is
+        # asked at the cut (a translator's events may depend on what it has sent: sequence numbers)
+        self.cut = cut
         self.raw_headers = [*EVENT_STREAM, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -132,7 +134,8 @@ class EventStream:
                 return
             if not started:
                 raise
-            await send({"type": "http.response.body", "body": self.cut, "more_body": False})
+            cut = self.cut() if callable(self.cut) else self.cut
+            await send({"type": "http.response.body", "body": cut, "more_body": False})
             return  # the stream has ended cleanly; what cancelled it (the server's shutdown) goes on
         finally:
             watcher.cancel()

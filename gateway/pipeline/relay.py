@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from gateway.config import Deployment
@@ -133,7 +134,7 @@ class StreamRelay:
             self.attempt.count(self.dep, decoder.usage)
             return WholeReply(body, call.headers(), head=EVENT_STREAM,
                               after=lambda: self.attempt.gw.settle.served(call, self.dep, self.attempt_id))
-        return EventStream(self.relay(), call.headers(), cut=self.encoder.error(SHUTTING_DOWN))
+        return EventStream(self.relay(), call.headers(), cut=partial(self.encoder.error, SHUTTING_DOWN))
 
     async def relay(self) -> AsyncIterator[bytes]:
         decoder, encoder, call = self.decoder, self.encoder, self.attempt.call

@@ -67,13 +67,21 @@ async def test_event_stream_cut_by_the_server_ends_in_the_clients_format() -> No
             yield b"data: x\n\n"
             await asyncio.sleep(0.01)
 
-    for cut in (CUT, b"event: error\ndata: {}\n\n"):
+    asked: list[int] = []
+
+    def late() -> bytes:
+        asked.append(1)
+        return b'event: error\ndata: {"sequence_number": 9}\n\n'
+
+    for cut in (CUT, b"event: error\ndata: {}\n\n", late):
         sink = Sink()
         task = asyncio.ensure_future(EventStream(endless(), {}, cut=cut)({}, silent_client, sink.send))
         await asyncio.sleep(0.05)
+        assert not asked  # a callable is asked only at the cut, when the translator knows what it sent
         task.cancel()
         await task  # ends cleanly: the stream has its last event
-        assert sink.messages[-1] == {"type": "http.response.body", "body": cut, "more_body": False}
+        body = cut() if callable(cut) else cut
+        assert sink.messages[-1] == {"type": "http.response.body", "body": body, "more_body": False}
 
 
 async def test_hot_paths_answers_a_gateway_error_in_openai_format() -> None:
