@@ -75,6 +75,19 @@ def test_response_streamed_equals_the_plain_answer(client: openai.OpenAI, model:
 
 
 @pytest.mark.parametrize("model", PROVIDERS)
+def test_a_paced_stream_is_relayed_event_by_event(client: openai.OpenAI, sim: Proc, model: str) -> None:
+    """A stream that arrives over time goes through the relay (a burst is answered in one piece)."""
+    plain = client.responses.create(model=model, input=ASK)
+    sim_set(sim, PROVIDERS[model][1], tokens_per_s=400)
+    raw = client.responses.with_raw_response.create(model=model, input=ASK, stream=True)
+    assert "content-length" not in raw.headers
+    events = list(raw.parse())
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert [e.type for e in events].count("response.created") == 1 and events[0].type == "response.created"
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == plain.output_text
+
+
+@pytest.mark.parametrize("model", PROVIDERS)
 @pytest.mark.parametrize("stream", [False, True])
 def test_function_call_round_trip(client: openai.OpenAI, model: str, stream: bool) -> None:
     ask = [{"role": "user", "content": "What is the weather in Lisbon? Use get_weather."}]
