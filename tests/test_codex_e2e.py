@@ -75,5 +75,6 @@ def test_codex_exec_answers_through_the_gateway(codex: Path, gateway: tuple[Proc
     assert requests, gw.log_lines()[before:]
     for line in requests:  # every turn Codex took (a tool call and the answer after it, or just one)
         assert line["status"] == 200 and line["key"] == "demo" and line["stream"] is True
+        assert line["api"] == "openai.responses"
         assert line["task"] and line["provider"] == provider and line["model"]
         assert line["cost_usd"] > 0 and line["tokens_in"] > 1000  # Codex's own instructions are long
