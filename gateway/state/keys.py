@@ -6,41 +6,9 @@ it lives on one master). Sharding by tenant (`{gw:t:<tenant>}` for budgets and k
 `{gw:d:<deployment>}` for breakers and deployment limits, scripts split per slot and sent as
 one pipeline) is a later step; only this module and the script composition would change.
 
-Schema (prefix `gw`):
-
-    {gw}:spend:<day>            HASH   per-day counters: cost:total, req:total, in:total, out:total,
-                                       cached:total, cost:key:<k>, req:model:<m>, in:task:<t>, ...
-                                       (dims: key model provider task route deployment),
-                                       reserved:total, reserved:key:<k>, orphans:total;
-                                       EXPIRE retention_days. Settle adds cost:total and
-                                       cost:key:<k>; fold.lua adds the rest from the ledger
-    {gw}:res                    HASH   req_id -> open reservation (JSON: day key amount deadline_us ...)
-    {gw}:resdl                  ZSET   req_id scored by reservation deadline (µs, engine clock)
-    {gw}:req:<req_id>           HASH   admission record (decision, state admitted/refused/settled/
-                                       released/orphan); PX reservation_ttl + 1 day (idempotency)
-    {gw}:ledger                 STREAM one entry per settle / orphan / release, MAXLEN ~ ledger_maxlen
-    {gw}:fold                   STRING id of the last ledger entry fold.lua added to the counters
-    {gw}:rl:key:<k>:rpm         STRING GCRA theoretical arrival time (µs), PX auto
-    {gw}:rl:key:<k>:tpm         STRING GCRA TAT for tokens (strict: admit takes the whole
-                                       reservation; settle/release refund the unused part), PX auto
-    {gw}:rl:dep:<d>:rpm         STRING   "
-    {gw}:rl:dep:<d>:tpm         STRING   "
-    {gw}:cb:<d>                 HASH   circuit breaker: state gen fails fsrc (the failures' sources)
-                                       consec opened_us cooldown_ms probe_id probe_dl_us throttle_us
-                                       (a provider 429 holds it until then) + params n window_ms
-                                       cooldown0_ms max_cooldown_ms lease_ms min_src
-    {gw}:lat:<d>                HASH   latency of successful calls: n sum_ms ewma_ms (alpha 1/8)
-    {gw}:tokstats               HASH   n:<model>:<task>, in:<model>:<task>, out:<model>:<task>
-    {gw}:lease:<name>           STRING health-probe lease holder, PX ttl
-    {gw}:authfail:ip:<address>  HASH   failed admin authentications of one client: n until_us
-    {gw}:authfail:all           HASH   the same for every client (lua/admin_auth.lua)
-    {gw}:dash:sess:<sha256>     STRING a dashboard session (the SHA-256 of its cookie), PX its TTL
-    {gw}:pace:<day>             HASH   pace mode (0 on pace, 1 low downgraded, 2 low+normal),
-                                       changed_us, ratio_permille, changes; EXPIRE 2 days
-    {gw}:pace:<day>:events      LIST   "<us>:<mode>:<ratio permille>" per mode change (last 200)
-    {gw}:resp:<key>             HASH   stored Responses turns of one API key: id -> conversation JSON,
-                                       '#bytes' their total (lua/response_put.lua); PX ttl
-    {gw}:respexp:<key>          ZSET   their ids scored by expiry (µs, engine clock); PX ttl
+This module builds every key name the gateway uses; nothing else spells one out. The schema
+(each key's type, fields and lifetime) is written once, in `lua/README.md`, and
+`tests/state/test_keys.py` checks that its table names exactly the keys built here.
 """
 
 from __future__ import annotations
@@ -116,9 +84,26 @@ class Keys:
     def auth_failures_all(self) -> str:
         return f"{self.tag}:authfail:all"
 
+    # -- the ops features' keys (gateway/state/ops.py): no script touches them --
     def dash_session(self, digest: str) -> str:
         return f"{self.tag}:dash:sess:{digest}"
 
+    def replicas(self) -> str:
+        return f"{self.tag}:replicas"
+
+    def tokhist(self) -> str:
+        return f"{self.tag}:tokhist"
+
+    def alerts(self) -> str:
+        return f"{self.tag}:alerts"
+
+    def dash_series(self, day: str) -> str:
+        return f"{self.tag}:dash:spend:{day}"
+
+    def dash_refusals(self, day: str) -> str:
+        return f"{self.tag}:dash:refusals:{day}"
+
+    # -- the Responses API's stored turns (lua/response_put.lua, response_get.lua) --
     def responses(self, key: str) -> tuple[str, str]:
         """An API key's stored Responses turns and their expiry index."""
         return f"{self.tag}:resp:{key}", f"{self.tag}:respexp:{key}"

@@ -269,4 +269,4 @@ def test_operations_guide_names_real_objects_and_keys() -> None:
         assert any(p.match(key) for p in patterns), f"docs/operations.md quotes an unknown key {key!r}"
     spend_fields = ("cost:total", "reserved:total", "req:total", "cost:key:")
     for field in spend_fields:
-        assert field in doc and field.split(":")[0] in (ROOT / "gateway" / "state" / "keys.py").read_text()
+        assert field in doc and f"`{field.rstrip(':')}" in (ROOT / "lua" / "README.md").read_text()
