@@ -217,9 +217,7 @@ def status(args: argparse.Namespace) -> int:
     """Live replicas with their config and classifier weights hashes; exit 1 when they disagree."""
     import asyncio
 
-    from gateway.ops.housekeeping import live_replicas
-    from gateway.state.endpoint import redis_client
-    from gateway.state.keys import Keys
+    from gateway.state.ops import open_ops
 
     target = _config_and_redis(args)
     if isinstance(target, int):
@@ -227,11 +225,8 @@ def status(args: argparse.Namespace) -> int:
     cfg, url = target
 
     async def read() -> dict:
-        client = redis_client(url, cfg.state, socket_timeout=5)
-        try:
-            return await live_replicas(client, Keys(cfg.state.prefix), cfg.housekeeping.interval_s * 3)
-        finally:
-            await client.aclose()
+        async with open_ops(url, cfg.state, cfg.state.prefix) as ops:
+            return await ops.live_replicas(cfg.housekeeping.interval_s * 3)
 
     live = asyncio.run(read())
     print("\n".join(status_lines(live, cfg.hash)))

@@ -10,7 +10,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.offline.audit import Record, audit, audit_main, concentration, read_ledger, records_from_ledger, records_from_log
+from gateway.offline.audit import Record, audit, audit_main, concentration, records_from_ledger, records_from_log
+from gateway.state.keys import Keys
+from gateway.state.ops import OpsState
 from gateway.offline.whatif import load_offline_config
 from tests.procs import ROOT
 
@@ -139,12 +141,12 @@ def test_audit_reads_a_real_ledger(redis_url: str, tmp_path, capsys: pytest.Capt
     async def paged() -> list:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            return await read_ledger(client, stream, page=3)
+            return await OpsState(client, Keys(prefix)).ledger(page=3)
         finally:
             await client.aclose()
 
     entries = asyncio.run(paged())
-    assert [e[1][b"req_id"] for e in entries] == [f"r{n}".encode() for n in (*range(7), 8, 9, 10)]
+    assert [e.fields["req_id"] for e in entries] == [f"r{n}" for n in (*range(7), 8, 9, 10)]
     argv = ["--ledger", "--redis-url", redis_url, "--config", str(cfg_file), "--json"]
     assert audit_main(argv + ["--day", "2026-01-01"]) == 0
     rep = orjson.loads(capsys.readouterr().out)

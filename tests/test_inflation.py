@@ -10,8 +10,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.ops.inflation import Alert, InflationWatch, alerts_key, detect, gauge_values, read_alerts, tokhist_key
+from gateway.ops.inflation import Alert, InflationWatch, detect, gauge_values, read_alerts
 from gateway.state.keys import Keys
+from gateway.state.ops import OpsState
 
 M, T = "gpt-5.5", "code_generation"
 HOUR = 3600.0
@@ -118,6 +119,7 @@ def test_watch_on_a_real_engine(redis_url: str) -> None:
 
     async def scenario() -> None:
         client = aioredis.Redis.from_url(redis_url)
+        ops = OpsState(client, keys)
         try:
             async def traffic(n: int, tin: int, tout: int) -> None:  # what settle does per request, in bulk
                 await client.hincrby(keys.tokstats(), f"n:{pair}", n)
@@ -125,28 +127,28 @@ def test_watch_on_a_real_engine(redis_url: str) -> None:
                 await client.hincrby(keys.tokstats(), f"out:{pair}", n * tout)
 
             now = t0
-            assert await watch.tick(client, keys, now) == []
+            assert await watch.tick(ops, now) == []
             for _ in range(3):  # baseline: 500 tokens per answer
                 await traffic(100, 800, 500)
                 now += HOUR
-                assert await watch.tick(client, keys, now) == []
+                assert await watch.tick(ops, now) == []
             await traffic(100, 800, 530)  # +6%: quiet
             now += HOUR
-            assert await watch.tick(client, keys, now) == []
-            assert await read_alerts(client, keys) == []
+            assert await watch.tick(ops, now) == []
+            assert await read_alerts(ops) == []
             await traffic(100, 800, 700)  # the model now answers 40% longer
             now += HOUR
-            [alert] = await watch.tick(client, keys, now)
+            [alert] = await watch.tick(ops, now)
             assert alert.change == pytest.approx(700 / ((500 + 500 + 530) / 3) - 1)  # baseline: the 3 h before
-            stored = await read_alerts(client, keys)
+            stored = await read_alerts(ops)
             assert [(a["model"], a["task"], a["metric"]) for a in stored] == [(M, T, "output_tokens")]
             assert stored[0]["recent_avg"] == 700
-            raw = await client.hgetall(alerts_key(keys))
+            raw = await client.hgetall(keys.alerts())
             assert list(raw) == [f"{pair}:output_tokens".encode()]
-            assert 0 < await client.ttl(alerts_key(keys)) <= 600
+            assert 0 < await client.ttl(keys.alerts()) <= 600
             # a second tick in the same state keeps the alert but does not warn again
             now += 60
-            await watch.tick(client, keys, now)
+            await watch.tick(ops, now)
             warnings = [e for e in log.events if e[0] == "warning"]
             assert len(warnings) == 1 and warnings[0][1] == "token_inflation"
             assert warnings[0][2]["model"] == M and warnings[0][2]["metric"] == "output_tokens"
@@ -155,18 +157,18 @@ def test_watch_on_a_real_engine(redis_url: str) -> None:
             for _ in range(4):
                 await traffic(100, 800, 500)
                 now += HOUR
-                await watch.tick(client, keys, now)
-            assert await read_alerts(client, keys) == []
-            assert await client.exists(alerts_key(keys)) == 0
+                await watch.tick(ops, now)
+            assert await read_alerts(ops) == []
+            assert await client.exists(keys.alerts()) == 0
             assert any(e[1] == "token_inflation_cleared" for e in log.events)
             # the history stream holds one copy per tick
-            assert await client.xlen(tokhist_key(keys)) == 1 + 3 + 1 + 1 + 1 + 4
-            first = (await client.xrange(tokhist_key(keys), count=1))[0]
+            assert await client.xlen(keys.tokhist()) == 1 + 3 + 1 + 1 + 1 + 4
+            first = (await client.xrange(keys.tokhist(), count=1))[0]
             assert first[0].startswith(str(int(t0 * 1000)).encode())
             assert orjson.loads(first[1][b"sums"]) == {}
             # a tick from a clock that went back still runs (its copy is not appended)
-            assert await watch.tick(client, keys, now - 7200) == []
-            assert await client.xlen(tokhist_key(keys)) == 11
+            assert await watch.tick(ops, now - 7200) == []
+            assert await client.xlen(keys.tokhist()) == 11
         finally:
             await client.aclose()
 

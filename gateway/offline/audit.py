@@ -41,7 +41,7 @@ from gateway.config import Config, ConfigError, Deployment
 from gateway.pricing import Usage, cost_micro
 
 __all__ = ["Record", "records_from_ledger", "records_from_log", "concentration", "task_savings", "audit",
-           "format_audit", "read_ledger", "audit_main"]
+           "format_audit", "audit_main"]
 
 TOP_SHARE = 0.20
 
@@ -236,24 +236,6 @@ def format_audit(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- sources
-
-async def read_ledger(client: Any, key: str, page: int = 5000) -> list[tuple[Any, dict]]:
-    """Every entry of the ledger stream, oldest first, in pages of `page`."""
-    out: list[tuple[Any, dict]] = []
-    start: str | bytes = "-"
-    while True:
-        rows = await client.xrange(key, min=start, max="+", count=page)
-        if not rows:
-            break
-        out.extend(rows)
-        if len(rows) < page:
-            break
-        last = _s(rows[-1][0])
-        start = "(" + last
-    return out
-
-
 def audit_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="gateway audit", description="Where spend concentrates, and what to move.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -282,15 +264,11 @@ def audit_main(argv: list[str]) -> int:
         return 2
     orphan = 0
     if args.ledger:
-        from gateway.state.endpoint import redis_client
-        from gateway.state.keys import Keys
+        from gateway.state.ops import open_ops
 
         async def fetch() -> list:
-            client = redis_client(url, config.state, socket_timeout=10)
-            try:
-                return await read_ledger(client, Keys(config.state.prefix).ledger())
-            finally:
-                await client.aclose()
+            async with open_ops(url, config.state, config.state.prefix, timeout_s=10) as ops:
+                return await ops.ledger()
 
         records, orphan = records_from_ledger(asyncio.run(fetch()), args.day)
     else:

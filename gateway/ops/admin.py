@@ -1,6 +1,8 @@
 """The admin API under /admin/ (admin key): spend, breakers, budget state.
 
-Everything is read from Redis, so any replica gives the same answer.
+Everything is read from Redis, so any replica gives the same answer. Each handler takes the
+gateway it may use; who may call it is decided in front of it (:mod:`gateway.ops.access`), so the
+dashboard mounts the same handlers behind its session.
 """
 
 from __future__ import annotations
@@ -12,27 +14,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.routing.classify import weights_info
 from gateway.errors import bad_request
-from gateway.ops.housekeeping import live_replicas
+from gateway.ops.access import admin_only
 from gateway.ops.inflation import read_alerts
+from gateway.ops.spend import DIMENSIONS, day_param, report
 from gateway.pipeline.context import Gateway
-from gateway.ops.spend import DIMENSIONS, check_day, report
+from gateway.routing.classify import weights_info
 
 
 def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
 
 
-async def _gateway(request: Request) -> Gateway:
-    gw: Gateway = request.app.state.gateway
-    await gw.admin_guard.check(request, request.headers.get("authorization"))
-    return gw
-
-
-async def spend(request: Request) -> Response:
-    gw = await _gateway(request)
-    day = check_day(request.query_params.get("day") or gw.clock.day())
+async def spend(request: Request, gw: Gateway) -> Response:
+    day = day_param(request, gw)
     by = request.query_params.get("by", "model")
     if by not in DIMENSIONS:
         raise bad_request(f"by must be one of {list(DIMENSIONS)}.", "by")
@@ -41,8 +36,7 @@ async def spend(request: Request) -> Response:
     return _json(rep)
 
 
-async def breakers(request: Request) -> Response:
-    gw = await _gateway(request)
+async def breakers(request: Request, gw: Gateway) -> Response:
     out = {}
     for name in gw.config.deployments:
         state = await gw.state.breaker_state(name)
@@ -52,17 +46,15 @@ async def breakers(request: Request) -> Response:
     return _json({"breakers": out})
 
 
-async def alerts(request: Request) -> Response:
-    gw = await _gateway(request)
-    return _json({"alerts": await read_alerts(gw.state.client, gw.state.keys),
+async def alerts(request: Request, gw: Gateway) -> Response:
+    return _json({"alerts": await read_alerts(gw.state.ops),
                   "threshold": gw.config.housekeeping.inflation_threshold})
 
 
-async def cluster(request: Request) -> Response:
+async def cluster(request: Request, gw: Gateway) -> Response:
     """Live replicas, their config hashes and classifier weights hashes; replicas that disagree
     on either make different decisions."""
-    gw = await _gateway(request)
-    live = await live_replicas(gw.state.client, gw.state.keys, gw.config.housekeeping.interval_s * 3)
+    live = await gw.state.ops.live_replicas(gw.config.housekeeping.interval_s * 3)
     hashes = sorted({r["config_hash"] for r in live.values()})
     weights = sorted({r.get("classifier_hash", "?") for r in live.values()})
     return _json({"replicas": live, "config_hashes": hashes, "mismatch": len(hashes) > 1,
@@ -70,34 +62,26 @@ async def cluster(request: Request) -> Response:
                   "classifier_mismatch": len(weights) > 1, "this_classifier": weights_info()})
 
 
-async def budget(request: Request) -> Response:
+async def budget(request: Request, gw: Gateway) -> Response:
     """Today's spend against the budget and its pace, with the day's downgrade moments."""
-    gw = await _gateway(request)
-    day = check_day(request.query_params.get("day") or gw.clock.day())
-    keys, client = gw.state.keys, gw.state.client
-    spend_raw = await client.hmget(keys.spend(day), ["cost:total", "reserved:total"])
-    pace_raw = await client.hgetall(keys.pace(day))
-    events = await client.lrange(keys.pace_events(day), 0, -1)
-    pace = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in pace_raw.items()}
-    marks = []
-    for event in events:
-        us, mode, ratio = (event.decode() if isinstance(event, bytes) else event).split(":")
-        marks.append({"ts": int(us) / 1e6, "mode": int(mode), "ratio": int(ratio) / 1000})
+    day = day_param(request, gw)
+    totals = await gw.state.ops.spend_totals(day)
+    pace = await gw.state.ops.pace(day)
+    marks = [{"ts": e.at_us / 1e6, "mode": e.mode, "ratio": e.ratio_permille / 1000} for e in pace.events]
     b = gw.config.budget
     return _json({
-        "day": day, "timezone": b.timezone, "spent_usd": int(spend_raw[0] or 0) / 1e6,
-        "reserved_usd": int(spend_raw[1] or 0) / 1e6, "daily_budget_usd": b.daily_micro / 1e6,
-        "hard_limit_usd": b.hard_limit_micro / 1e6, "pace_mode": pace.get("mode", 0),
-        "pace_ratio": pace.get("ratio_permille", 0) / 1000, "downgrade_events": marks,
+        "day": day, "timezone": b.timezone, "spent_usd": totals.spent_micro / 1e6,
+        "reserved_usd": totals.reserved_micro / 1e6, "daily_budget_usd": b.daily_micro / 1e6,
+        "hard_limit_usd": b.hard_limit_micro / 1e6, "pace_mode": pace.mode,
+        "pace_ratio": pace.ratio_permille / 1000, "downgrade_events": marks,
         "pace": {"burst_share": b.pace.burst_share, "enter": b.pace.enter, "normal_enter": b.pace.normal_enter,
                  "exit": b.pace.exit},
     })
 
 
-async def experiments(request: Request) -> Response:
+async def experiments(request: Request, gw: Gateway) -> Response:
     """Each experiment's arms: requests, cost, cost per request, latency and error rate (today)."""
-    gw = await _gateway(request)
-    day = check_day(request.query_params.get("day") or gw.clock.day())
+    day = day_param(request, gw)
     fields = await gw.state.day_spend(day)
     out: dict[str, dict[str, Any]] = {}
     for route in gw.config.routes.values():
@@ -116,11 +100,8 @@ async def experiments(request: Request) -> Response:
     return _json({"day": day, "experiments": out})
 
 
-routes = [
-    Route("/admin/experiments", experiments, methods=["GET"]),
-    Route("/admin/spend", spend, methods=["GET"]),
-    Route("/admin/breakers", breakers, methods=["GET"]),
-    Route("/admin/alerts", alerts, methods=["GET"]),
-    Route("/admin/cluster", cluster, methods=["GET"]),
-    Route("/admin/budget", budget, methods=["GET"]),
-]
+# served under /admin/<name> behind the admin key, and under /dashboard/api/<name> (gateway.ops.dashboard.page)
+HANDLERS = {"experiments": experiments, "spend": spend, "breakers": breakers, "alerts": alerts, "cluster": cluster,
+            "budget": budget}
+
+routes = [Route(f"/admin/{name}", admin_only(handler), methods=["GET"]) for name, handler in HANDLERS.items()]

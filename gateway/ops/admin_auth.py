@@ -67,9 +67,3 @@ class AdminGuard:
                 s.failures_total, window_ms, int(time.time() * 1_000_000))
         return allowed, retry_ms
 
-
-class SessionChecked:
-    """Stands in for the guard once a dashboard session has been accepted."""
-
-    async def check(self, request: Request, authorization: str | None) -> None:
-        return None

@@ -12,14 +12,13 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import quote
 
-import orjson
-
 from gateway import __version__
-from gateway.ops.dashboard import page as dashboard
-from gateway.routing.classify import weights_info
 from gateway.config import Provider
-from gateway.ops.inflation import InflationWatch, gauge_values, read_alerts
 from gateway.observe.log import get_logger
+from gateway.ops import series
+from gateway.ops.inflation import InflationWatch, gauge_values, read_alerts
+from gateway.ops.spend import today
+from gateway.routing.classify import weights_info
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import Gateway
@@ -69,30 +68,29 @@ class Housekeeper:
         ttl_ms = int(self.cfg.interval_s * 3000)
         if await state.acquire_lease(LEASE, self.replica, ttl_ms):
             await self.probe_providers()
-            await self.watch.tick(state.client, state.keys, time.time())
-        self.gw.metrics.inflation.values = dict(gauge_values(await read_alerts(state.client, state.keys)))
-        await dashboard.sample(self.gw)  # the dashboard's spend series and cluster-wide refusal counts
+            await self.watch.tick(state.ops, time.time())
+        self.gw.metrics.inflation.values = dict(gauge_values(await read_alerts(state.ops)))
+        await series.sample(self.gw)  # the dashboard's spend series and cluster-wide refusal counts
 
     async def register(self) -> None:
         """Every worker says which config and classifier weights it runs, so `GET /admin/cluster`
         can flag a mismatch; `replica` (host:port, from `gateway serve`) groups a replica's workers.
         Entries of this host's workers that no longer run (a restart) are dropped at once, not
         after the heartbeat window."""
-        state = self.gw.state
         w = weights_info()
         host = socket.gethostname()
         entry = {"config_hash": self.gw.config.hash, "version": __version__, "seen": time.time(),
                  "classifier_version": w["version"], "classifier_hash": w["hash"], "host": host,
                  "replica": os.environ.get("GATEWAY_REPLICA") or self.replica}
-        key = replicas_key(state.keys)
-        await state.client.hset(key, self.replica, orjson.dumps(entry))
-        dead = [f for f in await state.client.hkeys(key) if _dead_here(f.decode() if isinstance(f, bytes) else f, host)]
+        ops = self.gw.state.ops
+        await ops.register_replica(self.replica, entry)
+        dead = [name for name in await ops.replica_names() if _dead_here(name, host)]
         if dead:
-            await state.client.hdel(key, *dead)
+            await ops.drop_replicas(dead)
 
     async def deregister(self) -> None:
         """A worker stopping takes its entry with it, so `gateway status` never shows it."""
-        await self.gw.state.client.hdel(replicas_key(self.gw.state.keys), self.replica)
+        await self.gw.state.ops.drop_replicas([self.replica])
 
     async def probe_providers(self) -> None:
         """Probe each provider once; open breakers past their cooldown close on a healthy answer,
@@ -133,27 +131,6 @@ def _dead_here(field: str, host: str) -> bool:
     return False
 
 
-def replicas_key(keys: Any) -> str:
-    return f"{keys.tag}:replicas"
-
-
-async def live_replicas(client: Any, keys: Any, max_age_s: float) -> dict[str, dict[str, Any]]:
-    """Replicas seen within `max_age_s`; older entries are dropped from the hash."""
-    raw = await client.hgetall(replicas_key(keys))
-    now = time.time()
-    live, stale = {}, []
-    for field, value in raw.items():
-        name = field.decode() if isinstance(field, bytes) else field
-        entry = orjson.loads(value)
-        if now - entry.get("seen", 0) <= max_age_s:
-            live[name] = entry
-        else:
-            stale.append(name)
-    if stale:
-        await client.hdel(replicas_key(keys), *stale)
-    return live
-
-
 async def every(interval_s: float, step: Callable[[], Awaitable[Any]], failed_event: str) -> None:
     """Run `step` every `interval_s`, forever. A failure (a Redis blip) is logged once per kind
     of error, and the next interval tries again."""
@@ -176,4 +153,4 @@ async def fold_forever(gw: "Gateway", interval_s: float) -> None:
     reads, never do). Every worker runs it: the script is atomic and keeps its own cursor, so
     concurrent folds split the work instead of repeating it; entries wait in the ledger while
     Redis is away."""
-    await every(interval_s, lambda: gw.state.fold(gw.clock.day()), "fold_failed")
+    await every(interval_s, lambda: gw.state.fold(today(gw)), "fold_failed")

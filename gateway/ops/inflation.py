@@ -20,6 +20,8 @@ Settle keeps cumulative sums per (model, task) in ``{prefix}:tokstats`` (``n:``,
 6. logs a structured warning ``token_inflation`` once per new alert (and ``token_inflation_cleared``).
 
 :func:`read_alerts` serves ``GET /admin/alerts``; :func:`gauge_values` feeds a Prometheus gauge.
+Redis is read and written through :class:`gateway.state.ops.OpsState` (the keys are in
+lua/README.md's key schema).
 """
 
 from __future__ import annotations
@@ -28,12 +30,10 @@ import bisect
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping
 
-import orjson
-
 from gateway.observe.log import get_logger
+from gateway.state.ops import OpsState, parse_snapshot
 
-__all__ = ["Alert", "METRICS", "detect", "InflationWatch", "read_alerts", "tokhist_key", "alerts_key",
-           "gauge_values", "parse_snapshot"]
+__all__ = ["Alert", "METRICS", "detect", "InflationWatch", "read_alerts", "gauge_values", "parse_snapshot"]
 
 METRICS = {"output_tokens": "out", "input_tokens": "in"}
 
@@ -55,14 +55,6 @@ class Alert:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "baseline_avg": round(self.baseline_avg, 3), "recent_avg": round(self.recent_avg, 3),
                 "change": round(self.change, 4)}
-
-
-def tokhist_key(keys: Any) -> str:
-    return f"{keys.tag}:tokhist"
-
-
-def alerts_key(keys: Any) -> str:
-    return f"{keys.tag}:alerts"
 
 
 # --------------------------------------------------------------------------- pure part
@@ -131,29 +123,6 @@ def detect(snapshots: Iterable[Mapping[str, Any]], now_s: float, *, recent_s: fl
 
 # --------------------------------------------------------------------------- Redis part
 
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def parse_snapshot(fields: Mapping[Any, Any]) -> dict[str, Any]:
-    f = {_s(k): v for k, v in fields.items()}
-    return {"ts": float(_s(f["ts"])), "sums": orjson.loads(f["sums"])}
-
-
-def _sums(raw: Mapping[Any, Any]) -> dict[str, int]:
-    out = {}
-    for k, v in raw.items():
-        try:
-            out[_s(k)] = int(v)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def _ms(t: float) -> int:
-    return max(0, int(t * 1000))
-
-
 class InflationWatch:
     """Run :meth:`tick` periodically in ONE replica (e.g. under the health lease)."""
 
@@ -166,49 +135,24 @@ class InflationWatch:
         self.alert_ttl_s, self.maxlen = alert_ttl_s, maxlen
         self.log = logger or get_logger("gateway.ops.inflation")
 
-    async def _one(self, client: Any, key: str, boundary: float, upto: float) -> list[dict[str, Any]]:
-        """The copy at or before `boundary`, else the first one in (boundary, upto]."""
-        rows = await client.xrevrange(key, max=_ms(boundary), min="-", count=1)
-        if not rows:
-            rows = await client.xrange(key, min=_ms(boundary), max=_ms(upto), count=1)
-        out = []
-        for _, fields in rows:
-            try:
-                out.append(parse_snapshot(fields))
-            except (KeyError, ValueError, orjson.JSONDecodeError):
-                continue
-        return out
-
-    async def tick(self, client: Any, keys: Any, now_s: float) -> list[Alert]:
-        sums = _sums(await client.hgetall(keys.tokstats()))
-        hist = tokhist_key(keys)
+    async def tick(self, ops: OpsState, now_s: float) -> list[Alert]:
+        sums = await ops.tokstats()
         current = {"ts": float(now_s), "sums": sums}
-        try:
-            await client.xadd(hist, {"ts": repr(float(now_s)), "sums": orjson.dumps(sums)}, id=f"{_ms(now_s)}-*",
-                              maxlen=self.maxlen, approximate=True)
-        except Exception as exc:  # the clock went back (an id at or below the last one): keep going
-            if "equal or smaller" not in str(exc) and "smaller than" not in str(exc):
-                raise
+        await ops.append_tokhist(now_s, sums, self.maxlen)  # not kept when the clock went back: keep going
         start = now_s - self.recent_s - self.baseline_s
         middle = now_s - self.recent_s
         snaps = [current]
-        snaps += await self._one(client, hist, start, middle)
-        snaps += await self._one(client, hist, middle, now_s)
+        snaps += await ops.tokhist_near(start, middle)
+        snaps += await ops.tokhist_near(middle, now_s)
         alerts = detect(snaps, now_s, recent_s=self.recent_s, baseline_s=self.baseline_s,
                         threshold=self.threshold, min_requests=self.min_requests)
-        await self._store(client, keys, alerts)
+        await self._store(ops, alerts)
         return alerts
 
-    async def _store(self, client: Any, keys: Any, alerts: list[Alert]) -> None:
-        key = alerts_key(keys)
-        before = {_s(k) for k in await client.hkeys(key)}
+    async def _store(self, ops: OpsState, alerts: list[Alert]) -> None:
         now = {a.field: a for a in alerts}
-        if now:
-            await client.hset(key, mapping={f: orjson.dumps(a.as_dict()) for f, a in now.items()})
-            await client.expire(key, self.alert_ttl_s)
+        before = await ops.replace_alerts({f: a.as_dict() for f, a in now.items()}, self.alert_ttl_s)
         cleared = sorted(before - set(now))
-        if cleared:
-            await client.hdel(key, *cleared)
         for f, a in now.items():
             if f not in before:
                 self.log.warning("token_inflation", **a.as_dict())
@@ -216,15 +160,9 @@ class InflationWatch:
             self.log.info("token_inflation_cleared", alert=f)
 
 
-async def read_alerts(client: Any, keys: Any) -> list[dict[str, Any]]:
+async def read_alerts(ops: OpsState) -> list[dict[str, Any]]:
     """Current alerts, largest change first (for GET /admin/alerts)."""
-    raw = await client.hgetall(alerts_key(keys))
-    out = []
-    for _, v in raw.items():
-        try:
-            out.append(orjson.loads(v))
-        except orjson.JSONDecodeError:
-            continue
+    out = await ops.alerts()
     out.sort(key=lambda a: (-abs(a.get("change", 0)), a.get("model", ""), a.get("task", ""), a.get("metric", "")))
     return out
 

@@ -1,8 +1,9 @@
 """Spend reports from the per-day counters settle keeps in Redis.
 
-One hash per budget day (`{gw}:spend:<day>`) holds `<metric>:<dim>:<name>` counters for metric in
-cost (micro-dollars), req, in, out; this module turns it into rows for the admin API, the
-`gateway spend` command and the dashboard.
+One hash per budget day (the spend key of lua/README.md's key schema) holds
+`<metric>:<dim>:<name>` counters for metric in cost (micro-dollars), req, in, out; this module
+turns it into rows for the admin API, the `gateway spend` command and the dashboard. It also
+names the budget day the operator features read by default (:func:`today`, :func:`day_param`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import bad_request
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from gateway.pipeline.context import Gateway
 
 DIMENSIONS = ("key", "model", "provider", "task", "route", "deployment")
 METRICS = ("cost", "req", "in", "out")
@@ -31,6 +37,16 @@ def check_day(day: str) -> str:
     except ValueError:
         pass
     raise bad_request(f"day must be a date YYYY-MM-DD between {FIRST_DAY} and {LAST_DAY}.", "day")
+
+
+def today(gw: "Gateway") -> str:
+    """The current budget day (the budget's timezone). The one place ops/ asks the gateway for it."""
+    return gw.clock.day()
+
+
+def day_param(request: "Request", gw: "Gateway") -> str:
+    """The `day` query parameter, checked, else today's budget day."""
+    return check_day(request.query_params.get("day") or today(gw))
 
 
 @dataclass(frozen=True, slots=True)

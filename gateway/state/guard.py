@@ -32,6 +32,7 @@ from gateway.observe.log import get_logger
 from gateway.state.endpoint import parse_endpoint, seeds
 from gateway.state.journal import Journal
 from gateway.state.keys import prev_day
+from gateway.state.ops import OpsState
 from gateway.state.reference import StateModel
 from gateway.state.store import Admission, AdmitRequest, SettleRequest, StateStore
 
@@ -73,6 +74,10 @@ class GuardedState:
     @property
     def keys(self) -> Any:
         return self.store.keys
+
+    @property
+    def ops(self) -> OpsState:
+        return self.store.ops
 
     def __getattr__(self, name: str) -> Any:  # breaker_state, acquire_lease, report_breaker, close...
         return getattr(self.store, name)

@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from gateway.state.commands import Commands
 from gateway.state.endpoint import parse_endpoint
 from gateway.state.keys import Keys, prev_day
+from gateway.state.ops import OpsState
 from gateway.state.reference_parts import failures_in_window
 from gateway.state.resp import RespConnection
 from gateway.state.scripts import Scripts
@@ -58,6 +59,7 @@ class StateStore:
         self.retention_s = retention_days * 86_400
         self.ledger_maxlen = ledger_maxlen
         self.commands = Commands(self.keys, self.scripts.heads, ledger_maxlen, self.retention_s)
+        self.ops = OpsState(client, self.keys)  # what the operator features read and write
         # req_id -> (day, deployment, key) of reservations made here, so release needs no lookup
         self._recent: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
 

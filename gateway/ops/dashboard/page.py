@@ -5,8 +5,9 @@ under `static/vendor/uplot/`, its licence beside it), no build step and no reque
 gateway's origin. The page refreshes every few seconds from JSON endpoints:
 
 * the existing admin endpoints (`/admin/budget`, `/breakers`, `/alerts`, `/cluster`, `/experiments`),
-  re-served under `/dashboard/api/<name>` so that the session cookie opens them too;
-* the endpoints this module adds, under `/admin/` (admin key) and `/dashboard/api/` (either):
+  mounted as they are under `/dashboard/api/<name>` so that the session cookie opens them too;
+* the dashboard's endpoints (`gateway.ops.dashboard.api`), under `/admin/` and `/dashboard/api/`
+  (admin key or session either way):
   `spend/series` (today's spend sampled each housekeeping tick, with the pace allowance's
   parameters), `spend/summary` (spend and requests by task, model, provider and key, today and
   over the last days), `deployments` (breaker state, error rate, latency p50/p99 and cost per
@@ -15,23 +16,20 @@ gateway's origin. The page refreshes every few seconds from JSON endpoints:
 
 Authentication: the admin key as `Authorization: Bearer`, or a session cookie obtained by posting
 the admin key to `/dashboard/login`. A session is server-side: the cookie is a random 256-bit
-token (HttpOnly, SameSite=Strict, Secure behind https), Redis keeps its SHA-256 under
-`{gw}:dash:sess:<sha256>` for 12 h with a fingerprint of the admin key, so any worker of any
+token (HttpOnly, SameSite=Strict, Secure behind https), Redis keeps its SHA-256 (the `dash:sess`
+key of lua/README.md's key schema) for 12 h with a fingerprint of the admin key, so any worker of any
 replica accepts it, logout deletes it (a captured cookie stops working at once), and changing the
 admin key ends every session. Login and logout are refused (403) unless the request's `Origin`
 (or `Referer`) is the dashboard's own origin and `Sec-Fetch-Site`, when sent, says same-origin:
 no other site can log a browser in or out. Failed admin keys, at login or as a Bearer header,
 count against the limits of `gateway.ops.admin_auth` (per client and in all, across replicas).
 
-Time series (`sample`, called once per housekeeping tick by every worker): today's settled and
-reserved spend into `{gw}:dash:spend:<day>` (HASH bucket -> "ts:spent_micro:reserved_micro", one
-bucket per `sample_step_s`, last writer wins, so any number of workers write the same series), and
-this worker's refusals since its last flush (the `gateway_refusals_total` counter) into
-`{gw}:dash:refusals:<day>` (HASH reason -> count): cluster-wide counts with no work on the request
-path. Both expire after `KEEP_DAYS`.
+Time series: each housekeeping tick every worker writes today's spend and its refusal counts
+(`gateway.ops.series`); the endpoints here read them back.
 
-Module layout: this module serves the page, the login and the routes; the session cookie and
-`authorize` are in `gateway.ops.dashboard.session`, the sampling and JSON endpoints in
+Module layout: this module serves the page, the login and the routes; who may call what is
+decided in front of the handlers (`gateway.ops.access`: admin key, or admin key or session); the
+session cookie is in `gateway.ops.dashboard.session`, the JSON endpoints in
 `gateway.ops.dashboard.api`. Their public names are re-exported here.
 """
 
@@ -39,8 +37,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
@@ -48,39 +45,23 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.ops.dashboard.api import (
-    KEEP_DAYS,
-    LATENCY_BOUNDS_MS,
-    SUMMARY_DIMS,
-    day_bounds,
-    deployments,
-    refusals,
-    refusals_key,
-    sample,
-    sample_step_s,
-    series_key,
-    spend_series,
-    spend_summary,
-)
-from gateway.ops.admin_auth import SessionChecked
-from gateway.ops.dashboard.session import (
-    COOKIE,
-    SESSION_TTL_S,
-    authorize,
-    end_session,
-    new_session,
-    valid_session,
-)
-from gateway.errors import GatewayError, shown
+from gateway.errors import GatewayError
 from gateway.observe.log import get_logger
+from gateway.ops import admin
+from gateway.ops.access import admin_or_session, require_admin
+from gateway.ops.dashboard import api
+from gateway.ops.dashboard.api import (LATENCY_BOUNDS_MS, SUMMARY_DIMS, day_bounds, deployments, refusals,
+                                       spend_series, spend_summary)
+from gateway.ops.dashboard.session import COOKIE, SESSION_TTL_S, end_session, new_session, valid_session
+from gateway.ops.series import KEEP_DAYS, sample, sample_step_s
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import Gateway
 
 __all__ = [
     "COOKIE", "KEEP_DAYS", "LATENCY_BOUNDS_MS", "SESSION_TTL_S", "STATIC", "SUMMARY_DIMS",
-    "authorize", "dashboard_page", "day_bounds", "deployments", "end_session", "login", "login_form", "logout",
-    "new_session", "refusals", "refusals_key", "routes", "sample", "sample_step_s", "series_key", "spend_series",
+    "dashboard_page", "day_bounds", "deployments", "end_session", "login", "login_form", "logout",
+    "new_session", "refusals", "routes", "sample", "sample_step_s", "spend_series",
     "spend_summary", "same_origin", "valid_session",
 ]
 
@@ -125,7 +106,7 @@ def same_origin(request: Request) -> bool:
 
 async def dashboard_page(request: Request) -> Response:
     try:
-        await authorize(request)
+        await require_admin(request, session=True)
     except GatewayError as err:
         if err.status == 401 and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/dashboard/login", status_code=303, headers=_security_headers())
@@ -192,48 +173,13 @@ async def logout(request: Request) -> Response:
     return response
 
 
-# ------------------------------------------------------- the existing admin endpoints, for the session
-
-
-class _GatewayView:
-    def __init__(self, gw: "Gateway") -> None:
-        self._gw = gw
-        self.admin_guard = SessionChecked()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gw, name)
-
-
-def _via_session(name: str) -> Any:
-    """The admin.py handler `name`, opened by the session cookie as well as the admin key (looked
-    up per request: admin imports housekeeping, which imports this module)."""
-
-    async def endpoint(request: Request) -> Response:
-        from gateway.ops import admin
-
-        handler = getattr(admin, name, None)
-        if handler is None:
-            raise GatewayError(404, f"Unknown path {shown(request.url.path)}.", "invalid_request_error", "unknown_url")
-        gw = await authorize(request)
-        app = SimpleNamespace(state=SimpleNamespace(gateway=_GatewayView(gw)))
-        response = await handler(Request({**request.scope, "app": app}, request.receive))
-        response.headers["cache-control"] = "no-store"
-        return response
-
-    return endpoint
-
-
-_NEW = {"spend/series": spend_series, "spend/summary": spend_summary, "deployments": deployments,
-        "refusals": refusals}
-_EXISTING = ("budget", "breakers", "alerts", "cluster", "experiments", "spend")
-
 routes = [
     Route("/dashboard", dashboard_page, methods=["GET"]),
     Route("/dashboard/login", login_form, methods=["GET"]),
     Route("/dashboard/login", login, methods=["POST"]),
     Route("/dashboard/logout", logout, methods=["POST"]),
     Mount("/dashboard/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
-    *(Route(f"/admin/{name}", fn, methods=["GET"]) for name, fn in _NEW.items()),
-    *(Route(f"/dashboard/api/{name}", fn, methods=["GET"]) for name, fn in _NEW.items()),
-    *(Route(f"/dashboard/api/{name}", _via_session(name), methods=["GET"]) for name in _EXISTING),
+    *(Route(f"/admin/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
+    *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
+    *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in admin.HANDLERS.items()),
 ]
