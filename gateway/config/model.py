@@ -6,8 +6,17 @@ from dataclasses import dataclass, field
 
 from gateway.net.egress import Egress
 
+# The one list of tasks and the one priority ranking; the classifier, the planner, the state
+# scripts' arguments and the offline tools all import them from here.
 TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
-PRIORITIES = ("low", "normal", "high", "critical")
+# How demanding a task is (higher needs a stronger model): the classifier's low-confidence policy
+# and on_uncertain's quality_first tie-break both rank tasks by it.
+TASK_TIER = {"simple_chat": 0, "summarization": 1, "code_generation": 2, "complex_reasoning": 2}
+PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
+# A priority's rank: compares priorities, and is the integer the state scripts receive (admit's
+# ARGV: 0 low .. 3 critical).
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
 WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini")
 
 
@@ -79,8 +88,8 @@ class Deployment:
 UNCERTAIN_BELOW = 0.5
 UNCERTAIN_POLICIES = ("quality_first", "default_route", "cheapest")
 # quality_first's tie-break between chains of equal min_quality: the later task is the more
-# demanding one (the same tier order the classifier uses).
-UNCERTAIN_ORDER = ("simple_chat", "summarization", "code_generation", "complex_reasoning")
+# demanding one (TASK_TIER; equal tiers in TASKS order).
+UNCERTAIN_ORDER = tuple(sorted(TASKS, key=TASK_TIER.__getitem__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +115,7 @@ class Experiment:
     weight: float
     chain: Chain
     task: str | None = None
-    priorities: frozenset[str] = frozenset({"low", "normal", "high"})
+    priorities: frozenset[str] = frozenset(EXPERIMENT_PRIORITIES)
 
 
 @dataclass(frozen=True, slots=True)

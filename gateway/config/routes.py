@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.model import (PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES, Budget, Chain, Deployment,
+from gateway.config.model import (EXPERIMENT_PRIORITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES, Budget, Chain, Deployment,
                                   Experiment, Pace, Route)
 from gateway.config.reader import Reader, usd_to_micro
 
@@ -73,7 +73,7 @@ def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deploymen
         weight = r.number(exp, "weight", where)
         if weight > 1:
             raise r.fail(f"{where}.weight", weight, "is a share of traffic between 0 and 1")
-        priorities = r.strings(exp, "priorities", where) or ("low", "normal", "high")
+        priorities = r.strings(exp, "priorities", where) or EXPERIMENT_PRIORITIES
         for p in priorities:
             if p not in PRIORITIES:
                 raise r.fail(f"{where}.priorities", p, f"expected priorities from {list(PRIORITIES)}")

@@ -50,15 +50,14 @@ import os
 
 import orjson
 
+from gateway.config.model import TASK_TIER, TASKS
 from gateway.routing.features import extract_features
 
 __all__ = ["TASKS", "Classification", "cache_clear", "classify", "decide", "extract_features", "rule_scores",
            "weights_hash", "weights_info"]
 
-TASKS: tuple[str, ...] = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
-
 # Tier used by the low-confidence policy: higher = needs a stronger model.
-TIER: dict[str, int] = {"simple_chat": 0, "summarization": 1, "code_generation": 2, "complex_reasoning": 2}
+TIER = TASK_TIER
 LOW_CONFIDENCE = 0.55
 RUNNER_UP_MIN = 0.2
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from gateway.config import ApiKey, Chain, Config, Deployment, Route, PRIORITIES
+from gateway.config import PRIORITY_RANK, ApiKey, Chain, Config, Deployment, Route
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.routing.tokstats import TokenStats
 
-RANK = {p: i for i, p in enumerate(PRIORITIES)}
+RANK = PRIORITY_RANK
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.config.model import PRIORITY_RANK
+
 OUTCOMES = ("success", "failure", "neutral", "throttled", "disabled")
 
 
@@ -51,7 +53,7 @@ class PaceArgs:
     at_limit_cheapest: bool = False
 
 
-PRIORITY_LEVELS = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+PRIORITY_LEVELS = PRIORITY_RANK  # a priority's name -> the integer admit.lua receives
 
 
 @dataclass(frozen=True, slots=True)
