@@ -88,6 +88,11 @@ async def test_replicas_seen_lately_and_stale_ones_dropped(backend):
     live = await ops.live_replicas(30)
     assert list(live) == ["a:1"] and live["a:1"]["config_hash"] == "h1"
     assert await store.client.hkeys(store.keys.replicas()) in ([b"a:1"], ["a:1"])
+    await ops.register_replica("c:3", {"config_hash": "h1", "seen": time.time()})
+    assert sorted(await ops.replica_names()) == ["a:1", "c:3"]
+    await ops.drop_replicas(["c:3", "gone:9"])
+    await ops.drop_replicas([])
+    assert await ops.replica_names() == ["a:1"]
 
 
 async def test_token_history_and_alerts(backend):
