@@ -164,7 +164,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         if replayed:
             get_logger("gateway").warning("journal_replayed", entries=replayed)
         housekeeper = Housekeeper(gw)
-        background = [asyncio.create_task(gw.tokstats.refresh_forever(state.client, state.keys.tokstats())),
+        background = [asyncio.create_task(gw.tokstats.refresh_forever(state.ops.tokstats)),
                       asyncio.create_task(housekeeper.run_forever())]
         background.append(asyncio.create_task(gw.metrics_share.run_forever()))
         if cfg.state.fold_interval_ms:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 DEFAULT_OUTPUT_TOKENS = 300  # before a (model, task) has been seen
 
@@ -39,8 +39,9 @@ class TokenStats:
             avg_in[(model, task)] = fields.get(f"in:{model}:{task}", 0) // count
         self._avg_out, self._avg_in = avg_out, avg_in
 
-    async def refresh_forever(self, client: Any, key: str, every_s: float = 5.0) -> None:
+    async def refresh_forever(self, read: Callable[[], Awaitable[dict[str, int]]], every_s: float = 5.0) -> None:
+        """Reload from `read` (the state API's `ops.tokstats`) every `every_s` seconds."""
         while True:
             with contextlib.suppress(Exception):  # a Redis blip keeps the last known figures
-                self.load(await client.hgetall(key))
+                self.load(await read())
             await asyncio.sleep(every_s)
