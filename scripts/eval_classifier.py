@@ -16,8 +16,9 @@ variant (``--variants``, default all):
 
 The variants are model families over the same training rows: ``rules`` (the hand rules, no
 training), ``tokens`` (logistic regression on words only), ``nobigram`` (the previous feature set:
-words + hand rules), ``combined`` (shipped: + word bigrams), ``chars`` (combined + character
-4-grams of the words), ``ensemble`` (mean of the combined and chars scores). The held-out set
+words + hand rules), ``combined`` (shipped: + word bigrams), ``private`` (combined, with private
+feature copies for the human_train rows: see train_classifier.PRIVATE), ``chars`` (combined +
+character 4-grams of the words), ``ensemble`` (mean of the combined and chars scores). The held-out set
 (tests/data/heldout_tasks.jsonl) is scored with the shipped weights.
 """
 
@@ -38,7 +39,7 @@ from gateway.routing import classify as C  # noqa: E402
 
 DOC = ROOT / "docs" / "classifier.md"
 DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_tasks.jsonl"
-VARIANTS = ("rules", "tokens", "nobigram", "combined", "chars", "ensemble")
+VARIANTS = ("rules", "tokens", "nobigram", "combined", "private", "chars", "ensemble")
 SHORT = ("chat", "code", "summ", "reason")
 
 
@@ -81,7 +82,7 @@ class Bench:
         self.feats: dict[str, list[T.Feats]] = {}
 
     def f(self, variant: str) -> list[T.Feats]:
-        v = "combined" if variant in ("combined", "tokens", "ensemble") else variant
+        v = "combined" if variant in ("combined", "tokens", "ensemble", "private") else variant
         if v not in self.feats:
             self.feats[v] = transform(v, self.base)
         return self.feats[v]
@@ -95,8 +96,10 @@ class Bench:
             return lambda x: [(p + q) / 2 for p, q in zip(a(x), b(transform("chars", [x])[0]))]
         feats = self.f(variant)
         drop = ("#",) if variant == "tokens" else ()
+        private = ("human_train",) if variant == "private" else T.PRIVATE
         m = C._Model(T.fit([feats[i] for i in train], [self.rows[i]["label"] for i in train],
-                           [self.weights[i] for i in train], drop_prefixes=drop))
+                           [self.weights[i] for i in train], drop_prefixes=drop,
+                           domains=[self.files[i] for i in train], private=private))
         return lambda x: m.scores(*x)
 
     def cv(self, variant: str, target: str, loso: bool = False) -> dict:
@@ -160,7 +163,7 @@ def main() -> None:
     everything = list(range(len(bench.rows)))
     for v in args.variants.split(","):
         row = {k: bench.cv(v, k) for k in ("realistic_train", "dev", "human_train")}
-        if v in ("combined", "nobigram"):
+        if v in ("combined", "private"):
             row["loso"] = bench.cv(v, "human_train", loso=True)
         score = bench.scorer(v, everything)
         vf = val_feats if v in ("rules", "ensemble") else transform(v, val_feats)

@@ -17,7 +17,9 @@ import pytest
 
 from gateway.routing import classify as C
 from gateway.routing import features as F
-from gateway.routing.lexicon import _CODE_GROUPS, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP
+from gateway.routing.lexicon import (
+    _CODE_GROUPS, _NEGATES, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # the task-routing data directory (dev.jsonl ...), when this machine has it: more rows to compare on
@@ -74,6 +76,9 @@ def ref_lex(toks, zone):
         for phrase, name in _PHRASES.get(t, ()):
             if phrase in zone:
                 groups.add(name)
+    for neg, target in _NEGATES.items():
+        if neg in groups:
+            groups.discard(target)
     return groups
 
 
@@ -125,7 +130,7 @@ def ref_last_turn(text, strong):
     strong.add(f"#sym{bucket(int(1000 * sym / len(win)), F._SYM_EDGES)}")
     if n <= 60 and lines == 1:
         first = zone.split(None, 1)
-        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
+        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) in ("#greet", "#thanks"):
             strong.add("#greet_first")
 
 
@@ -177,6 +182,8 @@ def ref_extract(messages):
     if len(last_text) < 120 and turns > 1:
         strong |= {"#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))}
         strong.add("#followup")
+        if len(last_text) <= 60 and "#q" not in strong and strong & {"#thanks", "#greet"}:
+            strong.add("#ack")
     return strong, weak - strong
 
 
@@ -313,3 +320,27 @@ class _BadBool:
 def test_memo_key_failure_falls_back():
     r = C.classify([{"role": "user", "content": "hi", "tool_calls": _BadBool()}])
     assert r.task in C.TASKS
+
+
+# --------------------------------------------------------------------------- issue #18 features
+
+
+def test_a_negated_request_drops_its_lexicon_group():
+    doc = "Lee: option 1 keeps the old system.\nAna: option 2 moves to the vendor.\n" * 12
+    strong, _ = F.extract_features([{"role": "user", "content": "Don't summarize it: which option is best?\n\n" + doc}])
+    assert {"#nosumm", "#h#nosumm"} <= strong and not {"#summ", "#h#summ"} & strong
+    strong, _ = F.extract_features([{"role": "user", "content": "Summarize it.\n\n" + doc}])
+    assert {"#summ", "#h#summ"} <= strong and "#nosumm" not in strong
+    strong, _ = F.extract_features([{"role": "user", "content": "Explain this regex, no code please: ^a+$"}])
+    assert "#nocode" in strong and "#codeword" not in strong
+
+
+def test_thanks_after_a_coding_answer_is_an_acknowledgement():
+    convo = [{"role": "user", "content": "Why does my loop never end?\n```py\nwhile i < 3: print(i)\n```"},
+             {"role": "assistant", "content": "You never increment `i`:\n```py\nwhile i < 3:\n    i += 1\n```"}]
+    strong, _ = F.extract_features([*convo, {"role": "user", "content": "thanks, that works now!"}])
+    assert {"#ack", "#thanks", "#followup"} <= strong
+    strong, _ = F.extract_features([*convo, {"role": "user", "content": "thanks! and how do I test it?"}])
+    assert "#ack" not in strong  # a question is not a sign-off
+    strong, _ = F.extract_features([{"role": "user", "content": "thanks, that works now!"}])
+    assert "#ack" not in strong  # nothing to close

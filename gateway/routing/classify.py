@@ -78,8 +78,8 @@ class Classification:
 _RULE_W: dict[str, tuple[float, float, float, float]] = {
     # simple_chat, code_generation, summarization, complex_reasoning
     "#summ": (0, 0, 3.0, 0),
-    "#hsumm": (0, 0, 1.0, 0),
-    "#tsumm": (0, 0, 1.0, 0),
+    "#h#summ": (0, 0, 1.0, 0),
+    "#t#summ": (0, 0, 1.0, 0),
     "#proof": (0, 0, 0, 3.0),
     "#tradeoff": (0, 0, 0, 1.5),
     "#steps": (0, 0, 0, 1.5),
@@ -97,6 +97,7 @@ _RULE_W: dict[str, tuple[float, float, float, float]] = {
     "#fix": (0, 0.7, 0, 0),
     "#greet": (1.5, 0, 0, 0),
     "#greet_first": (1.5, 0, 0, 0),
+    "#thanks": (1.5, 0, 0, 0),
     "#rewrite": (1.5, 0, 0, 0),
     "#explain": (0.3, 0, 0, 0),
     "#logline": (0, 0.5, 0.8, 0),

@@ -34,7 +34,7 @@ from typing import Any, Collection, Iterable
 # the bucket tables are used here and by the tests, which read them from this module
 from gateway.routing.lexicon import (
     _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _GATED, _LEN_EDGES, _LEN_FEATS,
-    _LEX_GROUP, _LEX_KEYS, _LINES_FEATS, _LINE_EDGES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES,
+    _LEX_GROUP, _LEX_KEYS, _LINES_FEATS, _NEGATES, _LINE_EDGES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES,
     _NUM_EDGES, _NUM_FEATS, _PHRASES, _SPEAKER_FEATS, _STRUCT_BY_LOWER, _STRUCT_SUBS_INTL,
     _STRUCT_WORDS, _SYM_EDGES, _SYM_FEATS, _TURN_EDGES, _TURN_FEATS, _UNGATED, _WORD_BYTES, _WORD_GROUP,
 )
@@ -169,6 +169,9 @@ def _groups(hits: set[str], zone: str) -> set[str]:
         for phrase, name in _PHRASES[key]:
             if name not in groups and phrase in zone_low:
                 groups.add(name)
+    for neg, target in _NEGATES.items():  # negations come from phrases only
+        if neg in groups:
+            groups.discard(target)
     return groups
 
 
@@ -290,7 +293,7 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     strong.add(_SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))])
     if n <= 60 and lines == 1:
         first = last_text.lower().split(None, 1)
-        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) == "#greet":
+        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) in ("#greet", "#thanks"):
             strong.add("#greet_first")
 
 
@@ -396,4 +399,6 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         # short follow-up ("and how do I test that?"): the earlier turns carry the topic
         strong.update(["#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))])
         strong.add("#followup")
+        if len(last_text) <= 60 and "#q" not in strong and ("#thanks" in strong or "#greet" in strong):
+            strong.add("#ack")  # "thanks, that works now!": closes the topic of the earlier turns
     return strong, (weak - strong) if weak else weak  # `-` walks the smaller weak set

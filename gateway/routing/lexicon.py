@@ -12,7 +12,7 @@ from __future__ import annotations
 _WORDS: dict[str, str] = {
     "summ": (
         "summarize summarise summarized summarised summarizing summarising summary summaries tldr gist recap recaps "
-        "shorten abridge abridged overview outline "
+        "shorten shrink abridge abridged overview outline "
         "recapping condense condensed synopsis takeaways takeaway nutshell digest highlights cliffnotes "
         "résume résumer résumez résumé resume resumen resumir resúmelo resumelo resúmeme resumeme resuma resumo resumos "
         "synthèse synthétise sintetiza síntesis sintetizar zusammenfassung zusammenfassen zusammen kurzfassung "
@@ -46,13 +46,13 @@ _WORDS: dict[str, str] = {
         "branch formula spreadsheet vlookup xlookup excel sheets macro vba cli readme config configuration "
         "container pod pods helm ansible playbook manifest crd ingress repo npm pip package library framework "
         "frontend backend database db postgres mysql sqlite mongodb redis kafka http https cors jwt oauth "
-        "напиши конфигурацию программу escribe escreva scrivi écris schreib schreibe "
+        "конфигурацию программу "
         "función fonction funktion funzione função функция функцию скрипт запрос код código codice"
     ),
     "greet": (
-        "hi hello hey heyy heyyy yo howdy thanks thank thx ty bye goodbye cheers morning evening "
-        "bonjour salut merci hola gracias hallo danke ciao grazie buongiorno olá ola obrigado obrigada "
-        "привет спасибо здравствуйте hoi dank"
+        "hi hello hey heyy heyyy yo howdy bye goodbye cheers morning evening "
+        "bonjour salut hola hallo ciao buongiorno olá ola "
+        "привет здравствуйте hoi dank"
     ),
     "rewrite": (
         "translate translation rewrite rephrase reword paraphrase polite politely friendlier friendly proofread email "
@@ -81,6 +81,20 @@ _WORDS: dict[str, str] = {
     ),
     "fix": "fix fixes fixing fails fail failing failed broken crash crashes error errors wrong issue doesn works",
     "happened": "happened decided decide decisions decision outcome briefly plain",
+    # "write" in other languages: a birthday message as often as a script, so not a code word
+    "write": "напиши напишите escribe escribir escreva escrever scrivi scrivere écris écrire schreib schreibe",
+    # gratitude and sign-offs: a short follow-up made only of these closes a conversation (see #ack)
+    "thanks": (
+        "thanks thank thx ty lifesaver appreciate appreciated merci gracias danke grazie obrigado obrigada спасибо"
+    ),
+    # arguments and estimates asked for in words
+    "argue": (
+        "rigorous rigorously argument arguments estimate estimates estimation assumptions assumption reconcile "
+        "critique critically hypotheses razona razonar razonamiento argumenta гипотезы гипотезу гипотез оцени "
+        "begründe begründung raisonne justifie"
+    ),
+    # "the main points" in other languages
+    "main": "principais principales principaux principali wichtigsten wichtigste главное главные",
 }
 _WORD_GROUP: dict[str, str] = {}
 for _g, _ws in _WORDS.items():
@@ -126,8 +140,22 @@ for _g, _key, _phrases in (
     ("#happened", "action", ("action items",)),
     ("#analyze", "happen", ("what would happen",)),
     ("#analyze", "why", ("why might", "why would", "why does", "why do ", "why is")),
+    # "don't summarize it, tell me which option is best" / "no code please": the negated class
+    ("#nosumm", "summarize", ("don't summarize", "do not summarize", "not summarize", "not to summarize")),
+    ("#nosumm", "summary", ("t want a summary", "not a summary", "no summary", "t need a summary")),
+    ("#nocode", "code", ("no code", "t want code", "without code", "not code", "t need code")),
+    ("#summ", "know", ("need to know",)),
+    ("#summ", "stand", ("where things stand",)),
+    ("#summ", "liner", ("one-liner", "one liner")),
+    ("#thanks", "all", ("that's all", "thats all")),
+    ("#thanks", "good", ("have a good", "have a great")),
+    ("#analyze", "if", ("what if ", "and if ", "changes if")),
 ):
     _PHRASES[_key] = _PHRASES.get(_key, ()) + tuple((ph, _g) for ph in _phrases)
+
+# A negated request is not that request: "don't summarize it, tell me which option is best" has no
+# #summ, "explain it, no code please" no #codeword.
+_NEGATES: dict[str, str] = {"#nosumm": "#summ", "#nocode": "#codeword"}
 
 # Words of scripts without spaces are matched through the CJK character bigrams (see _tokens).
 _WORDS_INTL: dict[str, str] = {
