@@ -157,8 +157,14 @@ def run_target(target: Target, sim: Proc, engine: Any, args: argparse.Namespace)
             finally:
                 if sc.upstream_latency_ms:
                     stack.sim_latency(sim, 0)
+            cpu_after = stack.cpu_seconds(pids)
+            if pids and r.get("requests"):
+                # the gateway's CPU per request (warm-up included, at the measured rate): unlike
+                # req/s, it holds up when other work shares the machine
+                spent = sum(cpu_after.get(p, 0.0) - cpu_before.get(p, 0.0) for p in pids)
+                served = r["requests"] * (r["duration_s"] + r["warmup_s"]) / r["duration_s"]
+                r["cpu_us_per_request"] = round(spent * 1e6 / served, 1)
             if target.two_workers and proc is not None:
-                cpu_after = stack.cpu_seconds(pids)
                 r["workers"] = balance(proc, pids, cpu_before, cpu_after)
             record["scenarios"][name] = r
             progress(target.name, r)
