@@ -9,17 +9,25 @@
 -- (the engine stalled, the caller gave up and answered) writes nothing and says 'expired'.
 -- Token buckets take the whole reservation (est = prompt bound + n x output allowance) or
 -- nothing; a reservation larger than a token limit itself can never pass: 'tokens_exceed_limit'.
+-- A runtime key (key_id not '-') is checked against its record first, writing nothing on a
+-- refusal: 'key_revoked' (revoked, expired, or an old secret past its rotation grace) or
+-- 'stale' (the worker's cached version is not the record's: refetch, then admit again). Its
+-- team's limits are read from the team record here, so a team change binds at once; its spend
+-- is counted per team (day) and per key and team in the month's hash.
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
 --       7 key rpm, 8 key tpm, then per candidate: dep rpm, dep tpm, breaker;
---       then per failure: breaker; then pace:<day>, pace events:<day>
+--       then per failure: breaker; then pace:<day>, pace events:<day>, key record, team record,
+--       team rpm, team tpm, spendm:<month of day>, spendm:<month of prev day>
 -- ARGV: 1 req_id, 2 key, 3 key_rpm, 4 key_tpm, 5 key_budget, 6 global_budget (the hard
 --       limit), 7 day, 8 prev_day, 9 est_tokens, 10 reservation_ttl_ms, 11 record_ttl_ms,
 --       12 ledger_maxlen, 13 retention_s, 14 n_candidates, 15 n_failures,
 --       16 priority (0 low .. 3 critical), 17 soft budget (the daily budget paced; 0 = none),
 --       18 day_start_us, 19 day_len_us, 20 burst, 21 enter, 22 normal_enter, 23 exit (permille),
 --       24 at_limit_cheapest (1: serve on the cheapest candidate past the daily budget; 0: refuse),
---       25 deadline_us (engine clock; 0 = none),
+--       25 deadline_us (engine clock; 0 = none), 26 key_id ('-': a key of the config file),
+--       27 key_version (the worker's cached one), 28 key_old (1: the request used the secret a
+--       rotation replaced), 29 team ('-': none), 30 key_monthly_budget (0 = none),
 --       then per candidate (11): deployment rpm tpm max_cost expected_cost n window_ms
 --       cooldown_ms max_cooldown_ms lease_ms min_sources; then per failure (3): deployment gen kind
 -- Returns {ok, index, reason, retry_after_ms, gen, probe, spent, reserved, remaining, dup,
@@ -41,11 +49,14 @@ local A = {
   burst = int_arg(ARGV[20], 'burst'), enter = int_arg(ARGV[21], 'enter', 1),
   normal_enter = int_arg(ARGV[22], 'normal_enter', 1), exit = int_arg(ARGV[23], 'exit'),
   at_limit_cheapest = int_arg(ARGV[24], 'at_limit_cheapest'), deadline = int_arg(ARGV[25], 'deadline_us'),
+  key_id = str_arg(ARGV[26], 'key_id'), key_version = int_arg(ARGV[27], 'key_version'),
+  key_old = int_arg(ARGV[28], 'key_old'), team = str_arg(ARGV[29], 'team'),
+  key_month = int_arg(ARGV[30], 'key_monthly_budget'),
 }
 if A.est > MAX_TOKENS then error('ERR est_tokens too large') end
 if A.priority > 3 or A.at_limit_cheapest > 1 then error('ERR argument out of range') end
-local NF, NC = 25, 11  -- fixed arguments, arguments per candidate
-if #ARGV ~= NF + NC * A.nc + 3 * A.nf or #KEYS ~= 10 + 3 * A.nc + A.nf then
+local NF, NC = 30, 11  -- fixed arguments, arguments per candidate
+if #ARGV ~= NF + NC * A.nc + 3 * A.nf or #KEYS ~= 16 + 3 * A.nc + A.nf then
   error('ERR wrong number of keys or arguments')
 end
 local cands = {}
@@ -69,9 +80,13 @@ for i = 1, A.nf do
   fails[i] = { dep = str_arg(ARGV[o + 1], 'failed deployment'), gen = int_arg(ARGV[o + 2], 'failed gen'),
     kind = str_arg(ARGV[o + 3], 'failed kind'), k_cb = KEYS[8 + 3 * A.nc + i] }
 end
+local T = 8 + 3 * A.nc + A.nf  -- the keys before the tail
 local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
-  ledger = KEYS[6], key_rpm = KEYS[7], key_tpm = KEYS[8], pace = KEYS[#KEYS - 1],
-  pace_events = KEYS[#KEYS] }
+  ledger = KEYS[6], key_rpm = KEYS[7], key_tpm = KEYS[8], pace = KEYS[T + 1], pace_events = KEYS[T + 2],
+  key_rec = KEYS[T + 3], team_rec = KEYS[T + 4], team_rpm = KEYS[T + 5], team_tpm = KEYS[T + 6],
+  month = KEYS[T + 7], month_prev = KEYS[T + 8] }
+local runtime, team = A.key_id ~= '-', ''
+if A.team ~= '-' then team = A.team end
 
 -- The reply; `skipped` lists (deployment, reason) pairs.
 local function reply(d, dup, now)
@@ -98,6 +113,27 @@ if A.deadline > 0 and now > A.deadline then
     reserved = 0, remaining = -1, skipped = {}, downgraded = '', pace_mode = 0, pace_ratio = 0 }, 0, now)
 end
 
+-- A runtime key's record: revoked, expired or stale, nothing is written.
+if runtime then
+  local r = redis.call('HMGET', K.key_rec, 'version', 'revoked', 'expires_us', 'old_until_us')
+  local why = nil
+  if not r[1] or r[2] == '1' then why = 'key_revoked'
+  elseif tonumber(r[1]) ~= A.key_version then why = 'stale'
+  elseif tonumber(r[3] or '0') > 0 and now >= tonumber(r[3]) then why = 'key_revoked'
+  elseif A.key_old == 1 and now >= tonumber(r[4] or '0') then why = 'key_revoked' end
+  if why then
+    return reply({ ok = 0, index = -1, reason = why, retry_ms = 0, gen = 0, probe = 0, spent = 0,
+      reserved = 0, remaining = -1, skipped = {}, downgraded = '', pace_mode = 0, pace_ratio = 0 }, 0, now)
+  end
+end
+-- The team's limits, as they are now (0 = none).
+local TL = { rpm = 0, tpm = 0, day = 0, month = 0 }
+if team ~= '' then
+  local r = redis.call('HMGET', K.team_rec, 'rpm', 'tpm', 'daily_micro', 'monthly_micro')
+  TL.rpm, TL.tpm = tonumber(r[1] or '0'), tonumber(r[2] or '0')
+  TL.day, TL.month = tonumber(r[3] or '0'), tonumber(r[4] or '0')
+end
+
 -- 2. Charge expired reservations, then report this request's earlier failures.
 res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
 local src = string.gsub(A.key, '%s', '_')
@@ -112,19 +148,33 @@ end
 local sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total', 'cost:key:' .. A.key,
   'reserved:key:' .. A.key)
 local spent, reserved = tonumber(sums[1] or '0'), tonumber(sums[2] or '0')
-local kspent, kreserved = tonumber(sums[3] or '0'), tonumber(sums[4] or '0')
+-- every budget that binds this request: {limit, used (spent + reserved)}
+local budgets = {}
+local function bind(limit, a, b) if limit > 0 then budgets[#budgets + 1] = { limit, tonumber(a or '0') + tonumber(b or '0') } end end
+bind(A.global_budget, sums[1], sums[2])
+bind(A.key_budget, sums[3], sums[4])
+if team ~= '' and TL.day > 0 then
+  local t = redis.call('HMGET', K.spend, 'cost:team:' .. team, 'reserved:team:' .. team)
+  bind(TL.day, t[1], t[2])
+end
+if A.key_month > 0 or TL.month > 0 then
+  local m = redis.call('HMGET', K.month, 'cost:key:' .. A.key, 'reserved:key:' .. A.key,
+    'cost:team:' .. team, 'reserved:team:' .. team)
+  bind(A.key_month, m[1], m[2])
+  if team ~= '' then bind(TL.month, m[3], m[4]) end
+end
 local function remaining_after(amt)
   local r = -1
-  if A.global_budget > 0 then r = A.global_budget - spent - reserved - amt end
-  if A.key_budget > 0 then
-    local kr = A.key_budget - kspent - kreserved - amt
-    if r < 0 or kr < r then r = kr end
+  for _, b in ipairs(budgets) do
+    local left = b[1] - b[2] - amt
+    if r < 0 or left < r then r = left end
   end
   return r
 end
 local function fits(amt)
-  if A.global_budget > 0 and spent + reserved + amt > A.global_budget then return false end
-  if A.key_budget > 0 and kspent + kreserved + amt > A.key_budget then return false end
+  for _, b in ipairs(budgets) do
+    if b[2] + amt > b[1] then return false end
+  end
   return true
 end
 
@@ -139,7 +189,7 @@ local function finish(extra)
   redis.call('HSET', K.req, 'ok', fmt(d.ok), 'index', fmt(d.index), 'reason', d.reason,
     'retry_ms', fmt(d.retry_ms), 'gen', fmt(d.gen), 'probe', fmt(d.probe), 'spent', fmt(d.spent),
     'reserved', fmt(d.reserved), 'remaining', fmt(d.remaining),
-    'skipped', table.concat(sk, '\n'), 'state', extra.state, 'day', A.day, 'key', A.key,
+    'skipped', table.concat(sk, '\n'), 'state', extra.state, 'day', A.day, 'key', A.key, 'team', A.team,
     'deployment', extra.dep, 'downgraded', d.downgraded, 'pace_mode', fmt(d.pace_mode),
     'pace_ratio', fmt(d.pace_ratio))
   redis.call('PEXPIRE', K.req, A.rec_ttl_ms)
@@ -160,6 +210,22 @@ if d.reason == '' and A.key_tpm > 0 then
     local ok, tat, wait = gcra_check(gcra_get(K.key_tpm), now, A.key_tpm, A.est)
     if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
     key_tpm_tat = tat
+  end
+end
+-- The team's limits, shared by its keys.
+local team_rpm_tat, team_tpm_tat
+if d.reason == '' and TL.rpm > 0 then
+  local ok, tat, wait = gcra_check(gcra_get(K.team_rpm), now, TL.rpm)
+  if not ok then d.reason = 'team_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
+  team_rpm_tat = tat
+end
+if d.reason == '' and TL.tpm > 0 then
+  if A.est > TL.tpm then
+    d.reason = 'tokens_exceed_limit'
+  else
+    local ok, tat, wait = gcra_check(gcra_get(K.team_tpm), now, TL.tpm, A.est)
+    if not ok then d.reason = 'team_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
+    team_tpm_tat = tat
   end
 end
 if d.reason ~= '' then return finish({ state = 'refused', dep = '' }) end
@@ -241,6 +307,8 @@ end
 local c = chosen.c
 if A.key_rpm > 0 then gcra_put(K.key_rpm, key_rpm_tat, now) end
 if A.key_tpm > 0 then gcra_put(K.key_tpm, key_tpm_tat, now) end
+if TL.rpm > 0 then gcra_put(K.team_rpm, team_rpm_tat, now) end
+if TL.tpm > 0 then gcra_put(K.team_tpm, team_tpm_tat, now) end
 if c.rpm > 0 then gcra_put(c.k_rpm, chosen.rpm_tat, now) end
 if c.tpm > 0 then gcra_put(c.k_tpm, chosen.tpm_tat, now) end
 local b = chosen.b
@@ -259,15 +327,24 @@ if dirty then cb_save(c.k_cb, b) end
 local ek, ed = 0, 0
 if A.key_tpm > 0 then ek = A.est end
 if c.tpm > 0 then ed = A.est end
--- kt/dt: the token limits the estimate was taken under, so a release can refund it
-res_put(K.res, K.resdl, A.req_id, { day = A.day, key = A.key, dep = c.dep, amt = fmt(c.cost),
+-- kt/dt/tt: the token limits the estimate was taken under, so a release can refund it;
+-- tm: the team, mo: counted in the month's hash (runtime keys)
+local rec = { day = A.day, key = A.key, dep = c.dep, amt = fmt(c.cost),
   ek = fmt(ek), ed = fmt(ed), kt = fmt(A.key_tpm), dt = fmt(c.tpm), gen = fmt(b.gen),
-  probe = chosen.probe and '1' or '0' },
-  now + A.res_ttl_ms * 1000)
-res_count(K.spend, A.key, c.cost)
+  probe = chosen.probe and '1' or '0' }
+if team ~= '' then
+  rec.tm, rec.tt, rec.et = team, fmt(TL.tpm), '0'
+  if TL.tpm > 0 then rec.et = fmt(A.est) end
+end
+if runtime then rec.mo = '1' end
+res_put(K.res, K.resdl, A.req_id, rec, now + A.res_ttl_ms * 1000)
+local mk = nil
+if runtime then mk = K.month end
+res_count(K.spend, mk, rec, c.cost)
 redis.call('EXPIRE', K.spend, A.retention_s)
+if mk then redis.call('EXPIRE', mk, A.retention_s + MONTH_S) end
 reserved = reserved + c.cost
-kreserved = kreserved + c.cost
+for _, bu in ipairs(budgets) do bu[2] = bu[2] + c.cost end
 
 d.ok, d.index, d.gen, d.reserved = 1, chosen.i - 1, b.gen, reserved
 d.remaining = remaining_after(0)

@@ -10,12 +10,15 @@
 -- unknown req_id is counted once, straight into the day's spend, and recorded as settled.
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
---       7 key tpm, 8 dep tpm, 9 breaker, 10 latency
+--       7 key tpm, 8 dep tpm, 9 breaker, 10 latency, 11 team tpm, 12 spendm:<month of day>,
+--       13 spendm:<month of prev day>
 -- ARGV: 1 req_id, 2 key, 3 deployment, 4 provider, 5 model, 6 task, 7 route, 8 day,
 --       9 prev_day, 10 cost, 11 tokens_in, 12 tokens_out, 13 cached_tokens, 14 outcome,
 --       15 breaker_gen, 16 latency_ms, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
 --       21 force (0/1), 22 experiment arm ('-' for none), 23 hold_ms (throttled: skip the
---       deployment this long; disabled: keep it open this long)
+--       deployment this long; disabled: keep it open this long), 24 team ('-': none) and
+--       25 monthly (0/1: a runtime key) for a forced settle with no reservation (a reservation
+--       carries its own team and month flag)
 -- Outcomes: success | failure (counts toward the breaker, the key being its source) | neutral |
 --   throttled (the provider's 429: not a failure) | disabled (the provider refused the gateway's
 --   own credentials: open at once)
@@ -23,7 +26,7 @@
 --   status: settled | settled_direct | unknown | already_settled | released | orphan
 
 local MAX_TOKENS = 50000000
-if #KEYS ~= 10 or #ARGV ~= 23 then error('ERR wrong number of keys or arguments') end
+if #KEYS ~= 13 or #ARGV ~= 25 then error('ERR wrong number of keys or arguments') end
 local A = {
   req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
   dep = str_arg(ARGV[3], 'deployment'), provider = str_arg(ARGV[4], 'provider'),
@@ -36,13 +39,15 @@ local A = {
   tpm = int_arg(ARGV[17], 'tpm'), key_tpm = int_arg(ARGV[18], 'key_tpm'),
   maxlen = int_arg(ARGV[19], 'ledger_maxlen', 1), retention_s = int_arg(ARGV[20], 'retention_s', 1),
   force = int_arg(ARGV[21], 'force'), arm = str_arg(ARGV[22], 'arm'), hold_ms = int_arg(ARGV[23], 'hold_ms'),
+  team = str_arg(ARGV[24], 'team'), monthly = int_arg(ARGV[25], 'monthly'),
 }
-if A.force > 1 then error('ERR argument out of range force') end
+if A.force > 1 or A.monthly > 1 then error('ERR argument out of range force') end
 if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS then
   error('ERR token count too large')
 end
 local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
-  ledger = KEYS[6], key_tpm = KEYS[7], dep_tpm = KEYS[8], cb = KEYS[9], lat = KEYS[10] }
+  ledger = KEYS[6], key_tpm = KEYS[7], dep_tpm = KEYS[8], cb = KEYS[9], lat = KEYS[10], team_tpm = KEYS[11],
+  month = KEYS[12], month_prev = KEYS[13] }
 
 local now = now_us()
 local b = nil  -- the breaker, once loaded
@@ -50,8 +55,8 @@ local b = nil  -- the breaker, once loaded
 -- Count a settled request: the spend admission reads, breaker, latency, the ledger entry
 -- (whose layout fold.lua reads by position: keep the two in step; the integer ARGV are
 -- written as given, int_arg having checked they are plain decimals), the request record.
-local function count(sk, day, status, reserved_amt)
-  spend_now(sk, A.key, A.cost, A.retention_s)
+local function count(sk, mk, team, day, status, reserved_amt)
+  spend_now(sk, mk, A.key, team, A.cost, A.retention_s)
   b = cb_load(K.cb)
   local changed
   if A.outcome == 'throttled' then changed = cb_throttle(b, now, A.hold_ms)
@@ -77,20 +82,30 @@ if not rec then
   elseif st == 'admitted' or st == 'orphan' then status = 'orphan'
   elseif A.force == 1 then
     status = 'settled_direct'
-    count(K.spend, A.day, status, '0')
+    local team, mk = '', nil
+    if A.team ~= '-' then team = A.team end
+    if A.monthly == 1 then mk = K.month end
+    count(K.spend, mk, team, A.day, status, '0')
   else status = 'unknown' end
 else
   -- 1. reservation -> real cost, in the reservation's own day when declared
   -- (a reservation of an undeclared day keeps its reserved count there until that hash expires)
-  local rsk = res_spend_key(rec, A.day, A.prev, K.spend, K.spend_prev)
-  if rsk then res_count(rsk, rec.key, -tonumber(rec.amt)) end
+  local rsk, rmk = res_spend_key(rec, A.day, A.prev, K)
+  if rsk then res_count(rsk, rmk, rec, -tonumber(rec.amt)) end
   res_drop(K.res, K.resdl, A.req_id)
   -- 2. token buckets: real count minus the estimate charged at admit
   local real = A.tin + A.tout
   if A.key_tpm > 0 then gcra_adjust(K.key_tpm, now, A.key_tpm, real - tonumber(rec.ek)) end
   if A.tpm > 0 then gcra_adjust(K.dep_tpm, now, A.tpm, real - tonumber(rec.ed)) end
+  local tt = tonumber(rec.tt or '0')
+  if tt > 0 then gcra_adjust(K.team_tpm, now, tt, real - tonumber(rec.et)) end
   -- 3. counters, breaker, latency, token statistics, ledger and the request record
-  count(rsk or K.spend, rsk == K.spend_prev and A.prev or A.day, status, rec.amt)
+  -- (a reservation of an undeclared day is counted in today's hashes)
+  if not rsk then
+    rsk = K.spend
+    if rec.mo == '1' then rmk = K.month end
+  end
+  count(rsk, rmk, rec.tm or '', rsk == K.spend_prev and A.prev or A.day, status, rec.amt)
 end
 
 -- 5. other expired reservations

@@ -16,6 +16,11 @@ from __future__ import annotations
 import datetime as _dt
 
 
+def month_of(day: str) -> str:
+    """The budget month of a budget day: "YYYY-MM" (the month's hash of its spend)."""
+    return day[:7]
+
+
 def prev_day(day: str) -> str:
     """The budget day before `day` ("YYYY-MM-DD")."""
     return (_dt.date.fromisoformat(day) - _dt.timedelta(days=1)).isoformat()
@@ -107,3 +112,36 @@ class Keys:
     def responses(self, key: str) -> tuple[str, str]:
         """An API key's stored Responses turns and their expiry index."""
         return f"{self.tag}:resp:{key}", f"{self.tag}:respexp:{key}"
+
+    def spend_month(self, month: str) -> str:
+        return f"{self.tag}:spendm:{month}"
+
+    def key_record(self, key_id: str) -> str:
+        return f"{self.tag}:akey:{key_id}"
+
+    def key_list(self) -> str:
+        return f"{self.tag}:akeys"
+
+    def key_index(self) -> str:
+        return f"{self.tag}:akeys:idx"
+
+    def team_record(self, team: str) -> str:
+        return f"{self.tag}:team:{team}"
+
+    def team_list(self) -> str:
+        return f"{self.tag}:teams"
+
+    def team_rpm(self, team: str) -> str:
+        return f"{self.tag}:rl:team:{team}:rpm"
+
+    def team_tpm(self, team: str) -> str:
+        return f"{self.tag}:rl:team:{team}:tpm"
+
+    def audit(self) -> str:
+        return f"{self.tag}:audit"
+
+    def admit_scope(self, key_id: str, team: str, day: str) -> list[str]:
+        """Admit's last keys: the key's record, its team's record and buckets, the months' hashes."""
+        t = team or "-"
+        return [self.key_record(key_id), self.team_record(t), self.team_rpm(t), self.team_tpm(t),
+                self.spend_month(month_of(day)), self.spend_month(month_of(prev_day(day)))]

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from gateway.state.reference_keys import KeyRecordsModel
 from gateway.state.reference_parts import (
     CB_DEFAULTS,
+    AdminAuthModel,
     PERIOD_US,
     Breaker,
     Buckets,
@@ -52,7 +54,7 @@ class ModelAdmission:
     pace_ratio: int = 0
 
 
-class StateModel:
+class StateModel(KeyRecordsModel):
     """The whole shared state: buckets, breakers, day spend hashes, reservations, records."""
 
     def __init__(self) -> None:
@@ -66,6 +68,11 @@ class StateModel:
         self.latency: dict[str, dict[str, int]] = {}
         self.tokstats: dict[str, int] = {}
         self.pace: dict[str, int] = {}  # day -> pace mode
+        self.month: dict[str, dict[str, int]] = {}  # "YYYY-MM" -> field -> int (runtime keys, teams)
+        self.key_records: dict[str, dict[str, str]] = {}  # lua/key_write.lua's records, by id
+        self.teams: dict[str, dict[str, str]] = {}  # lua/team_write.lua's records, by id
+        self.key_index: dict[str, str] = {}  # key hash -> id
+        self.audit: list[dict] = []
 
     # helpers
     def breaker(self, dep: str) -> Breaker:
@@ -78,9 +85,20 @@ class StateModel:
     def _get(self, day: str, fld: str) -> int:
         return self.spend.get(day, {}).get(fld, 0)
 
-    def _res_count(self, day: str, key: str, amt: int) -> None:
-        self._hincr(day, "reserved:total", amt)
-        self._hincr(day, f"reserved:key:{key}", amt)
+    def _scope_count(self, day: str, monthly: bool, what: str, key: str, team: str, amt: int) -> None:
+        """lib/reserve.lua scope_count: the day's total, key, team; the month's key, team."""
+        self._hincr(day, f"{what}:total", amt)
+        self._hincr(day, f"{what}:key:{key}", amt)
+        if team:
+            self._hincr(day, f"{what}:team:{team}", amt)
+        if monthly:
+            h = self.month.setdefault(day[:7], {})
+            h[f"{what}:key:{key}"] = h.get(f"{what}:key:{key}", 0) + amt
+            if team:
+                h[f"{what}:team:{team}"] = h.get(f"{what}:team:{team}", 0) + amt
+
+    def _res_count(self, day: str, r: dict, amt: int) -> None:
+        self._scope_count(day, r.get("mo", False), "reserved", r["key"], r.get("tm", ""), amt)
 
     def sweep(self, day: str, prev: str, now: int) -> None:
         due = sorted((r["dl"], rid) for rid, r in self.res.items() if r["dl"] <= now)[:SWEEP_LIMIT]
@@ -89,9 +107,8 @@ class StateModel:
             status = "orphan"
             if r["day"] in (day, prev):
                 d = r["day"]
-                self._res_count(d, r["key"], -r["amt"])
-                self._hincr(d, "cost:total", r["amt"])
-                self._hincr(d, f"cost:key:{r['key']}", r["amt"])
+                self._res_count(d, r, -r["amt"])
+                self._scope_count(d, r.get("mo", False), "cost", r["key"], r.get("tm", ""), r["amt"])
                 self._hincr(d, f"cost:deployment:{r['dep']}", r["amt"])
                 self._hincr(d, "orphans:total", 1)
             else:
@@ -109,31 +126,39 @@ class StateModel:
         if a.get("deadline", 0) > 0 and now > a["deadline"]:
             return ModelAdmission(0, -1, "expired", 0, 0, 0, 0, 0, -1, 0, ())
         day, prev, key = a["day"], a["prev"], a["key"]
+        runtime, team = a.get("key_id", "-") != "-", a.get("team", "")
+        if runtime:
+            why = self.key_refusal(a["key_id"], a.get("key_version", 0), a.get("key_old", False), now)
+            if why:
+                return ModelAdmission(0, -1, why, 0, 0, 0, 0, 0, -1, 0, ())
+        t = self.teams.get(team, {}) if team else {}
+        tl = {f: int(t.get(f, 0)) for f in ("rpm", "tpm", "daily_micro", "monthly_micro")}
         self.sweep(day, prev, now)
         for dep, gen, kind in a.get("failed", ()):
             b = self.breaker(dep)
             if b.report(now, gen, "neutral" if kind == "neutral" else "failure", "", key.replace(" ", "_")):
                 self.breakers[dep] = b
         spent, reserved = self._get(day, "cost:total"), self._get(day, "reserved:total")
-        kspent, kreserved = self._get(day, f"cost:key:{key}"), self._get(day, f"reserved:key:{key}")
-        gb, kb = a["global_budget"], a["key_budget"]
+        mh = self.month.get(day[:7], {})
+        budgets = [[limit, used] for limit, used in (
+            (a["global_budget"], spent + reserved),
+            (a["key_budget"], self._get(day, f"cost:key:{key}") + self._get(day, f"reserved:key:{key}")),
+            (tl["daily_micro"] if team else 0,
+             self._get(day, f"cost:team:{team}") + self._get(day, f"reserved:team:{team}")),
+            (a.get("key_month", 0), mh.get(f"cost:key:{key}", 0) + mh.get(f"reserved:key:{key}", 0)),
+            (tl["monthly_micro"] if team else 0,
+             mh.get(f"cost:team:{team}", 0) + mh.get(f"reserved:team:{team}", 0))) if limit > 0]
 
         def remaining(amt: int) -> int:
             r = -1
-            if gb > 0:
-                r = gb - spent - reserved - amt
-            if kb > 0:
-                kr = kb - kspent - kreserved - amt
-                if r < 0 or kr < r:
-                    r = kr
+            for limit, used in budgets:
+                left = limit - used - amt
+                if r < 0 or left < r:
+                    r = left
             return r
 
         def fits(amt: int) -> bool:
-            if gb > 0 and spent + reserved + amt > gb:
-                return False
-            if kb > 0 and kspent + kreserved + amt > kb:
-                return False
-            return True
+            return all(used + amt <= limit for limit, used in budgets)
 
         d = dict(ok=0, index=-1, reason="", retry_after_ms=0, gen=0, probe=0, spent=spent,
                  reserved=reserved, remaining=remaining(0), dup=0, skipped=(), downgraded="", pace_mode=0,
@@ -156,6 +181,18 @@ class StateModel:
                 ok, ktpm_tat, wait = gcra_check(self.buckets.get(ktpm_name, now), now, a["key_tpm"], a["est"])
                 if not ok:
                     d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        trpm_tat = ttpm_tat = 0
+        if not d["reason"] and tl["rpm"] > 0:
+            ok, trpm_tat, wait = gcra_check(self.buckets.get(f"team:{team}:rpm", now), now, tl["rpm"])
+            if not ok:
+                d.update(reason="team_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        if not d["reason"] and tl["tpm"] > 0:
+            if a["est"] > tl["tpm"]:
+                d["reason"] = "tokens_exceed_limit"
+            else:
+                ok, ttpm_tat, wait = gcra_check(self.buckets.get(f"team:{team}:tpm", now), now, tl["tpm"], a["est"])
+                if not ok:
+                    d.update(reason="team_rate_limited", retry_after_ms=ceil_div(wait, 1000))
         if d["reason"]:
             return finish("refused")
 
@@ -233,6 +270,10 @@ class StateModel:
             self.buckets.put(krpm_name, krpm_tat, now)
         if a["key_tpm"] > 0:
             self.buckets.put(ktpm_name, ktpm_tat, now)
+        if tl["rpm"] > 0:
+            self.buckets.put(f"team:{team}:rpm", trpm_tat, now)
+        if tl["tpm"] > 0:
+            self.buckets.put(f"team:{team}:tpm", ttpm_tat, now)
         if c["rpm"] > 0:
             self.buckets.put(f"dep:{c['dep']}:rpm", rpm_tat, now)
         if c["tpm"] > 0:
@@ -246,19 +287,20 @@ class StateModel:
             day=day, key=key, dep=c["dep"], amt=c["cost"], dl=now + a["ttl_ms"] * 1000,
             ek=a["est"] if a["key_tpm"] > 0 else 0, ed=a["est"] if c["tpm"] > 0 else 0,
             kt=a["key_tpm"], dt=c["tpm"],
-            gen=b.gen, probe=probe,
+            gen=b.gen, probe=probe, tm=team, mo=runtime, tt=tl["tpm"] if team else 0,
+            et=a["est"] if team and tl["tpm"] > 0 else 0,
         )
-        self._res_count(day, key, c["cost"])
+        self._res_count(day, self.res[a["req_id"]], c["cost"])
         reserved += c["cost"]
-        kreserved += c["cost"]
+        for bu in budgets:
+            bu[1] += c["cost"]
         d.update(ok=1, index=i, gen=b.gen, reserved=reserved, remaining=remaining(0), probe=int(probe))
         return finish("admitted")
 
-    def _count(self, day: str, s: dict, status: str, now: int) -> None:
+    def _count(self, day: str, s: dict, status: str, now: int, team: str = "", monthly: bool = False) -> None:
         """A settled request: the spend admission reads, breaker report, latency, the ledger
         entry that `fold` adds the other counters from, and the record."""
-        self._hincr(day, "cost:total", s["cost"])
-        self._hincr(day, f"cost:key:{s['key']}", s["cost"])
+        self._scope_count(day, monthly, "cost", s["key"], team, s["cost"])
         b = self.breaker(s["dep"])
         outcome = s["outcome"]
         if outcome == "throttled":
@@ -319,18 +361,20 @@ class StateModel:
                       "admitted": "orphan", "orphan": "orphan"}.get(st, "unknown")
             if status == "unknown" and s.get("force"):
                 status = "settled_direct"
-                self._count(s["day"], s, status, now)
+                self._count(s["day"], s, status, now, s.get("team", ""), s.get("monthly", False))
         else:
             rday = r["day"] if r["day"] in (s["day"], s["prev"]) else None
             if rday:
-                self._res_count(rday, r["key"], -r["amt"])
+                self._res_count(rday, r, -r["amt"])
             del self.res[s["req_id"]]
             real = s["tin"] + s["tout"]
             if s["key_tpm"] > 0:
                 self.buckets.adjust(f"key:{s['key']}:tpm", now, s["key_tpm"], real - r["ek"])
             if s["tpm"] > 0:
                 self.buckets.adjust(f"dep:{s['dep']}:tpm", now, s["tpm"], real - r["ed"])
-            self._count(rday or s["day"], s, status, now)
+            if r.get("tt", 0) > 0:
+                self.buckets.adjust(f"team:{r['tm']}:tpm", now, r["tt"], real - r["et"])
+            self._count(rday or s["day"], s, status, now, r.get("tm", ""), r.get("mo", False))
         self.sweep(s["day"], s["prev"], now)
         return (1 if status in ("settled", "settled_direct") else 0, status,
                 self._get(s["day"], "cost:total"), self._get(s["day"], "reserved:total"))
@@ -340,11 +384,13 @@ class StateModel:
         if r is None:
             return 0
         if r["day"] in (day, prev):
-            self._res_count(r["day"], r["key"], -r["amt"])
+            self._res_count(r["day"], r, -r["amt"])
         if r.get("kt", 0) > 0:
             self.buckets.adjust(f"key:{r['key']}:tpm", now, r["kt"], -r["ek"])
         if r.get("dt", 0) > 0:
             self.buckets.adjust(f"dep:{r['dep']}:tpm", now, r["dt"], -r["ed"])
+        if r.get("tt", 0) > 0:
+            self.buckets.adjust(f"team:{r['tm']}:tpm", now, r["tt"], -r["et"])
         if r["probe"]:
             b = self.breaker(r["dep"])
             if b.report(now, r["gen"], "neutral", req_id):
@@ -360,36 +406,6 @@ class StateModel:
         b.report(now, gen, outcome, "", "_probe")
         self.breakers[dep] = b
         return b.state, b.gen
-
-
-class AdminAuthModel:
-    """lua/admin_auth.lua: failed admin authentications per client and in all, each counter a
-    fixed window opened by its first failure; at a limit every attempt is refused until the
-    window ends. Also the in-process stand-in while Redis is unreachable."""
-
-    def __init__(self) -> None:
-        self.counters: dict[str, tuple[int, int]] = {}  # key -> (failures, window end µs)
-
-    def attempt(self, client_key: str, global_key: str, outcome: str, client_limit: int, global_limit: int,
-                window_ms: int, now: int) -> tuple[int, int, int, int]:
-        """Returns (allowed, retry_after_ms, client failures, global failures)."""
-        counters, wait = [], 0
-        for key, limit in ((client_key, client_limit), (global_key, global_limit)):
-            n, till = self.counters.get(key, (0, 0))
-            if till <= now:
-                n, till = 0, 0
-            counters.append([n, till])
-            if n >= limit:
-                wait = max(wait, till - now)
-        if wait > 0:
-            return 0, ceil_div(wait, 1000), counters[0][0], counters[1][0]
-        if outcome == "fail":
-            for key, c in zip((client_key, global_key), counters):
-                if c[0] == 0:
-                    c[1] = now + window_ms * 1000
-                c[0] += 1
-                self.counters[key] = (c[0], c[1])
-        return 1, 0, counters[0][0], counters[1][0]
 
 
 def decode_record(raw: str) -> dict:

@@ -179,3 +179,33 @@ def failures_in_window(fails: str, window_ms: int, now_us: int) -> int:
     if window_ms <= 0:
         return len(times)
     return sum(1 for ts in times if now_us - ts <= window_ms * 1000)
+
+
+class AdminAuthModel:
+    """lua/admin_auth.lua: failed admin authentications per client and in all, each counter a
+    fixed window opened by its first failure; at a limit every attempt is refused until the
+    window ends. Also the in-process stand-in while Redis is unreachable."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, tuple[int, int]] = {}  # key -> (failures, window end µs)
+
+    def attempt(self, client_key: str, global_key: str, outcome: str, client_limit: int, global_limit: int,
+                window_ms: int, now: int) -> tuple[int, int, int, int]:
+        """Returns (allowed, retry_after_ms, client failures, global failures)."""
+        counters, wait = [], 0
+        for key, limit in ((client_key, client_limit), (global_key, global_limit)):
+            n, till = self.counters.get(key, (0, 0))
+            if till <= now:
+                n, till = 0, 0
+            counters.append([n, till])
+            if n >= limit:
+                wait = max(wait, till - now)
+        if wait > 0:
+            return 0, ceil_div(wait, 1000), counters[0][0], counters[1][0]
+        if outcome == "fail":
+            for key, c in zip((client_key, global_key), counters):
+                if c[0] == 0:
+                    c[1] = now + window_ms * 1000
+                c[0] += 1
+                self.counters[key] = (c[0], c[1])
+        return 1, 0, counters[0][0], counters[1][0]

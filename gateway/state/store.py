@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 
 from gateway.state.commands import Commands
 from gateway.state.endpoint import parse_endpoint
-from gateway.state.keys import Keys, prev_day
+from gateway.state.keys import Keys, month_of, prev_day
 from gateway.state.ops import OpsState
 from gateway.state.reference_parts import failures_in_window
 from gateway.state.resp import RespConnection
@@ -120,7 +120,8 @@ class StateStore:
                            self.ledger_maxlen, self.retention_s, len(req.candidates), len(req.failed),
                            req.priority, p.soft_budget_micro, p.day_start_us, p.day_len_us, p.burst_micro,
                            p.enter_permille, p.normal_enter_permille, p.exit_permille, int(p.at_limit_cheapest),
-                           req.deadline_us]
+                           req.deadline_us, req.key_id, req.key_version, int(req.key_old), req.team or "-",
+                           req.key_monthly_micro]
         out = [_arg(a) for a in args]
         for c in req.candidates:
             b = c.breaker
@@ -132,7 +133,7 @@ class StateStore:
         for f in req.failed:
             keys.append(k.breaker(f.deployment))
             out += (_arg(f.deployment), _arg(f.breaker_gen), _arg(f.kind))
-        keys += [k.pace(req.day), k.pace_events(req.day)]
+        keys += [k.pace(req.day), k.pace_events(req.day), *k.admit_scope(req.key_id, req.team, req.day)]
         return keys, out
 
     async def admit(self, req: AdmitRequest) -> Admission:
@@ -150,7 +151,7 @@ class StateStore:
             skipped=tuple(zip(sk[0::2], sk[1::2])), duplicate=bool(_i(r[9])), now_us=_i(r[10]),
             downgraded=_s(r[12]), pace_mode=_i(r[13]), pace_ratio_permille=_i(r[14]))
         if adm.ok and not adm.duplicate:
-            self._recent[req.req_id] = (req.day, req.candidates[adm.index].deployment, req.key)
+            self._recent[req.req_id] = (req.day, req.candidates[adm.index].deployment, req.key, req.team)
             if len(self._recent) > 100_000:
                 self._recent.popitem(last=False)
         return adm
@@ -162,11 +163,13 @@ class StateStore:
         k = self.keys
         keys = [k.req(req.req_id), k.res(), k.resdl(), k.spend(req.day), k.spend(prev_day(req.day)),
                 k.ledger(), k.key_tpm(req.key), k.dep_tpm(req.deployment), k.breaker(req.deployment),
-                k.latency(req.deployment)]
+                k.latency(req.deployment), k.team_tpm(req.team or "-"), k.spend_month(month_of(req.day)),
+                k.spend_month(month_of(prev_day(req.day)))]
         args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
                 req.cached_tokens, req.outcome, req.breaker_gen, req.latency_ms, req.tpm,
-                req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-", req.hold_ms]
+                req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-", req.hold_ms,
+                req.team or "-", int(req.monthly)]
         return keys, [_arg(a) for a in args]
 
     async def settle_result(self, req: SettleRequest) -> SettleResult:
@@ -195,14 +198,15 @@ class StateStore:
         """`release`, with the engine clock it ran at (0 when there was nothing to release)."""
         found = self._recent.pop(req_id, None)
         if found is None:
-            day, dep, key = await self.client.hmget(self.keys.req(req_id), ["day", "deployment", "key"])
+            day, dep, key, team = await self.client.hmget(self.keys.req(req_id), ["day", "deployment", "key", "team"])
             if not day or not dep or not key:
                 return False, 0
-            found = (_s(day), _s(dep), _s(key))
-        day, dep, key = found
+            found = (_s(day), _s(dep), _s(key), _s(team or "-"))
+        day, dep, key, team = found
         k = self.keys
         keys = [k.req(req_id), k.res(), k.resdl(), k.spend(day), k.spend(prev_day(day)),
-                k.ledger(), k.breaker(dep), k.key_tpm(key), k.dep_tpm(dep)]
+                k.ledger(), k.breaker(dep), k.key_tpm(key), k.dep_tpm(dep), k.team_tpm(team or "-"),
+                k.spend_month(month_of(day)), k.spend_month(month_of(prev_day(day)))]
         r = await self.scripts.call("release", keys, [req_id, day, prev_day(day), str(self.ledger_maxlen)])
         return bool(_i(r[0])), _i(r[1])
 

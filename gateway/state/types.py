@@ -72,6 +72,11 @@ class AdmitRequest:
     priority: int = 1                    # PRIORITY_LEVELS
     pace: PaceArgs | None = None
     deadline_us: int = 0                 # engine clock; an admit run later takes nothing ('expired')
+    key_id: str = "-"                    # a runtime key's id ("-": a key of the config file)
+    key_version: int = 0                 # the worker's cached version of that key's record
+    key_old: bool = False                # the request used the secret a rotation replaced
+    team: str = ""                       # the key's team ("": none); its limits are read in admit
+    key_monthly_micro: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,8 @@ class SettleRequest:
     force: bool = False          # journal replay of a request admitted while Redis was away
     arm: str = ""                # "experiment:arm" when the request was in an experiment
     hold_ms: int = 0             # throttled: skip the deployment this long; disabled: keep it open
+    team: str = ""               # for a forced settle (no reservation): the key's team
+    monthly: bool = False        # for a forced settle: a runtime key (counted in the month's hash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,12 @@ local function hash_add(key, deltas)
   redis.call('HSET', key, unpack(args))
 end
 
--- What a settle counts at once: the day's and the key's spend.
-local function spend_now(spend_key, key, cost, retention_s)
-  redis.call('HINCRBY', spend_key, 'cost:total', cost)
-  redis.call('HINCRBY', spend_key, 'cost:key:' .. key, cost)
+-- What a settle counts at once: the day's, the key's and the team's spend, and for a runtime
+-- key the month's (`mk`, nil otherwise). Needs lib/reserve (scope_count).
+local function spend_now(spend_key, mk, key, team, cost, retention_s)
+  scope_count(spend_key, mk, 'cost', key, team, cost)
   redis.call('EXPIRE', spend_key, retention_s)
+  if mk then redis.call('EXPIRE', mk, retention_s + MONTH_S) end
 end
 
 -- Latency of a deployment: count, sum and an integer EWMA (alpha 1/8) in ms.
