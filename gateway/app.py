@@ -50,7 +50,7 @@ def _json(data: object, status: int = 200) -> Response:
 
 async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    gw.auth.authenticate_headers(request.headers)
+    await gw.keyring.authenticate(request.headers)
     created = int(gw.started)
     data = [{"id": name, "object": "model", "created": created, "owned_by": "gateway-route"}
             for name in ("auto", *(r for r in gw.config.routes if r != "auto"))]

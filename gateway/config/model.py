@@ -151,6 +151,15 @@ class ApiKey:
     allowed_models: frozenset[str] = frozenset()
     priority: str | None = None  # when set, raises (never lowers) the priority of the key's requests
     default_task: str | None = None
+    # a runtime key (gateway/pipeline/keyring.py): its record's id (also its name in counters),
+    # the record version the worker cached, whether the caller used the secret a rotation
+    # replaced, its team, its monthly budget; a key of this file has key_id "-"
+    key_id: str = "-"
+    version: int = 0
+    old: bool = False
+    team: str = ""
+    monthly_budget_micro: int = 0
+    label: str = ""              # a runtime key's human name (its `name` is its id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gateway.config import ApiKey, Config, Deployment
-from gateway.errors import GatewayError, rate_limited, upstream_failed
+from gateway.errors import GatewayError, rate_limited, unauthorized, upstream_failed
 from gateway.pricing import max_cost_micro
 from gateway.routing.plan import Plan
 from gateway.state.types import PRIORITY_LEVELS, AdmitRequest, Admission, BreakerParams, Candidate, PaceArgs
 
 if TYPE_CHECKING:
     from gateway.observe.request import RequestObserver
+    from gateway.pipeline.keyring import Keyring
     from gateway.state.guard import GuardedState
 
 
@@ -95,17 +96,30 @@ def breaker_params(config: Config) -> BreakerParams:
 
 
 class Admit:
-    def __init__(self, config: Config, state: "GuardedState", clock: BudgetClock, observer: "RequestObserver") -> None:
+    def __init__(self, config: Config, state: "GuardedState", clock: BudgetClock, observer: "RequestObserver",
+                 keyring: "Keyring | None" = None) -> None:
         self.config = config
         self.state = state
         self.clock = clock
         self.observer = observer
+        self.keyring = keyring
         self.breaker = breaker_params(config)
 
     async def __call__(self, attempt_id: str, key: ApiKey, plan: Plan, worst: WorstCase,
                        candidates: list[Deployment]) -> Admission:
-        admission = await self.state.admit(self.request(attempt_id, key, plan, worst, candidates),
-                                           key.daily_budget_micro > 0)
+        hard = key.daily_budget_micro > 0 or key.monthly_budget_micro > 0 or bool(key.team)
+        admission = await self.state.admit(self.request(attempt_id, key, plan, worst, candidates), hard)
+        if admission.reason == "stale" and self.keyring is not None:
+            # the key's record changed since this worker cached it: refetch, admit again (a stale
+            # admit wrote nothing, so the same id is fresh)
+            fresh = await self.keyring.refresh(key)
+            if fresh is None:
+                raise unauthorized("This API key was revoked or has expired.")
+            admission = await self.state.admit(self.request(attempt_id, fresh, plan, worst, candidates), hard)
+        if admission.reason == "key_revoked":
+            if self.keyring is not None:
+                self.keyring.forget(key)
+            raise unauthorized("This API key was revoked or has expired.")
         self.observer.admission(admission)
         return admission
 
@@ -125,7 +139,8 @@ class Admit:
                              for d, e in zip(candidates, expected)),
             reservation_ttl_ms=self.config.server.reservation_ttl_s * 1000,
             priority=PRIORITY_LEVELS[plan.priority], pace=self.clock.pace_args(day, plan.priority),
-            deadline_us=self.state.admit_deadline_us(),
+            deadline_us=self.state.admit_deadline_us(), key_id=key.key_id, key_version=key.version,
+            key_old=key.old, team=key.team, key_monthly_micro=key.monthly_budget_micro,
         )
 
     def refusal(self, admission: Admission, route: str) -> GatewayError:
@@ -139,6 +154,9 @@ def refusal(admission: Admission, route: str) -> GatewayError:
     if reason == "key_rate_limited":
         return rate_limited("Rate limit reached for this API key. Retry after the time in Retry-After.",
                             admission.retry_after_ms)
+    if reason == "team_rate_limited":
+        return rate_limited("Rate limit reached for this API key's team. Retry after the time in Retry-After.",
+                            admission.retry_after_ms)
     if reason == "tokens_exceed_limit":
         err = rate_limited("Request too large: its worst case (the prompt plus n x max_tokens) is more tokens "
                            "than the tokens-per-minute limit allows at once. Lower max_tokens or n.", 60_000,
@@ -151,7 +169,9 @@ def refusal(admission: Admission, route: str) -> GatewayError:
                             "budget.", admission.retry_after_ms or 60_000, code="budget_exceeded")
     if reason == "deployments_rate_limited":
         return rate_limited(f"Every model of '{route}' is at its rate limit.", admission.retry_after_ms)
-    if reason in ("state_unavailable", "expired"):
+    if reason == "stale":  # the key's record changed twice within this request
+        err = upstream_failed(503, "This API key was changed while the request was admitted. Retry.", "key_changed")
+    elif reason in ("state_unavailable", "expired"):
         err = upstream_failed(503, "The gateway's shared state is unreachable and this request's budget "
                                    "fails closed. Retry shortly.", "state_unavailable")
     else:

@@ -41,8 +41,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
         call = Call.start(headers.get("x-request-id"))
         call.api = inbound.name
         try:
-            key = gw.auth.authenticate_headers(headers)                                            # 1
-            call.key = key.name
+            key = await gw.keyring.authenticate(headers)                                         # 1
+            call.authenticated(key)
             server = gw.config.server
             chat = inbound.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,  # 2
                                                  headers.get("content-length")))

@@ -20,6 +20,7 @@ from gateway.observe.metrics_share import MetricsShare
 from gateway.observe.request import RequestObserver
 from gateway.ops.admin_auth import AdminGuard
 from gateway.pipeline.admit import Admit, BudgetClock
+from gateway.pipeline.keyring import Keyring
 from gateway.pipeline.settle import Settle
 from gateway.pipeline.tokens import TokenFamilies
 from gateway.routing.classify import classify
@@ -38,6 +39,7 @@ class Gateway:
         self.upstream = upstream
         self.started = time.time()
         self.auth = Authenticator(config.keys, config.admin_key_sha256)
+        self.keyring = Keyring(self.auth, state)
         self.admin_guard = AdminGuard(self.auth, state, config.admin)
         self.metrics = Metrics(config.metrics.per_key)
         self.metrics_share = MetricsShare.from_env(self.metrics)
@@ -49,5 +51,5 @@ class Gateway:
         self.planner = Planner(config, self.tokstats)
         self.families = TokenFamilies()
         self.clock = BudgetClock(config)
-        self.admit = Admit(config, state, self.clock, self.observer)
+        self.admit = Admit(config, state, self.clock, self.observer, self.keyring)
         self.settle = Settle(config, state, self.clock, self.observer)

@@ -52,8 +52,8 @@ async def embeddings(request: Request) -> Response:
     call = Call.start(headers.get("x-request-id"))
     call.api = "openai.embeddings"
     try:
-        key = gw.auth.authenticate_headers(headers)
-        call.key = key.name
+        key = await gw.keyring.authenticate(headers)
+        call.authenticated(key)
         server = gw.config.server
         body = parse_json(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
                                           headers.get("content-length")))

@@ -17,7 +17,7 @@ from gateway.observe.log import clip
 from gateway.pricing import Usage
 
 if TYPE_CHECKING:
-    from gateway.config import Deployment
+    from gateway.config import ApiKey, Deployment
     from gateway.errors import GatewayError
     from gateway.routing.plan import Plan
 
@@ -35,6 +35,9 @@ class Call:
     state_id: str = ""           # the gateway's own id, the idempotency key of admit and settle
     key: str = "-"
     api: str = "openai.chat"     # the client-facing API (gateway.inbound.base.Inbound.name)
+    key_tpm: int = 0             # the key's tokens/min, which settle corrects by the real count
+    team: str = ""
+    runtime_key: bool = False    # a key from Redis: its spend is counted by month as well
     model_asked: str = ""
     route: str = ""
     task: str = ""
@@ -65,6 +68,9 @@ class Call:
         own = f"{_ID_PREFIX}{next(_ids):08x}"
         rid = incoming_id if incoming_id and _SAFE_ID.match(incoming_id) else own
         return cls(request_id=rid, started=time.perf_counter(), state_id=own)
+
+    def authenticated(self, key: "ApiKey") -> None:
+        self.key, self.key_tpm, self.team, self.runtime_key = key.name, key.tpm, key.team, key.key_id != "-"
 
     def planned(self, plan: "Plan") -> None:
         self.route, self.task, self.confidence = plan.route, plan.task, plan.confidence

@@ -28,7 +28,6 @@ class Settle:
         self.clock = clock
         self.observer = observer
         self.auth_cooldown_s = config.breaker.auth_cooldown_ms // 1000
-        self._key_tpms = {k.name: k.tpm for k in config.keys}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def request(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, cost: int = 0,
@@ -39,7 +38,8 @@ class Settle:
             model=dep.name, task=call.task or "unknown", route=call.route or dep.name, day=self.clock.day(),
             cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
             breaker_gen=call.breaker_gen, latency_ms=int((time.perf_counter() - call.started) * 1000),
-            tpm=dep.tpm, key_tpm=self._key_tpms.get(call.key, 0), arm=call.experiment,
+            tpm=dep.tpm, key_tpm=call.key_tpm, arm=call.experiment,
+            team=call.team, monthly=call.runtime_key,
             # admitted in-process while Redis was unreachable: Redis holds no reservation for it,
             # so the settle must count the spend directly (a no-op for an id Redis already knows)
             force=call.degraded, hold_ms=hold_ms,

@@ -1,0 +1,113 @@
+"""Step 1, auth: the gateway key, from the config file or from Redis (runtime keys).
+
+A key of the config file is found in memory (`gateway.auth.Authenticator`). Any other key is
+hashed and looked up in Redis once: hash -> id -> record (gateway/state/records.py), and the
+answer cached per worker by digest, so a busy key costs no round trip. A digest Redis does not
+know is remembered for `MISS_TTL_S`, so a stream of guesses costs one lookup per guess per
+second at most, never one per request. The cached record carries its version: admit compares
+it with Redis's and answers `stale` after any change (the worker refetches here) or
+`key_revoked`; no extra round trip on the hot path, and every replica obeys a change by the
+next request. Keys are never logged; digests are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any, Mapping
+
+from gateway.auth import Authenticator, presented_key
+from gateway.config import ApiKey
+from gateway.errors import GatewayError, unauthorized, upstream_failed
+from gateway.state.records import KeyRecord, Records
+
+MISS_TTL_S = 1.0
+CACHE_LIMIT = 10_000
+
+
+def api_key(rec: KeyRecord, digest: bytes) -> ApiKey | None:
+    """The pipeline's view of a runtime key presented as `digest`, or None if that digest does
+    not open it (revoked, expired, or a rotated-away secret past its grace, by the local clock;
+    admit checks the same on the engine's clock)."""
+    now_us = time.time_ns() // 1000
+    if rec.revoked or (rec.expires_us and now_us >= rec.expires_us):
+        return None
+    hex_digest = digest.hex()
+    if hmac.compare_digest(rec.hash, hex_digest):
+        old = False
+    elif rec.old_hash and hmac.compare_digest(rec.old_hash, hex_digest) and now_us < rec.old_until_us:
+        old = True
+    else:
+        return None
+    return ApiKey(name=rec.id, sha256=digest, rpm=rec.rpm, tpm=rec.tpm, daily_budget_micro=rec.daily_micro,
+                  allowed_models=rec.models, priority=rec.priority, default_task=rec.default_task, key_id=rec.id,
+                  version=rec.version, old=old, team=rec.team, monthly_budget_micro=rec.monthly_micro,
+                  label=rec.name)
+
+
+class Keyring:
+    def __init__(self, auth: Authenticator, state: Any) -> None:
+        self.auth = auth
+        self.state = state                      # the GuardedState: its store holds the records
+        self._runtime: dict[bytes, ApiKey] = {}  # digest -> key
+        self._miss: dict[bytes, float] = {}     # digest -> monotonic time the miss expires
+
+    @property
+    def records(self) -> Records:
+        return Records(self.state.store)
+
+    async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
+        """The key a request presents (any accepted header, gateway.auth.presented_key), or a
+        401 (503 if only Redis could tell)."""
+        token = presented_key(headers)
+        try:
+            return self.auth.key_for(token)
+        except GatewayError:
+            if token is None:
+                raise
+        digest = hashlib.sha256(token.encode()).digest()
+        key = self._runtime.get(digest)
+        if key is not None:
+            return key
+        if self._miss.get(digest, 0.0) > time.monotonic():
+            raise unauthorized("Invalid API key.")
+        try:
+            rec = await self.records.key_by_hash(digest.hex())
+        except Exception:  # Redis away: a key not cached here cannot be checked
+            raise upstream_failed(503, "The gateway's shared state is unreachable, so this API key cannot be "
+                                       "checked. Retry shortly.", "state_unavailable") from None
+        key = api_key(rec, digest) if rec is not None else None
+        if key is None:
+            self._remember_miss(digest)
+            raise unauthorized("Invalid API key.")
+        self._cache(digest, key)
+        return key
+
+    async def refresh(self, key: ApiKey) -> ApiKey | None:
+        """After admit said `stale`: the key's record again; None if it no longer opens."""
+        rec = await self.records.key(key.key_id)
+        fresh = api_key(rec, key.sha256) if rec is not None else None
+        if fresh is None:
+            self.forget(key)
+        else:
+            self._cache(key.sha256, fresh)
+        return fresh
+
+    def forget(self, key: ApiKey) -> None:
+        """After admit said `key_revoked`: the digest is a miss from now on."""
+        self._runtime.pop(key.sha256, None)
+        self._remember_miss(key.sha256)
+
+    def _cache(self, digest: bytes, key: ApiKey) -> None:
+        if len(self._runtime) >= CACHE_LIMIT:
+            self._runtime.clear()
+        self._runtime[digest] = key
+
+    def _remember_miss(self, digest: bytes) -> None:
+        if len(self._miss) >= CACHE_LIMIT:
+            now = time.monotonic()
+            self._miss = {d: t for d, t in self._miss.items() if t > now}
+            if len(self._miss) >= CACHE_LIMIT:
+                self._miss.clear()
+        self._miss[digest] = time.monotonic() + MISS_TTL_S
