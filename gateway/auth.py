@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from typing import Mapping
 
-from gateway.config import ApiKey
+from gateway.config import AdminKey, ApiKey
 from gateway.errors import GatewayError, unauthorized
 
 
@@ -38,9 +38,14 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, keys: tuple[ApiKey, ...], admin_sha256: bytes | None = None) -> None:
+    def __init__(self, keys: tuple[ApiKey, ...], admin_sha256: bytes | None = None,
+                 admin_keys: tuple[AdminKey, ...] = ()) -> None:
         self._by_digest = {k.sha256: k for k in keys}
         self._admin = admin_sha256
+        # every admin key: (digest, name, scope); admin_key_sha256 is the write key "admin"
+        self._admins = tuple((k.sha256, k.name, k.scope) for k in admin_keys)
+        if admin_sha256 is not None:
+            self._admins += ((admin_sha256, "admin", "write"),)
         # Accepted keys seen recently, so a busy key is hashed once, not per request. Only keys
         # that matched a configured digest get in (an attacker's guesses never fill it), and the
         # values are the key records, which hold no secret.
@@ -71,13 +76,23 @@ class Authenticator:
         return key
 
     def admin_matches(self, authorization: str | None) -> bool:
-        """Whether `authorization` carries the admin key; 403 when no admin key is configured.
+        """Whether `authorization` carries an admin key; 403 when no admin key is configured.
         Callers count failures (gateway.ops.admin_auth): use AdminGuard.check, not this alone."""
-        if self._admin is None:
+        return self.admin_key(authorization) is not None
+
+    def admin_key(self, authorization: str | None) -> tuple[str, str] | None:
+        """(name, scope) of the admin key `authorization` carries, else None; every configured
+        digest is compared, in constant time, so the answer's timing tells nothing."""
+        if not self._admins:
             raise GatewayError(403, "The admin API is disabled: set admin_key_sha256 in the config.",
                                "permission_error", "admin_disabled")
         token = bearer_token(authorization)
-        return token is not None and hmac.compare_digest(key_digest(token), self._admin)
+        digest = key_digest(token) if token is not None else b"\0" * 32
+        found = None
+        for sha, name, scope in self._admins:
+            if hmac.compare_digest(digest, sha) and token is not None:
+                found = (name, scope)
+        return found
 
     def authenticate_admin(self, authorization: str | None) -> None:
         if not self.admin_matches(authorization):

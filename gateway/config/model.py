@@ -163,6 +163,16 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminKey:
+    """An admin key with a scope: `read` (the admin API's GETs, the dashboard) or `write`
+    (also creating, changing and revoking keys and teams). `admin_key_sha256` is a write key."""
+
+    name: str
+    sha256: bytes = field(repr=False)
+    scope: str = "read"
+
+
+@dataclass(frozen=True, slots=True)
 class Breaker:
     failures: int = 5
     window_ms: int = 30_000
@@ -311,6 +321,7 @@ class Config:
     default_route: str
     keys: tuple[ApiKey, ...]
     admin_key_sha256: bytes | None = field(repr=False, default=None)
+    admin_keys: tuple["AdminKey", ...] = ()
     embedding_route: str | None = None  # what model="auto" means on /v1/embeddings
     housekeeping: Housekeeping = Housekeeping()
     admin: AdminAuth = AdminAuth()

@@ -13,8 +13,8 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping,
-    MetricsSettings, Price, Provider, Quirks, ResponseStorage,
+    PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment,
+    Housekeeping, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.leftout import prune_route
@@ -192,7 +192,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
-                            "admin", "metrics", "responses"})
+                            "admin", "metrics", "responses", "admin_keys"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -320,6 +320,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
         responses=_responses(r, doc.get("responses")),
+        admin_keys=_admin_keys(r, doc.get("admin_keys")),
     )
 
 
@@ -334,6 +335,21 @@ def _responses(r: Reader, doc: Any) -> ResponseStorage:
         max_response_bytes=r.number(doc, "max_response_bytes", "responses", base.max_response_bytes, minimum=1024,
                                     integer=True),
         max_key_bytes=r.number(doc, "max_key_bytes", "responses", base.max_key_bytes, minimum=1024, integer=True))
+
+
+def _admin_keys(r: Reader, doc: Any) -> tuple[AdminKey, ...]:
+    if doc is None:
+        return ()
+    if not isinstance(doc, list):
+        raise r.fail("admin_keys", doc, "expected a list of {name, sha256, scope}")
+    out = []
+    for i, item in enumerate(doc):
+        path = f"admin_keys[{i}]"
+        item = r.mapping(item, path, required=True)
+        r.known(item, path, {"name", "sha256", "scope"})
+        out.append(AdminKey(r.string(item, "name", path), sha256_hex(r, item.get("sha256"), f"{path}.sha256"),
+                            r.string(item, "scope", path, choices=("read", "write")) if "scope" in item else "read"))
+    return tuple(out)
 
 
 def _admin_auth(r: Reader, doc: Any) -> AdminAuth:

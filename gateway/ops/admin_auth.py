@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from gateway.auth import Authenticator
 from gateway.config import AdminAuth
-from gateway.errors import rate_limited, unauthorized
+from gateway.errors import GatewayError, rate_limited, unauthorized
 from gateway.observe.log import clip, get_logger
 from gateway.state.reference import AdminAuthModel
 
@@ -39,19 +39,24 @@ class AdminGuard:
                 return clip(value.rsplit(",", 1)[-1].strip(), 64) or "-"
         return request.client.host if request.client else "-"
 
-    async def check(self, request: Request, authorization: str | None) -> None:
-        """Return if `authorization` carries the admin key and the client is within the limits;
-        else 403 (no admin key configured), 429 (limited) or 401."""
-        ok = self._auth.admin_matches(authorization)
+    async def check(self, request: Request, authorization: str | None, scope: str = "read") -> str:
+        """The admin key's name if `authorization` carries an admin key with `scope` and the
+        client is within the limits; else 403 (no admin key configured, or a read key asked to
+        write), 429 (limited) or 401."""
+        found = self._auth.admin_key(authorization)
+        ok = found is not None
         client = self.client_of(request)
         allowed, retry_ms = await self._attempt(client, "ok" if ok else "fail")
         if not allowed:
             _log.warning("admin_auth_limited", client=client, path=request.url.path, retry_after_ms=retry_ms)
             raise rate_limited("Too many failed admin authentications; retry after the time in Retry-After.",
                                retry_ms, code="admin_auth_limited")
-        if not ok:
+        if found is None:
             _log.warning("admin_auth_failed", client=client, path=request.url.path)
             raise unauthorized("Invalid or missing admin key.")
+        if scope == "write" and found[1] != "write":
+            raise scope_error()
+        return found[0]
 
     async def _attempt(self, client: str, outcome: str) -> tuple[int, int]:
         s = self.settings
@@ -66,4 +71,9 @@ class AdminGuard:
                 keys.auth_failures(client), keys.auth_failures_all(), outcome, s.failures_per_client,
                 s.failures_total, window_ms, int(time.time() * 1_000_000))
         return allowed, retry_ms
+
+
+def scope_error() -> GatewayError:
+    return GatewayError(403, "This admin key may only read: changes need an admin key with the write scope.",
+                        "permission_error", "insufficient_scope")
 

@@ -38,7 +38,7 @@ class Gateway:
         self.state = state
         self.upstream = upstream
         self.started = time.time()
-        self.auth = Authenticator(config.keys, config.admin_key_sha256)
+        self.auth = Authenticator(config.keys, config.admin_key_sha256, config.admin_keys)
         self.keyring = Keyring(self.auth, state)
         self.admin_guard = AdminGuard(self.auth, state, config.admin)
         self.metrics = Metrics(config.metrics.per_key)

@@ -124,6 +124,11 @@ class Records:
     async def team_ids(self) -> list[str]:
         return [_s(x) for x in await self.store.client.zrange(self.k.team_list(), 0, -1)]
 
+    async def day_spend(self, day: str, fields: list[str]) -> list[int]:
+        if not fields:
+            return []
+        return [int(v or 0) for v in await self.store.client.hmget(self.k.spend(day), fields)]
+
     async def month_spend(self, month: str, fields: list[str]) -> list[int]:
         if not fields:
             return []

@@ -125,7 +125,7 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    if gw.config.admin_key_sha256 is None:
+    if gw.config.admin_key_sha256 is None and not gw.config.admin_keys:
         return _login_page("The admin API is disabled: set admin_key_sha256 in the config.", 403)
     if not same_origin(request):
         _log.warning("dashboard_cross_site_refused", path="/dashboard/login")

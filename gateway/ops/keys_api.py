@@ -1,0 +1,230 @@
+"""The admin API for runtime keys and teams, and the audit stream:
+
+    POST/GET /admin/keys, GET/PATCH/DELETE /admin/keys/{id}, POST /admin/keys/{id}/rotate,
+    POST/GET /admin/teams, GET/PATCH/DELETE /admin/teams/{id}, GET /admin/audit
+
+GETs need an admin key (any scope) or a dashboard session; changes need a `write` admin key
+(403 otherwise); the doors are gateway/ops/access.py's. Each change is one script that also appends the audit entry, and binds every
+replica by their next request (admit checks the key's version, and reads team limits live).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import GatewayError, bad_request
+from gateway.ops.access import admin_or_session, admin_write
+from gateway.ops.key_fields import KEY_ID, TEAM_ID, key_fields, key_view, new_key, parse_body, team_fields, team_view
+from gateway.pipeline.context import Gateway
+from gateway.state.keys import month_of
+from gateway.state.records import KeyRecord, Records, WriteResult
+
+MAX_GRACE_S = 30 * 86_400
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status, media_type="application/json")
+
+
+def _not_found(what: str, ident: str) -> GatewayError:
+    return GatewayError(404, f"No {what} {ident!r}.", "invalid_request_error", "not_found")
+
+
+def _conflict(message: str, code: str) -> GatewayError:
+    return GatewayError(409, message, "invalid_request_error", code)
+
+
+def _records(gw: Gateway) -> Records:
+    return Records(gw.state.store)
+
+
+def _actor(request: Request) -> str:
+    return getattr(request.state, "actor", "admin")
+
+
+async def _spend(gw: Gateway, records: Records, scope: str, ids: list[str]) -> tuple[list[int], list[int]]:
+    """(today's, this month's) spend plus open reservations per id, µ$ (`scope`: key | team)."""
+    day = gw.clock.day()
+    fields = [f for i in ids for f in (f"cost:{scope}:{i}", f"reserved:{scope}:{i}")]
+    if not fields:
+        return [], []
+    d = await records.day_spend(day, fields)
+    m = await records.month_spend(month_of(day), fields)
+    return [d[2 * i] + d[2 * i + 1] for i in range(len(ids))], [m[2 * i] + m[2 * i + 1] for i in range(len(ids))]
+
+
+async def _key_answer(gw: Gateway, records: Records, key_id: str, status: int = 200,
+                      secret: str | None = None) -> Response:
+    rec = await records.key(key_id)
+    if rec is None:
+        raise _not_found("key", key_id)
+    day, month = await _spend(gw, records, "key", [key_id])
+    view = key_view(rec, day[0], month[0])
+    if secret is not None:
+        view["key"] = secret  # shown once: only its hash is stored
+    return _json(view, status)
+
+
+def _check(res: WriteResult, what: str, ident: str) -> None:
+    if res.status == "ok":
+        return
+    if res.status == "not_found":
+        raise _not_found(what, ident)
+    if res.status == "no_team":
+        raise bad_request("No such team: create it first (POST /admin/teams).", "team", "unknown_team")
+    if res.status == "revoked":
+        raise _conflict(f"Key {ident!r} is revoked; create a new one.", "key_revoked")
+    if res.status == "in_use":
+        raise _conflict(f"Team {ident!r} still has keys: move or revoke them first.", "team_in_use")
+    if res.status == "exists":
+        raise _conflict(f"{what.capitalize()} {ident!r} exists.", "already_exists")
+    raise GatewayError(503, "The change raced with another; retry.", "api_error", "retry")
+
+
+def _key_id(request: Request) -> str:
+    key_id = request.path_params["key_id"]
+    if not KEY_ID.match(key_id):
+        raise _not_found("key", key_id)
+    return key_id
+
+
+def _team_id(request: Request) -> str:
+    team = request.path_params["team"]
+    if not TEAM_ID.match(team):
+        raise _not_found("team", team)
+    return team
+
+
+# --------------------------------------------------------------------------- keys
+async def create_key(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    fields = key_fields(parse_body(await request.body()), gw.config, creating=True)
+    key_id, secret = new_key()
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    _check(await records.key_write("create", key_id, actor, fields, digest), "key", key_id)
+    return await _key_answer(gw, records, key_id, 201, secret)
+
+
+async def list_keys(request: Request, gw: Gateway) -> Response:
+    records = _records(gw)
+    recs = [r for r in [await records.key(i) for i in await records.key_ids()] if r is not None]
+    if request.query_params.get("revoked", "false") != "true":
+        recs = [r for r in recs if not r.revoked]
+    team = request.query_params.get("team")
+    if team:
+        recs = [r for r in recs if r.team == team]
+    day, month = await _spend(gw, records, "key", [r.id for r in recs])
+    return _json({"object": "list", "data": [key_view(r, d, m) for r, d, m in zip(recs, day, month)]})
+
+
+async def get_key(request: Request, gw: Gateway) -> Response:
+    records = _records(gw)
+    return await _key_answer(gw, records, _key_id(request))
+
+
+async def update_key(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    key_id = _key_id(request)
+    fields = key_fields(parse_body(await request.body()), gw.config, creating=False)
+    _check(await records.key_write("update", key_id, actor, fields), "key", key_id)
+    return await _key_answer(gw, records, key_id)
+
+
+async def rotate_key(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    key_id = _key_id(request)
+    body = parse_body(await request.body())
+    grace = body.get("grace_s", 0)
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace <= MAX_GRACE_S:
+        raise bad_request(f"grace_s must be a number of seconds from 0 to {MAX_GRACE_S}.", "grace_s")
+    _, secret = new_key()
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    _check(await records.key_write("rotate", key_id, actor, None, digest, int(grace * 1000)), "key", key_id)
+    return await _key_answer(gw, records, key_id, 200, secret)
+
+
+async def revoke_key(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    key_id = _key_id(request)
+    _check(await records.key_write("revoke", key_id, actor), "key", key_id)
+    return await _key_answer(gw, records, key_id)
+
+
+# --------------------------------------------------------------------------- teams
+async def _team_answer(gw: Gateway, records: Records, team: str, status: int = 200) -> Response:
+    h = await records.team(team)
+    if h is None:
+        raise _not_found("team", team)
+    day, month = await _spend(gw, records, "team", [team])
+    return _json(team_view(team, h, day[0], month[0]), status)
+
+
+async def create_team(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    team, fields = team_fields(parse_body(await request.body()), creating=True)
+    _check(await records.team_write("create", team, actor, fields), "team", team)
+    return await _team_answer(gw, records, team, 201)
+
+
+async def list_teams(request: Request, gw: Gateway) -> Response:
+    records = _records(gw)
+    teams = [(t, h) for t in await records.team_ids() if (h := await records.team(t)) is not None]
+    day, month = await _spend(gw, records, "team", [t for t, _ in teams])
+    return _json({"object": "list", "data": [team_view(t, h, d, m) for (t, h), d, m in zip(teams, day, month)]})
+
+
+async def get_team(request: Request, gw: Gateway) -> Response:
+    records = _records(gw)
+    return await _team_answer(gw, records, _team_id(request))
+
+
+async def update_team(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    team = _team_id(request)
+    _, fields = team_fields(parse_body(await request.body()), creating=False)
+    _check(await records.team_write("update", team, actor, fields), "team", team)
+    return await _team_answer(gw, records, team)
+
+
+async def delete_team(request: Request, gw: Gateway) -> Response:
+    records, actor = _records(gw), _actor(request)
+    team = _team_id(request)
+    _check(await records.team_write("delete", team, actor), "team", team)
+    return _json({"id": team, "object": "team", "deleted": True})
+
+
+async def audit(request: Request, gw: Gateway) -> Response:
+    """The newest changes first; `limit` (≤ 1000) and `before` (an entry id) page back."""
+    records = _records(gw)
+    try:
+        limit = min(1000, max(1, int(request.query_params.get("limit", "100"))))
+    except ValueError:
+        raise bad_request("limit must be a whole number.", "limit") from None
+    before = request.query_params.get("before", "+")
+    if before != "+" and not all(p.isdigit() for p in before.split("-", 1)):
+        raise bad_request("before must be an audit entry id.", "before")
+    return _json({"object": "list", "data": await records.audit(limit, before)})
+
+
+READS = {"keys": list_keys, "teams": list_teams}  # also the dashboard's panel, under /dashboard/api/
+
+routes = [
+    Route("/admin/keys", admin_write(create_key), methods=["POST"]),
+    Route("/admin/keys", admin_or_session(list_keys), methods=["GET"]),
+    Route("/admin/keys/{key_id}", admin_or_session(get_key), methods=["GET"]),
+    Route("/admin/keys/{key_id}", admin_write(update_key), methods=["PATCH"]),
+    Route("/admin/keys/{key_id}", admin_write(revoke_key), methods=["DELETE"]),
+    Route("/admin/keys/{key_id}/rotate", admin_write(rotate_key), methods=["POST"]),
+    Route("/admin/teams", admin_write(create_team), methods=["POST"]),
+    Route("/admin/teams", admin_or_session(list_teams), methods=["GET"]),
+    Route("/admin/teams/{team}", admin_or_session(get_team), methods=["GET"]),
+    Route("/admin/teams/{team}", admin_write(update_team), methods=["PATCH"]),
+    Route("/admin/teams/{team}", admin_write(delete_team), methods=["DELETE"]),
+    Route("/admin/audit", admin_or_session(audit), methods=["GET"]),
+]

@@ -1,0 +1,187 @@
+"""Runtime keys and teams over real HTTP: three gateway processes with two workers each on one
+engine. A key made on one replica works on another at the next request; a revoke on a third,
+under load, stops every request that starts after the revoke answered; three keys of one team
+hammered across the replicas settle within the team's budget with no reservation left; a
+rotation's old key works for its grace, then only the new one. Secrets never appear in an
+answer after creation, nor in a log; a read-scoped admin key cannot write."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+import json
+import urllib.error
+import urllib.request
+
+import aiohttp
+import pytest
+import redis
+
+from tests.procs import ADMIN_KEY, ADMIN_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
+
+READ_KEY = "sk-admin-read-only"
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
+READER = {"authorization": f"Bearer {READ_KEY}"}
+BODY = {"model": "auto", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 100}
+
+
+def config(sim_port: int, prefix: str) -> str:
+    read_sha = hashlib.sha256(READ_KEY.encode()).hexdigest()
+    return f"""
+server: {{request_timeout_s: 30, attempt_budget: 1}}
+state: {{prefix: {prefix}, timeout_ms: 3000, fold_interval_ms: 0}}
+housekeeping: {{interval_s: 3600}}
+providers:
+  sim: {{format: openai, base_url: http://127.0.0.1:{sim_port}/v1, api_key_env: SIMULATOR_API_KEY}}
+models:
+  gpt-5.4-mini: {{provider: sim, price: {{input: 0.4, output: 1.6}}}}
+routes:
+  auto: {{primary: gpt-5.4-mini}}
+keys:
+  - {{name: demo, sha256: {hashlib.sha256(b"sk-file-key").hexdigest()}}}
+admin_key_sha256: {ADMIN_KEY_SHA}
+admin_keys:
+  - {{name: viewer, sha256: {read_sha}, scope: read}}
+"""
+
+
+@pytest.fixture(scope="module")
+def fleet(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Proc], str]]:
+    tmp: Path = tmp_path_factory.mktemp("keys")
+    sim = start_simulator(tmp)
+    prefix = f"k{time.time_ns()}"
+    gws = [start_gateway(tmp, config(sim.port, prefix), redis_url, workers=2) for _ in range(3)]
+    yield gws, prefix
+    for gw in gws:
+        gw.stop()
+    sim.stop()
+
+
+class Answer:
+    def __init__(self, status_code: int, text: str) -> None:
+        self.status_code, self.text = status_code, text
+
+    def json(self) -> dict:
+        return json.loads(self.text)
+
+
+def request(method: str, url: str, body: dict | None, headers: dict) -> Answer:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data, {**headers, "content-type": "application/json"}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return Answer(resp.status, resp.read().decode())
+    except urllib.error.HTTPError as err:
+        return Answer(err.code, err.read().decode())
+
+
+def admin(gw: Proc, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> Answer:
+    return request(method, f"{gw.url}{path}", body, headers or ADMIN)
+
+
+def chat(gw: Proc, key: str) -> int:
+    return request("POST", f"{gw.url}/v1/chat/completions", BODY, {"authorization": f"Bearer {key}"}).status_code
+
+
+def test_create_on_one_replica_use_on_another_and_scopes(fleet) -> None:
+    (a, b, c), _ = fleet
+    r = admin(a, "POST", "/admin/keys", {"name": "svc"}, READER)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"
+    assert admin(a, "GET", "/admin/keys", headers=READER).status_code == 200
+    r = admin(a, "POST", "/admin/keys", {"name": "demo"})  # the config file's name: the file wins
+    assert r.status_code == 400 and r.json()["error"]["param"] == "name"
+    r = admin(a, "POST", "/admin/keys", {"name": "svc", "rpm": 1000, "metadata": {"owner": "search"}})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    secret, key_id = made["key"], made["id"]
+    assert secret.startswith("sk-gw-") and made["metadata"] == {"owner": "search"}
+    assert chat(b, secret) == 200          # the very next request, on another replica
+    assert chat(c, secret + "x") == 401
+    answers = [admin(g, "GET", f"/admin/keys/{key_id}").text for g in (a, b, c)]
+    answers += [admin(a, "GET", "/admin/keys").text, admin(a, "GET", "/admin/audit").text]
+    assert all(secret not in t and hashlib.sha256(secret.encode()).hexdigest() not in t for t in answers)
+    assert admin(c, "GET", f"/admin/keys/{key_id}").json()["spend_today_usd"] > 0
+    audit = admin(b, "GET", "/admin/audit").json()["data"]
+    assert audit[0]["op"] == "key.create" and audit[0]["actor"] == "admin" and audit[0]["target"] == key_id
+    r = admin(a, "PATCH", f"/admin/keys/{key_id}", {"models": ["nope"]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "models"
+
+
+async def _hammer(gws: list[Proc], keys: list[str], n: int, conc: int) -> list[tuple[float, float, int]]:
+    """n requests, `conc` at a time, round-robin over replicas and keys: (start, end, status)."""
+    sem = asyncio.Semaphore(conc)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def one(i: int) -> tuple[float, float, int]:
+            async with sem:
+                start = time.monotonic()
+                async with session.post(f"{gws[i % len(gws)].url}/v1/chat/completions", json=BODY,
+                                        headers={"authorization": f"Bearer {keys[i % len(keys)]}"}) as resp:
+                    await resp.read()
+                    return start, time.monotonic(), resp.status
+        return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def test_revoke_under_load_stops_every_later_request(fleet) -> None:
+    gws, _ = fleet
+    made = admin(gws[0], "POST", "/admin/keys", {"name": "doomed"}).json()
+
+    async def scenario() -> tuple[float, list[tuple[float, float, int]]]:
+        load = asyncio.ensure_future(_hammer(gws, [made["key"]], 600, 12))
+        await asyncio.sleep(1.0)
+        r = await asyncio.to_thread(admin, gws[2], "DELETE", f"/admin/keys/{made['id']}")
+        answered = time.monotonic()
+        assert r.status_code == 200 and r.json()["revoked"] is True
+        return answered, await load
+
+    answered, results = asyncio.run(scenario())
+    after = Counter(status for start, _, status in results if start > answered)
+    before = Counter(status for start, _, status in results if start <= answered)
+    assert before[200] > 0 and sum(after.values()) > 0, (before, after)
+    assert after[200] == 0 and set(after) == {401}, after
+
+
+def test_team_budget_holds_across_replicas(fleet, redis_url: str) -> None:
+    gws, prefix = fleet
+    assert admin(gws[0], "POST", "/admin/teams", {"id": "search", "daily_budget_usd": 0.002}).status_code == 201
+    keys = [admin(gws[i], "POST", "/admin/keys", {"name": f"t{i}", "team": "search"}).json() for i in range(3)]
+    results = asyncio.run(_hammer(gws, [k["key"] for k in keys], 300, 64))
+    statuses = Counter(s for _, _, s in results)
+    assert statuses[200] > 0 and statuses[429] > 0 and set(statuses) <= {200, 429}, statuses
+    r = redis.Redis.from_url(redis_url)
+    day = admin(gws[1], "GET", "/admin/teams/search").json()
+    spend_key = next(k for k in r.scan_iter(f"{{{prefix}}}:spend:*"))
+    wait_for(lambda: int(r.hget(spend_key, "reserved:team:search") or 0) == 0, timeout=20)
+    assert int(r.hget(spend_key, "cost:team:search")) <= 2000
+    assert sum(int(r.hget(spend_key, f"cost:key:{k['id']}") or 0) for k in keys) == \
+        int(r.hget(spend_key, "cost:team:search"))
+    assert day["remaining_today_usd"] is not None and day["keys"] == 3
+    assert admin(gws[2], "DELETE", "/admin/teams/search").status_code == 409  # it still has keys
+
+
+def test_rotate_with_grace(fleet) -> None:
+    gws, _ = fleet
+    made = admin(gws[0], "POST", "/admin/keys", {"name": "rotating"}).json()
+    assert chat(gws[1], made["key"]) == 200  # cached on that replica's worker
+    rotated = admin(gws[2], "POST", f"/admin/keys/{made['id']}/rotate", {"grace_s": 3}).json()
+    new = rotated["key"]
+    assert new != made["key"] and rotated["previous_key_valid_until"]
+    assert {chat(g, made["key"]) for g in gws} == {200}
+    assert {chat(g, new) for g in gws} == {200}
+    time.sleep(3.2)
+    assert {chat(g, made["key"]) for g in gws for _ in range(2)} == {401}
+    assert {chat(g, new) for g in gws} == {200}
+
+
+def test_no_secret_in_any_log(fleet) -> None:
+    gws, _ = fleet
+    made = admin(gws[0], "POST", "/admin/keys", {"name": "logged?"}).json()
+    chat(gws[1], made["key"])
+    chat(gws[1], made["key"] + "wrong")
+    for g in gws:
+        text = "\n".join(g.log_lines())
+        assert "sk-gw-" not in text
