@@ -283,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.offline.classifier_eval import main as classifier_main
 
         return classifier_main(argv[1:])
+    if argv[:1] in (["keys"], ["teams"], ["audit-log"]):
+        from gateway.ops.admin_cli import main as admin_main
+
+        return admin_main(argv)
     if argv[:1] == ["whatif"]:
         from gateway.offline.whatif import whatif_main
 
@@ -320,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("whatif", help="what routing saves against all-frontier and all-mid-tier on a trace "
                    "(gateway whatif --help)")
     sub.add_parser("classifier", help="the task classifier on a labelled set (gateway classifier eval --help)")
+    sub.add_parser("keys", help="runtime API keys through the admin API (gateway keys --help)")
+    sub.add_parser("teams", help="teams and their shared limits (gateway teams --help)")
+    sub.add_parser("audit-log", help="the admin changes, newest first (gateway audit-log --help)")
     st = sub.add_parser("status", help="live replicas and their config hashes, from Redis")
     _target_args(st)
     st.set_defaults(func=status)

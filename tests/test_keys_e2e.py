@@ -185,3 +185,31 @@ def test_no_secret_in_any_log(fleet) -> None:
     for g in gws:
         text = "\n".join(g.log_lines())
         assert "sk-gw-" not in text
+
+
+def test_cli_talks_to_the_admin_api(fleet) -> None:
+    import os
+    import subprocess
+    import sys
+
+    gws, _ = fleet
+    env = {**os.environ, "GATEWAY_ADMIN_KEY": ADMIN_KEY}
+
+    def cli(*argv: str, key_env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gateway.cli", *argv, "--url", gws[0].url], env=key_env or env,
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("teams", "create", "cli-team", "--daily-budget-usd", "1").returncode == 0
+    made = cli("keys", "create", "--name", "from-cli", "--team", "cli-team", "--rpm", "5")
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert key["team"] == "cli-team" and key["rpm"] == 5 and "shown once" in made.stderr
+    assert chat(gws[1], key["key"]) == 200
+    listed = cli("keys", "list", "--team", "cli-team")
+    assert key["id"] in listed.stdout and key["key"] not in listed.stdout
+    assert cli("keys", "revoke", key["id"]).returncode == 0
+    assert chat(gws[2], key["key"]) == 401
+    log = cli("audit-log", "--limit", "3")
+    assert "key.revoke" in log.stdout and key["id"] in log.stdout
+    read_only = cli("keys", "create", "--name", "x", key_env={**os.environ, "GATEWAY_ADMIN_KEY": READ_KEY})
+    assert read_only.returncode == 1 and "403" in read_only.stderr
