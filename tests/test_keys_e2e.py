@@ -102,6 +102,7 @@ def test_create_on_one_replica_use_on_another_and_scopes(fleet) -> None:
     assert secret.startswith("sk-gw-") and made["metadata"] == {"owner": "search"}
     assert chat(b, secret) == 200          # the very next request, on another replica
     assert chat(c, secret + "x") == 401
+    assert request("POST", f"{c.url}/v1/chat/completions", BODY, {"x-api-key": secret}).status_code == 200
     answers = [admin(g, "GET", f"/admin/keys/{key_id}").text for g in (a, b, c)]
     answers += [admin(a, "GET", "/admin/keys").text, admin(a, "GET", "/admin/audit").text]
     assert all(secret not in t and hashlib.sha256(secret.encode()).hexdigest() not in t for t in answers)
