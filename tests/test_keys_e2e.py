@@ -50,12 +50,15 @@ admin_keys:
 """
 
 
-@pytest.fixture(scope="module")
-def fleet(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Proc], str]]:
-    tmp: Path = tmp_path_factory.mktemp("keys")
+def start_fleet(url: str, tmp: Path) -> tuple[Proc, list[Proc], str]:
     sim = start_simulator(tmp)
     prefix = f"k{time.time_ns()}"
-    gws = [start_gateway(tmp, config(sim.port, prefix), redis_url, workers=2) for _ in range(3)]
+    return sim, [start_gateway(tmp, config(sim.port, prefix), url, workers=2) for _ in range(3)], prefix
+
+
+@pytest.fixture(scope="module")
+def fleet(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Proc], str]]:
+    sim, gws, prefix = start_fleet(redis_url, tmp_path_factory.mktemp("keys"))
     yield gws, prefix
     for gw in gws:
         gw.stop()
@@ -153,15 +156,19 @@ def test_team_budget_holds_across_replicas(fleet, redis_url: str) -> None:
     results = asyncio.run(_hammer(gws, [k["key"] for k in keys], 300, 64))
     statuses = Counter(s for _, _, s in results)
     assert statuses[200] > 0 and statuses[429] > 0 and set(statuses) <= {200, 429}, statuses
-    r = redis.Redis.from_url(redis_url)
-    day = admin(gws[1], "GET", "/admin/teams/search").json()
-    spend_key = next(k for k in r.scan_iter(f"{{{prefix}}}:spend:*"))
-    wait_for(lambda: int(r.hget(spend_key, "reserved:team:search") or 0) == 0, timeout=20)
-    assert int(r.hget(spend_key, "cost:team:search")) <= 2000
+    team_settles_within_budget(gws, prefix, redis.Redis.from_url(redis_url), "search", keys, 2000)
+
+
+def team_settles_within_budget(gws: list[Proc], prefix: str, r, team: str, keys: list[dict], budget: int) -> None:
+    """The team's spend is at most its budget, the sum of its keys' spend, with nothing reserved."""
+    spend_key = f"{{{prefix}}}:spend:{admin(gws[0], 'GET', '/admin/budget').json()['day']}"
+    wait_for(lambda: int(r.hget(spend_key, f"reserved:team:{team}") or 0) == 0, timeout=20)
+    assert 0 < int(r.hget(spend_key, f"cost:team:{team}")) <= budget
     assert sum(int(r.hget(spend_key, f"cost:key:{k['id']}") or 0) for k in keys) == \
-        int(r.hget(spend_key, "cost:team:search"))
-    assert day["remaining_today_usd"] is not None and day["keys"] == 3
-    assert admin(gws[2], "DELETE", "/admin/teams/search").status_code == 409  # it still has keys
+        int(r.hget(spend_key, f"cost:team:{team}"))
+    view = admin(gws[1], "GET", f"/admin/teams/{team}").json()
+    assert view["remaining_today_usd"] is not None and view["keys"] == len(keys)
+    assert admin(gws[2], "DELETE", f"/admin/teams/{team}").status_code == 409  # it still has keys
 
 
 def test_rotate_with_grace(fleet) -> None:
@@ -214,3 +221,24 @@ def test_cli_talks_to_the_admin_api(fleet) -> None:
     assert "key.revoke" in log.stdout and key["id"] in log.stdout
     read_only = cli("keys", "create", "--name", "x", key_env={**os.environ, "GATEWAY_ADMIN_KEY": READ_KEY})
     assert read_only.returncode == 1 and "403" in read_only.stderr
+
+
+def test_on_the_three_master_cluster(cluster, tmp_path: Path) -> None:
+    """The same on a 3-master cluster: create on A, use on B; a team budget across replicas;
+    a revoke on C refuses the next request everywhere."""
+    from redis.cluster import RedisCluster
+
+    sim, gws, prefix = start_fleet(",".join(cluster.urls), tmp_path)
+    try:
+        assert admin(gws[0], "POST", "/admin/teams", {"id": "c", "daily_budget_usd": 0.001}).status_code == 201
+        keys = [admin(gws[i], "POST", "/admin/keys", {"name": f"c{i}", "team": "c"}).json() for i in range(3)]
+        assert chat(gws[1], keys[0]["key"]) == 200
+        statuses = Counter(s for _, _, s in asyncio.run(_hammer(gws, [k["key"] for k in keys], 150, 64)))
+        assert statuses[200] > 0 and statuses[429] > 0 and set(statuses) <= {200, 429}, statuses
+        team_settles_within_budget(gws, prefix, RedisCluster.from_url(cluster.urls[0]), "c", keys, 1000)
+        assert admin(gws[2], "DELETE", f"/admin/keys/{keys[0]['id']}").status_code == 200
+        assert {chat(g, keys[0]["key"]) for g in gws} == {401}
+    finally:
+        for gw in gws:
+            gw.stop()
+        sim.stop()

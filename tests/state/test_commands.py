@@ -20,10 +20,11 @@ failures = st.builds(Failure, names, ints, st.sampled_from(["failure", "neutral"
 paces = st.none() | st.builds(PaceArgs, ints, ints, ints, ints, ints, ints, ints, st.booleans())
 admits = st.builds(AdmitRequest, names, names, ints, ints, ints, ints, days, ints,
                    st.lists(candidates, min_size=1, max_size=4).map(tuple),
-                   st.lists(failures, max_size=2).map(tuple), ints, st.integers(0, 3), paces)
+                   st.lists(failures, max_size=2).map(tuple), ints, st.integers(0, 3), paces, ints,
+                   st.just("-") | names, ints, st.booleans(), st.just("") | names, ints)
 settles = st.builds(SettleRequest, names, names, names, names, names, names, names, days, ints, ints, ints, ints,
                     st.sampled_from(["success", "failure", "neutral"]), ints, ints, ints, ints, st.booleans(),
-                    st.just("") | names)
+                    st.just("") | names, ints, st.just("") | names, st.booleans())
 
 
 def _store() -> StateStore:
