@@ -1,6 +1,7 @@
 """`gateway keys|teams|audit-log`: the admin API from the command line.
 
-They talk HTTP to a running gateway (`--url`, default $GATEWAY_URL or http://127.0.0.1:8080)
+They talk HTTP to a gateway (`--url`; default $GATEWAY_URL, else the running gateway found in its
+data directory as `gateway status` finds it, else http://127.0.0.1:8080)
 with the admin key from an environment variable ($GATEWAY_ADMIN_KEY, or the one `--admin-key-env`
 names), never from an argument, so it stays out of shell history and process lists.
 """
@@ -23,12 +24,22 @@ class ApiError(Exception):
     pass
 
 
+def gateway_url(args: argparse.Namespace) -> str:
+    if args.url or os.environ.get("GATEWAY_URL"):
+        return args.url or os.environ["GATEWAY_URL"]
+    from gateway.edge import runfile
+
+    running = runfile.find(args.data_dir)
+    return running.url if running is not None else "http://127.0.0.1:8080"
+
+
 def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     key = os.environ.get(args.admin_key_env)
     if not key:
         raise ApiError(f"set ${args.admin_key_env} to an admin key")
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(args.url.rstrip("/") + path, data, method=method,
+    url = gateway_url(args)
+    req = urllib.request.Request(url.rstrip("/") + path, data, method=method,
                                  headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -40,7 +51,7 @@ def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] 
             message = err.reason
         raise ApiError(f"{err.code}: {message}") from None
     except OSError as err:
-        raise ApiError(f"cannot reach {args.url}: {err}") from None
+        raise ApiError(f"cannot reach {url}: {err}") from None
 
 
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,8 +123,9 @@ def show(args: argparse.Namespace, out: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"),
-                   help="the gateway (default: $GATEWAY_URL or http://127.0.0.1:8080)")
+    p.add_argument("--url", help="the gateway (default: $GATEWAY_URL, else the running gateway's, else "
+                   "http://127.0.0.1:8080)")
+    p.add_argument("--data-dir", help="the running gateway's data dir (default: as `gateway status` finds it)")
     p.add_argument("--admin-key-env", default="GATEWAY_ADMIN_KEY",
                    help="the environment variable holding the admin key (default: GATEWAY_ADMIN_KEY)")
     p.add_argument("--json", action="store_true", help="print the API's JSON")
