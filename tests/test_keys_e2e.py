@@ -112,6 +112,8 @@ def test_create_on_one_replica_use_on_another_and_scopes(fleet) -> None:
     assert admin(c, "GET", f"/admin/keys/{key_id}").json()["spend_today_usd"] > 0
     audit = admin(b, "GET", "/admin/audit").json()["data"]
     assert audit[0]["op"] == "key.create" and audit[0]["actor"] == "admin" and audit[0]["target"] == key_id
+    listed = admin(b, "GET", "/dashboard/api/keys", headers=READER).json()["data"]  # the dashboard's panel
+    assert key_id in [k["id"] for k in listed] and secret not in str(listed)
     r = admin(a, "PATCH", f"/admin/keys/{key_id}", {"models": ["nope"]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "models"
 

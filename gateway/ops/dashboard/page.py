@@ -47,7 +47,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.errors import GatewayError
 from gateway.observe.log import get_logger
-from gateway.ops import admin
+from gateway.ops import admin, keys_api
 from gateway.ops.access import admin_or_session, require_admin
 from gateway.ops.dashboard import api
 from gateway.ops.dashboard.api import (LATENCY_BOUNDS_MS, SUMMARY_DIMS, day_bounds, deployments, refusals,
@@ -182,4 +182,6 @@ routes = [
     *(Route(f"/admin/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
     *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
     *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in admin.HANDLERS.items()),
+    # the runtime keys and teams panel: the admin API's list handlers, behind the same door
+    *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in keys_api.READS.items()),
 ]

@@ -96,12 +96,14 @@
     alerts: "/dashboard/api/alerts",
     refusals: "/dashboard/api/refusals?days=7",
     experiments: "/dashboard/api/experiments",
-    cluster: "/dashboard/api/cluster"
+    cluster: "/dashboard/api/cluster",
+    keys: "/dashboard/api/keys",
+    teams: "/dashboard/api/teams"
   };
   var RENDER = {
     ready: renderReady, budget: renderBudget, series: renderSpendChart, summary: renderSummary,
     deployments: renderDeployments, alerts: renderCosts, refusals: renderRefusals,
-    experiments: renderExperiments, cluster: renderCluster
+    experiments: renderExperiments, cluster: renderCluster, keys: renderKeys, teams: renderTeams
   };
 
   function refresh() {
@@ -428,6 +430,25 @@
       setBadge($("cluster-badge"), names.length + " replica" + (names.length === 1 ? "" : "s") + " · one config", "ok");
       $("replica-note").textContent = "All run config " + String(c.this_config_hash).slice(0, 12) + ".";
     }
+  }
+
+  function limitsCell(r) { return td((r.rpm ? fmtInt(r.rpm) : "–") + " / " + (r.tpm ? fmtInt(r.tpm) : "–"), "num"); }
+  function leftCell(v) { return td(v === null || v === undefined ? "no budget" : fmtUSD(v), "num"); }
+
+  function renderKeys(k) {
+    fillBody($("keys-table"), k.data.map(function (r) {
+      return el("tr", { data: { key: r.id }, children: [el("td", { title: r.id, text: r.name, cls: "name" }),
+        td(r.team || "–"), limitsCell(r), td(fmtUSD(r.spend_today_usd), "num"), leftCell(r.remaining_today_usd),
+        td(fmtUSD(r.spend_month_usd), "num"), leftCell(r.remaining_month_usd)] });
+    }), "no runtime keys");
+  }
+
+  function renderTeams(t) {
+    fillBody($("teams-table"), t.data.map(function (r) {
+      return el("tr", { data: { team: r.id }, children: [td(r.id, "name"), td(fmtInt(r.keys), "num"), limitsCell(r),
+        td(fmtUSD(r.spend_today_usd), "num"), leftCell(r.remaining_today_usd), td(fmtUSD(r.spend_month_usd), "num"),
+        leftCell(r.remaining_month_usd)] });
+    }), "no teams");
   }
 
   // ------------------------------------------------------------------ start
