@@ -196,37 +196,27 @@ local function finish(extra)
   return reply(d, 0, now)
 end
 
--- 3. The key's own limits.
-local key_rpm_tat, key_tpm_tat
-if A.key_rpm > 0 then
-  local ok, tat, wait = gcra_check(gcra_get(K.key_rpm), now, A.key_rpm)
-  if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
-  key_rpm_tat = tat
-end
-if d.reason == '' and A.key_tpm > 0 then
-  if A.est > A.key_tpm then
-    d.reason = 'tokens_exceed_limit'
-  else
-    local ok, tat, wait = gcra_check(gcra_get(K.key_tpm), now, A.key_tpm, A.est)
-    if not ok then d.reason = 'key_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
-    key_tpm_tat = tat
+-- 3. The key's own limits, then its team's (shared by the team's keys): rpm and tpm buckets,
+-- checked now and taken only once a candidate is chosen.
+local function limits(k_rpm, k_tpm, rpm, tpm, why)
+  local rpm_tat, tpm_tat
+  if rpm > 0 then
+    local ok, tat, wait = gcra_check(gcra_get(k_rpm), now, rpm)
+    if not ok then d.reason = why; d.retry_ms = ceil_div(wait, 1000); return end
+    rpm_tat = tat
   end
+  if tpm > 0 then
+    if A.est > tpm then d.reason = 'tokens_exceed_limit'; return end
+    local ok, tat, wait = gcra_check(gcra_get(k_tpm), now, tpm, A.est)
+    if not ok then d.reason = why; d.retry_ms = ceil_div(wait, 1000); return end
+    tpm_tat = tat
+  end
+  return rpm_tat, tpm_tat
 end
--- The team's limits, shared by its keys.
+local key_rpm_tat, key_tpm_tat = limits(K.key_rpm, K.key_tpm, A.key_rpm, A.key_tpm, 'key_rate_limited')
 local team_rpm_tat, team_tpm_tat
-if d.reason == '' and TL.rpm > 0 then
-  local ok, tat, wait = gcra_check(gcra_get(K.team_rpm), now, TL.rpm)
-  if not ok then d.reason = 'team_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
-  team_rpm_tat = tat
-end
-if d.reason == '' and TL.tpm > 0 then
-  if A.est > TL.tpm then
-    d.reason = 'tokens_exceed_limit'
-  else
-    local ok, tat, wait = gcra_check(gcra_get(K.team_tpm), now, TL.tpm, A.est)
-    if not ok then d.reason = 'team_rate_limited'; d.retry_ms = ceil_div(wait, 1000) end
-    team_tpm_tat = tat
-  end
+if d.reason == '' then
+  team_rpm_tat, team_tpm_tat = limits(K.team_rpm, K.team_tpm, TL.rpm, TL.tpm, 'team_rate_limited')
 end
 if d.reason ~= '' then return finish({ state = 'refused', dep = '' }) end
 

@@ -168,31 +168,28 @@ class StateModel(KeyRecordsModel):
             self.records[a["req_id"]] = dict(decision=dict(d), state=state)
             return ModelAdmission(**d)
 
+        def limits(name: str, rpm: int, tpm: int, why: str) -> tuple[int, int]:
+            """lua/admit.lua `limits`: a key's or a team's buckets checked (TATs to write later)."""
+            rpm_tat = tpm_tat = 0
+            if rpm > 0:
+                ok, rpm_tat, wait = gcra_check(self.buckets.get(f"{name}:rpm", now), now, rpm)
+                if not ok:
+                    d.update(reason=why, retry_after_ms=ceil_div(wait, 1000))
+                    return 0, 0
+            if tpm > 0:
+                if a["est"] > tpm:
+                    d["reason"] = "tokens_exceed_limit"
+                    return 0, 0
+                ok, tpm_tat, wait = gcra_check(self.buckets.get(f"{name}:tpm", now), now, tpm, a["est"])
+                if not ok:
+                    d.update(reason=why, retry_after_ms=ceil_div(wait, 1000))
+            return rpm_tat, tpm_tat
+
         krpm_name, ktpm_name = f"key:{key}:rpm", f"key:{key}:tpm"
-        krpm_tat = ktpm_tat = 0
-        if a["key_rpm"] > 0:
-            ok, krpm_tat, wait = gcra_check(self.buckets.get(krpm_name, now), now, a["key_rpm"])
-            if not ok:
-                d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
-        if d["reason"] == "" and a["key_tpm"] > 0:
-            if a["est"] > a["key_tpm"]:
-                d["reason"] = "tokens_exceed_limit"
-            else:
-                ok, ktpm_tat, wait = gcra_check(self.buckets.get(ktpm_name, now), now, a["key_tpm"], a["est"])
-                if not ok:
-                    d.update(reason="key_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        krpm_tat, ktpm_tat = limits(f"key:{key}", a["key_rpm"], a["key_tpm"], "key_rate_limited")
         trpm_tat = ttpm_tat = 0
-        if not d["reason"] and tl["rpm"] > 0:
-            ok, trpm_tat, wait = gcra_check(self.buckets.get(f"team:{team}:rpm", now), now, tl["rpm"])
-            if not ok:
-                d.update(reason="team_rate_limited", retry_after_ms=ceil_div(wait, 1000))
-        if not d["reason"] and tl["tpm"] > 0:
-            if a["est"] > tl["tpm"]:
-                d["reason"] = "tokens_exceed_limit"
-            else:
-                ok, ttpm_tat, wait = gcra_check(self.buckets.get(f"team:{team}:tpm", now), now, tl["tpm"], a["est"])
-                if not ok:
-                    d.update(reason="team_rate_limited", retry_after_ms=ceil_div(wait, 1000))
+        if not d["reason"]:
+            trpm_tat, ttpm_tat = limits(f"team:{team}", tl["rpm"], tl["tpm"], "team_rate_limited")
         if d["reason"]:
             return finish("refused")
 
