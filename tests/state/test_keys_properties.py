@@ -86,7 +86,8 @@ class Runner:
         if op in ("create", "update"):
             fields = data.draw(st.fixed_dictionaries({}, optional=dict(
                 team=st.sampled_from(["", *TEAMS]), rpm=limits, tpm=limits, daily_micro=budget,
-                monthly_micro=budget, name=st.sampled_from(["a", "b"]))))
+                monthly_micro=budget, name=st.sampled_from(["a", "b"]),
+                expires_us=st.sampled_from(["0", "1", "9000000000000000"]))))
             if team:
                 fields["team"] = team
         new_hash = uuid.uuid4().hex if op in ("create", "rotate") else "-"
