@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from gateway.state.keys import Keys, month_of, prev_day
+from gateway.state.keys import Keys, admit_scope, month_of, prev_day
 from gateway.state.types import AdmitRequest, Candidate, PaceArgs, SettleRequest
 
 _CACHE_LIMIT = 4096
@@ -77,7 +77,7 @@ class Commands:
         parts = (
             _bulks((k.res(), k.resdl(), k.spend(day), k.spend(_prev(day)), k.ledger(), k.key_rpm(req.key),
                     k.key_tpm(req.key))),
-            _bulks((k.pace(day), k.pace_events(day), *k.admit_scope(req.key_id, req.team, day))),
+            _bulks((k.pace(day), k.pace_events(day), *admit_scope(k, req.key_id, req.team, day))),
             _bulks((req.key, req.key_rpm, req.key_tpm, req.key_budget_micro, req.global_budget_micro, day,
                     _prev(day))),
             _bulks((req.reservation_ttl_ms, req.reservation_ttl_ms + 86_400_000, self.ledger_maxlen,

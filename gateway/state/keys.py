@@ -140,8 +140,9 @@ class Keys:
     def audit(self) -> str:
         return f"{self.tag}:audit"
 
-    def admit_scope(self, key_id: str, team: str, day: str) -> list[str]:
-        """Admit's last keys: the key's record, its team's record and buckets, the months' hashes."""
-        t = team or "-"
-        return [self.key_record(key_id), self.team_record(t), self.team_rpm(t), self.team_tpm(t),
-                self.spend_month(month_of(day)), self.spend_month(month_of(prev_day(day)))]
+
+def admit_scope(k: Keys, key_id: str, team: str, day: str) -> list[str]:
+    """Admit's last keys: the key's record, its team's record and buckets, the months' hashes."""
+    t = team or "-"
+    return [k.key_record(key_id), k.team_record(t), k.team_rpm(t), k.team_tpm(t), k.spend_month(month_of(day)),
+            k.spend_month(month_of(prev_day(day)))]

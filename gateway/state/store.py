@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 
 from gateway.state.commands import Commands
 from gateway.state.endpoint import parse_endpoint
-from gateway.state.keys import Keys, month_of, prev_day
+from gateway.state.keys import Keys, admit_scope, month_of, prev_day
 from gateway.state.ops import OpsState
 from gateway.state.reference_parts import failures_in_window
 from gateway.state.resp import RespConnection
@@ -133,7 +133,7 @@ class StateStore:
         for f in req.failed:
             keys.append(k.breaker(f.deployment))
             out += (_arg(f.deployment), _arg(f.breaker_gen), _arg(f.kind))
-        keys += [k.pace(req.day), k.pace_events(req.day), *k.admit_scope(req.key_id, req.team, req.day)]
+        keys += [k.pace(req.day), k.pace_events(req.day), *admit_scope(k, req.key_id, req.team, req.day)]
         return keys, out
 
     async def admit(self, req: AdmitRequest) -> Admission:
