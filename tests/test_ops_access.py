@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from gateway.auth import Authenticator
 from gateway.config import parse_config
 from gateway.errors import GatewayError
-from gateway.ops import admin
+from gateway.ops import admin, keys_api
 from gateway.ops.access import admin_only, admin_or_session, require_admin
 from gateway.ops.admin_auth import AdminGuard
 from gateway.ops.dashboard import api, page
@@ -112,10 +112,10 @@ def test_no_admin_key_configured_is_403(session: bool) -> None:
 
 def test_the_dashboard_mounts_the_admin_handlers_themselves() -> None:
     """No view of the gateway in between: every /dashboard/api/<name> route wraps the very handler
-    /admin/<name> wraps."""
+    /admin/<name> wraps (the runtime keys and teams lists included)."""
     def wrapped(route) -> object:
         return route.endpoint.__closure__[0].cell_contents  # the handler the door was put in front of
 
     dash = {r.path: wrapped(r) for r in page.routes if r.path.startswith("/dashboard/api/")}
-    assert {f"/dashboard/api/{n}": h for n, h in {**admin.HANDLERS, **api.HANDLERS}.items()} == dash
+    assert {f"/dashboard/api/{n}": h for n, h in {**admin.HANDLERS, **api.HANDLERS, **keys_api.READS}.items()} == dash
     assert {r.path: wrapped(r) for r in admin.routes} == {f"/admin/{n}": h for n, h in admin.HANDLERS.items()}
