@@ -52,7 +52,8 @@ def remove(data_dir: Path, pid: int) -> None:
         (data_dir / NAME).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -87,7 +88,7 @@ def find(data_dir: str | None = None) -> Running | None:
     """The running gateway the commands talk to by default, or None."""
     for directory in candidates(data_dir):
         running = read(directory / NAME)
-        if running is not None and _alive(running.pid):
+        if running is not None and pid_alive(running.pid):
             return running
     return None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from gateway.edge.runfile import pid_alive
 from gateway.observe.log import get_logger
 from gateway.observe.metrics import Metrics
 
@@ -28,16 +29,6 @@ INTERVAL_S = 0.5
 STALE_S = 30.0
 
 _log = get_logger("gateway.observe.metrics")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class MetricsShare:
@@ -73,7 +64,7 @@ class MetricsShare:
             if path == self.path or not path.stem.isdigit():
                 continue
             try:
-                if not _alive(int(path.stem)):
+                if not pid_alive(int(path.stem)):
                     path.unlink(missing_ok=True)  # a worker that is gone: its series leave the scrape
                     continue
                 if now - path.stat().st_mtime > STALE_S:
