@@ -137,16 +137,19 @@ def test_a_response_stored_false_cannot_be_continued(client: openai.OpenAI) -> N
         client.responses.create(model="gpt-5.4-mini", input="Again", previous_response_id=first.id)
 
 
-@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.xfail(
-    strict=True, reason="the Anthropic adapter asks for JSON by a system instruction, which the simulator "
-                        "answers in prose (issue 20: native structured output)")) if f[0] == "anthropic" else m
-    for m, f in PROVIDERS.items()])
+@pytest.mark.parametrize("model", PROVIDERS)
 def test_json_schema_output(client: openai.OpenAI, model: str) -> None:
-    resp = client.responses.create(model=model, input="The weather in Paris, as JSON.", text={
-        "format": {"type": "json_schema", "name": "weather", "schema": SCHEMA, "strict": True}})
+    """On Anthropic by a forced tool, answered as output text (JSON), streamed too."""
+    fmt = {"format": {"type": "json_schema", "name": "weather", "schema": SCHEMA, "strict": True}}
+    resp = client.responses.create(model=model, input="The weather in Paris, as JSON.", text=fmt)
     data = json.loads(resp.output_text)
     assert set(data) == {"city", "temp"} and isinstance(data["temp"], int)
     assert resp.text.format.type == "json_schema"
+    assert [item.type for item in resp.output] == ["message"] and resp.status == "completed"
+    events = list(client.responses.create(model=model, input="The weather in Paris, as JSON.", text=fmt, stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert set(json.loads(text)) == {"city", "temp"}
+    assert not any(e.type == "response.function_call_arguments.delta" for e in events)
 
 
 def test_reasoning_effort_and_reasoning_tokens(client: openai.OpenAI, sim: Proc) -> None:
