@@ -161,6 +161,16 @@ def test_reasoning_effort_and_reasoning_tokens(client: openai.OpenAI, sim: Proc)
     assert events[-1].response.usage.output_tokens_details.reasoning_tokens == 12
 
 
+def test_reasoning_effort_becomes_anthropic_thinking(client: openai.OpenAI) -> None:
+    """The simulator refuses thinking with a temperature, so a 200 says the gateway dropped it;
+    the thinking block's tokens (12 by default) are the only difference in the answer."""
+    plain = client.responses.create(model="claude-opus-4.7", input=ASK, max_output_tokens=3000, temperature=0.5)
+    thought = client.responses.create(model="claude-opus-4.7", input=ASK, max_output_tokens=3000, temperature=0.5,
+                                      reasoning={"effort": "low"})
+    assert thought.status == "completed" and thought.output_text == plain.output_text
+    assert thought.usage.output_tokens == plain.usage.output_tokens + 12
+
+
 def test_fails_over_across_formats_before_the_first_byte(client: openai.OpenAI, sim: Proc) -> None:
     sim_set(sim, "claude-opus-4.7", fail_status=529)
     raw = client.responses.with_raw_response.create(model="claude-first", input=ASK, stream=True)
