@@ -137,16 +137,19 @@ def test_a_response_stored_false_cannot_be_continued(client: openai.OpenAI) -> N
         client.responses.create(model="gpt-5.4-mini", input="Again", previous_response_id=first.id)
 
 
-@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.xfail(
-    strict=True, reason="the Anthropic adapter asks for JSON by a system instruction, which the simulator "
-                        "answers in prose (issue 20: native structured output)")) if f[0] == "anthropic" else m
-    for m, f in PROVIDERS.items()])
+@pytest.mark.parametrize("model", PROVIDERS)
 def test_json_schema_output(client: openai.OpenAI, model: str) -> None:
-    resp = client.responses.create(model=model, input="The weather in Paris, as JSON.", text={
-        "format": {"type": "json_schema", "name": "weather", "schema": SCHEMA, "strict": True}})
+    """On Anthropic by a forced tool, answered as output text (JSON), streamed too."""
+    fmt = {"format": {"type": "json_schema", "name": "weather", "schema": SCHEMA, "strict": True}}
+    resp = client.responses.create(model=model, input="The weather in Paris, as JSON.", text=fmt)
     data = json.loads(resp.output_text)
     assert set(data) == {"city", "temp"} and isinstance(data["temp"], int)
     assert resp.text.format.type == "json_schema"
+    assert [item.type for item in resp.output] == ["message"] and resp.status == "completed"
+    events = list(client.responses.create(model=model, input="The weather in Paris, as JSON.", text=fmt, stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert set(json.loads(text)) == {"city", "temp"}
+    assert not any(e.type == "response.function_call_arguments.delta" for e in events)
 
 
 def test_reasoning_effort_and_reasoning_tokens(client: openai.OpenAI, sim: Proc) -> None:
@@ -156,6 +159,16 @@ def test_reasoning_effort_and_reasoning_tokens(client: openai.OpenAI, sim: Proc)
     assert resp.usage.output_tokens_details.reasoning_tokens == 12
     events = list(client.responses.create(model="gpt-5.4-mini", input=ASK, stream=True))
     assert events[-1].response.usage.output_tokens_details.reasoning_tokens == 12
+
+
+def test_reasoning_effort_becomes_anthropic_thinking(client: openai.OpenAI) -> None:
+    """The simulator refuses thinking with a temperature, so a 200 says the gateway dropped it;
+    the thinking block's tokens (12 by default) are the only difference in the answer."""
+    plain = client.responses.create(model="claude-opus-4.7", input=ASK, max_output_tokens=3000, temperature=0.5)
+    thought = client.responses.create(model="claude-opus-4.7", input=ASK, max_output_tokens=3000, temperature=0.5,
+                                      reasoning={"effort": "low"})
+    assert thought.status == "completed" and thought.output_text == plain.output_text
+    assert thought.usage.output_tokens == plain.usage.output_tokens + 12
 
 
 def test_fails_over_across_formats_before_the_first_byte(client: openai.OpenAI, sim: Proc) -> None:

@@ -38,6 +38,21 @@ def requested_max_tokens(chat: dict[str, Any]) -> int | None:
     return as_count(value, name) if value else None
 
 
+# `reasoning_effort` → a thinking budget in tokens (Anthropic `budget_tokens`, Gemini `thinkingBudget`).
+THINKING_BUDGETS = {"none": 0, "minimal": 0, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
+
+
+def thinking_budget(chat: dict[str, Any]) -> int | None:
+    """The budget for the request's `reasoning_effort`, None when it has none; an unknown effort is a 400."""
+    effort = chat.get("reasoning_effort")
+    if effort is None:
+        return None
+    if not isinstance(effort, str) or effort not in THINKING_BUDGETS:
+        raise bad_request(f"reasoning_effort {shown(effort)} is not one of {', '.join(THINKING_BUDGETS)}.",
+                          "reasoning_effort")
+    return THINKING_BUDGETS[effort]
+
+
 def plain_text(content: Any, where: str) -> str:
     """The text of a message that may hold only text (system, developer, a tool result), as one string."""
     if content is None or isinstance(content, str):

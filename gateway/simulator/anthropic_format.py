@@ -5,10 +5,18 @@ which are reported in `cache_read_input_tokens` (OpenAI and Gemini include them
 in the prompt count). The stream is the documented event sequence:
 message_start, content_block_start, ping, content_block_delta..., content_block_stop,
 message_delta (stop_reason, usage.output_tokens), message_stop.
+
+Extended thinking (`thinking: {"type": "enabled", "budget_tokens": N}`) is checked as the API
+documents it: N >= 1024 and below max_tokens, no temperature other than 1, no top_k, no
+tool_choice forcing a tool (`adaptive`, which Claude Code sends, is taken as it comes). It is
+answered with a signed `thinking` block ahead of the answer; its tokens count in output_tokens
+(the `reasoning_tokens` knob's, else a few words, within the budget).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
 import orjson
@@ -17,7 +25,7 @@ from starlette.responses import Response
 
 from .core import Outcome, answer, join_prompt
 from .state import Fault, SimState
-from .text import Ask, Reply, group
+from .text import Ask, Reply, group, word_pieces
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_event, stream_response
 
 STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool": "tool_use"}
@@ -58,12 +66,42 @@ def _block_texts(content: Any, out: list[str]) -> None:
             _block_texts(block.get("content"), out)
 
 
+MIN_THINKING_BUDGET = 1024
+DEFAULT_THINKING_TOKENS = 12
+
+
+def thinking_budget(body: dict[str, Any], limit: int) -> int | None:
+    """The request's thinking budget (None: no thinking), refused as the API refuses it."""
+    thinking = body.get("thinking")
+    if thinking is None or (isinstance(thinking, dict) and thinking.get("type") == "disabled"):
+        return None
+    if isinstance(thinking, dict) and thinking.get("type") == "adaptive":
+        return limit - 1  # the model picks its budget (newer models; Claude Code sends it)
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        raise BadRequest("thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', "
+                         "'adaptive'")
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_THINKING_BUDGET:
+        raise BadRequest("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if budget >= limit:
+        raise BadRequest("`max_tokens` must be greater than `thinking.budget_tokens`.")
+    if body.get("temperature") not in (None, 1, 1.0):
+        raise BadRequest("`temperature` may only be set to 1 when thinking is enabled.")
+    if body.get("top_k") is not None:
+        raise BadRequest("`top_k` may not be set when thinking is enabled.")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise BadRequest("Thinking may not be enabled when tool_choice forces tool use.")
+    return budget
+
+
 MID_CONVERSATION_SYSTEM = "mid-conversation-system-"  # the beta that allows system turns in `messages`
 
 
-def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool]:
-    """Validate a Messages request; return (ask, prompt texts, stream). `betas` is the request's
-    anthropic-beta header: with the mid-conversation-system beta, `messages` may hold system turns."""
+def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool, int | None]:
+    """Validate a Messages request; return (ask, prompt texts, stream, thinking budget). `betas` is
+    the request's anthropic-beta header: with the mid-conversation-system beta, `messages` may hold
+    system turns."""
     if not isinstance(body, dict):
         raise BadRequest("body: Input should be an object")
     model = body.get("model")
@@ -105,7 +143,7 @@ def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool]:
         last_is_tool_result=bool(results),
         tool_result="\n".join(result_texts),
     )
-    return ask, texts, bool(body.get("stream"))
+    return ask, texts, bool(body.get("stream")), thinking_budget(body, limit)
 
 
 def usage(out: Outcome) -> dict[str, Any]:
@@ -116,6 +154,28 @@ def usage(out: Outcome) -> dict[str, Any]:
         "output_tokens": out.output_tokens,
         "service_tier": "standard",
     }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Thought:
+    """The thinking block ahead of the answer: its pieces and signature."""
+
+    pieces: tuple[str, ...]
+    signature: str
+
+    @property
+    def block(self) -> dict[str, Any]:
+        return {"type": "thinking", "thinking": "".join(self.pieces), "signature": self.signature}
+
+
+def think(ask: Ask, out: Outcome, budget: int | None, seed: int) -> tuple[Thought | None, Outcome]:
+    """With thinking on: the thought, and the outcome with its tokens as the reasoning tokens."""
+    if budget is None:
+        return None, out
+    count = min(budget, out.reasoning_tokens or DEFAULT_THINKING_TOKENS)
+    pieces = word_pieces(seed, ask.model, ask.prompt, -1, count)
+    signature = hashlib.sha256("".join(pieces).encode()).hexdigest()
+    return Thought(pieces, signature), dataclasses.replace(out, reasoning_tokens=count)
 
 
 def _content(reply: Reply) -> list[dict[str, Any]]:
@@ -129,21 +189,35 @@ def _content(reply: Reply) -> list[dict[str, Any]]:
     return [{"type": "tool_use", "id": call.call_id, "name": call.name, "input": args}]
 
 
-def message_body(mid: str, ask: Ask, out: Outcome) -> dict[str, Any]:
+def message_body(mid: str, ask: Ask, out: Outcome, thought: Thought | None = None) -> dict[str, Any]:
     reply = out.replies[0]
     return {
         "id": mid,
         "type": "message",
         "role": "assistant",
         "model": ask.model,
-        "content": _content(reply),
+        "content": ([thought.block] if thought else []) + _content(reply),
         "stop_reason": STOP[reply.finish],
         "stop_sequence": reply.stop_sequence,
         "usage": usage(out),
     }
 
 
-def stream_events(mid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[bytes, int]]:
+def _thinking_events(thought: Thought, seed: int) -> list[tuple[bytes, int]]:
+    """Block 0: thinking_delta pieces, then the signature_delta."""
+    start = {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "",
+                                                                          "signature": ""}}
+    events = [(sse_event("content_block_start", start), 0)]
+    for piece, tokens in group(thought.pieces, seed):
+        delta = {"type": "thinking_delta", "thinking": piece}
+        events.append((sse_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}), tokens))
+    signed = {"type": "signature_delta", "signature": thought.signature}
+    events.append((sse_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": signed}), 0))
+    events.append((sse_event("content_block_stop", {"type": "content_block_stop", "index": 0}), 0))
+    return events
+
+
+def stream_events(mid: str, ask: Ask, out: Outcome, seed: int, thought: Thought | None = None) -> list[tuple[bytes, int]]:
     reply = out.replies[0]
     start_usage = {**usage(out), "output_tokens": 1}
     message = {
@@ -157,6 +231,10 @@ def stream_events(mid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[byt
         "usage": start_usage,
     }
     events = [(sse_event("message_start", {"type": "message_start", "message": message}), 0)]
+    at = 0
+    if thought is not None:
+        events.extend(_thinking_events(thought, seed))
+        at = 1
     call = reply.tool_call
     if call is None:
         block: dict[str, Any] = {"type": "text", "text": ""}
@@ -164,11 +242,11 @@ def stream_events(mid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[byt
     else:
         block = {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
         parts = [(p, n, {"type": "input_json_delta", "partial_json": p}) for p, n in group(call.pieces, seed)]
-    events.append((sse_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}), 0))
+    events.append((sse_event("content_block_start", {"type": "content_block_start", "index": at, "content_block": block}), 0))
     events.append((sse_event("ping", {"type": "ping"}), 0))
     for _, tokens, delta in parts:
-        events.append((sse_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}), tokens))
-    events.append((sse_event("content_block_stop", {"type": "content_block_stop", "index": 0}), 0))
+        events.append((sse_event("content_block_delta", {"type": "content_block_delta", "index": at, "delta": delta}), tokens))
+    events.append((sse_event("content_block_stop", {"type": "content_block_stop", "index": at}), 0))
     final = {
         "type": "message_delta",
         "delta": {"stop_reason": STOP[reply.finish], "stop_sequence": reply.stop_sequence},
@@ -184,7 +262,7 @@ async def messages(request: Request, state: SimState) -> Response:
     body: Any = None
     try:
         body = await read_json(request)
-        ask, texts, stream = parse(body, request.headers.get("anthropic-beta", ""))
+        ask, texts, stream, budget = parse(body, request.headers.get("anthropic-beta", ""))
     except BadRequest as exc:
         state.record_rejected(body.get("model") if isinstance(body, dict) else None, "anthropic")
         return error(exc.status, exc.message)
@@ -197,14 +275,14 @@ async def messages(request: Request, state: SimState) -> Response:
         return error(400, "anthropic-version: header is required")
     if fault is not None:
         return fault_response(fault)
-    out = answer(ask, texts, knobs, state.seed, "toolu_")
+    thought, out = think(ask, answer(ask, texts, knobs, state.seed, "toolu_"), budget, state.seed)
     mid = "msg_" + state.next_id()
     if not stream:
         await non_stream_delay(knobs)
-        return json_response(message_body(mid, ask, out))
+        return json_response(message_body(mid, ask, out, thought))
     garbage = b"event: content_block_delta\ndata: {not json at all\n\n"
     # The stream is cut before message_stop when stream_cut_after is set; no separate tail.
-    return stream_response(stream_events(mid, ask, out, seed=state.seed), knobs, garbage)
+    return stream_response(stream_events(mid, ask, out, seed=state.seed, thought=thought), knobs, garbage)
 
 
 def models_list(names: list[str]) -> Response:

@@ -8,6 +8,7 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.providers import adapter_for
 from gateway.providers.anthropic import adapter as anthropic
+from gateway.providers.anthropic.structured import JSON_TOOL
 from gateway.providers import StreamError, openai_side
 from tests.providers.helpers import deployment, events, golden_bytes, golden_json, run_decoder, stream_matches_body
 
@@ -179,17 +180,79 @@ def test_n_greater_than_one_is_400() -> None:
     assert body_of({"messages": [{"role": "user", "content": "x"}], "n": 1})["messages"]
 
 
-def test_json_mode_becomes_system_instruction() -> None:
-    body = body_of({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "x"}],
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "temp": {"type": "integer"}}}
+USER = [{"role": "user", "content": "x"}]
+
+
+def test_json_mode_is_a_forced_tool() -> None:
+    body = body_of({"messages": [{"role": "system", "content": "Be brief."}, *USER],
                     "response_format": {"type": "json_object"}})
-    assert body["system"].startswith("Be brief.\n\n")
-    assert "JSON" in body["system"]
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    body = body_of({"messages": [{"role": "user", "content": "x"}],
-                    "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}})
-    assert orjson.dumps(schema).decode() in body["system"]
-    assert "system" not in body_of({"messages": [{"role": "user", "content": "x"}],
-                                    "response_format": {"type": "text"}})
+    assert body["system"] == "Be brief."  # no instruction: the tool's schema says it
+    assert body["tools"] == [{"name": JSON_TOOL, "description": body["tools"][0]["description"],
+                              "input_schema": {"type": "object"}}]
+    assert body["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
+    body = body_of({"messages": USER, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA, "strict": True}}})
+    assert body["tools"][0]["input_schema"] == SCHEMA and body["tool_choice"]["name"] == JSON_TOOL
+    assert "system" not in body
+    plain = body_of({"messages": USER, "response_format": {"type": "text"}})
+    assert "system" not in plain and "tools" not in plain
+
+
+def test_json_mode_with_client_tools_or_a_non_object_schema_is_a_system_instruction() -> None:
+    body = body_of({"messages": USER, "tools": [WEATHER], "response_format": {
+        "type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}})
+    assert [t["name"] for t in body["tools"]] == ["get_weather"] and "tool_choice" not in body
+    assert "JSON" in body["system"] and orjson.dumps(SCHEMA).decode() in body["system"]
+    listed = {"type": "array", "items": {"type": "string"}}
+    body = body_of({"messages": USER, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "s", "schema": listed}}})
+    assert "tools" not in body and orjson.dumps(listed).decode() in body["system"]
+
+
+def test_json_tool_answer_is_content() -> None:
+    answer, usage = anthropic.from_upstream(golden_bytes("anthropic/message_json_tool.json"), DEP)
+    message = answer["choices"][0]["message"]
+    assert orjson.loads(message["content"]) == {"city": "Paris", "temp": 21}
+    assert "tool_calls" not in message and answer["choices"][0]["finish_reason"] == "stop"
+    assert usage.completion_tokens == 40
+
+
+def test_json_tool_stream_is_content() -> None:
+    decoder = anthropic.StreamDecoder(DEP, True)
+    chunks = run_decoder(decoder, events("anthropic/stream_json_tool.sse"))
+    assert decoder.done
+    assert not any(c["choices"] and c["choices"][0]["delta"].get("tool_calls") for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert orjson.loads(text) == {"city": "Paris", "temp": 21}
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert finishes == ["stop"] and chunks[-1]["usage"]["completion_tokens"] == 40
+
+
+@pytest.mark.parametrize(("effort", "budget"), [("low", 1024), ("medium", 4096), ("high", 16384)])
+def test_reasoning_effort_is_a_thinking_budget(effort, budget) -> None:
+    body = body_of({"messages": USER, "reasoning_effort": effort, "temperature": 0.2, "top_k": 5, "top_p": 0.5})
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert body["max_tokens"] == 4096 + budget  # no client max_tokens: room for the answer too
+    assert not {"temperature", "top_k", "top_p"} & set(body)
+
+
+def test_thinking_budget_stays_below_max_tokens() -> None:
+    body = body_of({"messages": USER, "reasoning_effort": "high", "max_tokens": 2000, "top_p": 0.97})
+    assert body["max_tokens"] == 2000 and body["thinking"]["budget_tokens"] == 1999 and body["top_p"] == 0.97
+    small = deployment("anthropic", "claude-3-haiku", "https://api.anthropic.com", max_output_tokens=4096)
+    assert body_of({"messages": USER, "reasoning_effort": "high"}, dep=small)["thinking"]["budget_tokens"] == 4095
+    for chat in ({"reasoning_effort": "high", "max_tokens": 1000}, {"reasoning_effort": "minimal"},
+                 {"reasoning_effort": "none"}, {"reasoning_effort": "high", "response_format": {"type": "json_object"}},
+                 {"reasoning_effort": "low", "tools": [WEATHER], "tool_choice": "required"}):
+        body = body_of({"messages": USER, "temperature": 0.3, **chat})
+        assert "thinking" not in body and body["temperature"] == 0.3, chat
+
+
+def test_unknown_reasoning_effort_is_400() -> None:
+    with pytest.raises(GatewayError) as info:
+        body_of({"messages": USER, "reasoning_effort": "max"})
+    assert info.value.status == 400 and info.value.param == "reasoning_effort"
 
 
 def test_bad_tool_arguments_are_400() -> None:

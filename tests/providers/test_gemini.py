@@ -171,6 +171,27 @@ def test_generation_config() -> None:
                                         "responseSchema": {"type": "object", "properties": {"a": {"type": "integer"}}}}
 
 
+@pytest.mark.parametrize(("effort", "flash", "pro"), [("none", 0, 128), ("minimal", 0, 128), ("low", 1024, 1024),
+                                                     ("medium", 4096, 4096), ("high", 16384, 16384),
+                                                     ("xhigh", 24576, 32768)])
+def test_reasoning_effort_is_a_thinking_budget(effort, flash, pro) -> None:
+    chat = {"messages": [{"role": "user", "content": "x"}], "reasoning_effort": effort, "temperature": 0.4}
+    config = body_of(chat)["generationConfig"]
+    assert config == {"temperature": 0.4, "thinkingConfig": {"thinkingBudget": flash}}
+    pro_dep = deployment("gemini", "gemini-2.5-pro", "https://generativelanguage.googleapis.com", api_key="AIza-test")
+    assert body_of(chat, dep=pro_dep)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": pro}
+
+
+def test_thinking_budget_stays_below_max_output_tokens_and_bad_effort_is_400() -> None:
+    config = body_of({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "high",
+                      "max_tokens": 2000})["generationConfig"]
+    assert config == {"maxOutputTokens": 2000, "thinkingConfig": {"thinkingBudget": 1999}}
+    assert "generationConfig" not in body_of({"messages": [{"role": "user", "content": "x"}]})
+    with pytest.raises(GatewayError) as info:
+        body_of({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": ["high"]})
+    assert info.value.status == 400 and info.value.param == "reasoning_effort"
+
+
 # ------------------------------------------------------------------------------------ response
 
 def test_text_response_with_thinking_usage() -> None:

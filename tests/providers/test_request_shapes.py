@@ -57,7 +57,7 @@ FULL: dict[str, Any] = {
     "stream": False, "max_completion_tokens": 100, "n": 1, "temperature": 0.5, "top_p": 0.9, "top_k": 40,
     "seed": 7, "presence_penalty": 0.1, "frequency_penalty": 0.2, "stop": ["END"], "user": "u-1",
     "tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-    "parallel_tool_calls": False,
+    "parallel_tool_calls": False, "reasoning_effort": "high",
     "response_format": {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}}},
 }
 

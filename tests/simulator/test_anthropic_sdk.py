@@ -139,3 +139,41 @@ def test_cache_ratio_is_excluded_from_input_tokens(client: anthropic.Anthropic, 
     cached = PROMPT_TOKENS // 2
     assert msg.usage.cache_read_input_tokens == cached
     assert msg.usage.input_tokens == PROMPT_TOKENS - cached
+
+
+def test_thinking_block_ahead_of_the_answer_plain_and_streamed(client: anthropic.Anthropic, sim: SimServer) -> None:
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    plain = client.messages.create(model=MODEL, max_tokens=4000, messages=MSGS, thinking=thinking)
+    assert [b.type for b in plain.content] == ["thinking", "text"]
+    thought = plain.content[0]
+    assert len(thought.thinking.split()) == 12 and thought.signature
+    assert plain.usage.output_tokens == 16 + 12  # the thinking tokens count as output
+    with client.messages.stream(model=MODEL, max_tokens=4000, messages=MSGS, thinking=thinking) as stream:
+        final = stream.get_final_message()
+    assert [b.model_dump() for b in final.content] == [b.model_dump() for b in plain.content]
+    sim.knobs(MODEL, reasoning_tokens=30)
+    more = client.messages.create(model=MODEL, max_tokens=4000, messages=MSGS, thinking=thinking)
+    assert len(more.content[0].thinking.split()) == 30 and more.usage.output_tokens == 16 + 30
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"thinking": {"type": "enabled", "budget_tokens": 500}}, "greater than or equal to 1024"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 4000}}, "max_tokens"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "temperature": 0.5}, "temperature"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "top_k": 5}, "top_k"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "tools": [WEATHER],
+      "tool_choice": {"type": "tool", "name": "get_weather"}}, "tool_choice"),
+])
+def test_thinking_refused_as_the_api_refuses_it(client: anthropic.Anthropic, fields: dict, says: str) -> None:
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model=MODEL, max_tokens=4000, messages=MSGS, extra_body=fields)
+    assert says in bad.value.body["error"]["message"]
+
+
+def test_forced_tool_input_follows_the_schema(client: anthropic.Anthropic) -> None:
+    """What the gateway's JSON mode on Anthropic relies on: a forced tool is called, input shaped by its schema."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "temp": {"type": "integer"}}}
+    msg = client.messages.create(model=MODEL, max_tokens=200, messages=MSGS, tool_choice={"type": "tool", "name": "answer"},
+                                 tools=[{"name": "answer", "input_schema": schema}])
+    assert msg.stop_reason == "tool_use" and [b.type for b in msg.content] == ["tool_use"]
+    assert set(msg.content[0].input) == {"city", "temp"} and isinstance(msg.content[0].input["temp"], int)

@@ -13,8 +13,9 @@ Request (OpenAI → Anthropic):
   min(deployment max output tokens, 4096). `stop` → `stop_sequences`; `temperature` (clamped to
   Anthropic's 0..1), `top_p`, `top_k`; `user` → `metadata.user_id`; `tools`, `tool_choice`
   (`parallel_tool_calls: false` → `disable_parallel_tool_use`).
-- `response_format`: Anthropic has no JSON mode switch, so `json_object` (and `json_schema`, with
-  its schema) adds a system instruction asking for a single JSON value and nothing else.
+- `response_format` `json_object` / `json_schema` → a forced tool whose input schema is the wanted
+  JSON (a system instruction when the client sends tools of its own); `reasoning_effort` →
+  `thinking.budget_tokens`. Both are in `structured.py`.
 - `x_gateway_native` (gateway.providers.base.NATIVE), set for a request that came in as Anthropic
   Messages: its own fields replace their translation (`cache_control`, thinking blocks and
   signatures, `thinking`, server tools pass through) and its `anthropic-beta` header is added.
@@ -39,6 +40,7 @@ import orjson
 from gateway.config import Deployment
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
+from gateway.providers.anthropic import structured
 from gateway.providers.base import (
     NATIVE,
     UpstreamError,
@@ -46,7 +48,6 @@ from gateway.providers.base import (
     as_item,
     as_list,
     as_number,
-    as_object,
     as_strings,
     encode,
     json_headers,
@@ -56,14 +57,12 @@ from gateway.providers.base import (
 API_VERSION = "2023-06-01"
 VERSION_HEADER = {"anthropic-version": API_VERSION}
 DEFAULT_MAX_TOKENS = 4096
-JSON_INSTRUCTION = ("Respond with a single valid JSON value only: no prose before or after it and no "
-                    "Markdown code fences.")
 
 # Fields of an OpenAI request this module reads; every other field is dropped (and logged).
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "top_k", "n", "tools", "tool_choice", "parallel_tool_calls",
-    "response_format", "user", NATIVE,
+    "response_format", "reasoning_effort", "user", NATIVE,
 })
 
 
@@ -161,20 +160,6 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
     return {"type": TOOL_CHOICES[mode], "name": name} if name else {"type": TOOL_CHOICES[mode]}
 
 
-def _json_instruction(fmt: Any) -> str | None:
-    if not isinstance(fmt, dict):
-        return None
-    kind = fmt.get("type")
-    if kind == "json_object":
-        return JSON_INSTRUCTION
-    if kind == "json_schema":
-        schema = as_object(fmt.get("json_schema"), "response_format.json_schema").get("schema")
-        if schema is not None:
-            return f"{JSON_INSTRUCTION} It must conform to this JSON schema: {encode(schema).decode()}"
-        return JSON_INSTRUCTION
-    return None
-
-
 def max_tokens_for(chat: dict[str, Any], dep: Deployment) -> int:
     """Anthropic requires `max_tokens`: the client's, else the model's cap up to DEFAULT_MAX_TOKENS."""
     value = openai_side.requested_max_tokens(chat)
@@ -190,7 +175,9 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
                           "request); send n=1 or omit it.", "n", "unsupported_parameter")
     openai_side.drop_unknown(chat, HANDLED, "anthropic")
     system, messages = _messages(chat.get("messages") or [])
-    instruction = _json_instruction(chat.get("response_format"))
+    tools = chat.get("tools")
+    forced = None if tools else structured.json_tool(chat.get("response_format"))
+    instruction = None if forced else structured.json_instruction(chat.get("response_format"))
     if instruction:
         system.append(instruction)
     body: dict[str, Any] = {"model": dep.upstream, "max_tokens": max_tokens_for(chat, dep), "messages": messages}
@@ -205,15 +192,19 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["top_p"] = chat["top_p"]
     if chat.get("top_k") is not None:
         body["top_k"] = chat["top_k"]
-    tools = chat.get("tools")
     choice = chat.get("tool_choice")
-    if tools:
+    if forced:
+        body["tools"] = [forced]
+        body["tool_choice"] = {"type": "tool", "name": forced["name"]}
+    elif tools:
         body["tools"] = _tools(tools)
         tc = _tool_choice(choice)
         if chat.get("parallel_tool_calls") is False and tc["type"] != "none":
             tc["disable_parallel_tool_use"] = True
         if choice is not None or "disable_parallel_tool_use" in tc:
             body["tool_choice"] = tc
+    structured.add_thinking(body, chat, openai_side.requested_max_tokens(chat) is not None,
+                            dep.max_output_tokens or body["max_tokens"])
     if isinstance(chat.get("user"), str) and chat["user"]:
         body["metadata"] = {"user_id": chat["user"]}
     if stream:

@@ -3,7 +3,8 @@ with it (usage, completion id, stop reasons); the OpenAI shapes come from `opena
 
 Thinking blocks become `reasoning_content` (their text, the field OpenAI-compatible reasoners
 use) and `thinking_blocks` (the blocks whole, signatures included, so a Messages client can send
-them back).
+them back). The forced JSON-mode tool's call (`structured.JSON_TOOL`) is the answer's `content`,
+its input as a JSON string, with finish_reason "stop" (Anthropic says `tool_use`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
+from gateway.providers.anthropic.structured import JSON_TOOL
+from gateway.providers.base import encode
 from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
 
 STOP_REASONS = {
@@ -48,12 +51,16 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     thinking: list[dict[str, Any]] = []
+    answered_json = False
     for block in doc["content"]:
         kind = block.get("type")
         if kind in ("thinking", "redacted_thinking"):
             thinking.append(block)
         elif kind == "text":
             texts.append(block.get("text") or "")
+        elif kind == "tool_use" and block.get("name") == JSON_TOOL:
+            texts.append(encode(block.get("input") or {}).decode())
+            answered_json = True
         elif kind == "tool_use":
             calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
     message = assistant_message(texts, calls)
@@ -62,6 +69,8 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         message["thinking_blocks"] = thinking
     usage = usage_from(doc.get("usage"))
     finish = STOP_REASONS.get(doc.get("stop_reason") or "end_turn", "stop")
+    if finish == "tool_calls" and not calls and answered_json:  # only the JSON-mode tool was called
+        finish = "stop"
     body = completion(completion_id(doc.get("id")), dep.upstream, [choice(0, message, finish)],
                       usage)
     return body, usage

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
+from gateway.providers.anthropic.structured import JSON_TOOL
 from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_from
 from gateway.providers.base import StreamError
 from gateway.providers.openai_side import ChunkWriter, stream_object
@@ -18,12 +19,14 @@ class StreamDecoder(ChunkWriter):
     message_start → the role chunk; content_block_start (tool_use) → the tool call's id and name;
     content_block_delta → text or argument fragments, thinking as `reasoning_content` and its
     signature (or a redacted block) as `thinking_blocks`; message_delta → the finish chunk;
-    message_stop → the usage chunk (when asked for) and `done`.
+    message_stop → the usage chunk (when asked for) and `done`. The forced JSON-mode tool's
+    `input_json_delta` fragments are `content`, and its `tool_use` stop is "stop".
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
         super().__init__(dep, include_usage, completion_id(None))
         self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
+        self._json: set[int] = set()  # block indexes of the JSON-mode tool
         self._finish: str | None = None
         self._finished = False
         self._output_reported = False
@@ -40,7 +43,9 @@ class StreamDecoder(ChunkWriter):
         elif kind == "content_block_start":
             self._start(0, out)
             block = doc.get("content_block") or {}
-            if block.get("type") == "tool_use":
+            if block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
+                self._json.add(int(doc.get("index") or 0))
+            elif block.get("type") == "tool_use":
                 index = len(self._tools)
                 self._tools[int(doc.get("index") or 0)] = index
                 name = block.get("name") or ""
@@ -64,6 +69,9 @@ class StreamDecoder(ChunkWriter):
                     out.append(self._delta(0, {"content": text}))
             elif dtype == "input_json_delta":
                 fragment = delta.get("partial_json") or ""
+                if fragment and int(doc.get("index") or 0) in self._json:
+                    self._chars += len(fragment)
+                    out.append(self._delta(0, {"content": fragment}))
                 index = self._tools.get(int(doc.get("index") or 0))
                 if fragment and index is not None:
                     self._chars += len(fragment)
@@ -81,6 +89,8 @@ class StreamDecoder(ChunkWriter):
             delta = doc.get("delta") or {}
             if delta.get("stop_reason"):
                 self._finish = STOP_REASONS.get(delta["stop_reason"], "stop")
+                if self._finish == "tool_calls" and self._json and not self._tools:  # only the JSON-mode tool was called
+                    self._finish = "stop"
             usage = doc.get("usage") or {}
             if usage.get("output_tokens") is not None:
                 self.usage.completion_tokens = int(usage["output_tokens"])

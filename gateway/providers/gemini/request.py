@@ -15,7 +15,8 @@ Request (OpenAI → Gemini):
   anything else as `{"result": ...}`).
 - `generationConfig`: maxOutputTokens, temperature, topP, topK, stopSequences, candidateCount (n),
   seed, presencePenalty, frequencyPenalty; `response_format` json_object → responseMimeType
-  application/json, json_schema → also `responseSchema` (cleaned like tool schemas).
+  application/json, json_schema → also `responseSchema` (cleaned like tool schemas);
+  `reasoning_effort` → `thinkingConfig.thinkingBudget` (see `_thinking_config`).
 - Any other field is dropped, with a debug log line naming it.
 
 Gemini has no tool call ids: they are made up as `call_<responseId>_<n>` (the same in a stream and
@@ -58,8 +59,10 @@ from gateway.providers.gemini.schema import clean_schema
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "top_k", "n", "seed", "presence_penalty", "frequency_penalty", "tools",
-    "tool_choice", "response_format",
+    "tool_choice", "response_format", "reasoning_effort",
 })
+PRO_BUDGETS = (128, 32768)    # Gemini 2.5 Pro cannot turn thinking off
+OTHER_BUDGETS = (0, 24576)    # Flash and Flash-Lite can (budget 0)
 EMBEDDING_FIELDS = frozenset({"model", "input", "dimensions", "encoding_format"})
 
 def _api_base(base: str) -> str:
@@ -178,7 +181,20 @@ def _tool_config(choice: Any) -> dict[str, Any]:
     return {"functionCallingConfig": config}
 
 
-def _generation_config(chat: dict[str, Any]) -> dict[str, Any]:
+def _thinking_config(chat: dict[str, Any], model: str, max_tokens: int | None) -> dict[str, Any] | None:
+    """`reasoning_effort` as a thinking budget (`openai_side.THINKING_BUDGETS`; none/minimal → 0),
+    kept in the model's range (a Pro model thinks at least 128 tokens) and below maxOutputTokens,
+    which thinking counts toward."""
+    budget = openai_side.thinking_budget(chat)
+    if budget is None:
+        return None
+    low, high = PRO_BUDGETS if "pro" in model.lower() else OTHER_BUDGETS
+    if max_tokens:
+        high = min(high, max_tokens - 1)
+    return {"thinkingBudget": max(low, min(budget, high))}
+
+
+def _generation_config(chat: dict[str, Any], model: str) -> dict[str, Any]:
     config: dict[str, Any] = {}
     max_tokens = openai_side.requested_max_tokens(chat)
     if max_tokens:
@@ -200,6 +216,9 @@ def _generation_config(chat: dict[str, Any]) -> dict[str, Any]:
         schema = spec.get("schema")
         if isinstance(schema, dict):
             config["responseSchema"] = clean_schema(schema)
+    thinking = _thinking_config(chat, model, max_tokens)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     return config
 
 
@@ -213,7 +232,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["tools"] = _tools(chat["tools"])
         if chat.get("tool_choice") is not None:
             body["toolConfig"] = _tool_config(chat["tool_choice"])
-    config = _generation_config(chat)
+    config = _generation_config(chat, dep.upstream)
     if config:
         body["generationConfig"] = config
     url = _model_url(dep, "streamGenerateContent?alt=sse" if stream else "generateContent")
