@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                                          warmup=0, stream=args.stream))
             result["load"] = r.to_dict()
 
+        worker = stack.worker_pids(gw)[0]  # the worker serving requests, not the supervisor above it
         runs = [("raw", out_dir / f"profile-{stamp}.collapsed")]
         if args.svg:
             runs.append(("flamegraph", out_dir / f"profile-{stamp}.svg"))
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             thread = threading.Thread(target=load)
             thread.start()
             time.sleep(1.5)  # connections open, steady state
-            cmd = [spy, "record", "--pid", str(gw.process.pid), "--duration", str(args.seconds), "--rate",
+            cmd = [spy, "record", "--pid", str(worker),  "--duration", str(args.seconds), "--rate",
                    str(args.rate), "--format", fmt, "--output", str(path), "--nonblocking"]
             spy_run = subprocess.run(cmd, capture_output=True, text=True)
             thread.join()

@@ -68,3 +68,19 @@ def test_request_lines_from_two_processes_on_one_pipe_stay_whole() -> None:
         assert len(line) < 4096 and record["model_asked"].endswith("...[cut: 200000 chars]")
     assert sorted(orjson.loads(line)["request_id"] for line in lines) == sorted(
         f"w{w}-{i}" for w in range(2) for i in range(200))
+
+
+def test_secret_prefilter_never_misses_what_redact_would_mask() -> None:
+    """The cheap scan in front of redaction: every line the secret pattern matches passes it, and
+    an ordinary request line (its `api` field, an `openai` provider) does not pay for redaction."""
+    from gateway.observe.log import _SECRET, _may_hold_secret
+
+    secrets = ["Bearer abcdefgh12", "bearer  xyz.abc-123", "sk-proj-abcdef123", "api_key=abcdef123",
+               "API-KEY: 'abcdefg1'", "apikey\"=abcdef99", "x-Api_Key:abcdefgh"]
+    for text in secrets:
+        assert _SECRET.search(text), text  # redaction runs on the values, the scan on the encoded line
+        assert _may_hold_secret(orjson.dumps({"error": f"upstream said {text} was wrong"})), text
+    ordinary = orjson.dumps({"event": "request", "api": "openai.chat", "provider": "openai",
+                             "model": "gpt-5.4-mini", "status": 200})
+    assert not _SECRET.search(ordinary.decode())
+    assert not _may_hold_secret(ordinary)

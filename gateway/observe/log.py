@@ -34,7 +34,8 @@ _SECRET = re.compile(r"(?i)(bearer\s+|api[-_]?key[\"'=:\s]+|sk-)[A-Za-z0-9._\-]{
 def _may_hold_secret(line: bytes) -> bool:
     """The substrings every `_SECRET` match starts with, found by C-speed scans of the line."""
     low = line.lower()
-    return b"sk-" in low or b"bearer" in low or b"api" in low
+    return b"sk-" in low or b"bearer" in low or (b"api" in low and (
+        b"apikey" in low or b"api_key" in low or b"api-key" in low))
 
 
 def redact(text: str) -> str:

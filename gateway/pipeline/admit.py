@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gateway.state.guard import GuardedState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorstCase:
     """What admit reserves: the prompt bound plus `n` times the output allowance per choice
     (capped by each model's own output limit)."""

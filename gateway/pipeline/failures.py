@@ -22,7 +22,7 @@ from gateway.providers import UpstreamError
 AVAILABILITY_5XX = frozenset({502, 503, 504, 529})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     fall_back: bool      # try the next candidate (else the failure is the request's answer)
     outcome: str         # what settle tells the breaker: failure | neutral | throttled | disabled

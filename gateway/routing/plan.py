@@ -23,7 +23,7 @@ from gateway.routing.tokstats import TokenStats
 RANK = PRIORITY_RANK
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     route: str
     task: str

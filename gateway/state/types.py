@@ -1,6 +1,10 @@
 """The typed arguments and answers of the state scripts: what the pipeline sends to admit and
-settle and what comes back. Plain frozen dataclasses, so `store` (which sends them) and `commands`
+settle and what comes back. Plain dataclasses, so `store` (which sends them) and `commands`
 (which pre-encodes them) both depend on this module and never on each other.
+
+The ones built for every request are not frozen: a frozen dataclass's __init__ sets each field
+through object.__setattr__, about three times the cost, and nothing mutates them after they are
+built. The two that key admit's command cache (BreakerParams, PaceArgs) are frozen, so hashable.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ class BreakerParams:
     min_sources: int = 1         # distinct sources (API keys, the health probe) needed to trip it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Failure:
     deployment: str
     breaker_gen: int
     kind: str = "failure"        # anything but "neutral" counts as a failure
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
     deployment: str
     rpm: int
@@ -56,7 +60,7 @@ class PaceArgs:
 PRIORITY_LEVELS = PRIORITY_RANK  # a priority's name -> the integer admit.lua receives
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AdmitRequest:
     req_id: str
     key: str
@@ -79,7 +83,7 @@ class AdmitRequest:
     key_monthly_micro: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admission:
     ok: bool
     index: int
@@ -99,7 +103,7 @@ class Admission:
     degraded: bool = False       # decided in-process because Redis was unreachable
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SettleRequest:
     req_id: str
     key: str
@@ -125,7 +129,7 @@ class SettleRequest:
     monthly: bool = False        # for a forced settle: a runtime key (counted in the month's hash)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SettleResult:
     settled: bool
     status: str                  # settled | unknown | already_settled | released | orphan
