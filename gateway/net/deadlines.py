@@ -33,12 +33,18 @@ class Deadlines:
         self.fired: set[asyncio.Task] = set()
         self.sweeper: asyncio.Task | None = None
 
+    _last: "Deadlines | None" = None  # the last loop asked about (a worker has one; keeps at most one alive)
+
     @classmethod
     def of_loop(cls) -> "Deadlines":
         loop = asyncio.get_running_loop()
+        last = cls._last
+        if last is not None and last.loop is loop:  # a WeakKeyDictionary lookup costs a weakref each time
+            return last
         found = cls._by_loop.get(loop)
         if found is None:
             found = cls._by_loop[loop] = cls(loop)
+        cls._last = found
         return found
 
     def enter(self, timeout_s: float) -> asyncio.Task:
