@@ -32,6 +32,7 @@ from gateway.auth import bearer_token, key_digest
 from gateway.errors import GatewayError, shown, unauthorized
 from gateway.observe.log import configure, get_logger
 from gateway.pipeline.embeddings import embeddings
+from gateway.ops.admin_auth import AdminGuard
 from gateway.ops.housekeeping import Housekeeper, fold_forever
 from gateway.inbound.anthropic import AnthropicMessages
 from gateway.inbound.anthropic.count import count_tokens
@@ -160,6 +161,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         await upstream.start()
         gw = Gateway(cfg, state, upstream)
         app.state.gateway = gw
+        app.state.admin_guard = AdminGuard(gw.auth, state, cfg.admin)  # the ops door, not a pipeline dependency
         replayed = await state.replay_at_start()
         if replayed:
             get_logger("gateway").warning("journal_replayed", entries=replayed)

@@ -43,7 +43,7 @@ def request(gw: SimpleNamespace, authorization: str | None = None, cookie: str |
     if cookie:
         headers.append((b"cookie", f"{COOKIE}={cookie}".encode()))
     scope = {"type": "http", "method": "GET", "path": "/admin/x", "headers": headers, "query_string": b"",
-             "client": ("10.9.0.1", 5000), "app": SimpleNamespace(state=SimpleNamespace(gateway=gw))}
+             "client": ("10.9.0.1", 5000), "app": SimpleNamespace(state=SimpleNamespace(gateway=gw, admin_guard=gw.admin_guard))}
     return Request(scope)
 
 

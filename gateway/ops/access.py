@@ -56,7 +56,7 @@ async def require_admin(request: Request, *, session: bool = False, scope: str =
             return gw
         raise unauthorized("Invalid or missing admin key or dashboard session.")
     # 403 when no admin key is configured, or when a read key asks to write
-    request.state.actor = await gw.admin_guard.check(request, header, scope)
+    request.state.actor = await request.app.state.admin_guard.check(request, header, scope)
     return gw
 
 

@@ -18,7 +18,6 @@ from gateway.observe.log import RequestLog, get_logger
 from gateway.observe.metrics import Metrics
 from gateway.observe.metrics_share import MetricsShare
 from gateway.observe.request import RequestObserver
-from gateway.ops.admin_auth import AdminGuard
 from gateway.pipeline.admit import Admit, BudgetClock
 from gateway.pipeline.keyring import Keyring
 from gateway.pipeline.settle import Settle
@@ -40,7 +39,6 @@ class Gateway:
         self.started = time.time()
         self.auth = Authenticator(config.keys, config.admin_key_sha256, config.admin_keys)
         self.keyring = Keyring(self.auth, state)
-        self.admin_guard = AdminGuard(self.auth, state, config.admin)
         self.metrics = Metrics(config.metrics.per_key)
         self.metrics_share = MetricsShare.from_env(self.metrics)
         self.log = get_logger("gateway.request")

@@ -139,7 +139,7 @@ async def login(request: Request) -> Response:
         return _login_page("Send the form.", 400)
     key = (parse_qs(body.decode("utf-8", "replace")).get("admin_key") or [""])[0].strip()
     try:
-        await gw.admin_guard.check(request, f"Bearer {key}")  # failures counted, see gateway.ops.admin_auth
+        await request.app.state.admin_guard.check(request, f"Bearer {key}")  # failures counted, see gateway.ops.admin_auth
     except GatewayError as err:
         if err.status == 429:
             response = _login_page("Too many failed attempts; try again later.", 429)
@@ -147,7 +147,7 @@ async def login(request: Request) -> Response:
             return response
         return _login_page("Wrong admin key.", 401)
     try:
-        cookie = await new_session(gw, gw.admin_guard.client_of(request))
+        cookie = await new_session(gw, request.app.state.admin_guard.client_of(request))
     except Exception as exc:
         _log.warning("dashboard_login_failed", error=type(exc).__name__)
         return _login_page("The shared state is unreachable, so no session can be issued; "
