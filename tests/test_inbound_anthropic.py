@@ -77,7 +77,7 @@ def test_request_maps_to_the_canonical_body() -> None:
     assert messages[4]["content"][1] == {"type": "text", "text": "Try again"}
     assert messages[5] == {"role": "system", "content": "Reminder: be brief."}
     native = body[NATIVE]
-    assert native["format"] == "anthropic" and native["forward"] == ("anthropic-beta",)
+    assert native["format"] == "anthropic" and native["headers"] == {}
     assert native["body"] == {k: v for k, v in CLIENT_BODY.items() if k not in ("model", "max_tokens", "stream")}
 
 
@@ -255,3 +255,10 @@ def test_anthropic_stream_thinking_reaches_the_client_with_its_signature() -> No
     assert message.content[0].thinking == "Plan." and message.content[0].signature == "sig-b"
     assert message.content[1].data == "zz" and message.content[2].text == "Done."
     assert message.usage.output_tokens == 7 and message.usage.input_tokens == 9
+
+
+def test_parse_keeps_only_the_client_headers_an_anthropic_deployment_may_receive() -> None:
+    raw = orjson.dumps({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    chat = AnthropicMessages().parse(raw, {"anthropic-beta": "interleaved-thinking-2025-05-14",
+                                           "x-api-key": "sk-ant-client", "authorization": "Bearer x"})
+    assert chat.body[NATIVE]["headers"] == {"anthropic-beta": "interleaved-thinking-2025-05-14"}

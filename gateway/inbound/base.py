@@ -10,13 +10,16 @@ identity: the most common path pays nothing for the seam.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from gateway.errors import GatewayError
 from gateway.pipeline.request import ChatRequest
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import Gateway
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class StreamEncoder(Protocol):
@@ -41,8 +44,9 @@ class Inbound(Protocol):
 
     name: str
 
-    def parse(self, raw: bytes) -> ChatRequest:
-        """The client's body → the canonical request, validated; a GatewayError (400) otherwise."""
+    def parse(self, raw: bytes, headers: Mapping[str, str] = NO_HEADERS) -> ChatRequest:
+        """The client's body (and its headers, lower-case names, for what a same-format provider
+        may receive) → the canonical request, validated; a GatewayError (400) otherwise."""
         ...
 
     def reply(self, body: dict[str, Any], chat: ChatRequest) -> bytes:

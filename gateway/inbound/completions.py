@@ -10,11 +10,12 @@ Refused with a 400 naming the field, because a chat model cannot do them: `echo`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
 from gateway.errors import GatewayError, bad_request
+from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.frames import chunks
 from gateway.inbound.openai_chat import _PassThrough
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
@@ -107,7 +108,7 @@ _STREAM = _Stream()
 class Completions:
     name = "openai.completions"
 
-    def parse(self, raw: bytes) -> ChatRequest:
+    def parse(self, raw: bytes, headers: Mapping[str, str] = NO_HEADERS) -> ChatRequest:
         body = parse_json(raw)
         check_depth(raw, body)
         return chat_request(canonical_body(body))

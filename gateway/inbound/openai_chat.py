@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
 from gateway.errors import GatewayError, sse_error
+from gateway.inbound.base import NO_HEADERS
 from gateway.pipeline.request import ChatRequest, parse_chat
 
 DONE = b"data: [DONE]\n\n"
@@ -33,7 +34,7 @@ _PASS_THROUGH = _PassThrough()
 class OpenAIChat:
     name = "openai.chat"
 
-    def parse(self, raw: bytes) -> ChatRequest:
+    def parse(self, raw: bytes, headers: Mapping[str, str] = NO_HEADERS) -> ChatRequest:
         return parse_chat(raw)
 
     def reply(self, body: dict[str, Any], chat: ChatRequest) -> bytes:

@@ -19,7 +19,6 @@ from gateway.config import TASKS
 from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError
 from gateway.inbound.base import Inbound
-from gateway.providers.base import NATIVE
 from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import Answer, serve
@@ -45,11 +44,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             call.authenticated(key)
             server = gw.config.server
             chat = inbound.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,  # 2
-                                                 headers.get("content-length")))
+                                                 headers.get("content-length")), headers)
             call.model_asked, call.stream = chat.model, chat.stream
-            native = chat.body.get(NATIVE)
-            if native is not None:  # the client headers a same-format provider may receive
-                native["headers"] = {h: headers[h] for h in native.get("forward", ()) if h in headers}
             if recall is not None:
                 await recall(gw, key.name, chat)
             forced = check_header_task(headers.get("x-gateway-task"), TASKS) or key.default_task

@@ -50,11 +50,11 @@ class StreamError(Exception):
 
 NATIVE = "x_gateway_native"
 """The canonical body's one extension field, for what the canonical form cannot express:
-`{"format": <provider wire format>, "body": {...}, "forward": (header names,), "headers": {...}}`.
+`{"format": <provider wire format>, "body": {...}, "headers": {...}}`.
 `body` holds the client's own request fields, which an adapter of that same format sends as they
 came (Anthropic `cache_control`, thinking blocks with their signatures, server tools...), in
-place of its translation of the canonical fields; `forward` names the client headers it may pass
-on (the pipeline fills `headers` from the request). The pipeline removes the field before any
+place of its translation of the canonical fields; `headers` holds the client headers it may pass
+on (the inbound translator picks them). The pipeline removes the field before any
 other format's adapter sees the body (`for_format`), so those never send it."""
 
 

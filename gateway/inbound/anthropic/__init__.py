@@ -6,11 +6,12 @@ stream; `count` answers count_tokens without an upstream call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
 from gateway.errors import GatewayError
+from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.anthropic.reply import error_body, message_body
 from gateway.inbound.anthropic.request import to_canonical
 from gateway.inbound.anthropic.stream import MessagesStream
@@ -23,10 +24,10 @@ class AnthropicMessages:
 
     name = "anthropic.messages"
 
-    def parse(self, raw: bytes) -> ChatRequest:
+    def parse(self, raw: bytes, headers: Mapping[str, str] = NO_HEADERS) -> ChatRequest:
         body = parse_json(raw)
         check_depth(raw, body)
-        return chat_request(to_canonical(body))
+        return chat_request(to_canonical(body, headers))
 
     def reply(self, body: dict[str, Any], chat: ChatRequest) -> bytes:
         return orjson.dumps(message_body(body))

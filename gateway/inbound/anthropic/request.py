@@ -17,11 +17,12 @@ sends as it came and every other provider never sees (gateway.inbound.base, NATI
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
 from gateway.errors import bad_request, shown
+from gateway.inbound.base import NO_HEADERS
 from gateway.providers.base import NATIVE
 
 GATEWAY_DECIDES = frozenset({"model", "max_tokens", "stream"})
@@ -214,8 +215,9 @@ def _number(body: dict[str, Any], name: str, low: float, high: float) -> float |
     return value
 
 
-def to_canonical(body: dict[str, Any], counting: bool = False) -> dict[str, Any]:
-    """The canonical body of a Messages request (`counting`: a count_tokens body, no max_tokens)."""
+def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, counting: bool = False) -> dict[str, Any]:
+    """The canonical body of a Messages request (`counting`: a count_tokens body, no max_tokens);
+    the client headers an Anthropic deployment may receive travel with the native body."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("model: Field required (a model name, a route, or 'auto').", "model")
@@ -267,6 +269,6 @@ def to_canonical(body: dict[str, Any], counting: bool = False) -> dict[str, Any]
     if stream:
         canonical["stream"] = True
         canonical["stream_options"] = {"include_usage": True}
-    canonical[NATIVE] = {"format": "anthropic", "forward": FORWARD_HEADERS,
+    canonical[NATIVE] = {"format": "anthropic", "headers": {h: headers[h] for h in FORWARD_HEADERS if h in headers},
                          "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}}
     return canonical

@@ -8,11 +8,12 @@ for `previous_response_id` when the operator turns storage on. Errors keep OpenA
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import orjson
 
 from gateway.errors import GatewayError, bad_request
+from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.responses import store
 from gateway.inbound.responses.reply import ResponsesRequest, Turn, from_completion
 from gateway.inbound.responses.request import canonical_body
@@ -34,7 +35,7 @@ def _turn(chat: ChatRequest) -> Turn:
 class Responses:
     name = "openai.responses"
 
-    def parse(self, raw: bytes) -> ResponsesRequest:
+    def parse(self, raw: bytes, headers: Mapping[str, str] = NO_HEADERS) -> ResponsesRequest:
         body = parse_json(raw)
         check_depth(raw, body)
         asked = body.get("store", True)
