@@ -48,15 +48,17 @@ clean-data:
 
 # A local multi-replica cluster: one state engine (REDIS=cluster: a 3-master Redis Cluster), the
 # provider simulator, REPLICAS gateway replicas with CLUSTER_WORKERS uvicorn workers each, and nginx
-# (installed from Debian's packages if missing) round-robin on http://127.0.0.1:$(PORT).
+# round-robin on http://127.0.0.1:$(PORT). Nothing is installed: without nginx it stops and prints the
+# install command; LB=none prints the replica URLs instead of starting a load balancer.
 # `make cluster-down` stops exactly what it started; `$(PY) scripts/cluster.py scale N` rescales.
 REPLICAS ?= 3
 CLUSTER_WORKERS ?= 2
 REDIS ?= single
+LB ?= nginx
 .PHONY: cluster cluster-down
 cluster: install
 	SIMULATOR_API_KEY=$${SIMULATOR_API_KEY:-sim-local-key} $(PY) scripts/cluster.py up --replicas $(REPLICAS) \
-		--workers $(CLUSTER_WORKERS) --port $(PORT) --redis $(REDIS) --config $(CONFIG)
+		--workers $(CLUSTER_WORKERS) --port $(PORT) --redis $(REDIS) --lb $(LB) --config $(CONFIG)
 
 cluster-down:
 	$(PY) scripts/cluster.py down

@@ -9,9 +9,9 @@ front, round-robin, unbuffered for SSE.
 
 `make cluster` / `make cluster-down` call this. Every process started is recorded (pid, and the
 command line it was started with) in `.run/cluster/state.json`; `down` stops those pids only, after
-checking each still runs the command it was started with. nginx comes from Debian's packages: when
-it is missing and this runs as root, `apt-get install -y nginx` is tried; without it (or with
-`--lb none`) the replica URLs are printed instead, for client-side round-robin.
+checking each still runs the command it was started with. nginx is never installed from here: when
+it is missing, `up` prints the command that installs it and exits 1 before starting anything; with
+`--lb none` (`make cluster LB=none`) the replica URLs are printed instead, for client-side round-robin.
 """
 
 from __future__ import annotations
@@ -250,22 +250,16 @@ def remove_replicas(state: State, n: int) -> None:
 
 # --------------------------------------------------------------------------- nginx
 
-def find_nginx(install: bool) -> str | None:
-    path = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
-                                          if os.access(p, os.X_OK)), None)
-    if path or not install:
-        return path
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        say("nginx is not installed and this is not root with apt-get: no load balancer")
-        return None
-    say("nginx is not installed: apt-get install -y nginx")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]
-    ok = subprocess.run(cmd, env=env).returncode == 0
-    if not ok:  # stale package lists
-        subprocess.run(["apt-get", "update"], env=env)
-        ok = subprocess.run(cmd, env=env).returncode == 0
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")  # not on a non-root PATH on Debian
+NGINX_MISSING = """nginx is not installed, and `make cluster` installs nothing by itself. Either install it:
+    sudo apt-get install -y nginx          # Debian, Ubuntu (brew install nginx on macOS)
+or run without a load balancer (the replica URLs are printed, for client-side round-robin):
+    make cluster LB=none"""
+
+
+def find_nginx() -> str | None:
+    """The nginx binary on PATH or in sbin, or None: nothing is installed here (the user decides)."""
+    return shutil.which("nginx") or next((p for p in NGINX_PATHS if os.access(p, os.X_OK)), None)
 
 
 def nginx_conf(state: State) -> str:
@@ -362,6 +356,10 @@ def everything(state: State) -> list[dict[str, Any]]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     state = State(Path(args.state_dir))
+    nginx = find_nginx() if args.lb == "nginx" else None
+    if args.lb == "nginx" and not nginx:
+        say(NGINX_MISSING)
+        return 1
     if state.exists():
         running = [p for p in everything(state.load()) if alive(p)]
         if running:
@@ -379,7 +377,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     state.save()
     state.data["lb_port"] = args.port
     try:
-        nginx = find_nginx(install=args.lb == "nginx") if args.lb == "nginx" else None
         start_engine(state, args.redis)
         sim_port = args.sim_port if args.sim_port is not None else int(os.environ.get("SIMULATOR_PORT", "9100"))
         start_simulator(state, sim_port)
