@@ -30,6 +30,9 @@
 --       rotation replaced), 29 team ('-': none), 30 key_monthly_budget (0 = none),
 --       then per candidate (11): deployment rpm tpm max_cost expected_cost n window_ms
 --       cooldown_ms max_cooldown_ms lease_ms min_sources; then per failure (3): deployment gen kind
+-- remaining: the smallest budget left (limit - spent - reserved) before this request's own
+-- reservation, -1 = no budget; the caller subtracts the real cost once it is known, so
+-- sequential requests of one key see it fall (the worst case would make it jump back up).
 -- Returns {ok, index, reason, retry_after_ms, gen, probe, spent, reserved, remaining, dup,
 --          now_us (string), {dep1, reason1, dep2, reason2, ...}, downgraded, pace_mode,
 --          pace_ratio_permille}
@@ -163,10 +166,10 @@ if A.key_month > 0 or TL.month > 0 then
   bind(A.key_month, m[1], m[2])
   if team ~= '' then bind(TL.month, m[3], m[4]) end
 end
-local function remaining_after(amt)
+local function budget_left()
   local r = -1
   for _, b in ipairs(budgets) do
-    local left = b[1] - b[2] - amt
+    local left = b[1] - b[2]
     if r < 0 or left < r then r = left end
   end
   return r
@@ -179,7 +182,7 @@ local function fits(amt)
 end
 
 local d = { ok = 0, index = -1, reason = '', retry_ms = 0, gen = 0, probe = 0, spent = spent,
-  reserved = reserved, remaining = remaining_after(0), skipped = {}, downgraded = '', pace_mode = 0,
+  reserved = reserved, remaining = budget_left(), skipped = {}, downgraded = '', pace_mode = 0,
   pace_ratio = 0 }
 
 -- Store the decision under the req record (idempotency) and reply.
@@ -334,9 +337,8 @@ res_count(K.spend, mk, rec, c.cost)
 redis.call('EXPIRE', K.spend, A.retention_s)
 if mk then redis.call('EXPIRE', mk, A.retention_s + MONTH_S) end
 reserved = reserved + c.cost
-for _, bu in ipairs(budgets) do bu[2] = bu[2] + c.cost end
 
+-- d.remaining stays as it was before this reservation (see the header comment)
 d.ok, d.index, d.gen, d.reserved = 1, chosen.i - 1, b.gen, reserved
-d.remaining = remaining_after(0)
 if chosen.probe then d.probe = 1 end
 return finish({ state = 'admitted', dep = c.dep })

@@ -122,7 +122,7 @@ class Metrics:
                                ("model", "task", "metric"))
         self.budget_spent = Gauge("gateway_budget_spent_usd", "Today's settled global spend, as of the last admit.", ())
         self.budget_remaining = Gauge("gateway_budget_remaining_usd", "Smallest remaining budget seen at the "
-                                      "last admit.", ())
+                                      "last admit, before its own reservation.", ())
         self.degraded = Gauge("gateway_state_degraded", "1 while Redis is unreachable and controls follow their "
                               "fail-open/closed policies.", ())
         self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())

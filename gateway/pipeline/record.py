@@ -127,8 +127,15 @@ class Call:
         if self.usage.reported or self.cost_micro:
             headers["x-gateway-cost-usd"] = f"{self.cost_micro / 1_000_000:.6f}"
         if self.budget_remaining_micro >= 0:
-            headers["x-gateway-budget-remaining-usd"] = f"{self.budget_remaining_micro / 1_000_000:.6f}"
+            headers["x-gateway-budget-remaining-usd"] = f"{self.budget_left_micro() / 1_000_000:.6f}"
         return headers
+
+    def budget_left_micro(self) -> int:
+        """The budget left after this request: as admit found it before this request's reservation,
+        less the real cost when it is known (a JSON answer; a stream's headers leave before its
+        cost, so there it is the budget left before the request). Sequential requests of one key
+        see it fall; the worst-case reservation would make it jump back up."""
+        return max(0, self.budget_remaining_micro - self.cost_micro)
 
     def log_fields(self) -> dict[str, Any]:
         return {

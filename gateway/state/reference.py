@@ -149,10 +149,10 @@ class StateModel(KeyRecordsModel):
             (tl["monthly_micro"] if team else 0,
              mh.get(f"cost:team:{team}", 0) + mh.get(f"reserved:team:{team}", 0))) if limit > 0]
 
-        def remaining(amt: int) -> int:
+        def budget_left() -> int:
             r = -1
             for limit, used in budgets:
-                left = limit - used - amt
+                left = limit - used
                 if r < 0 or left < r:
                     r = left
             return r
@@ -161,7 +161,7 @@ class StateModel(KeyRecordsModel):
             return all(used + amt <= limit for limit, used in budgets)
 
         d = dict(ok=0, index=-1, reason="", retry_after_ms=0, gen=0, probe=0, spent=spent,
-                 reserved=reserved, remaining=remaining(0), dup=0, skipped=(), downgraded="", pace_mode=0,
+                 reserved=reserved, remaining=budget_left(), dup=0, skipped=(), downgraded="", pace_mode=0,
                  pace_ratio=0)
 
         def finish(state: str) -> ModelAdmission:
@@ -289,9 +289,8 @@ class StateModel(KeyRecordsModel):
         )
         self._res_count(day, self.res[a["req_id"]], c["cost"])
         reserved += c["cost"]
-        for bu in budgets:
-            bu[1] += c["cost"]
-        d.update(ok=1, index=i, gen=b.gen, reserved=reserved, remaining=remaining(0), probe=int(probe))
+        # remaining stays as before this reservation: the caller subtracts the real cost
+        d.update(ok=1, index=i, gen=b.gen, reserved=reserved, probe=int(probe))
         return finish("admitted")
 
     def _count(self, day: str, s: dict, status: str, now: int, team: str = "", monthly: bool = False) -> None:

@@ -29,7 +29,7 @@ async def test_admit_settle_roundtrip(backend3):
     s = await backend3.store()
     a = await s.admit(admit_req("r1", global_budget=10_000, key_budget=5_000, cands=[cand(cost=300)]))
     assert (a.ok, a.index, a.reason, a.reserved_micro, a.spent_micro) == (True, 0, "", 300, 0)
-    assert a.budget_remaining_micro == 4_700
+    assert a.budget_remaining_micro == 5_000  # before its own reservation: the caller subtracts the cost
     assert await s.settle(settle_req("r1", cost=250, tin=120, tout=30, cached=7))
     # at once: what admission reads; the other counters wait for the fold
     assert await unfolded(s) == {"cost:total": 250, "cost:key:demo": 250, "reserved:total": 0, "reserved:key:demo": 0}
@@ -343,19 +343,19 @@ async def test_budget_boundaries_exact(backend):
     # spent + reserved + max_cost == budget fits; one micro-dollar more does not
     a = await s.admit(admit_req("a", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=600)]))
     b = await s.admit(admit_req("b", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=400)]))
-    assert a.ok and b.ok and b.budget_remaining_micro == 0
+    assert a.ok and b.ok and (a.budget_remaining_micro, b.budget_remaining_micro) == (1_000, 400)
     c = await s.admit(admit_req("c", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=1)]))
     assert not c.ok and c.reason == "budget_exceeded" and c.budget_remaining_micro == 0
     # settling below the reservation frees the difference; above it counts the real cost
     assert await s.settle(settle_req("a", key="k", cost=500))
     d = await s.admit(admit_req("d", key="k", key_budget=1_000, global_budget=5_000, cands=[cand(cost=100)]))
-    assert d.ok and d.budget_remaining_micro == 0 and d.spent_micro == 500
+    assert d.ok and d.budget_remaining_micro == 100 and d.spent_micro == 500
     assert await s.settle(settle_req("b", key="k", cost=450))
     sp = await spend(s)
     assert sp["cost:key:k"] == 950 and sp["reserved:key:k"] == 100
     # another key still has the global budget
     e = await s.admit(admit_req("e", key="other", global_budget=5_000, cands=[cand(cost=3_950)]))
-    assert e.ok and e.budget_remaining_micro == 0
+    assert e.ok and e.budget_remaining_micro == 3_950
 
 
 async def test_rpm_burst_exact_and_retry_after(backend):
