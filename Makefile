@@ -14,7 +14,7 @@ DATA_DIR ?= .gateway/$(basename $(notdir $(CONFIG)))
 SIMULATOR ?= $(if $(filter configs/demo.yaml,$(CONFIG)),$(SIMULATOR_PORT))
 export SIMULATOR_PORT
 
-.PHONY: install run test check-config clean clean-data
+.PHONY: install run test check-config clean clean-data docs
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -36,6 +36,10 @@ test: install
 
 check-config: install
 	$(VENV)/bin/gateway check-config $(CONFIG)
+
+# docs/configuration.md from the config model (tests/test_config_reference.py fails when it is stale).
+docs: install
+	$(PY) -m gateway.config.reference > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

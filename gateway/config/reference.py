@@ -1,0 +1,336 @@
+"""The configuration reference: every field of the YAML file, its type, default and meaning.
+
+`python -m gateway.config.reference > docs/configuration.md` (`make docs`) writes the page. The
+defaults are read from the config model (the frozen dataclasses of `gateway.config.model`), in
+the file's units (seconds, USD); a test checks that the page is what this module prints, that
+every field the parser accepts is here (and nothing else), and that the parser's defaults are
+the model's, so the page cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gateway.config.model import (PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES, WIRE_FORMATS, AdminAuth,
+                                  Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseStorage,
+                                  Provider, Server, StateSettings, Timeouts)
+from gateway.net.egress import Egress
+
+NONE = "none"  # a field with no default: absent means off / not set
+REQUIRED = "required"
+
+
+def model_default(cls: type, attr: str, scale: float = 1) -> Any:
+    """A dataclass default in the file's units (`scale` 1000: milliseconds shown as seconds)."""
+    value = next(f.default for f in fields(cls) if f.name == attr)
+    if value is None:
+        return NONE
+    if scale != 1:
+        value = value / scale
+        return int(value) if float(value).is_integer() else value
+    return value
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    default: Any
+    doc: str
+
+
+@dataclass(frozen=True)
+class Section:
+    path: str   # as the parser names it (<root>: "top level"); <name>: a name you choose, []: a list item
+    doc: str
+    fields: tuple[Field, ...]
+
+
+def _fields(cls: type, rows: list[tuple[str, str, str]], scales: dict[str, tuple[str, float]] | None = None
+            ) -> tuple[Field, ...]:
+    """Fields whose defaults come from `cls`: rows of (name, type, doc); `scales` maps a file
+    name to (model attribute, divisor) where the model keeps another unit."""
+    scales = scales or {}
+    out = []
+    for name, typ, doc in rows:
+        attr, scale = scales.get(name, (name, 1))
+        out.append(Field(name, typ, model_default(cls, attr, scale), doc))
+    return tuple(out)
+
+
+def _ms(*names: str) -> dict[str, tuple[str, float]]:
+    return {n: (n[:-2] + "_ms", 1000) for n in names}
+
+
+_CHAIN = (
+    Field("primary", "model name", REQUIRED, "The first model tried. Not needed with `strategy: cheapest`."),
+    Field("fallbacks", "list of model names", "[]", "Tried in order when the one before fails with a "
+          "retryable error (connection, timeout, 5xx, 429, the provider refusing the gateway's key)."),
+    Field("min_quality", "number 0..1", 0.0, "With `strategy: cheapest`: only models whose quality for the task "
+          "(`models.<name>.quality`) reaches this. With `ordered`: the primary must reach it."),
+    Field("priority", f"one of {', '.join(PRIORITIES)}", "normal", "The requests' priority: low (then normal) "
+          "moves to its cheapest candidate when spend runs ahead of pace; critical never does."),
+    Field("strategy", "ordered | cheapest", "ordered", "`ordered`: primary then fallbacks. `cheapest`: every chat "
+          "model good enough, ranked by this request's expected cost."),
+)
+
+SECTIONS: tuple[Section, ...] = (
+    Section("top level", "The file's top-level fields.", (
+        Field("default_route", "route name", "`auto` if defined, else the first route",
+              "The route for `model` values that name neither a route nor a model."),
+        Field("embedding_route", "route name", "`embeddings` if defined, else none",
+              "What `model=\"auto\"` means on `/v1/embeddings`; its models must be `kind: embedding`."),
+        Field("admin_key_sha256", "SHA-256 hex", NONE, "The admin key's digest: a `write` admin key (admin API, "
+              "dashboard, `gateway keys`). Unset: the admin API and dashboard are closed."),
+        Field("server", "mapping", "", "See [server](#server)."),
+        Field("state", "mapping", "", "See [state](#state)."),
+        Field("budget", "mapping", "", "See [budget](#budget)."),
+        Field("breaker", "mapping", "", "See [breaker](#breaker)."),
+        Field("providers", "mapping", REQUIRED, "Name → provider; see [providers.&lt;name&gt;](#providersname)."),
+        Field("models", "mapping", REQUIRED, "Name → model; see [models.&lt;name&gt;](#modelsname)."),
+        Field("routes", "mapping", "", "Name → route; see [routes.&lt;name&gt;](#routesname)."),
+        Field("keys", "list", "[]", "The gateway keys of the file; see [keys[]](#keys)."),
+        Field("admin_keys", "list", "[]", "More admin keys with a scope; see [admin_keys[]](#admin_keys)."),
+        Field("housekeeping", "mapping", "", "See [housekeeping](#housekeeping)."),
+        Field("admin", "mapping", "", "See [admin](#admin)."),
+        Field("metrics", "mapping", "", "See [metrics](#metrics)."),
+        Field("responses", "mapping", "", "See [responses](#responses)."),
+    )),
+    Section("server", "Limits of one request and of the HTTP edge.", _fields(Server, [
+        ("max_body_bytes", "integer >= 1024", "A larger body is refused with 413 before it is read whole."),
+        ("request_timeout_s", "seconds", "The whole request's deadline, every attempt and backoff included."),
+        ("attempt_budget", "integer >= 1", "Upstream calls one request may make, fallbacks and retries included."),
+        ("reservation_ttl_s", "integer seconds", "A reservation no settle has replaced by then is charged in "
+         "full (a replica died mid-request)."),
+        ("default_max_output_tokens", "integer", "The output allowance reserved (and sent upstream as the cap) "
+         "when the request sets none."),
+        ("body_read_timeout_s", "seconds", "From the end of the headers to the end of the body: 408 beyond."),
+        ("max_header_bytes", "integer >= 1024", "Request line and headers together: 431 beyond."),
+        ("max_headers", "integer >= 8", "Header lines: 431 beyond."),
+        ("header_timeout_s", "seconds", "From a request's first byte to the end of its headers: 408 beyond."),
+        ("keep_alive_s", "seconds", "An idle connection is closed after this."),
+        ("max_connections", "integer >= 16", "Open connections per worker; lowered to fit the open-file limit."),
+    ])),
+    Section("state", "The shared state in Redis (or the private engine) and what happens when it is away.",
+            _fields(StateSettings, [
+        ("prefix", "string", "The hash tag of every key (`{gw}:...`): one slot, so Redis Cluster works unchanged. "
+         "No braces or spaces."),
+        ("timeout_ms", "integer milliseconds", "A state call slower than this counts as Redis unavailable."),
+        ("retention_days", "integer", "How long daily spend counters and the ledger's days are kept."),
+        ("ledger_maxlen", "integer >= 100", "Settled requests kept in the ledger stream (fold reads it)."),
+        ("fold_interval_ms", "integer milliseconds", "How often each worker folds per-dimension spend counters "
+         "from the ledger; 0: only when the admin API, dashboard or `gateway spend` reads them."),
+        ("on_failure_rate_limits", "fail_open | fail_closed", "Rate limits while Redis is unreachable."),
+        ("on_failure_breakers", "fail_open | fail_closed", "Circuit breakers while Redis is unreachable."),
+        ("on_failure_budgets", "auto | fail_open | fail_closed", "Budgets while Redis is unreachable; `auto`: "
+         "closed for keys with a budget, open otherwise."),
+        ("replicas", "integer >= 1", "While degraded, each replica enforces the shared rate limits divided "
+         "by this."),
+        ("journal_dir", "path", "Where settles Redis could not take wait to be replayed; default "
+         "`<data dir>/journal`."),
+        ("unready_after_s", "seconds", "With the private engine, `/readyz` answers 503 once it has been "
+         "unreachable this long."),
+        ("health_check_s", "seconds", "A connection idle longer than this is PINGed before use; 0: never."),
+        ("tls_ca_file", "path", "CA bundle for `rediss://` URLs (their `ssl_*` query options win)."),
+        ("tls_cert_file", "path", "Client certificate for `rediss://`."),
+        ("tls_key_file", "path", "Client certificate's key for `rediss://`."),
+        ("tls_cert_reqs", "required | optional | none", "Server certificate verification for `rediss://`."),
+        ("tls_check_hostname", "boolean", "Check the server certificate's host name."),
+    ])),
+    Section("budget", "The global daily budget, decided in Redis with Redis time so every replica agrees.", (
+        Field("daily_usd", "USD", model_default(Budget, "daily_micro", 1e6), "The daily budget; 0: none. Spend "
+              "past it follows `at_limit`."),
+        Field("timezone", "IANA timezone", model_default(Budget, "timezone"), "Where the budget day starts."),
+        Field("hard_limit_usd", "USD >= daily_usd", "`daily_usd`", "Never overshot: admit reserves each request's "
+              "worst case against it."),
+        Field("pace", "mapping", "", "See [budget.pace](#budgetpace)."),
+        Field("at_limit", "mapping", "", "See [budget.at_limit](#budgetat_limit)."),
+    )),
+    Section("budget.pace", "When spend runs ahead of the day's allowance (daily budget × elapsed share of the day "
+            "+ burst), low-priority work moves to cheaper models; hysteresis keeps it from flapping. "
+            "Needs exit < enter <= normal_enter.", _fields(Pace, [
+        ("burst_share", "number", "Share of the daily budget allowed ahead of pace."),
+        ("enter", "number", "Low priority downgrades at spend >= enter × allowance."),
+        ("normal_enter", "number", "Normal priority downgrades too at spend >= normal_enter × allowance."),
+        ("exit", "number", "Both return to their own chain below exit × allowance."),
+    ])),
+    Section("budget.at_limit", "Past the daily budget, per priority: `cheapest` (serve on the cheapest candidate "
+            "up to the hard limit) or `refuse` (429 `budget_exceeded`).",
+            tuple(Field(p, "refuse | cheapest", dict(Budget().at_limit)[p], f"Requests of priority {p}.")
+                  for p in PRIORITIES)),
+    Section("breaker", "One circuit breaker per deployment, shared by every replica, with one half-open probe "
+            "cluster-wide.", _fields(Breaker, [
+        ("failures", "integer >= 1", "Failures within `window_s` that open it."),
+        ("window_s", "seconds", "The window failures are counted in."),
+        ("cooldown_s", "seconds", "Open this long before a probe; doubles on each failed probe."),
+        ("max_cooldown_s", "seconds", "The cooldown's ceiling."),
+        ("probe_lease_s", "seconds", "How long the one half-open probe may take before another may try."),
+        ("min_sources", "integer >= 1", "Distinct API keys (or the health probe) whose failures are needed to "
+         "open it: one bad client cannot."),
+        ("auth_cooldown_s", "seconds", "Open this long when the provider rejects the gateway's own key."),
+        ("throttle_s", "seconds", "A deployment that answered 429 without Retry-After is skipped this long."),
+        ("max_throttle_s", "seconds", "A provider's Retry-After is honoured up to this."),
+    ], _ms("window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s", "auth_cooldown_s", "throttle_s",
+           "max_throttle_s"))),
+    Section("providers.<name>", "An upstream API.", (
+        Field("format", " | ".join(WIRE_FORMATS), REQUIRED, "The wire format spoken."),
+        Field("base_url", "http(s) URL", REQUIRED, "The API's base URL (OpenAI-style ones end in `/v1`)."),
+        Field("api_key_env", "environment variable name", REQUIRED, "Where the provider key is read from; the "
+              "key is never in the file. `null`: no key (a local server)."),
+        Field("optional", "boolean", False, "Unset key: leave the provider out with its models (one warning) "
+              "instead of refusing to start."),
+        Field("api_version", "string", NONE, "Azure OpenAI's `api-version` (required for `azure`)."),
+        Field("headers", "mapping", "{}", "Extra headers sent on every call."),
+        Field("max_retries", "integer", model_default(Provider, "max_retries"), "Accepted but not used: retries are the fallback chain's, bounded by "
+              "`server.attempt_budget`."),
+        Field("timeouts", "mapping", "", "See [providers.&lt;name&gt;.timeouts](#providersnametimeouts)."),
+        Field("quirks", "mapping", "", "See [providers.&lt;name&gt;.quirks](#providersnamequirks)."),
+        Field("proxy", "http:// URL | none", "from `HTTPS_PROXY`/`NO_PROXY`", "The egress proxy; `none`: direct."),
+        Field("ca_file", "path", NONE, "A PEM CA bundle that replaces the system trust store for this provider "
+              "(e.g. behind a TLS-inspecting proxy)."),
+        Field("max_connections", "integer >= 1", model_default(Egress, "max_connections"),
+              "Open connections to this provider, per worker; more concurrent calls wait their turn."),
+    )),
+    Section("providers.<name>.timeouts", "Per attempt.", _fields(Timeouts, [
+        ("connect_s", "seconds", "TCP and TLS connect."),
+        ("first_byte_s", "seconds", "From the request sent to the answer's headers."),
+        ("idle_s", "seconds", "Between two chunks of a stream."),
+        ("total_s", "seconds", "The whole attempt."),
+    ])),
+    Section("providers.<name>.quirks", "What an OpenAI-compatible server does differently.", _fields(Quirks, [
+        ("stream_usage", "boolean", "Send `stream_options.include_usage` on streams."),
+        ("max_tokens_field", "max_tokens | max_completion_tokens", "Rename the output cap to this field."),
+        ("drop_fields", "list of strings", "Request fields the server rejects, removed before sending."),
+    ])),
+    Section("models.<name>", "A deployment: one model reachable through one provider, the unit of routing, "
+            "limits and breakers.", (
+        Field("provider", "provider name", REQUIRED, "Which `providers` entry serves it."),
+        Field("upstream", "string", "the model's name", "The model name sent to the provider."),
+        Field("price", "mapping", REQUIRED, "See [models.&lt;name&gt;.price](#modelsnameprice)."),
+        Field("context_window", "integer tokens", 128_000, "Prompt and output together; longer requests skip it."),
+        Field("max_output_tokens", "integer tokens", 16_384, "The largest output cap it accepts."),
+        Field("rpm", "integer", 0, "Requests per minute across the cluster; 0: no limit."),
+        Field("tpm", "integer", 0, "Tokens per minute (reserved worst case) across the cluster; 0: no limit."),
+        Field("quality", "mapping task → 0..1", "{}", f"Per task ({', '.join(TASKS)}): how good it is; "
+              "`min_quality` and `strategy: cheapest` read it."),
+        Field("kind", "chat | embedding", "chat", "Embedding models serve `/v1/embeddings` only."),
+    )),
+    Section("models.<name>.price", "USD per million tokens.", (
+        Field("input", "USD", REQUIRED, "Prompt tokens."),
+        Field("output", "USD", 0.0, "Output tokens."),
+        Field("cached_input", "USD", "`input`", "Prompt tokens the provider served from its cache."),
+        Field("reasoning", "USD", "`output`", "Reasoning tokens, where priced apart."),
+    )),
+    Section("routes.<name>", "What a `model` value that names the route means: a default chain and per-task "
+            "chains.", _CHAIN + (
+        Field("tasks", "mapping task → chain", "{}", "Per task chains; see "
+              "[routes.&lt;name&gt;.tasks.&lt;task&gt;](#routesnametaskstask). Without a default chain, "
+              "unknown tasks take `complex_reasoning`'s."),
+        Field("experiments", "list", "[]", "See [routes.&lt;name&gt;.experiments[]](#routesnameexperiments)."),
+        Field("on_uncertain", " | ".join(UNCERTAIN_POLICIES), NONE, "Where a request whose task the classifier "
+              "is unsure of goes: the most demanding task's chain, the default chain, or the cheapest."),
+        Field("uncertain_below", "number 0..1", UNCERTAIN_BELOW, "A classification with a lower confidence is "
+              "uncertain."),
+    )),
+    Section("routes.<name>.tasks.<task>", f"The chain of one task ({', '.join(TASKS)}); its priority defaults "
+            "to the route's.", _CHAIN),
+    Section("routes.<name>.experiments[]", "A sticky weighted split: `weight` of the traffic (per end user) "
+            "takes this chain instead.", _CHAIN + (
+        Field("name", "string", REQUIRED, "Shown in `x-gateway-experiment` and the dashboard."),
+        Field("weight", "number 0..1", REQUIRED, "The share of traffic."),
+        Field("task", "task", NONE, "Only requests of this task; none: every task."),
+        Field("priorities", "list of priorities", ", ".join(PRIORITIES[:-1]), "The priorities it may take."),
+    )),
+    Section("keys[]", "The gateway keys of the file (runtime keys are made with `gateway keys`).", (
+        Field("name", "string", REQUIRED, "Unique; the name in logs, spend and metrics."),
+        Field("sha256", "SHA-256 hex", REQUIRED, "The key's digest; the key itself is never stored."),
+        Field("rpm", "integer", 0, "Requests per minute; 0: no limit."),
+        Field("tpm", "integer", 0, "Tokens per minute (reserved worst case); 0: no limit."),
+        Field("daily_budget_usd", "USD", 0.0, "The key's daily budget; 0: none."),
+        Field("allowed_models", "list of model or route names", "[]", "Empty: every model and route."),
+        Field("priority", f"one of {', '.join(PRIORITIES)}", NONE, "Raises (never lowers) its requests' priority."),
+        Field("default_task", "task", NONE, "The task when the request forces none (`x-gateway-task`)."),
+    )),
+    Section("admin_keys[]", "Admin keys besides `admin_key_sha256`.", (
+        Field("name", "string", REQUIRED, "Named in the audit log."),
+        Field("sha256", "SHA-256 hex", REQUIRED, "The key's digest."),
+        Field("scope", "read | write", "read", "`read`: the admin API's GETs and the dashboard; `write`: also "
+              "creating, changing and revoking keys and teams."),
+    )),
+    Section("housekeeping", "Work one replica does at a time under a Redis lease: provider health probes that "
+            "feed the breakers, the token-inflation watch, the spend samples of the dashboard.",
+            _fields(Housekeeping, [
+        ("interval_s", "seconds", "How often."),
+        ("probe_timeout_s", "seconds", "One health probe's timeout."),
+        ("inflation_threshold", "number", "Alert when tokens per request of a (model, task) change by more "
+         "than this share."),
+        ("inflation_recent_s", "seconds", "The recent window compared."),
+        ("inflation_baseline_s", "seconds", "The baseline window it is compared with."),
+        ("inflation_min_requests", "integer >= 1", "Requests needed in each window before an alert."),
+    ])),
+    Section("admin", "Failed admin-key attempts (dashboard login, `/admin/*`) allowed per window, counted "
+            "across replicas.", _fields(AdminAuth, [
+        ("failures_per_client", "integer >= 1", "Per client address."),
+        ("failures_total", "integer >= 1", "From every client together."),
+        ("window_s", "seconds", "The window they are counted in."),
+        ("client_ip_header", "header name", "The header a trusted proxy puts the client's address in (its last "
+         "entry); unset: the TCP peer."),
+    ])),
+    Section("metrics", "`GET /metrics`.", _fields(MetricsSettings, [
+        ("token_sha256", "SHA-256 hex", "A bearer token the scrape must send (its digest); unset: open."),
+        ("per_key", "boolean", "Give the cost series a `key` label (one series per key)."),
+    ])),
+    Section("responses", "Responses API storage for `previous_response_id`.", _fields(ResponseStorage, [
+        ("enabled", "boolean", "Store responses at all."),
+        ("ttl_s", "integer seconds", "How long a stored turn is kept."),
+        ("max_response_bytes", "integer >= 1024", "The largest turn stored."),
+        ("max_key_bytes", "integer >= 1024", "Stored per API key; the oldest go first."),
+    ])),
+)
+
+
+def _cell(value: Any) -> str:
+    if value == "":
+        return ""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (int, float)):
+        return f"`{value}`"
+    if isinstance(value, tuple):
+        return f"`[{', '.join(value)}]`"
+    text = str(value)
+    return text if "`" in text or " " in text or text in (NONE, REQUIRED) else f"`{text}`"
+
+
+def render() -> str:
+    """The whole page, as docs/configuration.md holds it."""
+    out = ["# Configuration reference", "",
+           "<!-- Generated by `python -m gateway.config.reference` (`make docs`) from the config model; "
+           "do not edit by hand: tests/test_config_reference.py fails when this page and the code differ. -->",
+           "",
+           "One YAML file, given by `--config` or `GATEWAY_CONFIG`. `${NAME}` and `${NAME:-default}` are "
+           "replaced from the environment; `gateway check-config FILE` validates it without serving. An "
+           "unknown field, a wrong type or a value out of range stops start-up with the file, the path "
+           "and the value. Durations are in seconds unless the name ends in `_ms`; money is in USD. "
+           "`<name>` is a name you choose; `[]` is a list item.", ""]
+    out += ["Sections: " + ", ".join(f"[{s.path.replace('<', '&lt;').replace('>', '&gt;')}](#{anchor(s.path)})"
+                                     for s in SECTIONS), ""]
+    for s in SECTIONS:
+        out += [f"## {s.path.replace('<', '&lt;').replace('>', '&gt;')}", "", s.doc, "",
+                "| field | type | default | meaning |", "|---|---|---|---|"]
+        for f in s.fields:
+            cells = (f"`{f.name}`", f.type, _cell(f.default), f.doc)
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def anchor(path: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes."""
+    return "".join(c for c in path.lower() if c.isalnum() or c in "-_ ").replace(" ", "-")
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
