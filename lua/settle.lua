@@ -14,7 +14,7 @@
 --       13 spendm:<month of prev day>
 -- ARGV: 1 req_id, 2 key, 3 deployment, 4 provider, 5 model, 6 task, 7 route, 8 day,
 --       9 prev_day, 10 cost, 11 tokens_in, 12 tokens_out, 13 cached_tokens, 14 outcome,
---       15 breaker_gen, 16 latency_ms, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
+--       15 breaker_gen, 16 latency_us, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
 --       21 force (0/1), 22 experiment arm ('-' for none), 23 hold_ms (throttled: skip the
 --       deployment this long; disabled: keep it open this long), 24 team ('-': none) and
 --       25 monthly (0/1: a runtime key) for a forced settle with no reservation (a reservation
@@ -35,7 +35,7 @@ local A = {
   cost = int_arg(ARGV[10], 'cost'), tin = int_arg(ARGV[11], 'tokens_in'),
   tout = int_arg(ARGV[12], 'tokens_out'), cached = int_arg(ARGV[13], 'cached_tokens'),
   outcome = enum_arg(ARGV[14], 'outcome', { 'success', 'failure', 'neutral', 'throttled', 'disabled' }),
-  gen = int_arg(ARGV[15], 'breaker_gen'), latency_ms = int_arg(ARGV[16], 'latency_ms'),
+  gen = int_arg(ARGV[15], 'breaker_gen'), latency_us = int_arg(ARGV[16], 'latency_us'),
   tpm = int_arg(ARGV[17], 'tpm'), key_tpm = int_arg(ARGV[18], 'key_tpm'),
   maxlen = int_arg(ARGV[19], 'ledger_maxlen', 1), retention_s = int_arg(ARGV[20], 'retention_s', 1),
   force = int_arg(ARGV[21], 'force'), arm = str_arg(ARGV[22], 'arm'), hold_ms = int_arg(ARGV[23], 'hold_ms'),
@@ -63,12 +63,13 @@ local function count(sk, mk, team, day, status, reserved_amt)
   elseif A.outcome == 'disabled' then changed = cb_disable(b, now, A.hold_ms)
   else changed = cb_report(b, now, A.gen, A.outcome, A.req_id, (string.gsub(A.key, '%s', '_'))) end
   if changed then cb_save(K.cb, b) end
-  if A.outcome == 'success' then latency_add(K.lat, A.latency_ms) end
+  if A.outcome == 'success' then latency_add(K.lat, math.floor(A.latency_us / 1000)) end
   redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'fold', '1', 'req_id', A.req_id,
     'status', status, 'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider,
     'model', A.model, 'task', A.task, 'route', A.route, 'arm', A.arm, 'cost', ARGV[10],
     'reserved', reserved_amt, 'in', ARGV[11], 'out', ARGV[12], 'cached', ARGV[13],
-    'outcome', A.outcome, 'latency_ms', ARGV[16], 'ts_us', fmt(now))
+    'outcome', A.outcome, 'latency_ms', fmt(math.floor(A.latency_us / 1000)), 'ts_us', fmt(now),
+    'latency_us', ARGV[16])  -- last: fold reads the fields before it by position
   redis.call('HSET', K.req, 'state', 'settled')
   if redis.call('PTTL', K.req) < 0 then redis.call('PEXPIRE', K.req, 86400000) end
 end

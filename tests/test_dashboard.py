@@ -6,6 +6,8 @@ UPDATE_SCREENSHOTS is set)."""
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import http.client
 import json
 import os
@@ -18,6 +20,7 @@ from typing import Iterator
 
 import openai
 import pytest
+import redis
 
 from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, start_gateway, start_simulator, wait_for
 from tests.test_gateway_e2e import sim_set
@@ -36,9 +39,20 @@ housekeeping:
 
 
 def fmt_usd(v: float) -> str:
-    """The page's formatting (dashboard.js fmtUSD)."""
-    a = abs(v)
-    return f"${v:.{2 if a >= 100 else 4 if a >= 1 else 6}f}"
+    """The page's one money format (dashboard.js fmtUSD): 2 decimals from $1, 4 significant
+    digits below."""
+    a, sign = abs(v), "-" if v < 0 else ""
+    if a >= 1:
+        return f"{sign}${a:,.2f}"
+    if a == 0:
+        return "$0.00"
+    text = f"{a:.{min(10, 3 - math.floor(math.log10(a)))}f}"
+    return f"{sign}$1.00" if float(text) >= 1 else f"{sign}${text}"
+
+
+USD_CASES = [0, 0.0712345, 0.5, 0.000123456, 1, 1.5, 49.999, 1234.5678, 1e-6, 0.99996, -0.25, 50]
+LATENCY_CASES = {0.412: "412 µs", 0.001: "1 µs", 1: "1.0 ms", 7.26: "7.3 ms", 250: "250 ms", 12_500: "12.5 s"}
+LATENCY_TEXT = re.compile(r"^(\d+ µs|\d+\.\d ms|\d+ ms|\d+\.\d s|–)$")
 
 
 def admin(gw: Proc, path: str) -> dict:
@@ -164,6 +178,23 @@ def test_dashboard_renders_the_cluster(stack: tuple[Proc, Proc, Path]) -> None:
             for i in range(canvases.count()):
                 box = canvases.nth(i).bounding_box()
                 assert box and box["width"] > 100 and box["height"] > 100
+            # one money format, one latency format (µs below 1 ms), from the page's own helpers
+            assert page.evaluate("vs => vs.map(v => window.dashboard.fmt.usd(v))", USD_CASES) == \
+                [fmt_usd(v) for v in USD_CASES]
+            assert page.evaluate("vs => vs.map(v => window.dashboard.fmt.latency(v))", list(LATENCY_CASES)) == \
+                list(LATENCY_CASES.values())
+            # demo scale: $0.07 spent against a $50 budget is drawn on a scale of its own, the
+            # allowance and the hard limit listed above it
+            demo = page.evaluate("""() => window.dashboard.spendScaleOf(0.07, [{label: "pace allowance", usd: 27.5},
+                {label: "daily budget", usd: 0}, {label: "hard limit", usd: 50}])""")
+            assert demo["top"] == pytest.approx(0.07 * 1.15)
+            assert demo["off"] == [{"label": "pace allowance", "usd": 27.5}, {"label": "hard limit", "usd": 50}]
+            # this stack: spend is past a tiny daily budget; the $5 hard limit is off the scale
+            scale = page.evaluate("window.dashboard.spendScale")
+            assert scale["top"] < 5 and [o["label"] for o in scale["off"]] == ["hard limit"]
+            assert scale["top"] >= max(v for v in page.evaluate("window.dashboard.charts.spend.data[1]") if v)
+            assert f"hard limit {fmt_usd(5)}" in page.text_content("#hard-note")
+            assert page.evaluate("window.dashboard.charts.spend.scales.y.max") == pytest.approx(scale["top"])
             assert page.text_content("#spent-usd") == fmt_usd(budget["spent_usd"])
             assert page.evaluate("window.dashboard.charts.spend.data[1].at(-1)") == budget["spent_usd"]
             assert page.evaluate("window.dashboard.charts.week.data[1].at(-1)") == pytest.approx(budget["spent_usd"])
@@ -200,6 +231,9 @@ def test_dashboard_renders_the_cluster(stack: tuple[Proc, Proc, Path]) -> None:
             page.wait_for_function("() => document.querySelector('#deployments-table tr[data-deployment=\"deepseek-v4-pro\"] "
                                    ".error-rate').textContent !== '–'")
             page.wait_for_timeout(REFRESH_S * 1000 + 300)  # one more refresh: numbers after the failures
+            latencies = page.eval_on_selector_all("#deployments-table td.p50, #deployments-table td.p99",
+                                                  "els => els.map(e => e.textContent)")
+            assert latencies and all(LATENCY_TEXT.match(t) for t in latencies), latencies
             laptop = tmp / "dashboard-laptop.png"
             page.screenshot(path=str(laptop), full_page=True)
 
@@ -223,3 +257,29 @@ def test_dashboard_renders_the_cluster(stack: tuple[Proc, Proc, Path]) -> None:
         docs.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(laptop, docs / "dashboard-laptop.png")
         shutil.copyfile(phone, docs / "dashboard-phone.png")
+
+
+def test_deployment_latency_keeps_microseconds(stack: tuple[Proc, Proc, Path], redis_url: str) -> None:
+    """The latency columns come from the ledger's latency_us: p50/p99 in ms with microsecond
+    resolution (an answer under 1 ms is not 0), the percentile of what settle recorded."""
+    _, gw, _ = stack
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        client.chat.completions.create(model="gpt-5.4-mini", messages=[{"role": "user", "content": "Hi"}])
+    state = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        ledgers = list(state.scan_iter(match="{dash-*}:ledger"))
+        assert len(ledgers) == 1, ledgers
+
+        def agrees() -> bool:
+            entries = [f for _, f in state.xrange(ledgers[0])]
+            ok = sorted(int(f["latency_us"]) for f in entries
+                        if f.get("deployment") == "gpt-5.4-mini" and f.get("outcome") == "success")
+            assert ok and all(int(f["latency_ms"]) == int(f["latency_us"]) // 1000 for f in entries if "latency_us" in f)
+            p50 = ok[max(0, math.ceil(0.5 * len(ok)) - 1)] / 1000
+            p99 = ok[max(0, math.ceil(0.99 * len(ok)) - 1)] / 1000
+            dep = admin(gw, "/admin/deployments?n=2000")["deployments"]["gpt-5.4-mini"]
+            return (dep["p50_ms"], dep["p99_ms"]) == (p50, p99)
+
+        wait_for(agrees)
+    finally:
+        state.close()

@@ -37,7 +37,7 @@ class Settle:
             req_id=attempt_id, key=call.key, deployment=dep.name, provider=dep.provider.name,
             model=dep.name, task=call.task or "unknown", route=call.route or dep.name, day=self.clock.day(),
             cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
-            breaker_gen=call.breaker_gen, latency_ms=int((time.perf_counter() - call.started) * 1000),
+            breaker_gen=call.breaker_gen, latency_us=int((time.perf_counter() - call.started) * 1_000_000),
             tpm=dep.tpm, key_tpm=call.key_tpm, arm=call.experiment,
             team=call.team, monthly=call.runtime_key,
             # admitted in-process while Redis was unreachable: Redis holds no reservation for it,

@@ -116,7 +116,7 @@ class Commands:
         return b"".join((
             b"*41\r\n", self.heads["settle"], b"$2\r\n13\r\n", bulk(self.k.req(req.req_id)), keys_rest,
             bulk(req.req_id), args_a, bulk(req.cost_micro), bulk(req.tokens_in), bulk(req.tokens_out),
-            bulk(req.cached_tokens), bulk(req.outcome), bulk(req.breaker_gen), bulk(req.latency_ms), args_b,
+            bulk(req.cached_tokens), bulk(req.outcome), bulk(req.breaker_gen), bulk(req.latency_us), args_b,
             bulk(req.hold_ms), args_c,
         ))
 

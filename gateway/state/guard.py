@@ -199,7 +199,7 @@ class GuardedState:
             req_id=req.req_id, key=req.key, dep=req.deployment, provider=req.provider, model=req.model,
             task=req.task, route=req.route, day=req.day, prev=prev_day(req.day), cost=req.cost_micro,
             tin=req.tokens_in, tout=req.tokens_out, cached=req.cached_tokens, outcome=req.outcome,
-            gen=req.breaker_gen, latency_ms=req.latency_ms, tpm=req.tpm, key_tpm=req.key_tpm), now)
+            gen=req.breaker_gen, latency_us=req.latency_us, tpm=req.tpm, key_tpm=req.key_tpm), now)
         # Spend is never lost: the settle waits in the journal until Redis takes it.
         self.journal.append(asdict(replace(req, force=True)))
 
@@ -242,6 +242,8 @@ class GuardedState:
             return
 
     async def _replay_one(self, entry: dict[str, Any]) -> bool:
+        if "latency_ms" in entry:  # journaled by a version that kept milliseconds
+            entry = {**entry, "latency_us": entry.pop("latency_ms") * 1000}
         return await self.store.settle(SettleRequest(**entry))
 
     async def replay_at_start(self) -> int:

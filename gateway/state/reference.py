@@ -309,7 +309,7 @@ class StateModel(KeyRecordsModel):
             self.breakers[s["dep"]] = b
         if s["outcome"] == "success":
             lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
-            ms = s["latency_ms"]
+            ms = s["latency_us"] // 1000
             lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
             lat["n"] += 1
             lat["sum_ms"] += ms
@@ -337,7 +337,7 @@ class StateModel(KeyRecordsModel):
             self._hincr(day, "cached:total", s["cached"])
             self._hincr(day, f"cached:model:{s['model']}", s["cached"])
             if arm:
-                self._hincr(day, f"ms:arm:{arm}", s["latency_ms"])
+                self._hincr(day, f"ms:arm:{arm}", s["latency_us"] // 1000)
                 if s["outcome"] == "failure":
                     self._hincr(day, f"fail:arm:{arm}", 1)
             if s["outcome"] == "success":
@@ -348,7 +348,7 @@ class StateModel(KeyRecordsModel):
 
     def settle(self, s: dict, now: int) -> tuple[int, str, int, int]:
         """`s`: req_id key dep provider model task route day prev cost tin tout cached outcome
-        gen latency_ms tpm key_tpm [force arm]. Returns (settled, status, spent, reserved)."""
+        gen latency_us tpm key_tpm [force arm]. Returns (settled, status, spent, reserved)."""
         r = self.res.get(s["req_id"])
         status = "settled"
         if r is None:

@@ -167,7 +167,7 @@ class StateStore:
                 k.spend_month(month_of(prev_day(req.day)))]
         args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
-                req.cached_tokens, req.outcome, req.breaker_gen, req.latency_ms, req.tpm,
+                req.cached_tokens, req.outcome, req.breaker_gen, req.latency_us, req.tpm,
                 req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-", req.hold_ms,
                 req.team or "-", int(req.monthly)]
         return keys, [_arg(a) for a in args]

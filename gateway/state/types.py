@@ -119,7 +119,7 @@ class SettleRequest:
     cached_tokens: int
     outcome: str
     breaker_gen: int
-    latency_ms: int
+    latency_us: int              # request start to settle; the ledger keeps it (sub-ms answers)
     tpm: int
     key_tpm: int
     force: bool = False          # journal replay of a request admitted while Redis was away

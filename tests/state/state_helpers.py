@@ -26,6 +26,6 @@ def admit_req(req_id: str | None = None, key: str = "demo", key_rpm: int = 0, ke
 
 def settle_req(req_id: str, key: str = "demo", dep: str = "d1", cost: int = 100, tin: int = 10,
                tout: int = 5, outcome: str = "success", gen: int = 0, tpm: int = 0, key_tpm: int = 0,
-               day: str = DAY, latency_ms: int = 100, cached: int = 0) -> SettleRequest:
+               day: str = DAY, latency_us: int = 100_000, cached: int = 0) -> SettleRequest:
     return SettleRequest(req_id, key, dep, "prov", "model-a", "code_generation", "auto", day, cost,
-                         tin, tout, cached, outcome, gen, latency_ms, tpm, key_tpm)
+                         tin, tout, cached, outcome, gen, latency_us, tpm, key_tpm)

@@ -145,7 +145,7 @@ class Runner:
         want = self.model.settle(dict(
             req_id=sr.req_id, key=sr.key, dep=dep, provider="p", model="m", task="chat", route="auto", day=sr.day,
             prev=prev_day(sr.day), cost=sr.cost_micro, tin=sr.tokens_in, tout=sr.tokens_out, cached=0,
-            outcome="success", gen=0, latency_ms=10, tpm=sr.tpm, key_tpm=sr.key_tpm, force=forced, arm="",
+            outcome="success", gen=0, latency_us=10_000, tpm=sr.tpm, key_tpm=sr.key_tpm, force=forced, arm="",
             team=sr.team, monthly=True), got.now_us)
         assert (int(got.settled), got.status, got.spent_micro, got.reserved_micro) == want, sr
 

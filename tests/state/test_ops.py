@@ -17,7 +17,7 @@ async def test_what_admit_and_settle_wrote_reads_back_typed(backend3):
     ops = store.ops
     settled = admit_req(est=0)
     assert (await store.admit(settled)).ok
-    assert await store.settle(settle_req(settled.req_id, cost=70, latency_ms=40))
+    assert await store.settle(settle_req(settled.req_id, cost=70, latency_us=40_000))
     assert (await store.admit(admit_req())).ok  # one still in flight: its reservation (the candidate's max cost)
     totals = await ops.spend_totals(DAY)
     assert isinstance(totals, SpendTotals) and totals.spent_micro == 70 and totals.reserved_micro == 100

@@ -172,7 +172,7 @@ class Runner:
             req_id=sr.req_id, key=sr.key, dep=sr.deployment, provider=sr.provider, model=sr.model,
             task=sr.task, route=sr.route, day=sr.day, prev=prev_day(sr.day), cost=sr.cost_micro,
             tin=sr.tokens_in, tout=sr.tokens_out, cached=sr.cached_tokens, outcome=sr.outcome,
-            gen=sr.breaker_gen, latency_ms=sr.latency_ms, tpm=sr.tpm, key_tpm=sr.key_tpm, force=sr.force,
+            gen=sr.breaker_gen, latency_us=sr.latency_us, tpm=sr.tpm, key_tpm=sr.key_tpm, force=sr.force,
             arm=sr.arm, hold_ms=sr.hold_ms), got.now_us)
         assert (int(got.settled), got.status, got.spent_micro, got.reserved_micro) == want, sr
         event(f"settle: {got.status} {sr.outcome} -> {got.breaker_state}")

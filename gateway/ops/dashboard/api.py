@@ -107,6 +107,16 @@ async def spend_summary(request: Request, gw: "Gateway") -> Response:
     return _json({"day": day, "days": ndays, "daily": daily, "by": dims})
 
 
+def _latency_us(entry: dict[str, Any]) -> int:
+    """A ledger entry's latency in microseconds (entries settled before latency_us have ms)."""
+    us = entry.get("latency_us")
+    return _int(us) if us is not None else _int(entry.get("latency_ms")) * 1000
+
+
+def _ms(us: int | None) -> float | None:
+    return None if us is None else us / 1000
+
+
 def _percentile(sorted_values: list[int], q: float) -> int | None:
     if not sorted_values:
         return None
@@ -116,7 +126,8 @@ def _percentile(sorted_values: list[int], q: float) -> int | None:
 async def deployments(request: Request, gw: "Gateway") -> Response:
     """Per deployment: breaker state, error rate and latency p50/p99 over the last `n` ledger
     entries (successful calls for latency; failures are retryable errors, neutral outcomes left
-    out); per (model, task): cost per request over the same window."""
+    out); per (model, task): cost per request over the same window. Latencies are in ms with
+    microsecond resolution: a simulator or a local model answers in well under a millisecond."""
     n = _int_param(request, "n", 2000, 10, 20_000)
     entries = await gw.state.ops.recent_ledger(n)
     lat: dict[str, list[int]] = {}
@@ -134,7 +145,7 @@ async def deployments(request: Request, gw: "Gateway") -> Response:
         newest = ts if newest is None else max(newest, ts)
         dep = f.get("deployment", "-")
         if outcome == "success":
-            lat.setdefault(dep, []).append(_int(f.get("latency_ms")))
+            lat.setdefault(dep, []).append(_latency_us(f))
             acc = model_task.setdefault((f.get("model") or dep, f.get("task") or "unknown"), [0, 0, 0, 0])
             acc[0] += 1
             acc[1] += _int(f.get("cost"))
@@ -150,13 +161,13 @@ async def deployments(request: Request, gw: "Gateway") -> Response:
         ok, bad = len(values), fails.get(name, 0)
         hist = [0] * (len(LATENCY_BOUNDS_MS) + 1)
         for v in values:
-            hist[next((i for i, b in enumerate(LATENCY_BOUNDS_MS) if v <= b), len(LATENCY_BOUNDS_MS))] += 1
+            hist[next((i for i, b in enumerate(LATENCY_BOUNDS_MS) if v <= b * 1000), len(LATENCY_BOUNDS_MS))] += 1
         dep = gw.config.deployments[name]
         out[name] = {"provider": dep.provider.name, "breaker": state["effective"],
                      "breaker_failures": state["failures"], "cooldown_ms": _int(state.get("cooldown_ms")),
                      "requests": ok + bad, "successes": ok, "failures": bad,
                      "error_rate": bad / (ok + bad) if ok + bad else 0.0,
-                     "p50_ms": _percentile(values, 0.5), "p99_ms": _percentile(values, 0.99),
+                     "p50_ms": _ms(_percentile(values, 0.5)), "p99_ms": _ms(_percentile(values, 0.99)),
                      "histogram": {"bounds_ms": list(LATENCY_BOUNDS_MS), "counts": hist},
                      "ewma_ms": stats.ewma_ms,
                      "avg_ms_all_time": stats.sum_ms / stats.n if stats.n else None}

@@ -8,7 +8,7 @@
   var REFRESH_S = Math.min(60, Math.max(1, parseInt(params.get("refresh") || "5", 10) || 5));
   var MODES = ["on pace", "pace: low priority downgraded", "pace: low + normal downgraded"];
   var state = { charts: {}, data: {}, refreshCount: 0, events: [], timezone: "UTC", errors: [] };
-  window.dashboard = state;
+  window.dashboard = state;  // the browser test reads the charts' data and the helpers from here
 
   // ------------------------------------------------------------------ helpers
   function $(id) { return document.getElementById(id); }
@@ -26,15 +26,26 @@
 
   function td(text, cls) { return el("td", { text: text, cls: cls }); }
 
+  // The page's one money format: 2 decimals from $1 up (with thousands separators), 4
+  // significant digits below (demo spend is cents and fractions of a cent), "$0.00" for zero.
   function fmtUSD(v) {
     if (v === null || v === undefined || isNaN(v)) return "–";
-    var a = Math.abs(v);
-    return "$" + v.toFixed(a >= 100 ? 2 : a >= 1 ? 4 : 6);
+    var a = Math.abs(v), sign = v < 0 ? "-" : "";
+    if (a >= 1) return sign + "$" + a.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    if (a === 0) return "$0.00";
+    var decimals = Math.min(10, 3 - Math.floor(Math.log10(a)));
+    var text = a.toFixed(decimals);
+    if (parseFloat(text) >= 1) return sign + "$" + (1).toFixed(2);  // 0.99996 rounds up to a dollar
+    return sign + "$" + text;
   }
   function fmtInt(v) { return (v === null || v === undefined) ? "–" : Math.round(v).toLocaleString("en-US"); }
   function fmtPct(v) { return (v === null || v === undefined) ? "–" : (v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0) + "%"; }
-  function fmtMs(v) {
-    if (v === null || v === undefined) return "–";
+  // A latency given in ms: µs below 1 ms (a simulator or a local model answers that fast), so
+  // nothing shows as "0 ms"; one decimal below 10 ms; seconds from 10 s.
+  function fmtLatency(v) {
+    if (v === null || v === undefined || isNaN(v)) return "–";
+    if (v < 1) return Math.round(v * 1000) + " µs";
+    if (v < 10) return v.toFixed(1) + " ms";
     return v >= 10000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms";
   }
   function fmtTime(ts) {
@@ -199,6 +210,43 @@
     };
   }
 
+  // The spend chart's y scale follows the spend, so a few cents do not lie flat on a $50 axis:
+  // a reference line (pace allowance, daily budget, hard limit) joins the scale only within 3x
+  // of the spend (of the lowest line on a day with no spend yet); the others are listed as
+  // markers above the plot. Returns {top, shown: {label: true}, off: [{label, usd}]}.
+  function spendScale(spendMax, lines) {
+    var present = lines.filter(function (l) { return l.usd > 0; });
+    var base = spendMax > 0 ? spendMax : Math.min.apply(null, present.map(function (l) { return l.usd; }).concat([1]));
+    var top = base, shown = {}, off = [];
+    present.forEach(function (l) {
+      if (l.usd <= base * 3) { shown[l.label] = true; top = Math.max(top, l.usd); }
+      else off.push({ label: l.label, usd: l.usd });
+    });
+    return { top: top * 1.15, shown: shown, off: off };
+  }
+
+  function offScaleLabels() {
+    return {
+      hooks: {
+        draw: [function (u) {
+          var off = state.spendScale ? state.spendScale.off : [];
+          if (!off.length) return;
+          var ctx = u.ctx, px = uPlot.pxRatio;
+          ctx.save();
+          ctx.font = (11 * px) + "px system-ui, sans-serif";
+          ctx.fillStyle = "#687083";
+          ctx.textAlign = "right";
+          ctx.textBaseline = "top";
+          off.forEach(function (l, i) {
+            ctx.fillText("↑ " + l.label + " " + fmtUSD(l.usd), u.bbox.left + u.bbox.width - 4 * px,
+                         u.bbox.top + (4 + 14 * i) * px);
+          });
+          ctx.restore();
+        }]
+      }
+    };
+  }
+
   function spendRange(s, now) {
     var r = state.range || "auto";
     if (r === "day") return s.day_start;
@@ -230,15 +278,20 @@
     xs.push(now);
     spend.push(b ? b.spent_usd : (spend[spend.length - 1] || 0));
     var allowance = xs.map(function (x) { return allowanceAt(s, x); });
-    var top = 0;
-    spend.concat(allowance).forEach(function (v) { if (v !== null && v > top) top = v; });
-    var hardShown = !!s.hard_limit_usd && (top === 0 || s.hard_limit_usd <= top * 3);
-    if (hardShown) top = Math.max(top, s.hard_limit_usd);
-    state.spendTop = top > 0 ? top * 1.08 : 1;
-    var hard = xs.map(function () { return hardShown ? s.hard_limit_usd : null; });
-    $("hard-note").textContent = s.hard_limit_usd && !hardShown ? "The hard limit (" + fmtUSD(s.hard_limit_usd) +
-      ") is above this scale." : "";
-    var data = [xs, spend, allowance, hard];
+    var spendMax = 0, allowanceMax = 0;
+    spend.forEach(function (v) { if (v !== null && v > spendMax) spendMax = v; });
+    allowance.forEach(function (v) { if (v !== null && v > allowanceMax) allowanceMax = v; });
+    var daily = s.daily_budget_usd && s.daily_budget_usd !== s.hard_limit_usd ? s.daily_budget_usd : 0;
+    var scale = state.spendScale = spendScale(spendMax, [
+      { label: "pace allowance", usd: allowanceMax }, { label: "daily budget", usd: daily },
+      { label: "hard limit", usd: s.hard_limit_usd }]);
+    if (!scale.shown["pace allowance"]) allowance = allowance.map(function () { return null; });
+    var hard = xs.map(function () { return scale.shown["hard limit"] ? s.hard_limit_usd : null; });
+    var budgetLine = xs.map(function () { return scale.shown["daily budget"] ? daily : null; });
+    $("hard-note").textContent = scale.off.length ? "Above this scale: " + scale.off.map(function (l) {
+      return l.label + " " + fmtUSD(l.usd);
+    }).join(", ") + "." : "";
+    var data = [xs, spend, allowance, hard, budgetLine];
     $("allowance-usd").textContent = s.daily_budget_usd ? fmtUSD(allowanceAt(s, now)) : "none";
     var chart = state.charts.spend;
     if (!chart) {
@@ -247,15 +300,16 @@
         width: chartWidth("spend-chart"), height: 260,
         tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); },
         legend: { live: false },
-        scales: { x: { time: true }, y: { range: function () { return [0, state.spendTop]; } } },
+        scales: { x: { time: true }, y: { range: function () { return [0, state.spendScale.top]; } } },
         series: [
           {},
           { label: "spent", stroke: "#2f6fde", width: 2, fill: "rgba(47,111,222,0.08)", points: { show: false } },
           { label: "pace allowance", stroke: "#b7791f", width: 1.5, dash: [6, 4], points: { show: false } },
-          { label: "hard limit", stroke: "#c53030", width: 1.5, dash: [2, 3], points: { show: false } }
+          { label: "hard limit", stroke: "#c53030", width: 1.5, dash: [2, 3], points: { show: false } },
+          { label: "daily budget", stroke: "#687083", width: 1.5, dash: [8, 4], points: { show: false } }
         ],
         axes: [{ space: 70, values: fmtAxisTime }, { size: 80, values: function (u, vals) { return vals.map(fmtUSD); } }],
-        plugins: [markers()]
+        plugins: [markers(), offScaleLabels()]
       }, data, $("spend-chart"));
     } else {
       chart.setData(data);
@@ -341,7 +395,7 @@
         td(n, "name"), td(x.provider, "name"),
         el("td", { children: [el("span", { cls: "state " + br, text: br.replace("_", "-"), data: { state: br } })] }),
         td(fmtInt(x.requests), "num"), td(x.requests ? fmtPct(x.error_rate) : "–", "num error-rate"),
-        td(fmtMs(x.p50_ms), "num p50"), td(fmtMs(x.p99_ms), "num p99"), el("td", { children: [p99] })
+        td(fmtLatency(x.p50_ms), "num p50"), td(fmtLatency(x.p99_ms), "num p99"), el("td", { children: [p99] })
       ] });
     }), "no deployments");
     renderCosts();
@@ -406,7 +460,7 @@
         if (!a) return;
         rows.push(el("tr", { data: { experiment: name, arm: arm }, children: [td("  " + arm, "name"),
           td(fmtInt(a.requests), "num"), td(a.requests ? fmtUSD(a.cost_per_request_usd) : "–", "num"),
-          td(a.requests ? fmtMs(a.avg_latency_ms) : "–", "num"), td(a.requests ? fmtPct(a.error_rate) : "–", "num")] }));
+          td(a.requests ? fmtLatency(a.avg_latency_ms) : "–", "num"), td(a.requests ? fmtPct(a.error_rate) : "–", "num")] }));
       });
     });
     fillBody($("experiments-table"), rows, "no experiments configured");
@@ -452,6 +506,8 @@
   }
 
   // ------------------------------------------------------------------ start
+  state.fmt = { usd: fmtUSD, latency: fmtLatency };
+  state.spendScaleOf = spendScale;
   Array.prototype.forEach.call(document.querySelectorAll("#spend-range button"), function (btn) {
     btn.addEventListener("click", function () {
       state.range = btn.getAttribute("data-range");
