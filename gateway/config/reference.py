@@ -183,8 +183,9 @@ SECTIONS: tuple[Section, ...] = (
               "instead of refusing to start."),
         Field("api_version", "string", NONE, "Azure OpenAI's `api-version` (required for `azure`)."),
         Field("headers", "mapping", "{}", "Extra headers sent on every call."),
-        Field("max_retries", "integer", model_default(Provider, "max_retries"), "Accepted but not used: retries are the fallback chain's, bounded by "
-              "`server.attempt_budget`."),
+        Field("max_retries", "integer", model_default(Provider, "max_retries"), "How many more times one request may call a "
+              "deployment of this provider after it failed, when the whole chain is retried after a backoff "
+              "(0: once per request); `server.attempt_budget` bounds all calls."),
         Field("timeouts", "mapping", "", "See [providers.&lt;name&gt;.timeouts](#providersnametimeouts)."),
         Field("quirks", "mapping", "", "See [providers.&lt;name&gt;.quirks](#providersnamequirks)."),
         Field("proxy", "http:// URL | none", "from `HTTPS_PROXY`/`NO_PROXY`", "The egress proxy; `none`: direct."),

@@ -3,8 +3,8 @@
 Shared by every endpoint: what differs (building the upstream call, reading its answer) is the
 endpoint's `Attempt`. On a failure that says so (`failures.judge`) the next candidate is tried at
 once; when the whole chain has failed it is retried after a jittered backoff that honours
-Retry-After. The attempt budget bounds the upstream calls of a request across the chain, and
-the request deadline bounds its time.
+Retry-After, each deployment at most its provider's `max_retries` times more. The attempt budget
+bounds the upstream calls of a request across the chain, and the request deadline its time.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Chain:
     refused: GatewayError | None = None  # a candidate's adapter could not express the request
     seen_5xx: dict[int, str] = field(default_factory=dict)
     attempts: int = 0  # upstream calls made
+    calls: dict[str, int] = field(default_factory=dict)  # upstream calls per deployment
     admits: int = 0    # every admit has its own id: a repeated id would get the stored decision back
 
     def backoff_s(self) -> float:
@@ -113,7 +114,8 @@ async def _fall_back(gw: Gateway, call: Call, chain: Chain, dep: Deployment, att
     if not verdict.fall_back:
         raise GatewayError(result.status, f"{dep.provider.name}: {result.message}", result.type, result.code)
     chain.candidates.remove(dep)
-    if verdict.outcome in ("failure", "throttled"):
+    calls = chain.calls[dep.name] = chain.calls.get(dep.name, 0) + 1
+    if verdict.outcome in ("failure", "throttled") and calls <= dep.provider.max_retries:
         chain.failed.append(dep)  # may serve when the chain is retried; a disabled one may not
     return repeated
 

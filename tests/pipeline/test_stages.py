@@ -3,6 +3,7 @@ attempt, the stream relay with a scripted upstream, settle's arguments. No serve
 
 from __future__ import annotations
 
+import dataclasses
 import asyncio
 import time
 from types import SimpleNamespace
@@ -332,3 +333,18 @@ async def test_settle_failure_of_the_engine_is_logged_not_raised() -> None:
     call = Call.start(None)
     await gw.settle.failed(call, openai_dep(), "x.0", "failure")
     assert gw.observer.events[-1][0] == "settle_failed"
+
+
+@pytest.mark.parametrize("max_retries, calls", [(0, 1), (1, 2), (3, 4), (9, 4)])
+async def test_fallback_retries_a_deployment_its_providers_max_retries_times(max_retries: int, calls: int) -> None:
+    """One deployment that keeps failing: called 1 + max_retries times, never past the attempt budget (4)."""
+    p = plan()
+    dep = dataclasses.replace(p.deployments[0], provider=dataclasses.replace(p.deployments[0].provider,
+                                                                             max_retries=max_retries))
+    p = dataclasses.replace(p, deployments=(dep,), expected_cost_micro=p.expected_cost_micro[:1])
+    state = State([admission(index=0) for _ in range(calls)])
+    attempt = ScriptedAttempt([failure(500) for _ in range(calls)])
+    with pytest.raises(GatewayError):
+        await serve(fake_gateway(state), Call.start(None), p, KEY, WorstCase(10, 10), attempt)
+    assert attempt.calls == [dep.name] * calls
+    assert [s.outcome for s in state.settled] == ["failure"] * calls
