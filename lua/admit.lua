@@ -166,13 +166,14 @@ if A.key_month > 0 or TL.month > 0 then
   bind(A.key_month, m[1], m[2])
   if team ~= '' then bind(TL.month, m[3], m[4]) end
 end
-local function budget_left()
-  local r = -1
+local function budget_left()  -- the smallest left, 0 when one is overspent; -1: no budget applies
+  local r = nil
   for _, b in ipairs(budgets) do
     local left = b[1] - b[2]
-    if r < 0 or left < r then r = left end
+    if r == nil or left < r then r = left end
   end
-  return r
+  if r == nil then return -1 end
+  return math.max(r, 0)
 end
 local function fits(amt)
   for _, b in ipairs(budgets) do

@@ -149,13 +149,10 @@ class StateModel(KeyRecordsModel):
             (tl["monthly_micro"] if team else 0,
              mh.get(f"cost:team:{team}", 0) + mh.get(f"reserved:team:{team}", 0))) if limit > 0]
 
-        def budget_left() -> int:
-            r = -1
-            for limit, used in budgets:
-                left = limit - used
-                if r < 0 or left < r:
-                    r = left
-            return r
+        def budget_left() -> int:  # the smallest left, 0 when one is overspent; -1: no budget applies
+            if not budgets:
+                return -1
+            return max(0, min(limit - used for limit, used in budgets))
 
         def fits(amt: int) -> bool:
             return all(used + amt <= limit for limit, used in budgets)

@@ -358,6 +358,17 @@ async def test_budget_boundaries_exact(backend):
     assert e.ok and e.budget_remaining_micro == 3_950
 
 
+async def test_budget_left_is_zero_once_one_budget_is_overspent(backend):
+    """A settle above its reservation can take a key past its budget; the budget left is then 0,
+    however much the global budget still has (the smallest of the budgets, not the last positive)."""
+    s = await backend.store()
+    a = await s.admit(admit_req("a", key="k", key_budget=1_000, global_budget=50_000, cands=[cand(cost=600)]))
+    assert a.ok and a.budget_remaining_micro == 1_000
+    assert await s.settle(settle_req("a", key="k", cost=1_500))
+    b = await s.admit(admit_req("b", key="k", key_budget=1_000, global_budget=50_000, cands=[cand(cost=1)]))
+    assert not b.ok and b.reason == "budget_exceeded" and b.budget_remaining_micro == 0
+
+
 async def test_rpm_burst_exact_and_retry_after(backend):
     s = await backend.store()
     oks = [(await s.admit(admit_req(key="k", key_rpm=7))).ok for _ in range(9)]
