@@ -17,6 +17,8 @@ import pytest
 
 from gateway.routing import classify as C
 from gateway.routing import features as F
+from gateway.routing.harness import user_view
+from tests.agent_fixture import labelled
 from gateway.routing.lexicon import (
     _CODE_GROUPS, _NEGATES, _PHRASES, _STRUCT_SUBS, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _WORD_GROUP,
 )
@@ -139,6 +141,7 @@ def ref_extract(messages):
     msgs = [m for m in messages if isinstance(m, dict)] if messages else []
     if not msgs:
         return {"#empty"}, weak
+    msgs = user_view(msgs)  # the agent harness's text is context (tested in test_classify_agent.py)
     users = [i for i, m in enumerate(msgs) if m.get("role") == "user"]
     last_user = users[-1] if users else -1
     content = msgs[last_user].get("content") if last_user >= 0 else None
@@ -151,13 +154,14 @@ def ref_extract(messages):
     roles = [m.get("role") for m in msgs]
     if "system" in roles:
         strong.add("#system")
-    if "tool" in roles or any(m.get("tool_calls") for m in msgs):
+    upto = msgs[: last_user + 1] if last_user >= 0 else msgs  # the conversation up to the person's turn
+    if any(m.get("role") == "tool" or m.get("tool_calls") for m in upto):
         strong.add("#tools")
     if roles[-1] in ("tool", "assistant"):
         strong.add("#ends_" + roles[-1])
-    turns = sum(1 for r in roles if r in ("user", "assistant"))
+    turns = sum(1 for m in upto if m.get("role") in ("user", "assistant"))
     strong.add(f"#turns{bucket(turns, (2, 3, 5))}")
-    for i in [i for i in range(len(msgs)) if i != last_user][-F.CTX_MAX_MSGS :]:
+    for i in [i for i in range(len(msgs)) if i != last_user and roles[i] != "system"][-F.CTX_MAX_MSGS :]:
         m = msgs[i]
         ctext = F._content_text(m.get("content"))
         if not ctext:
@@ -168,8 +172,6 @@ def ref_extract(messages):
         structured, role = len(ctext) >= 40, m.get("role")
         if i > last_user:
             prefixes = (("#after", True), ("#after", structured))
-        elif role == "system":
-            prefixes = (("#sys", True), ("", False))
         elif role == "user":
             prefixes = (("#prev", True), ("#prev", structured))
         else:
@@ -195,7 +197,7 @@ def _rows() -> list[list[dict]]:
     for p in DATA:
         if p.exists():
             rows += [json.loads(x)["messages"] for x in p.read_text().splitlines() if x.strip()]
-    return rows
+    return rows + [msgs for msgs, _, _ in labelled()]  # agent-shaped requests (tests/agent_fixture.py)
 
 
 ODD = list("abc XYZ 123 \n\n\t-*•:.)([]{}=>|$%^\\\"'`~@&!?;/+_#") + [
@@ -219,9 +221,12 @@ def _random_inputs(n: int, seed: int) -> list[list[dict]]:
         text = "".join(parts)
         if rng.random() < 0.3:
             text = "".join(rng.choice(ODD) for _ in range(rng.randint(0, 1500)))
+        if rng.random() < 0.1:  # an agent harness's reminder block around the request
+            block = "<system-reminder>\n" + rng.choice(texts)[:300] + "\n</system-reminder>\n"
+            text = block + text if rng.random() < 0.5 else text + "\n" + block
         msgs = [{"role": "user", "content": text}]
         if rng.random() < 0.4:
-            role = rng.choice(["system", "user", "assistant", "tool"])
+            role = rng.choice(["system", "user", "assistant", "tool", "developer"])
             msgs.insert(0, {"role": role, "content": rng.choice(texts)[: rng.randint(0, 900)]})
             if rng.random() < 0.5:
                 msgs.append({"role": "tool", "content": text[::-1]})

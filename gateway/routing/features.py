@@ -32,6 +32,7 @@ from operator import add, methodcaller
 from typing import Any, Collection, Iterable
 
 # the bucket tables are used here and by the tests, which read them from this module
+from gateway.routing.harness import user_view
 from gateway.routing.lexicon import (
     _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _GATED, _LEN_EDGES, _LEN_FEATS,
     _LEX_GROUP, _LEX_KEYS, _LINES_FEATS, _NEGATES, _LINE_EDGES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES,
@@ -308,13 +309,15 @@ def _line_count(text: str) -> int:
 # --------------------------------------------------------------------------- the conversation
 
 
-def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str]) -> None:
+def _context(msgs: list[dict], roles: list[Any], last_user: int, strong: set[str], weak: set[str]) -> None:
     """Tokens (weak) and lexicon / structure (strong, prefixed) of the other messages. What is
     read depends on the role, so a message is tokenised once and only its role's features are
-    computed (a system prompt has no structure features, an assistant turn no lexicon)."""
-    ctx_idx = list(range(len(msgs)))
-    if last_user >= 0:
-        del ctx_idx[last_user]
+    computed (an assistant turn has no lexicon features).
+
+    System prompts are not read (only their presence is a feature, ``#system``): they describe the
+    application, not the request, and an agent's long prompt of tool descriptions outweighed the
+    person's short request (docs/classifier.md, Agent traffic)."""
+    ctx_idx = [i for i, r in enumerate(roles) if r != "system" and i != last_user]
     for i in ctx_idx[-CTX_MAX_MSGS:]:
         m = msgs[i]
         ctext = m.get("content")
@@ -324,14 +327,10 @@ def _context(msgs: list[dict], last_user: int, strong: set[str], weak: set[str])
             continue
         if i > last_user:  # tool output after the last user turn: the material to work on
             lex, struct = "#after", "#after"
+        elif roles[i] == "user":
+            lex, struct = "#prev", "#prev"
         else:
-            role = m.get("role")
-            if role == "system":
-                lex, struct = "#sys", ""
-            elif role == "user":
-                lex, struct = "#prev", "#prev"
-            else:
-                lex, struct = "", "#asst"
+            lex, struct = "", "#asst"
         if len(ctext) > CTX_HEAD + CTX_TAIL:
             ctext = ctext[:CTX_HEAD] + "\n" + ctext[-CTX_TAIL:]  # _bound, inlined
         elif len(ctext) < 40:  # short messages ("Sure, paste it.") carry no structure
@@ -372,6 +371,7 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     if not msgs:
         strong.add("#empty")
         return strong, weak
+    msgs = user_view(msgs)  # an agent client's own text is context, not the request
     roles = list(map(_GET_ROLE, msgs))
     last_user = len(roles) - 1 - roles[::-1].index("user") if "user" in roles else -1
     content = msgs[last_user].get("content") if last_user >= 0 else None
@@ -385,16 +385,20 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     # ---- conversation shape and context
     if "system" in roles:
         strong.add("#system")
-    if "tool" in roles or any(map(_GET_TOOL_CALLS, msgs)):
+    # the conversation's shape up to the person's last turn: an agent's own steps after it (tool
+    # calls and results) do not make the request a follow-up; they are read as its material (#after)
+    upto = last_user + 1 if last_user >= 0 else len(roles)
+    before = roles[:upto] if upto < len(roles) else roles
+    if "tool" in before or any(map(_GET_TOOL_CALLS, msgs[:upto])):
         strong.add("#tools")
     if roles[-1] == "tool":
         strong.add("#ends_tool")
     elif roles[-1] == "assistant":
         strong.add("#ends_assistant")
-    turns = roles.count("user") + roles.count("assistant")
+    turns = before.count("user") + before.count("assistant")
     strong.add(_TURN_FEATS[bisect_right(_TURN_EDGES, turns)])
     if len(msgs) > 1:
-        _context(msgs, last_user, strong, weak)
+        _context(msgs, roles, last_user, strong, weak)
     if len(last_text) < 120 and turns > 1:
         # short follow-up ("and how do I test that?"): the earlier turns carry the topic
         strong.update(["#fu" + f for f in strong if f.startswith(("#prev#", "#asst#", "#after#"))])
