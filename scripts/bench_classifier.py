@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import statistics
 import sys
 import time
@@ -67,6 +68,19 @@ def prompts(chars: int) -> dict[str, list[dict]]:
         ],
         "cjk": [{"role": "user", "content": _fill(cjk, chars - 20) + "\n\n要約してください。"}],
     }
+
+
+def agent_prompts() -> dict[str, list[dict]]:
+    """Two agent-shaped requests of tests/data/agent_tasks.jsonl, canonical: Claude Code's first
+    request (a 4,600-character prompt, a reminder block and the sub-agent list around a one-line
+    request) and a Codex request with a tool step (instructions, AGENTS.md, environment)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.agent_fixture import labelled
+
+    rows = labelled()
+    cc = next(m for m, _, c in rows if c == "claude-code" and len(m) == 3)
+    codex = next(m for m, _, c in rows if c == "codex" and any(x["role"] == "tool" for x in m))
+    return {"agent: Claude Code": cc, "agent: Codex + tool": codex}
 
 
 def bench(classify: Callable, clear: Callable[[], None], messages: list[dict], n: int) -> tuple[list[float], list[float], list[float]]:
@@ -143,7 +157,11 @@ def stages(C, messages: list[dict]) -> str:
         fns["memo key"] = lambda: C._cache_key(messages)
     fns["last turn"] = lambda: g["_last_turn"](text, set())
     if len(msgs) > 1:
-        fns["other messages"] = lambda: g["_context"](msgs, last, set(), set())
+        ctx, roles = g["_context"], [m.get("role") for m in msgs]
+        if "roles" in inspect.signature(ctx).parameters:  # since issue #18's agent view
+            fns["other messages"] = lambda: ctx(msgs, roles, last, set(), set())
+        else:
+            fns["other messages"] = lambda: ctx(msgs, last, set(), set())
     fns["all features"] = lambda: C.extract_features(messages)
     fns["scoring"] = lambda: model.scores(strong, weak)
     tt = time.thread_time_ns
@@ -212,7 +230,7 @@ def main() -> None:
         gc.disable()
         print(f"reference: sum(range(1000)) takes {reference_us():.1f} µs on this machine now")
         cases = {f"{k} ({args.chars} chars)": v for k, v in prompts(args.chars).items()}
-        compare(before, C, cases | {"short one-line prompt": SHORT}, args.n)
+        compare(before, C, cases | agent_prompts() | {"short one-line prompt": SHORT}, args.n)
         print(f"reference: sum(range(1000)) takes {reference_us():.1f} µs on this machine now")
         gc.enable()
         return
@@ -238,6 +256,9 @@ def main() -> None:
     print(line(f"(noise: sum(range({k})))", w, c) + "  <- same median, fixed work: the machine's own tail")
     w, c, h = bench(classify, clear, SHORT, args.n)
     print(line("short one-line prompt", w, c, h) + f"  -> {classify(SHORT)}")
+    for name, msgs in agent_prompts().items():
+        w, c, h = bench(classify, clear, msgs, args.n)
+        print(line(name, w, c, h) + f"  -> {classify(msgs)}")
     held = ROOT / "tests" / "data" / "heldout_tasks.jsonl"
     if held.exists():
         import orjson
