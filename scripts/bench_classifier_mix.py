@@ -4,7 +4,10 @@
 tests/data/agent_tasks.jsonl, made canonical by the gateway's inbound translators: a 4,000-6,000
 character agent prompt around a short request, some with tool steps) and 8,000-character prompts.
 
-    python scripts/bench_classifier_mix.py [--n 4000] [--seed 1]
+    python scripts/bench_classifier_mix.py [--n 4000] [--seed 1] [--src DIR]
+
+``--src DIR`` times the classifier of the gateway package in DIR (e.g. ``git archive main gateway``
+unpacked there); the requests are still made canonical by this checkout's translators.
 
 Every call is uncached (the memo is cleared before it, outside the timed region); the requests
 are drawn at random and timed in that shuffled order, so a change of machine speed hits every
@@ -28,8 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import orjson  # noqa: E402
 
-from bench_classifier import SHORT, pct, prompts, reference_us  # noqa: E402
-from gateway.routing.classify import cache_clear, classify  # noqa: E402
+from bench_classifier import SHORT, load, pct, prompts, reference_us  # noqa: E402
 from tests.agent_fixture import labelled  # noqa: E402
 
 ONE_LINERS = ["Say hello to the benchmark.", "what's the capital of peru", "thanks!", "regex for a uk postcode",
@@ -52,8 +54,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=4000, help="requests timed")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--src", default=str(ROOT), help="directory holding the gateway package to time")
     args = ap.parse_args()
     pop = population()
+    C = load(args.src)
+    classify, cache_clear = C.classify, C.cache_clear
+    print(f"classifier: {C.__file__}")
     rng = random.Random(args.seed)
     kinds = list(pop)
     stream = [(k, rng.choice(pop[k])) for k in rng.choices(kinds, weights=[2, 3, 3, 2, 1], k=args.n)]
