@@ -2,16 +2,16 @@
 -- settle: the one round trip after the upstream call.
 -- Replaces the reservation by the real cost, adds the day's and the key's spend (what admission
 -- reads), corrects both token buckets by (real tokens - estimate charged at admit), reports the
--- outcome to the breaker, updates the latency statistics and appends one ledger entry marked
--- `fold 1`, from which fold.lua adds the per-dimension counters and token statistics in batches;
--- then sweeps orphans.
+-- outcome to the breaker, updates the latency statistics, notes the key's and its team's last
+-- use, and appends one ledger entry marked `fold 1`, from which fold.lua adds the per-dimension
+-- counters and token statistics in batches; then sweeps orphans.
 -- Idempotent: an unknown or already settled req_id changes nothing but the sweep; with
 -- `force` (a settle journaled while Redis was away, for a request admitted without it) an
 -- unknown req_id is counted once, straight into the day's spend, and recorded as settled.
 --
 -- KEYS: 1 req record, 2 res, 3 resdl, 4 spend:<day>, 5 spend:<prev day>, 6 ledger,
 --       7 key tpm, 8 dep tpm, 9 breaker, 10 latency, 11 team tpm, 12 spendm:<month of day>,
---       13 spendm:<month of prev day>
+--       13 spendm:<month of prev day>, 14 lastuse
 -- ARGV: 1 req_id, 2 key, 3 deployment, 4 provider, 5 model, 6 task, 7 route, 8 day,
 --       9 prev_day, 10 cost, 11 tokens_in, 12 tokens_out, 13 cached_tokens, 14 outcome,
 --       15 breaker_gen, 16 latency_us, 17 tpm, 18 key_tpm, 19 ledger_maxlen, 20 retention_s,
@@ -26,7 +26,7 @@
 --   status: settled | settled_direct | unknown | already_settled | released | orphan
 
 local MAX_TOKENS = 50000000
-if #KEYS ~= 13 or #ARGV ~= 25 then error('ERR wrong number of keys or arguments') end
+if #KEYS ~= 14 or #ARGV ~= 25 then error('ERR wrong number of keys or arguments') end
 local A = {
   req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
   dep = str_arg(ARGV[3], 'deployment'), provider = str_arg(ARGV[4], 'provider'),
@@ -47,7 +47,7 @@ if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS then
 end
 local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
   ledger = KEYS[6], key_tpm = KEYS[7], dep_tpm = KEYS[8], cb = KEYS[9], lat = KEYS[10], team_tpm = KEYS[11],
-  month = KEYS[12], month_prev = KEYS[13] }
+  month = KEYS[12], month_prev = KEYS[13], lastuse = KEYS[14] }
 
 local now = now_us()
 local b = nil  -- the breaker, once loaded
@@ -64,6 +64,13 @@ local function count(sk, mk, team, day, status, reserved_amt)
   else changed = cb_report(b, now, A.gen, A.outcome, A.req_id, (string.gsub(A.key, '%s', '_'))) end
   if changed then cb_save(K.cb, b) end
   if A.outcome == 'success' then latency_add(K.lat, math.floor(A.latency_us / 1000)) end
+  -- last use: one field per key and team in one hash of this slot (no key record is touched,
+  -- so no version moves and no revoked or config-file key gets a record)
+  if team ~= '' then
+    redis.call('HSET', K.lastuse, 'key:' .. A.key, fmt(now), 'team:' .. team, fmt(now))
+  else
+    redis.call('HSET', K.lastuse, 'key:' .. A.key, fmt(now))
+  end
   redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'fold', '1', 'req_id', A.req_id,
     'status', status, 'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider,
     'model', A.model, 'task', A.task, 'route', A.route, 'arm', A.arm, 'cost', ARGV[10],

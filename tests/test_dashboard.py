@@ -60,6 +60,12 @@ def admin(gw: Proc, path: str) -> dict:
     return json.loads(urllib.request.urlopen(req).read())
 
 
+def admin_post(gw: Proc, path: str, body: dict) -> dict:
+    req = urllib.request.Request(f"{gw.url}{path}", json.dumps(body).encode(), method="POST",
+                                 headers={"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
 def raw_request(gw: Proc, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
     """One request, redirects not followed."""
@@ -147,7 +153,16 @@ def test_dashboard_renders_the_cluster(stack: tuple[Proc, Proc, Path]) -> None:
             except openai.RateLimitError:
                 refused += 1
     assert refused == 2
-    wait_for(lambda: admin(gw, "/admin/spend?by=key")["total"]["requests"] == 8)
+    # runtime keys: one used once (its last use shown), one never used
+    admin_post(gw, "/admin/teams", {"id": "dash-team"})
+    used = admin_post(gw, "/admin/keys", {"name": "dash-used", "team": "dash-team"})
+    unused = admin_post(gw, "/admin/keys", {"name": "dash-unused"})
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=used["key"], max_retries=0) as client:
+        client.chat.completions.create(model="auto", messages=msgs)
+    keys = {k["id"]: k for k in admin(gw, "/admin/keys")["data"]}
+    assert keys[used["id"]]["last_used_at"] and keys[unused["id"]]["last_used_at"] is None
+    assert admin(gw, "/admin/teams/dash-team")["last_used_at"] == keys[used["id"]]["last_used_at"]
+    wait_for(lambda: admin(gw, "/admin/spend?by=key")["total"]["requests"] == 9)
     wait_for(lambda: admin(gw, "/admin/refusals")["today"].get("key_rate_limited") == 2)
     wait_for(lambda: len(admin(gw, "/admin/spend/series")["points"]) >= 1)
     budget = admin(gw, "/admin/budget")
@@ -207,6 +222,12 @@ def test_dashboard_renders_the_cluster(stack: tuple[Proc, Proc, Path]) -> None:
             assert page.text_content('#refusals-table tr[data-reason="key_rate_limited"] td:nth-child(2)') == "2"
             assert page.text_content("#ready-badge").startswith("ready")
             assert page.text_content("#cluster-badge") == "1 replica · one config"
+            # the runtime keys panel: last use as an age, its exact time as the cell's title
+            last = f'#keys-table tr[data-key="{used["id"]}"] td:last-child'
+            assert page.text_content(last).endswith(("ago", "now"))
+            assert page.get_attribute(last, "title") == keys[used["id"]]["last_used_at"]
+            assert page.text_content(f'#keys-table tr[data-key="{unused["id"]}"] td:last-child') == "never"
+            assert page.text_content('#teams-table tr[data-team="dash-team"] td:last-child').endswith(("ago", "now"))
             # names from config and requests are shown as text, never parsed as markup
             key_names = page.eval_on_selector_all("#by-key td.name span", "els => els.map(e => e.textContent)")
             assert EVIL_NAME in key_names

@@ -113,10 +113,11 @@ def show(args: argparse.Namespace, out: Any) -> None:
         return
     if args.what == "keys":
         cols: tuple[str, ...] = ("id", "name", "team", "rpm", "tpm", "daily_budget_usd", "spend_today_usd",
-                                 "remaining_today_usd", "monthly_budget_usd", "spend_month_usd", "revoked")
+                                 "remaining_today_usd", "monthly_budget_usd", "spend_month_usd", "last_used_at",
+                                 "revoked")
     elif args.what == "teams":
         cols = ("id", "keys", "rpm", "tpm", "daily_budget_usd", "spend_today_usd", "remaining_today_usd",
-                "monthly_budget_usd", "spend_month_usd")
+                "monthly_budget_usd", "spend_month_usd", "last_used_at")
     else:
         cols = ("id", "actor", "op", "target")
     print(_table(out["data"], cols))

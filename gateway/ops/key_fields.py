@@ -144,9 +144,9 @@ def remaining(limit_micro: int, used_micro: int) -> float | None:
     return None if not limit_micro else max(0, limit_micro - used_micro) / 1e6
 
 
-def key_view(rec: KeyRecord, day_used: int = 0, month_used: int = 0) -> dict[str, Any]:
+def key_view(rec: KeyRecord, day_used: int = 0, month_used: int = 0, last_us: int = 0) -> dict[str, Any]:
     """A key as the admin API shows it: no secret, no hash; spend and what is left today and
-    this month (spend includes open reservations)."""
+    this month (spend includes open reservations); when it last settled a request."""
     return {
         "id": rec.id, "object": "api_key", "name": rec.name, "team": rec.team or None,
         "models": sorted(rec.models), "rpm": rec.rpm, "tpm": rec.tpm,
@@ -157,11 +157,12 @@ def key_view(rec: KeyRecord, day_used: int = 0, month_used: int = 0) -> dict[str
         "previous_key_valid_until": _iso(rec.old_until_us) if rec.old_hash else None,
         "spend_today_usd": day_used / 1e6, "spend_month_usd": month_used / 1e6,
         "remaining_today_usd": remaining(rec.daily_micro, day_used),
-        "remaining_month_usd": remaining(rec.monthly_micro, month_used),
+        "remaining_month_usd": remaining(rec.monthly_micro, month_used), "last_used_at": _iso(last_us),
     }
 
 
-def team_view(team: str, h: dict[str, str], day_used: int = 0, month_used: int = 0) -> dict[str, Any]:
+def team_view(team: str, h: dict[str, str], day_used: int = 0, month_used: int = 0,
+              last_us: int = 0) -> dict[str, Any]:
     daily, monthly = int(h.get("daily_micro") or 0), int(h.get("monthly_micro") or 0)
     return {
         "id": team, "object": "team", "rpm": int(h.get("rpm") or 0), "tpm": int(h.get("tpm") or 0),
@@ -170,4 +171,5 @@ def team_view(team: str, h: dict[str, str], day_used: int = 0, month_used: int =
         "created_at": _iso(int(h.get("created_us") or 0)), "updated_at": _iso(int(h.get("updated_us") or 0)),
         "spend_today_usd": day_used / 1e6, "spend_month_usd": month_used / 1e6,
         "remaining_today_usd": remaining(daily, day_used), "remaining_month_usd": remaining(monthly, month_used),
+        "last_used_at": _iso(last_us),
     }

@@ -48,15 +48,19 @@ def _actor(request: Request) -> str:
     return getattr(request.state, "actor", "admin")
 
 
-async def _spend(gw: Gateway, records: Records, scope: str, ids: list[str]) -> tuple[list[int], list[int]]:
-    """(today's, this month's) spend plus open reservations per id, µ$ (`scope`: key | team)."""
+async def _usage(gw: Gateway, records: Records, scope: str,
+                 ids: list[str]) -> tuple[list[int], list[int], list[int]]:
+    """(today's, this month's) spend plus open reservations per id, µ$, and each id's last use
+    (µs, 0 never; settle notes it) (`scope`: key | team)."""
     day = gw.clock.day()
     fields = [f for i in ids for f in (f"cost:{scope}:{i}", f"reserved:{scope}:{i}")]
     if not fields:
-        return [], []
+        return [], [], []
     d = await records.day_spend(day, fields)
     m = await records.month_spend(month_of(day), fields)
-    return [d[2 * i] + d[2 * i + 1] for i in range(len(ids))], [m[2 * i] + m[2 * i + 1] for i in range(len(ids))]
+    last = await records.last_use(scope, ids)
+    return ([d[2 * i] + d[2 * i + 1] for i in range(len(ids))], [m[2 * i] + m[2 * i + 1] for i in range(len(ids))],
+            last)
 
 
 async def _key_answer(gw: Gateway, records: Records, key_id: str, status: int = 200,
@@ -64,8 +68,8 @@ async def _key_answer(gw: Gateway, records: Records, key_id: str, status: int = 
     rec = await records.key(key_id)
     if rec is None:
         raise _not_found("key", key_id)
-    day, month = await _spend(gw, records, "key", [key_id])
-    view = key_view(rec, day[0], month[0])
+    day, month, last = await _usage(gw, records, "key", [key_id])
+    view = key_view(rec, day[0], month[0], last[0])
     if secret is not None:
         view["key"] = secret  # shown once: only its hash is stored
     return _json(view, status)
@@ -119,8 +123,8 @@ async def list_keys(request: Request, gw: Gateway) -> Response:
     team = request.query_params.get("team")
     if team:
         recs = [r for r in recs if r.team == team]
-    day, month = await _spend(gw, records, "key", [r.id for r in recs])
-    return _json({"object": "list", "data": [key_view(r, d, m) for r, d, m in zip(recs, day, month)]})
+    day, month, last = await _usage(gw, records, "key", [r.id for r in recs])
+    return _json({"object": "list", "data": [key_view(*row) for row in zip(recs, day, month, last)]})
 
 
 async def get_key(request: Request, gw: Gateway) -> Response:
@@ -161,8 +165,8 @@ async def _team_answer(gw: Gateway, records: Records, team: str, status: int = 2
     h = await records.team(team)
     if h is None:
         raise _not_found("team", team)
-    day, month = await _spend(gw, records, "team", [team])
-    return _json(team_view(team, h, day[0], month[0]), status)
+    day, month, last = await _usage(gw, records, "team", [team])
+    return _json(team_view(team, h, day[0], month[0], last[0]), status)
 
 
 async def create_team(request: Request, gw: Gateway) -> Response:
@@ -175,8 +179,9 @@ async def create_team(request: Request, gw: Gateway) -> Response:
 async def list_teams(request: Request, gw: Gateway) -> Response:
     records = _records(gw)
     teams = [(t, h) for t in await records.team_ids() if (h := await records.team(t)) is not None]
-    day, month = await _spend(gw, records, "team", [t for t, _ in teams])
-    return _json({"object": "list", "data": [team_view(t, h, d, m) for (t, h), d, m in zip(teams, day, month)]})
+    day, month, last = await _usage(gw, records, "team", [t for t, _ in teams])
+    return _json({"object": "list", "data": [team_view(t, h, d, m, u) for (t, h), d, m, u in
+                                             zip(teams, day, month, last)]})
 
 
 async def get_team(request: Request, gw: Gateway) -> Response:

@@ -114,7 +114,7 @@ class Commands:
             parts = self._settle_static(req, static)
         keys_rest, args_a, args_b, args_c = parts
         return b"".join((
-            b"*41\r\n", self.heads["settle"], b"$2\r\n13\r\n", bulk(self.k.req(req.req_id)), keys_rest,
+            b"*42\r\n", self.heads["settle"], b"$2\r\n14\r\n", bulk(self.k.req(req.req_id)), keys_rest,
             bulk(req.req_id), args_a, bulk(req.cost_micro), bulk(req.tokens_in), bulk(req.tokens_out),
             bulk(req.cached_tokens), bulk(req.outcome), bulk(req.breaker_gen), bulk(req.latency_us), args_b,
             bulk(req.hold_ms), args_c,
@@ -125,7 +125,8 @@ class Commands:
         parts = (
             _bulks((k.res(), k.resdl(), k.spend(day), k.spend(_prev(day)), k.ledger(), k.key_tpm(req.key),
                     k.dep_tpm(req.deployment), k.breaker(req.deployment), k.latency(req.deployment),
-                    k.team_tpm(req.team or "-"), k.spend_month(month_of(day)), k.spend_month(month_of(_prev(day))))),
+                    k.team_tpm(req.team or "-"), k.spend_month(month_of(day)), k.spend_month(month_of(_prev(day))),
+                    k.last_use())),
             _bulks((req.key, req.deployment, req.provider, req.model, req.task, req.route, day, _prev(day))),
             _bulks((req.tpm, req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-")),
             _bulks((req.team or "-", int(req.monthly))),

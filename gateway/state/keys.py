@@ -140,6 +140,10 @@ class Keys:
     def audit(self) -> str:
         return f"{self.tag}:audit"
 
+    def last_use(self) -> str:
+        """When each key and team last settled a request (written by settle, same slot)."""
+        return f"{self.tag}:lastuse"
+
 
 def admit_scope(k: Keys, key_id: str, team: str, day: str) -> list[str]:
     """Admit's last keys: the key's record, its team's record and buckets, the months' hashes."""

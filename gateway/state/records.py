@@ -134,6 +134,13 @@ class Records:
             return []
         return [int(v or 0) for v in await self.store.client.hmget(self.k.spend_month(month), fields)]
 
+    async def last_use(self, scope: str, ids: list[str]) -> list[int]:
+        """When each key or team (`scope`) last settled a request, µs of the engine clock; 0 never."""
+        if not ids:
+            return []
+        got = await self.store.client.hmget(self.k.last_use(), [f"{scope}:{i}" for i in ids])
+        return [int(v or 0) for v in got]
+
     async def audit(self, count: int = 100, before: str = "+") -> list[dict[str, Any]]:
         """The newest audit entries first (`before`: an entry id, exclusive, to page back)."""
         end = before if before == "+" else f"({before}"

@@ -73,6 +73,7 @@ class StateModel(KeyRecordsModel):
         self.teams: dict[str, dict[str, str]] = {}  # lua/team_write.lua's records, by id
         self.key_index: dict[str, str] = {}  # key hash -> id
         self.audit: list[dict] = []
+        self.last_use: dict[str, int] = {}  # "key:<k>" / "team:<t>" -> µs of their last settle
 
     # helpers
     def breaker(self, dep: str) -> Breaker:
@@ -304,6 +305,9 @@ class StateModel(KeyRecordsModel):
             changed = b.report(now, s["gen"], outcome, s["req_id"], s["key"].replace(" ", "_"))
         if changed:
             self.breakers[s["dep"]] = b
+        self.last_use[f"key:{s['key']}"] = now
+        if team:
+            self.last_use[f"team:{team}"] = now
         if s["outcome"] == "success":
             lat = self.latency.setdefault(s["dep"], {"n": 0, "sum_ms": 0, "ewma_ms": 0})
             ms = s["latency_us"] // 1000

@@ -164,7 +164,7 @@ class StateStore:
         keys = [k.req(req.req_id), k.res(), k.resdl(), k.spend(req.day), k.spend(prev_day(req.day)),
                 k.ledger(), k.key_tpm(req.key), k.dep_tpm(req.deployment), k.breaker(req.deployment),
                 k.latency(req.deployment), k.team_tpm(req.team or "-"), k.spend_month(month_of(req.day)),
-                k.spend_month(month_of(prev_day(req.day)))]
+                k.spend_month(month_of(prev_day(req.day))), k.last_use()]
         args = [req.req_id, req.key, req.deployment, req.provider, req.model, req.task, req.route,
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
                 req.cached_tokens, req.outcome, req.breaker_gen, req.latency_us, req.tpm,

@@ -261,7 +261,7 @@ def test_operations_guide_names_real_objects_and_keys() -> None:
     patterns = [re.compile("^" + re.escape(s).replace("DAY", r"(\d{4}-\d\d-\d\d|<DAY>)").replace("ID", r"<request id>")
                            .replace("K", r"(<k>|[\w.-]+)").replace("D", r"[\w.<>-]+").replace("N", r"<name>") + "$")
                 for s in shapes]
-    patterns += [re.compile("^" + re.escape(k.audit()) + "$")]
+    patterns += [re.compile("^" + re.escape(k.audit()) + "$"), re.compile("^" + re.escape(k.last_use()) + "$")]
     patterns += [re.compile("^" + re.escape(k.auth_failures_all()) + "$"),
                  re.compile("^" + re.escape(k.auth_failures("")) + r"<addr>$")]
     quoted = re.findall(r"'(\{gw\}:[^']*)'", doc)

@@ -177,6 +177,9 @@ class Runner:
         assert got_audit == self.model.audit
         assert all("hash" not in (e["after"] or {}) and "old_hash" not in (e["before"] or {}) for e in got_audit)
         assert set(dec(self.call(c.hgetall(k.res())))) == set(self.model.res)
+        last_use = {f: int(v) for f, v in dec(self.call(c.hgetall(k.last_use()))).items()}
+        assert last_use == self.model.last_use
+        event(f"last use of {len(last_use)} keys and teams")
         for rec in self.model.key_records.values():  # the API's view never carries a hash
             assert "hash" not in public(rec)
 

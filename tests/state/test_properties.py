@@ -233,6 +233,7 @@ class Runner:
         assert [(dec(e[1])["req_id"], dec(e[1])["status"], int(dec(e[1])["cost"])) for e in ledger] == [
             (e["req_id"], e["status"], e["cost"]) for e in self.model.ledger]
         assert {f: int(v) for f, v in dec(self.call(c.hgetall(k.tokstats()))).items()} == self.model.tokstats
+        assert {f: int(v) for f, v in dec(self.call(c.hgetall(k.last_use()))).items()} == self.model.last_use
         # buckets the model says are still well in the future must hold the same TAT
         for name, tat in self.model.buckets.tat.items():
             if tat > self.now + 50_000:

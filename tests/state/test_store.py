@@ -4,6 +4,7 @@ engine and (core cases) the real 3-master cluster."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 import redis.asyncio
@@ -69,6 +70,25 @@ async def test_idempotent_admit_and_settle(backend3):
     sp = await spend(s)
     assert sp["cost:total"] == 300 and sp["reserved:total"] == 400 and sp["req:total"] == 1
     assert await s.client.xlen(s.keys.ledger()) == 1
+
+
+async def test_settle_notes_the_last_use_of_key_and_team(backend3):
+    """In the settle call itself (no other round trip): the key's and its team's last use are
+    the engine time of their last counted settle; a repeated settle is no new use."""
+    s = await backend3.store()
+
+    async def last_use() -> dict[str, int]:
+        raw = await s.client.hgetall(s.keys.last_use())
+        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+    assert (await s.admit(admit_req("r1"))).ok
+    first = await s.settle_result(settle_req("r1"))
+    assert first.settled and await last_use() == {"key:demo": first.now_us}
+    assert not (await s.settle_result(settle_req("r1"))).settled
+    assert await last_use() == {"key:demo": first.now_us}
+    forced = await s.settle_result(replace(settle_req("journaled"), force=True, team="t1", monthly=True))
+    assert forced.status == "settled_direct" and forced.now_us >= first.now_us
+    assert await last_use() == {"key:demo": forced.now_us, "team:t1": forced.now_us}
 
 
 async def test_candidates_fallback_and_reasons(backend):

@@ -55,7 +55,10 @@
       return new Date(ts * 1000).toLocaleTimeString("en-GB", { hour12: false });
     }
   }
-  function fmtAge(s) { return s < 1 ? "now" : s < 120 ? Math.round(s) + " s ago" : Math.round(s / 60) + " min ago"; }
+  function fmtAge(s) {
+    return s < 1 ? "now" : s < 120 ? Math.round(s) + " s ago" : s < 7200 ? Math.round(s / 60) + " min ago" :
+      s < 172800 ? Math.round(s / 3600) + " h ago" : Math.round(s / 86400) + " d ago";
+  }
 
   function fillBody(table, rows, emptyText, columns) {
     var body = table.tBodies[0];
@@ -488,12 +491,18 @@
 
   function limitsCell(r) { return td((r.rpm ? fmtInt(r.rpm) : "–") + " / " + (r.tpm ? fmtInt(r.tpm) : "–"), "num"); }
   function leftCell(v) { return td(v === null || v === undefined ? "no budget" : fmtUSD(v), "num"); }
+  function lastUseCell(iso) {  // the engine's time of the last settled request, as an age
+    if (!iso) return td("never", "num");
+    var cell = td(fmtAge(Math.max(0, (Date.now() - Date.parse(iso)) / 1000)), "num");
+    cell.title = iso;
+    return cell;
+  }
 
   function renderKeys(k) {
     fillBody($("keys-table"), k.data.map(function (r) {
       return el("tr", { data: { key: r.id }, children: [el("td", { title: r.id, text: r.name, cls: "name" }),
         td(r.team || "–"), limitsCell(r), td(fmtUSD(r.spend_today_usd), "num"), leftCell(r.remaining_today_usd),
-        td(fmtUSD(r.spend_month_usd), "num"), leftCell(r.remaining_month_usd)] });
+        td(fmtUSD(r.spend_month_usd), "num"), leftCell(r.remaining_month_usd), lastUseCell(r.last_used_at)] });
     }), "no runtime keys");
   }
 
@@ -501,7 +510,7 @@
     fillBody($("teams-table"), t.data.map(function (r) {
       return el("tr", { data: { team: r.id }, children: [td(r.id, "name"), td(fmtInt(r.keys), "num"), limitsCell(r),
         td(fmtUSD(r.spend_today_usd), "num"), leftCell(r.remaining_today_usd), td(fmtUSD(r.spend_month_usd), "num"),
-        leftCell(r.remaining_month_usd)] });
+        leftCell(r.remaining_month_usd), lastUseCell(r.last_used_at)] });
     }), "no teams");
   }
 
