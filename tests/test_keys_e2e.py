@@ -3,13 +3,19 @@ engine. A key made on one replica works on another at the next request; a revoke
 under load, stops every request that starts after the revoke answered; three keys of one team
 hammered across the replicas settle within the team's budget with no reservation left; a
 rotation's old key works for its grace, then only the new one. Secrets never appear in an
-answer after creation, nor in a log; a read-scoped admin key cannot write."""
+answer after creation, nor in a log; a read-scoped admin key cannot write. The rotation, every
+`gateway keys|teams|audit-log` command and the team budget also run against a fleet whose state
+is the 3-master cluster."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
+import sys
 import time
+from datetime import datetime
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -56,13 +62,31 @@ def start_fleet(url: str, tmp: Path) -> tuple[Proc, list[Proc], str]:
     return sim, [start_gateway(tmp, config(sim.port, prefix), url, workers=2) for _ in range(3)], prefix
 
 
+def _running_fleet(url: str, tmp: Path) -> Iterator[tuple[list[Proc], str]]:
+    sim, gws, prefix = start_fleet(url, tmp)
+    try:
+        yield gws, prefix
+    finally:
+        for gw in gws:
+            gw.stop()
+        sim.stop()
+
+
 @pytest.fixture(scope="module")
 def fleet(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Proc], str]]:
-    sim, gws, prefix = start_fleet(redis_url, tmp_path_factory.mktemp("keys"))
-    yield gws, prefix
-    for gw in gws:
-        gw.stop()
-    sim.stop()
+    yield from _running_fleet(redis_url, tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def cluster_fleet(cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Proc], str]]:
+    """The same fleet with its state on the session's 3-master cluster (tests/conftest.py)."""
+    yield from _running_fleet(",".join(cluster.urls), tmp_path_factory.mktemp("keys-cluster"))
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_fleet(request: pytest.FixtureRequest) -> tuple[list[Proc], str]:
+    """Each fleet in turn: state on one engine, then on the 3-master cluster."""
+    return request.getfixturevalue("fleet" if request.param == "single" else "cluster_fleet")
 
 
 class Answer:
@@ -85,6 +109,10 @@ def request(method: str, url: str, body: dict | None, headers: dict) -> Answer:
 
 def admin(gw: Proc, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> Answer:
     return request(method, f"{gw.url}{path}", body, headers or ADMIN)
+
+
+def when(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 def chat(gw: Proc, key: str) -> int:
@@ -194,18 +222,28 @@ def team_settles_within_budget(gws: list[Proc], prefix: str, r, team: str, keys:
     assert admin(gws[2], "DELETE", f"/admin/teams/{team}").status_code == 409  # it still has keys
 
 
-def test_rotate_with_grace(fleet) -> None:
-    gws, _ = fleet
+def test_rotate_with_grace(any_fleet) -> None:
+    """Old and new secret both work on every replica during the grace, then only the new one
+    (each replica's workers had the old secret cached: admit refuses it on the engine's clock)."""
+    gws, _ = any_fleet
     made = admin(gws[0], "POST", "/admin/keys", {"name": "rotating"}).json()
-    assert chat(gws[1], made["key"]) == 200  # cached on that replica's worker
+    assert made["last_used_at"] is None
+    assert {chat(g, made["key"]) for g in gws for _ in range(2)} == {200}  # cached on the workers
+    used = admin(gws[1], "GET", f"/admin/keys/{made['id']}").json()["last_used_at"]
+    assert used is not None
     rotated = admin(gws[2], "POST", f"/admin/keys/{made['id']}/rotate", {"grace_s": 3}).json()
     new = rotated["key"]
     assert new != made["key"] and rotated["previous_key_valid_until"]
+    until = rotated["previous_key_valid_until"]
     assert {chat(g, made["key"]) for g in gws} == {200}
     assert {chat(g, new) for g in gws} == {200}
     time.sleep(3.2)
     assert {chat(g, made["key"]) for g in gws for _ in range(2)} == {401}
     assert {chat(g, new) for g in gws} == {200}
+    after = admin(gws[0], "GET", f"/admin/keys/{made['id']}").json()
+    assert after["previous_key_valid_until"] == until and when(after["last_used_at"]) > when(used)
+    audit = [e for e in admin(gws[0], "GET", "/admin/audit").json()["data"] if e["target"] == made["id"]]
+    assert [e["op"] for e in audit] == ["key.rotate", "key.create"]
 
 
 def test_no_secret_in_any_log(fleet) -> None:
@@ -218,50 +256,74 @@ def test_no_secret_in_any_log(fleet) -> None:
         assert "sk-gw-" not in text
 
 
-def test_cli_talks_to_the_admin_api(fleet) -> None:
-    import os
-    import subprocess
-    import sys
-
-    gws, _ = fleet
+def test_cli_talks_to_the_admin_api(any_fleet) -> None:
+    """Every `gateway keys|teams|audit-log` command, as a process, against replica A; the keys it
+    makes are used on B and C."""
+    gws, _ = any_fleet
     env = {**os.environ, "GATEWAY_ADMIN_KEY": ADMIN_KEY}
 
     def cli(*argv: str, key_env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "gateway.cli", *argv, "--url", gws[0].url], env=key_env or env,
                               capture_output=True, text=True, timeout=60)
 
-    assert cli("teams", "create", "cli-team", "--daily-budget-usd", "1").returncode == 0
+    def ok(*argv: str) -> str:
+        out = cli(*argv)
+        assert out.returncode == 0, (argv, out.stderr)
+        return out.stdout
+
+    def rows(table: str) -> dict[str, dict[str, str]]:
+        """`keys|teams list`'s table by id (columns are whitespace-separated, values have no spaces)."""
+        head, *lines = table.splitlines()
+        cols = head.split()
+        return {r[0]: dict(zip(cols, r)) for r in (line.split() for line in lines)}
+
+    assert json.loads(ok("teams", "create", "cli-team", "--daily-budget-usd", "1"))["daily_budget_usd"] == 1
+    assert json.loads(ok("teams", "update", "cli-team", "--rpm", "100"))["rpm"] == 100
+    assert json.loads(ok("teams", "show", "cli-team"))["rpm"] == 100
     made = cli("keys", "create", "--name", "from-cli", "--team", "cli-team", "--rpm", "5")
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)
     assert key["team"] == "cli-team" and key["rpm"] == 5 and "shown once" in made.stderr
+    listed = rows(ok("keys", "list", "--team", "cli-team"))
+    assert listed[key["id"]]["last_used_at"] == "-" and key["key"] not in str(listed)
     assert chat(gws[1], key["key"]) == 200
-    listed = cli("keys", "list", "--team", "cli-team")
-    assert key["id"] in listed.stdout and key["key"] not in listed.stdout
-    assert cli("keys", "revoke", key["id"]).returncode == 0
-    assert chat(gws[2], key["key"]) == 401
-    log = cli("audit-log", "--limit", "3")
-    assert "key.revoke" in log.stdout and key["id"] in log.stdout
+    listed = rows(ok("keys", "list", "--team", "cli-team"))
+    assert listed[key["id"]]["last_used_at"] != "-" and float(listed[key["id"]]["spend_today_usd"]) > 0
+    assert rows(ok("teams", "list"))["cli-team"]["last_used_at"] == listed[key["id"]]["last_used_at"]
+    shown = json.loads(ok("keys", "show", key["id"]))
+    assert shown["last_used_at"] == listed[key["id"]]["last_used_at"] and "key" not in shown
+    assert json.loads(ok("keys", "update", key["id"], "--rpm", "7", "--name", "renamed"))["rpm"] == 7
+    rotated = json.loads(ok("keys", "rotate", key["id"]))  # no grace: the old secret stops at once
+    assert rotated["key"] != key["key"] and rotated["name"] == "renamed"
+    assert chat(gws[2], key["key"]) == 401 and chat(gws[2], rotated["key"]) == 200
+    busy = cli("teams", "delete", "cli-team")
+    assert busy.returncode == 1 and "409" in busy.stderr
+    assert json.loads(ok("keys", "revoke", key["id"]))["revoked"] is True
+    assert chat(gws[2], rotated["key"]) == 401 and chat(gws[1], rotated["key"]) == 401
+    assert key["id"] not in rows(ok("keys", "list")) and key["id"] in rows(ok("keys", "list", "--revoked"))
+    assert json.loads(ok("teams", "delete", "cli-team"))["deleted"] is True
+    log = json.loads(ok("audit-log", "--limit", "9", "--json"))["data"]
+    ops = [(e["op"], e["target"]) for e in log if e["target"] in (key["id"], "cli-team")]
+    assert ops == [("team.delete", "cli-team"), ("key.revoke", key["id"]), ("key.rotate", key["id"]),
+                   ("key.update", key["id"]), ("key.create", key["id"]), ("team.update", "cli-team"),
+                   ("team.create", "cli-team")]
+    text = ok("audit-log", "--limit", "3")
+    assert "team.delete" in text and "key.revoke" in text and "sk-gw-" not in text
     read_only = cli("keys", "create", "--name", "x", key_env={**os.environ, "GATEWAY_ADMIN_KEY": READ_KEY})
     assert read_only.returncode == 1 and "403" in read_only.stderr
 
 
-def test_on_the_three_master_cluster(cluster, tmp_path: Path) -> None:
+def test_on_the_three_master_cluster(cluster_fleet, cluster) -> None:
     """The same on a 3-master cluster: create on A, use on B; a team budget across replicas;
     a revoke on C refuses the next request everywhere."""
     from redis.cluster import RedisCluster
 
-    sim, gws, prefix = start_fleet(",".join(cluster.urls), tmp_path)
-    try:
-        assert admin(gws[0], "POST", "/admin/teams", {"id": "c", "daily_budget_usd": 0.001}).status_code == 201
-        keys = [admin(gws[i], "POST", "/admin/keys", {"name": f"c{i}", "team": "c"}).json() for i in range(3)]
-        assert chat(gws[1], keys[0]["key"]) == 200
-        statuses = Counter(s for _, _, s in asyncio.run(_hammer(gws, [k["key"] for k in keys], 150, 64)))
-        assert statuses[200] > 0 and statuses[429] > 0 and set(statuses) <= {200, 429}, statuses
-        team_settles_within_budget(gws, prefix, RedisCluster.from_url(cluster.urls[0]), "c", keys, 1000)
-        assert admin(gws[2], "DELETE", f"/admin/keys/{keys[0]['id']}").status_code == 200
-        assert {chat(g, keys[0]["key"]) for g in gws} == {401}
-    finally:
-        for gw in gws:
-            gw.stop()
-        sim.stop()
+    gws, prefix = cluster_fleet
+    assert admin(gws[0], "POST", "/admin/teams", {"id": "c", "daily_budget_usd": 0.001}).status_code == 201
+    keys = [admin(gws[i], "POST", "/admin/keys", {"name": f"c{i}", "team": "c"}).json() for i in range(3)]
+    assert chat(gws[1], keys[0]["key"]) == 200
+    statuses = Counter(s for _, _, s in asyncio.run(_hammer(gws, [k["key"] for k in keys], 150, 64)))
+    assert statuses[200] > 0 and statuses[429] > 0 and set(statuses) <= {200, 429}, statuses
+    team_settles_within_budget(gws, prefix, RedisCluster.from_url(cluster.urls[0]), "c", keys, 1000)
+    assert admin(gws[2], "DELETE", f"/admin/keys/{keys[0]['id']}").status_code == 200
+    assert {chat(g, keys[0]["key"]) for g in gws} == {401}
