@@ -57,7 +57,8 @@ class GuardedState:
         self.log = get_logger("gateway.state")
         self.degraded = False
         self.down_since: float | None = None  # monotonic time Redis stopped answering (for /readyz)
-        self._failures = 0
+        self._failures = 0               # timeouts in a row (see _failed)
+        self._failed_at = 0.0            # when the first of them came back
         self._retry_at = 0.0
         self._local = StateModel()
         self._recovering: asyncio.Task[None] | None = None
@@ -109,10 +110,11 @@ class GuardedState:
     # -- the two calls of the hot path --
     async def admit(self, req: AdmitRequest, hard_budget: bool = False) -> Admission:
         if not self.degraded or time.monotonic() >= self._retry_at:
+            sent = time.monotonic()
             try:
                 admission = await self.store.admit(req)
             except STATE_ERRORS as exc:
-                self._failed(exc)
+                self._failed(exc, sent)
             else:
                 self._failures = 0
                 before = self._offset_us
@@ -132,18 +134,31 @@ class GuardedState:
 
     async def settle(self, req: SettleRequest) -> bool:
         if not self.degraded:
+            sent = time.monotonic()
             try:
-                return await self.store.settle(req)
+                settled = await self.store.settle(req)
             except STATE_ERRORS as exc:
-                self._went_down(exc)
+                self._failed(exc, sent)
+            else:
+                self._failures = 0
+                return settled
         self._settle_locally(req)
+        self._schedule_recovery()  # replays the journal (and, if degraded, leaves that mode)
         return False
 
     # -- degraded mode --
-    def _failed(self, exc: BaseException) -> None:
-        """One slow call on a loaded host is not an outage: degrade on the second failure in a
-        row (an engine that is really down refuses at once, so this costs nothing then)."""
-        self._failures += 1
+    def _failed(self, exc: BaseException, sent: float) -> None:
+        """One slow moment on a loaded host is not an outage: a timeout degrades only when a call
+        sent after an earlier one timed out times out too (an engine that is really down refuses
+        at once, so this costs nothing then). The calls already in flight when the engine paused
+        time out together and count once: counted one by one, a single pause of a starved engine
+        degraded every worker at c=64, and its hard-budget keys got 503s for the whole
+        `retry_after_s` (bench/keys_load.py; docs/operations.md)."""
+        now = time.monotonic()
+        if not self._failures:
+            self._failures, self._failed_at = 1, now
+        elif sent >= self._failed_at:
+            self._failures += 1
         if self.degraded or self._failures >= 2 or not isinstance(exc, (TimeoutError, RedisTimeout)):
             self._went_down(exc)
 
@@ -235,6 +250,7 @@ class GuardedState:
                 continue
             if self.journal.pending():
                 continue
+            self._failures = 0  # Redis answered again
             if self.degraded:
                 self.degraded = False
                 self.down_since = None
