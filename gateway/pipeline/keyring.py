@@ -2,9 +2,10 @@
 
 A key of the config file is found in memory (`gateway.auth.Authenticator`). Any other key is
 hashed and looked up in Redis once: hash -> id -> record (gateway/state/records.py), and the
-answer cached per worker by digest, so a busy key costs no round trip. A digest Redis does not
-know is remembered for `MISS_TTL_S`, so a stream of guesses costs one lookup per guess per
-second at most, never one per request. The cached record carries its version: admit compares
+answer cached per worker by digest, so a busy key costs no round trip (and the first requests
+of a key, arriving together, share one lookup). A digest Redis does not know is remembered for
+`MISS_TTL_S`, so a stream of guesses costs one lookup per guess per second at most, never one
+per request. The cached record carries its version: admit compares
 it with Redis's and answers `stale` after any change (the worker refetches here) or
 `key_revoked`; no extra round trip on the hot path, and every replica obeys a change by the
 next request. Keys are never logged; digests are compared in constant time.
@@ -12,6 +13,7 @@ next request. Keys are never logged; digests are compared in constant time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -52,6 +54,7 @@ class Keyring:
         self.state = state                      # the GuardedState: its store holds the records
         self._runtime: dict[bytes, ApiKey] = {}  # digest -> key
         self._miss: dict[bytes, float] = {}     # digest -> monotonic time the miss expires
+        self._lookups: dict[bytes, asyncio.Future[KeyRecord | None]] = {}  # digest -> its lookup in flight
 
     @property
     def records(self) -> Records:
@@ -73,7 +76,7 @@ class Keyring:
         if self._miss.get(digest, 0.0) > time.monotonic():
             raise unauthorized("Invalid API key.")
         try:
-            rec = await self.records.key_by_hash(digest.hex())
+            rec = await self._lookup(digest)
         except Exception:  # Redis away: a key not cached here cannot be checked
             raise upstream_failed(503, "The gateway's shared state is unreachable, so this API key cannot be "
                                        "checked. Retry shortly.", "state_unavailable") from None
@@ -83,6 +86,22 @@ class Keyring:
             raise unauthorized("Invalid API key.")
         self._cache(digest, key)
         return key
+
+    async def _lookup(self, digest: bytes) -> KeyRecord | None:
+        """One lookup per digest at a time: the requests that present a key this worker has not
+        cached yet (a cold worker at c=64: dozens at once) share the first one's round trips."""
+        pending = self._lookups.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self.records.key_by_hash(digest.hex()))
+            self._lookups[digest] = pending
+            pending.add_done_callback(lambda done: self._lookup_done(digest, done))
+        return await asyncio.shield(pending)  # one caller's cancel leaves the others' lookup running
+
+    def _lookup_done(self, digest: bytes, done: asyncio.Future[KeyRecord | None]) -> None:
+        if self._lookups.get(digest) is done:
+            del self._lookups[digest]
+        if not done.cancelled():
+            done.exception()  # retrieved, even when every waiter has gone
 
     async def refresh(self, key: ApiKey) -> ApiKey | None:
         """After admit said `stale`: the key's record again; None if it no longer opens."""
