@@ -2,7 +2,9 @@
 """Per-request classify time over a mixed stream: one-line prompts, the held-out rows (30 to
 6,000 characters), agent-shaped requests (Claude Code and Codex bodies from
 tests/data/agent_tasks.jsonl, made canonical by the gateway's inbound translators: a 4,000-6,000
-character agent prompt around a short request, some with tool steps) and 8,000-character prompts.
+character agent prompt around a short request, some with tool steps), application requests (a
+short system prompt naming the task and the material, tests/data/app_tasks.jsonl) and
+8,000-character prompts.
 
     python scripts/bench_classifier_mix.py [--n 4000] [--seed 1] [--src DIR]
 
@@ -40,12 +42,14 @@ ONE_LINERS = ["Say hello to the benchmark.", "what's the capital of peru", "than
 
 def population() -> dict[str, list[list[dict]]]:
     held = ROOT / "tests" / "data" / "heldout_tasks.jsonl"
+    app = ROOT / "tests" / "data" / "app_tasks.jsonl"
     agent = labelled()
     return {
         "one-line prompt": [SHORT] + [[{"role": "user", "content": t}] for t in ONE_LINERS],
         "held-out rows": [orjson.loads(x)["messages"] for x in held.read_bytes().splitlines() if x.strip()],
         "agent: Claude Code": [m for m, _, c in agent if c == "claude-code"],
         "agent: Codex": [m for m, _, c in agent if c == "codex"],
+        "app: system + material": [orjson.loads(x)["messages"] for x in app.read_bytes().splitlines() if x.strip()],
         "8,000-char prompt": list(prompts(8000).values()),
     }
 
@@ -62,7 +66,7 @@ def main() -> None:
     print(f"classifier: {C.__file__}")
     rng = random.Random(args.seed)
     kinds = list(pop)
-    stream = [(k, rng.choice(pop[k])) for k in rng.choices(kinds, weights=[2, 3, 3, 2, 1], k=args.n)]
+    stream = [(k, rng.choice(pop[k])) for k in rng.choices(kinds, weights=[2, 3, 3, 2, 2, 1], k=args.n)]
     for _, msgs in stream[:200]:  # warm-up
         cache_clear()
         classify(msgs)
