@@ -117,7 +117,7 @@ async def create_key(request: Request, gw: Gateway) -> Response:
 
 async def list_keys(request: Request, gw: Gateway) -> Response:
     records = _records(gw)
-    recs = [r for r in [await records.key(i) for i in await records.key_ids()] if r is not None]
+    recs = await records.keys(await records.key_ids())
     if request.query_params.get("revoked", "false") != "true":
         recs = [r for r in recs if not r.revoked]
     team = request.query_params.get("team")
@@ -178,7 +178,7 @@ async def create_team(request: Request, gw: Gateway) -> Response:
 
 async def list_teams(request: Request, gw: Gateway) -> Response:
     records = _records(gw)
-    teams = [(t, h) for t in await records.team_ids() if (h := await records.team(t)) is not None]
+    teams = await records.teams(await records.team_ids())
     day, month, last = await _usage(gw, records, "team", [t for t, _ in teams])
     return _json({"object": "list", "data": [team_view(t, h, d, m, u) for (t, h), d, m, u in
                                              zip(teams, day, month, last)]})

@@ -114,6 +114,23 @@ class Records:
         h = _decode(await self.store.client.hgetall(self.k.key_record(key_id)))
         return KeyRecord.parse(key_id, h) if h else None
 
+    async def keys(self, key_ids: list[str]) -> list[KeyRecord]:
+        """The records of `key_ids` that exist, in one round trip (a pipeline: they share a slot)."""
+        return [KeyRecord.parse(i, h) for i, h in zip(key_ids, await self._hashes(
+            [self.k.key_record(i) for i in key_ids])) if h]
+
+    async def teams(self, teams: list[str]) -> list[tuple[str, dict[str, str]]]:
+        """The records of `teams` that exist, in one round trip."""
+        return [(t, h) for t, h in zip(teams, await self._hashes([self.k.team_record(t) for t in teams])) if h]
+
+    async def _hashes(self, names: list[str]) -> list[dict[str, str]]:
+        if not names:
+            return []
+        pipe = self.store.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(name)
+        return [_decode(h) for h in await pipe.execute()]
+
     async def key_ids(self) -> list[str]:
         return [_s(x) for x in await self.store.client.zrange(self.k.key_list(), 0, -1)]
 
