@@ -139,7 +139,7 @@ end
 
 -- 2. Charge expired reservations, then report this request's earlier failures.
 res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
-local src = string.gsub(A.key, '%s', '_')
+local src = A.nf > 0 and string.gsub(A.key, '%s', '_') or ''  -- the failures' source
 for _, f in ipairs(fails) do
   local b = cb_load(f.k_cb)
   local outcome = 'failure'
@@ -219,7 +219,7 @@ local function limits(k_rpm, k_tpm, rpm, tpm, why)
 end
 local key_rpm_tat, key_tpm_tat = limits(K.key_rpm, K.key_tpm, A.key_rpm, A.key_tpm, 'key_rate_limited')
 local team_rpm_tat, team_tpm_tat
-if d.reason == '' then
+if d.reason == '' and team ~= '' then
   team_rpm_tat, team_tpm_tat = limits(K.team_rpm, K.team_tpm, TL.rpm, TL.tpm, 'team_rate_limited')
 end
 if d.reason ~= '' then return finish({ state = 'refused', dep = '' }) end

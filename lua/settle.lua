@@ -55,34 +55,45 @@ local b = nil  -- the breaker, once loaded
 -- Count a settled request: the spend admission reads, breaker, latency, the ledger entry
 -- (whose layout fold.lua reads by position: keep the two in step; the integer ARGV are
 -- written as given, int_arg having checked they are plain decimals), the request record.
+-- Returns the new cost:total of `sk`.
 local function count(sk, mk, team, day, status, reserved_amt)
-  spend_now(sk, mk, A.key, team, A.cost, A.retention_s)
+  local spent = spend_now(sk, mk, A.key, team, A.cost, A.retention_s)
   b = cb_load(K.cb)
   local changed
   if A.outcome == 'throttled' then changed = cb_throttle(b, now, A.hold_ms)
   elseif A.outcome == 'disabled' then changed = cb_disable(b, now, A.hold_ms)
-  else changed = cb_report(b, now, A.gen, A.outcome, A.req_id, (string.gsub(A.key, '%s', '_'))) end
+  else
+    local src = ''  -- the failure's source; only a failure reads it
+    if A.outcome == 'failure' then src = string.gsub(A.key, '%s', '_') end
+    changed = cb_report(b, now, A.gen, A.outcome, A.req_id, src)
+  end
   if changed then cb_save(K.cb, b) end
   if A.outcome == 'success' then latency_add(K.lat, math.floor(A.latency_us / 1000)) end
   -- last use: one field per key and team in one hash of this slot (no key record is touched,
   -- so no version moves and no revoked or config-file key gets a record)
+  local now_s = fmt(now)
   if team ~= '' then
-    redis.call('HSET', K.lastuse, 'key:' .. A.key, fmt(now), 'team:' .. team, fmt(now))
+    redis.call('HSET', K.lastuse, 'key:' .. A.key, now_s, 'team:' .. team, now_s)
   else
-    redis.call('HSET', K.lastuse, 'key:' .. A.key, fmt(now))
+    redis.call('HSET', K.lastuse, 'key:' .. A.key, now_s)
   end
   redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'fold', '1', 'req_id', A.req_id,
     'status', status, 'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider,
     'model', A.model, 'task', A.task, 'route', A.route, 'arm', A.arm, 'cost', ARGV[10],
     'reserved', reserved_amt, 'in', ARGV[11], 'out', ARGV[12], 'cached', ARGV[13],
-    'outcome', A.outcome, 'latency_ms', fmt(math.floor(A.latency_us / 1000)), 'ts_us', fmt(now),
+    'outcome', A.outcome, 'latency_ms', fmt(math.floor(A.latency_us / 1000)), 'ts_us', now_s,
     'latency_us', ARGV[16])  -- last: fold reads the fields before it by position
-  redis.call('HSET', K.req, 'state', 'settled')
-  if redis.call('PTTL', K.req) < 0 then redis.call('PEXPIRE', K.req, 86400000) end
+  -- a record that had a state has its TTL (admit sets both; settle and release give one to a
+  -- record they create), so only a new field needs the PTTL check
+  if redis.call('HSET', K.req, 'state', 'settled') == 1 and redis.call('PTTL', K.req) < 0 then
+    redis.call('PEXPIRE', K.req, 86400000)
+  end
+  return spent
 end
 
 local rec = res_get(K.res, A.req_id)
 local status = 'settled'
+local spent, reserved = nil, nil  -- today's totals, when this call wrote both
 if not rec then
   local st = redis.call('HGET', K.req, 'state')
   if st == 'settled' then status = 'already_settled'
@@ -99,7 +110,8 @@ else
   -- 1. reservation -> real cost, in the reservation's own day when declared
   -- (a reservation of an undeclared day keeps its reserved count there until that hash expires)
   local rsk, rmk = res_spend_key(rec, A.day, A.prev, K)
-  if rsk then res_count(rsk, rmk, rec, -tonumber(rec.amt)) end
+  if rsk then reserved = res_count(rsk, rmk, rec, -tonumber(rec.amt)) end
+  if rsk ~= K.spend then reserved = nil end
   res_drop(K.res, K.resdl, A.req_id)
   -- 2. token buckets: real count minus the estimate charged at admit
   local real = A.tin + A.tout
@@ -113,13 +125,17 @@ else
     rsk = K.spend
     if rec.mo == '1' then rmk = K.month end
   end
-  count(rsk, rmk, rec.tm or '', rsk == K.spend_prev and A.prev or A.day, status, rec.amt)
+  spent = count(rsk, rmk, rec.tm or '', rsk == K.spend_prev and A.prev or A.day, status, rec.amt)
 end
 
 -- 5. other expired reservations
-res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
+local swept = res_sweep(K, A.day, A.prev, now, A.maxlen, A.retention_s)
 
 b = b or cb_load(K.cb)
-local sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total')
+-- today's totals: the values the HINCRBYs above returned, unless the sweep changed them since
+if swept > 0 or not reserved then
+  local sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total')
+  spent, reserved = tonumber(sums[1] or '0'), tonumber(sums[2] or '0')
+end
 return { (status == 'settled' or status == 'settled_direct') and 1 or 0, status,
-  tonumber(sums[1] or '0'), tonumber(sums[2] or '0'), fmt(now), b.state, b.gen }
+  spent, reserved, fmt(now), b.state, b.gen }

@@ -29,19 +29,23 @@ end
 
 -- Add `amt` (may be negative) to counters `what` (reserved or cost) of a day's spend hash `sk`
 -- (total, key, team) and, when `mk` is given, of its month's hash (key, team). team '' = none.
+-- Returns the new `what`:total. (One HINCRBY per field: cheaper in the engine than an HMGET and
+-- an HSET of the same fields, which cost Lua tables and number formatting.)
 local function scope_count(sk, mk, what, key, team, amt)
-  redis.call('HINCRBY', sk, what .. ':total', amt)
+  local total = redis.call('HINCRBY', sk, what .. ':total', amt)
   redis.call('HINCRBY', sk, what .. ':key:' .. key, amt)
   if team ~= '' then redis.call('HINCRBY', sk, what .. ':team:' .. team, amt) end
   if mk then
     redis.call('HINCRBY', mk, what .. ':key:' .. key, amt)
     if team ~= '' then redis.call('HINCRBY', mk, what .. ':team:' .. team, amt) end
   end
+  return total
 end
 
--- The reservation counters of a reservation record (its key, team and month flag).
+-- The reservation counters of a reservation record (its key, team and month flag); returns
+-- the new reserved:total.
 local function res_count(sk, mk, rec, amt)
-  scope_count(sk, mk, 'reserved', rec.key, rec.tm or '', amt)
+  return scope_count(sk, mk, 'reserved', rec.key, rec.tm or '', amt)
 end
 
 -- Which of the declared spend hashes hold a reservation's day: the day's hash (nil if neither
@@ -55,7 +59,8 @@ local function res_spend_key(rec, day, prev, k)
   return sk, mk
 end
 
--- Charge up to SWEEP_LIMIT expired reservations at their reserved amount.
+-- Charge up to SWEEP_LIMIT expired reservations at their reserved amount; returns how many
+-- (0: nothing was written).
 -- Reservations of a day other than day/prev are dropped with a ledger entry only
 -- (their spend hash is not declared); this needs a reservation older than a day.
 local function res_sweep(k, day, prev, now, maxlen, retention_s)
@@ -82,4 +87,5 @@ local function res_sweep(k, day, prev, now, maxlen, retention_s)
     end
     res_drop(k.res, k.resdl, id)
   end
+  return #ids
 end

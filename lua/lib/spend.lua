@@ -23,11 +23,12 @@ local function hash_add(key, deltas)
 end
 
 -- What a settle counts at once: the day's, the key's and the team's spend, and for a runtime
--- key the month's (`mk`, nil otherwise). Needs lib/reserve (scope_count).
+-- key the month's (`mk`, nil otherwise). Needs lib/reserve (scope_count). Returns the new cost:total.
 local function spend_now(spend_key, mk, key, team, cost, retention_s)
-  scope_count(spend_key, mk, 'cost', key, team, cost)
+  local total = scope_count(spend_key, mk, 'cost', key, team, cost)
   redis.call('EXPIRE', spend_key, retention_s)
   if mk then redis.call('EXPIRE', mk, retention_s + MONTH_S) end
+  return total
 end
 
 -- Latency of a deployment: count, sum and an integer EWMA (alpha 1/8) in ms.

@@ -14,7 +14,8 @@ local function fmt(x)
 end
 
 -- A decimal integer in [lo, 2^52]; anything else (float, hex, empty) raises.
-local find = string.find
+-- (Locals, not globals: a script parses 20-30 arguments per call and each global costs a lookup.)
+local find, type, tonumber = string.find, type, tonumber
 local function int_arg(v, name, lo)
   if type(v) ~= 'string' or #v > 16 or not find(v, '^%-?%d+$') then
     error('ERR bad integer argument ' .. name)
