@@ -9,8 +9,9 @@ local function now_us()
 end
 
 -- Integers as decimal strings: tostring() would use %.14g and drop digits.
+local format = string.format
 local function fmt(x)
-  return string.format('%d', x)
+  return format('%d', x)
 end
 
 -- A decimal integer in [lo, 2^52]; anything else (float, hex, empty) raises.
