@@ -147,19 +147,22 @@ for _, f in ipairs(fails) do
   if cb_report(b, now, f.gen, outcome, '', src) then cb_save(f.k_cb, b) end
 end
 
--- Budget state of the day (after the sweep).
-local sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total', 'cost:key:' .. A.key,
-  'reserved:key:' .. A.key)
+-- Budget state of the day (after the sweep); a team's day spend in the same read.
+local sums
+if team ~= '' then
+  sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total', 'cost:key:' .. A.key,
+    'reserved:key:' .. A.key, 'cost:team:' .. team, 'reserved:team:' .. team)
+else
+  sums = redis.call('HMGET', K.spend, 'cost:total', 'reserved:total', 'cost:key:' .. A.key,
+    'reserved:key:' .. A.key)
+end
 local spent, reserved = tonumber(sums[1] or '0'), tonumber(sums[2] or '0')
 -- every budget that binds this request: {limit, used (spent + reserved)}
 local budgets = {}
 local function bind(limit, a, b) if limit > 0 then budgets[#budgets + 1] = { limit, tonumber(a or '0') + tonumber(b or '0') } end end
 bind(A.global_budget, sums[1], sums[2])
 bind(A.key_budget, sums[3], sums[4])
-if team ~= '' and TL.day > 0 then
-  local t = redis.call('HMGET', K.spend, 'cost:team:' .. team, 'reserved:team:' .. team)
-  bind(TL.day, t[1], t[2])
-end
+if team ~= '' and TL.day > 0 then bind(TL.day, sums[5], sums[6]) end
 if A.key_month > 0 or TL.month > 0 then
   local m = redis.call('HMGET', K.month, 'cost:key:' .. A.key, 'reserved:key:' .. A.key,
     'cost:team:' .. team, 'reserved:team:' .. team)
