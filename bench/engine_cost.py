@@ -10,13 +10,19 @@ checkout's own StateStore, and sends N sequential admit+settle pairs for two cas
 
 The engine's own accounting gives the figures: `INFO commandstats` before and after each call,
 so `usec` of cmdstat_evalsha is each script run's time in the engine (no client, no network), and
-the other commands' `calls` are the redis.call()s the script made. The figure is the median run
-(a run the loaded machine descheduled midway does not move it); the mean is printed too.
+the other commands' `calls` are the redis.call()s the script made. The figure is the median call
+(a call the loaded machine descheduled midway does not move it); the mean is printed too.
 
-    python -m bench.engine_cost --trees /tmp/engine-old . --rounds 3 -n 1500
+    python bench/engine_cost.py --trees /tmp/engine-old . --rounds 3 -n 1500
 
 runs `--rounds` rounds; in each, every tree (in alternating order) runs once in its own process
 with that tree first on PYTHONPATH. Prints µs per admit and per settle (median of the rounds).
+Whole runs vary by up to 20% on the loaded machine; to see a few µs between script versions,
+
+    python bench/engine_cost.py --lua /tmp/engine-main/lua lua -n 1500
+
+runs every lua dir on one engine with this checkout's Python (same arguments, a key prefix per
+dir), pair by pair in alternating order. See docs/benchmarks.md for figures.
 """
 
 from __future__ import annotations
