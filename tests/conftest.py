@@ -1,5 +1,6 @@
 """Shared fixtures: a private real engine per test session (single node and a 3-master
-cluster, started on demand) and fakeredis for fast unit tests."""
+cluster, started on demand), the provider simulator per test module, and fakeredis for fast
+unit tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from gateway.state.engine import ClusterEngines, Engine, start_cluster, start_single
+from tests.procs import Proc, start_simulator
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterEngines
     engines = start_cluster(3, tmp_path_factory.mktemp("cluster"))
     yield engines
     engines.stop()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """The provider simulator, one per test module (a module may define its own)."""
+    proc = start_simulator(tmp_path_factory.mktemp("sim"))
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Iterator
 import anthropic
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, Proc, start_gateway, wait_for
 from tests.test_gateway_e2e import raw, sim_reset, sim_set
 from tests.test_providers_e2e import PRICES, PROVIDERS
 from tests.test_providers_e2e import config as providers_config
@@ -28,13 +28,6 @@ def config(sim_port: int) -> str:
     a minute."""
     sha = hashlib.sha256(TIGHT_KEY.encode()).hexdigest()
     return providers_config(sim_port).replace("prefix: prov", "prefix: amsg") + f"  - {{name: tight, sha256: {sha}, rpm: 1}}\n"
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

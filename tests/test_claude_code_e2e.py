@@ -20,7 +20,7 @@ from typing import Iterator
 import pytest
 
 from gateway.simulator.text import WORDS
-from tests.procs import DEMO_KEY, Proc, start_gateway, start_simulator
+from tests.procs import DEMO_KEY, Proc, start_gateway
 from tests.test_anthropic_e2e import config
 from tests.test_gateway_e2e import sim_reset, sim_set
 
@@ -47,13 +47,6 @@ def claude_bin() -> Path:
         if done.returncode != 0 or not binary.exists():
             pytest.skip(f"npm could not install {PACKAGE} (registry unreachable?): {done.stderr[-400:]}")
     return binary
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

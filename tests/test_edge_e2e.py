@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, wait_for
 
 SERVER = """request_timeout_s: 30
   attempt_budget: 4
@@ -29,13 +29,6 @@ SERVER = """request_timeout_s: 30
   body_read_timeout_s: 1"""
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, wait_for
 
 
 def sim_set(sim: Proc, model: str, **knobs: object) -> None:
@@ -35,13 +34,6 @@ def raw(url: str, body: bytes | None = None, headers: dict[str, str] | None = No
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

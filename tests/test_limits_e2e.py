@@ -6,22 +6,14 @@ import json
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import openai
 import pytest
 import redis
 
-from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator, wait_for
+from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, start_gateway, wait_for
 
 MESSAGES = [{"role": "user", "content": "Hello!"}]
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 def client_for(proc: Proc) -> openai.OpenAI:

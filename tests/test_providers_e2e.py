@@ -13,7 +13,7 @@ import openai
 import pytest
 import redis
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, wait_for
 from tests.test_gateway_e2e import sim_reset, sim_set
 
 PROVIDERS = {
@@ -62,13 +62,6 @@ routes:
 keys:
   - {{name: demo, sha256: {DEMO_KEY_SHA}}}
 """
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.procs import DEMO_KEY, Proc, start_gateway
 from tests.test_gateway_e2e import sim_set
-from tests.test_providers_e2e import PRICES, PROVIDERS, client, config, sim  # noqa: F401 - fixtures
+from tests.test_providers_e2e import PRICES, PROVIDERS, client, config  # noqa: F401 - fixtures
 
 OTHER_KEY = "sk-gateway-other"
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather for a city",

@@ -15,7 +15,7 @@ import openai
 import pytest
 import redis
 
-from tests.procs import ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator
+from tests.procs import ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway
 from tests.test_gateway_e2e import sim_calls, sim_reset, sim_set
 
 
@@ -51,13 +51,6 @@ keys:
   - {{name: demo, sha256: {DEMO_KEY_SHA}}}
 admin_key_sha256: {ADMIN_KEY_SHA}
 """
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 import redis
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, wait_for
 
 HARD_KEY = "sk-hard-budget-key"
 
@@ -37,13 +37,6 @@ keys:
   - {{name: demo, sha256: {DEMO_KEY_SHA}}}
   - {{name: hard, sha256: {hard_sha}, daily_budget_usd: 50}}
 """
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_simulator(tmp_path_factory.mktemp("sim"))
-    yield proc
-    proc.stop()
 
 
 def chat(gw: Proc, key: str = DEMO_KEY) -> int:
