@@ -55,3 +55,17 @@ def test_cli_prints_the_report_and_rejects_bad_input(tmp_path: Path) -> None:
     assert "dearer model than needed:           1 requests" in out.stdout
     assert run(str(data), "--config", str(DEMO), "--route", "nope").returncode == 2
     assert run(str(tmp_path / "missing.jsonl"), "--config", str(DEMO)).returncode == 2
+
+
+def test_rows_with_a_source_are_counted_per_source_and_task() -> None:
+    config = load_offline_config(DEMO)
+    sourced = [dict(r, source=s) for r, s in zip(rows(), ["Dolly (CC BY-SA 3.0) [a:1]", "Dolly (CC BY-SA 3.0) [a:2]",
+                                                          "written (CC0)", "MT-bench [q:3]", "written (CC0)"])]
+    rep = evaluate(sourced + [{"messages": CHAT, "label": "simple_chat"}], config, "auto")  # no source: total only
+    assert rep.n == 5
+    assert rep.by_source == {("Dolly", "code_generation"): [1, 1], ("Dolly", "simple_chat"): [1, 1],
+                             ("written", "simple_chat"): [0, 1], ("MT-bench", "complex_reasoning"): [0, 1]}
+    text = format_report(rep, "auto", "demo.yaml")
+    assert "right per source and true task" in text
+    assert any(line.split()[:3] == ["MT-bench", "reason", "0/1"] for line in text.splitlines())
+    assert "right per source" not in format_report(evaluate(rows(), config, "auto"), "auto", "demo.yaml")
