@@ -142,6 +142,7 @@ _HALF = 1 << (_LANE - 1)
 _MASK = (1 << _LANE) - 1
 _SCALE = 1_000_000  # weights have 4 decimals, alpha (0.4) 1 or 2: scaled, w and alpha*w are exact integers
 _OFFSET = sum(_HALF << (_LANE * k) for k in range(4))  # makes every lane of a sum non-negative
+_2LANE, _3LANE = 2 * _LANE, 3 * _LANE
 _ZEROS = repeat(0)
 _MAX_FEATURES = 10_000  # far more than one request yields (the windows bound the text read)
 
@@ -191,9 +192,14 @@ class _Model:
         total = sum(map(self.weights.get, strong, _ZEROS))
         if weak:
             total += sum(map(self.weak_weights.get, weak, _ZEROS))
-        s0, s1, s2, s3 = _unpack(total)
+        t = total + _OFFSET  # _unpack, inlined (the same integer lanes, the same float operations)
         b0, b1, b2, b3 = self.bias
-        return [s0 + b0, s1 + b1, s2 + b2, s3 + b3]
+        return [
+            ((t & _MASK) - _HALF) / _SCALE + b0,
+            (((t >> _LANE) & _MASK) - _HALF) / _SCALE + b1,
+            (((t >> _2LANE) & _MASK) - _HALF) / _SCALE + b2,
+            (((t >> _3LANE) & _MASK) - _HALF) / _SCALE + b3,
+        ]
 
 
 def _softmax(s: list[float]) -> list[float]:
@@ -238,6 +244,27 @@ def weights_info() -> dict[str, str]:
 _TIER_BY_INDEX = tuple(TIER[t] for t in TASKS)
 
 
+_RESULTS: dict[int, Classification] = {}  # at most 4 x 10,001 of these immutable values
+
+
+def _result(best: int, p: float) -> Classification:
+    """``Classification(TASKS[best], round(p, 4))``, bit for bit, one made per value and then
+    shared (a frozen dataclass costs a microsecond to build, and round() about as much: it finds
+    the correctly rounded decimal by a decimal conversion). Here the nearest integer q of p * 10**4
+    comes from the float product (off by less than 1e-11) unless that is near a tie, and
+    q / 10**4 (correctly rounded) is the double nearest to that decimal, which round() returns."""
+    if 0.0 <= p <= 1.0:
+        x = p * 10000.0
+        q = int(x + 0.5)
+        if -0.49 < x - q < 0.49:
+            key = best * 10001 + q
+            hit = _RESULTS.get(key)
+            if hit is None:
+                hit = _RESULTS[key] = Classification(TASKS[best], q / 10000)
+            return hit
+    return Classification(TASKS[best], round(p, 4))
+
+
 def decide(probs: list[float], low_conf: float = LOW_CONFIDENCE, runner_min: float = RUNNER_UP_MIN) -> Classification:
     """Apply the low-confidence policy to class probabilities (ordered as TASKS)."""
     p = probs[best := probs.index(max(probs))]  # the first of equal maxima, as max(range(4), key=...)
@@ -249,7 +276,7 @@ def decide(probs: list[float], low_conf: float = LOW_CONFIDENCE, runner_min: flo
                 alt = i
         if alt >= 0:
             best = alt
-    return Classification(TASKS[best], round(probs[best], 4))
+    return _result(best, probs[best])
 
 
 def _classify(messages: list[dict]) -> Classification:
@@ -269,7 +296,7 @@ def _classify(messages: list[dict]) -> Classification:
     t = e0 + e1 + e2 + e3
     p = 1.0 / t  # the top class's probability: its exp(m - m) is 1.0
     if p >= model.low_conf:  # confident: what decide() returns, without its policy work
-        return Classification(TASKS[s.index(m)], round(p, 4))
+        return _result(s.index(m), p)
     return decide([e0 / t, e1 / t, e2 / t, e3 / t], model.low_conf, model.runner_min)
 
 
@@ -320,7 +347,11 @@ def _cache_key(messages: Any) -> tuple | None:
 def classify(messages: list[dict]) -> Classification:
     """Classify an OpenAI-style chat request. Never raises on odd message shapes."""
     try:
-        key = _cache_key(messages)
+        if type(messages) is list and len(messages) == 1 and type(m := messages[0]) is dict and type(
+                c := m.get("content")) is str and len(c) <= CACHE_MAX_CHARS:  # _cache_key of one text message
+            key: tuple | None = ((m.get("role"), c, bool(m.get("tool_calls"))),)
+        else:
+            key = _cache_key(messages)
     except Exception:  # e.g. a tool_calls value whose truth cannot be taken: no memo
         key = None
     if key is None:

@@ -27,17 +27,20 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from itertools import chain
+from itertools import chain, pairwise
 from operator import add, methodcaller
 from typing import Any, Collection, Iterable
 
 # the bucket tables are used here and by the tests, which read them from this module
-from gateway.routing.harness import user_view
+from gateway.routing.harness import _HEADS, _TAILS, user_view
 from gateway.routing.lexicon import (
-    _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _GATED, _LEN_EDGES, _LEN_FEATS,
-    _LEX_GROUP, _LEX_KEYS, _LINES_FEATS, _NEGATES, _LINE_EDGES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES,
-    _NUM_EDGES, _NUM_FEATS, _PHRASES, _SPEAKER_FEATS, _STRUCT_BY_LOWER, _STRUCT_SUBS_INTL,
-    _STRUCT_WORDS, _SYM_EDGES, _SYM_FEATS, _TURN_EDGES, _TURN_FEATS, _UNGATED, _WORD_BYTES, _WORD_GROUP,
+    _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _LEN_EDGES, _LEN_FEATS,
+    _LEX_KEYS, _LINES_FEATS, _LINE_EDGES, _NEGATES, _NOT_DIGIT_BYTES, _NOT_SYM_BYTES,
+    _NUM_EDGES, _NUM_FEATS, _SPEAKER_FEATS, _SYM_EDGES, _SYM_FEATS, _TURN_EDGES, _TURN_FEATS, _WORD_BYTES, _WORD_GROUP,
+)
+from gateway.routing.rules import (
+    _BULLET_FIRST, _BULLET_NEXT, _NOT_MARK_BYTES, _SPEAKER_FIRST, _SPEAKER_NEXT, _count_lines, _cs_keyword_groups,
+    _groups, _keyword_groups, _lex_groups, _struct_groups,
 )
 
 # --------------------------------------------------------------------------- text access
@@ -103,7 +106,7 @@ def _pairs(head: list[str], tail: list[str]) -> Iterable[str]:
     """Word bigrams ("a b") of the first PAIR_TOKENS tokens of ``head`` and the last of ``tail``
     (the same list for a short turn): instructions sit there; each bigram costs a string."""
     if head is tail and len(head) <= 2 * PAIR_TOKENS:
-        return map(_JOIN, zip(head, head[1:]))
+        return map(_JOIN, pairwise(head))
     h, t = head[:PAIR_TOKENS], tail[-PAIR_TOKENS:]
     return chain(map(_JOIN, zip(h, h[1:])), map(_JOIN, zip(t, t[1:])))
 
@@ -136,110 +139,46 @@ def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
     return cs, low
 
 
-# --------------------------------------------------------------------------- hand rules
-
-# Speaker / bullet lines, counted as ``re.findall("^...\\s", text, re.M)`` would: the first line on
-# its own, every later one after its "\n" (the regex engine jumps between newlines); \s a lookahead.
-_SPEAKER = r"\[?[\w .()-]{1,24}\]?:(?=\s)"
-_BULLET = r"\s*(?:[-*•]|\d{1,2}[.)])(?=\s)"
-_SPEAKER_FIRST, _SPEAKER_NEXT = re.compile(_SPEAKER), re.compile("\n" + _SPEAKER)
-_BULLET_FIRST, _BULLET_NEXT = re.compile(_BULLET), re.compile("\n" + _BULLET)
-
-
-def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
-    m = first.match(text)
-    return len(nxt.findall(text)) if m is None else 1 + len(nxt.findall(text, m.end()))
-
-
-_INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # one char each
-_INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
-
-
-def _groups(hits: set[str], zone: str) -> set[str]:
-    """Lexicon groups of the lexicon hits among a text's lower-cased tokens (see
-    :func:`_lex_groups`); multi-word phrases are looked for in ``zone`` (the text the tokens came
-    from, lower-cased here only when a phrase's key word is a token, which is rare)."""
-    if not hits:
-        return hits
-    groups = set(map(_LEX_GROUP.__getitem__, hits))
-    groups.discard("")
-    if _PHRASES.keys().isdisjoint(hits):  # the common case: no phrase key word among the tokens
-        return groups
-    zone_low = zone.lower()
-    for key in _PHRASES.keys() & hits:
-        for phrase, name in _PHRASES[key]:
-            if name not in groups and phrase in zone_low:
-                groups.add(name)
-    for neg, target in _NEGATES.items():  # negations come from phrases only
-        if neg in groups:
-            groups.discard(target)
-    return groups
-
-
-def _lex_groups(toks: Collection[str], zone: str) -> set[str]:
-    """Lexicon groups of lower-cased tokens ``toks`` found in ``zone``. One intersection finds
-    word groups, phrase keys and structure-keyword candidates together."""
-    return _groups(_LEX_KEYS.intersection(toks), zone)
-
-
-def _keyword_groups(hits: set[str], runs: str) -> set[str]:
-    """Structure groups of the case-sensitive keywords of plain text (``runs``: its word runs,
-    case kept, space-separated): a keyword is a token only if its lower-cased form is among the
-    lexicon ``hits``, and then exactly when " keyword " occurs in " " + runs + " "."""
-    cands = _STRUCT_BY_LOWER.keys() & hits
-    if not cands:
-        return cands
-    padded = " " + runs + " "
-    return {name for lc in cands for needle, name in _STRUCT_BY_LOWER[lc] if needle in padded}
-
-
-def _cs_keyword_groups(cs: Collection[str]) -> set[str]:
-    """Structure groups of the case-sensitive tokens ``cs`` (text that is not plain)."""
-    return set(map(_STRUCT_WORDS.__getitem__, _STRUCT_WORDS.keys() & cs))
-
-
-def _struct_groups(text: str, vb: bytes, groups: set[str]) -> set[str]:
-    """Structure groups of ``text`` added to ``groups`` (those of its keywords) and returned;
-    ``vb`` is ``_ascii(text)``."""
-    view = text if text.isascii() else vb.decode("ascii")  # str `in` is faster than bytes `in`
-    for gate in set(vb.translate(None, _NOT_GATE_BYTES)):
-        for needle, name in _GATED[gate]:
-            if name not in groups and needle in view:
-                groups.add(name)
-    for needle, name in _UNGATED:
-        if name not in groups and needle in view:
-            groups.add(name)
-    if not text.isascii():  # non-ASCII math / currency symbols: one regex pass finds them all
-        groups.update(map(_INTL_GROUP.__getitem__, _INTL_CHARS.findall(text)))
-    return groups
-
-
 # --------------------------------------------------------------------------- the last user turn
 
+# Bucket features of values that need no bisect: the common one-line prompt's
+_SYM_NONE = _SYM_FEATS[bisect_right(_SYM_EDGES, 0)]
+_LINES_ONE = _LINES_FEATS[bisect_right(_LINE_EDGES, 1)]
+_GREETINGS = ("#greet", "#thanks")
+# "#greet_first" needs its first word to be a greeting, and then (the words being whole tokens,
+# checked here) the turn's lexicon groups hold "#greet" or "#thanks": most turns skip the check.
+_GREET_GATED = {*_NEGATES, *_NEGATES.values()}.isdisjoint(_GREETINGS) and all(
+    _tokens(w, 0)[1] == {w} for w, g in _WORD_GROUP.items() if g in _GREETINGS)
 
-def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes, bool]:
+
+def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes, list[str] | None]:
     """Tokens and lexicon groups of the last user turn into ``strong``. Returns the structure
     groups of its keywords, the window the structure markers are searched in, that window as
-    ``_ascii`` bytes (made once, shared by tokens, needles and symbols) and whether it is plain
-    text (tokenised by translate; its digits are then ASCII digits; its tokens stay lists)."""
+    ``_ascii`` bytes (made once, shared by tokens, needles and symbols) and, when it is plain text
+    (tokenised by translate; its digits are then ASCII digits), its tokens as a list, else None."""
     if len(last_text) <= 2 * ZONE:
         win = last_text
-        vb = _ascii(win)
+        vb = win.encode("ascii", "replace")  # _ascii, inlined
         plain = win.isascii() or _NOT_PLAIN.search(win) is None
         if plain:
             w = vb.translate(_WORD_BYTES).decode()
             toks = w.lower().split()
+            strong.update(toks)
+            if len(toks) > 1:
+                strong.update(_pairs(toks, toks))
             hits = _LEX_KEYS.intersection(toks)
-            strong.update(_groups(hits, win), toks, _pairs(toks, toks))
-            return _keyword_groups(hits, w), win, vb, plain
-        cs, toks = _tokens(win)
-        strong.update(_lex_groups(toks, win), toks)
-        return _cs_keyword_groups(cs), win, vb, plain
+            if not hits:  # no word the hand rules react to: no groups, no keywords
+                return set(), win, vb, toks
+            strong.update(_groups(hits, win))
+            return _keyword_groups(hits, w), win, vb, toks
+        cs, ltoks = _tokens(win)
+        strong.update(_lex_groups(ltoks, win), ltoks)
+        return _cs_keyword_groups(cs), win, vb, None
     # a long turn is read at both ends only: instructions sit before or after a pasted document.
     # The lexicon also says where: "#h..." at the start, "#t..." at the end
     head, tail = last_text[:ZONE], last_text[-ZONE:]
     win = head + "\n" + tail
-    vb = _ascii(win)
+    vb = win.encode("ascii", "replace")
     plain = win.isascii() or _NOT_PLAIN.search(win) is None
     if plain:
         # plain text: both zones in one translate; positions are kept, and the "\n" between
@@ -253,13 +192,17 @@ def _turn_tokens(last_text: str, strong: set[str]) -> tuple[set[str], str, bytes
         hh, th = _LEX_KEYS.intersection(htoks), _LEX_KEYS.intersection(ttoks)
         hg, tg = _groups(hh, head), _groups(th, tail)
         kw = _keyword_groups(hh | th, w)
+        plain_toks: list[str] | None = hl + tl
     else:
         hcs, htoks = _tokens(head, 1)
         tcs, ttoks = _tokens(tail, 2)
         hg, tg = _lex_groups(htoks, head), _lex_groups(ttoks, tail)
         kw = _cs_keyword_groups([*hcs, *tcs])
-    strong.update(hg, tg, map("#h".__add__, hg), map("#t".__add__, tg), htoks, ttoks)
-    return kw, win, vb, plain
+        plain_toks = None
+    strong.update(htoks, ttoks)
+    if hg or tg:
+        strong.update(hg, tg, map("#h".__add__, hg), map("#t".__add__, tg))
+    return kw, win, vb, plain_toks
 
 
 def _last_turn(last_text: str, strong: set[str]) -> None:
@@ -268,33 +211,40 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     if not n:
         strong.update(_EMPTY_TURN)
         return
-    kw, win, vb, plain = _turn_tokens(last_text, strong)
-    if plain and not vb.translate(None, _NOT_DIGIT_BYTES):
-        nums = 0  # plain text without an ASCII digit has no number token
-    else:  # strong now holds the tokens and "#" features only: its digit-only members are the numbers
+    kw, win, vb, toks = _turn_tokens(last_text, strong)
+    marks = vb.translate(None, _NOT_MARK_BYTES)  # digits, symbols, needle gates: often none at all
+    if toks is None:  # strong now holds the tokens and "#" features only: its digit-only members are the numbers
         nums = sum(map(str.isdigit, strong))
-    strong.update(_struct_groups(win, vb, kw))
+    elif marks and marks.translate(None, _NOT_DIGIT_BYTES):
+        nums = len(set(filter(str.isdigit, toks)))  # the same, from plain text's tokens (fewer than strong)
+    else:
+        nums = 0  # plain text without an ASCII digit has no number token
+    strong.update(_struct_groups(win, vb, kw, marks))
     ncode = len(_CODE_GROUPS & strong)
     if ncode:
         strong.add(_CODE_FEATS[min(ncode, 3)])  # how many kinds of code markers fired
-    strong.add(_LEN_FEATS[bisect_right(_LEN_EDGES, n)])
-    lines = _line_count(last_text)
-    strong.add(_LINES_FEATS[bisect_right(_LINE_EDGES, lines)])
-    if lines >= 3:
-        sp = _count_lines(_SPEAKER_FIRST, _SPEAKER_NEXT, win)
-        if sp >= 2:
-            strong.add(_SPEAKER_FEATS[bisect_right(_COUNT_EDGES, sp)])
-        bl = _count_lines(_BULLET_FIRST, _BULLET_NEXT, win)
-        if bl >= 2:
-            strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
-    strong.add(_NUM_FEATS[bisect_right(_NUM_EDGES, nums)])
+    if last_text.find("\n", 0, LINES_SPAN) < 0:  # lines in the first LINES_SPAN chars; find is memchr
+        lines, lines_feat = 1, _LINES_ONE
+    else:
+        lines = last_text.count("\n", 0, LINES_SPAN) + 1
+        lines_feat = _LINES_FEATS[bisect_right(_LINE_EDGES, lines)]
+        if lines >= 3:
+            sp = _count_lines(_SPEAKER_FIRST, _SPEAKER_NEXT, win)
+            if sp >= 2:
+                strong.add(_SPEAKER_FEATS[bisect_right(_COUNT_EDGES, sp)])
+            bl = _count_lines(_BULLET_FIRST, _BULLET_NEXT, win)
+            if bl >= 2:
+                strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
+    sym = len(marks.translate(None, _NOT_SYM_BYTES)) if marks else 0
+    strong.update((
+        _LEN_FEATS[bisect_right(_LEN_EDGES, n)], lines_feat, _NUM_FEATS[bisect_right(_NUM_EDGES, nums)],
+        _SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))] if sym else _SYM_NONE,
+    ))
     if last_text[-40:].rstrip().endswith("?"):
         strong.add("#q")
-    sym = len(vb.translate(None, _NOT_SYM_BYTES))
-    strong.add(_SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))])
-    if n <= 60 and lines == 1:
+    if n <= 60 and lines == 1 and ("#greet" in strong or "#thanks" in strong or not _GREET_GATED):
         first = last_text.lower().split(None, 1)
-        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) in ("#greet", "#thanks"):
+        if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) in _GREETINGS:
             strong.add("#greet_first")
 
 
@@ -358,6 +308,7 @@ def _context(msgs: list[dict], roles: list[Any], last_user: int, strong: set[str
 
 
 _GET_ROLE = methodcaller("get", "role")
+_TURNS_ONE = _TURN_FEATS[bisect_right(_TURN_EDGES, 1)]
 _GET_TOOL_CALLS = methodcaller("get", "tool_calls")
 
 
@@ -367,6 +318,18 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
     (value ``alpha``; not repeated when already strong)."""
     strong: set[str] = set()
     weak: set[str] = set()
+    if type(messages) is list and len(messages) == 1:
+        # the commonest request, one user message of text without harness text (user_view's own
+        # test): its shape is known, so only its text is read (what the general walk below gives)
+        m = messages[0]
+        if type(m) is dict and m.get("role") == "user":
+            c = m.get("content")
+            if type(c) is str and c[:1] not in _HEADS and c[-1:] not in _TAILS:
+                _last_turn(c, strong)
+                if m.get("tool_calls"):
+                    strong.add("#tools")
+                strong.add(_TURNS_ONE)
+                return strong, weak
     msgs = [m for m in messages if isinstance(m, dict)] if messages else []
     if not msgs:
         strong.add("#empty")
