@@ -33,13 +33,7 @@ def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
 _INTL_GROUP = {c: name for name, chars in _STRUCT_SUBS_INTL for c in chars}  # one char each
 _INTL_CHARS = re.compile("[%s]" % "".join(_INTL_GROUP))
 
-# The phrases of each key word by group: ``any(map(zone.__contains__, phrases))`` tests all of a
-# group's phrases in one C loop where a Python loop paid for each phrase.
 _PHRASE_KEYS = frozenset(_PHRASES)
-_PHRASES_BY_NAME: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    key: tuple((name, tuple(p for p, n in pairs if n == name)) for name in dict.fromkeys(n for _, n in pairs))
-    for key, pairs in _PHRASES.items()
-}
 _STRUCT_KEYS = frozenset(_STRUCT_BY_LOWER)
 
 # "Marks": the bytes that digits, symbol density and gated needles look at. One translate keeps
@@ -60,10 +54,9 @@ def _groups(hits: set[str], zone: str) -> set[str]:
     if not keys:  # the common case: no phrase key word among the tokens
         return groups
     zone_low = zone.lower()
-    has = zone_low.__contains__
     for key in keys:
-        for name, phrases in _PHRASES_BY_NAME[key]:
-            if name not in groups and any(map(has, phrases)):
+        for phrase, name in _PHRASES[key]:
+            if name not in groups and phrase in zone_low:
                 groups.add(name)
     for neg, target in _NEGATES.items():  # negations come from phrases only
         if neg in groups:
