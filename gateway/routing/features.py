@@ -107,8 +107,7 @@ def _pairs(head: list[str], tail: list[str]) -> Iterable[str]:
     (the same list for a short turn): instructions sit there; each bigram costs a string."""
     if head is tail and len(head) <= 2 * PAIR_TOKENS:
         return map(_JOIN, pairwise(head))
-    h, t = head[:PAIR_TOKENS], tail[-PAIR_TOKENS:]
-    return chain(map(_JOIN, zip(h, h[1:])), map(_JOIN, zip(t, t[1:])))
+    return chain(map(_JOIN, pairwise(head[:PAIR_TOKENS])), map(_JOIN, pairwise(tail[-PAIR_TOKENS:])))
 
 
 def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
