@@ -141,7 +141,7 @@ def _tokens(text: str, bigrams: int = 3) -> tuple[Collection[str], set[str]]:
 # --------------------------------------------------------------------------- the last user turn
 
 # Bucket features of values that need no bisect: the common one-line prompt's
-_SYM_NONE = _SYM_FEATS[bisect_right(_SYM_EDGES, 0)]
+_SYM_NONE, _NUM_NONE = _SYM_FEATS[bisect_right(_SYM_EDGES, 0)], _NUM_FEATS[bisect_right(_NUM_EDGES, 0)]
 _LINES_ONE = _LINES_FEATS[bisect_right(_LINE_EDGES, 1)]
 _GREETINGS = ("#greet", "#thanks")
 # "#greet_first" needs its first word to be a greeting, and then (the words being whole tokens,
@@ -236,7 +236,7 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
                 strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
     sym = len(marks.translate(None, _NOT_SYM_BYTES)) if marks else 0
     strong.update((
-        _LEN_FEATS[bisect_right(_LEN_EDGES, n)], lines_feat, _NUM_FEATS[bisect_right(_NUM_EDGES, nums)],
+        _LEN_FEATS[bisect_right(_LEN_EDGES, n)], lines_feat, _NUM_FEATS[bisect_right(_NUM_EDGES, nums)] if nums else _NUM_NONE,
         _SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))] if sym else _SYM_NONE,
     ))
     if last_text[-40:].rstrip().endswith("?"):

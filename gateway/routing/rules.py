@@ -50,11 +50,10 @@ def _groups(hits: set[str], zone: str) -> set[str]:
         return hits
     groups = set(map(_LEX_GROUP.__getitem__, hits))
     groups.discard("")
-    keys = _PHRASE_KEYS.intersection(hits)
-    if not keys:  # the common case: no phrase key word among the tokens
+    if _PHRASE_KEYS.isdisjoint(hits):  # the common case: no phrase key word among the tokens
         return groups
     zone_low = zone.lower()
-    for key in keys:
+    for key in _PHRASE_KEYS.intersection(hits):
         for phrase, name in _PHRASES[key]:
             if name not in groups and phrase in zone_low:
                 groups.add(name)
