@@ -19,8 +19,11 @@ from gateway.routing.lexicon import (
 
 # Speaker / bullet lines, counted as ``re.findall("^...\\s", text, re.M)`` would: the first line on
 # its own, every later one after its "\n" (the regex engine jumps between newlines); \s a lookahead.
-_SPEAKER = r"\[?[\w .()-]{1,24}\]?:(?=\s)"
-_BULLET = r"\s*(?:[-*•]|\d{1,2}[.)])(?=\s)"
+# The quantifiers are possessive (``{1,24}+``, ``*+``): giving characters back could never let a
+# line match (the next character would be one of the run, not "]", ":" or a bullet), so the matches
+# are the same, and a code line that is no speaker line fails at once instead of retrying 24 lengths.
+_SPEAKER = r"\[?[\w .()-]{1,24}+\]?:(?=\s)"
+_BULLET = r"\s*+(?:[-*•]|\d{1,2}+[.)])(?=\s)"
 _SPEAKER_FIRST, _SPEAKER_NEXT = re.compile(_SPEAKER), re.compile("\n" + _SPEAKER)
 _BULLET_FIRST, _BULLET_NEXT = re.compile(_BULLET), re.compile("\n" + _BULLET)
 
