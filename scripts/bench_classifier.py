@@ -207,11 +207,12 @@ def compare(before, after, cases: dict[str, list[dict]], n: int) -> None:
                 t2 = pc()
                 c.append((tt() - c0) / 1000)
                 w.append((t2 - t) / 1000)
-        (bw, _), (aw, ac) = res[before], res[after]
+        (bw, bc), (aw, ac) = res[before], res[after]
         print(
             f"{name:>26}: before p50 {pct(bw, .5):6.1f} p99 {pct(bw, .99):6.1f} | after p50 {pct(aw, .5):6.1f} "
-            f"p99 {pct(aw, .99):6.1f} µs wall | after cpu p99 {pct(ac, .99):6.1f} | after/before p50 "
-            f"{pct(aw, .5) / pct(bw, .5):.2f}, p99 {pct(aw, .99) / pct(bw, .99):.2f}"
+            f"p99 {pct(aw, .99):6.1f} µs wall | cpu p99 before {pct(bc, .99):6.1f} after {pct(ac, .99):6.1f} | "
+            f"after/before p50 {pct(aw, .5) / pct(bw, .5):.2f}, p99 {pct(aw, .99) / pct(bw, .99):.2f}, "
+            f"cpu p99 {pct(ac, .99) / pct(bc, .99):.2f}"
         )
 
 

@@ -30,11 +30,12 @@ higher-quality side. A request with no text at all is ``simple_chat`` with confi
 
 Speed (it runs on every request): the work per request is bounded whatever the prompt length,
 features come from a few C-level passes (see :mod:`gateway.routing.features`), scoring is one
-``sum(map(dict.get, ...))`` over packed-integer weights, and exact repeats of a small request
-are answered from a memo (:func:`classify`).
+``sum(map(dict.get, ...))`` over packed-integer weights, a result is a shared immutable value
+(:func:`_result`), and exact repeats of a small request are answered from a memo (:func:`classify`).
 
 Module layout: this module is the public API, the scorers and the memo; features are extracted
-in :mod:`gateway.routing.features` from the lexicons in :mod:`gateway.routing.lexicon`.
+in :mod:`gateway.routing.features` (the hand-rule matchers in :mod:`gateway.routing.rules`) from
+the lexicons in :mod:`gateway.routing.lexicon`.
 """
 
 from __future__ import annotations

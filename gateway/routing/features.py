@@ -1,6 +1,7 @@
 """Feature extraction for the task classifier: text access, tokenisation and the hand-rule /
 shape features (see the feature list in :mod:`gateway.routing.classify`, which re-exports
-:func:`extract_features`; the lexicons live in :mod:`gateway.routing.lexicon`).
+:func:`extract_features`; the lexicons live in :mod:`gateway.routing.lexicon`, the matchers that
+find their groups in a text in :mod:`gateway.routing.rules`).
 
 This runs on every request, so the text is walked as few times as possible, always in C:
 
@@ -16,6 +17,9 @@ This runs on every request, so the text is walked as few times as possible, alwa
   (one translate finds those) are scanned;
 * speaker / bullet lines are found by a regex that starts with a literal newline (the regex
   engine then skips from newline to newline) instead of a ``^`` tried at every position;
+* one translate keeps a window's "marks" (digits, symbol-density characters, needle gates):
+  prose without any skips the number, symbol and needle passes;
+* a request of one user text message skips the message walk (its shape is known);
 * the work is bounded whatever the prompt length (ZONE, CJK_ZONE, LINES_SPAN, CTX_*).
 
 The features are identical to a plain implementation (tests/test_classify_features.py checks
