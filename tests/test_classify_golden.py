@@ -93,7 +93,8 @@ def test_features_and_decisions_match_the_golden() -> None:
     assert now["cases"].keys() == golden["cases"].keys(), f"fixture rows changed; {REGEN}"
     feats = [c for c, g in golden["cases"].items() if now["cases"][c].split()[0] != g.split()[0]]
     tasks = [c for c, g in golden["cases"].items() if now["cases"][c].split()[1:] != g.split()[1:]]
-    assert not feats, f"{len(feats)} cases with other features, e.g. {feats[:5]} (if a lexicon changed: {REGEN})"
+    assert not feats, (f"{len(feats)} cases with other features, e.g. {feats[:5]} (if a lexicon, a feature or a "
+                       f"fixture changed on purpose: {REGEN})")
     assert not tasks, f"{len(tasks)} cases with another task or confidence, e.g. {tasks[:5]}"
     assert len(golden["cases"]) > 1500
 

@@ -240,7 +240,8 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
                 strong.add(_BULLET_FEATS[bisect_right(_COUNT_EDGES, bl)])
     sym = len(marks.translate(None, _NOT_SYM_BYTES)) if marks else 0
     strong.update((
-        _LEN_FEATS[bisect_right(_LEN_EDGES, n)], lines_feat, _NUM_FEATS[bisect_right(_NUM_EDGES, nums)] if nums else _NUM_NONE,
+        _LEN_FEATS[bisect_right(_LEN_EDGES, n)], lines_feat,
+        _NUM_FEATS[bisect_right(_NUM_EDGES, nums)] if nums else _NUM_NONE,
         _SYM_FEATS[bisect_right(_SYM_EDGES, 1000 * sym // len(win))] if sym else _SYM_NONE,
     ))
     if last_text[-40:].rstrip().endswith("?"):

@@ -2,7 +2,7 @@
 phrases), structure keywords and needles, speaker / bullet lines. Split out of
 :mod:`gateway.routing.features`, which turns these groups into ``#`` features.
 
-Every function here runs once or twice per request, so the lookup tables below are derived once
+Every function here runs a few times per request, so the lookup tables below are derived once
 at import from the lexicon and each check is a C-level operation: a set intersection, a
 ``bytes.translate``, a substring test.
 """
@@ -13,8 +13,8 @@ import re
 from typing import Collection
 
 from gateway.routing.lexicon import (
-    _GATED, _LEX_GROUP, _LEX_KEYS, _NEGATES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES, _PHRASES, _STRUCT_BY_LOWER,
-    _STRUCT_SUBS_INTL, _STRUCT_WORDS, _UNGATED,
+    _GATED, _LEX_GROUP, _LEX_KEYS, _NEGATES, _NOT_DIGIT_BYTES, _NOT_GATE_BYTES, _NOT_SYM_BYTES, _PHRASES,
+    _STRUCT_BY_LOWER, _STRUCT_SUBS_INTL, _STRUCT_WORDS, _UNGATED,
 )
 
 # Speaker / bullet lines, counted as ``re.findall("^...\\s", text, re.M)`` would: the first line on
@@ -29,6 +29,7 @@ _BULLET_FIRST, _BULLET_NEXT = re.compile(_BULLET), re.compile("\n" + _BULLET)
 
 
 def _count_lines(first: re.Pattern, nxt: re.Pattern, text: str) -> int:
+    """Lines of ``text`` that ``first`` (the first line) or ``nxt`` (a later one) match."""
     m = first.match(text)
     return len(nxt.findall(text)) if m is None else 1 + len(nxt.findall(text, m.end()))
 
