@@ -81,7 +81,7 @@ def _keyword_groups(hits: set[str], runs: str) -> set[str]:
     if not cands:
         return set()
     padded = " " + runs + " "
-    found = set()
+    found: set[str] = set()
     for lc in cands:
         for needle, name in _STRUCT_BY_LOWER[lc]:
             if needle in padded:
