@@ -4,13 +4,16 @@
 Multinomial logistic regression (scikit-learn, training only) over the sparse binary features of
 gateway.routing.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
-    python scripts/train_classifier.py --data DIR [--extra PATH] [--out PATH] [--version V] [--no-cv]
-                                       [--private FILE,...]
+    python scripts/train_classifier.py --data DIR [--extra FILE[:WEIGHT] ...] [--out PATH] [--version V]
+                                       [--no-cv] [--private FILE,...]
 
 ``--data`` is the task-routing data directory (``dev.jsonl``, ``realistic_train.jsonl``,
 ``human_train.jsonl``; default: the ``TASK_ROUTING_DATA`` environment variable). Its rows are
 read from there and never copied into the repository (some carry ShareAlike licences).
 ``human_val.jsonl`` is never read here: it is for measuring only (scripts/eval_classifier.py).
+``--extra FILE[:WEIGHT]`` (repeatable) adds rows kept outside the data directory, e.g. the Dolly
+rows of scripts/dolly_rows.py, with that sample weight (default 1); they are reported in the CV
+block under the file's stem like the other files. Without it the training rows are unchanged.
 
 Unless ``--no-cv``, a 5-fold cross-validation over all training rows comes first. It prints
 macro-F1 per training file and accuracy per source dataset, and fits the temperature that
@@ -84,6 +87,21 @@ def load_training(directory: Path, extra: str | Path = DEFAULT_EXTRA) -> dict[st
     return sets
 
 
+def load_extras(specs: list[str] | None) -> tuple[dict[str, list[dict]], dict[str, float]]:
+    """Rows of ``--extra FILE[:WEIGHT]`` by name (the file's stem) and the sample weight of each name."""
+    sets: dict[str, list[dict]] = {}
+    weights: dict[str, float] = {}
+    for spec in specs or ():
+        m = re.fullmatch(r"(.+?)(?::([0-9]*\.?[0-9]+))?", spec)
+        path, weight = Path(m.group(1)), float(m.group(2) or 1.0)
+        rows = load_jsonl(path)
+        if not rows:
+            sys.exit(f"{path}: no rows")
+        name = path.stem if path.stem not in (*TRAIN_FILES, "extra", *sets) else f"{path.stem}+{len(sets)}"
+        sets[name], weights[name] = rows, weight
+    return sets, weights
+
+
 def dataset(row: dict) -> str:
     """The source dataset of a row ("SWE-bench Lite", "GSM8K" ...), without licence and ids."""
     return re.sub(r" \(.*", "", row.get("source") or "extra")
@@ -154,12 +172,14 @@ def stamp(model: dict, version: str, meta: dict | None = None) -> dict:
     return model
 
 
-def training_set(sets: dict[str, list[dict]]) -> tuple[list[dict], list[float], list[str]]:
+def training_set(sets: dict[str, list[dict]], row_weight: dict[str, float] | None = None,
+                 ) -> tuple[list[dict], list[float], list[str]]:
     """All training rows, their sample weights and the file each came from."""
     rows, weights, files = [], [], []
+    row_weight = {**ROW_WEIGHT, **(row_weight or {})}
     for name, part in sets.items():
         rows += part
-        weights += [ROW_WEIGHT[name]] * len(part)
+        weights += [row_weight[name]] * len(part)
         files += [name] * len(part)
     return rows, weights, files
 
@@ -259,19 +279,24 @@ def per_source_report(rows: list[dict], files: list[str], gold: list[int], pred:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help=f"the task-routing data directory (default: ${DATA_ENV})")
-    ap.add_argument("--extra", default=str(DEFAULT_EXTRA))
+    ap.add_argument("--extra", action="append", metavar="FILE[:WEIGHT]",
+                    help="more training rows from outside the data directory, with a sample weight (default 1)")
     ap.add_argument("--out", default=str(WEIGHTS_PATH))
     ap.add_argument("--version", default=time.strftime("%Y-%m-%d", time.gmtime()), help="version string to ship")
     ap.add_argument("--no-cv", action="store_true", help="skip the CV report and calibration (temperature 1)")
     ap.add_argument("--private", default=",".join(PRIVATE), help="files whose rows get private feature copies")
     args = ap.parse_args()
     t0 = time.time()
-    sets = load_training(data_dir(args.data), args.extra)
-    rows, weights, files = training_set(sets)
+    sets = load_training(data_dir(args.data))
+    extras, extra_weight = load_extras(args.extra)
+    sets.update(extras)
+    rows, weights, files = training_set(sets, extra_weight)
     private = tuple(x for x in args.private.split(",") if x)
     feats = featurize(rows)
     gold = [TASKS.index(r["label"]) for r in rows]
     temperature, meta = 1.0, {"rows": {k: len(v) for k, v in sets.items()}}
+    if extra_weight:
+        meta["extra_weight"] = extra_weight
     if not args.no_cv:
         fold = folds([f + r["label"] for f, r in zip(files, rows)])
         scores = oof_scores(feats, rows, weights, fold, files, private=private)
