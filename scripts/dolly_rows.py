@@ -58,10 +58,10 @@ CONDENSE = re.compile(
     r"|\b(?:key|main|important|major) (?:points?|ideas?|takeaways?|facts?|aspects?|themes?|characteristics?)\b",
     re.I)
 CODE = re.compile(
-    r"```|\b(?:python|java|javascript|typescript|sql|regex|regular expression|c\+\+|html|css|json|yaml|bash"
+    r"```|\b(?:python|java|javascript|typescript|sql|regex|regular expression|html|css|json|yaml|bash"
     r"|shell|powershell|code|coding|programming|programmer|program in|function|compiler|algorithms?|api"
     r"|spark|pyspark|pandas|dataframe|scala|golang|kubernetes|docker|git|github|script|query|database"
-    r"|linux command)\b|\.net\b",
+    r"|linux command)\b|\.net\b|\bc\+\+|\bc#",
     re.I)
 MATH = re.compile(
     r"\b(?:calculat\w*|compute|solve|equation|arithmetic|probability|how many (?:days|hours|minutes|years) did"
