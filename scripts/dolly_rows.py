@@ -2,7 +2,7 @@
 """Turn databricks-dolly-15k rows into task-routing training rows, by a fixed rule.
 
     python scripts/dolly_rows.py DOLLY.jsonl [-o OUT.jsonl] [--cap N] [--context-first F] [--seed S]
-                                 [--show-dropped CATEGORY]
+                                 [--drop-reasoning] [--show-dropped CATEGORY]
 
 databricks-dolly-15k (CC BY-SA 3.0) is ~15,000 requests written by Databricks employees: one JSON
 object per line, ``{"instruction", "context", "response", "category"}``. ``DOLLY.jsonl`` is the
@@ -26,7 +26,11 @@ from Dolly"):
   least MIN_TEXT characters of text to condense (context or pasted after the instruction), and is
   dropped otherwise ("summarize Moby-Dick" with no text);
 * rows that look like code or math are dropped (CODE, MATH): none of Dolly's categories is code
-  generation or multi-step reasoning, so the category says nothing about them.
+  generation or multi-step reasoning, so the category says nothing about them;
+* with ``--drop-reasoning``, chat-category rows that ask for what the policy calls reasoning are
+  dropped too (REASONING: pros and cons, trade-offs, plans and itineraries, riddles and puzzles,
+  step-by-step reasoning): Dolly files "Plan a three-day road trip" and "pros and cons of a bigger
+  house" under creative_writing and brainstorming.
 
 The user message is the instruction and the context joined by a blank line: context after the
 instruction (Dolly's own order), or before it for a fraction ``--context-first`` of the rows with a
@@ -49,6 +53,10 @@ CHAT = ("open_qa", "general_qa", "classification", "brainstorming", "creative_wr
         "information_extraction")
 SOURCE = "Dolly (CC BY-SA 3.0)"
 MIN_TEXT = 300  # characters of given text that a condense request needs to be summarization
+REASONING = re.compile(
+    r"pros and cons|advantages and disadvantages|\btrade-?offs?\b|\bplan(?:s|ned|ning)?\b|\bitinerar"
+    r"|\briddles?\b|\bpuzzles?\b|\bstep[- ]by[- ]step\b|\breasoning\b|\bdeduce\b|\bestimate\b",
+    re.I)
 _N = r"(?:a|an|one|two|three|four|five|single|few|couple of|\d+)"
 CONDENSE = re.compile(
     r"summar|\bsum(?:s|med|ming)? (?:it |this |that |them )?up\b|\bbrief(?:ly)?\b|\bgist\b|tl;?dr|\brecap"
@@ -73,7 +81,7 @@ def row_hash(instruction: str, context: str, seed: str = "") -> str:
     return hashlib.sha256(f"{seed}\x00{instruction}\x00{context}".encode()).hexdigest()
 
 
-def label(instruction: str, context: str, category: str) -> tuple[str | None, str]:
+def label(instruction: str, context: str, category: str, drop_reasoning: bool = False) -> tuple[str | None, str]:
     """The task label of a Dolly row (None: dropped) and why."""
     text = instruction + "\n" + context
     if CODE.search(instruction) or "```" in context:
@@ -84,6 +92,8 @@ def label(instruction: str, context: str, category: str) -> tuple[str | None, st
     if category == "summarization":
         return ("summarization", "condense") if asks else (None, "summarization without a condense ask")
     if category in CHAT:
+        if drop_reasoning and REASONING.search(instruction):
+            return None, "reasoning ask"
         if not asks:
             return "simple_chat", "chat"
         given = len(context) + len(instruction.split("\n", 1)[1] if "\n" in instruction else "")
@@ -99,7 +109,7 @@ def message(instruction: str, context: str, context_first: bool) -> str:
 
 
 def convert(rows: list[dict], *, seed: str = "20261207", context_first: float = 0.3,
-            cap: int | None = None) -> tuple[list[dict], Counter, list[tuple[str, str, dict]]]:
+            cap: int | None = None, drop_reasoning: bool = False) -> tuple[list[dict], Counter, list[tuple[str, str, dict]]]:
     """Training rows, counts by (category, outcome) and the dropped rows with their reason."""
     kept: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     counts: Counter = Counter()
@@ -107,7 +117,7 @@ def convert(rows: list[dict], *, seed: str = "20261207", context_first: float = 
     seen: set[str] = set()
     for r in rows:
         ins, ctx, cat = r.get("instruction", ""), r.get("context", "") or "", r.get("category", "")
-        lbl, why = label(ins, ctx, cat)
+        lbl, why = label(ins, ctx, cat, drop_reasoning)
         h = row_hash(ins, ctx, seed)
         if lbl is None:
             counts[(cat, "dropped: " + why)] += 1
@@ -141,10 +151,12 @@ def main() -> None:
     ap.add_argument("--seed", default="20261207")
     ap.add_argument("--context-first", type=float, default=0.3, help="fraction of rows with the context first")
     ap.add_argument("--cap", type=int, help="at most this many rows per Dolly category")
+    ap.add_argument("--drop-reasoning", action="store_true", help="drop chat rows that ask for reasoning (REASONING)")
     ap.add_argument("--show-dropped", metavar="CATEGORY", help="print the dropped rows of a category to stderr")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.input).read_text().splitlines() if line.strip()]
-    out, counts, dropped = convert(rows, seed=args.seed, context_first=args.context_first, cap=args.cap)
+    out, counts, dropped = convert(rows, seed=args.seed, context_first=args.context_first, cap=args.cap,
+                                   drop_reasoning=args.drop_reasoning)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out)
     if args.out:
         Path(args.out).write_text(text)

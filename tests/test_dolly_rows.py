@@ -122,3 +122,11 @@ def test_train_classifier_extra_files_join_with_their_weight(tmp_path: Path) -> 
     assert w == [T.ROW_WEIGHT["realistic_train"], 2.5, 1.0, 1.0]
     assert files == ["realistic_train", "dolly_rows", "dev+1", "dev+1"]
     assert T.load_extras(None) == ({}, {})
+
+
+def test_drop_reasoning_removes_chat_rows_that_ask_for_reasoning() -> None:
+    ask = "Give me the pros and cons of renting versus buying"
+    assert D.label(ask, "", "brainstorming") == ("simple_chat", "chat")
+    assert D.label(ask, "", "brainstorming", drop_reasoning=True) == (None, "reasoning ask")
+    assert D.label("Plan a three-day trip to Lisbon", "", "creative_writing", drop_reasoning=True)[0] is None
+    assert D.label("Which planet is the largest?", "", "open_qa", drop_reasoning=True)[0] == "simple_chat"
