@@ -2,7 +2,7 @@
 """Turn databricks-dolly-15k rows into task-routing training rows, by a fixed rule.
 
     python scripts/dolly_rows.py DOLLY.jsonl [-o OUT.jsonl] [--cap N] [--context-first F] [--seed S]
-                                 [--drop-reasoning] [--show-dropped CATEGORY]
+                                 [--no-context-chat] [--drop-reasoning] [--show-dropped CATEGORY]
 
 databricks-dolly-15k (CC BY-SA 3.0) is ~15,000 requests written by Databricks employees: one JSON
 object per line, ``{"instruction", "context", "response", "category"}``. ``DOLLY.jsonl`` is the
@@ -27,6 +27,9 @@ from Dolly"):
   dropped otherwise ("summarize Moby-Dick" with no text);
 * rows that look like code or math are dropped (CODE, MATH): none of Dolly's categories is code
   generation or multi-step reasoning, so the category says nothing about them;
+* with ``--no-context-chat``, chat rows that carry a context (mostly closed_qa and
+  information_extraction: a question over a pasted passage) are dropped, and only the
+  context-free chat and the summaries are kept;
 * with ``--drop-reasoning``, chat-category rows that ask for what the policy calls reasoning are
   dropped too (REASONING: pros and cons, trade-offs, plans and itineraries, riddles and puzzles,
   step-by-step reasoning): Dolly files "Plan a three-day road trip" and "pros and cons of a bigger
@@ -109,7 +112,7 @@ def message(instruction: str, context: str, context_first: bool) -> str:
 
 
 def convert(rows: list[dict], *, seed: str = "20261207", context_first: float = 0.3,
-            cap: int | None = None, drop_reasoning: bool = False) -> tuple[list[dict], Counter, list[tuple[str, str, dict]]]:
+            cap: int | None = None, drop_reasoning: bool = False, context_chat: bool = True) -> tuple[list[dict], Counter, list[tuple[str, str, dict]]]:
     """Training rows, counts by (category, outcome) and the dropped rows with their reason."""
     kept: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     counts: Counter = Counter()
@@ -119,6 +122,8 @@ def convert(rows: list[dict], *, seed: str = "20261207", context_first: float = 
         ins, ctx, cat = r.get("instruction", ""), r.get("context", "") or "", r.get("category", "")
         lbl, why = label(ins, ctx, cat, drop_reasoning)
         h = row_hash(ins, ctx, seed)
+        if lbl == "simple_chat" and ctx.strip() and not context_chat:
+            lbl, why = None, "chat with a context (--no-context-chat)"
         if lbl is None:
             counts[(cat, "dropped: " + why)] += 1
             dropped.append((cat, why, r))
@@ -151,12 +156,13 @@ def main() -> None:
     ap.add_argument("--seed", default="20261207")
     ap.add_argument("--context-first", type=float, default=0.3, help="fraction of rows with the context first")
     ap.add_argument("--cap", type=int, help="at most this many rows per Dolly category")
+    ap.add_argument("--no-context-chat", action="store_true", help="drop chat rows that carry a context")
     ap.add_argument("--drop-reasoning", action="store_true", help="drop chat rows that ask for reasoning (REASONING)")
     ap.add_argument("--show-dropped", metavar="CATEGORY", help="print the dropped rows of a category to stderr")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.input).read_text().splitlines() if line.strip()]
     out, counts, dropped = convert(rows, seed=args.seed, context_first=args.context_first, cap=args.cap,
-                                   drop_reasoning=args.drop_reasoning)
+                                   drop_reasoning=args.drop_reasoning, context_chat=not args.no_context_chat)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out)
     if args.out:
         Path(args.out).write_text(text)

@@ -130,3 +130,11 @@ def test_drop_reasoning_removes_chat_rows_that_ask_for_reasoning() -> None:
     assert D.label(ask, "", "brainstorming", drop_reasoning=True) == (None, "reasoning ask")
     assert D.label("Plan a three-day trip to Lisbon", "", "creative_writing", drop_reasoning=True)[0] is None
     assert D.label("Which planet is the largest?", "", "open_qa", drop_reasoning=True)[0] == "simple_chat"
+
+
+def test_no_context_chat_keeps_context_free_chat_and_summaries() -> None:
+    rows = [row("When did the Harbour Line start?", "closed_qa", PASSAGE), row("Name three ferries", "brainstorming"),
+            row("Summarize the text", "summarization", PASSAGE)]
+    out, counts, _ = D.convert(rows, context_chat=False)
+    assert sorted(r["label"] for r in out) == ["simple_chat", "summarization"]
+    assert counts[("closed_qa", "dropped: chat with a context (--no-context-chat)")] == 1
