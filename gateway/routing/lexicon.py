@@ -13,7 +13,7 @@ _WORDS: dict[str, str] = {
     "summ": (
         "summarize summarise summarized summarised summarizing summarising summary summaries tldr gist recap recaps "
         "shorten shrink abridge abridged overview outline "
-        "recapping condense condensed synopsis takeaways takeaway nutshell digest highlights cliffnotes "
+        "recapping condense condensed synopsis takeaways takeaway nutshell digest highlights cliffnotes upshot rundown "
         "résume résumer résumez résumé resume resumen resumir resúmelo resumelo resúmeme resumeme resuma resumo resumos "
         "synthèse synthétise sintetiza síntesis sintetizar zusammenfassung zusammenfassen zusammen kurzfassung "
         "riassumi riassunto riassumere sintesi sintetizza samenvatting samenvatten samen "
@@ -28,7 +28,7 @@ _WORDS: dict[str, str] = {
     "tradeoff": (
         "tradeoff tradeoffs pros cons weigh compare comparison versus vs recommend recommendation risks "
         "risk strategy rollback option options alternatives decide choose ventajas desventajas avantages "
-        "inconvénients nachteile vorteile abwägen abwägung vantaggi svantaggi vantagens desvantagens плюсы минусы "
+        "inconvénients nachteile vorteile abwägen abwägung abwägungen risiken vantaggi svantaggi vantagens desvantagens плюсы минусы "
         "риски компромисс"
     ),
     "steps": (
@@ -43,7 +43,7 @@ _WORDS: dict[str, str] = {
         "node pandas numpy django flask spring kotlin swift php ruby cpp unittest pytest jest lambda webhook "
         "cron migration schema index variable loop array dict string int null undefined deployment autoscaler "
         "dag airflow workflow workflows github gitlab actions pipeline cte recursive commit commits squash rebase merge "
-        "branch formula spreadsheet vlookup xlookup excel sheets macro vba cli readme config configuration "
+        "branch formula spreadsheet column columns cell cells vlookup xlookup excel sheets macro vba cli readme config configuration "
         "container pod pods helm ansible playbook manifest crd ingress repo npm pip package library framework "
         "frontend backend database db postgres mysql sqlite mongodb redis kafka http https cors jwt oauth "
         "конфигурацию программу "
@@ -57,6 +57,7 @@ _WORDS: dict[str, str] = {
     "rewrite": (
         "translate translation rewrite rephrase reword paraphrase polite politely friendlier friendly proofread email "
         "draft haiku poem slogan tweet linkedin caption birthday letter note synonym spell spelling "
+        "limerick sonnet rhyme rhymes lyrics joke jokes toast speech tagline newsletter invitation congratulations apology "
         "traduis traduire traduce traducir traduz traduzir übersetze übersetzen переведи перевод reformule "
         "umformulieren riformula"
     ),
@@ -82,16 +83,27 @@ _WORDS: dict[str, str] = {
     "fix": "fix fixes fixing fails fail failing failed broken crash crashes error errors wrong issue doesn works",
     "happened": "happened decided decide decisions decision outcome briefly plain",
     # "write" in other languages: a birthday message as often as a script, so not a code word
-    "write": "напиши напишите escribe escribir escreva escrever scrivi scrivere écris écrire schreib schreibe",
+    "write": "напиши напишите escribe escribir escreva escrever scrivi scrivere écris écrire schreib schreibe schreiben",
     # gratitude and sign-offs: a short follow-up made only of these closes a conversation (see #ack)
     "thanks": (
-        "thanks thank thx ty lifesaver appreciate appreciated merci gracias danke grazie obrigado obrigada спасибо"
+        "thanks thank thx ty lifesaver awesome amazing appreciate appreciated merci gracias danke grazie obrigado obrigada спасибо"
     ),
     # arguments and estimates asked for in words
     "argue": (
         "rigorous rigorously argument arguments estimate estimates estimation assumptions assumption reconcile "
-        "critique critically hypotheses razona razonar razonamiento argumenta гипотезы гипотезу гипотез оцени "
+        "critique critically flaw flaws hypotheses razona razonar razonamiento argumenta гипотезы гипотезу гипотез оцени "
         "begründe begründung raisonne justifie"
+    ),
+    # language names: "translate into English", "answer in Portuguese"
+    "lang": (
+        "english inglés ingles anglais englisch inglese inglês английский spanish español espagnol spanisch "
+        "french français francés französisch german deutsch alemán allemand tedesco italian italiano japanese "
+        "japonés japonais chinese chino chinois korean russian русский portuguese português portugués hindi arabic"
+    ),
+    # quantities in words ("half", "twice", "three times"): a word problem with few digits can still have many steps
+    "numword": (
+        "half halves twice thrice double triple quadruple dozen dozens third thirds quarter quarters fifth "
+        "two three four five six seven eight nine ten eleven twelve fifteen twenty hundred thousand"
     ),
     # "the main points" in other languages
     "main": "principais principales principaux principali wichtigsten wichtigste главное главные",
@@ -109,7 +121,9 @@ for _g, _key, _phrases in (
     ("#summ", "sum", ("sum up", "sum it up", "sum this up")),
     ("#summ", "key", ("key points", "key point")),
     ("#summ", "main", ("main points", "main themes", "main ideas")),
-    ("#summ", "short", ("short version",)),
+    ("#summ", "short", ("short version", "in short")),
+    ("#summ", "say", ("what does this say", "what does it say")),
+    ("#summ", "bottom", ("bottom line",)),
     ("#summ", "catch", ("catch me up",)),
     ("#summ", "lines", ("few lines", "2 lines", "3 lines", "two lines", "three lines", "couple of lines")),
     ("#summ", "sentences", ("few sentences", "two sentences", "three sentences", "2 sentences", "3 sentences",
@@ -126,6 +140,8 @@ for _g, _key, _phrases in (
     ("#tradeoff", "better", ("which is better", "which one is better", "what's better", "is it better")),
     ("#tradeoff", "should", ("should we", "should i ")),
     ("#tradeoff", "walk", ("walk me through",)),
+    ("#argue", "apart", ("pick this apart", "pick it apart", "pick apart")),
+    ("#argue", "holes", ("poke holes",)),
     ("#steps", "step", ("step by step", "step-by-step")),
     ("#steps", "work", ("show your work", "work it out", "work out")),
     ("#steps", "ways", ("how many ways",)),
@@ -148,6 +164,8 @@ for _g, _key, _phrases in (
     ("#summ", "stand", ("where things stand",)),
     ("#summ", "liner", ("one-liner", "one liner")),
     ("#thanks", "all", ("that's all", "thats all")),
+    ("#thanks", "saved", ("you saved",)),
+    ("#rewrite", "subject", ("subject line",)),
     ("#thanks", "good", ("have a good", "have a great")),
     ("#analyze", "if", ("what if ", "and if ", "changes if")),
 ):
@@ -159,7 +177,7 @@ _NEGATES: dict[str, str] = {"#nosumm": "#summ", "#nocode": "#codeword"}
 
 # Words of scripts without spaces are matched through the CJK character bigrams (see _tokens).
 _WORDS_INTL: dict[str, str] = {
-    "summ": "要約 まとめ 要点 概要 总结 總結 概括 摘要 归纳 요약 정리 간추 सारांश संक्षेप सार لخص ملخص تلخيص اختصر "
+    "summ": "要約 まとめ まと 一言 要旨 梗概 大意 概述 핵심 要点 概要 总结 總結 概括 摘要 归纳 요약 정리 간추 सारांश संक्षेप सार لخص ملخص تلخيص اختصر "
     "خلاصة resúmelo resúmeme résumez résumer zusammenfassen riassumere кратко сжато",
     "proof": "证明 証明 증명 सिद्ध साबित أثبت برهن докажите демонстрируй démontrez démontrer demuestre demostrar",
     "tradeoff": "优缺 缺点 利弊 权衡 長所 短所 メリ リッ 장단 단점 फायदे नुकसान إيجابيات سلبيات prós contras "
@@ -167,6 +185,8 @@ _WORDS_INTL: dict[str, str] = {
     "steps": "途中 步骤 단계 概率 確率 확률 संभावना احتمال étape schritt шагам вероятность 多少 いく 몇 कितना कितने كم 计算",
     "codeword": "代码 代碼 函数 脚本 コー ード 関数 スク 크립 코드 함수 फ़ंक्शन फंक्शन कोड دالة كود برنامج skript "
     "正则 表达 정규 쿼리 查询 クエ 报错 エラ 에러 오류 错误",
+    "lang": "英語 英语 英文 영어 中文 日本 日語 日语 한국 영문",
+    "docref": "文章 这段 这篇 記事 記録 记录 会议 会議 邮件 口コ 评论 レビ 기사 회의 리뷰 이메",
     "greet": "こんにちは おは はよ あり がと 你好 您好 谢谢 早上 안녕 감사 고마 नमस्ते धन्यवाद مرحبا السلام شكرا доброе",
     "rewrite": "翻訳 翻译 번역 अनुवाद ترجم 書き 怎么 메일 ईमेल",
     "analyze": "分析 原因 理由 なぜ 为什 为何 왜 논리 원인 분석 विश्लेषण क्यों कारण تحليل لماذا أسباب 考え 思路 验证 推理 근거",
@@ -207,10 +227,11 @@ _STRUCT_SUBS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#fence", ("```", "~~~")),
     ("#config", ('resource "', 'provider "', 'variable "', "runs-on:", "image:", "services:", "hosts:", "kind:",
                  "server {", "location /")),
-    ("#stack", ("\tat ", "    at ", 'File "', "error[E")),
+    ("#stack", ("\tat ", "    at ", 'File "', "error[E", "Error:", "Exception:")),
     ("#diff", ("\n+++ ", "\n@@ ", "diff --git", "\n+ ", "\n- \t")),
     ("#shell", ("\n$ ", "PS C:", ":\\>", "~$ ", "| ")),
     ("#syntax", ("=>", "();", "){", ") {", "==", "!=", "&&", "+=", "::", "</", "->", "[]", "{}", "={", "= {", "):")),
+    ("#regex", ("\\d+", "\\d{", "\\w+", "\\s+", "\\s*", "[^", "[a-z", "[0-9", "[A-Z", ".*")),
     ("#math", ("\\frac", "\\sqrt", "^", "\\(")),
     ("#money", ("$",)),
     ("#pct", ("%",)),
@@ -219,7 +240,7 @@ _STRUCT_SUBS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#speaker", (":\n", "]: ", "] ")),
 )
 
-_CODE_GROUPS = frozenset(("#fence", "#stack", "#diff", "#shell", "#sql", "#config", "#syntax"))
+_CODE_GROUPS = frozenset(("#fence", "#stack", "#diff", "#shell", "#sql", "#config", "#syntax", "#regex"))
 
 _STRUCT_SUBS_INTL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("#math", ("√", "≤", "≥", "π", "∫", "∑", "≠", "²", "³", "×", "÷")),
