@@ -18,7 +18,7 @@ from gateway.routing.harness import strip_reminders, user_view
 from tests.agent_fixture import labelled, prompts
 from tests.test_classify import _macro_f1
 
-# Measured with weights 2026-12-07.1 and 2026-12-07.2: macro-F1 0.87 on the fixture (it was 0.59 before the
+# Measured with weights 2026-12-07.1 and 2026-12-07.3: macro-F1 0.87 on the fixture (it was 0.59 before the
 # harness view, when 13 of 25 chat requests were called code or summarization). The floor leaves
 # room for a retrain to move a few of the 96 rows, not for the agent prompt to take over again.
 AGENT_FLOOR = 0.82

@@ -122,7 +122,6 @@ for _g, _key, _phrases in (
     ("#summ", "key", ("key points", "key point")),
     ("#summ", "main", ("main points", "main themes", "main ideas")),
     ("#summ", "short", ("short version", "in short")),
-    ("#summ", "say", ("what does this say", "what does it say")),
     ("#summ", "bottom", ("bottom line",)),
     ("#summ", "catch", ("catch me up",)),
     ("#summ", "lines", ("few lines", "2 lines", "3 lines", "two lines", "three lines", "couple of lines")),
