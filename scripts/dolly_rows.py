@@ -12,8 +12,8 @@ keep them outside this repository, like the task-routing data (train with
 ``scripts/train_classifier.py --extra OUT.jsonl:WEIGHT``).
 
 The label follows the label policy of the task-routing data, from the Dolly category and the
-wording of the instruction only (no hand labels, no model; docs/classifier.md, "Human-written chat
-from Dolly"):
+wording of the instruction only (no hand labels, no model; docs/classifier-history.md, "Human-written
+chat from Dolly"):
 
 * open_qa, general_qa, classification, brainstorming, creative_writing, closed_qa,
   information_extraction -> simple_chat (questions, lists, ideas, stories, questions answered

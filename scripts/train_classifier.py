@@ -56,7 +56,7 @@ PRUNE = 0.01  # drop features whose largest |weight| is below this
 # are dropped from the shipped weights. Tried with ("human_train",) to keep its shortcuts (long bug
 # reports, "summarize" in every summary) out of the shared weights: realistic_train CV +0.7 points,
 # but human_train CV -8 points (FOLIO and SVAMP are only there, and their words went private), so
-# it is off (docs/classifier.md, Model families). ``--private human_train`` turns it on.
+# it is off (docs/classifier-history.md, Second round). ``--private human_train`` turns it on.
 PRIVATE: tuple[str, ...] = ()
 
 Feats = tuple[set[str], set[str]]

@@ -1,8 +1,9 @@
 """The classifier on application traffic: a short system prompt names the job ("You summarize
 support tickets in three bullets.", "You are a SQL generator, answer with a query only.") and the
 user turn is only the material or a terse request (docs/classifier.md, "Application system
-prompts"). The shipped weights read only the presence of a system prompt (`#system`), so here the
-request alone decides; this fixture measures what that costs and keeps it from getting worse.
+prompts"; the attempts to read such prompts are in docs/classifier-history.md). The shipped
+weights read only the presence of a system prompt (`#system`), so here the request alone decides;
+this fixture measures what that costs and keeps it from getting worse.
 
 tests/data/app_tasks.jsonl (88 rows, 22 per task, hard negatives included: a prompt naming one task
 while the user asks another, generic prompts such as "You are a helpful assistant.") is measured
