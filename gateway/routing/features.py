@@ -36,7 +36,7 @@ from operator import add, methodcaller
 from typing import Any, Collection, Iterable
 
 # the bucket tables are used here and by the tests, which read them from this module
-from gateway.routing.harness import _HEADS, _TAILS, user_view
+from gateway.routing.harness import HARNESS_HEADS, HARNESS_TAILS, user_view
 from gateway.routing.lexicon import (
     _BULLET_FEATS, _CODE_FEATS, _CODE_GROUPS, _COUNT_EDGES, _EMPTY_TURN, _LEN_EDGES, _LEN_FEATS,
     _LEX_KEYS, _LINES_FEATS, _LINE_EDGES, _NEGATES, _NOT_DIGIT_BYTES, _NOT_SYM_BYTES,
@@ -328,7 +328,7 @@ def extract_features(messages: list[dict]) -> tuple[set[str], set[str]]:
         m = messages[0]
         if type(m) is dict and m.get("role") == "user":
             c = m.get("content")
-            if type(c) is str and c[:1] not in _HEADS and c[-1:] not in _TAILS:
+            if type(c) is str and c[:1] not in HARNESS_HEADS and c[-1:] not in HARNESS_TAILS:
                 _last_turn(c, strong)
                 if m.get("tool_calls"):
                     strong.add("#tools")

@@ -29,9 +29,9 @@ HARNESS_STARTS = ("<environment_context>", "# AGENTS.md instructions", "<user_in
                   "<permissions instructions>", REMINDER_OPEN)
 _FIRST_CHARS = frozenset(s[0] for s in HARNESS_STARTS)
 _SYSTEM_ROLES = frozenset({"developer"})
-# a str content whose first character is not in _HEADS and last not in _TAILS has no harness text
-_HEADS = _FIRST_CHARS | frozenset(" \t\r\n")
-_TAILS = frozenset("> \t\r\n")
+# a str content whose first character is not in HARNESS_HEADS and last not in HARNESS_TAILS has no harness text
+HARNESS_HEADS = _FIRST_CHARS | frozenset(" \t\r\n")
+HARNESS_TAILS = frozenset("> \t\r\n")
 
 
 def strip_reminders(text: str) -> str:
@@ -99,7 +99,7 @@ def user_view(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         role = m.get("role")
         if role == "user":
             c = m.get("content")
-            if type(c) is str and c[:1] not in _HEADS and c[-1:] not in _TAILS:
+            if type(c) is str and c[:1] not in HARNESS_HEADS and c[-1:] not in HARNESS_TAILS:
                 continue  # the common case, decided without a call
             new = _user_message(m)
             if new is m:
