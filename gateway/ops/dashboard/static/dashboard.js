@@ -311,12 +311,19 @@
           { label: "hard limit", stroke: "#c53030", width: 1.5, dash: [2, 3], points: { show: false } },
           { label: "daily budget", stroke: "#687083", width: 1.5, dash: [8, 4], points: { show: false } }
         ],
-        axes: [{ space: 70, values: fmtAxisTime }, { size: 80, values: function (u, vals) { return vals.map(fmtUSD); } }],
+        axes: [{ space: 70, values: fmtAxisTime }, { size: moneyAxisSize, values: function (u, vals) { return vals.map(fmtUSD); } }],
         plugins: [markers(), offScaleLabels()]
       }, data, $("spend-chart"));
     } else {
       chart.setData(data);
     }
+  }
+
+  // A money axis as wide as its longest label: "$0.00005000" does not fit a fixed 80 px.
+  function moneyAxisSize(u, values) {
+    var longest = 0;
+    (values || []).forEach(function (v) { longest = Math.max(longest, String(v).length); });
+    return Math.max(50, Math.ceil(longest * 7.5) + 16);
   }
 
   function renderWeekChart(sum) {
@@ -345,7 +352,7 @@
             values: function (u, vals) {
               return vals.map(function (v) { var d = state.weekDays[v]; return d ? (u.width < 480 ? d.slice(8) : d.slice(5)) : ""; });
             } },
-          { size: 80, values: function (u, vals) { return vals.map(fmtUSD); } },
+          { size: moneyAxisSize, values: function (u, vals) { return vals.map(fmtUSD); } },
           { scale: "req", side: 1, grid: { show: false }, size: 50,
             values: function (u, vals) { return vals.map(fmtInt); } }
         ]
