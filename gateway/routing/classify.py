@@ -155,18 +155,6 @@ def _pack(w: list[float]) -> int:
     return sum(round(float(x) * _SCALE) << (_LANE * k) for k, x in enumerate(w))
 
 
-def _unpack(total: int) -> tuple[float, float, float, float]:
-    """Per-class sums of packed weights (each |sum| must stay below 2**39 / _SCALE, about
-    550,000: far above any real score)."""
-    t = total + _OFFSET
-    return (
-        ((t & _MASK) - _HALF) / _SCALE,
-        (((t >> _LANE) & _MASK) - _HALF) / _SCALE,
-        (((t >> 2 * _LANE) & _MASK) - _HALF) / _SCALE,
-        (((t >> 3 * _LANE) & _MASK) - _HALF) / _SCALE,
-    )
-
-
 class _Model:
     """Linear scorer over packed integer weights (see :func:`_pack`). Context ("weak") features
     have their own table with the weights already multiplied by ``alpha``, so strong and weak
@@ -193,7 +181,9 @@ class _Model:
         total = sum(map(self.weights.get, strong, _ZEROS))
         if weak:
             total += sum(map(self.weak_weights.get, weak, _ZEROS))
-        t = total + _OFFSET  # _unpack, inlined (the same integer lanes, the same float operations)
+        # per-class sums of the lanes (each |sum| stays below 2**39 / _SCALE, about 550,000: far
+        # above any real score); _OFFSET makes every lane non-negative
+        t = total + _OFFSET
         b0, b1, b2, b3 = self.bias
         return [
             ((t & _MASK) - _HALF) / _SCALE + b0,

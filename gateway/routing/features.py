@@ -252,14 +252,6 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
             strong.add("#greet_first")
 
 
-def _line_count(text: str) -> int:
-    """Number of lines in the first LINES_SPAN characters (a bounded pass). ``find`` (memchr)
-    first: most prose has no newline there, and counting walks every character."""
-    if text.find("\n", 0, LINES_SPAN) < 0:
-        return 1
-    return text.count("\n", 0, LINES_SPAN) + 1
-
-
 # --------------------------------------------------------------------------- the conversation
 
 
