@@ -63,12 +63,15 @@ async def _usage(gw: Gateway, records: Records, scope: str,
             last)
 
 
-async def _key_answer(gw: Gateway, records: Records, key_id: str, status: int = 200,
-                      secret: str | None = None) -> Response:
-    rec = await records.key(key_id)
+async def _answer(gw: Gateway, records: Records, what: str, ident: str, status: int = 200,
+                  secret: str | None = None) -> Response:
+    """A key's or team's view (`what`: key | team) with its spend and last use; 404 once gone."""
+    rec = await (records.key(ident) if what == "key" else records.team(ident))
     if rec is None:
-        raise _not_found("key", key_id)
-    day, month, last = await _usage(gw, records, "key", [key_id])
+        raise _not_found(what, ident)
+    day, month, last = await _usage(gw, records, what, [ident])
+    if what == "team":
+        return _json(team_view(ident, rec, day[0], month[0], last[0]), status)
     view = key_view(rec, day[0], month[0], last[0])
     if secret is not None:
         view["key"] = secret  # shown once: only its hash is stored
@@ -91,28 +94,32 @@ def _check(res: WriteResult, what: str, ident: str) -> None:
     raise GatewayError(503, "The change raced with another; retry.", "api_error", "retry")
 
 
-def _key_id(request: Request) -> str:
-    key_id = request.path_params["key_id"]
-    if not KEY_ID.match(key_id):
-        raise _not_found("key", key_id)
-    return key_id
+def _path_id(request: Request, what: str) -> str:
+    """The key's or team's id in the path (`what`: key | team); one of a shape no id has is a
+    404 like an unknown id (it cannot exist)."""
+    param, pattern = ("key_id", KEY_ID) if what == "key" else ("team", TEAM_ID)
+    ident = request.path_params[param]
+    if not pattern.match(ident):
+        raise _not_found(what, ident)
+    return ident
 
 
-def _team_id(request: Request) -> str:
-    team = request.path_params["team"]
-    if not TEAM_ID.match(team):
-        raise _not_found("team", team)
-    return team
+async def _change(request: Request, gw: Gateway, what: str, op: str, ident: str, *args: Any,
+                  status: int = 200, secret: str | None = None) -> Response:
+    """One change to a key or team: its script (which also writes the audit entry), its refusal
+    as the client's error, and the record as it now stands."""
+    records = _records(gw)
+    write = records.key_write if what == "key" else records.team_write
+    _check(await write(op, ident, _actor(request), *args), what, ident)
+    return await _answer(gw, records, what, ident, status, secret)
 
 
 # --------------------------------------------------------------------------- keys
 async def create_key(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
     fields = key_fields(parse_body(await request.body()), gw.config, creating=True)
     key_id, secret = new_key()
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    _check(await records.key_write("create", key_id, actor, fields, digest), "key", key_id)
-    return await _key_answer(gw, records, key_id, 201, secret)
+    return await _change(request, gw, "key", "create", key_id, fields, digest, status=201, secret=secret)
 
 
 async def list_keys(request: Request, gw: Gateway) -> Response:
@@ -128,52 +135,34 @@ async def list_keys(request: Request, gw: Gateway) -> Response:
 
 
 async def get_key(request: Request, gw: Gateway) -> Response:
-    records = _records(gw)
-    return await _key_answer(gw, records, _key_id(request))
+    return await _answer(gw, _records(gw), "key", _path_id(request, "key"))
 
 
 async def update_key(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
-    key_id = _key_id(request)
+    key_id = _path_id(request, "key")
     fields = key_fields(parse_body(await request.body()), gw.config, creating=False)
-    _check(await records.key_write("update", key_id, actor, fields), "key", key_id)
-    return await _key_answer(gw, records, key_id)
+    return await _change(request, gw, "key", "update", key_id, fields)
 
 
 async def rotate_key(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
-    key_id = _key_id(request)
+    key_id = _path_id(request, "key")
     body = parse_body(await request.body())
     grace = body.get("grace_s", 0)
     if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace <= MAX_GRACE_S:
         raise bad_request(f"grace_s must be a number of seconds from 0 to {MAX_GRACE_S}.", "grace_s")
     _, secret = new_key()
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    _check(await records.key_write("rotate", key_id, actor, None, digest, int(grace * 1000)), "key", key_id)
-    return await _key_answer(gw, records, key_id, 200, secret)
+    return await _change(request, gw, "key", "rotate", key_id, None, digest, int(grace * 1000), secret=secret)
 
 
 async def revoke_key(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
-    key_id = _key_id(request)
-    _check(await records.key_write("revoke", key_id, actor), "key", key_id)
-    return await _key_answer(gw, records, key_id)
+    return await _change(request, gw, "key", "revoke", _path_id(request, "key"))
 
 
 # --------------------------------------------------------------------------- teams
-async def _team_answer(gw: Gateway, records: Records, team: str, status: int = 200) -> Response:
-    h = await records.team(team)
-    if h is None:
-        raise _not_found("team", team)
-    day, month, last = await _usage(gw, records, "team", [team])
-    return _json(team_view(team, h, day[0], month[0], last[0]), status)
-
-
 async def create_team(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
     team, fields = team_fields(parse_body(await request.body()), creating=True)
-    _check(await records.team_write("create", team, actor, fields), "team", team)
-    return await _team_answer(gw, records, team, 201)
+    return await _change(request, gw, "team", "create", team, fields, status=201)
 
 
 async def list_teams(request: Request, gw: Gateway) -> Response:
@@ -185,22 +174,18 @@ async def list_teams(request: Request, gw: Gateway) -> Response:
 
 
 async def get_team(request: Request, gw: Gateway) -> Response:
-    records = _records(gw)
-    return await _team_answer(gw, records, _team_id(request))
+    return await _answer(gw, _records(gw), "team", _path_id(request, "team"))
 
 
 async def update_team(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
-    team = _team_id(request)
+    team = _path_id(request, "team")
     _, fields = team_fields(parse_body(await request.body()), creating=False)
-    _check(await records.team_write("update", team, actor, fields), "team", team)
-    return await _team_answer(gw, records, team)
+    return await _change(request, gw, "team", "update", team, fields)
 
 
 async def delete_team(request: Request, gw: Gateway) -> Response:
-    records, actor = _records(gw), _actor(request)
-    team = _team_id(request)
-    _check(await records.team_write("delete", team, actor), "team", team)
+    records, team = _records(gw), _path_id(request, "team")
+    _check(await records.team_write("delete", team, _actor(request)), "team", team)
     return _json({"id": team, "object": "team", "deleted": True})
 
 
