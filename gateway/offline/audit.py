@@ -39,6 +39,7 @@ import orjson
 
 from gateway.config import Config, ConfigError, Deployment
 from gateway.pricing import Usage, cost_micro
+from gateway.state.values import as_int, as_text
 
 __all__ = ["Record", "records_from_ledger", "records_from_log", "concentration", "task_savings", "audit",
            "format_audit", "audit_main"]
@@ -59,17 +60,6 @@ class Record:
     day: str = ""
 
 
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
-
-
-def _i(v: Any) -> int:
-    try:
-        return int(float(_s(v) or 0))
-    except ValueError:
-        return 0
-
-
 def records_from_ledger(entries: Iterable[Any], day: str | None = None) -> tuple[list[Record], int]:
     """Ledger stream entries (XRANGE rows ``(id, {field: value})`` or plain field dicts) ->
     (settled requests, micro-dollars charged for orphans)."""
@@ -77,17 +67,19 @@ def records_from_ledger(entries: Iterable[Any], day: str | None = None) -> tuple
     orphan = 0
     for entry in entries:
         fields = entry[1] if isinstance(entry, (tuple, list)) else entry
-        f = {_s(k): v for k, v in fields.items()}
-        if day and _s(f.get("day")) != day:
+        f = {as_text(k): v for k, v in fields.items()}
+        if day and as_text(f.get("day")) != day:
             continue
-        status = _s(f.get("status"))
+        status = as_text(f.get("status"))
         if status == "settled":
-            out.append(Record(task=_s(f.get("task")) or "unknown", model=_s(f.get("model") or f.get("deployment")),
-                              key=_s(f.get("key")) or "-", cost_micro=_i(f.get("cost")),
-                              tokens_in=_i(f.get("in")), tokens_out=_i(f.get("out")), cached=_i(f.get("cached")),
-                              route=_s(f.get("route")), day=_s(f.get("day"))))
+            out.append(Record(task=as_text(f.get("task")) or "unknown",
+                              model=as_text(f.get("model") or f.get("deployment")),
+                              key=as_text(f.get("key")) or "-", cost_micro=as_int(f.get("cost")),
+                              tokens_in=as_int(f.get("in")), tokens_out=as_int(f.get("out")),
+                              cached=as_int(f.get("cached")), route=as_text(f.get("route")),
+                              day=as_text(f.get("day"))))
         elif status == "orphan":
-            orphan += _i(f.get("cost"))
+            orphan += as_int(f.get("cost"))
     return out, orphan
 
 
@@ -107,9 +99,9 @@ def records_from_log(lines: Iterable[str | bytes], day: str | None = None) -> li
         if day and not str(doc.get("timestamp", "")).startswith(day):
             continue
         out.append(Record(task=doc.get("task") or "unknown", model=doc.get("model") or "-",
-                          key=doc.get("key") or "-", cost_micro=_i(doc.get("cost_micro")),
-                          tokens_in=_i(doc.get("tokens_in")), tokens_out=_i(doc.get("tokens_out")),
-                          cached=_i(doc.get("cached_tokens")), route=doc.get("route") or ""))
+                          key=doc.get("key") or "-", cost_micro=as_int(doc.get("cost_micro")),
+                          tokens_in=as_int(doc.get("tokens_in")), tokens_out=as_int(doc.get("tokens_out")),
+                          cached=as_int(doc.get("cached_tokens")), route=doc.get("route") or ""))
     return out
 
 

@@ -20,18 +20,7 @@ import orjson
 
 from gateway.state.endpoint import redis_client
 from gateway.state.keys import Keys
-
-
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
-
-
-def _int(v: Any) -> int:
-    """A counter as stored ("12", b"12", "12.0"); 0 for anything else."""
-    try:
-        return int(float(_s(v) or 0))
-    except ValueError:
-        return 0
+from gateway.state.values import as_int, as_text
 
 
 def _counters(raw: Mapping[Any, Any]) -> dict[str, int]:
@@ -39,7 +28,7 @@ def _counters(raw: Mapping[Any, Any]) -> dict[str, int]:
     out = {}
     for k, v in raw.items():
         try:
-            out[_s(k)] = int(v)
+            out[as_text(k)] = int(v)
         except (TypeError, ValueError):
             continue
     return out
@@ -94,8 +83,8 @@ class LedgerEntry(NamedTuple):
 
 def parse_snapshot(fields: Mapping[Any, Any]) -> dict[str, Any]:
     """A `{gw}:tokhist` entry -> {"ts": seconds, "sums": {counter: value}}."""
-    f = {_s(k): v for k, v in fields.items()}
-    return {"ts": float(_s(f["ts"])), "sums": orjson.loads(f["sums"])}
+    f = {as_text(k): v for k, v in fields.items()}
+    return {"ts": float(as_text(f["ts"])), "sums": orjson.loads(f["sums"])}
 
 
 def _ms(t: float) -> int:
@@ -111,7 +100,7 @@ class OpsState:
     # ------------------------------------------------------------------ spend and pace
     async def spend_totals(self, day: str) -> SpendTotals:
         spent, reserved = await self._client.hmget(self.keys.spend(day), ["cost:total", "reserved:total"])
-        return SpendTotals(_int(spent), _int(reserved))
+        return SpendTotals(as_int(spent), as_int(reserved))
 
     async def spend_counters(self, days: Sequence[str]) -> list[dict[str, int]]:
         """Each day's spend hash as stored, in one round trip (fold the ledger first for exact
@@ -125,7 +114,7 @@ class OpsState:
         fields = _counters(await self._client.hgetall(self.keys.pace(day)))
         events = []
         for raw in await self._client.lrange(self.keys.pace_events(day), 0, -1):
-            us, mode, ratio = _s(raw).split(":")
+            us, mode, ratio = as_text(raw).split(":")
             events.append(PaceEvent(int(us), int(mode), int(ratio)))
         return PaceState(fields.get("mode", 0), fields.get("ratio_permille", 0), tuple(events))
 
@@ -137,7 +126,7 @@ class OpsState:
     # ------------------------------------------------------------------ ledger and latency
     async def recent_ledger(self, n: int) -> list[dict[str, str]]:
         """The last `n` ledger entries' fields, newest first."""
-        return [{_s(k): _s(v) for k, v in fields.items()}
+        return [{as_text(k): as_text(v) for k, v in fields.items()}
                 for _, fields in await self._client.xrevrange(self.keys.ledger(), count=n)]
 
     async def ledger(self, page: int = 5000) -> list[LedgerEntry]:
@@ -146,7 +135,7 @@ class OpsState:
         start = "-"
         while True:
             rows = await self._client.xrange(self.keys.ledger(), min=start, max="+", count=page)
-            out.extend(LedgerEntry(_s(i), {_s(k): _s(v) for k, v in f.items()}) for i, f in rows)
+            out.extend(LedgerEntry(as_text(i), {as_text(k): as_text(v) for k, v in f.items()}) for i, f in rows)
             if len(rows) < page:
                 return out
             start = "(" + out[-1].id
@@ -157,8 +146,8 @@ class OpsState:
             pipe.hgetall(self.keys.latency(name))
         out = {}
         for name, raw in zip(deployments, await pipe.execute()):
-            h = {_s(k): _s(v) for k, v in raw.items()}
-            out[name] = LatencyStats(_int(h.get("n")), _int(h.get("sum_ms")),
+            h = {as_text(k): as_text(v) for k, v in raw.items()}
+            out[name] = LatencyStats(as_int(h.get("n")), as_int(h.get("sum_ms")),
                                      float(h["ewma_ms"]) if h.get("ewma_ms") else None)
         return out
 
@@ -180,9 +169,9 @@ class OpsState:
         """The day's sampled spend, oldest first."""
         points = []
         for value in (await self._client.hgetall(self.keys.dash_series(day))).values():
-            parts = _s(value).split(":")
+            parts = as_text(value).split(":")
             if len(parts) == 3:
-                points.append(SeriesPoint(float(parts[0]), _int(parts[1]), _int(parts[2])))
+                points.append(SeriesPoint(float(parts[0]), as_int(parts[1]), as_int(parts[2])))
         points.sort(key=lambda p: (p.ts, p.spent_micro, p.reserved_micro))
         return points
 
@@ -191,7 +180,7 @@ class OpsState:
         pipe = self._client.pipeline(transaction=False)
         for day in days:
             pipe.hgetall(self.keys.dash_refusals(day))
-        return [{_s(k): _int(v) for k, v in raw.items()} for raw in await pipe.execute()]
+        return [{as_text(k): as_int(v) for k, v in raw.items()} for raw in await pipe.execute()]
 
     # ------------------------------------------------------------------ dashboard sessions
     async def put_session(self, digest: str, value: str, ttl_ms: int) -> None:
@@ -199,7 +188,7 @@ class OpsState:
 
     async def session(self, digest: str) -> str:
         """The stored session value, "" when there is none."""
-        return _s(await self._client.get(self.keys.dash_session(digest)))
+        return as_text(await self._client.get(self.keys.dash_session(digest)))
 
     async def drop_session(self, digest: str) -> bool:
         return bool(await self._client.delete(self.keys.dash_session(digest)))
@@ -210,7 +199,7 @@ class OpsState:
 
     async def replica_names(self) -> list[str]:
         """Every registered worker, live or not."""
-        return [_s(name) for name in await self._client.hkeys(self.keys.replicas())]
+        return [as_text(name) for name in await self._client.hkeys(self.keys.replicas())]
 
     async def drop_replicas(self, names: Sequence[str]) -> None:
         if names:
@@ -225,9 +214,9 @@ class OpsState:
         for field, value in raw.items():
             entry = orjson.loads(value)
             if now - entry.get("seen", 0) <= max_age_s:
-                live[_s(field)] = entry
+                live[as_text(field)] = entry
             else:
-                stale.append(_s(field))
+                stale.append(as_text(field))
         if stale:
             await self._client.hdel(self.keys.replicas(), *stale)
         return live
@@ -267,7 +256,7 @@ class OpsState:
     async def replace_alerts(self, alerts: Mapping[str, Mapping[str, Any]], ttl_s: int) -> set[str]:
         """Make `alerts` (field -> alert) the current set; returns the fields held before."""
         key = self.keys.alerts()
-        before = {_s(k) for k in await self._client.hkeys(key)}
+        before = {as_text(k) for k in await self._client.hkeys(key)}
         if alerts:
             await self._client.hset(key, mapping={f: orjson.dumps(a) for f, a in alerts.items()})
             await self._client.expire(key, ttl_s)
