@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from gateway.state.engine import free_port
 
@@ -64,6 +66,12 @@ class Proc:
     def log_lines(self) -> list[str]:
         return self.log_path.read_text().splitlines() if self.log_path and self.log_path.exists() else []
 
+    def __enter__(self) -> "Proc":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def start_simulator(tmp: Path, seed: int = 7) -> Proc:
     port = free_port()
@@ -72,6 +80,21 @@ def start_simulator(tmp: Path, seed: int = 7) -> Proc:
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
     wait_http(f"http://127.0.0.1:{port}/_sim/stats", proc)
     return Proc(proc, port, log)
+
+
+def sim_set(sim: Proc, model: str, **knobs: object) -> None:
+    """Set a simulated model's knobs (failures, latency, answers: gateway/simulator/knobs.py)."""
+    req = urllib.request.Request(f"{sim.url}/_sim/models/{model}", data=json.dumps(knobs).encode(), method="PUT",
+                                 headers={"content-type": "application/json"})
+    urllib.request.urlopen(req).read()
+
+
+def sim_reset(sim: Proc) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{sim.url}/_sim/reset", data=b"{}", method="POST")).read()
+
+
+def sim_calls(sim: Proc) -> dict[str, int]:
+    return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["calls"]
 
 
 def start_gateway(tmp: Path, config_text: str, redis_url: str | None, workers: int = 1,
@@ -96,6 +119,15 @@ def start_gateway(tmp: Path, config_text: str, redis_url: str | None, workers: i
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}\n{log.read_text()[-3000:]}") from None
     return Proc(proc, port, log)
+
+
+@contextmanager
+def sim_and_gateway(tmp: Path, config_for: Callable[[int], str], redis_url: str | None,
+                    **gateway_args: Any) -> Iterator[tuple[Proc, Proc]]:
+    """A private simulator and a gateway configured for its port (`config_for(sim_port)`), as
+    (gateway, simulator); both stopped at the end, the simulator also when the gateway fails to start."""
+    with start_simulator(tmp) as sim, start_gateway(tmp, config_for(sim.port), redis_url, **gateway_args) as gw:
+        yield gw, sim
 
 
 def config_yaml(sim_port: int, prefix: str, *, key_rpm: int = 0, key_budget_usd: float = 0,

@@ -15,8 +15,7 @@ from typing import Iterator
 import openai
 import pytest
 
-from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator
-from tests.test_gateway_e2e import sim_reset, sim_set
+from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, sim_reset, sim_set, start_gateway, start_simulator
 
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 

@@ -11,8 +11,8 @@ from typing import Iterator
 import anthropic
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, start_gateway, wait_for
-from tests.test_gateway_e2e import raw, sim_reset, sim_set
+from tests.procs import DEMO_KEY, Proc, sim_reset, sim_set, start_gateway, wait_for
+from tests.test_gateway_e2e import raw
 from tests.test_providers_e2e import PRICES, PROVIDERS
 from tests.test_providers_e2e import config as providers_config
 
@@ -32,9 +32,8 @@ def config(sim_port: int) -> str:
 
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url)
-    yield proc
-    proc.stop()
+    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url) as proc:
+        yield proc
 
 
 @pytest.fixture

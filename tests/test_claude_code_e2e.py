@@ -20,9 +20,8 @@ from typing import Iterator
 import pytest
 
 from gateway.simulator.text import WORDS
-from tests.procs import DEMO_KEY, Proc, start_gateway
+from tests.procs import DEMO_KEY, Proc, sim_reset, sim_set, start_gateway
 from tests.test_anthropic_e2e import config
-from tests.test_gateway_e2e import sim_reset, sim_set
 
 NPM_CACHE = Path.home() / ".cache" / "gateway-tests" / "npm"
 PACKAGE = "@anthropic-ai/claude-code"
@@ -53,9 +52,8 @@ def claude_bin() -> Path:
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     routes = "".join(f"  {alias}: {{primary: {dep}}}\n" for alias, (dep, _) in ROUTES.items())
     text = config(sim.port).replace("routes:\n", "routes:\n" + routes, 1).replace("prefix: amsg", "prefix: ccode")
-    proc = start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url)
-    yield proc
-    proc.stop()
+    with start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url) as proc:
+        yield proc
 
 
 def claude(binary: Path, gateway: Proc, route: str, prompt: str, workdir: Path) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.simulator.text import WORDS
 from tests.npm_tools import npm_tool
-from tests.procs import DEMO_KEY, Proc, start_gateway, start_simulator
+from tests.procs import DEMO_KEY, Proc, sim_and_gateway
 from tests.test_providers_e2e import config
 
 CODEX_VERSION = "0.171.0"
@@ -28,12 +28,9 @@ def codex() -> Path:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[Proc, Proc]]:
-    tmp = tmp_path_factory.mktemp("codex")
-    sim = start_simulator(tmp)
-    gw = start_gateway(tmp, config(sim.port).replace("prefix: prov", "prefix: codex"), redis_url)
-    yield gw, sim
-    gw.stop()
-    sim.stop()
+    with sim_and_gateway(tmp_path_factory.mktemp("codex"),
+                         lambda port: config(port).replace("prefix: prov", "prefix: codex"), redis_url) as stack:
+        yield stack
 
 
 def codex_home(tmp: Path, base_url: str, model: str) -> Path:

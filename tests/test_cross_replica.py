@@ -15,8 +15,7 @@ import aiohttp
 import pytest
 import redis
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
-from tests.test_gateway_e2e import sim_calls, sim_set
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_set, start_gateway, start_simulator, wait_for
 
 BUDGET_KEY = "sk-cross-budget"
 OPEN_KEY = "sk-cross-open"

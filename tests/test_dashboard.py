@@ -22,8 +22,7 @@ import openai
 import pytest
 import redis
 
-from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, start_gateway, start_simulator, wait_for
-from tests.test_gateway_e2e import sim_set
+from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, sim_set, start_gateway, start_simulator, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

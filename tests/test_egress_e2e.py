@@ -19,8 +19,7 @@ import pytest
 
 from gateway.state.engine import free_port
 from tests.egress_helpers import Tinyproxy, make_certs, needs_tinyproxy, start_tinyproxy
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, ROOT, Proc, start_gateway, start_simulator
-from tests.test_gateway_e2e import sim_calls
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, ROOT, Proc, sim_calls, start_gateway, start_simulator
 
 pytestmark = needs_tinyproxy
 MSGS = [{"role": "user", "content": "Say hello"}]

@@ -20,8 +20,7 @@ import pytest
 import redis
 
 from gateway.state.engine import start_single
-from tests.procs import Proc, start_gateway, start_simulator, wait_for
-from tests.test_gateway_e2e import sim_calls, sim_set
+from tests.procs import Proc, sim_calls, sim_set, start_gateway, start_simulator, wait_for
 
 KEYS = {name: f"sk-exact-{name}" for name in ("reuse", "other", "tpm", "budget", "tenant", "bystander")}
 

@@ -17,8 +17,7 @@ import pytest
 import redis
 
 from gateway.state.engine import free_port
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, start_simulator, wait_for
-from tests.test_gateway_e2e import sim_reset, sim_set
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_reset, sim_set, sim_and_gateway, wait_for
 
 MSGS = [{"role": "user", "content": "tell me a story"}]
 
@@ -66,13 +65,10 @@ keys:
 
 @pytest.fixture(scope="module")
 def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Proc, str]]:
-    tmp = tmp_path_factory.mktemp("pf")
-    sim = start_simulator(tmp)
     prefix = f"pf{time.time_ns()}"
-    gw = start_gateway(tmp, config(sim.port, prefix), redis_url, workers=2)
-    yield gw, sim, prefix
-    gw.stop()
-    sim.stop()
+    with sim_and_gateway(tmp_path_factory.mktemp("pf"), lambda port: config(port, prefix), redis_url,
+                         workers=2) as (gw, sim):
+        yield gw, sim, prefix
 
 
 @pytest.fixture
@@ -165,10 +161,8 @@ def test_client_disconnect_mid_stream_cancels_upstream_and_settles_usage(env, re
 
 
 def test_sigterm_lets_an_in_flight_stream_finish(redis_url: str, tmp_path: Path) -> None:
-    sim = start_simulator(tmp_path)
     prefix = f"term{time.time_ns()}"
-    gw = start_gateway(tmp_path, config(sim.port, prefix), redis_url)
-    try:
+    with sim_and_gateway(tmp_path, lambda port: config(port, prefix), redis_url) as (gw, sim):
         sim_set(sim, "m-main", output_tokens=60, tokens_per_s=30)  # about two seconds
         with open_stream(gw, "solo") as resp:
             rid = resp.headers["x-request-id"]
@@ -182,19 +176,14 @@ def test_sigterm_lets_an_in_flight_stream_finish(redis_url: str, tmp_path: Path)
         assert entry["outcome"] == "success" and int(entry["out"]) == 60
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{gw.url}/healthz", timeout=2)
-    finally:
-        gw.stop()
-        sim.stop()
 
 
 def test_a_stream_cut_at_the_end_of_the_grace_ends_with_an_error_event_and_done(redis_url: str,
                                                                                tmp_path: Path) -> None:
     """A stream longer than the SIGTERM grace is cut when the grace ends: the client gets an SSE
     error event, `[DONE]` and a complete chunked body (no read error), and it is settled."""
-    sim = start_simulator(tmp_path)
     prefix = f"cut{time.time_ns()}"
-    gw = start_gateway(tmp_path, config(sim.port, prefix), redis_url, grace=1)
-    try:
+    with sim_and_gateway(tmp_path, lambda port: config(port, prefix), redis_url, grace=1) as (gw, sim):
         sim_set(sim, "m-main", output_tokens=600, tokens_per_s=20)  # a 30-second stream
         with open_stream(gw, "solo") as resp:
             rid = resp.headers["x-request-id"]
@@ -209,9 +198,6 @@ def test_a_stream_cut_at_the_end_of_the_grace_ends_with_an_error_event_and_done(
         entry = ledger_entry(redis_url, prefix, rid)
         assert entry["outcome"] == "neutral" and 0 < int(entry["out"]) < 600
         assert not [line for line in gw.log_lines() if line.strip() and not line.startswith(("{", "gateway:"))]
-    finally:
-        gw.stop()
-        sim.stop()
 
 
 def test_a_body_that_trickles_in_gets_408_not_a_held_connection(env) -> None:

@@ -13,7 +13,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, Proc, config_yaml, sim_and_gateway, wait_for
 
 HEADERS = {"authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"}
 SETTINGS = dict(deadline=None, max_examples=120, suppress_health_check=list(HealthCheck))
@@ -21,14 +21,12 @@ SETTINGS = dict(deadline=None, max_examples=120, suppress_health_check=list(Heal
 
 @pytest.fixture(scope="module")
 def gateway(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    sim = start_simulator(tmp)
-    gw = start_gateway(tmp, config_yaml(sim.port, "fuzz", server="request_timeout_s: 20\n  max_body_bytes: 2000000"),
-                       redis_url)
-    gw.sim = sim  # type: ignore[attr-defined]
-    yield gw
-    gw.stop()
-    sim.stop()
+    def text(sim_port: int) -> str:
+        return config_yaml(sim_port, "fuzz", server="request_timeout_s: 20\n  max_body_bytes: 2000000")
+
+    with sim_and_gateway(tmp_path_factory.mktemp("fuzz"), text, redis_url) as (gw, sim):
+        gw.sim = sim  # type: ignore[attr-defined]
+        yield gw
 
 
 def post(gw: Proc, body: bytes, path: str = "/v1/chat/completions") -> tuple[int, bytes, str]:

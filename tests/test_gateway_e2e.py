@@ -9,21 +9,7 @@ from typing import Iterator
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, wait_for
-
-
-def sim_set(sim: Proc, model: str, **knobs: object) -> None:
-    req = urllib.request.Request(f"{sim.url}/_sim/models/{model}", data=json.dumps(knobs).encode(), method="PUT",
-                                 headers={"content-type": "application/json"})
-    urllib.request.urlopen(req).read()
-
-
-def sim_reset(sim: Proc) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{sim.url}/_sim/reset", data=b"{}", method="POST")).read()
-
-
-def sim_calls(sim: Proc) -> dict[str, int]:
-    return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["calls"]
+from tests.procs import DEMO_KEY, Proc, config_yaml, sim_calls, sim_set, start_gateway, wait_for
 
 
 def raw(url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -39,16 +25,8 @@ def raw(url: str, body: bytes | None = None, headers: dict[str, str] | None = No
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     text = config_yaml(sim.port, "e2e", server="request_timeout_s: 20\n  attempt_budget: 3\n  max_body_bytes: 65536")
-    proc = start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url, workers=2)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def client(gateway: Proc, sim: Proc) -> Iterator[openai.OpenAI]:
-    sim_reset(sim)
-    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as c:
-        yield c
+    with start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url, workers=2) as proc:
+        yield proc
 
 
 MESSAGES = [{"role": "user", "content": "Hello there, how are you today?"}]

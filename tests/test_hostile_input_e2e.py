@@ -14,7 +14,7 @@ import openai
 import orjson
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, start_gateway, start_simulator
+from tests.procs import DEMO_KEY, Proc, sim_and_gateway
 from tests.test_providers_e2e import config
 
 # On each wire format: a model of that format, and a field shape its adapter used to fail on.
@@ -41,22 +41,16 @@ SHAPES: list[tuple[str, str, dict[str, Any], str]] = [
 
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    tmp = tmp_path_factory.mktemp("hostile")
-    sim = start_simulator(tmp)
-    text = config(sim.port).replace("state: {prefix: prov,", f"state: {{prefix: hostile-{time.time_ns()},")
-    for name in ("text-embedding-3-small", "gemini-embedding-001"):  # a small per-input window
-        text = text.replace(f"{name}: {{provider:", f"{name}: {{context_window: 2048, provider:")
-    assert text.count("context_window: 2048") == 2
-    text = text.replace("server: {request_timeout_s: 20, attempt_budget: 2}",
-                        "server: {request_timeout_s: 20, attempt_budget: 2, max_body_bytes: 1000000}")
-    try:
-        gw = start_gateway(tmp, text, redis_url, workers=2)
-    except Exception:
-        sim.stop()
-        raise
-    yield gw
-    gw.stop()
-    sim.stop()
+    def text_for(sim_port: int) -> str:
+        text = config(sim_port).replace("state: {prefix: prov,", f"state: {{prefix: hostile-{time.time_ns()},")
+        for name in ("text-embedding-3-small", "gemini-embedding-001"):  # a small per-input window
+            text = text.replace(f"{name}: {{provider:", f"{name}: {{context_window: 2048, provider:")
+        assert text.count("context_window: 2048") == 2
+        return text.replace("server: {request_timeout_s: 20, attempt_budget: 2}",
+                            "server: {request_timeout_s: 20, attempt_budget: 2, max_body_bytes: 1000000}")
+
+    with sim_and_gateway(tmp_path_factory.mktemp("hostile"), text_for, redis_url, workers=2) as (gw, _):
+        yield gw
 
 
 @pytest.fixture

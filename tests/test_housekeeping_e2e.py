@@ -12,8 +12,7 @@ from pathlib import Path
 
 import openai
 
-from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, start_gateway, start_simulator, wait_for
-from tests.test_gateway_e2e import sim_set
+from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, sim_set, start_gateway, start_simulator, wait_for
 
 HOUSEKEEPING = """
 housekeeping:

@@ -8,14 +8,13 @@ import re
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import openai
 import pytest
 
 from gateway.observe.metrics import Metrics
-from tests.procs import DEMO_KEY, Proc, config_yaml, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, Proc, config_yaml, sim_and_gateway, wait_for
 
 TOKEN = "metrics-scrape-token"
 REQUESTS = re.compile(r'^gateway_requests_total\{route="auto",model="gpt-5.4-mini",provider="sim",status="200",'
@@ -24,18 +23,12 @@ REQUESTS = re.compile(r'^gateway_requests_total\{route="auto",model="gpt-5.4-min
 
 @pytest.fixture(scope="module")
 def gateway(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    tmp: Path = tmp_path_factory.mktemp("metrics")
-    sim = start_simulator(tmp)
-    text = config_yaml(sim.port, f"met-{time.time_ns()}") + (
-        f"\nmetrics:\n  token_sha256: {hashlib.sha256(TOKEN.encode()).hexdigest()}\n  per_key: true\n")
-    try:
-        gw = start_gateway(tmp, text, redis_url, workers=2)
-    except Exception:
-        sim.stop()
-        raise
-    yield gw
-    gw.stop()
-    sim.stop()
+    def text(sim_port: int) -> str:
+        return config_yaml(sim_port, f"met-{time.time_ns()}") + (
+            f"\nmetrics:\n  token_sha256: {hashlib.sha256(TOKEN.encode()).hexdigest()}\n  per_key: true\n")
+
+    with sim_and_gateway(tmp_path_factory.mktemp("metrics"), text, redis_url, workers=2) as (gw, _):
+        yield gw
 
 
 def scrape(gw: Proc, token: str | None = TOKEN) -> tuple[int, str]:

@@ -13,8 +13,7 @@ import openai
 import pytest
 import redis
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway, wait_for
-from tests.test_gateway_e2e import sim_reset, sim_set
+from tests.procs import DEMO_KEY_SHA, Proc, sim_set, start_gateway, wait_for
 
 PROVIDERS = {
     # gateway model: (provider name, upstream model the simulator sees)
@@ -66,16 +65,8 @@ keys:
 
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    proc = start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def client(gateway: Proc, sim: Proc) -> Iterator[openai.OpenAI]:
-    sim_reset(sim)
-    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as c:
-        yield c
+    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url) as proc:
+        yield proc
 
 
 def expected_cost(model: str, usage) -> float:

@@ -11,9 +11,8 @@ from typing import Iterator
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, start_gateway
-from tests.test_gateway_e2e import sim_set
-from tests.test_providers_e2e import PRICES, PROVIDERS, client, config  # noqa: F401 - fixtures
+from tests.procs import DEMO_KEY, Proc, sim_set, start_gateway
+from tests.test_providers_e2e import PRICES, PROVIDERS, config
 
 OTHER_KEY = "sk-gateway-other"
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather for a city",
@@ -28,9 +27,8 @@ def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory)
     other = hashlib.sha256(OTHER_KEY.encode()).hexdigest()
     text = (config(sim.port).replace("prefix: prov", "prefix: resp")
             + f"  - {{name: other, sha256: {other}}}\nresponses: {{enabled: true, ttl_s: 600}}\n")
-    proc = start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url, workers=2)
-    yield proc
-    proc.stop()
+    with start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url, workers=2) as proc:
+        yield proc
 
 
 def cost(model: str, prompt: int, cached: int, completion: int) -> float:

@@ -15,8 +15,8 @@ import openai
 import pytest
 import redis
 
-from tests.procs import ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway
-from tests.test_gateway_e2e import sim_calls, sim_reset, sim_set
+from tests.procs import (ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_reset, sim_set,
+                         start_gateway)
 
 
 def budget_timezone() -> str:
@@ -57,10 +57,9 @@ admin_key_sha256: {ADMIN_KEY_SHA}
 def gateway(sim: Proc, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Proc]:
     sim_reset(sim)
     prefix = f"route-{time.time_ns()}"
-    proc = start_gateway(tmp_path, config(sim.port, prefix), redis_url)
-    proc.prefix = prefix  # type: ignore[attr-defined]
-    yield proc
-    proc.stop()
+    with start_gateway(tmp_path, config(sim.port, prefix), redis_url) as proc:
+        proc.prefix = prefix  # type: ignore[attr-defined]
+        yield proc
 
 
 def client_for(gw: Proc) -> openai.OpenAI:
