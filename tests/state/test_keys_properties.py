@@ -7,12 +7,9 @@ index, the audit stream and the day and month spend hashes must match.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 
-import fakeredis
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from gateway.state.keys import prev_day
@@ -20,6 +17,7 @@ from gateway.state.records import Records
 from gateway.state.reference import StateModel
 from gateway.state.reference_keys import audit_entry, public
 from gateway.state.store import AdmitRequest, BreakerParams, Candidate, SettleRequest, StateStore
+from tests.state.state_helpers import PROPERTY_SETTINGS, store_on_own_loop
 
 DAYS = ("2026-11-30", "2026-12-01")  # across a month's end: two month hashes
 IDS = ("ka", "kb", "kc")
@@ -29,20 +27,8 @@ budget = st.sampled_from(["0", "150", "300", "900"])
 
 
 def run(kind: str, url, data) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        prefix = "k" + uuid.uuid4().hex[:8]
-        if kind == "fake":
-            store = StateStore.from_client(fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix)
-            loop.run_until_complete(store.load())
-        else:
-            store = loop.run_until_complete(StateStore.connect(url, prefix=prefix, timeout_s=2.0))
-        try:
-            Runner(store, loop).go(data, data.draw(st.integers(1, 40), label="ops"))
-        finally:
-            loop.run_until_complete(store.close())
-    finally:
-        loop.close()
+    with store_on_own_loop(kind, url, "k" + uuid.uuid4().hex[:8]) as (store, loop):
+        Runner(store, loop).go(data, data.draw(st.integers(1, 40), label="ops"))
 
 
 class Runner:
@@ -184,24 +170,19 @@ class Runner:
             assert "hash" not in public(rec)
 
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-if os.environ.get("STATE_NOSHRINK"):
-    SETTINGS["phases"] = [Phase.explicit, Phase.reuse, Phase.generate]
-
-
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=60, **PROPERTY_SETTINGS)
 @given(data=st.data())
 def test_key_scripts_match_model_fakeredis(data):
     run("fake", None, data)
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=30, **PROPERTY_SETTINGS)
 @given(data=st.data())
 def test_key_scripts_match_model_single_engine(redis_url, data):
     run("single", redis_url, data)
 
 
-@settings(max_examples=8, **SETTINGS)
+@settings(max_examples=8, **PROPERTY_SETTINGS)
 @given(data=st.data())
 def test_key_scripts_match_model_cluster(cluster, data):
     run("cluster", cluster.urls, data)

@@ -8,20 +8,17 @@ and "time did not pass" paths occur on a real engine whose clock cannot be faked
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 import uuid
 
-import fakeredis
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from gateway.state.keys import prev_day
 from gateway.state.reference import Breaker, StateModel
-from gateway.state.store import (AdmitRequest, BreakerParams, Candidate, Failure, PaceArgs, SettleRequest,
-                                 StateStore)
+from gateway.state.store import AdmitRequest, BreakerParams, Candidate, Failure, PaceArgs, SettleRequest
+from tests.state.state_helpers import PROPERTY_SETTINGS, store_on_own_loop
 
 D0, D1 = "2026-11-30", "2026-12-01"
 DEPS = ("d1", "d2", "d3")
@@ -47,20 +44,8 @@ def run(kind: str, url, data) -> None:
             exit=st.just(900), at_limit_cheapest=st.booleans()))), label="pace"),
     )
     n_ops = data.draw(st.integers(1, 40), label="ops")
-    loop = asyncio.new_event_loop()
-    try:
-        prefix = "p" + uuid.uuid4().hex[:8]
-        if kind == "fake":
-            store = StateStore.from_client(fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix)
-            loop.run_until_complete(store.load())
-        else:
-            store = loop.run_until_complete(StateStore.connect(url, prefix=prefix, timeout_s=2.0))
-        try:
-            Runner(store, StateModel(), world, loop).go(data, n_ops)
-        finally:
-            loop.run_until_complete(store.close())
-    finally:
-        loop.close()
+    with store_on_own_loop(kind, url, "p" + uuid.uuid4().hex[:8]) as (store, loop):
+        Runner(store, StateModel(), world, loop).go(data, n_ops)
 
 
 class Runner:
@@ -243,26 +228,19 @@ class Runner:
                 assert int(self.call(c.get(key))) == tat, name
 
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-# STATE_NOSHRINK=1 reports a failure at once (shrinking a long op sequence on a real engine
-# can take minutes)
-if os.environ.get("STATE_NOSHRINK"):
-    SETTINGS["phases"] = [Phase.explicit, Phase.reuse, Phase.generate]
-
-
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=60, **PROPERTY_SETTINGS)
 @given(data=st.data())
 def test_scripts_match_model_fakeredis(data):
     run("fake", None, data)
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=40, **PROPERTY_SETTINGS)
 @given(data=st.data())
 def test_scripts_match_model_single_engine(redis_url, data):
     run("single", redis_url, data)
 
 
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=12, **PROPERTY_SETTINGS)
 @given(data=st.data())
 def test_scripts_match_model_cluster(cluster, data):
     run("cluster", cluster.urls, data)
