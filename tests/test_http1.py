@@ -18,6 +18,7 @@ import httptools
 import pytest
 
 from gateway.net.http1 import HIGH_WATER, LOW_WATER, Client, HTTPError
+from tests.loopback import LoopbackServer, started_servers
 
 CT = 0.5  # connect timeout
 HT = 0.5  # head timeout
@@ -61,36 +62,18 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[
 
 
 @dataclass
-class RawServer:
+class RawServer(LoopbackServer):
     handler: Handler
     accepted: int = 0
     requests: list[Request] = field(default_factory=list)
-    tasks: set = field(default_factory=set)
-    writers: list = field(default_factory=list)
-    server: asyncio.AbstractServer | None = None
-    port: int = 0
-
-    async def start(self) -> "RawServer":
-        self.server = await asyncio.start_server(self._on, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def _on(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = self.accepted
         self.accepted += 1
-        self.writers.append(writer)
-        task = asyncio.current_task()
-        self.tasks.add(task)
-        try:
-            await self.handler(reader, writer, index)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):  # CancelledError: stop()
-            pass
-        finally:
-            self.tasks.discard(task)
-            writer.close()
+        await self.handler(reader, writer, index)
 
     async def read(self, reader: asyncio.StreamReader) -> Request | None:
         req = await read_request(reader)
@@ -98,29 +81,11 @@ class RawServer:
             self.requests.append(req)
         return req
 
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for w in self.writers:
-            w.close()
-        for t in list(self.tasks):
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.server.wait_closed()
-
 
 @pytest.fixture
 async def serve():
-    servers: list[RawServer] = []
-
-    async def start(handler: Handler) -> RawServer:
-        s = await RawServer(handler).start()
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        await s.stop()
+    async with started_servers() as start:
+        yield lambda handler: start(RawServer(handler))
 
 
 @pytest.fixture

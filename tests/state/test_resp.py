@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.state.resp import RespConnection, bulk, pack
+from tests.loopback import LoopbackServer, started_servers
 
 
 # ---------------------------------------------------------------------------------------- fake server
@@ -52,13 +53,9 @@ async def default_reply(cmd: list[bytes], index: int) -> object:
 
 
 @dataclass
-class FakeResp:
+class FakeResp(LoopbackServer):
     reply: Reply = default_reply
     logs: list[list[list[bytes]]] = field(default_factory=list)  # commands received, per connection
-    tasks: set = field(default_factory=set)
-    writers: list = field(default_factory=list)
-    server: asyncio.AbstractServer | None = None
-    port: int = 0
 
     @property
     def accepted(self) -> int:
@@ -67,59 +64,27 @@ class FakeResp:
     def url(self, auth: str = "", db: str = "") -> str:
         return f"redis://{auth}127.0.0.1:{self.port}{db}"
 
-    async def start(self) -> "FakeResp":
-        self.server = await asyncio.start_server(self._on, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def _on(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = len(self.logs)
         log: list[list[bytes]] = []
         self.logs.append(log)
-        self.writers.append(writer)
-        task = asyncio.current_task()
-        self.tasks.add(task)
         parser = hiredis.Reader()
-        try:
-            while data := await reader.read(65536):
-                parser.feed(data)
-                while (cmd := parser.gets()) is not False:
-                    log.append(cmd)
-                    out = await self.reply(cmd, index)
-                    if out is CLOSE:
-                        return
-                    if out is HANG:
-                        await asyncio.Event().wait()
-                    writer.write(out)  # type: ignore[arg-type]
-        except (ConnectionError, asyncio.CancelledError):  # the end of the test stops the handler
-            pass
-        finally:
-            self.tasks.discard(task)
-            writer.close()
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for w in self.writers:
-            w.close()
-        for t in list(self.tasks):
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.server.wait_closed()
+        while data := await reader.read(65536):
+            parser.feed(data)
+            while (cmd := parser.gets()) is not False:
+                log.append(cmd)
+                out = await self.reply(cmd, index)
+                if out is CLOSE:
+                    return
+                if out is HANG:
+                    await asyncio.Event().wait()
+                writer.write(out)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 async def fake():
-    servers: list[FakeResp] = []
-
-    async def start(reply: Reply = default_reply) -> FakeResp:
-        s = await FakeResp(reply).start()
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        await s.stop()
+    async with started_servers() as start:
+        yield lambda reply=default_reply: start(FakeResp(reply))
 
 
 @pytest.fixture
