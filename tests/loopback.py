@@ -1,11 +1,13 @@
 """A TCP server on a loopback port for tests that play the other end of a connection byte for
 byte (a fake RESP server, a raw HTTP/1.1 origin). It keeps every connection's task and writer, so
 `stop()` ends them all, also those its handler holds open on purpose; `started_servers()` stops
-every server a test started."""
+every server a test started. Also: a port nothing listens on, and an async wait for a condition."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
@@ -66,3 +68,18 @@ async def started_servers() -> AsyncIterator[Callable[[S], Awaitable[S]]]:
     finally:
         for s in servers:
             await s.stop()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound a moment, then released): connecting is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Wait (polling) until predicate() holds; fails the test if it never does."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached"
+        await asyncio.sleep(0.005)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import socket
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import httptools
 import pytest
 
 from gateway.net.http1 import HIGH_WATER, LOW_WATER, Client, HTTPError
-from tests.loopback import LoopbackServer, started_servers
+from tests.loopback import LoopbackServer, closed_port, started_servers, until
 
 CT = 0.5  # connect timeout
 HT = 0.5  # head timeout
@@ -133,20 +132,6 @@ async def fetch(client: Client, url: str, **kw) -> tuple[int, bytes]:
     data = await read_all(resp)
     resp.release()
     return resp.status, data
-
-
-async def until(predicate, timeout: float = 2.0) -> None:
-    """Wait (polling) until predicate() holds; fails the test if it never does."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached"
-        await asyncio.sleep(0.005)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------- bodies

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -23,7 +21,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.state.resp import RespConnection, bulk, pack
-from tests.loopback import LoopbackServer, started_servers
+from tests.loopback import LoopbackServer, closed_port, started_servers, until
 
 
 # ---------------------------------------------------------------------------------------- fake server
@@ -105,19 +103,6 @@ async def opened():
 @pytest.fixture
 def key():
     return f"resp-test:{uuid.uuid4().hex}"
-
-
-async def until(predicate, timeout: float = 2.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached"
-        await asyncio.sleep(0.005)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------- encoding
