@@ -156,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ncollapsed stacks: {runs[0][1]}" + (f"\nflame graph: {runs[1][1]}" if args.svg else ""))
         return 0
     finally:
-        for proc in (gw, sim):
-            if proc:
-                proc.stop()
-        engine.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.tear_down(workdir, engine, gw, sim)
 
 
 if __name__ == "__main__":

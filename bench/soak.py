@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -117,11 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(drive(url, args.minutes * 60, args.concurrency, on_sample, args.sample))
         end_rss = stack.rss_mb(pids)
     finally:
-        for proc in (gw, sim):
-            if proc:
-                proc.stop()
-        engine.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.tear_down(workdir, engine, gw, sim)
     growth = {pid: round(100.0 * (end_rss.get(pid, 0) - mb) / mb, 1) for pid, mb in start_rss.items() if mb}
     total_ok, total_err = sum(result["ok"].values()), sum(result["errors"].values())
     report = {"date": stamp, "minutes": args.minutes, "warmup_s": args.warmup, "workers": args.workers,

@@ -311,6 +311,16 @@ def start_engine(workdir: Path, cpu: int | None = LOADGEN_CPU):
     return engine
 
 
+def tear_down(workdir: Path, engine: Any, *procs: Proc | None) -> None:
+    """Stop what a bench started (`procs` in order, None for one that never started), then the
+    engine, and remove the work directory."""
+    for proc in procs:
+        if proc:
+            proc.stop()
+    engine.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def flush_engine(engine: Any) -> None:
     """FLUSHALL: the next system under test starts with no breaker, spend or limiter state."""
     import redis
