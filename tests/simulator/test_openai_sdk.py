@@ -174,14 +174,18 @@ def test_outage_and_rates_and_stats(client: openai.OpenAI, sim: SimServer) -> No
     sim.knobs("gpt-4o", outages=[[3600, 7200]])
     assert client.chat.completions.create(model="gpt-4o", messages=MSGS).choices[0].message.content
 
+    def forty_calls() -> list[int]:
+        statuses = []
+        for _ in range(40):
+            try:
+                client.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
+                statuses.append(200)
+            except openai.InternalServerError as exc:
+                statuses.append(exc.status_code)
+        return statuses
+
     sim.knobs("gpt-4o-mini", error_rate=0.5)
-    outcomes = []
-    for _ in range(40):
-        try:
-            client.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
-            outcomes.append(200)
-        except openai.InternalServerError as exc:
-            outcomes.append(exc.status_code)
+    outcomes = forty_calls()
     assert 5 < outcomes.count(200) < 35 and set(outcomes) <= {200, 500, 503}
     stats = sim.stats()
     assert stats["calls"] == {"gpt-4o": 2, "gpt-4o-mini": 40}
@@ -189,14 +193,7 @@ def test_outage_and_rates_and_stats(client: openai.OpenAI, sim: SimServer) -> No
     # Same seed + same call sequence → same faults.
     sim.reset()
     sim.knobs("gpt-4o-mini", error_rate=0.5)
-    again = []
-    for _ in range(40):
-        try:
-            client.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
-            again.append(200)
-        except openai.InternalServerError as exc:
-            again.append(exc.status_code)
-    assert again == outcomes
+    assert forty_calls() == outcomes
 
     sim.knobs("gpt-4o-mini", error_rate=0, rate_limit_rate=1.0, retry_after_s=2)
     with pytest.raises(openai.RateLimitError) as rate:
