@@ -9,6 +9,7 @@ import orjson
 
 from gateway.config import Deployment, Price, Provider
 from gateway.net.sse import SSEParser
+from gateway.providers import openai_side
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -126,3 +127,16 @@ def stream_matches_body(adapter: Any, dep: Deployment, sse: str, body: str) -> l
     assert streamed["usage"] == whole["usage"]
     assert decoder.usage == usage
     return chunks
+
+
+def debug_log(monkeypatch: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What the adapters' shared request code (providers/openai_side.py) logs at debug, as
+    (event, fields), for the rest of the test."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        def debug(self, event: str, **fields: Any) -> None:
+            seen.append((event, fields))
+
+    monkeypatch.setattr(openai_side, "log", Recorder())
+    return seen

@@ -9,8 +9,9 @@ from gateway.errors import GatewayError
 from gateway.providers import adapter_for
 from gateway.providers.anthropic import adapter as anthropic
 from gateway.providers.anthropic.structured import JSON_TOOL
-from gateway.providers import StreamError, openai_side
-from tests.providers.helpers import deployment, events, golden_bytes, golden_json, run_decoder, stream_matches_body
+from gateway.providers import StreamError
+from tests.providers.helpers import (debug_log, deployment, events, golden_bytes, golden_json, run_decoder,
+                                     stream_matches_body)
 
 DEP = deployment("anthropic", "claude-sonnet-4-20250514", "https://api.anthropic.com", max_output_tokens=64000,
                  headers=(("anthropic-beta", "prompt-caching-2024-07-31"),))
@@ -389,13 +390,7 @@ def test_error_with_non_json_body() -> None:
 
 
 def test_dropped_fields_are_logged(monkeypatch) -> None:
-    seen = []
-
-    class Recorder:
-        def debug(self, event, **fields):
-            seen.append((event, fields))
-
-    monkeypatch.setattr(openai_side, "log", Recorder())
+    seen = debug_log(monkeypatch)
     body_of({"messages": [{"role": "user", "content": "x"}], "seed": 1, "logit_bias": {}, "temperature": 0})
     assert seen == [("request_fields_dropped", {"provider": "anthropic", "fields": ["logit_bias", "seed"]})]
     seen.clear()

@@ -9,9 +9,9 @@ from gateway.errors import GatewayError
 from gateway.providers import adapter_for
 from gateway.providers.gemini import adapter as gemini
 from gateway.providers.gemini.schema import clean_schema
-from gateway.providers import StreamError, openai_side
-from tests.providers.helpers import (deployment, events, golden_bytes, golden_json, reassemble, run_decoder,
-                                     stream_matches_body)
+from gateway.providers import StreamError
+from tests.providers.helpers import (debug_log, deployment, events, golden_bytes, golden_json, reassemble,
+                                     run_decoder, stream_matches_body)
 
 DEP = deployment("gemini", "gemini-2.5-flash", "https://generativelanguage.googleapis.com", api_key="AIza-test")
 WEATHER = {"type": "function", "function": {
@@ -346,12 +346,6 @@ def test_retry_after_header_wins() -> None:
 
 
 def test_dropped_fields_are_logged(monkeypatch) -> None:
-    seen = []
-
-    class Recorder:
-        def debug(self, event, **fields):
-            seen.append((event, fields))
-
-    monkeypatch.setattr(openai_side, "log", Recorder())
+    seen = debug_log(monkeypatch)
     body_of({"messages": [{"role": "user", "content": "x"}], "user": "u", "logprobs": True, "seed": 3})
     assert seen == [("request_fields_dropped", {"provider": "gemini", "fields": ["logprobs", "user"]})]
