@@ -130,6 +130,19 @@ def sim_and_gateway(tmp: Path, config_for: Callable[[int], str], redis_url: str 
         yield gw, sim
 
 
+def quality_models(sim_port: int) -> str:
+    """The `providers` and `models` sections of the routing tests: the simulator as one provider
+    and four chat models with prices and per-task quality scores (what `min_quality`, `cheapest`
+    chains and the on_uncertain policy read)."""
+    return f"""providers:
+  sim: {{format: openai, base_url: http://127.0.0.1:{sim_port}/v1, api_key_env: SIMULATOR_API_KEY}}
+models:
+  gpt-5.5: {{provider: sim, price: {{input: 5, output: 30}}, quality: {{code_generation: 0.96, simple_chat: 0.99}}}}
+  claude-opus-4.7: {{provider: sim, price: {{input: 15, output: 75}}, quality: {{code_generation: 0.98}}}}
+  gpt-5.4-mini: {{provider: sim, price: {{input: 0.4, output: 1.6}}, quality: {{simple_chat: 0.93}}}}
+  deepseek-v4-pro: {{provider: sim, price: {{input: 0.14, output: 0.28}}, quality: {{simple_chat: 0.90}}}}"""
+
+
 def config_yaml(sim_port: int, prefix: str, *, key_rpm: int = 0, key_budget_usd: float = 0,
                 global_budget_usd: float = 0, extra_models: str = "", routes: str | None = None,
                 breaker: str = "failures: 3\n  window_s: 60\n  cooldown_s: 600\n  max_cooldown_s: 600\n  probe_lease_s: 60\n  min_sources: 1",

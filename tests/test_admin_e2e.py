@@ -9,29 +9,22 @@ import time
 import urllib.parse
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import openai
 import pytest
 
-from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, sim_reset, sim_set, start_gateway, start_simulator
+from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, sim_and_gateway, sim_reset, sim_set, start_gateway
 
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Proc]]:
-    tmp: Path = tmp_path_factory.mktemp("admin")
-    sim = start_simulator(tmp)
-    try:
-        gw = start_gateway(tmp, config_yaml(sim.port, f"adm-{time.time_ns()}"), redis_url)
-    except Exception:
-        sim.stop()
-        raise
-    yield sim, gw
-    gw.stop()
-    sim.stop()
+    prefix = f"adm-{time.time_ns()}"
+    with sim_and_gateway(tmp_path_factory.mktemp("admin"), lambda port: config_yaml(port, prefix),
+                         redis_url) as (gw, sim):
+        yield sim, gw
 
 
 def get(gw: Proc, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:

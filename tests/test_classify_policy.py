@@ -14,7 +14,7 @@ import yaml
 from gateway.routing.classify import classify
 from gateway.config import ApiKey, ConfigError, parse_config
 from gateway.routing.plan import Planner
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, start_gateway, start_simulator, wait_for
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, quality_models, sim_and_gateway, wait_for
 
 KEY = ApiKey(name="k", sha256=b"\0" * 32)
 
@@ -24,13 +24,7 @@ def config_text(sim_port: int, prefix: str, policy: str = "quality_first", below
     return f"""
 server: {{request_timeout_s: 20, attempt_budget: 3}}
 state: {{prefix: {prefix}, timeout_ms: 1000}}
-providers:
-  sim: {{format: openai, base_url: http://127.0.0.1:{sim_port}/v1, api_key_env: SIMULATOR_API_KEY}}
-models:
-  gpt-5.5: {{provider: sim, price: {{input: 5, output: 30}}, quality: {{code_generation: 0.96, simple_chat: 0.99}}}}
-  claude-opus-4.7: {{provider: sim, price: {{input: 15, output: 75}}, quality: {{code_generation: 0.98}}}}
-  gpt-5.4-mini: {{provider: sim, price: {{input: 0.4, output: 1.6}}, quality: {{simple_chat: 0.93}}}}
-  deepseek-v4-pro: {{provider: sim, price: {{input: 0.14, output: 0.28}}, quality: {{simple_chat: 0.90}}}}
+{quality_models(sim_port)}
 routes:
   auto:
     primary: gpt-5.4-mini
@@ -99,9 +93,8 @@ def test_bad_policy_config_is_rejected(field: str, value: object, message: str) 
 
 
 def test_policy_is_visible_in_headers_and_log(redis_url: str, tmp_path: Path) -> None:
-    sim = start_simulator(tmp_path)
-    gw = start_gateway(tmp_path, config_text(sim.port, f"pol-{time.time_ns()}"), redis_url)
-    try:
+    prefix = f"pol-{time.time_ns()}"
+    with sim_and_gateway(tmp_path, lambda port: config_text(port, prefix), redis_url) as (gw, _):
         hello = [{"role": "user", "content": "Which one would you pick?"}]
         assert classify(hello).task == "simple_chat" and classify(hello).confidence < 1.0  # so it is "uncertain"
         with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
@@ -119,6 +112,3 @@ def test_policy_is_visible_in_headers_and_log(redis_url: str, tmp_path: Path) ->
         logged = [json.loads(x) for x in gw.log_lines() if x.startswith("{") and '"request"' in x]
         assert [r.get("task_policy") for r in logged] == ["quality_first", None, None]
         assert logged[0]["task_confidence"] < 1.0 and logged[1]["task_confidence"] == 1.0
-    finally:
-        gw.stop()
-        sim.stop()

@@ -22,7 +22,7 @@ import openai
 import pytest
 import redis
 
-from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, sim_set, start_gateway, start_simulator, wait_for
+from tests.procs import ADMIN_KEY, DEMO_KEY, ROOT, Proc, config_yaml, sim_and_gateway, sim_set, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -95,17 +95,8 @@ def dashboard_config(sim_port: int) -> str:
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Proc, Path]]:
     tmp = tmp_path_factory.mktemp("dashboard")
-    sim = start_simulator(tmp)
-    try:
-        gw = start_gateway(tmp, dashboard_config(sim.port), redis_url)
-    except Exception:
-        sim.stop()
-        raise
-    try:
+    with sim_and_gateway(tmp, dashboard_config, redis_url) as (gw, sim):
         yield sim, gw, tmp
-    finally:
-        gw.stop()
-        sim.stop()
 
 
 def test_dashboard_needs_the_admin_key(stack: tuple[Proc, Proc, Path]) -> None:

@@ -15,8 +15,8 @@ import openai
 import pytest
 import redis
 
-from tests.procs import (ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_reset, sim_set,
-                         start_gateway)
+from tests.procs import (ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, DEMO_KEY_SHA, Proc, quality_models, sim_calls, sim_reset,
+                         sim_set, start_gateway)
 
 
 def budget_timezone() -> str:
@@ -31,13 +31,7 @@ server: {{request_timeout_s: 20, attempt_budget: 3}}
 state: {{prefix: {prefix}, timeout_ms: 1000}}
 budget: {{daily_usd: 100, hard_limit_usd: 150, timezone: {budget_timezone()}, pace: {{burst_share: 0}}}}
 breaker: {{failures: 2, window_s: 60, cooldown_s: 600, max_cooldown_s: 600, min_sources: 1}}
-providers:
-  sim: {{format: openai, base_url: http://127.0.0.1:{sim_port}/v1, api_key_env: SIMULATOR_API_KEY}}
-models:
-  gpt-5.5: {{provider: sim, price: {{input: 5, output: 30}}, quality: {{code_generation: 0.96, simple_chat: 0.99}}}}
-  claude-opus-4.7: {{provider: sim, price: {{input: 15, output: 75}}, quality: {{code_generation: 0.98}}}}
-  gpt-5.4-mini: {{provider: sim, price: {{input: 0.4, output: 1.6}}, quality: {{simple_chat: 0.93}}}}
-  deepseek-v4-pro: {{provider: sim, price: {{input: 0.14, output: 0.28}}, quality: {{simple_chat: 0.90}}}}
+{quality_models(sim_port)}
 routes:
   auto:
     primary: gpt-5.4-mini
