@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 import pytest
 
@@ -63,6 +65,17 @@ class Origin200:
             w.close()
 
 
+@asynccontextmanager
+async def serving(server: Origin200, client: Client) -> AsyncIterator[tuple[Origin200, Client]]:
+    """`server` started for `client`; the client closed and the server stopped at the end."""
+    await server.start()
+    try:
+        yield server, client
+    finally:
+        client.close()
+        await server.stop()
+
+
 async def fetch(client: Client, url: str, egress: Egress | None = None) -> bytes:
     resp = await client.request("GET", url, {}, b"", connect_timeout=CT, head_timeout=HT, egress=egress)
     body = await resp.read(asyncio.get_running_loop().time() + 5, 5, 1 << 20)
@@ -80,9 +93,7 @@ async def until(predicate, timeout: float = 5.0) -> None:
 # ------------------------------------------------------------------------------ the connection cap
 
 async def test_a_burst_opens_at_most_the_cap_and_everyone_is_served():
-    server = await Origin200(hold=True).start()
-    client = Client(default=Egress(max_connections=3), env={})
-    try:
+    async with serving(Origin200(hold=True), Client(default=Egress(max_connections=3), env={})) as (server, client):
         calls = [asyncio.create_task(fetch(client, server.url(f"/{i}"))) for i in range(20)]
         await until(lambda: len(server.arrived) == 3)
         origin = client._target(server.url())[0]
@@ -92,15 +103,10 @@ async def test_a_burst_opens_at_most_the_cap_and_everyone_is_served():
         assert sorted(bodies) == sorted(f"GET /{i} HTTP/1.1".encode() for i in range(20))
         assert server.connections == 3
         assert (origin.open, len(origin.idle), len(origin.waiters)) == (3, 3, 0)
-    finally:
-        client.close()
-        await server.stop()
 
 
 async def test_the_queue_is_first_come_first_served():
-    server = await Origin200(hold=True).start()
-    client = Client(default=Egress(max_connections=1), env={})
-    try:
+    async with serving(Origin200(hold=True), Client(default=Egress(max_connections=1), env={})) as (server, client):
         first = asyncio.create_task(fetch(client, server.url("/first")))
         await until(lambda: len(server.arrived) == 1)
         waiting = []
@@ -112,15 +118,10 @@ async def test_the_queue_is_first_come_first_served():
         assert [line for _, line in server.arrived] == [b"GET /first HTTP/1.1"] + [
             f"GET /{i} HTTP/1.1".encode() for i in range(6)]
         assert {number for number, _ in server.arrived} == {1}  # one connection, handed down the queue
-    finally:
-        client.close()
-        await server.stop()
 
 
 async def test_waiting_for_a_connection_is_bounded_by_the_head_timeout():
-    server = await Origin200(hold=True).start()
-    client = Client(default=Egress(max_connections=1), env={})
-    try:
+    async with serving(Origin200(hold=True), Client(default=Egress(max_connections=1), env={})) as (server, client):
         busy = asyncio.create_task(fetch(client, server.url("/busy")))
         await until(lambda: len(server.arrived) == 1)
         with pytest.raises(HTTPError) as info:
@@ -131,9 +132,6 @@ async def test_waiting_for_a_connection_is_bounded_by_the_head_timeout():
         server.release.set()
         await busy
         assert await fetch(client, server.url("/after")) == b"GET /after HTTP/1.1"
-    finally:
-        client.close()
-        await server.stop()
 
 
 async def test_a_closed_connection_frees_its_slot_for_the_next_in_line():
@@ -199,17 +197,12 @@ async def test_a_waiter_cancelled_as_it_is_served_passes_the_connection_on():
 # ------------------------------------------------------------------------------ keepalive, TLS
 
 async def test_upstream_sockets_have_tcp_keepalive():
-    server = await Origin200().start()
-    client = Client(env={})
-    try:
+    async with serving(Origin200(), Client(env={})) as (server, client):
         await fetch(client, server.url())
         conn = client._target(server.url())[0].idle[-1][1]
         sock = conn.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE_S
-    finally:
-        client.close()
-        await server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -253,15 +246,10 @@ def proxies(tmp_path_factory):
 @needs_tinyproxy
 async def test_http_origin_through_the_proxy_in_absolute_form(proxies):
     open_proxy, _ = proxies
-    server = await Origin200().start()
-    client = Client(env={"HTTP_PROXY": open_proxy.url()})
-    try:
+    async with serving(Origin200(), Client(env={"HTTP_PROXY": open_proxy.url()})) as (server, client):
         body = await fetch(client, server.url("/via?q=1"))
         assert body.startswith(b"GET /via?q=1 HTTP/1.")  # what the proxy sent the origin
         assert f"GET http://127.0.0.1:{server.port}/via?q=1" in open_proxy.requests()
-    finally:
-        client.close()
-        await server.stop()
 
 
 @needs_tinyproxy
@@ -302,13 +290,9 @@ async def test_refused_proxy_credentials_are_a_connect_error_without_the_passwor
 @needs_tinyproxy
 async def test_no_proxy_bypasses_the_environment_proxy(proxies):
     open_proxy, _ = proxies
-    server = await Origin200().start()
-    client = Client(env={"http_proxy": open_proxy.url(), "no_proxy": "localhost,127.0.0.0/8"})
-    try:
+    env = {"http_proxy": open_proxy.url(), "no_proxy": "localhost,127.0.0.0/8"}
+    async with serving(Origin200(), Client(env=env)) as (server, client):
         before = len(open_proxy.requests())
         assert await fetch(client, server.url("/direct")) == b"GET /direct HTTP/1.1"
         assert len(open_proxy.requests()) == before
         assert server.arrived[0][1] == b"GET /direct HTTP/1.1"
-    finally:
-        client.close()
-        await server.stop()
