@@ -119,13 +119,9 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from gateway.state.engine import stop_process
+
+        stop_process(self.process, timeout)
 
 
 def launch(name: str, cmd: list[str], port: int, log: Path, ready_path: str, timeout: float, *,

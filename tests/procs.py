@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from gateway.state.engine import free_port
+from gateway.state.engine import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY = "sk-gateway-demo"
@@ -55,13 +55,7 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
 
     def log_lines(self) -> list[str]:
         return self.log_path.read_text().splitlines() if self.log_path and self.log_path.exists() else []

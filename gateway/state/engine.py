@@ -94,6 +94,17 @@ def free_port(below: int = 65536) -> int:
             return port
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 5.0) -> None:
+    """End a child: SIGTERM, then SIGKILL if it is still there after `timeout` seconds; reaped."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _ping(host: str, port: int | None, unix: str | None) -> bool:
     try:
         if unix:
@@ -178,13 +189,8 @@ class Engine:
         raise RuntimeError(f"engine did not answer PING within {timeout}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> "Engine":
