@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .core import Outcome, answer, join_prompt
+from .knobs import ModelKnobs
 from .state import Fault, SimState
 from .text import Ask, Reply, embedding, group, prompt_tokens
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_data, stream_response
@@ -57,6 +58,17 @@ def check_auth(request: Request, azure: bool) -> Response | None:
         body = {"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint."}}
         return json_response(body, 401)
     return error(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth.")
+
+
+def record_call(request: Request, state: SimState, model: str, azure: bool,
+                stream: bool = False) -> tuple[ModelKnobs, Response | None]:
+    """Count the call (a refused one too), then what ends it early: the 401 without a key, else
+    the fault the knobs schedule. (knobs, None): answer it."""
+    knobs, fault = state.record(model, "azure" if azure else "openai", stream)
+    denied = check_auth(request, azure)
+    if denied is not None:
+        return knobs, denied
+    return knobs, None if fault is None else fault_response(fault, model)
 
 
 def _content_texts(content: Any, out: list[str]) -> None:
@@ -238,12 +250,9 @@ async def chat(request: Request, state: SimState, deployment: str | None = None)
     except BadRequest as exc:
         state.record_rejected(deployment or _model_of(body), "azure" if azure else "openai")
         return error(exc.status, exc.message, exc.param)
-    knobs, fault = state.record(ask.model, "azure" if azure else "openai", stream)
-    denied = check_auth(request, azure)
-    if denied is not None:
-        return denied
-    if fault is not None:
-        return fault_response(fault, ask.model)
+    knobs, early = record_call(request, state, ask.model, azure, stream)
+    if early is not None:
+        return early
     out = answer(ask, texts, knobs, state.seed, "call_")
     cid = "chatcmpl-" + state.next_id()
     if not stream:
@@ -288,12 +297,9 @@ async def embeddings(request: Request, state: SimState, deployment: str | None =
     except BadRequest as exc:
         state.record_rejected(deployment or _model_of(body), "azure" if azure else "openai")
         return error(exc.status, exc.message, exc.param)
-    knobs, fault = state.record(model, "azure" if azure else "openai")
-    denied = check_auth(request, azure)
-    if denied is not None:
-        return denied
-    if fault is not None:
-        return fault_response(fault, model)
+    knobs, early = record_call(request, state, model, azure)
+    if early is not None:
+        return early
     size = dims or knobs.embedding_dim or (3072 if "large" in model else 1536)
     data = []
     for i, (text, _) in enumerate(inputs):

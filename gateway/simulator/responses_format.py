@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .core import Outcome, answer, join_prompt
-from .openai_format import check_auth, error, fault_response
+from .openai_format import error, record_call
 from .state import SimState
 from .text import Ask, Reply, group
 from .wire import BadRequest, json_response, non_stream_delay, read_json, sse_event, stream_response
@@ -142,12 +142,9 @@ async def responses(request: Request, state: SimState) -> Response:
     except BadRequest as exc:
         state.record_rejected(body.get("model") if isinstance(body, dict) else None, "openai")
         return error(exc.status, exc.message, exc.param)
-    knobs, fault = state.record(ask.model, "openai", stream)
-    denied = check_auth(request, False)
-    if denied is not None:
-        return denied
-    if fault is not None:
-        return fault_response(fault, ask.model)
+    knobs, early = record_call(request, state, ask.model, False, stream)
+    if early is not None:
+        return early
     out = answer(ask, texts, knobs, state.seed, "call_")
     reply, rid = out.replies[0], "resp_" + state.next_id()
     iid = ("fc_" if reply.tool_call else "msg_") + state.next_id()
