@@ -123,7 +123,8 @@ async def test_token_buckets_take_the_whole_reservation_or_nothing(backend):
     b = await s.admit(admit_req("b", key_tpm=1000, est=600, cands=[cand(tpm=1000)]))
     assert not b.ok and b.reason == "key_rate_limited" and b.retry_after_ms > 0  # 400 left: no room for 600
     assert (await s.admit(admit_req("b2", key_tpm=1000, est=400, cands=[cand(tpm=1000)]))).ok  # exactly fits
-    c = await s.admit(admit_req("c", key_tpm=1000, est=1, cands=[cand(tpm=1000)]))
+    # the bucket refills 1000 tokens a minute (~17/s): 200 cannot have come back however slow the machine
+    c = await s.admit(admit_req("c", key_tpm=1000, est=200, cands=[cand(tpm=1000)]))
     assert not c.ok and c.reason == "key_rate_limited"
     # a reservation larger than the limit itself can never pass
     big = await s.admit(admit_req("big", key_tpm=1000, est=1001, cands=[cand(tpm=0)]))
