@@ -86,7 +86,6 @@ def row_hash(instruction: str, context: str, seed: str = "") -> str:
 
 def label(instruction: str, context: str, category: str, drop_reasoning: bool = False) -> tuple[str | None, str]:
     """The task label of a Dolly row (None: dropped) and why."""
-    text = instruction + "\n" + context
     if CODE.search(instruction) or "```" in context:
         return None, "code"
     if MATH.search(instruction) or sum(ch.isdigit() for ch in instruction) > 0.3 * max(1, len(instruction)):

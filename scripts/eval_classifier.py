@@ -168,7 +168,7 @@ def main() -> None:
             row["loso"] = bench.cv(v, "human_train", loso=True)
         score = bench.scorer(v, everything)
         vf = val_feats if v in ("rules", "ensemble") else transform(v, val_feats)
-        row["val"] = metrics(val_gold, [max(range(4), key=(s := score(x)).__getitem__) for x in vf])
+        row["val"] = metrics(val_gold, [max(range(4), key=score(x).__getitem__) for x in vf])
         res[v] = row
         print(f"[{v}] " + "  ".join(f"{k} {m['macro_f1']:.4f}" for k, m in row.items()), flush=True)
         table.append(f"| {v} | " + " | ".join(f"{row[k]['macro_f1']:.3f}" if k in row else "–" for k in

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import signal
-import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator

@@ -11,7 +11,7 @@ from typing import Iterator
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, sim_set, start_gateway
+from tests.procs import Proc, sim_set, start_gateway
 from tests.test_providers_e2e import PRICES, PROVIDERS, config
 
 OTHER_KEY = "sk-gateway-other"

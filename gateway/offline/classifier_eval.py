@@ -107,7 +107,7 @@ def evaluate(rows: list[dict], config: Config, route: str = "auto") -> Report:
         except GatewayError:  # e.g. longer than every context window: not a routing error
             continue
         rep.policy_applied += bool(plan.task_policy)
-        chosen, needed = plan.deployments[0], right.deployments[0]
+        chosen = plan.deployments[0]
         cost, oracle = plan.expected_cost_micro[0], right.expected_cost_micro[0]
         rep.cost_micro += cost
         rep.oracle_micro += oracle

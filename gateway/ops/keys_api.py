@@ -23,7 +23,7 @@ from gateway.ops.access import admin_or_session, admin_write
 from gateway.ops.key_fields import KEY_ID, TEAM_ID, key_fields, key_view, new_key, parse_body, team_fields, team_view
 from gateway.pipeline.context import Gateway
 from gateway.state.keys import month_of
-from gateway.state.records import KeyRecord, Records, WriteResult
+from gateway.state.records import Records, WriteResult
 
 MAX_GRACE_S = 30 * 86_400
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from .core import Outcome, answer, join_prompt
 from .state import Fault, SimState
-from .text import Ask, Reply, billed_prompt_tokens, embedding, group, prompt_tokens
+from .text import Ask, Reply, billed_prompt_tokens, embedding, group
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_data, stream_response
 
 FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP", "tool": "STOP"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 

@@ -10,10 +10,9 @@ import pytest
 import redis.asyncio
 from redis.exceptions import ResponseError
 
-from gateway.state.keys import Keys
 from gateway.state.store import Failure
 
-from state_helpers import DAY, admit_req, cand, rid, settle_req
+from state_helpers import DAY, admit_req, cand, settle_req
 
 
 async def spend(store, day=DAY) -> dict[str, int]:
