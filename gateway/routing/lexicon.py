@@ -107,6 +107,10 @@ _WORDS: dict[str, str] = {
     ),
     # "the main points" in other languages
     "main": "principais principales principaux principali wichtigsten wichtigste главное главные",
+    # softer asks to condense ("bullet points", "make it shorter", "ELI5", "the essentials"): over a
+    # pasted document (#h/#t, long turns only) a summary, on their own often chat ("5 bullet points
+    # on why I should learn Spanish"), so a group of their own rather than #summ
+    "condense": "bullet bullets bulleted bulletpoints shorter essentials eli5 eli10 abridged briefer",
 }
 _WORD_GROUP: dict[str, str] = {}
 for _g, _ws in _WORDS.items():
@@ -167,6 +171,24 @@ for _g, _key, _phrases in (
     ("#rewrite", "subject", ("subject line",)),
     ("#thanks", "good", ("have a good", "have a great")),
     ("#analyze", "if", ("what if ", "and if ", "changes if")),
+    ("#condense", "notes", ("cliff notes", "cliffs notes", "cliffnotes")),
+    ("#condense", "important", ("most important", "important points", "important bits", "important parts",
+                                "what's important", "the important")),
+    ("#condense", "facts", ("key facts", "main facts")),
+    ("#condense", "version", ("quick version", "brief version", "30-second version", "30 second version",
+                              "condensed version", "shorter version")),
+    ("#condense", "five", ("like i'm five", "like im five", "like i am five")),
+    ("#condense", "5", ("like i'm 5", "like im 5")),
+    ("#condense", "english", ("in plain english",)),
+    ("#condense", "level", ("high level", "high-level")),
+    ("#condense", "words", ("few words", "in brief")),
+    ("#condense", "events", ("main events", "key events")),
+    ("#condense", "trata", ("de qué trata", "de que trata")),
+    ("#condense", "palabras", ("pocas palabras",)),
+    ("#condense", "worum", ("worum geht",)),
+    ("#condense", "parle", ("de quoi parle",)),
+    ("#condense", "parla", ("di cosa parla",)),
+    ("#condense", "essentiel", ("l'essentiel",)),
 ):
     _PHRASES[_key] = _PHRASES.get(_key, ()) + tuple((ph, _g) for ph in _phrases)
 
