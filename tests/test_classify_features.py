@@ -128,13 +128,6 @@ def ref_last_turn(text, strong):
     strong.add(f"#nums{bucket(sum(t.isdigit() for t in toks), F._NUM_EDGES)}")
     if text[-40:].rstrip().endswith("?"):
         strong.add("#q")
-    if n > 2 * F.ZONE:
-        first_nl = text.find("\n", 1)
-        if 0 < first_nl <= F.LINE_MAX:
-            strong.add("#line_h")
-        body = text.rstrip()
-        if "\n" in body and len(body) - body.rfind("\n") - 1 <= F.LINE_MAX:
-            strong.add("#line_t")
     sym = sum(win.count(c) for c in SYMS)
     strong.add(f"#sym{bucket(int(1000 * sym / len(win)), F._SYM_EDGES)}")
     if n <= 60 and lines == 1:

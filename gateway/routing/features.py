@@ -56,7 +56,6 @@ CTX_HEAD = 300  # per context message
 CTX_TAIL = 150
 CTX_MAX_MSGS = 6  # most recent context messages considered
 LINES_SPAN = 4096  # lines are counted in this many chars at the start of the last user turn
-LINE_MAX = 120  # a long turn's first / last line this short is a line of its own (an instruction, a title)
 
 
 def _content_text(content: Any) -> str:
@@ -247,14 +246,6 @@ def _last_turn(last_text: str, strong: set[str]) -> None:
     ))
     if last_text[-40:].rstrip().endswith("?"):
         strong.add("#q")
-    if n > 2 * ZONE:
-        # a short line of its own above or below a pasted text ("what are the most important things
-        # in this?" after an article): the instruction-plus-document layout, whatever its words
-        if last_text.find("\n", 1, LINE_MAX + 1) > 0:
-            strong.add("#line_h")
-        tail = last_text[-LINE_MAX - 40 :].rstrip()
-        if tail.rfind("\n", len(tail) - LINE_MAX - 1) >= 0:
-            strong.add("#line_t")
     if n <= 60 and lines == 1 and ("#greet" in strong or "#thanks" in strong or not _GREET_GATED):
         first = last_text.lower().split(None, 1)
         if first and _WORD_GROUP.get(first[0].strip(",.!?:;")) in _GREETINGS:
