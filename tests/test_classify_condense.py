@@ -21,6 +21,7 @@ from pathlib import Path
 from gateway.routing.classify import classify
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "condense_tasks.jsonl"
+TRAIN_HALF = FIXTURE.with_name("condense_train_tasks.jsonl")  # training rows for --extra, other documents
 # Measured: weights 2026-12-07.3 accuracy 0.810, summarization recall 0.824 (28 of 34); see
 # docs/classifier.md for the weights shipped with this fixture. The floors sit under both, to
 # catch a retrain that loses more (one row is 2.4 points of accuracy).
@@ -38,6 +39,14 @@ def test_fixture_is_human_written_with_a_licence_per_row() -> None:
     assert len(rows) >= 40 and counts["summarization"] >= 30 and counts["simple_chat"] >= 3
     assert all(r["source"].endswith(("(public domain)", "(CC BY 4.0)")) for r in rows)
     assert len({r["messages"][-1]["content"] for r in rows}) == len(rows)  # no duplicates
+
+
+def test_fixture_shares_no_document_with_the_training_half() -> None:
+    train_text = TRAIN_HALF.read_text()
+    for r in _rows():
+        text = r["messages"][-1]["content"]
+        middle = text[len(text) // 2 - 30 : len(text) // 2 + 30]  # inside the document, whatever the layout
+        assert json.dumps(middle, ensure_ascii=False)[1:-1] not in train_text
 
 
 def test_condense_requests_accuracy_and_summary_recall() -> None:
