@@ -349,3 +349,18 @@ def test_thanks_after_a_coding_answer_is_an_acknowledgement():
     assert "#ack" not in strong  # a question is not a sign-off
     strong, _ = F.extract_features([{"role": "user", "content": "thanks, that works now!"}])
     assert "#ack" not in strong  # nothing to close
+
+
+def test_gazetteers_give_unseen_names_their_group():
+    """A programming name or a creative form never seen in training still fires its group; a riddle
+    that opens with "imagine you are" is not a role-play set-up."""
+    def strong(text: str) -> set[str]:
+        return F.extract_features([{"role": "user", "content": text}])[0]
+
+    for text in ("How do I crawl a site with scrapy behind a login?", "is recursion slower than a loop in haskell",
+                 "explain big O of heapsort", "what's the difference between tcp and udp"):
+        assert "#codeword" in strong(text), text
+    for text in ("Write an ode to my old bicycle.", "Pretend you are a pirate captain and greet my guests.",
+                 "Take on the role of a grumpy librarian.", "Give me a catchphrase for a whimsical bakery."):
+        assert "#rewrite" in strong(text), text
+    assert "#rewrite" not in strong("Imagine you are in a room with three switches; which bulb is on?")

@@ -112,8 +112,55 @@ _WORDS: dict[str, str] = {
     # on why I should learn Spanish"), so a group of their own rather than #summ
     "condense": "bullet bullets bulleted bulletpoints shorter essentials eli5 eli10 abridged briefer",
 }
+# Gazetteers: long lists of names a request may use without any word training has seen ("scrape it
+# without selenium", "a Matlab livescript", "an ode to my cat"). Each list counts as the group it
+# names, so a name never seen in training carries that group's weight (one feature for hundreds of
+# names); a word already in a group above keeps its group. Written from general knowledge of the
+# domains; ambiguous words ("swift", "spark", "rails", "novel", "plot", "character") are left out
+# or only taken in phrases.
+_GAZETTEERS: tuple[tuple[str, str], ...] = (
+    # programming languages, notations and data formats
+    ("codeword", "python3 py javascript js typescript csharp cplusplus cpp11 cpp17 golang rustlang perl scala haskell "
+                 "erlang elixir clojure lisp racket ocaml fsharp fortran cobol pascal delphi matlab octave lua dart "
+                 "groovy prolog solidity verilog vhdl asm webassembly wasm zig coffeescript livescript actionscript "
+                 "vbscript applescript autohotkey latex markdown xml toml protobuf graphql nosql plsql tsql "
+                 "mathematica simulink labview stata spss jsonl parquet avro"),
+    # libraries, frameworks, tools and platforms
+    ("codeword", "selenium scrapy beautifulsoup bs4 urllib puppeteer playwright cypress matplotlib seaborn plotly "
+                 "bokeh sklearn scikit scipy sympy tensorflow keras pytorch torch jax xgboost lightgbm catboost "
+                 "huggingface langchain opencv fastapi nestjs nextjs nuxt angularjs svelte jquery tailwind redux "
+                 "webpack eslint hibernate laravel symfony dotnet aspnet blazor wpf winforms unity3d godot pygame "
+                 "tkinter pyqt gtk flutter xamarin swiftui uikit gradle maven cmake makefile conda virtualenv venv "
+                 "pipenv rustc gcc clang llvm jvm junit mocha postman swagger openapi grpc restful websocket "
+                 "websockets socketio ajax lodash polars dask pyspark hadoop rabbitmq celery cassandra dynamodb neo4j "
+                 "bigquery supabase firebase heroku vercel netlify aws gcp ec2 s3 cloudformation pulumi jenkins "
+                 "circleci vagrant virtualbox wsl ubuntu debian centos linux unix macos homebrew vim neovim emacs "
+                 "vscode intellij pycharm xcode jupyter colab ipython arduino esp32 stm32 fpga microcontroller "
+                 "firmware opengl vulkan directx shader shaders cuda wordpress tomcat vsftpd openssh iptables systemd "
+                 "bashrc dotfiles mypy"),
+    # protocols and computing concepts
+    ("codeword", "tcp udp dhcp ssl ftp sftp smtp imap mime multipart rpc ipv4 ipv6 subnet localhost utf8 unicode ascii "
+                 "base64 sha256 md5 bcrypt saml ldap csrf xss sdk ide gui stdin stdout stderr programming programmer "
+                 "programmers coding coder codebase algorithm algorithms recursion iterator iterators transpiler "
+                 "parser parsing lexer tokenizer bytecode runtime pointer pointers struct structs enum enums typedef "
+                 "inheritance polymorphism encapsulation oop subclass superclass constructor destructor getter setter "
+                 "closures callback callbacks multithreading multithreaded concurrency mutex deadlock semaphore "
+                 "hashmap hashtable hashset linkedlist arraylist bst bfs dfs dijkstra memoization quicksort mergesort "
+                 "heapsort bitwise serialization serialize deserialize debugging debugger breakpoint stackoverflow "
+                 "refactoring linter linting fullstack devops microservice microservices scraping scraper scrape "
+                 "webscraping crawler middleware dataframe dataframes orm crud"),
+    # creative writing: forms, genres, craft; role-play
+    ("rewrite", "poems poetry poetic poet verse verses stanza stanzas ode ballad elegy epigram acrostic couplet "
+                "couplets rhyming song songs jingle rap chorus lullaby stories storytelling storyline novella fiction "
+                "fictional fanfiction fanfic fable fables fairytale folktale screenplay screenwriting sitcom skit "
+                "monologue soliloquy protagonist antagonist villain villains heroine narrate narration worldbuilding "
+                "backstory prologue epilogue cliffhanger vivid imagery metaphor metaphors simile similes alliteration "
+                "personification prose whimsical humorous witty playful sarcastic satirical satire parody pun puns "
+                "headline headlines motto catchphrase advert advertisement copywriting eulogy obituary vows postcard "
+                "creative imaginative brainstorm nickname nicknames roleplay persona impersonate pretend"),
+)
 _WORD_GROUP: dict[str, str] = {}
-for _g, _ws in _WORDS.items():
+for _g, _ws in (*_WORDS.items(), *_GAZETTEERS):
     for _w in _ws.split():
         _WORD_GROUP.setdefault(_w, "#" + _g)
 
@@ -189,6 +236,17 @@ for _g, _key, _phrases in (
     ("#condense", "parle", ("de quoi parle",)),
     ("#condense", "parla", ("di cosa parla",)),
     ("#condense", "essentiel", ("l'essentiel",)),
+    # role-play set-ups and fiction ("act as a tour guide", "embrace the role of ..."), with the creative gazetteer
+    ("#rewrite", "act", ("act as", "act like")),
+    ("#rewrite", "role", ("the role of", "a role of", "role-play", "role play", "in the role")),
+    ("#rewrite", "yourself", ("picture yourself", "imagine yourself", "put yourself in")),
+    ("#rewrite", "character", ("in character", "main character", "fictional character", "character named",
+                               "character who", "character sketch", "character arc")),
+    ("#rewrite", "speak", ("speak like", "speak as if")),
+    ("#rewrite", "talk", ("talk like",)),
+    ("#rewrite", "story", ("short story", "bedtime story", "a story about")),
+    # "big O": computing complexity
+    ("#codeword", "big", ("big o ", "big-o", "big o?")),
 ):
     _PHRASES[_key] = _PHRASES.get(_key, ()) + tuple((ph, _g) for ph in _phrases)
 
