@@ -129,7 +129,15 @@ def test_engine_killed_and_paused_under_load_loses_no_spend(persistent_engine: E
         served = [r for r in logged if r["status"] == 200]
         assert len(served) == 6 + 1 + 12 + extra + 3 + 5 + 2
         # the request count is folded from the ledger every 100 ms: wait for both
-        wait_for(lambda: spend_in_redis(persistent_engine)[::2] == (sum(r["cost_micro"] for r in served), len(served)), 20)
+        want = (sum(r["cost_micro"] for r in served), len(served))
+        try:
+            wait_for(lambda: spend_in_redis(persistent_engine)[::2] == want, 20)
+        except AssertionError:  # say what differs: cost, reserved, request count against the log
+            r = redis.Redis.from_url(persistent_engine.url)
+            day = {k.decode(): v.decode() for k, v in r.hgetall(next(iter(r.keys("{faults}:spend:*")))).items()
+                   if k.endswith((b":total",))}
+            r.close()
+            raise AssertionError(f"Redis day totals {day}, logged (cost, requests) {want}, readyz {readyz(gw)}") from None
         cost, reserved, requests = spend_in_redis(persistent_engine)
         assert reserved == 0
         assert requests == len(served)
