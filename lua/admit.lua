@@ -6,7 +6,8 @@
 -- cost when pace or the daily limit downgrades this priority); only then takes the buckets
 -- and reserves. Idempotent by req_id (the gateway's own id, never the client's): a repeated
 -- admit returns the stored decision (dup = 1). An admit that runs after the caller's deadline
--- (the engine stalled, the caller gave up and answered) writes nothing and says 'expired'.
+-- (the engine stalled, the caller gave up and answered), or after its request was settled,
+-- writes nothing and says 'expired'.
 -- Token buckets take the whole reservation (est = prompt bound + n x output allowance) or
 -- nothing; a reservation larger than a token limit itself can never pass: 'tokens_exceed_limit'.
 -- A runtime key (key_id not '-') is checked against its record first, writing nothing on a
@@ -110,8 +111,10 @@ if stored.ok then
     pace_mode = tonumber(stored.pace_mode or '0'), pace_ratio = tonumber(stored.pace_ratio or '0') }, 1, now)
 end
 
--- The caller gave up waiting for this admit before it ran: nothing is taken or reserved.
-if A.deadline > 0 and now > A.deadline then
+-- The caller gave up waiting for this admit before it ran: nothing is taken or reserved. So
+-- too when its request was settled already (served without Redis, its journaled settle
+-- replayed before this stale admit): the settle counted it; a reservation would be an orphan.
+if (A.deadline > 0 and now > A.deadline) or stored.state then
   return reply({ ok = 0, index = -1, reason = 'expired', retry_ms = 0, gen = 0, probe = 0, spent = 0,
     reserved = 0, remaining = -1, skipped = {}, downgraded = '', pace_mode = 0, pace_ratio = 0 }, 0, now)
 end

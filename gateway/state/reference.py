@@ -122,9 +122,9 @@ class StateModel(KeyRecordsModel):
         candidates=[dict(dep rpm tpm cost n window_ms cooldown_ms max_cooldown_ms lease_ms [min_src])]
         failed=[(dep, gen, kind)]"""
         rec = self.records.get(a["req_id"])
-        if rec is not None:
+        if rec is not None and "decision" in rec:
             return ModelAdmission(**{**rec["decision"], "dup": 1})
-        if a.get("deadline", 0) > 0 and now > a["deadline"]:
+        if rec is not None or (a.get("deadline", 0) > 0 and now > a["deadline"]):  # settled: counted
             return ModelAdmission(0, -1, "expired", 0, 0, 0, 0, 0, -1, 0, ())
         day, prev, key = a["day"], a["prev"], a["key"]
         runtime, team = a.get("key_id", "-") != "-", a.get("team", "")

@@ -71,6 +71,20 @@ async def test_idempotent_admit_and_settle(backend3):
     assert await s.client.xlen(s.keys.ledger()) == 1
 
 
+async def test_an_admit_that_runs_after_its_request_was_settled_takes_nothing(backend3):
+    """A worker that gave up on an admit (the engine paused) serves the request and journals its
+    settle; when the engine wakes, the replayed settle can run before the stale admit. The
+    request is counted once, by the settle; the admit reserves nothing (no orphan later)."""
+    s = await backend3.store()
+    forced = await s.settle_result(replace(settle_req("late", cost=300), force=True))
+    assert forced.status == "settled_direct"
+    late = await s.admit(admit_req("late", global_budget=10_000, cands=[cand(cost=400)]))
+    assert not late.ok and late.reason == "expired"
+    sp = await spend(s)
+    assert sp["cost:total"] == 300 and sp.get("reserved:total", 0) == 0
+    assert not await s.client.hlen(s.keys.res())
+
+
 async def test_settle_notes_the_last_use_of_key_and_team(backend3):
     """In the settle call itself (no other round trip): the key's and its team's last use are
     the engine time of their last counted settle; a repeated settle is no new use."""
