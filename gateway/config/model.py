@@ -17,7 +17,7 @@ PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
 # ARGV: 0 low .. 3 critical).
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
-WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini")
+WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock")
 
 
 class ConfigError(ValueError):
@@ -43,6 +43,17 @@ class Quirks:
 
 
 @dataclass(frozen=True, slots=True)
+class AwsAuth:
+    """Amazon Bedrock's region, and the AWS credentials its requests are signed with (SigV4) when
+    the provider has no Bedrock API key; the secrets are read from the environment, never the file."""
+
+    region: str
+    access_key_id: str | None = field(repr=False, default=None)
+    secret_access_key: str | None = field(repr=False, default=None)
+    session_token: str | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     name: str
     format: str
@@ -55,6 +66,7 @@ class Provider:
     max_retries: int = 1
     quirks: Quirks = Quirks()
     egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/net/egress.py)
+    aws: AwsAuth | None = None  # `bedrock` only
 
 
 @dataclass(frozen=True, slots=True)

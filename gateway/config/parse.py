@@ -17,21 +17,18 @@ from gateway.config.model import (
     Housekeeping, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
+from gateway.config.aws import FIELDS as AWS_FIELDS, LeftOut, parse_aws
 from gateway.config.leftout import prune_route
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
 from gateway.net.egress import Egress, parse_proxy
 
 
-class LeftOut(Exception):
-    """An optional provider whose API key variable is unset: it is left out with its models."""
-
-
 def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bool = True) -> Provider:
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries",
-                        "quirks", "proxy", "ca_file", "max_connections", "optional"})
+                        "quirks", "proxy", "ca_file", "max_connections", "optional", *AWS_FIELDS})
     optional = _bool(r, doc, "optional", path, False)
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
     base_url = r.string(doc, "base_url", path).rstrip("/")
@@ -68,8 +65,10 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bo
         if qdoc.get("max_tokens_field") is not None else None,
         drop_fields=r.strings(qdoc, "drop_fields", f"{path}.quirks"),
     )
+    aws = parse_aws(r, doc, path, fmt, base_url, env, bearer=key_env is not None, need_keys=need_keys,
+                    optional=optional)
     return Provider(
-        quirks=quirks,
+        quirks=quirks, aws=aws,
         name=name, format=fmt, base_url=base_url, api_key_env=key_env, api_key=api_key,
         headers=tuple((str(k), str(v)) for k, v in headers.items()), api_version=api_version,
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),

@@ -182,6 +182,15 @@ SECTIONS: tuple[Section, ...] = (
         Field("optional", "boolean", False, "Unset key: leave the provider out with its models (one warning) "
               "instead of refusing to start."),
         Field("api_version", "string", NONE, "Azure OpenAI's `api-version` (required for `azure`)."),
+        Field("aws_region", "AWS region", "from a `bedrock-runtime.<region>.amazonaws.com` base URL",
+              "`bedrock` only: the region requests are signed for (SigV4)."),
+        Field("aws_access_key_env", "environment variable name", "AWS_ACCESS_KEY_ID", "`bedrock` with "
+              "`api_key_env: null`: the AWS access key id, for SigV4 signing (`api_key_env` set: a Bedrock API "
+              "key, sent as a bearer token, instead)."),
+        Field("aws_secret_key_env", "environment variable name", "AWS_SECRET_ACCESS_KEY",
+              "`bedrock` with `api_key_env: null`: the AWS secret access key."),
+        Field("aws_session_token_env", "environment variable name", "AWS_SESSION_TOKEN",
+              "`bedrock` with `api_key_env: null`: the session token of temporary credentials; unset: none."),
         Field("headers", "mapping", "{}", "Extra headers sent on every call."),
         Field("max_retries", "integer", model_default(Provider, "max_retries"), "How many more times one request may call a "
               "deployment of this provider after it failed, when the whole chain is retried after a backoff "

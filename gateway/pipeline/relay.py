@@ -17,7 +17,6 @@ from gateway.config import Deployment
 from gateway.edge.asgi import EVENT_STREAM, SHUTTING_DOWN, EventStream, WholeReply
 from gateway.errors import upstream_failed
 from gateway.net.deadlines import within
-from gateway.net.sse import SSEParser
 from gateway.net.upstream import Opened
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import ChatRequest
@@ -25,7 +24,7 @@ from gateway.pricing import Usage, cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.base import StreamError
 
-from gateway.providers.base import for_format
+from gateway.providers.base import StreamFraming, for_format
 
 if TYPE_CHECKING:
     from gateway.inbound.base import Inbound, StreamEncoder
@@ -65,7 +64,8 @@ class ChatAttempt:
                 return data
             return adapter.error_from_upstream(opened.status, data, opened.headers)
         if chat.stream:
-            relay = StreamRelay(self, dep, attempt_id, adapter.StreamDecoder(dep, chat.include_usage), opened)
+            relay = StreamRelay(self, dep, attempt_id, adapter.StreamDecoder(dep, chat.include_usage), opened,
+                                adapter.stream_framing())
             return await relay.first_frame(deadline)
         data = await gw.upstream.read_body(opened, deadline)
         if isinstance(data, UpstreamError):
@@ -90,10 +90,11 @@ class ChatAttempt:
 class StreamRelay:
     """One streamed answer: the first frame before the 200, then the relay until the end."""
 
-    def __init__(self, attempt: ChatAttempt, dep: Deployment, attempt_id: str, decoder: Any, opened: Opened) -> None:
+    def __init__(self, attempt: ChatAttempt, dep: Deployment, attempt_id: str, decoder: Any, opened: Opened,
+                 parser: StreamFraming) -> None:
         self.attempt, self.dep, self.attempt_id = attempt, dep, attempt_id
         self.decoder, self.opened = decoder, opened
-        self.parser = SSEParser()
+        self.parser = parser  # SSE, or Bedrock's binary event stream
         self.chunks = opened.chunks()
         self.first: list[bytes] = []
         self.encoder: StreamEncoder = attempt.inbound.stream(attempt.chat)

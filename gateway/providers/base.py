@@ -8,13 +8,14 @@ field readers every adapter uses live here too, so no adapter imports a sibling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import orjson
 
 from gateway.config import Deployment
 from gateway.errors import bad_request
+from gateway.net.sse import SSEParser
 from gateway.pricing import Usage
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -224,6 +225,14 @@ class StreamDecoder(Protocol):
     def finish(self) -> list[bytes]: ...
 
 
+class StreamFraming(Protocol):
+    """Splits a stream's bytes, in whatever network chunks they come, into (event, data) pairs for
+    the decoder: SSE for most providers (`gateway.net.sse.SSEParser`), AWS's binary event stream
+    for Bedrock. A malformed stream is a ValueError."""
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]: ...
+
+
 class StreamDecoderFactory(Protocol):
     """A `StreamDecoder` class: built per stream with the deployment and whether the client wants usage."""
 
@@ -237,6 +246,7 @@ class ChatAdapter(Protocol):
     name: str  # the config's `format` value
     capabilities: Capabilities
     StreamDecoder: StreamDecoderFactory
+    stream_framing: Callable[[], StreamFraming]  # a new one per stream
 
     def to_upstream(self, chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
         """The provider request for an OpenAI chat body; a 400 `GatewayError` when it cannot be expressed."""
@@ -274,6 +284,7 @@ class ChatAdapterFunctions:
     from_upstream: Callable[[bytes, Deployment], tuple[dict[str, Any], Usage]]
     error_from_upstream: Callable[[int, bytes, Mapping[str, str]], UpstreamError]
     StreamDecoder: StreamDecoderFactory
+    stream_framing: Callable[[], StreamFraming] = field(default=SSEParser, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from gateway.config import WIRE_FORMATS
 from gateway.providers.anthropic import adapter as anthropic
 from gateway.providers.azure import adapter as azure
 from gateway.providers.base import ChatAdapter
+from gateway.providers.bedrock import adapter as bedrock
 from gateway.providers.gemini import adapter as gemini
 from gateway.providers.openai import adapter as openai
 
-_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini)
+_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini, bedrock)
 
 ADAPTERS: dict[str, ChatAdapter] = {a.name: a for a in _ALL}
 

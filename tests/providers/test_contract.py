@@ -14,7 +14,8 @@ from gateway.errors import GatewayError
 from tests.providers.helpers import deployment
 
 BASES = {"openai": "https://api.openai.com/v1", "azure": "https://res.openai.azure.com",
-         "anthropic": "https://api.anthropic.com", "gemini": "https://generativelanguage.googleapis.com"}
+         "anthropic": "https://api.anthropic.com", "gemini": "https://generativelanguage.googleapis.com",
+         "bedrock": "https://bedrock-runtime.us-east-1.amazonaws.com"}
 
 
 def test_registry_names_are_the_config_wire_formats() -> None:
@@ -59,5 +60,5 @@ def test_capabilities_are_what_the_adapter_does(fmt: str) -> None:
 
 
 def test_unknown_format_is_a_lookup_error() -> None:
-    with pytest.raises(LookupError, match="bedrock"):
-        adapter_for("bedrock")
+    with pytest.raises(LookupError, match="vertex"):
+        adapter_for("vertex")

@@ -1,0 +1,51 @@
+"""A `bedrock` provider's AWS settings: its region, and where the SigV4 credentials are read from.
+
+A Bedrock provider authenticates one of two ways: with a Bedrock API key (`api_key_env`, sent as a
+bearer token), or, when `api_key_env` is null, by signing every request with AWS Signature V4 from
+an access key, a secret key and an optional session token, each read from an environment variable
+(the usual AWS names by default). The region is read from the config, or from a
+`bedrock-runtime.<region>.amazonaws.com` base URL.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gateway.config.model import AwsAuth
+from gateway.config.reader import Reader
+
+FIELDS = ("aws_region", "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env")
+DEFAULT_ENV = {"aws_access_key_env": "AWS_ACCESS_KEY_ID", "aws_secret_key_env": "AWS_SECRET_ACCESS_KEY",
+               "aws_session_token_env": "AWS_SESSION_TOKEN"}
+_REGION_IN_URL = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+class LeftOut(Exception):
+    """An optional provider whose key variable is unset: it is left out with its models."""
+
+
+def parse_aws(r: Reader, doc: dict[str, Any], path: str, fmt: str, base_url: str, env: dict[str, str], *,
+              bearer: bool, need_keys: bool, optional: bool) -> AwsAuth | None:
+    """The AwsAuth of a `bedrock` provider (None for any other format, which may not set these
+    fields). With `bearer` (an API key is configured) no credentials are read."""
+    if fmt != "bedrock":
+        for name in FIELDS:
+            if name in doc:
+                raise r.fail(f"{path}.{name}", doc[name], "only a `bedrock` provider takes AWS settings")
+        return None
+    found = _REGION_IN_URL.match(base_url)
+    region = r.string(doc, "aws_region", path, found.group(1) if found else None)
+    if bearer:
+        return AwsAuth(region)
+    values: dict[str, str | None] = {}
+    for name, default in DEFAULT_ENV.items():
+        var = r.string(doc, name, path, default)
+        values[name] = env.get(var) or None
+        if values[name] is None and name != "aws_session_token_env" and need_keys:
+            if optional:
+                raise LeftOut(var)
+            raise r.fail(f"{path}.{name}", var, "environment variable is not set (SigV4 signing needs it when "
+                         "api_key_env is null)")
+    return AwsAuth(region, values["aws_access_key_env"], values["aws_secret_key_env"],
+                   values["aws_session_token_env"])

@@ -1,0 +1,201 @@
+"""Amazon Bedrock Converse API (`/model/{modelId}/converse`, `/converse-stream`) behind the OpenAI
+chat-completions format: the request and the error answers.
+
+Request (OpenAI → Converse):
+- `system` / `developer` messages → `system` text blocks; user and assistant turns → `messages`
+  with `content` blocks (consecutive turns of one role merged: Converse wants them alternating).
+- content parts: `text` → `{"text"}`; `image_url` with a `data:` URL → `{"image": {"format",
+  "source": {"bytes"}}}` (png, jpeg, gif, webp; the base64 data as it came, which is how the JSON
+  protocol carries bytes). Image URLs that are not data URLs, audio and files are a 400.
+- `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop` → `inferenceConfig`
+  (maxTokens, temperature, topP, stopSequences).
+- `tools` → `toolConfig.tools[].toolSpec` (name, description, `inputSchema.json`); `tool_choice`
+  auto → `{"auto": {}}`, required → `{"any": {}}`, a named function → `{"tool": {"name"}}`;
+  none → no toolConfig, unless the conversation holds tool calls (Converse then needs the tools
+  declared, and the model may call one).
+- assistant `tool_calls` → `toolUse` blocks (toolUseId, name, input); `tool` messages →
+  `toolResult` blocks (toolUseId, `content: [{"text"}]`) in a user turn.
+- Any other field (response_format, seed, n=1...) is dropped with a debug log line; n > 1 is a 400.
+
+Not translated: guardrails (`guardrailConfig`), document and video blocks, prompt-cache points
+(`cachePoint`), reasoning content, `additionalModelRequestFields` (top_k and other model-specific
+fields), `performanceConfig`. The answer side is `response.py`, the stream `stream.py`, the
+framing `eventstream.py`, and the signing `auth.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import quote
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.errors import bad_request, shown
+from gateway.providers import openai_side
+from gateway.providers.base import (
+    UpstreamError,
+    UpstreamRequest,
+    as_item,
+    as_list,
+    as_number,
+    as_strings,
+    encode,
+    upstream_error,
+)
+from gateway.providers.bedrock.auth import request_headers
+
+HANDLED = frozenset({
+    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
+    "temperature", "top_p", "n", "tools", "tool_choice",
+})
+IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
+                 "image/webp": "webp"}
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+def model_url(dep: Deployment, stream: bool) -> str:
+    return f"{dep.provider.base_url}/model/{quote(dep.upstream, safe='')}/{'converse-stream' if stream else 'converse'}"
+
+
+def _block(part: Any, where: str) -> dict[str, Any] | None:
+    part = as_item(part, where)
+    kind = part.get("type")
+    if kind == "text":
+        text = part.get("text")
+        return {"text": str(text)} if text else None  # Converse refuses a blank text block
+    if kind == "image_url":
+        url = openai_side.image_url(part, where)
+        if not url.startswith("data:"):
+            raise bad_request(f"{where}: this model takes images as data: URLs only (Bedrock reads bytes).", where)
+        media_type, data = openai_side.parse_data_url(url, where)
+        fmt = IMAGE_FORMATS.get(media_type.lower())
+        if fmt is None:
+            raise bad_request(f"{where}: image type {shown(media_type)} is not one of png, jpeg, gif, webp.", where)
+        return {"image": {"format": fmt, "source": {"bytes": data}}}
+    raise bad_request(f"{where}: content part type {shown(kind)} is not supported by this model.", where)
+
+
+def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    blocks = (_block(part, f"{where}.content[{i}]") for i, part in enumerate(as_list(content, f"{where}.content")))
+    return [b for b in blocks if b is not None]
+
+
+def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """(system texts, Converse messages, whether the conversation holds tool calls)."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    call_ids: set[str] = set()
+    for where, role, msg in openai_side.conversation(messages, system):
+        if role == "user":
+            openai_side.add_turn(turns, "user", "content", _blocks(msg.get("content"), where))
+        elif role == "assistant":
+            blocks = _blocks(msg.get("content"), where)
+            for call, name, args, _here in openai_side.tool_calls(msg, where):
+                call_id = str(call.get("id") or f"call_{len(call_ids)}")
+                call_ids.add(call_id)
+                blocks.append({"toolUse": {"toolUseId": call_id, "name": name, "input": args}})
+            openai_side.add_turn(turns, "assistant", "content", blocks)
+        else:  # tool
+            call_id = msg.get("tool_call_id")
+            if not isinstance(call_id, str) or call_id not in call_ids:
+                raise bad_request(f"{where}: tool_call_id {shown(call_id)} does not match a tool call of an earlier "
+                                  "assistant message.", f"{where}.tool_call_id")
+            text = openai_side.plain_text(msg.get("content"), where)
+            result = {"toolUseId": call_id, "content": [{"text": text or "(empty)"}]}
+            openai_side.add_turn(turns, "user", "content", [{"toolResult": result}])
+    return system, turns, bool(call_ids)
+
+
+def _tool_config(tools: Any, choice: Any, has_calls: bool) -> dict[str, Any] | None:
+    mode, name = openai_side.tool_choice_mode(choice)
+    if mode == "none" and not has_calls:
+        return None
+    specs = []
+    for fn in openai_side.function_tools(tools):
+        spec: dict[str, Any] = {"name": fn["name"]}
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        params = fn.get("parameters")
+        spec["inputSchema"] = {"json": params if isinstance(params, dict) else {"type": "object", "properties": {}}}
+        specs.append({"toolSpec": spec})
+    config: dict[str, Any] = {"tools": specs}
+    if mode == "required":
+        config["toolChoice"] = {"any": {}}
+    elif mode == "function":
+        config["toolChoice"] = {"tool": {"name": name}}
+    elif mode == "auto" and choice is not None:
+        config["toolChoice"] = {"auto": {}}
+    return config
+
+
+def _inference_config(chat: dict[str, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    max_tokens = openai_side.requested_max_tokens(chat)
+    if max_tokens:
+        config["maxTokens"] = max_tokens
+    if chat.get("temperature") is not None:
+        config["temperature"] = as_number(chat["temperature"], "temperature")
+    if chat.get("top_p") is not None:
+        config["topP"] = as_number(chat["top_p"], "top_p")
+    stop = chat.get("stop")
+    if stop:
+        config["stopSequences"] = as_strings(stop, "stop")
+    return config
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    n = chat.get("n")
+    if n is not None and n != 1:
+        raise bad_request("n > 1 is not supported by this model (Bedrock returns one completion per request); "
+                          "send n=1 or omit it.", "n", "unsupported_parameter")
+    openai_side.drop_unknown(chat, HANDLED, "bedrock")
+    system, messages, has_calls = _messages(chat.get("messages") or [])
+    body: dict[str, Any] = {"messages": messages}
+    if system:
+        body["system"] = [{"text": text} for text in system]
+    config = _inference_config(chat)
+    if config:
+        body["inferenceConfig"] = config
+    if chat.get("tools"):
+        tool_config = _tool_config(chat["tools"], chat.get("tool_choice"), has_calls)
+        if tool_config is not None:
+            body["toolConfig"] = tool_config
+    data = encode(body)
+    url = model_url(dep, stream)
+    return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+# Bedrock names its error in the `x-amzn-errortype` header ("ThrottlingException:http://...") and
+# says what went wrong in the body's `message`. These are worth another try (or another deployment).
+RETRYABLE_ERRORS = frozenset({
+    "ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException",
+    "InternalServerException", "ModelStreamErrorException", "ServiceQuotaExceededException",
+})
+
+
+def error_type(headers: Mapping[str, str], doc: Any) -> str | None:
+    """The error's name: the header's, else the body's `__type` (`com.amazon...#ThrottlingException`)."""
+    name = headers.get("x-amzn-errortype") or (doc.get("__type") if isinstance(doc, dict) else None) or ""
+    name = str(name).split(":", 1)[0].rsplit("#", 1)[-1]
+    return name or None
+
+
+def error_from_upstream(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    """`{"message": ...}` (or `Message`) with the error type in `x-amzn-errortype`."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict):
+        message = str(doc.get("message") or doc.get("Message") or "upstream error")
+    else:
+        message = data[:300].decode(errors="replace").strip() or "upstream returned an empty error body"
+    code = error_type(headers, doc)
+    return upstream_error(status, message, code, headers, retryable=code in RETRYABLE_ERRORS)

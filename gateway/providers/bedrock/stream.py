@@ -1,0 +1,80 @@
+"""ConverseStream events → OpenAI `chat.completion.chunk` frames.
+
+The events come out of `eventstream.EventStreamParser` as (event type, JSON payload) pairs; every
+chunk is written with `openai_side.ChunkWriter`.
+"""
+
+from __future__ import annotations
+
+from gateway.config import Deployment
+from gateway.pricing import estimate_tokens
+from gateway.providers.base import StreamError
+from gateway.providers.bedrock.response import completion_id, finish_reason, usage_from
+from gateway.providers.openai_side import ChunkWriter, stream_object
+
+
+class StreamDecoder(ChunkWriter):
+    """messageStart → the role chunk; contentBlockStart with `toolUse` → the tool call's id and
+    name; contentBlockDelta → text, or the tool input's JSON fragments as argument deltas;
+    messageStop → the finish chunk; metadata (the last event, with usage) → the usage chunk and
+    `done`. An exception message raises StreamError. Reasoning deltas are left out."""
+
+    def __init__(self, dep: Deployment, include_usage: bool) -> None:
+        super().__init__(dep, include_usage, completion_id())
+        self._tools: dict[int, int] = {}  # Converse content block index → OpenAI tool_calls index
+        self._stopped = False
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]:
+        if event.startswith((b"exception:", b"error:")):
+            kind, _, name = event.decode(errors="replace").partition(":")
+            doc = stream_object(data or b"{}", f"stream {kind}")
+            raise StreamError(str(doc.get("message") or doc.get("Message") or f"upstream {name}"), name or None)
+        doc = stream_object(data, "stream event")
+        out: list[bytes] = []
+        if event == b"messageStart":
+            self._start(0, out)
+        elif event == b"contentBlockStart":
+            self._start(0, out)
+            use = (doc.get("start") or {}).get("toolUse")
+            if isinstance(use, dict):
+                index = len(self._tools)
+                self._tools[int(doc.get("contentBlockIndex") or 0)] = index
+                name = str(use.get("name") or "")
+                self._chars += len(name)
+                call = {"index": index, "id": use.get("toolUseId"), "type": "function",
+                        "function": {"name": name, "arguments": ""}}
+                out.append(self._delta(0, {"tool_calls": [call]}))
+        elif event == b"contentBlockDelta":
+            self._start(0, out)
+            delta = doc.get("delta") or {}
+            if delta.get("text"):
+                self._chars += len(delta["text"])
+                out.append(self._delta(0, {"content": delta["text"]}))
+            elif isinstance(delta.get("toolUse"), dict):
+                fragment = str(delta["toolUse"].get("input") or "")
+                index = self._tools.get(int(doc.get("contentBlockIndex") or 0))
+                if fragment and index is not None:
+                    self._chars += len(fragment)
+                    out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+        elif event == b"messageStop":
+            self._start(0, out)
+            if not self._stopped:
+                self._stopped = True
+                out.append(self._delta(0, {}, finish_reason(doc.get("stopReason"))))
+        elif event == b"metadata":
+            if doc.get("usage"):
+                self.usage = usage_from(doc["usage"])
+            if self._stopped:
+                self.done = True
+                self._usage_chunk(out)
+        # contentBlockStop and unknown events carry nothing the OpenAI stream needs
+        return out
+
+    def finish(self) -> list[bytes]:
+        out: list[bytes] = []
+        if not self.usage.reported and self._chars:
+            self.usage.completion_tokens = estimate_tokens(self._chars)
+        if self._stopped and not self.done:  # the answer was whole; only its metadata never came
+            self.done = True
+            self._usage_chunk(out)
+        return out
