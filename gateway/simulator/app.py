@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import anthropic_format, gemini_format, openai_format, responses_format
+from . import anthropic_format, bedrock_format, gemini_format, openai_format, responses_format
 from .knobs import KnobError, SimSettings, knobs_to_json
 from .state import SimState
 from .wire import json_response
@@ -28,6 +28,7 @@ DEFAULT_MODELS = [
     "gemini-2.5-flash",
     "gemini-2.5-pro",
     "text-embedding-004",
+    "anthropic.claude-3-5-haiku-20241022-v1:0",
 ]
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -109,6 +110,12 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     async def gemini_models(request: Request) -> Response:
         return gemini_format.models_list(names())
 
+    async def converse(request: Request) -> Response:
+        return await bedrock_format.converse(request, state, stream=False)
+
+    async def converse_stream(request: Request) -> Response:
+        return await bedrock_format.converse(request, state, stream=True)
+
     async def health(request: Request) -> Response:
         return json_response({"ok": True})
 
@@ -123,6 +130,8 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/v1beta/models", gemini_models, methods=["GET"]),
         Route("/v1beta/models/{target:path}", gemini, methods=["POST"]),
         Route("/v1/models/{target:path}", gemini, methods=["POST"]),
+        Route("/model/{model:path}/converse", converse, methods=["POST"]),
+        Route("/model/{model:path}/converse-stream", converse_stream, methods=["POST"]),
         Route("/_sim/health", health, methods=["GET"]),
         Route("/_sim/stats", _control(state, stats), methods=["GET"]),
         Route("/_sim/reset", _control(state, reset), methods=["POST"]),

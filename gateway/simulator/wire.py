@@ -74,6 +74,7 @@ def stream_response(
     garbage: bytes,
     tail: bytes = b"",
     headers: dict[str, str] | None = None,
+    media_type: str = "text/event-stream",
 ) -> "StreamingResponse | BurstStream":
     """Stream `(event bytes, tokens in it)` pairs, paced by the model's knobs.
 
@@ -99,7 +100,7 @@ def stream_response(
     rate = knobs.tokens_per_s
     headers = {**SSE_HEADERS, **(headers or {})}
     if ttft <= 0 and rate <= 0 and abort is None:
-        return BurstStream(b"".join(chunk for chunk, _ in body), headers)
+        return BurstStream(b"".join(chunk for chunk, _ in body), headers, media_type)
 
     async def paced() -> AsyncIterator[bytes]:
         if ttft > 0:
@@ -114,7 +115,7 @@ def stream_response(
         if abort is not None:
             raise StreamAborted(f"simulated connection drop after {abort} events")
 
-    return StreamingResponse(paced(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(paced(), media_type=media_type, headers=headers)
 
 
 class BurstStream:
@@ -125,9 +126,10 @@ class BurstStream:
     every benchmark row, so its cost per stream is part of what they measure.
     """
 
-    def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+    def __init__(self, body: bytes, headers: dict[str, str], media_type: str = "text/event-stream") -> None:
         self.body = body
-        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+        kind = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
+        self.raw_headers = [(b"content-type", kind.encode("latin-1"))]
         self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

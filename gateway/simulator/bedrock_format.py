@@ -1,0 +1,224 @@
+"""Amazon Bedrock Converse API (`POST /model/{modelId}/converse` and `/converse-stream`), from the
+public API reference, written apart from the gateway's adapter (it imports nothing of it).
+
+Auth is checked for its shape, as the other formats check for a key: either a Bedrock API key
+(`Authorization: Bearer <non-empty>`) or an AWS SigV4 header, `AWS4-HMAC-SHA256
+Credential=<key id>/<yyyymmdd>/<region>/bedrock/aws4_request, SignedHeaders=<…host…x-amz-date…>,
+Signature=<64 hex>`, with an `x-amz-date` of the credential's day. (The signature itself is not
+recomputed: the simulator knows no secret.) Errors are `{"message": ...}` with the error's name in
+`x-amzn-errortype`, as Bedrock answers them.
+
+Usage as Bedrock reports it: `inputTokens` leaves out the tokens read from the prompt cache
+(`cacheReadInputTokens`, present only when some were). The stream is AWS's binary event stream
+(`application/vnd.amazon.eventstream`), framed by this module's own encoder: messageStart,
+contentBlockStart (tool use only), contentBlockDelta..., contentBlockStop, messageStop, metadata.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .core import Outcome, answer, join_prompt
+from .state import Fault, SimState
+from .text import Ask, group
+from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, stream_response
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool": "tool_use"}
+ERRORS = {400: "ValidationException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",
+          429: "ThrottlingException", 500: "InternalServerException", 503: "ServiceUnavailableException"}
+SIGV4 = re.compile(r"^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/(\d{8})/([a-z0-9-]+)/bedrock/aws4_request, "
+                   r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None, kind: str | None = None) -> Response:
+    kind = kind or ERRORS.get(status, "InternalServerException")
+    return json_response({"message": message}, status, {"x-amzn-errortype": kind, **(headers or {})})
+
+
+def fault_response(fault: Fault) -> Response:
+    if fault.status == 429:
+        return error(429, "Too many requests, please wait before trying again (simulated).", retry_headers(fault))
+    return error(fault.status, f"The service is unavailable ({fault.reason}, simulated).", retry_headers(fault))
+
+
+def auth_problem(request: Request) -> str | None:
+    """Why the request's credentials are refused, or None when they have the right shape."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return None if auth[7:].strip() else "Authorization header requires a non-empty bearer token."
+    if not auth:
+        return "Missing Authentication Token"
+    found = SIGV4.match(auth)
+    if found is None:
+        return "Authorization header is not a valid AWS Signature Version 4 header."
+    signed = found.group(4).split(";")
+    if "host" not in signed or "x-amz-date" not in signed:
+        return "The request signature must sign the host and x-amz-date headers."
+    if not request.headers.get("x-amz-date", "").startswith(found.group(2)):
+        return "The credential's date does not match the x-amz-date header."
+    return None
+
+
+def _texts(blocks: Any, where: str, out: list[str]) -> None:
+    if not isinstance(blocks, list):
+        raise BadRequest(f"{where}: expected a list of content blocks")
+    for block in blocks:
+        if not isinstance(block, dict) or len(block) != 1:
+            raise BadRequest(f"{where}: a content block must have exactly one member set")
+        (kind, value), = block.items()
+        if kind == "text":
+            out.append(str(value))
+        elif kind == "toolUse":
+            if not isinstance(value, dict) or not value.get("toolUseId") or not value.get("name"):
+                raise BadRequest(f"{where}: toolUse needs toolUseId and name")
+            out.append(orjson.dumps(value.get("input") or {}).decode())
+        elif kind == "toolResult":
+            if not isinstance(value, dict) or not value.get("toolUseId"):
+                raise BadRequest(f"{where}: toolResult needs toolUseId")
+            for item in value.get("content") or ():
+                if isinstance(item, dict):
+                    out.append(str(item["text"]) if "text" in item else orjson.dumps(item.get("json")).decode())
+        elif kind == "image":
+            if not isinstance(value, dict) or value.get("format") not in ("png", "jpeg", "gif", "webp"):
+                raise BadRequest(f"{where}: image.format must be one of png, jpeg, gif, webp")
+        elif kind not in ("document", "video", "reasoningContent", "cachePoint", "guardContent"):
+            raise BadRequest(f"{where}: unknown content block member {kind!r}")
+
+
+def _tools(config: Any) -> tuple[list[tuple[str, Any]], str | None]:
+    if config is None:
+        return [], None
+    if not isinstance(config, dict) or not isinstance(config.get("tools"), list) or not config["tools"]:
+        raise BadRequest("toolConfig.tools: at least one tool is required")
+    tools = []
+    for spec in (t.get("toolSpec") if isinstance(t, dict) else None for t in config["tools"]):
+        if not isinstance(spec, dict) or not spec.get("name") or "json" not in (spec.get("inputSchema") or {}):
+            raise BadRequest("toolConfig.tools: each toolSpec needs a name and inputSchema.json")
+        tools.append((spec["name"], spec["inputSchema"]["json"]))
+    choice = config.get("toolChoice") or {"auto": {}}
+    if "any" in choice:
+        return tools, "required"
+    if "tool" in choice:
+        return tools, str((choice["tool"] or {}).get("name"))
+    return tools, "auto"
+
+
+def parse(model: str, body: Any) -> tuple[Ask, list[str]]:
+    """Validate a Converse request; return (ask, prompt texts)."""
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("A conversation must start with a user message.")
+    texts: list[str] = []
+    _texts(body.get("system") or [], "system", texts)
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise BadRequest(f"messages.{i}.role: must be user or assistant")
+        if i and messages[i - 1].get("role") == msg["role"]:
+            raise BadRequest("A conversation must alternate between user and assistant roles.")
+        _texts(msg.get("content"), f"messages.{i}.content", texts)
+    if messages[0].get("role") != "user":
+        raise BadRequest("A conversation must start with a user message.")
+    config = body.get("inferenceConfig") or {}
+    limit = config.get("maxTokens")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise BadRequest("inferenceConfig.maxTokens: must be an integer >= 1")
+    last = messages[-1].get("content") or []
+    results = [b["toolResult"] for b in last if isinstance(b, dict) and "toolResult" in b]
+    result_texts: list[str] = []
+    _texts([{"toolResult": r} for r in results], "toolResult", result_texts)
+    tools, choice = _tools(body.get("toolConfig"))
+    ask = Ask(model=model, prompt=join_prompt(texts), max_tokens=limit,
+              stop=tuple(s for s in config.get("stopSequences") or () if isinstance(s, str)),
+              tools=tools, tool_choice=choice, last_is_tool_result=bool(results), tool_result="\n".join(result_texts))
+    return ask, texts
+
+
+def usage(out: Outcome) -> dict[str, Any]:
+    doc = {"inputTokens": out.prompt_tokens - out.cached_tokens, "outputTokens": out.output_tokens,
+           "totalTokens": out.prompt_tokens + out.output_tokens}
+    if out.cached_tokens:
+        doc["cacheReadInputTokens"] = out.cached_tokens
+    return doc
+
+
+def converse_body(out: Outcome) -> dict[str, Any]:
+    reply = out.replies[0]
+    call = reply.tool_call
+    if call is None:
+        content: list[dict[str, Any]] = [{"text": reply.text}]
+    else:
+        try:
+            args = orjson.loads(call.arguments)
+        except orjson.JSONDecodeError:
+            args = {}
+        content = [{"toolUse": {"toolUseId": call.call_id, "name": call.name, "input": args}}]
+    return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": STOP[reply.finish],
+            "usage": usage(out), "metrics": {"latencyMs": 1}}
+
+
+def frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message: prelude + its CRC32, string headers (type 7), payload, CRC32."""
+    head = b""
+    for name, value in headers.items():
+        raw = value.encode()
+        head += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(raw)) + raw
+    prelude = struct.pack(">II", len(head) + len(payload) + 16, len(head))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def event(kind: str, payload: dict[str, Any]) -> bytes:
+    return frame({":event-type": kind, ":content-type": "application/json", ":message-type": "event"},
+                 orjson.dumps(payload))
+
+
+def stream_events(out: Outcome, seed: int) -> list[tuple[bytes, int]]:
+    reply = out.replies[0]
+    events = [(event("messageStart", {"role": "assistant"}), 0)]
+    call = reply.tool_call
+    if call is None:
+        deltas = [({"text": p}, n) for p, n in group(reply.pieces, seed)]
+    else:
+        start = {"toolUse": {"toolUseId": call.call_id, "name": call.name}}
+        events.append((event("contentBlockStart", {"contentBlockIndex": 0, "start": start}), 0))
+        deltas = [({"toolUse": {"input": p}}, n) for p, n in group(call.pieces, seed)]
+    for delta, tokens in deltas:
+        events.append((event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}), tokens))
+    events.append((event("contentBlockStop", {"contentBlockIndex": 0}), 0))
+    events.append((event("messageStop", {"stopReason": STOP[reply.finish]}), 0))
+    events.append((event("metadata", {"usage": usage(out), "metrics": {"latencyMs": 1}}), 0))
+    return events
+
+
+async def converse(request: Request, state: SimState, stream: bool) -> Response:
+    """POST /model/{modelId}/converse and /converse-stream."""
+    model = request.path_params["model"]
+    try:
+        ask, texts = parse(model, await read_json(request))
+    except BadRequest as exc:
+        state.record_rejected(model, "bedrock")
+        return error(exc.status, exc.message)
+    knobs, fault = state.record(model, "bedrock", stream)
+    problem = auth_problem(request)
+    if problem is not None:
+        kind = "MissingAuthenticationTokenException" if problem.startswith("Missing") else "UnrecognizedClientException"
+        return error(403, problem, kind=kind)
+    if fault is not None:
+        return fault_response(fault)
+    out = answer(ask, texts, knobs, state.seed, "tooluse_")
+    if not stream:
+        await non_stream_delay(knobs)
+        return json_response(converse_body(out))
+    corrupt = bytearray(event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}}))
+    corrupt[-1] ^= 0xFF  # garbage_stream: a message whose CRC is wrong
+    return stream_response(stream_events(out, state.seed), knobs, bytes(corrupt), media_type=EVENT_STREAM)
