@@ -1,5 +1,6 @@
 """Every wire format end to end: the openai SDK → the gateway → the simulator speaking that
-provider's real format (OpenAI, Azure OpenAI, Anthropic Messages, Gemini), and embeddings."""
+provider's real format (OpenAI, Azure OpenAI, Anthropic Messages, Gemini, Bedrock Converse signed
+with SigV4 or a Bedrock API key), and embeddings."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ PROVIDERS = {
     "azure-gpt-5.4": ("azure", "gpt-5.4"),
     "claude-opus-4.7": ("anthropic", "claude-opus-4.7"),
     "gemini-2.5-flash": ("gemini", "gemini-2.5-flash"),
+    "bedrock-haiku": ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+    "bedrock-nova": ("bedrock-key", "amazon.nova-lite-v1:0"),
 }
 PRICES = {  # micro-dollars per million: input, output, cached input
     "gpt-5.4-mini": (400_000, 1_600_000, 40_000),
     "azure-gpt-5.4": (2_500_000, 15_000_000, 250_000),
     "claude-opus-4.7": (15_000_000, 75_000_000, 1_500_000),
     "gemini-2.5-flash": (300_000, 2_500_000, 75_000),
+    "bedrock-haiku": (800_000, 4_000_000, 80_000),
+    "bedrock-nova": (60_000, 240_000, 15_000),
 }
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city",
@@ -47,11 +52,19 @@ providers:
   azure: {{format: azure, base_url: {base}, api_key_env: SIMULATOR_API_KEY, api_version: "2024-10-21"}}
   anthropic: {{format: anthropic, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
   gemini: {{format: gemini, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
+  bedrock: {{format: bedrock, base_url: {base}, api_key_env: null, aws_region: us-east-1,
+            aws_access_key_env: TEST_AWS_KEY_ID, aws_secret_key_env: TEST_AWS_SECRET,
+            aws_session_token_env: NO_SUCH_SESSION_TOKEN}}
+  bedrock-key: {{format: bedrock, base_url: {base}, api_key_env: SIMULATOR_API_KEY, aws_region: us-east-1}}
 models:
   gpt-5.4-mini: {{provider: openai, price: {{input: 0.4, output: 1.6, cached_input: 0.04}}}}
   azure-gpt-5.4: {{provider: azure, upstream: gpt-5.4, price: {{input: 2.5, output: 15, cached_input: 0.25}}}}
   claude-opus-4.7: {{provider: anthropic, price: {{input: 15, output: 75, cached_input: 1.5}}}}
   gemini-2.5-flash: {{provider: gemini, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
+  bedrock-haiku: {{provider: bedrock, upstream: "anthropic.claude-3-5-haiku-20241022-v1:0",
+                  price: {{input: 0.8, output: 4, cached_input: 0.08}}}}
+  bedrock-nova: {{provider: bedrock-key, upstream: "amazon.nova-lite-v1:0",
+                 price: {{input: 0.06, output: 0.24, cached_input: 0.015}}}}
   text-embedding-3-small: {{provider: openai, kind: embedding, price: {{input: 0.02}}}}
   gemini-embedding-001: {{provider: gemini, kind: embedding, price: {{input: 0.15}}}}
 routes:
@@ -65,7 +78,8 @@ keys:
 
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url) as proc:
+    aws = {"TEST_AWS_KEY_ID": "AKIDSIMULATOR", "TEST_AWS_SECRET": "simulated/secret+key"}
+    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url, env=aws) as proc:
         yield proc
 
 
@@ -158,6 +172,29 @@ def test_anthropic_overloaded_529_is_retryable_and_fails_over(gateway: Proc, sim
     raw = client.chat.completions.with_raw_response.create(model="claude-first", messages=MESSAGES)
     assert raw.headers["x-gateway-model"] == "gpt-5.4-mini"
     assert raw.headers["x-gateway-fallbacks"] == "1"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_bedrock_cached_input_is_priced_and_charged(client: openai.OpenAI, sim: Proc, redis_url: str,
+                                                    stream: bool) -> None:
+    """Bedrock's cacheReadInputTokens (the simulator caches half the prompt) are the cached tokens:
+    priced at cached_input in the answer's cost header and charged so in the ledger."""
+    sim_set(sim, PROVIDERS["bedrock-haiku"][1], cache_ratio=0.5)
+    state = redis.Redis.from_url(redis_url)
+    before = len(state.xrange("{prov}:ledger"))
+    raw = client.chat.completions.with_raw_response.create(
+        model="bedrock-haiku", messages=MESSAGES, stream=stream,
+        **({"stream_options": {"include_usage": True}} if stream else {}))
+    usage = list(raw.parse())[-1].usage if stream else raw.parse().usage
+    assert usage.prompt_tokens_details.cached_tokens == usage.prompt_tokens // 2 > 0
+    micro = round(expected_cost("bedrock-haiku", usage) * 1_000_000)
+    if not stream:  # a stream's cost is known only after its headers went out
+        assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(micro / 1_000_000, abs=1e-9)
+    wait_for(lambda: any(e[1].get(b"deployment") == b"bedrock-haiku" and e[1].get(b"status") == b"settled"
+                         for e in state.xrange("{prov}:ledger")[before:]))
+    entries = [{k.decode(): v.decode() for k, v in e[1].items()} for e in state.xrange("{prov}:ledger")[before:]]
+    settled = [e for e in entries if e["deployment"] == "bedrock-haiku" and e["status"] == "settled"]
+    assert int(settled[-1]["cost"]) == micro, entries
 
 
 def test_request_one_provider_cannot_express_goes_to_one_that_can(client: openai.OpenAI, redis_url: str) -> None:
