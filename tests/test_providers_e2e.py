@@ -22,9 +22,12 @@ PROVIDERS = {
     "azure-gpt-5.4": ("azure", "gpt-5.4"),
     "claude-opus-4.7": ("anthropic", "claude-opus-4.7"),
     "gemini-2.5-flash": ("gemini", "gemini-2.5-flash"),
-    "bedrock-haiku": ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),
-    "bedrock-nova": ("bedrock-key", "amazon.nova-lite-v1:0"),
 }
+BEDROCK = {  # tested here only (the other clients' e2e tests import PROVIDERS)
+    "bedrock-haiku": ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),  # signed with SigV4
+    "bedrock-nova": ("bedrock-key", "amazon.nova-lite-v1:0"),  # a Bedrock API key
+}
+ALL = {**PROVIDERS, **BEDROCK}
 PRICES = {  # micro-dollars per million: input, output, cached input
     "gpt-5.4-mini": (400_000, 1_600_000, 40_000),
     "azure-gpt-5.4": (2_500_000, 15_000_000, 250_000),
@@ -53,7 +56,7 @@ providers:
   anthropic: {{format: anthropic, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
   gemini: {{format: gemini, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
   bedrock: {{format: bedrock, base_url: {base}, api_key_env: null, aws_region: us-east-1,
-            aws_access_key_env: TEST_AWS_KEY_ID, aws_secret_key_env: TEST_AWS_SECRET,
+            aws_access_key_env: SIMULATOR_API_KEY, aws_secret_key_env: SIMULATOR_API_KEY,
             aws_session_token_env: NO_SUCH_SESSION_TOKEN}}
   bedrock-key: {{format: bedrock, base_url: {base}, api_key_env: SIMULATOR_API_KEY, aws_region: us-east-1}}
 models:
@@ -78,8 +81,7 @@ keys:
 
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    aws = {"TEST_AWS_KEY_ID": "AKIDSIMULATOR", "TEST_AWS_SECRET": "simulated/secret+key"}
-    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url, env=aws) as proc:
+    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim.port), redis_url) as proc:
         yield proc
 
 
@@ -90,7 +92,7 @@ def expected_cost(model: str, usage) -> float:
     return math.ceil(scaled / 1_000_000) / 1_000_000
 
 
-@pytest.mark.parametrize("model", PROVIDERS)
+@pytest.mark.parametrize("model", ALL)
 def test_completion_usage_and_cost(client: openai.OpenAI, model: str) -> None:
     raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
     completion = raw.parse()
@@ -101,11 +103,11 @@ def test_completion_usage_and_cost(client: openai.OpenAI, model: str) -> None:
     usage = completion.usage
     assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    assert raw.headers["x-gateway-provider"] == PROVIDERS[model][0]
+    assert raw.headers["x-gateway-provider"] == ALL[model][0]
     assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(expected_cost(model, usage), abs=1e-9)
 
 
-@pytest.mark.parametrize("model", PROVIDERS)
+@pytest.mark.parametrize("model", ALL)
 def test_stream_reassembles_to_the_plain_answer(client: openai.OpenAI, model: str) -> None:
     plain = client.chat.completions.create(model=model, messages=MESSAGES)
     chunks = list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
@@ -120,7 +122,7 @@ def test_stream_reassembles_to_the_plain_answer(client: openai.OpenAI, model: st
     assert chunks[-1].usage.prompt_tokens == plain.usage.prompt_tokens
 
 
-@pytest.mark.parametrize("model", PROVIDERS)
+@pytest.mark.parametrize("model", ALL)
 def test_tool_call_plain_and_streamed(client: openai.OpenAI, model: str) -> None:
     messages = [{"role": "user", "content": "What is the weather in Lisbon? Use get_weather."}]
     plain = client.chat.completions.create(model=model, messages=messages, tools=TOOLS, tool_choice="required")
@@ -148,7 +150,7 @@ def test_tool_call_plain_and_streamed(client: openai.OpenAI, model: str) -> None
     assert follow.choices[0].message.content
 
 
-@pytest.mark.parametrize("model", PROVIDERS)
+@pytest.mark.parametrize("model", ALL)
 @pytest.mark.parametrize("status, exc", [
     (400, openai.BadRequestError),
     (429, openai.RateLimitError),
@@ -157,7 +159,7 @@ def test_tool_call_plain_and_streamed(client: openai.OpenAI, model: str) -> None
 ])
 def test_upstream_errors_map_to_openai_exceptions(client: openai.OpenAI, sim: Proc, model: str, status: int,
                                                   exc: type[Exception]) -> None:
-    sim_set(sim, PROVIDERS[model][1], fail_status=status, retry_after_s=0)
+    sim_set(sim, ALL[model][1], fail_status=status, retry_after_s=0)
     with pytest.raises(exc) as info:
         client.chat.completions.create(model=model, messages=MESSAGES)
     assert set(info.value.body) >= {"message", "type", "code"}
@@ -179,7 +181,7 @@ def test_bedrock_cached_input_is_priced_and_charged(client: openai.OpenAI, sim: 
                                                     stream: bool) -> None:
     """Bedrock's cacheReadInputTokens (the simulator caches half the prompt) are the cached tokens:
     priced at cached_input in the answer's cost header and charged so in the ledger."""
-    sim_set(sim, PROVIDERS["bedrock-haiku"][1], cache_ratio=0.5)
+    sim_set(sim, BEDROCK["bedrock-haiku"][1], cache_ratio=0.5)
     state = redis.Redis.from_url(redis_url)
     before = len(state.xrange("{prov}:ledger"))
     raw = client.chat.completions.with_raw_response.create(

@@ -34,7 +34,7 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 STOP = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool": "tool_use"}
 ERRORS = {400: "ValidationException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",
           429: "ThrottlingException", 500: "InternalServerException", 503: "ServiceUnavailableException"}
-SIGV4 = re.compile(r"^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/(\d{8})/([a-z0-9-]+)/bedrock/aws4_request, "
+SIGV4 = re.compile(r"^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9_-]+)/(\d{8})/([a-z0-9-]+)/bedrock/aws4_request, "
                    r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
 
 
