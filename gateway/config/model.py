@@ -17,7 +17,7 @@ PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
 # ARGV: 0 low .. 3 critical).
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
-WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock")
+WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock", "vertex_gemini", "vertex_anthropic")
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,29 @@ class Quirks:
     stream_usage: bool = True                  # send stream_options.include_usage on streams
     max_tokens_field: str | None = None        # rename max_tokens / max_completion_tokens to this
     drop_fields: tuple[str, ...] = ()          # request fields the API rejects
+
+
+class AccessToken:
+    """A provider's current OAuth access token, for one that signs in with a service account:
+    the worker's refresher (gateway/net/google_auth.py) writes it, the adapter reads it, so no
+    request waits for a token exchange."""
+
+    __slots__ = ("value", "expires_at")
+
+    def __init__(self) -> None:
+        self.value = ""
+        self.expires_at = 0.0  # time.time() seconds; 0: none yet
+
+
+@dataclass(frozen=True, slots=True)
+class Vertex:
+    """Where a Google Vertex AI provider's models live, and how it signs in: the access token in
+    `api_key_env`, or (`credentials_file` set) a service-account key exchanged for tokens."""
+
+    project: str
+    location: str
+    credentials_file: str | None = None
+    token: AccessToken = field(default_factory=AccessToken, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,7 @@ class Provider:
     quirks: Quirks = Quirks()
     egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/net/egress.py)
     aws: AwsAuth | None = None  # `bedrock` only
+    vertex: Vertex | None = None  # the vertex_* formats' project, location and sign-in
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from gateway.config.aws import FIELDS as AWS_FIELDS, LeftOut, parse_aws
 from gateway.config.leftout import prune_route
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
+from gateway.config.vertex import VERTEX_FIELDS, default_base_url, parse_vertex
 from gateway.net.egress import Egress, parse_proxy
 
 
@@ -28,10 +29,11 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bo
     path = f"providers.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"format", "base_url", "api_key_env", "headers", "api_version", "timeouts", "max_retries",
-                        "quirks", "proxy", "ca_file", "max_connections", "optional", *AWS_FIELDS})
+                        "quirks", "proxy", "ca_file", "max_connections", "optional", *AWS_FIELDS} | VERTEX_FIELDS)
     optional = _bool(r, doc, "optional", path, False)
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
-    base_url = r.string(doc, "base_url", path).rstrip("/")
+    vertex = parse_vertex(r, doc, path, fmt, env)
+    base_url = r.string(doc, "base_url", path, default_base_url(vertex.location) if vertex else None).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise r.fail(f"{path}.base_url", base_url, "expected an http:// or https:// URL")
     key_env = doc.get("api_key_env")
@@ -74,6 +76,7 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bo
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),
         egress=Egress(_proxy(r, doc, path), _ca_file(r, doc, path),
                       r.number(doc, "max_connections", path, 100, minimum=1, integer=True)),
+        vertex=vertex,
     )
 
 

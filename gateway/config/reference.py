@@ -176,7 +176,8 @@ SECTIONS: tuple[Section, ...] = (
            "max_throttle_s"))),
     Section("providers.<name>", "An upstream API.", (
         Field("format", " | ".join(WIRE_FORMATS), REQUIRED, "The wire format spoken."),
-        Field("base_url", "http(s) URL", REQUIRED, "The API's base URL (OpenAI-style ones end in `/v1`)."),
+        Field("base_url", "http(s) URL", REQUIRED, "The API's base URL (OpenAI-style ones end in `/v1`); "
+              "`vertex_*`: Vertex's host for `location` unless set (a private endpoint, a test server)."),
         Field("api_key_env", "environment variable name", REQUIRED, "Where the provider key is read from; the "
               "key is never in the file. `null`: no key (a local server)."),
         Field("optional", "boolean", False, "Unset key: leave the provider out with its models (one warning) "
@@ -191,6 +192,12 @@ SECTIONS: tuple[Section, ...] = (
               "`bedrock` with `api_key_env: null`: the AWS secret access key."),
         Field("aws_session_token_env", "environment variable name", "AWS_SESSION_TOKEN",
               "`bedrock` with `api_key_env: null`: the session token of temporary credentials; unset: none."),
+        Field("project", "string", NONE, "`vertex_*` only (required): the Google Cloud project id."),
+        Field("location", "string", NONE, "`vertex_*` only (required): the Vertex location, e.g. `us-central1`, "
+              "`us-east5` or `global`."),
+        Field("credentials_file", "path", "GOOGLE_APPLICATION_CREDENTIALS", "`vertex_*` only: a service-account "
+              "key file; the gateway exchanges it for access tokens and renews them. Instead of `api_key_env`, "
+              "which then holds an access token (e.g. `gcloud auth print-access-token`; it is not renewed)."),
         Field("headers", "mapping", "{}", "Extra headers sent on every call."),
         Field("max_retries", "integer", model_default(Provider, "max_retries"), "How many more times one request may call a "
               "deployment of this provider after it failed, when the whole chain is retried after a backoff "

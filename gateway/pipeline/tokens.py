@@ -107,8 +107,9 @@ def family_of(wire_format: str, base_url: str) -> str:
     and Gemini their own; any other OpenAI-compatible server (DeepSeek, vLLM, ...) is unknown."""
     if wire_format == "azure" or (wire_format == "openai" and "api.openai.com" in base_url):
         return "o200k"
-    if wire_format in ("anthropic", "gemini"):
-        return wire_format
+    family = wire_format.removeprefix("vertex_")  # Claude and Gemini on Vertex: their own tokenizers
+    if family in ("anthropic", "gemini"):
+        return family
     return "any"
 
 

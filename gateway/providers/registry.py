@@ -13,8 +13,9 @@ from gateway.providers.base import ChatAdapter
 from gateway.providers.bedrock import adapter as bedrock
 from gateway.providers.gemini import adapter as gemini
 from gateway.providers.openai import adapter as openai
+from gateway.providers.vertex import vertex_anthropic, vertex_gemini
 
-_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini, bedrock)
+_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini, bedrock, vertex_gemini, vertex_anthropic)
 
 ADAPTERS: dict[str, ChatAdapter] = {a.name: a for a in _ALL}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from gateway.config import Deployment, Price, Provider
+from gateway.config import Deployment, Price, Provider, Vertex
 from gateway.net.sse import SSEParser
 from gateway.providers import openai_side
 
@@ -17,8 +17,9 @@ GOLDEN = Path(__file__).parent / "golden"
 def deployment(fmt: str, upstream: str, base_url: str, *, api_key: str | None = "sk-test-key",
                max_output_tokens: int = 8192, headers: tuple[tuple[str, str], ...] = (),
                api_version: str | None = None) -> Deployment:
+    vertex = Vertex("proj-1", "us-east5") if fmt.startswith("vertex_") else None
     provider = Provider(name=fmt, format=fmt, base_url=base_url, api_key_env=None, api_key=api_key,
-                        headers=headers, api_version=api_version)
+                        headers=headers, api_version=api_version, vertex=vertex)
     return Deployment(name=f"{fmt}-{upstream}", provider=provider, upstream=upstream,
                       price=Price(input=1_000_000, output=2_000_000, cached_input=100_000),
                       context_window=200_000, max_output_tokens=max_output_tokens, rpm=0, tpm=0)

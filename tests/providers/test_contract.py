@@ -15,7 +15,9 @@ from tests.providers.helpers import deployment
 
 BASES = {"openai": "https://api.openai.com/v1", "azure": "https://res.openai.azure.com",
          "anthropic": "https://api.anthropic.com", "gemini": "https://generativelanguage.googleapis.com",
-         "bedrock": "https://bedrock-runtime.us-east-1.amazonaws.com"}
+         "bedrock": "https://bedrock-runtime.us-east-1.amazonaws.com",
+         "vertex_gemini": "https://us-east5-aiplatform.googleapis.com",
+         "vertex_anthropic": "https://us-east5-aiplatform.googleapis.com"}
 
 
 def test_registry_names_are_the_config_wire_formats() -> None:

@@ -168,7 +168,9 @@ def max_tokens_for(chat: dict[str, Any], dep: Deployment) -> int:
     return min(dep.max_output_tokens, DEFAULT_MAX_TOKENS) if dep.max_output_tokens else DEFAULT_MAX_TOKENS
 
 
-def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+def message_body(chat: dict[str, Any], dep: Deployment, stream: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Messages body and the headers it needs (`anthropic-beta`), without the key's:
+    Claude on Vertex sends the same body, reshaped (gateway/providers/vertex.py)."""
     n = chat.get("n")
     if n is not None and n != 1:
         raise bad_request("n > 1 is not supported by this model (Anthropic returns one completion per "
@@ -209,13 +211,22 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["metadata"] = {"user_id": chat["user"]}
     if stream:
         body["stream"] = True
-    headers = json_headers(dep, "x-api-key", fixed=VERSION_HEADER)
+    headers: dict[str, str] = {}
     native = chat.get(NATIVE)
     if native is not None:  # an Anthropic client's own fields, sent as they came
         body.update(native.get("body") or {})
         beta = (native.get("headers") or {}).get("anthropic-beta")
         if beta:
-            headers["anthropic-beta"] = f"{headers['anthropic-beta']},{beta}" if "anthropic-beta" in headers else beta
+            headers["anthropic-beta"] = beta
+    return body, headers
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    body, extra = message_body(chat, dep, stream)
+    headers = json_headers(dep, "x-api-key", fixed=VERSION_HEADER)
+    beta = extra.get("anthropic-beta")
+    if beta:
+        headers["anthropic-beta"] = f"{headers['anthropic-beta']},{beta}" if "anthropic-beta" in headers else beta
     return UpstreamRequest(_url(dep.provider.base_url), headers, encode(body))
 
 

@@ -222,7 +222,8 @@ def _generation_config(chat: dict[str, Any], model: str) -> dict[str, Any]:
     return config
 
 
-def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+def generate_body(chat: dict[str, Any], dep: Deployment) -> dict[str, Any]:
+    """The generateContent body (Gemini on Vertex sends the same one)."""
     openai_side.drop_unknown(chat, HANDLED, "gemini")
     system, contents = _contents(chat.get("messages") or [])
     body: dict[str, Any] = {"contents": contents}
@@ -235,8 +236,12 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     config = _generation_config(chat, dep.upstream)
     if config:
         body["generationConfig"] = config
+    return body
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
     url = _model_url(dep, "streamGenerateContent?alt=sse" if stream else "generateContent")
-    return UpstreamRequest(url, json_headers(dep, "x-goog-api-key"), encode(body))
+    return UpstreamRequest(url, json_headers(dep, "x-goog-api-key"), encode(generate_body(chat, dep)))
 
 
 # ----------------------------------------------------------------------------------------- errors
