@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from starlette.requests import Request
@@ -257,22 +257,34 @@ def stream_events(mid: str, ask: Ask, out: Outcome, seed: int, thought: Thought 
     return events
 
 
-async def messages(request: Request, state: SimState) -> Response:
-    """POST /v1/messages."""
-    body: Any = None
-    try:
-        body = await read_json(request)
-        ask, texts, stream, budget = parse(body, request.headers.get("anthropic-beta", ""))
-    except BadRequest as exc:
-        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "anthropic")
-        return error(exc.status, exc.message)
-    knobs, fault = state.record(ask.model, "anthropic", stream)
+def _key_check(request: Request) -> Response | None:
+    """The Anthropic API's own door: a key and the `anthropic-version` header."""
     auth = request.headers.get("authorization", "")
     bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     if not request.headers.get("x-api-key") and not bearer:
         return error(401, "x-api-key header is required")
     if not request.headers.get("anthropic-version"):
         return error(400, "anthropic-version: header is required")
+    return None
+
+
+async def messages(request: Request, state: SimState, reshape: Callable[[Any], Any] | None = None,
+                   check: Callable[[Request], Response | None] = _key_check, fmt: str = "anthropic") -> Response:
+    """POST /v1/messages. Claude on Vertex answers the same: its `reshape` checks and completes
+    the body (model from the path), its `check` is Google's bearer token."""
+    body: Any = None
+    try:
+        body = await read_json(request)
+        if reshape is not None:
+            body = reshape(body)
+        ask, texts, stream, budget = parse(body, request.headers.get("anthropic-beta", ""))
+    except BadRequest as exc:
+        state.record_rejected(body.get("model") if isinstance(body, dict) else None, fmt)
+        return error(exc.status, exc.message)
+    knobs, fault = state.record(ask.model, fmt, stream)
+    denied = check(request)
+    if denied is not None:
+        return denied
     if fault is not None:
         return fault_response(fault)
     thought, out = think(ask, answer(ask, texts, knobs, state.seed, "toolu_"), budget, state.seed)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import anthropic_format, bedrock_format, gemini_format, openai_format, responses_format
+from . import anthropic_format, bedrock_format, gemini_format, openai_format, responses_format, vertex_format
 from .knobs import KnobError, SimSettings, knobs_to_json
 from .state import SimState
 from .wire import json_response
@@ -115,6 +115,27 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
 
     async def converse_stream(request: Request) -> Response:
         return await bedrock_format.converse(request, state, stream=True)
+    vertex_auth = vertex_format.VertexAuth()
+
+    async def vertex(request: Request) -> Response:
+        return await vertex_format.dispatch(request, state, vertex_auth)
+
+    async def oauth_token(request: Request) -> Response:
+        return await vertex_format.token(request, vertex_auth)
+
+    async def put_vertex(request: Request, state: SimState) -> Response:
+        try:
+            vertex_auth.configure(await request.json())
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 400)
+        return json_response(vertex_auth.describe())
+
+    async def reset_all(request: Request, state: SimState) -> Response:
+        vertex_auth.clear()  # tokens and service accounts too: the next test starts lenient
+        return await reset(request, state)
+
+    async def get_vertex(request: Request, state: SimState) -> Response:
+        return json_response(vertex_auth.describe())
 
     async def health(request: Request) -> Response:
         return json_response({"ok": True})
@@ -132,9 +153,14 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/v1/models/{target:path}", gemini, methods=["POST"]),
         Route("/model/{model:path}/converse", converse, methods=["POST"]),
         Route("/model/{model:path}/converse-stream", converse_stream, methods=["POST"]),
+        Route("/v1/projects/{rest:path}", vertex, methods=["POST"]),
+        Route("/v1beta1/projects/{rest:path}", vertex, methods=["POST"]),
+        Route("/token", oauth_token, methods=["POST"]),
+        Route("/_sim/vertex", _control(state, put_vertex), methods=["PUT"]),
+        Route("/_sim/vertex", _control(state, get_vertex), methods=["GET"]),
         Route("/_sim/health", health, methods=["GET"]),
         Route("/_sim/stats", _control(state, stats), methods=["GET"]),
-        Route("/_sim/reset", _control(state, reset), methods=["POST"]),
+        Route("/_sim/reset", _control(state, reset_all), methods=["POST"]),
         Route("/_sim/models/{model:path}", _control(state, put_model), methods=["PUT"]),
         Route("/_sim/models/{model:path}", _control(state, get_model), methods=["GET"]),
         Route("/_sim/models/{model:path}", _control(state, delete_model), methods=["DELETE"]),

@@ -8,7 +8,7 @@ JSON), zero-valued usage fields such as `cachedContentTokenCount` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from starlette.requests import Request
@@ -197,17 +197,20 @@ def _denied() -> Response:
     )
 
 
-async def generate(request: Request, state: SimState, model: str, stream: bool) -> Response:
-    """:generateContent and :streamGenerateContent."""
+async def generate(request: Request, state: SimState, model: str, stream: bool,
+                   check: Callable[[Request], Response | None] | None = None, fmt: str = "gemini") -> Response:
+    """:generateContent and :streamGenerateContent; `check` refuses a caller (default: an API key
+    is required), `fmt` names the format in the stats (Vertex serves the same API)."""
     try:
         body = await read_json(request)
         ask, texts = parse(body, model)
     except BadRequest as exc:
-        state.record_rejected(model, "gemini")
+        state.record_rejected(model, fmt)
         return error(exc.status, exc.message)
-    knobs, fault = state.record(model, "gemini", stream)
-    if not _api_key(request):
-        return _denied()
+    knobs, fault = state.record(model, fmt, stream)
+    denied = check(request) if check else (None if _api_key(request) else _denied())
+    if denied is not None:
+        return denied
     if fault is not None:
         return fault_response(fault)
     out = answer(ask, texts, knobs, state.seed, "")
