@@ -34,6 +34,7 @@ from gateway.observe.log import configure, get_logger
 from gateway.pipeline.embeddings import embeddings
 from gateway.ops.admin_auth import AdminGuard
 from gateway.ops.housekeeping import Housekeeper, fold_forever
+from gateway.net.google_auth import TokenRefresher
 from gateway.inbound.anthropic import AnthropicMessages
 from gateway.inbound.anthropic.count import count_tokens
 from gateway.inbound.completions import Completions
@@ -166,9 +167,12 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         if replayed:
             get_logger("gateway").warning("journal_replayed", entries=replayed)
         housekeeper = Housekeeper(gw)
+        google_tokens = TokenRefresher(cfg.providers.values(), upstream)  # Vertex service accounts
+        await google_tokens.start()
         background = [asyncio.create_task(gw.tokstats.refresh_forever(state.ops.tokstats)),
                       asyncio.create_task(housekeeper.run_forever())]
         background.append(asyncio.create_task(gw.metrics_share.run_forever()))
+        background.append(asyncio.create_task(google_tokens.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),

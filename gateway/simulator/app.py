@@ -130,10 +130,6 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
             return json_response({"error": str(exc)}, 400)
         return json_response(vertex_auth.describe())
 
-    async def reset_all(request: Request, state: SimState) -> Response:
-        vertex_auth.clear()  # tokens and service accounts too: the next test starts lenient
-        return await reset(request, state)
-
     async def get_vertex(request: Request, state: SimState) -> Response:
         return json_response(vertex_auth.describe())
 
@@ -160,7 +156,7 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/_sim/vertex", _control(state, get_vertex), methods=["GET"]),
         Route("/_sim/health", health, methods=["GET"]),
         Route("/_sim/stats", _control(state, stats), methods=["GET"]),
-        Route("/_sim/reset", _control(state, reset_all), methods=["POST"]),
+        Route("/_sim/reset", _control(state, reset), methods=["POST"]),
         Route("/_sim/models/{model:path}", _control(state, put_model), methods=["PUT"]),
         Route("/_sim/models/{model:path}", _control(state, get_model), methods=["GET"]),
         Route("/_sim/models/{model:path}", _control(state, delete_model), methods=["DELETE"]),

@@ -51,7 +51,7 @@ class VertexAuth:
         self.clear()
 
     def clear(self) -> None:
-        """Forget every token and account (`POST /_sim/reset`): lenient again."""
+        """Forget every token and account: lenient again."""
         self.tokens: set[str] = set()
         self.accounts: dict[str, str] = {}
         self.token_ttl_s = 3600

@@ -22,6 +22,11 @@ EMAIL = "gateway@proj-1.iam.gserviceaccount.com"
 CLAUDE = "claude-sonnet-4-5@20250929"
 
 
+@pytest.fixture(autouse=True)
+def _lenient(sim: SimServer) -> None:
+    assert sim.http.put("/_sim/vertex", json={}).status_code == 200  # no registered tokens: any is taken
+
+
 def gemini(sim: SimServer, token: str = "ya29.static", creds: Any = None) -> genai.Client:
     creds = creds or oauth_credentials.Credentials(token=token)
     return genai.Client(vertexai=True, project=PROJECT, location=LOCATION, credentials=creds,
