@@ -11,7 +11,7 @@ from .knobs import KnobError, SimSettings
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="gateway simulator",
-        description="Serve simulated OpenAI, Azure OpenAI, Anthropic and Gemini APIs.",
+        description="Serve simulated OpenAI, Azure OpenAI, Anthropic, Gemini and Vertex AI APIs.",
     )
     parser.add_argument("--port", type=int, default=9100, help="TCP port (default 9100, where the demo config looks)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
