@@ -47,8 +47,10 @@ def read_service_account(path: str) -> dict[str, Any]:
     return doc
 
 
-def parse_vertex(r: Reader, doc: dict[str, Any], path: str, fmt: str, env: dict[str, str]) -> Vertex | None:
-    """The Vertex fields of a `vertex_*` provider (None for other formats, which may not have them)."""
+def parse_vertex(r: Reader, doc: dict[str, Any], path: str, fmt: str, env: dict[str, str],
+                 need_keys: bool = True) -> Vertex | None:
+    """The Vertex fields of a `vertex_*` provider (None for other formats, which may not have them).
+    `need_keys=False` (the CLI reading a config): no sign-in is required nor its key file read."""
     if not fmt.startswith("vertex_"):
         extra = sorted(VERTEX_FIELDS & set(doc))
         if extra:
@@ -64,14 +66,15 @@ def parse_vertex(r: Reader, doc: dict[str, Any], path: str, fmt: str, env: dict[
                      "not both")
     if creds is None and doc.get("api_key_env") is None:
         creds = env.get("GOOGLE_APPLICATION_CREDENTIALS") or None
-        if creds is None:
+        if creds is None and need_keys:
             raise r.fail(f"{path}.api_key_env", None, "Vertex needs api_key_env (an access token) or "
                          "credentials_file (a service-account key; GOOGLE_APPLICATION_CREDENTIALS also works)")
     if creds is not None:
         if not isinstance(creds, str) or not creds:
             raise r.fail(f"{path}.credentials_file", creds, "expected the path of a service-account key file")
         try:
-            read_service_account(creds)
+            if need_keys:
+                read_service_account(creds)
         except ValueError as exc:
             raise r.fail(f"{path}.credentials_file", creds, str(exc)) from None
     return Vertex(project=project, location=location, credentials_file=creds)

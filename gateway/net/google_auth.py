@@ -112,11 +112,11 @@ class TokenRefresher:
         now = time.monotonic()
         try:
             token, lifetime = await fetch_token(self.upstream, provider)
-        except TokenError as exc:
+        except Exception as exc:  # any failure is retried; only our own messages are known to hold no secret
             self.failures[provider.name] += 1
             self.due[provider.name] = now + min(MAX_BACKOFF_S, 2.0 ** (self.failures[provider.name] - 1))
-            self.log.warning("vertex_token_failed", provider=provider.name, error=str(exc),
-                             failures=self.failures[provider.name])
+            self.log.warning("vertex_token_failed", provider=provider.name, failures=self.failures[provider.name],
+                             error=str(exc) if isinstance(exc, TokenError) else type(exc).__name__)
             return
         provider.vertex.token.value, provider.vertex.token.expires_at = token, time.time() + lifetime
         self.failures[provider.name] = 0

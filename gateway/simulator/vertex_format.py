@@ -23,7 +23,7 @@ import base64
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 import orjson
@@ -79,7 +79,8 @@ class VertexAuth:
                 "grants": self.grants, "refused_grants": self.refused_grants, "token_ttl_s": self.token_ttl_s}
 
 
-def _check(auth: VertexAuth):  # noqa: ANN202 - a request check as gemini/anthropic_format take it
+def _check(auth: VertexAuth) -> Callable[[Request], Response | None]:
+    """Google's door, as gemini_format and anthropic_format take a request check."""
     def check(request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
@@ -90,7 +91,8 @@ def _check(auth: VertexAuth):  # noqa: ANN202 - a request check as gemini/anthro
     return check
 
 
-def _claude_body(model: str):  # noqa: ANN202
+def _claude_body(model: str) -> Callable[[Any], Any]:
+    """Vertex's Messages body checked, then as the Anthropic API takes it (model from the path)."""
     def reshape(body: Any) -> Any:
         if not isinstance(body, dict):
             raise BadRequest("body: Input should be an object")

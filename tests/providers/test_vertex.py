@@ -136,3 +136,11 @@ def test_vertex_fields_belong_to_vertex_formats_only() -> None:
     doc["providers"]["v"]["format"] = "openai"
     with pytest.raises(ConfigError, match="only for the vertex_"):
         parse_config(doc, "t.yaml", {})
+
+
+def test_cli_reading_a_config_needs_no_sign_in(tmp_path: Path) -> None:
+    """`need_keys=False` (gateway spend, status...): no token variable nor key file is needed."""
+    cfg = parse_config(_doc(project="p", location="us-central1", credentials_file="/nowhere.json"), "t.yaml", {},
+                       need_keys=False)
+    assert cfg.providers["v"].vertex.credentials_file == "/nowhere.json"
+    assert parse_config(_doc(project="p", location="us-central1"), "t.yaml", {}, need_keys=False).providers["v"].vertex
