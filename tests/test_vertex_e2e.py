@@ -59,6 +59,7 @@ providers:
                   credentials_file: "{key_file}"}}
 models:
 {models}
+  embed-vertex: {{provider: vertex-gemini, upstream: text-embedding-005, kind: embedding, price: {{input: 0.025}}}}
 routes:
   auto: {{primary: gemini-vertex, fallbacks: [claude-vertex]}}
 keys:
@@ -134,6 +135,15 @@ def test_upstream_errors_in_the_openai_shape(client: openai.OpenAI, sim: Proc, m
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=model, messages=MESSAGES)
     assert info.value.body["type"] == "invalid_request_error"
+
+
+def test_embeddings(client: openai.OpenAI) -> None:
+    raw = client.embeddings.with_raw_response.create(model="embed-vertex", input=["the sea", "a river"], dimensions=8)
+    out = raw.parse()
+    assert [len(d.embedding) for d in out.data] == [8, 8] and out.data[0].embedding != out.data[1].embedding
+    assert out.usage.prompt_tokens == 4  # Vertex's token counts (2 + 2), not the gateway's estimate
+    assert raw.headers["x-gateway-provider"] == "vertex-gemini"
+    assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(math.ceil(4 * 25_000 / 1e6) / 1e6, abs=1e-9)
 
 
 def test_service_account_tokens_are_renewed_and_never_logged(client: openai.OpenAI, gateway: Proc, sim: Proc) -> None:

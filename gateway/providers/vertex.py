@@ -4,6 +4,7 @@ Cloud project, built from the Gemini and Anthropic adapters (as `azure` is from 
 Both post to `{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}`
 with `Authorization: Bearer <OAuth access token>`:
 - Gemini: `:generateContent` / `:streamGenerateContent?alt=sse`, the Gemini API's body and answers.
+- Gemini embeddings (text-embedding-005, gemini-embedding-001): `:predict` with `instances`.
 - Claude: `:rawPredict` / `:streamRawPredict`, the Messages body without `model` (the path names it)
   and with `"anthropic_version": "vertex-2023-10-16"` in the body instead of a header; Anthropic's
   answers and SSE stream.
@@ -18,12 +19,19 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote
 
+import orjson
+
 from gateway.config import Deployment
+from gateway.errors import bad_request
+from gateway.pricing import Usage
+from gateway.providers import openai_side
 from gateway.providers.anthropic import adapter as anthropic_adapter
 from gateway.providers.anthropic.request import message_body
-from gateway.providers.base import Capabilities, ChatAdapterFunctions, UpstreamError, UpstreamRequest, encode
+from gateway.providers.base import (Capabilities, ChatAdapterFunctions, EmbeddingsAdapterFunctions, UpstreamError,
+                                    UpstreamRequest, encode)
+from gateway.providers.embeddings import embeddings_body
 from gateway.providers.gemini import adapter as gemini_adapter
-from gateway.providers.gemini.request import generate_body
+from gateway.providers.gemini.request import EMBEDDING_FIELDS, generate_body
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 
@@ -71,10 +79,50 @@ def anthropic_error(status: int, data: bytes, headers: Mapping[str, str]) -> Ups
     return err
 
 
-# Chat only: Vertex embeddings are another API (`:predict`), not translated yet.
-vertex_gemini = ChatAdapterFunctions("vertex_gemini", Capabilities(embeddings=False, n_choices=True),
-                                     gemini_to_upstream, gemini_adapter.from_upstream,
-                                     gemini_adapter.error_from_upstream, gemini_adapter.StreamDecoder)
+# --------------------------------------------------------------------------------- embeddings
+
+def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
+    """`:predict` with one instance per input text (gemini-embedding-001 takes one per call,
+    text-embedding-005 up to 250); `dimensions` → `outputDimensionality`."""
+    openai_side.drop_unknown(body, EMBEDDING_FIELDS, "vertex_gemini")
+    value = body.get("input")
+    texts = value if isinstance(value, list) else [value]
+    if not texts:
+        raise bad_request("input must not be empty.", "input")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            where = f"input[{i}]" if isinstance(value, list) else "input"
+            raise bad_request(f"{where} must be a string: this model embeds text, not token arrays.", "input")
+    payload: dict[str, Any] = {"instances": [{"content": t} for t in texts]}
+    if body.get("dimensions"):
+        payload["parameters"] = {"outputDimensionality": int(body["dimensions"])}
+    return UpstreamRequest(model_url(dep, "google", "predict"), bearer_headers(dep), encode(payload))
+
+
+def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:
+    """`{"predictions": [{"embeddings": {"values", "statistics": {"token_count"}}}]}` → the
+    OpenAI list; usage is the token counts' sum when every prediction has one."""
+    doc = orjson.loads(data)
+    predictions = doc.get("predictions") if isinstance(doc, dict) else None
+    if not isinstance(predictions, list) or not predictions:
+        raise ValueError("upstream body has no predictions")
+    vectors, counts = [], []
+    for item in predictions:
+        emb = item.get("embeddings") if isinstance(item, dict) else None
+        if not isinstance(emb, dict) or not isinstance(emb.get("values"), list):
+            raise ValueError("a prediction has no embedding values")
+        vectors.append(emb["values"])
+        stats = emb.get("statistics")
+        counts.append(stats.get("token_count") if isinstance(stats, dict) else None)
+    known = all(isinstance(c, (int, float)) for c in counts)
+    usage = Usage(prompt_tokens=int(sum(counts)), reported=True) if known else Usage()
+    return embeddings_body(vectors, dep.upstream, usage, encoding_format), usage
+
+
+vertex_gemini = EmbeddingsAdapterFunctions("vertex_gemini", Capabilities(embeddings=True, n_choices=True),
+                                           gemini_to_upstream, gemini_adapter.from_upstream,
+                                           gemini_adapter.error_from_upstream, gemini_adapter.StreamDecoder,
+                                           embeddings_to_upstream, embeddings_from_upstream)
 vertex_anthropic = ChatAdapterFunctions("vertex_anthropic", anthropic_adapter.capabilities, anthropic_to_upstream,
                                         anthropic_adapter.from_upstream, anthropic_error,
                                         anthropic_adapter.StreamDecoder)

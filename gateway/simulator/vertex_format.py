@@ -4,6 +4,7 @@ an OAuth bearer token, plus the service-account token endpoint that issues such 
 - `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent` and
   `:streamGenerateContent` (also under `/v1beta1`, where google-genai's Vertex client posts):
   the Gemini API's body and answers.
+- `.../publishers/google/models/{m}:predict` on an embedding model: `instances` of `content`.
 - `.../publishers/anthropic/models/{m}:rawPredict` and `:streamRawPredict`: the Messages body
   without `model` and with `"anthropic_version": "vertex-2023-10-16"` (or a dated API version, which
   recent anthropic SDKs send); the Messages answers.
@@ -32,7 +33,8 @@ from starlette.responses import Response
 
 from . import anthropic_format, gemini_format
 from .state import SimState
-from .wire import BadRequest, json_response
+from .text import embedding, prompt_tokens
+from .wire import BadRequest, json_response, read_json
 
 PATH = re.compile(r"^(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/(?P<publisher>google|anthropic)"
                   r"/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
@@ -114,9 +116,44 @@ async def dispatch(request: Request, state: SimState, auth: VertexAuth) -> Respo
     if match["publisher"] == "google" and method in ("generateContent", "streamGenerateContent"):
         return await gemini_format.generate(request, state, model, method == "streamGenerateContent", check,
                                             "vertex_gemini")
+    if match["publisher"] == "google" and method == "predict":
+        return await predict(request, state, model, check)
     if match["publisher"] == "anthropic" and method in ("rawPredict", "streamRawPredict"):
         return await anthropic_format.messages(request, state, _claude_body(model), check, "vertex_anthropic")
     return gemini_format.error(404, f"Method {method} is not found for {match['publisher']} models.")
+
+
+async def predict(request: Request, state: SimState, model: str,
+                  check: Callable[[Request], Response | None]) -> Response:
+    """`:predict` on an embedding model: `{instances: [{content}], parameters: {outputDimensionality}}`
+    → `{predictions: [{embeddings: {values, statistics: {token_count, truncated}}}]}`."""
+    try:
+        body = await read_json(request)
+        instances = body.get("instances") if isinstance(body, dict) else None
+        if not isinstance(instances, list) or not instances:
+            raise BadRequest("instances: at least one instance is required")
+        if len(instances) > 1 and "gemini-embedding" in model:
+            raise BadRequest(f"{model} takes one instance per request")
+        texts = [i.get("content") if isinstance(i, dict) else None for i in instances]
+        if not all(isinstance(t, str) and t for t in texts):
+            raise BadRequest("instances[].content: a non-empty string is required")
+        params = body.get("parameters") or {}
+        dims = int(params.get("outputDimensionality") or 0)
+    except (BadRequest, AttributeError, TypeError, ValueError) as exc:
+        state.record_rejected(model, "vertex_gemini")
+        return gemini_format.error(400, exc.message if isinstance(exc, BadRequest) else "Invalid parameters")
+    knobs, fault = state.record(model, "vertex_gemini")
+    denied = check(request)
+    if denied is not None:
+        return denied
+    if fault is not None:
+        return gemini_format.fault_response(fault)
+    dims = dims or knobs.embedding_dim or (3072 if "gemini-embedding" in model else 768)
+    predictions = [{"embeddings": {"values": list(embedding(state.seed, model, t, dims)),
+                                   "statistics": {"token_count": prompt_tokens(len(t)), "truncated": False}}}
+                   for t in texts]
+    return json_response({"predictions": predictions,
+                          "metadata": {"billableCharacterCount": sum(len(t) for t in texts)}})
 
 
 # ------------------------------------------------------------------------------- token endpoint

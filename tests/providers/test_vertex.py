@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from gateway.config import ConfigError, parse_config
+from gateway.errors import GatewayError
 from gateway.providers import adapter_for
 from tests.providers.helpers import deployment
 
@@ -144,3 +145,22 @@ def test_cli_reading_a_config_needs_no_sign_in(tmp_path: Path) -> None:
                        need_keys=False)
     assert cfg.providers["v"].vertex.credentials_file == "/nowhere.json"
     assert parse_config(_doc(project="p", location="us-central1"), "t.yaml", {}, need_keys=False).providers["v"].vertex
+
+
+def test_embeddings_on_vertex_are_predict_instances() -> None:
+    dep = deployment("vertex_gemini", "text-embedding-005", BASE, api_key="ya29.token")
+    adapter = adapter_for("vertex_gemini")
+    req = adapter.embeddings_to_upstream({"model": "e", "input": ["a", "b"], "dimensions": 8}, dep)
+    assert req.url == f"{BASE}{MODEL_PATH}/google/models/text-embedding-005:predict"
+    assert orjson.loads(req.body) == {"instances": [{"content": "a"}, {"content": "b"}],
+                                      "parameters": {"outputDimensionality": 8}}
+    assert req.headers["authorization"] == "Bearer ya29.token"
+    answer = {"predictions": [{"embeddings": {"values": [0.5, 0.25], "statistics": {"token_count": 3.0}}},
+                              {"embeddings": {"values": [1.0, 0.0], "statistics": {"token_count": 4}}}]}
+    body, usage = adapter.embeddings_from_upstream(orjson.dumps(answer), dep, "float")
+    assert [d["embedding"] for d in body["data"]] == [[0.5, 0.25], [1.0, 0.0]]
+    assert usage.reported and usage.prompt_tokens == 7 and body["usage"]["prompt_tokens"] == 7
+    with pytest.raises(GatewayError):
+        adapter.embeddings_to_upstream({"model": "e", "input": [[1, 2]]}, dep)
+    with pytest.raises(ValueError):
+        adapter.embeddings_from_upstream(b'{"predictions": []}', dep, "float")

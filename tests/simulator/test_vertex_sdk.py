@@ -122,3 +122,15 @@ def test_token_endpoint_refuses_a_jwt_signed_by_another_key(sim: SimServer) -> N
     with pytest.raises(google.auth.exceptions.RefreshError, match="unknown service account"):
         wrong_scope.refresh(google.auth.transport.requests.Request())
     assert sim.http.get("/_sim/vertex").json()["refused_grants"] == 2
+
+
+def test_embeddings_on_vertex_with_google_genai(sim: SimServer) -> None:
+    client = gemini(sim)
+    out = client.models.embed_content(model="text-embedding-005", contents=["the sea", "a river"],
+                                      config=types.EmbedContentConfig(output_dimensionality=8))
+    assert [len(e.values) for e in out.embeddings] == [8, 8]
+    assert out.embeddings[0].values != out.embeddings[1].values
+    assert out.embeddings[0].statistics.token_count == 2  # ceil(7 chars / 4)
+    again = client.models.embed_content(model="text-embedding-005", contents="the sea",
+                                        config=types.EmbedContentConfig(output_dimensionality=8))
+    assert again.embeddings[0].values == out.embeddings[0].values  # deterministic
