@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+import anthropic
 import openai
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -144,6 +145,19 @@ def test_embeddings(client: openai.OpenAI) -> None:
     assert out.usage.prompt_tokens == 4  # Vertex's token counts (2 + 2), not the gateway's estimate
     assert raw.headers["x-gateway-provider"] == "vertex-gemini"
     assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(math.ceil(4 * 25_000 / 1e6) / 1e6, abs=1e-9)
+
+
+def test_anthropic_messages_clients_reach_claude_on_vertex(gateway: Proc, sim: Proc) -> None:
+    """/v1/messages (the anthropic SDK, Claude Code) to a vertex_anthropic model: translated like any
+    other provider's (its own Anthropic fields go to the `anthropic` format only)."""
+    sim_reset(sim)
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=DEMO_KEY, max_retries=0)
+    msg = client.messages.create(model="claude-vertex", max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+    assert msg.content[0].text and msg.stop_reason == "end_turn" and msg.usage.output_tokens > 0
+    with client.messages.stream(model="claude-vertex", max_tokens=64,
+                                messages=[{"role": "user", "content": "Hi"}]) as stream:
+        assert "".join(stream.text_stream) == msg.content[0].text
+    assert json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["by_format"] == {"vertex_anthropic": 2}
 
 
 def test_service_account_tokens_are_renewed_and_never_logged(client: openai.OpenAI, gateway: Proc, sim: Proc) -> None:
