@@ -141,7 +141,7 @@ def rule_scores(strong: set[str]) -> list[float]:
 _LANE = 40  # bits per class in a packed weight
 _HALF = 1 << (_LANE - 1)
 _MASK = (1 << _LANE) - 1
-_SCALE = 1_000_000  # weights have 4 decimals, alpha (0.4) 1 or 2: scaled, w and alpha*w are exact integers
+_SCALE = 1_000_000  # weights have 4 decimals, alpha (0.8) 1 or 2: scaled, w and alpha*w are exact integers
 _OFFSET = sum(_HALF << (_LANE * k) for k in range(4))  # makes every lane of a sum non-negative
 _2LANE, _3LANE = 2 * _LANE, 3 * _LANE
 _ZEROS = repeat(0)
