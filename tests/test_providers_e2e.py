@@ -242,3 +242,13 @@ def test_embeddings_bad_input_is_400(client: openai.OpenAI) -> None:
         client.embeddings.create(model="auto", input=[])
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="no-such-embedder", input="x")
+
+
+def test_no_provider_credential_reaches_the_log(client: openai.OpenAI, gateway: Proc) -> None:
+    """Last in the module, after every provider answered and failed: the gateway's log holds
+    requests, never the provider key (here also Bedrock's SigV4 secret) nor a signature."""
+    for model in BEDROCK:  # one more signed and one more keyed call each
+        assert client.chat.completions.create(model=model, messages=MESSAGES).choices
+    text = "\n".join(gateway.log_lines())
+    assert '"event":"request"' in text
+    assert "sim-test-key" not in text and "Signature=" not in text and "AWS4-HMAC-SHA256" not in text
