@@ -244,6 +244,23 @@ def test_embeddings_bad_input_is_400(client: openai.OpenAI) -> None:
         client.embeddings.create(model="no-such-embedder", input="x")
 
 
+@pytest.mark.parametrize("model", BEDROCK)
+def test_bedrock_json_schema_by_a_forced_tool(client: openai.OpenAI, model: str) -> None:
+    """JSON mode on Converse, which has no switch for it: the answer is the forced tool's input."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "temp": {"type": "integer"}},
+              "required": ["city", "temp"], "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "weather", "schema": schema, "strict": True}}
+    ask = [{"role": "user", "content": "The weather in Paris, as JSON."}]
+    out = client.chat.completions.create(model=model, messages=ask, response_format=fmt)
+    data = json.loads(out.choices[0].message.content)
+    assert set(data) == {"city", "temp"} and isinstance(data["temp"], int)
+    assert not out.choices[0].message.tool_calls and out.choices[0].finish_reason == "stop"
+    chunks = list(client.chat.completions.create(model=model, messages=ask, response_format=fmt, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert set(json.loads(text)) == {"city", "temp"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+
 def test_no_provider_credential_reaches_the_log(client: openai.OpenAI, gateway: Proc) -> None:
     """Last in the module, after every provider answered and failed: the gateway's log holds
     requests, never the provider key (here also Bedrock's SigV4 secret) nor a signature."""

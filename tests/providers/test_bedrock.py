@@ -15,6 +15,7 @@ from gateway.pricing import cost_micro
 from gateway.providers.base import StreamError
 from gateway.providers.bedrock import adapter
 from gateway.providers.bedrock.eventstream import EventStreamParser, parse_headers
+from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION
 from tests.providers.helpers import deployment, reassemble, run_decoder
 
 DEP = deployment("bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "https://bedrock-runtime.us-east-1.amazonaws.com",
@@ -233,3 +234,41 @@ def test_exception_message_raises_stream_error() -> None:
     with pytest.raises(StreamError) as err:
         decoder.feed(name, data)
     assert err.value.code == "throttlingException" and "Slow down" in str(err.value)
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_json_mode_is_one_forced_tool_whose_input_is_the_answer() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "w", "schema": SCHEMA}}
+    body = body_of({"messages": [{"role": "user", "content": "Oslo?"}], "response_format": fmt})
+    assert body["toolConfig"] == {"tools": [{"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION,
+                                                          "inputSchema": {"json": SCHEMA}}}],
+                                  "toolChoice": {"tool": {"name": JSON_TOOL}}}
+    assert "system" not in body
+    # with tools of the client's own, or a root that is not an object: asked for in the system prompt
+    body = body_of({"messages": [{"role": "user", "content": "Oslo?"}], "tools": [WEATHER], "response_format": fmt})
+    assert [t["toolSpec"]["name"] for t in body["toolConfig"]["tools"]] == ["get_weather"]
+    assert "JSON" in body["system"][-1]["text"] and '"city"' in body["system"][-1]["text"]
+    listing = {"type": "json_schema", "json_schema": {"name": "l", "schema": {"type": "array"}}}
+    body = body_of({"messages": [{"role": "user", "content": "Oslo?"}], "response_format": listing})
+    assert "toolConfig" not in body and "JSON" in body["system"][-1]["text"]
+    # the answer: the tool's input is the content, the finish is "stop"
+    answer = {"output": {"message": {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "t1", "name": JSON_TOOL, "input": {"city": "Oslo"}}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 5, "outputTokens": 3}}
+    out, _ = adapter.from_upstream(orjson.dumps(answer), DEP)
+    assert orjson.loads(out["choices"][0]["message"]["content"]) == {"city": "Oslo"}
+    assert "tool_calls" not in out["choices"][0]["message"] and out["choices"][0]["finish_reason"] == "stop"
+    # streamed: the input's fragments are content deltas
+    transcript = [(b"messageStart", orjson.dumps({"role": "assistant"})),
+                  (b"contentBlockStart", orjson.dumps({"contentBlockIndex": 0, "start": {
+                      "toolUse": {"toolUseId": "t1", "name": JSON_TOOL}}})),
+                  (b"contentBlockDelta", orjson.dumps({"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"ci'}}})),
+                  (b"contentBlockDelta", orjson.dumps({"contentBlockIndex": 0, "delta": {"toolUse": {"input": 'ty":"Oslo"}'}}})),
+                  (b"contentBlockStop", orjson.dumps({"contentBlockIndex": 0})),
+                  (b"messageStop", orjson.dumps({"stopReason": "tool_use"})),
+                  (b"metadata", orjson.dumps({"usage": {"inputTokens": 5, "outputTokens": 3}}))]
+    whole = reassemble(run_decoder(adapter.StreamDecoder(DEP, True), transcript))
+    assert orjson.loads(whole["choices"][0]["message"]["content"]) == {"city": "Oslo"}
+    assert not whole["choices"][0]["message"].get("tool_calls") and whole["choices"][0]["finish_reason"] == "stop"

@@ -53,6 +53,7 @@ from gateway.providers.base import (
     json_headers,
     upstream_error,
 )
+from gateway.providers.json_mode import json_instruction
 
 API_VERSION = "2023-06-01"
 VERSION_HEADER = {"anthropic-version": API_VERSION}
@@ -179,7 +180,7 @@ def message_body(chat: dict[str, Any], dep: Deployment, stream: bool) -> tuple[d
     system, messages = _messages(chat.get("messages") or [])
     tools = chat.get("tools")
     forced = None if tools else structured.json_tool(chat.get("response_format"))
-    instruction = None if forced else structured.json_instruction(chat.get("response_format"))
+    instruction = None if forced else json_instruction(chat.get("response_format"))
     if instruction:
         system.append(instruction)
     body: dict[str, Any] = {"model": dep.upstream, "max_tokens": max_tokens_for(chat, dep), "messages": messages}

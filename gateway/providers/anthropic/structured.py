@@ -1,13 +1,7 @@
 """JSON mode and reasoning effort on Anthropic, which has a switch for neither.
 
-JSON: a `response_format` of `json_object` or `json_schema` (with an object schema) becomes one
-tool, `JSON_TOOL`, whose `input_schema` is the schema (`{"type": "object"}` for json_object),
-forced with `tool_choice: {"type": "tool"}`: the model must answer with input matching the schema,
-which a system instruction only asks for. The response side turns that tool call back into the
-message `content` (a JSON string) with finish_reason "stop", so the client sees JSON mode as
-OpenAI has it. When the client sends tools of its own, forcing ours would stop the model calling
-theirs: then JSON is asked for by a system instruction (`json_instruction`), as before. A schema
-whose root is not an object (a tool's input must be one) is asked for the same way.
+JSON: one forced tool, as gateway/providers/json_mode.py says; here in Anthropic's shape
+(`input_schema`, `tool_choice: {"type": "tool"}`).
 
 Effort: `reasoning_effort` → `thinking: {"type": "enabled", "budget_tokens": N}`, N from
 `openai_side.THINKING_BUDGETS`, kept under `max_tokens` (which it counts toward). Anthropic
@@ -21,45 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.providers import openai_side
-from gateway.providers.base import as_object, encode
+from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema
 
-# The forced tool's name; a client tool of this name would be read as JSON mode's answer.
-JSON_TOOL = "json_response"
-JSON_INSTRUCTION = ("Respond with a single valid JSON value only: no prose before or after it and no "
-                    "Markdown code fences.")
 MIN_BUDGET = 1024  # Anthropic's smallest budget_tokens
 
 
-def _schema(fmt: Any) -> tuple[bool, Any]:
-    """(is JSON mode, its schema or None)."""
-    if not isinstance(fmt, dict) or fmt.get("type") not in ("json_object", "json_schema"):
-        return False, None
-    if fmt["type"] == "json_object":
-        return True, None
-    return True, as_object(fmt.get("json_schema"), "response_format.json_schema").get("schema")
-
-
 def json_tool(fmt: Any) -> dict[str, Any] | None:
-    """The forced tool for JSON mode, or None when the format asks for no JSON or for a non-object root."""
-    wanted, schema = _schema(fmt)
-    if not wanted:
-        return None
+    """The forced tool for JSON mode in Anthropic's shape, or None (see json_mode.forced_schema)."""
+    schema = forced_schema(fmt)
     if schema is None:
-        schema = {"type": "object"}
-    elif not isinstance(schema, dict) or schema.get("type", "object") != "object":
         return None
-    return {"name": JSON_TOOL, "description": "Give the answer: its input is the whole answer, as JSON.",
-            "input_schema": schema}
-
-
-def json_instruction(fmt: Any) -> str | None:
-    """The system instruction asking for JSON, where a forced tool cannot be used."""
-    wanted, schema = _schema(fmt)
-    if not wanted:
-        return None
-    if schema is not None:
-        return f"{JSON_INSTRUCTION} It must conform to this JSON schema: {encode(schema).decode()}"
-    return JSON_INSTRUCTION
+    return {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "input_schema": schema}
 
 
 def add_thinking(body: dict[str, Any], chat: dict[str, Any], client_max_tokens: bool, cap: int) -> None:

@@ -15,7 +15,11 @@ Request (OpenAI → Converse):
   declared, and the model may call one).
 - assistant `tool_calls` → `toolUse` blocks (toolUseId, name, input); `tool` messages →
   `toolResult` blocks (toolUseId, `content: [{"text"}]`) in a user turn.
-- Any other field (response_format, seed, n=1...) is dropped with a debug log line; n > 1 is a 400.
+- `response_format` json_object / json_schema → one forced tool (`json_mode.JSON_TOOL`, toolChoice
+  `{"tool"}`), or a system instruction when the client sends tools of its own or the schema's root
+  is not an object (gateway/providers/json_mode.py); the answer side turns the tool call back into
+  `content`.
+- Any other field (seed, n=1...) is dropped with a debug log line; n > 1 is a 400.
 
 Not translated: guardrails (`guardrailConfig`), document and video blocks, prompt-cache points
 (`cachePoint`), reasoning content, `additionalModelRequestFields` (top_k and other model-specific
@@ -44,10 +48,11 @@ from gateway.providers.base import (
     upstream_error,
 )
 from gateway.providers.bedrock.auth import request_headers
+from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema, json_instruction
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
-    "temperature", "top_p", "n", "tools", "tool_choice",
+    "temperature", "top_p", "n", "tools", "tool_choice", "response_format",
 })
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                  "image/webp": "webp"}
@@ -155,13 +160,22 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
                           "send n=1 or omit it.", "n", "unsupported_parameter")
     openai_side.drop_unknown(chat, HANDLED, "bedrock")
     system, messages, has_calls = _messages(chat.get("messages") or [])
+    fmt = chat.get("response_format")
+    forced = None if chat.get("tools") else forced_schema(fmt)
+    instruction = None if forced else json_instruction(fmt)
+    if instruction:
+        system.append(instruction)
     body: dict[str, Any] = {"messages": messages}
     if system:
         body["system"] = [{"text": text} for text in system]
     config = _inference_config(chat)
     if config:
         body["inferenceConfig"] = config
-    if chat.get("tools"):
+    if forced:
+        body["toolConfig"] = {"tools": [{"toolSpec": {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION,
+                                                      "inputSchema": {"json": forced}}}],
+                              "toolChoice": {"tool": {"name": JSON_TOOL}}}
+    elif chat.get("tools"):
         tool_config = _tool_config(chat["tools"], chat.get("tool_choice"), has_calls)
         if tool_config is not None:
             body["toolConfig"] = tool_config

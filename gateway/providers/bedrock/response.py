@@ -2,7 +2,8 @@
 (usage, stop reasons, completion ids).
 
 `output.message.content` blocks: text → `content`, `toolUse` → `tool_calls` (the toolUseId is the
-call id, the input object the JSON arguments); reasoning and other blocks are left out. Converse
+call id, the input object the JSON arguments), except JSON mode's forced tool, whose input is the
+`content` (finish_reason "stop"); reasoning and other blocks are left out. Converse
 answers carry no id, so the completion id is made up. Usage: Bedrock's `inputTokens` leaves out
 the tokens read from or written to the prompt cache, so the prompt is all three, and
 `cacheReadInputTokens` are the cached tokens the price's `cached_input` applies to.
@@ -17,6 +18,7 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
+from gateway.providers.json_mode import JSON_TOOL
 from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
 
 STOP_REASONS = {
@@ -60,8 +62,13 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
             texts.append(str(block["text"] or ""))
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
-            calls.append(tool_call(use.get("toolUseId"), use.get("name"), use.get("input")))
+            if use.get("name") == JSON_TOOL:  # JSON mode's forced tool: its input is the answer
+                texts.append(orjson.dumps(use.get("input")).decode())
+            else:
+                calls.append(tool_call(use.get("toolUseId"), use.get("name"), use.get("input")))
     usage = usage_from(doc.get("usage"))
     finish = finish_reason(doc.get("stopReason"))
+    if finish == "tool_calls" and not calls:
+        finish = "stop"
     body = completion(completion_id(), dep.upstream, [choice(0, assistant_message(texts, calls), finish)], usage)
     return body, usage

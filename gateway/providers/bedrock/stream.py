@@ -10,18 +10,21 @@ from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
 from gateway.providers.base import StreamError
 from gateway.providers.bedrock.response import completion_id, finish_reason, usage_from
+from gateway.providers.json_mode import JSON_TOOL
 from gateway.providers.openai_side import ChunkWriter, stream_object
 
 
 class StreamDecoder(ChunkWriter):
     """messageStart → the role chunk; contentBlockStart with `toolUse` → the tool call's id and
-    name; contentBlockDelta → text, or the tool input's JSON fragments as argument deltas;
+    name; contentBlockDelta → text, or the tool input's JSON fragments as argument deltas (as content
+    for JSON mode's forced tool);
     messageStop → the finish chunk; metadata (the last event, with usage) → the usage chunk and
     `done`. An exception message raises StreamError. Reasoning deltas are left out."""
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
         super().__init__(dep, include_usage, completion_id())
         self._tools: dict[int, int] = {}  # Converse content block index → OpenAI tool_calls index
+        self._json_blocks: set[int] = set()  # blocks of JSON mode's forced tool: streamed as content
         self._stopped = False
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
@@ -36,7 +39,9 @@ class StreamDecoder(ChunkWriter):
         elif event == b"contentBlockStart":
             self._start(0, out)
             use = (doc.get("start") or {}).get("toolUse")
-            if isinstance(use, dict):
+            if isinstance(use, dict) and use.get("name") == JSON_TOOL:  # JSON mode: its input is content
+                self._json_blocks.add(int(doc.get("contentBlockIndex") or 0))
+            elif isinstance(use, dict):
                 index = len(self._tools)
                 self._tools[int(doc.get("contentBlockIndex") or 0)] = index
                 name = str(use.get("name") or "")
@@ -52,15 +57,22 @@ class StreamDecoder(ChunkWriter):
                 out.append(self._delta(0, {"content": delta["text"]}))
             elif isinstance(delta.get("toolUse"), dict):
                 fragment = str(delta["toolUse"].get("input") or "")
-                index = self._tools.get(int(doc.get("contentBlockIndex") or 0))
-                if fragment and index is not None:
+                block = int(doc.get("contentBlockIndex") or 0)
+                index = self._tools.get(block)
+                if fragment and block in self._json_blocks:
+                    self._chars += len(fragment)
+                    out.append(self._delta(0, {"content": fragment}))
+                elif fragment and index is not None:
                     self._chars += len(fragment)
                     out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
         elif event == b"messageStop":
             self._start(0, out)
             if not self._stopped:
                 self._stopped = True
-                out.append(self._delta(0, {}, finish_reason(doc.get("stopReason"))))
+                finish = finish_reason(doc.get("stopReason"))
+                if finish == "tool_calls" and not self._tools:  # only JSON mode's tool was called
+                    finish = "stop"
+                out.append(self._delta(0, {}, finish))
         elif event == b"metadata":
             if doc.get("usage"):
                 self.usage = usage_from(doc["usage"])
