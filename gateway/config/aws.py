@@ -12,17 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.config.model import AwsAuth
+from gateway.config.model import AwsAuth, LeftOut
 from gateway.config.reader import Reader
 
 FIELDS = ("aws_region", "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env")
 DEFAULT_ENV = {"aws_access_key_env": "AWS_ACCESS_KEY_ID", "aws_secret_key_env": "AWS_SECRET_ACCESS_KEY",
                "aws_session_token_env": "AWS_SESSION_TOKEN"}
 _REGION_IN_URL = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
-
-
-class LeftOut(Exception):
-    """An optional provider whose key variable is unset: it is left out with its models."""
 
 
 def parse_aws(r: Reader, doc: dict[str, Any], path: str, fmt: str, base_url: str, env: dict[str, str], *,

@@ -24,6 +24,10 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names file, path and value."""
 
 
+class LeftOut(Exception):
+    """An optional provider whose key variable is unset: it is left out with its models."""
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect_s: float = 5.0

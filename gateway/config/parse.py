@@ -14,10 +14,10 @@ import yaml
 
 from gateway.config.model import (
     PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment,
-    Housekeeping, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
+    Housekeeping, LeftOut, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
-from gateway.config.aws import FIELDS as AWS_FIELDS, LeftOut, parse_aws
+from gateway.config.aws import FIELDS as AWS_FIELDS, parse_aws
 from gateway.config.leftout import prune_route
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
