@@ -100,3 +100,19 @@ def test_admin_and_metrics_sections() -> None:
     defaults = parse_config(base_doc(), "cfg.yaml", ENV)
     assert defaults.admin.client_ip_header is None and defaults.metrics.token_sha256 is None
     assert not defaults.metrics.per_key
+
+
+@pytest.mark.parametrize("fmt, extra", [
+    ("anthropic", {}),
+    ("vertex_anthropic", {"project": "p", "location": "us-east5"}),
+    ("bedrock", {"aws_region": "us-east-1"}),
+])
+def test_an_embedding_model_on_a_format_without_embeddings_is_refused(fmt: str, extra: dict) -> None:
+    doc = base_doc()
+    doc["providers"]["chatonly"] = {"format": fmt, "base_url": "https://example.test", "api_key_env": "SIMULATOR_API_KEY",
+                                    **extra}
+    doc["models"]["emb"] = {"provider": "chatonly", "upstream": "e", "kind": "embedding",
+                            "price": {"input": 0.1, "output": 0}}
+    with pytest.raises(ConfigError, match="models.emb.kind: .*embedding") as info:
+        parse_config(doc, "cfg.yaml", ENV)
+    assert "no embeddings" in str(info.value)

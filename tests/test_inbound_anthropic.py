@@ -18,8 +18,10 @@ from gateway.inbound.anthropic.request import to_canonical
 from gateway.inbound.anthropic.stream import MessagesStream
 from gateway.providers.base import NATIVE, for_format
 from gateway.net.sse import SSEParser
+from gateway.providers import adapter_for
 from gateway.providers import anthropic as anthropic_adapter
 from gateway.providers import openai as openai_adapter
+from gateway.providers.registry import ADAPTERS
 from tests.providers.helpers import deployment
 
 PNG = "iVBORw0KGgo="
@@ -199,7 +201,7 @@ def test_same_format_passes_the_client_body_through() -> None:
     body[NATIVE]["headers"] = {"anthropic-beta": "interleaved-thinking-2025-05-14"}
     dep = deployment("anthropic", "claude-sonnet-4-6", "https://api.anthropic.com",
                      headers=(("anthropic-beta", "operator-beta"),))
-    upstream = anthropic_adapter.to_upstream(for_format(body, "anthropic"), dep, True)
+    upstream = anthropic_adapter.to_upstream(for_format(body, adapter_for("anthropic").native_format), dep, True)
     sent = orjson.loads(upstream.body)
     expected = {k: v for k, v in CLIENT_BODY.items() if k not in ("model", "max_tokens", "stream")}
     assert {k: v for k, v in sent.items() if k not in ("model", "max_tokens", "stream")} == expected
@@ -208,15 +210,34 @@ def test_same_format_passes_the_client_body_through() -> None:
     assert NATIVE.encode() not in upstream.body
 
 
+def test_claude_on_vertex_gets_the_client_body_too() -> None:
+    """Claude Code pointed at a vertex_anthropic model keeps its thinking, cache points and server tools."""
+    body = to_canonical(copy.deepcopy(CLIENT_BODY))
+    body[NATIVE]["headers"] = {"anthropic-beta": "interleaved-thinking-2025-05-14"}
+    vertex = adapter_for("vertex_anthropic")
+    assert for_format(body, vertex.native_format) is body
+    dep = deployment("vertex_anthropic", "claude-sonnet-4-5@20250929", "https://us-east5-aiplatform.googleapis.com",
+                     api_key="ya29.token")
+    upstream = vertex.to_upstream(body, dep, True)
+    sent = orjson.loads(upstream.body)
+    expected = {k: v for k, v in CLIENT_BODY.items() if k not in ("model", "max_tokens", "stream")}
+    assert {k: v for k, v in sent.items() if k not in ("max_tokens", "stream", "anthropic_version")} == expected
+    assert "model" not in sent and sent["anthropic_version"] == "vertex-2023-10-16"
+    assert upstream.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert NATIVE.encode() not in upstream.body
+
+
 def test_other_formats_never_see_the_native_field() -> None:
     body = to_canonical(copy.deepcopy(CLIENT_BODY))
-    for wire_format in ("openai", "azure", "gemini"):
-        assert NATIVE not in for_format(body, wire_format)
+    others = [a for a in ADAPTERS.values() if a.native_format != "anthropic"]
+    assert {a.name for a in others} >= {"openai", "azure", "gemini", "bedrock", "vertex_gemini"}
+    for adapter in others:
+        assert NATIVE not in for_format(body, adapter.native_format)
     assert for_format(body, "anthropic") is body
     plain = {"model": "m", "messages": []}
-    assert for_format(plain, "openai") is plain
+    assert for_format(plain, adapter_for("openai").native_format) is plain
     dep = deployment("openai", "gpt-5.4-mini", "https://api.openai.com/v1")
-    sent = orjson.loads(openai_adapter.to_upstream(for_format(body, "openai"), dep, True).body)
+    sent = orjson.loads(openai_adapter.to_upstream(for_format(body, adapter_for("openai").native_format), dep, True).body)
     assert NATIVE not in sent and "cache_control" not in orjson.dumps(sent).decode()
 
 

@@ -148,8 +148,8 @@ def test_embeddings(client: openai.OpenAI) -> None:
 
 
 def test_anthropic_messages_clients_reach_claude_on_vertex(gateway: Proc, sim: Proc) -> None:
-    """/v1/messages (the anthropic SDK, Claude Code) to a vertex_anthropic model: translated like any
-    other provider's (its own Anthropic fields go to the `anthropic` format only)."""
+    """/v1/messages (the anthropic SDK, Claude Code) to a vertex_anthropic model: Claude on Vertex
+    speaks Messages, so the client's own fields (thinking here) reach it as they came."""
     sim_reset(sim)
     client = anthropic.Anthropic(base_url=gateway.url, api_key=DEMO_KEY, max_retries=0)
     msg = client.messages.create(model="claude-vertex", max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
@@ -157,7 +157,13 @@ def test_anthropic_messages_clients_reach_claude_on_vertex(gateway: Proc, sim: P
     with client.messages.stream(model="claude-vertex", max_tokens=64,
                                 messages=[{"role": "user", "content": "Hi"}]) as stream:
         assert "".join(stream.text_stream) == msg.content[0].text
-    assert json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["by_format"] == {"vertex_anthropic": 2}
+    thought = client.messages.create(model="claude-vertex", max_tokens=2048,
+                                     thinking={"type": "enabled", "budget_tokens": 1024},
+                                     messages=[{"role": "user", "content": "Is 91 prime?"}])
+    first = thought.content[0]
+    assert first.type == "thinking" and first.thinking and first.signature
+    assert thought.content[-1].type == "text" and thought.content[-1].text
+    assert json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["by_format"] == {"vertex_anthropic": 3}
 
 
 def test_service_account_tokens_are_renewed_and_never_logged(client: openai.OpenAI, gateway: Proc, sim: Proc) -> None:

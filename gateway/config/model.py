@@ -18,6 +18,13 @@ PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
 WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock", "vertex_gemini", "vertex_anthropic")
+# The wire formats with no embeddings endpoint, and why: a `kind: embedding` model on one is a
+# config error (the adapter registry checks this against each adapter's capabilities).
+NO_EMBEDDINGS = {
+    "anthropic": "Anthropic has no embeddings endpoint",
+    "vertex_anthropic": "Claude on Vertex AI has no embeddings endpoint; use vertex_gemini",
+    "bedrock": "the bedrock format (Converse) has no embeddings",
+}
 
 
 class ConfigError(ValueError):

@@ -13,8 +13,8 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment,
-    Housekeeping, LeftOut, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
+    NO_EMBEDDINGS, PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError,
+    Deployment, Housekeeping, LeftOut, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.aws import FIELDS as AWS_FIELDS, parse_aws
@@ -295,8 +295,8 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     if default_route not in routes:
         raise r.fail("default_route", default_route, f"must name a route; defined: {sorted(routes)}")
     for name, dep in deployments.items():
-        if dep.kind == "embedding" and dep.provider.format == "anthropic":
-            raise r.fail(f"models.{name}.kind", "embedding", "Anthropic has no embeddings endpoint")
+        if dep.kind == "embedding" and dep.provider.format in NO_EMBEDDINGS:
+            raise r.fail(f"models.{name}.kind", "embedding", NO_EMBEDDINGS[dep.provider.format])
     embedding_route = doc.get("embedding_route", "embeddings" if "embeddings" in routes else None)
     if embedding_route is not None and embedding_route not in routes and embedding_route in rdoc:
         embedding_route = None  # an optional route, left out: no embeddings until a key is set

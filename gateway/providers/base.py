@@ -55,15 +55,16 @@ NATIVE = "x_gateway_native"
 `body` holds the client's own request fields, which an adapter of that same format sends as they
 came (Anthropic `cache_control`, thinking blocks with their signatures, server tools...), in
 place of its translation of the canonical fields; `headers` holds the client headers it may pass
-on (the inbound translator picks them). The pipeline removes the field before any
-other format's adapter sees the body (`for_format`), so those never send it."""
+on (the inbound translator picks them). The pipeline removes the field before an adapter
+of any other native format sees the body (`for_format`), so those never send it."""
 
 
-def for_format(body: dict[str, Any], wire_format: str) -> dict[str, Any]:
-    """The canonical body as a deployment of `wire_format` may see it: without the NATIVE
-    field unless it is that format's own (a copy only then; usually the body itself)."""
+def for_format(body: dict[str, Any], native_format: str) -> dict[str, Any]:
+    """The canonical body as an adapter speaking `native_format` (its `ChatAdapter.native_format`)
+    may see it: without the NATIVE field unless it is that format's own (a copy only then;
+    usually the body itself)."""
     native = body.get(NATIVE)
-    if native is None or native.get("format") == wire_format:
+    if native is None or (native_format and native.get("format") == native_format):
         return body
     return {k: v for k, v in body.items() if k != NATIVE}
 
@@ -247,6 +248,7 @@ class ChatAdapter(Protocol):
     capabilities: Capabilities
     StreamDecoder: StreamDecoderFactory
     stream_framing: Callable[[], StreamFraming]  # a new one per stream
+    native_format: str  # the inbound API whose own fields (NATIVE) it sends as they came; "" none
 
     def to_upstream(self, chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
         """The provider request for an OpenAI chat body; a 400 `GatewayError` when it cannot be expressed."""
@@ -285,6 +287,7 @@ class ChatAdapterFunctions:
     error_from_upstream: Callable[[int, bytes, Mapping[str, str]], UpstreamError]
     StreamDecoder: StreamDecoderFactory
     stream_framing: Callable[[], StreamFraming] = field(default=SSEParser, kw_only=True)
+    native_format: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

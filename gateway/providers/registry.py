@@ -6,7 +6,7 @@ each other on import, so a format cannot be allowed without an adapter nor an ad
 
 from __future__ import annotations
 
-from gateway.config import WIRE_FORMATS
+from gateway.config import NO_EMBEDDINGS, WIRE_FORMATS
 from gateway.providers.anthropic import adapter as anthropic
 from gateway.providers.azure import adapter as azure
 from gateway.providers.base import ChatAdapter
@@ -21,6 +21,8 @@ ADAPTERS: dict[str, ChatAdapter] = {a.name: a for a in _ALL}
 
 if sorted(ADAPTERS) != sorted(WIRE_FORMATS):
     raise ImportError(f"adapters {sorted(ADAPTERS)} do not match the config's wire formats {sorted(WIRE_FORMATS)}")
+if {a.name for a in _ALL if not a.capabilities.embeddings} != set(NO_EMBEDDINGS):
+    raise ImportError("the config's NO_EMBEDDINGS does not match the adapters' capabilities")
 
 
 def adapter_for(wire_format: str) -> ChatAdapter:

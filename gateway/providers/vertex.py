@@ -125,4 +125,4 @@ vertex_gemini = EmbeddingsAdapterFunctions("vertex_gemini", Capabilities(embeddi
                                            embeddings_to_upstream, embeddings_from_upstream)
 vertex_anthropic = ChatAdapterFunctions("vertex_anthropic", anthropic_adapter.capabilities, anthropic_to_upstream,
                                         anthropic_adapter.from_upstream, anthropic_error,
-                                        anthropic_adapter.StreamDecoder)
+                                        anthropic_adapter.StreamDecoder, native_format="anthropic")

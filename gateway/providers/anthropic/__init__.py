@@ -11,4 +11,4 @@ from gateway.providers.base import Capabilities, ChatAdapterFunctions
 __all__ = ["adapter"]
 
 adapter = ChatAdapterFunctions("anthropic", Capabilities(embeddings=False, n_choices=False), to_upstream, from_upstream,
-                               error_from_upstream, StreamDecoder)
+                               error_from_upstream, StreamDecoder, native_format="anthropic")
