@@ -277,7 +277,11 @@ SECTIONS: tuple[Section, ...] = (
               "creating, changing and revoking keys and teams."),
     )),
     Section("housekeeping", "Work one replica does at a time under a Redis lease: provider health probes that "
-            "feed the breakers, the token-inflation watch, the spend samples of the dashboard.",
+            "feed the breakers, the token-inflation watch, the spend samples of the dashboard. A provider's probe "
+            "is one free GET its adapter names (`health_probe`): the model listing for OpenAI-compatible, Azure, "
+            "Anthropic and Gemini providers, `ListAsyncInvokes` for Bedrock, the location's endpoint listing for "
+            "Vertex. A 2xx closes a half-open breaker; a network failure, 5xx or 429 counts as a failure; any "
+            "other answer (401, 403, 404) tells nothing.",
             _fields(Housekeeping, [
         ("interval_s", "seconds", "How often."),
         ("probe_timeout_s", "seconds", "One health probe's timeout."),

@@ -10,35 +10,19 @@ import os
 import socket
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
-from urllib.parse import quote
 
 from gateway import __version__
-from gateway.config import Provider
 from gateway.observe.log import get_logger
 from gateway.ops import series
 from gateway.ops.inflation import InflationWatch, gauge_values, read_alerts
 from gateway.ops.spend import today
+from gateway.providers import adapter_for
 from gateway.routing.classify import weights_info
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import Gateway
 
 LEASE = "housekeeping"
-
-
-def probe_target(provider: Provider) -> tuple[str, dict[str, str]]:
-    """A cheap, free request that shows a provider answers: its model listing."""
-    key = provider.api_key or ""
-    base = provider.base_url
-    if provider.format == "anthropic":
-        url = base + ("/models" if base.endswith("/v1") else "/v1/models")
-        return url, {"x-api-key": key, "anthropic-version": "2023-06-01"}
-    if provider.format == "gemini":
-        url = base + ("/models" if base.endswith(("/v1beta", "/v1")) else "/v1beta/models")
-        return url, {"x-goog-api-key": key}
-    if provider.format == "azure":
-        return f"{base}/openai/models?api-version={quote(provider.api_version or '', safe='')}", {"api-key": key}
-    return base + "/models", ({"authorization": f"Bearer {key}"} if key else {})
 
 
 def probe_outcome(status: int | None) -> str:
@@ -93,15 +77,18 @@ class Housekeeper:
         await self.gw.state.ops.drop_replicas([self.replica])
 
     async def probe_providers(self) -> None:
-        """Probe each provider once; open breakers past their cooldown close on a healthy answer,
+        """Probe each provider once (its adapter's `health_probe`); open breakers past their cooldown close on a healthy answer,
         and failures count toward opening closed ones, before users meet them."""
         deps_by_provider: dict[str, list[str]] = {}
         for dep in self.gw.config.deployments.values():
             deps_by_provider.setdefault(dep.provider.name, []).append(dep.name)
         for name, deps in deps_by_provider.items():
-            url, headers = probe_target(self.gw.config.providers[name])
-            status = await self.gw.upstream.probe(url, headers, self.cfg.probe_timeout_s,
-                                                  self.gw.config.providers[name].egress)
+            provider = self.gw.config.providers[name]
+            target = adapter_for(provider.format).health_probe(provider)
+            if target is None:
+                continue
+            url, headers = target
+            status = await self.gw.upstream.probe(url, headers, self.cfg.probe_timeout_s, provider.egress)
             outcome = probe_outcome(status)
             if outcome == "neutral":
                 continue

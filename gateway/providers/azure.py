@@ -6,8 +6,8 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from gateway.config import Deployment
-from gateway.providers.base import UpstreamRequest, encode, json_headers
+from gateway.config import Deployment, Provider
+from gateway.providers.base import ProbeTarget, UpstreamRequest, encode, json_headers, key_headers
 from gateway.providers.openai import adapter as openai_adapter
 from gateway.providers.openai import apply_quirks
 
@@ -30,5 +30,12 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     return UpstreamRequest(_deployment_url(dep, "embeddings"), json_headers(dep, "api-key"), encode(payload))
 
 
-# OpenAI's answers, errors and stream; its own URLs and key header.
-adapter = replace(openai_adapter, name="azure", to_upstream=to_upstream, embeddings_to_upstream=embeddings_to_upstream)
+def health_probe(provider: Provider) -> ProbeTarget:
+    """The resource's model listing."""
+    return (f"{provider.base_url}/openai/models?api-version={quote(provider.api_version or '', safe='')}",
+            key_headers(provider, "api-key"))
+
+
+# OpenAI's answers, errors and stream; its own URLs, key header and listing.
+adapter = replace(openai_adapter, name="azure", to_upstream=to_upstream, embeddings_to_upstream=embeddings_to_upstream,
+                  health_probe=health_probe)

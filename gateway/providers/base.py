@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import orjson
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Provider
 from gateway.errors import bad_request
 from gateway.net.sse import SSEParser
 from gateway.pricing import Usage
@@ -69,15 +69,31 @@ def for_format(body: dict[str, Any], native_format: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != NATIVE}
 
 
+def key_headers(provider: Provider, key_header: str, key_prefix: str = "",
+                fixed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The `fixed` headers, the provider key in `key_header` (when one is configured), then the
+    provider's configured headers, which win."""
+    headers = dict(fixed or {})
+    if provider.api_key:
+        headers[key_header] = key_prefix + provider.api_key
+    headers.update(provider.headers)
+    return headers
+
+
 def json_headers(dep: Deployment, key_header: str, key_prefix: str = "",
                  fixed: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A JSON request's headers: the `fixed` ones, the provider key in `key_header` (when one is
-    configured), then the provider's configured headers, which win."""
-    headers = {"content-type": "application/json", **(fixed or {})}
-    if dep.provider.api_key:
-        headers[key_header] = key_prefix + dep.provider.api_key
-    headers.update(dep.provider.headers)
-    return headers
+    """A JSON request's headers: `key_headers` after the content type."""
+    return key_headers(dep.provider, key_header, key_prefix, {"content-type": "application/json", **(fixed or {})})
+
+
+ProbeTarget = tuple[str, dict[str, str]]
+"""A health probe: the URL and headers of one GET that costs nothing and shows the provider
+answers (a model listing where there is one)."""
+
+
+def no_health_probe(provider: Provider) -> ProbeTarget | None:
+    """For a wire format with no such call: the housekeeper does not probe it."""
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -249,6 +265,7 @@ class ChatAdapter(Protocol):
     StreamDecoder: StreamDecoderFactory
     stream_framing: Callable[[], StreamFraming]  # a new one per stream
     native_format: str  # the inbound API whose own fields (NATIVE) it sends as they came; "" none
+    health_probe: Callable[[Provider], ProbeTarget | None]  # the housekeeper's probe of a provider
 
     def to_upstream(self, chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
         """The provider request for an OpenAI chat body; a 400 `GatewayError` when it cannot be expressed."""
@@ -288,6 +305,7 @@ class ChatAdapterFunctions:
     StreamDecoder: StreamDecoderFactory
     stream_framing: Callable[[], StreamFraming] = field(default=SSEParser, kw_only=True)
     native_format: str = field(default="", kw_only=True)
+    health_probe: Callable[[Provider], ProbeTarget | None] = field(default=no_health_probe, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ from typing import Any, Mapping
 
 import orjson
 
-from gateway.config import Deployment, Quirks
+from gateway.config import Deployment, Provider, Quirks
 from gateway.pricing import Usage, estimate_tokens
 from gateway.providers.base import (
     Capabilities,
     EmbeddingsAdapterFunctions,
+    ProbeTarget,
     StreamError,
     UpstreamError,
     UpstreamRequest,
@@ -23,6 +24,7 @@ from gateway.providers.base import (
     encode,
     error_message,
     json_headers,
+    key_headers,
     upstream_error,
 )
 from gateway.providers.embeddings import encode as encode_vector
@@ -47,6 +49,11 @@ def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
 
 def _headers(dep: Deployment) -> dict[str, str]:
     return json_headers(dep, "authorization", "Bearer ")
+
+
+def health_probe(provider: Provider) -> ProbeTarget:
+    """The model listing, `GET {base}/models`, which every OpenAI-compatible server has."""
+    return provider.base_url + "/models", key_headers(provider, "authorization", "Bearer ")
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
@@ -195,4 +202,4 @@ def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str)
 
 adapter = EmbeddingsAdapterFunctions("openai", Capabilities(embeddings=True, n_choices=True),
                                      to_upstream, from_upstream, error_from_upstream, StreamDecoder,
-                                     embeddings_to_upstream, embeddings_from_upstream)
+                                     embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe)

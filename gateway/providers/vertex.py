@@ -21,14 +21,14 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Provider
 from gateway.errors import bad_request
 from gateway.pricing import Usage
 from gateway.providers import openai_side
 from gateway.providers.anthropic import adapter as anthropic_adapter
 from gateway.providers.anthropic.request import message_body
-from gateway.providers.base import (Capabilities, ChatAdapterFunctions, EmbeddingsAdapterFunctions, UpstreamError,
-                                    UpstreamRequest, encode)
+from gateway.providers.base import (Capabilities, ChatAdapterFunctions, EmbeddingsAdapterFunctions, ProbeTarget,
+                                    UpstreamError, UpstreamRequest, encode)
 from gateway.providers.embeddings import embeddings_body
 from gateway.providers.gemini import adapter as gemini_adapter
 from gateway.providers.gemini.request import EMBEDDING_FIELDS, generate_body
@@ -36,26 +36,42 @@ from gateway.providers.gemini.request import EMBEDDING_FIELDS, generate_body
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 
-def model_url(dep: Deployment, publisher: str, method: str) -> str:
-    """The model's method URL; a base URL that already names the API version keeps it."""
-    vertex = dep.provider.vertex
+def location_url(provider: Provider) -> str:
+    """`{base}/v1/projects/{project}/locations/{location}`; a base URL that already names the API
+    version keeps it."""
+    vertex = provider.vertex
     assert vertex is not None, "a vertex_* provider always has its Vertex settings (config/vertex.py)"
-    base = dep.provider.base_url
+    base = provider.base_url
     api = base if base.endswith(("/v1", "/v1beta1")) else base + "/v1"
-    return (f"{api}/projects/{quote(vertex.project, safe='')}/locations/{quote(vertex.location, safe='')}"
-            f"/publishers/{publisher}/models/{quote(dep.upstream, safe='@')}:{method}")
+    return f"{api}/projects/{quote(vertex.project, safe='')}/locations/{quote(vertex.location, safe='')}"
 
 
-def bearer_headers(dep: Deployment, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """JSON headers with the current access token (none yet: sent without, and Vertex's 401 says
-    so), then the provider's configured headers, which win."""
-    provider = dep.provider
+def model_url(dep: Deployment, publisher: str, method: str) -> str:
+    """The model's method URL."""
+    return f"{location_url(dep.provider)}/publishers/{publisher}/models/{quote(dep.upstream, safe='@')}:{method}"
+
+
+def token_headers(provider: Provider, fixed: Mapping[str, str]) -> dict[str, str]:
+    """`fixed`, the current access token (none yet: sent without, and Vertex's 401 says so), then
+    the provider's configured headers, which win."""
     token = provider.api_key or (provider.vertex.token.value if provider.vertex else "")
-    headers = {"content-type": "application/json", **(extra or {})}
+    headers = dict(fixed)
     if token:
         headers["authorization"] = "Bearer " + token
     headers.update(provider.headers)
     return headers
+
+
+def bearer_headers(dep: Deployment, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A JSON request's headers with the access token."""
+    return token_headers(dep.provider, {"content-type": "application/json", **(extra or {})})
+
+
+def health_probe(provider: Provider) -> ProbeTarget:
+    """Vertex has no model listing per location; its free regional GET is the project's endpoint
+    listing (one item), which answers 200 to a token with `aiplatform.endpoints.list` (the Vertex
+    AI User role has it) and 403 without (neutral)."""
+    return location_url(provider) + "/endpoints?pageSize=1", token_headers(provider, {})
 
 
 def gemini_to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
@@ -122,7 +138,8 @@ def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str)
 vertex_gemini = EmbeddingsAdapterFunctions("vertex_gemini", Capabilities(embeddings=True, n_choices=True),
                                            gemini_to_upstream, gemini_adapter.from_upstream,
                                            gemini_adapter.error_from_upstream, gemini_adapter.StreamDecoder,
-                                           embeddings_to_upstream, embeddings_from_upstream)
+                                           embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe)
 vertex_anthropic = ChatAdapterFunctions("vertex_anthropic", anthropic_adapter.capabilities, anthropic_to_upstream,
                                         anthropic_adapter.from_upstream, anthropic_error,
-                                        anthropic_adapter.StreamDecoder, native_format="anthropic")
+                                        anthropic_adapter.StreamDecoder, native_format="anthropic",
+                                        health_probe=health_probe)

@@ -297,6 +297,10 @@ async def messages(request: Request, state: SimState, reshape: Callable[[Any], A
     return stream_response(stream_events(mid, ask, out, seed=state.seed, thought=thought), knobs, garbage)
 
 
-def models_list(names: list[str]) -> Response:
+def models_list(request: Request, names: list[str]) -> Response:
+    """GET /v1/models, behind the same door as the calls."""
+    denied = _key_check(request)
+    if denied is not None:
+        return denied
     data = [{"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"} for n in names]
     return json_response({"data": data, "has_more": False, "first_id": names[0] if names else None, "last_id": names[-1] if names else None})

@@ -98,8 +98,11 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
 
     async def list_models(request: Request) -> Response:
         if "anthropic-version" in request.headers:
-            return anthropic_format.models_list(names())
-        return openai_format.models_list(names())
+            return anthropic_format.models_list(request, names())
+        return openai_format.models_list(request, names())
+
+    async def azure_models(request: Request) -> Response:
+        return openai_format.models_list(request, names(), azure=True)
 
     async def messages(request: Request) -> Response:
         return await anthropic_format.messages(request, state)
@@ -108,17 +111,23 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         return await gemini_format.dispatch(request, state)
 
     async def gemini_models(request: Request) -> Response:
-        return gemini_format.models_list(names())
+        return gemini_format.models_list(request, names())
 
     async def converse(request: Request) -> Response:
         return await bedrock_format.converse(request, state, stream=False)
 
     async def converse_stream(request: Request) -> Response:
         return await bedrock_format.converse(request, state, stream=True)
+
+    async def list_async_invokes(request: Request) -> Response:
+        return await bedrock_format.list_async_invokes(request)
     vertex_auth = vertex_format.VertexAuth()
 
     async def vertex(request: Request) -> Response:
         return await vertex_format.dispatch(request, state, vertex_auth)
+
+    async def vertex_endpoints(request: Request) -> Response:
+        return vertex_format.list_endpoints(request, vertex_auth)
 
     async def oauth_token(request: Request) -> Response:
         return await vertex_format.token(request, vertex_auth)
@@ -142,6 +151,7 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/messages", messages, methods=["POST"]),
+        Route("/openai/models", azure_models, methods=["GET"]),
         Route("/openai/deployments/{deployment}/chat/completions", azure_chat, methods=["POST"]),
         Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
         Route("/v1beta/models", gemini_models, methods=["GET"]),
@@ -149,7 +159,9 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/v1/models/{target:path}", gemini, methods=["POST"]),
         Route("/model/{model:path}/converse", converse, methods=["POST"]),
         Route("/model/{model:path}/converse-stream", converse_stream, methods=["POST"]),
+        Route("/async-invoke", list_async_invokes, methods=["GET"]),
         Route("/v1/projects/{rest:path}", vertex, methods=["POST"]),
+        Route("/v1/projects/{rest:path}", vertex_endpoints, methods=["GET"]),
         Route("/v1beta1/projects/{rest:path}", vertex, methods=["POST"]),
         Route("/token", oauth_token, methods=["POST"]),
         Route("/_sim/vertex", _control(state, put_vertex), methods=["PUT"]),

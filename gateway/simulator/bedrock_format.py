@@ -1,5 +1,6 @@
 """Amazon Bedrock Converse API (`POST /model/{modelId}/converse` and `/converse-stream`), from the
-public API reference, written apart from the gateway's adapter (it imports nothing of it).
+public API reference, written apart from the gateway's adapter (it imports nothing of it); and
+`GET /async-invoke` (ListAsyncInvokes, an empty page), which the gateway's health probe calls.
 
 Auth is checked for its shape, as the other formats check for a key: either a Bedrock API key
 (`Authorization: Bearer <non-empty>`) or an AWS SigV4 header, `AWS4-HMAC-SHA256
@@ -222,3 +223,17 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
     corrupt = bytearray(event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}}))
     corrupt[-1] ^= 0xFF  # garbage_stream: a message whose CRC is wrong
     return stream_response(stream_events(out, state.seed), knobs, bytes(corrupt), media_type=EVENT_STREAM)
+
+
+async def list_async_invokes(request: Request) -> Response:
+    """GET /async-invoke (ListAsyncInvokes): bedrock-runtime's one free listing, which the
+    gateway's health probe calls. The simulator runs no async jobs: an empty page."""
+    problem = auth_problem(request)
+    if problem is not None:
+        kind = "MissingAuthenticationTokenException" if problem.startswith("Missing") else "UnrecognizedClientException"
+        return error(403, problem, kind=kind)
+    size = request.query_params.get("maxResults", "10")
+    if not size.isdigit() or not 1 <= int(size) <= 1000:
+        return error(400, "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "
+                          "Member must have value between 1 and 1000")
+    return json_response({"asyncInvokeSummaries": []})

@@ -293,6 +293,9 @@ async def dispatch(request: Request, state: SimState) -> Response:
     return error(404, f"Method not found: {method}")
 
 
-def models_list(names: list[str]) -> Response:
+def models_list(request: Request, names: list[str]) -> Response:
+    """GET /v1beta/models, with a key as the calls need one."""
+    if not _api_key(request):
+        return _denied()
     models = [{"name": f"models/{n}", "displayName": n, "supportedGenerationMethods": ["generateContent"]} for n in names]
     return json_response({"models": models})

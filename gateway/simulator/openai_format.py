@@ -311,7 +311,17 @@ async def embeddings(request: Request, state: SimState, deployment: str | None =
     return json_response({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
 
-def models_list(names: list[str]) -> Response:
+def models_list(request: Request, names: list[str], azure: bool = False) -> Response:
+    """GET /v1/models, or Azure's GET /openai/models?api-version=…, behind the calls' door."""
+    denied = check_auth(request, azure)
+    if denied is not None:
+        return denied
     created = 1_700_000_000
-    data = [{"id": n, "object": "model", "created": created, "owned_by": "simulator"} for n in names]
+    if azure:
+        if not request.query_params.get("api-version"):
+            return json_response({"error": {"code": "404", "message": "Resource not found"}}, 404)
+        data = [{"id": n, "object": "model", "created_at": created, "status": "succeeded",
+                 "lifecycle_status": "generally-available"} for n in names]
+    else:
+        data = [{"id": n, "object": "model", "created": created, "owned_by": "simulator"} for n in names]
     return json_response({"object": "list", "data": data})

@@ -8,6 +8,8 @@ an OAuth bearer token, plus the service-account token endpoint that issues such 
 - `.../publishers/anthropic/models/{m}:rawPredict` and `:streamRawPredict`: the Messages body
   without `model` and with `"anthropic_version": "vertex-2023-10-16"` (or a dated API version, which
   recent anthropic SDKs send); the Messages answers.
+- `GET /v1/projects/{p}/locations/{l}/endpoints`: ListEndpoints, an empty page (the gateway's
+  health probe).
 - `POST /token`: the OAuth 2.0 JWT-bearer grant (RFC 7523) as Google's token endpoint takes it:
   an RS256 JWT signed by a service account's private key, checked against the public key
   registered for its `iss` (`PUT /_sim/vertex`), with `aud` this URL or Google's, the cloud-platform scope
@@ -105,6 +107,23 @@ def _claude_body(model: str) -> Callable[[Any], Any]:
             raise BadRequest("model: Extra inputs are not permitted")
         return {k: v for k, v in body.items() if k != "anthropic_version"} | {"model": model}
     return reshape
+
+
+LOCATION = re.compile(r"^(?P<project>[^/]+)/locations/(?P<location>[^/]+)/endpoints$")
+
+
+def list_endpoints(request: Request, auth: VertexAuth) -> Response:
+    """GET `projects/{p}/locations/{l}/endpoints` (the gateway's health probe): the simulator
+    deploys no endpoints, and an empty ListEndpointsResponse is `{}` in proto3's JSON."""
+    if LOCATION.match(request.path_params["rest"]) is None:
+        return gemini_format.error(404, f"Unknown Vertex path {request.url.path}")
+    refused = _check(auth)(request)
+    if refused is not None:
+        return refused
+    size = request.query_params.get("pageSize", "0")
+    if not size.isdigit():
+        return gemini_format.error(400, f"Invalid value at 'page_size' (TYPE_INT32), \"{size}\"")
+    return json_response({})
 
 
 async def dispatch(request: Request, state: SimState, auth: VertexAuth) -> Response:

@@ -48,6 +48,21 @@ def test_signature_equals_botocore(url: str, region: str, token: str | None) -> 
     assert "Credential=AKIDEXAMPLE/20260314/" + region + "/bedrock/aws4_request" in ours["authorization"]
 
 
+def test_the_health_probe_get_is_signed_as_botocore_signs_it() -> None:
+    """The housekeeper's GET /async-invoke: no body, a query string, the same signature as botocore's."""
+    url = "https://bedrock-runtime.us-east-1.amazonaws.com/async-invoke?maxResults=1"
+    ours = sign("GET", url, {}, b"", region="us-east-1", access_key="AKIDEXAMPLE",
+                secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now=NOW.timestamp())
+    request = AWSRequest(method="GET", url=url, data=b"", headers={})
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "bedrock",
+                  "us-east-1").add_auth(request)
+    assert ours["authorization"] == request.headers["authorization"]
+    target = adapter.health_probe(_dep(None, AwsAuth("us-east-1", "AKID", "secret")).provider)
+    assert target is not None and target[0].endswith("/async-invoke?maxResults=1")
+    assert target[1]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKID/")
+
+
 def test_host_is_what_the_pool_sends() -> None:
     assert host_of("https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse") == \
         "bedrock-runtime.us-east-1.amazonaws.com"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gateway.providers.anthropic.request import error_from_upstream, to_upstream
+from gateway.providers.anthropic.request import error_from_upstream, health_probe, to_upstream
 from gateway.providers.anthropic.response import from_upstream
 from gateway.providers.anthropic.stream import StreamDecoder
 from gateway.providers.base import Capabilities, ChatAdapterFunctions
@@ -11,4 +11,5 @@ from gateway.providers.base import Capabilities, ChatAdapterFunctions
 __all__ = ["adapter"]
 
 adapter = ChatAdapterFunctions("anthropic", Capabilities(embeddings=False, n_choices=False), to_upstream, from_upstream,
-                               error_from_upstream, StreamDecoder, native_format="anthropic")
+                               error_from_upstream, StreamDecoder, native_format="anthropic",
+                               health_probe=health_probe)

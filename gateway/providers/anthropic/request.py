@@ -37,12 +37,13 @@ from typing import Any, Mapping
 
 import orjson
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
 from gateway.providers.anthropic import structured
 from gateway.providers.base import (
     NATIVE,
+    ProbeTarget,
     UpstreamError,
     UpstreamRequest,
     as_item,
@@ -51,6 +52,7 @@ from gateway.providers.base import (
     as_strings,
     encode,
     json_headers,
+    key_headers,
     upstream_error,
 )
 from gateway.providers.json_mode import json_instruction
@@ -69,6 +71,13 @@ HANDLED = frozenset({
 
 def _url(base: str) -> str:
     return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+def health_probe(provider: Provider) -> ProbeTarget:
+    """The model listing, `GET /v1/models`."""
+    base = provider.base_url
+    return base + ("/models" if base.endswith("/v1") else "/v1/models"), key_headers(provider, "x-api-key",
+                                                                                      fixed=VERSION_HEADER)
 
 
 def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import hmac
 import time
 from urllib.parse import quote, urlsplit
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Provider
 
 SERVICE = "bedrock"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -74,18 +74,22 @@ def sign(method: str, url: str, headers: dict[str, str], body: bytes, *, region:
     return out
 
 
-def request_headers(dep: Deployment, url: str, body: bytes, accept: str) -> dict[str, str]:
-    """The headers of one Bedrock call: the API key as a bearer token, else a SigV4 signature
-    (when the provider has neither, as for a local server, no authorization at all). The
-    provider's configured headers are added unsigned."""
-    provider = dep.provider
-    headers = {"content-type": "application/json", "accept": accept}
+def authorized(provider: Provider, method: str, url: str, headers: dict[str, str], body: bytes,
+               unsigned: dict[str, str]) -> dict[str, str]:
+    """`headers` with the API key as a bearer token, else a SigV4 signature over them (when the
+    provider has neither, as for a local server, no authorization at all); then the `unsigned`
+    ones and the provider's configured headers, which are not signed."""
     aws = provider.aws
     if provider.api_key:
-        headers["authorization"] = "Bearer " + provider.api_key
+        headers = {**headers, "authorization": "Bearer " + provider.api_key}
     elif aws is not None and aws.access_key_id and aws.secret_access_key:
-        headers = sign("POST", url, {"content-type": "application/json"}, body, region=aws.region,
-                       access_key=aws.access_key_id, secret_key=aws.secret_access_key,
-                       session_token=aws.session_token) | {"accept": accept}
+        headers = sign(method, url, headers, body, region=aws.region, access_key=aws.access_key_id,
+                       secret_key=aws.secret_access_key, session_token=aws.session_token)
+    headers = {**headers, **unsigned}
     headers.update(provider.headers)
     return headers
+
+
+def request_headers(dep: Deployment, url: str, body: bytes, accept: str) -> dict[str, str]:
+    """The headers of one Bedrock call (a JSON POST)."""
+    return authorized(dep.provider, "POST", url, {"content-type": "application/json"}, body, {"accept": accept})

@@ -34,10 +34,11 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
 from gateway.providers.base import (
+    ProbeTarget,
     UpstreamError,
     UpstreamRequest,
     as_item,
@@ -47,7 +48,7 @@ from gateway.providers.base import (
     encode,
     upstream_error,
 )
-from gateway.providers.bedrock.auth import request_headers
+from gateway.providers.bedrock.auth import authorized, request_headers
 from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema, json_instruction
 
 HANDLED = frozenset({
@@ -61,6 +62,13 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 def model_url(dep: Deployment, stream: bool) -> str:
     return f"{dep.provider.base_url}/model/{quote(dep.upstream, safe='')}/{'converse-stream' if stream else 'converse'}"
+
+
+def health_probe(provider: Provider) -> ProbeTarget:
+    """bedrock-runtime has no model listing; its one free GET is ListAsyncInvokes, which answers
+    200 (an empty page) with the right credentials, or 403 without that permission (neutral)."""
+    url = provider.base_url + "/async-invoke?maxResults=1"
+    return url, authorized(provider, "GET", url, {}, b"", {"accept": "application/json"})
 
 
 def _block(part: Any, where: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from gateway.providers.gemini.request import (
     embeddings_from_upstream,
     embeddings_to_upstream,
     error_from_upstream,
+    health_probe,
     to_upstream,
 )
 from gateway.providers.gemini.response import from_upstream
@@ -19,4 +20,4 @@ __all__ = ["adapter"]
 # `n` becomes `candidateCount`, so several choices come from one call.
 adapter = EmbeddingsAdapterFunctions("gemini", Capabilities(embeddings=True, n_choices=True),
                                      to_upstream, from_upstream, error_from_upstream, StreamDecoder,
-                                     embeddings_to_upstream, embeddings_from_upstream)
+                                     embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe)

@@ -37,11 +37,12 @@ from urllib.parse import quote, urlparse
 
 import orjson
 
-from gateway.config import Deployment
+from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.pricing import Usage
 from gateway.providers import openai_side
 from gateway.providers.base import (
+    ProbeTarget,
     UpstreamError,
     UpstreamRequest,
     as_count,
@@ -51,6 +52,7 @@ from gateway.providers.base import (
     as_strings,
     encode,
     json_headers,
+    key_headers,
     upstream_error,
 )
 from gateway.providers.embeddings import embeddings_body
@@ -237,6 +239,11 @@ def generate_body(chat: dict[str, Any], dep: Deployment) -> dict[str, Any]:
     if config:
         body["generationConfig"] = config
     return body
+
+
+def health_probe(provider: Provider) -> ProbeTarget:
+    """The model listing, `GET /v1beta/models`."""
+    return _api_base(provider.base_url) + "/models", key_headers(provider, "x-goog-api-key")
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
