@@ -113,3 +113,15 @@ def test_check_config_warns_about_unset_keys(tmp_path: Path, capsys: pytest.Capt
     monkeypatch.delenv("OPENAI_API_KEY")
     assert cli_main(["check-config", str(STARTER)]) == 0
     assert "`gateway serve` would stop: " in capsys.readouterr().err
+
+
+def test_an_optional_vertex_provider_without_sign_in_is_left_out(tmp_path: Path) -> None:
+    doc = DOC.replace("  claude: {primary: b-big}\n", "").replace(
+        "models:\n", "  g: {format: vertex_gemini, project: p, location: us-central1, optional: true}\nmodels:\n"
+        "  g-flash: {provider: g, upstream: gemini-2.5-flash, price: {input: 0.3, output: 2.5}}\n", 1)
+    path = write(tmp_path, doc)
+    cfg = load_config(path, {"A_KEY": "x", "B_KEY": "y"})
+    assert sorted(cfg.providers) == ["a", "b"] and "g-flash" not in cfg.deployments
+    assert any("provider g left out (GOOGLE_APPLICATION_CREDENTIALS is not set)" in w for w in cfg.warnings)
+    with pytest.raises(ConfigError, match="providers.g.api_key_env: .*Vertex needs api_key_env"):
+        load_config(write(tmp_path, doc.replace(", optional: true}", "}")), {"A_KEY": "x", "B_KEY": "y"})

@@ -32,7 +32,7 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bo
                         "quirks", "proxy", "ca_file", "max_connections", "optional", *AWS_FIELDS} | VERTEX_FIELDS)
     optional = _bool(r, doc, "optional", path, False)
     fmt = r.string(doc, "format", path, choices=WIRE_FORMATS)
-    vertex = parse_vertex(r, doc, path, fmt, env, need_keys)
+    vertex = parse_vertex(r, doc, path, fmt, env, need_keys, optional)
     base_url = r.string(doc, "base_url", path, default_base_url(vertex.location) if vertex else None).rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise r.fail(f"{path}.base_url", base_url, "expected an http:// or https:// URL")

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.config.model import Vertex
+from gateway.config.model import LeftOut, Vertex
 from gateway.config.reader import Reader
 
 VERTEX_FIELDS = {"project", "location", "credentials_file"}
@@ -48,9 +48,11 @@ def read_service_account(path: str) -> dict[str, Any]:
 
 
 def parse_vertex(r: Reader, doc: dict[str, Any], path: str, fmt: str, env: dict[str, str],
-                 need_keys: bool = True) -> Vertex | None:
+                 need_keys: bool = True, optional: bool = False) -> Vertex | None:
     """The Vertex fields of a `vertex_*` provider (None for other formats, which may not have them).
-    `need_keys=False` (the CLI reading a config): no sign-in is required nor its key file read."""
+    `need_keys=False` (the CLI reading a config): no sign-in is required nor its key file read.
+    An `optional` provider with no way to sign in (no token variable, no key file, no
+    GOOGLE_APPLICATION_CREDENTIALS) is left out (LeftOut)."""
     if not fmt.startswith("vertex_"):
         extra = sorted(VERTEX_FIELDS & set(doc))
         if extra:
@@ -66,6 +68,8 @@ def parse_vertex(r: Reader, doc: dict[str, Any], path: str, fmt: str, env: dict[
                      "not both")
     if creds is None and doc.get("api_key_env") is None:
         creds = env.get("GOOGLE_APPLICATION_CREDENTIALS") or None
+        if creds is None and need_keys and optional:
+            raise LeftOut("GOOGLE_APPLICATION_CREDENTIALS")
         if creds is None and need_keys:
             raise r.fail(f"{path}.api_key_env", None, "Vertex needs api_key_env (an access token) or "
                          "credentials_file (a service-account key; GOOGLE_APPLICATION_CREDENTIALS also works)")
