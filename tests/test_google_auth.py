@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.config import Provider, Vertex
-from gateway.net.google_auth import SCOPE, TokenError, TokenRefresher, _grant, signed_assertion
+from gateway.net.google_auth import SCOPE, TokenError, TokenRefresher, _grant, _token_request, signed_assertion
 from gateway.net.upstream import Upstream
 from gateway.simulator.vertex_format import VertexAuth, verify_assertion
 from gateway.state.engine import free_port
@@ -75,3 +75,16 @@ async def test_refresher_backs_off_while_the_endpoint_is_away(tmp_path: Path) ->
         assert 0 < await refresher.refresh_due() <= 1.0  # retried in a second, then 2, 4 ... up to a minute
     finally:
         await upstream.close()
+
+
+async def test_metadata_server_tokens_are_a_direct_get_with_the_flavor_header(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment never carries the metadata server's link-local call."""
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    provider = Provider(name="v", format="vertex_gemini", base_url="http://127.0.0.1:1", api_key_env=None,
+                        vertex=Vertex("p", "global", metadata_host="169.254.169.254"))
+    req, egress = await _token_request(provider)
+    assert req.method == "GET" and req.body == b""
+    assert req.url == "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"
+    assert req.headers["metadata-flavor"] == "Google" and egress.proxy == ""
+    assert TokenRefresher([provider], Upstream()).providers == [provider]

@@ -1,6 +1,7 @@
 """Vertex AI end to end: the openai SDK → the gateway → the simulator's Vertex paths, Claude on
 Vertex signed in with a static access token, Gemini on Vertex with a service-account key whose
-tokens the gateway gets from the simulator's token endpoint (RS256 checked there) and renews."""
+tokens the gateway gets from the simulator's token endpoint (RS256 checked there) and renews, and
+Gemini again with the tokens of the simulator's metadata server (GKE workload identity)."""
 
 from __future__ import annotations
 
@@ -58,8 +59,11 @@ providers:
                   api_key_env: VERTEX_ACCESS_TOKEN}}
   vertex-gemini: {{format: vertex_gemini, project: proj-1, location: global, base_url: "{sim.url}",
                   credentials_file: "{key_file}"}}
+  vertex-pod: {{format: vertex_gemini, project: proj-1, location: us-central1, base_url: "{sim.url}",
+               metadata_server: true}}
 models:
 {models}
+  gemini-pod: {{provider: vertex-pod, upstream: gemini-2.5-flash, price: {{input: 0.3, output: 2.5}}}}
   embed-vertex: {{provider: vertex-gemini, upstream: text-embedding-005, kind: embedding, price: {{input: 0.025}}}}
 routes:
   auto: {{primary: gemini-vertex, fallbacks: [claude-vertex]}}
@@ -74,7 +78,8 @@ def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory)
     key_file, public = _key_file(tmp, sim)
     # strict from the start: only the static token and the tokens /token issues open the model paths
     _sim_vertex(sim, {"tokens": [STATIC_TOKEN], "service_accounts": {EMAIL: public}, "token_ttl_s": TOKEN_TTL_S})
-    with start_gateway(tmp, config(sim, key_file), redis_url, env={"VERTEX_ACCESS_TOKEN": STATIC_TOKEN}) as proc:
+    env = {"VERTEX_ACCESS_TOKEN": STATIC_TOKEN, "GCE_METADATA_HOST": sim.url.removeprefix("http://")}
+    with start_gateway(tmp, config(sim, key_file), redis_url, env=env) as proc:
         yield proc
 
 
@@ -175,6 +180,19 @@ def test_service_account_tokens_are_renewed_and_never_logged(client: openai.Open
     log = "\n".join(gateway.log_lines())
     assert "vertex_token_renewed" in log
     assert "ya29." not in log and "PRIVATE KEY" not in log
+
+
+def test_a_pod_signs_in_with_the_metadata_server(client: openai.OpenAI, gateway: Proc, sim: Proc) -> None:
+    """`metadata_server: true`: the workers take the pod's service-account tokens from the metadata
+    server (GCE_METADATA_HOST here), renew them, and never log them."""
+    first = _sim_vertex(sim)["metadata_grants"]
+    assert first >= 1  # each worker's token at start
+    wait_for(lambda: _sim_vertex(sim)["metadata_grants"] > first, timeout=TOKEN_TTL_S * 3)  # renewed
+    raw = client.chat.completions.with_raw_response.create(model="gemini-pod", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content and raw.headers["x-gateway-provider"] == "vertex-pod"
+    lines = gateway.log_lines()
+    assert any("vertex_token_renewed" in line and "vertex-pod" in line for line in lines)
+    assert not any("ya29." in line for line in lines)
 
 
 def test_a_refused_token_is_a_502_in_the_openai_shape(client: openai.OpenAI, sim: Proc) -> None:

@@ -68,11 +68,14 @@ class AccessToken:
 @dataclass(frozen=True, slots=True)
 class Vertex:
     """Where a Google Vertex AI provider's models live, and how it signs in: the access token in
-    `api_key_env`, or (`credentials_file` set) a service-account key exchanged for tokens."""
+    `api_key_env`, a service-account key exchanged for tokens (`credentials_file`), or the
+    tokens of the machine's or pod's own service account from the metadata server
+    (`metadata_host` set: GKE workload identity, Compute Engine, Cloud Run)."""
 
     project: str
     location: str
     credentials_file: str | None = None
+    metadata_host: str | None = None
     token: AccessToken = field(default_factory=AccessToken, compare=False, repr=False)
 
 

@@ -198,6 +198,10 @@ SECTIONS: tuple[Section, ...] = (
         Field("credentials_file", "path", "GOOGLE_APPLICATION_CREDENTIALS", "`vertex_*` only: a service-account "
               "key file; the gateway exchanges it for access tokens and renews them. Instead of `api_key_env`, "
               "which then holds an access token (e.g. `gcloud auth print-access-token`; it is not renewed)."),
+        Field("metadata_server", "bool", "false", "`vertex_*` only: sign in as the machine's or pod's own service "
+              "account, with tokens from the metadata server (GKE workload identity, Compute Engine, Cloud Run; "
+              "`GCE_METADATA_HOST` overrides the host), renewed like a key file's. Instead of `api_key_env` and "
+              "`credentials_file`."),
         Field("headers", "mapping", "{}", "Extra headers sent on every call."),
         Field("max_retries", "integer", model_default(Provider, "max_retries"), "How many more times one request may call a "
               "deployment of this provider after it failed, when the whole chain is retried after a backoff "

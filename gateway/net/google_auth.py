@@ -1,5 +1,5 @@
 """Service-account sign-in for Vertex AI: each worker keeps an OAuth access token per provider
-whose config names a key file, renewed in the background before it expires.
+whose config names a key file or the metadata server, renewed in the background before it expires.
 
 The grant is OAuth 2.0's JWT bearer (RFC 7523) as Google documents it for server-to-server
 apps: a JWT `{iss: client_email, scope: cloud-platform, aud: token_uri, iat, exp <= iat + 1 h}`
@@ -9,6 +9,10 @@ HTTP client with the provider's egress (proxy, CA bundle), like its model calls.
 read again at each renewal (a rotated key is picked up) and never logged; signing and the file
 read run in a thread, off the event loop. No request waits for a token: the adapter reads the
 last one from `provider.vertex.token` (gateway/config/model.py AccessToken).
+
+With `metadata_server: true` the token is the machine's or pod's own service account's, from
+`GET http://{host}/computeMetadata/v1/instance/service-accounts/default/token` with
+`Metadata-Flavor: Google` (GKE workload identity, Compute Engine, Cloud Run), never through a proxy.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import orjson
 
 from gateway.config import Provider
 from gateway.config.vertex import read_service_account
+from gateway.net.egress import Egress
 from gateway.net.upstream import Upstream
 from gateway.observe.log import get_logger
 from gateway.providers import UpstreamError, UpstreamRequest
@@ -34,6 +39,8 @@ LIFETIME_S = 3600  # the longest assertion Google takes
 RENEW_BEFORE_S = 300.0  # renew this long before expiry (half the lifetime for shorter tokens)
 MAX_BACKOFF_S = 60.0
 FIRST_WAIT_S = 10.0  # how long a starting worker waits for its first tokens
+METADATA_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+METADATA_EGRESS = Egress(proxy="")  # the metadata server is link-local: never through a proxy
 
 
 class TokenError(Exception):
@@ -72,13 +79,24 @@ def _grant(path: str) -> tuple[str, bytes]:
     return account["token_uri"], body.encode()
 
 
+async def _token_request(provider: Provider) -> tuple[UpstreamRequest, Egress]:
+    """The metadata server's GET, or the key file's signed grant."""
+    vertex = provider.vertex
+    assert vertex is not None and (vertex.credentials_file or vertex.metadata_host)
+    if vertex.metadata_host:
+        url = f"http://{vertex.metadata_host}{METADATA_TOKEN_PATH}"
+        return UpstreamRequest(url, {"metadata-flavor": "Google", "accept": "application/json"}, b"", "GET"), \
+            METADATA_EGRESS
+    uri, body = await asyncio.to_thread(_grant, vertex.credentials_file or "")
+    headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
+    return UpstreamRequest(uri, headers, body), provider.egress
+
+
 async def fetch_token(upstream: Upstream, provider: Provider) -> tuple[str, float]:
     """A new access token and its lifetime in seconds; TokenError when there is none."""
-    assert provider.vertex is not None and provider.vertex.credentials_file
-    uri, body = await asyncio.to_thread(_grant, provider.vertex.credentials_file)
+    req, egress = await _token_request(provider)
     deadline = time.monotonic() + min(provider.timeouts.total_s, 30.0)
-    req = UpstreamRequest(uri, {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}, body)
-    opened = await upstream.open(req, provider.timeouts, deadline, provider.egress)
+    opened = await upstream.open(req, provider.timeouts, deadline, egress)
     if isinstance(opened, UpstreamError):
         raise TokenError(f"token endpoint: {opened.message}")
     data = await upstream.read_body(opened, deadline, 1 << 16)
@@ -101,7 +119,8 @@ class TokenRefresher:
     use meanwhile (until it expires Vertex still takes it)."""
 
     def __init__(self, providers: Iterable[Provider], upstream: Upstream) -> None:
-        self.providers = [p for p in providers if p.vertex is not None and p.vertex.credentials_file]
+        self.providers = [p for p in providers
+                          if p.vertex is not None and (p.vertex.credentials_file or p.vertex.metadata_host)]
         self.upstream = upstream
         self.due: dict[str, float] = {p.name: 0.0 for p in self.providers}  # monotonic time of the next try
         self.failures: dict[str, int] = {p.name: 0 for p in self.providers}

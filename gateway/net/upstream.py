@@ -80,13 +80,14 @@ class Upstream:
 
     async def open(self, req: UpstreamRequest, timeouts: Timeouts, deadline: float,
                    egress: Egress | None = None) -> Opened | UpstreamError:
-        """POST and wait for the status line and headers (the first byte), within the deadline."""
+        """Send (a POST but for `req.method`) and wait for the status line and headers (the first
+        byte), within the deadline."""
         assert self._client is not None, "Upstream.start() was not awaited"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return _network_error("deadline_exceeded", "request deadline passed before the upstream call", 504)
         try:
-            response = await self._client.request("POST", req.url, req.headers, req.body,
+            response = await self._client.request(req.method, req.url, req.headers, req.body,
                                                   connect_timeout=min(timeouts.connect_s, remaining),
                                                   head_timeout=min(timeouts.first_byte_s, remaining), egress=egress)
         except HTTPError as exc:

@@ -26,6 +26,7 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"  # every model call; a GET only for a token from a metadata server
 
 
 @dataclass(slots=True)

@@ -129,6 +129,9 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     async def vertex_endpoints(request: Request) -> Response:
         return vertex_format.list_endpoints(request, vertex_auth)
 
+    async def gce_metadata(request: Request) -> Response:
+        return vertex_format.metadata(request, vertex_auth)
+
     async def oauth_token(request: Request) -> Response:
         return await vertex_format.token(request, vertex_auth)
 
@@ -164,6 +167,7 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/v1/projects/{rest:path}", vertex_endpoints, methods=["GET"]),
         Route("/v1beta1/projects/{rest:path}", vertex, methods=["POST"]),
         Route("/token", oauth_token, methods=["POST"]),
+        Route("/computeMetadata/v1/{rest:path}", gce_metadata, methods=["GET"]),
         Route("/_sim/vertex", _control(state, put_vertex), methods=["PUT"]),
         Route("/_sim/vertex", _control(state, get_vertex), methods=["GET"]),
         Route("/_sim/health", health, methods=["GET"]),

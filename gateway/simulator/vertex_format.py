@@ -10,6 +10,9 @@ an OAuth bearer token, plus the service-account token endpoint that issues such 
   recent anthropic SDKs send); the Messages answers.
 - `GET /v1/projects/{p}/locations/{l}/endpoints`: ListEndpoints, an empty page (the gateway's
   health probe).
+- `GET /computeMetadata/v1/instance/service-accounts/default/token` (and `…/default/`): the
+  metadata server of a GKE pod or Compute Engine machine, which hands out its service account's
+  tokens to a request with `Metadata-Flavor: Google`.
 - `POST /token`: the OAuth 2.0 JWT-bearer grant (RFC 7523) as Google's token endpoint takes it:
   an RS256 JWT signed by a service account's private key, checked against the public key
   registered for its `iss` (`PUT /_sim/vertex`), with `aud` this URL or Google's, the cloud-platform scope
@@ -62,6 +65,7 @@ class VertexAuth:
         self.issued: dict[str, float] = {}  # token → monotonic expiry
         self.grants = 0
         self.refused_grants = 0
+        self.metadata_grants = 0
 
     def configure(self, doc: Any) -> None:
         if not isinstance(doc, dict) or set(doc) - {"tokens", "service_accounts", "token_ttl_s"}:
@@ -80,7 +84,13 @@ class VertexAuth:
 
     def describe(self) -> dict[str, Any]:
         return {"tokens": len(self.tokens), "service_accounts": sorted(self.accounts), "issued": len(self.issued),
-                "grants": self.grants, "refused_grants": self.refused_grants, "token_ttl_s": self.token_ttl_s}
+                "grants": self.grants, "refused_grants": self.refused_grants, "metadata_grants": self.metadata_grants,
+                "token_ttl_s": self.token_ttl_s}
+
+    def issue(self) -> dict[str, Any]:
+        access = "ya29.sim-" + secrets.token_urlsafe(24)
+        self.issued[access] = time.monotonic() + self.token_ttl_s
+        return {"access_token": access, "expires_in": self.token_ttl_s, "token_type": "Bearer"}
 
 
 def _check(auth: VertexAuth) -> Callable[[Request], Response | None]:
@@ -231,6 +241,24 @@ async def token(request: Request, auth: VertexAuth) -> Response:
         auth.refused_grants += 1
         return json_response({"error": "invalid_grant", "error_description": str(exc)}, 400)
     auth.grants += 1
-    access = "ya29.sim-" + secrets.token_urlsafe(24)
-    auth.issued[access] = time.monotonic() + auth.token_ttl_s
-    return json_response({"access_token": access, "expires_in": auth.token_ttl_s, "token_type": "Bearer"})
+    return json_response(auth.issue())
+
+
+METADATA_ACCOUNT = {"aliases": ["default"], "email": "gateway@proj-1.iam.gserviceaccount.com",
+                    "scopes": [CLOUD_PLATFORM]}
+
+
+def metadata(request: Request, auth: VertexAuth) -> Response:
+    """The metadata server's service-account paths (GKE workload identity, Compute Engine):
+    `…/service-accounts/default/` (who it is) and `…/default/token` (a token), only with the
+    `Metadata-Flavor: Google` header, as the real one answers."""
+    flavor = {"metadata-flavor": "Google"}
+    if request.headers.get("metadata-flavor") != "Google":
+        return Response("Missing required header: Metadata-Flavor", 403, flavor, media_type="text/plain")
+    path = request.path_params["rest"]
+    if path == "instance/service-accounts/default/token":
+        auth.metadata_grants += 1
+        return json_response(auth.issue(), headers=flavor)
+    if path in ("instance/service-accounts/default", "instance/service-accounts/default/"):
+        return json_response(METADATA_ACCOUNT, headers=flavor)
+    return Response("Not Found", 404, flavor, media_type="text/plain")

@@ -109,8 +109,24 @@ def test_config_takes_a_service_account_file_or_the_environment_variable(tmp_pat
     assert cfg.providers["v"].vertex.credentials_file == path
 
 
+def test_config_takes_the_metadata_server_of_the_pod_or_machine() -> None:
+    cfg = parse_config(_doc(project="p", location="us-central1", metadata_server=True), "t.yaml", {})
+    vertex = cfg.providers["v"].vertex
+    assert vertex.metadata_host == "metadata.google.internal" and vertex.credentials_file is None
+    assert cfg.providers["v"].api_key is None
+    cfg = parse_config(_doc(project="p", location="us-central1", metadata_server=True), "t.yaml",
+                       {"GCE_METADATA_HOST": "169.254.169.254:8080", "GOOGLE_APPLICATION_CREDENTIALS": "/x.json"})
+    assert cfg.providers["v"].vertex.metadata_host == "169.254.169.254:8080"  # the explicit choice wins over ADC's file
+    cfg = parse_config(_doc(project="p", location="us-central1", metadata_server=False, api_key_env="TOK"), "t.yaml",
+                       {"TOK": "ya29.x"})
+    assert cfg.providers["v"].vertex.metadata_host is None
+
+
 @pytest.mark.parametrize("provider, env, says", [
     ({"project": "p", "location": "us-central1"}, {}, "Vertex needs api_key_env"),
+    ({"project": "p", "location": "us-central1", "metadata_server": True, "api_key_env": "TOK"}, {"TOK": "t"},
+     "providers.v.api_key_env: .*one way to sign in"),
+    ({"project": "p", "location": "us-central1", "metadata_server": "yes"}, {}, "expected true or false"),
     ({"location": "us-central1", "api_key_env": "TOK"}, {"TOK": "t"}, "providers.v.project"),
     ({"project": "p", "location": "US Central", "api_key_env": "TOK"}, {"TOK": "t"}, "expected a Vertex location"),
     ({"project": "p", "location": "us-central1", "api_key_env": "TOK", "credentials_file": "x.json"}, {"TOK": "t"},

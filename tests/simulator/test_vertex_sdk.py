@@ -1,6 +1,6 @@
 """The simulator's Vertex AI paths and token endpoint, driven by the official SDKs: google-genai's
-Vertex client (Gemini), anthropic's AnthropicVertex (Claude) and google-auth's service-account
-credentials (the JWT-bearer grant)."""
+Vertex client (Gemini), anthropic's AnthropicVertex (Claude), google-auth's service-account
+credentials (the JWT-bearer grant) and its Compute Engine credentials (the metadata server)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,23 @@ def test_service_account_token_from_google_auth_opens_vertex(sim: SimServer) -> 
     client = gemini(sim, creds=creds)
     assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
     assert sim.http.get("/_sim/vertex").json()["grants"] == 1
+
+
+def test_metadata_server_token_from_google_auth_opens_vertex(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """google-auth's Compute Engine credentials (what GKE workload identity gives a pod) read the
+    simulator's metadata server: who the account is, then a token Vertex takes."""
+    from google.auth import compute_engine
+    from google.auth.compute_engine import _metadata
+
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", sim.url.removeprefix("http://"))
+    assert sim.http.put("/_sim/vertex", json={"tokens": ["ya29.only-this-static-one"]}).status_code == 200
+    creds = compute_engine.Credentials()
+    creds.refresh(google.auth.transport.requests.Request())
+    assert creds.token.startswith("ya29.sim-") and creds.service_account_email == EMAIL
+    assert gemini(sim, creds=creds).models.generate_content(model="gemini-2.5-flash", contents="hi").text
+    assert sim.http.get("/_sim/vertex").json()["metadata_grants"] == 1
+    refused = sim.http.get("/computeMetadata/v1/instance/service-accounts/default/token")
+    assert refused.status_code == 403 and refused.headers["metadata-flavor"] == "Google"
 
 
 def test_token_endpoint_refuses_a_jwt_signed_by_another_key(sim: SimServer) -> None:
