@@ -105,7 +105,7 @@ def test_admin_and_metrics_sections() -> None:
 @pytest.mark.parametrize("fmt, extra", [
     ("anthropic", {}),
     ("vertex_anthropic", {"project": "p", "location": "us-east5"}),
-    ("bedrock", {"aws_region": "us-east-1"}),
+    ("bedrock_anthropic", {"aws_region": "us-east-1"}),
 ])
 def test_an_embedding_model_on_a_format_without_embeddings_is_refused(fmt: str, extra: dict) -> None:
     doc = base_doc()

@@ -53,5 +53,28 @@ def test_region_is_required_off_the_aws_host_and_aws_fields_only_for_bedrock() -
         parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"})
     doc = doc_with({"api_key_env": None})
     doc["providers"]["sim"]["aws_region"] = "us-east-1"
-    with pytest.raises(ConfigError, match="providers.sim.aws_region: only a `bedrock` provider"):
+    with pytest.raises(ConfigError, match="providers.sim.aws_region: only a Bedrock provider"):
         parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"})
+
+
+@pytest.mark.parametrize("fmt", ["bedrock", "bedrock_anthropic"])
+def test_both_bedrock_formats_share_the_aws_settings(fmt: str) -> None:
+    doc = doc_with({"api_key_env": None, "aws_region": "us-west-2"})
+    doc["providers"]["aws"]["format"] = fmt
+    cfg = parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"})
+    aws = cfg.providers["aws"].aws
+    assert cfg.providers["aws"].format == fmt and (aws.region, aws.access_key_id, aws.secret_access_key) == \
+        ("us-west-2", "a", "s")
+    with pytest.raises(ConfigError, match="providers.aws.aws_access_key_env: environment variable is not set"):
+        parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k"})
+
+
+def test_an_embedding_model_on_bedrock_is_accepted_but_not_on_bedrock_anthropic() -> None:
+    doc = doc_with({"api_key_env": "AWS_BEARER_TOKEN_BEDROCK"})
+    doc["models"]["titan"] = {"provider": "aws", "upstream": "amazon.titan-embed-text-v2:0", "kind": "embedding",
+                              "price": {"input": 0.02}}
+    env = {"SIMULATOR_API_KEY": "k", "AWS_BEARER_TOKEN_BEDROCK": "brk"}
+    assert parse_config(doc, "c.yaml", env).deployments["titan"].kind == "embedding"
+    doc["providers"]["aws"]["format"] = "bedrock_anthropic"
+    with pytest.raises(ConfigError, match="models.titan.kind: .*Claude on Bedrock has no embeddings"):
+        parse_config(doc, "c.yaml", env)

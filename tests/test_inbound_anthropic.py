@@ -227,6 +227,24 @@ def test_claude_on_vertex_gets_the_client_body_too() -> None:
     assert NATIVE.encode() not in upstream.body
 
 
+def test_claude_on_bedrock_gets_the_client_body_too() -> None:
+    """Claude Code pointed at a bedrock_anthropic model (InvokeModel) keeps its thinking, cache
+    points and server tools; its betas go in the body, as the anthropic SDK's Bedrock client sends them."""
+    body = to_canonical(copy.deepcopy(CLIENT_BODY))
+    body[NATIVE]["headers"] = {"anthropic-beta": "interleaved-thinking-2025-05-14"}
+    bedrock = adapter_for("bedrock_anthropic")
+    assert for_format(body, bedrock.native_format) is body
+    dep = deployment("bedrock_anthropic", "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                     "https://bedrock-runtime.us-east-1.amazonaws.com", api_key="brk-key")
+    upstream = bedrock.to_upstream(body, dep, True)
+    sent = orjson.loads(upstream.body)
+    expected = {k: v for k, v in CLIENT_BODY.items() if k not in ("model", "max_tokens", "stream")}
+    assert {k: v for k, v in sent.items() if k not in ("max_tokens", "anthropic_version", "anthropic_beta")} == expected
+    assert "model" not in sent and "stream" not in sent and sent["anthropic_version"] == "bedrock-2023-05-31"
+    assert sent["anthropic_beta"] == ["interleaved-thinking-2025-05-14"]
+    assert upstream.url.endswith("/invoke-with-response-stream") and NATIVE.encode() not in upstream.body
+
+
 def test_other_formats_never_see_the_native_field() -> None:
     body = to_canonical(copy.deepcopy(CLIENT_BODY))
     others = [a for a in ADAPTERS.values() if a.native_format != "anthropic"]

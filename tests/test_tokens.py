@@ -175,3 +175,14 @@ def test_never_below_a_bytes_floor(text):
     visible = len("".join(text.split()).encode("utf-8"))
     for family in tokens.FAMILIES:
         assert text_bound(text, family) >= visible / 8
+
+
+@pytest.mark.parametrize("wire_format, base_url, family", [
+    ("openai", "https://api.openai.com/v1", "o200k"), ("azure", "https://r.openai.azure.com", "o200k"),
+    ("openai", "http://vllm.internal/v1", "any"), ("anthropic", "https://api.anthropic.com", "anthropic"),
+    ("vertex_anthropic", "https://x", "anthropic"), ("bedrock_anthropic", "https://x", "anthropic"),
+    ("gemini", "https://x", "gemini"), ("vertex_gemini", "https://x", "gemini"),
+    ("bedrock", "https://x", "any"),  # Converse serves every vendor's models
+])
+def test_each_format_bills_with_its_models_tokenizer(wire_format, base_url, family):
+    assert tokens.family_of(wire_format, base_url) == family

@@ -1,4 +1,6 @@
-"""A `bedrock` provider's AWS settings: its region, and where the SigV4 credentials are read from.
+"""An Amazon Bedrock provider's AWS settings (`format: bedrock`, Converse, and `bedrock_anthropic`,
+Claude through InvokeModel: the same service, so the same fields): its region, and where the SigV4
+credentials are read from.
 
 A Bedrock provider authenticates one of two ways: with a Bedrock API key (`api_key_env`, sent as a
 bearer token), or, when `api_key_env` is null, by signing every request with AWS Signature V4 from
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.config.model import AwsAuth, LeftOut
+from gateway.config.model import AWS_FORMATS, AwsAuth, LeftOut
 from gateway.config.reader import Reader
 
 FIELDS = ("aws_region", "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env")
@@ -23,12 +25,13 @@ _REGION_IN_URL = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\
 
 def parse_aws(r: Reader, doc: dict[str, Any], path: str, fmt: str, base_url: str, env: dict[str, str], *,
               bearer: bool, need_keys: bool, optional: bool) -> AwsAuth | None:
-    """The AwsAuth of a `bedrock` provider (None for any other format, which may not set these
+    """The AwsAuth of a Bedrock provider (None for any other format, which may not set these
     fields). With `bearer` (an API key is configured) no credentials are read."""
-    if fmt != "bedrock":
+    if fmt not in AWS_FORMATS:
         for name in FIELDS:
             if name in doc:
-                raise r.fail(f"{path}.{name}", doc[name], "only a `bedrock` provider takes AWS settings")
+                raise r.fail(f"{path}.{name}", doc[name], "only a Bedrock provider (`bedrock`, `bedrock_anthropic`) "
+                             "takes AWS settings")
         return None
     found = _REGION_IN_URL.match(base_url)
     region = r.string(doc, "aws_region", path, found.group(1) if found else None)

@@ -17,13 +17,16 @@ PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
 # ARGV: 0 low .. 3 critical).
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
-WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock", "vertex_gemini", "vertex_anthropic")
+WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic", "vertex_gemini",
+                "vertex_anthropic")
+AWS_FORMATS = ("bedrock", "bedrock_anthropic")  # Amazon Bedrock: one region, API key or SigV4 (config/aws.py)
 # The wire formats with no embeddings endpoint, and why: a `kind: embedding` model on one is a
 # config error (the adapter registry checks this against each adapter's capabilities).
 NO_EMBEDDINGS = {
     "anthropic": "Anthropic has no embeddings endpoint",
     "vertex_anthropic": "Claude on Vertex AI has no embeddings endpoint; use vertex_gemini",
-    "bedrock": "the bedrock format (Converse) has no embeddings",
+    "bedrock_anthropic": "Claude on Bedrock has no embeddings endpoint; use a `bedrock` provider's Titan or "
+                         "Cohere embedding model",
 }
 
 
@@ -103,7 +106,7 @@ class Provider:
     max_retries: int = 1
     quirks: Quirks = Quirks()
     egress: Egress = field(repr=False, default=Egress())  # proxy, CA bundle, connection cap (gateway/net/egress.py)
-    aws: AwsAuth | None = None  # `bedrock` only
+    aws: AwsAuth | None = None  # the AWS_FORMATS only
     vertex: Vertex | None = None  # the vertex_* formats' project, location and sign-in
 
 

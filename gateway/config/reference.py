@@ -184,14 +184,14 @@ SECTIONS: tuple[Section, ...] = (
               "instead of refusing to start."),
         Field("api_version", "string", NONE, "Azure OpenAI's `api-version` (required for `azure`)."),
         Field("aws_region", "AWS region", "from a `bedrock-runtime.<region>.amazonaws.com` base URL",
-              "`bedrock` only: the region requests are signed for (SigV4)."),
-        Field("aws_access_key_env", "environment variable name", "AWS_ACCESS_KEY_ID", "`bedrock` with "
+              "`bedrock`, `bedrock_anthropic` only: the region requests are signed for (SigV4)."),
+        Field("aws_access_key_env", "environment variable name", "AWS_ACCESS_KEY_ID", "`bedrock*` with "
               "`api_key_env: null`: the AWS access key id, for SigV4 signing (`api_key_env` set: a Bedrock API "
               "key, sent as a bearer token, instead)."),
         Field("aws_secret_key_env", "environment variable name", "AWS_SECRET_ACCESS_KEY",
-              "`bedrock` with `api_key_env: null`: the AWS secret access key."),
+              "`bedrock*` with `api_key_env: null`: the AWS secret access key."),
         Field("aws_session_token_env", "environment variable name", "AWS_SESSION_TOKEN",
-              "`bedrock` with `api_key_env: null`: the session token of temporary credentials; unset: none."),
+              "`bedrock*` with `api_key_env: null`: the session token of temporary credentials; unset: none."),
         Field("project", "string", NONE, "`vertex_*` only (required): the Google Cloud project id."),
         Field("location", "string", NONE, "`vertex_*` only (required): the Vertex location, e.g. `us-central1`, "
               "`us-east5` or `global`."),

@@ -106,11 +106,11 @@ class EmbeddingsAttempt:
         if opened.status >= 400:
             return adapter.error_from_upstream(opened.status, data, opened.headers)
         try:
-            out, usage = adapter.embeddings_from_upstream(data, dep, self.encoding)
+            out, usage = adapter.embeddings_from_upstream(data, dep, self.encoding, opened.headers)
         except (ValueError, TypeError, KeyError) as exc:
             return UpstreamError(502, f"malformed upstream response: {exc}", "upstream_error",
                                  "upstream_malformed", retryable=True)
-        if not usage.reported:  # Gemini's embedContent reports no token counts
+        if not usage.reported:  # Gemini's embedContent reports no token counts (nor, at times, Bedrock)
             usage.prompt_tokens = self.prompt_tokens
             out["usage"] = {"prompt_tokens": self.prompt_tokens, "total_tokens": self.prompt_tokens}
         call.done(usage, cost_micro(usage, dep.price))

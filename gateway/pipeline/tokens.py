@@ -107,7 +107,9 @@ def family_of(wire_format: str, base_url: str) -> str:
     and Gemini their own; any other OpenAI-compatible server (DeepSeek, vLLM, ...) is unknown."""
     if wire_format == "azure" or (wire_format == "openai" and "api.openai.com" in base_url):
         return "o200k"
-    family = wire_format.removeprefix("vertex_")  # Claude and Gemini on Vertex: their own tokenizers
+    # Claude and Gemini on Vertex, Claude on Bedrock's InvokeModel: their own tokenizers (the
+    # `bedrock` format, Converse, serves every vendor's models, so it stays "any")
+    family = wire_format.removeprefix("vertex_").removeprefix("bedrock_")
     if family in ("anthropic", "gemini"):
         return family
     return "any"

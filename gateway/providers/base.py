@@ -287,8 +287,10 @@ class EmbeddingsAdapter(ChatAdapter, Protocol):
 
     def embeddings_to_upstream(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest: ...
 
-    def embeddings_from_upstream(self, data: bytes, dep: Deployment,
-                                 encoding_format: str) -> tuple[dict[str, Any], Usage]: ...
+    def embeddings_from_upstream(self, data: bytes, dep: Deployment, encoding_format: str,
+                                 headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Usage]:
+        """The OpenAI list body and usage; `headers` are the answer's (Bedrock counts tokens there)."""
+        ...
 
 
 # The concrete adapters: each wire format's functions, gathered into one object the registry holds.
@@ -314,4 +316,5 @@ class EmbeddingsAdapterFunctions(ChatAdapterFunctions):
     """An `EmbeddingsAdapter` made of plain functions."""
 
     embeddings_to_upstream: Callable[[dict[str, Any], Deployment], UpstreamRequest]
-    embeddings_from_upstream: Callable[[bytes, Deployment, str], tuple[dict[str, Any], Usage]]
+    embeddings_from_upstream: Callable[[bytes, Deployment, str, Mapping[str, str] | None],
+                                       tuple[dict[str, Any], Usage]]

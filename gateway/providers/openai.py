@@ -181,7 +181,8 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     return UpstreamRequest(dep.provider.base_url + "/embeddings", _headers(dep), encode(payload))
 
 
-def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:
+def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str,
+                             headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Usage]:
     """The provider's list body, each vector re-encoded if the provider ignored `encoding_format`."""
     doc = orjson.loads(data)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):

@@ -10,12 +10,13 @@ from gateway.config import NO_EMBEDDINGS, WIRE_FORMATS
 from gateway.providers.anthropic import adapter as anthropic
 from gateway.providers.azure import adapter as azure
 from gateway.providers.base import ChatAdapter
-from gateway.providers.bedrock import adapter as bedrock
+from gateway.providers.bedrock import adapter as bedrock, bedrock_anthropic
 from gateway.providers.gemini import adapter as gemini
 from gateway.providers.openai import adapter as openai
 from gateway.providers.vertex import vertex_anthropic, vertex_gemini
 
-_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini, bedrock, vertex_gemini, vertex_anthropic)
+_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini, bedrock, bedrock_anthropic, vertex_gemini,
+                                 vertex_anthropic)
 
 ADAPTERS: dict[str, ChatAdapter] = {a.name: a for a in _ALL}
 

@@ -115,7 +115,8 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     return UpstreamRequest(model_url(dep, "google", "predict"), bearer_headers(dep), encode(payload))
 
 
-def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:
+def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str,
+                             headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Usage]:
     """`{"predictions": [{"embeddings": {"values", "statistics": {"token_count"}}}]}` → the
     OpenAI list; usage is the token counts' sum when every prediction has one."""
     doc = orjson.loads(data)

@@ -16,6 +16,7 @@ from tests.providers.helpers import deployment
 BASES = {"openai": "https://api.openai.com/v1", "azure": "https://res.openai.azure.com",
          "anthropic": "https://api.anthropic.com", "gemini": "https://generativelanguage.googleapis.com",
          "bedrock": "https://bedrock-runtime.us-east-1.amazonaws.com",
+         "bedrock_anthropic": "https://bedrock-runtime.us-east-1.amazonaws.com",
          "vertex_gemini": "https://us-east5-aiplatform.googleapis.com",
          "vertex_anthropic": "https://us-east5-aiplatform.googleapis.com"}
 
@@ -49,7 +50,9 @@ def test_capabilities_are_what_the_adapter_does(fmt: str) -> None:
     assert adapter.capabilities.embeddings == isinstance(adapter, EmbeddingsAdapter)
     if adapter.capabilities.embeddings:
         assert isinstance(adapter, EmbeddingsAdapter)
-        req = adapter.embeddings_to_upstream({"model": "m", "input": "hello"}, dep)
+        # Bedrock picks the body by the model's vendor: an embedding model's id
+        embedder = deployment(fmt, "amazon.titan-embed-text-v2:0", BASES[fmt]) if fmt == "bedrock" else dep
+        req = adapter.embeddings_to_upstream({"model": "m", "input": "hello"}, embedder)
         assert req.url.startswith(BASES[fmt])
     chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}
     try:

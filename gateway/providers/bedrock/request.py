@@ -60,8 +60,9 @@ IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
-def model_url(dep: Deployment, stream: bool) -> str:
-    return f"{dep.provider.base_url}/model/{quote(dep.upstream, safe='')}/{'converse-stream' if stream else 'converse'}"
+def model_url(dep: Deployment, action: str) -> str:
+    """`{base}/model/{modelId}/{action}`: the model id (an ARN has `/` and `:`) quoted whole."""
+    return f"{dep.provider.base_url}/model/{quote(dep.upstream, safe='')}/{action}"
 
 
 def health_probe(provider: Provider) -> ProbeTarget:
@@ -188,7 +189,7 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         if tool_config is not None:
             body["toolConfig"] = tool_config
     data = encode(body)
-    url = model_url(dep, stream)
+    url = model_url(dep, "converse-stream" if stream else "converse")
     return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)
 
 

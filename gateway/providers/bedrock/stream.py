@@ -14,6 +14,14 @@ from gateway.providers.json_mode import JSON_TOOL
 from gateway.providers.openai_side import ChunkWriter, stream_object
 
 
+def stream_exception(event: bytes, data: bytes) -> StreamError:
+    """An exception or error message of the event stream (`exception:throttlingException`,
+    `{"message": ...}`) as the StreamError that ends the stream; every Bedrock stream has them."""
+    kind, _, name = event.decode(errors="replace").partition(":")
+    doc = stream_object(data or b"{}", f"stream {kind}")
+    return StreamError(str(doc.get("message") or doc.get("Message") or f"upstream {name}"), name or None)
+
+
 class StreamDecoder(ChunkWriter):
     """messageStart → the role chunk; contentBlockStart with `toolUse` → the tool call's id and
     name; contentBlockDelta → text, or the tool input's JSON fragments as argument deltas (as content
@@ -29,9 +37,7 @@ class StreamDecoder(ChunkWriter):
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         if event.startswith((b"exception:", b"error:")):
-            kind, _, name = event.decode(errors="replace").partition(":")
-            doc = stream_object(data or b"{}", f"stream {kind}")
-            raise StreamError(str(doc.get("message") or doc.get("Message") or f"upstream {name}"), name or None)
+            raise stream_exception(event, data)
         doc = stream_object(data, "stream event")
         out: list[bytes] = []
         if event == b"messageStart":

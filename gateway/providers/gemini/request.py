@@ -311,7 +311,8 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     return UpstreamRequest(_model_url(dep, method), json_headers(dep, "x-goog-api-key"), encode(payload))
 
 
-def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str) -> tuple[dict[str, Any], Usage]:
+def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str,
+                             headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Usage]:
     """`{"embedding": {"values"}}` or `{"embeddings": [...]}` → the OpenAI list body.
 
     The Gemini API does not report token counts for embeddings; then usage is zero with

@@ -1,0 +1,77 @@
+"""Claude on Amazon Bedrock through InvokeModel (`format: bedrock_anthropic`): the Anthropic
+Messages body and answers on Bedrock's paths, auth, errors and binary event stream, which is how
+the anthropic SDK's `AnthropicBedrock` client and Claude Code reach Claude on Bedrock.
+
+- `POST {base}/model/{modelId}/invoke`: the Messages body without `model` (the path names it)
+  and without `stream` (the path says it), with `"anthropic_version": "bedrock-2023-05-31"`; the
+  `anthropic-beta` header's betas go in the body as the `anthropic_beta` list, as the SDK puts
+  them. The answer is Anthropic's message JSON (the anthropic adapter's `from_upstream`).
+- `POST {base}/model/{modelId}/invoke-with-response-stream`: the same body; the answer is AWS's
+  event stream (`eventstream.EventStreamParser`) whose `chunk` events hold `{"bytes": <base64>}`,
+  each the JSON of one Anthropic stream event (message_start ... message_stop; Bedrock adds
+  `amazon-bedrock-invocationMetrics` to the last, which is not billed from: Anthropic's own usage
+  is). An exception message (`throttlingException`, `modelStreamErrorException`...) ends the
+  stream with an error, as on Converse.
+- Errors, auth (a Bedrock API key as a bearer token, or SigV4 for service `bedrock`), the
+  provider's AWS settings and the health probe are the `bedrock` format's.
+
+The Anthropic translation (OpenAI → Messages, and an Anthropic client's own fields passed through:
+`native_format` "anthropic") is `gateway/providers/anthropic`'s, as for `vertex_anthropic`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from gateway.config import Deployment
+from gateway.providers.anthropic import adapter as anthropic_adapter
+from gateway.providers.anthropic.request import message_body
+from gateway.providers.anthropic.stream import StreamDecoder as MessagesDecoder
+from gateway.providers.base import ChatAdapterFunctions, UpstreamRequest, encode
+from gateway.providers.bedrock.auth import request_headers
+from gateway.providers.bedrock.eventstream import EventStreamParser
+from gateway.providers.bedrock.request import EVENT_STREAM, error_from_upstream, health_probe, model_url
+from gateway.providers.bedrock.stream import stream_exception
+from gateway.providers.openai_side import stream_object
+
+ANTHROPIC_VERSION = "bedrock-2023-05-31"
+
+
+def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
+    body, extra = message_body(chat, dep, stream)
+    body.pop("model", None)
+    body.pop("stream", None)
+    body["anthropic_version"] = ANTHROPIC_VERSION
+    betas = [b.strip() for b in extra.get("anthropic-beta", "").split(",") if b.strip()]
+    if betas:
+        body["anthropic_beta"] = betas
+    data = encode(body)
+    url = model_url(dep, "invoke-with-response-stream" if stream else "invoke")
+    return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)
+
+
+class StreamDecoder(MessagesDecoder):
+    """The event stream's `chunk` events, unwrapped, into the Anthropic stream decoder; an
+    exception message raises StreamError; other events carry nothing."""
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]:
+        if event == b"chunk":
+            payload = stream_object(data, "stream chunk").get("bytes")
+            if not isinstance(payload, str):
+                raise ValueError("a stream chunk has no bytes")
+            try:
+                inner = base64.b64decode(payload, validate=True)
+            except binascii.Error:
+                raise ValueError("a stream chunk's bytes are not base64") from None
+            return super().feed(b"", inner)
+        if event.startswith((b"exception:", b"error:")):
+            raise stream_exception(event, data)
+        return []
+
+
+adapter = ChatAdapterFunctions("bedrock_anthropic", anthropic_adapter.capabilities, to_upstream,
+                               anthropic_adapter.from_upstream, error_from_upstream, StreamDecoder,
+                               stream_framing=EventStreamParser, native_format="anthropic",
+                               health_probe=health_probe)  # the same service: ListAsyncInvokes
