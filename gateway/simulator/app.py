@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import anthropic_format, bedrock_format, gemini_format, openai_format, responses_format, vertex_format
+from . import anthropic_format, bedrock_format, bedrock_invoke, gemini_format, openai_format, responses_format, vertex_format
 from .knobs import KnobError, SimSettings, knobs_to_json
 from .state import SimState
 from .wire import json_response
@@ -121,6 +121,12 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
 
     async def list_async_invokes(request: Request) -> Response:
         return await bedrock_format.list_async_invokes(request)
+
+    async def invoke(request: Request) -> Response:
+        return await bedrock_invoke.invoke(request, state, stream=False)
+
+    async def invoke_stream(request: Request) -> Response:
+        return await bedrock_invoke.invoke(request, state, stream=True)
     vertex_auth = vertex_format.VertexAuth()
 
     async def vertex(request: Request) -> Response:
@@ -163,6 +169,8 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/model/{model:path}/converse", converse, methods=["POST"]),
         Route("/model/{model:path}/converse-stream", converse_stream, methods=["POST"]),
         Route("/async-invoke", list_async_invokes, methods=["GET"]),
+        Route("/model/{model:path}/invoke", invoke, methods=["POST"]),
+        Route("/model/{model:path}/invoke-with-response-stream", invoke_stream, methods=["POST"]),
         Route("/v1/projects/{rest:path}", vertex, methods=["POST"]),
         Route("/v1/projects/{rest:path}", vertex_endpoints, methods=["GET"]),
         Route("/v1beta1/projects/{rest:path}", vertex, methods=["POST"]),
