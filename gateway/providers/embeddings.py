@@ -10,7 +10,20 @@ import base64
 import struct
 from typing import Any, Sequence
 
+from gateway.errors import bad_request
 from gateway.pricing import Usage
+
+
+def input_texts(value: Any) -> list[str]:
+    """`input` as a list of texts, for a model that embeds text only; a 400 for token arrays."""
+    texts = value if isinstance(value, list) else [value]
+    if not texts:
+        raise bad_request("input must not be empty.", "input")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            where = f"input[{i}]" if isinstance(value, list) else "input"
+            raise bad_request(f"{where} must be a string: this model embeds text, not token arrays.", "input")
+    return texts
 
 
 def encode_base64(values: Sequence[float]) -> str:

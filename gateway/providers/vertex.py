@@ -22,14 +22,13 @@ from urllib.parse import quote
 import orjson
 
 from gateway.config import Deployment, Provider
-from gateway.errors import bad_request
 from gateway.pricing import Usage
 from gateway.providers import openai_side
 from gateway.providers.anthropic import adapter as anthropic_adapter
 from gateway.providers.anthropic.request import message_body
 from gateway.providers.base import (Capabilities, ChatAdapterFunctions, EmbeddingsAdapterFunctions, ProbeTarget,
                                     UpstreamError, UpstreamRequest, encode)
-from gateway.providers.embeddings import embeddings_body
+from gateway.providers.embeddings import embeddings_body, input_texts
 from gateway.providers.gemini import adapter as gemini_adapter
 from gateway.providers.gemini.request import EMBEDDING_FIELDS, generate_body
 
@@ -101,14 +100,7 @@ def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamReq
     """`:predict` with one instance per input text (gemini-embedding-001 takes one per call,
     text-embedding-005 up to 250); `dimensions` → `outputDimensionality`."""
     openai_side.drop_unknown(body, EMBEDDING_FIELDS, "vertex_gemini")
-    value = body.get("input")
-    texts = value if isinstance(value, list) else [value]
-    if not texts:
-        raise bad_request("input must not be empty.", "input")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            where = f"input[{i}]" if isinstance(value, list) else "input"
-            raise bad_request(f"{where} must be a string: this model embeds text, not token arrays.", "input")
+    texts = input_texts(body.get("input"))
     payload: dict[str, Any] = {"instances": [{"content": t} for t in texts]}
     if body.get("dimensions"):
         payload["parameters"] = {"outputDimensionality": int(body["dimensions"])}

@@ -30,7 +30,7 @@ from gateway.providers import openai_side
 from gateway.providers.base import UpstreamRequest, encode
 from gateway.providers.bedrock.auth import request_headers
 from gateway.providers.bedrock.request import model_url
-from gateway.providers.embeddings import embeddings_body
+from gateway.providers.embeddings import embeddings_body, input_texts
 
 FIELDS = frozenset({"model", "input", "dimensions", "encoding_format", "input_type"})
 TITAN = re.compile(r"(?:^|[./])amazon\.titan-embed-(?:g1-)?text")
@@ -51,17 +51,6 @@ def vendor(model_id: str) -> str:
     raise bad_request(f"Bedrock embedding model {shown(model_id)} is neither Amazon Titan Text Embeddings "
                       "(amazon.titan-embed-text-*) nor Cohere Embed (cohere.embed-*): the gateway cannot tell "
                       "which body it takes.", "model")
-
-
-def _texts(value: Any) -> list[str]:
-    texts = value if isinstance(value, list) else [value]
-    if not texts:
-        raise bad_request("input must not be empty.", "input")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            where = f"input[{i}]" if isinstance(value, list) else "input"
-            raise bad_request(f"{where} must be a string: this model embeds text, not token arrays.", "input")
-    return texts
 
 
 def _titan(texts: list[str], dims: Any, model_id: str) -> dict[str, Any]:
@@ -99,7 +88,7 @@ def _cohere(texts: list[str], dims: Any, input_type: Any, model_id: str) -> dict
 
 def embeddings_to_upstream(body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
     openai_side.drop_unknown(body, FIELDS, "bedrock")
-    texts, dims = _texts(body.get("input")), body.get("dimensions")
+    texts, dims = input_texts(body.get("input")), body.get("dimensions")
     if vendor(dep.upstream) == "titan":
         payload = _titan(texts, dims, dep.upstream)
     else:
