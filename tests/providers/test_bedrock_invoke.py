@@ -73,7 +73,7 @@ def test_request_is_the_messages_body_on_the_invoke_paths() -> None:
     assert body["tools"][0]["name"] == "get_weather" and body["tool_choice"] == {"type": "auto"}
     assert "anthropic_beta" not in body
     assert plain.headers["authorization"] == "Bearer brk-key" and "x-api-key" not in plain.headers
-    assert streamed.headers["accept"] == "application/vnd.amazon.eventstream"
+    assert streamed.headers["accept"] == "application/json"  # as AnthropicBedrock sends it
 
 
 def test_sigv4_signs_the_invoke_call_for_service_bedrock() -> None:

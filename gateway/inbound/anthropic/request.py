@@ -12,8 +12,8 @@ tools; `tool_choice` (auto, any, tool, none; `disable_parallel_tool_use`); `stop
 What the canonical form cannot say (`cache_control`, thinking blocks and their signatures,
 `thinking`, `top_k`, server tools, any newer field) is kept under `NATIVE`: the client's body
 minus what the gateway decides (`model`, `max_tokens`, `stream`), which the adapters that speak
-Messages (`anthropic`, `vertex_anthropic`: `native_format` "anthropic") send as they came and every
-other provider never sees (gateway.providers.base, NATIVE).
+Messages (`anthropic`, `vertex_anthropic`, `bedrock_anthropic`: `native_format` "anthropic") send as
+they came and every other provider never sees (gateway.providers.base, NATIVE).
 """
 
 from __future__ import annotations

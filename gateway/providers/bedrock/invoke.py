@@ -32,7 +32,7 @@ from gateway.providers.anthropic.stream import StreamDecoder as MessagesDecoder
 from gateway.providers.base import ChatAdapterFunctions, UpstreamRequest, encode
 from gateway.providers.bedrock.auth import request_headers
 from gateway.providers.bedrock.eventstream import EventStreamParser
-from gateway.providers.bedrock.request import EVENT_STREAM, error_from_upstream, health_probe, model_url
+from gateway.providers.bedrock.request import error_from_upstream, health_probe, model_url
 from gateway.providers.bedrock.stream import stream_exception
 from gateway.providers.openai_side import stream_object
 
@@ -49,7 +49,9 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         body["anthropic_beta"] = betas
     data = encode(body)
     url = model_url(dep, "invoke-with-response-stream" if stream else "invoke")
-    return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)
+    # `accept: application/json` on both paths, as the SDK's Bedrock client sends it: for a stream
+    # it names the chunks' body type (AWS's X-Amzn-Bedrock-Accept), the framing is the path's
+    return UpstreamRequest(url, request_headers(dep, url, data, "application/json"), data)
 
 
 class StreamDecoder(MessagesDecoder):
