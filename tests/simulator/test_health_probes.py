@@ -19,12 +19,13 @@ from gateway.providers.registry import ADAPTERS
 from tests.providers.helpers import deployment
 
 CREDENTIALS = {"bedrock": AwsAuth("us-east-1", "AKIDSIM", "sim-secret")}
+BEDROCK = ("bedrock", "bedrock_anthropic")  # one service: a Bedrock API key or SigV4 alike
 
 
 def provider_for(fmt: str, url: str, api_key: str | None) -> Any:
     base = url + "/v1" if fmt == "openai" else url  # as configured: OpenAI's base names its version
     provider = deployment(fmt, "m", base, api_key=api_key, api_version="2024-10-21").provider
-    if fmt == "bedrock" and api_key is None:
+    if fmt in BEDROCK and api_key is None:
         provider = replace(provider, aws=CREDENTIALS["bedrock"])
     return provider
 
@@ -36,7 +37,7 @@ def keyless(fmt: str, url: str) -> Any:
 @pytest.mark.parametrize("fmt", sorted(ADAPTERS))
 def test_the_probe_reaches_a_listing_and_counts_as_success(sim: SimServer, fmt: str) -> None:
     adapter = ADAPTERS[fmt]
-    for api_key in ("sim-key", None) if fmt == "bedrock" else ("sim-key",):
+    for api_key in ("sim-key", None) if fmt in BEDROCK else ("sim-key",):
         target = adapter.health_probe(provider_for(fmt, sim.url, api_key))
         assert target is not None, f"{fmt} has no health probe"
         url, headers = target
@@ -45,7 +46,8 @@ def test_the_probe_reaches_a_listing_and_counts_as_success(sim: SimServer, fmt: 
         assert probe_outcome(resp.status_code) == "success"
 
 
-@pytest.mark.parametrize("fmt", ["openai", "azure", "anthropic", "gemini", "bedrock", "vertex_gemini"])
+@pytest.mark.parametrize("fmt", ["openai", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic",
+                                 "vertex_gemini"])
 def test_a_probe_without_credentials_is_refused_and_tells_nothing(sim: SimServer, fmt: str) -> None:
     url, headers = ADAPTERS[fmt].health_probe(keyless(fmt, sim.url)) or ("", {})
     resp = httpx.get(url, headers=headers, timeout=10)
