@@ -38,6 +38,7 @@ from gateway.net.google_auth import TokenRefresher
 from gateway.inbound.anthropic import AnthropicMessages
 from gateway.inbound.anthropic.count import count_tokens
 from gateway.inbound.completions import Completions
+from gateway.inbound.gemini.endpoint import PREFIXES as GEMINI_PREFIXES, gemini
 from gateway.inbound.openai_chat import OpenAIChat
 from gateway.inbound.responses import Responses
 from gateway.pipeline.chat import chat_endpoint
@@ -145,6 +146,7 @@ HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat
              "/v1/completions": completions, "/completions": completions,
              "/v1/embeddings": embeddings, "/embeddings": embeddings,
              "/v1/messages": messages, "/v1/messages/count_tokens": count_tokens}
+HOT_PREFIXES = dict.fromkeys(GEMINI_PREFIXES, gemini)  # /v1beta/models/{model}:{method}
 
 
 def create_app(config: Config | None = None, redis_url: str | None = None) -> HotPaths:
@@ -204,4 +206,4 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         GatewayError: _gateway_error, HTTPException: _http_error, Exception: _server_error,
     })
-    return HotPaths(app, HOT_PATHS)
+    return HotPaths(app, HOT_PATHS, HOT_PREFIXES)

@@ -1,5 +1,7 @@
 """Gateway API keys: stored as SHA-256 digests, presented as `Authorization: Bearer <key>`,
-`x-api-key: <key>` (what Anthropic SDKs and Claude Code send) or `api-key: <key>` (Azure OpenAI's).
+`x-api-key: <key>` (what Anthropic SDKs and Claude Code send), `api-key: <key>` (Azure OpenAI's) or
+`x-goog-api-key: <key>` (google-genai's and Gemini CLI's; the Gemini endpoints also move a `?key=`
+query parameter there).
 
 The presented key is hashed, the digest looked up, and the match confirmed with a constant-time
 comparison; the plain key is never stored, logged or compared byte by byte.
@@ -30,10 +32,11 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
     """The key in a request's (lower-cased) headers: a Bearer token first, then `x-api-key`,
-    then `api-key`, so every client SDK authenticates with its own habit."""
+    `api-key`, `x-goog-api-key`, so every client SDK authenticates with its own habit."""
     token = bearer_token(headers.get("authorization"))
     if token is None:
-        token = (headers.get("x-api-key") or headers.get("api-key") or "").strip() or None
+        token = (headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
+                 or "").strip() or None
     return token
 
 

@@ -38,14 +38,26 @@ def header_map(request: Request) -> dict[str, str]:
 
 
 class HotPaths:
-    """ASGI app: POST to one of `routes` runs its handler directly; the rest goes to `app`."""
+    """ASGI app: POST to one of `routes` runs its handler directly; the rest goes to `app`.
 
-    def __init__(self, app: Any, routes: dict[str, Handler]) -> None:
+    `prefixes` serve APIs that carry a parameter in the path (Gemini's `/v1beta/models/{model}:
+    {method}`): tried only once the exact lookup has missed, so the exact paths pay nothing."""
+
+    def __init__(self, app: Any, routes: dict[str, Handler], prefixes: dict[str, Handler] | None = None) -> None:
         self.app = app
         self.routes = routes
+        self.prefixes = tuple((prefixes or {}).items())
+
+    def _by_prefix(self, path: str) -> Handler | None:
+        for prefix, handler in self.prefixes:
+            if path.startswith(prefix):
+                return handler
+        return None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         handler = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if handler is None and self.prefixes and scope["type"] == "http":
+            handler = self._by_prefix(scope["path"])
         if handler is None or scope["method"] != "POST":
             if scope["type"] != "http":
                 await self.app(scope, receive, send)

@@ -27,16 +27,22 @@ from gateway.pipeline.relay import ChatAttempt
 from gateway.pipeline.request import check_header_task, read_body
 from gateway.pipeline.tokens import chat_prompt_bound
 
-Handler = Callable[[Request], Awaitable[Answer]]
+Handler = Callable[..., Awaitable[Answer]]
 
 
 def chat_endpoint(inbound: Inbound) -> Handler:
-    """The handler of one client API: the same nine steps, the client's own formats."""
-    recall = getattr(inbound, "recall", None)  # inbound.base.Remembers
+    """The handler of one client API: the same nine steps, the client's own formats. An API whose
+    request is also in its path (Gemini: the model, the method) passes a translator made for
+    the request, and the headers it has read (a key given as a query parameter)."""
+    default_recall = getattr(inbound, "recall", None)  # inbound.base.Remembers
 
-    async def handle(request: Request) -> Answer:
+    async def handle(request: Request, inbound: Inbound = inbound, headers: dict[str, str] | None = None) -> Answer:
         gw: Gateway = request.app.state.gateway
-        headers = header_map(request)
+        if headers is None:
+            headers = header_map(request)
+            recall = default_recall
+        else:
+            recall = getattr(inbound, "recall", None)
         call = Call.start(headers.get("x-request-id"))
         call.api = inbound.name
         try:

@@ -4,7 +4,8 @@ same rate limits, budget reservation, breakers and fallbacks. Cost is input toke
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import orjson
 from starlette.requests import Request
@@ -23,6 +24,24 @@ from gateway.pricing import cost_micro
 from gateway.providers import UpstreamError, adapter_for
 
 MAX_INPUTS = 2048
+
+
+def _openai_error(err: GatewayError) -> bytes:
+    return orjson.dumps(err.body())
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingsApi:
+    """A client API that asks for embeddings (OpenAI's, Gemini's embedContent): its raw body → the
+    canonical (OpenAI embeddings) body, the canonical answer → its body, and its error body."""
+
+    name: str
+    parse: Callable[[bytes], dict[str, Any]]
+    render: Callable[[dict[str, Any]], bytes]
+    error_body: Callable[[GatewayError], bytes]
+
+
+OPENAI = EmbeddingsApi("openai.embeddings", parse_json, orjson.dumps, _openai_error)
 
 
 def _input_size(value: Any) -> tuple[int, int, int]:
@@ -46,17 +65,18 @@ def _input_size(value: Any) -> tuple[int, int, int]:
     raise bad_request("'input' must be a non-empty string, a list of non-empty strings, or token arrays.", "input")
 
 
-async def embeddings(request: Request) -> Response:
+async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dict[str, str] | None = None) -> Response:
     gw: Gateway = request.app.state.gateway
-    headers = header_map(request)
+    if headers is None:
+        headers = header_map(request)
     call = Call.start(headers.get("x-request-id"))
-    call.api = "openai.embeddings"
+    call.api = api.name
     try:
         key = await gw.keyring.authenticate(headers)
         call.authenticated(key)
         server = gw.config.server
-        body = parse_json(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
-                                          headers.get("content-length")))
+        body = api.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
+                                         headers.get("content-length")))
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("'model' is required: an embedding model, a route, or 'auto'.", "model")
@@ -76,19 +96,22 @@ async def embeddings(request: Request) -> Response:
         call.route, call.priority = plan.route, plan.priority
         call.skipped.extend(plan.skipped)
 
-        attempt = EmbeddingsAttempt(gw, call, body, encoding, prompt_tokens)
+        attempt = EmbeddingsAttempt(gw, call, body, encoding, prompt_tokens, api.render)
         return await serve(gw, call, plan, key, WorstCase(prompt_tokens, 0), attempt)
     except GatewayError as err:
         call.fail(err)
         gw.observer.finish(call)
-        return err.response(call.headers())
+        return Response(api.error_body(err), err.status, {**err.headers, **call.headers()},
+                        media_type="application/json")
 
 
 class EmbeddingsAttempt:
     """The pipeline's `Attempt` for embeddings: input tokens are the whole cost."""
 
-    def __init__(self, gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int) -> None:
+    def __init__(self, gw: Gateway, call: Call, body: dict[str, Any], encoding: str, prompt_tokens: int,
+                 render: Callable[[dict[str, Any]], bytes] = orjson.dumps) -> None:
         self.gw, self.call, self.body, self.encoding, self.prompt_tokens = gw, call, body, encoding, prompt_tokens
+        self.render = render
 
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | UpstreamError:
         gw, call = self.gw, self.call
@@ -114,4 +137,4 @@ class EmbeddingsAttempt:
             usage.prompt_tokens = self.prompt_tokens
             out["usage"] = {"prompt_tokens": self.prompt_tokens, "total_tokens": self.prompt_tokens}
         call.done(usage, cost_micro(usage, dep.price))
-        return WholeReply(orjson.dumps(out), call.headers(), after=lambda: gw.settle.served(call, dep, attempt_id))
+        return WholeReply(self.render(out), call.headers(), after=lambda: gw.settle.served(call, dep, attempt_id))
