@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError
+from gateway.inbound.anthropic.reply import tool_input  # arguments → object: the same rule
 
 FINISH_REASONS = {"stop": "STOP", "tool_calls": "STOP", "function_call": "STOP", "length": "MAX_TOKENS",
                   "content_filter": "SAFETY"}
@@ -62,21 +63,9 @@ def response_id(completion_id: Any) -> str:
     return text[9:] if text.startswith("chatcmpl-") else text
 
 
-def args_of(arguments: Any) -> dict[str, Any]:
-    """A call's JSON-string arguments as the `args` object (unreadable ones, cut by the token
-    limit, become an empty object)."""
-    if isinstance(arguments, dict):
-        return arguments
-    try:
-        value = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def call_part(call: dict[str, Any]) -> dict[str, Any]:
     fn = call.get("function") or {}
-    function_call: dict[str, Any] = {"name": fn.get("name") or "", "args": args_of(fn.get("arguments"))}
+    function_call: dict[str, Any] = {"name": fn.get("name") or "", "args": tool_input(fn.get("arguments"))}
     if call.get("id"):
         function_call["id"] = call["id"]
     part: dict[str, Any] = {"functionCall": function_call}
