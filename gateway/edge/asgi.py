@@ -47,6 +47,7 @@ class HotPaths:
         self.app = app
         self.routes = routes
         self.prefixes = tuple((prefixes or {}).items())
+        self.prefix_keys = tuple(prefixes or ())  # one str.startswith call decides a miss
 
     def _by_prefix(self, path: str) -> Handler | None:
         for prefix, handler in self.prefixes:
@@ -56,7 +57,7 @@ class HotPaths:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         handler = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if handler is None and self.prefixes and scope["type"] == "http":
+        if handler is None and scope["type"] == "http" and scope["path"].startswith(self.prefix_keys):
             handler = self._by_prefix(scope["path"])
         if handler is None or scope["method"] != "POST":
             if scope["type"] != "http":
