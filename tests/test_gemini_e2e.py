@@ -84,6 +84,18 @@ def test_generate_content_carries_usage_cost_and_headers(client: genai.Client, m
     assert float(headers["x-gateway-cost-usd"]) == pytest.approx(cost(model, usage), abs=1e-9)
 
 
+@pytest.mark.parametrize("model", PROVIDERS)
+def test_gemini_only_settings_go_to_gemini_and_are_dropped_elsewhere(client: genai.Client, model: str) -> None:
+    """Safety settings, a server tool and topK: sent as they came to the Gemini deployment (its
+    adapter speaks the client's API), dropped for the others; every one answers."""
+    cfg = types.GenerateContentConfig(
+        top_k=20, max_output_tokens=200, tools=[types.Tool(google_search=types.GoogleSearch())],
+        safety_settings=[types.SafetySetting(category=types.HarmCategory.HARM_CATEGORY_HARASSMENT,
+                                             threshold=types.HarmBlockThreshold.BLOCK_ONLY_HIGH)])
+    response = client.models.generate_content(model=model, contents=ASK, config=cfg)
+    assert response.text and headers_of(response)["x-gateway-provider"] == PROVIDERS[model][0]
+
+
 def test_auto_is_classified_and_routed(client: genai.Client) -> None:
     response = client.models.generate_content(model="auto", contents=ASK)
     headers = headers_of(response)

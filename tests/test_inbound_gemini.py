@@ -20,6 +20,9 @@ from gateway.inbound.gemini.embed import to_canonical as embed_canonical
 from gateway.inbound.gemini.reply import error_body, response_body
 from gateway.inbound.gemini.request import to_canonical
 from gateway.inbound.gemini.stream import GeminiStream
+from gateway.providers import adapter_for
+from gateway.providers.base import NATIVE, for_format
+from tests.providers.helpers import deployment
 
 PNG = b"\x89PNG\r\n\x1a\n"
 WEATHER = types.FunctionDeclaration(
@@ -156,6 +159,36 @@ def test_server_tools_and_other_parts_are_dropped_not_refused() -> None:
     canonical = to_canonical(body, "auto")[0]
     assert [t["function"]["name"] for t in canonical["tools"]] == ["f"]
     assert canonical["messages"][0]["content"][1] == {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}}
+
+
+def test_a_gemini_deployment_gets_the_client_body_as_it_came() -> None:
+    """What the canonical form drops (safety settings, server tools, thought parts, topK) still
+    reaches Gemini and Vertex Gemini; only the output cap is the gateway's. Other formats never
+    see the client's body."""
+    history = [types.Content(role="user", parts=[types.Part(text="Search the news")]),
+               types.Content(role="model", parts=[types.Part(text="thinking...", thought=True,
+                                                             thought_signature=b"sig")]),
+               types.Content(role="user", parts=[types.Part(text="and sum it up")])]
+    config = types.GenerateContentConfig(
+        top_k=20, max_output_tokens=5000, tools=[types.Tool(google_search=types.GoogleSearch())],
+        safety_settings=[types.SafetySetting(category=types.HarmCategory.HARM_CATEGORY_HARASSMENT,
+                                             threshold=types.HarmBlockThreshold.BLOCK_ONLY_HIGH)])
+    body = sdk_body(history, config)
+    chat = GeminiGenerate("gemini-2.5-flash").parse(orjson.dumps(body))
+    for fmt in ("gemini", "vertex_gemini"):
+        adapter = adapter_for(fmt)
+        dep = deployment(fmt, "gemini-2.5-flash", "https://generativelanguage.googleapis.com", max_output_tokens=4096)
+        sent = orjson.loads(adapter.to_upstream({**for_format(chat.body, adapter.native_format),
+                                                 "max_completion_tokens": 4096}, dep, False).body)
+        expected = {k: v for k, v in body.items() if k != "model"}
+        assert {k: v for k, v in sent.items() if k != "generationConfig"} == \
+            {k: v for k, v in expected.items() if k != "generationConfig"}
+        config_sent = sent["generationConfig"]
+        assert config_sent["topK"] == 20 and config_sent["maxOutputTokens"] == 4096  # the gateway's cap
+        assert "max_output_tokens" not in config_sent and NATIVE.encode() not in orjson.dumps(sent)
+    openai = adapter_for("openai")
+    assert NATIVE not in for_format(chat.body, openai.native_format)
+    assert NATIVE not in for_format(chat.body, adapter_for("anthropic").native_format)
 
 
 CANONICAL = {

@@ -131,7 +131,8 @@ def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str,
 vertex_gemini = EmbeddingsAdapterFunctions("vertex_gemini", Capabilities(embeddings=True, n_choices=True),
                                            gemini_to_upstream, gemini_adapter.from_upstream,
                                            gemini_adapter.error_from_upstream, gemini_adapter.StreamDecoder,
-                                           embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe)
+                                           embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe,
+                                           native_format="gemini")
 vertex_anthropic = ChatAdapterFunctions("vertex_anthropic", anthropic_adapter.capabilities, anthropic_to_upstream,
                                         anthropic_adapter.from_upstream, anthropic_error,
                                         anthropic_adapter.StreamDecoder, native_format="anthropic",

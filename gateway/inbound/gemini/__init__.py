@@ -20,6 +20,7 @@ from gateway.inbound.gemini.request import to_canonical
 from gateway.inbound.gemini.stream import GeminiStream
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
+from gateway.providers.base import NATIVE
 
 
 class GeminiGenerate:
@@ -37,6 +38,9 @@ class GeminiGenerate:
         body = parse_json(raw)
         check_depth(raw, body)
         canonical, self.thoughts = to_canonical(body, self.model)
+        # what a Gemini deployment gets as it came (gateway.providers.base.NATIVE); the model and
+        # the streaming mode are the path's, not the body's
+        canonical[NATIVE] = {"format": "gemini", "body": {k: v for k, v in body.items() if k != "model"}, "headers": {}}
         if self.streaming:
             canonical["stream"] = True
             canonical["stream_options"] = {"include_usage": True}

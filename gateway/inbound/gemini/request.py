@@ -15,10 +15,12 @@ see `config.py`.
 
 Refused with a 400, since dropping them would change the answer's meaning: `cachedContent` (a
 prompt the gateway does not hold), a `fileData` that is not an image (the gateway cannot
-fetch it for other providers), `functionResponse` with no matching call. Dropped with a debug
-log line naming them: `safetySettings`, `labels`, `serviceTier`, server tools (`googleSearch`,
-`codeExecution`, `urlContext`...), `thought` parts in the history (thought summaries; the
-signatures that matter ride on function calls), `videoMetadata`.
+fetch it for other providers), `functionResponse` with no matching call. Dropped from the
+canonical body with a debug log line naming them: `safetySettings`, `labels`, `serviceTier`,
+server tools (`googleSearch`, `codeExecution`, `urlContext`...), `thought` parts in the history
+(thought summaries; the signatures that matter ride on function calls), `videoMetadata`. A Gemini
+deployment still gets them: the client's body travels under NATIVE (`GeminiGenerate.parse`) and
+the Gemini adapters send it as it came.
 """
 
 from __future__ import annotations

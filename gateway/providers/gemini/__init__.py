@@ -20,4 +20,5 @@ __all__ = ["adapter"]
 # `n` becomes `candidateCount`, so several choices come from one call.
 adapter = EmbeddingsAdapterFunctions("gemini", Capabilities(embeddings=True, n_choices=True),
                                      to_upstream, from_upstream, error_from_upstream, StreamDecoder,
-                                     embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe)
+                                     embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe,
+                                     native_format="gemini")

@@ -18,6 +18,10 @@ Request (OpenAI → Gemini):
   application/json, json_schema → also `responseSchema` (cleaned like tool schemas);
   `reasoning_effort` → `thinkingConfig.thinkingBudget` (see `_thinking_config`).
 - Any other field is dropped, with a debug log line naming it.
+- `x_gateway_native` (gateway.providers.base.NATIVE), set for a request that came in through the
+  Gemini API (gateway/inbound/gemini): its body is sent as it came (safety settings, server tools
+  such as googleSearch, thought parts and signatures, topK, labels...) in place of the
+  translation, but for the output cap the gateway reserved for (`maxOutputTokens`).
 
 Gemini has no tool call ids: they are made up as `call_<responseId>_<n>` (the same in a stream and
 in the non-streamed answer). A `thoughtSignature` on a function call travels in the tool call's
@@ -42,6 +46,7 @@ from gateway.errors import bad_request, shown
 from gateway.pricing import Usage
 from gateway.providers import openai_side
 from gateway.providers.base import (
+    NATIVE,
     ProbeTarget,
     UpstreamError,
     UpstreamRequest,
@@ -61,7 +66,7 @@ from gateway.providers.gemini.schema import clean_schema
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "top_k", "n", "seed", "presence_penalty", "frequency_penalty", "tools",
-    "tool_choice", "response_format", "reasoning_effort",
+    "tool_choice", "response_format", "reasoning_effort", NATIVE,
 })
 PRO_BUDGETS = (128, 32768)    # Gemini 2.5 Pro cannot turn thinking off
 OTHER_BUDGETS = (0, 24576)    # Flash and Flash-Lite can (budget 0)
@@ -226,6 +231,9 @@ def _generation_config(chat: dict[str, Any], model: str) -> dict[str, Any]:
 
 def generate_body(chat: dict[str, Any], dep: Deployment) -> dict[str, Any]:
     """The generateContent body (Gemini on Vertex sends the same one)."""
+    native = chat.get(NATIVE)
+    if native is not None:
+        return _as_it_came(native.get("body") or {}, _generation_config(chat, dep.upstream).get("maxOutputTokens"))
     openai_side.drop_unknown(chat, HANDLED, "gemini")
     system, contents = _contents(chat.get("messages") or [])
     body: dict[str, Any] = {"contents": contents}
@@ -238,6 +246,19 @@ def generate_body(chat: dict[str, Any], dep: Deployment) -> dict[str, Any]:
     config = _generation_config(chat, dep.upstream)
     if config:
         body["generationConfig"] = config
+    return body
+
+
+def _as_it_came(own: dict[str, Any], cap: Any) -> dict[str, Any]:
+    """A Gemini client's own body with the gateway's output cap. proto3 JSON takes either
+    spelling of a field, so the cap replaces both and is written once."""
+    body = dict(own)
+    key = "generation_config" if "generation_config" in body and "generationConfig" not in body else "generationConfig"
+    config = {k: v for k, v in (body.get(key) or {}).items() if k not in ("maxOutputTokens", "max_output_tokens")}
+    if cap is not None:
+        config["maxOutputTokens"] = cap
+    if config:
+        body[key] = config
     return body
 
 
