@@ -92,6 +92,7 @@ def test_parse_validates_through_the_canonical_checks() -> None:
 @pytest.mark.parametrize("body, where", [
     ({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),
     ({"model": "auto", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+    ({"model": "auto", "max_tokens": 10**9, "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
     ({"model": "auto", "max_tokens": 5, "messages": []}, "messages"),
     ({"model": "auto", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
     ({"model": "auto", "max_tokens": 5, "messages": [{"role": "user", "content": 7}]}, "messages.0.content"),

@@ -89,7 +89,8 @@ def test_input_items_become_chat_messages_in_order() -> None:
     ({"input": 42}, "input"),
     ({"input": []}, "input"),
     ({"input": "hi", "store": "yes"}, "store"),
-    ({"input": "hi", "max_output_tokens": 0}, "max_completion_tokens"),
+    ({"input": "hi", "max_output_tokens": 0}, "max_output_tokens"),  # the client's own name, not the canonical one
+    ({"input": "hi", "max_output_tokens": 10**9}, "max_output_tokens"),
 ])
 def test_refused_requests_name_the_field(body: dict, param: str) -> None:
     with pytest.raises(GatewayError) as err:

@@ -101,6 +101,9 @@ def _content_chars(content: Any, where: str) -> int:
     raise bad_request(f"{where}.content must be a string, a list of content parts, or null.", f"{where}.content")
 
 
+MAX_OUTPUT_TOKENS = 10_000_000  # the largest output cap any request may ask for (each API names it its own way)
+
+
 def _optional_int(body: dict[str, Any], name: str, minimum: int, maximum: int) -> int | None:
     value = body.get(name)
     if value is None:
@@ -154,9 +157,9 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     options = body.get("stream_options")
     if options is not None and (not isinstance(options, dict) or not stream):
         raise bad_request("'stream_options' is only allowed, as an object, when 'stream' is true.", "stream_options")
-    max_tokens = _optional_int(body, "max_completion_tokens", 1, 10_000_000)
+    max_tokens = _optional_int(body, "max_completion_tokens", 1, MAX_OUTPUT_TOKENS)
     if max_tokens is None:
-        max_tokens = _optional_int(body, "max_tokens", 1, 10_000_000)
+        max_tokens = _optional_int(body, "max_tokens", 1, MAX_OUTPUT_TOKENS)
     n = _optional_int(body, "n", 1, 128) or 1
     _optional_number(body, "temperature", 0, 2)
     _optional_number(body, "top_p", 0, 1)

@@ -24,6 +24,7 @@ import orjson
 
 from gateway.errors import bad_request, shown
 from gateway.inbound.base import NO_HEADERS
+from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 from gateway.providers.base import NATIVE
 
 GATEWAY_DECIDES = frozenset({"model", "max_tokens", "stream"})
@@ -225,8 +226,8 @@ def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, 
     canonical: dict[str, Any] = {"model": model}
     if not counting:
         limit = body.get("max_tokens")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise bad_request("max_tokens: Field required, an integer of at least 1.", "max_tokens")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_OUTPUT_TOKENS:
+            raise bad_request(f"max_tokens: Field required, an integer from 1 to {MAX_OUTPUT_TOKENS}.", "max_tokens")
         canonical["max_completion_tokens"] = limit
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:

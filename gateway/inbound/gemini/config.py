@@ -23,6 +23,7 @@ from typing import Any
 
 from gateway.errors import bad_request, shown
 from gateway.inbound.gemini import fields as f
+from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
 HANDLED = frozenset({
     "maxOutputTokens", "temperature", "topP", "seed", "presencePenalty", "frequencyPenalty", "stopSequences",
@@ -75,7 +76,7 @@ def generation_config(config: dict[str, Any], canonical: dict[str, Any], skipped
     where = "generationConfig"
     limit = f.get(config, "maxOutputTokens")
     if limit is not None:
-        canonical["max_completion_tokens"] = f.integer(limit, f"{where}.maxOutputTokens", 1, 10_000_000)
+        canonical["max_completion_tokens"] = f.integer(limit, f"{where}.maxOutputTokens", 1, MAX_OUTPUT_TOKENS)
     for name, ours, high in (("temperature", "temperature", 2.0), ("topP", "top_p", 1.0),
                              ("presencePenalty", "presence_penalty", 2.0),
                              ("frequencyPenalty", "frequency_penalty", 2.0)):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import bad_request, shown
+from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
 PASSED = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier", "prompt_cache_key",
           "seed", "service_tier")
@@ -53,8 +54,12 @@ def canonical_body(body: dict[str, Any], history: list[dict[str, Any]] | None = 
     for name in PASSED:
         if body.get(name) is not None:
             chat[name] = body[name]
-    if body.get("max_output_tokens") is not None:
-        chat["max_completion_tokens"] = body["max_output_tokens"]
+    limit = body.get("max_output_tokens")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_OUTPUT_TOKENS:
+            raise bad_request(f"'max_output_tokens' must be an integer between 1 and {MAX_OUTPUT_TOKENS}.",
+                              "max_output_tokens")
+        chat["max_completion_tokens"] = limit
     if body.get("stream") is not None:
         chat["stream"] = body["stream"]
         if body["stream"] is True:
