@@ -39,6 +39,7 @@ from gateway.inbound.anthropic import AnthropicMessages
 from gateway.inbound.anthropic.count import count_tokens
 from gateway.inbound.completions import Completions
 from gateway.inbound.gemini.endpoint import PREFIXES as GEMINI_PREFIXES, gemini
+from gateway.inbound.models import list_models
 from gateway.inbound.openai_chat import OpenAIChat
 from gateway.inbound.responses import Responses
 from gateway.pipeline.chat import chat_endpoint
@@ -49,17 +50,6 @@ from gateway.net.upstream import Upstream
 
 def _json(data: object, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
-async def list_models(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    await gw.keyring.authenticate(request.headers)
-    created = int(gw.started)
-    data = [{"id": name, "object": "model", "created": created, "owned_by": "gateway-route"}
-            for name in ("auto", *(r for r in gw.config.routes if r != "auto"))]
-    data += [{"id": name, "object": "model", "created": created, "owned_by": dep.provider.name}
-             for name, dep in gw.config.deployments.items()]
-    return _json({"object": "list", "data": data})
 
 
 async def openapi_json(request: Request) -> Response:
@@ -195,6 +185,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
     routes = [
         *(Route(path, handler, methods=["POST"]) for path, handler in HOT_PATHS.items()),  # for 405s
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1beta/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -104,6 +104,16 @@ def test_count_tokens_bounds_what_the_provider_bills(client: anthropic.Anthropic
     assert with_tools.input_tokens > counted
 
 
+def test_models_list_is_anthropics_page(gateway: Proc, client: anthropic.Anthropic) -> None:
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+    assert ids[0] == "auto" and set(PROVIDERS) <= set(ids) and page.has_more is False
+    assert all(m.type == "model" and m.created_at.year >= 2026 for m in page.data)
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        anthropic.Anthropic(base_url=gateway.url, api_key="sk-wrong", max_retries=0).models.list()
+    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] == "authentication_error"
+
+
 def test_route_with_fallback_across_formats(client: anthropic.Anthropic, sim: Proc) -> None:
     sim_set(sim, "claude-opus-4.7", fail_status=529)
     raw = client.messages.with_raw_response.create(model="claude-first", max_tokens=100, messages=ASK)

@@ -96,6 +96,17 @@ def test_gemini_only_settings_go_to_gemini_and_are_dropped_elsewhere(client: gen
     assert response.text and headers_of(response)["x-gateway-provider"] == PROVIDERS[model][0]
 
 
+def test_models_list_is_googles(gateway: Proc, client: genai.Client) -> None:
+    models = {m.name.removeprefix("models/"): m for m in client.models.list()}
+    assert "auto" in models and set(PROVIDERS) <= set(models)
+    flash = models["gemini-2.5-flash"]
+    assert "generateContent" in flash.supported_actions and flash.input_token_limit and flash.output_token_limit
+    wrong = make_client(gateway, "sk-wrong")  # held: a genai.Client closes when collected
+    with pytest.raises(errors.ClientError) as info:
+        list(wrong.models.list())
+    assert info.value.code == 401 and info.value.status == "UNAUTHENTICATED"
+
+
 def test_auto_is_classified_and_routed(client: genai.Client) -> None:
     response = client.models.generate_content(model="auto", contents=ASK)
     headers = headers_of(response)
