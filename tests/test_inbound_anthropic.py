@@ -60,26 +60,29 @@ def test_request_maps_to_the_canonical_body() -> None:
     assert body["model"] == "auto" and body["max_completion_tokens"] == 300
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["user"] == "user-7" and body["stop"] == ["END"] and body["temperature"] == 0.5
-    assert "top_k" not in body and "thinking" not in body  # Anthropic-only: native only
+    assert "top_k" not in body  # Anthropic-only: native only
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}  # a hint (base.HINTS)
     assert body["tools"] == [{"type": "function", "function": {
-        "name": "get_weather", "parameters": {"type": "object"}, "description": "Weather"}}]
+        "name": "get_weather", "parameters": {"type": "object"}, "description": "Weather"},
+        "cache_control": {"type": "ephemeral"}}]
     assert body["tool_choice"] == "auto" and body["parallel_tool_calls"] is False
     messages = body["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "user", "system"]
-    assert messages[0]["content"] == "Be brief."
+    assert messages[0]["content"] == [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
     assert messages[1]["content"] == [
         {"type": "text", "text": "Weather in Paris?"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
         {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}}]
     assert messages[2] == {"role": "assistant", "content": "Checking.", "tool_calls": [
-        {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
+        {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}],
+        "thinking_blocks": [{"type": "thinking", "thinking": "Use the tool.", "signature": "sig-1"}]}
     assert messages[3] == {"role": "tool", "tool_call_id": "toolu_1", "content": "Error: timeout"}
     assert messages[4]["content"][0]["type"] == "image_url"  # the result's image follows it
-    assert messages[4]["content"][1] == {"type": "text", "text": "Try again"}
+    assert messages[4]["content"][1] == {"type": "text", "text": "Try again", "cache_control": {"type": "ephemeral"}}
     assert messages[5] == {"role": "system", "content": "Reminder: be brief."}
     native = body[NATIVE]
-    assert native["format"] == "anthropic" and native["headers"] == {}
+    assert native["format"] == "anthropic" and native["headers"] == {} and native["hints"] is True
     assert native["body"] == {k: v for k, v in CLIENT_BODY.items() if k not in ("model", "max_tokens", "stream")}
 
 
@@ -258,6 +261,12 @@ def test_other_formats_never_see_the_native_field() -> None:
     dep = deployment("openai", "gpt-5.4-mini", "https://api.openai.com/v1")
     sent = orjson.loads(openai_adapter.to_upstream(for_format(body, adapter_for("openai").native_format), dep, True).body)
     assert NATIVE not in sent and "cache_control" not in orjson.dumps(sent).decode()
+    assert "thinking_blocks" not in orjson.dumps(sent).decode() and "thinking" not in sent
+    original = copy.deepcopy(body)
+    for adapter in others:  # the hints stay only for an adapter that reads them; the body is not changed
+        seen = orjson.dumps(for_format(body, adapter.native_format, adapter.reads_hints)).decode()
+        assert ("cache_control" in seen and "thinking_blocks" in seen) is adapter.reads_hints, adapter.name
+    assert body == original and {a.name for a in others if a.reads_hints} == {"bedrock"}
 
 
 def test_anthropic_thinking_reaches_the_canonical_answer_and_back() -> None:

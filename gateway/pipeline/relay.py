@@ -49,7 +49,7 @@ class ChatAttempt:
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> EventStream | WholeReply | UpstreamError:
         gw, chat = self.gw, self.chat
         adapter = adapter_for(dep.provider.format)
-        body = for_format(chat.body, adapter.native_format)
+        body = for_format(chat.body, adapter.native_format, adapter.reads_hints)
         if chat.max_tokens is None:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
             body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,

@@ -52,22 +52,51 @@ class StreamError(Exception):
 
 NATIVE = "x_gateway_native"
 """The canonical body's one extension field, for what the canonical form cannot express:
-`{"format": <provider wire format>, "body": {...}, "headers": {...}}`.
+`{"format": <provider wire format>, "body": {...}, "headers": {...}, "hints": bool}`.
 `body` holds the client's own request fields, which an adapter of that same format sends as they
 came (Anthropic `cache_control`, thinking blocks with their signatures, server tools...), in
 place of its translation of the canonical fields; `headers` holds the client headers it may pass
 on (the inbound translator picks them). The pipeline removes the field before an adapter
-of any other native format sees the body (`for_format`), so those never send it."""
+of any other native format sees the body (`for_format`), so those never send it. `hints`: the
+inbound translator also wrote HINTS into the canonical body."""
+
+HINTS = ("cache_control", "thinking_blocks", "thinking")
+"""Canonical hints, in the shapes OpenAI-compatible Claude proxies (LiteLLM) take them: a content
+part, a message or a `tools[]` entry with `cache_control` (a prompt-cache breakpoint after it), an
+assistant message with `thinking_blocks` (Anthropic thinking blocks, signatures included, as the
+answers carry them), a top-level `thinking` (Anthropic's object). The Anthropic Messages inbound
+writes them for an adapter that reads them (`ChatAdapter.reads_hints`: Bedrock Converse);
+`for_format` takes them out again for every other adapter, so an OpenAI-format provider never
+receives keys it would refuse."""
 
 
-def for_format(body: dict[str, Any], native_format: str) -> dict[str, Any]:
+def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = False) -> dict[str, Any]:
     """The canonical body as an adapter speaking `native_format` (its `ChatAdapter.native_format`)
     may see it: without the NATIVE field unless it is that format's own (a copy only then;
-    usually the body itself)."""
+    usually the body itself), and without the inbound's HINTS unless the adapter reads them."""
     native = body.get(NATIVE)
     if native is None or (native_format and native.get("format") == native_format):
         return body
-    return {k: v for k, v in body.items() if k != NATIVE}
+    out = {k: v for k, v in body.items() if k != NATIVE}
+    if native.get("hints") and not reads_hints:
+        _drop_hints(out)
+    return out
+
+
+def _drop_hints(body: dict[str, Any]) -> None:
+    """HINTS out of `body` (a shallow copy: the messages and tools that hold one are copied)."""
+    body.pop("thinking", None)
+
+    def bare(item: Any) -> Any:
+        return {k: v for k, v in item.items() if k not in HINTS} if isinstance(item, dict) else item
+
+    for key in ("messages", "tools"):
+        items = body.get(key)
+        if isinstance(items, list):
+            body[key] = [bare(m) for m in items]
+    for msg in body.get("messages") or ():
+        if isinstance(msg, dict) and isinstance(msg.get("content"), list):
+            msg["content"] = [bare(p) for p in msg["content"]]
 
 
 def key_headers(provider: Provider, key_header: str, key_prefix: str = "",
@@ -266,6 +295,7 @@ class ChatAdapter(Protocol):
     StreamDecoder: StreamDecoderFactory
     stream_framing: Callable[[], StreamFraming]  # a new one per stream
     native_format: str  # the inbound API whose own fields (NATIVE) it sends as they came; "" none
+    reads_hints: bool  # it reads the canonical HINTS (others get the body without them)
     health_probe: Callable[[Provider], ProbeTarget | None]  # the housekeeper's probe of a provider
 
     def to_upstream(self, chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
@@ -308,6 +338,7 @@ class ChatAdapterFunctions:
     StreamDecoder: StreamDecoderFactory
     stream_framing: Callable[[], StreamFraming] = field(default=SSEParser, kw_only=True)
     native_format: str = field(default="", kw_only=True)
+    reads_hints: bool = field(default=False, kw_only=True)
     health_probe: Callable[[Provider], ProbeTarget | None] = field(default=no_health_probe, kw_only=True)
 
 

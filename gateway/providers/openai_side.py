@@ -53,6 +53,32 @@ def thinking_budget(chat: dict[str, Any]) -> int | None:
     return THINKING_BUDGETS[effort]
 
 
+MIN_BUDGET = 1024  # Claude's smallest budget_tokens (Anthropic's API and Claude on Bedrock)
+
+
+def thinking_plan(chat: dict[str, Any], max_tokens: int, client_max_tokens: bool, cap: int,
+                  forced_tool: bool) -> tuple[int, int | None]:
+    """(max_tokens, budget) for Claude's `thinking` from `reasoning_effort`: none/minimal (budget
+    0), a forced tool, or too small a `max_tokens` give no budget. When the client set no
+    max_tokens, it grows by the budget, up to `cap`; the budget stays under max_tokens (which it
+    counts toward). Shared by the Anthropic and Bedrock Converse adapters."""
+    budget = thinking_budget(chat)
+    if not budget or forced_tool:
+        return max_tokens, None
+    if not client_max_tokens:
+        max_tokens = min(cap, max_tokens + budget)
+    budget = min(budget, max_tokens - 1)
+    if budget < MIN_BUDGET:
+        log.debug("reasoning_effort dropped", reason="max_tokens too small for thinking")
+        return max_tokens, None
+    return max_tokens, budget
+
+
+def top_p_with_thinking(top_p: Any) -> bool:
+    """Whether Claude takes this top_p with thinking on (only from 0.95; no temperature or top_k at all)."""
+    return isinstance(top_p, (int, float)) and top_p >= 0.95
+
+
 def plain_text(content: Any, where: str) -> str:
     """The text of a message that may hold only text (system, developer, a tool result), as one string."""
     if content is None or isinstance(content, str):
@@ -66,18 +92,27 @@ def plain_text(content: Any, where: str) -> str:
     return "\n".join(texts)
 
 
-def conversation(messages: Any, system: list[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def conversation(messages: Any, system: list[str],
+                 marks: dict[int, Any] | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """The user/assistant/tool messages as (where, role, message), in order; system and developer
     texts are appended to `system` on the way (no provider here has a system role in its turns).
+    With `marks` (a provider that caches prompts), each text part is its own system text and
+    `marks` maps the index of one with a `cache_control` hint (on it or its message) to the mark.
     Any other role is a 400, raised where it stands so errors come in message order."""
     for i, msg in enumerate(as_list(messages, "messages")):
         where = f"messages[{i}]"
         msg = as_item(msg, where)
         role = msg.get("role")
         if role in ("system", "developer"):
-            text = plain_text(msg.get("content"), where)
-            if text:
-                system.append(text)
+            content = msg.get("content")
+            for part in content if marks is not None and isinstance(content, list) else (None,):
+                text = plain_text(content if part is None else [part], where)
+                if text:
+                    system.append(text)
+                    if marks is not None and isinstance(part, dict) and isinstance(part.get("cache_control"), dict):
+                        marks[len(system) - 1] = part["cache_control"]
+            if marks is not None and system and isinstance(msg.get("cache_control"), dict):
+                marks[len(system) - 1] = msg["cache_control"]
         elif role in ("user", "assistant", "tool"):
             yield where, role, msg
         else:

@@ -69,7 +69,15 @@ def _source_url(source: Any, where: str) -> str:
 
 
 def _part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
-    """One user/assistant content block → a canonical content part; None when it has none."""
+    """One user/assistant content block → a canonical content part, its `cache_control` kept (a
+    hint: gateway.providers.base.HINTS); None when it has none."""
+    part = _bare_part(block, where)
+    if part is not None and isinstance(block.get("cache_control"), dict):
+        part["cache_control"] = block["cache_control"]
+    return part
+
+
+def _bare_part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
     kind = block["type"]
     if kind == "text":
         return {"type": "text", "text": _str(block, "text", where)}
@@ -87,7 +95,8 @@ def _part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
 
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    if all(p["type"] == "text" for p in parts):
+    """Text parts as one string, unless one carries a cache mark (kept in place)."""
+    if all(p["type"] == "text" and "cache_control" not in p for p in parts):
         return "".join(p["text"] for p in parts) if len(parts) == 1 else "\n".join(p["text"] for p in parts)
     return parts
 
@@ -110,6 +119,9 @@ def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], lis
     text = "\n".join(texts)
     if block.get("is_error") is True:
         text = f"Error: {text}"
+    if isinstance(block.get("cache_control"), dict):  # Claude Code marks the last tool result
+        return {"role": "tool", "tool_call_id": call_id,
+                "content": [{"type": "text", "text": text, "cache_control": block["cache_control"]}]}, images
     return {"role": "tool", "tool_call_id": call_id, "content": text}, images
 
 
@@ -138,6 +150,7 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     after: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for j, block in enumerate(_blocks(message["content"], where)):
         here = f"{where}.content.{j}"
         kind = block["type"]
@@ -147,31 +160,40 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
             after.extend(images)
         elif kind == "tool_use" and role == "assistant":
             calls.append(_tool_call(block, here))
+        elif kind in ("thinking", "redacted_thinking") and role == "assistant":
+            thinking.append(block)
         else:
             part = _part(block, here)
             if part is not None:
                 parts.append(part)
     parts = after + parts
     if role == "assistant":
-        text = "".join(p["text"] for p in parts if p["type"] == "text")
+        texts = [p for p in parts if p["type"] == "text"]
+        text = "".join(p["text"] for p in texts)
         if text or calls:
-            entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+            marked = any("cache_control" in p for p in texts)
+            entry: dict[str, Any] = {"role": "assistant", "content": texts if marked else text or None}
             if calls:
                 entry["tool_calls"] = calls
+            if thinking:  # a hint: the signed blocks, for a provider that takes them back
+                entry["thinking_blocks"] = thinking
             out.append(entry)
     elif parts:
         out.append({"role": "user", "content": _content(parts)})
 
 
-def _system(system: Any, where: str = "system") -> str:
+def _system(system: Any, where: str = "system") -> str | list[dict[str, Any]]:
+    """The system text; text parts when a block carries a cache mark (kept on its part)."""
     if isinstance(system, str):
         return system
-    texts = []
+    parts = []
     for i, block in enumerate(_blocks(system, where)):
         if block["type"] != "text":
             raise bad_request(f"{where}.{i}.type: only text blocks are allowed in a system prompt.", where)
-        texts.append(_str(block, "text", f"{where}.{i}"))
-    return "\n".join(texts)
+        parts.append(_part(block, f"{where}.{i}"))
+    if any("cache_control" in p for p in parts):
+        return [p for p in parts if p["text"] or "cache_control" in p]
+    return "\n".join(p["text"] for p in parts)
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
@@ -186,7 +208,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
                               "parameters": _obj(tool.get("input_schema"), f"tools.{i}.input_schema")}
         if isinstance(tool.get("description"), str):
             fn["description"] = tool["description"]
-        out.append({"type": "function", "function": fn})
+        entry: dict[str, Any] = {"type": "function", "function": fn}
+        if isinstance(tool.get("cache_control"), dict):
+            entry["cache_control"] = tool["cache_control"]
+        out.append(entry)
     return out
 
 
@@ -271,6 +296,21 @@ def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, 
     if stream:
         canonical["stream"] = True
         canonical["stream_options"] = {"include_usage": True}
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        canonical["thinking"] = thinking  # a hint, as are cache marks and thinking blocks
+    hints = "thinking" in canonical or _has_hints(canonical)
     canonical[NATIVE] = {"format": "anthropic", "headers": {h: headers[h] for h in FORWARD_HEADERS if h in headers},
-                         "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}}
+                         "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}, "hints": hints}
     return canonical
+
+
+def _has_hints(canonical: dict[str, Any]) -> bool:
+    """Whether a message, a part or a tool carries a hint (gateway.providers.base.HINTS)."""
+    for item in (*canonical["messages"], *canonical.get("tools", ())):
+        if "cache_control" in item or "thinking_blocks" in item:
+            return True
+        content = item.get("content")
+        if isinstance(content, list) and any("cache_control" in p for p in content):
+            return True
+    return False

@@ -17,8 +17,6 @@ from typing import Any
 from gateway.providers import openai_side
 from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema
 
-MIN_BUDGET = 1024  # Anthropic's smallest budget_tokens
-
 
 def json_tool(fmt: Any) -> dict[str, Any] | None:
     """The forced tool for JSON mode in Anthropic's shape, or None (see json_mode.forced_schema)."""
@@ -29,20 +27,14 @@ def json_tool(fmt: Any) -> dict[str, Any] | None:
 
 
 def add_thinking(body: dict[str, Any], chat: dict[str, Any], client_max_tokens: bool, cap: int) -> None:
-    """`reasoning_effort` as a thinking budget: none/minimal (budget 0) or too small a `max_tokens`
-    send no thinking, nor does a forced tool. When the client set no max_tokens, it grows by the budget, up to `cap`."""
-    budget = openai_side.thinking_budget(chat)
-    if not budget or (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
-        return
-    if not client_max_tokens:
-        body["max_tokens"] = min(cap, body["max_tokens"] + budget)
-    budget = min(budget, body["max_tokens"] - 1)
-    if budget < MIN_BUDGET:
-        openai_side.log.debug("anthropic: reasoning_effort dropped", reason="max_tokens too small for thinking")
+    """`reasoning_effort` as a thinking budget (`openai_side.thinking_plan`); with thinking on,
+    temperature and top_k go, and top_p below 0.95."""
+    forced = (body.get("tool_choice") or {}).get("type") in ("any", "tool")
+    body["max_tokens"], budget = openai_side.thinking_plan(chat, body["max_tokens"], client_max_tokens, cap, forced)
+    if budget is None:
         return
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     body.pop("temperature", None)
     body.pop("top_k", None)
-    top_p = body.get("top_p")
-    if top_p is not None and not (isinstance(top_p, (int, float)) and top_p >= 0.95):
+    if "top_p" in body and not openai_side.top_p_with_thinking(body["top_p"]):
         body.pop("top_p")

@@ -19,4 +19,4 @@ __all__ = ["adapter", "bedrock_anthropic"]
 adapter = EmbeddingsAdapterFunctions("bedrock", Capabilities(embeddings=True, n_choices=False), to_upstream,
                                      from_upstream, error_from_upstream, StreamDecoder, embeddings_to_upstream,
                                      embeddings_from_upstream, stream_framing=EventStreamParser,
-                                     health_probe=health_probe)
+                                     health_probe=health_probe, reads_hints=True)

@@ -21,10 +21,14 @@ Request (OpenAI → Converse):
   `content`.
 - Any other field (seed, n=1...) is dropped with a debug log line; n > 1 is a 400.
 
-Not translated: guardrails (`guardrailConfig`), document and video blocks, prompt-cache points
-(`cachePoint`), reasoning content, `additionalModelRequestFields` (top_k and other model-specific
-fields), `performanceConfig`. The answer side is `response.py`, the stream `stream.py`, the
-framing `eventstream.py`, and the signing `auth.py`.
+- `reasoning_effort` (and an Anthropic client's `thinking`), assistant `thinking_blocks` and
+  `cache_control` hints → Claude's thinking, `reasoningContent` and `cachePoint` blocks
+  (`reasoning.py`).
+
+Not translated: guardrails (`guardrailConfig`), document and video blocks,
+`additionalModelRequestFields` other than thinking (top_k and other model-specific fields),
+`performanceConfig`. The answer side is `response.py`, the stream `stream.py`, the framing
+`eventstream.py`, and the signing `auth.py`.
 """
 
 from __future__ import annotations
@@ -48,12 +52,13 @@ from gateway.providers.base import (
     encode,
     upstream_error,
 )
+from gateway.providers.bedrock import reasoning
 from gateway.providers.bedrock.auth import authorized, request_headers
 from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema, json_instruction
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
-    "temperature", "top_p", "n", "tools", "tool_choice", "response_format",
+    "temperature", "top_p", "n", "tools", "tool_choice", "response_format", "reasoning_effort", "thinking",
 })
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                  "image/webp": "webp"}
@@ -90,53 +95,84 @@ def _block(part: Any, where: str) -> dict[str, Any] | None:
     raise bad_request(f"{where}: content part type {shown(kind)} is not supported by this model.", where)
 
 
-def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
+def _blocks(content: Any, where: str, cache: bool) -> list[dict[str, Any]]:
+    """Content parts → Converse blocks; with `cache`, a cachePoint after each marked part."""
     if content is None:
         return []
     if isinstance(content, str):
         return [{"text": content}] if content else []
-    blocks = (_block(part, f"{where}.content[{i}]") for i, part in enumerate(as_list(content, f"{where}.content")))
-    return [b for b in blocks if b is not None]
+    blocks = []
+    for i, part in enumerate(as_list(content, f"{where}.content")):
+        block = _block(part, f"{where}.content[{i}]")
+        if block is not None:
+            blocks.append(block)
+        found = reasoning.mark(part) if cache else None
+        if found is not None and blocks:
+            blocks.append(reasoning.cache_point(found))
+    return blocks
 
 
-def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]], bool]:
-    """(system texts, Converse messages, whether the conversation holds tool calls)."""
-    system: list[str] = []
+def _cached(blocks: list[dict[str, Any]], msg: dict[str, Any], cache: bool) -> list[dict[str, Any]]:
+    """`blocks` and, for a message with a `cache_control` hint, a cachePoint after them."""
+    found = reasoning.mark(msg) if cache else None
+    if found is not None and blocks and "cachePoint" not in blocks[-1]:
+        blocks.append(reasoning.cache_point(found))
+    return blocks
+
+
+def _messages(messages: Any, cache: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """(system blocks, Converse messages, whether the conversation holds tool calls)."""
+    texts: list[str] = []
+    marks: dict[int, Any] | None = {} if cache else None
     turns: list[dict[str, Any]] = []
     call_ids: set[str] = set()
-    for where, role, msg in openai_side.conversation(messages, system):
+    for where, role, msg in openai_side.conversation(messages, texts, marks):
         if role == "user":
-            openai_side.add_turn(turns, "user", "content", _blocks(msg.get("content"), where))
+            blocks = _blocks(msg.get("content"), where, cache)
+            openai_side.add_turn(turns, "user", "content", _cached(blocks, msg, cache))
         elif role == "assistant":
-            blocks = _blocks(msg.get("content"), where)
+            blocks = reasoning.reasoning_blocks(msg.get("thinking_blocks")) + _blocks(msg.get("content"), where, cache)
             for call, name, args, _here in openai_side.tool_calls(msg, where):
                 call_id = str(call.get("id") or f"call_{len(call_ids)}")
                 call_ids.add(call_id)
                 blocks.append({"toolUse": {"toolUseId": call_id, "name": name, "input": args}})
-            openai_side.add_turn(turns, "assistant", "content", blocks)
+            openai_side.add_turn(turns, "assistant", "content", _cached(blocks, msg, cache))
         else:  # tool
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str) or call_id not in call_ids:
                 raise bad_request(f"{where}: tool_call_id {shown(call_id)} does not match a tool call of an earlier "
                                   "assistant message.", f"{where}.tool_call_id")
-            text = openai_side.plain_text(msg.get("content"), where)
-            result = {"toolUseId": call_id, "content": [{"text": text or "(empty)"}]}
-            openai_side.add_turn(turns, "user", "content", [{"toolResult": result}])
+            content = msg.get("content")
+            text = openai_side.plain_text(content, where)
+            blocks = [{"toolResult": {"toolUseId": call_id, "content": [{"text": text or "(empty)"}]}}]
+            parts = content if cache and isinstance(content, list) else ()
+            found = next((m for m in map(reasoning.mark, parts) if m is not None), None)
+            if found is not None:  # Converse takes no cachePoint inside a toolResult: after it
+                blocks.append(reasoning.cache_point(found))
+            openai_side.add_turn(turns, "user", "content", _cached(blocks, msg, cache))
+    system: list[dict[str, Any]] = []
+    for i, text in enumerate(texts):
+        system.append({"text": text})
+        if marks and i in marks:
+            system.append(reasoning.cache_point(marks[i]))
     return system, turns, bool(call_ids)
 
 
-def _tool_config(tools: Any, choice: Any, has_calls: bool) -> dict[str, Any] | None:
+def _tool_config(tools: Any, choice: Any, has_calls: bool, cache: bool) -> dict[str, Any] | None:
     mode, name = openai_side.tool_choice_mode(choice)
     if mode == "none" and not has_calls:
         return None
-    specs = []
-    for fn in openai_side.function_tools(tools):
+    specs: list[dict[str, Any]] = []
+    for fn, tool in zip(openai_side.function_tools(tools), tools):
         spec: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             spec["description"] = fn["description"]
         params = fn.get("parameters")
         spec["inputSchema"] = {"json": params if isinstance(params, dict) else {"type": "object", "properties": {}}}
         specs.append({"toolSpec": spec})
+        found = reasoning.mark(tool) if cache else None
+        if found is not None:
+            specs.append(reasoning.cache_point(found))
     config: dict[str, Any] = {"tools": specs}
     if mode == "required":
         config["toolChoice"] = {"any": {}}
@@ -168,15 +204,16 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         raise bad_request("n > 1 is not supported by this model (Bedrock returns one completion per request); "
                           "send n=1 or omit it.", "n", "unsupported_parameter")
     openai_side.drop_unknown(chat, HANDLED, "bedrock")
-    system, messages, has_calls = _messages(chat.get("messages") or [])
+    cache = reasoning.caches(dep.upstream)
+    system, messages, has_calls = _messages(chat.get("messages") or [], cache)
     fmt = chat.get("response_format")
     forced = None if chat.get("tools") else forced_schema(fmt)
     instruction = None if forced else json_instruction(fmt)
     if instruction:
-        system.append(instruction)
+        system.append({"text": instruction})
     body: dict[str, Any] = {"messages": messages}
     if system:
-        body["system"] = [{"text": text} for text in system]
+        body["system"] = system
     config = _inference_config(chat)
     if config:
         body["inferenceConfig"] = config
@@ -185,9 +222,10 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
                                                       "inputSchema": {"json": forced}}}],
                               "toolChoice": {"tool": {"name": JSON_TOOL}}}
     elif chat.get("tools"):
-        tool_config = _tool_config(chat["tools"], chat.get("tool_choice"), has_calls)
+        tool_config = _tool_config(chat["tools"], chat.get("tool_choice"), has_calls, cache)
         if tool_config is not None:
             body["toolConfig"] = tool_config
+    reasoning.add_thinking(body, chat, dep)
     data = encode(body)
     url = model_url(dep, "converse-stream" if stream else "converse")
     return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)

@@ -3,8 +3,11 @@
 
 `output.message.content` blocks: text → `content`, `toolUse` → `tool_calls` (the toolUseId is the
 call id, the input object the JSON arguments), except JSON mode's forced tool, whose input is the
-`content` (finish_reason "stop"); reasoning and other blocks are left out. Converse
-answers carry no id, so the completion id is made up. Usage: Bedrock's `inputTokens` leaves out
+`content` (finish_reason "stop"); `reasoningContent` → `reasoning_content` (its text) and
+`thinking_blocks` (`thinking` with its signature, `redacted_thinking` with the redacted bytes'
+base64 as `data`), the shape the Anthropic adapter answers with, so a Messages client gets its
+signed blocks back; other blocks are left out. Reasoning tokens are in `outputTokens`, with no
+count of their own (reasoning_tokens stays 0). Converse answers carry no id, so the completion id is made up. Usage: Bedrock's `inputTokens` leaves out
 the tokens read from or written to the prompt cache, so the prompt is all three, and
 `cacheReadInputTokens` are the cached tokens the price's `cached_input` applies to.
 """
@@ -44,6 +47,16 @@ def usage_from(doc: Mapping[str, Any] | None) -> Usage:
                  cached_tokens=cache_read, reasoning_tokens=0, reported=True)
 
 
+def thinking_block(content: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A `reasoningContent` block as the Anthropic thinking block it carries, or None."""
+    text = content.get("reasoningText")
+    if isinstance(text, dict):
+        return {"type": "thinking", "thinking": str(text.get("text") or ""), "signature": str(text.get("signature") or "")}
+    if content.get("redactedContent"):
+        return {"type": "redacted_thinking", "data": str(content["redactedContent"])}
+    return None
+
+
 def completion_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex
 
@@ -55,10 +68,15 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         raise ValueError("upstream body is not a Bedrock Converse answer")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for block in message["content"]:
         if not isinstance(block, dict):
             continue
-        if "text" in block:
+        if isinstance(block.get("reasoningContent"), dict):
+            found = thinking_block(block["reasoningContent"])
+            if found is not None:
+                thinking.append(found)
+        elif "text" in block:
             texts.append(str(block["text"] or ""))
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
@@ -70,5 +88,9 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
     finish = finish_reason(doc.get("stopReason"))
     if finish == "tool_calls" and not calls:
         finish = "stop"
-    body = completion(completion_id(), dep.upstream, [choice(0, assistant_message(texts, calls), finish)], usage)
+    answer = assistant_message(texts, calls)
+    if thinking:
+        answer["reasoning_content"] = "".join(b.get("thinking") or "" for b in thinking)
+        answer["thinking_blocks"] = thinking
+    body = completion(completion_id(), dep.upstream, [choice(0, answer, finish)], usage)
     return body, usage

@@ -6,6 +6,8 @@ chunk is written with `openai_side.ChunkWriter`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
 from gateway.providers.base import StreamError
@@ -26,8 +28,10 @@ class StreamDecoder(ChunkWriter):
     """messageStart → the role chunk; contentBlockStart with `toolUse` → the tool call's id and
     name; contentBlockDelta → text, or the tool input's JSON fragments as argument deltas (as content
     for JSON mode's forced tool);
-    messageStop → the finish chunk; metadata (the last event, with usage) → the usage chunk and
-    `done`. An exception message raises StreamError. Reasoning deltas are left out."""
+    reasoningContent deltas as the Anthropic decoder writes thinking: text → `reasoning_content`,
+    a signature → a `thinking_blocks` entry carrying it, redacted content → a `redacted_thinking`
+    one; messageStop → the finish chunk; metadata (the last event, with usage) → the usage chunk
+    and `done`. An exception message raises StreamError."""
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
         super().__init__(dep, include_usage, completion_id())
@@ -61,6 +65,8 @@ class StreamDecoder(ChunkWriter):
             if delta.get("text"):
                 self._chars += len(delta["text"])
                 out.append(self._delta(0, {"content": delta["text"]}))
+            elif isinstance(delta.get("reasoningContent"), dict):
+                self._reasoning(delta["reasoningContent"], out)
             elif isinstance(delta.get("toolUse"), dict):
                 fragment = str(delta["toolUse"].get("input") or "")
                 block = int(doc.get("contentBlockIndex") or 0)
@@ -87,6 +93,17 @@ class StreamDecoder(ChunkWriter):
                 self._usage_chunk(out)
         # contentBlockStop and unknown events carry nothing the OpenAI stream needs
         return out
+
+    def _reasoning(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        if delta.get("text"):
+            self._chars += len(delta["text"])
+            out.append(self._delta(0, {"reasoning_content": delta["text"]}))
+        elif delta.get("signature"):
+            signed = {"type": "thinking", "thinking": "", "signature": str(delta["signature"])}
+            out.append(self._delta(0, {"thinking_blocks": [signed]}))
+        elif delta.get("redactedContent"):
+            redacted = {"type": "redacted_thinking", "data": str(delta["redactedContent"])}
+            out.append(self._delta(0, {"thinking_blocks": [redacted]}))
 
     def finish(self) -> list[bytes]:
         out: list[bytes] = []
