@@ -17,6 +17,7 @@ contentBlockStart (tool use only), contentBlockDelta..., contentBlockStop, messa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 import zlib
@@ -26,6 +27,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import bedrock_extras as extras
+from .anthropic_format import Thought, think
 from .core import Outcome, answer, join_prompt
 from .state import Fault, SimState
 from .text import Ask, group
@@ -68,14 +71,21 @@ def auth_problem(request: Request) -> str | None:
     return None
 
 
-def _texts(blocks: Any, where: str, out: list[str]) -> None:
+TOOL_RESULT_MEMBERS = ("json", "text", "image", "document", "video", "searchResult")
+
+
+def _texts(blocks: Any, where: str, out: list[str], model: str = "", role: str = "user") -> None:
     if not isinstance(blocks, list):
         raise BadRequest(f"{where}: expected a list of content blocks")
-    for block in blocks:
+    for i, block in enumerate(blocks):
         if not isinstance(block, dict) or len(block) != 1:
             raise BadRequest(f"{where}: a content block must have exactly one member set")
         (kind, value), = block.items()
-        if kind == "text":
+        if kind == "cachePoint":
+            extras.check_cache_point(value, model, f"{where}.{i}")
+        elif kind == "reasoningContent":
+            extras.check_reasoning(value, role, f"{where}.{i}")
+        elif kind == "text":
             out.append(str(value))
         elif kind == "toolUse":
             if not isinstance(value, dict) or not value.get("toolUseId") or not value.get("name"):
@@ -85,22 +95,28 @@ def _texts(blocks: Any, where: str, out: list[str]) -> None:
             if not isinstance(value, dict) or not value.get("toolUseId"):
                 raise BadRequest(f"{where}: toolResult needs toolUseId")
             for item in value.get("content") or ():
-                if isinstance(item, dict):
-                    out.append(str(item["text"]) if "text" in item else orjson.dumps(item.get("json")).decode())
+                if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in TOOL_RESULT_MEMBERS:
+                    raise BadRequest(f"{where}: a toolResult content block must be one of "
+                                     f"{', '.join(TOOL_RESULT_MEMBERS)}")
+                out.append(str(item["text"]) if "text" in item else orjson.dumps(item.get("json")).decode())
         elif kind == "image":
             if not isinstance(value, dict) or value.get("format") not in ("png", "jpeg", "gif", "webp"):
                 raise BadRequest(f"{where}: image.format must be one of png, jpeg, gif, webp")
-        elif kind not in ("document", "video", "reasoningContent", "cachePoint", "guardContent"):
+        elif kind not in ("document", "video", "guardContent"):
             raise BadRequest(f"{where}: unknown content block member {kind!r}")
 
 
-def _tools(config: Any) -> tuple[list[tuple[str, Any]], str | None]:
+def _tools(config: Any, model: str) -> tuple[list[tuple[str, Any]], str | None]:
     if config is None:
         return [], None
     if not isinstance(config, dict) or not isinstance(config.get("tools"), list) or not config["tools"]:
         raise BadRequest("toolConfig.tools: at least one tool is required")
     tools = []
-    for spec in (t.get("toolSpec") if isinstance(t, dict) else None for t in config["tools"]):
+    for i, tool in enumerate(config["tools"]):
+        if isinstance(tool, dict) and set(tool) == {"cachePoint"}:
+            extras.check_cache_point(tool["cachePoint"], model, f"toolConfig.tools.{i}")
+            continue
+        spec = tool.get("toolSpec") if isinstance(tool, dict) else None
         if not isinstance(spec, dict) or not spec.get("name") or "json" not in (spec.get("inputSchema") or {}):
             raise BadRequest("toolConfig.tools: each toolSpec needs a name and inputSchema.json")
         tools.append((spec["name"], spec["inputSchema"]["json"]))
@@ -112,21 +128,21 @@ def _tools(config: Any) -> tuple[list[tuple[str, Any]], str | None]:
     return tools, "auto"
 
 
-def parse(model: str, body: Any) -> tuple[Ask, list[str]]:
-    """Validate a Converse request; return (ask, prompt texts)."""
+def parse(model: str, body: Any) -> tuple[Ask, list[str], int | None]:
+    """Validate a Converse request; return (ask, prompt texts, thinking budget)."""
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("A conversation must start with a user message.")
     texts: list[str] = []
-    _texts(body.get("system") or [], "system", texts)
+    _texts(body.get("system") or [], "system", texts, model)
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
             raise BadRequest(f"messages.{i}.role: must be user or assistant")
         if i and messages[i - 1].get("role") == msg["role"]:
             raise BadRequest("A conversation must alternate between user and assistant roles.")
-        _texts(msg.get("content"), f"messages.{i}.content", texts)
+        _texts(msg.get("content"), f"messages.{i}.content", texts, model, msg["role"])
     if messages[0].get("role") != "user":
         raise BadRequest("A conversation must start with a user message.")
     config = body.get("inferenceConfig") or {}
@@ -137,34 +153,40 @@ def parse(model: str, body: Any) -> tuple[Ask, list[str]]:
     results = [b["toolResult"] for b in last if isinstance(b, dict) and "toolResult" in b]
     result_texts: list[str] = []
     _texts([{"toolResult": r} for r in results], "toolResult", result_texts)
-    tools, choice = _tools(body.get("toolConfig"))
+    tools, choice = _tools(body.get("toolConfig"), model)
     ask = Ask(model=model, prompt=join_prompt(texts), max_tokens=limit,
               stop=tuple(s for s in config.get("stopSequences") or () if isinstance(s, str)),
               tools=tools, tool_choice=choice, last_is_tool_result=bool(results), tool_result="\n".join(result_texts))
-    return ask, texts
+    return ask, texts, extras.thinking(body, model)
 
 
-def usage(out: Outcome) -> dict[str, Any]:
-    doc = {"inputTokens": out.prompt_tokens - out.cached_tokens, "outputTokens": out.output_tokens,
+def usage(out: Outcome, written: int = 0) -> dict[str, Any]:
+    doc = {"inputTokens": out.prompt_tokens - out.cached_tokens - written, "outputTokens": out.output_tokens,
            "totalTokens": out.prompt_tokens + out.output_tokens}
     if out.cached_tokens:
         doc["cacheReadInputTokens"] = out.cached_tokens
+    if written:
+        doc["cacheWriteInputTokens"] = written
     return doc
 
 
-def converse_body(out: Outcome) -> dict[str, Any]:
+def converse_body(out: Outcome, thought: Thought | None = None, written: int = 0) -> dict[str, Any]:
     reply = out.replies[0]
     call = reply.tool_call
+    content: list[dict[str, Any]] = []
+    if thought is not None:
+        content.append({"reasoningContent": {"reasoningText": {"text": thought.block["thinking"],
+                                                               "signature": thought.signature}}})
     if call is None:
-        content: list[dict[str, Any]] = [{"text": reply.text}]
+        content.append({"text": reply.text})
     else:
         try:
             args = orjson.loads(call.arguments)
         except orjson.JSONDecodeError:
             args = {}
-        content = [{"toolUse": {"toolUseId": call.call_id, "name": call.name, "input": args}}]
+        content.append({"toolUse": {"toolUseId": call.call_id, "name": call.name, "input": args}})
     return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": STOP[reply.finish],
-            "usage": usage(out), "metrics": {"latencyMs": 1}}
+            "usage": usage(out, written), "metrics": {"latencyMs": 1}}
 
 
 def frame(headers: dict[str, str], payload: bytes) -> bytes:
@@ -183,21 +205,31 @@ def event(kind: str, payload: dict[str, Any]) -> bytes:
                  orjson.dumps(payload))
 
 
-def stream_events(out: Outcome, seed: int) -> list[tuple[bytes, int]]:
+def stream_events(out: Outcome, seed: int, thought: Thought | None = None,
+                  written: int = 0) -> list[tuple[bytes, int]]:
     reply = out.replies[0]
     events = [(event("messageStart", {"role": "assistant"}), 0)]
+    at = 0
+    if thought is not None:  # block 0: the reasoning text in pieces, then its signature
+        for piece, tokens in group(thought.pieces, seed):
+            delta = {"reasoningContent": {"text": piece}}
+            events.append((event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}), tokens))
+        signed = {"reasoningContent": {"signature": thought.signature}}
+        events.append((event("contentBlockDelta", {"contentBlockIndex": 0, "delta": signed}), 0))
+        events.append((event("contentBlockStop", {"contentBlockIndex": 0}), 0))
+        at = 1
     call = reply.tool_call
     if call is None:
         deltas = [({"text": p}, n) for p, n in group(reply.pieces, seed)]
     else:
         start = {"toolUse": {"toolUseId": call.call_id, "name": call.name}}
-        events.append((event("contentBlockStart", {"contentBlockIndex": 0, "start": start}), 0))
+        events.append((event("contentBlockStart", {"contentBlockIndex": at, "start": start}), 0))
         deltas = [({"toolUse": {"input": p}}, n) for p, n in group(call.pieces, seed)]
     for delta, tokens in deltas:
-        events.append((event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}), tokens))
-    events.append((event("contentBlockStop", {"contentBlockIndex": 0}), 0))
+        events.append((event("contentBlockDelta", {"contentBlockIndex": at, "delta": delta}), tokens))
+    events.append((event("contentBlockStop", {"contentBlockIndex": at}), 0))
     events.append((event("messageStop", {"stopReason": STOP[reply.finish]}), 0))
-    events.append((event("metadata", {"usage": usage(out), "metrics": {"latencyMs": 1}}), 0))
+    events.append((event("metadata", {"usage": usage(out, written), "metrics": {"latencyMs": 1}}), 0))
     return events
 
 
@@ -205,7 +237,9 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
     """POST /model/{modelId}/converse and /converse-stream."""
     model = request.path_params["model"]
     try:
-        ask, texts = parse(model, await read_json(request))
+        body = await read_json(request)
+        ask, texts, budget = parse(model, body)
+        points = extras.prefix_points(body, model)
     except BadRequest as exc:
         state.record_rejected(model, "bedrock")
         return error(exc.status, exc.message)
@@ -217,12 +251,18 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
     if fault is not None:
         return fault_response(fault)
     out = answer(ask, texts, knobs, state.seed, "tooluse_")
+    written = 0
+    cached = extras.cache_use(points, state.prompt_cache, out.prompt_tokens)
+    if cached is not None:
+        out = dataclasses.replace(out, cached_tokens=cached[0])
+        written = cached[1]
+    thought, out = think(ask, out, budget, state.seed)
     if not stream:
         await non_stream_delay(knobs)
-        return json_response(converse_body(out))
+        return json_response(converse_body(out, thought, written))
     corrupt = bytearray(event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}}))
     corrupt[-1] ^= 0xFF  # garbage_stream: a message whose CRC is wrong
-    return stream_response(stream_events(out, state.seed), knobs, bytes(corrupt), media_type=EVENT_STREAM)
+    return stream_response(stream_events(out, state.seed, thought, written), knobs, bytes(corrupt), media_type=EVENT_STREAM)
 
 
 async def list_async_invokes(request: Request) -> Response:

@@ -36,6 +36,7 @@ class SimState:
         self.faults: Counter[str] = Counter()
         self.streams: Counter[str] = Counter()
         self._serial = 0
+        self.prompt_cache: set[str] = set()  # prompt prefixes Converse requests wrote (bedrock_extras)
 
     def reset(self) -> None:
         """Clear runtime knobs and counters and restart the outage clock."""
@@ -44,6 +45,7 @@ class SimState:
         self.by_format.clear()
         self.faults.clear()
         self.streams.clear()
+        self.prompt_cache.clear()
         self.started = time.monotonic()
 
     def uptime(self) -> float:
