@@ -1,0 +1,106 @@
+"""Reasoning and prompt caching on Bedrock Converse (`format: bedrock`), end to end: the openai SDK
+with `reasoning_effort`, the anthropic SDK on /v1/messages with `thinking`, a tool round trip
+keeping the signed thinking block, and a cache_control-marked system prompt read from the cache
+the second time (cached tokens in usage, a lower cost) → the gateway → the simulator's Converse."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+import anthropic
+import openai
+import pytest
+
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_reset, start_gateway
+
+UPSTREAM = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+PRICE = (3_000_000, 15_000_000, 300_000)  # input, output, cached input: micro-dollars per million tokens
+ASK = [{"role": "user", "content": "Is 91 prime?"}]
+TOOL = {"name": "get_weather", "description": "Weather for a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+LONG_SYSTEM = "You answer questions about the weather, tersely and with care. " * 200
+
+
+@pytest.fixture(scope="module")
+def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    config = f"""
+server: {{request_timeout_s: 20, attempt_budget: 1}}
+state: {{prefix: brconv, timeout_ms: 1000}}
+providers:
+  bedrock: {{format: bedrock, base_url: "{sim.url}", api_key_env: SIMULATOR_API_KEY, aws_region: us-east-1}}
+models:
+  claude-converse: {{provider: bedrock, upstream: "{UPSTREAM}", max_output_tokens: 64000,
+                    price: {{input: 3, output: 15, cached_input: 0.3}}}}
+routes:
+  auto: {{primary: claude-converse}}
+keys:
+  - {{name: demo, sha256: {DEMO_KEY_SHA}}}
+"""
+    with start_gateway(tmp_path_factory.mktemp("brconv"), config, redis_url) as proc:
+        yield proc
+
+
+@pytest.fixture
+def claude(gateway: Proc, sim: Proc) -> anthropic.Anthropic:
+    sim_reset(sim)
+    return anthropic.Anthropic(base_url=gateway.url, api_key=DEMO_KEY, max_retries=0)
+
+
+def cost(prompt: int, cached: int, completion: int) -> float:
+    pin, pout, pcached = PRICE
+    return math.ceil(((prompt - cached) * pin + cached * pcached + completion * pout) / 1_000_000) / 1_000_000
+
+
+def test_openai_sdk_reasoning_effort_brings_reasoning_content(client: openai.OpenAI) -> None:
+    plain = client.chat.completions.create(model="claude-converse", messages=ASK, reasoning_effort="low",
+                                           max_completion_tokens=4000)
+    message: Any = plain.choices[0].message
+    assert message.content and message.reasoning_content
+    assert message.thinking_blocks[0]["signature"] and message.thinking_blocks[0]["thinking"] == message.reasoning_content
+    assert plain.usage.completion_tokens > len(message.content.split())  # the thinking is billed as output
+    stream = client.chat.completions.create(model="claude-converse", messages=ASK, reasoning_effort="low",
+                                            max_completion_tokens=4000, stream=True)
+    deltas: list[Any] = [c.choices[0].delta for c in stream if c.choices]
+    assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == message.reasoning_content
+    assert "".join(d.content or "" for d in deltas) == message.content
+    signed = [b for d in deltas for b in getattr(d, "thinking_blocks", None) or ()]
+    assert signed == [{"type": "thinking", "thinking": "", "signature": message.thinking_blocks[0]["signature"]}]
+
+
+def test_anthropic_sdk_thinking_and_a_tool_round_trip_keep_the_signed_block(claude: anthropic.Anthropic) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    ask: Any = [{"role": "user", "content": "Weather in Oslo?"}]
+    first = claude.messages.create(model="claude-converse", max_tokens=2048, thinking=thinking, tools=[TOOL],
+                                   messages=ask)
+    assert first.content[0].type == "thinking" and first.content[0].signature and first.content[0].thinking
+    use = next(b for b in first.content if b.type == "tool_use")
+    assert first.stop_reason == "tool_use" and use.name == "get_weather"
+    turns: Any = [*ask, {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "4 C"}]}]
+    with claude.messages.stream(model="claude-converse", max_tokens=2048, thinking=thinking, tools=[TOOL],
+                                messages=turns) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].type == "thinking" and final.content[0].signature
+    assert final.content[-1].type in ("text", "tool_use")
+    # the simulator, as Claude, refuses the tool turn without its signed thinking block
+    bare: Any = [*ask, {"role": "assistant", "content": [use.model_dump()]}, turns[2]]
+    with pytest.raises(anthropic.BadRequestError, match="thinking block"):
+        claude.messages.create(model="claude-converse", max_tokens=2048, thinking=thinking, tools=[TOOL], messages=bare)
+
+
+def test_a_cache_marked_system_prompt_is_read_from_the_cache_the_second_time(claude: anthropic.Anthropic) -> None:
+    system: Any = [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}]
+    answers = []
+    for _ in range(2):
+        raw = claude.messages.with_raw_response.create(model="claude-converse", max_tokens=200, system=system,
+                                                       messages=[{"role": "user", "content": "Rain in Oslo?"}])
+        answers.append((raw.parse(), float(raw.headers["x-gateway-cost-usd"])))
+    (first, first_cost), (second, second_cost) = answers
+    assert not first.usage.cache_read_input_tokens and second.usage.cache_read_input_tokens >= 1024
+    prompt = first.usage.input_tokens  # the write is billed as input (no cache-write price: docs/providers.md)
+    assert second.usage.input_tokens + second.usage.cache_read_input_tokens == prompt
+    assert first_cost == pytest.approx(cost(prompt, 0, first.usage.output_tokens), abs=1e-9)
+    assert second_cost == pytest.approx(cost(prompt, second.usage.cache_read_input_tokens,
+                                             second.usage.output_tokens), abs=1e-9)
+    assert second_cost < first_cost
