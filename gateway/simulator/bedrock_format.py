@@ -10,7 +10,8 @@ recomputed: the simulator knows no secret.) Errors are `{"message": ...}` with t
 `x-amzn-errortype`, as Bedrock answers them.
 
 Usage as Bedrock reports it: `inputTokens` leaves out the tokens read from the prompt cache
-(`cacheReadInputTokens`, present only when some were). The stream is AWS's binary event stream
+(`cacheReadInputTokens`, present only when some were; with cache points, the prompt-prefix cache
+of `bedrock_extras.py`, which also checks Claude's thinking and reasoning blocks). The stream is AWS's binary event stream
 (`application/vnd.amazon.eventstream`), framed by this module's own encoder: messageStart,
 contentBlockStart (tool use only), contentBlockDelta..., contentBlockStop, messageStop, metadata.
 """
