@@ -20,6 +20,8 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     reported: bool = False  # False: counted by the gateway on the way through (stream cut short)
+    cache_write_tokens: int = 0  # prompt tokens written to the provider's cache (part of prompt_tokens)
+    cache_write_1h_tokens: int = 0  # of those, written for an hour (Anthropic's 1-hour cache)
 
     @property
     def total_tokens(self) -> int:
@@ -27,11 +29,17 @@ class Usage:
 
 
 def cost_micro(usage: Usage, price: Price) -> int:
-    """Cost in micro-dollars, rounded up: cached input at its own price, reasoning tokens at theirs
-    when the provider bills them apart from (and not inside) the completion tokens."""
+    """Cost in micro-dollars, rounded up: cached input, cache writes (Anthropic bills them above
+    the input price) and reasoning tokens at their own prices, the last when the provider bills
+    them apart from (and not inside) the completion tokens."""
     cached = min(usage.cached_tokens, usage.prompt_tokens)
-    fresh = usage.prompt_tokens - cached
-    scaled = fresh * price.input + cached * price.cached_input + usage.completion_tokens * price.output
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    hour = min(usage.cache_write_1h_tokens, written)
+    fresh = usage.prompt_tokens - cached - written
+    write = price.input if price.cache_write is None else price.cache_write
+    write_1h = write if price.cache_write_1h is None else price.cache_write_1h
+    scaled = (fresh * price.input + cached * price.cached_input + (written - hour) * write + hour * write_1h
+              + usage.completion_tokens * price.output)
     if price.reasoning is not None:
         reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
         scaled += reasoning * (price.reasoning - price.output)
@@ -39,8 +47,10 @@ def cost_micro(usage: Usage, price: Price) -> int:
 
 
 def max_cost_micro(prompt_tokens: int, max_output_tokens: int, price: Price) -> int:
-    """Worst-case cost of a request, reserved against budgets before the upstream call."""
-    scaled = prompt_tokens * price.input + max_output_tokens * max(price.output, price.reasoning or 0)
+    """Worst-case cost of a request, reserved against budgets before the upstream call: every
+    prompt token at the dearest input price it may be billed at (a cache write can cost more)."""
+    dearest_input = max(price.input, price.cache_write or 0, price.cache_write_1h or 0)
+    scaled = prompt_tokens * dearest_input + max_output_tokens * max(price.output, price.reasoning or 0)
     return -(-scaled // 1_000_000)
 
 

@@ -47,9 +47,11 @@ def claude(gateway: Proc, sim: Proc) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gateway.url, api_key=DEMO_KEY, max_retries=0)
 
 
-def cost(prompt: int, cached: int, completion: int) -> float:
+def cost(prompt: int, cached: int, completion: int, written: int = 0) -> float:
+    """Claude's cache writes cost 1.25 x input, the config's default for a Claude model id."""
     pin, pout, pcached = PRICE
-    return math.ceil(((prompt - cached) * pin + cached * pcached + completion * pout) / 1_000_000) / 1_000_000
+    scaled = (prompt - cached - written) * pin + cached * pcached + written * pin * 5 // 4 + completion * pout
+    return math.ceil(scaled / 1_000_000) / 1_000_000
 
 
 def test_openai_sdk_reasoning_effort_brings_reasoning_content(client: openai.OpenAI) -> None:
@@ -98,9 +100,11 @@ def test_a_cache_marked_system_prompt_is_read_from_the_cache_the_second_time(cla
         answers.append((raw.parse(), float(raw.headers["x-gateway-cost-usd"])))
     (first, first_cost), (second, second_cost) = answers
     assert not first.usage.cache_read_input_tokens and second.usage.cache_read_input_tokens >= 1024
-    prompt = first.usage.input_tokens  # the write is billed as input (no cache-write price: docs/providers.md)
+    written = first.usage.cache_creation_input_tokens  # Bedrock's cacheWriteInputTokens, billed at 1.25 x input
+    assert written == second.usage.cache_read_input_tokens and not second.usage.cache_creation_input_tokens
+    prompt = first.usage.input_tokens + written
     assert second.usage.input_tokens + second.usage.cache_read_input_tokens == prompt
-    assert first_cost == pytest.approx(cost(prompt, 0, first.usage.output_tokens), abs=1e-9)
+    assert first_cost == pytest.approx(cost(prompt, 0, first.usage.output_tokens, written), abs=1e-9)
     assert second_cost == pytest.approx(cost(prompt, second.usage.cache_read_input_tokens,
                                              second.usage.output_tokens), abs=1e-9)
     assert second_cost < first_cost

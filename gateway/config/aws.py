@@ -20,6 +20,7 @@ from gateway.config.reader import Reader
 FIELDS = ("aws_region", "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env")
 DEFAULT_ENV = {"aws_access_key_env": "AWS_ACCESS_KEY_ID", "aws_secret_key_env": "AWS_SECRET_ACCESS_KEY",
                "aws_session_token_env": "AWS_SESSION_TOKEN"}
+CLAUDE_ID = re.compile(r"(?:^|[./])anthropic\.claude")  # a Claude model id, profile or ARN on Bedrock
 _REGION_IN_URL = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 

@@ -118,6 +118,8 @@ class Price:
     output: int
     cached_input: int
     reasoning: int | None = None
+    cache_write: int | None = None  # a prompt token written to the provider's cache; None: `input`
+    cache_write_1h: int | None = None  # one written for an hour; None: `cache_write`
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,12 @@ import yaml
 
 from gateway.config.model import (
     NO_EMBEDDINGS, PRIORITIES, TASKS, WIRE_FORMATS, AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError,
-    Deployment, Housekeeping, LeftOut, MetricsSettings, Price, Provider, Quirks, ResponseStorage,
+    Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
 from gateway.config.aws import FIELDS as AWS_FIELDS, parse_aws
 from gateway.config.leftout import prune_route
+from gateway.config.prices import parse_price
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
 from gateway.config.vertex import VERTEX_FIELDS, default_base_url, parse_vertex
@@ -134,15 +135,9 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
     provider_name = r.string(doc, "provider", path)
     if provider_name not in providers:
         raise r.fail(f"{path}.provider", provider_name, f"unknown provider; defined: {sorted(providers)}")
-    pdoc = r.mapping(doc.get("price"), f"{path}.price", required=True)
-    r.known(pdoc, f"{path}.price", {"input", "output", "cached_input", "reasoning"})
-    pin = r.number(pdoc, "input", f"{path}.price")
-    price = Price(
-        input=usd_to_micro(pin),
-        output=usd_to_micro(r.number(pdoc, "output", f"{path}.price", 0.0)),
-        cached_input=usd_to_micro(r.number(pdoc, "cached_input", f"{path}.price", pin)),
-        reasoning=usd_to_micro(pdoc["reasoning"]) if pdoc.get("reasoning") is not None else None,
-    )
+    upstream = r.string(doc, "upstream", path, name)
+    price = parse_price(r, r.mapping(doc.get("price"), f"{path}.price", required=True), f"{path}.price",
+                        providers[provider_name], upstream)
     qdoc = r.mapping(doc.get("quality"), f"{path}.quality")
     quality = []
     for task, score in qdoc.items():
@@ -153,7 +148,7 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
             raise r.fail(f"{path}.quality.{task}", score, "must be between 0 and 1")
     kind = r.string(doc, "kind", path, "chat", choices=("chat", "embedding"))
     return Deployment(
-        name=name, provider=providers[provider_name], upstream=r.string(doc, "upstream", path, name),
+        name=name, provider=providers[provider_name], upstream=upstream,
         price=price, context_window=r.number(doc, "context_window", path, 128_000, minimum=1, integer=True),
         max_output_tokens=r.number(doc, "max_output_tokens", path, 16_384, minimum=1, integer=True),
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),

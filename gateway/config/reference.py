@@ -243,6 +243,10 @@ SECTIONS: tuple[Section, ...] = (
         Field("output", "USD", 0.0, "Output tokens."),
         Field("cached_input", "USD", "`input`", "Prompt tokens the provider served from its cache."),
         Field("reasoning", "USD", "`output`", "Reasoning tokens, where priced apart."),
+        Field("cache_write", "USD", "1.25 × `input` for Claude, else `input`", "Prompt tokens written to the "
+              "provider's cache (Anthropic's 5-minute cache; Claude on Vertex and Bedrock bills the same)."),
+        Field("cache_write_1h", "USD", "2 × `input` for Claude, else `cache_write`", "Prompt tokens written to "
+              "Anthropic's 1-hour cache."),
     )),
     Section("routes.<name>", "What a `model` value that names the route means: a default chain and per-task "
             "chains.", _CHAIN + (

@@ -11,7 +11,7 @@ Sources:
   (reservations that expired unsettled) carry a cost but no model or tokens: they are counted apart.
 * ``--log FILE``: the gateway's JSON log lines; lines with ``event == "request"`` and
   ``status == 200`` are requests (fields model, task, key, cost_micro, tokens_in, tokens_out,
-  cached_tokens).
+  cached_tokens, cache_write_tokens).
 
 Report: cost by task, by model, by key; the share of spend from the top 20% of request types,
 where a request type is a (task, model) pair (the top ceil(20% x number of types) types by
@@ -58,6 +58,8 @@ class Record:
     cached: int = 0
     route: str = ""
     day: str = ""
+    written: int = 0  # prompt tokens written to the provider's cache (the log has them; the ledger not)
+    written_1h: int = 0
 
 
 def records_from_ledger(entries: Iterable[Any], day: str | None = None) -> tuple[list[Record], int]:
@@ -101,7 +103,9 @@ def records_from_log(lines: Iterable[str | bytes], day: str | None = None) -> li
         out.append(Record(task=doc.get("task") or "unknown", model=doc.get("model") or "-",
                           key=doc.get("key") or "-", cost_micro=as_int(doc.get("cost_micro")),
                           tokens_in=as_int(doc.get("tokens_in")), tokens_out=as_int(doc.get("tokens_out")),
-                          cached=as_int(doc.get("cached_tokens")), route=doc.get("route") or ""))
+                          cached=as_int(doc.get("cached_tokens")), route=doc.get("route") or "",
+                          written=as_int(doc.get("cache_write_tokens")),
+                          written_1h=as_int(doc.get("cache_write_1h_tokens"))))
     return out
 
 
@@ -151,7 +155,8 @@ def _candidates(config: Config, route_name: str, task: str, kind: str = "chat") 
 
 
 def reprice(records: Iterable[Record], dep: Deployment) -> int:
-    return sum(cost_micro(Usage(prompt_tokens=r.tokens_in, completion_tokens=r.tokens_out, cached_tokens=r.cached),
+    return sum(cost_micro(Usage(prompt_tokens=r.tokens_in, completion_tokens=r.tokens_out, cached_tokens=r.cached,
+                                cache_write_tokens=r.written, cache_write_1h_tokens=r.written_1h),
                           dep.price) for r in records)
 
 

@@ -150,7 +150,8 @@ class Call:
             "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
             "ttft_ms": round(self.ttft_s * 1000, 2) if self.ttft_s is not None else None,
             "tokens_in": self.usage.prompt_tokens, "tokens_out": self.usage.completion_tokens,
-            "cached_tokens": self.usage.cached_tokens, "usage_reported": self.usage.reported,
+            "cached_tokens": self.usage.cached_tokens, "cache_write_tokens": self.usage.cache_write_tokens,
+            "cache_write_1h_tokens": self.usage.cache_write_1h_tokens, "usage_reported": self.usage.reported,
             "cost_micro": self.cost_micro, "cost_usd": round(self.cost_micro / 1_000_000, 6),
             "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
         }

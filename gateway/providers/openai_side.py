@@ -211,11 +211,17 @@ def tool_choice_mode(choice: Any) -> tuple[str, str | None]:
 # --------------------------------------------------------------------------------------- response
 
 def usage_body(usage: Usage) -> dict[str, Any]:
+    """OpenAI's usage block; tokens written to a provider's cache (Anthropic, Bedrock), which
+    OpenAI has no field for, as `prompt_tokens_details.cache_write_tokens` when there are some
+    (the Responses API's name for them), so the Messages and Responses replies can say so."""
+    details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
+    if usage.cache_write_tokens:
+        details["cache_write_tokens"] = usage.cache_write_tokens
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "prompt_tokens_details": details,
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
 

@@ -40,8 +40,10 @@ def message_id(completion_id: Any) -> str:
 def usage_doc(usage: dict[str, Any] | None) -> dict[str, Any]:
     usage = usage or {}
     prompt = int(usage.get("prompt_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    return {"input_tokens": max(0, prompt - cached), "cache_creation_input_tokens": 0,
+    details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or 0)
+    written = int(details.get("cache_write_tokens") or 0)
+    return {"input_tokens": max(0, prompt - cached - written), "cache_creation_input_tokens": written,
             "cache_read_input_tokens": cached, "output_tokens": int(usage.get("completion_tokens") or 0)}
 
 

@@ -34,9 +34,13 @@ STOP_REASONS = {
 def usage_from(doc: Mapping[str, Any] | None) -> Usage:
     doc = doc or {}
     cache_read = int(doc.get("cache_read_input_tokens") or 0)
-    prompt = int(doc.get("input_tokens") or 0) + cache_read + int(doc.get("cache_creation_input_tokens") or 0)
+    written = int(doc.get("cache_creation_input_tokens") or 0)
+    ttl = doc.get("cache_creation")
+    hour = int(ttl.get("ephemeral_1h_input_tokens") or 0) if isinstance(ttl, dict) else 0
+    prompt = int(doc.get("input_tokens") or 0) + cache_read + written
     return Usage(prompt_tokens=prompt, completion_tokens=int(doc.get("output_tokens") or 0),
-                 cached_tokens=cache_read, reasoning_tokens=0, reported=True)
+                 cached_tokens=cache_read, reasoning_tokens=0, reported=True,
+                 cache_write_tokens=written, cache_write_1h_tokens=min(hour, written))
 
 
 def completion_id(message_id: Any) -> str:

@@ -30,9 +30,9 @@ import re
 from typing import Any
 
 from gateway.config import Deployment
+from gateway.config.aws import CLAUDE_ID as CLAUDE
 from gateway.providers import openai_side
 
-CLAUDE = re.compile(r"(?:^|[./])anthropic\.claude")
 NOVA = re.compile(r"(?:^|[./])amazon\.nova")
 DEFAULT_MAX_TOKENS = 4096  # the maxTokens a thinking request gets when the client set none
 TTLS = ("5m", "1h")

@@ -42,9 +42,14 @@ def finish_reason(stop_reason: Any) -> str:
 def usage_from(doc: Mapping[str, Any] | None) -> Usage:
     doc = doc or {}
     cache_read = int(doc.get("cacheReadInputTokens") or 0)
-    prompt = int(doc.get("inputTokens") or 0) + cache_read + int(doc.get("cacheWriteInputTokens") or 0)
+    written = int(doc.get("cacheWriteInputTokens") or 0)
+    details = doc.get("cacheDetails")
+    hour = sum(int(d.get("inputTokens") or 0) for d in details if isinstance(d, dict) and d.get("ttl") == "1h") \
+        if isinstance(details, list) else 0
+    prompt = int(doc.get("inputTokens") or 0) + cache_read + written
     return Usage(prompt_tokens=prompt, completion_tokens=int(doc.get("outputTokens") or 0),
-                 cached_tokens=cache_read, reasoning_tokens=0, reported=True)
+                 cached_tokens=cache_read, reasoning_tokens=0, reported=True,
+                 cache_write_tokens=written, cache_write_1h_tokens=min(hour, written))
 
 
 def thinking_block(content: Mapping[str, Any]) -> dict[str, Any] | None:
