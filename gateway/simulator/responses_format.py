@@ -198,9 +198,9 @@ async def responses(request: Request, state: SimState) -> Response:
         body = await read_json(request)
         ask, texts, stream = parse(body)
     except BadRequest as exc:
-        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "openai")
+        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "openai_responses")
         return error(exc.status, exc.message, exc.param)
-    knobs, early = record_call(request, state, ask.model, False, stream)
+    knobs, early = record_call(request, state, ask.model, False, stream, "openai_responses")
     if early is not None:
         return early
     out = answer(ask, texts, knobs, state.seed, "call_")
