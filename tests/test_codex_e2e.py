@@ -17,6 +17,7 @@ from gateway.simulator.text import WORDS
 from tests.npm_tools import npm_tool
 from tests.procs import DEMO_KEY, Proc, sim_and_gateway
 from tests.test_providers_e2e import config
+from tests.test_responses_provider_e2e import with_responses_provider
 
 CODEX_VERSION = "0.171.0"
 
@@ -29,7 +30,8 @@ def codex() -> Path:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[Proc, Proc]]:
     with sim_and_gateway(tmp_path_factory.mktemp("codex"),
-                         lambda port: config(port).replace("prefix: prov", "prefix: codex"), redis_url) as stack:
+                         lambda port: with_responses_provider(config(port).replace("prefix: prov", "prefix: codex"), port),
+                         redis_url) as stack:
         yield stack
 
 
@@ -52,7 +54,8 @@ stream_max_retries = 0
     return home
 
 
-@pytest.mark.parametrize("model, provider", [("auto", "openai"), ("claude-opus-4.7", "anthropic")])
+@pytest.mark.parametrize("model, provider", [("auto", "openai"), ("claude-opus-4.7", "anthropic"),
+                                             ("codex", "openai-resp")])
 def test_codex_exec_answers_through_the_gateway(codex: Path, gateway: tuple[Proc, Proc], tmp_path: Path,
                                                 model: str, provider: str) -> None:
     gw, _ = gateway

@@ -213,3 +213,44 @@ def test_any_json_is_parsed_or_refused_with_a_400(body: dict, inbound) -> None:
         inbound.parse(orjson.dumps({"model": "auto", **body}))
     except GatewayError as err:
         assert err.status == 400 and err.message
+
+
+THOUGHT = {"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Think."}],
+           "encrypted_content": "gAAAA-opaque"}
+
+
+def test_the_clients_own_body_travels_for_a_responses_deployment() -> None:
+    """Under NATIVE, without what the gateway decides (the adapter writes those)."""
+    from gateway.providers.base import NATIVE
+    body = {"model": "auto", "input": [{"role": "user", "content": "hi"}, THOUGHT], "stream": True, "store": True,
+            "max_output_tokens": 99, "include": ["reasoning.encrypted_content"], "tools": [{"type": "web_search"}],
+            "prompt_cache_key": "k"}
+    chat = Responses().parse(orjson.dumps(body))
+    native = chat.body[NATIVE]
+    assert native["format"] == "openai_responses"
+    assert native["body"] == {k: body[k] for k in ("input", "include", "tools", "prompt_cache_key")}
+    assert chat.body["max_completion_tokens"] == 99 and chat.body["stream"] is True
+
+
+def test_reasoning_items_from_the_answer_reach_the_client_whole_and_stored() -> None:
+    inbound = Responses()
+    chat = inbound.parse(b'{"model": "auto", "input": "hi"}')
+    answer = {"id": "chatcmpl-1", "model": "gpt-x", "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "Hello", "reasoning_content": "Think.", "reasoning_items": [THOUGHT]}}],
+        "usage": USAGE}
+    resp = Response.model_validate(orjson.loads(inbound.reply(answer, chat)))
+    assert [o.type for o in resp.output] == ["reasoning", "message"]
+    assert resp.output[0].encrypted_content == "gAAAA-opaque" and resp.output_text == "Hello"
+    assert chat.turn.answer[0]["reasoning_items"] == [THOUGHT]  # kept for previous_response_id
+    streamed = inbound.parse(b'{"model": "auto", "input": "hi", "stream": true}')
+    encoder = inbound.stream(streamed)
+    raw = encoder.feed(frame({"role": "assistant", "content": ""}) + frame({"reasoning_content": "Think."})
+                       + frame({"reasoning_items": [THOUGHT]}) + frame({"content": "Hello"}))
+    raw += encoder.feed(frame({}, "stop") + frame({}, usage=USAGE)) + encoder.finish()
+    got = events(raw)
+    assert [e["type"] for e in got][2:5] == ["response.output_item.added", "response.output_item.done",
+                                             "response.output_item.added"]
+    final = Response.model_validate(got[-1]["response"])
+    assert [o.type for o in final.output] == ["reasoning", "message"] and final.output_text == "Hello"
+    assert [e["output_index"] for e in got if e["type"] == "response.output_item.done"] == [0, 1]
+    assert streamed.turn.answer[0]["reasoning_items"] == [THOUGHT]

@@ -17,12 +17,13 @@ PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
 # ARGV: 0 low .. 3 critical).
 PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
-WIRE_FORMATS = ("openai", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic", "vertex_gemini",
-                "vertex_anthropic")
+WIRE_FORMATS = ("openai", "openai_responses", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic",
+                "vertex_gemini", "vertex_anthropic")
 AWS_FORMATS = ("bedrock", "bedrock_anthropic")  # Amazon Bedrock: one region, API key or SigV4 (config/aws.py)
 # The wire formats with no embeddings endpoint, and why: a `kind: embedding` model on one is a
 # config error (the adapter registry checks this against each adapter's capabilities).
 NO_EMBEDDINGS = {
+    "openai_responses": "the Responses API has no embeddings; give the embedding model a `format: openai` provider",
     "anthropic": "Anthropic has no embeddings endpoint",
     "vertex_anthropic": "Claude on Vertex AI has no embeddings endpoint; use vertex_gemini",
     "bedrock_anthropic": "Claude on Bedrock has no embeddings endpoint; use a `bedrock` provider's Titan or "

@@ -105,7 +105,8 @@ SHORT = 64  # characters; up to this a text is bounded by its UTF-8 length (a fe
 def family_of(wire_format: str, base_url: str) -> str:
     """Whose tokenizer a deployment bills with: OpenAI's own API and Azure use o200k, Anthropic
     and Gemini their own; any other OpenAI-compatible server (DeepSeek, vLLM, ...) is unknown."""
-    if wire_format == "azure" or (wire_format == "openai" and "api.openai.com" in base_url):
+    if wire_format == "azure" or (wire_format in ("openai", "openai_responses")
+                                  and ("api.openai.com" in base_url or ".openai.azure.com" in base_url)):
         return "o200k"
     # Claude and Gemini on Vertex, Claude on Bedrock's InvokeModel: their own tokenizers (the
     # `bedrock` format, Converse, serves every vendor's models, so it stays "any")

@@ -13,9 +13,10 @@ from gateway.providers.base import ChatAdapter
 from gateway.providers.bedrock import adapter as bedrock, bedrock_anthropic
 from gateway.providers.gemini import adapter as gemini
 from gateway.providers.openai import adapter as openai
+from gateway.providers.openai_responses import adapter as openai_responses
 from gateway.providers.vertex import vertex_anthropic, vertex_gemini
 
-_ALL: tuple[ChatAdapter, ...] = (openai, azure, anthropic, gemini, bedrock, bedrock_anthropic, vertex_gemini,
+_ALL: tuple[ChatAdapter, ...] = (openai, openai_responses, azure, anthropic, gemini, bedrock, bedrock_anthropic, vertex_gemini,
                                  vertex_anthropic)
 
 ADAPTERS: dict[str, ChatAdapter] = {a.name: a for a in _ALL}

@@ -61,10 +61,10 @@ def check_auth(request: Request, azure: bool) -> Response | None:
 
 
 def record_call(request: Request, state: SimState, model: str, azure: bool,
-                stream: bool = False) -> tuple[ModelKnobs, Response | None]:
-    """Count the call (a refused one too), then what ends it early: the 401 without a key, else
-    the fault the knobs schedule. (knobs, None): answer it."""
-    knobs, fault = state.record(model, "azure" if azure else "openai", stream)
+                stream: bool = False, fmt: str = "") -> tuple[ModelKnobs, Response | None]:
+    """Count the call (a refused one too; under `fmt` when given: the Responses API's own), then
+    what ends it early: the 401 without a key, else the fault the knobs schedule. (knobs, None): answer it."""
+    knobs, fault = state.record(model, fmt or ("azure" if azure else "openai"), stream)
     denied = check_auth(request, azure)
     if denied is not None:
         return knobs, denied

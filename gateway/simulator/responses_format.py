@@ -2,14 +2,22 @@
 
 Stateless: `previous_response_id` and `store` are not kept (a 400 names the former), so an
 OpenAI-format deployment can be called with the Responses API for single requests. Input items
-(messages, function_call, function_call_output; reasoning items are skipped), instructions,
-function tools, `tool_choice`, `max_output_tokens`, `text.format`; answers as a Response object
-or its stream events, each with `sequence_number`. The same request gives the same text as
-the chat format, streamed or not.
+(messages, function_call, function_call_output, reasoning), instructions, function tools,
+`tool_choice`, `max_output_tokens`, `text.format`; answers as a Response object or its stream
+events, each with `sequence_number`. The same request gives the same text as the chat format,
+streamed or not.
+
+Reasoning, as a stateless (`store: false`) client of the real API sees it: a request with
+`reasoning.effort` (other than "none") gets a reasoning item before its answer, with a summary
+when `reasoning.summary` asks for one and `encrypted_content` when `include` has
+"reasoning.encrypted_content". The summary says how many reasoning items the input carried back
+(so a test sees the round trip). A reasoning item in `input` without encrypted content, or with
+content this simulator did not write, is a 400, as the real API answers when it keeps nothing.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -28,6 +36,33 @@ def _texts(content: Any, out: list[str]) -> None:
         out.append(content)
     elif isinstance(content, list):
         out.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+ENCRYPTED = "gAAAA-sim:"  # the prefix of the simulator's (not secret) encrypted reasoning content
+
+
+def _carried(item: dict[str, Any], where: str) -> None:
+    """A reasoning item sent back: usable only with encrypted content this simulator wrote."""
+    content = item.get("encrypted_content")
+    if not isinstance(content, str) or not content:
+        raise BadRequest(f"Item with id '{item.get('id')}' not found. Items are not persisted when `store` is set "
+                         "to false. Try again with `store` set to true, or remove this item from your input.", where)
+    if not content.startswith(ENCRYPTED):
+        raise BadRequest(f"The encrypted content for item {item.get('id')} could not be verified.", where)
+
+
+def reasoning_item(body: dict[str, Any], rid: str, carried: int) -> dict[str, Any] | None:
+    """The answer's reasoning item, when the request asks for reasoning."""
+    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    effort = reasoning.get("effort")
+    if not isinstance(effort, str) or effort == "none":
+        return None
+    text = f"Reasoned with {effort} effort; {carried} earlier reasoning item(s) carried back."
+    item: dict[str, Any] = {"id": "rs_" + rid, "type": "reasoning", "status": "completed",
+                            "summary": [{"type": "summary_text", "text": text}] if reasoning.get("summary") else []}
+    if "reasoning.encrypted_content" in (body.get("include") or ()):
+        item["encrypted_content"] = ENCRYPTED + base64.b64encode(f"{rid}:{effort}".encode()).decode()
+    return item
 
 
 def parse(body: Any) -> tuple[Ask, list[str], bool]:
@@ -55,7 +90,9 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
             texts.append(str(item.get("arguments", "")))
         elif kind == "function_call_output":
             _texts(item.get("output"), texts)
-        elif kind != "reasoning":
+        elif kind == "reasoning":
+            _carried(item, f"input[{i}]")
+        else:
             raise BadRequest(f"Invalid value for 'input[{i}].type'.", f"input[{i}].type")
     limit = body.get("max_output_tokens")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 16):
@@ -74,6 +111,11 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
               tool_choice=choice if isinstance(choice, str) else None,
               last_is_tool_result=last.get("type") == "function_call_output")
     return ask, texts, bool(body.get("stream"))
+
+
+def carried(body: dict[str, Any]) -> int:
+    items = body.get("input")
+    return sum(1 for i in items if isinstance(i, dict) and i.get("type") == "reasoning") if isinstance(items, list) else 0
 
 
 def _usage(out: Outcome) -> dict[str, Any]:
@@ -104,7 +146,8 @@ def _response(rid: str, body: dict[str, Any], status: str, output: list, usage: 
             "truncation": "disabled", "usage": usage, "user": None, "metadata": {}}
 
 
-def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome, seed: int) -> list[tuple[bytes, int]]:
+def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome, seed: int,
+            thought: dict[str, Any] | None) -> list[tuple[bytes, int]]:
     seq = iter(range(1 << 30))
 
     def event(kind: str, tokens: int = 0, **fields: Any) -> tuple[bytes, int]:
@@ -112,9 +155,23 @@ def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome
 
     status = "incomplete" if reply.finish == "length" else "completed"
     start = _response(rid, body, "in_progress", [], None)
-    where = {"item_id": iid, "output_index": 0}
-    events = [event("response.created", response=start), event("response.in_progress", response=start),
-              event("response.output_item.added", output_index=0, item=_item(reply, iid, done=False))]
+    events = [event("response.created", response=start), event("response.in_progress", response=start)]
+    if thought is not None:  # the reasoning item first, its summary streamed, its encrypted content at the end
+        at = {"item_id": thought["id"], "output_index": 0}
+        events.append(event("response.output_item.added", output_index=0,
+                            item={**thought, "status": "in_progress", "summary": [], "encrypted_content": None}))
+        for n, part in enumerate(thought["summary"]):
+            empty = {"type": "summary_text", "text": ""}
+            events.append(event("response.reasoning_summary_part.added", **at, summary_index=n, part=empty))
+            words = part["text"].split(" ")
+            for delta in [w + " " for w in words[:-1]] + words[-1:]:
+                events.append(event("response.reasoning_summary_text.delta", **at, summary_index=n, delta=delta))
+            events.append(event("response.reasoning_summary_text.done", **at, summary_index=n, text=part["text"]))
+            events.append(event("response.reasoning_summary_part.done", **at, summary_index=n, part=part))
+        events.append(event("response.output_item.done", output_index=0, item=thought))
+    index = 0 if thought is None else 1
+    where = {"item_id": iid, "output_index": index}
+    events.append(event("response.output_item.added", output_index=index, item=_item(reply, iid, done=False)))
     if reply.tool_call is not None:
         for part, tokens in group(reply.tool_call.pieces, seed):
             events.append(event("response.function_call_arguments.delta", tokens, **where, delta=part))
@@ -127,8 +184,9 @@ def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome
                                 logprobs=[]))
         events.append(event("response.output_text.done", **where, content_index=0, text=reply.text, logprobs=[]))
         events.append(event("response.content_part.done", **where, content_index=0, part={**part, "text": reply.text}))
-    events.append(event("response.output_item.done", output_index=0, item=_item(reply, iid)))
-    final = _response(rid, body, status, [_item(reply, iid)], _usage(out))
+    events.append(event("response.output_item.done", output_index=index, item=_item(reply, iid)))
+    output = [*([thought] if thought else []), _item(reply, iid)]
+    final = _response(rid, body, status, output, _usage(out))
     events.append(event("response.completed" if status == "completed" else "response.incomplete", response=final))
     return events
 
@@ -140,17 +198,19 @@ async def responses(request: Request, state: SimState) -> Response:
         body = await read_json(request)
         ask, texts, stream = parse(body)
     except BadRequest as exc:
-        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "openai")
+        state.record_rejected(body.get("model") if isinstance(body, dict) else None, "openai_responses")
         return error(exc.status, exc.message, exc.param)
-    knobs, early = record_call(request, state, ask.model, False, stream)
+    knobs, early = record_call(request, state, ask.model, False, stream, "openai_responses")
     if early is not None:
         return early
     out = answer(ask, texts, knobs, state.seed, "call_")
     reply, rid = out.replies[0], "resp_" + state.next_id()
     iid = ("fc_" if reply.tool_call else "msg_") + state.next_id()
+    thought = reasoning_item(body, rid[5:], carried(body))
     if not stream:
         await non_stream_delay(knobs)
         status = "incomplete" if reply.finish == "length" else "completed"
-        return json_response(_response(rid, body, status, [_item(reply, iid)], _usage(out)))
+        output = [*([thought] if thought else []), _item(reply, iid)]
+        return json_response(_response(rid, body, status, output, _usage(out)))
     garbage = b"event: response.output_text.delta\ndata: {not json at all\n\n"
-    return stream_response(_events(rid, iid, body, reply, out, state.seed), knobs, garbage)
+    return stream_response(_events(rid, iid, body, reply, out, state.seed, thought), knobs, garbage)

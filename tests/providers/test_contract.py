@@ -13,7 +13,7 @@ from gateway.providers.base import Capabilities
 from gateway.errors import GatewayError
 from tests.providers.helpers import deployment
 
-BASES = {"openai": "https://api.openai.com/v1", "azure": "https://res.openai.azure.com",
+BASES = {"openai": "https://api.openai.com/v1", "openai_responses": "https://api.openai.com/v1", "azure": "https://res.openai.azure.com",
          "anthropic": "https://api.anthropic.com", "gemini": "https://generativelanguage.googleapis.com",
          "bedrock": "https://bedrock-runtime.us-east-1.amazonaws.com",
          "bedrock_anthropic": "https://bedrock-runtime.us-east-1.amazonaws.com",

@@ -23,6 +23,7 @@ from gateway.providers.azure import adapter as azure
 from gateway.providers.openai import adapter as openai
 from gateway.providers.anthropic import adapter as anthropic
 from gateway.providers.gemini import adapter as gemini
+from gateway.providers.openai_responses import adapter as openai_responses
 from tests.providers.helpers import deployment
 
 ADAPTERS = {
@@ -30,6 +31,7 @@ ADAPTERS = {
     "azure": (azure, deployment("azure", "gpt-5.4", "https://r.openai.azure.com", api_version="2024-10-21")),
     "anthropic": (anthropic, deployment("anthropic", "claude-opus-4.7", "https://api.anthropic.com")),
     "gemini": (gemini, deployment("gemini", "gemini-2.5-flash", "https://generativelanguage.googleapis.com")),
+    "openai_responses": (openai_responses, deployment("openai_responses", "gpt-5.4", "https://api.openai.com/v1")),
 }
 PNG = "data:image/png;base64,iVBORw0KGgo="
 TOOL = {"type": "function", "function": {
@@ -149,10 +151,15 @@ NO_AUDIO = copy.deepcopy(FULL)  # Anthropic takes no audio input
 del NO_AUDIO["messages"][2]["content"][2]
 
 
+NO_STOP = copy.deepcopy(NO_AUDIO)  # the Responses API has no stop sequences
+del NO_STOP["stop"]
+
+
 def test_the_full_request_is_valid_everywhere() -> None:
-    assert run(FULL) == ["ok", "ok", "400", "ok"]
-    assert run(NO_AUDIO) == ["ok"] * 4
-    assert run(NO_AUDIO, validate=False) == ["ok"] * 4
+    assert run(FULL) == ["ok", "ok", "400", "ok", "400"]
+    assert run(NO_AUDIO) == ["ok"] * 4 + ["400"]
+    assert run(NO_STOP) == ["ok"] * 5
+    assert run(NO_STOP, validate=False) == ["ok"] * 5
 
 
 # Inside a JSON schema: opaque to the validation (OpenAI takes full JSON Schema); the Gemini

@@ -23,7 +23,7 @@ BEDROCK = ("bedrock", "bedrock_anthropic")  # one service: a Bedrock API key or 
 
 
 def provider_for(fmt: str, url: str, api_key: str | None) -> Any:
-    base = url + "/v1" if fmt == "openai" else url  # as configured: OpenAI's base names its version
+    base = url + "/v1" if fmt in ("openai", "openai_responses") else url  # as configured: OpenAI's base names its version
     provider = deployment(fmt, "m", base, api_key=api_key, api_version="2024-10-21").provider
     if fmt in BEDROCK and api_key is None:
         provider = replace(provider, aws=CREDENTIALS["bedrock"])
@@ -46,8 +46,8 @@ def test_the_probe_reaches_a_listing_and_counts_as_success(sim: SimServer, fmt: 
         assert probe_outcome(resp.status_code) == "success"
 
 
-@pytest.mark.parametrize("fmt", ["openai", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic",
-                                 "vertex_gemini"])
+@pytest.mark.parametrize("fmt", ["openai", "openai_responses", "azure", "anthropic", "gemini", "bedrock",
+                                 "bedrock_anthropic", "vertex_gemini"])
 def test_a_probe_without_credentials_is_refused_and_tells_nothing(sim: SimServer, fmt: str) -> None:
     url, headers = ADAPTERS[fmt].health_probe(keyless(fmt, sim.url)) or ("", {})
     resp = httpx.get(url, headers=headers, timeout=10)

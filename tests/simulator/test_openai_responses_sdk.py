@@ -62,3 +62,26 @@ def test_limits_faults_and_refusals(client: openai.OpenAI, sim: SimServer) -> No
             client.responses.create(model="gpt-4o-mini", input="Hi")
     finally:
         sim.reset()
+
+
+def test_reasoning_items_round_trip_with_encrypted_content(client: openai.OpenAI) -> None:
+    """As a stateless client of the real API: reasoning asked for, its encrypted content sent back."""
+    ask = {"model": "gpt-5.4", "reasoning": {"effort": "low", "summary": "auto"},
+           "include": ["reasoning.encrypted_content"], "store": False}
+    first = client.responses.create(**ask, input="Weather in Oslo?")
+    thought, message = first.output
+    assert thought.type == "reasoning" and thought.encrypted_content and message.type == "message"
+    assert thought.summary[0].text.endswith("0 earlier reasoning item(s) carried back.")
+    with client.responses.stream(**ask, input="Weather in Oslo?") as stream:  # the SDK's accumulator
+        streamed = stream.get_final_response()
+    assert streamed.output[0].summary[0].text == thought.summary[0].text and streamed.output_text == first.output_text
+    second = client.responses.create(**ask, input=[
+        {"role": "user", "content": "Weather in Oslo?"}, thought.model_dump(exclude_none=True),
+        {"role": "assistant", "content": first.output_text}, {"role": "user", "content": "And tomorrow?"}])
+    assert second.output[0].summary[0].text.endswith("1 earlier reasoning item(s) carried back.")
+    plain = client.responses.create(model="gpt-5.4", input="Weather in Oslo?")
+    assert [o.type for o in plain.output] == ["message"]  # no reasoning asked, none given
+    for bad in ({"encrypted_content": None}, {"encrypted_content": "not-ours"}):
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(**ask, input=[{**thought.model_dump(exclude_none=True), **bad},
+                                                  {"role": "user", "content": "Hi"}])

@@ -3,6 +3,13 @@
 request.py turns the body into the canonical chat request, reply.py and stream.py turn the
 canonical answer into a Response object or its stream events, store.py keeps answered turns
 for `previous_response_id` when the operator turns storage on. Errors keep OpenAI's shape.
+
+The client's own body also travels under NATIVE (gateway.providers.base), for a deployment that
+speaks the Responses API itself (`format: openai_responses`): reasoning items with their
+encrypted content, `include`, hosted tools, `text.verbosity`... reach it as they came. What the
+gateway decides is left out of it (GATEWAY_DECIDES): the adapter writes the model, the output
+cap it reserved for, `stream` and `store: false`; `previous_response_id` is resolved here, from
+the gateway's own store, into the native `input` too.
 """
 
 from __future__ import annotations
@@ -20,11 +27,14 @@ from gateway.inbound.responses.request import canonical_body
 from gateway.inbound.responses.stream import ResponsesStream
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
+from gateway.providers.base import NATIVE
+from gateway.providers.openai_responses.request import REASONING, input_items
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import Gateway
 
 CHAT_FIELDS = tuple(f.name for f in fields(ChatRequest))
+GATEWAY_DECIDES = frozenset({"model", "max_output_tokens", "stream", "store", "previous_response_id"})
 
 
 def _turn(chat: ChatRequest) -> Turn:
@@ -42,6 +52,8 @@ class Responses:
         if not isinstance(asked, bool):
             raise bad_request("'store' must be a boolean.", "store")
         canonical = canonical_body(body)
+        canonical[NATIVE] = {"format": "openai_responses", "headers": {},
+                             "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}}
         base = chat_request(canonical)
         turn = Turn.of(body, asked)
         turn.history = canonical["messages"][1:] if body.get("instructions") is not None else canonical["messages"]
@@ -60,7 +72,14 @@ class Responses:
         messages = chat.body["messages"]
         lead = messages[:len(messages) - len(turn.history)]  # the instructions, if any
         turn.history = [*stored, *turn.history]
-        fresh = chat_request({**chat.body, "messages": [*lead, *turn.history]})
+        plain = [{k: v for k, v in m.items() if k != REASONING} for m in turn.history]  # other providers' view
+        body = {**chat.body, "messages": [*lead, *plain]}
+        native = body[NATIVE]
+        own = native["body"].get("input")
+        own = [{"role": "user", "content": own}] if isinstance(own, str) else own
+        # a Responses deployment gets the stored conversation as items, its reasoning included
+        body[NATIVE] = {**native, "body": {**native["body"], "input": [*input_items(stored), *own]}}
+        fresh = chat_request(body)
         chat.body, chat.messages, chat.prompt_chars = fresh.body, fresh.messages, fresh.prompt_chars
 
     async def keep(self, gw: "Gateway", key: str, chat: ChatRequest) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.pipeline.request import ChatRequest
+from gateway.providers.openai_responses.request import REASONING
 
 ECHOED = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id",
           "temperature", "tool_choice", "tools", "top_p", "truncation", "user", "reasoning", "text")
@@ -89,13 +90,24 @@ def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str
             "arguments": arguments}
 
 
-def answered(text: str | None, calls: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """The answer as chat messages, for storage: one assistant turn with its text and calls."""
+def answered(text: str | None, calls: list[tuple[str, str, str]],
+             reasoning: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The answer as chat messages, for storage: one assistant turn with its text and calls, and
+    the reasoning items a Responses deployment gave (sent back to one with the conversation)."""
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = [{"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
                                  for cid, name, args in calls]
+    if reasoning:
+        message[REASONING] = reasoning
     return [message] if text or calls else []
+
+
+def reasoning_items(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Responses API reasoning items a canonical message or delta carries (from a
+    `format: openai_responses` deployment), whole."""
+    items = message.get(REASONING)
+    return [i for i in items if isinstance(i, dict) and i.get("type") == "reasoning"] if isinstance(items, list) else []
 
 
 def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
@@ -104,7 +116,8 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
     choice = choices[0]
     message = choice.get("message") or {}
     text = message.get("content")
-    output: list[dict[str, Any]] = []
+    reasoning = reasoning_items(message)
+    output: list[dict[str, Any]] = list(reasoning)
     if isinstance(text, str) and text:
         output.append(message_item(new_id("msg_"), text))
     calls = []
@@ -113,6 +126,6 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
         args = fn.get("arguments")
         calls.append((call.get("id") or new_id("call_"), fn.get("name") or "", args if isinstance(args, str) else "{}"))
         output.append(call_item(new_id("fc_"), *calls[-1]))
-    turn.answer = answered(text if isinstance(text, str) else None, calls)
+    turn.answer = answered(text if isinstance(text, str) else None, calls, reasoning)
     return response_object(turn, body.get("model") or "", "completed", output, usage_of(body.get("usage")),
                            choice.get("finish_reason"))

@@ -6,8 +6,9 @@ does), function tools, `tool_choice`, `parallel_tool_calls`, `max_output_tokens`
 `temperature`, `top_p`, `reasoning.effort` → `reasoning_effort`, `text.format` →
 `response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`.
 
-Dropped on purpose: `reasoning` input items (another provider cannot read their encrypted
-content), tools the gateway cannot run on every provider (`web_search`, `file_search`,
+Dropped on purpose from the canonical body (a `format: openai_responses` deployment still gets
+them: the client's body travels under NATIVE, see the package docstring): `reasoning` input
+items (another provider cannot read their encrypted content), tools the gateway cannot run on every provider (`web_search`, `file_search`,
 `namespace`, `custom`, ...: hosted tools), `include`, `truncation`, `reasoning.summary`,
 `stream_options`, `metadata` (echoed back, not sent). Refused with a 400 naming the field:
 `background`, `conversation`, `prompt` (stored prompts), `item_reference` items, files and

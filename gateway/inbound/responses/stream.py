@@ -5,6 +5,7 @@
                       content_part.done, output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
                       output_item.done
+    per reasoning item (from a Responses deployment, whole): output_item.added, output_item.done
     response.completed (response.incomplete when cut by the token limit), or on a failure after
     the 200: error, response.failed
 
@@ -21,7 +22,7 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
 from gateway.inbound.responses.reply import (
-    Turn, answered, call_item, message_item, new_id, response_object, text_part, usage_of,
+    Turn, answered, call_item, message_item, new_id, reasoning_items, response_object, text_part, usage_of,
 )
 
 
@@ -48,6 +49,7 @@ class ResponsesStream:
         self.all_text: list[str] = []
         self.calls: dict[int, _Call] = {}            # open tool calls by their canonical index
         self.done_calls: list[_Call] = []
+        self.reasoning: list[dict[str, Any]] = []
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
 
@@ -76,6 +78,13 @@ class ResponsesStream:
 
     def _choice(self, choice: dict[str, Any], out: list[bytes]) -> None:
         delta = choice.get("delta") or {}
+        for item in reasoning_items(delta):
+            self._close_text(out)
+            index = self._next_index()
+            out.append(self._event("response.output_item.added", output_index=index, item=item))
+            out.append(self._event("response.output_item.done", output_index=index, item=item))
+            self.items.append((index, item))
+            self.reasoning.append(item)
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self.text_id is None:
@@ -147,7 +156,8 @@ class ResponsesStream:
         self._close_text(out)
         self._close_calls(out)
         self.turn.answer = answered("".join(self.all_text) or None,
-                                    [(c.call_id, c.name, "".join(c.args) or "{}") for c in self.done_calls])
+                                    [(c.call_id, c.name, "".join(c.args) or "{}") for c in self.done_calls],
+                                    self.reasoning)
         final = self._response("completed", self._output(), usage_of(self.usage))
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         out.append(self._event(kind, response=final))

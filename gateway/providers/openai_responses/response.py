@@ -1,0 +1,170 @@
+"""Responses API answers → chat completions, whole (`from_upstream`) or streamed (`StreamDecoder`).
+
+A Response's output items: `message` → `content` (its `output_text` parts joined; `refusal`
+parts → `refusal`), `function_call` → `tool_calls` (the `call_id` is the call's id),
+`reasoning` → `reasoning_content` (the summary's text, or the reasoning text where a model gives
+it) and the items whole in the message's `reasoning_items` (encrypted content included, when the
+request's `include` asked for it). Items of hosted tools (web search, file search...) have no
+chat form and are left out. `status: incomplete` → finish_reason `length` (or `content_filter`),
+tool calls → `tool_calls`. Usage: input (cached inside it), output (reasoning inside it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.config import Deployment
+from gateway.pricing import Usage, estimate_tokens
+from gateway.providers.base import StreamError
+from gateway.providers.openai_side import ChunkWriter, assistant_message, choice, completion, stream_object
+from gateway.providers.openai_responses.request import REASONING
+
+INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def usage_from(doc: Any) -> Usage:
+    if not isinstance(doc, dict):
+        return Usage()
+    return Usage(prompt_tokens=int(doc.get("input_tokens") or 0), completion_tokens=int(doc.get("output_tokens") or 0),
+                 cached_tokens=int((doc.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+                 reasoning_tokens=int((doc.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+                 reported=True)
+
+
+def completion_id(response_id: Any) -> str:
+    text = str(response_id or "")
+    return "chatcmpl-" + (text[5:] if text.startswith("resp_") else text)
+
+
+def finish_reason(response: dict[str, Any], has_calls: bool) -> str:
+    if response.get("status") == "incomplete":
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        return INCOMPLETE.get(reason, "length")
+    return "tool_calls" if has_calls else "stop"
+
+
+def reasoning_text(item: dict[str, Any]) -> str:
+    """A reasoning item's readable text: its summary, else its reasoning text."""
+    parts = item.get("summary") or item.get("content") or ()
+    return "\n\n".join(str(p.get("text") or "") for p in parts if isinstance(p, dict))
+
+
+def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("output"), list):
+        raise ValueError("upstream body is not a Response")
+    if doc.get("status") == "failed":
+        raise ValueError(f"upstream response failed: {(doc.get('error') or {}).get('message')}")
+    texts, refusals, calls, reasoning = [], [], [], []
+    for item in doc["output"]:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "message":
+            for part in item.get("content") or ():
+                if part.get("type") == "output_text":
+                    texts.append(str(part.get("text") or ""))
+                elif part.get("type") == "refusal":
+                    refusals.append(str(part.get("refusal") or ""))
+        elif kind == "function_call":
+            calls.append({"id": item.get("call_id"), "type": "function",
+                          "function": {"name": item.get("name") or "", "arguments": item.get("arguments") or "{}"}})
+        elif kind == "reasoning":
+            reasoning.append(item)
+    message = assistant_message(texts, calls)
+    if refusals:
+        message["refusal"] = "".join(refusals)
+    if reasoning:
+        message["reasoning_content"] = "\n\n".join(t for t in map(reasoning_text, reasoning) if t)
+        message[REASONING] = reasoning
+    usage = usage_from(doc.get("usage"))
+    body = completion(completion_id(doc.get("id")), doc.get("model") or dep.upstream,
+                      [choice(0, message, finish_reason(doc, bool(calls)))], usage)
+    return body, usage
+
+
+class StreamDecoder(ChunkWriter):
+    """Responses stream events → chat chunks.
+
+    output_text / refusal deltas → `content` / `refusal`; a function_call item's output_item.added
+    → the call's id and name, its arguments deltas → argument fragments; reasoning summary (or
+    text) deltas → `reasoning_content`, the finished reasoning item (output_item.done, where its
+    encrypted content is whole) → `reasoning_items`; response.completed / response.incomplete →
+    the finish chunk, usage and `done`; response.failed and error → StreamError. Other events
+    (content_part, *.done, hosted tools' progress) carry nothing new for a chat client."""
+
+    def __init__(self, dep: Deployment, include_usage: bool) -> None:
+        super().__init__(dep, include_usage, completion_id(None))
+        self._calls: dict[str, int] = {}  # function_call item id → tool_calls index
+        self._summaries: set[tuple[str, int]] = set()  # (reasoning item, summary part) seen, for the separator
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]:
+        doc = stream_object(data, "stream event")
+        kind = doc.get("type") or event.decode(errors="replace")
+        out: list[bytes] = []
+        if kind in ("response.created", "response.in_progress"):
+            response = doc.get("response") or {}
+            self.id = completion_id(response.get("id"))
+            self.model = response.get("model") or self.model
+            self._start(0, out)
+        elif kind == "response.output_text.delta":
+            self._text("content", doc.get("delta"), out)
+        elif kind == "response.refusal.delta":
+            self._text("refusal", doc.get("delta"), out)
+        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            key = (str(doc.get("item_id")), int(doc.get("summary_index") or 0))
+            if key not in self._summaries:
+                if self._summaries:
+                    self._text("reasoning_content", "\n\n", out)
+                self._summaries.add(key)
+            self._text("reasoning_content", doc.get("delta"), out)
+        elif kind == "response.output_item.added":
+            self._added(doc.get("item") or {}, out)
+        elif kind == "response.function_call_arguments.delta":
+            index = self._calls.get(str(doc.get("item_id")))
+            fragment = doc.get("delta")
+            if index is not None and isinstance(fragment, str) and fragment:
+                self._chars += len(fragment)
+                out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+        elif kind == "response.output_item.done":
+            item = doc.get("item") or {}
+            if item.get("type") == "reasoning":
+                self._start(0, out)
+                out.append(self._delta(0, {REASONING: [item]}))
+        elif kind in ("response.completed", "response.incomplete"):
+            response = doc.get("response") or {}
+            self._start(0, out)
+            if response.get("usage"):
+                self.usage = usage_from(response["usage"])
+            out.append(self._delta(0, {}, finish_reason(response, bool(self._calls))))
+            self._usage_chunk(out)
+            self.done = True
+        elif kind == "response.failed":
+            err = (doc.get("response") or {}).get("error") or {}
+            raise StreamError(str(err.get("message") or "the upstream response failed"), err.get("code"))
+        elif kind == "error":
+            err = doc.get("error") if isinstance(doc.get("error"), dict) else doc
+            raise StreamError(str(err.get("message") or "upstream stream error"), err.get("code"))
+        return out
+
+    def _text(self, key: str, text: Any, out: list[bytes]) -> None:
+        if isinstance(text, str) and text:
+            self._start(0, out)
+            self._chars += len(text)
+            out.append(self._delta(0, {key: text}))
+
+    def _added(self, item: dict[str, Any], out: list[bytes]) -> None:
+        if item.get("type") != "function_call":
+            return
+        self._start(0, out)
+        index = len(self._calls)
+        self._calls[str(item.get("id"))] = index
+        name = item.get("name") or ""
+        self._chars += len(name)
+        call = {"index": index, "id": item.get("call_id"), "type": "function", "function": {"name": name, "arguments": ""}}
+        out.append(self._delta(0, {"tool_calls": [call]}))
+
+    def finish(self) -> list[bytes]:
+        if not self.usage.reported and self._chars:
+            self.usage.completion_tokens = estimate_tokens(self._chars)
+        return []
