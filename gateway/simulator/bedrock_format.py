@@ -72,6 +72,15 @@ def auth_problem(request: Request) -> str | None:
     return None
 
 
+def refused(request: Request) -> Response | None:
+    """Bedrock's 403 for credentials of the wrong shape (its error name says which), or None."""
+    problem = auth_problem(request)
+    if problem is None:
+        return None
+    kind = "MissingAuthenticationTokenException" if problem.startswith("Missing") else "UnrecognizedClientException"
+    return error(403, problem, kind=kind)
+
+
 TOOL_RESULT_MEMBERS = ("json", "text", "image", "document", "video", "searchResult")
 
 
@@ -245,10 +254,9 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
         state.record_rejected(model, "bedrock")
         return error(exc.status, exc.message)
     knobs, fault = state.record(model, "bedrock", stream)
-    problem = auth_problem(request)
-    if problem is not None:
-        kind = "MissingAuthenticationTokenException" if problem.startswith("Missing") else "UnrecognizedClientException"
-        return error(403, problem, kind=kind)
+    denied = refused(request)
+    if denied is not None:
+        return denied
     if fault is not None:
         return fault_response(fault)
     out = answer(ask, texts, knobs, state.seed, "tooluse_")
@@ -269,10 +277,9 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
 async def list_async_invokes(request: Request) -> Response:
     """GET /async-invoke (ListAsyncInvokes): bedrock-runtime's one free listing, which the
     gateway's health probe calls. The simulator runs no async jobs: an empty page."""
-    problem = auth_problem(request)
-    if problem is not None:
-        kind = "MissingAuthenticationTokenException" if problem.startswith("Missing") else "UnrecognizedClientException"
-        return error(403, problem, kind=kind)
+    denied = refused(request)
+    if denied is not None:
+        return denied
     size = request.query_params.get("maxResults", "10")
     if not size.isdigit() or not 1 <= int(size) <= 1000:
         return error(400, "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import anthropic_format
-from .bedrock_format import EVENT_STREAM, auth_problem, error, event, fault_response, frame
+from .bedrock_format import EVENT_STREAM, error, event, fault_response, frame, refused
 from .core import answer
 from .state import SimState
 from .text import embedding, prompt_tokens
@@ -87,9 +87,9 @@ async def claude(request: Request, state: SimState, model: str, stream: bool) ->
         state.record_rejected(model, "bedrock_anthropic")
         return error(exc.status, exc.message)
     knobs, fault = state.record(model, "bedrock_anthropic", stream)
-    problem = auth_problem(request)
-    if problem is not None:
-        return error(403, problem, kind="UnrecognizedClientException")
+    denied = refused(request)
+    if denied is not None:
+        return denied
     if fault is not None:
         return fault_response(fault)
     thought, out = anthropic_format.think(ask, answer(ask, texts, knobs, state.seed, "toolu_bdrk_"), budget,
@@ -152,9 +152,9 @@ async def embed(request: Request, state: SimState, model: str) -> Response:
         state.record_rejected(model, "bedrock")
         return error(exc.status, exc.message)
     knobs, fault = state.record(model, "bedrock")
-    problem = auth_problem(request)
-    if problem is not None:
-        return error(403, problem, kind="UnrecognizedClientException")
+    denied = refused(request)
+    if denied is not None:
+        return denied
     if fault is not None:
         return fault_response(fault)
     default = (1024 if "-v2" in model else 1536) if kind == "titan" else (1536 if "embed-v4" in model else 1024)
