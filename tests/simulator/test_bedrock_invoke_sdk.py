@@ -86,7 +86,7 @@ def test_errors_and_a_bedrock_api_key(claude: anthropic.AnthropicBedrock, sim: S
     assert keyed.messages.create(model=MODEL, max_tokens=50, messages=ASK).content[0].text
     unsigned = sim.http.post(f"/model/{MODEL}/invoke", json={"anthropic_version": "bedrock-2023-05-31",
                                                              "max_tokens": 5, "messages": ASK})
-    assert unsigned.status_code == 403 and unsigned.headers["x-amzn-errortype"] == "UnrecognizedClientException"
+    assert unsigned.status_code == 403 and unsigned.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
 
 
 def test_boto3_invoke_model_and_its_stream(runtime: Any) -> None:
