@@ -165,6 +165,26 @@ def test_upstream_errors_map_to_openai_exceptions(client: openai.OpenAI, sim: Pr
     assert set(info.value.body) >= {"message", "type", "code"}
 
 
+def test_reasoning_with_tools_keeps_claudes_signed_thinking_across_turns(client: openai.OpenAI, sim: Proc) -> None:
+    """reasoning_effort on Claude: the answer's `thinking_blocks`, sent back in the assistant
+    message as the openai SDK returns it, open the tool turn; Claude refuses the turn without them."""
+    sim_set(sim, "claude-opus-4.7", tool_call="get_weather")
+    ask = [{"role": "user", "content": "What is the weather in Lisbon?"}]
+    first = client.chat.completions.create(model="claude-opus-4.7", messages=ask, tools=TOOLS, reasoning_effort="low")
+    message = first.choices[0].message
+    assert message.tool_calls and (message.model_extra or {})["thinking_blocks"][0]["signature"]
+    turn = message.model_dump(exclude_none=True)
+    result = {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": '{"temp_c": 21}'}
+    sim_set(sim, "claude-opus-4.7", tool_call="none")
+    follow = client.chat.completions.create(model="claude-opus-4.7", messages=[*ask, turn, result], tools=TOOLS,
+                                            reasoning_effort="low")
+    assert follow.choices[0].message.content
+    bare = {k: v for k, v in turn.items() if k not in ("thinking_blocks", "reasoning_content")}
+    with pytest.raises(openai.BadRequestError, match="thinking block"):
+        client.chat.completions.create(model="claude-opus-4.7", messages=[*ask, bare, result], tools=TOOLS,
+                                       reasoning_effort="low")
+
+
 def test_anthropic_overloaded_529_is_retryable_and_fails_over(gateway: Proc, sim: Proc,
                                                              client: openai.OpenAI) -> None:
     sim_set(sim, "claude-opus-4.7", fail_status=529)

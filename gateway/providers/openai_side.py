@@ -208,6 +208,22 @@ def tool_choice_mode(choice: Any) -> tuple[str, str | None]:
                       "'function': {'name': ...}}.", "tool_choice")
 
 
+def signed_thinking(blocks: Any) -> list[dict[str, Any]]:
+    """An assistant message's `thinking_blocks` (Claude's, carried by the canonical answer and
+    sent back by the client) that Claude takes back: signed thinking and redacted thinking, in
+    Anthropic's block shape; unsigned ones (thought summaries of other providers) are left out."""
+    out: list[dict[str, Any]] = []
+    for block in blocks if isinstance(blocks, list) else ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking" and block.get("signature"):
+            out.append({"type": "thinking", "thinking": str(block.get("thinking") or ""),
+                        "signature": str(block["signature"])})
+        elif block.get("type") == "redacted_thinking" and block.get("data"):
+            out.append({"type": "redacted_thinking", "data": str(block["data"])})
+    return out
+
+
 # --------------------------------------------------------------------------------------- response
 
 def usage_body(usage: Usage) -> dict[str, Any]:

@@ -143,7 +143,26 @@ def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool, int | None]
         last_is_tool_result=bool(results),
         tool_result="\n".join(result_texts),
     )
-    return ask, texts, bool(body.get("stream")), thinking_budget(body, limit)
+    budget = thinking_budget(body, limit)
+    thinking = body.get("thinking")
+    if budget is not None and results and isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        check_thinking_turn(messages)  # adaptive thinking may not have thought: no block to demand
+    return ask, texts, bool(body.get("stream")), budget
+
+
+def check_thinking_turn(messages: list[Any]) -> None:
+    """With thinking on, the assistant turn whose tool calls the last turn answers must start with
+    the thinking block Claude gave it, signature intact, as the API demands."""
+    turn = messages[-2] if len(messages) > 1 and isinstance(messages[-2], dict) else {}
+    content = turn.get("content")
+    first = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
+    if first.get("type") not in ("thinking", "redacted_thinking"):
+        raise BadRequest(f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+                         f"but found `{first.get('type') or 'text'}`. When `thinking` is enabled, a final `assistant` "
+                         "message must start with a thinking block.")
+    if first["type"] == "thinking" and first.get("signature") != hashlib.sha256(
+            str(first.get("thinking") or "").encode()).hexdigest():
+        raise BadRequest(f"messages.{len(messages) - 2}.content.0: Invalid `signature` in `thinking` block")
 
 
 def usage(out: Outcome) -> dict[str, Any]:

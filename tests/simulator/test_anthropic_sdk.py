@@ -177,3 +177,24 @@ def test_forced_tool_input_follows_the_schema(client: anthropic.Anthropic) -> No
                                  tools=[{"name": "answer", "input_schema": schema}])
     assert msg.stop_reason == "tool_use" and [b.type for b in msg.content] == ["tool_use"]
     assert set(msg.content[0].input) == {"city", "temp"} and isinstance(msg.content[0].input["temp"], int)
+
+
+def test_a_tool_turn_with_thinking_on_needs_its_signed_thinking_block(client: anthropic.Anthropic,
+                                                                       sim: SimServer) -> None:
+    sim.knobs(MODEL, tool_call="get_weather")
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    tools = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {
+        "city": {"type": "string"}}}}]
+    ask = [{"role": "user", "content": "Weather in Oslo?"}]
+    first = client.messages.create(model=MODEL, max_tokens=4000, messages=ask, thinking=thinking, tools=tools)
+    use = next(b for b in first.content if b.type == "tool_use")
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "4 C"}]}
+    whole = [b.model_dump(exclude_none=True) for b in first.content]
+    assert whole[0]["type"] == "thinking"
+    assert client.messages.create(model=MODEL, max_tokens=4000, thinking=thinking, tools=tools,
+                                  messages=[*ask, {"role": "assistant", "content": whole}, result]).content
+    forged = [{**whole[0], "signature": "0" * 64}, *whole[1:]]
+    for content, says in ((whole[1:], "must start with a thinking block"), (forged, "Invalid `signature`")):
+        with pytest.raises(anthropic.BadRequestError, match=says):
+            client.messages.create(model=MODEL, max_tokens=4000, thinking=thinking, tools=tools,
+                                   messages=[*ask, {"role": "assistant", "content": content}, result])

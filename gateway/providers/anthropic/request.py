@@ -3,6 +3,8 @@
 Request (OpenAI → Anthropic):
 - `system` / `developer` messages, wherever they are, become the top-level `system` text (joined
   by blank lines, in order); Anthropic has no system role inside `messages`.
+- an assistant message's `thinking_blocks` (Claude's own, signed, carried by an earlier answer and
+  sent back by the client) open its turn: Claude refuses a tool turn with thinking on without them.
 - user/assistant turns keep their order; consecutive turns of one role are merged into one turn,
   as the API requires alternation. `tool` messages become `tool_result` blocks in a user turn
   (several results in a row share one turn); assistant `tool_calls` become `tool_use` blocks with
@@ -129,8 +131,8 @@ def _messages(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     for where, role, msg in openai_side.conversation(messages, system):
         if role == "user":
             openai_side.add_turn(turns, "user", "content", _blocks(msg.get("content"), where))
-        elif role == "assistant":
-            blocks = _blocks(msg.get("content"), where)
+        elif role == "assistant":  # Claude's signed thinking first, as it answered it (needed with tools)
+            blocks = openai_side.signed_thinking(msg.get("thinking_blocks")) + _blocks(msg.get("content"), where)
             blocks += [{"type": "tool_use", "id": str(call.get("id") or ""), "name": name, "input": args}
                        for call, name, args, _ in openai_side.tool_calls(msg, where)]
             openai_side.add_turn(turns, "assistant", "content", blocks)

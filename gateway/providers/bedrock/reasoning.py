@@ -62,16 +62,9 @@ def cache_point(found: dict[str, Any]) -> dict[str, Any]:
 
 def reasoning_blocks(blocks: Any) -> list[dict[str, Any]]:
     """An assistant message's `thinking_blocks` as Converse `reasoningContent` blocks."""
-    out: list[dict[str, Any]] = []
-    for block in blocks if isinstance(blocks, list) else ():
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "thinking" and block.get("signature"):
-            text = {"text": str(block.get("thinking") or ""), "signature": str(block["signature"])}
-            out.append({"reasoningContent": {"reasoningText": text}})
-        elif block.get("type") == "redacted_thinking" and block.get("data"):
-            out.append({"reasoningContent": {"redactedContent": str(block["data"])}})
-    return out
+    return [{"reasoningContent": {"reasoningText": {"text": b["thinking"], "signature": b["signature"]}}}
+            if b["type"] == "thinking" else {"reasoningContent": {"redactedContent": b["data"]}}
+            for b in openai_side.signed_thinking(blocks)]
 
 
 def add_thinking(body: dict[str, Any], chat: dict[str, Any], dep: Deployment) -> None:
