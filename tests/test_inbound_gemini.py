@@ -140,7 +140,6 @@ def test_generation_config_translated_or_refused(config: types.GenerateContentCo
 @pytest.mark.parametrize("body, where", [
     ({"contents": []}, "contents"),
     ({"contents": [{"role": "system", "parts": [{"text": "x"}]}]}, "contents[0].role"),
-    ({"contents": [{"parts": [{"text": "x"}]}], "cachedContent": "cachedContents/1"}, "cachedContent"),
     ({"contents": [{"parts": [{"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/x.pdf"}}]}]},
      "contents[0].parts[0].fileData"),
     ({"contents": [{"parts": [{"functionResponse": {"name": "f", "response": {}}}]}]},

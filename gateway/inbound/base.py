@@ -72,3 +72,25 @@ class Remembers(Protocol):
     async def recall(self, gw: "Gateway", key: str, chat: ChatRequest) -> None: ...
 
     async def keep(self, gw: "Gateway", key: str, chat: ChatRequest) -> None: ...
+
+
+class AnswersNatively(Protocol):
+    """An inbound API whose requests a provider of the same wire format receives as they came
+    (gateway.providers.base.NATIVE) and whose answers it relays as that provider sent them, so
+    the client keeps what the canonical form cannot carry (Gemini's grounding, safety ratings,
+    thought parts...). Chosen per attempt: an adapter whose `native_format` is this
+    `native_format` answers natively, any other (a fallback) through `reply` and `stream`. The
+    pipeline still reads the canonical usage from the same answer, so accounting is unchanged;
+    errors stay the translator's `error_body`. A translator without these costs nothing."""
+
+    native_format: str
+
+    def native_reply(self, data: bytes, chat: ChatRequest) -> bytes:
+        """The provider's whole answer (already read for its usage) → the client's body."""
+        ...
+
+    def native_stream(self, chat: ChatRequest) -> StreamEncoder:
+        """The encoder for one natively answered stream: its `feed` gets the provider's own
+        events, re-framed as SSE (`event:` when named, `data:` lines, CRLF; see
+        gateway.pipeline.native.ProviderEvents) instead of canonical frames."""
+        ...

@@ -4,7 +4,8 @@ A breaker counts only what says something about the deployment's health: 5xx, ti
 connection failures. A provider's 4xx answer is about the request (stop, neutral), except the
 ones that are about the operator's set-up: 401/403 (the gateway's provider key) and 404 (the
 configured upstream model) make the deployment unusable for a long cooldown and the request
-falls back. A 429 is the provider's rate limit, not a fault: the deployment is skipped until
+falls back, unless the adapter's caller marked it the request's own (`request_fault`: a 403/404
+about a resource the request names, such as a Gemini `cachedContent`). A 429 is the provider's rate limit, not a fault: the deployment is skipped until
 its Retry-After and the request falls back. The gateway's own limits (an answer over the read
 cap) are neutral. Upstream error codes never reach the client as they are on a 502: the
 gateway names its own.
@@ -31,6 +32,8 @@ class Verdict:
 
 def judge(err: UpstreamError, breaker: Breaker) -> Verdict:
     status = err.upstream_status
+    if err.request_fault:  # e.g. a Gemini cachedContent the provider's project does not hold
+        return Verdict(False, "neutral")
     if status == 0:  # no HTTP answer: connection, timeout, or the gateway's own read cap
         if err.code == "upstream_body_too_large":
             return Verdict(False, "neutral")

@@ -3,7 +3,9 @@
 `ChatAttempt` is the pipeline's `Attempt` for chat: it builds the provider call with the
 deployment's adapter, reads a whole answer, or waits for a stream's first frame before answering
 200 (so a dead upstream can still fail over) and then relays the rest. Canonical (OpenAI) frames
-from the adapter's decoder go through the inbound translator's encoder to the client.
+from the adapter's decoder go through the inbound translator's encoder to the client; when the
+adapter speaks the client's own API (gateway.inbound.base.AnswersNatively) the provider's answer
+and events go out as they came, the decoder still reading them for the usage and the end.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from gateway.pricing import Usage, cost_micro
 from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.base import StreamError
 
-from gateway.providers.base import StreamFraming, for_format
+from gateway.providers.base import NATIVE, StreamFraming, for_format, native_only
+from gateway.pipeline.native import ProviderEvents, referenced_fault
 
 if TYPE_CHECKING:
-    from gateway.inbound.base import Inbound, StreamEncoder
+    from gateway.inbound.base import AnswersNatively, Inbound, StreamEncoder
     from gateway.pipeline.context import Gateway
 
 
@@ -40,6 +43,9 @@ class ChatAttempt:
     def __init__(self, gw: "Gateway", call: Call, chat: ChatRequest, inbound: "Inbound") -> None:
         self.gw, self.call, self.chat, self.inbound = gw, call, chat, inbound
         self.keep = getattr(inbound, "keep", None)  # inbound.base.Remembers
+        # only a translator that sent its client's own body (NATIVE) may answer natively
+        self.native: AnswersNatively | None = \
+            inbound if NATIVE in chat.body and getattr(inbound, "native_format", "") else None
 
     async def kept(self) -> None:
         """The answer is whole: a translator that remembers it does so before it goes out."""
@@ -49,6 +55,8 @@ class ChatAttempt:
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> EventStream | WholeReply | UpstreamError:
         gw, chat = self.gw, self.chat
         adapter = adapter_for(dep.provider.format)
+        native = self.native if self.native is not None and adapter.native_format == self.native.native_format \
+            else None
         body = for_format(chat.body, adapter.native_format, adapter.reads_hints)
         if chat.max_tokens is None:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
@@ -62,10 +70,13 @@ class ChatAttempt:
             data = await gw.upstream.read_body(opened, deadline, 1 << 20)
             if isinstance(data, UpstreamError):
                 return data
-            return adapter.error_from_upstream(opened.status, data, opened.headers)
+            err = adapter.error_from_upstream(opened.status, data, opened.headers)
+            return referenced_fault(err) if native_only(chat.body) else err
         if chat.stream:
-            relay = StreamRelay(self, dep, attempt_id, adapter.StreamDecoder(dep, chat.include_usage), opened,
-                                adapter.stream_framing())
+            decoder = adapter.StreamDecoder(dep, chat.include_usage)
+            encoder = native.native_stream(chat) if native is not None else self.inbound.stream(chat)
+            relay = StreamRelay(self, dep, attempt_id, decoder if native is None else ProviderEvents(decoder),
+                                opened, adapter.stream_framing(), encoder)
             return await relay.first_frame(deadline)
         data = await gw.upstream.read_body(opened, deadline)
         if isinstance(data, UpstreamError):
@@ -75,7 +86,7 @@ class ChatAttempt:
         except (ValueError, TypeError, KeyError) as exc:
             return _malformed(exc)
         self.count(dep, usage)
-        reply = self.inbound.reply(answer, chat)
+        reply = self.inbound.reply(answer, chat) if native is None else native.native_reply(data, chat)
         if self.keep is not None:
             await self.kept()
         return WholeReply(reply, self.call.headers(),
@@ -91,13 +102,13 @@ class StreamRelay:
     """One streamed answer: the first frame before the 200, then the relay until the end."""
 
     def __init__(self, attempt: ChatAttempt, dep: Deployment, attempt_id: str, decoder: Any, opened: Opened,
-                 parser: StreamFraming) -> None:
+                 parser: StreamFraming, encoder: "StreamEncoder") -> None:
         self.attempt, self.dep, self.attempt_id = attempt, dep, attempt_id
         self.decoder, self.opened = decoder, opened
         self.parser = parser  # SSE, or Bedrock's binary event stream
         self.chunks = opened.chunks()
         self.first: list[bytes] = []
-        self.encoder: StreamEncoder = attempt.inbound.stream(attempt.chat)
+        self.encoder = encoder
 
     def _feed(self, chunk: bytes) -> list[bytes]:
         decoder = self.decoder

@@ -40,6 +40,7 @@ class UpstreamError:
     retryable: bool
     retry_after_s: float | None = None
     upstream_status: int = 0
+    request_fault: bool = False  # a 4xx about what the request names, not the deployment (neutral)
 
 
 class StreamError(Exception):
@@ -58,7 +59,17 @@ came (Anthropic `cache_control`, thinking blocks with their signatures, server t
 place of its translation of the canonical fields; `headers` holds the client headers it may pass
 on (the inbound translator picks them). The pipeline removes the field before an adapter
 of any other native format sees the body (`for_format`), so those never send it. `hints`: the
-inbound translator also wrote HINTS into the canonical body."""
+inbound translator also wrote HINTS into the canonical body. `only`: the name of a client field
+the canonical form cannot carry and no other format may drop (Gemini's `cachedContent`), so only
+that format's adapters may serve the request (`native_only`, read by the planner)."""
+
+
+def native_only(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(wire format, field) when the request can be served only by adapters of its own format."""
+    native = body.get(NATIVE)
+    if native is None or not native.get("only"):
+        return None
+    return native["format"], native["only"]
 
 HINTS = ("cache_control", "thinking_blocks", "thinking")
 """Canonical hints, in the shapes OpenAI-compatible Claude proxies (LiteLLM) take them: a content

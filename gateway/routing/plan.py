@@ -7,7 +7,8 @@ estimate plus the output length each model really produces for the task, observe
 a model cheap per token but verbose is ranked by what it costs. An experiment may swap the chain
 for a sticky share of end users. When the classifier is unsure of the task (confidence under the
 route's `uncertain_below`), the route's `on_uncertain` policy picks the chain instead. Then what the key may not use and what cannot hold the prompt
-is removed. Breakers, rate limits and budgets are applied by admit, in Redis.
+is removed, and for a request only its own wire format can serve (a Gemini `cachedContent`) every
+link but that format's on one provider. Breakers, rate limits and budgets are applied by admit, in Redis.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from gateway.config import PRIORITY_RANK, ApiKey, Chain, Config, Deployment, Route
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
+from gateway.providers import adapter_for
 from gateway.routing.tokstats import TokenStats
 
 RANK = PRIORITY_RANK
@@ -40,6 +42,23 @@ def sticky_share(experiment: str, subject: str) -> float:
     """A stable number in [0, 1) for (experiment, end user): the same user always lands in the same arm."""
     digest = hashlib.blake2b(f"{experiment}\x00{subject}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def native_links(deps: list[Deployment], only: tuple[str, str], model: str,
+                 skipped: list[tuple[str, str]]) -> list[Deployment]:
+    """The links that can serve a request naming something only its own wire format holds
+    (`only` = (format, field), gateway.providers.base.native_only): adapters of that native format
+    on the provider of the first of them, since a Gemini context cache lives in one project
+    (one API key's, or one Vertex project and location). Every other link is skipped rather than
+    sent the request without it; none left is a 400 naming the field."""
+    fmt, name = only
+    home = next((d.provider.name for d in deps if adapter_for(d.provider.format).native_format == fmt), None)
+    kept = [d for d in deps if d.provider.name == home]
+    skipped.extend((d.name, "native_only") for d in deps if d.provider.name != home)
+    if not kept:
+        raise bad_request(f"'{name}' can only be served by a {fmt} deployment, and {shown(model)} has none: "
+                          f"ask for a {fmt} model, or send the content itself.", name)
+    return kept
 
 
 class Planner:
@@ -89,9 +108,9 @@ class Planner:
 
     def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
              confidence: float = 0.0, user: str | None = None, kind: str = "chat",
-             longest_input_chars: int | None = None) -> Plan:
+             longest_input_chars: int | None = None, only: tuple[str, str] | None = None) -> Plan:
         """`longest_input_chars` (embeddings): each input is embedded on its own, so the longest
-        one, not the sum of a batch, must fit the context window."""
+        one, not the sum of a batch, must fit the context window. `only`: see `native_links`."""
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
         experiment = policy = ""
@@ -115,6 +134,8 @@ class Planner:
         chain_deps = [d for d in chain_deps if d.kind == kind]
         if not chain_deps:
             raise bad_request(f"{shown(model)} has no {kind} model for this request.", "model", "model_not_found")
+        if only is not None:
+            chain_deps = native_links(chain_deps, only, model, skipped)
         allowed = []
         for dep in chain_deps:
             if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:

@@ -113,6 +113,9 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     async def gemini_models(request: Request) -> Response:
         return gemini_format.models_list(request, names())
 
+    async def gemini_cache(request: Request) -> Response:
+        return await gemini_format.create_cache(request, state)
+
     async def converse(request: Request) -> Response:
         return await bedrock_format.converse(request, state, stream=False)
 
@@ -164,6 +167,8 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/openai/deployments/{deployment}/chat/completions", azure_chat, methods=["POST"]),
         Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
         Route("/v1beta/models", gemini_models, methods=["GET"]),
+        Route("/v1beta/cachedContents", gemini_cache, methods=["POST"]),
+        Route("/v1/cachedContents", gemini_cache, methods=["POST"]),
         Route("/v1beta/models/{target:path}", gemini, methods=["POST"]),
         Route("/v1/models/{target:path}", gemini, methods=["POST"]),
         Route("/model/{model:path}/converse", converse, methods=["POST"]),

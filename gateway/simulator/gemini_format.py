@@ -4,6 +4,8 @@ generateContent, streamGenerateContent (`?alt=sse` → `data:` chunks, else one
 JSON array), embedContent and batchEmbedContents. Like the real API (proto3
 JSON), zero-valued usage fields such as `cachedContentTokenCount` and
 `thoughtsTokenCount` are omitted, and `totalTokenCount` includes thoughts.
+Grounding, safety ratings, citations, thought parts and context caches
+(`cachedContents`): `gemini_extras.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import gemini_extras
 from .core import Outcome, answer, join_prompt
+from .gemini_extras import Extras
 from .state import Fault, SimState
 from .text import Ask, Reply, billed_prompt_tokens, embedding, group
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_data, stream_response
@@ -143,15 +147,22 @@ def _parts(reply: Reply) -> list[dict[str, Any]]:
     return [{"functionCall": {"name": call.name, "args": args}}]
 
 
-def response_body(rid: str, ask: Ask, out: Outcome) -> dict[str, Any]:
+def response_body(rid: str, ask: Ask, out: Outcome, extras: Extras = Extras()) -> dict[str, Any]:
     candidates = [
         {"content": {"parts": _parts(r), "role": "model"}, "finishReason": FINISH[r.finish], "index": i}
         for i, r in enumerate(out.replies)
     ]
-    return {"candidates": candidates, "usageMetadata": usage(out), "modelVersion": ask.model, "responseId": rid}
+    for cand, reply in zip(candidates, out.replies):
+        gemini_extras.decorate(cand, extras, reply.text, first=True, last=True)
+    doc = {"candidates": candidates, "usageMetadata": gemini_extras.usage_with_cache(usage(out), extras),
+           "modelVersion": ask.model, "responseId": rid}
+    if extras.safety:
+        doc["promptFeedback"] = {"safetyRatings": gemini_extras.ratings()}
+    return doc
 
 
-def stream_bodies(rid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[dict[str, Any], int]]:
+def stream_bodies(rid: str, ask: Ask, out: Outcome, seed: int,
+                  extras: Extras = Extras()) -> list[tuple[dict[str, Any], int]]:
     """GenerateContentResponse chunks; usage is cumulative, finishReason on each candidate's last."""
     per_choice: list[list[tuple[dict[str, Any], int]]] = []
     for reply in out.replies:
@@ -169,18 +180,21 @@ def stream_bodies(rid: str, ask: Ask, out: Outcome, seed: int) -> list[tuple[dic
                 continue
             part, count = parts[step]
             tokens += count
-            cand: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": i}
+            cand: dict[str, Any] = {"content": {"parts": [dict(part)], "role": "model"}, "index": i}
             if step == len(parts) - 1:
                 cand["finishReason"] = FINISH[out.replies[i].finish]
+            gemini_extras.decorate(cand, extras, out.replies[i].text, step == 0, step == len(parts) - 1)
             candidates.append(cand)
         shown += tokens
         last = step == steps - 1
         body = {
             "candidates": candidates,
-            "usageMetadata": usage(out, None if last else shown),
+            "usageMetadata": gemini_extras.usage_with_cache(usage(out, None if last else shown), extras),
             "modelVersion": ask.model,
             "responseId": rid,
         }
+        if extras.safety and step == 0:
+            body["promptFeedback"] = {"safetyRatings": gemini_extras.ratings()}
         bodies.append((body, tokens))
     return bodies
 
@@ -213,12 +227,16 @@ async def generate(request: Request, state: SimState, model: str, stream: bool,
         return denied
     if fault is not None:
         return fault_response(fault)
+    try:
+        extras = gemini_extras.read(body, knobs, ask.prompt, model, state.gemini_caches)
+    except BadRequest as exc:
+        return error(exc.status, exc.message)
     out = answer(ask, texts, knobs, state.seed, "")
     rid = state.next_id()
     if not stream:
         await non_stream_delay(knobs)
-        return json_response(response_body(rid, ask, out))
-    bodies = stream_bodies(rid, ask, out, state.seed)
+        return json_response(response_body(rid, ask, out, extras))
+    bodies = stream_bodies(rid, ask, out, state.seed, extras)
     if request.query_params.get("alt") == "sse":
         events = [(sse_data(b), t) for b, t in bodies]
         return stream_response(events, knobs, b"data: {not json at all\r\n\r\n")
@@ -291,6 +309,17 @@ async def dispatch(request: Request, state: SimState) -> Response:
             return error(exc.status, exc.message)
         return json_response({"totalTokens": billed_prompt_tokens(texts)})
     return error(404, f"Method not found: {method}")
+
+
+async def create_cache(request: Request, state: SimState) -> Response:
+    """POST /v1beta/cachedContents (and /v1/, where google-genai sends it)."""
+    if not _api_key(request):
+        return _denied()
+    try:
+        return json_response(gemini_extras.create_cache(await read_json(request), state.next_id(),
+                                                        state.gemini_caches))
+    except BadRequest as exc:
+        return error(exc.status, exc.message)
 
 
 def models_list(request: Request, names: list[str]) -> Response:

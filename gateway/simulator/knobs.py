@@ -37,6 +37,7 @@ class ModelKnobs:
     embedding_dim: int = 0  # 0 = format default (OpenAI 1536, Gemini 768)
     tool_call: str | None = None  # "none": call no tool unless forced; a name: call that tool
     tool_args: dict[str, Any] | None = None  # the arguments of a `tool_call` (default: from its schema)
+    citations: bool = False  # Gemini: answers carry citationMetadata (gemini_extras.py)
 
 
 KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(ModelKnobs))
@@ -68,9 +69,9 @@ def _coerce(name: str, value: Any) -> Any:
         if value is not None and not isinstance(value, dict):
             raise KnobError(f"tool_args must be an object or null, got {value!r}")
         return value
-    if name == "garbage_stream":
+    if name in ("garbage_stream", "citations"):
         if not isinstance(value, bool):
-            raise KnobError(f"garbage_stream must be true or false, got {value!r}")
+            raise KnobError(f"{name} must be true or false, got {value!r}")
         return value
     if name in ("output_tokens", "reasoning_tokens", "embedding_dim"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

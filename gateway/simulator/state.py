@@ -37,6 +37,7 @@ class SimState:
         self.streams: Counter[str] = Counter()
         self._serial = 0
         self.prompt_cache: set[str] = set()  # prompt prefixes Converse requests wrote (bedrock_extras)
+        self.gemini_caches: dict[str, tuple[str, int]] = {}  # cachedContents/<id> → (model, tokens) (gemini_extras)
 
     def reset(self) -> None:
         """Clear runtime knobs and counters and restart the outage clock."""
@@ -46,6 +47,7 @@ class SimState:
         self.faults.clear()
         self.streams.clear()
         self.prompt_cache.clear()
+        self.gemini_caches.clear()
         self.started = time.monotonic()
 
     def uptime(self) -> float:

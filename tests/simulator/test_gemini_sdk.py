@@ -138,3 +138,54 @@ def test_stream_cut_and_reasoning_knobs(client: genai.Client, sim: SimServer) ->
     usage = resp.usage_metadata
     assert usage.thoughts_token_count == 5 and usage.cached_content_token_count == PROMPT_TOKENS
     assert usage.total_token_count == PROMPT_TOKENS + 16 + 5
+
+
+def test_grounding_safety_citations_and_thoughts_when_asked(client: genai.Client, sim: SimServer) -> None:
+    """A googleSearch tool grounds the answer, safetySettings bring ratings, the `citations` knob
+    citations, includeThoughts a thought part; in a stream the metadata rides on the last chunk."""
+    sim.knobs(MODEL, citations=True, reasoning_tokens=7)
+    cfg = types.GenerateContentConfig(
+        tools=[types.Tool(google_search=types.GoogleSearch())],
+        thinking_config=types.ThinkingConfig(include_thoughts=True),
+        safety_settings=[types.SafetySetting(category=types.HarmCategory.HARM_CATEGORY_HARASSMENT,
+                                             threshold=types.HarmBlockThreshold.BLOCK_ONLY_HIGH)])
+    resp = client.models.generate_content(model=MODEL, contents=PROMPT, config=cfg)
+    cand = resp.candidates[0]
+    grounding = cand.grounding_metadata
+    assert grounding.web_search_queries and grounding.grounding_chunks[0].web.uri == "https://example.com/a"
+    assert resp.text.startswith(grounding.grounding_supports[0].segment.text)
+    assert {r.category for r in cand.safety_ratings} >= {types.HarmCategory.HARM_CATEGORY_HARASSMENT}
+    assert resp.prompt_feedback.safety_ratings
+    assert cand.citation_metadata.citations[0].end_index == len(resp.text.encode())
+    parts = cand.content.parts
+    assert parts[0].thought is True and parts[1].thought_signature and not parts[1].thought
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents=PROMPT, config=cfg))
+    assert chunks[0].candidates[0].content.parts[0].thought is True
+    assert chunks[-1].candidates[0].grounding_metadata and chunks[-1].candidates[0].safety_ratings
+    assert all(c.candidates[0].grounding_metadata is None for c in chunks[:-1])
+    plain = client.models.generate_content(model=MODEL, contents=PROMPT)
+    assert plain.candidates[0].grounding_metadata is None and plain.candidates[0].safety_ratings is None
+
+
+def test_context_caches(client: genai.Client) -> None:
+    cache = client.caches.create(model=MODEL, config=types.CreateCachedContentConfig(
+        contents=[types.Content(role="user", parts=[types.Part(text="A long document about the sea. " * 40)])],
+        system_instruction=SYSTEM))
+    assert cache.name.startswith("cachedContents/") and cache.usage_metadata.total_token_count > 100
+    cached = cache.usage_metadata.total_token_count
+    resp = client.models.generate_content(model=MODEL, contents=PROMPT,
+                                          config=types.GenerateContentConfig(cached_content=cache.name))
+    usage = resp.usage_metadata
+    assert usage.cached_content_token_count == cached and usage.prompt_token_count > cached
+    with pytest.raises(errors.ClientError) as unknown:
+        client.models.generate_content(model=MODEL, contents=PROMPT,
+                                       config=types.GenerateContentConfig(cached_content="cachedContents/nope"))
+    assert unknown.value.code == 403 and unknown.value.status == "PERMISSION_DENIED"
+    with pytest.raises(errors.ClientError) as other_model:
+        client.models.generate_content(model="gemini-2.5-pro", contents=PROMPT,
+                                       config=types.GenerateContentConfig(cached_content=cache.name))
+    assert other_model.value.code == 400
+    with pytest.raises(errors.ClientError) as with_system:
+        client.models.generate_content(model=MODEL, contents=PROMPT, config=types.GenerateContentConfig(
+            cached_content=cache.name, system_instruction=SYSTEM))
+    assert with_system.value.code == 400 and "system_instruction" in with_system.value.message

@@ -4,7 +4,11 @@ Gemini CLI send it.
 `request` (+ `config`) builds the canonical body, `reply` the response and error bodies,
 `stream` the streamed responses, `embed` embedContent / batchEmbedContents, `count` countTokens
 without an upstream call, and `endpoint` reads the model and method from the path and sends each
-to its pipeline.
+to its pipeline. On a Gemini or Vertex Gemini deployment (adapters whose `native_format` is
+"gemini") the request goes out as it came and the answer comes back as Gemini sent it
+(gateway.inbound.base.AnswersNatively): grounding, safety ratings, citations, prompt feedback,
+thought parts and signatures, the whole `usageMetadata`. Any other deployment answers through
+the canonical form.
 """
 
 from __future__ import annotations
@@ -16,18 +20,20 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.gemini.reply import error_body, response_body
-from gateway.inbound.gemini.request import to_canonical
-from gateway.inbound.gemini.stream import GeminiStream
+from gateway.inbound.gemini.request import cached_content, to_canonical
+from gateway.inbound.gemini.stream import GeminiStream, NativeStream
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
 from gateway.providers.base import NATIVE
 
 
 class GeminiGenerate:
-    """generateContent / streamGenerateContent over the canonical request (gateway.inbound.base.Inbound).
-    Made per request: the model and the streaming mode come from the path, not the body."""
+    """generateContent / streamGenerateContent over the canonical request (gateway.inbound.base.Inbound,
+    and AnswersNatively). Made per request: the model and the streaming mode come from the path,
+    not the body."""
 
     name = "gemini.generate_content"
+    native_format = "gemini"
     __slots__ = ("model", "streaming", "sse", "thoughts")
 
     def __init__(self, model: str = "auto", streaming: bool = False, sse: bool = True) -> None:
@@ -40,7 +46,10 @@ class GeminiGenerate:
         canonical, self.thoughts = to_canonical(body, self.model)
         # what a Gemini deployment gets as it came (gateway.providers.base.NATIVE); the model and
         # the streaming mode are the path's, not the body's
-        canonical[NATIVE] = {"format": "gemini", "body": {k: v for k, v in body.items() if k != "model"}, "headers": {}}
+        native = canonical[NATIVE] = {"format": "gemini", "body": {k: v for k, v in body.items() if k != "model"},
+                                      "headers": {}}
+        if cached_content(body):  # a cache in the provider's project: only a Gemini deployment may serve it
+            native["only"] = "cachedContent"
         if self.streaming:
             canonical["stream"] = True
             canonical["stream_options"] = {"include_usage": True}
@@ -51,6 +60,12 @@ class GeminiGenerate:
 
     def stream(self, chat: ChatRequest) -> GeminiStream:
         return GeminiStream(chat.model, self.sse, self.thoughts)
+
+    def native_reply(self, data: bytes, chat: ChatRequest) -> bytes:
+        return data  # generateContent's own answer, byte for byte
+
+    def native_stream(self, chat: ChatRequest) -> NativeStream:
+        return NativeStream(self.sse)
 
     def error_body(self, err: GatewayError) -> bytes:
         return error_body(err)

@@ -13,9 +13,11 @@ the same id, else the oldest unanswered call of that name. `tools[].functionDecl
 `tool_choice` (ANY with several allowed names keeps only those tools); `generationConfig` →
 see `config.py`.
 
-Refused with a 400, since dropping them would change the answer's meaning: `cachedContent` (a
-prompt the gateway does not hold), a `fileData` that is not an image (the gateway cannot
-fetch it for other providers), `functionResponse` with no matching call. Dropped from the
+Refused with a 400, since dropping them would change the answer's meaning: a `fileData` that is
+not an image (the gateway cannot fetch it for other providers), `functionResponse` with no
+matching call. `cachedContent` (a context cache in the provider's project) is not in the
+canonical body at all: the request is marked for Gemini deployments only (`cached_content`, and
+gateway.routing.plan.native_links), which receive it as it came. Dropped from the
 canonical body with a debug log line naming them: `safetySettings`, `labels`, `serviceTier`,
 server tools (`googleSearch`, `codeExecution`, `urlContext`...), `thought` parts in the history
 (thought summaries; the signatures that matter ride on function calls), `videoMetadata`. A Gemini
@@ -35,7 +37,6 @@ from gateway.inbound.gemini.config import generation_config
 
 FUNCTION_MODES = {"AUTO": "auto", "VALIDATED": "auto", "ANY": "required", "NONE": "none",
                   "MODE_UNSPECIFIED": "auto"}
-REFUSED = ("cachedContent",)
 IGNORED = ("safetySettings", "labels", "serviceTier", "sessionContext", "model")
 
 
@@ -223,11 +224,20 @@ def _tool_choice(value: Any, tools: list[dict[str, Any]], canonical: dict[str, A
             canonical["tool_choice"] = {"type": "function", "function": {"name": kept[0]["function"]["name"]}}
 
 
+def cached_content(body: dict[str, Any]) -> str | None:
+    """The context cache the request names (`cachedContents/...`, on Vertex the full resource
+    name), if any; a 400 for anything but a non-empty string."""
+    name = f.get(body, "cachedContent")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request(f"Invalid value at 'cachedContent': expected a cache name such as "
+                          f"'cachedContents/abc', got {shown(name)}.", "cachedContent")
+    return name
+
+
 def to_canonical(body: dict[str, Any], model: str) -> tuple[dict[str, Any], bool]:
     """The canonical body for `model` (from the path), and whether the client asked for thoughts."""
-    for name in REFUSED:
-        if f.get(body, name) is not None:
-            raise bad_request(f"'{name}' is not supported by this gateway: send the content itself.", name)
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         raise bad_request("* GenerateContentRequest.contents: contents is not specified", "contents")

@@ -11,6 +11,10 @@ Framing: with `?alt=sse` (what google-genai and Gemini CLI ask for) `data: {...}
 delimited as Google sends them; without it one JSON array, its elements written as they come.
 An error after the 200 is one more element, `{"error": {...}}`, which google-genai raises as
 `APIError` mid-iteration.
+
+`NativeStream` is the encoder when a Gemini deployment answers: its events go out as Gemini sent
+them (the adapter always asks for SSE; for a client that did not, each event's JSON becomes an
+element of the array).
 """
 
 from __future__ import annotations
@@ -32,24 +36,61 @@ class _Call:
         self.id, self.name, self.arguments, self.extra = "", "", "", None
 
 
-class GeminiStream:
-    """One answered stream's encoder (gateway.inbound.base.StreamEncoder)."""
+class Framing:
+    """Gemini's two stream framings: `data:` events, or one JSON array written element by element."""
 
-    def __init__(self, model: str, sse: bool, thoughts: bool) -> None:
-        self.model, self.sse, self.thoughts = model, sse, thoughts
-        self.id = ""
-        self.sent = 0                          # elements written (the JSON array's commas)
-        self.finishes: dict[int, str] = {}     # candidate index → finishReason
-        self.calls: dict[int, dict[int, _Call]] = {}  # candidate index → tool_calls index → call
-        self.usage: dict[str, Any] | None = None
-        self.chars = 0
+    def __init__(self, sse: bool) -> None:
+        self.sse = sse
+        self.sent = 0  # elements written (the JSON array's commas)
 
-    def _element(self, doc: dict[str, Any]) -> bytes:
-        data = orjson.dumps(doc)
+    def _data(self, data: bytes) -> bytes:
         self.sent += 1
         if self.sse:
             return b"data: " + data + b"\r\n\r\n"
         return (b"[" if self.sent == 1 else b",\r\n") + data
+
+    def _element(self, doc: dict[str, Any]) -> bytes:
+        return self._data(orjson.dumps(doc))
+
+    def _close(self, tail: bytes) -> bytes:
+        """The last bytes: the array's end when it is one (an empty one if nothing came)."""
+        if self.sse:
+            return tail
+        return tail + b"]" if self.sent else b"[]"
+
+    def error(self, err: GatewayError) -> bytes:
+        return self._close(self._element(error_doc(err)))
+
+
+class NativeStream(Framing):
+    """A Gemini deployment's own events (gateway.pipeline.native.ProviderEvents frames) relayed as
+    they came: unchanged for `alt=sse`, else as the array's elements."""
+
+    def feed(self, frames: bytes) -> bytes:
+        if self.sse:
+            return frames
+        out = []
+        for frame in frames.split(b"\r\n\r\n"):
+            data = b"\n".join(line[6:] for line in frame.split(b"\r\n") if line.startswith(b"data: "))
+            if data:
+                out.append(self._data(data))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        return self._close(b"")
+
+
+class GeminiStream(Framing):
+    """One answered stream's encoder (gateway.inbound.base.StreamEncoder)."""
+
+    def __init__(self, model: str, sse: bool, thoughts: bool) -> None:
+        super().__init__(sse)
+        self.model, self.thoughts = model, thoughts
+        self.id = ""
+        self.finishes: dict[int, str] = {}     # candidate index → finishReason
+        self.calls: dict[int, dict[int, _Call]] = {}  # candidate index → tool_calls index → call
+        self.usage: dict[str, Any] | None = None
+        self.chars = 0
 
     def _response(self, candidates: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         doc: dict[str, Any] = {"candidates": candidates}
@@ -122,9 +163,4 @@ class GeminiStream:
         if self.usage is None:
             usage["candidatesTokenCount"] = estimate_tokens(self.chars)
             usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
-        tail = self._response(candidates, usage)
-        return tail if self.sse else tail + b"]"
-
-    def error(self, err: GatewayError) -> bytes:
-        tail = self._element(error_doc(err))
-        return tail if self.sse else tail + b"]"
+        return self._close(self._response(candidates, usage))

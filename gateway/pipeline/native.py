@@ -1,0 +1,59 @@
+"""Native answers: what the relay needs when the client's API is the provider's own wire format
+(gateway.inbound.base.AnswersNatively).
+
+`ProviderEvents` wraps the adapter's stream decoder: the decoder still reads every event (usage,
+the end of the stream, an error event that fails the attempt over before the first byte), but
+the frames handed on are the provider's own events, so the relay, its first-frame wait and its
+accounting stay the same code for both kinds of answer. `referenced_fault` judges a provider's
+403/404 on a request that names the provider's own resources (a Gemini `cachedContent`) as the
+request's, not as the gateway's key or model being wrong.
+"""
+
+from __future__ import annotations
+
+from gateway.pricing import Usage
+from gateway.providers.base import StreamDecoder, UpstreamError
+
+
+def sse_frame(event: bytes, data: bytes) -> bytes:
+    """One event as SSE with CRLF delimiters (Google's framing); a multi-line data keeps its lines."""
+    head = b"event: " + event + b"\r\n" if event else b""
+    if b"\n" not in data:
+        return head + b"data: " + data + b"\r\n\r\n"
+    return head + b"".join(b"data: " + line + b"\r\n" for line in data.split(b"\n")) + b"\r\n"
+
+
+class ProviderEvents:
+    """A `StreamDecoder` whose frames are the provider's events as they came (`sse_frame`)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: StreamDecoder) -> None:
+        self.inner = inner
+
+    @property
+    def usage(self) -> Usage:
+        return self.inner.usage
+
+    @property
+    def done(self) -> bool:
+        return self.inner.done
+
+    def feed(self, event: bytes, data: bytes) -> list[bytes]:
+        self.inner.feed(event, data)  # raises StreamError on an error event, as on the canonical path
+        return [sse_frame(event, data)]
+
+    def finish(self) -> list[bytes]:
+        self.inner.finish()  # estimates the output of a stream that never reported its usage
+        return []
+
+
+def referenced_fault(err: UpstreamError) -> UpstreamError:
+    """A 403/404 about something the request names (a cache of another project, or none): the
+    request's error, passed to the client with its status; neutral for the breaker, no fallback
+    (the next link would not hold it either). Without this a client naming a cache it does not
+    have would open the deployment's breaker for every client, as a wrong provider key does."""
+    if err.upstream_status not in (403, 404):
+        return err
+    return UpstreamError(err.upstream_status, err.message, "invalid_request_error", err.code, retryable=False,
+                         upstream_status=err.upstream_status, request_fault=True)
