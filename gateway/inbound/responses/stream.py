@@ -4,7 +4,7 @@
     per text answer:  output_item.added, content_part.added, output_text.delta..., output_text.done,
                       content_part.done, output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
-                      output_item.done
+                      output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
     per reasoning item (from a Responses deployment, whole): output_item.added, output_item.done
     response.completed (response.incomplete when cut by the token limit), or on a failure after
     the 200: error, response.failed
@@ -22,16 +22,24 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
 from gateway.inbound.responses.reply import (
-    Turn, answered, call_item, message_item, new_id, reasoning_items, response_object, text_part, usage_of,
+    Turn, answered, call_item, chat_call, custom_item, message_item, new_id, reasoning_items, response_object, text_part,
+    usage_of,
 )
 
 
 class _Call:
-    __slots__ = ("item_id", "index", "call_id", "name", "args")
+    __slots__ = ("item_id", "index", "call_id", "name", "args", "custom")
 
-    def __init__(self, index: int, call_id: str, name: str) -> None:
-        self.item_id, self.index, self.call_id, self.name = new_id("fc_"), index, call_id, name
+    def __init__(self, index: int, call_id: str, name: str, custom: bool) -> None:
+        self.item_id, self.index, self.call_id, self.name = new_id("ctc_" if custom else "fc_"), index, call_id, name
         self.args: list[str] = []
+        self.custom = custom  # a custom (freeform) tool's call: `args` are pieces of its input
+
+    def item(self, status: str = "completed") -> dict[str, Any]:
+        text = "".join(self.args) if status == "completed" else ""
+        if self.custom:
+            return custom_item(self.item_id, self.call_id, self.name, text, status)
+        return call_item(self.item_id, self.call_id, self.name, text or "{}" if status == "completed" else "", status)
 
 
 class ResponsesStream:
@@ -122,27 +130,31 @@ class ResponsesStream:
         self.text_id = None
 
     def _tool_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
-        fn = delta.get("function") or {}
         index = delta.get("index", 0)
         call = self.calls.get(index)
         if call is None:
             self._close_text(out)
-            call = _Call(self._next_index(), delta.get("id") or new_id("call_"), fn.get("name") or "")
+            custom = delta.get("type") == "custom" or "custom" in delta
+            fn = delta.get("custom" if custom else "function") or {}
+            call = _Call(self._next_index(), delta.get("id") or new_id("call_"), fn.get("name") or "", custom)
             self.calls[index] = call
-            out.append(self._event("response.output_item.added", output_index=call.index,
-                                   item=call_item(call.item_id, call.call_id, call.name, "", "in_progress")))
-        args = fn.get("arguments")
+            out.append(self._event("response.output_item.added", output_index=call.index, item=call.item("in_progress")))
+        fn = delta.get("custom" if call.custom else "function") or {}
+        args = fn.get("input" if call.custom else "arguments")
         if isinstance(args, str) and args:
             call.args.append(args)
-            out.append(self._event("response.function_call_arguments.delta", item_id=call.item_id,
-                                   output_index=call.index, delta=args))
+            kind = "response.custom_tool_call_input.delta" if call.custom else "response.function_call_arguments.delta"
+            out.append(self._event(kind, item_id=call.item_id, output_index=call.index, delta=args))
 
     def _close_calls(self, out: list[bytes]) -> None:
         for call in sorted(self.calls.values(), key=lambda c: c.index):
-            args = "".join(call.args) or "{}"
-            out.append(self._event("response.function_call_arguments.done", item_id=call.item_id,
-                                   output_index=call.index, name=call.name, arguments=args))
-            item = call_item(call.item_id, call.call_id, call.name, args)
+            item = call.item()
+            if call.custom:
+                out.append(self._event("response.custom_tool_call_input.done", item_id=call.item_id,
+                                       output_index=call.index, input=item["input"]))
+            else:
+                out.append(self._event("response.function_call_arguments.done", item_id=call.item_id,
+                                       output_index=call.index, name=call.name, arguments=item["arguments"]))
             out.append(self._event("response.output_item.done", output_index=call.index, item=item))
             self.items.append((call.index, item))
             self.done_calls.append(call)
@@ -156,8 +168,8 @@ class ResponsesStream:
         self._close_text(out)
         self._close_calls(out)
         self.turn.answer = answered("".join(self.all_text) or None,
-                                    [(c.call_id, c.name, "".join(c.args) or "{}") for c in self.done_calls],
-                                    self.reasoning)
+                                    [chat_call(c.call_id, c.name, "".join(c.args) or ("" if c.custom else "{}"), c.custom)
+                                     for c in self.done_calls], self.reasoning)
         final = self._response("completed", self._output(), usage_of(self.usage))
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         out.append(self._event(kind, response=final))

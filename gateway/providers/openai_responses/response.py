@@ -2,6 +2,7 @@
 
 A Response's output items: `message` → `content` (its `output_text` parts joined; `refusal`
 parts → `refusal`), `function_call` → `tool_calls` (the `call_id` is the call's id),
+`custom_tool_call` → a custom tool call (`{"type": "custom", "custom": {"name", "input"}}`),
 `reasoning` → `reasoning_content` (the summary's text, or the reasoning text where a model gives
 it) and the items whole in the message's `reasoning_items` (encrypted content included, when the
 request's `include` asked for it). Items of hosted tools (web search, file search...) have no
@@ -69,6 +70,9 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         elif kind == "function_call":
             calls.append({"id": item.get("call_id"), "type": "function",
                           "function": {"name": item.get("name") or "", "arguments": item.get("arguments") or "{}"}})
+        elif kind == "custom_tool_call":
+            calls.append({"id": item.get("call_id"), "type": "custom",
+                          "custom": {"name": item.get("name") or "", "input": item.get("input") or ""}})
         elif kind == "reasoning":
             reasoning.append(item)
     message = assistant_message(texts, calls)
@@ -87,7 +91,8 @@ class StreamDecoder(ChunkWriter):
     """Responses stream events → chat chunks.
 
     output_text / refusal deltas → `content` / `refusal`; a function_call item's output_item.added
-    → the call's id and name, its arguments deltas → argument fragments; reasoning summary (or
+    → the call's id and name, its arguments deltas → argument fragments (a custom_tool_call's:
+    a custom call, its custom_tool_call_input deltas → `custom.input` fragments); reasoning summary (or
     text) deltas → `reasoning_content`, the finished reasoning item (output_item.done, where its
     encrypted content is whole) → `reasoning_items`; response.completed / response.incomplete →
     the finish chunk, usage and `done`; response.failed and error → StreamError. Other events
@@ -120,12 +125,13 @@ class StreamDecoder(ChunkWriter):
             self._text("reasoning_content", doc.get("delta"), out)
         elif kind == "response.output_item.added":
             self._added(doc.get("item") or {}, out)
-        elif kind == "response.function_call_arguments.delta":
+        elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
             index = self._calls.get(str(doc.get("item_id")))
             fragment = doc.get("delta")
             if index is not None and isinstance(fragment, str) and fragment:
                 self._chars += len(fragment)
-                out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+                part = {"custom": {"input": fragment}} if kind.startswith("response.custom") else {"function": {"arguments": fragment}}
+                out.append(self._delta(0, {"tool_calls": [{"index": index, **part}]}))
         elif kind == "response.output_item.done":
             item = doc.get("item") or {}
             if item.get("type") == "reasoning":
@@ -154,7 +160,8 @@ class StreamDecoder(ChunkWriter):
             out.append(self._delta(0, {key: text}))
 
     def _added(self, item: dict[str, Any], out: list[bytes]) -> None:
-        if item.get("type") != "function_call":
+        kind = item.get("type")
+        if kind not in ("function_call", "custom_tool_call"):
             return
         self._start(0, out)
         index = len(self._calls)
@@ -162,6 +169,8 @@ class StreamDecoder(ChunkWriter):
         name = item.get("name") or ""
         self._chars += len(name)
         call = {"index": index, "id": item.get("call_id"), "type": "function", "function": {"name": name, "arguments": ""}}
+        if kind == "custom_tool_call":
+            call = {"index": index, "id": item.get("call_id"), "type": "custom", "custom": {"name": name, "input": ""}}
         out.append(self._delta(0, {"tool_calls": [call]}))
 
     def finish(self) -> list[bytes]:
