@@ -116,10 +116,10 @@ def answered(text: str | None, calls: list[dict[str, Any]],
 
 
 def reasoning_items(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Responses API reasoning items a canonical message or delta carries (from a
-    `format: openai_responses` deployment), whole."""
+    """The Responses API output items a canonical message or delta carries whole (from a
+    `format: openai_responses` deployment): reasoning items and hosted tools' items."""
     items = message.get(REASONING)
-    return [i for i in items if isinstance(i, dict) and i.get("type") == "reasoning"] if isinstance(items, list) else []
+    return [i for i in items if isinstance(i, dict) and isinstance(i.get("type"), str)] if isinstance(items, list) else []
 
 
 def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:

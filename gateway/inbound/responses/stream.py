@@ -5,7 +5,9 @@
                       content_part.done, output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
                       output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
-    per reasoning item (from a Responses deployment, whole): output_item.added, output_item.done
+    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished):
+                      output_item.added, a reasoning item's summary parts (reasoning_summary_part.added,
+                      reasoning_summary_text.delta, .done, reasoning_summary_part.done), output_item.done
     response.completed (response.incomplete when cut by the token limit), or on a failure after
     the 200: error, response.failed
 
@@ -87,12 +89,7 @@ class ResponsesStream:
     def _choice(self, choice: dict[str, Any], out: list[bytes]) -> None:
         delta = choice.get("delta") or {}
         for item in reasoning_items(delta):
-            self._close_text(out)
-            index = self._next_index()
-            out.append(self._event("response.output_item.added", output_index=index, item=item))
-            out.append(self._event("response.output_item.done", output_index=index, item=item))
-            self.items.append((index, item))
-            self.reasoning.append(item)
+            self._whole(item, out)
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self.text_id is None:
@@ -104,6 +101,27 @@ class ResponsesStream:
             self._tool_delta(call, out)
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
+
+    def _whole(self, item: dict[str, Any], out: list[bytes]) -> None:
+        """An item that arrives finished (a Responses deployment's reasoning or hosted tool item):
+        added, a reasoning item's summary parts as their events, done."""
+        self._close_text(out)
+        index = self._next_index()
+        summary = item.get("summary") if item.get("type") == "reasoning" else None
+        parts = [p for p in summary if isinstance(p, dict) and isinstance(p.get("text"), str)] if isinstance(summary, list) else []
+        out.append(self._event("response.output_item.added", output_index=index,
+                               item={**item, "summary": []} if parts else item))
+        at = {"item_id": item.get("id"), "output_index": index}
+        for n, part in enumerate(parts):
+            empty = {"type": "summary_text", "text": ""}
+            out.append(self._event("response.reasoning_summary_part.added", **at, summary_index=n, part=empty))
+            out.append(self._event("response.reasoning_summary_text.delta", **at, summary_index=n, delta=part["text"]))
+            out.append(self._event("response.reasoning_summary_text.done", **at, summary_index=n, text=part["text"]))
+            out.append(self._event("response.reasoning_summary_part.done", **at, summary_index=n,
+                                   part={"type": "summary_text", "text": part["text"]}))
+        out.append(self._event("response.output_item.done", output_index=index, item=item))
+        self.items.append((index, item))
+        self.reasoning.append(item)
 
     def _next_index(self) -> int:
         return len(self.items) + len(self.calls) + (self.text_id is not None)

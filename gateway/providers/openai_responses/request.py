@@ -48,7 +48,8 @@ HANDLED = frozenset({*PASSED, "model", "messages", "stream", "stream_options", "
                      "response_format", "reasoning_effort", "verbosity", NATIVE})
 REASONING = "reasoning_items"
 """The assistant message's extension field: the Responses API's reasoning items of that answer,
-whole (id, summary, encrypted_content), so a client that sends them back continues the thinking."""
+whole (id, summary, encrypted_content), so a client that sends them back continues the thinking;
+hosted tools' items of the answer (`web_search_call`...) ride along, whole, in their order."""
 
 
 def health_probe(provider: Provider) -> ProbeTarget:

@@ -5,8 +5,9 @@ parts → `refusal`), `function_call` → `tool_calls` (the `call_id` is the cal
 `custom_tool_call` → a custom tool call (`{"type": "custom", "custom": {"name", "input"}}`),
 `reasoning` → `reasoning_content` (the summary's text, or the reasoning text where a model gives
 it) and the items whole in the message's `reasoning_items` (encrypted content included, when the
-request's `include` asked for it). Items of hosted tools (web search, file search...) have no
-chat form and are left out. `status: incomplete` → finish_reason `length` (or `content_filter`),
+request's `include` asked for it). Items of hosted tools (`web_search_call`, `file_search_call`...)
+have no chat form: they join the reasoning items there, whole, in their order, so a Responses
+client gets them back and a client that sends the message back sends them back. `status: incomplete` → finish_reason `length` (or `content_filter`),
 tool calls → `tool_calls`. Usage: input (cached inside it), output (reasoning inside it).
 """
 
@@ -23,6 +24,7 @@ from gateway.providers.openai_side import ChunkWriter, assistant_message, choice
 from gateway.providers.openai_responses.request import REASONING
 
 INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+CHAT_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})  # the items chat has a place for
 
 
 def usage_from(doc: Any) -> Usage:
@@ -73,13 +75,15 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         elif kind == "custom_tool_call":
             calls.append({"id": item.get("call_id"), "type": "custom",
                           "custom": {"name": item.get("name") or "", "input": item.get("input") or ""}})
-        elif kind == "reasoning":
+        elif isinstance(kind, str):  # reasoning, and hosted tools' items (web_search_call...): whole
             reasoning.append(item)
     message = assistant_message(texts, calls)
     if refusals:
         message["refusal"] = "".join(refusals)
     if reasoning:
-        message["reasoning_content"] = "\n\n".join(t for t in map(reasoning_text, reasoning) if t)
+        thought = "\n\n".join(t for t in (reasoning_text(i) for i in reasoning if i.get("type") == "reasoning") if t)
+        if thought:
+            message["reasoning_content"] = thought
         message[REASONING] = reasoning
     usage = usage_from(doc.get("usage"))
     body = completion(completion_id(doc.get("id")), doc.get("model") or dep.upstream,
@@ -94,7 +98,7 @@ class StreamDecoder(ChunkWriter):
     → the call's id and name, its arguments deltas → argument fragments (a custom_tool_call's:
     a custom call, its custom_tool_call_input deltas → `custom.input` fragments); reasoning summary (or
     text) deltas → `reasoning_content`, the finished reasoning item (output_item.done, where its
-    encrypted content is whole) → `reasoning_items`; response.completed / response.incomplete →
+    encrypted content is whole) → `reasoning_items`, and so does a hosted tool's finished item; response.completed / response.incomplete →
     the finish chunk, usage and `done`; response.failed and error → StreamError. Other events
     (content_part, *.done, hosted tools' progress) carry nothing new for a chat client."""
 
@@ -134,7 +138,7 @@ class StreamDecoder(ChunkWriter):
                 out.append(self._delta(0, {"tool_calls": [{"index": index, **part}]}))
         elif kind == "response.output_item.done":
             item = doc.get("item") or {}
-            if item.get("type") == "reasoning":
+            if item.get("type") not in CHAT_ITEMS and isinstance(item.get("type"), str):
                 self._start(0, out)
                 out.append(self._delta(0, {REASONING: [item]}))
         elif kind in ("response.completed", "response.incomplete"):
