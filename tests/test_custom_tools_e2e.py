@@ -6,6 +6,7 @@ with one string parameter); and a chat-completions client's custom tool on OpenA
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 
 import openai
@@ -27,9 +28,16 @@ MODELS = {"codex": ("openai-resp", UPSTREAM), "gpt-5.4-mini": ("openai", "gpt-5.
           "claude-opus-4.7": ("anthropic", "claude-opus-4.7")}
 
 
+COMPAT = ("  compat: {{format: openai, base_url: http://127.0.0.1:{port}/v1, api_key_env: SIMULATOR_API_KEY, "
+          "quirks: {{custom_tools: false}}}}\n")  # an OpenAI-compatible server without custom tools
+
+
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     text = with_responses_provider(config(sim.port).replace("prefix: prov", "prefix: custom"), sim.port)
+    text = (text.replace("providers:\n", "providers:\n" + COMPAT.format(port=sim.port))
+            .replace("models:\n", "models:\n  compat-mini: {provider: compat, upstream: gpt-5.4-mini, "
+                                   "price: {input: 1, output: 1}}\n"))
     with start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url) as proc:
         yield proc
 
@@ -74,6 +82,19 @@ def test_tool_choice_naming_a_custom_tool_forces_it_on_a_translated_provider(cli
     assert call.type == "custom_tool_call" and call.name == "apply_patch"
     assert call.input and not call.input.startswith("{"), call.input  # the string, not the function's JSON
     assert answer.tool_choice.type == "custom" and answer.tools[1].type == "custom"  # echoed as sent
+
+
+def test_a_server_without_custom_tools_gets_a_function_and_its_call_comes_back_custom(client: openai.OpenAI,
+                                                                                     sim: Proc) -> None:
+    # the simulated model fills the arguments from the knob: a custom tool's input is the object as
+    # text, a function's is its object, whose one string is the input (whatever the model named it)
+    sim_set(sim, "gpt-5.4-mini", tool_call="apply_patch", tool_args={"patch": PATCH})
+    (native,) = client.responses.create(model="gpt-5.4-mini", input="edit", tools=[TOOL]).output
+    raw = client.responses.with_raw_response.create(model="compat-mini", input="edit", tools=[TOOL])
+    (compat,) = raw.parse().output
+    assert raw.headers["x-gateway-provider"] == "compat"  # the quirk is read, the provider keeps its name
+    assert native.type == compat.type == "custom_tool_call"
+    assert json.loads(native.input) == {"patch": PATCH} and compat.input == PATCH
 
 
 def test_an_output_without_its_call_is_refused_by_the_native_provider(client: openai.OpenAI) -> None:

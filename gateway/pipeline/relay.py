@@ -59,7 +59,8 @@ class ChatAttempt:
         native = self.native if self.native is not None and adapter.native_format == self.native.native_format \
             else None
         body = for_format(chat.body, adapter.native_format, adapter.reads_hints)
-        custom = chat.custom_tools if not adapter.capabilities.custom_tools else frozenset()
+        takes = adapter.capabilities.custom_tools and dep.provider.quirks.custom_tools
+        custom = chat.custom_tools if not takes else frozenset()
         if custom:  # a provider without custom tools gets them as functions; its calls come back custom
             body = as_functions(body)
         if chat.max_tokens is None:
