@@ -248,9 +248,41 @@ def test_reasoning_items_from_the_answer_reach_the_client_whole_and_stored() -> 
                        + frame({"reasoning_items": [THOUGHT]}) + frame({"content": "Hello"}))
     raw += encoder.feed(frame({}, "stop") + frame({}, usage=USAGE)) + encoder.finish()
     got = events(raw)
-    assert [e["type"] for e in got][2:5] == ["response.output_item.added", "response.output_item.done",
-                                             "response.output_item.added"]
+    assert [e["type"] for e in got][2:9] == [  # the reasoning item, its summary as its events, then the message
+        "response.output_item.added", "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done", "response.output_item.done",
+        "response.output_item.added"]
+    assert got[4]["delta"] == got[5]["text"] == THOUGHT["summary"][0]["text"] and got[2]["item"]["summary"] == []
     final = Response.model_validate(got[-1]["response"])
     assert [o.type for o in final.output] == ["reasoning", "message"] and final.output_text == "Hello"
     assert [e["output_index"] for e in got if e["type"] == "response.output_item.done"] == [0, 1]
     assert streamed.turn.answer[0]["reasoning_items"] == [THOUGHT]
+
+
+def test_a_responses_deployments_stream_keeps_summary_events_and_hosted_tool_items() -> None:
+    from gateway.providers.openai_responses import adapter
+    from tests.providers.helpers import deployment
+    decoder = adapter.StreamDecoder(deployment("openai_responses", "m", "http://127.0.0.1:1/v1"), True)
+    search = {"id": "ws_1", "type": "web_search_call", "status": "completed",
+              "action": {"type": "search", "query": "weather oslo"}}
+    upstream = [
+        {"type": "response.created", "response": {"id": "resp_1", "model": "m"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": {**THOUGHT, "summary": []}},
+        {"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "summary_index": 0, "delta": "Think."},
+        {"type": "response.output_item.done", "output_index": 0, "item": THOUGHT},
+        {"type": "response.output_item.added", "output_index": 1, "item": {**search, "status": "in_progress"}},
+        {"type": "response.web_search_call.completed", "output_index": 1, "item_id": "ws_1"},
+        {"type": "response.output_item.done", "output_index": 1, "item": search},
+        {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 2, "delta": "Sunny."},
+        {"type": "response.completed", "response": {"id": "resp_1", "status": "completed", "usage": None}}]
+    frames = b"".join(f for e in upstream for f in decoder.feed(e["type"].encode(), orjson.dumps(e)))
+    inbound = Responses()
+    chat = inbound.parse(b'{"model": "auto", "input": "hi", "stream": true}')
+    encoder = inbound.stream(chat)
+    got = events(encoder.feed(frames) + encoder.finish())
+    kinds = [e["type"] for e in got]
+    assert "response.reasoning_summary_text.delta" in kinds
+    final = Response.model_validate(got[-1]["response"])
+    assert [o.type for o in final.output] == ["reasoning", "web_search_call", "message"]
+    assert final.output[1].action.query == "weather oslo" and final.output_text == "Sunny."
+    assert chat.turn.answer[0]["reasoning_items"] == [THOUGHT, search]  # stored, sent back to the deployment

@@ -55,6 +55,7 @@ class Quirks:
     stream_usage: bool = True                  # send stream_options.include_usage on streams
     max_tokens_field: str | None = None        # rename max_tokens / max_completion_tokens to this
     drop_fields: tuple[str, ...] = ()          # request fields the API rejects
+    custom_tools: bool = True                  # takes OpenAI's custom (freeform) tools; else as functions
 
 
 class AccessToken:

@@ -57,16 +57,17 @@ def _provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_keys: bo
     if fmt == "azure" and not api_version:
         raise r.fail(f"{path}.api_version", api_version, "Azure OpenAI needs an api_version")
     qdoc = r.mapping(doc.get("quirks"), f"{path}.quirks")
-    r.known(qdoc, f"{path}.quirks", {"stream_usage", "max_tokens_field", "drop_fields"})
-    stream_usage = qdoc.get("stream_usage", True)
-    if not isinstance(stream_usage, bool):
-        raise r.fail(f"{path}.quirks.stream_usage", stream_usage, "expected true or false")
+    r.known(qdoc, f"{path}.quirks", {"stream_usage", "max_tokens_field", "drop_fields", "custom_tools"})
+    stream_usage, custom_tools = qdoc.get("stream_usage", True), qdoc.get("custom_tools", True)
+    for flag, value in (("stream_usage", stream_usage), ("custom_tools", custom_tools)):
+        if not isinstance(value, bool):
+            raise r.fail(f"{path}.quirks.{flag}", value, "expected true or false")
     quirks = Quirks(
         stream_usage=stream_usage,
         max_tokens_field=r.string(qdoc, "max_tokens_field", f"{path}.quirks",
                                   choices=("max_tokens", "max_completion_tokens"))
         if qdoc.get("max_tokens_field") is not None else None,
-        drop_fields=r.strings(qdoc, "drop_fields", f"{path}.quirks"),
+        drop_fields=r.strings(qdoc, "drop_fields", f"{path}.quirks"), custom_tools=custom_tools,
     )
     aws = parse_aws(r, doc, path, fmt, base_url, env, bearer=key_env is not None, need_keys=need_keys,
                     optional=optional)

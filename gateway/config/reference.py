@@ -224,6 +224,8 @@ SECTIONS: tuple[Section, ...] = (
         ("stream_usage", "boolean", "Send `stream_options.include_usage` on streams."),
         ("max_tokens_field", "max_tokens | max_completion_tokens", "Rename the output cap to this field."),
         ("drop_fields", "list of strings", "Request fields the server rejects, removed before sending."),
+        ("custom_tools", "boolean", "Takes OpenAI's custom (freeform) tools; `false`: they are sent as "
+         "function tools with one string parameter, and the calls come back as custom calls."),
     ])),
     Section("models.<name>", "A deployment: one model reachable through one provider, the unit of routing, "
             "limits and breakers.", (

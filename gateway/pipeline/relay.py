@@ -20,6 +20,7 @@ from gateway.edge.asgi import EVENT_STREAM, SHUTTING_DOWN, EventStream, WholeRep
 from gateway.errors import upstream_failed
 from gateway.net.deadlines import within
 from gateway.net.upstream import Opened
+from gateway.pipeline.custom_tools import CustomCallStream, as_functions, restore
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import ChatRequest
 from gateway.pricing import Usage, cost_micro
@@ -58,6 +59,10 @@ class ChatAttempt:
         native = self.native if self.native is not None and adapter.native_format == self.native.native_format \
             else None
         body = for_format(chat.body, adapter.native_format, adapter.reads_hints)
+        takes = adapter.capabilities.custom_tools and dep.provider.quirks.custom_tools
+        custom = chat.custom_tools if not takes else frozenset()
+        if custom:  # a provider without custom tools gets them as functions; its calls come back custom
+            body = as_functions(body)
         if chat.max_tokens is None:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
             body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,
@@ -75,6 +80,8 @@ class ChatAttempt:
         if chat.stream:
             decoder = adapter.StreamDecoder(dep, chat.include_usage)
             encoder = native.native_stream(chat) if native is not None else self.inbound.stream(chat)
+            if custom:  # calls of custom tools sent as functions go to the client as custom calls
+                encoder = CustomCallStream(encoder, custom)
             relay = StreamRelay(self, dep, attempt_id, decoder if native is None else ProviderEvents(decoder),
                                 opened, adapter.stream_framing(), encoder)
             return await relay.first_frame(deadline)
@@ -86,7 +93,10 @@ class ChatAttempt:
         except (ValueError, TypeError, KeyError) as exc:
             return _malformed(exc)
         self.count(dep, usage)
-        reply = self.inbound.reply(answer, chat) if native is None else native.native_reply(data, chat)
+        if native is None:
+            reply = self.inbound.reply(restore(answer, custom) if custom else answer, chat)
+        else:
+            reply = native.native_reply(data, chat)
         if self.keep is not None:
             await self.kept()
         return WholeReply(reply, self.call.headers(),

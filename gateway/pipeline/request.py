@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from gateway.pipeline.custom_tools import custom_names
 from gateway.pipeline.schema import check_depth, check_fields, check_message, check_part
 from gateway.net.deadlines import within
 from gateway.errors import GatewayError, bad_request, shown, too_large
@@ -31,6 +32,7 @@ class ChatRequest:
     user: str | None
     n: int = 1
     prompt_tokens: int = 0       # the prompt bound (gateway.pipeline.tokens), set once the chain is known
+    custom_tools: frozenset[str] = frozenset()  # names of the custom (freeform) tools it offers
 
 
 async def read_body(request: Request, limit: int, timeout_s: float = 30.0,
@@ -172,6 +174,7 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
         body=body, model=model, messages=messages, stream=stream,
         include_usage=bool(options and options.get("include_usage")), max_tokens=max_tokens,
         prompt_chars=chars, user=user if isinstance(user, str) else None, n=n,
+        custom_tools=custom_names(tools) if tools else frozenset(),
     )
 
 

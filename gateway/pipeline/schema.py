@@ -83,7 +83,11 @@ def check_tool_calls(calls: list[Any], where: str) -> None:
         here = f"{where}.tool_calls[{j}]"
         _expect(call, _DICT, here, "an object")
         _field(call, "id", _STR, here, "a string")
-        _field(call, "type", _STR, here, "a string")
+        if _field(call, "type", _STR, here, "a string") == "custom":  # a custom (freeform) tool's call
+            custom = _field(call, "custom", _DICT, here, "an object with a 'name'", required=True)
+            _field(custom, "name", _STR, f"{here}.custom", "a string", required=True)
+            _field(custom, "input", _STR, f"{here}.custom", "a string")
+            continue
         fn = _field(call, "function", _DICT, here, "an object with a 'name'", required=True)
         _field(fn, "name", _STR, f"{here}.function", "a string", required=True)
         _field(fn, "arguments", (str, dict), f"{here}.function", "a JSON string")
@@ -115,6 +119,11 @@ def _check_tools(tools: Any) -> None:
             _field(fn, "description", _STR, where, "a string")
             _field(fn, "parameters", _DICT, where, "a JSON schema object")
             _field(fn, "strict", _BOOL, where, "a boolean")
+        elif kind == "custom":
+            custom = _field(tool, "custom", _DICT, here, "an object with a 'name'", required=True)
+            _field(custom, "name", _STR, f"{here}.custom", "a string", required=True)
+            _field(custom, "description", _STR, f"{here}.custom", "a string")
+            _field(custom, "format", _DICT, f"{here}.custom", "an object")
 
 
 def _check_tool_choice(choice: Any) -> None:

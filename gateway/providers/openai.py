@@ -201,6 +201,6 @@ def embeddings_from_upstream(data: bytes, dep: Deployment, encoding_format: str,
 
 
 
-adapter = EmbeddingsAdapterFunctions("openai", Capabilities(embeddings=True, n_choices=True),
+adapter = EmbeddingsAdapterFunctions("openai", Capabilities(embeddings=True, n_choices=True, custom_tools=True),
                                      to_upstream, from_upstream, error_from_upstream, StreamDecoder,
                                      embeddings_to_upstream, embeddings_from_upstream, health_probe=health_probe)

@@ -162,10 +162,10 @@ def tool_calls(msg: dict[str, Any], where: str) -> Iterator[tuple[dict[str, Any]
     an object, where it stands), in order."""
     for j, call in enumerate(as_list(msg.get("tool_calls"), f"{where}.tool_calls")):
         here = f"{where}.tool_calls[{j}]"
-        yield (*_tool_call_arguments(call, here), here)
+        yield (*tool_call_arguments(call, here), here)
 
 
-def _tool_call_arguments(call: Any, where: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
+def tool_call_arguments(call: Any, where: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
     call = as_item(call, where)
     fn = as_object(call.get("function"), f"{where}.function")
     name = fn.get("name")

@@ -80,11 +80,12 @@ def steer_tools(ask: Ask, tool_call: str) -> Reply | None:
 
 
 def with_args(reply: Reply, args: dict) -> Reply:
-    """A reply's tool call with the `tool_args` knob's arguments."""
+    """A reply's tool call with the `tool_args` knob's arguments (a custom tool's call: its
+    `input`, as the function a translating gateway offers in its place is called)."""
     call = reply.tool_call
     if call is None:
         return reply
-    text = orjson.dumps(args).decode()
+    text = args["input"] if call.custom and isinstance(args.get("input"), str) else orjson.dumps(args).decode()
     pieces = json_pieces(text)
     return dataclasses.replace(reply, output_tokens=len(pieces),
-                               tool_call=ToolCall(call.call_id, call.name, text, pieces))
+                               tool_call=ToolCall(call.call_id, call.name, text, pieces, custom=call.custom))

@@ -1,5 +1,9 @@
 """OpenAI (and Azure OpenAI) chat completions and embeddings, written from the public API docs.
 
+Custom (freeform) tools (`{"type": "custom", "custom": {...}}`) are called with plain text:
+`tool_calls[].type == "custom"` with `custom.name` / `custom.input` (streamed as `custom.input`
+fragments); earlier custom calls in `messages` must carry their input.
+
 Quirks kept on purpose because real clients and translators must cope with them:
 a tool call forced by name ends with finish_reason "stop" (not "tool_calls");
 Azure streams open with a chunk whose `choices` is empty and which carries
@@ -111,7 +115,14 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
         if not isinstance(msg, dict) or msg.get("role") not in ("system", "developer", "user", "assistant", "tool", "function"):
             raise BadRequest(f"Invalid value for 'messages[{i}].role'.", f"messages[{i}].role")
         _content_texts(msg.get("content"), texts)
-        for call in msg.get("tool_calls") or ():
+        for j, call in enumerate(msg.get("tool_calls") or ()):
+            if isinstance(call, dict) and call.get("type") == "custom":  # a custom tool's call: plain text
+                text = (call.get("custom") or {}).get("input")
+                if not isinstance(text, str):
+                    raise BadRequest(f"Missing required parameter: 'messages[{i}].tool_calls[{j}].custom.input'.",
+                                     f"messages[{i}].tool_calls[{j}].custom.input")
+                texts.append(text)
+                continue
             args = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
             if isinstance(args, str):
                 texts.append(args)
@@ -123,14 +134,17 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
         raise BadRequest("n must be an integer between 1 and 128.", "n")
     stop = body.get("stop")
     stops = (stop,) if isinstance(stop, str) else tuple(s for s in (stop or ()) if isinstance(s, str))
-    tools = [
-        (t["function"]["name"], t["function"].get("parameters"))
-        for t in body.get("tools") or ()
-        if isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name")
-    ]
+    tools, custom = [], set()
+    for t in body.get("tools") or ():
+        kind = t.get("type", "function") if isinstance(t, dict) else None
+        spec = t.get(kind) if kind in ("function", "custom") else None
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec["name"]:
+            tools.append((spec["name"], spec.get("parameters")))
+            if kind == "custom":
+                custom.add(spec["name"])
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
-        choice = (choice.get("function") or {}).get("name")
+        choice = (choice.get(choice.get("type") or "function") or {}).get("name")
     fmt = body.get("response_format") or {}
     schema: Any = None
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
@@ -148,6 +162,7 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
         tool_choice=choice if isinstance(choice, str) else None,
         last_is_tool_result=messages[-1].get("role") in ("tool", "function"),
         tool_result=_trailing_results(messages),
+        custom=frozenset(custom),
     )
     options = body.get("stream_options") or {}
     return ask, texts, bool(body.get("stream")), bool(options.get("include_usage"))
@@ -176,8 +191,10 @@ def _finish(reply: Reply, ask: Ask) -> str:
 
 def _message(reply: Reply) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_call else reply.text, "refusal": None, "annotations": []}
-    if reply.tool_call:
-        call = reply.tool_call
+    call = reply.tool_call
+    if call and call.custom:
+        msg["tool_calls"] = [{"id": call.call_id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}]
+    elif call:
         msg["tool_calls"] = [{"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]
     return msg
 
@@ -226,11 +243,12 @@ def stream_events(cid: str, ask: Ask, out: Outcome, include_usage: bool, azure: 
             events.append((chunk(i, {"role": "assistant", "content": "", "refusal": None}), 0))
             for part, tokens in group(reply.pieces, seed):
                 events.append((chunk(i, {"content": part}), tokens))
-        else:
-            head = {"index": 0, "id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        else:  # a custom tool's call streams its input under `custom`, as a function's arguments
+            kind, field = ("custom", "input") if call.custom else ("function", "arguments")
+            head = {"index": 0, "id": call.call_id, "type": kind, kind: {"name": call.name, field: ""}}
             events.append((chunk(i, {"role": "assistant", "content": None, "tool_calls": [head]}), 0))
             for part, tokens in group(call.pieces, seed):
-                delta = {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+                delta = {"tool_calls": [{"index": 0, kind: {field: part}}]}
                 events.append((chunk(i, delta), tokens))
         events.append((chunk(i, {}, _finish(reply, ask)), 0))
     if include_usage:

@@ -2,7 +2,10 @@
 
 Stateless: `previous_response_id` and `store` are not kept (a 400 names the former), so an
 OpenAI-format deployment can be called with the Responses API for single requests. Input items
-(messages, function_call, function_call_output, reasoning), instructions, function tools,
+(messages, function_call, function_call_output, custom_tool_call, custom_tool_call_output,
+reasoning; an output must answer an earlier call of its kind, or it is OpenAI's 400),
+instructions, function and custom tools (a custom tool is called with plain text:
+`custom_tool_call` items and `response.custom_tool_call_input.*` events),
 `tool_choice`, `max_output_tokens`, `text.format`; answers as a Response object or its stream
 events, each with `sequence_number`. The same request gives the same text as the chat format,
 streamed or not.
@@ -38,6 +41,7 @@ def _texts(content: Any, out: list[str]) -> None:
         out.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 
+OUTPUTS = {"function_call_output": "function_call", "custom_tool_call_output": "custom_tool_call"}
 ENCRYPTED = "gAAAA-sim:"  # the prefix of the simulator's (not secret) encrypted reasoning content
 
 
@@ -82,13 +86,21 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
     items = [{"role": "user", "content": items}] if isinstance(items, str) else items
     if not isinstance(items, list) or not items:
         raise BadRequest("Invalid 'input': expected a string or a non-empty array of items.", "input")
+    calls: dict[str, set[str]] = {"function_call": set(), "custom_tool_call": set()}  # call ids so far
     for i, item in enumerate(items):
         kind = item.get("type", "message") if isinstance(item, dict) else None
         if kind == "message":
             _texts(item.get("content"), texts)
-        elif kind == "function_call":
-            texts.append(str(item.get("arguments", "")))
-        elif kind == "function_call_output":
+        elif kind in calls:
+            field = "arguments" if kind == "function_call" else "input"
+            if not isinstance(item.get(field), str) or not isinstance(item.get("call_id"), str):
+                raise BadRequest(f"Missing required parameter: 'input[{i}].{field}'.", f"input[{i}].{field}")
+            texts.append(item[field])
+            calls[kind].add(item["call_id"])
+        elif kind in OUTPUTS:
+            if item.get("call_id") not in calls[OUTPUTS[kind]]:  # an output answers an earlier call
+                what = "function call" if kind == "function_call_output" else "custom tool call"
+                raise BadRequest(f"No tool call found for {what} output with call_id {item.get('call_id')}.", "input")
             _texts(item.get("output"), texts)
         elif kind == "reasoning":
             _carried(item, f"input[{i}]")
@@ -98,7 +110,8 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 16):
         raise BadRequest("Invalid 'max_output_tokens': integer below minimum value 16.", "max_output_tokens")
     tools = [(t["name"], t.get("parameters")) for t in body.get("tools") or ()
-             if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)]
+             if isinstance(t, dict) and t.get("type") in ("function", "custom") and isinstance(t.get("name"), str)]
+    custom = frozenset(t["name"] for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "custom")
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         choice = choice.get("name")
@@ -106,11 +119,23 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
     fmt = text.get("format") if isinstance(text, dict) else None
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     schema = {"json_object": True, "json_schema": fmt.get("schema") or True}.get(kind) if isinstance(kind, str) else None
-    last = items[-1] if isinstance(items[-1], dict) else {}
+    results = _trailing_results(items)
     ask = Ask(model=model, prompt=join_prompt(texts), max_tokens=limit, json_schema=schema, tools=tools,
-              tool_choice=choice if isinstance(choice, str) else None,
-              last_is_tool_result=last.get("type") == "function_call_output")
+              tool_choice=choice if isinstance(choice, str) else None, last_is_tool_result=results is not None,
+              tool_result=results or "", custom=custom)
     return ask, texts, bool(body.get("stream"))
+
+
+def _trailing_results(items: list[Any]) -> str | None:
+    """The text of the tool outputs that end the input; None when it ends otherwise."""
+    texts: list[str] = []
+    for item in reversed(items):
+        if not isinstance(item, dict) or item.get("type") not in OUTPUTS:
+            break
+        part: list[str] = []
+        _texts(item.get("output"), part)
+        texts[:0] = part
+    return "\n".join(texts) if isinstance(items[-1], dict) and items[-1].get("type") in OUTPUTS else None
 
 
 def carried(body: dict[str, Any]) -> int:
@@ -128,6 +153,9 @@ def _usage(out: Outcome) -> dict[str, Any]:
 def _item(reply: Reply, item_id: str, done: bool = True) -> dict[str, Any]:
     status = "completed" if done else "in_progress"
     call = reply.tool_call
+    if call is not None and call.custom:
+        return {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": call.call_id,
+                "name": call.name, "input": call.arguments if done else ""}
     if call is not None:
         return {"id": item_id, "type": "function_call", "status": status, "call_id": call.call_id,
                 "name": call.name, "arguments": call.arguments if done else ""}
@@ -172,7 +200,11 @@ def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome
     index = 0 if thought is None else 1
     where = {"item_id": iid, "output_index": index}
     events.append(event("response.output_item.added", output_index=index, item=_item(reply, iid, done=False)))
-    if reply.tool_call is not None:
+    if reply.tool_call is not None and reply.tool_call.custom:
+        for part, tokens in group(reply.tool_call.pieces, seed):
+            events.append(event("response.custom_tool_call_input.delta", tokens, **where, delta=part))
+        events.append(event("response.custom_tool_call_input.done", **where, input=reply.tool_call.arguments))
+    elif reply.tool_call is not None:
         for part, tokens in group(reply.tool_call.pieces, seed):
             events.append(event("response.function_call_arguments.delta", tokens, **where, delta=part))
         events.append(event("response.function_call_arguments.done", **where, arguments=reply.tool_call.arguments))
@@ -205,7 +237,7 @@ async def responses(request: Request, state: SimState) -> Response:
         return early
     out = answer(ask, texts, knobs, state.seed, "call_")
     reply, rid = out.replies[0], "resp_" + state.next_id()
-    iid = ("fc_" if reply.tool_call else "msg_") + state.next_id()
+    iid = ("msg_" if not reply.tool_call else "ctc_" if reply.tool_call.custom else "fc_") + state.next_id()
     thought = reasoning_item(body, rid[5:], carried(body))
     if not stream:
         await non_stream_delay(knobs)

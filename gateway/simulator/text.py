@@ -142,6 +142,7 @@ class ToolCall:
     arguments: str
     pieces: tuple[str, ...]
     truncated: bool = False
+    custom: bool = False  # a custom (freeform) tool's call: `arguments` is its plain-text input
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,7 @@ class Ask:
     tool_choice: str | None = None  # None/"auto", "none", "required", or a tool name
     last_is_tool_result: bool = False
     tool_result: str = ""  # the text of the tool results that end the conversation
+    custom: frozenset[str] = frozenset()  # which of `tools` are custom (freeform): called with plain text
 
 
 def _apply_stop(pieces: tuple[str, ...], stops: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
@@ -220,13 +222,16 @@ def generate(ask: Ask, seed: int, index: int, target_tokens: int, id_prefix: str
     tool = _choose_tool(ask)
     if tool is not None:
         rng = rng_for(seed, ask.model, ask.prompt, index, "tool")
-        args = orjson.dumps(value_for_schema(tool[1] or {"type": "object"}, rng)).decode()
-        pieces = json_pieces(args)
+        custom = tool[0] in ask.custom
+        if custom:  # plain text, a word a piece
+            pieces = word_pieces(seed, ask.model, ask.prompt, index, max(1, target_tokens))
+        else:
+            pieces = json_pieces(orjson.dumps(value_for_schema(tool[1] or {"type": "object"}, rng)).decode())
         truncated = limit is not None and len(pieces) > limit
         if truncated:
             pieces = pieces[:limit]
         call_id = id_prefix + rng.getrandbits(96).to_bytes(12, "big").hex()[:24]
-        call = ToolCall(call_id, tool[0], "".join(pieces), pieces, truncated)
+        call = ToolCall(call_id, tool[0], "".join(pieces), pieces, truncated, custom)
         return Reply((), "length" if truncated else "tool", len(pieces), tool_call=call)
     if ask.json_schema is not None:
         rng = rng_for(seed, ask.model, ask.prompt, index, "json")

@@ -90,24 +90,36 @@ def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str
             "arguments": arguments}
 
 
-def answered(text: str | None, calls: list[tuple[str, str, str]],
+def custom_item(item_id: str, call_id: str, name: str, text: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": call_id, "name": name,
+            "input": text}
+
+
+def chat_call(call_id: str, name: str, text: str, custom: bool) -> dict[str, Any]:
+    """A call in the canonical (chat) shape: a function's arguments, or a custom tool's input."""
+    if custom:
+        return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def answered(text: str | None, calls: list[dict[str, Any]],
              reasoning: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The answer as chat messages, for storage: one assistant turn with its text and calls, and
-    the reasoning items a Responses deployment gave (sent back to one with the conversation)."""
+    """The answer as chat messages, for storage: one assistant turn with its text and calls (in
+    the chat shape), and the reasoning items a Responses deployment gave (sent back to one with
+    the conversation)."""
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
-        message["tool_calls"] = [{"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
-                                 for cid, name, args in calls]
+        message["tool_calls"] = calls
     if reasoning:
         message[REASONING] = reasoning
     return [message] if text or calls else []
 
 
 def reasoning_items(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Responses API reasoning items a canonical message or delta carries (from a
-    `format: openai_responses` deployment), whole."""
+    """The Responses API output items a canonical message or delta carries whole (from a
+    `format: openai_responses` deployment): reasoning items and hosted tools' items."""
     items = message.get(REASONING)
-    return [i for i in items if isinstance(i, dict) and i.get("type") == "reasoning"] if isinstance(items, list) else []
+    return [i for i in items if isinstance(i, dict) and isinstance(i.get("type"), str)] if isinstance(items, list) else []
 
 
 def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
@@ -122,10 +134,13 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
         output.append(message_item(new_id("msg_"), text))
     calls = []
     for call in message.get("tool_calls") or ():
-        fn = call.get("function") or {}
-        args = fn.get("arguments")
-        calls.append((call.get("id") or new_id("call_"), fn.get("name") or "", args if isinstance(args, str) else "{}"))
-        output.append(call_item(new_id("fc_"), *calls[-1]))
+        custom = call.get("type") == "custom"
+        fn = call.get("custom" if custom else "function") or {}
+        said = fn.get("input" if custom else "arguments")
+        said = said if isinstance(said, str) else "" if custom else "{}"
+        calls.append(chat_call(call.get("id") or new_id("call_"), fn.get("name") or "", said, custom))
+        item = custom_item if custom else call_item
+        output.append(item(new_id("ctc_" if custom else "fc_"), calls[-1]["id"], fn.get("name") or "", said))
     turn.answer = answered(text if isinstance(text, str) else None, calls, reasoning)
     return response_object(turn, body.get("model") or "", "completed", output, usage_of(body.get("usage")),
                            choice.get("finish_reason"))

@@ -1,15 +1,18 @@
 """A Responses API request (`POST /v1/responses`) → the canonical chat-completions body.
 
-Translated: `input` (a string, or items: messages, `function_call`, `function_call_output`),
+Translated: `input` (a string, or items: messages, `function_call`, `function_call_output`,
+`custom_tool_call` and `custom_tool_call_output`: an assistant tool call, a tool message),
 `instructions` (a leading system message, not kept across `previous_response_id`, as OpenAI
-does), function tools, `tool_choice`, `parallel_tool_calls`, `max_output_tokens`,
+does), function tools, custom (freeform) tools (`{"type": "custom"}` in the chat shape, which a
+provider without them gets as functions: gateway.pipeline.custom_tools), `tool_choice`
+(also naming a custom tool), `parallel_tool_calls`, `max_output_tokens`,
 `temperature`, `top_p`, `reasoning.effort` → `reasoning_effort`, `text.format` →
 `response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`.
 
 Dropped on purpose from the canonical body (a `format: openai_responses` deployment still gets
 them: the client's body travels under NATIVE, see the package docstring): `reasoning` input
 items (another provider cannot read their encrypted content), tools the gateway cannot run on every provider (`web_search`, `file_search`,
-`namespace`, `custom`, ...: hosted tools), `include`, `truncation`, `reasoning.summary`,
+`namespace`, ...: hosted tools), `include`, `truncation`, `reasoning.summary`,
 `stream_options`, `metadata` (echoed back, not sent). Refused with a 400 naming the field:
 `background`, `conversation`, `prompt` (stored prompts), `item_reference` items, files and
 images by `file_id`, and item types that only OpenAI's hosted tools produce.
@@ -71,7 +74,7 @@ def canonical_body(body: dict[str, Any], history: list[dict[str, Any]] | None = 
         if body.get("tool_choice") is not None:
             chat["tool_choice"] = _tool_choice(body["tool_choice"])
     elif body.get("tool_choice") not in (None, "auto", "none"):
-        raise bad_request("'tool_choice' names a tool, but no function tool is given.", "tool_choice")
+        raise bad_request("'tool_choice' names a tool, but no function or custom tool is given.", "tool_choice")
     reasoning = _expect(body.get("reasoning") or {}, dict, "reasoning", "an object")
     if reasoning.get("effort") is not None:
         chat["reasoning_effort"] = _expect(reasoning["effort"], str, "reasoning.effort", "a string")
@@ -97,21 +100,30 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
                     "function": {"name": _expect(item.get("name"), str, f"{where}.name", "a string"),
                                  "arguments": _expect(item.get("arguments", "{}"), str, f"{where}.arguments",
                                                       "a JSON string")}}
-            last = out[-1] if out else None
-            if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
-                last.setdefault("tool_calls", []).append(call)
-            else:
-                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+            _call(out, call)
+        elif kind == "custom_tool_call":
+            _call(out, {"id": _expect(item.get("call_id"), str, f"{where}.call_id", "a string"), "type": "custom",
+                        "custom": {"name": _expect(item.get("name"), str, f"{where}.name", "a string"),
+                                   "input": _expect(item.get("input"), str, f"{where}.input", "a string")}})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             out.append({"role": "tool", "tool_call_id": _expect(item.get("call_id"), str, f"{where}.call_id", "a string"),
                         "content": _tool_output(item.get("output"), f"{where}.output")})
         elif not isinstance(kind, str) or kind not in IGNORED_ITEMS:
             raise bad_request(f"'{where}.type': items of type {shown(kind)} are not supported by this gateway "
-                              "(messages, function_call, function_call_output and reasoning are).", f"{where}.type",
-                              "unsupported_value")
+                              "(messages, function and custom tool calls, their outputs, and reasoning are).",
+                              f"{where}.type", "unsupported_value")
     if not out:
         raise bad_request("'input' must hold at least one message.", "input")
     return out
+
+
+def _call(out: list[dict[str, Any]], call: dict[str, Any]) -> None:
+    """A tool call joins the assistant message before it (one turn, as chat has it)."""
+    last = out[-1] if out else None
+    if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
+        last.setdefault("tool_calls", []).append(call)
+    else:
+        out.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
 def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
@@ -159,9 +171,11 @@ def _tool_output(output: Any, where: str) -> str | list[dict[str, Any]]:
 
 
 def _tool(tool: Any, i: int) -> dict[str, Any] | None:
-    """A function tool in the chat shape; None for a tool the gateway drops (hosted tools)."""
+    """A function or custom tool in the chat shape; None for a tool the gateway drops (hosted tools)."""
     where = f"tools[{i}]"
     tool = _expect(tool, dict, where, "an object")
+    if tool.get("type") == "custom":
+        return _custom(tool, where)
     if tool.get("type") != "function":
         return None
     fn: dict[str, Any] = {"name": _expect(tool.get("name"), str, f"{where}.name", "a string")}
@@ -172,13 +186,31 @@ def _tool(tool: Any, i: int) -> dict[str, Any] | None:
     return {"type": "function", "function": fn}
 
 
+def _custom(tool: dict[str, Any], where: str) -> dict[str, Any]:
+    """A custom (freeform) tool in the chat shape: its format's grammar moves under `grammar`."""
+    custom: dict[str, Any] = {"name": _expect(tool.get("name"), str, f"{where}.name", "a string")}
+    if tool.get("description") is not None:
+        custom["description"] = _expect(tool["description"], str, f"{where}.description", "a string")
+    fmt = _expect(tool.get("format") or {"type": "text"}, dict, f"{where}.format", "an object with a 'type'")
+    if fmt.get("type") == "grammar":
+        custom["format"] = {"type": "grammar", "grammar": {
+            "definition": _expect(fmt.get("definition"), str, f"{where}.format.definition", "a string"),
+            "syntax": _expect(fmt.get("syntax"), str, f"{where}.format.syntax", "'lark' or 'regex'")}}
+    elif fmt.get("type") == "text":
+        custom["format"] = {"type": "text"}
+    else:
+        raise bad_request(f"'{where}.format.type' must be 'text' or 'grammar'; got {shown(fmt.get('type'))}.",
+                          f"{where}.format.type", "unsupported_value")
+    return {"type": "custom", "custom": custom}
+
+
 def _tool_choice(choice: Any) -> Any:
     if choice in ("auto", "none", "required"):
         return choice
-    if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    raise bad_request(f"'tool_choice' must be 'auto', 'none', 'required' or a function tool; got {shown(choice)}.",
-                      "tool_choice", "unsupported_value")
+    if isinstance(choice, dict) and choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str):
+        return {"type": choice["type"], choice["type"]: {"name": choice["name"]}}
+    raise bad_request(f"'tool_choice' must be 'auto', 'none', 'required', a function or a custom tool; got "
+                      f"{shown(choice)}.", "tool_choice", "unsupported_value")
 
 
 def _text(text: dict[str, Any], chat: dict[str, Any]) -> None:

@@ -4,8 +4,10 @@
     per text answer:  output_item.added, content_part.added, output_text.delta..., output_text.done,
                       content_part.done, output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
-                      output_item.done
-    per reasoning item (from a Responses deployment, whole): output_item.added, output_item.done
+                      output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
+    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished):
+                      output_item.added, a reasoning item's summary parts (reasoning_summary_part.added,
+                      reasoning_summary_text.delta, .done, reasoning_summary_part.done), output_item.done
     response.completed (response.incomplete when cut by the token limit), or on a failure after
     the 200: error, response.failed
 
@@ -22,16 +24,24 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
 from gateway.inbound.responses.reply import (
-    Turn, answered, call_item, message_item, new_id, reasoning_items, response_object, text_part, usage_of,
+    Turn, answered, call_item, chat_call, custom_item, message_item, new_id, reasoning_items, response_object, text_part,
+    usage_of,
 )
 
 
 class _Call:
-    __slots__ = ("item_id", "index", "call_id", "name", "args")
+    __slots__ = ("item_id", "index", "call_id", "name", "args", "custom")
 
-    def __init__(self, index: int, call_id: str, name: str) -> None:
-        self.item_id, self.index, self.call_id, self.name = new_id("fc_"), index, call_id, name
+    def __init__(self, index: int, call_id: str, name: str, custom: bool) -> None:
+        self.item_id, self.index, self.call_id, self.name = new_id("ctc_" if custom else "fc_"), index, call_id, name
         self.args: list[str] = []
+        self.custom = custom  # a custom (freeform) tool's call: `args` are pieces of its input
+
+    def item(self, status: str = "completed") -> dict[str, Any]:
+        text = "".join(self.args) if status == "completed" else ""
+        if self.custom:
+            return custom_item(self.item_id, self.call_id, self.name, text, status)
+        return call_item(self.item_id, self.call_id, self.name, text or "{}" if status == "completed" else "", status)
 
 
 class ResponsesStream:
@@ -79,12 +89,7 @@ class ResponsesStream:
     def _choice(self, choice: dict[str, Any], out: list[bytes]) -> None:
         delta = choice.get("delta") or {}
         for item in reasoning_items(delta):
-            self._close_text(out)
-            index = self._next_index()
-            out.append(self._event("response.output_item.added", output_index=index, item=item))
-            out.append(self._event("response.output_item.done", output_index=index, item=item))
-            self.items.append((index, item))
-            self.reasoning.append(item)
+            self._whole(item, out)
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self.text_id is None:
@@ -96,6 +101,27 @@ class ResponsesStream:
             self._tool_delta(call, out)
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
+
+    def _whole(self, item: dict[str, Any], out: list[bytes]) -> None:
+        """An item that arrives finished (a Responses deployment's reasoning or hosted tool item):
+        added, a reasoning item's summary parts as their events, done."""
+        self._close_text(out)
+        index = self._next_index()
+        summary = item.get("summary") if item.get("type") == "reasoning" else None
+        parts = [p for p in summary if isinstance(p, dict) and isinstance(p.get("text"), str)] if isinstance(summary, list) else []
+        out.append(self._event("response.output_item.added", output_index=index,
+                               item={**item, "summary": []} if parts else item))
+        at = {"item_id": item.get("id"), "output_index": index}
+        for n, part in enumerate(parts):
+            empty = {"type": "summary_text", "text": ""}
+            out.append(self._event("response.reasoning_summary_part.added", **at, summary_index=n, part=empty))
+            out.append(self._event("response.reasoning_summary_text.delta", **at, summary_index=n, delta=part["text"]))
+            out.append(self._event("response.reasoning_summary_text.done", **at, summary_index=n, text=part["text"]))
+            out.append(self._event("response.reasoning_summary_part.done", **at, summary_index=n,
+                                   part={"type": "summary_text", "text": part["text"]}))
+        out.append(self._event("response.output_item.done", output_index=index, item=item))
+        self.items.append((index, item))
+        self.reasoning.append(item)
 
     def _next_index(self) -> int:
         return len(self.items) + len(self.calls) + (self.text_id is not None)
@@ -122,27 +148,31 @@ class ResponsesStream:
         self.text_id = None
 
     def _tool_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
-        fn = delta.get("function") or {}
         index = delta.get("index", 0)
         call = self.calls.get(index)
         if call is None:
             self._close_text(out)
-            call = _Call(self._next_index(), delta.get("id") or new_id("call_"), fn.get("name") or "")
+            custom = delta.get("type") == "custom" or "custom" in delta
+            fn = delta.get("custom" if custom else "function") or {}
+            call = _Call(self._next_index(), delta.get("id") or new_id("call_"), fn.get("name") or "", custom)
             self.calls[index] = call
-            out.append(self._event("response.output_item.added", output_index=call.index,
-                                   item=call_item(call.item_id, call.call_id, call.name, "", "in_progress")))
-        args = fn.get("arguments")
+            out.append(self._event("response.output_item.added", output_index=call.index, item=call.item("in_progress")))
+        fn = delta.get("custom" if call.custom else "function") or {}
+        args = fn.get("input" if call.custom else "arguments")
         if isinstance(args, str) and args:
             call.args.append(args)
-            out.append(self._event("response.function_call_arguments.delta", item_id=call.item_id,
-                                   output_index=call.index, delta=args))
+            kind = "response.custom_tool_call_input.delta" if call.custom else "response.function_call_arguments.delta"
+            out.append(self._event(kind, item_id=call.item_id, output_index=call.index, delta=args))
 
     def _close_calls(self, out: list[bytes]) -> None:
         for call in sorted(self.calls.values(), key=lambda c: c.index):
-            args = "".join(call.args) or "{}"
-            out.append(self._event("response.function_call_arguments.done", item_id=call.item_id,
-                                   output_index=call.index, name=call.name, arguments=args))
-            item = call_item(call.item_id, call.call_id, call.name, args)
+            item = call.item()
+            if call.custom:
+                out.append(self._event("response.custom_tool_call_input.done", item_id=call.item_id,
+                                       output_index=call.index, input=item["input"]))
+            else:
+                out.append(self._event("response.function_call_arguments.done", item_id=call.item_id,
+                                       output_index=call.index, name=call.name, arguments=item["arguments"]))
             out.append(self._event("response.output_item.done", output_index=call.index, item=item))
             self.items.append((call.index, item))
             self.done_calls.append(call)
@@ -156,8 +186,8 @@ class ResponsesStream:
         self._close_text(out)
         self._close_calls(out)
         self.turn.answer = answered("".join(self.all_text) or None,
-                                    [(c.call_id, c.name, "".join(c.args) or "{}") for c in self.done_calls],
-                                    self.reasoning)
+                                    [chat_call(c.call_id, c.name, "".join(c.args) or ("" if c.custom else "{}"), c.custom)
+                                     for c in self.done_calls], self.reasoning)
         final = self._response("completed", self._output(), usage_of(self.usage))
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         out.append(self._event(kind, response=final))

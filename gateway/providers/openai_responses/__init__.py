@@ -10,6 +10,6 @@ from gateway.providers.openai_responses.response import StreamDecoder, from_upst
 
 __all__ = ["adapter"]
 
-adapter = ChatAdapterFunctions("openai_responses", Capabilities(embeddings=False, n_choices=False), to_upstream,
+adapter = ChatAdapterFunctions("openai_responses", Capabilities(embeddings=False, n_choices=False, custom_tools=True), to_upstream,
                                from_upstream, error_from_upstream, StreamDecoder, native_format="openai_responses",
                                health_probe=health_probe)

@@ -11,7 +11,9 @@ Request (chat → Responses):
   gave out with an earlier answer (`reasoning_items`, below) go back first, whole, so an
   encrypted reasoning item continues the model's thinking. `tool` messages → `function_call_output`.
 - function tools in Responses' flat shape (`strict: false` unless asked: the Responses API's
-  default is strict, chat's is not), `tool_choice`, `parallel_tool_calls`;
+  default is strict, chat's is not), custom tools (`custom`, their grammar flat), `tool_choice`,
+  `parallel_tool_calls`; custom tool calls → `custom_tool_call` items, the tool messages that
+  answer them → `custom_tool_call_output`;
   `max_completion_tokens` / `max_tokens` → `max_output_tokens`; `reasoning_effort` →
   `reasoning.effort`; `verbosity` → `text.verbosity`; `response_format` → `text.format`;
   `temperature`, `top_p`, `user`, `safety_identifier`, `prompt_cache_key`,
@@ -46,7 +48,8 @@ HANDLED = frozenset({*PASSED, "model", "messages", "stream", "stream_options", "
                      "response_format", "reasoning_effort", "verbosity", NATIVE})
 REASONING = "reasoning_items"
 """The assistant message's extension field: the Responses API's reasoning items of that answer,
-whole (id, summary, encrypted_content), so a client that sends them back continues the thinking."""
+whole (id, summary, encrypted_content), so a client that sends them back continues the thinking;
+hosted tools' items of the answer (`web_search_call`...) ride along, whole, in their order."""
 
 
 def health_probe(provider: Provider) -> ProbeTarget:
@@ -103,9 +106,14 @@ def responses_body(chat: dict[str, Any]) -> dict[str, Any]:
     if cap is not None:
         body["max_output_tokens"] = cap
     if chat.get("tools"):
-        body["tools"] = [_tool(fn) for fn in openai_side.function_tools(chat["tools"])]
-        if chat.get("tool_choice") is not None:
-            mode, name = openai_side.tool_choice_mode(chat["tool_choice"])
+        custom = [t for t in as_list(chat["tools"], "tools") if isinstance(t, dict) and t.get("type") == "custom"]
+        plain = [t for t in chat["tools"] if not (isinstance(t, dict) and t.get("type") == "custom")]
+        body["tools"] = [*(_tool(fn) for fn in openai_side.function_tools(plain)), *map(_custom_tool, custom)]
+        choice = chat.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") == "custom":
+            body["tool_choice"] = {"type": "custom", "name": as_object(choice.get("custom"), "tool_choice.custom").get("name")}
+        elif choice is not None:
+            mode, name = openai_side.tool_choice_mode(choice)
             body["tool_choice"] = {"type": "function", "name": name} if name else mode
     elif chat.get("tool_choice") in ("none", "auto"):
         body["tool_choice"] = chat["tool_choice"]
@@ -122,6 +130,7 @@ def responses_body(chat: dict[str, Any]) -> dict[str, Any]:
 def input_items(messages: Any) -> list[dict[str, Any]]:
     """Chat messages → Responses input items, in order."""
     items: list[dict[str, Any]] = []
+    custom: set[str] = set()  # ids of custom tool calls: their results are custom_tool_call_output
     for i, msg in enumerate(as_list(messages, "messages")):
         where = f"messages[{i}]"
         msg = as_item(msg, where)
@@ -135,13 +144,13 @@ def input_items(messages: Any) -> list[dict[str, Any]]:
                 for j, p in enumerate(as_list(content, f"{where}.content"))]
             items.append({"role": "user", "content": parts})
         elif role == "assistant":
-            _assistant(msg, where, items)
+            _assistant(msg, where, items, custom)
         elif role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
                 raise bad_request(f"{where}: tool_call_id is required.", f"{where}.tool_call_id")
-            items.append({"type": "function_call_output", "call_id": call_id,
-                          "output": openai_side.plain_text(msg.get("content"), where)})
+            items.append({"type": "custom_tool_call_output" if call_id in custom else "function_call_output",
+                          "call_id": call_id, "output": openai_side.plain_text(msg.get("content"), where)})
         else:
             raise bad_request(f"{where}: role {shown(role)} is not supported by this model; use 'tool' messages "
                               "for tool results.", f"{where}.role")
@@ -152,7 +161,7 @@ def _unusable_reasoning(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content")
 
 
-def _assistant(msg: dict[str, Any], where: str, items: list[dict[str, Any]]) -> None:
+def _assistant(msg: dict[str, Any], where: str, items: list[dict[str, Any]], custom: set[str]) -> None:
     for j, reasoning in enumerate(as_list(msg.get(REASONING), f"{where}.{REASONING}")):
         reasoning = as_item(reasoning, f"{where}.{REASONING}[{j}]")
         if not _unusable_reasoning(reasoning):
@@ -173,10 +182,18 @@ def _assistant(msg: dict[str, Any], where: str, items: list[dict[str, Any]]) -> 
                                   "assistant message.", where)
     if parts:
         items.append({"type": "message", "role": "assistant", "content": parts})
-    for call, name, args, _ in openai_side.tool_calls(msg, where):
-        call_id = call.get("id")
+    calls = as_list(msg.get("tool_calls"), f"{where}.tool_calls")
+    for j, call in enumerate(calls):
+        call_id = call.get("id") if isinstance(call, dict) else None
         if not isinstance(call_id, str) or not call_id:
             raise bad_request(f"{where}: every tool call needs an id.", f"{where}.tool_calls")
+        if call.get("type") == "custom":  # a custom tool's call: its input as it came
+            spec = as_object(call.get("custom"), f"{where}.tool_calls[{j}].custom")
+            items.append({"type": "custom_tool_call", "call_id": call_id, "name": str(spec.get("name") or ""),
+                          "input": str(spec.get("input") or "")})
+            custom.add(call_id)
+            continue
+        _, name, args = openai_side.tool_call_arguments(call, f"{where}.tool_calls[{j}]")
         items.append({"type": "function_call", "call_id": call_id, "name": name,
                       "arguments": orjson.dumps(args).decode()})
 
@@ -207,6 +224,21 @@ def _tool(fn: dict[str, Any]) -> dict[str, Any]:
     if fn.get("description") is not None:
         tool["description"] = fn["description"]
     return tool
+
+
+def _custom_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A chat custom tool → the Responses custom tool (flat; its grammar beside `type`)."""
+    spec = as_object(tool.get("custom"), "tools[].custom")
+    out: dict[str, Any] = {"type": "custom", "name": spec.get("name")}
+    if spec.get("description") is not None:
+        out["description"] = spec["description"]
+    fmt = spec.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar":
+        grammar = as_object(fmt.get("grammar"), "tools[].custom.format.grammar")
+        out["format"] = {"type": "grammar", "syntax": grammar.get("syntax"), "definition": grammar.get("definition")}
+    elif isinstance(fmt, dict):
+        out["format"] = {"type": "text"}
+    return out
 
 
 def _text_format(fmt: Any) -> dict[str, Any]:

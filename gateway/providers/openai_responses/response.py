@@ -2,10 +2,12 @@
 
 A Response's output items: `message` → `content` (its `output_text` parts joined; `refusal`
 parts → `refusal`), `function_call` → `tool_calls` (the `call_id` is the call's id),
+`custom_tool_call` → a custom tool call (`{"type": "custom", "custom": {"name", "input"}}`),
 `reasoning` → `reasoning_content` (the summary's text, or the reasoning text where a model gives
 it) and the items whole in the message's `reasoning_items` (encrypted content included, when the
-request's `include` asked for it). Items of hosted tools (web search, file search...) have no
-chat form and are left out. `status: incomplete` → finish_reason `length` (or `content_filter`),
+request's `include` asked for it). Items of hosted tools (`web_search_call`, `file_search_call`...)
+have no chat form: they join the reasoning items there, whole, in their order, so a Responses
+client gets them back and a client that sends the message back sends them back. `status: incomplete` → finish_reason `length` (or `content_filter`),
 tool calls → `tool_calls`. Usage: input (cached inside it), output (reasoning inside it).
 """
 
@@ -22,6 +24,7 @@ from gateway.providers.openai_side import ChunkWriter, assistant_message, choice
 from gateway.providers.openai_responses.request import REASONING
 
 INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+CHAT_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})  # the items chat has a place for
 
 
 def usage_from(doc: Any) -> Usage:
@@ -69,13 +72,18 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         elif kind == "function_call":
             calls.append({"id": item.get("call_id"), "type": "function",
                           "function": {"name": item.get("name") or "", "arguments": item.get("arguments") or "{}"}})
-        elif kind == "reasoning":
+        elif kind == "custom_tool_call":
+            calls.append({"id": item.get("call_id"), "type": "custom",
+                          "custom": {"name": item.get("name") or "", "input": item.get("input") or ""}})
+        elif isinstance(kind, str):  # reasoning, and hosted tools' items (web_search_call...): whole
             reasoning.append(item)
     message = assistant_message(texts, calls)
     if refusals:
         message["refusal"] = "".join(refusals)
     if reasoning:
-        message["reasoning_content"] = "\n\n".join(t for t in map(reasoning_text, reasoning) if t)
+        thought = "\n\n".join(t for t in (reasoning_text(i) for i in reasoning if i.get("type") == "reasoning") if t)
+        if thought:
+            message["reasoning_content"] = thought
         message[REASONING] = reasoning
     usage = usage_from(doc.get("usage"))
     body = completion(completion_id(doc.get("id")), doc.get("model") or dep.upstream,
@@ -87,9 +95,10 @@ class StreamDecoder(ChunkWriter):
     """Responses stream events → chat chunks.
 
     output_text / refusal deltas → `content` / `refusal`; a function_call item's output_item.added
-    → the call's id and name, its arguments deltas → argument fragments; reasoning summary (or
+    → the call's id and name, its arguments deltas → argument fragments (a custom_tool_call's:
+    a custom call, its custom_tool_call_input deltas → `custom.input` fragments); reasoning summary (or
     text) deltas → `reasoning_content`, the finished reasoning item (output_item.done, where its
-    encrypted content is whole) → `reasoning_items`; response.completed / response.incomplete →
+    encrypted content is whole) → `reasoning_items`, and so does a hosted tool's finished item; response.completed / response.incomplete →
     the finish chunk, usage and `done`; response.failed and error → StreamError. Other events
     (content_part, *.done, hosted tools' progress) carry nothing new for a chat client."""
 
@@ -120,15 +129,16 @@ class StreamDecoder(ChunkWriter):
             self._text("reasoning_content", doc.get("delta"), out)
         elif kind == "response.output_item.added":
             self._added(doc.get("item") or {}, out)
-        elif kind == "response.function_call_arguments.delta":
+        elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
             index = self._calls.get(str(doc.get("item_id")))
             fragment = doc.get("delta")
             if index is not None and isinstance(fragment, str) and fragment:
                 self._chars += len(fragment)
-                out.append(self._delta(0, {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
+                part = {"custom": {"input": fragment}} if kind.startswith("response.custom") else {"function": {"arguments": fragment}}
+                out.append(self._delta(0, {"tool_calls": [{"index": index, **part}]}))
         elif kind == "response.output_item.done":
             item = doc.get("item") or {}
-            if item.get("type") == "reasoning":
+            if item.get("type") not in CHAT_ITEMS and isinstance(item.get("type"), str):
                 self._start(0, out)
                 out.append(self._delta(0, {REASONING: [item]}))
         elif kind in ("response.completed", "response.incomplete"):
@@ -154,7 +164,8 @@ class StreamDecoder(ChunkWriter):
             out.append(self._delta(0, {key: text}))
 
     def _added(self, item: dict[str, Any], out: list[bytes]) -> None:
-        if item.get("type") != "function_call":
+        kind = item.get("type")
+        if kind not in ("function_call", "custom_tool_call"):
             return
         self._start(0, out)
         index = len(self._calls)
@@ -162,6 +173,8 @@ class StreamDecoder(ChunkWriter):
         name = item.get("name") or ""
         self._chars += len(name)
         call = {"index": index, "id": item.get("call_id"), "type": "function", "function": {"name": name, "arguments": ""}}
+        if kind == "custom_tool_call":
+            call = {"index": index, "id": item.get("call_id"), "type": "custom", "custom": {"name": name, "input": ""}}
         out.append(self._delta(0, {"tool_calls": [call]}))
 
     def finish(self) -> list[bytes]:
