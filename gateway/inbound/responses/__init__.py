@@ -27,8 +27,8 @@ from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.responses import store
 from gateway.inbound.responses.reply import ResponsesRequest, Turn, from_completion
 from gateway.inbound.responses.request import canonical_body
-from gateway.inbound.responses.thinking import is_ours
 from gateway.inbound.responses.stream import ResponsesStream
+from gateway.inbound.responses.thinking import is_ours
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
 from gateway.providers.base import NATIVE

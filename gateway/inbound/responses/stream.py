@@ -61,9 +61,9 @@ class ResponsesStream:
         self.all_text: list[str] = []
         self.calls: dict[int, _Call] = {}            # open tool calls by their canonical index
         self.done_calls: list[_Call] = []
-        self.reasoning: list[dict[str, Any]] = []   # a Responses deployment's reasoning and hosted tool items
+        self.reasoning: list[dict[str, Any]] = []    # a Responses deployment's reasoning and hosted tool items
         self.thought: list[str] = []                 # thinking text whose block is not signed yet
-        self.thinking: list[dict[str, Any]] = []    # Claude's signed thinking blocks
+        self.thinking: list[dict[str, Any]] = []     # Claude's signed thinking blocks
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
 
