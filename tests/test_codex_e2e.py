@@ -1,9 +1,10 @@
 """Codex CLI end to end: `codex exec` from npm, configured with a custom provider whose
 `wire_api = "responses"` points at the gateway, answers a prompt through it; the gateway's log
 shows each of its requests with task, model and cost. And Codex edits a file: the model's
-`apply_patch` custom tool call (through Anthropic, translated, and through a Responses-API
-deployment, as it came) is applied in its working directory, and the next turn, which carries
-the call and its output, goes through. Installed by the test (tests/npm_tools.py)."""
+`apply_patch` custom tool call (through Anthropic, translated, with reasoning on, and through a
+Responses-API deployment, as it came) is applied in its working directory, and the next turn,
+which carries the call and its output (and, for Claude, its signed thinking in the reasoning
+item), goes through. Installed by the test (tests/npm_tools.py)."""
 
 from __future__ import annotations
 
@@ -106,11 +107,10 @@ def test_codex_applies_the_patch_of_a_custom_tool_call(codex: Path, gateway: tup
     sim_set(sim, upstream, tool_call="apply_patch", tool_args={"input": PATCH})
     before = len(gw.log_lines())
     try:
-        # no reasoning: Claude with thinking on wants its signed thinking back on a tool turn, which a
-        # Responses client has no place for (yet)
+        # reasoning on (Codex's default effort): Claude's signed thinking goes out in a reasoning
+        # item and comes back with the tool turn, which Claude refuses without it
         done = subprocess.run([str(codex), "exec", "--skip-git-repo-check", "--sandbox", "workspace-write",
-                               "-c", 'approval_policy="never"', "-c", 'model_reasoning_effort="none"',
-                               "Change old line to new line in notes.txt"],
+                               "-c", 'approval_policy="never"', "Change old line to new line in notes.txt"],
                               env=env, cwd=work, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
         sim_reset(sim)

@@ -201,3 +201,31 @@ def test_legacy_completion_plain_and_streamed(client: openai.OpenAI, model: str)
     assert chunks[-1].usage.completion_tokens == done.usage.completion_tokens
     short = client.completions.create(model=model, prompt="Once upon a time")  # the legacy default: 16 tokens
     assert short.usage.completion_tokens <= 16
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_claudes_signed_thinking_opens_the_turn_after_a_tool_call(client: openai.OpenAI, sim: Proc,
+                                                                  stream: bool) -> None:
+    """reasoning.effort on Claude: the answer's reasoning item carries the signed thinking in its
+    `encrypted_content`; sent back with the call and its output (or kept with the stored turn), it
+    opens the tool turn, which the simulator, as Claude, refuses without it."""
+    sim_set(sim, "claude-opus-4.7", tool_call="get_weather")
+    ask = [{"role": "user", "content": "What is the weather in Lisbon?"}]
+    asked = {"model": "claude-opus-4.7", "tools": TOOLS, "reasoning": {"effort": "low", "summary": "auto"},
+             "include": ["reasoning.encrypted_content"]}
+    if stream:
+        events = list(client.responses.create(input=ask, stream=True, **asked))
+        assert "response.reasoning_summary_text.delta" in [e.type for e in events]
+        first = events[-1].response
+    else:
+        first = client.responses.create(input=ask, **asked)
+    thought, call = first.output[0], first.output[-1]
+    assert thought.type == "reasoning" and thought.encrypted_content and thought.summary[0].text
+    assert call.type == "function_call"
+    result = {"type": "function_call_output", "call_id": call.call_id, "output": '{"temp_c": 21}'}
+    sim_set(sim, "claude-opus-4.7", tool_call="none")
+    turn = [*ask, *(item.model_dump(exclude_none=True) for item in first.output), result]
+    assert client.responses.create(input=turn, store=False, **asked).output_text
+    assert client.responses.create(input=[result], previous_response_id=first.id, **asked).output_text
+    with pytest.raises(openai.BadRequestError, match="thinking block"):
+        client.responses.create(input=[i for i in turn if i.get("type") != "reasoning"], store=False, **asked)

@@ -76,9 +76,10 @@ HINTS = ("cache_control", "thinking_blocks", "thinking")
 part, a message or a `tools[]` entry with `cache_control` (a prompt-cache breakpoint after it), an
 assistant message with `thinking_blocks` (Anthropic thinking blocks, signatures included, as the
 answers carry them), a top-level `thinking` (Anthropic's object). The Anthropic Messages inbound
-writes them for an adapter that reads them (`ChatAdapter.reads_hints`: Bedrock Converse);
-`for_format` takes them out again for every other adapter, so an OpenAI-format provider never
-receives keys it would refuse."""
+writes them for an adapter that reads them (`ChatAdapter.reads_hints`: Bedrock Converse, and
+Claude's Messages adapters for the Responses inbound's thinking blocks); `for_format` takes them
+out again for every other adapter, so an OpenAI-format provider never receives keys it would
+refuse."""
 
 
 def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = False) -> dict[str, Any]:

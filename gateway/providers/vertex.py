@@ -136,4 +136,4 @@ vertex_gemini = EmbeddingsAdapterFunctions("vertex_gemini", Capabilities(embeddi
 vertex_anthropic = ChatAdapterFunctions("vertex_anthropic", anthropic_adapter.capabilities, anthropic_to_upstream,
                                         anthropic_adapter.from_upstream, anthropic_error,
                                         anthropic_adapter.StreamDecoder, native_format="anthropic",
-                                        health_probe=health_probe)
+                                        reads_hints=True, health_probe=health_probe)

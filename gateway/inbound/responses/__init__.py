@@ -9,7 +9,10 @@ speaks the Responses API itself (`format: openai_responses`): reasoning items wi
 encrypted content, `include`, hosted tools, `text.verbosity`... reach it as they came. What the
 gateway decides is left out of it (GATEWAY_DECIDES): the adapter writes the model, the output
 cap it reserved for, `stream` and `store: false`; `previous_response_id` is resolved here, from
-the gateway's own store, into the native `input` too.
+the gateway's own store, into the native `input` too. The reasoning items the gateway made for
+Claude's signed thinking (thinking.py) are left out of it: OpenAI cannot read them. Their blocks
+are canonical hints (`thinking_blocks`, gateway.providers.base.HINTS): only adapters that read
+them (Claude's) see them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from gateway.inbound.responses import store
 from gateway.inbound.responses.reply import ResponsesRequest, Turn, from_completion
 from gateway.inbound.responses.request import canonical_body
 from gateway.inbound.responses.stream import ResponsesStream
+from gateway.inbound.responses.thinking import is_ours
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
 from gateway.providers.base import NATIVE
@@ -35,6 +39,11 @@ if TYPE_CHECKING:
 
 CHAT_FIELDS = tuple(f.name for f in fields(ChatRequest))
 GATEWAY_DECIDES = frozenset({"model", "max_output_tokens", "stream", "store", "previous_response_id"})
+
+
+def _has_thinking(messages: list[dict[str, Any]]) -> bool:
+    """Whether an assistant message carries Claude's thinking blocks (a hint, see the docstring)."""
+    return any("thinking_blocks" in m for m in messages)
 
 
 def _turn(chat: ChatRequest) -> Turn:
@@ -52,8 +61,11 @@ class Responses:
         if not isinstance(asked, bool):
             raise bad_request("'store' must be a boolean.", "store")
         canonical = canonical_body(body)
-        canonical[NATIVE] = {"format": "openai_responses", "headers": {},
-                             "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}}
+        own = {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}
+        if isinstance(own.get("input"), list):
+            own["input"] = [i for i in own["input"] if not is_ours(i)]
+        canonical[NATIVE] = {"format": "openai_responses", "headers": {}, "body": own,
+                             "hints": _has_thinking(canonical["messages"])}
         base = chat_request(canonical)
         turn = Turn.of(body, asked)
         turn.history = canonical["messages"][1:] if body.get("instructions") is not None else canonical["messages"]
@@ -78,7 +90,8 @@ class Responses:
         own = native["body"].get("input")
         own = [{"role": "user", "content": own}] if isinstance(own, str) else own
         # a Responses deployment gets the stored conversation as items, its reasoning included
-        body[NATIVE] = {**native, "body": {**native["body"], "input": [*input_items(stored), *own]}}
+        body[NATIVE] = {**native, "body": {**native["body"], "input": [*input_items(stored), *own]},
+                        "hints": _has_thinking(body["messages"])}
         fresh = chat_request(body)
         chat.body, chat.messages, chat.prompt_chars = fresh.body, fresh.messages, fresh.prompt_chars
 

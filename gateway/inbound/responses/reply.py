@@ -2,7 +2,8 @@
 
 One `Turn` per request holds what the answer needs besides the canonical body (the id, the
 echoed request fields) and, once answered, what response storage keeps: the conversation as
-chat messages and the answer's output as chat messages.
+chat messages and the answer's output as chat messages. Claude's signed thinking blocks
+(`thinking_blocks`) become one `reasoning` item each, first in the output (thinking.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.inbound.responses.thinking import seal
 from gateway.pipeline.request import ChatRequest
 from gateway.providers.openai_responses.request import REASONING
+from gateway.providers.openai_side import signed_thinking
 
 ECHOED = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id",
           "temperature", "tool_choice", "tools", "top_p", "truncation", "user", "reasoning", "text")
@@ -45,6 +48,12 @@ class Turn:
         echo = {name: body[name] if body.get(name) is not None else DEFAULTS[name] for name in ECHOED}
         echo["store"] = keep
         return cls(new_id("resp_"), int(time.time()), echo, keep)
+
+    @property
+    def summaries(self) -> bool:
+        """Whether the client asked for reasoning summaries (`reasoning.summary`)."""
+        asked = self.echo["reasoning"]
+        return isinstance(asked, dict) and bool(asked.get("summary") or asked.get("generate_summary"))
 
 
 @dataclass(slots=True)
@@ -102,16 +111,27 @@ def chat_call(call_id: str, name: str, text: str, custom: bool) -> dict[str, Any
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
 
 
-def answered(text: str | None, calls: list[dict[str, Any]],
-             reasoning: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def thinking_item(block: dict[str, Any], summary: bool) -> dict[str, Any]:
+    """A signed thinking block as a reasoning item: the block sealed in `encrypted_content`
+    (always: the gateway keeps no item a client could name by id), its text as the summary when
+    the client asked for summaries."""
+    text = block.get("thinking") if summary else None
+    return {"id": new_id("rs_"), "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": text}] if text else [], "encrypted_content": seal([block])}
+
+
+def answered(text: str | None, calls: list[dict[str, Any]], reasoning: list[dict[str, Any]] | None = None,
+             thinking: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The answer as chat messages, for storage: one assistant turn with its text and calls (in
-    the chat shape), and the reasoning items a Responses deployment gave (sent back to one with
-    the conversation)."""
+    the chat shape), the reasoning items a Responses deployment gave (sent back to one with the
+    conversation) and Claude's signed thinking blocks (sent back to Claude)."""
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
     if reasoning:
         message[REASONING] = reasoning
+    if thinking:
+        message["thinking_blocks"] = thinking
     return [message] if text or calls else []
 
 
@@ -129,7 +149,8 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
     message = choice.get("message") or {}
     text = message.get("content")
     reasoning = reasoning_items(message)
-    output: list[dict[str, Any]] = list(reasoning)
+    thinking = signed_thinking(message.get("thinking_blocks"))
+    output: list[dict[str, Any]] = [*reasoning, *(thinking_item(b, turn.summaries) for b in thinking)]
     if isinstance(text, str) and text:
         output.append(message_item(new_id("msg_"), text))
     calls = []
@@ -141,6 +162,6 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
         calls.append(chat_call(call.get("id") or new_id("call_"), fn.get("name") or "", said, custom))
         item = custom_item if custom else call_item
         output.append(item(new_id("ctc_" if custom else "fc_"), calls[-1]["id"], fn.get("name") or "", said))
-    turn.answer = answered(text if isinstance(text, str) else None, calls, reasoning)
+    turn.answer = answered(text if isinstance(text, str) else None, calls, reasoning, thinking)
     return response_object(turn, body.get("model") or "", "completed", output, usage_of(body.get("usage")),
                            choice.get("finish_reason"))

@@ -7,12 +7,15 @@ does), function tools, custom (freeform) tools (`{"type": "custom"}` in the chat
 provider without them gets as functions: gateway.pipeline.custom_tools), `tool_choice`
 (also naming a custom tool), `parallel_tool_calls`, `max_output_tokens`,
 `temperature`, `top_p`, `reasoning.effort` → `reasoning_effort`, `text.format` →
-`response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`.
+`response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`;
+`reasoning` items the gateway gave out (Claude's signed thinking, thinking.py) → the
+`thinking_blocks` of the assistant message after them.
 
 Dropped on purpose from the canonical body (a `format: openai_responses` deployment still gets
-them: the client's body travels under NATIVE, see the package docstring): `reasoning` input
-items (another provider cannot read their encrypted content), tools the gateway cannot run on every provider (`web_search`, `file_search`,
-`namespace`, ...: hosted tools), `include`, `truncation`, `reasoning.summary`,
+them: the client's body travels under NATIVE, see the package docstring): other `reasoning`
+input items (OpenAI's encrypted content, which no other provider can read), tools the gateway
+cannot run on every provider (`web_search`, `file_search`, `namespace`, ...: hosted tools),
+`include`, `truncation`, `reasoning.summary` (read by the answer: reply.Turn.summaries),
 `stream_options`, `metadata` (echoed back, not sent). Refused with a 400 naming the field:
 `background`, `conversation`, `prompt` (stored prompts), `item_reference` items, files and
 images by `file_id`, and item types that only OpenAI's hosted tools produce.
@@ -23,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import bad_request, shown
+from gateway.inbound.responses import thinking
 from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
 PASSED = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier", "prompt_cache_key",
@@ -32,7 +36,6 @@ REFUSED = {
     "conversation": "conversations are not supported by this gateway; use previous_response_id",
     "prompt": "stored prompt templates are not supported by this gateway",
 }
-IGNORED_ITEMS = frozenset({"reasoning"})
 ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 
@@ -84,11 +87,14 @@ def canonical_body(body: dict[str, Any], history: list[dict[str, Any]] | None = 
 
 def input_messages(value: Any) -> list[dict[str, Any]]:
     """`input` as chat messages: a string is one user message; items keep their order, and
-    function calls join the assistant message before them (one turn, as chat has it)."""
+    function calls join the assistant message before them (one turn, as chat has it). The
+    thinking blocks of the gateway's reasoning items open the assistant message that follows
+    them (Claude's turn began with them); before any other message they are dropped."""
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     items = _expect(value, list, "input", "a string or an array of input items")
     out: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []  # thinking not yet in its assistant message
     for i, item in enumerate(items):
         where = f"input[{i}]"
         item = _expect(item, dict, where, "an object")
@@ -108,10 +114,16 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
         elif kind in ("function_call_output", "custom_tool_call_output"):
             out.append({"role": "tool", "tool_call_id": _expect(item.get("call_id"), str, f"{where}.call_id", "a string"),
                         "content": _tool_output(item.get("output"), f"{where}.output")})
-        elif not isinstance(kind, str) or kind not in IGNORED_ITEMS:
+        elif kind == "reasoning":  # the gateway's envelope, else OpenAI's (dropped)
+            blocks += thinking.unseal(item, where) or ()
+        else:
             raise bad_request(f"'{where}.type': items of type {shown(kind)} are not supported by this gateway "
                               "(messages, function and custom tool calls, their outputs, and reasoning are).",
                               f"{where}.type", "unsupported_value")
+        if blocks and kind != "reasoning":
+            if out[-1]["role"] == "assistant":
+                out[-1].setdefault("thinking_blocks", []).extend(blocks)
+            blocks = []
     if not out:
         raise bad_request("'input' must hold at least one message.", "input")
     return out

@@ -5,7 +5,8 @@
                       content_part.done, output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
                       output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
-    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished):
+    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished), and
+    per signed thinking block of Claude (a reasoning item made once its signature arrives):
                       output_item.added, a reasoning item's summary parts (reasoning_summary_part.added,
                       reasoning_summary_text.delta, .done, reasoning_summary_part.done), output_item.done
     response.completed (response.incomplete when cut by the token limit), or on a failure after
@@ -25,8 +26,9 @@ from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
 from gateway.inbound.responses.reply import (
     Turn, answered, call_item, chat_call, custom_item, message_item, new_id, reasoning_items, response_object, text_part,
-    usage_of,
+    thinking_item, usage_of,
 )
+from gateway.providers.openai_side import signed_thinking
 
 
 class _Call:
@@ -59,7 +61,9 @@ class ResponsesStream:
         self.all_text: list[str] = []
         self.calls: dict[int, _Call] = {}            # open tool calls by their canonical index
         self.done_calls: list[_Call] = []
-        self.reasoning: list[dict[str, Any]] = []
+        self.reasoning: list[dict[str, Any]] = []    # a Responses deployment's reasoning and hosted tool items
+        self.thought: list[str] = []                 # thinking text whose block is not signed yet
+        self.thinking: list[dict[str, Any]] = []     # Claude's signed thinking blocks
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
 
@@ -89,7 +93,10 @@ class ResponsesStream:
     def _choice(self, choice: dict[str, Any], out: list[bytes]) -> None:
         delta = choice.get("delta") or {}
         for item in reasoning_items(delta):
+            self.thought = []  # the summary deltas before it were this item's own
             self._whole(item, out)
+            self.reasoning.append(item)
+        self._thinking(delta, out)
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self.text_id is None:
@@ -121,7 +128,19 @@ class ResponsesStream:
                                    part={"type": "summary_text", "text": part["text"]}))
         out.append(self._event("response.output_item.done", output_index=index, item=item))
         self.items.append((index, item))
-        self.reasoning.append(item)
+
+    def _thinking(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        """Claude's thinking: its text comes as `reasoning_content`, then each block's signature (or
+        a redacted block, whole) as `thinking_blocks`; a signed block goes out as a reasoning item."""
+        text = delta.get("reasoning_content")
+        if isinstance(text, str) and text:
+            self.thought.append(text)
+        for block in signed_thinking(delta.get("thinking_blocks")):
+            if block["type"] == "thinking":
+                block["thinking"] = block["thinking"] or "".join(self.thought)
+                self.thought = []
+            self.thinking.append(block)
+            self._whole(thinking_item(block, self.turn.summaries), out)
 
     def _next_index(self) -> int:
         return len(self.items) + len(self.calls) + (self.text_id is not None)
@@ -187,7 +206,7 @@ class ResponsesStream:
         self._close_calls(out)
         self.turn.answer = answered("".join(self.all_text) or None,
                                     [chat_call(c.call_id, c.name, "".join(c.args) or ("" if c.custom else "{}"), c.custom)
-                                     for c in self.done_calls], self.reasoning)
+                                     for c in self.done_calls], self.reasoning, self.thinking)
         final = self._response("completed", self._output(), usage_of(self.usage))
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         out.append(self._event(kind, response=final))

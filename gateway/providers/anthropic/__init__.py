@@ -12,4 +12,4 @@ __all__ = ["adapter"]
 
 adapter = ChatAdapterFunctions("anthropic", Capabilities(embeddings=False, n_choices=False), to_upstream, from_upstream,
                                error_from_upstream, StreamDecoder, native_format="anthropic",
-                               health_probe=health_probe)
+                               reads_hints=True, health_probe=health_probe)

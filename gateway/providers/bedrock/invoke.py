@@ -76,4 +76,4 @@ class StreamDecoder(MessagesDecoder):
 adapter = ChatAdapterFunctions("bedrock_anthropic", anthropic_adapter.capabilities, to_upstream,
                                anthropic_adapter.from_upstream, error_from_upstream, StreamDecoder,
                                stream_framing=EventStreamParser, native_format="anthropic",
-                               health_probe=health_probe)  # the same service: ListAsyncInvokes
+                               reads_hints=True, health_probe=health_probe)  # the same service: ListAsyncInvokes
