@@ -62,7 +62,7 @@ def stream(native: bool) -> bytes:
     inbound = GeminiGenerate("gemini-2.5-flash", streaming=True)
     decoder = ADAPTER.StreamDecoder(DEP, True)
     if native:
-        decoder, encoder = ProviderEvents(decoder), inbound.native_stream(CHAT)
+        decoder, encoder = ProviderEvents(decoder), inbound.native_stream(CHAT, DEP.upstream)
     else:
         encoder = inbound.stream(CHAT)
     out = [encoder.feed(b"".join(decoder.feed(e, d))) for e, d in PAIRS]
@@ -73,7 +73,7 @@ def stream(native: bool) -> bytes:
 def reply(native: bool) -> bytes:
     answer, _ = ADAPTER.from_upstream(ANSWER, DEP)  # read for the usage either way
     inbound = GeminiGenerate("gemini-2.5-flash")
-    return inbound.native_reply(ANSWER, CHAT) if native else inbound.reply(answer, CHAT)
+    return inbound.native_reply(ANSWER, CHAT, DEP.upstream) if native else inbound.reply(answer, CHAT)
 
 
 def main() -> None:
