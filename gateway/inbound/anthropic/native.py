@@ -45,6 +45,15 @@ def _event(name: bytes, data: bytes) -> bytes:
     return head + DATA + data.replace(b"\n", b"\n" + DATA) + b"\n\n"
 
 
+def _type(data: bytes) -> bytes:
+    """An event's `type`: read off the front where Anthropic writes it, else parsed."""
+    if data.startswith(b'{"type":"'):
+        end = data.find(b'"', 9)
+        if end > 0:
+            return data[9:end]
+    return str(orjson.loads(data).get("type") or "").encode()
+
+
 class NativeStream:
     """One natively answered stream's encoder (gateway.inbound.base.StreamEncoder): the provider's
     events (gateway.pipeline.native.ProviderEvents frames) out as Anthropic sends them."""
@@ -68,7 +77,7 @@ class NativeStream:
                     data = data + b"\n" + line[6:] if data else line[6:]
             if name == b"chunk":  # Bedrock: {"bytes": <base64 of one Anthropic event>}
                 data = base64.b64decode(orjson.loads(data)["bytes"])  # the decoder has checked it
-                name = str(orjson.loads(data).get("type") or "").encode()
+                name = _type(data)
             if name == b"message_start":
                 data = self._start(data)
             if data:
