@@ -4,7 +4,7 @@ carry (the web search tool's `server_tool_use` and `web_search_tool_result` bloc
 `usage.server_tool_use`, `citations_delta` in streams) reaches the SDK's typed message, streamed
 or not, and the spend is read from the same answer; a chain that falls from Claude to an
 OpenAI-format model still answers in Anthropic's shape; a request naming a container stays on
-Claude."""
+Claude, and count_tokens refuses a file it cannot count."""
 
 from __future__ import annotations
 
@@ -110,3 +110,7 @@ def test_a_container_keeps_the_request_on_claude(client: anthropic.Anthropic, si
     with pytest.raises(anthropic.InternalServerError):  # Claude down: no fallback to a model without it
         client.messages.create(**ask)
     assert sim_calls(sim).get("gpt-5.4-mini", 0) == 0
+    file_doc = {"type": "document", "source": {"type": "file", "file_id": "file_011CNha8"}}
+    with pytest.raises(anthropic.BadRequestError, match="Files API file"):  # its tokens are at the provider
+        client.messages.count_tokens(model="auto", messages=[{"role": "user", "content": [
+            file_doc, {"type": "text", "text": "Summarise it."}]}])
