@@ -31,7 +31,8 @@ def golden_docs(name: str) -> list[dict]:
 def test_native_stream_relays_geminis_events_and_counts_their_usage(name: str, sse: bool) -> None:
     adapter = adapter_for("gemini")
     tee, alone = ProviderEvents(adapter.StreamDecoder(DEP, True)), adapter.StreamDecoder(DEP, True)
-    encoder = GeminiGenerate("gemini-2.5-flash", streaming=True, sse=sse).native_stream(None)  # type: ignore[arg-type]
+    encoder = GeminiGenerate("gemini-2.5-flash", streaming=True, sse=sse).native_stream(
+        None, "gemini-2.5-flash")  # type: ignore[arg-type]
     out = b""
     for event, data in events(f"gemini/{name}"):
         alone.feed(event, data)
@@ -49,7 +50,7 @@ def test_an_error_event_still_fails_the_native_stream_and_ends_the_array() -> No
     assert tee.feed(*pairs[0]) == [sse_frame(*pairs[0])]
     with pytest.raises(StreamError):
         tee.feed(*pairs[1])
-    encoder = GeminiGenerate(streaming=True, sse=False).native_stream(None)  # type: ignore[arg-type]
+    encoder = GeminiGenerate(streaming=True, sse=False).native_stream(None, "gemini-2.5-flash")  # type: ignore[arg-type]
     doc = json.loads(encoder.feed(sse_frame(*pairs[0])) + encoder.error(upstream_failed(502, "gone")))
     assert doc[0]["responseId"] == "errStream1" and doc[1]["error"]["status"] == "UNAVAILABLE"
 

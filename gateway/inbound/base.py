@@ -81,15 +81,17 @@ class AnswersNatively(Protocol):
     thought parts...). Chosen per attempt: an adapter whose `native_format` is this
     `native_format` answers natively, any other (a fallback) through `reply` and `stream`. The
     pipeline still reads the canonical usage from the same answer, so accounting is unchanged;
-    errors stay the translator's `error_body`. A translator without these costs nothing."""
+    errors stay the translator's `error_body`. A translator without these costs nothing.
+    `model` is the deployment's upstream model, the name a canonical answer gives the client,
+    for a translator that keeps the two kinds of answer alike in that."""
 
     native_format: str
 
-    def native_reply(self, data: bytes, chat: ChatRequest) -> bytes:
+    def native_reply(self, data: bytes, chat: ChatRequest, model: str) -> bytes:
         """The provider's whole answer (already read for its usage) → the client's body."""
         ...
 
-    def native_stream(self, chat: ChatRequest) -> StreamEncoder:
+    def native_stream(self, chat: ChatRequest, model: str) -> StreamEncoder:
         """The encoder for one natively answered stream: its `feed` gets the provider's own
         events, re-framed as SSE (`event:` when named, `data:` lines, CRLF; see
         gateway.pipeline.native.ProviderEvents) instead of canonical frames."""

@@ -79,7 +79,7 @@ class ChatAttempt:
             return referenced_fault(err) if native_only(chat.body) else err
         if chat.stream:
             decoder = adapter.StreamDecoder(dep, chat.include_usage)
-            encoder = native.native_stream(chat) if native is not None else self.inbound.stream(chat)
+            encoder = native.native_stream(chat, dep.upstream) if native is not None else self.inbound.stream(chat)
             if custom:  # calls of custom tools sent as functions go to the client as custom calls
                 encoder = CustomCallStream(encoder, custom)
             relay = StreamRelay(self, dep, attempt_id, decoder if native is None else ProviderEvents(decoder),
@@ -96,7 +96,7 @@ class ChatAttempt:
         if native is None:
             reply = self.inbound.reply(restore(answer, custom) if custom else answer, chat)
         else:
-            reply = native.native_reply(data, chat)
+            reply = native.native_reply(data, chat, dep.upstream)
         if self.keep is not None:
             await self.kept()
         return WholeReply(reply, self.call.headers(),

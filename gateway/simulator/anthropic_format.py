@@ -10,7 +10,8 @@ Extended thinking (`thinking: {"type": "enabled", "budget_tokens": N}`) is check
 documents it: N >= 1024 and below max_tokens, no temperature other than 1, no top_k, no
 tool_choice forcing a tool (`adaptive`, which Claude Code sends, is taken as it comes). It is
 answered with a signed `thinking` block ahead of the answer; its tokens count in output_tokens
-(the `reasoning_tokens` knob's, else a few words, within the budget).
+(the `reasoning_tokens` knob's, else a few words, within the budget). The web search server tool
+is answered with its blocks and citations (`anthropic_extras.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .anthropic_extras import Search, custom, web_search
 from .core import Outcome, answer, join_prompt
 from .state import Fault, SimState
 from .text import Ask, Reply, group, word_pieces
@@ -126,7 +128,7 @@ def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool, int | None]
     results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(last, list) else []
     result_texts: list[str] = []
     _block_texts(results, result_texts)
-    tools = [(t["name"], t.get("input_schema")) for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")]
+    tools = [(t["name"], t.get("input_schema")) for t in body.get("tools") or () if custom(t) and t.get("name")]
     choice_raw = body.get("tool_choice") or {}
     kind = choice_raw.get("type") if isinstance(choice_raw, dict) else None
     choice = {"auto": "auto", "any": "required", "none": "none"}.get(kind or "auto")
@@ -197,8 +199,10 @@ def think(ask: Ask, out: Outcome, budget: int | None, seed: int) -> tuple[Though
     return Thought(pieces, signature), dataclasses.replace(out, reasoning_tokens=count)
 
 
-def _content(reply: Reply) -> list[dict[str, Any]]:
+def _content(reply: Reply, search: Search | None = None) -> list[dict[str, Any]]:
     call = reply.tool_call
+    if call is None and search is not None:
+        return [*search.blocks, {"type": "text", "text": reply.text, "citations": [search.citation(reply.text)]}]
     if call is None:
         return [{"type": "text", "text": reply.text}]
     try:
@@ -208,17 +212,19 @@ def _content(reply: Reply) -> list[dict[str, Any]]:
     return [{"type": "tool_use", "id": call.call_id, "name": call.name, "input": args}]
 
 
-def message_body(mid: str, ask: Ask, out: Outcome, thought: Thought | None = None) -> dict[str, Any]:
+def message_body(mid: str, ask: Ask, out: Outcome, thought: Thought | None = None,
+                 search: Search | None = None) -> dict[str, Any]:
     reply = out.replies[0]
+    spent = usage(out) if search is None else {**usage(out), "server_tool_use": search.usage()}
     return {
         "id": mid,
         "type": "message",
         "role": "assistant",
         "model": ask.model,
-        "content": ([thought.block] if thought else []) + _content(reply),
+        "content": ([thought.block] if thought else []) + _content(reply, search),
         "stop_reason": STOP[reply.finish],
         "stop_sequence": reply.stop_sequence,
-        "usage": usage(out),
+        "usage": spent,
     }
 
 
@@ -236,9 +242,12 @@ def _thinking_events(thought: Thought, seed: int) -> list[tuple[bytes, int]]:
     return events
 
 
-def stream_events(mid: str, ask: Ask, out: Outcome, seed: int, thought: Thought | None = None) -> list[tuple[bytes, int]]:
+def stream_events(mid: str, ask: Ask, out: Outcome, seed: int, thought: Thought | None = None,
+                  search: Search | None = None) -> list[tuple[bytes, int]]:
     reply = out.replies[0]
     start_usage = {**usage(out), "output_tokens": 1}
+    if search is not None:  # message_start counts the prompt before the search; message_delta after
+        start_usage["input_tokens"] -= search.tokens
     message = {
         "id": mid,
         "type": "message",
@@ -254,10 +263,16 @@ def stream_events(mid: str, ask: Ask, out: Outcome, seed: int, thought: Thought 
     if thought is not None:
         events.extend(_thinking_events(thought, seed))
         at = 1
+    if search is not None:
+        events.extend(search.events(at))
+        at += 2
     call = reply.tool_call
     if call is None:
         block: dict[str, Any] = {"type": "text", "text": ""}
         parts = [(p, n, {"type": "text_delta", "text": p}) for p, n in group(reply.pieces, seed)]
+        if search is not None:
+            block = {"citations": [], "type": "text", "text": ""}
+            parts.insert(0, ("", 0, {"type": "citations_delta", "citation": search.citation(reply.text)}))
     else:
         block = {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
         parts = [(p, n, {"type": "input_json_delta", "partial_json": p}) for p, n in group(call.pieces, seed)]
@@ -269,7 +284,8 @@ def stream_events(mid: str, ask: Ask, out: Outcome, seed: int, thought: Thought 
     final = {
         "type": "message_delta",
         "delta": {"stop_reason": STOP[reply.finish], "stop_sequence": reply.stop_sequence},
-        "usage": {"output_tokens": out.output_tokens},
+        "usage": {"output_tokens": out.output_tokens} if search is None else
+                 {**{k: v for k, v in usage(out).items() if k != "service_tier"}, "server_tool_use": search.usage()},
     }
     events.append((sse_event("message_delta", final), 0))
     events.append((sse_event("message_stop", {"type": "message_stop"}), 0))
@@ -307,13 +323,15 @@ async def messages(request: Request, state: SimState, reshape: Callable[[Any], A
     if fault is not None:
         return fault_response(fault)
     thought, out = think(ask, answer(ask, texts, knobs, state.seed, "toolu_"), budget, state.seed)
+    search, out = web_search(body, texts, out, state.seed)
     mid = "msg_" + state.next_id()
     if not stream:
         await non_stream_delay(knobs)
-        return json_response(message_body(mid, ask, out, thought))
+        return json_response(message_body(mid, ask, out, thought, search))
     garbage = b"event: content_block_delta\ndata: {not json at all\n\n"
     # The stream is cut before message_stop when stream_cut_after is set; no separate tail.
-    return stream_response(stream_events(mid, ask, out, seed=state.seed, thought=thought), knobs, garbage)
+    return stream_response(stream_events(mid, ask, out, seed=state.seed, thought=thought, search=search), knobs,
+                           garbage)
 
 
 def models_list(request: Request, names: list[str]) -> Response:

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import anthropic_format
+from .anthropic_extras import web_search
 from .bedrock_format import EVENT_STREAM, error, event, fault_response, frame, refused
 from .core import answer
 from .state import SimState
@@ -94,15 +95,16 @@ async def claude(request: Request, state: SimState, model: str, stream: bool) ->
         return fault_response(fault)
     thought, out = anthropic_format.think(ask, answer(ask, texts, knobs, state.seed, "toolu_bdrk_"), budget,
                                           state.seed)
+    search, out = web_search(body, texts, out, state.seed)
     mid = "msg_bdrk_" + state.next_id()
     inputs = out.prompt_tokens - out.cached_tokens
     if not stream:
         await non_stream_delay(knobs)
-        return json_response(anthropic_format.message_body(mid, ask, out, thought), 200,
+        return json_response(anthropic_format.message_body(mid, ask, out, thought, search), 200,
                              token_headers(inputs, out.output_tokens))
     metrics = {"inputTokenCount": inputs, "outputTokenCount": out.output_tokens, "invocationLatency": 1,
                "firstByteLatency": 1}
-    events = chunks(anthropic_format.stream_events(mid, ask, out, state.seed, thought), metrics)
+    events = chunks(anthropic_format.stream_events(mid, ask, out, state.seed, thought, search), metrics)
     corrupt = bytearray(event("chunk", {"bytes": ""}))
     corrupt[-1] ^= 0xFF  # garbage_stream: a message whose CRC is wrong
     return stream_response(events, knobs, bytes(corrupt), media_type=EVENT_STREAM,

@@ -198,3 +198,28 @@ def test_a_tool_turn_with_thinking_on_needs_its_signed_thinking_block(client: an
         with pytest.raises(anthropic.BadRequestError, match=says):
             client.messages.create(model=MODEL, max_tokens=4000, thinking=thinking, tools=tools,
                                    messages=[*ask, {"role": "assistant", "content": content}, result])
+
+
+SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+
+
+def test_web_search_blocks_citations_and_usage_plain_and_streamed(client: anthropic.Anthropic) -> None:
+    msg = client.messages.create(model=MODEL, max_tokens=100, messages=MSGS, tools=[SEARCH])
+    call, found, text = msg.content
+    assert isinstance(call, anthropic.types.ServerToolUseBlock) and call.name == "web_search"
+    assert call.id.startswith("srvtoolu_") and call.input == {"query": MSGS[0]["content"]}
+    assert isinstance(found, anthropic.types.WebSearchToolResultBlock) and found.tool_use_id == call.id
+    assert [r.url for r in found.content] == ["https://example.com/a", "https://example.org/b"]
+    cited = text.citations[0]
+    assert isinstance(cited, anthropic.types.CitationsWebSearchResultLocation) and cited.url == found.content[0].url
+    assert msg.usage.server_tool_use.web_search_requests == 1 and msg.usage.input_tokens > PROMPT_TOKENS
+    with client.messages.stream(model=MODEL, max_tokens=100, messages=MSGS, tools=[SEARCH]) as stream:
+        kinds = [(e.type, getattr(getattr(e, "delta", None), "type", None)) for e in stream]
+        final = stream.get_final_message()
+    assert ("content_block_delta", "citations_delta") in kinds
+    assert final.model_dump() == {**msg.model_dump(), "id": final.id}  # the same answer, reassembled
+    # a custom tool answers instead: no search; max_uses 0: none either
+    tools = client.messages.create(model=MODEL, max_tokens=100, messages=MSGS, tools=[SEARCH, WEATHER])
+    assert [b.type for b in tools.content] == ["tool_use"] and tools.content[0].name == "get_weather"
+    off = client.messages.create(model=MODEL, max_tokens=100, messages=MSGS, tools=[{**SEARCH, "max_uses": 0}])
+    assert [b.type for b in off.content] == ["text"] and off.usage.server_tool_use is None

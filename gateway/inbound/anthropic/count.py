@@ -3,7 +3,9 @@
 The answer is the same upper bound that admit reserves for the request (gateway.pipeline.tokens,
 narrowed to the tokenizer family of the model's deployments): never below what the provider
 bills, usually a little above it (docs/cost.md, "Prompt token bound"). It needs a valid key,
-costs nothing and takes no rate-limit tokens.
+costs nothing and takes no rate-limit tokens. A request naming a Files API file is refused (400):
+the file is at the provider, so its tokens are not the gateway's to count, and a count without
+them would be below what Anthropic bills.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from starlette.responses import Response
 
 from gateway.config import Config, Deployment
 from gateway.edge.asgi import WholeReply, header_map
-from gateway.errors import GatewayError, model_not_found
+from gateway.errors import GatewayError, bad_request, model_not_found
 from gateway.inbound.anthropic.reply import error_body
 from gateway.inbound.anthropic.request import to_canonical
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.request import parse_json, read_body
 from gateway.pipeline.schema import check_depth
 from gateway.pipeline.tokens import chat_prompt_bound
+from gateway.providers.base import native_only
 
 
 def deployments_of(config: Config, model: str) -> tuple[Deployment, ...]:
@@ -47,6 +50,8 @@ async def count_tokens(request: Request) -> Any:
         body = parse_json(raw)
         check_depth(raw, body)
         canonical = to_canonical(body, counting=True)
+        if (native_only(canonical) or ("", ""))[1] == "file_id":
+            raise bad_request("count_tokens cannot count a Files API file: its tokens are at the provider.", "messages")
         family = gw.families.of(deployments_of(gw.config, canonical["model"]))
         return WholeReply(orjson.dumps({"input_tokens": chat_prompt_bound(canonical, family)}), {})
     except GatewayError as err:

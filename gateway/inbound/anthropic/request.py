@@ -14,6 +14,12 @@ What the canonical form cannot say (`cache_control`, thinking blocks and their s
 minus what the gateway decides (`model`, `max_tokens`, `stream`), which the adapters that speak
 Messages (`anthropic`, `vertex_anthropic`, `bedrock_anthropic`: `native_format` "anthropic") send as
 they came and every other provider never sees (gateway.providers.base, NATIVE).
+
+What the request names that lives at the provider (a Files API `file_id` source or a
+`container_upload`, a `container`, `mcp_servers`) cannot be sent anywhere else: the native field's
+`only` keeps the request on the Anthropic-format links of one provider (gateway.routing.plan.
+native_links), and a 403/404 answered to it is the request's error, not a broken deployment
+(gateway.pipeline.native.referenced_fault).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 from gateway.providers.base import NATIVE
 
 GATEWAY_DECIDES = frozenset({"model", "max_tokens", "stream"})
+AT_PROVIDER = ("container", "mcp_servers")  # top-level fields naming what the provider holds
 FORWARD_HEADERS = ("anthropic-beta",)
 
 
@@ -77,8 +84,16 @@ def _part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
     return part
 
 
+def file_ref(block: dict[str, Any]) -> bool:
+    """A block naming a file uploaded to the provider (Files API): a `file` source, a container upload."""
+    source = block.get("source")
+    return block["type"] == "container_upload" or (isinstance(source, dict) and source.get("type") == "file")
+
+
 def _bare_part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
     kind = block["type"]
+    if kind in ("image", "document") and file_ref(block):
+        return None  # the provider's file: native only, and the request is marked so
     if kind == "text":
         return {"type": "text", "text": _str(block, "text", where)}
     if kind == "image":
@@ -91,7 +106,7 @@ def _bare_part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
         if isinstance(block.get("title"), str):
             file["filename"] = block["title"]
         return {"type": "file", "file": file}
-    return None  # thinking, redacted_thinking, server tool blocks...: native only
+    return None  # thinking, redacted_thinking, server tool blocks, files...: native only
 
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
@@ -101,7 +116,8 @@ def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _tool_result(block: dict[str, Any], where: str,
+                 refs: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A `tool_result` block → a tool message, and the images it held (for a user message)."""
     call_id = _str(block, "tool_use_id", where)
     texts: list[str] = []
@@ -111,6 +127,8 @@ def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], lis
         for j, inner in enumerate(_blocks(content, where)):
             part = _part(inner, f"{where}.content.{j}")
             if part is None:
+                if file_ref(inner):
+                    refs.append("file_id")
                 continue
             if part["type"] == "text":
                 texts.append(part["text"])
@@ -133,7 +151,8 @@ def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
             "function": {"name": _str(block, "name", where), "arguments": orjson.dumps(args).decode()}}
 
 
-def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
+def _turn(message: Any, i: int, out: list[dict[str, Any]], refs: list[str]) -> None:
+    """One message into `out`; what it names at the provider into `refs`."""
     where = f"messages.{i}"
     message = _obj(message, where)
     role = message.get("role")
@@ -155,7 +174,7 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
         here = f"{where}.content.{j}"
         kind = block["type"]
         if kind == "tool_result" and role == "user":
-            result, images = _tool_result(block, here)
+            result, images = _tool_result(block, here, refs)
             out.append(result)  # tool messages first: they must follow the assistant's tool_calls
             after.extend(images)
         elif kind == "tool_use" and role == "assistant":
@@ -166,6 +185,8 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]]) -> None:
             part = _part(block, here)
             if part is not None:
                 parts.append(part)
+            elif file_ref(block):
+                refs.append("file_id")
     parts = after + parts
     if role == "assistant":
         texts = [p for p in parts if p["type"] == "text"]
@@ -263,10 +284,11 @@ def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, 
         text = _system(system)
         if text:
             messages.append({"role": "system", "content": text})
+    refs = [name for name in AT_PROVIDER if body.get(name) is not None]
     for i, message in enumerate(raw_messages):
-        _turn(message, i, messages)
+        _turn(message, i, messages, refs)
     if not any(m["role"] != "system" for m in messages):
-        raise bad_request("messages: no content the gateway can send (only thinking or server-tool blocks).",
+        raise bad_request("messages: no content the gateway can send (only thinking, server-tool or file blocks).",
                           "messages")
     canonical["messages"] = messages
     if body.get("tools") is not None:
@@ -300,8 +322,11 @@ def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, 
     if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
         canonical["thinking"] = thinking  # a hint, as are cache marks and thinking blocks
     hints = "thinking" in canonical or _has_hints(canonical)
-    canonical[NATIVE] = {"format": "anthropic", "headers": {h: headers[h] for h in FORWARD_HEADERS if h in headers},
-                         "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}, "hints": hints}
+    native = canonical[NATIVE] = {"format": "anthropic",
+                                  "headers": {h: headers[h] for h in FORWARD_HEADERS if h in headers},
+                                  "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}, "hints": hints}
+    if refs:  # held by one provider: only its Anthropic links may serve it (gateway.providers.base.native_only)
+        native["only"] = refs[0]
     return canonical
 
 

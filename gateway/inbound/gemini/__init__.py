@@ -61,10 +61,10 @@ class GeminiGenerate:
     def stream(self, chat: ChatRequest) -> GeminiStream:
         return GeminiStream(chat.model, self.sse, self.thoughts)
 
-    def native_reply(self, data: bytes, chat: ChatRequest) -> bytes:
-        return data  # generateContent's own answer, byte for byte
+    def native_reply(self, data: bytes, chat: ChatRequest, model: str) -> bytes:
+        return data  # generateContent's own answer, byte for byte (its own modelVersion too)
 
-    def native_stream(self, chat: ChatRequest) -> NativeStream:
+    def native_stream(self, chat: ChatRequest, model: str) -> NativeStream:
         return NativeStream(self.sse)
 
     def error_body(self, err: GatewayError) -> bytes:
