@@ -100,7 +100,7 @@ class Bench:
         private = ("human_train",) if variant == "private" else T.PRIVATE
         m = C._Model(T.fit([feats[i] for i in train], [self.rows[i]["label"] for i in train],
                            [self.weights[i] for i in train], drop_prefixes=drop,
-                           domains=[self.files[i] for i in train], private=private))
+                           domains=[self.files[i] for i in train], private=private, styled=T.STYLED))
         return lambda x: m.scores(*x)
 
     def cv(self, variant: str, target: str, loso: bool = False) -> dict:

@@ -5,7 +5,7 @@ Multinomial logistic regression (scikit-learn, training only) over the sparse bi
 gateway.routing.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
     python scripts/train_classifier.py --data DIR [--extra FILE[:WEIGHT] ...] [--out PATH] [--version V]
-                                       [--no-cv] [--private FILE,...]
+                                       [--no-cv] [--private FILE,...] [--styled FILE,...]
 
 ``--data`` is the task-routing data directory (``dev.jsonl``, ``realistic_train.jsonl``,
 ``human_train.jsonl``; default: the ``TASK_ROUTING_DATA`` environment variable). Its rows are
@@ -66,6 +66,14 @@ PRUNE = 0.01  # drop features whose largest |weight| is below this
 # but human_train CV -8 points (FOLIO and SVAMP are only there, and their words went private), so
 # it is off (docs/classifier-history.md, Second round). ``--private human_train`` turns it on.
 PRIVATE: tuple[str, ...] = ()
+# Files written by people rather than by a language model. Their rows also get a copy of every
+# feature (and a bias) that is kept: the "style" weights, what holds for human-written requests
+# only (a "why" question is chat there, an analysis in LLM-written rows). A gate, a binary logistic
+# model over the same features fitted to tell these rows from the others (each side weighing half),
+# says at run time how much of the style weights a request gets: s = shared + P(styled) * style.
+# docs/classifier-history.md, "A style gate".
+STYLED: tuple[str, ...] = ()
+GATE_C = 1.0
 
 Feats = tuple[set[str], set[str]]
 
@@ -122,10 +130,15 @@ def featurize(rows: list[dict]) -> list[Feats]:
 def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: float = ALPHA, c: float = C,
         min_df: int = MIN_DF, prune: float = PRUNE, rule_value: float = RULE_VALUE,
         drop_prefixes: tuple[str, ...] = (), temperature: float = 1.0,
-        domains: list[str] | None = None, private: tuple[str, ...] = PRIVATE) -> dict:
-    """Fit and return the weights-file dict (weights and bias divided by ``temperature``). Rows
-    whose domain (``domains``, the file each row came from) is in ``private`` also get a private
-    copy of each feature and a private bias, fitted and then dropped (see PRIVATE)."""
+        domains: list[str] | None = None, private: tuple[str, ...] = PRIVATE,
+        styled: tuple[str, ...] = STYLED, gate_c: float = GATE_C) -> dict:
+    """Fit and return the weights-file dict (weights and bias divided by ``temperature``).
+
+    ``domains`` names the file each row came from. Rows of a file in ``private`` also get a private
+    copy of each feature and a private bias, fitted and then dropped (see PRIVATE). Rows of a file
+    in ``styled`` get a copy that is kept (the "style" weights, see STYLED), and a binary gate is
+    fitted on the shared features to tell those rows from the others; at run time the style weights
+    count in proportion to the gate's probability."""
     import numpy as np
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
@@ -136,8 +149,14 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
             df[f] += 1
     vocab = sorted(f for f, n in df.items() if n >= min_df and not f.startswith(drop_prefixes))
     index = {f: i for i, f in enumerate(vocab)}
-    doms = sorted({d for d in domains or () if d in private})
+    copied = set(private) | set(styled)
+    doms = sorted({d for d in domains or () if d in copied})
     dom_base = {d: len(vocab) + k * (len(vocab) + 1) for k, d in enumerate(doms)}  # copies, then its bias
+    # the styled files share one copy (one style), each private file has its own
+    style_base = next((dom_base[d] for d in doms if d in styled), None)
+    for d in doms:
+        if d in styled:
+            dom_base[d] = style_base
     rows, cols, vals = [], [], []
     for r, (strong, weak) in enumerate(feats):
         base = dom_base.get(domains[r]) if domains else None
@@ -162,15 +181,33 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
     y = np.array([TASKS.index(lbl) for lbl in labels])
     clf = LogisticRegression(C=c, max_iter=MAX_ITER, tol=TOL)
     clf.fit(X, y, sample_weight=np.array(weights))
-    out: dict[str, list[float]] = {}
-    for f, w in zip(vocab, clf.coef_.T):  # the shared weights only: private copies end at len(vocab)
-        if f[0] == "#":
-            w = w * rule_value  # fold the feature value into the shipped weight
-        w = w / temperature
-        if np.abs(w).max() >= prune:
-            out[f] = [round(float(x), 4) for x in w]
-    return {"version": "", "tasks": list(TASKS), "alpha": alpha,
-            "bias": [round(float(b) / temperature, 4) for b in clf.intercept_], "weights": out}
+
+    def shipped(coef, scale: float) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for f, w in zip(vocab, coef):
+            if f[0] == "#":
+                w = w * rule_value  # fold the feature value into the shipped weight
+            w = w / scale
+            if np.abs(w).max() >= prune:
+                out[f] = [round(float(x), 4) for x in w]
+        return out
+
+    coef = clf.coef_.T
+    model = {"version": "", "tasks": list(TASKS), "alpha": alpha,
+             "bias": [round(float(b) / temperature, 4) for b in clf.intercept_],
+             "weights": shipped(coef[: len(vocab)], temperature)}
+    if style_base is not None:
+        style = coef[style_base: style_base + len(vocab)]
+        model["style"] = {"files": sorted(d for d in doms if d in styled), "weights": shipped(style, temperature),
+                          "bias": [round(float(b) / temperature, 4) for b in coef[style_base + len(vocab)]]}
+        inside = np.array([1 if domains[r] in styled else 0 for r in range(len(feats))])
+        # each side of the gate weighs half, whatever the row counts
+        share = np.where(inside == 1, 0.5 / inside.sum(), 0.5 / max(1, len(inside) - inside.sum())) * len(inside)
+        gate = LogisticRegression(C=gate_c, max_iter=MAX_ITER, tol=1e-6)
+        gate.fit(X[:, : len(vocab)], inside, sample_weight=share)
+        model["gate"] = {"weights": {f: w[0] for f, w in shipped(gate.coef_.T, 1.0).items()},
+                         "bias": round(float(gate.intercept_[0]), 4)}
+    return model
 
 
 def stamp(model: dict, version: str, meta: dict | None = None) -> dict:
@@ -293,6 +330,9 @@ def main() -> None:
     ap.add_argument("--version", default=time.strftime("%Y-%m-%d", time.gmtime()), help="version string to ship")
     ap.add_argument("--no-cv", action="store_true", help="skip the CV report and calibration (temperature 1)")
     ap.add_argument("--private", default=",".join(PRIVATE), help="files whose rows get private feature copies")
+    ap.add_argument("--styled", default=",".join(STYLED),
+                    help="files written by people: their rows get the kept style copy and teach the gate "
+                         "(training file names or --extra file stems; '' for none)")
     args = ap.parse_args()
     t0 = time.time()
     sets = load_training(data_dir(args.data))
@@ -300,14 +340,19 @@ def main() -> None:
     sets.update(extras)
     rows, weights, files = training_set(sets, extra_weight)
     private = tuple(x for x in args.private.split(",") if x)
+    styled = tuple(x for x in args.styled.split(",") if x)
+    if unknown := set(styled) - set(sets):
+        sys.exit(f"--styled names no training file: {sorted(unknown)}")
     feats = featurize(rows)
     gold = [TASKS.index(r["label"]) for r in rows]
     temperature, meta = 1.0, {"rows": {k: len(v) for k, v in sets.items()}}
+    if styled:
+        meta["styled"] = list(styled)
     if extra_weight:
         meta["extra_weight"] = extra_weight
     if not args.no_cv:
         fold = folds([f + r["label"] for f, r in zip(files, rows)])
-        scores = oof_scores(feats, rows, weights, fold, files, private=private)
+        scores = oof_scores(feats, rows, weights, fold, files, private=private, styled=styled)
         pred = [max(range(4), key=s.__getitem__) for s in scores]
         print(f"5-fold CV over all training rows (n={len(rows)}), per source:")
         print(per_source_report(rows, files, gold, pred))
@@ -317,7 +362,7 @@ def main() -> None:
         print(f"calibration: temperature {temperature:.3f}; out-of-fold ECE {before:.4f} -> {after:.4f}")
         meta.update(temperature=round(temperature, 4), cv_ece=round(after, 4))
     model = stamp(fit(feats, [r["label"] for r in rows], weights, temperature=temperature, domains=files,
-                      private=private),
+                      private=private, styled=styled),
                   args.version, meta)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
