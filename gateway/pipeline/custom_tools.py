@@ -29,14 +29,6 @@ PARAMETERS = {"type": "object", "properties": {"input": {"type": "string", "desc
               "required": ["input"], "additionalProperties": False}
 
 
-def custom_names(tools: Any) -> frozenset[str]:
-    """The names of the custom tools in a canonical `tools` array."""
-    if not isinstance(tools, list):
-        return frozenset()
-    return frozenset(t["custom"]["name"] for t in tools if isinstance(t, dict) and t.get("type") == "custom"
-                     and isinstance(t.get("custom"), dict) and isinstance(t["custom"].get("name"), str))
-
-
 def described(custom: dict[str, Any]) -> str:
     """A custom tool's description for a function-only model: its own words, then how to call it."""
     text = custom.get("description") if isinstance(custom.get("description"), str) else ""

@@ -12,12 +12,19 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from gateway.pipeline.custom_tools import custom_names
 from gateway.pipeline.schema import check_depth, check_fields, check_message, check_part
 from gateway.net.deadlines import within
 from gateway.errors import GatewayError, bad_request, shown, too_large
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def custom_names(tools: Any) -> frozenset[str]:
+    """The names of the custom tools in a canonical `tools` array."""
+    if not isinstance(tools, list):
+        return frozenset()
+    return frozenset(t["custom"]["name"] for t in tools if isinstance(t, dict) and t.get("type") == "custom"
+                     and isinstance(t.get("custom"), dict) and isinstance(t["custom"].get("name"), str))
 
 
 @dataclass(slots=True)
