@@ -22,6 +22,7 @@ class Usage:
     reported: bool = False  # False: counted by the gateway on the way through (stream cut short)
     cache_write_tokens: int = 0  # prompt tokens written to the provider's cache (part of prompt_tokens)
     cache_write_1h_tokens: int = 0  # of those, written for an hour (Anthropic's 1-hour cache)
+    web_searches: int = 0  # server-side web searches the provider ran (and bills per call)
 
     @property
     def total_tokens(self) -> int:
@@ -43,14 +44,24 @@ def cost_micro(usage: Usage, price: Price) -> int:
     if price.reasoning is not None:
         reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
         scaled += reasoning * (price.reasoning - price.output)
+    scaled += search_units(usage.web_searches, price) * price.web_search * 1_000  # per 1,000 calls, scaled to per million
     return max(0, -(-scaled // 1_000_000))  # tokens x micro-dollars per million, rounded up
 
 
-def max_cost_micro(prompt_tokens: int, max_output_tokens: int, price: Price) -> int:
+def search_units(searches: int, price: Price) -> int:
+    """How many web search charges `searches` calls make: one each, or one for the request
+    (Gemini 2.x bills a grounded prompt once, whatever number of queries it ran)."""
+    searches = max(0, searches)
+    return min(searches, 1) if price.web_search_per_request else searches
+
+
+def max_cost_micro(prompt_tokens: int, max_output_tokens: int, price: Price, searches: int = 0) -> int:
     """Worst-case cost of a request, reserved against budgets before the upstream call: every
-    prompt token at the dearest input price it may be billed at (a cache write can cost more)."""
+    prompt token at the dearest input price it may be billed at (a cache write can cost more),
+    plus the web searches the request allows (gateway.pipeline.searches)."""
     dearest_input = max(price.input, price.cache_write or 0, price.cache_write_1h or 0)
     scaled = prompt_tokens * dearest_input + max_output_tokens * max(price.output, price.reasoning or 0)
+    scaled += search_units(searches, price) * price.web_search * 1_000
     return -(-scaled // 1_000_000)
 
 

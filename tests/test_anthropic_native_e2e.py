@@ -4,15 +4,19 @@ carry (the web search tool's `server_tool_use` and `web_search_tool_result` bloc
 `usage.server_tool_use`, `citations_delta` in streams) reaches the SDK's typed message, streamed
 or not, and the spend is read from the same answer; a chain that falls from Claude to an
 OpenAI-format model still answers in Anthropic's shape; a request naming a container stays on
-Claude, and count_tokens refuses a file it cannot count."""
+Claude, and count_tokens refuses a file it cannot count. The web search is priced: $10 per 1,000
+searches on top of the tokens, in the cost header and the spend, and reserved up to `max_uses`."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import time
 from typing import Any, Iterator
 
 import anthropic
 import pytest
+import redis
 
 from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_reset, sim_set, start_gateway
 
@@ -22,6 +26,8 @@ MODELS = {  # gateway model: (provider, upstream)
     "claude-bedrock": ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
 }
 PRICE = (15_000_000, 75_000_000, 1_500_000)  # micro-dollars per million: input, output, cached input
+SEARCH_MICRO = 10_000  # one web search: the default $10 per 1,000 for Claude
+BUDGET_KEY = "sk-anat-budget"  # $0.035 a day: a 300-token answer fits (~$0.024), with 2 searches it does not
 SEARCH: Any = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
 ASK: Any = [{"role": "user", "content": "Who won the latest regatta on the lake?"}]
 
@@ -47,6 +53,7 @@ routes:
   auto: {{primary: claude-opus-4.7, fallbacks: [gpt-5.4-mini]}}
 keys:
   - {{name: demo, sha256: {DEMO_KEY_SHA}}}
+  - {{name: budget, sha256: {hashlib.sha256(BUDGET_KEY.encode()).hexdigest()}, daily_budget_usd: 0.035}}
 """
 
 
@@ -66,7 +73,9 @@ def client(gateway: Proc, sim: Proc) -> Iterator[anthropic.Anthropic]:
 def cost(usage: anthropic.types.Usage) -> float:
     pin, pout, pcached = PRICE
     cached = usage.cache_read_input_tokens or 0
-    return math.ceil((usage.input_tokens * pin + cached * pcached + usage.output_tokens * pout) / 1_000_000) / 1e6
+    searches = usage.server_tool_use.web_search_requests if usage.server_tool_use else 0
+    scaled = usage.input_tokens * pin + cached * pcached + usage.output_tokens * pout + searches * SEARCH_MICRO * 1_000_000
+    return math.ceil(scaled / 1_000_000) / 1e6
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -90,6 +99,34 @@ def test_web_search_blocks_and_citations_reach_the_sdk(client: anthropic.Anthrop
         final = stream.get_final_message()
     assert ("content_block_delta", "citations_delta") in kinds and kinds[-1][0] == "message_stop"
     assert final.model_dump() == {**msg.model_dump(), "id": final.id}  # the same message, block by block
+
+
+def test_web_searches_are_charged_in_the_header_and_the_spend_and_reserved(
+        client: anthropic.Anthropic, gateway: Proc, redis_url: str) -> None:
+    state = redis.Redis.from_url(redis_url)
+    spend = f"{{anat}}:spend:{time.strftime('%Y-%m-%d', time.gmtime())}"
+    before = int(state.hget(spend, "cost:key:demo") or 0)
+    raw = client.messages.with_raw_response.create(model="claude-opus-4.7", max_tokens=300, messages=ASK,
+                                                   tools=[SEARCH])
+    msg = raw.parse()
+    charged = round(float(raw.headers["x-gateway-cost-usd"]) * 1e6)
+    pin, pout, _ = PRICE
+    tokens = math.ceil((msg.usage.input_tokens * pin + msg.usage.output_tokens * pout) / 1_000_000)
+    assert msg.usage.server_tool_use.web_search_requests == 1 and charged == tokens + SEARCH_MICRO
+    # settle runs after the answer: the key's spend grows by the same integer, search included
+    deadline = time.monotonic() + 10
+    while int(state.hget(spend, "cost:key:demo") or 0) - before < charged and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int(state.hget(spend, "cost:key:demo") or 0) - before == charged
+
+    # the reservation counts max_uses searches: on a $0.035 budget the tokens alone fit, with
+    # two searches the worst case does not
+    with anthropic.Anthropic(base_url=gateway.url, api_key=BUDGET_KEY, max_retries=0) as tight:
+        with pytest.raises(anthropic.RateLimitError) as refused:
+            tight.messages.create(model="claude-opus-4.7", max_tokens=300, messages=ASK,
+                                  tools=[{**SEARCH, "max_uses": 2}])
+        assert "budget" in str(refused.value).lower()
+        assert tight.messages.create(model="claude-opus-4.7", max_tokens=300, messages=ASK).content
 
 
 def test_a_fallback_to_an_openai_model_answers_in_anthropics_shape(client: anthropic.Anthropic, sim: Proc) -> None:

@@ -122,6 +122,10 @@ class Price:
     reasoning: int | None = None
     cache_write: int | None = None  # a prompt token written to the provider's cache; None: `input`
     cache_write_1h: int | None = None  # one written for an hour; None: `cache_write`
+    # A server-side web search (Anthropic's web search tool, OpenAI's `web_search_call`, Gemini's
+    # Google Search grounding), billed per call on top of tokens: micro-dollars per 1,000 calls.
+    web_search: int = 0
+    web_search_per_request: bool = False  # Gemini 2.x: one charge per grounded prompt, whatever its queries
 
 
 @dataclass(frozen=True, slots=True)

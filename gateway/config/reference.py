@@ -249,6 +249,11 @@ SECTIONS: tuple[Section, ...] = (
               "provider's cache (Anthropic's 5-minute cache; Claude on Vertex and Bedrock bills the same)."),
         Field("cache_write_1h", "USD", "2 × `input` for Claude, else `cache_write`", "Prompt tokens written to "
               "Anthropic's 1-hour cache."),
+        Field("web_search", "USD per 1,000", "10 for Claude and `openai_responses`; Gemini 3: 14, Gemini 2.x: 35; "
+              "else 0", "A server-side web search, on top of its tokens: Claude's web search tool, a Responses "
+              "`web_search_call`, a Gemini Google Search grounding query (see docs/cost.md)."),
+        Field("web_search_unit", "`call` or `request`", "`request` for Gemini 2.x, else `call`", "What one charge "
+              "is: each search call, or one per request that searched (Gemini 2.x bills a grounded prompt)."),
     )),
     Section("routes.<name>", "What a `model` value that names the route means: a default chain and per-task "
             "chains.", _CHAIN + (

@@ -60,6 +60,7 @@ class Record:
     day: str = ""
     written: int = 0  # prompt tokens written to the provider's cache (the log has them; the ledger not)
     written_1h: int = 0
+    searches: int = 0  # server-side web searches, billed per call (the log has them; the ledger not)
 
 
 def records_from_ledger(entries: Iterable[Any], day: str | None = None) -> tuple[list[Record], int]:
@@ -105,7 +106,8 @@ def records_from_log(lines: Iterable[str | bytes], day: str | None = None) -> li
                           tokens_in=as_int(doc.get("tokens_in")), tokens_out=as_int(doc.get("tokens_out")),
                           cached=as_int(doc.get("cached_tokens")), route=doc.get("route") or "",
                           written=as_int(doc.get("cache_write_tokens")),
-                          written_1h=as_int(doc.get("cache_write_1h_tokens"))))
+                          written_1h=as_int(doc.get("cache_write_1h_tokens")),
+                          searches=as_int(doc.get("web_searches"))))
     return out
 
 
@@ -156,7 +158,8 @@ def _candidates(config: Config, route_name: str, task: str, kind: str = "chat") 
 
 def reprice(records: Iterable[Record], dep: Deployment) -> int:
     return sum(cost_micro(Usage(prompt_tokens=r.tokens_in, completion_tokens=r.tokens_out, cached_tokens=r.cached,
-                                cache_write_tokens=r.written, cache_write_1h_tokens=r.written_1h),
+                                cache_write_tokens=r.written, cache_write_1h_tokens=r.written_1h,
+                                web_searches=r.searches),
                           dep.price) for r in records)
 
 

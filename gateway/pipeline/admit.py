@@ -30,18 +30,21 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class WorstCase:
     """What admit reserves: the prompt bound plus `n` times the output allowance per choice
-    (capped by each model's own output limit)."""
+    (capped by each model's own output limit), and the web searches it may run at each model's
+    price for them (gateway.pipeline.searches)."""
 
     prompt_tokens: int
     max_out: int
     n: int = 1
+    searches: int = 0
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.n * self.max_out
 
     def cost_micro(self, dep: Deployment) -> int:
-        return max_cost_micro(self.prompt_tokens, self.n * min(self.max_out, dep.max_output_tokens), dep.price)
+        return max_cost_micro(self.prompt_tokens, self.n * min(self.max_out, dep.max_output_tokens), dep.price,
+                              self.searches)
 
 
 class BudgetClock:

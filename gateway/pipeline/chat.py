@@ -25,6 +25,7 @@ from gateway.pipeline.fallback import Answer, serve
 from gateway.pipeline.record import Call
 from gateway.pipeline.relay import ChatAttempt
 from gateway.pipeline.request import check_header_task, read_body
+from gateway.pipeline.searches import declared_searches
 from gateway.pipeline.tokens import chat_prompt_bound
 from gateway.providers.base import NATIVE, native_only
 
@@ -61,7 +62,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
                                    chat.user, only=native_only(chat.body) if NATIVE in chat.body else None)
             call.planned(plan)
             chat.prompt_tokens = chat_prompt_bound(chat.body, gw.families.of(plan.deployments))
-            worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n)
+            worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n,
+                              declared_searches(chat.body))
             return await serve(gw, call, plan, key, worst, ChatAttempt(gw, call, chat, inbound))     # 5-8
         except GatewayError as err:
             call.fail(err)

@@ -152,6 +152,7 @@ class Call:
             "tokens_in": self.usage.prompt_tokens, "tokens_out": self.usage.completion_tokens,
             "cached_tokens": self.usage.cached_tokens, "cache_write_tokens": self.usage.cache_write_tokens,
             "cache_write_1h_tokens": self.usage.cache_write_1h_tokens, "usage_reported": self.usage.reported,
+            "web_searches": self.usage.web_searches or None,
             "cost_micro": self.cost_micro, "cost_usd": round(self.cost_micro / 1_000_000, 6),
             "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
         }

@@ -40,7 +40,15 @@ def usage_from(doc: Mapping[str, Any] | None) -> Usage:
     prompt = int(doc.get("input_tokens") or 0) + cache_read + written
     return Usage(prompt_tokens=prompt, completion_tokens=int(doc.get("output_tokens") or 0),
                  cached_tokens=cache_read, reasoning_tokens=0, reported=True,
-                 cache_write_tokens=written, cache_write_1h_tokens=min(hour, written))
+                 cache_write_tokens=written, cache_write_1h_tokens=min(hour, written),
+                 web_searches=web_searches(doc))
+
+
+def web_searches(usage: Mapping[str, Any]) -> int:
+    """The web search tool's calls, billed per search (`server_tool_use.web_search_requests`);
+    web fetches are free beyond their tokens."""
+    tools = usage.get("server_tool_use")
+    return int(tools.get("web_search_requests") or 0) if isinstance(tools, dict) else 0
 
 
 def completion_id(message_id: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
 from gateway.providers.anthropic.structured import JSON_TOOL
-from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_from
+from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_from, web_searches
 from gateway.providers.base import StreamError
 from gateway.providers.openai_side import ChunkWriter, stream_object
 
@@ -97,6 +97,8 @@ class StreamDecoder(ChunkWriter):
                 self._output_reported = True
             if usage.get("input_tokens") is not None:  # newer API versions repeat the input counts here
                 self.usage = usage_from({**usage, "output_tokens": self.usage.completion_tokens})
+            elif usage.get("server_tool_use") is not None:  # the searches, counted at the end
+                self.usage.web_searches = web_searches(usage)
         elif kind == "message_stop":
             self._start(0, out)
             out.extend(self._close())

@@ -30,6 +30,14 @@ def usage_from(meta: Mapping[str, Any] | None) -> Usage:
     )
 
 
+def search_queries(cand: Mapping[str, Any]) -> int:
+    """The Google Search queries a candidate was grounded with (`groundingMetadata.webSearchQueries`):
+    Gemini 3 bills each, Gemini 2.x the prompt once (`Price.web_search_per_request`)."""
+    meta = cand.get("groundingMetadata")
+    queries = meta.get("webSearchQueries") if isinstance(meta, dict) else None
+    return len(queries) if isinstance(queries, list) else 0
+
+
 def completion_id(response_id: Any) -> str:
     return "chatcmpl-" + (str(response_id) if response_id else str(time.time_ns()))
 
@@ -76,4 +84,5 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
     if not choices:  # the prompt itself was blocked
         choices.append(choice(0, assistant_message([], []), "content_filter"))
     usage = usage_from(doc.get("usageMetadata"))
+    usage.web_searches = sum(search_queries(c) for c in doc.get("candidates") or () if isinstance(c, dict))
     return completion(completion_id(rid), dep.upstream, choices, usage), usage

@@ -10,7 +10,7 @@ from typing import Any
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
 from gateway.providers.base import StreamError
-from gateway.providers.gemini.response import call_of, completion_id, finish_reason, usage_from
+from gateway.providers.gemini.response import call_of, completion_id, finish_reason, search_queries, usage_from
 from gateway.providers.openai_side import ChunkWriter, stream_object
 
 
@@ -27,6 +27,7 @@ class StreamDecoder(ChunkWriter):
         self._rid: Any = None
         self._calls: dict[int, int] = {}
         self._finished: set[int] = set()
+        self._searches: dict[int, int] = {}  # candidate → its grounding queries (the chunk that has them says all)
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream chunk")
@@ -42,6 +43,9 @@ class StreamDecoder(ChunkWriter):
         for pos, cand in enumerate(candidates):
             index = int(cand.get("index") or pos)
             self._start(index, out)
+            queries = search_queries(cand)
+            if queries:
+                self._searches[index] = max(queries, self._searches.get(index, 0))
             for part in (cand.get("content") or {}).get("parts") or ():
                 if part.get("thought"):
                     continue
@@ -69,6 +73,7 @@ class StreamDecoder(ChunkWriter):
             out.append(self._delta(0, {}, "content_filter"))
         if doc.get("usageMetadata"):
             self.usage = usage_from(doc["usageMetadata"])
+        self.usage.web_searches = sum(self._searches.values())
         if self._finished and self._finished >= self._started:
             self.done = True
             self._usage_chunk(out)

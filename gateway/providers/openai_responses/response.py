@@ -25,6 +25,7 @@ from gateway.providers.openai_responses.request import REASONING
 
 INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 CHAT_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})  # the items chat has a place for
+SEARCH_ITEM = "web_search_call"  # one per web search the model ran, billed per call
 
 
 def usage_from(doc: Any) -> Usage:
@@ -34,6 +35,14 @@ def usage_from(doc: Any) -> Usage:
                  cached_tokens=int((doc.get("input_tokens_details") or {}).get("cached_tokens") or 0),
                  reasoning_tokens=int((doc.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
                  reported=True)
+
+
+def web_searches(output: Any) -> int:
+    """The web search tool's calls: one `web_search_call` item each, billed per call (the usage
+    block has no count)."""
+    if not isinstance(output, list):
+        return 0
+    return sum(1 for item in output if isinstance(item, dict) and item.get("type") == SEARCH_ITEM)
 
 
 def completion_id(response_id: Any) -> str:
@@ -86,6 +95,7 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
             message["reasoning_content"] = thought
         message[REASONING] = reasoning
     usage = usage_from(doc.get("usage"))
+    usage.web_searches = web_searches(doc["output"])
     body = completion(completion_id(doc.get("id")), doc.get("model") or dep.upstream,
                       [choice(0, message, finish_reason(doc, bool(calls)))], usage)
     return body, usage
@@ -106,6 +116,7 @@ class StreamDecoder(ChunkWriter):
         super().__init__(dep, include_usage, completion_id(None))
         self._calls: dict[str, int] = {}  # function_call item id → tool_calls index
         self._summaries: set[tuple[str, int]] = set()  # (reasoning item, summary part) seen, for the separator
+        self._searches: set[str] = set()  # ids of the finished web_search_call items
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream event")
@@ -138,6 +149,9 @@ class StreamDecoder(ChunkWriter):
                 out.append(self._delta(0, {"tool_calls": [{"index": index, **part}]}))
         elif kind == "response.output_item.done":
             item = doc.get("item") or {}
+            if item.get("type") == SEARCH_ITEM:
+                self._searches.add(str(item.get("id")))
+                self.usage.web_searches = len(self._searches)
             if item.get("type") not in CHAT_ITEMS and isinstance(item.get("type"), str):
                 self._start(0, out)
                 out.append(self._delta(0, {REASONING: [item]}))
@@ -146,6 +160,7 @@ class StreamDecoder(ChunkWriter):
             self._start(0, out)
             if response.get("usage"):
                 self.usage = usage_from(response["usage"])
+            self.usage.web_searches = max(len(self._searches), web_searches(response.get("output")))
             out.append(self._delta(0, {}, finish_reason(response, bool(self._calls))))
             self._usage_chunk(out)
             self.done = True

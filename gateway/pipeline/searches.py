@@ -1,0 +1,55 @@
+"""How many server-side web searches a request may make, for its reservation.
+
+A provider runs its web search tool as often as the model asks and bills each call on top of the
+tokens (gateway.pricing.cost_micro), so the count is known only after the answer. Admit reserves
+a bound instead, read from the client's own body (the tools only a deployment of its own format
+sees, gateway.providers.base.NATIVE):
+
+- Anthropic Messages: a `web_search_*` tool's `max_uses` (Anthropic enforces it), else
+  `DEFAULT_SEARCHES`;
+- OpenAI Responses: a `web_search*` tool bounded by the body's `max_tool_calls` (OpenAI enforces
+  it, over every built-in tool), else `DEFAULT_SEARCHES`;
+- Gemini: a `google_search` (or `googleSearch`, `google_search_retrieval`) tool: `DEFAULT_SEARCHES`
+  (Gemini has no bound to ask for; Gemini 2.x bills one per prompt whatever the count).
+
+A request that searches more than the bound is settled at what the provider reports, so a hard
+budget can be passed by at most (searches - bound) x the price of one (docs/cost.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.providers.base import NATIVE
+
+DEFAULT_SEARCHES = 5  # reserved for a search tool with no bound the provider enforces
+GEMINI_TOOLS = frozenset({"google_search", "googleSearch", "google_search_retrieval", "googleSearchRetrieval"})
+
+
+def declared_searches(body: dict[str, Any]) -> int:
+    """The web searches a canonical body's native request may run: 0 when it offers no search tool."""
+    native = body.get(NATIVE)
+    if not isinstance(native, dict) or not isinstance(native.get("body"), dict):
+        return 0
+    own = native["body"]
+    tools = own.get("tools")
+    if not isinstance(tools, list):
+        return 0
+    fmt = native.get("format")
+    if fmt == "anthropic":
+        return sum(_bound(t.get("max_uses")) for t in tools
+                   if isinstance(t, dict) and str(t.get("type", "")).startswith("web_search"))
+    if fmt == "openai_responses":
+        if not any(isinstance(t, dict) and str(t.get("type", "")).startswith("web_search") for t in tools):
+            return 0
+        return _bound(own.get("max_tool_calls"))
+    if fmt == "gemini":
+        return DEFAULT_SEARCHES if any(isinstance(t, dict) and GEMINI_TOOLS & t.keys() for t in tools) else 0
+    return 0
+
+
+def _bound(value: Any) -> int:
+    """A client's bound when it is a whole number (0 turns the tool off), else the default."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return DEFAULT_SEARCHES
