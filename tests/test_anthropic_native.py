@@ -132,3 +132,20 @@ def test_a_403_or_404_about_it_is_the_requests_error_not_the_deployments() -> No
 
 def test_plain_requests_are_not_marked() -> None:
     assert native_only(INBOUND.parse(body()).body) is None
+
+
+def test_the_vendors_own_resources_skip_the_clouds_that_resell_claude() -> None:
+    """A Files API file, a container or an MCP server lives at Anthropic's own API: Bedrock and
+    Vertex links are skipped for it, while a plain Anthropic request may use them."""
+    from gateway.routing.plan import native_links
+    from tests.providers.helpers import deployment
+
+    bedrock = deployment("bedrock_anthropic", "anthropic.claude-sonnet-4-6", "https://bedrock-runtime.us-east-1.amazonaws.com")
+    first = deployment("anthropic", "claude-sonnet-4-6", "https://api.anthropic.com")
+    for field in ("file_id", "container", "mcp_servers"):
+        skipped: list[tuple[str, str]] = []
+        assert native_links([bedrock, first], ("anthropic", field), "auto", skipped) == [first]
+        assert skipped == [(bedrock.name, "native_only")]
+        with pytest.raises(GatewayError) as none:
+            native_links([bedrock], ("anthropic", field), "auto", [])
+        assert none.value.status == 400 and none.value.param == field

@@ -64,6 +64,12 @@ the canonical form cannot carry and no other format may drop (Gemini's `cachedCo
 that format's adapters may serve the request (`native_only`, read by the planner)."""
 
 
+VENDOR_ONLY = frozenset({("anthropic", "file_id"), ("anthropic", "container"), ("anthropic", "mcp_servers")})
+"""(native format, field) of resources only the vendor's own API holds, not the clouds that resell
+its models: Anthropic's Files API, code-execution containers and MCP connector are not offered by
+Bedrock or Vertex, so such a request may go to a `format: anthropic` provider only."""
+
+
 def native_only(body: dict[str, Any]) -> tuple[str, str] | None:
     """(wire format, field) when the request can be served only by adapters of its own format."""
     native = body.get(NATIVE)

@@ -20,6 +20,7 @@ from gateway.config import PRIORITY_RANK, ApiKey, Chain, Config, Deployment, Rou
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.providers import adapter_for
+from gateway.providers.base import VENDOR_ONLY
 from gateway.routing.tokstats import TokenStats
 
 RANK = PRIORITY_RANK
@@ -50,9 +51,12 @@ def native_links(deps: list[Deployment], only: tuple[str, str], model: str,
     (`only` = (format, field), gateway.providers.base.native_only): adapters of that native format
     on the provider of the first of them, since a Gemini context cache lives in one project
     (one API key's, or one Vertex project and location). Every other link is skipped rather than
-    sent the request without it; none left is a 400 naming the field."""
+    sent the request without it; none left is a 400 naming the field. A resource only the vendor's
+    own API holds (VENDOR_ONLY: an Anthropic file, container, MCP server) skips its clouds too."""
     fmt, name = only
-    home = next((d.provider.name for d in deps if adapter_for(d.provider.format).native_format == fmt), None)
+    vendor = only in VENDOR_ONLY  # then the vendor's own API, not a cloud reselling its models
+    home = next((d.provider.name for d in deps if adapter_for(d.provider.format).native_format == fmt
+                 and (not vendor or d.provider.format == fmt)), None)
     kept = [d for d in deps if d.provider.name == home]
     skipped.extend((d.name, "native_only") for d in deps if d.provider.name != home)
     if not kept:
