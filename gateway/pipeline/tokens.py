@@ -20,6 +20,7 @@ docs/cost.md, "Prompt token bound".
 from __future__ import annotations
 
 import math
+from operator import mul
 from typing import Any
 
 import orjson
@@ -68,20 +69,24 @@ WEIGHTS: dict[str, tuple[float, ...]] = {
     "gemini": (0.34, 0.0, 1.848, 0.179, 1.448, 0.0, 1.351, 0.664, 0.618, 1.199, 2.0, 0.5, 0.4, 0.5, 0.5, 0.8, 1.0, 1.023, 0.8, 1.0, 3.084, 0.8, 1.0, 4.118, 0.843, 0.355, 2.292),
 }
 FAMILIES = ("o200k", "cl100k", "anthropic", "gemini", "any")  # "any": the largest of the four
+_NARROW = [*range(8), 24, 25, 26]  # the features an ASCII text can have (its wide-script counts are 0)
+_NARROW_WEIGHTS = {family: [w[i] for i in _NARROW] for family, w in WEIGHTS.items()}
+_ASCII_KEYS = tuple(c.encode() for c in ASCII_CLASSES)  # single bytes: `map(mapped.count, ...)` runs in C
+_WIDE_KEYS = tuple(c.encode() for c in WIDE_CLASSES)
+_NO_WIDE = (0,) * len(WIDE_CLASSES)
 
 
 def features(text: str) -> list[int]:
     """The class counts of `text`, in FEATURES order (the excess term and a 1 last)."""
     raw = text.encode("utf-8", "surrogatepass")
     mapped = raw.translate(_TABLE)
-    counts = [mapped.count(c) for c in ASCII_CLASSES.encode()]
-    ascii_len = len(text) if text.isascii() else None
-    punct = (ascii_len if ascii_len is not None else len(raw)) - sum(counts)
-    if ascii_len is None:  # most texts hold one or two scripts: `in` (memchr) skips the others
-        wide = [mapped.count(c) if c in mapped else 0 for c in WIDE_CLASSES.encode()]
-        punct -= mapped.count(b".") + sum(wide)
-    else:
-        wide = [0] * len(WIDE_CLASSES)
+    counts = list(map(mapped.count, _ASCII_KEYS))
+    if text.isascii():
+        punct = len(raw) - sum(counts)
+        wide: tuple[int, ...] | list[int] = _NO_WIDE
+    else:  # most texts hold one or two scripts: `in` (memchr) skips the others
+        wide = [mapped.count(c) if c in mapped else 0 for c in _WIDE_KEYS]
+        punct = len(raw) - sum(counts) - mapped.count(b".") - sum(wide)
     vowels, consonants = counts[0] + counts[2], counts[1] + counts[3]
     return [*counts, punct, *wide, max(0, consonants - 2 * vowels), _breaks(raw), 1]
 
@@ -147,12 +152,15 @@ def text_bound(text: str, family: str = "any") -> int:
     """Upper bound of the tokens of one string, without message framing."""
     if len(text) <= SHORT:
         return _short_bound(text)
-    present = [(i, f) for i, f in enumerate(features(text)) if f]
+    # a weighted sum in C; leaving out the zero counts (or adding them) changes no bit of it
+    counts = features(text)
+    weights = WEIGHTS
+    if text.isascii():
+        counts, weights = [*counts[:8], *counts[-3:]], _NARROW_WEIGHTS
     if family == "any":
-        bound = math.ceil(max(sum(w[i] * f for i, f in present) for w in WEIGHTS.values()))
+        bound = math.ceil(max([sum(map(mul, w, counts)) for w in weights.values()]))
     else:
-        weights = WEIGHTS[family]
-        bound = math.ceil(sum(weights[i] * f for i, f in present))
+        bound = math.ceil(sum(map(mul, weights[family], counts)))
     return max(bound, _short_bound(text[:SHORT]))  # never below what its first SHORT characters got
 
 

@@ -59,7 +59,8 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
         raise bad_request(f"{where}.content: Input should be a string or a list of content blocks.",
                           f"{where}.content")
     for i, block in enumerate(content):
-        if not isinstance(_obj(block, f"{where}.content.{i}").get("type"), str):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):  # paths formatted only here
+            _obj(block, f"{where}.content.{i}")
             raise bad_request(f"{where}.content.{i}.type: Field required.", f"{where}.content.{i}.type")
     return content
 
