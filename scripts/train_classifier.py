@@ -149,14 +149,13 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
             df[f] += 1
     vocab = sorted(f for f, n in df.items() if n >= min_df and not f.startswith(drop_prefixes))
     index = {f: i for i, f in enumerate(vocab)}
-    copied = set(private) | set(styled)
-    doms = sorted({d for d in domains or () if d in copied})
-    dom_base = {d: len(vocab) + k * (len(vocab) + 1) for k, d in enumerate(doms)}  # copies, then its bias
-    # the styled files share one copy (one style), each private file has its own
-    style_base = next((dom_base[d] for d in doms if d in styled), None)
-    for d in doms:
-        if d in styled:
-            dom_base[d] = style_base
+    # one block of copies (then its bias) per private file, and one shared by all styled files
+    doms = sorted({d for d in domains or () if d in private and d not in styled})
+    present = sorted({d for d in domains or () if d in styled})
+    blocks = [*doms, "(styled)"] if present else doms
+    base_of = {name: len(vocab) + k * (len(vocab) + 1) for k, name in enumerate(blocks)}
+    dom_base = {d: base_of[d] for d in doms} | {d: base_of["(styled)"] for d in present}
+    style_base = base_of.get("(styled)")
     rows, cols, vals = [], [], []
     for r, (strong, weak) in enumerate(feats):
         base = dom_base.get(domains[r]) if domains else None
@@ -176,7 +175,7 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
             rows.append(r)
             cols.append(base + len(vocab))
             vals.append(1.0)
-    width = len(vocab) + len(doms) * (len(vocab) + 1)
+    width = len(vocab) + len(blocks) * (len(vocab) + 1)
     X = csr_matrix((vals, (rows, cols)), shape=(len(feats), width), dtype=np.float64)
     y = np.array([TASKS.index(lbl) for lbl in labels])
     clf = LogisticRegression(C=c, max_iter=MAX_ITER, tol=TOL)
@@ -198,7 +197,7 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
              "weights": shipped(coef[: len(vocab)], temperature)}
     if style_base is not None:
         style = coef[style_base: style_base + len(vocab)]
-        model["style"] = {"files": sorted(d for d in doms if d in styled), "weights": shipped(style, temperature),
+        model["style"] = {"files": present, "weights": shipped(style, temperature),
                           "bias": [round(float(b) / temperature, 4) for b in coef[style_base + len(vocab)]]}
         inside = np.array([1 if domains[r] in styled else 0 for r in range(len(feats))])
         # each side of the gate weighs half, whatever the row counts
