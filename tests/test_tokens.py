@@ -186,3 +186,42 @@ def test_never_below_a_bytes_floor(text):
 ])
 def test_each_format_bills_with_its_models_tokenizer(wire_format, base_url, family):
     assert tokens.family_of(wire_format, base_url) == family
+
+
+def test_memo_gives_the_counted_bound_for_a_resent_text():
+    """An agent's next turn resends the same texts as new string objects: each is found in the
+    memo, and the bound is the one counting gives."""
+    tokens.MEMO.clear()
+    texts = ["Ünïcödé prose and `code()` " * 40, "x = 1\n" * 300, "日本語のテキスト。" * 80]
+    for family in tokens.FAMILIES:
+        for text in texts:
+            counted = tokens._counted_bound(text, family)
+            assert text_bound(text, family) == counted
+            resent = json.loads(json.dumps(text))  # a fresh object, as the next request parses it
+            assert resent is not text
+            assert tokens.MEMO.get(resent, family) == counted
+            assert text_bound(resent, family) == counted
+    assert tokens.MEMO.chars == sum(len(t) + tokens.ENTRY_CHARS for t in texts) * len(tokens.FAMILIES)
+    tokens.MEMO.clear()
+
+
+def test_memo_keeps_its_character_budget():
+    memo = tokens.BoundMemo(max_chars=10_000)
+    texts = [f"{i:04d}" + "a" * 996 for i in range(30)]
+    for i, text in enumerate(texts):
+        memo.put(text, "any", i)
+    assert memo.chars <= 10_000
+    assert memo.get(texts[-1], "any") == 29
+    assert memo.get(texts[0], "any") is None  # the oldest went first
+    memo.put("b" * 2_501, "any", 1)  # over a quarter of the budget: never kept
+    assert memo.get("b" * 2_501, "any") is None
+    memo.put(texts[-1], "any", 29)  # a repeat does not count twice
+    kept = [t for t in texts if memo.get(t, "any") is not None]
+    assert memo.chars == sum(len(t) + tokens.ENTRY_CHARS for t in kept)
+
+
+def test_short_texts_are_not_memoised():
+    """Up to SHORT characters the bound is the byte length: cheaper than a lookup."""
+    tokens.MEMO.clear()
+    text_bound("a short line " * 4)
+    assert tokens.MEMO.chars == 0

@@ -148,10 +148,57 @@ def _short_bound(text: str) -> int:
     return n + (n >> 3) + 2 if n else 0
 
 
+MEMO_CHARS = 4_000_000  # characters a worker's memo keeps alive, oldest out first
+ENTRY_CHARS = 64  # what an entry's key and slot cost, counted as characters against the budget
+
+
+class BoundMemo:
+    """Bounds of long texts counted before. An agent resends its whole conversation every turn
+    (Claude Code: ~50 kB, 100+ messages, the same system prompt and tools), so almost every long
+    text of a request was counted on the turn before: a lookup hashes the text once, which costs
+    about a hundredth of counting its classes (docs/benchmarks.md). Keyed by the text itself, so
+    a hit is exact; bounded by the characters it keeps alive."""
+
+    def __init__(self, max_chars: int = MEMO_CHARS) -> None:
+        self.max_chars = max_chars
+        self.chars = 0
+        self._bounds: dict[tuple[str, str], int] = {}
+
+    def get(self, text: str, family: str) -> int | None:
+        return self._bounds.get((text, family))
+
+    def put(self, text: str, family: str, bound: int) -> None:
+        if len(text) > self.max_chars // 4:
+            return  # one huge document would push out a whole conversation
+        key = (text, family)
+        if key not in self._bounds:
+            self.chars += len(text) + ENTRY_CHARS
+        self._bounds[key] = bound
+        while self.chars > self.max_chars:  # dicts keep insertion order: the oldest go first
+            oldest = next(iter(self._bounds))
+            del self._bounds[oldest]
+            self.chars -= len(oldest[0]) + ENTRY_CHARS
+
+    def clear(self) -> None:
+        self._bounds.clear()
+        self.chars = 0
+
+
+MEMO = BoundMemo()
+
+
 def text_bound(text: str, family: str = "any") -> int:
     """Upper bound of the tokens of one string, without message framing."""
     if len(text) <= SHORT:
         return _short_bound(text)
+    bound = MEMO.get(text, family)
+    if bound is None:
+        bound = _counted_bound(text, family)
+        MEMO.put(text, family, bound)
+    return bound
+
+
+def _counted_bound(text: str, family: str) -> int:
     # a weighted sum in C; leaving out the zero counts (or adding them) changes no bit of it
     counts = features(text)
     weights = WEIGHTS
