@@ -98,7 +98,28 @@ def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = Fal
     out = {k: v for k, v in body.items() if k != NATIVE}
     if native.get("hints") and not reads_hints:
         _drop_hints(out)
+    if native.get("signatures") and native_format != SIGNATURES_FORMAT:
+        _drop_signatures(out)
     return out
+
+
+SIGNATURES_FORMAT = "gemini"
+"""The native format of the only adapters that read the thought signatures an inbound translator
+restored on canonical tool calls (`extra_content.google.thought_signature`, marked by NATIVE
+`signatures`): Gemini's; an adapter of any other format gets the calls without `extra_content`."""
+
+
+def _drop_signatures(body: dict[str, Any]) -> None:
+    """`extra_content` out of the tool calls in `body` (a shallow copy: the messages that hold one are copied)."""
+    def bare(msg: Any) -> Any:
+        calls = msg.get("tool_calls") if isinstance(msg, dict) else None
+        if not isinstance(calls, list) or not any(isinstance(c, dict) and "extra_content" in c for c in calls):
+            return msg
+        return {**msg, "tool_calls": [{k: v for k, v in c.items() if k != "extra_content"} if isinstance(c, dict)
+                                      else c for c in calls]}
+
+    if isinstance(body.get("messages"), list):
+        body["messages"] = [bare(m) for m in body["messages"]]
 
 
 def _drop_hints(body: dict[str, Any]) -> None:

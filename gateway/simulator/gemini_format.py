@@ -88,6 +88,7 @@ def parse(body: Any, model: str) -> tuple[Ask, list[str]]:
         if not isinstance(content, dict) or content.get("role", "user") not in ("user", "model", "function"):
             raise BadRequest(f"* GenerateContentRequest.contents[{i}].role: Please use a valid role: user, model.")
         _part_texts(content.get("parts"), texts)
+    gemini_extras.check_signatures(contents, model)
     config = body.get("generationConfig") or {}
     limit = config.get("maxOutputTokens")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
