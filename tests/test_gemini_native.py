@@ -12,6 +12,7 @@ import pytest
 from gateway.config import Breaker
 from gateway.errors import GatewayError, upstream_failed
 from gateway.inbound.gemini import GeminiGenerate
+from gateway.inbound.gemini.stream import with_model
 from gateway.pipeline.failures import judge
 from gateway.pipeline.native import ProviderEvents, referenced_fault, sse_frame
 from gateway.providers import adapter_for
@@ -40,8 +41,19 @@ def test_native_stream_relays_geminis_events_and_counts_their_usage(name: str, s
     tee.finish(), alone.finish()
     out += encoder.finish()
     docs = [json.loads(e[6:]) for e in out.split(b"\r\n\r\n") if e] if sse else json.loads(out)
-    assert docs == golden_docs(name)  # every event, as Gemini sent it
+    # every event, as Gemini sent it, but naming the deployment's upstream model (Gemini said 2.5-pro)
+    assert docs == [{**doc, "modelVersion": "gemini-2.5-flash"} for doc in golden_docs(name)]
     assert tee.done and tee.usage == alone.usage and tee.usage.reported
+
+
+def test_model_version_is_rewritten_only_when_it_differs() -> None:
+    data = golden_bytes("gemini/response_function_call.json")
+    said = json.loads(data)["modelVersion"]
+    assert with_model(data, said) is data  # the bytes themselves, not parsed
+    assert json.loads(with_model(data, "gemini-x")) == {**json.loads(data), "modelVersion": "gemini-x"}
+    assert GeminiGenerate().native_reply(data, None, "gemini-x") == with_model(data, "gemini-x")  # type: ignore[arg-type]
+    compact = orjson.dumps({"candidates": [], "modelVersion": "gemini-x"})
+    assert with_model(compact, "gemini-x") is compact
 
 
 def test_an_error_event_still_fails_the_native_stream_and_ends_the_array() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+import openai
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -35,6 +36,8 @@ providers:
 models:
   gemini-2.5-flash: {{provider: gemini, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
   gemini-vertex: {{provider: vertex, upstream: gemini-2.5-flash, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
+  gemini-latest: {{provider: gemini, upstream: gemini-flash-latest, price: {{input: 0.3, output: 2.5}}}}
+  vertex-latest: {{provider: vertex, upstream: gemini-flash-latest, price: {{input: 0.3, output: 2.5}}}}
   claude-opus-4.7: {{provider: anthropic, price: {{input: 15, output: 75, cached_input: 1.5}}}}
 routes:
   auto: {{primary: gemini-2.5-flash, fallbacks: [claude-opus-4.7]}}
@@ -88,6 +91,27 @@ def test_gemini_only_answer_fields_reach_the_sdk(client: genai.Client, sim: Proc
     assert last.candidates[0].grounding_metadata.web_search_queries and last.candidates[0].safety_ratings
     assert last.candidates[0].citation_metadata and last.usage_metadata.thoughts_token_count == 9
     assert "".join(c.text or "" for c in chunks) == response.text
+
+
+@pytest.mark.parametrize("model", ["gemini-latest", "vertex-latest"])
+def test_model_version_is_the_deployments_upstream_model(client: genai.Client, gateway: Proc, sim: Proc,
+                                                         model: str) -> None:
+    """One rule for every answer: the deployment's upstream model, as the translated answers name
+    it, though Gemini (here the simulator) names the version an alias stands for."""
+    at_google = genai.Client(api_key="sim-key", http_options=types.HttpOptions(
+        base_url=sim.url, retry_options=types.HttpRetryOptions(attempts=1)))
+    assert at_google.models.generate_content(model="gemini-flash-latest", contents=ASK).model_version \
+        == "gemini-flash-preview-09-2025"
+    assert client.models.generate_content(model=model, contents=ASK).model_version == "gemini-flash-latest"
+    chunks = list(client.models.generate_content_stream(model=model, contents=ASK))
+    assert len(chunks) > 1 and {c.model_version for c in chunks} == {"gemini-flash-latest"}
+    body = json.dumps({"contents": [{"parts": [{"text": ASK}]}]}).encode()
+    status, _, data = raw(f"{gateway.url}/v1beta/models/{model}:streamGenerateContent", body,
+                          {"content-type": "application/json", "x-goog-api-key": DEMO_KEY})
+    assert status == 200 and {e["modelVersion"] for e in json.loads(data)} == {"gemini-flash-latest"}
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as chat:
+        translated = chat.chat.completions.create(model=model, messages=[{"role": "user", "content": ASK}])
+    assert translated.model == "gemini-flash-latest"
 
 
 def test_the_json_array_stream_is_geminis_too(gateway: Proc, sim: Proc) -> None:

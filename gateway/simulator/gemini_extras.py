@@ -14,6 +14,7 @@ as the Gemini API does:
   turn (the contents after the last user text) has a model step whose first functionCall part
   lacks its `thoughtSignature`, with the API's 400.
 In a stream the metadata rides on each candidate's last chunk, the thought part on its first.
+An alias ending in `-latest` answers with the version it stands for in `modelVersion` (`version_of`).
 
 Context caches: `POST /v1beta/cachedContents` (`model`, `contents`, `systemInstruction`) keeps a
 cache's prompt tokens; a request naming it (`cachedContent`: `cachedContents/<id>`, or a Vertex
@@ -70,6 +71,11 @@ def read(body: dict[str, Any], knobs: ModelKnobs, prompt: str, model: str,
     return Extras(grounding=grounding, safety=bool(_get(body, "safetySettings", "safety_settings")),
                   citations=knobs.citations, thoughts=bool(_get(thinking, "includeThoughts", "include_thoughts")),
                   signature=knobs.reasoning_tokens > 0 or always_thinks(model), cached_tokens=cached, query=" ".join(prompt.split()[:6]))
+
+
+def version_of(model: str) -> str:
+    """The `modelVersion` Gemini answers for `model`: an alias names the version it stands for."""
+    return model.removesuffix("-latest") + "-preview-09-2025" if model.endswith("-latest") else model
 
 
 def always_thinks(model: str) -> bool:

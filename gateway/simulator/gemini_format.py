@@ -156,7 +156,7 @@ def response_body(rid: str, ask: Ask, out: Outcome, extras: Extras = Extras()) -
     for cand, reply in zip(candidates, out.replies):
         gemini_extras.decorate(cand, extras, reply.text, first=True, last=True)
     doc = {"candidates": candidates, "usageMetadata": gemini_extras.usage_with_cache(usage(out), extras),
-           "modelVersion": ask.model, "responseId": rid}
+           "modelVersion": gemini_extras.version_of(ask.model), "responseId": rid}
     if extras.safety:
         doc["promptFeedback"] = {"safetyRatings": gemini_extras.ratings()}
     return doc
@@ -191,7 +191,7 @@ def stream_bodies(rid: str, ask: Ask, out: Outcome, seed: int,
         body = {
             "candidates": candidates,
             "usageMetadata": gemini_extras.usage_with_cache(usage(out, None if last else shown), extras),
-            "modelVersion": ask.model,
+            "modelVersion": gemini_extras.version_of(ask.model),
             "responseId": rid,
         }
         if extras.safety and step == 0:
