@@ -106,3 +106,35 @@ def test_a_403_about_the_cache_is_the_requests_not_the_deployments() -> None:
     assert mine.status == 403 and mine.message.startswith("CachedContent not found")
     server = adapter_for("gemini").error_from_upstream(503, b'{"error": {"code": 503}}', {})
     assert referenced_fault(server) is server
+
+
+FILE_URI = "https://generativelanguage.googleapis.com/v1beta/files/abc123"
+
+
+def test_a_files_api_file_keeps_the_request_on_the_gemini_api() -> None:
+    """Any type (a PDF too), left out of the canonical body; a URI elsewhere is the usual image."""
+    raw = orjson.dumps({"contents": [{"parts": [{"text": "Summarize."}, {"fileData": {
+        "mimeType": "application/pdf", "fileUri": FILE_URI}}]}], "cachedContent": "cachedContents/c1"})
+    chat = GeminiGenerate("auto").parse(raw)
+    assert native_only(chat.body) == ("gemini", "fileData") and chat.body["messages"][-1]["content"] == "Summarize."
+    sent = orjson.loads(adapter_for("gemini").to_upstream(for_format(chat.body, "gemini"), DEP, False).body)
+    assert sent["contents"][0]["parts"][1]["fileData"]["fileUri"] == FILE_URI
+    elsewhere = orjson.dumps({"contents": [{"parts": [{"fileData": {"mimeType": "image/png",
+                                                                    "fileUri": "https://example.com/v1beta/files/x"}}]}]})
+    assert native_only(GeminiGenerate("auto").parse(elsewhere).body) is None
+    vertex = deployment("vertex_gemini", "gemini-2.5-pro", "https://aiplatform.googleapis.com")
+    skipped: list[tuple[str, str]] = []
+    assert native_links([vertex, DEP], ("gemini", "fileData"), "auto", skipped) == [DEP]  # Vertex cannot read it
+    assert skipped == [(vertex.name, "native_only")]
+    with pytest.raises(GatewayError) as none:
+        native_links([vertex], ("gemini", "fileData"), "auto", [])
+    assert none.value.status == 400 and none.value.param == "fileData"
+
+
+def test_a_403_about_a_file_is_the_requests_not_the_deployments() -> None:
+    body = (b'{"error": {"code": 403, "message": "You do not have permission to access the File abc123 or it may '
+            b'not exist.", "status": "PERMISSION_DENIED"}}')
+    plain = adapter_for("gemini").error_from_upstream(403, body, {})
+    assert judge(plain, Breaker()).outcome == "disabled"
+    verdict = judge(referenced_fault(plain), Breaker())
+    assert (verdict.fall_back, verdict.outcome) == (False, "neutral")

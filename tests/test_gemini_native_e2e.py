@@ -162,6 +162,30 @@ def test_cached_content_is_served_by_gemini_alone(client: genai.Client, sim: Pro
     assert sim_calls(sim).get("claude-opus-4.7", 0) == 0
 
 
+def test_a_file_the_project_lacks_is_the_clients_403_not_a_broken_deployment(gateway: Proc, sim: Proc,
+                                                                            redis_url: str,
+                                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A gateway whose breaker opens on the first failure: one client's unknown Files API URI
+    (Google's 403) leaves Gemini serving everyone, and does not fall back to Claude."""
+    text = config(sim).replace("failures: 1000", "failures: 1").replace("prefix: gnat", "prefix: gfile")
+    with start_gateway(tmp_path_factory.mktemp("gwfile"), text, redis_url) as strict:
+        sim_reset(sim)
+        client = make_client(strict)
+        file = types.Part.from_uri(file_uri="https://generativelanguage.googleapis.com/v1beta/files/nope",
+                                   mime_type="application/pdf")
+        for _ in range(2):
+            with pytest.raises(errors.ClientError) as unknown:
+                client.models.generate_content(model="auto", contents=[file, "Summarize this."])
+            assert unknown.value.code == 403 and unknown.value.status == "PERMISSION_DENIED"
+            assert "nope" in unknown.value.message
+        assert sim_calls(sim).get("claude-opus-4.7", 0) == 0
+        response = client.models.generate_content(model="auto", contents=ASK)
+        assert headers_of(response)["x-gateway-provider"] == "gemini" and response.text
+        with pytest.raises(errors.ClientError) as vertex:  # Vertex cannot read the Gemini API's files
+            client.models.generate_content(model="gemini-vertex", contents=[file, "Summarize this."])
+        assert vertex.value.code == 400 and "fileData" in vertex.value.message
+
+
 def test_count_tokens_refuses_a_cache_it_cannot_count(gateway: Proc) -> None:
     body = json.dumps({"generateContentRequest": {"contents": [{"parts": [{"text": ASK}]}],
                                                   "cachedContent": "cachedContents/c1"}}).encode()

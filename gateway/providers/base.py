@@ -64,10 +64,12 @@ the canonical form cannot carry and no other format may drop (Gemini's `cachedCo
 that format's adapters may serve the request (`native_only`, read by the planner)."""
 
 
-VENDOR_ONLY = frozenset({("anthropic", "file_id"), ("anthropic", "container"), ("anthropic", "mcp_servers")})
+VENDOR_ONLY = frozenset({("anthropic", "file_id"), ("anthropic", "container"), ("anthropic", "mcp_servers"),
+                         ("gemini", "fileData")})
 """(native format, field) of resources only the vendor's own API holds, not the clouds that resell
 its models: Anthropic's Files API, code-execution containers and MCP connector are not offered by
-Bedrock or Vertex, so such a request may go to a `format: anthropic` provider only."""
+Bedrock or Vertex, so such a request may go to a `format: anthropic` provider only; a Gemini
+Files API file (`fileData`) is read by the Gemini API, not by Vertex."""
 
 
 def native_only(body: dict[str, Any]) -> tuple[str, str] | None:

@@ -16,6 +16,9 @@ as the Gemini API does:
 In a stream the metadata rides on each candidate's last chunk, the thought part on its first.
 An alias ending in `-latest` answers with the version it stands for in `modelVersion` (`version_of`).
 
+Files: none are held, so a `fileData` naming a Files API file (`.../files/<id>`) is Google's 403
+PERMISSION_DENIED for a file of another project.
+
 Context caches: `POST /v1beta/cachedContents` (`model`, `contents`, `systemInstruction`) keeps a
 cache's prompt tokens; a request naming it (`cachedContent`: `cachedContents/<id>`, or a Vertex
 resource name ending so) is billed them as `cachedContentTokenCount`, inside `promptTokenCount`.
@@ -29,6 +32,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .knobs import ModelKnobs
 from .text import billed_prompt_tokens
@@ -64,6 +68,7 @@ def read(body: dict[str, Any], knobs: ModelKnobs, prompt: str, model: str,
     grounding = any(isinstance(t, dict) and any(k in t for k in SEARCH_TOOLS) for t in tools)
     config = _get(body, "generationConfig", "generation_config") or {}
     thinking = _get(config, "thinkingConfig", "thinking_config") or {}
+    _check_files(body)
     cached = 0
     name = _get(body, "cachedContent", "cached_content")
     if name is not None:
@@ -121,6 +126,19 @@ def _base64(value: Any) -> bool:
                                                                 validate=True))
     except ValueError:
         return False
+
+
+def _check_files(body: dict[str, Any]) -> None:
+    """The simulator holds no Files API files: a `fileData` naming one (`.../files/<id>`) is the
+    403 Google answers for a file of another project, or none."""
+    for content in body.get("contents") or ():
+        for part in (content.get("parts") or ()) if isinstance(content, dict) else ():
+            file = _get(part, "fileData", "file_data") if isinstance(part, dict) else None
+            uri = _get(file, "fileUri", "file_uri") if isinstance(file, dict) else None
+            if isinstance(uri, str) and "/files/" in urlsplit(uri).path:
+                name = urlsplit(uri).path.rpartition("/files/")[2]
+                raise BadRequest(f"You do not have permission to access the File {name} or it may not exist.",
+                                 status=403)
 
 
 def _cache_tokens(body: dict[str, Any], name: str, model: str, caches: dict[str, tuple[str, int]]) -> int:

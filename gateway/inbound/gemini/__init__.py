@@ -21,7 +21,7 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.gemini.reply import error_body, response_body
-from gateway.inbound.gemini.request import cached_content, to_canonical
+from gateway.inbound.gemini.request import cached_content, held_files, to_canonical
 from gateway.inbound.gemini.stream import GeminiStream, NativeStream, with_model
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
@@ -49,7 +49,9 @@ class GeminiGenerate:
         # the streaming mode are the path's, not the body's
         native = canonical[NATIVE] = {"format": "gemini", "body": {k: v for k, v in body.items() if k != "model"},
                                       "headers": {}}
-        if cached_content(body):  # a cache in the provider's project: only a Gemini deployment may serve it
+        if held_files(body):  # a file in the API key's project: only the Gemini API may serve it
+            native["only"] = "fileData"
+        elif cached_content(body):  # a cache in the provider's project: only a Gemini deployment may serve it
             native["only"] = "cachedContent"
         if self.streaming:
             canonical["stream"] = True
