@@ -11,7 +11,8 @@ import openai
 import pytest
 
 from gateway.inbound.responses.signatures import PREFIX
-from tests.procs import DEMO_KEY_SHA, Proc, start_gateway
+from tests.procs import Proc, start_gateway
+from tests.test_gemini_native_e2e import config as native_config
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather for a city",
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
@@ -19,24 +20,11 @@ ASK = [{"role": "user", "content": "What is the weather in Lisbon? Use get_weath
 
 
 def config(sim: Proc) -> str:
-    base = sim.url
-    return f"""
-server: {{request_timeout_s: 20, attempt_budget: 2}}
-state: {{prefix: gsig, timeout_ms: 1000}}
-breaker: {{failures: 1000}}
-providers:
-  gemini: {{format: gemini, base_url: {base}, api_key_env: SIMULATOR_API_KEY}}
-  vertex: {{format: vertex_gemini, project: proj-1, location: global, base_url: "{base}",
-           api_key_env: SIMULATOR_API_KEY}}
-models:
-  gemini-3-flash: {{provider: gemini, price: {{input: 0.5, output: 3, cached_input: 0.05}}}}
-  gemini-3-vertex: {{provider: vertex, upstream: gemini-3-flash, price: {{input: 0.5, output: 3, cached_input: 0.05}}}}
-routes:
-  auto: {{primary: gemini-3-flash}}
-responses: {{enabled: true, ttl_s: 600}}
-keys:
-  - {{name: demo, sha256: {DEMO_KEY_SHA}}}
-"""
+    """The native Gemini tests' providers, with Gemini 3 on the Gemini API and on Vertex."""
+    return native_config(sim).replace("prefix: gnat", "prefix: gsig").replace("models:\n", """models:
+  gemini-3-flash: {provider: gemini, price: {input: 0.5, output: 3, cached_input: 0.05}}
+  gemini-3-vertex: {provider: vertex, upstream: gemini-3-flash, price: {input: 0.5, output: 3, cached_input: 0.05}}
+""", 1) + "responses: {enabled: true, ttl_s: 600}\n"
 
 
 @pytest.fixture(scope="module")
