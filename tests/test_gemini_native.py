@@ -12,6 +12,7 @@ import pytest
 from gateway.config import Breaker
 from gateway.errors import GatewayError, upstream_failed
 from gateway.inbound.gemini import GeminiGenerate
+from gateway.inbound.gemini.stream import with_model
 from gateway.pipeline.failures import judge
 from gateway.pipeline.native import ProviderEvents, referenced_fault, sse_frame
 from gateway.providers import adapter_for
@@ -40,8 +41,19 @@ def test_native_stream_relays_geminis_events_and_counts_their_usage(name: str, s
     tee.finish(), alone.finish()
     out += encoder.finish()
     docs = [json.loads(e[6:]) for e in out.split(b"\r\n\r\n") if e] if sse else json.loads(out)
-    assert docs == golden_docs(name)  # every event, as Gemini sent it
+    # every event, as Gemini sent it, but naming the deployment's upstream model (Gemini said 2.5-pro)
+    assert docs == [{**doc, "modelVersion": "gemini-2.5-flash"} for doc in golden_docs(name)]
     assert tee.done and tee.usage == alone.usage and tee.usage.reported
+
+
+def test_model_version_is_rewritten_only_when_it_differs() -> None:
+    data = golden_bytes("gemini/response_function_call.json")
+    said = json.loads(data)["modelVersion"]
+    assert with_model(data, said) is data  # the bytes themselves, not parsed
+    assert json.loads(with_model(data, "gemini-x")) == {**json.loads(data), "modelVersion": "gemini-x"}
+    assert GeminiGenerate().native_reply(data, None, "gemini-x") == with_model(data, "gemini-x")  # type: ignore[arg-type]
+    compact = orjson.dumps({"candidates": [], "modelVersion": "gemini-x"})
+    assert with_model(compact, "gemini-x") is compact
 
 
 def test_an_error_event_still_fails_the_native_stream_and_ends_the_array() -> None:
@@ -94,3 +106,35 @@ def test_a_403_about_the_cache_is_the_requests_not_the_deployments() -> None:
     assert mine.status == 403 and mine.message.startswith("CachedContent not found")
     server = adapter_for("gemini").error_from_upstream(503, b'{"error": {"code": 503}}', {})
     assert referenced_fault(server) is server
+
+
+FILE_URI = "https://generativelanguage.googleapis.com/v1beta/files/abc123"
+
+
+def test_a_files_api_file_keeps_the_request_on_the_gemini_api() -> None:
+    """Any type (a PDF too), left out of the canonical body; a URI elsewhere is the usual image."""
+    raw = orjson.dumps({"contents": [{"parts": [{"text": "Summarize."}, {"fileData": {
+        "mimeType": "application/pdf", "fileUri": FILE_URI}}]}], "cachedContent": "cachedContents/c1"})
+    chat = GeminiGenerate("auto").parse(raw)
+    assert native_only(chat.body) == ("gemini", "fileData") and chat.body["messages"][-1]["content"] == "Summarize."
+    sent = orjson.loads(adapter_for("gemini").to_upstream(for_format(chat.body, "gemini"), DEP, False).body)
+    assert sent["contents"][0]["parts"][1]["fileData"]["fileUri"] == FILE_URI
+    elsewhere = orjson.dumps({"contents": [{"parts": [{"fileData": {"mimeType": "image/png",
+                                                                    "fileUri": "https://example.com/v1beta/files/x"}}]}]})
+    assert native_only(GeminiGenerate("auto").parse(elsewhere).body) is None
+    vertex = deployment("vertex_gemini", "gemini-2.5-pro", "https://aiplatform.googleapis.com")
+    skipped: list[tuple[str, str]] = []
+    assert native_links([vertex, DEP], ("gemini", "fileData"), "auto", skipped) == [DEP]  # Vertex cannot read it
+    assert skipped == [(vertex.name, "native_only")]
+    with pytest.raises(GatewayError) as none:
+        native_links([vertex], ("gemini", "fileData"), "auto", [])
+    assert none.value.status == 400 and none.value.param == "fileData"
+
+
+def test_a_403_about_a_file_is_the_requests_not_the_deployments() -> None:
+    body = (b'{"error": {"code": 403, "message": "You do not have permission to access the File abc123 or it may '
+            b'not exist.", "status": "PERMISSION_DENIED"}}')
+    plain = adapter_for("gemini").error_from_upstream(403, body, {})
+    assert judge(plain, Breaker()).outcome == "disabled"
+    verdict = judge(referenced_fault(plain), Breaker())
+    assert (verdict.fall_back, verdict.outcome) == (False, "neutral")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+import openai
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -35,6 +36,8 @@ providers:
 models:
   gemini-2.5-flash: {{provider: gemini, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
   gemini-vertex: {{provider: vertex, upstream: gemini-2.5-flash, price: {{input: 0.3, output: 2.5, cached_input: 0.075}}}}
+  gemini-latest: {{provider: gemini, upstream: gemini-flash-latest, price: {{input: 0.3, output: 2.5}}}}
+  vertex-latest: {{provider: vertex, upstream: gemini-flash-latest, price: {{input: 0.3, output: 2.5}}}}
   claude-opus-4.7: {{provider: anthropic, price: {{input: 15, output: 75, cached_input: 1.5}}}}
 routes:
   auto: {{primary: gemini-2.5-flash, fallbacks: [claude-opus-4.7]}}
@@ -90,6 +93,27 @@ def test_gemini_only_answer_fields_reach_the_sdk(client: genai.Client, sim: Proc
     assert "".join(c.text or "" for c in chunks) == response.text
 
 
+@pytest.mark.parametrize("model", ["gemini-latest", "vertex-latest"])
+def test_model_version_is_the_deployments_upstream_model(client: genai.Client, gateway: Proc, sim: Proc,
+                                                         model: str) -> None:
+    """One rule for every answer: the deployment's upstream model, as the translated answers name
+    it, though Gemini (here the simulator) names the version an alias stands for."""
+    at_google = genai.Client(api_key="sim-key", http_options=types.HttpOptions(
+        base_url=sim.url, retry_options=types.HttpRetryOptions(attempts=1)))
+    assert at_google.models.generate_content(model="gemini-flash-latest", contents=ASK).model_version \
+        == "gemini-flash-preview-09-2025"
+    assert client.models.generate_content(model=model, contents=ASK).model_version == "gemini-flash-latest"
+    chunks = list(client.models.generate_content_stream(model=model, contents=ASK))
+    assert len(chunks) > 1 and {c.model_version for c in chunks} == {"gemini-flash-latest"}
+    body = json.dumps({"contents": [{"parts": [{"text": ASK}]}]}).encode()
+    status, _, data = raw(f"{gateway.url}/v1beta/models/{model}:streamGenerateContent", body,
+                          {"content-type": "application/json", "x-goog-api-key": DEMO_KEY})
+    assert status == 200 and {e["modelVersion"] for e in json.loads(data)} == {"gemini-flash-latest"}
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as chat:
+        translated = chat.chat.completions.create(model=model, messages=[{"role": "user", "content": ASK}])
+    assert translated.model == "gemini-flash-latest"
+
+
 def test_the_json_array_stream_is_geminis_too(gateway: Proc, sim: Proc) -> None:
     sim_reset(sim)
     body = json.dumps({"contents": [{"parts": [{"text": ASK}]}], "tools": [{"googleSearch": {}}]}).encode()
@@ -136,6 +160,30 @@ def test_cached_content_is_served_by_gemini_alone(client: genai.Client, sim: Pro
     with pytest.raises(errors.ServerError):  # Gemini down: no fallback to Claude without the cache
         client.models.generate_content(model="auto", contents=ASK, config=use)
     assert sim_calls(sim).get("claude-opus-4.7", 0) == 0
+
+
+def test_a_file_the_project_lacks_is_the_clients_403_not_a_broken_deployment(gateway: Proc, sim: Proc,
+                                                                            redis_url: str,
+                                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A gateway whose breaker opens on the first failure: one client's unknown Files API URI
+    (Google's 403) leaves Gemini serving everyone, and does not fall back to Claude."""
+    text = config(sim).replace("failures: 1000", "failures: 1").replace("prefix: gnat", "prefix: gfile")
+    with start_gateway(tmp_path_factory.mktemp("gwfile"), text, redis_url) as strict:
+        sim_reset(sim)
+        client = make_client(strict)
+        file = types.Part.from_uri(file_uri="https://generativelanguage.googleapis.com/v1beta/files/nope",
+                                   mime_type="application/pdf")
+        for _ in range(2):
+            with pytest.raises(errors.ClientError) as unknown:
+                client.models.generate_content(model="auto", contents=[file, "Summarize this."])
+            assert unknown.value.code == 403 and unknown.value.status == "PERMISSION_DENIED"
+            assert "nope" in unknown.value.message
+        assert sim_calls(sim).get("claude-opus-4.7", 0) == 0
+        response = client.models.generate_content(model="auto", contents=ASK)
+        assert headers_of(response)["x-gateway-provider"] == "gemini" and response.text
+        with pytest.raises(errors.ClientError) as vertex:  # Vertex cannot read the Gemini API's files
+            client.models.generate_content(model="gemini-vertex", contents=[file, "Summarize this."])
+        assert vertex.value.code == 400 and "fileData" in vertex.value.message
 
 
 def test_count_tokens_refuses_a_cache_it_cannot_count(gateway: Proc) -> None:

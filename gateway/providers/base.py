@@ -64,10 +64,12 @@ the canonical form cannot carry and no other format may drop (Gemini's `cachedCo
 that format's adapters may serve the request (`native_only`, read by the planner)."""
 
 
-VENDOR_ONLY = frozenset({("anthropic", "file_id"), ("anthropic", "container"), ("anthropic", "mcp_servers")})
+VENDOR_ONLY = frozenset({("anthropic", "file_id"), ("anthropic", "container"), ("anthropic", "mcp_servers"),
+                         ("gemini", "fileData")})
 """(native format, field) of resources only the vendor's own API holds, not the clouds that resell
 its models: Anthropic's Files API, code-execution containers and MCP connector are not offered by
-Bedrock or Vertex, so such a request may go to a `format: anthropic` provider only."""
+Bedrock or Vertex, so such a request may go to a `format: anthropic` provider only; a Gemini
+Files API file (`fileData`) is read by the Gemini API, not by Vertex."""
 
 
 def native_only(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -98,7 +100,28 @@ def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = Fal
     out = {k: v for k, v in body.items() if k != NATIVE}
     if native.get("hints") and not reads_hints:
         _drop_hints(out)
+    if native.get("signatures") and native_format != SIGNATURES_FORMAT:
+        _drop_signatures(out)
     return out
+
+
+SIGNATURES_FORMAT = "gemini"
+"""The native format of the only adapters that read the thought signatures an inbound translator
+restored on canonical tool calls (`extra_content.google.thought_signature`, marked by NATIVE
+`signatures`): Gemini's; an adapter of any other format gets the calls without `extra_content`."""
+
+
+def _drop_signatures(body: dict[str, Any]) -> None:
+    """`extra_content` out of the tool calls in `body` (a shallow copy: the messages that hold one are copied)."""
+    def bare(msg: Any) -> Any:
+        calls = msg.get("tool_calls") if isinstance(msg, dict) else None
+        if not isinstance(calls, list) or not any(isinstance(c, dict) and "extra_content" in c for c in calls):
+            return msg
+        return {**msg, "tool_calls": [{k: v for k, v in c.items() if k != "extra_content"} if isinstance(c, dict)
+                                      else c for c in calls]}
+
+    if isinstance(body.get("messages"), list):
+        body["messages"] = [bare(m) for m in body["messages"]]
 
 
 def _drop_hints(body: dict[str, Any]) -> None:

@@ -88,6 +88,7 @@ def parse(body: Any, model: str) -> tuple[Ask, list[str]]:
         if not isinstance(content, dict) or content.get("role", "user") not in ("user", "model", "function"):
             raise BadRequest(f"* GenerateContentRequest.contents[{i}].role: Please use a valid role: user, model.")
         _part_texts(content.get("parts"), texts)
+    gemini_extras.check_signatures(contents, model)
     config = body.get("generationConfig") or {}
     limit = config.get("maxOutputTokens")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -155,7 +156,7 @@ def response_body(rid: str, ask: Ask, out: Outcome, extras: Extras = Extras()) -
     for cand, reply in zip(candidates, out.replies):
         gemini_extras.decorate(cand, extras, reply.text, first=True, last=True)
     doc = {"candidates": candidates, "usageMetadata": gemini_extras.usage_with_cache(usage(out), extras),
-           "modelVersion": ask.model, "responseId": rid}
+           "modelVersion": gemini_extras.version_of(ask.model), "responseId": rid}
     if extras.safety:
         doc["promptFeedback"] = {"safetyRatings": gemini_extras.ratings()}
     return doc
@@ -190,7 +191,7 @@ def stream_bodies(rid: str, ask: Ask, out: Outcome, seed: int,
         body = {
             "candidates": candidates,
             "usageMetadata": gemini_extras.usage_with_cache(usage(out, None if last else shown), extras),
-            "modelVersion": ask.model,
+            "modelVersion": gemini_extras.version_of(ask.model),
             "responseId": rid,
         }
         if extras.safety and step == 0:

@@ -101,6 +101,30 @@ def test_function_call(client: genai.Client) -> None:
     assert final.text and not final.function_calls
 
 
+def test_gemini_3_signs_its_calls_and_wants_them_back_signed(client: genai.Client) -> None:
+    """As the API: a Gemini 3 call carries a thoughtSignature; the next request of the turn with
+    the call unsigned is a 400 naming it; a new user text starts a turn that no longer checks it."""
+    tools = [types.Tool(function_declarations=[WEATHER])]
+    mode = types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode="ANY"))
+    cfg = types.GenerateContentConfig(tools=tools, tool_config=mode, automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
+    resp = client.models.generate_content(model="gemini-3-flash", contents="Weather in Lima?", config=cfg)
+    signed = resp.candidates[0].content.parts[0]
+    assert signed.function_call.name == "get_weather" and signed.thought_signature
+    asked = types.Content(role="user", parts=[types.Part(text="Weather in Lima?")])
+    answer = types.Content(role="user", parts=[types.Part.from_function_response(name="get_weather", response={"t": 20})])
+    unsigned = types.Content(role="model", parts=[types.Part(function_call=signed.function_call)])
+    assert client.models.generate_content(model="gemini-3-flash", config=cfg, contents=[
+        asked, resp.candidates[0].content, answer]).candidates
+    with pytest.raises(errors.ClientError) as missing:
+        client.models.generate_content(model="gemini-3-flash", contents=[asked, unsigned, answer], config=cfg)
+    assert missing.value.code == 400 and "missing a thought_signature" in missing.value.message
+    assert "default_api:get_weather" in missing.value.message
+    later = types.Content(role="user", parts=[types.Part(text="And in Quito?")])
+    assert client.models.generate_content(model="gemini-3-flash", contents=[asked, unsigned, answer, later],
+                                          config=cfg).candidates
+    assert client.models.generate_content(model=MODEL, contents=[asked, unsigned, answer], config=cfg).candidates
+
+
 def test_embeddings(client: genai.Client) -> None:
     one = client.models.embed_content(model="text-embedding-004", contents="hello world")
     assert len(one.embeddings) == 1 and len(one.embeddings[0].values) == 768

@@ -7,8 +7,9 @@ without an upstream call, and `endpoint` reads the model and method from the pat
 to its pipeline. On a Gemini or Vertex Gemini deployment (adapters whose `native_format` is
 "gemini") the request goes out as it came and the answer comes back as Gemini sent it
 (gateway.inbound.base.AnswersNatively): grounding, safety ratings, citations, prompt feedback,
-thought parts and signatures, the whole `usageMetadata`. Any other deployment answers through
-the canonical form.
+thought parts and signatures, the whole `usageMetadata`; only `modelVersion` is rewritten to
+the deployment's upstream model, as the canonical answer names it. Any other deployment answers
+through the canonical form.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import orjson
 from gateway.errors import GatewayError
 from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.gemini.reply import error_body, response_body
-from gateway.inbound.gemini.request import cached_content, to_canonical
-from gateway.inbound.gemini.stream import GeminiStream, NativeStream
+from gateway.inbound.gemini.request import cached_content, held_files, to_canonical
+from gateway.inbound.gemini.stream import GeminiStream, NativeStream, with_model
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
 from gateway.pipeline.schema import check_depth
 from gateway.providers.base import NATIVE
@@ -48,7 +49,9 @@ class GeminiGenerate:
         # the streaming mode are the path's, not the body's
         native = canonical[NATIVE] = {"format": "gemini", "body": {k: v for k, v in body.items() if k != "model"},
                                       "headers": {}}
-        if cached_content(body):  # a cache in the provider's project: only a Gemini deployment may serve it
+        if held_files(body):  # a file in the API key's project: only the Gemini API may serve it
+            native["only"] = "fileData"
+        elif cached_content(body):  # a cache in the provider's project: only a Gemini deployment may serve it
             native["only"] = "cachedContent"
         if self.streaming:
             canonical["stream"] = True
@@ -62,10 +65,10 @@ class GeminiGenerate:
         return GeminiStream(chat.model, self.sse, self.thoughts)
 
     def native_reply(self, data: bytes, chat: ChatRequest, model: str) -> bytes:
-        return data  # generateContent's own answer, byte for byte (its own modelVersion too)
+        return with_model(data, model)  # generateContent's own answer, but for modelVersion
 
     def native_stream(self, chat: ChatRequest, model: str) -> NativeStream:
-        return NativeStream(self.sse)
+        return NativeStream(self.sse, model)
 
     def error_body(self, err: GatewayError) -> bytes:
         return error_body(err)

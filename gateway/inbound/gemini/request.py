@@ -15,9 +15,11 @@ see `config.py`.
 
 Refused with a 400, since dropping them would change the answer's meaning: a `fileData` that is
 not an image (the gateway cannot fetch it for other providers), `functionResponse` with no
-matching call. `cachedContent` (a context cache in the provider's project) is not in the
-canonical body at all: the request is marked for Gemini deployments only (`cached_content`, and
-gateway.routing.plan.native_links), which receive it as it came. Dropped from the
+matching call. `cachedContent` (a context cache in the provider's project) and a `fileData` of
+the Files API (`https://generativelanguage.googleapis.com/v1beta/files/...`, any type: a file in
+the API key's project) are not in the canonical body at all: the request is marked for Gemini
+deployments only (`cached_content`, `held_files`, and gateway.routing.plan.native_links), which
+receive it as it came. Dropped from the
 canonical body with a debug log line naming them: `safetySettings`, `labels`, `serviceTier`,
 server tools (`googleSearch`, `codeExecution`, `urlContext`...), `thought` parts in the history
 (thought summaries; the signatures that matter ride on function calls), `videoMetadata`. A Gemini
@@ -28,6 +30,7 @@ the Gemini adapters send it as it came.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -77,6 +80,8 @@ def _media(part: dict[str, Any], where: str) -> dict[str, Any] | None:
     file = f.obj(f.get(part, "fileData"), f"{where}.fileData")
     mime = str(f.get(file, "mimeType") or "")
     uri = f.text(f.get(file, "fileUri"), f"{where}.fileData.fileUri")
+    if held_file(uri):  # in one API key's project: only Gemini reads it (`held_files` marks the request)
+        return None
     if not mime.startswith("image/") and not mime == "":
         raise bad_request(f"Invalid value at '{where}.fileData': only images may be given by URI here "
                           f"(got {shown(mime)}); send other files as inlineData.", f"{where}.fileData")
@@ -222,6 +227,26 @@ def _tool_choice(value: Any, tools: list[dict[str, Any]], canonical: dict[str, A
         canonical["tools"] = kept
         if len(kept) == 1:
             canonical["tool_choice"] = {"type": "function", "function": {"name": kept[0]["function"]["name"]}}
+
+
+FILES_HOST = "generativelanguage.googleapis.com"
+
+
+def held_file(uri: str) -> bool:
+    """Whether `uri` names a file of the Gemini Files API (`.../v1beta/files/<id>`), which only
+    the Gemini API, under the API key's project that uploaded it, can read."""
+    parts = urlsplit(uri)
+    return parts.netloc == FILES_HOST and "/files/" in parts.path
+
+
+def held_files(body: dict[str, Any]) -> bool:
+    """Whether a `fileData` part names a Files API file (the request is for Gemini deployments only)."""
+    for content in body.get("contents") or ():
+        for part in content.get("parts") or () if isinstance(content, dict) else ():
+            file = f.get(part, "fileData") if isinstance(part, dict) else None
+            if isinstance(file, dict) and isinstance(f.get(file, "fileUri"), str) and held_file(f.get(file, "fileUri")):
+                return True
+    return False
 
 
 def cached_content(body: dict[str, Any]) -> str | None:

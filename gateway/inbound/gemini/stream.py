@@ -45,8 +45,8 @@ class Framing:
 
     def _data(self, data: bytes) -> bytes:
         self.sent += 1
-        if self.sse:
-            return b"data: " + data + b"\r\n\r\n"
+        if self.sse:  # a multi-line data keeps its lines
+            return b"".join(b"data: " + line + b"\r\n" for line in data.split(b"\n")) + b"\r\n"
         return (b"[" if self.sent == 1 else b",\r\n") + data
 
     def _element(self, doc: dict[str, Any]) -> bytes:
@@ -62,18 +62,36 @@ class Framing:
         return self._close(self._element(error_doc(err)))
 
 
+def with_model(data: bytes, model: str) -> bytes:
+    """A GenerateContentResponse's JSON with `modelVersion` the deployment's upstream model, as the
+    translated answers (and every other inbound API) name it: one name for one deployment, however
+    it was answered (Gemini may name a dated version of an alias, Vertex its own). The bytes
+    themselves when they already say so (parsed only otherwise)."""
+    quoted = orjson.dumps(model)
+    if b'"modelVersion":' + quoted in data or b'"modelVersion": ' + quoted in data:
+        return data
+    doc = orjson.loads(data)
+    if not isinstance(doc, dict) or "error" in doc:
+        return data
+    doc["modelVersion"] = model
+    return orjson.dumps(doc)
+
+
 class NativeStream(Framing):
     """A Gemini deployment's own events (gateway.pipeline.native.ProviderEvents frames) relayed as
-    they came: unchanged for `alt=sse`, else as the array's elements."""
+    they came, but for `modelVersion` (`with_model`): `data:` events for `alt=sse`, else the
+    array's elements."""
+
+    def __init__(self, sse: bool, model: str) -> None:
+        super().__init__(sse)
+        self.model = model
 
     def feed(self, frames: bytes) -> bytes:
-        if self.sse:
-            return frames
         out = []
         for frame in frames.split(b"\r\n\r\n"):
             data = b"\n".join(line[6:] for line in frame.split(b"\r\n") if line.startswith(b"data: "))
             if data:
-                out.append(self._data(data))
+                out.append(self._data(with_model(data, self.model)))
         return b"".join(out)
 
     def finish(self) -> bytes:

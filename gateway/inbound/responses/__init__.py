@@ -12,7 +12,8 @@ cap it reserved for, `stream` and `store: false`; `previous_response_id` is reso
 the gateway's own store, into the native `input` too. The reasoning items the gateway made for
 Claude's signed thinking (thinking.py) are left out of it: OpenAI cannot read them. Their blocks
 are canonical hints (`thinking_blocks`, gateway.providers.base.HINTS): only adapters that read
-them (Claude's) see them.
+them (Claude's) see them. Likewise Gemini's thought signatures (signatures.py): their items are
+left out of it, and only Gemini's adapters see them on the calls (NATIVE `signatures`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import orjson
 
 from gateway.errors import GatewayError, bad_request
 from gateway.inbound.base import NO_HEADERS
-from gateway.inbound.responses import store
+from gateway.inbound.responses import signatures, store
 from gateway.inbound.responses.reply import ResponsesRequest, Turn, from_completion
 from gateway.inbound.responses.request import canonical_body
 from gateway.inbound.responses.stream import ResponsesStream
@@ -46,6 +47,11 @@ def _has_thinking(messages: list[dict[str, Any]]) -> bool:
     return any("thinking_blocks" in m for m in messages)
 
 
+def _marks(messages: list[dict[str, Any]]) -> dict[str, bool]:
+    """The NATIVE marks of what only some adapters may see (gateway.providers.base.for_format)."""
+    return {"hints": _has_thinking(messages), "signatures": signatures.signed(messages)}
+
+
 def _turn(chat: ChatRequest) -> Turn:
     assert isinstance(chat, ResponsesRequest) and chat.turn is not None
     return chat.turn
@@ -63,9 +69,8 @@ class Responses:
         canonical = canonical_body(body)
         own = {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}
         if isinstance(own.get("input"), list):
-            own["input"] = [i for i in own["input"] if not is_ours(i)]
-        canonical[NATIVE] = {"format": "openai_responses", "headers": {}, "body": own,
-                             "hints": _has_thinking(canonical["messages"])}
+            own["input"] = [i for i in own["input"] if not (is_ours(i) or signatures.is_ours(i))]
+        canonical[NATIVE] = {"format": "openai_responses", "headers": {}, "body": own, **_marks(canonical["messages"])}
         base = chat_request(canonical)
         turn = Turn.of(body, asked)
         turn.history = canonical["messages"][1:] if body.get("instructions") is not None else canonical["messages"]
@@ -91,7 +96,7 @@ class Responses:
         own = [{"role": "user", "content": own}] if isinstance(own, str) else own
         # a Responses deployment gets the stored conversation as items, its reasoning included
         body[NATIVE] = {**native, "body": {**native["body"], "input": [*input_items(stored), *own]},
-                        "hints": _has_thinking(body["messages"])}
+                        **_marks(body["messages"])}
         fresh = chat_request(body)
         chat.body, chat.messages, chat.prompt_chars = fresh.body, fresh.messages, fresh.prompt_chars
 

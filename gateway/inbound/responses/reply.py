@@ -3,7 +3,9 @@
 One `Turn` per request holds what the answer needs besides the canonical body (the id, the
 echoed request fields) and, once answered, what response storage keeps: the conversation as
 chat messages and the answer's output as chat messages. Claude's signed thinking blocks
-(`thinking_blocks`) become one `reasoning` item each, first in the output (thinking.py).
+(`thinking_blocks`) become one `reasoning` item each, first in the output (thinking.py); a
+function call Gemini signed gets a `reasoning` item carrying its signature just before it
+(signatures.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.inbound.responses import signatures
 from gateway.inbound.responses.thinking import seal
 from gateway.pipeline.request import ChatRequest
 from gateway.providers.openai_responses.request import REASONING
@@ -104,11 +107,14 @@ def custom_item(item_id: str, call_id: str, name: str, text: str, status: str = 
             "input": text}
 
 
-def chat_call(call_id: str, name: str, text: str, custom: bool) -> dict[str, Any]:
-    """A call in the canonical (chat) shape: a function's arguments, or a custom tool's input."""
+def chat_call(call_id: str, name: str, text: str, custom: bool, signature: str | None = None) -> dict[str, Any]:
+    """A call in the canonical (chat) shape: a function's arguments, or a custom tool's input,
+    with Gemini's thought signature when it has one (kept with a stored turn)."""
     if custom:
-        return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
+        return signatures.signed_call({"id": call_id, "type": "custom", "custom": {"name": name, "input": text}},
+                                      signature)
+    return signatures.signed_call({"id": call_id, "type": "function", "function": {"name": name, "arguments": text}},
+                                  signature)
 
 
 def thinking_item(block: dict[str, Any], summary: bool) -> dict[str, Any]:
@@ -159,7 +165,10 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
         fn = call.get("custom" if custom else "function") or {}
         said = fn.get("input" if custom else "arguments")
         said = said if isinstance(said, str) else "" if custom else "{}"
-        calls.append(chat_call(call.get("id") or new_id("call_"), fn.get("name") or "", said, custom))
+        signature = signatures.signature_of(call)
+        calls.append(chat_call(call.get("id") or new_id("call_"), fn.get("name") or "", said, custom, signature))
+        if signature:
+            output.append(signatures.item(new_id("rs_"), calls[-1]["id"], signature))
         item = custom_item if custom else call_item
         output.append(item(new_id("ctc_" if custom else "fc_"), calls[-1]["id"], fn.get("name") or "", said))
     turn.answer = answered(text if isinstance(text, str) else None, calls, reasoning, thinking)

@@ -9,7 +9,8 @@ provider without them gets as functions: gateway.pipeline.custom_tools), `tool_c
 `temperature`, `top_p`, `reasoning.effort` → `reasoning_effort`, `text.format` →
 `response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`;
 `reasoning` items the gateway gave out (Claude's signed thinking, thinking.py) → the
-`thinking_blocks` of the assistant message after them.
+`thinking_blocks` of the assistant message after them; (Gemini's thought signatures,
+signatures.py) → the signature of the function call they name.
 
 Dropped on purpose from the canonical body (a `format: openai_responses` deployment still gets
 them: the client's body travels under NATIVE, see the package docstring): other `reasoning`
@@ -26,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import bad_request, shown
-from gateway.inbound.responses import thinking
+from gateway.inbound.responses import signatures, thinking
 from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
 PASSED = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier", "prompt_cache_key",
@@ -89,12 +90,14 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
     """`input` as chat messages: a string is one user message; items keep their order, and
     function calls join the assistant message before them (one turn, as chat has it). The
     thinking blocks of the gateway's reasoning items open the assistant message that follows
-    them (Claude's turn began with them); before any other message they are dropped."""
+    them (Claude's turn began with them); before any other message they are dropped. The
+    thought signatures of the gateway's other reasoning items go back on the calls they name."""
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     items = _expect(value, list, "input", "a string or an array of input items")
     out: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []  # thinking not yet in its assistant message
+    signed: dict[str, str] = {}  # call id → Gemini's thought signature
     for i, item in enumerate(items):
         where = f"input[{i}]"
         item = _expect(item, dict, where, "an object")
@@ -114,8 +117,12 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
         elif kind in ("function_call_output", "custom_tool_call_output"):
             out.append({"role": "tool", "tool_call_id": _expect(item.get("call_id"), str, f"{where}.call_id", "a string"),
                         "content": _tool_output(item.get("output"), f"{where}.output")})
-        elif kind == "reasoning":  # the gateway's envelope, else OpenAI's (dropped)
-            blocks += thinking.unseal(item, where) or ()
+        elif kind == "reasoning":  # the gateway's envelopes, else OpenAI's (dropped)
+            signature = signatures.unseal(item, where)
+            if signature is not None:
+                signed[signature[0]] = signature[1]
+            else:
+                blocks += thinking.unseal(item, where) or ()
         else:
             raise bad_request(f"'{where}.type': items of type {shown(kind)} are not supported by this gateway "
                               "(messages, function and custom tool calls, their outputs, and reasoning are).",
@@ -126,6 +133,7 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
             blocks = []
     if not out:
         raise bad_request("'input' must hold at least one message.", "input")
+    signatures.restore(out, signed)
     return out
 
 

@@ -5,8 +5,9 @@
                       content_part.done, output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
                       output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
-    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished), and
-    per signed thinking block of Claude (a reasoning item made once its signature arrives):
+    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished),
+    per signed thinking block of Claude (a reasoning item made once its signature arrives), and
+    per function call Gemini signed (a reasoning item with its signature, just before the call):
                       output_item.added, a reasoning item's summary parts (reasoning_summary_part.added,
                       reasoning_summary_text.delta, .done, reasoning_summary_part.done), output_item.done
     response.completed (response.incomplete when cut by the token limit), or on a failure after
@@ -24,6 +25,7 @@ import orjson
 
 from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
+from gateway.inbound.responses import signatures
 from gateway.inbound.responses.reply import (
     Turn, answered, call_item, chat_call, custom_item, message_item, new_id, reasoning_items, response_object, text_part,
     thinking_item, usage_of,
@@ -32,12 +34,13 @@ from gateway.providers.openai_side import signed_thinking
 
 
 class _Call:
-    __slots__ = ("item_id", "index", "call_id", "name", "args", "custom")
+    __slots__ = ("item_id", "index", "call_id", "name", "args", "custom", "signature")
 
-    def __init__(self, index: int, call_id: str, name: str, custom: bool) -> None:
+    def __init__(self, index: int, call_id: str, name: str, custom: bool, signature: str | None) -> None:
         self.item_id, self.index, self.call_id, self.name = new_id("ctc_" if custom else "fc_"), index, call_id, name
         self.args: list[str] = []
         self.custom = custom  # a custom (freeform) tool's call: `args` are pieces of its input
+        self.signature = signature  # Gemini's thought signature
 
     def item(self, status: str = "completed") -> dict[str, Any]:
         text = "".join(self.args) if status == "completed" else ""
@@ -173,7 +176,10 @@ class ResponsesStream:
             self._close_text(out)
             custom = delta.get("type") == "custom" or "custom" in delta
             fn = delta.get("custom" if custom else "function") or {}
-            call = _Call(self._next_index(), delta.get("id") or new_id("call_"), fn.get("name") or "", custom)
+            call_id, signature = delta.get("id") or new_id("call_"), signatures.signature_of(delta)
+            if signature:  # its reasoning item goes first, as in the whole answer
+                self._whole(signatures.item(new_id("rs_"), call_id, signature), out)
+            call = _Call(self._next_index(), call_id, fn.get("name") or "", custom, signature)
             self.calls[index] = call
             out.append(self._event("response.output_item.added", output_index=call.index, item=call.item("in_progress")))
         fn = delta.get("custom" if call.custom else "function") or {}
@@ -205,8 +211,8 @@ class ResponsesStream:
         self._close_text(out)
         self._close_calls(out)
         self.turn.answer = answered("".join(self.all_text) or None,
-                                    [chat_call(c.call_id, c.name, "".join(c.args) or ("" if c.custom else "{}"), c.custom)
-                                     for c in self.done_calls], self.reasoning, self.thinking)
+                                    [chat_call(c.call_id, c.name, "".join(c.args) or ("" if c.custom else "{}"), c.custom,
+                                               c.signature) for c in self.done_calls], self.reasoning, self.thinking)
         final = self._response("completed", self._output(), usage_of(self.usage))
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         out.append(self._event(kind, response=final))
