@@ -9,6 +9,7 @@ import time
 from typing import Any, Iterator
 
 import anthropic
+import openai
 import orjson
 import pytest
 import redis
@@ -38,6 +39,8 @@ models:
   claude-converse: {{provider: bedrock, upstream: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
                     price: {{input: 3, output: 15, cached_input: 0.3, web_search: 25}}}}
   gpt-5.4-mini: {{provider: openai, price: {{input: 0.4, output: 1.6, web_search: 1}}}}
+  search-preview: {{provider: openai, upstream: gpt-4o-search-preview,
+                   price: {{input: 2.5, output: 10, web_search: 35, web_search_unit: request}}}}
 routes:
   auto: {{primary: claude-opus-4.7, fallbacks: [claude-converse, gpt-5.4-mini]}}
 keys:
@@ -99,3 +102,25 @@ def test_ledger_and_log_audits_agree_with_searches_and_cache_writes(
     (row,) = from_ledger["savings"]  # one task ("unknown": native requests are not classified)
     # gpt-5.4-mini at $1 per 1,000 searches is the cheapest: two searches add 2 x 1,000 µ$
     assert row["cheapest"] == "gpt-5.4-mini" and row["cheapest_cost_micro"] > 2_000
+
+
+def test_a_chat_search_model_is_charged_one_search_per_answer_and_the_ledger_says_so(
+        gateway: Proc, redis_url: str) -> None:
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="search-preview", messages=[{"role": "user", "content": "Latest regatta winner?"}])
+    usage = raw.parse().usage
+    assert usage is not None
+    tokens = -(-(usage.prompt_tokens * 2_500_000 + usage.completion_tokens * 10_000_000) // 1_000_000)
+    assert round(float(raw.headers["x-gateway-cost-usd"]) * 1e6) == tokens + 35_000  # $35 per 1,000 requests
+    state = redis.Redis.from_url(redis_url)
+
+    def entry() -> dict[str, str]:
+        for _, fields in state.xrevrange(f"{{{PREFIX}}}:ledger"):
+            f = {k.decode(): v.decode() for k, v in fields.items()}
+            if f.get("model") == "search-preview":
+                return f
+        return {}
+
+    wait_for(lambda: bool(entry()), 15)
+    assert entry()["searches"] == "1" and int(entry()["cost"]) == tokens + 35_000
