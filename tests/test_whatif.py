@@ -221,6 +221,8 @@ models:
   flash: {provider: gemini, upstream: gemini-2.5-flash,
           price: {input: 0.3, output: 2.5, cached_input: 0.075, web_search: 35, web_search_unit: request}}
   mini: {provider: openai, upstream: gpt-5.4-mini, price: {input: 0.4, output: 1.6, cached_input: 0.04}}
+  searchy: {provider: openai, upstream: gpt-4o-search-preview,
+            price: {input: 2.5, output: 10, web_search: 35, web_search_unit: request}}
 routes:
   auto: {primary: mini}
 """
@@ -250,6 +252,11 @@ def test_searches_and_cache_writes_are_priced_at_each_targets_prices(tmp_path, c
     # mini has no search price: its 4 searches are free, and the report says so
     assert s["routing"]["cost_micro"] == 560 + 700 + 56 and s["routing"]["search_cost_micro"] == 0
     assert s["routing"]["unpriced_searches"] == 4 and s["frontier"]["unpriced_searches"] == 0
+    # a chat search model searches for every request, counted or not: 3 x $35 per 1,000
+    searchy = by_name(simulate(load_offline_config(cfg), read_trace(trace), frontier="claude", mid="searchy"))["mid"]
+    assert searchy["search_cost_micro"] == 3 * 35_000 and searchy["unpriced_searches"] == 0
+    # (no cached_input given: cached tokens at the input price; writes at input, not a Claude)
+    assert searchy["cost_micro"] == (2_500 + 1_000) + (1_250 + 1_250 + 2_500 + 500) + (250 + 100) + 3 * 35_000
     assert whatif_main(["--trace", str(trace), "--config", str(cfg), "--frontier", "claude", "--mid", "flash"]) == 0
     out = capsys.readouterr().out
     assert "web searches: 4 in 2 requests, at each model's price.web_search" in out

@@ -8,7 +8,7 @@ Split out of :mod:`gateway.offline.whatif`, which re-exports :func:`simulate` an
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.config import ApiKey, Config, ConfigError, Deployment
@@ -73,8 +73,11 @@ def _req_cost(r: TraceRequest, dep: Deployment) -> int:
 
 
 def _search_cost(r: TraceRequest, dep: Deployment, total: int) -> int:
-    """The searches' part of `total` (the request's cost on `dep`): the cost without them taken off."""
-    return total - cost_micro(_usage(r, 0), dep.price) if r.web_searches else 0
+    """The searches' part of `total` (the request's cost on `dep`): the cost at no search price
+    taken off (a chat search model charges its search on every request, counted or not)."""
+    if not (r.web_searches or dep.price.web_search_every_request) or not dep.price.web_search:
+        return 0
+    return total - cost_micro(_usage(r, r.web_searches), replace(dep.price, web_search=0))
 
 
 def _quality(dep: Deployment, task: str) -> float | None:
@@ -92,9 +95,8 @@ def _result(name: str, label: str, reqs: list[TraceRequest], chosen: list[Deploy
             continue
         c = _req_cost(r, dep)
         total += c
-        if r.web_searches:
-            searched += _search_cost(r, dep, c)
-            unpriced += r.web_searches if not dep.price.web_search else 0
+        searched += _search_cost(r, dep, c)
+        unpriced += r.web_searches if not dep.price.web_search else 0
         by_task[r.task] += c
         counts[dep.name] += 1
         q = _quality(dep, r.task)
