@@ -50,7 +50,10 @@ def cost_micro(usage: Usage, price: Price) -> int:
 
 def search_units(searches: int, price: Price) -> int:
     """How many web search charges `searches` calls make: one each, or one for the request
-    (Gemini 2.x bills a grounded prompt once, whatever number of queries it ran)."""
+    (Gemini 2.x bills a grounded prompt once, whatever number of queries it ran; OpenAI's chat
+    search models search for every request, and their answers say nothing of it)."""
+    if price.web_search_every_request:
+        return 1
     searches = max(0, searches)
     return min(searches, 1) if price.web_search_per_request else searches
 

@@ -18,7 +18,9 @@
 --       21 force (0/1), 22 experiment arm ('-' for none), 23 hold_ms (throttled: skip the
 --       deployment this long; disabled: keep it open this long), 24 team ('-': none) and
 --       25 monthly (0/1: a runtime key) for a forced settle with no reservation (a reservation
---       carries its own team and month flag)
+--       carries its own team and month flag), 26 web searches, 27 cache-written tokens, 28 of
+--       those written for an hour (the three go on the ledger entry only when not 0, so the audit
+--       re-prices them as the cost did; readers take an absent field as 0)
 -- Outcomes: success | failure (counts toward the breaker, the key being its source) | neutral |
 --   throttled (the provider's 429: not a failure) | disabled (the provider refused the gateway's
 --   own credentials: open at once)
@@ -26,7 +28,7 @@
 --   status: settled | settled_direct | unknown | already_settled | released | orphan
 
 local MAX_TOKENS = 50000000
-if #KEYS ~= 14 or #ARGV ~= 25 then error('ERR wrong number of keys or arguments') end
+if #KEYS ~= 14 or #ARGV ~= 28 then error('ERR wrong number of keys or arguments') end
 local A = {
   req_id = str_arg(ARGV[1], 'req_id'), key = str_arg(ARGV[2], 'key'),
   dep = str_arg(ARGV[3], 'deployment'), provider = str_arg(ARGV[4], 'provider'),
@@ -40,9 +42,12 @@ local A = {
   maxlen = int_arg(ARGV[19], 'ledger_maxlen', 1), retention_s = int_arg(ARGV[20], 'retention_s', 1),
   force = int_arg(ARGV[21], 'force'), arm = str_arg(ARGV[22], 'arm'), hold_ms = int_arg(ARGV[23], 'hold_ms'),
   team = str_arg(ARGV[24], 'team'), monthly = int_arg(ARGV[25], 'monthly'),
+  searches = int_arg(ARGV[26], 'web_searches'), written = int_arg(ARGV[27], 'cache_write_tokens'),
+  written_1h = int_arg(ARGV[28], 'cache_write_1h_tokens'),
 }
 if A.force > 1 or A.monthly > 1 then error('ERR argument out of range force') end
-if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS then
+if A.tin > MAX_TOKENS or A.tout > MAX_TOKENS or A.cached > MAX_TOKENS or A.written > MAX_TOKENS
+    or A.written_1h > MAX_TOKENS or A.searches > MAX_TOKENS then
   error('ERR token count too large')
 end
 local K = { req = KEYS[1], res = KEYS[2], resdl = KEYS[3], spend = KEYS[4], spend_prev = KEYS[5],
@@ -77,12 +82,20 @@ local function count(sk, mk, team, day, status, reserved_amt)
   else
     redis.call('HSET', K.lastuse, 'key:' .. A.key, now_s)
   end
+  -- what priced the cost beyond in/out/cached, after the fields fold reads by position, and
+  -- only when not 0 (most requests neither search nor write a cache: their entries stay as short)
+  local extra = {}
+  if A.searches > 0 then extra[#extra + 1] = 'searches'; extra[#extra + 1] = ARGV[26] end
+  if A.written > 0 then
+    extra[#extra + 1] = 'written'; extra[#extra + 1] = ARGV[27]
+    if A.written_1h > 0 then extra[#extra + 1] = 'written_1h'; extra[#extra + 1] = ARGV[28] end
+  end
   redis.call('XADD', K.ledger, 'MAXLEN', '~', A.maxlen, '*', 'fold', '1', 'req_id', A.req_id,
     'status', status, 'day', day, 'key', A.key, 'deployment', A.dep, 'provider', A.provider,
     'model', A.model, 'task', A.task, 'route', A.route, 'arm', A.arm, 'cost', ARGV[10],
     'reserved', reserved_amt, 'in', ARGV[11], 'out', ARGV[12], 'cached', ARGV[13],
     'outcome', A.outcome, 'latency_ms', fmt(math.floor(A.latency_us / 1000)), 'ts_us', now_s,
-    'latency_us', ARGV[16])  -- last: fold reads the fields before it by position
+    'latency_us', ARGV[16], unpack(extra))  -- fold reads the fields up to latency_us by position
   -- a record that had a state has its TTL (admit sets both; settle and release give one to a
   -- record they create), so only a new field needs the PTTL check
   if redis.call('HSET', K.req, 'state', 'settled') == 1 and redis.call('PTTL', K.req) < 0 then

@@ -124,6 +124,29 @@ def test_price_defaults_per_format_and_overrides() -> None:
                    "gpt-5.4-mini": (0, False)}
 
 
+def test_a_chat_search_model_declared_per_request_is_charged_one_search_per_answer() -> None:
+    doc = yaml.safe_load(config_yaml(9100, "t"))
+    openai_provider = doc["models"]["gpt-5.4-mini"]["provider"]
+    doc["providers"]["gemini"] = {"format": "gemini", "base_url": "https://example.invalid",
+                                  "api_key_env": "SIMULATOR_API_KEY"}
+    per_request = {"input": 2.5, "output": 10, "web_search": 35, "web_search_unit": "request"}
+    doc["models"].update({
+        "search": {"provider": openai_provider, "upstream": "gpt-4o-search-preview", "price": per_request},
+        "undeclared": {"provider": openai_provider, "upstream": "gpt-4o-mini-search-preview",
+                       "price": {"input": 0.15, "output": 0.6}},
+        "g25": {"provider": "gemini", "upstream": "gemini-2.5-pro", "price": per_request},
+    })
+    deps = parse_config(doc, "c.yaml", {"SIMULATOR_API_KEY": "k"}).deployments
+    every = {n: deps[n].price.web_search_every_request for n in ("search", "undeclared", "g25", "gpt-5.4-mini")}
+    # only a chat-completions provider's answers carry no count: Gemini 2.x still counts grounded prompts
+    assert every == {"search": True, "undeclared": False, "g25": False, "gpt-5.4-mini": False}
+    price = deps["search"].price
+    # 1,000 in + 100 out at $2.50 / $10 = 3,500 µ$, plus one search at $35 per 1,000 whatever the count
+    assert cost_micro(Usage(1000, 100), price) == cost_micro(Usage(1000, 100, web_searches=3), price) == 38_500
+    assert max_cost_micro(1000, 100, price) == 38_500  # the reservation holds it too
+    assert cost_micro(Usage(1000, 100), deps["g25"].price) == 3_500  # Gemini: no grounding, no search charge
+
+
 def native(fmt: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"model": "auto", "messages": [], NATIVE: {"format": fmt, "body": body, "headers": {}}}
 

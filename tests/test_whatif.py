@@ -209,3 +209,63 @@ def test_generator_shape_matches_the_write_up(tmp_path) -> None:
     assert rep["span_days"] == pytest.approx(1)
     assert by_name(rep)["frontier"]["monthly_usd"] == pytest.approx(
         sum(cost("gpt-5.5", r["prompt_tokens"], r["completion_tokens"]) for r in trace) * 30 / 1e6)
+
+
+PRICED = """
+providers:
+  anthropic: {format: anthropic, base_url: "http://127.0.0.1:9", api_key_env: SIMULATOR_API_KEY}
+  gemini: {format: gemini, base_url: "http://127.0.0.1:9", api_key_env: SIMULATOR_API_KEY}
+  openai: {format: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: SIMULATOR_API_KEY}
+models:
+  claude: {provider: anthropic, upstream: claude-sonnet-4-6, price: {input: 3, output: 15, cached_input: 0.3}}
+  flash: {provider: gemini, upstream: gemini-2.5-flash,
+          price: {input: 0.3, output: 2.5, cached_input: 0.075, web_search: 35, web_search_unit: request}}
+  mini: {provider: openai, upstream: gpt-5.4-mini, price: {input: 0.4, output: 1.6, cached_input: 0.04}}
+  searchy: {provider: openai, upstream: gpt-4o-search-preview,
+            price: {input: 2.5, output: 10, web_search: 35, web_search_unit: request}}
+routes:
+  auto: {primary: mini}
+"""
+
+
+def test_searches_and_cache_writes_are_priced_at_each_targets_prices(tmp_path, capsys) -> None:
+    cfg = tmp_path / "priced.yaml"
+    cfg.write_text(PRICED)
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("\n".join(orjson.dumps(line).decode() for line in (
+        {"ts": 0, "task": "simple_chat", "prompt_tokens": 1000, "completion_tokens": 100, "web_searches": 3},
+        {"ts": 1, "task": "simple_chat", "prompt_tokens": 2000, "completion_tokens": 50, "cached_tokens": 500,
+         "cache_write_tokens": 1000, "cache_write_1h_tokens": 400},
+        {"ts": 2, "task": "simple_chat", "prompt_tokens": 100, "completion_tokens": 10, "web_searches": 1})) + "\n")
+    rep = simulate(load_offline_config(cfg), read_trace(trace), frontier="claude", mid="flash")
+    s = by_name(rep)
+    assert (rep["web_searches"], rep["searching_requests"], rep["cache_write_tokens"]) == (4, 2, 1000)
+    # claude: $3 / $15, cached $0.30, writes 1.25 x and 2 x input (Claude's defaults), $10 per 1,000 searches
+    claude = [(1000 * 3 + 100 * 15) + 3 * 10_000,
+              500 * 3 + 500 * 0.3 + 600 * 3.75 + 400 * 6 + 50 * 15,
+              (100 * 3 + 10 * 15) + 10_000]
+    assert claude == [34_500, 7_050, 10_450]
+    assert s["frontier"]["cost_micro"] == 52_000 and s["frontier"]["search_cost_micro"] == 40_000
+    # flash: a grounded prompt costs $35 per 1,000 once, whatever its searches; writes bill as input
+    flash = [550 + 35_000, 613, 55 + 35_000]  # 2nd: 150 + 37.5 + 300 + 125 = 612.5, rounded up
+    assert s["mid"]["cost_micro"] == sum(flash) == 71_218 and s["mid"]["search_cost_micro"] == 70_000
+    # mini has no search price: its 4 searches are free, and the report says so
+    assert s["routing"]["cost_micro"] == 560 + 700 + 56 and s["routing"]["search_cost_micro"] == 0
+    assert s["routing"]["unpriced_searches"] == 4 and s["frontier"]["unpriced_searches"] == 0
+    # a chat search model searches for every request, counted or not: 3 x $35 per 1,000
+    searchy = by_name(simulate(load_offline_config(cfg), read_trace(trace), frontier="claude", mid="searchy"))["mid"]
+    assert searchy["search_cost_micro"] == 3 * 35_000 and searchy["unpriced_searches"] == 0
+    # (no cached_input given: cached tokens at the input price; writes at input, not a Claude)
+    assert searchy["cost_micro"] == (2_500 + 1_000) + (1_250 + 1_250 + 2_500 + 500) + (250 + 100) + 3 * 35_000
+    assert whatif_main(["--trace", str(trace), "--config", str(cfg), "--frontier", "claude", "--mid", "flash"]) == 0
+    out = capsys.readouterr().out
+    assert "web searches: 4 in 2 requests, at each model's price.web_search" in out
+    assert "4 on models with no search price, counted free" in out
+    assert "cache: 500 read and 1,000 written prompt tokens" in out
+
+
+def test_a_trace_line_with_impossible_cache_counts_is_refused(tmp_path) -> None:
+    trace = tmp_path / "bad.jsonl"
+    trace.write_text('{"ts": 0, "prompt_tokens": 10, "cached_tokens": 6, "cache_write_tokens": 5}\n')
+    with pytest.raises(ValueError, match="must not exceed prompt_tokens"):
+        read_trace(trace)

@@ -126,6 +126,9 @@ class Price:
     # Google Search grounding), billed per call on top of tokens: micro-dollars per 1,000 calls.
     web_search: int = 0
     web_search_per_request: bool = False  # Gemini 2.x: one charge per grounded prompt, whatever its queries
+    # OpenAI's chat `*-search-*` models search for every request and their answers carry no count:
+    # `web_search_unit: request` on a chat-completions provider charges one search per answer
+    web_search_every_request: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,9 @@ def cache_write_defaults(provider: Provider, upstream: str, input_micro: int) ->
     return (-(-input_micro * 5 // 4), 2 * input_micro) if claude else (None, None)
 
 
+UNCOUNTED_FORMATS = ("openai", "azure")  # chat completions: a search model's answer reports no search count
+
+
 def web_search_defaults(provider: Provider, upstream: str) -> tuple[float, str]:
     """List prices of the server-side web search, USD per 1,000, and what one is, per wire format
     (docs/cost.md, "Server-side tools"): Claude's web search tool $10 per 1,000 searches; OpenAI's
@@ -48,6 +51,8 @@ def parse_price(r: Reader, doc: dict[str, Any], path: str, provider: Provider, u
     def optional(field: str, default: int | None) -> int | None:
         return usd_to_micro(r.number(doc, field, path)) if doc.get(field) is not None else default
 
+    search_micro = usd_to_micro(r.number(doc, "web_search", path, search))
+    per_request = r.string(doc, "web_search_unit", path, unit, SEARCH_UNITS) == "request"
     return Price(
         input=usd_to_micro(pin),
         output=usd_to_micro(r.number(doc, "output", path, 0.0)),
@@ -55,6 +60,8 @@ def parse_price(r: Reader, doc: dict[str, Any], path: str, provider: Provider, u
         reasoning=optional("reasoning", None),
         cache_write=optional("cache_write", write),
         cache_write_1h=optional("cache_write_1h", write_1h),
-        web_search=usd_to_micro(r.number(doc, "web_search", path, search)),
-        web_search_per_request=r.string(doc, "web_search_unit", path, unit, SEARCH_UNITS) == "request",
+        web_search=search_micro,
+        web_search_per_request=per_request,
+        # chat-completions answers carry no search count: a declared per-request fee is every answer's
+        web_search_every_request=per_request and search_micro > 0 and provider.format in UNCOUNTED_FORMATS,
     )

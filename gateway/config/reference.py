@@ -253,7 +253,9 @@ SECTIONS: tuple[Section, ...] = (
               "else 0", "A server-side web search, on top of its tokens: Claude's web search tool, a Responses "
               "`web_search_call`, a Gemini Google Search grounding query (see docs/cost.md)."),
         Field("web_search_unit", "`call` or `request`", "`request` for Gemini 2.x, else `call`", "What one charge "
-              "is: each search call, or one per request that searched (Gemini 2.x bills a grounded prompt)."),
+              "is: each search call, or one per request that searched (Gemini 2.x bills a grounded prompt). On an "
+              "`openai`/`azure` provider, `request` with a `web_search` price charges every answer one search "
+              "(OpenAI's chat `*-search-*` models search for every request; their answers carry no count)."),
     )),
     Section("routes.<name>", "What a `model` value that names the route means: a default chain and per-task "
             "chains.", _CHAIN + (

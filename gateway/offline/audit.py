@@ -7,11 +7,13 @@ model would save.
 Sources:
 
 * ``--ledger``: the ledger stream settle appends to (``{prefix}:ledger``, read with XRANGE in
-  pages); only ``status == settled`` entries are requests with a model and tokens. Orphan charges
-  (reservations that expired unsettled) carry a cost but no model or tokens: they are counted apart.
+  pages); only ``status == settled`` entries are requests with a model and tokens (``searches``,
+  ``written``, ``written_1h`` when not 0; absent, as in entries older than them, reads as 0).
+  Orphan charges (reservations that expired unsettled) carry a cost but no model or tokens: they
+  are counted apart.
 * ``--log FILE``: the gateway's JSON log lines; lines with ``event == "request"`` and
   ``status == 200`` are requests (fields model, task, key, cost_micro, tokens_in, tokens_out,
-  cached_tokens, cache_write_tokens).
+  cached_tokens, cache_write_tokens, cache_write_1h_tokens, web_searches).
 
 Report: cost by task, by model, by key; the share of spend from the top 20% of request types,
 where a request type is a (task, model) pair (the top ceil(20% x number of types) types by
@@ -19,8 +21,8 @@ cost); and, per task, the estimated saving of moving that task's requests to its
 candidate that meets the quality threshold: the route's chain for the task (``--route``,
 default the config's default route) gives candidates (a ``cheapest`` chain: every chat model)
 whose configured quality for the task is >= the chain's min_quality; each candidate re-prices
-the task's observed tokens (input, cached input, output; rounded up per request, exactly as
-settle charges) and the cheapest total wins. Saving = observed cost - that total (negative when
+the task's observed tokens (input, cached input, cache writes, output) and web searches at its
+own prices (rounded up per request, exactly as settle charges) and the cheapest total wins. Saving = observed cost - that total (negative when
 the task today runs on something cheaper than its threshold allows).
 """
 
@@ -58,9 +60,9 @@ class Record:
     cached: int = 0
     route: str = ""
     day: str = ""
-    written: int = 0  # prompt tokens written to the provider's cache (the log has them; the ledger not)
+    written: int = 0  # prompt tokens written to the provider's cache
     written_1h: int = 0
-    searches: int = 0  # server-side web searches, billed per call (the log has them; the ledger not)
+    searches: int = 0  # server-side web searches, billed per call
 
 
 def records_from_ledger(entries: Iterable[Any], day: str | None = None) -> tuple[list[Record], int]:
@@ -80,7 +82,8 @@ def records_from_ledger(entries: Iterable[Any], day: str | None = None) -> tuple
                               key=as_text(f.get("key")) or "-", cost_micro=as_int(f.get("cost")),
                               tokens_in=as_int(f.get("in")), tokens_out=as_int(f.get("out")),
                               cached=as_int(f.get("cached")), route=as_text(f.get("route")),
-                              day=as_text(f.get("day"))))
+                              day=as_text(f.get("day")), written=as_int(f.get("written")),
+                              written_1h=as_int(f.get("written_1h")), searches=as_int(f.get("searches"))))
         elif status == "orphan":
             orphan += as_int(f.get("cost"))
     return out, orphan

@@ -8,7 +8,7 @@ Split out of :mod:`gateway.offline.whatif`, which re-exports :func:`simulate` an
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.config import ApiKey, Config, ConfigError, Deployment
@@ -37,6 +37,8 @@ class StrategyResult:
     unserved: int = 0
     task_cost_micro: dict[str, int] = field(default_factory=dict)
     scale: float = 1.0  # trace -> month
+    search_cost_micro: int = 0  # of cost_micro: the web searches, at each serving model's price.web_search
+    unpriced_searches: int = 0  # searches sent to a model whose price.web_search is 0 (counted free)
 
     def as_dict(self) -> dict[str, Any]:
         n = max(1, self.requests)
@@ -51,11 +53,31 @@ class StrategyResult:
             "rerouted": self.rerouted, "unserved": self.unserved,
             "task_cost_micro": dict(self.task_cost_micro),
             "task_monthly_usd": {t: round(c * self.scale / 1e6, 6) for t, c in self.task_cost_micro.items()},
+            "search_cost_micro": self.search_cost_micro,
+            "search_monthly_usd": round(self.search_cost_micro * self.scale / 1e6, 6),
+            "unpriced_searches": self.unpriced_searches,
         }
 
 
+def _usage(r: TraceRequest, searches: int) -> Usage:
+    return Usage(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, cached_tokens=r.cached_tokens,
+                 cache_write_tokens=r.cache_write_tokens, cache_write_1h_tokens=r.cache_write_1h_tokens,
+                 web_searches=searches)
+
+
 def _req_cost(r: TraceRequest, dep: Deployment) -> int:
-    return cost_micro(Usage(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens), dep.price)
+    """What `dep` would charge for the request, at its own prices: cache reads and writes (a
+    write costs more than input only where the provider bills it so) and web searches (per call,
+    or once per request for `web_search_unit: request`), rounded up as settle charges."""
+    return cost_micro(_usage(r, r.web_searches), dep.price)
+
+
+def _search_cost(r: TraceRequest, dep: Deployment, total: int) -> int:
+    """The searches' part of `total` (the request's cost on `dep`): the cost at no search price
+    taken off (a chat search model charges its search on every request, counted or not)."""
+    if not (r.web_searches or dep.price.web_search_every_request) or not dep.price.web_search:
+        return 0
+    return total - cost_micro(_usage(r, r.web_searches), replace(dep.price, web_search=0))
 
 
 def _quality(dep: Deployment, task: str) -> float | None:
@@ -64,7 +86,7 @@ def _quality(dep: Deployment, task: str) -> float | None:
 
 def _result(name: str, label: str, reqs: list[TraceRequest], chosen: list[Deployment | None], scale: float,
             rerouted: int = 0) -> StrategyResult:
-    total = 0
+    total = searched = unpriced = 0
     counts: Counter[str] = Counter()
     by_task: Counter[str] = Counter()
     qsum, qn = 0.0, 0
@@ -73,6 +95,8 @@ def _result(name: str, label: str, reqs: list[TraceRequest], chosen: list[Deploy
             continue
         c = _req_cost(r, dep)
         total += c
+        searched += _search_cost(r, dep, c)
+        unpriced += r.web_searches if not dep.price.web_search else 0
         by_task[r.task] += c
         counts[dep.name] += 1
         q = _quality(dep, r.task)
@@ -85,7 +109,8 @@ def _result(name: str, label: str, reqs: list[TraceRequest], chosen: list[Deploy
         monthly_usd=total * scale / 1e6, cost_per_request_usd=(total / n / 1e6) if n else 0.0,
         model_requests=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         avg_quality=(qsum / qn) if qn else None, rerouted=rerouted, unserved=n - served,
-        task_cost_micro=dict(sorted(by_task.items(), key=lambda kv: (-kv[1], kv[0]))), scale=scale)
+        task_cost_micro=dict(sorted(by_task.items(), key=lambda kv: (-kv[1], kv[0]))), scale=scale,
+        search_cost_micro=searched, unpriced_searches=unpriced)
 
 
 def _plan_all(planner: Planner, model: str, reqs: list[TraceRequest]) -> list[tuple[Deployment, ...] | None]:
@@ -219,6 +244,10 @@ def simulate(config: Config, reqs: list[TraceRequest], *, days: float = 30.0, fr
         "task_share": {t: round(c / max(1, n), 4) for t, c in sorted(tasks.items(), key=lambda kv: (-kv[1], kv[0]))},
         "avg_prompt_tokens": round(sum(r.prompt_tokens for r in reqs) / max(1, n), 1),
         "avg_completion_tokens": round(sum(r.completion_tokens for r in reqs) / max(1, n), 1),
+        "web_searches": sum(r.web_searches for r in reqs),
+        "searching_requests": sum(1 for r in reqs if r.web_searches),
+        "cached_tokens": sum(r.cached_tokens for r in reqs),
+        "cache_write_tokens": sum(r.cache_write_tokens for r in reqs),
         "outcomes": dict(Counter(r.outcome for r in reqs if r.outcome)),
         "frontier": frontier, "mid": mid, "route": route,
         "outage": {"provider": down, "start": f0, "end": f1},

@@ -39,6 +39,11 @@ class TraceRequest:
     user: str | None = None
     outcome: str | None = None
     classified: bool = False  # the task came from the classifier
+    # billed beyond plain input and output, repriced at each target's own prices (0 when absent)
+    cached_tokens: int = 0       # of prompt_tokens, read from the provider's cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it (Claude bills them above input)
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, for an hour
+    web_searches: int = 0        # server-side web searches the request ran
 
 
 def _chars(messages: list[Any]) -> int:
@@ -102,10 +107,18 @@ def parse_trace_line(doc: Any, where: str = "trace") -> TraceRequest:
         completion = DEFAULT_OUTPUT_TOKENS.get(task, FALLBACK_OUTPUT_TOKENS)
     user = doc.get("user")
     outcome = doc.get("outcome")
+    cached, written, written_1h, searches = (_int_field(doc, name, where) or 0 for name in (
+        "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "web_searches"))
+    if cached + written > prompt:
+        raise ValueError(f"{where}: cached_tokens + cache_write_tokens must not exceed prompt_tokens")
+    if written_1h > written:
+        raise ValueError(f"{where}: cache_write_1h_tokens must not exceed cache_write_tokens")
     return TraceRequest(ts=float(ts), task=task, confidence=confidence, prompt_tokens=prompt,
                         completion_tokens=completion, prompt_chars=chars,
                         user=user if isinstance(user, str) else None,
-                        outcome=outcome if isinstance(outcome, str) else None, classified=classified)
+                        outcome=outcome if isinstance(outcome, str) else None, classified=classified,
+                        cached_tokens=cached, cache_write_tokens=written, cache_write_1h_tokens=written_1h,
+                        web_searches=searches)
 
 
 def read_trace(path: str | Path) -> list[TraceRequest]:

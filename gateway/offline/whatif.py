@@ -21,6 +21,10 @@ A trace is JSON Lines, one request a line::
   classifier says of a request with no text).
 * Completion tokens are the line's ``completion_tokens``; when absent they are estimated per task
   with :data:`DEFAULT_OUTPUT_TOKENS`.
+* ``cached_tokens``, ``cache_write_tokens``, ``cache_write_1h_tokens`` (parts of the prompt) and
+  ``web_searches`` are optional (0): each strategy prices them at the serving model's own
+  ``cached_input``, ``cache_write``/``cache_write_1h`` and ``web_search`` (per call, or once a
+  request for ``web_search_unit: request``); the report says how much of each month is searches.
 
 Every request is planned by the REAL planner (:class:`gateway.routing.plan.Planner`) with the config, and
 priced by the REAL price function (:func:`gateway.pricing.cost_micro`, integer micro-dollars,
@@ -109,6 +113,22 @@ def savings_line(rep: dict[str, Any]) -> str:
     return f"task routing ({rep['route']}): {vs('frontier')}, {vs('mid')}"
 
 
+def pricing_notes(rep: dict[str, Any]) -> list[str]:
+    """What beyond plain tokens the trace carries, and how each strategy prices it."""
+    out = []
+    if rep["cached_tokens"] or rep["cache_write_tokens"]:
+        out.append(f"cache: {rep['cached_tokens']:,} read and {rep['cache_write_tokens']:,} written prompt tokens, "
+                   "at each model's cached_input / cache_write prices (the same counts assumed on every model)")
+    if rep["web_searches"]:
+        out.append(f"web searches: {rep['web_searches']:,} in {rep['searching_requests']:,} requests, at each "
+                   "model's price.web_search (per call, or once a request for web_search_unit: request)")
+        for s in rep["strategies"]:
+            free = f"; {s['unpriced_searches']:,} on models with no search price, counted free" \
+                if s["unpriced_searches"] else ""
+            out.append(f"  {s['name']:<9} searches {s['search_monthly_usd']:,.2f} USD/month{free}")
+    return out
+
+
 def format_report(rep: dict[str, Any]) -> str:
     lines = [
         f"trace: {rep['requests']} requests over {rep['span_days']:g} days "
@@ -118,6 +138,7 @@ def format_report(rep: dict[str, Any]) -> str:
     ]
     if rep["outcomes"]:
         lines.append("outcomes in the trace: " + ", ".join(f"{k} {v}" for k, v in rep["outcomes"].items()))
+    lines += pricing_notes(rep)
     head = f"{'strategy':<44} {'USD/month':>11} {'USD/request':>12} {'quality':>8} {'vs frontier':>11}"
     lines += ["", head, "-" * len(head)]
     for s in rep["strategies"]:

@@ -105,6 +105,8 @@ class ChatAttempt:
     def count(self, dep: Deployment, usage: Usage, outcome: str = "success") -> None:
         if not usage.reported:
             usage.prompt_tokens = self.chat.prompt_tokens  # unreported: charged at the bound
+        if dep.price.web_search_every_request:
+            usage.web_searches = max(usage.web_searches, 1)  # the search the answer does not report
         self.call.done(usage, cost_micro(usage, dep.price), outcome)
 
 

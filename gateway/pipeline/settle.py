@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from gateway.config import Config, Deployment
 from gateway.pipeline.admit import BudgetClock
 from gateway.pipeline.record import Call
+from gateway.pricing import Usage
 from gateway.state.types import SettleRequest
+
+NO_USAGE = Usage()  # a failed attempt: nothing billed
 
 if TYPE_CHECKING:
     from gateway.observe.request import RequestObserver
@@ -31,12 +34,16 @@ class Settle:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def request(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, cost: int = 0,
-                tokens_in: int = 0, tokens_out: int = 0, cached: int = 0, hold_ms: int = 0) -> SettleRequest:
-        """The script's arguments for one attempt of `call` on `dep`."""
+                usage: Usage | None = None, hold_ms: int = 0) -> SettleRequest:
+        """The script's arguments for one attempt of `call` on `dep` (`usage`: what it was billed
+        for; the ledger keeps every count the cost was priced from, so an audit re-prices it alike)."""
+        u = usage or NO_USAGE
         return SettleRequest(
             req_id=attempt_id, key=call.key, deployment=dep.name, provider=dep.provider.name,
             model=dep.name, task=call.task or "unknown", route=call.route or dep.name, day=self.clock.day(),
-            cost_micro=cost, tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, outcome=outcome,
+            cost_micro=cost, tokens_in=u.prompt_tokens, tokens_out=u.completion_tokens, cached_tokens=u.cached_tokens,
+            web_searches=max(0, u.web_searches), cache_write_tokens=max(0, u.cache_write_tokens),
+            cache_write_1h_tokens=max(0, min(u.cache_write_1h_tokens, u.cache_write_tokens)), outcome=outcome,
             breaker_gen=call.breaker_gen, latency_us=int((time.perf_counter() - call.started) * 1_000_000),
             tpm=dep.tpm, key_tpm=call.key_tpm, arm=call.experiment,
             team=call.team, monthly=call.runtime_key,
@@ -47,9 +54,7 @@ class Settle:
 
     async def served(self, call: Call, dep: Deployment, attempt_id: str) -> None:
         """The answer has gone out: charge it, then write the log line and metrics."""
-        usage = call.usage
-        await self._send(call, self.request(call, dep, attempt_id, call.outcome, call.cost_micro,
-                                            usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens))
+        await self._send(call, self.request(call, dep, attempt_id, call.outcome, call.cost_micro, call.usage))
         self.observer.finish(call)
 
     async def failed(self, call: Call, dep: Deployment, attempt_id: str, outcome: str, hold_ms: int = 0) -> None:

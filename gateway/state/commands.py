@@ -114,10 +114,11 @@ class Commands:
             parts = self._settle_static(req, static)
         keys_rest, args_a, args_b, args_c = parts
         return b"".join((
-            b"*42\r\n", self.heads["settle"], b"$2\r\n14\r\n", bulk(self.k.req(req.req_id)), keys_rest,
+            b"*45\r\n", self.heads["settle"], b"$2\r\n14\r\n", bulk(self.k.req(req.req_id)), keys_rest,
             bulk(req.req_id), args_a, bulk(req.cost_micro), bulk(req.tokens_in), bulk(req.tokens_out),
             bulk(req.cached_tokens), bulk(req.outcome), bulk(req.breaker_gen), bulk(req.latency_us), args_b,
-            bulk(req.hold_ms), args_c,
+            bulk(req.hold_ms), args_c, bulk(req.web_searches), bulk(req.cache_write_tokens),
+            bulk(req.cache_write_1h_tokens),
         ))
 
     def _settle_static(self, req: SettleRequest, static: tuple[Any, ...]) -> tuple[bytes, bytes, bytes, bytes]:

@@ -314,7 +314,12 @@ class StateModel(KeyRecordsModel):
             lat["ewma_ms"] = ms if lat["n"] == 0 else lat["ewma_ms"] + (ms - lat["ewma_ms"]) // 8
             lat["n"] += 1
             lat["sum_ms"] += ms
-        self.ledger.append(dict(req_id=s["req_id"], status=status, cost=s["cost"], fold=dict(s, day=day)))
+        entry = dict(req_id=s["req_id"], status=status, cost=s["cost"], fold=dict(s, day=day))
+        # the counts the cost was priced from beyond in/out/cached: on the entry only when not 0
+        for name in ("searches", "written", "written_1h"):
+            if s.get(name, 0) > 0 and (name != "written_1h" or s.get("written", 0) > 0):
+                entry[name] = s[name]
+        self.ledger.append(entry)
         self.records.setdefault(s["req_id"], {})["state"] = "settled"
 
     def fold(self) -> None:
@@ -349,7 +354,8 @@ class StateModel(KeyRecordsModel):
 
     def settle(self, s: dict, now: int) -> tuple[int, str, int, int]:
         """`s`: req_id key dep provider model task route day prev cost tin tout cached outcome
-        gen latency_us tpm key_tpm [force arm]. Returns (settled, status, spent, reserved)."""
+        gen latency_us tpm key_tpm [force arm searches written written_1h]. Returns (settled, status,
+        spent, reserved)."""
         r = self.res.get(s["req_id"])
         status = "settled"
         if r is None:

@@ -169,7 +169,8 @@ class StateStore:
                 req.day, prev_day(req.day), req.cost_micro, req.tokens_in, req.tokens_out,
                 req.cached_tokens, req.outcome, req.breaker_gen, req.latency_us, req.tpm,
                 req.key_tpm, self.ledger_maxlen, self.retention_s, int(req.force), req.arm or "-", req.hold_ms,
-                req.team or "-", int(req.monthly)]
+                req.team or "-", int(req.monthly), req.web_searches, req.cache_write_tokens,
+                req.cache_write_1h_tokens]
         return keys, [_arg(a) for a in args]
 
     async def settle_result(self, req: SettleRequest) -> SettleResult:

@@ -127,6 +127,10 @@ class SettleRequest:
     hold_ms: int = 0             # throttled: skip the deployment this long; disabled: keep it open
     team: str = ""               # for a forced settle (no reservation): the key's team
     monthly: bool = False        # for a forced settle: a runtime key (counted in the month's hash)
+    # what the cost priced beyond in/out/cached, kept on the ledger entry for the audit (0: left off)
+    web_searches: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0   # of cache_write_tokens
 
 
 @dataclass(slots=True)

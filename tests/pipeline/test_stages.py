@@ -23,6 +23,7 @@ from gateway.pipeline.record import Call
 from gateway.pipeline.relay import ChatAttempt
 from gateway.pipeline.request import parse_chat
 from gateway.pipeline.settle import Settle
+from gateway.pricing import Usage
 from gateway.providers import UpstreamError
 from gateway.routing.plan import Planner
 from gateway.state.types import Admission
@@ -316,11 +317,16 @@ def test_settle_request_carries_the_attempt_and_its_usage() -> None:
     call = Call.start("client-id")
     call.key, call.task, call.route, call.degraded, call.experiment = "k", "summarization", "auto", True, "e:a"
     dep = openai_dep()
-    req = gw.settle.request(call, dep, f"{call.state_id}.3", "success", 900, 100, 20, 5, hold_ms=0)
+    usage = Usage(100, 20, 5, cache_write_tokens=40, cache_write_1h_tokens=60, web_searches=2)
+    req = gw.settle.request(call, dep, f"{call.state_id}.3", "success", 900, usage, hold_ms=0)
     assert req.req_id == f"{call.state_id}.3" != "client-id"
     assert (req.key, req.deployment, req.provider, req.task, req.route) == ("k", dep.name, dep.provider.name,
                                                                             "summarization", "auto")
     assert (req.cost_micro, req.tokens_in, req.tokens_out, req.cached_tokens) == (900, 100, 20, 5)
+    # the counts the cost was priced from beyond in/out/cached go to the ledger (1h: at most the written)
+    assert (req.web_searches, req.cache_write_tokens, req.cache_write_1h_tokens) == (2, 40, 40)
+    bare = gw.settle.request(call, dep, "x.1", "failure")
+    assert (bare.tokens_in, bare.web_searches, bare.cache_write_tokens, bare.cache_write_1h_tokens) == (0, 0, 0, 0)
     assert req.force and req.arm == "e:a" and req.day == gw.clock.day() and req.tpm == dep.tpm
 
 

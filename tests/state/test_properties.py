@@ -149,7 +149,10 @@ class Runner:
             adm.breaker_gen if data.draw(st.integers(0, 4)) else data.draw(st.integers(0, 4)),
             data.draw(st.integers(0, 5000)), p["tpm"], self.w["keys"][req.key]["tpm"],
             force=local or data.draw(st.booleans()), arm=data.draw(st.sampled_from(["", "exp:treatment"])),
-            hold_ms=data.draw(st.sampled_from([0, 1, 600_000])))
+            hold_ms=data.draw(st.sampled_from([0, 1, 600_000])),
+            web_searches=data.draw(st.sampled_from([0, 0, 1, 3])),
+            cache_write_tokens=data.draw(st.sampled_from([0, 0, 40])),
+            cache_write_1h_tokens=data.draw(st.sampled_from([0, 0, 15])))
         got = self.call(self.store.settle_result(sr))
         self.now = max(self.now, got.now_us)
         want = self.model.settle(dict(
@@ -157,7 +160,8 @@ class Runner:
             task=sr.task, route=sr.route, day=sr.day, prev=prev_day(sr.day), cost=sr.cost_micro,
             tin=sr.tokens_in, tout=sr.tokens_out, cached=sr.cached_tokens, outcome=sr.outcome,
             gen=sr.breaker_gen, latency_us=sr.latency_us, tpm=sr.tpm, key_tpm=sr.key_tpm, force=sr.force,
-            arm=sr.arm, hold_ms=sr.hold_ms), got.now_us)
+            arm=sr.arm, hold_ms=sr.hold_ms, searches=sr.web_searches, written=sr.cache_write_tokens,
+            written_1h=sr.cache_write_1h_tokens), got.now_us)
         assert (int(got.settled), got.status, got.spent_micro, got.reserved_micro) == want, sr
         event(f"settle: {got.status} {sr.outcome} -> {got.breaker_state}")
         b = self.model.breakers.get(dep, Breaker())
@@ -214,8 +218,10 @@ class Runner:
             lat = dec(self.call(c.hgetall(k.latency(dep))))
             assert {f: int(v) for f, v in lat.items()} == self.model.latency.get(dep, {})
         ledger = self.call(c.xrange(k.ledger()))
-        assert [(dec(e[1])["req_id"], dec(e[1])["status"], int(dec(e[1])["cost"])) for e in ledger] == [
-            (e["req_id"], e["status"], e["cost"]) for e in self.model.ledger]
+        extra = ("searches", "written", "written_1h")  # on a settle's entry only when not 0
+        assert [(dec(e[1])["req_id"], dec(e[1])["status"], int(dec(e[1])["cost"]),
+                 {f: int(v) for f, v in dec(e[1]).items() if f in extra}) for e in ledger] == [
+            (e["req_id"], e["status"], e["cost"], {f: e[f] for f in extra if f in e}) for e in self.model.ledger]
         assert {f: int(v) for f, v in dec(self.call(c.hgetall(k.tokstats()))).items()} == self.model.tokstats
         assert {f: int(v) for f, v in dec(self.call(c.hgetall(k.last_use()))).items()} == self.model.last_use
         # buckets the model says are still well in the future must hold the same TAT
