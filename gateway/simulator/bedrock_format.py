@@ -14,6 +14,8 @@ Usage as Bedrock reports it: `inputTokens` leaves out the tokens read from the p
 of `bedrock_extras.py`, which also checks Claude's thinking and reasoning blocks). The stream is AWS's binary event stream
 (`application/vnd.amazon.eventstream`), framed by this module's own encoder: messageStart,
 contentBlockStart (tool use only), contentBlockDelta..., contentBlockStop, messageStop, metadata.
+Document blocks are checked by `bedrock_documents.py`, `guardrailConfig` and a guardrail that
+intervenes (the `guardrail_word` knob) by `bedrock_guardrail.py`.
 """
 
 from __future__ import annotations

@@ -102,10 +102,10 @@ def test_a_guardrail_is_deployment_config_checked_at_start_up() -> None:
 
 def test_the_guardrail_goes_on_every_converse_call() -> None:
     dep = dataclasses.replace(DEP, guardrail=Guardrail("abc123", "DRAFT", "enabled", "sync"))
-    assert body_of([{"type": "text", "text": "hi"}], dep)["guardrailConfig"] == {
-        "guardrailIdentifier": "abc123", "guardrailVersion": "DRAFT", "trace": "enabled"}
-    assert body_of([{"type": "text", "text": "hi"}], dep, stream=True)["guardrailConfig"] == {
-        "guardrailIdentifier": "abc123", "guardrailVersion": "DRAFT", "trace": "enabled", "streamProcessingMode": "sync"}
+    sent = {"guardrailIdentifier": "abc123", "guardrailVersion": "DRAFT", "trace": "enabled"}
+    assert body_of([{"type": "text", "text": "hi"}], dep)["guardrailConfig"] == sent
+    streamed = body_of([{"type": "text", "text": "hi"}], dep, stream=True)["guardrailConfig"]
+    assert streamed == {**sent, "streamProcessingMode": "sync"}
     assert "guardrailConfig" not in body_of([{"type": "text", "text": "hi"}])
 
 
