@@ -1,10 +1,13 @@
 """Reasoning and prompt caching on Bedrock Converse (`format: bedrock`), end to end: the openai SDK
 with `reasoning_effort`, the anthropic SDK on /v1/messages with `thinking`, a tool round trip
 keeping the signed thinking block, and a cache_control-marked system prompt read from the cache
-the second time (cached tokens in usage, a lower cost) → the gateway → the simulator's Converse."""
+the second time (cached tokens in usage, a lower cost), documents (file parts) and a deployment's
+guardrail that intervenes (the answer, finish_reason content_filter, no fallback) → the gateway →
+the simulator's Converse."""
 
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any, Iterator
 
@@ -12,9 +15,10 @@ import anthropic
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_reset, start_gateway
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_reset, sim_set, start_gateway
 
 UPSTREAM = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+NOVA = "amazon.nova-lite-v1:0"
 PRICE = (3_000_000, 15_000_000, 300_000)  # input, output, cached input: micro-dollars per million tokens
 ASK = [{"role": "user", "content": "Is 91 prime?"}]
 TOOL = {"name": "get_weather", "description": "Weather for a city",
@@ -32,8 +36,11 @@ providers:
 models:
   claude-converse: {{provider: bedrock, upstream: "{UPSTREAM}", max_output_tokens: 64000,
                     price: {{input: 3, output: 15, cached_input: 0.3}}}}
+  nova-guarded: {{provider: bedrock, upstream: "{NOVA}", price: {{input: 0.06, output: 0.24}},
+                 bedrock: {{guardrail: {{id: gr7abc, version: 1, trace: enabled, stream_processing_mode: sync}}}}}}
 routes:
   auto: {{primary: claude-converse}}
+  guarded: {{primary: nova-guarded, fallbacks: [claude-converse]}}
 keys:
   - {{name: demo, sha256: {DEMO_KEY_SHA}}}
 """
@@ -108,3 +115,41 @@ def test_a_cache_marked_system_prompt_is_read_from_the_cache_the_second_time(cla
     assert second_cost == pytest.approx(cost(prompt, second.usage.cache_read_input_tokens,
                                              second.usage.output_tokens), abs=1e-9)
     assert second_cost < first_cost
+
+
+def test_openai_sdk_file_parts_reach_converse_as_documents(client: openai.OpenAI, sim: Proc) -> None:
+    rows = "".join(f"city{i},{i % 30}\n" for i in range(400))
+    csv = base64.b64encode(f"city,temp\n{rows}".encode()).decode()
+    pdf = base64.b64encode(b"%PDF-1.7\n1 0 obj << /Type /Page >> endobj\n%%EOF").decode()
+    ask: Any = [{"type": "text", "text": "Which city is warmest?"}]
+    files: Any = [{"type": "file", "file": {"filename": "temps_2024.csv", "file_data": f"data:text/csv;base64,{csv}"}},
+                  {"type": "file", "file": {"filename": "temps_2024.pdf",  # the same stem: named apart
+                                            "file_data": f"data:application/pdf;base64,{pdf}"}}]
+    bare = client.chat.completions.create(model="claude-converse", messages=[{"role": "user", "content": ask}])
+    read = client.chat.completions.create(model="claude-converse", messages=[{"role": "user", "content": ask + files}])
+    assert read.choices[0].message.content and read.choices[0].finish_reason == "stop"
+    assert read.usage and bare.usage and read.usage.prompt_tokens > bare.usage.prompt_tokens + 1000  # the CSV's rows
+    zipped: Any = [{"type": "file", "file": {"filename": "a.zip", "file_data": f"data:application/zip;base64,{pdf}"}}]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="claude-converse", messages=[{"role": "user", "content": ask + zipped}])
+    assert err.value.status_code == 400 and "application/zip" in err.value.message
+    assert sim_calls(sim).get(UPSTREAM) == 2  # the refused file never reached Bedrock
+
+
+def test_a_guardrail_intervention_is_the_answer_not_a_failure(client: openai.OpenAI, sim: Proc,
+                                                             claude: anthropic.Anthropic) -> None:
+    sim_set(sim, NOVA, guardrail_word="heist")
+    fine = client.chat.completions.create(model="guarded", messages=[{"role": "user", "content": "Plan a picnic"}])
+    assert fine.choices[0].finish_reason == "stop"  # the simulator took the guardrailConfig
+    ask: Any = [{"role": "user", "content": "Plan a bank heist"}]
+    raw = client.chat.completions.with_raw_response.create(model="guarded", messages=ask)
+    blocked = raw.parse()
+    assert raw.status_code == 200 and raw.headers["x-gateway-model"] == "nova-guarded"
+    assert blocked.choices[0].finish_reason == "content_filter"
+    assert blocked.choices[0].message.content == "Sorry, the model cannot answer this question."
+    chunks = list(client.chat.completions.create(model="guarded", messages=ask, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "content_filter"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == blocked.choices[0].message.content
+    message = claude.messages.create(model="guarded", max_tokens=100, messages=ask)
+    assert message.stop_reason == "refusal"  # the Messages client's nearest
+    assert UPSTREAM not in sim_calls(sim) and sim_calls(sim)[NOVA] == 4  # no fallback to the chain's next model

@@ -49,6 +49,10 @@ def full_doc() -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     doc["admin_keys"] = [{"name": "reader", "sha256": SHA}]
     doc["providers"]["openai"]["quirks"] = {"stream_usage": True}
+    doc["providers"]["bedrock"] = {"format": "bedrock", "base_url": "http://127.0.0.1:1",
+                                   "api_key_env": "SIMULATOR_API_KEY", "aws_region": "us-east-1"}
+    doc["models"]["guarded"] = {"provider": "bedrock", "upstream": "amazon.nova-lite-v1:0", "price": {"input": 1},
+                                "bedrock": {"guardrail": {"id": "gr1", "version": 1}}}
     return doc
 
 

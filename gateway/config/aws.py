@@ -7,6 +7,9 @@ bearer token), or, when `api_key_env` is null, by signing every request with AWS
 an access key, a secret key and an optional session token, each read from an environment variable
 (the usual AWS names by default). The region is read from the config, or from a
 `bedrock-runtime.<region>.amazonaws.com` base URL.
+
+A Converse deployment (`format: bedrock`) may name a guardrail (`models.<name>.bedrock.guardrail`)
+that every call of it is checked by: `parse_bedrock`.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.config.model import AWS_FORMATS, AwsAuth, LeftOut
+from gateway.config.model import AWS_FORMATS, AwsAuth, Guardrail, LeftOut
 from gateway.config.reader import Reader
 
 FIELDS = ("aws_region", "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env")
 DEFAULT_ENV = {"aws_access_key_env": "AWS_ACCESS_KEY_ID", "aws_secret_key_env": "AWS_SECRET_ACCESS_KEY",
                "aws_session_token_env": "AWS_SESSION_TOKEN"}
 CLAUDE_ID = re.compile(r"(?:^|[./])anthropic\.claude")  # a Claude model id, profile or ARN on Bedrock
+# Bedrock's own patterns for GuardrailConfiguration (the API reference)
+_GUARDRAIL_ID = re.compile(r"^(?:[a-z0-9]+|arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)$")
+_GUARDRAIL_VERSION = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
 _REGION_IN_URL = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -49,3 +55,31 @@ def parse_aws(r: Reader, doc: dict[str, Any], path: str, fmt: str, base_url: str
                          "api_key_env is null)")
     return AwsAuth(region, values["aws_access_key_env"], values["aws_secret_key_env"],
                    values["aws_session_token_env"])
+
+
+def parse_bedrock(r: Reader, doc: Any, path: str, fmt: str, kind: str) -> Guardrail | None:
+    """A deployment's `bedrock` options: its guardrail, or None. Only a chat model of a `format:
+    bedrock` provider (Converse, which takes `guardrailConfig`) may set them."""
+    if doc is None:
+        return None
+    doc = r.mapping(doc, f"{path}.bedrock")
+    if fmt != "bedrock" or kind != "chat":
+        raise r.fail(f"{path}.bedrock", doc, "only a chat model of a `format: bedrock` provider (Converse) takes "
+                     "Bedrock options")
+    r.known(doc, f"{path}.bedrock", {"guardrail"})
+    if doc.get("guardrail") is None:
+        return None
+    where = f"{path}.bedrock.guardrail"
+    g = r.mapping(doc["guardrail"], where)
+    r.known(g, where, {"id", "version", "trace", "stream_processing_mode"})
+    ident = r.string(g, "id", where)
+    if not _GUARDRAIL_ID.match(ident):
+        raise r.fail(f"{where}.id", ident, "expected a guardrail id (lowercase letters and digits) or its ARN")
+    version = g.get("version")
+    version = str(version) if isinstance(version, int) and not isinstance(version, bool) else version
+    if not isinstance(version, str) or not _GUARDRAIL_VERSION.match(version):
+        raise r.fail(f"{where}.version", g.get("version"), "expected a version number (1, 2, ...) or DRAFT")
+    trace = r.string(g, "trace", where, choices=("enabled", "disabled", "enabled_full")) if "trace" in g else None
+    mode = r.string(g, "stream_processing_mode", where, choices=("sync", "async")) \
+        if "stream_processing_mode" in g else None
+    return Guardrail(ident, version, trace, mode)

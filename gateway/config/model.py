@@ -132,6 +132,17 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class Guardrail:
+    """An Amazon Bedrock guardrail every Converse call of a deployment is checked by
+    (`models.<name>.bedrock.guardrail`): set by the operator, not by each client."""
+
+    identifier: str  # the guardrail's id or ARN
+    version: str  # a version number, or DRAFT
+    trace: str | None = None  # enabled | disabled | enabled_full; None: Bedrock's default (disabled)
+    stream_processing_mode: str | None = None  # streams: sync | async; None: Bedrock's default (sync)
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """A concrete model reachable through one provider; the unit of routing and of state."""
 
@@ -145,6 +156,7 @@ class Deployment:
     tpm: int
     quality: tuple[tuple[str, float], ...] = ()
     kind: str = "chat"
+    guardrail: Guardrail | None = None  # `format: bedrock` only
 
 
 # on_uncertain: a request classified with a confidence under this is routed by the policy. The

@@ -17,7 +17,7 @@ from gateway.config.model import (
     Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, Quirks, ResponseStorage,
     Route, Server, StateSettings, Timeouts,
 )
-from gateway.config.aws import FIELDS as AWS_FIELDS, parse_aws
+from gateway.config.aws import FIELDS as AWS_FIELDS, parse_aws, parse_bedrock
 from gateway.config.leftout import prune_route
 from gateway.config.prices import parse_price
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
@@ -132,7 +132,7 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
     path = f"models.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"provider", "upstream", "price", "context_window", "max_output_tokens", "rpm", "tpm",
-                        "quality", "kind"})
+                        "quality", "kind", "bedrock"})
     provider_name = r.string(doc, "provider", path)
     if provider_name not in providers:
         raise r.fail(f"{path}.provider", provider_name, f"unknown provider; defined: {sorted(providers)}")
@@ -154,6 +154,7 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
         max_output_tokens=r.number(doc, "max_output_tokens", path, 16_384, minimum=1, integer=True),
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),
         quality=tuple(quality), kind=kind,
+        guardrail=parse_bedrock(r, doc.get("bedrock"), path, providers[provider_name].format, kind),
     )
 
 

@@ -239,6 +239,21 @@ SECTIONS: tuple[Section, ...] = (
         Field("quality", "mapping task → 0..1", "{}", f"Per task ({', '.join(TASKS)}): how good it is; "
               "`min_quality` and `strategy: cheapest` read it."),
         Field("kind", "chat | embedding", "chat", "Embedding models serve `/v1/embeddings` only."),
+        Field("bedrock", "mapping", NONE, "A `format: bedrock` chat model's Bedrock options; see "
+              "[models.&lt;name&gt;.bedrock](#modelsnamebedrock)."),
+    )),
+    Section("models.<name>.bedrock", "Amazon Bedrock options of a Converse (`format: bedrock`) chat model.", (
+        Field("guardrail", "mapping", NONE, "A guardrail every call of the model is checked by (Converse's "
+              "`guardrailConfig`); see [models.&lt;name&gt;.bedrock.guardrail](#modelsnamebedrockguardrail)."),
+    )),
+    Section("models.<name>.bedrock.guardrail", "An Amazon Bedrock guardrail. When it intervenes the answer is "
+            "its message with finish_reason `content_filter` (not a provider failure).", (
+        Field("id", "string", REQUIRED, "The guardrail's id or ARN."),
+        Field("version", "number or DRAFT", REQUIRED, "The guardrail version."),
+        Field("trace", "enabled | disabled | enabled_full", "Bedrock's: disabled", "The guardrail trace in answers "
+              "(the gateway does not pass it on)."),
+        Field("stream_processing_mode", "sync | async", "Bedrock's: sync", "Streams: `sync` holds chunks until "
+              "the guardrail has checked them; `async` sends them at once and checks in the background."),
     )),
     Section("models.<name>.price", "USD per million tokens.", (
         Field("input", "USD", REQUIRED, "Prompt tokens."),

@@ -14,6 +14,8 @@ Usage as Bedrock reports it: `inputTokens` leaves out the tokens read from the p
 of `bedrock_extras.py`, which also checks Claude's thinking and reasoning blocks). The stream is AWS's binary event stream
 (`application/vnd.amazon.eventstream`), framed by this module's own encoder: messageStart,
 contentBlockStart (tool use only), contentBlockDelta..., contentBlockStop, messageStop, metadata.
+Document blocks are checked by `bedrock_documents.py`, `guardrailConfig` and a guardrail that
+intervenes (the `guardrail_word` knob) by `bedrock_guardrail.py`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import bedrock_extras as extras
+from .bedrock_documents import document_text
+from .bedrock_guardrail import blocked_body, blocked_events, guardrail_config, intervenes
 from .anthropic_format import Thought, think
 from .core import Outcome, answer, join_prompt
 from .state import Fault, SimState
@@ -84,7 +88,8 @@ def refused(request: Request) -> Response | None:
 TOOL_RESULT_MEMBERS = ("json", "text", "image", "document", "video", "searchResult")
 
 
-def _texts(blocks: Any, where: str, out: list[str], model: str = "", role: str = "user") -> None:
+def _texts(blocks: Any, where: str, out: list[str], model: str = "", role: str = "user",
+           names: set[str] | None = None) -> None:
     if not isinstance(blocks, list):
         raise BadRequest(f"{where}: expected a list of content blocks")
     for i, block in enumerate(blocks):
@@ -112,7 +117,11 @@ def _texts(blocks: Any, where: str, out: list[str], model: str = "", role: str =
         elif kind == "image":
             if not isinstance(value, dict) or value.get("format") not in ("png", "jpeg", "gif", "webp"):
                 raise BadRequest(f"{where}: image.format must be one of png, jpeg, gif, webp")
-        elif kind not in ("document", "video", "guardContent"):
+        elif kind == "document":
+            if role != "user":
+                raise BadRequest(f"{where}.{i}: a document is allowed in user messages only")
+            out.append(document_text(value, f"{where}.{i}", set() if names is None else names))
+        elif kind not in ("video", "guardContent"):
             raise BadRequest(f"{where}: unknown content block member {kind!r}")
 
 
@@ -146,13 +155,14 @@ def parse(model: str, body: Any) -> tuple[Ask, list[str], int | None]:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("A conversation must start with a user message.")
     texts: list[str] = []
-    _texts(body.get("system") or [], "system", texts, model)
+    names: set[str] = set()  # document names: unique within the request
+    _texts(body.get("system") or [], "system", texts, model, "system")
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
             raise BadRequest(f"messages.{i}.role: must be user or assistant")
         if i and messages[i - 1].get("role") == msg["role"]:
             raise BadRequest("A conversation must alternate between user and assistant roles.")
-        _texts(msg.get("content"), f"messages.{i}.content", texts, model, msg["role"])
+        _texts(msg.get("content"), f"messages.{i}.content", texts, model, msg["role"], names)
     if messages[0].get("role") != "user":
         raise BadRequest("A conversation must start with a user message.")
     config = body.get("inferenceConfig") or {}
@@ -250,6 +260,7 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
         body = await read_json(request)
         ask, texts, budget = parse(model, body)
         points = extras.prefix_points(body, model)
+        guard = guardrail_config(body, stream)
     except BadRequest as exc:
         state.record_rejected(model, "bedrock")
         return error(exc.status, exc.message)
@@ -259,6 +270,12 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
         return denied
     if fault is not None:
         return fault_response(fault)
+    blocked = intervenes(guard, knobs.guardrail_word, texts)
+    if blocked is not None:  # the guardrail's answer, before the model runs
+        if not stream:
+            return json_response(blocked_body(*blocked))
+        events = [(event(kind, payload), 0) for kind, payload in blocked_events(*blocked)]
+        return stream_response(events, knobs, b"", media_type=EVENT_STREAM)
     out = answer(ask, texts, knobs, state.seed, "tooluse_")
     written = 0
     cached = extras.cache_use(points, state.prompt_cache, out.prompt_tokens)

@@ -38,6 +38,7 @@ class ModelKnobs:
     tool_call: str | None = None  # "none": call no tool unless forced; a name: call that tool
     tool_args: dict[str, Any] | None = None  # the arguments of a `tool_call` (default: from its schema)
     citations: bool = False  # Gemini: answers carry citationMetadata (gemini_extras.py)
+    guardrail_word: str | None = None  # Bedrock: a request with a guardrailConfig and this word is blocked
 
 
 KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(ModelKnobs))
@@ -64,6 +65,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "tool_call":
         if value is not None and (not isinstance(value, str) or not value):
             raise KnobError(f"tool_call must be a tool name, 'none' or null, got {value!r}")
+        return value
+    if name == "guardrail_word":
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise KnobError(f"guardrail_word must be a non-empty string or null, got {value!r}")
         return value
     if name == "tool_args":
         if value is not None and not isinstance(value, dict):

@@ -6,7 +6,8 @@ Request (OpenAI → Converse):
   with `content` blocks (consecutive turns of one role merged: Converse wants them alternating).
 - content parts: `text` → `{"text"}`; `image_url` with a `data:` URL → `{"image": {"format",
   "source": {"bytes"}}}` (png, jpeg, gif, webp; the base64 data as it came, which is how the JSON
-  protocol carries bytes). Image URLs that are not data URLs, audio and files are a 400.
+  protocol carries bytes); `file` parts with a data URL → `document` blocks (`documents.py`). Image
+  URLs that are not data URLs, files by id and audio are a 400.
 - `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `stop` → `inferenceConfig`
   (maxTokens, temperature, topP, stopSequences).
 - `tools` → `toolConfig.tools[].toolSpec` (name, description, `inputSchema.json`); `tool_choice`
@@ -24,11 +25,12 @@ Request (OpenAI → Converse):
 - `reasoning_effort` (and an Anthropic client's `thinking`), assistant `thinking_blocks` and
   `cache_control` hints → Claude's thinking, `reasoningContent` and `cachePoint` blocks
   (`reasoning.py`).
+- the deployment's guardrail (`models.<name>.bedrock.guardrail`) → `guardrailConfig`.
 
-Not translated: guardrails (`guardrailConfig`), document and video blocks,
-`additionalModelRequestFields` other than thinking (top_k and other model-specific fields),
-`performanceConfig`. The answer side is `response.py`, the stream `stream.py`, the framing
-`eventstream.py`, and the signing `auth.py`.
+Not translated: `guardContent` and video blocks, citations, `additionalModelRequestFields` other
+than thinking (top_k and other model-specific fields), `performanceConfig`, `requestMetadata`.
+The answer side is `response.py`, the stream `stream.py`, the framing `eventstream.py`, and the
+signing `auth.py`.
 """
 
 from __future__ import annotations
@@ -54,14 +56,13 @@ from gateway.providers.base import (
 )
 from gateway.providers.bedrock import reasoning
 from gateway.providers.bedrock.auth import authorized, request_headers
+from gateway.providers.bedrock.documents import IMAGE_FORMATS, DocumentNames, file_block
 from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema, json_instruction
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "n", "tools", "tool_choice", "response_format", "reasoning_effort", "thinking",
 })
-IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                 "image/webp": "webp"}
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
@@ -77,7 +78,7 @@ def health_probe(provider: Provider) -> ProbeTarget:
     return url, authorized(provider, "GET", url, {}, b"", {"accept": "application/json"})
 
 
-def _block(part: Any, where: str) -> dict[str, Any] | None:
+def _block(part: Any, where: str, names: DocumentNames) -> dict[str, Any] | None:
     part = as_item(part, where)
     kind = part.get("type")
     if kind == "text":
@@ -92,10 +93,12 @@ def _block(part: Any, where: str) -> dict[str, Any] | None:
         if fmt is None:
             raise bad_request(f"{where}: image type {shown(media_type)} is not one of png, jpeg, gif, webp.", where)
         return {"image": {"format": fmt, "source": {"bytes": data}}}
+    if kind == "file":
+        return file_block(part, where, names)
     raise bad_request(f"{where}: content part type {shown(kind)} is not supported by this model.", where)
 
 
-def _blocks(content: Any, where: str, cache: bool) -> list[dict[str, Any]]:
+def _blocks(content: Any, where: str, cache: bool, names: DocumentNames) -> list[dict[str, Any]]:
     """Content parts → Converse blocks; with `cache`, a cachePoint after each marked part."""
     if content is None:
         return []
@@ -103,7 +106,7 @@ def _blocks(content: Any, where: str, cache: bool) -> list[dict[str, Any]]:
         return [{"text": content}] if content else []
     blocks = []
     for i, part in enumerate(as_list(content, f"{where}.content")):
-        block = _block(part, f"{where}.content[{i}]")
+        block = _block(part, f"{where}.content[{i}]", names)
         if block is not None:
             blocks.append(block)
         found = reasoning.mark(part) if cache else None
@@ -126,12 +129,14 @@ def _messages(messages: Any, cache: bool) -> tuple[list[dict[str, Any]], list[di
     marks: dict[int, Any] | None = {} if cache else None
     turns: list[dict[str, Any]] = []
     call_ids: set[str] = set()
+    names = DocumentNames()
     for where, role, msg in openai_side.conversation(messages, texts, marks):
         if role == "user":
-            blocks = _blocks(msg.get("content"), where, cache)
+            blocks = _blocks(msg.get("content"), where, cache, names)
             openai_side.add_turn(turns, "user", "content", _cached(blocks, msg, cache))
         elif role == "assistant":
-            blocks = reasoning.reasoning_blocks(msg.get("thinking_blocks")) + _blocks(msg.get("content"), where, cache)
+            blocks = reasoning.reasoning_blocks(msg.get("thinking_blocks"))
+            blocks += _blocks(msg.get("content"), where, cache, names)
             for call, name, args, _here in openai_side.tool_calls(msg, where):
                 call_id = str(call.get("id") or f"call_{len(call_ids)}")
                 call_ids.add(call_id)
@@ -198,6 +203,20 @@ def _inference_config(chat: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def guardrail_config(dep: Deployment, stream: bool) -> dict[str, str] | None:
+    """The deployment's guardrail as Converse's `guardrailConfig` (a stream's may name its
+    `streamProcessingMode`, which the Converse call's refuses), or None."""
+    g = dep.guardrail
+    if g is None:
+        return None
+    config = {"guardrailIdentifier": g.identifier, "guardrailVersion": g.version}
+    if g.trace:
+        config["trace"] = g.trace
+    if stream and g.stream_processing_mode:
+        config["streamProcessingMode"] = g.stream_processing_mode
+    return config
+
+
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
     n = chat.get("n")
     if n is not None and n != 1:
@@ -226,6 +245,9 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         if tool_config is not None:
             body["toolConfig"] = tool_config
     reasoning.add_thinking(body, chat, dep)
+    guardrail = guardrail_config(dep, stream)
+    if guardrail:
+        body["guardrailConfig"] = guardrail
     data = encode(body)
     url = model_url(dep, "converse-stream" if stream else "converse")
     return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)
