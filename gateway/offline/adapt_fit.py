@@ -42,16 +42,11 @@ def predict(model: _Model, feats: Feats) -> int:
     strong, weak = feats
     if "#empty" in strong or ("#notext" in strong and not weak and "#image" not in strong):
         return 0
-    s = model.scores(strong, weak)
-    m = max(s)
-    from math import exp
-
-    e = [exp(x - m) for x in s]
-    t = sum(e)
-    return TASKS.index(decide([x / t for x in e], model.low_conf, model.runner_min).task)
+    return TASKS.index(decide(probs(model, feats), model.low_conf, model.runner_min).task)
 
 
 def probs(model: _Model, feats: Feats) -> list[float]:
+    """Class probabilities (ordered as TASKS), as classify() computes them."""
     from math import exp
 
     s = model.scores(*feats)

@@ -38,12 +38,13 @@ STRENGTH = 5.0  # docs/classifier.md, "Adapting to your traffic": 1, 3, 5, 10 on
 MAX_DROP = 2.0  # points of held-out macro-F1
 
 
-def folds(labels: list[str], k: int, seed: int = 13) -> list[int]:
-    """A fold per row, stratified by label, the same for the same file."""
+def folds(keys: list[str], k: int = 5, seed: int = 13) -> list[int]:
+    """A fold per row, stratified by key (a label; scripts/train_classifier.py: file + label), the
+    same for the same file."""
     rng = random.Random(seed)
-    fold = [0] * len(labels)
-    for label in sorted(set(labels)):
-        idx = [i for i, x in enumerate(labels) if x == label]
+    fold = [0] * len(keys)
+    for key in sorted(set(keys)):
+        idx = [i for i, x in enumerate(keys) if x == key]
         rng.shuffle(idx)
         for n, i in enumerate(idx):
             fold[i] = n % k
