@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("audit", help="where spend concentrates, from the ledger or log lines (gateway audit --help)")
     sub.add_parser("whatif", help="what routing saves against all-frontier and all-mid-tier on a trace "
                    "(gateway whatif --help)")
-    sub.add_parser("classifier", help="the task classifier on a labelled set (gateway classifier eval --help)")
+    sub.add_parser("classifier", help="the task classifier on a labelled set, and adapting it to yours "
+                   "(gateway classifier eval|adapt --help)")
     sub.add_parser("keys", help="runtime API keys through the admin API (gateway keys --help)")
     sub.add_parser("teams", help="teams and their shared limits (gateway teams --help)")
     sub.add_parser("audit-log", help="the admin changes, newest first (gateway audit-log --help)")

@@ -37,6 +37,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gateway.offline.classifier_adapt import ece, folds  # noqa: E402  (shared with `gateway classifier adapt`)
 from gateway.routing.classify import TASKS, WEIGHTS_PATH, extract_features, weights_hash  # noqa: E402
 
 DATA_ENV = "TASK_ROUTING_DATA"  # the task-routing data directory
@@ -228,20 +229,6 @@ def training_set(sets: dict[str, list[dict]], row_weight: dict[str, float] | Non
     return rows, weights, files
 
 
-def folds(keys: list[str], k: int = 5, seed: int = 13) -> list[int]:
-    """Fold id per row, stratified by key (e.g. file + label)."""
-    import random
-
-    rng = random.Random(seed)
-    fold = [0] * len(keys)
-    for key in sorted(set(keys)):
-        idx = [i for i, x in enumerate(keys) if x == key]
-        rng.shuffle(idx)
-        for n, i in enumerate(idx):
-            fold[i] = n % k
-    return fold
-
-
 def oof_scores(feats: list[Feats], rows: list[dict], weights: list[float], fold: list[int], files: list[str],
                **kw) -> list[list[float]]:
     """Out-of-fold class scores (logits) of every row: each fold scored by a model fit on the others."""
@@ -277,18 +264,6 @@ def fit_temperature(scores: list[list[float]], gold: list[int]) -> float:
         return -sum(log(max(softmax(s, t)[g], 1e-12)) for s, g in zip(scores, gold)) / len(gold)
 
     return float(minimize_scalar(nll, bounds=(0.25, 8.0), method="bounded").x)
-
-
-def ece(probs: list[list[float]], gold: list[int], bins: int = 10) -> float:
-    """Expected calibration error of the top-class confidence (equal-width bins)."""
-    acc, conf, n = [0.0] * bins, [0.0] * bins, [0] * bins
-    for p, g in zip(probs, gold):
-        k = max(range(4), key=p.__getitem__)
-        b = min(bins - 1, int(p[k] * bins))
-        n[b] += 1
-        conf[b] += p[k]
-        acc[b] += k == g
-    return sum(abs(acc[b] - conf[b]) for b in range(bins) if n[b]) / max(1, len(gold))
 
 
 def macro_f1(gold: list[int], pred: list[int]) -> float:

@@ -153,7 +153,12 @@ def main(argv: list[str]) -> int:
     e.add_argument("file", help='JSON Lines: {"messages": [...], "label": "<task>"} per line')
     e.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml")
     e.add_argument("--route", default="auto", help="route (or model alias) whose chains price the errors")
+    from gateway.offline.classifier_adapt import adapt, add_parser
+
+    add_parser(sub)
     args = p.parse_args(argv)
+    if args.command == "adapt":
+        return adapt(args)
     from gateway.offline.whatif import load_offline_config
 
     try:
