@@ -37,8 +37,10 @@ from gateway.ops.housekeeping import Housekeeper, fold_forever
 from gateway.net.google_auth import TokenRefresher
 from gateway.inbound.anthropic import AnthropicMessages
 from gateway.inbound.anthropic.count import count_tokens
+from gateway.inbound.anthropic.reply import error_body as anthropic_error
 from gateway.inbound.completions import Completions
 from gateway.inbound.gemini.endpoint import PREFIXES as GEMINI_PREFIXES, gemini
+from gateway.inbound.gemini.reply import error_body as gemini_error
 from gateway.inbound.models import list_models
 from gateway.inbound.openai_chat import OpenAIChat
 from gateway.inbound.responses import Responses
@@ -119,6 +121,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                            "invalid_request_error", "method_not_allowed")
     else:
         err = GatewayError(exc.status_code, str(exc.detail), "invalid_request_error")
+    return _in_api_shape(request.url.path, err)
+
+
+def _in_api_shape(path: str, err: GatewayError) -> Response:
+    """A 404/405 under the Messages or Gemini paths in that API's error shape, as its SDK reads it."""
+    if path.startswith("/v1/messages"):
+        return Response(anthropic_error(err), err.status, err.headers, media_type="application/json")
+    if path.startswith("/v1beta/"):
+        return Response(gemini_error(err), err.status, err.headers, media_type="application/json")
     return err.response()
 
 

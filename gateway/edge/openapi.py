@@ -1,7 +1,9 @@
 """The OpenAPI document served at /openapi.json: what the gateway accepts, for clients and fuzzers.
 
 Only the fields the gateway itself checks are constrained; others pass through to
-OpenAI-compatible providers, so `additionalProperties` stays open on request bodies.
+OpenAI-compatible providers, so `additionalProperties` stays open on request bodies. This module
+holds the OpenAI paths (Bearer key, OpenAI error bodies); gateway.edge.openapi_native the
+Anthropic Messages and Gemini ones, each in its own API's key header and error shape.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
+from gateway.edge import openapi_native as native
+from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
 ERROR = {
     "type": "object", "required": ["error"],
@@ -58,43 +62,72 @@ EMBEDDINGS_REQUEST = {
         "user": {"type": "string"},
     },
 }
+COMPLETIONS_REQUEST = {
+    "type": "object", "required": ["model", "prompt"],
+    "properties": {
+        "model": CHAT_REQUEST["properties"]["model"],
+        "prompt": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "maxItems": 1,
+                                                  "items": {"type": "string"}}],
+                   "description": "one prompt (token ids and several prompts are refused)"},
+        **{name: CHAT_REQUEST["properties"][name] for name in (
+            "stream", "stream_options", "max_tokens", "n", "temperature", "top_p", "stop", "user")},
+        "echo": {"const": False}, "suffix": {"type": "null"}, "logprobs": {"type": "null"},
+    },
+}
+INPUT_ITEM = {"type": "object", "properties": {
+    "type": {"enum": ["message", "function_call", "function_call_output", "custom_tool_call",
+                      "custom_tool_call_output", "reasoning"]},
+    "role": {"enum": ["user", "assistant", "system", "developer"]}, "content": CONTENT,
+    "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}}}
+RESPONSES_REQUEST = {
+    "type": "object", "required": ["model", "input"],
+    "properties": {
+        "model": CHAT_REQUEST["properties"]["model"],
+        "input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": INPUT_ITEM}]},
+        "instructions": {"type": "string"},
+        "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
+        **{name: CHAT_REQUEST["properties"][name] for name in ("stream", "temperature", "top_p", "user")},
+        "store": {"type": "boolean"}, "previous_response_id": {"type": "string"},
+        "tools": {"type": "array", "items": {"type": "object"}},
+        "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {"type": "object"}]},
+        "reasoning": {"type": "object", "properties": {"effort": {"type": "string"}}},
+        "text": {"type": "object", "properties": {"format": {"type": "object", "properties": {
+            "type": {"enum": ["text", "json_object", "json_schema"]}}}}},
+        "background": {"const": False}, "conversation": {"type": "null"}, "prompt": {"type": "null"},
+    },
+}
+BEARER = [{"bearer": []}]
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": "OpenAI-format error",
-                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            for c in codes}
+def _post(op: str, request: str, ok: str, stream: bool = True) -> dict[str, Any]:
+    """An OpenAI-format POST: Bearer key, OpenAI error bodies."""
+    return native.post(op, request, ok, "Error", BEARER, stream=stream)
 
 
 def document() -> dict[str, Any]:
-    bearer = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "LLM gateway", "version": __version__,
-                 "description": "OpenAI-compatible chat completions and embeddings, routed by task."},
+                 "description": "OpenAI-compatible chat completions, Responses, completions and embeddings, "
+                                "the Anthropic Messages API and the Gemini API, routed by task."},
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR, "ChatRequest": CHAT_REQUEST, "EmbeddingsRequest": EMBEDDINGS_REQUEST},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, **native.SCHEMES},
+            "schemas": {"Error": ERROR, "ChatRequest": CHAT_REQUEST, "EmbeddingsRequest": EMBEDDINGS_REQUEST,
+                        "CompletionsRequest": COMPLETIONS_REQUEST, "ResponsesRequest": RESPONSES_REQUEST,
+                        **native.SCHEMAS},
         },
         "paths": {
-            "/v1/chat/completions": {"post": {
-                "operationId": "createChatCompletion", "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ChatRequest"}}}},
-                "responses": {"200": {"description": "A chat.completion, or an SSE stream of chunks",
-                                      "content": {"application/json": {"schema": {"type": "object"}},
-                                                  "text/event-stream": {"schema": {"type": "string"}}}},
-                              **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}},
-            "/v1/embeddings": {"post": {
-                "operationId": "createEmbedding", "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/EmbeddingsRequest"}}}},
-                "responses": {"200": {"description": "An embeddings list",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}},
-                              **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}},
-            "/v1/models": {"get": {"operationId": "listModels", "security": bearer, "responses": {
+            "/v1/chat/completions": _post("createChatCompletion", "ChatRequest",
+                                          "A chat.completion, or an SSE stream of chunks"),
+            "/v1/responses": _post("createResponse", "ResponsesRequest", "A response, or an SSE stream of events"),
+            "/v1/completions": _post("createCompletion", "CompletionsRequest",
+                                     "A text_completion, or an SSE stream of chunks"),
+            "/v1/embeddings": _post("createEmbedding", "EmbeddingsRequest", "An embeddings list", stream=False),
+            "/v1/models": {"get": {"operationId": "listModels", "security": BEARER, "responses": {
                 "200": {"description": "Routes and models",
-                        "content": {"application/json": {"schema": {"type": "object"}}}}, **_errors(401)}}},
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                **native.errors("Error", (401,))}}},
+            **native.paths(),
             "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {"get": {"operationId": "readyz", "responses": {"200": {"description": "ready or degraded"},
                                                                        "503": {"description": "not ready"}}}},

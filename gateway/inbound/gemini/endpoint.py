@@ -26,6 +26,7 @@ from gateway.pipeline.embeddings import embeddings
 
 PREFIXES = ("/v1beta/models/", "/v1/models/")
 KEY_HEADER = "x-goog-api-key"
+METHODS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
 _chat = chat_endpoint(GeminiGenerate())
 JSON_HEAD = (b"content-type", b"application/json")
 
@@ -71,5 +72,4 @@ async def gemini(request: Request) -> Any:
         return await embeddings(request, embeddings_api(model, method == "batchEmbedContents"), headers)
     if method == "countTokens":
         return await count_tokens(request, model, headers)
-    return _not_found(f"Method not found: {shown(method)} (this gateway serves generateContent, "
-                      "streamGenerateContent, countTokens, embedContent and batchEmbedContents).")
+    return _not_found(f"Method not found: {shown(method)} (this gateway serves {', '.join(METHODS)}).")
