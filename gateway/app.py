@@ -117,8 +117,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         err = GatewayError(404, f"Unknown path {shown(request.url.path)}.", "invalid_request_error", "unknown_url")
     elif exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow")  # RFC 9110: a 405 names the methods that are
         err = GatewayError(405, f"Method {shown(request.method)} is not allowed on {shown(request.url.path)}.",
-                           "invalid_request_error", "method_not_allowed")
+                           "invalid_request_error", "method_not_allowed", headers={"Allow": allow} if allow else None)
     else:
         err = GatewayError(exc.status_code, str(exc.detail), "invalid_request_error")
     return _in_api_shape(request.url.path, err)

@@ -84,4 +84,6 @@ def test_served_document_and_wrong_methods(gateway: Proc) -> None:  # noqa: F811
             method = "PUT" if "post" in item else "POST"
             response = client.request(method, gateway.url + url, headers=key_headers(path), json={}, timeout=30)
             assert response.status_code in (404, 405), (method, path, response.status_code)
+            if response.status_code == 405:  # RFC 9110: it names the methods the path has
+                assert "POST" in response.headers["Allow"] or "GET" in response.headers["Allow"], path
             check_error(path, response.json())
