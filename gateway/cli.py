@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return audit_main(argv[1:])
     if argv[:1] == ["classifier"]:
-        from gateway.offline.classifier_eval import main as classifier_main
+        from gateway.offline.classifier_cli import main as classifier_main
 
         return classifier_main(argv[1:])
     if argv[:1] in (["keys"], ["teams"], ["audit-log"]):

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.offline.classifier_eval import main
+from gateway.offline.classifier_cli import main
 from gateway.routing.classify import TASKS, WEIGHTS_PATH, _Model, classify, extract_features, load_model
 from tests.procs import ROOT
 

@@ -24,6 +24,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -146,19 +147,15 @@ def format_report(rep: Report, route: str, source: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="gateway classifier", description="Task classifier tools.")
-    sub = p.add_subparsers(dest="command", required=True)
+def add_parser(sub: Any) -> None:
+    """`gateway classifier eval FILE`."""
     e = sub.add_parser("eval", help="macro-F1, per-task P/R/F1, confusion and the cost of errors on a labelled set")
     e.add_argument("file", help='JSON Lines: {"messages": [...], "label": "<task>"} per line')
     e.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG") or "configs/demo.yaml")
     e.add_argument("--route", default="auto", help="route (or model alias) whose chains price the errors")
-    from gateway.offline.classifier_adapt import adapt, add_parser
 
-    add_parser(sub)
-    args = p.parse_args(argv)
-    if args.command == "adapt":
-        return adapt(args)
+
+def run(args: argparse.Namespace) -> int:
     from gateway.offline.whatif import load_offline_config
 
     try:
