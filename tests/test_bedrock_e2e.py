@@ -1,6 +1,7 @@
 """Amazon Bedrock's InvokeModel end to end: the openai SDK and the anthropic SDK → the gateway →
 the simulator's InvokeModel paths. Claude as `bedrock_anthropic` (SigV4-signed, and with a Bedrock
-API key), Titan and Cohere embeddings on the `bedrock` format; usage, cost headers and the log."""
+API key), a guardrail that intervenes (the answer, finish_reason content_filter, nothing billed),
+Titan and Cohere embeddings on the `bedrock` format; usage, cost headers and the log."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import anthropic
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_reset, sim_set, start_gateway
+from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_reset, sim_set, start_gateway
 
 CLAUDE = {  # gateway model: (provider, upstream, (input, output, cached input) micro-dollars per million)
     "claude-bedrock": ("bedrock-iam", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", (3_000_000, 15_000_000, 300_000)),
     "claude-bedrock-key": ("bedrock-key", "anthropic.claude-3-5-haiku-20241022-v1:0", (800_000, 4_000_000, 80_000)),
 }
+GUARDED = "anthropic.claude-3-7-sonnet-20250219-v1:0"  # a signed deployment with a guardrail
 TITAN, COHERE = "amazon.titan-embed-text-v2:0", "cohere.embed-english-v3"
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say something about rivers."}]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city", "parameters": {
@@ -42,6 +44,8 @@ models:
                    price: {{input: 3, output: 15, cached_input: 0.3}}}}
   claude-bedrock-key: {{provider: bedrock-key, upstream: "{CLAUDE['claude-bedrock-key'][1]}",
                        price: {{input: 0.8, output: 4, cached_input: 0.08}}}}
+  claude-guarded: {{provider: bedrock-iam, upstream: "{GUARDED}", price: {{input: 3, output: 15}},
+                   bedrock: {{guardrail: {{id: gr7abc, version: 1, trace: enabled, stream_processing_mode: async}}}}}}
   titan-embed: {{provider: bedrock-embed, upstream: "{TITAN}", kind: embedding, price: {{input: 0.02}}}}
   cohere-embed: {{provider: bedrock-embed, upstream: "{COHERE}", kind: embedding, price: {{input: 0.1}}}}
 routes:
@@ -162,6 +166,27 @@ def test_embeddings_titan_one_text_cohere_for_a_list(client: openai.OpenAI, sim:
         client.embeddings.create(model="titan-embed", input=["a", "b"])
     assert "one text per request" in info.value.body["message"]
     assert by_format(sim) == {"bedrock": 2}
+
+
+def test_a_guardrail_intervention_is_the_answer_not_a_failure(client: openai.OpenAI, sim: Proc) -> None:
+    """The guardrail's headers reach InvokeModel (signed); the simulator's guardrail blocks a prompt
+    with its word: the blocked message is the answer, finish_reason content_filter, whole and streamed."""
+    sim_set(sim, GUARDED, guardrail_word="heist")
+    picnic: Any = [{"role": "user", "content": "Plan a picnic"}]
+    fine = client.chat.completions.create(model="claude-guarded", messages=picnic)
+    assert fine.choices[0].finish_reason == "stop" and fine.choices[0].message.content
+    ask: Any = [{"role": "user", "content": "Plan a bank heist"}]
+    raw = client.chat.completions.with_raw_response.create(model="claude-guarded", messages=ask)
+    blocked = raw.parse()
+    assert raw.status_code == 200 and raw.headers["x-gateway-model"] == "claude-guarded"
+    assert blocked.choices[0].finish_reason == "content_filter"
+    assert blocked.choices[0].message.content == "Sorry, the model cannot answer this question."
+    assert blocked.usage and blocked.usage.completion_tokens == 0 and float(raw.headers["x-gateway-cost-usd"]) == 0
+    chunks = list(client.chat.completions.create(model="claude-guarded", messages=ask, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "content_filter"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == blocked.choices[0].message.content
+    assert sim_calls(sim)[GUARDED] == 3 and by_format(sim) == {"bedrock_anthropic": 3}  # no retry, no fallback
 
 
 def test_no_key_secret_or_signature_reaches_the_log(client: openai.OpenAI, gateway: Proc) -> None:

@@ -8,8 +8,9 @@ an access key, a secret key and an optional session token, each read from an env
 (the usual AWS names by default). The region is read from the config, or from a
 `bedrock-runtime.<region>.amazonaws.com` base URL.
 
-A Converse deployment (`format: bedrock`) may name a guardrail (`models.<name>.bedrock.guardrail`)
-that every call of it is checked by: `parse_bedrock`.
+A chat deployment of either (`format: bedrock`, Converse's `guardrailConfig`; `bedrock_anthropic`,
+InvokeModel's guardrail headers) may name a guardrail (`models.<name>.bedrock.guardrail`) that
+every call of it is checked by: `parse_bedrock`.
 """
 
 from __future__ import annotations
@@ -58,14 +59,14 @@ def parse_aws(r: Reader, doc: dict[str, Any], path: str, fmt: str, base_url: str
 
 
 def parse_bedrock(r: Reader, doc: Any, path: str, fmt: str, kind: str) -> Guardrail | None:
-    """A deployment's `bedrock` options: its guardrail, or None. Only a chat model of a `format:
-    bedrock` provider (Converse, which takes `guardrailConfig`) may set them."""
+    """A deployment's `bedrock` options: its guardrail, or None. Only a chat model of a Bedrock
+    provider (Converse's `guardrailConfig`, InvokeModel's guardrail headers) may set them."""
     if doc is None:
         return None
     doc = r.mapping(doc, f"{path}.bedrock")
-    if fmt != "bedrock" or kind != "chat":
-        raise r.fail(f"{path}.bedrock", doc, "only a chat model of a `format: bedrock` provider (Converse) takes "
-                     "Bedrock options")
+    if fmt not in AWS_FORMATS or kind != "chat":
+        raise r.fail(f"{path}.bedrock", doc, "only a chat model of a Bedrock provider (`bedrock`, "
+                     "`bedrock_anthropic`) takes Bedrock options")
     r.known(doc, f"{path}.bedrock", {"guardrail"})
     if doc.get("guardrail") is None:
         return None

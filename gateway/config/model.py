@@ -133,7 +133,7 @@ class Price:
 
 @dataclass(frozen=True, slots=True)
 class Guardrail:
-    """An Amazon Bedrock guardrail every Converse call of a deployment is checked by
+    """An Amazon Bedrock guardrail every Converse or InvokeModel call of a deployment is checked by
     (`models.<name>.bedrock.guardrail`): set by the operator, not by each client."""
 
     identifier: str  # the guardrail's id or ARN
@@ -156,7 +156,7 @@ class Deployment:
     tpm: int
     quality: tuple[tuple[str, float], ...] = ()
     kind: str = "chat"
-    guardrail: Guardrail | None = None  # `format: bedrock` only
+    guardrail: Guardrail | None = None  # `format: bedrock` / `bedrock_anthropic` only
 
 
 # on_uncertain: a request classified with a confidence under this is routed by the policy. The

@@ -239,12 +239,14 @@ SECTIONS: tuple[Section, ...] = (
         Field("quality", "mapping task → 0..1", "{}", f"Per task ({', '.join(TASKS)}): how good it is; "
               "`min_quality` and `strategy: cheapest` read it."),
         Field("kind", "chat | embedding", "chat", "Embedding models serve `/v1/embeddings` only."),
-        Field("bedrock", "mapping", NONE, "A `format: bedrock` chat model's Bedrock options; see "
+        Field("bedrock", "mapping", NONE, "A Bedrock (`bedrock`, `bedrock_anthropic`) chat model's options; see "
               "[models.&lt;name&gt;.bedrock](#modelsnamebedrock)."),
     )),
-    Section("models.<name>.bedrock", "Amazon Bedrock options of a Converse (`format: bedrock`) chat model.", (
+    Section("models.<name>.bedrock", "Amazon Bedrock options of a chat model of a `bedrock` (Converse) or "
+            "`bedrock_anthropic` (InvokeModel) provider.", (
         Field("guardrail", "mapping", NONE, "A guardrail every call of the model is checked by (Converse's "
-              "`guardrailConfig`); see [models.&lt;name&gt;.bedrock.guardrail](#modelsnamebedrockguardrail)."),
+              "`guardrailConfig`, InvokeModel's `X-Amzn-Bedrock-Guardrail*` headers); see "
+              "[models.&lt;name&gt;.bedrock.guardrail](#modelsnamebedrockguardrail)."),
     )),
     Section("models.<name>.bedrock.guardrail", "An Amazon Bedrock guardrail. When it intervenes the answer is "
             "its message with finish_reason `content_filter` (not a provider failure).", (

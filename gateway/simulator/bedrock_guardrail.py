@@ -4,12 +4,18 @@ may add `streamProcessingMode`), and a guardrail that intervenes. The simulator'
 one word filter, the model's `guardrail_word` knob: a request whose prompt holds that word is
 blocked before the model runs, answered (200) with the guardrail's blocked-input message,
 `stopReason: guardrail_intervened`, no model tokens, and, with trace on, the assessment.
+
+InvokeModel (Claude) takes the guardrail as request headers (`X-Amzn-Bedrock-GuardrailIdentifier`,
+`-GuardrailVersion`, `X-Amzn-Bedrock-Trace` ENABLED | DISABLED | ENABLED_FULL) and a stream's
+processing mode in the body (`amazon-bedrock-guardrailConfig`): `invoke_config`. Its intervention
+is a Messages answer of the blocked message marked `"amazon-bedrock-guardrailAction":
+"INTERVENED"` (with the trace as `amazon-bedrock-trace`), whole or as stream events.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from .wire import BadRequest
 
@@ -17,6 +23,7 @@ BLOCKED_INPUT = "Sorry, the model cannot answer this question."
 IDENTIFIER = re.compile(r"^(?:[a-z0-9]+|arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)$")
 VERSION = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
 TRACES = ("enabled", "disabled", "enabled_full")
+ACTION, BODY_CONFIG = "amazon-bedrock-guardrailAction", "amazon-bedrock-guardrailConfig"
 
 
 def guardrail_config(body: dict[str, Any], stream: bool) -> dict[str, Any] | None:
@@ -78,3 +85,55 @@ def blocked_events(config: dict[str, Any], word: str) -> list[tuple[str, dict[st
             ("contentBlockStop", {"contentBlockIndex": 0}),
             ("messageStop", {"stopReason": "guardrail_intervened"}),
             ("metadata", metadata)]
+
+
+def invoke_config(headers: Mapping[str, str], body: Any) -> dict[str, Any] | None:
+    """InvokeModel's guardrail headers, checked, as a Converse guardrailConfig; None without one.
+    The body's `amazon-bedrock-guardrailConfig` is taken out of it (the model never sees it)."""
+    extra = body.pop(BODY_CONFIG, None) if isinstance(body, dict) else None
+    ident = headers.get("x-amzn-bedrock-guardrailidentifier")
+    if not ident:
+        if extra is not None:
+            raise BadRequest(f"{BODY_CONFIG} needs the X-Amzn-Bedrock-GuardrailIdentifier header")
+        return None
+    if not IDENTIFIER.match(ident):
+        raise BadRequest("X-Amzn-Bedrock-GuardrailIdentifier: must be a guardrail id or ARN")
+    version = headers.get("x-amzn-bedrock-guardrailversion") or ""
+    if not VERSION.match(version):
+        raise BadRequest("X-Amzn-Bedrock-GuardrailVersion: must be a version number or DRAFT")
+    trace = headers.get("x-amzn-bedrock-trace", "DISABLED")
+    if trace.lower() not in TRACES or trace != trace.upper():
+        raise BadRequest("X-Amzn-Bedrock-Trace: must be ENABLED, DISABLED or ENABLED_FULL")
+    modes = ("SYNCHRONOUS", "ASYNCHRONOUS")
+    if extra is not None and (not isinstance(extra, dict) or set(extra) != {"streamProcessingMode"}
+                              or extra["streamProcessingMode"] not in modes):
+        raise BadRequest(f"{BODY_CONFIG}: only streamProcessingMode (SYNCHRONOUS or ASYNCHRONOUS) is allowed")
+    return {"guardrailIdentifier": ident, "guardrailVersion": version, "trace": trace.lower()}
+
+
+def blocked_message(mid: str, model: str, config: dict[str, Any], word: str) -> dict[str, Any]:
+    """InvokeModel's Messages answer of a blocked prompt."""
+    doc: dict[str, Any] = {"id": mid, "type": "message", "role": "assistant", "model": model,
+                           "content": [{"type": "text", "text": BLOCKED_INPUT}], "stop_reason": "end_turn",
+                           "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
+                           ACTION: "INTERVENED"}
+    trace = _trace(config, word)
+    if trace:
+        doc["amazon-bedrock-trace"] = trace
+    return doc
+
+
+def blocked_message_events(mid: str, model: str, config: dict[str, Any], word: str) -> list[dict[str, Any]]:
+    """The same as InvokeModelWithResponseStream's Messages events; the last says the action."""
+    whole = blocked_message(mid, model, config, word)
+    start = {k: v for k, v in whole.items() if k not in (ACTION, "amazon-bedrock-trace")}
+    last = {"type": "message_stop", **{k: v for k, v in whole.items() if k in (ACTION, "amazon-bedrock-trace")},
+            "amazon-bedrock-invocationMetrics": {"inputTokenCount": 0, "outputTokenCount": 0,
+                                                 "invocationLatency": 1, "firstByteLatency": 1}}
+    return [{"type": "message_start", "message": {**start, "content": [], "stop_reason": None}},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": BLOCKED_INPUT}},
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+             "usage": {"output_tokens": 0}},
+            last]

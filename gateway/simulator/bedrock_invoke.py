@@ -6,7 +6,9 @@ from the public API reference and model parameter pages; the body is the model v
   anthropic SDKs send) and the betas as an `anthropic_beta` list; the Messages answer (the
   Anthropic simulator's logic, `anthropic_format`). The stream is AWS's binary event stream whose
   `chunk` events carry `{"bytes": <base64 of one Messages stream event>}` (no `ping`), Bedrock's
-  `amazon-bedrock-invocationMetrics` added to the last.
+  `amazon-bedrock-invocationMetrics` added to the last. A guardrail named by the
+  `X-Amzn-Bedrock-Guardrail*` headers blocks a prompt holding the model's `guardrail_word`
+  (`bedrock_guardrail.invoke_config`, as on Converse).
 - Amazon Titan Text Embeddings (`amazon.titan-embed-text-v2:0`, `-v1`): `{"inputText",
   "dimensions" (256/512/1024, v2), "normalize"}` → `{"embedding", "inputTextTokenCount"}`.
 - Cohere Embed (`cohere.embed-*`): `{"texts": [1..96], "input_type"}` (+ v4's `output_dimension`)
@@ -28,6 +30,7 @@ from starlette.responses import Response
 from . import anthropic_format
 from .anthropic_extras import web_search
 from .bedrock_format import EVENT_STREAM, error, event, fault_response, frame, refused
+from .bedrock_guardrail import blocked_message, blocked_message_events, intervenes, invoke_config
 from .core import answer
 from .state import SimState
 from .text import embedding, prompt_tokens
@@ -82,7 +85,9 @@ def chunks(sse_events: list[tuple[bytes, int]], metrics: dict[str, int]) -> list
 
 async def claude(request: Request, state: SimState, model: str, stream: bool) -> Response:
     try:
-        body, betas = claude_body(model, await read_json(request))
+        raw = await read_json(request)
+        guard = invoke_config(request.headers, raw)
+        body, betas = claude_body(model, raw)
         ask, texts, _, budget = anthropic_format.parse(body, betas)
     except BadRequest as exc:
         state.record_rejected(model, "bedrock_anthropic")
@@ -93,6 +98,13 @@ async def claude(request: Request, state: SimState, model: str, stream: bool) ->
         return denied
     if fault is not None:
         return fault_response(fault)
+    blocked = intervenes(guard, knobs.guardrail_word, texts)
+    if blocked is not None:  # the guardrail's answer, before the model runs
+        mid = "msg_bdrk_" + state.next_id()
+        if not stream:
+            return json_response(blocked_message(mid, model, *blocked), 200, token_headers(0))
+        return stream_response([(chunk(doc), 0) for doc in blocked_message_events(mid, model, *blocked)], knobs, b"",
+                               media_type=EVENT_STREAM, headers={"x-amzn-bedrock-content-type": "application/json"})
     thought, out = anthropic_format.think(ask, answer(ask, texts, knobs, state.seed, "toolu_bdrk_"), budget,
                                           state.seed)
     search, out = web_search(body, texts, out, state.seed)

@@ -38,7 +38,7 @@ class ModelKnobs:
     tool_call: str | None = None  # "none": call no tool unless forced; a name: call that tool
     tool_args: dict[str, Any] | None = None  # the arguments of a `tool_call` (default: from its schema)
     citations: bool = False  # Gemini: answers carry citationMetadata (gemini_extras.py)
-    guardrail_word: str | None = None  # Bedrock: a request with a guardrailConfig and this word is blocked
+    guardrail_word: str | None = None  # Bedrock: a guarded request holding this word is blocked
 
 
 KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(ModelKnobs))

@@ -96,8 +96,8 @@ def test_a_guardrail_is_deployment_config_checked_at_start_up() -> None:
                        ({"id": "abc", "version": "DRAFT", "colour": "red"}, "colour")]:
         with pytest.raises(ConfigError, match=where):
             parse_config(config({"bedrock": {"guardrail": bad}}), "t.yaml", {"K": "k"})
-    with pytest.raises(ConfigError, match="format: bedrock"):
-        parse_config(config(guarded, "bedrock_anthropic"), "t.yaml", {"K": "k"})
+    with pytest.raises(ConfigError, match="only a chat model of a Bedrock provider"):
+        parse_config(config({**guarded, "kind": "embedding"}), "t.yaml", {"K": "k"})
 
 
 def test_the_guardrail_goes_on_every_converse_call() -> None:

@@ -3,8 +3,9 @@
 SigV4 is computed here (hashlib/hmac, no SDK): it is pure arithmetic on the request, so the adapter
 stays I/O-free; `tests/providers/test_bedrock_auth.py` checks it against botocore's own signer on
 the same request and time. The signed headers are `host` (as the connection pool writes it: the
-port only when it is not the scheme's default), `content-type`, `x-amz-date` and, with temporary
-credentials, `x-amz-security-token`; AWS ignores the headers a request carries unsigned.
+port only when it is not the scheme's default), `content-type`, `x-amz-date`, with temporary
+credentials `x-amz-security-token`, and InvokeModel's `x-amzn-bedrock-guardrail*` / `-trace` headers
+when the deployment has a guardrail; AWS ignores the headers a request carries unsigned.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def authorized(provider: Provider, method: str, url: str, headers: dict[str, str
     return headers
 
 
-def request_headers(dep: Deployment, url: str, body: bytes, accept: str) -> dict[str, str]:
-    """The headers of one Bedrock call (a JSON POST)."""
-    return authorized(dep.provider, "POST", url, {"content-type": "application/json"}, body, {"accept": accept})
+def request_headers(dep: Deployment, url: str, body: bytes, accept: str,
+                    signed: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers of one Bedrock call (a JSON POST); `signed` ones (InvokeModel's guardrail
+    headers) are part of the SigV4 signature, so nothing on the way can drop or change them."""
+    return authorized(dep.provider, "POST", url, {"content-type": "application/json", **(signed or {})}, body,
+                      {"accept": accept})
