@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.routing.classify import TASKS, _Model, decide, weights_hash
+from gateway.routing.classify import TASKS, _Model, _softmax, decide, nothing_to_read, weights_hash
 
 Feats = tuple[set[str], set[str]]
 MIN_DF = 2  # a feature the shipped vocabulary lacks needs this many operator rows (as in training)
@@ -39,21 +39,14 @@ class Fitted:
 
 def predict(model: _Model, feats: Feats) -> int:
     """The task index classify() would return with ``model`` (same empty-input rule and policy)."""
-    strong, weak = feats
-    if "#empty" in strong or ("#notext" in strong and not weak and "#image" not in strong):
+    if nothing_to_read(*feats):
         return 0
     return TASKS.index(decide(probs(model, feats), model.low_conf, model.runner_min).task)
 
 
 def probs(model: _Model, feats: Feats) -> list[float]:
     """Class probabilities (ordered as TASKS), as classify() computes them."""
-    from math import exp
-
-    s = model.scores(*feats)
-    m = max(s)
-    e = [exp(x - m) for x in s]
-    t = sum(e)
-    return [x / t for x in e]
+    return _softmax(model.scores(*feats))
 
 
 def columns(base: dict[str, Any], feats: list[Feats]) -> list[str]:

@@ -307,13 +307,18 @@ def decide(probs: list[float], low_conf: float = LOW_CONFIDENCE, runner_min: flo
     return _result(best, probs[best])
 
 
+def nothing_to_read(strong: set[str], weak: set[str]) -> bool:
+    """No text and no image anywhere: such a request is simple_chat at confidence 0."""
+    return "#empty" in strong or ("#notext" in strong and not weak and "#image" not in strong)
+
+
 def _classify(messages: list[dict]) -> Classification:
     try:
         strong, weak = extract_features(messages)
     except Exception:  # malformed input: route to the safe side rather than fail the request
         return Classification("complex_reasoning", 0.0)
-    if "#empty" in strong or ("#notext" in strong and not weak and "#image" not in strong):
-        return Classification("simple_chat", 0.0)  # nothing to read at all
+    if nothing_to_read(strong, weak):
+        return Classification("simple_chat", 0.0)
     model = _MODEL
     if model is None:
         return decide(_softmax(rule_scores(strong)))
