@@ -11,7 +11,8 @@ import openai
 import pytest
 
 from gateway.inbound.responses.signatures import PREFIX
-from tests.procs import Proc, start_gateway
+from tests.procs import Proc, sim_set, start_gateway
+from tests.test_custom_tools_e2e import PATCH, TOOL as PATCH_TOOL
 from tests.test_gemini_native_e2e import config as native_config
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Current weather for a city",
@@ -55,5 +56,29 @@ def test_a_tool_turn_keeps_its_thought_signature(client: openai.OpenAI, model: s
     follow = client.responses.create(input=[result], previous_response_id=first.id, **asked)
     assert follow.output_text == answer.output_text
     # without the reasoning item Gemini 3 refuses the turn, as the real API does
+    with pytest.raises(openai.BadRequestError, match="thought_signature"):
+        client.responses.create(input=[i for i in turn if i.get("type") != "reasoning"], store=False, **asked)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_custom_tool_call_keeps_its_thought_signature(client: openai.OpenAI, sim: Proc, stream: bool) -> None:
+    """Codex CLI's `apply_patch` (a custom tool: a function with one string for Gemini) on Gemini 3."""
+    sim_set(sim, "gemini-3-flash", tool_call="apply_patch", tool_args={"input": PATCH})
+    asked = {"model": "gemini-3-flash", "tools": [PATCH_TOOL]}
+    ask = [{"role": "user", "content": "Change old line to new line in notes.txt."}]
+    if stream:
+        events = list(client.responses.create(input=ask, stream=True, **asked))
+        first = events[-1].response
+    else:
+        first = client.responses.create(input=ask, **asked)
+    assert [o.type for o in first.output] == ["reasoning", "custom_tool_call"]
+    signed, call = first.output
+    assert signed.encrypted_content.startswith(PREFIX) and call.input == PATCH
+    result = {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Done!"}
+    turn = [*ask, *(item.model_dump(exclude_none=True) for item in first.output), result]
+    answer = client.responses.create(input=turn, store=False, **asked)
+    assert answer.output_text.startswith("Tool result:") and "Done!" in answer.output_text
+    follow = client.responses.create(input=[result], previous_response_id=first.id, **asked)
+    assert follow.output_text == answer.output_text
     with pytest.raises(openai.BadRequestError, match="thought_signature"):
         client.responses.create(input=[i for i in turn if i.get("type") != "reasoning"], store=False, **asked)
