@@ -124,3 +124,25 @@ def test_the_responses_adapter_sends_custom_tools_and_reads_custom_calls() -> No
     deltas = [orjson.loads(f[6:])["choices"][0]["delta"]["tool_calls"][0] for f in out if b"tool_calls" in f]
     assert deltas == [{"index": 0, "id": "call_2", "type": "custom", "custom": {"name": "apply_patch", "input": ""}},
                       {"index": 0, "custom": {"input": "*** Begin"}}]
+
+
+SIGNED = {"extra_content": {"google": {"thought_signature": "c2lnLTE="}}}  # Gemini 3's, on its first call
+
+
+def test_a_custom_calls_thought_signature_stays_on_it_both_ways() -> None:
+    """Gemini 3 refuses a tool turn whose signed call comes back unsigned: as_functions, restore
+    and the stream keep the call's `extra_content`."""
+    body = canonical()
+    body["messages"][1]["tool_calls"][0].update(SIGNED)
+    assert as_functions(body)["messages"][1]["tool_calls"][0]["extra_content"] == SIGNED["extra_content"]
+    arguments = orjson.dumps({"input": PATCH}).decode()
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "apply_patch", "arguments": arguments}, **SIGNED}]}}]}
+    assert restore(answer, frozenset({"apply_patch"}))["choices"][0]["message"]["tool_calls"][0] == {
+        "id": "c1", "type": "custom", "custom": {"name": "apply_patch", "input": PATCH}, **SIGNED}
+    encoder = CustomCallStream(OpenAIChat().stream(None), frozenset({"apply_patch"}))
+    head = {"index": 0, "id": "c1", "type": "function", "function": {"name": "apply_patch", "arguments": arguments}}
+    raw = encoder.feed(frame({"tool_calls": [{**head, **SIGNED}]}) + frame({}, "tool_calls")) + encoder.finish()
+    chunks = [orjson.loads(f[6:]) for f in raw.split(b"\n\n") if f.startswith(b"data: {")]
+    first = chunks[0]["choices"][0]["delta"]["tool_calls"][0]
+    assert first["type"] == "custom" and first["extra_content"] == SIGNED["extra_content"]

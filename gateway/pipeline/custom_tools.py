@@ -10,7 +10,8 @@ becomes a function with one string parameter, `input`, whose description carries
 grammar so the model knows the syntax, and earlier custom calls become calls of that function.
 The answer's calls of such a function come back as custom calls (`restore` for a whole answer,
 `CustomCallStream` for a stream). Which tools are custom is read from the request itself: no
-state is kept between turns.
+state is kept between turns. A call's `extra_content` (Gemini's thought signature) stays on it
+both ways: Gemini 3 refuses a tool turn whose signed call comes back without it.
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ def described(custom: dict[str, Any]) -> str:
     return f"{text}\n\n{how}" if text else how
 
 
+def _extra(call: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """`out` with `call`'s `extra_content` (Gemini's thought signature), when it has one."""
+    return {**out, "extra_content": call["extra_content"]} if "extra_content" in call else out
+
+
 def _function_call(call: dict[str, Any]) -> dict[str, Any]:
     custom = call.get("custom") if isinstance(call.get("custom"), dict) else {}
     arguments = orjson.dumps({"input": custom.get("input") if isinstance(custom.get("input"), str) else ""}).decode()
-    return {"id": call.get("id"), "type": "function", "function": {"name": custom.get("name"), "arguments": arguments}}
+    return _extra(call, {"id": call.get("id"), "type": "function",
+                         "function": {"name": custom.get("name"), "arguments": arguments}})
 
 
 def as_functions(body: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +107,8 @@ def restore(answer: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
         for j, call in enumerate((message or {}).get("tool_calls") or ()):
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict) and fn.get("name") in names:
-                message["tool_calls"][j] = {"id": call.get("id"), "type": "custom",
-                                            "custom": {"name": fn["name"], "input": input_of(fn.get("arguments"))}}
+                message["tool_calls"][j] = _extra(call, {"id": call.get("id"), "type": "custom", "custom": {
+                    "name": fn["name"], "input": input_of(fn.get("arguments"))}})
     return answer
 
 
@@ -148,7 +155,8 @@ class CustomCallStream:
         held = self.open.get(key)
         if held is None and fn.get("name") in self.names:
             self.open[key] = held = ([], False)
-            call = {"index": key[1], "id": call.get("id"), "type": "custom", "custom": {"name": fn["name"], "input": ""}}
+            call = _extra(call, {"index": key[1], "id": call.get("id"), "type": "custom",
+                                 "custom": {"name": fn["name"], "input": ""}})
         elif held is None:
             return call
         else:

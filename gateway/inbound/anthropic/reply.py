@@ -2,7 +2,8 @@
 
 A chat completion becomes a `message`: thinking first (`thinking_blocks` with their signatures,
 else `reasoning_content`, as the Anthropic adapter and OpenAI-compatible reasoners put them),
-then the text, then one `tool_use` block per tool call. `finish_reason` maps to `stop_reason`;
+then the text, then one `tool_use` block per tool call (a call Gemini signed after a thinking
+block carrying its signature, signatures.py). `finish_reason` maps to `stop_reason`;
 usage to Anthropic's accounting, where `input_tokens` excludes cache reads.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError
+from gateway.inbound.anthropic import signatures
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
@@ -79,6 +81,9 @@ def message_body(body: dict[str, Any]) -> dict[str, Any]:
         content.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
+        signature = signatures.signature_of(call)
+        if signature:  # Gemini's, in a thinking block just before its call (signatures.py)
+            content.append(signatures.block(call.get("id") or "", signature))
         content.append({"type": "tool_use", "id": call.get("id") or "", "name": fn.get("name") or "",
                         "input": tool_input(fn.get("arguments"))})
     return {"id": message_id(body.get("id")), "type": "message", "role": "assistant",

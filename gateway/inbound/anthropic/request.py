@@ -9,6 +9,9 @@ tools; `tool_choice` (auto, any, tool, none; `disable_parallel_tool_use`); `stop
 `temperature`, `top_p`, `max_tokens` (→ `max_completion_tokens`), `metadata.user_id` → `user`;
 `stream` (always asking for usage, so the answer's `message_delta` carries the real counts).
 
+Gemini's thought signatures ride in thinking blocks of the gateway's own (signatures.py): they
+go back on the canonical calls and out of everything else.
+
 What the canonical form cannot say (`cache_control`, thinking blocks and their signatures,
 `thinking`, `top_k`, server tools, any newer field) is kept under `NATIVE`: the client's body
 minus what the gateway decides (`model`, `max_tokens`, `stream`), which the adapters that speak
@@ -29,6 +32,7 @@ from typing import Any, Mapping
 import orjson
 
 from gateway.errors import bad_request, shown
+from gateway.inbound.anthropic import signatures
 from gateway.inbound.base import NO_HEADERS
 from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 from gateway.providers.base import NATIVE
@@ -171,6 +175,7 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]], refs: list[str]) -> N
     calls: list[dict[str, Any]] = []
     after: list[dict[str, Any]] = []
     thinking: list[dict[str, Any]] = []
+    signed: dict[str, str] = {}  # call id → Gemini's thought signature, from our thinking blocks
     for j, block in enumerate(_blocks(message["content"], where)):
         here = f"{where}.content.{j}"
         kind = block["type"]
@@ -181,7 +186,8 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]], refs: list[str]) -> N
         elif kind == "tool_use" and role == "assistant":
             calls.append(_tool_call(block, here))
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
-            thinking.append(block)
+            if not signatures.take(block, here, signed):
+                thinking.append(block)
         else:
             part = _part(block, here)
             if part is not None:
@@ -196,7 +202,7 @@ def _turn(message: Any, i: int, out: list[dict[str, Any]], refs: list[str]) -> N
             marked = any("cache_control" in p for p in texts)
             entry: dict[str, Any] = {"role": "assistant", "content": texts if marked else text or None}
             if calls:
-                entry["tool_calls"] = calls
+                entry["tool_calls"] = signatures.sign(calls, signed)
             if thinking:  # a hint: the signed blocks, for a provider that takes them back
                 entry["thinking_blocks"] = thinking
             out.append(entry)
@@ -323,9 +329,11 @@ def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, 
     if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
         canonical["thinking"] = thinking  # a hint, as are cache marks and thinking blocks
     hints = "thinking" in canonical or _has_hints(canonical)
+    own = {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}
+    own["messages"] = signatures.without_ours(raw_messages)  # Claude refuses a block it did not sign
     native = canonical[NATIVE] = {"format": "anthropic",
                                   "headers": {h: headers[h] for h in FORWARD_HEADERS if h in headers},
-                                  "body": {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}, "hints": hints}
+                                  "body": own, "hints": hints, "signatures": signatures.signed(messages)}
     if refs:  # held by one provider: only its Anthropic links may serve it (gateway.providers.base.native_only)
         native["only"] = refs[0]
     return canonical

@@ -2,7 +2,8 @@
 
 message_start (and a ping) at the first frame; a content block per run of one kind: `thinking`
 (`reasoning_content` deltas, closed by its `signature_delta`), `text`, and one `tool_use` per
-tool call (its argument fragments as `input_json_delta`); the finish chunk closes the open
+tool call (its argument fragments as `input_json_delta`; one Gemini signed after a thinking
+block whose signature carries Gemini's, signatures.py); the finish chunk closes the open
 block; `message_delta` (stop_reason, usage) and `message_stop` once the canonical stream has
 ended, so the usage chunk that follows the finish chunk is in it. The canonical request always
 asks for that usage chunk; without one (a provider that reports none) the output tokens are
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError
+from gateway.inbound.anthropic import signatures
 from gateway.inbound.anthropic.reply import STOP_REASONS, error_doc, message_id, usage_doc
 from gateway.pricing import estimate_tokens
 
@@ -113,6 +115,11 @@ class MessagesStream:
         fn = call.get("function") or {}
         index = self.tools.get(position)
         if index is None:
+            signature = signatures.signature_of(call)
+            if signature:  # Gemini's, in a thinking block just before its call (signatures.py)
+                self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+                self._delta(self.index, {"type": "signature_delta",
+                                         "signature": signatures.block(call.get("id") or "", signature)["signature"]}, out)
             block = {"type": "tool_use", "id": call.get("id") or "", "name": fn.get("name") or "", "input": {}}
             index = self.tools[position] = self._open("tool_use", block, out)
             self.chars += len(block["name"])

@@ -44,11 +44,26 @@ def signed_call(call: dict[str, Any], signature: str | None) -> dict[str, Any]:
     return {**call, "extra_content": {"google": {"thought_signature": signature}}} if signature else call
 
 
+def seal(call_id: str, signature: str) -> str:
+    """The envelope of the signature of the call `call_id` (also the Anthropic Messages inbound's)."""
+    return PREFIX + base64.b64encode(orjson.dumps({"call_id": call_id, "thought_signature": signature})).decode()
+
+
+def opened(envelope: str) -> tuple[str, str] | None:
+    """(call id, signature) of an envelope; None when it does not decode."""
+    try:
+        doc = orjson.loads(base64.b64decode(envelope[len(PREFIX):], validate=True))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(doc, dict) or set(doc) != {"call_id", "thought_signature"} \
+            or not all(isinstance(v, str) and v for v in doc.values()):
+        return None
+    return doc["call_id"], doc["thought_signature"]
+
+
 def item(item_id: str, call_id: str, signature: str) -> dict[str, Any]:
     """The reasoning item that carries the signature of the call `call_id`."""
-    sealed = orjson.dumps({"call_id": call_id, "thought_signature": signature})
-    return {"id": item_id, "type": "reasoning", "summary": [],
-            "encrypted_content": PREFIX + base64.b64encode(sealed).decode()}
+    return {"id": item_id, "type": "reasoning", "summary": [], "encrypted_content": seal(call_id, signature)}
 
 
 def is_ours(value: Any) -> bool:
@@ -62,14 +77,10 @@ def unseal(value: dict[str, Any], where: str) -> tuple[str, str] | None:
     envelope; a 400 naming the item when it is but does not decode."""
     if not is_ours(value):
         return None
-    try:
-        doc = orjson.loads(base64.b64decode(value["encrypted_content"][len(PREFIX):], validate=True))
-    except (binascii.Error, ValueError):
-        doc = None
-    if not isinstance(doc, dict) or set(doc) != {"call_id", "thought_signature"} \
-            or not all(isinstance(v, str) and v for v in doc.values()):
+    found = opened(value["encrypted_content"])
+    if found is None:
         raise _damaged(value, where)
-    return doc["call_id"], doc["thought_signature"]
+    return found
 
 
 def restore(messages: list[dict[str, Any]], signatures: dict[str, str]) -> None:
