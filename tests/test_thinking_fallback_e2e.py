@@ -14,24 +14,11 @@ import anthropic
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, Proc, sim_reset, sim_set, start_gateway
-from tests.test_gemini_signatures_e2e import ASK, MESSAGES_TOOLS, TOOLS, config
+from tests.procs import DEMO_KEY, Proc, sim_reset, sim_set
+from tests.test_gemini_signatures_e2e import ASK, MESSAGES_TOOLS, TOOLS, claude, gateway  # noqa: F401  (fixtures)
 
 THINKING = {"type": "enabled", "budget_tokens": 1024}
 ASKED: dict[str, Any] = {"model": "gem3", "max_tokens": 2000, "tools": MESSAGES_TOOLS}
-
-
-@pytest.fixture(scope="module")
-def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    with start_gateway(tmp_path_factory.mktemp("gw"), config(sim), redis_url) as proc:
-        yield proc
-
-
-@pytest.fixture
-def claude(gateway: Proc, sim: Proc) -> Iterator[anthropic.Anthropic]:
-    sim_reset(sim)
-    with anthropic.Anthropic(base_url=gateway.url, api_key=DEMO_KEY, max_retries=0) as c:
-        yield c
 
 
 def _result(call_id: str) -> dict[str, Any]:
