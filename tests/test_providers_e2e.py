@@ -176,13 +176,15 @@ def test_reasoning_with_tools_keeps_claudes_signed_thinking_across_turns(client:
     turn = message.model_dump(exclude_none=True)
     result = {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": '{"temp_c": 21}'}
     sim_set(sim, "claude-opus-4.7", tool_call="none")
-    follow = client.chat.completions.create(model="claude-opus-4.7", messages=[*ask, turn, result], tools=TOOLS,
-                                            reasoning_effort="low")
-    assert follow.choices[0].message.content
+    follow = client.chat.completions.with_raw_response.create(model="claude-opus-4.7", messages=[*ask, turn, result],
+                                                              tools=TOOLS, reasoning_effort="low")
+    assert follow.parse().choices[0].message.content and "x-gateway-adapted" not in follow.headers
+    # without them (another provider's turn) Claude would refuse the turn with thinking on: it goes
+    # without thinking, and says so
     bare = {k: v for k, v in turn.items() if k not in ("thinking_blocks", "reasoning_content")}
-    with pytest.raises(openai.BadRequestError, match="thinking block"):
-        client.chat.completions.create(model="claude-opus-4.7", messages=[*ask, bare, result], tools=TOOLS,
-                                       reasoning_effort="low")
+    told = client.chat.completions.with_raw_response.create(model="claude-opus-4.7", messages=[*ask, bare, result],
+                                                            tools=TOOLS, reasoning_effort="low")
+    assert told.headers["x-gateway-adapted"] == "thinking-off" and told.parse().choices[0].message.content
 
 
 def test_anthropic_overloaded_529_is_retryable_and_fails_over(gateway: Proc, sim: Proc,

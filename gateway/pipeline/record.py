@@ -47,6 +47,7 @@ class Call:
     experiment: str = ""
     task_policy: str = ""  # the route's on_uncertain policy, when it chose the chain
     downgraded: str = ""
+    adapted: tuple[str, ...] = ()  # what the serving adapter changed (UpstreamRequest.adapted)
     degraded: bool = False
     deployment: str = ""
     provider: str = ""
@@ -124,6 +125,8 @@ class Call:
             headers["x-gateway-model"] = self.deployment
             headers["x-gateway-provider"] = self.provider
             headers["x-gateway-fallbacks"] = str(self.fallbacks)
+        if self.adapted:
+            headers["x-gateway-adapted"] = ",".join(self.adapted)
         if self.usage.reported or self.cost_micro:
             headers["x-gateway-cost-usd"] = f"{self.cost_micro / 1_000_000:.6f}"
         if self.budget_remaining_micro >= 0:
@@ -144,6 +147,7 @@ class Call:
             "task": self.task, "task_confidence": round(self.confidence, 3),
             "task_policy": self.task_policy or None, "priority": self.priority,
             "experiment": self.experiment or None, "downgraded": self.downgraded or None,
+            "adapted": ",".join(self.adapted) or None,
             "degraded": self.degraded or None, "model": self.deployment or None,
             "provider": self.provider or None, "stream": self.stream, "status": self.status, "error": clip(self.error) if self.error else None,
             "outcome": self.outcome, "attempts": self.attempts, "fallbacks": self.fallbacks,

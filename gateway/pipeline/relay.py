@@ -67,8 +67,9 @@ class ChatAttempt:
             # the output allowance admit reserved for is sent as the cap, so the reservation is a bound
             body = {**body, "max_completion_tokens": min(gw.config.server.default_max_output_tokens,
                                                           dep.max_output_tokens)}
-        opened = await gw.upstream.open(adapter.to_upstream(body, dep, chat.stream), dep.provider.timeouts,
-                                        deadline, dep.provider.egress)
+        request = adapter.to_upstream(body, dep, chat.stream)
+        self.call.adapted = request.adapted  # this attempt's: a fallback's request is its own
+        opened = await gw.upstream.open(request, dep.provider.timeouts, deadline, dep.provider.egress)
         if isinstance(opened, UpstreamError):
             return opened
         if opened.status >= 400:

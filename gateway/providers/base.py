@@ -27,6 +27,7 @@ class UpstreamRequest:
     headers: dict[str, str]
     body: bytes
     method: str = "POST"  # every model call; a GET only for a token from a metadata server
+    adapted: tuple[str, ...] = ()  # what the adapter changed that the client should hear of (x-gateway-adapted)
 
 
 @dataclass(slots=True)

@@ -79,11 +79,11 @@ def gemini_to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> U
 
 
 def anthropic_to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
-    body, extra = message_body(chat, dep, stream)
+    body, extra, adapted = message_body(chat, dep, stream)
     body.pop("model", None)  # the path names the model
     body["anthropic_version"] = ANTHROPIC_VERSION
     url = model_url(dep, "anthropic", "streamRawPredict" if stream else "rawPredict")
-    return UpstreamRequest(url, bearer_headers(dep, extra), encode(body))
+    return UpstreamRequest(url, bearer_headers(dep, extra), encode(body), adapted=adapted)
 
 
 def anthropic_error(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:

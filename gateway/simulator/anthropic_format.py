@@ -10,7 +10,9 @@ Extended thinking (`thinking: {"type": "enabled", "budget_tokens": N}`) is check
 documents it: N >= 1024 and below max_tokens, no temperature other than 1, no top_k, no
 tool_choice forcing a tool (`adaptive`, which Claude Code sends, is taken as it comes). It is
 answered with a signed `thinking` block ahead of the answer; its tokens count in output_tokens
-(the `reasoning_tokens` knob's, else a few words, within the budget). The web search server tool
+(the `reasoning_tokens` knob's, else a few words, within the budget). A thinking block sent back
+must carry the simulator's signature (its text's SHA-256), wherever it is; with `enabled`
+thinking, the assistant turn a `tool_result` answers must start with one. The web search server tool
 is answered with its blocks and citations (`anthropic_extras.py`).
 """
 
@@ -124,6 +126,8 @@ def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool, int | None]
         if not isinstance(msg, dict) or msg.get("role") not in roles:
             raise BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
         _block_texts(msg.get("content"), texts)
+        if msg.get("role") == "assistant":
+            check_signatures(msg.get("content"), i)
     last = messages[-1].get("content")
     results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(last, list) else []
     result_texts: list[str] = []
@@ -150,6 +154,16 @@ def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool, int | None]
     if budget is not None and results and isinstance(thinking, dict) and thinking.get("type") == "enabled":
         check_thinking_turn(messages)  # adaptive thinking may not have thought: no block to demand
     return ask, texts, bool(body.get("stream")), budget
+
+
+def check_signatures(content: Any, i: int) -> None:
+    """Every `thinking` block sent back, in any assistant turn and whether thinking is on or not,
+    must carry the signature Claude gave it: an empty one or another provider's is refused, as
+    the API refuses a block it did not sign."""
+    for j, block in enumerate(content if isinstance(content, list) else ()):
+        if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature") != hashlib.sha256(
+                str(block.get("thinking") or "").encode()).hexdigest():
+            raise BadRequest(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
 
 
 def check_thinking_turn(messages: list[Any]) -> None:

@@ -21,6 +21,9 @@ Request (OpenAI → Anthropic):
 - `x_gateway_native` (gateway.providers.base.NATIVE), set for a request that came in as Anthropic
   Messages: its own fields replace their translation (`cache_control`, thinking blocks and
   signatures, `thinking`, server tools pass through) and its `anthropic-beta` header is added.
+- turns another provider wrote (a fallback mid tool loop): thinking blocks Claude cannot have
+  signed are left out, and `enabled` thinking goes when the final tool turn has no thinking
+  block left (`thinking.py`), as `UpstreamRequest.adapted` says.
 - `n` other than 1 is refused with a 400 (Anthropic returns one answer per request). Any other
   field Anthropic does not take is dropped, with a debug log line naming it.
 
@@ -42,7 +45,7 @@ import orjson
 from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
-from gateway.providers.anthropic import structured
+from gateway.providers.anthropic import structured, thinking
 from gateway.providers.base import (
     NATIVE,
     ProbeTarget,
@@ -180,9 +183,11 @@ def max_tokens_for(chat: dict[str, Any], dep: Deployment) -> int:
     return min(dep.max_output_tokens, DEFAULT_MAX_TOKENS) if dep.max_output_tokens else DEFAULT_MAX_TOKENS
 
 
-def message_body(chat: dict[str, Any], dep: Deployment, stream: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """The Messages body and the headers it needs (`anthropic-beta`), without the key's:
-    Claude on Vertex sends the same body, reshaped (gateway/providers/vertex.py)."""
+def message_body(chat: dict[str, Any], dep: Deployment,
+                 stream: bool) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
+    """The Messages body, the headers it needs (`anthropic-beta`), without the key's, and what
+    was changed for Claude to take it (`thinking.fit`): Claude on Vertex and Bedrock sends the
+    same body, reshaped (gateway/providers/vertex.py, gateway/providers/bedrock/invoke.py)."""
     n = chat.get("n")
     if n is not None and n != 1:
         raise bad_request("n > 1 is not supported by this model (Anthropic returns one completion per "
@@ -230,16 +235,16 @@ def message_body(chat: dict[str, Any], dep: Deployment, stream: bool) -> tuple[d
         beta = (native.get("headers") or {}).get("anthropic-beta")
         if beta:
             headers["anthropic-beta"] = beta
-    return body, headers
+    return body, headers, thinking.fit(body)  # turns another provider wrote, made fit for Claude
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
-    body, extra = message_body(chat, dep, stream)
+    body, extra, adapted = message_body(chat, dep, stream)
     headers = json_headers(dep, "x-api-key", fixed=VERSION_HEADER)
     beta = extra.get("anthropic-beta")
     if beta:
         headers["anthropic-beta"] = f"{headers['anthropic-beta']},{beta}" if "anthropic-beta" in headers else beta
-    return UpstreamRequest(_url(dep.provider.base_url), headers, encode(body))
+    return UpstreamRequest(_url(dep.provider.base_url), headers, encode(body), adapted=adapted)
 
 
 # ----------------------------------------------------------------------------------------- errors

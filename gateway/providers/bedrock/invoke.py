@@ -70,7 +70,7 @@ def intervened(data: bytes) -> bool:
 
 
 def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> UpstreamRequest:
-    body, extra = message_body(chat, dep, stream)
+    body, extra, adapted = message_body(chat, dep, stream)
     body.pop("model", None)
     body.pop("stream", None)
     body["anthropic_version"] = ANTHROPIC_VERSION
@@ -84,7 +84,8 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     url = model_url(dep, "invoke-with-response-stream" if stream else "invoke")
     # `accept: application/json` on both paths, as the SDK's Bedrock client sends it: for a stream
     # it names the chunks' body type (AWS's X-Amzn-Bedrock-Accept), the framing is the path's
-    return UpstreamRequest(url, request_headers(dep, url, data, "application/json", guardrail_headers(dep)), data)
+    return UpstreamRequest(url, request_headers(dep, url, data, "application/json", guardrail_headers(dep)), data,
+                           adapted=adapted)
 
 
 def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:

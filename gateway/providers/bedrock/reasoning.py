@@ -18,7 +18,10 @@ and topP below 0.95, which Claude refuses then.
 History: an assistant message's `thinking_blocks` → `reasoningContent` blocks ahead of its text
 and tool calls (`thinking` → `reasoningText {text, signature}`, `redacted_thinking` →
 `redactedContent`, its `data` as the base64 the JSON protocol carries bytes in); a thinking block
-without a signature is left out, as Claude would refuse it.
+without a signature is left out, as Claude would refuse it. With `enabled` thinking, a final tool
+turn (another provider's, a fallback mid tool loop) that does not start with a `reasoningContent`
+block makes the request go without thinking (`fit`), as on the Messages API
+(gateway.providers.anthropic.thinking), and says so (`x-gateway-adapted: thinking-off`).
 
 Caching: a content part, a message or a tool with `cache_control` → a `{"cachePoint": {"type":
 "default"}}` block right after it (a `ttl` of 5m or 1h kept).
@@ -32,6 +35,7 @@ from typing import Any
 from gateway.config import Deployment
 from gateway.config.aws import CLAUDE_ID as CLAUDE
 from gateway.providers import openai_side
+from gateway.providers.anthropic.thinking import THINKING_OFF
 
 NOVA = re.compile(r"(?:^|[./])amazon\.nova")
 DEFAULT_MAX_TOKENS = 4096  # the maxTokens a thinking request gets when the client set none
@@ -98,3 +102,25 @@ def add_thinking(body: dict[str, Any], chat: dict[str, Any], dep: Deployment) ->
         config.pop("topP")
     if not config:
         body.pop("inferenceConfig")
+
+
+def fit(body: dict[str, Any]) -> tuple[str, ...]:
+    """With `enabled` thinking, when the last turn answers tool calls of an assistant turn that
+    does not start with a `reasoningContent` block (Claude refuses it), the body without thinking,
+    in place; the note of that change."""
+    extra = body.get("additionalModelRequestFields")
+    thinking = extra.get("thinking") if isinstance(extra, dict) else None
+    messages = body.get("messages") or []
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled" or len(messages) < 2:
+        return ()
+    last, turn = messages[-1], messages[-2]
+    if last.get("role") != "user" or not any("toolResult" in b for b in last.get("content") or ()):
+        return ()
+    content = turn.get("content") or [{}]
+    if "reasoningContent" in content[0]:
+        return ()
+    del extra["thinking"]
+    if not extra:
+        body.pop("additionalModelRequestFields")
+    openai_side.log.debug("bedrock: thinking_off", reason="the final tool turn has no Claude reasoning block")
+    return (THINKING_OFF,)

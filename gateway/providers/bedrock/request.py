@@ -245,12 +245,14 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         if tool_config is not None:
             body["toolConfig"] = tool_config
     reasoning.add_thinking(body, chat, dep)
+    adapted = reasoning.fit(body)  # a tool turn another provider wrote, with thinking on
     guardrail = guardrail_config(dep, stream)
     if guardrail:
         body["guardrailConfig"] = guardrail
     data = encode(body)
     url = model_url(dep, "converse-stream" if stream else "converse")
-    return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data)
+    return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data,
+                           adapted=adapted)
 
 
 # ----------------------------------------------------------------------------------------- errors
