@@ -1,0 +1,111 @@
+"""Rough edges a new user's app hits, through the running gateway with the official SDKs as an
+app builds them (default retries included): each bad input gets its SDK's exception at once,
+with the gateway's message, and leaves the spend and reservation counters right."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+import redis
+
+from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, start_gateway
+
+MESSAGES = [{"role": "user", "content": "Hello!"}]
+EMBEDDING_MODELS = "  text-embedding-3-small: {provider: sim, kind: embedding, price: {input: 0.02}, context_window: 8191}"
+ROUTES = """  auto:
+    primary: gpt-5.4-mini
+    fallbacks: [deepseek-v4-pro]
+  embeddings:
+    primary: text-embedding-3-small"""
+
+
+class Gw:
+    """The module's gateway, its state prefix and the Redis it keeps its counters in."""
+
+    def __init__(self, proc: Proc, prefix: str, state: redis.Redis) -> None:
+        self.proc, self.prefix, self.state = proc, prefix, state
+        req = urllib.request.Request(f"{proc.url}/admin/budget", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+        self.day = json.loads(urllib.request.urlopen(req).read())["day"]
+
+    def spend(self, field: str) -> int:
+        return int(self.state.hget(f"{{{self.prefix}}}:spend:{self.day}", field) or 0)
+
+    def open_reservations(self) -> int:
+        return int(self.state.hlen(f"{{{self.prefix}}}:res"))
+
+
+@pytest.fixture(scope="module")
+def gw(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
+    prefix = f"newc{time.time_ns()}"
+    # A key budget below one request's worst case: every chat request without a small
+    # max_tokens is refused with 429 budget_exceeded.
+    text = config_yaml(sim.port, prefix, key_budget_usd=0.0001, extra_models=EMBEDDING_MODELS,
+                       routes=ROUTES).replace("default_route: auto", "default_route: auto\nembedding_route: embeddings")
+    proc = start_gateway(tmp_path_factory.mktemp("newcomer"), text, redis_url)
+    state = redis.Redis.from_url(redis_url)
+    try:
+        yield Gw(proc, prefix, state)
+    finally:
+        state.close()
+        proc.stop()
+
+
+class Counter:
+    """Counts the HTTP requests an SDK client sends (its own retries included)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __call__(self, request: object) -> None:
+        self.sent += 1
+
+
+def test_budget_refusal_is_raised_at_once_by_sdks_with_default_retries(gw: Gw) -> None:
+    """A budget refusal is not worth an automatic retry: with `Retry-After: 60` alone, the openai
+    and anthropic SDKs (2 retries by default) slept two minutes before raising. `x-should-retry:
+    false` makes them raise RateLimitError on the first answer."""
+    sent = Counter()
+    http = openai.DefaultHttpxClient(event_hooks={"request": [sent]})
+    with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key=DEMO_KEY, http_client=http) as client:
+        with pytest.raises(openai.RateLimitError) as info:
+            client.chat.completions.create(model="auto", messages=MESSAGES)
+    assert sent.sent == 1
+    assert info.value.body["code"] == "budget_exceeded"
+    assert "budget" in info.value.message
+    assert info.value.response.headers["x-should-retry"] == "false"
+
+    sent = Counter()
+    http = anthropic.DefaultHttpxClient(event_hooks={"request": [sent]})
+    with anthropic.Anthropic(base_url=gw.proc.url, api_key=DEMO_KEY, http_client=http) as claude:
+        with pytest.raises(anthropic.RateLimitError) as ainfo:
+            claude.messages.create(model="auto", max_tokens=4096, messages=MESSAGES)
+    assert sent.sent == 1
+    assert "budget" in ainfo.value.message
+    assert gw.open_reservations() == 0
+    assert gw.spend("reserved:key:demo") == 0
+    assert gw.spend("cost:key:demo") == 0  # refused before any upstream call: nothing spent
+
+
+def test_only_refusals_waiting_cannot_cure_say_do_not_retry() -> None:
+    """Only refusals that waiting cannot cure say `x-should-retry: false` (a budget, a request
+    bigger than the tokens-per-minute limit); a rate limit keeps inviting the SDK's retry."""
+    from gateway.errors import GatewayError
+    from gateway.pipeline.admit import refusal
+    from gateway.state.types import Admission
+
+    def refused(reason: str) -> GatewayError:
+        return refusal(Admission(ok=False, index=-1, reason=reason, retry_after_ms=1500, breaker_gen=0,
+                                 probe=False, spent_micro=0, reserved_micro=0, budget_remaining_micro=0,
+                                 skipped=()), "auto")
+
+    assert "x-should-retry" not in refused("key_rate_limited").headers
+    assert refused("key_rate_limited").headers["retry-after"] == "2"
+    assert refused("tokens_exceed_limit").headers["x-should-retry"] == "false"
+    assert refused("budget_exceeded").headers["x-should-retry"] == "false"
