@@ -109,3 +109,23 @@ def test_only_refusals_waiting_cannot_cure_say_do_not_retry() -> None:
     assert refused("key_rate_limited").headers["retry-after"] == "2"
     assert refused("tokens_exceed_limit").headers["x-should-retry"] == "false"
     assert refused("budget_exceeded").headers["x-should-retry"] == "false"
+
+
+def test_stream_true_where_nothing_streams_is_a_400_naming_stream(gw: Gw) -> None:
+    """`stream: true` on embeddings or count_tokens was ignored: an app that asked for a stream got
+    one JSON body its SSE reader cannot parse. Each is now its API's 400 naming `stream`;
+    `stream: false` is still accepted."""
+    with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        with pytest.raises(openai.BadRequestError) as info:
+            client.embeddings.create(model="auto", input="hello", extra_body={"stream": True})
+        assert info.value.body["param"] == "stream"
+        assert "stream" in info.value.message
+        ok = client.embeddings.create(model="auto", input="hello", extra_body={"stream": False})
+        assert len(ok.data) == 1
+    with anthropic.Anthropic(base_url=gw.proc.url, api_key=DEMO_KEY, max_retries=0) as claude:
+        with pytest.raises(anthropic.BadRequestError) as ainfo:
+            claude.messages.count_tokens(model="auto", messages=MESSAGES, extra_body={"stream": True})
+        assert "stream" in ainfo.value.message
+        assert claude.messages.count_tokens(model="auto", messages=MESSAGES,
+                                            extra_body={"stream": False}).input_tokens > 0
+    assert gw.open_reservations() == 0
