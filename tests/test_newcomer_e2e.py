@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,49 @@ def test_stream_true_where_nothing_streams_is_a_400_naming_stream(gw: Gw) -> Non
         assert claude.messages.count_tokens(model="auto", messages=MESSAGES,
                                             extra_body={"stream": False}).input_tokens > 0
     assert gw.open_reservations() == 0
+
+
+def test_each_sdk_retrieves_one_model(gw: Gw) -> None:
+    """`client.models.retrieve` (openai, anthropic) and `models.get` (google-genai) were 404
+    "Unknown path" (in OpenAI's shape even for google-genai, whose SDK then read no status): apps
+    that check a model before using it failed. Each gets the listing's entry, or its own 404."""
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
+
+    with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        listed = {m.id: m for m in client.models.list()}
+        for name in ("auto", "gpt-5.5"):
+            assert client.models.retrieve(name) == listed[name]
+        with pytest.raises(openai.NotFoundError) as info:
+            client.models.retrieve("gpt-9")
+        assert info.value.body["code"] == "model_not_found"
+    with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key="sk-wrong", max_retries=0) as client:
+        with pytest.raises(openai.AuthenticationError):
+            client.models.retrieve("auto")
+    with anthropic.Anthropic(base_url=gw.proc.url, api_key=DEMO_KEY, max_retries=0) as claude:
+        assert claude.models.retrieve("gpt-5.4-mini").id == "gpt-5.4-mini"
+        with pytest.raises(anthropic.NotFoundError) as ainfo:
+            claude.models.retrieve("claude-9")
+        assert "claude-9" in ainfo.value.message
+    google = genai.Client(api_key=DEMO_KEY, http_options=types.HttpOptions(base_url=gw.proc.url))
+    model = google.models.get(model="models/deepseek-v4-pro")
+    assert model.name == "models/deepseek-v4-pro" and model.input_token_limit == 128000
+    assert google.models.get(model="embeddings").supported_actions == ["embedContent", "batchEmbedContents"]
+    with pytest.raises(genai_errors.ClientError) as ginfo:
+        google.models.get(model="gemini-9")
+    assert ginfo.value.code == 404 and ginfo.value.status == "NOT_FOUND" and "gemini-9" in ginfo.value.message
+    wrong = genai.Client(api_key="sk-wrong", http_options=types.HttpOptions(base_url=gw.proc.url))
+    with pytest.raises(genai_errors.ClientError) as ginfo:
+        wrong.models.get(model="auto")
+    assert ginfo.value.code == 401
+
+
+def test_a_gemini_call_path_asked_with_get_names_post(gw: Gw) -> None:
+    """`GET /v1beta/models/auto:generateContent` is a 405 that says POST, in Google's shape."""
+    req = urllib.request.Request(f"{gw.proc.url}/v1beta/models/auto:generateContent", method="GET",
+                                 headers={"x-goog-api-key": DEMO_KEY})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req)
+    assert info.value.code == 405 and info.value.headers["Allow"] == "POST"
+    assert json.loads(info.value.read())["error"]["status"]
