@@ -23,6 +23,9 @@ EMBEDDING_MODELS = "  text-embedding-3-small: {provider: sim, kind: embedding, p
 ROUTES = """  auto:
     primary: gpt-5.4-mini
     fallbacks: [deepseek-v4-pro]
+  frontier:
+    primary: gpt-5.5
+    fallbacks: [gpt-5.4]
   embeddings:
     primary: text-embedding-3-small"""
 
@@ -176,3 +179,33 @@ def test_a_gemini_call_path_asked_with_get_names_post(gw: Gw) -> None:
         urllib.request.urlopen(req)
     assert info.value.code == 405 and info.value.headers["Allow"] == "POST"
     assert json.loads(info.value.read())["error"]["status"]
+
+
+def admin(gw: Gw, method: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(f"{gw.proc.url}{path}", method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"})
+    try:
+        return json.loads(urllib.request.urlopen(req).read())
+    except urllib.error.HTTPError as err:
+        raise AssertionError(f"{method} {path}: {err.code} {err.read()!r}") from None
+
+
+def test_a_key_limited_to_some_models_lists_only_those(gw: Gw) -> None:
+    """The listing is what the key may ask for: a key limited to the `frontier` route and the
+    embedding model saw every route and model, `auto` first, and its first choice was a 403."""
+    made = admin(gw, "POST", "/admin/keys", {"name": f"limited{time.time_ns()}",
+                                             "models": ["frontier", "text-embedding-3-small"]})
+    with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key=made["key"], max_retries=0) as client:
+        listed = [m.id for m in client.models.list()]
+        # the embedding route lands on the allowed model; auto and the other models do not
+        assert listed == ["frontier", "embeddings", "text-embedding-3-small"]
+        with pytest.raises(openai.PermissionDeniedError):
+            client.models.retrieve("auto")
+        assert client.models.retrieve("frontier").id == "frontier"
+        with pytest.raises(openai.PermissionDeniedError):
+            client.chat.completions.create(model="auto", messages=MESSAGES)
+        assert len(client.embeddings.create(model="embeddings", input="hi").data) == 1
+    with anthropic.Anthropic(base_url=gw.proc.url, api_key=made["key"], max_retries=0) as claude:
+        assert [m.id for m in claude.models.list()] == listed
+    with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        assert "auto" in [m.id for m in client.models.list()]  # an unrestricted key sees everything

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config import Config, Deployment
-from gateway.errors import GatewayError, model_not_found
+from gateway.config.model import ApiKey
+from gateway.errors import GatewayError, forbidden, model_not_found, shown
 from gateway.inbound.anthropic.count import deployments_of
 from gateway.inbound.anthropic.reply import error_body as anthropic_error
 from gateway.inbound.gemini.reply import error_body as gemini_error
@@ -38,9 +39,20 @@ def api_of(request: Request) -> Api:
     return "openai"
 
 
-def names(config: Config) -> list[str]:
-    """Routes first (`auto` leading), then the configured models."""
-    return ["auto", *(r for r in config.routes if r != "auto"), *config.deployments]
+def names(config: Config, key: ApiKey | None = None) -> list[str]:
+    """Routes first (`auto` leading), then the configured models; those `key` may ask for."""
+    every = ["auto", *(r for r in config.routes if r != "auto"), *config.deployments]
+    return every if key is None else [n for n in every if allowed(config, key, n)]
+
+
+def allowed(config: Config, key: ApiKey, name: str) -> bool:
+    """What the planner lets `key` ask for (gateway.routing.plan): the name itself, or a route
+    that may land on a model the key may use."""
+    if not key.allowed_models or name in key.allowed_models:
+        return True
+    if name == "auto" and config.default_route in key.allowed_models:
+        return True
+    return name not in config.deployments and any(d.name in key.allowed_models for d in deployments_of(config, name))
 
 
 def _gemini_model(name: str, deps: tuple[Deployment, ...], route: bool) -> dict[str, Any]:
@@ -65,8 +77,8 @@ def _entry(config: Config, api: Api, started: float, name: str) -> dict[str, Any
     return {"id": name, "object": "model", "created": int(started), "owned_by": owner}
 
 
-def listing(config: Config, api: Api, started: float) -> dict[str, Any]:
-    ids = names(config)
+def listing(config: Config, api: Api, started: float, key: ApiKey | None = None) -> dict[str, Any]:
+    ids = names(config, key)
     data = [_entry(config, api, started, n) for n in ids]
     if api == "gemini":
         return {"models": data}
@@ -83,22 +95,21 @@ def _error(api: Api, err: GatewayError) -> Response:
     return Response(body, err.status, err.headers, media_type="application/json")
 
 
-async def _authenticated(request: Request, api: Api) -> Gateway:
+async def _authenticated(request: Request, api: Api) -> tuple[Gateway, ApiKey]:
     gw: Gateway = request.app.state.gateway
     headers = dict(request.headers)
     if api == "gemini" and "x-goog-api-key" not in headers and request.query_params.get("key"):
         headers["x-goog-api-key"] = request.query_params["key"]
-    await gw.keyring.authenticate(headers)
-    return gw
+    return gw, await gw.keyring.authenticate(headers)
 
 
 async def list_models(request: Request) -> Response:
     api = api_of(request)
     try:
-        gw = await _authenticated(request, api)
+        gw, key = await _authenticated(request, api)
     except GatewayError as err:
         return _error(api, err)
-    return Response(orjson.dumps(listing(gw.config, api, gw.started)), media_type="application/json")
+    return Response(orjson.dumps(listing(gw.config, api, gw.started, key)), media_type="application/json")
 
 
 async def get_model(request: Request) -> Response:
@@ -111,9 +122,11 @@ async def get_model(request: Request) -> Response:
         raise HTTPException(405, headers={"Allow": "GET, HEAD"})
     api = api_of(request)
     try:
-        gw = await _authenticated(request, api)
+        gw, key = await _authenticated(request, api)
         if name not in gw.config.deployments and name not in gw.config.routes and name != "auto":
             raise model_not_found(name)
+        if not allowed(gw.config, key, name):  # as a request for it would be answered
+            raise forbidden(f"This API key may not use {shown(name)}.")
     except GatewayError as err:
         return _error(api, err)
     return Response(orjson.dumps(_entry(gw.config, api, gw.started, name)), media_type="application/json")
