@@ -209,3 +209,14 @@ def test_a_key_limited_to_some_models_lists_only_those(gw: Gw) -> None:
         assert [m.id for m in claude.models.list()] == listed
     with openai.OpenAI(base_url=f"{gw.proc.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
         assert "auto" in [m.id for m in client.models.list()]  # an unrestricted key sees everything
+
+
+def test_messages_with_only_system_turns_say_so(gw: Gw) -> None:
+    """A Messages request whose turns are all `system` was told it held "only thinking,
+    server-tool or file blocks"; the 400 now says a user or assistant turn is needed."""
+    with anthropic.Anthropic(base_url=gw.proc.url, api_key=DEMO_KEY, max_retries=0) as claude:
+        with pytest.raises(anthropic.BadRequestError) as info:
+            claude.messages.create(model="auto", max_tokens=16,
+                                   messages=[{"role": "system", "content": "Be brief."}])  # type: ignore[list-item]
+    assert "user or assistant" in info.value.message
+    assert gw.open_reservations() == 0
