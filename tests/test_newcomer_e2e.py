@@ -220,3 +220,27 @@ def test_messages_with_only_system_turns_say_so(gw: Gw) -> None:
                                    messages=[{"role": "system", "content": "Be brief."}])  # type: ignore[list-item]
     assert "user or assistant" in info.value.message
     assert gw.open_reservations() == 0
+
+
+@pytest.mark.parametrize("path, headers, shape", [
+    ("/v1/chat/completions", {"authorization": f"Bearer {DEMO_KEY}"}, "openai"),
+    ("/v1/messages", {"x-api-key": DEMO_KEY}, "anthropic"),
+    ("/v1beta/models/auto:generateContent", {"x-goog-api-key": DEMO_KEY}, "gemini"),
+])
+def test_a_gzip_body_is_named_as_such(gw: Gw, path: str, headers: dict[str, str], shape: str) -> None:
+    """A body sent with `Content-Encoding: gzip` was "not valid JSON: str is not valid UTF-8:
+    surrogates not allowed"; the 400 now says it is compressed and what to send instead."""
+    import gzip
+
+    body = gzip.compress(json.dumps({"model": "auto", "max_tokens": 8, "messages": MESSAGES,
+                                     "contents": [{"parts": [{"text": "hi"}]}]}).encode())
+    req = urllib.request.Request(f"{gw.proc.url}{path}", data=body, method="POST", headers={
+        **headers, "content-type": "application/json", "content-encoding": "gzip"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req)
+    assert info.value.code == 400
+    doc = json.loads(info.value.read())
+    message = doc["error"]["message"]
+    assert "gzip" in message and "uncompressed" in message
+    assert {"openai": "message" in doc["error"] and "type" in doc["error"], "anthropic": doc.get("type") == "error",
+            "gemini": doc["error"].get("status") == "INVALID_ARGUMENT"}[shape]
