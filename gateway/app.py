@@ -41,7 +41,7 @@ from gateway.inbound.anthropic.reply import error_body as anthropic_error
 from gateway.inbound.completions import Completions
 from gateway.inbound.gemini.endpoint import PREFIXES as GEMINI_PREFIXES, gemini
 from gateway.inbound.gemini.reply import error_body as gemini_error
-from gateway.inbound.models import list_models
+from gateway.inbound.models import get_model, list_models
 from gateway.inbound.openai_chat import OpenAIChat
 from gateway.inbound.responses import Responses
 from gateway.pipeline.chat import chat_endpoint
@@ -198,6 +198,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         *(Route(path, handler, methods=["POST"]) for path, handler in HOT_PATHS.items()),  # for 405s
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1beta/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", get_model),  # every method: it answers its own 405s
+        Route("/v1beta/models/{model:path}", get_model),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -177,4 +177,8 @@ def paths() -> dict[str, Any]:
             "200": {"description": "Routes and models, as Gemini Model objects",
                     "content": {"application/json": {"schema": {"type": "object"}}}},
             **errors(k, (401,))}}},
+        g: {"get": {"operationId": "getGeminiModel", "security": GOOGLE_SECURITY, "parameters": [MODEL],
+                    "responses": {"200": {"description": "One route or model, as a Gemini Model object",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                                  **errors(k, (401, 404))}}},
     }

@@ -1,5 +1,5 @@
 """`GET /v1/models` (and the Gemini API's `GET /v1beta/models`): the routes and models a key may
-ask for, in the listing shape of the client's own API.
+ask for, in the listing shape of the client's own API; `GET /v1/models/{model}` one of them.
 
 One path serves three SDKs, so the shape follows the headers each SDK sends: `anthropic-version`
 (the anthropic SDK, Claude Code) gets Anthropic's page, `x-goog-api-key` or a `key` query
@@ -13,11 +13,13 @@ import time
 from typing import Any, Literal
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config import Config, Deployment
-from gateway.errors import GatewayError
+from gateway.config.model import ApiKey
+from gateway.errors import GatewayError, forbidden, model_not_found, shown
 from gateway.inbound.anthropic.count import deployments_of
 from gateway.inbound.anthropic.reply import error_body as anthropic_error
 from gateway.inbound.gemini.reply import error_body as gemini_error
@@ -37,9 +39,20 @@ def api_of(request: Request) -> Api:
     return "openai"
 
 
-def names(config: Config) -> list[str]:
-    """Routes first (`auto` leading), then the configured models."""
-    return ["auto", *(r for r in config.routes if r != "auto"), *config.deployments]
+def names(config: Config, key: ApiKey | None = None) -> list[str]:
+    """Routes first (`auto` leading), then the configured models; those `key` may ask for."""
+    every = ["auto", *(r for r in config.routes if r != "auto"), *config.deployments]
+    return every if key is None else [n for n in every if allowed(config, key, n)]
+
+
+def allowed(config: Config, key: ApiKey, name: str) -> bool:
+    """What the planner lets `key` ask for (gateway.routing.plan): the name itself, or a route
+    that may land on a model the key may use."""
+    if not key.allowed_models or name in key.allowed_models:
+        return True
+    if name == "auto" and config.default_route in key.allowed_models:
+        return True
+    return name not in config.deployments and any(d.name in key.allowed_models for d in deployments_of(config, name))
 
 
 def _gemini_model(name: str, deps: tuple[Deployment, ...], route: bool) -> dict[str, Any]:
@@ -53,30 +66,67 @@ def _gemini_model(name: str, deps: tuple[Deployment, ...], route: bool) -> dict[
     return doc
 
 
-def listing(config: Config, api: Api, started: float) -> dict[str, Any]:
-    ids = names(config)
+def _entry(config: Config, api: Api, started: float, name: str) -> dict[str, Any]:
+    """One route or model as its API describes a model."""
     if api == "gemini":
-        return {"models": [_gemini_model(n, deployments_of(config, n), n not in config.deployments) for n in ids]}
-    owner = {n: ("gateway-route" if n not in config.deployments else config.deployments[n].provider.name) for n in ids}
+        return _gemini_model(name, deployments_of(config, name), name not in config.deployments)
     if api == "anthropic":
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
-        return {"data": [{"type": "model", "id": n, "display_name": n, "created_at": created} for n in ids],
-                "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
-    return {"object": "list", "data": [{"id": n, "object": "model", "created": int(started), "owned_by": owner[n]}
-                                       for n in ids]}
+        return {"type": "model", "id": name, "display_name": name, "created_at": created}
+    owner = config.deployments[name].provider.name if name in config.deployments else "gateway-route"
+    return {"id": name, "object": "model", "created": int(started), "owned_by": owner}
 
 
-async def list_models(request: Request) -> Response:
+def listing(config: Config, api: Api, started: float, key: ApiKey | None = None) -> dict[str, Any]:
+    ids = names(config, key)
+    data = [_entry(config, api, started, n) for n in ids]
+    if api == "gemini":
+        return {"models": data}
+    if api == "anthropic":
+        return {"data": data, "has_more": False, "first_id": ids[0] if ids else None,
+                "last_id": ids[-1] if ids else None}
+    return {"object": "list", "data": data}
+
+
+def _error(api: Api, err: GatewayError) -> Response:
+    if api == "openai":
+        return err.response()
+    body = anthropic_error(err) if api == "anthropic" else gemini_error(err)
+    return Response(body, err.status, err.headers, media_type="application/json")
+
+
+async def _authenticated(request: Request, api: Api) -> tuple[Gateway, ApiKey]:
     gw: Gateway = request.app.state.gateway
-    api = api_of(request)
     headers = dict(request.headers)
     if api == "gemini" and "x-goog-api-key" not in headers and request.query_params.get("key"):
         headers["x-goog-api-key"] = request.query_params["key"]
+    return gw, await gw.keyring.authenticate(headers)
+
+
+async def list_models(request: Request) -> Response:
+    api = api_of(request)
     try:
-        await gw.keyring.authenticate(headers)
+        gw, key = await _authenticated(request, api)
     except GatewayError as err:
-        if api == "openai":
-            raise  # the app's handler answers in OpenAI's shape
-        body = anthropic_error(err) if api == "anthropic" else gemini_error(err)
-        return Response(body, err.status, err.headers, media_type="application/json")
-    return Response(orjson.dumps(listing(gw.config, api, gw.started)), media_type="application/json")
+        return _error(api, err)
+    return Response(orjson.dumps(listing(gw.config, api, gw.started, key)), media_type="application/json")
+
+
+async def get_model(request: Request) -> Response:
+    """`GET /v1/models/{model}` (`client.models.retrieve` / `models.get` of each SDK): one entry of
+    the listing, or a 404 in the asking API's shape. A GET of a Gemini call path is a 405."""
+    name: str = request.path_params["model"].removeprefix("models/")
+    if ":" in name:  # a Gemini call ({model}:{method}) asked with another method than its POST
+        raise HTTPException(405, headers={"Allow": "POST"})
+    if request.method not in ("GET", "HEAD"):
+        raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+    api = api_of(request)
+    try:
+        gw, key = await _authenticated(request, api)
+        if name not in gw.config.deployments and name not in gw.config.routes and name != "auto":
+            raise model_not_found(name)
+        if not allowed(gw.config, key, name):  # as a request for it would be answered
+            raise forbidden(f"This API key may not use {shown(name)}.")
+    except GatewayError as err:
+        return _error(api, err)
+    return Response(orjson.dumps(_entry(gw.config, api, gw.started, name)), media_type="application/json")

@@ -166,10 +166,15 @@ def refusal(admission: Admission, route: str) -> GatewayError:
                            code="tokens_exceed_limit")
         err.headers.pop("retry-after", None)  # waiting does not help
         err.headers.pop("retry-after-ms", None)
+        err.headers["x-should-retry"] = "false"  # the openai and anthropic SDKs then raise at once
         return err
     if reason == "budget_exceeded":
-        return rate_limited("Daily budget exhausted for this request: no candidate model fits the remaining "
-                            "budget.", admission.retry_after_ms or 60_000, code="budget_exceeded")
+        err = rate_limited("Daily budget exhausted for this request: no candidate model fits the remaining "
+                           "budget.", admission.retry_after_ms or 60_000, code="budget_exceeded")
+        # Retry-After stays a hint (a settling reservation may free room), but an SDK's automatic
+        # retries (two, 60 s apart) would only hold the app two minutes before the same error.
+        err.headers["x-should-retry"] = "false"
+        return err
     if reason == "deployments_rate_limited":
         return rate_limited(f"Every model of '{route}' is at its rate limit.", admission.retry_after_ms)
     if reason == "stale":  # the key's record changed twice within this request

@@ -80,6 +80,8 @@ async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dic
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("'model' is required: an embedding model, a route, or 'auto'.", "model")
+        if body.get("stream") not in (None, False):  # an SSE reader could not parse the JSON answer
+            raise bad_request("'stream' is not supported on embeddings: the answer is one JSON body.", "stream")
         chars, token_ids, longest = _input_size(body.get("input"))
         encoding = body.get("encoding_format", "float")
         if encoding not in ("float", "base64"):

@@ -84,6 +84,9 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if raw[:2] == b"\x1f\x8b":  # gzip's magic bytes: looked at only once the JSON has failed
+            raise bad_request("Request body is gzip-compressed; send it uncompressed, without a "
+                              "Content-Encoding header.", code="unsupported_content_encoding") from None
         raise bad_request(f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.")

@@ -49,6 +49,9 @@ async def count_tokens(request: Request) -> Any:
                               headers.get("content-length"))
         body = parse_json(raw)
         check_depth(raw, body)
+        if body.get("stream") not in (None, False):  # as Anthropic does: a count is one JSON body
+            raise bad_request("stream: Extra inputs are not permitted (count_tokens answers one JSON body).",
+                              "stream")
         canonical = to_canonical(body, counting=True)
         if (native_only(canonical) or ("", ""))[1] == "file_id":
             raise bad_request("count_tokens cannot count a Files API file: its tokens are at the provider.", "messages")

@@ -295,8 +295,8 @@ def to_canonical(body: dict[str, Any], headers: Mapping[str, str] = NO_HEADERS, 
     for i, message in enumerate(raw_messages):
         _turn(message, i, messages, refs)
     if not any(m["role"] != "system" for m in messages):
-        raise bad_request("messages: no content the gateway can send (only thinking, server-tool or file blocks).",
-                          "messages")
+        raise bad_request("messages: no user or assistant content the gateway can send (system turns alone, or "
+                          "only thinking, server-tool or file blocks).", "messages")
     canonical["messages"] = messages
     if body.get("tools") is not None:
         tools = _tools(body["tools"])
