@@ -108,3 +108,23 @@ def test_inflation_alert_fires_at_40_percent_and_stays_quiet_at_5(redis_url: str
     finally:
         gw.stop()
         sim.stop()
+
+
+def test_health_probe_opens_an_untouched_breaker_when_the_provider_is_down(redis_url: str, tmp_path: Path) -> None:
+    """A provider that stops answering: the probes' failures count toward opening the breakers of
+    deployments no request has touched yet (no breaker hash stored), and the background loop does
+    not trip over the missing hash."""
+    sim = start_simulator(tmp_path)
+    breaker = "failures: 2\n  window_s: 60\n  cooldown_s: 30\n  max_cooldown_s: 60\n  probe_lease_s: 30\n  min_sources: 1"
+    gw = start_gateway(tmp_path, config_yaml(sim.port, f"hd-{time.time_ns()}", breaker=breaker) + HOUSEKEEPING,
+                       redis_url)
+    try:
+        assert admin(gw, "/admin/breakers")["breakers"]["gpt-5.4-mini"]["state"] == "closed"
+        sim.stop()  # connection refused from now on: every probe is a failure
+        wait_for(lambda: admin(gw, "/admin/breakers")["breakers"]["gpt-5.4-mini"]["state"] == "open", 15)
+        lines = "\n".join(gw.log_lines())
+        assert "breaker_changed_by_probe" in lines
+        assert "housekeeping_failed" not in lines, lines[-3000:]
+    finally:
+        gw.stop()
+        sim.stop()

@@ -99,7 +99,7 @@ class Housekeeper:
                 if outcome == "success" and current["effective"] != "half_open":
                     continue
                 state, gen = await self.gw.state.report_breaker(dep, outcome)
-                if state != current["state"]:
+                if state != current["effective"]:  # an untouched breaker has no stored state
                     self.log.warning("breaker_changed_by_probe", deployment=dep, provider=name, state=state,
                                      probe_status=status)
 
