@@ -25,8 +25,8 @@ import orjson
 
 TOPN = 50_000  # the most frequent words kept (memory of the shipped table: docs/classifier.md)
 POOL = "mean"
-K = 3.0  # scale of the dense block (its share of the L2 penalty)
-WEAK = 1.0  # a context word counts alpha * WEAK
+K = 5.0  # scale of the dense block (its share of the L2 penalty)
+WEAK = 0.0  # a context word counts alpha * WEAK (0: only the last user turn's words)
 
 
 @dataclass(frozen=True)

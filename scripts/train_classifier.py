@@ -323,9 +323,11 @@ def main() -> None:
     ap.add_argument("--embedding-pool", default=E.POOL, choices=("sqrt", "mean"))
     ap.add_argument("--embedding-k", type=float, default=E.K)
     ap.add_argument("--embedding-top", type=int, default=E.TOPN)
+    ap.add_argument("--embedding-weak", type=float, default=E.WEAK)
     args = ap.parse_args()
     t0 = time.time()
-    emb = E.load(args.embeddings, args.embedding_top, args.embedding_pool, args.embedding_k) if args.embeddings else None
+    emb = E.load(args.embeddings, args.embedding_top, args.embedding_pool, args.embedding_k,
+                                          args.embedding_weak) if args.embeddings else None
     sets = load_training(data_dir(args.data))
     extras, extra_weight = load_extras(args.extra)
     sets.update(extras)

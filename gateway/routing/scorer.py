@@ -129,19 +129,24 @@ class LinearModel:
                 (((t >> _3LANE) & _MASK) - _HALF) / SCALE + b3,
             ]
         t = total + _OFFSET9
+        if self.pool is not None:
+            n = ((t >> _8LANE) & _MASK) - _HALF  # the words found, times SCALE (an exact integer)
+            if n > 0:  # each word lane over n (mean) or sqrt(n) (sqrt), SCALE cancelling out
+                d = n if self.pool == "mean" else sqrt(n * SCALE)
+                return [
+                    ((t & _MASK) - _HALF) / SCALE + b0 + (((t >> _4LANE) & _MASK) - _HALF) / d,
+                    (((t >> LANE) & _MASK) - _HALF) / SCALE + b1 + (((t >> _5LANE) & _MASK) - _HALF) / d,
+                    (((t >> _2LANE) & _MASK) - _HALF) / SCALE + b2 + (((t >> _6LANE) & _MASK) - _HALF) / d,
+                    (((t >> _3LANE) & _MASK) - _HALF) / SCALE + b3 + (((t >> _7LANE) & _MASK) - _HALF) / d,
+                ]
         s = [
             ((t & _MASK) - _HALF) / SCALE + b0,
             (((t >> LANE) & _MASK) - _HALF) / SCALE + b1,
             (((t >> _2LANE) & _MASK) - _HALF) / SCALE + b2,
             (((t >> _3LANE) & _MASK) - _HALF) / SCALE + b3,
         ]
-        if self.pool is not None:
-            n = _lane(t, _8LANE)
-            if n <= 0.0:  # no word of the table (a count is a sum of non-negative exact integers)
-                return s
-            d = 1.0 / sqrt(n) if self.pool == "sqrt" else 1.0 / n
-            return [s[0] + d * _lane(t, _4LANE), s[1] + d * _lane(t, _5LANE),
-                    s[2] + d * _lane(t, _6LANE), s[3] + d * _lane(t, _7LANE)]
+        if self.pool is not None:  # no word of the table
+            return s
         g = _lane(t, _8LANE) + self.gate_bias
         p = 1.0 / (1.0 + exp(-g)) if g > -700.0 else 0.0
         h0, h1, h2, h3 = self.style_bias  # type: ignore[misc]
