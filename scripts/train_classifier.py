@@ -4,13 +4,16 @@
 Multinomial logistic regression (scikit-learn, training only) over the sparse binary features of
 gateway.routing.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
-    python scripts/train_classifier.py --data DIR [--extra FILE[:WEIGHT] ...] [--out PATH] [--version V]
-                                       [--no-cv] [--private FILE,...] [--styled FILE,...]
+    python scripts/train_classifier.py --data DIR --embeddings PATH [--extra FILE[:WEIGHT] ...] [--out PATH]
+                                       [--version V] [--no-cv] [--private FILE,...] [--styled FILE,...]
 
 ``--data`` is the task-routing data directory (``dev.jsonl``, ``realistic_train.jsonl``,
 ``human_train.jsonl``; default: the ``TASK_ROUTING_DATA`` environment variable). Its rows are
 read from there and never copied into the repository (some carry ShareAlike licences).
 ``human_val.jsonl`` is never read here: it is for measuring only (scripts/eval_classifier.py).
+``--embeddings`` is the static word-embedding table the shipped weights were trained with
+(scripts/classifier_embedding.py says where it comes from); the repository's own rows
+(tests/data/extra_train_tasks.jsonl, tests/data/condense_train_tasks.jsonl) are always added.
 ``--extra FILE[:WEIGHT]`` (repeatable) adds rows kept outside the data directory, e.g. the Dolly
 rows of scripts/dolly_rows.py, with that sample weight (default 1); they are reported in the CV
 block under the file's stem like the other files. Without it the training rows are unchanged.
@@ -45,6 +48,9 @@ from gateway.routing.classify import TASKS, WEIGHTS_PATH, extract_features, weig
 
 DATA_ENV = "TASK_ROUTING_DATA"  # the task-routing data directory
 DEFAULT_EXTRA = ROOT / "tests" / "data" / "extra_train_tasks.jsonl"
+# Human-written documents to condense, with condense requests written by the team (CC0) or on
+# public-domain text: in the training rows since weights 2026-12-07.6 (docs/classifier.md)
+CONDENSE = ROOT / "tests" / "data" / "condense_train_tasks.jsonl"
 # The solver runs to convergence: stopped at tol=1e-4, where it stopped moved realistic_train CV by
 # up to 4 rows for a change that touched 2 training rows (docs/classifier-history.md), so a figure
 # compared with a 0.95 line was partly the solver's
@@ -59,7 +65,7 @@ TRAIN_FILES = ("dev", "realistic_train", "human_train")
 # converged solver". C hardly matters between 2 and 8.
 ALPHA = 0.8  # value of context features relative to last-user-turn features
 C = 4.0  # inverse L2 strength
-ROW_WEIGHT = {"dev": 1.0, "realistic_train": 12.0, "extra": 5.0, "human_train": 5.0}
+ROW_WEIGHT = {"dev": 1.0, "realistic_train": 12.0, "extra": 5.0, "human_train": 5.0, "condense": 5.0}
 RULE_VALUE = 1.5  # feature value of hand-rule/shape features ("#..."): less shrinkage than tokens
 MIN_DF = 2
 PRUNE = 0.01  # drop features whose largest |weight| is below this
@@ -99,11 +105,12 @@ def data_dir(arg: str | None) -> Path:
 
 
 def load_training(directory: Path, extra: str | Path = DEFAULT_EXTRA) -> dict[str, list[dict]]:
-    """The training rows by file name: dev, realistic_train, human_train and our extra rows."""
+    """The training rows by file name: dev, realistic_train, human_train and our extra and condense rows."""
     sets = {name: load_jsonl(directory / f"{name}.jsonl") for name in TRAIN_FILES}
     if not sets["dev"]:
         sys.exit(f"no training data in {directory}")
     sets["extra"] = load_jsonl(extra)
+    sets["condense"] = load_jsonl(CONDENSE)
     return sets
 
 
@@ -117,7 +124,7 @@ def load_extras(specs: list[str] | None) -> tuple[dict[str, list[dict]], dict[st
         rows = load_jsonl(path)
         if not rows:
             sys.exit(f"{path}: no rows")
-        name = path.stem if path.stem not in (*TRAIN_FILES, "extra", *sets) else f"{path.stem}+{len(sets)}"
+        name = path.stem if path.stem not in (*TRAIN_FILES, "extra", "condense", *sets) else f"{path.stem}+{len(sets)}"
         sets[name], weights[name] = rows, weight
     return sets, weights
 
@@ -297,7 +304,7 @@ def per_source_report(rows: list[dict], files: list[str], gold: list[int], pred:
         lines.append(f"  {name:<16} n={len(idx):<5} macro-F1 {macro_f1(g, p):.4f}  accuracy {acc:.4f}")
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
-        if files[i] != "extra":
+        if files[i] not in ("extra", "condense"):
             groups[(files[i], dataset(r) + " / " + r["label"])].append(i)
     for (name, key), idx in sorted(groups.items()):
         right = sum(gold[i] == pred[i] for i in idx)
@@ -326,6 +333,8 @@ def main() -> None:
     ap.add_argument("--embedding-weak", type=float, default=E.WEAK)
     args = ap.parse_args()
     t0 = time.time()
+    if not args.embeddings:
+        print("note: no --embeddings: the weights will have no word-embedding block (the shipped ones do)")
     emb = E.load(args.embeddings, args.embedding_top, args.embedding_pool, args.embedding_k,
                                           args.embedding_weak) if args.embeddings else None
     sets = load_training(data_dir(args.data))

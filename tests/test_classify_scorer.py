@@ -33,7 +33,8 @@ def _float_scores(data: dict, strong: set[str], weak: set[str]) -> list[float]:
     emb = data.get("embedding")
     if not emb:
         return shared
-    words, share = emb["weights"], al * emb.get("weak", 1.0)
+    words = {w: [c[i] for c in emb["lanes"]] for i, w in enumerate(emb["words"])}
+    share = al * emb.get("weak", 1.0)
     n = sum(1 for f in strong if f in words) + share * sum(1 for f in weak if f in words)
     if n == 0:
         return shared
@@ -59,8 +60,10 @@ def _embedded(data: dict, pool: str, weak: float) -> dict:
     """Made-up word weights for every tenth word feature and for words no feature names."""
     names = [f for f in sorted(data["weights"]) if f[0] != "#" and " " not in f][::10]
     names += ["condense", "abridge", "refactor", "kubernetes", "syllogism", "gist"]
-    words = {w: [((i * 7 + k) % 13 - 6) / 10 for k in range(4)] for i, w in enumerate(dict.fromkeys(names))}
-    return {**_plain(data), "embedding": {"pool": pool, "weak": weak, "source": "made-up", "weights": words}}
+    words = list(dict.fromkeys(names))
+    lanes = [[((i * 7 + k) % 13 - 6) / 10 for i in range(len(words))] for k in range(4)]
+    return {**_plain(data), "embedding": {"pool": pool, "weak": weak, "source": "made-up", "words": words,
+                                          "lanes": lanes}}
 
 
 CASES = {
@@ -78,7 +81,7 @@ CASES = {
 def test_packed_scores_equal_float_scores(case: str):
     data = CASES[case](json.loads(C.WEIGHTS_PATH.read_text()))
     model = LinearModel(data)
-    words = data.get("embedding", {}).get("weights", {})
+    words = set(data.get("embedding", {}).get("words", ()))
     hits = 0
     inputs = _random_inputs(300, seed=3) + _rows()[:300] + [
         [{"role": "user", "content": "Please condense and abridge this; the gist only."}],
@@ -97,9 +100,12 @@ def test_packed_scores_equal_float_scores(case: str):
 
 def test_blocks_are_checked():
     data = _plain(json.loads(C.WEIGHTS_PATH.read_text()))
+    empty = {"pool": "mean", "words": [], "lanes": [[], [], [], []]}
     with pytest.raises(ValueError, match="pool"):
-        LinearModel({**data, "embedding": {"pool": "max", "weights": {}}})
+        LinearModel({**data, "embedding": {**empty, "pool": "max"}})
     with pytest.raises(ValueError, match="both"):
-        LinearModel({**_styled(data), "embedding": {"pool": "mean", "weights": {}}})
+        LinearModel({**_styled(data), "embedding": empty})
     with pytest.raises(ValueError, match="too large"):
-        LinearModel({**data, "embedding": {"pool": "mean", "weights": {"word": [1e6, 0, 0, 0]}}})
+        LinearModel({**data, "embedding": {**empty, "words": ["word"], "lanes": [[-1e6], [0], [0], [0]]}})
+    with pytest.raises(ValueError, match="four lanes"):
+        LinearModel({**data, "embedding": {**empty, "words": ["word"], "lanes": [[1], [0], [0]]}})

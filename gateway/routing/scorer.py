@@ -4,7 +4,8 @@ A weights file (scripts/train_classifier.py) holds per-feature weights for the f
 bias, ``alpha`` (the value of a context feature) and, optionally, one of two blocks:
 
 * ``embedding``: what the classifier knows of words it never saw in training. Each word of a
-  static word-embedding table (GloVe) has four class weights, ``k * V^T u(word)`` folded at training
+  static word-embedding table (GloVe; ``words``, and the weights by class in ``lanes``) has four
+  class weights, ``k * V^T u(word)`` folded at training
   time, and a request's scores get their sum over its words divided by ``sqrt(n)`` (``pool:
   "sqrt"``) or ``n`` (``"mean"``), ``n`` the number of such words (context words counting
   ``alpha * weak``). Pooled rather than summed, so a long pasted document does not outvote its
@@ -54,12 +55,12 @@ def pack(w: list[float]) -> int:
     return sum(round(float(x) * SCALE) << (LANE * k) for k, x in enumerate(w))
 
 
-def _add_words(table: dict[str, int], words: dict[str, list[float]], value: float) -> None:
+def _add_words(table: dict[str, int], words: list[str], lanes: list[list[float]], value: float) -> None:
     """Add each word's embedding lanes (4-7, times ``value``) and its count (lane 8, ``value``)."""
     r, s = round, SCALE * value
     count = round(s) << _8LANE
     get = table.get
-    for word, (e0, e1, e2, e3) in words.items():
+    for word, e0, e1, e2, e3 in zip(words, *lanes, strict=True):
         table[word] = get(word, 0) + count + ((r(e0 * s) << _4LANE) + (r(e1 * s) << _5LANE)
                                               + (r(e2 * s) << _6LANE) + (r(e3 * s) << _7LANE))
 
@@ -95,8 +96,13 @@ class LinearModel:
             zeros = [0.0] * 4
             tables = {name: [*tables.get(name, zeros), *style["weights"].get(name, zeros),
                              float(gate["weights"].get(name, 0.0))] for name in names}
-        words: dict[str, list[float]] = emb["weights"] if emb is not None else {}
-        biggest = max((abs(x) for table in (tables, words) for w in table.values() for x in w), default=0.0)
+        words: list[str] = emb["words"] if emb is not None else []
+        lanes: list[list[float]] = emb["lanes"] if emb is not None else []
+        if emb is not None and (len(lanes) != 4 or any(len(c) != len(words) for c in lanes)):
+            raise ValueError("classifier weights: the embedding block needs four lanes, one weight per word")
+        biggest = max(max((abs(x) for w in tables.values() for x in w), default=0.0),
+                      max((max(c, default=0.0) for c in lanes), default=0.0),
+                      -min((min(c, default=0.0) for c in lanes), default=0.0))
         if biggest * _MAX_FEATURES * max(1.0, al) >= _HALF / SCALE:
             raise ValueError("classifier weights too large for the packed scorer")
         self.weights: dict[str, int] = {name: pack(w) for name, w in tables.items()}
@@ -105,10 +111,10 @@ class LinearModel:
             if emb.get("pool") not in POOLS:
                 raise ValueError(f"classifier weights: embedding pool must be one of {POOLS}")
             self.pool = emb["pool"]
-            _add_words(self.weights, words, 1.0)
+            _add_words(self.weights, words, lanes, 1.0)
             share = float(emb.get("weak", 1.0))  # a context word counts alpha * share
             if share:
-                _add_words(self.weak_weights, words, al * share)
+                _add_words(self.weak_weights, words, lanes, al * share)
         self.low_conf = float(data.get("low_confidence", LOW_CONFIDENCE))
         self.runner_min = float(data.get("runner_up_min", RUNNER_UP_MIN))
         self.version, self.hash = str(data.get("version", "")), ""
