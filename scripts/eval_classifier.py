@@ -76,8 +76,9 @@ def metrics(gold: list[int], pred: list[int]) -> dict:
 class Bench:
     """Training rows with their features per variant, and the CV runs over them."""
 
-    def __init__(self, sets: dict[str, list[dict]]) -> None:
+    def __init__(self, sets: dict[str, list[dict]], embedding: T.Embedding | None = None) -> None:
         self.rows, self.weights, self.files = T.training_set(sets)
+        self.embedding = embedding  # the word embeddings the combined and private variants train with
         self.base = T.featurize(self.rows)
         self.gold = [C.TASKS.index(r["label"]) for r in self.rows]
         self.feats: dict[str, list[T.Feats]] = {}
@@ -100,7 +101,8 @@ class Bench:
         private = ("human_train",) if variant == "private" else T.PRIVATE
         m = C._Model(T.fit([feats[i] for i in train], [self.rows[i]["label"] for i in train],
                            [self.weights[i] for i in train], drop_prefixes=drop,
-                           domains=[self.files[i] for i in train], private=private, styled=T.STYLED))
+                           domains=[self.files[i] for i in train], private=private, styled=T.STYLED,
+                           embedding=self.embedding if variant in ("combined", "private") else None))
         return lambda x: m.scores(*x)
 
     def cv(self, variant: str, target: str, loso: bool = False) -> dict:
@@ -151,10 +153,11 @@ def main() -> None:
     ap.add_argument("--heldout", default=str(DEFAULT_HELDOUT))
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--no-write", action="store_true", help="do not rewrite docs/classifier.md")
+    ap.add_argument("--embeddings", metavar="PATH", help="as in train_classifier.py (the shipped weights use them)")
     args = ap.parse_args()
     t0 = time.time()
     directory = T.data_dir(args.data)
-    bench = Bench(T.load_training(directory, args.extra))
+    bench = Bench(T.load_training(directory, args.extra), T.E.load(args.embeddings) if args.embeddings else None)
     val = T.load_jsonl(directory / "human_val.jsonl")
     if not val:
         sys.exit(f"{directory / 'human_val.jsonl'}: data not found")

@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--measure", action="append", default=[], metavar="FILE", help="more files to score")
     ap.add_argument("--name", default="variant")
     ap.add_argument("--no-cv", action="store_true", help="only the fixtures and --measure files")
+    ap.add_argument("--embeddings", metavar="PATH", help="as in train_classifier.py")
     args = ap.parse_args()
     if args.weights:  # before the classifier module loads its weights
         os.environ["GATEWAY_CLASSIFIER_WEIGHTS"] = str(Path(args.weights).resolve())
@@ -53,7 +54,7 @@ def main() -> None:
         extras, extra_weight = T.load_extras(args.extra)
         sets.update(extras)
         T.ROW_WEIGHT.update(extra_weight)  # Bench weighs the rows by T.ROW_WEIGHT
-        bench = E.Bench(sets)
+        bench = E.Bench(sets, T.E.load(args.embeddings) if args.embeddings else None)
         for target in ("realistic_train", "dev", "human_train", *extras):
             m = bench.cv("combined", target)
             cells[f"{target} CV"] = macro_present(m)

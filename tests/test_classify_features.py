@@ -8,7 +8,6 @@ inputs."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import re
@@ -258,47 +257,6 @@ def test_line_counts_equal_anchored_regex():
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert F._count_lines(F._SPEAKER_FIRST, F._SPEAKER_NEXT, s) == len(SPEAKER.findall(s)), s
         assert F._count_lines(F._BULLET_FIRST, F._BULLET_NEXT, s) == len(BULLET.findall(s)), s
-
-
-def _float_scores(data: dict, strong: set[str], weak: set[str]) -> list[float]:
-    """The scores as the weights file defines them, in plain floats: shared + P(person) * style."""
-    al = data["alpha"]
-
-    def lin(table: dict, bias: list[float], k: int) -> float:
-        return bias[k] + sum(table[f][k] for f in strong if f in table) + al * sum(table[f][k] for f in weak if f in table)
-
-    shared = [lin(data["weights"], data["bias"], k) for k in range(4)]
-    if "style" not in data:
-        return shared
-    gate = data["gate"]["weights"]
-    g = data["gate"]["bias"] + sum(gate.get(f, 0.0) for f in strong) + al * sum(gate.get(f, 0.0) for f in weak)
-    p = 1 / (1 + math.exp(-g))
-    return [shared[k] + p * lin(data["style"]["weights"], data["style"]["bias"], k) for k in range(4)]
-
-
-def _styled_copy(data: dict) -> dict:
-    """The shipped weights with made-up style weights and gate (every third feature), so the style
-    lanes are checked whether or not the shipped file has them."""
-    names = sorted(data["weights"])
-    style = {f: [((i * 7 + k) % 11 - 5) / 10 for k in range(4)] for i, f in enumerate(names[::3])}
-    gate = {f: ((i * 5) % 9 - 4) / 4 for i, f in enumerate(names[1::3])}
-    return {**data, "style": {"files": ["made-up"], "weights": style, "bias": [0.1, -0.2, 0.3, -0.4]},
-            "gate": {"weights": gate, "bias": -0.5}}
-
-
-@pytest.mark.parametrize("styled", [False, True])
-def test_packed_scores_equal_float_scores(styled: bool):
-    data = json.loads(C.WEIGHTS_PATH.read_text())
-    if styled:
-        data = _styled_copy(data)
-    model = C._Model(data)
-    for msgs in _random_inputs(300, seed=3) + _rows()[:300]:
-        strong, weak = F.extract_features(msgs)
-        expect = _float_scores(data, strong, weak)
-        got = model.scores(strong, weak)
-        assert all(abs(a - b) < 1e-9 for a, b in zip(got, expect)), (got, expect)
-        if "gate" in data:
-            assert 0.0 <= model.person(strong, weak) <= 1.0
 
 
 def test_fast_decision_equals_policy():

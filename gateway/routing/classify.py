@@ -41,7 +41,6 @@ the lexicons in :mod:`gateway.routing.lexicon`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
 from math import exp
 from pathlib import Path
 from typing import Any
@@ -53,14 +52,14 @@ import orjson
 
 from gateway.config.model import TASK_TIER, TASKS
 from gateway.routing.features import extract_features
+from gateway.routing.scorer import LOW_CONFIDENCE, RUNNER_UP_MIN
+from gateway.routing.scorer import LinearModel as _Model
 
 __all__ = ["TASKS", "Classification", "cache_clear", "classify", "decide", "extract_features", "rule_scores",
            "weights_hash", "weights_info"]
 
 # Tier used by the low-confidence policy: higher = needs a stronger model.
 TIER = TASK_TIER
-LOW_CONFIDENCE = 0.55
-RUNNER_UP_MIN = 0.2
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "classifier_weights.json"
 # Another weights file for this process (an operator trying new weights on one replica; the
@@ -137,98 +136,7 @@ def rule_scores(strong: set[str]) -> list[float]:
 
 
 # --------------------------------------------------------------------------- model
-
-_LANE = 40  # bits per class in a packed weight
-_HALF = 1 << (_LANE - 1)
-_MASK = (1 << _LANE) - 1
-_SCALE = 1_000_000  # weights have 4 decimals, alpha (0.8) 1 or 2: scaled, w and alpha*w are exact integers
-_OFFSET = sum(_HALF << (_LANE * k) for k in range(4))  # makes every lane of a sum non-negative
-_OFFSET9 = sum(_HALF << (_LANE * k) for k in range(9))  # the same with the style and gate lanes
-_2LANE, _3LANE, _4LANE, _5LANE, _6LANE, _7LANE, _8LANE = (k * _LANE for k in range(2, 9))
-_ZEROS = repeat(0)
-_MAX_FEATURES = 10_000  # far more than one request yields (the windows bound the text read)
-
-
-def _pack(w: list[float]) -> int:
-    """The four class weights of a feature as one int, 40 bits (two's complement) per class: one
-    ``sum(map(weights.get, features, ...))`` over such ints adds all four classes at once, in C,
-    exactly (integer arithmetic)."""
-    return sum(round(float(x) * _SCALE) << (_LANE * k) for k, x in enumerate(w))
-
-
-class _Model:
-    """Linear scorer over packed integer weights (see :func:`_pack`). Context ("weak") features
-    have their own table with the weights already multiplied by ``alpha``, so strong and weak
-    features add up in one integer.
-
-    A file with ``style`` and ``gate`` (scripts/train_classifier.py, STYLED) adds what holds for
-    requests written by people: scores = shared + P(person) * style, where P(person) is the gate's
-    logistic probability. The style weights ride in lanes 4-7 and the gate in lane 8 of the same
-    packed ints, so the per-feature work is still one lookup and one addition."""
-
-    __slots__ = ("alpha", "bias", "weights", "weak_weights", "low_conf", "runner_min", "version", "hash",
-                 "style_bias", "gate_bias")
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        if tuple(data["tasks"]) != TASKS:
-            raise ValueError("classifier weights were trained for other labels")
-        self.alpha = float(data["alpha"])
-        self.bias = tuple(float(b) for b in data["bias"])
-        tables: dict[str, list[float]] = {name: list(w) for name, w in data["weights"].items()}
-        self.style_bias: tuple[float, ...] | None = None
-        self.gate_bias = 0.0
-        style, gate = data.get("style"), data.get("gate")
-        if style is not None and gate is not None:
-            self.style_bias = tuple(float(b) for b in style["bias"])
-            self.gate_bias = float(gate["bias"])
-            names = tables.keys() | style["weights"].keys() | gate["weights"].keys()
-            zeros = [0.0] * 4
-            tables = {name: [*tables.get(name, zeros), *style["weights"].get(name, zeros),
-                             float(gate["weights"].get(name, 0.0))] for name in names}
-        biggest = max((abs(x) for w in tables.values() for x in w), default=0.0)
-        if biggest * _MAX_FEATURES * max(1.0, self.alpha) >= _HALF / _SCALE:
-            raise ValueError("classifier weights too large for the packed scorer")
-        self.weights: dict[str, int] = {name: _pack(w) for name, w in tables.items()}
-        al = self.alpha
-        self.weak_weights: dict[str, int] = {name: _pack([al * x for x in w]) for name, w in tables.items()}
-        self.low_conf = float(data.get("low_confidence", LOW_CONFIDENCE))
-        self.runner_min = float(data.get("runner_up_min", RUNNER_UP_MIN))
-        self.version, self.hash = str(data.get("version", "")), ""
-
-    def scores(self, strong: set[str], weak: set[str]) -> list[float]:
-        total = sum(map(self.weights.get, strong, _ZEROS))
-        if weak:
-            total += sum(map(self.weak_weights.get, weak, _ZEROS))
-        # per-class sums of the lanes (each |sum| stays below 2**39 / _SCALE, about 550,000: far
-        # above any real score); _OFFSET makes every lane non-negative
-        t = total + (_OFFSET if self.style_bias is None else _OFFSET9)
-        b0, b1, b2, b3 = self.bias
-        s = [
-            ((t & _MASK) - _HALF) / _SCALE + b0,
-            (((t >> _LANE) & _MASK) - _HALF) / _SCALE + b1,
-            (((t >> _2LANE) & _MASK) - _HALF) / _SCALE + b2,
-            (((t >> _3LANE) & _MASK) - _HALF) / _SCALE + b3,
-        ]
-        if self.style_bias is None:
-            return s
-        g = (((t >> _8LANE) & _MASK) - _HALF) / _SCALE + self.gate_bias
-        p = 1.0 / (1.0 + exp(-g)) if g > -700.0 else 0.0
-        h0, h1, h2, h3 = self.style_bias
-        return [
-            s[0] + p * ((((t >> _4LANE) & _MASK) - _HALF) / _SCALE + h0),
-            s[1] + p * ((((t >> _5LANE) & _MASK) - _HALF) / _SCALE + h1),
-            s[2] + p * ((((t >> _6LANE) & _MASK) - _HALF) / _SCALE + h2),
-            s[3] + p * ((((t >> _7LANE) & _MASK) - _HALF) / _SCALE + h3),
-        ]
-
-    def person(self, strong: set[str], weak: set[str]) -> float:
-        """The gate's probability that the request was written by a person (0 without a gate)."""
-        if self.style_bias is None:
-            return 0.0
-        total = sum(map(self.weights.get, strong, _ZEROS)) + sum(map(self.weak_weights.get, weak, _ZEROS))
-        g = ((((total + _OFFSET9) >> _8LANE) & _MASK) - _HALF) / _SCALE + self.gate_bias
-        return 1.0 / (1.0 + exp(-g)) if g > -700.0 else 0.0
-
+# The linear scorer over packed integer weights lives in gateway.routing.scorer.
 
 def _softmax(s: list[float]) -> list[float]:
     m = max(s)
