@@ -25,7 +25,7 @@ from gateway.routing.classify import TASKS, _Model, _softmax, decide, nothing_to
 Feats = tuple[set[str], set[str]]
 MIN_DF = 2  # a feature the shipped vocabulary lacks needs this many operator rows (as in training)
 PRUNE = 0.01  # a new feature whose largest |weight| stays below this is not written
-DECIMALS = 4  # the packed scorer's weights are exact at 4 decimals (classify._pack)
+DECIMALS = 4  # the packed scorer's weights are exact at 4 decimals (gateway.routing.scorer.pack)
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,10 @@ features come from a few C-level passes (see :mod:`gateway.routing.features`), s
 ``sum(map(dict.get, ...))`` over packed-integer weights, a result is a shared immutable value
 (:func:`_result`), and exact repeats of a small request are answered from a memo (:func:`classify`).
 
-Module layout: this module is the public API, the scorers and the memo; features are extracted
-in :mod:`gateway.routing.features` (the hand-rule matchers in :mod:`gateway.routing.rules`) from
-the lexicons in :mod:`gateway.routing.lexicon`.
+Module layout: this module is the public API, the hand-rule scorer, the policy and the memo; the
+model's packed linear scorer (word embeddings included) is :mod:`gateway.routing.scorer`; features
+are extracted in :mod:`gateway.routing.features` (the hand-rule matchers in
+:mod:`gateway.routing.rules`) from the lexicons in :mod:`gateway.routing.lexicon`.
 """
 
 from __future__ import annotations
