@@ -5,11 +5,10 @@ bias, ``alpha`` (the value of a context feature) and, optionally, one of two blo
 
 * ``embedding``: what the classifier knows of words it never saw in training. Each word of a
   static word-embedding table (GloVe; ``words``, and the weights by class in ``lanes``) has four
-  class weights, ``k * V^T u(word)`` folded at training
-  time, and a request's scores get their sum over its words divided by ``sqrt(n)`` (``pool:
-  "sqrt"``) or ``n`` (``"mean"``), ``n`` the number of such words (context words counting
-  ``alpha * weak``). Pooled rather than summed, so a long pasted document does not outvote its
-  instruction.
+  class weights, ``k * V^T u(word)`` folded at training time (scripts/classifier_embedding.py),
+  and a request's scores get their sum over its words divided by ``sqrt(n)`` (``pool: "sqrt"``)
+  or ``n`` (``"mean"``), ``n`` the number of such words (context words counting ``alpha *
+  weak``). Pooled rather than summed, so a long pasted document does not outvote its instruction.
 * ``style`` and ``gate`` (``--styled``, not shipped): scores = shared + P(person) * style, P(person)
   the gate's logistic probability.
 
@@ -47,16 +46,12 @@ def pack(w: list[float]) -> int:
     """The weights of a feature as one int, 40 bits (two's complement) per lane: one
     ``sum(map(weights.get, features, ...))`` over such ints adds all lanes at once, in C,
     exactly (integer arithmetic)."""
-    if len(w) == 9:  # unrolled: a file with an embedding block packs ~100,000 of these at start-up
-        r, s = round, SCALE
-        return (r(w[0] * s) + (r(w[1] * s) << LANE) + (r(w[2] * s) << _2LANE) + (r(w[3] * s) << _3LANE)
-                + (r(w[4] * s) << _4LANE) + (r(w[5] * s) << _5LANE) + (r(w[6] * s) << _6LANE)
-                + (r(w[7] * s) << _7LANE) + (r(w[8] * s) << _8LANE))
     return sum(round(float(x) * SCALE) << (LANE * k) for k, x in enumerate(w))
 
 
 def _add_words(table: dict[str, int], words: list[str], lanes: list[list[float]], value: float) -> None:
-    """Add each word's embedding lanes (4-7, times ``value``) and its count (lane 8, ``value``)."""
+    """Add each word's embedding lanes (4-7, times ``value``) and its count (lane 8, ``value``),
+    unrolled: a file with an embedding block has ~50,000 words to pack at start-up."""
     r, s = round, SCALE * value
     count = round(s) << _8LANE
     get = table.get
