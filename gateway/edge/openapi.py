@@ -27,7 +27,9 @@ CONTENT = {"oneOf": [
 MESSAGE = {
     "type": "object", "required": ["role"],
     "properties": {"role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
-                   "content": CONTENT, "name": {"type": "string"}, "tool_call_id": {"type": "string"},
+                   "content": {**CONTENT, "description": "required, not null, except in an assistant turn with "
+                                                         "tool_calls (or a deprecated function message)"},
+                   "name": {"type": "string"}, "tool_call_id": {"type": "string"},
                    "tool_calls": {"type": "array", "items": {"type": "object"}}},
 }
 CHAT_REQUEST = {

@@ -1,0 +1,62 @@
+"""Rough edges of a newcomer audit (real SDKs against a running gateway): each answer is the one
+the client's own API gives, in its own error shape, with a message that says what to do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.procs import ADMIN_KEY, DEMO_KEY, Proc, config_yaml, start_gateway
+
+
+@pytest.fixture(scope="module")
+def gw(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """A gateway with the defaults: response storage off."""
+    proc = start_gateway(tmp_path_factory.mktemp("polish"), config_yaml(sim.port, f"polish{time.time_ns()}"),
+                         redis_url)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(gw: Proc) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DEMO_KEY, max_retries=0) as c:
+        yield c
+
+
+def refused(client: openai.OpenAI, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="auto", messages=messages)  # type: ignore[arg-type]
+    body = info.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error"
+    return body
+
+
+@pytest.mark.parametrize("message", [{"role": "user"}, {"role": "user", "content": None},
+                                     {"role": "system", "content": None}, {"role": "developer"}])
+def test_a_message_without_content_is_a_400_naming_it(client: openai.OpenAI, message: dict[str, Any]) -> None:
+    """OpenAI refuses a user, system or developer message without content; it was a 200."""
+    body = refused(client, [message] if message["role"] == "user" else [message, {"role": "user", "content": "Hi"}])
+    assert body["param"] == "messages[0].content"
+    assert "messages[0].content" in body["message"]
+
+
+def test_only_an_assistant_turn_with_tool_calls_may_go_without_content(client: openai.OpenAI) -> None:
+    """OpenAI's rule: an assistant message's content is "required unless tool_calls or
+    function_call is specified"; a tool message needs its content."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    asked = {"role": "user", "content": "Weather?"}
+    ok = client.chat.completions.create(model="auto", messages=[
+        asked, {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}])
+    assert ok.choices[0].message.content
+    body = refused(client, [asked, {"role": "assistant", "tool_calls": [call]},
+                            {"role": "tool", "tool_call_id": "call_1", "content": None}])
+    assert body["param"] == "messages[2].content"
+    body = refused(client, [asked, {"role": "assistant", "content": None}, {"role": "user", "content": "Hm?"}])
+    assert body["param"] == "messages[1].content" and "tool_calls" in body["message"]
