@@ -60,3 +60,19 @@ def test_only_an_assistant_turn_with_tool_calls_may_go_without_content(client: o
     assert body["param"] == "messages[2].content"
     body = refused(client, [asked, {"role": "assistant", "content": None}, {"role": "user", "content": "Hm?"}])
     assert body["param"] == "messages[1].content" and "tool_calls" in body["message"]
+
+
+def test_stored_response_calls_say_storage_is_off(gw: Proc, client: openai.OpenAI) -> None:
+    """`responses.retrieve` (and delete, cancel, input_items) was a 404 "Unknown path": with
+    storage off, each is a 404 in OpenAI's shape that says why and how to turn storage on."""
+    calls = [lambda: client.responses.retrieve("resp_abc"), lambda: client.responses.delete("resp_abc"),
+             lambda: client.responses.cancel("resp_abc"), lambda: client.responses.input_items.list("resp_abc")]
+    for send in calls:
+        with pytest.raises(openai.NotFoundError) as info:
+            send()
+        error = info.value.body
+        assert isinstance(error, dict) and error["code"] == "response_storage_disabled", error
+        assert "does not store responses" in error["message"] and "responses.enabled" in error["message"]
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key="sk-wrong", max_retries=0) as stranger:
+        with pytest.raises(openai.AuthenticationError):
+            stranger.responses.retrieve("resp_abc")
