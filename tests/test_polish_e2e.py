@@ -3,7 +3,10 @@ the client's own API gives, in its own error shape, with a message that says wha
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,3 +79,28 @@ def test_stored_response_calls_say_storage_is_off(gw: Proc, client: openai.OpenA
     with openai.OpenAI(base_url=f"{gw.url}/v1", api_key="sk-wrong", max_retries=0) as stranger:
         with pytest.raises(openai.AuthenticationError):
             stranger.responses.retrieve("resp_abc")
+
+
+def post_raw(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers={"content-type": "application/json",
+                                                                          **headers})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req)
+    return info.value.code, json.loads(info.value.read())
+
+
+def test_a_model_path_posted_without_a_method_answers_in_the_clients_shape(gw: Proc,
+                                                                          client: openai.OpenAI) -> None:
+    """`POST /v1/models/{model}` without `:method` answered in Gemini's shape even to an OpenAI
+    client; each client gets its own API's 404 now, a Gemini client still Google's."""
+    with pytest.raises(openai.NotFoundError) as info:
+        client.post("/models/gpt-5.4", cast_to=object, body={})
+    assert info.value.body["code"] == "unknown_url" and set(info.value.body) == {"message", "type", "param", "code"}
+    assert "POST" in info.value.body["message"] and "/v1/models/gpt-5.4" in info.value.body["message"]
+    status, doc = post_raw(f"{gw.url}/v1/models/gpt-5.4", {"x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01"})
+    assert status == 404 and doc["type"] == "error" and doc["error"]["type"] == "not_found_error"
+    for url, headers in ((f"{gw.url}/v1/models/gpt-5.4", {"x-goog-api-key": DEMO_KEY}),
+                         (f"{gw.url}/v1/models/gpt-5.4?key={DEMO_KEY}", {}),
+                         (f"{gw.url}/v1beta/models/gpt-5.4", {"authorization": f"Bearer {DEMO_KEY}"})):
+        status, doc = post_raw(url, headers)
+        assert status == 404 and doc["error"]["status"] == "NOT_FOUND", doc
