@@ -104,3 +104,33 @@ def test_a_model_path_posted_without_a_method_answers_in_the_clients_shape(gw: P
                          (f"{gw.url}/v1beta/models/gpt-5.4", {"authorization": f"Bearer {DEMO_KEY}"})):
         status, doc = post_raw(url, headers)
         assert status == 404 and doc["error"]["status"] == "NOT_FOUND", doc
+
+
+def test_the_admin_key_on_a_model_endpoint_is_told_what_it_is(gw: Proc) -> None:
+    """It got a bare "Invalid API key."; it is told it presented the admin key and that model
+    endpoints take a virtual key, and the message holds no key."""
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=ADMIN_KEY, max_retries=0) as admin:
+        with pytest.raises(openai.AuthenticationError) as info:
+            admin.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Hi"}])
+    message = info.value.body["message"]
+    assert "admin key" in message and "virtual key" in message and ADMIN_KEY not in message
+    with anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0) as claude:
+        with pytest.raises(anthropic.AuthenticationError) as ainfo:
+            claude.messages.create(model="auto", max_tokens=16, messages=[{"role": "user", "content": "Hi"}])
+    assert "admin key" in ainfo.value.message and ADMIN_KEY not in ainfo.value.message
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key="sk-wrong", max_retries=0) as stranger:
+        with pytest.raises(openai.AuthenticationError) as info:
+            stranger.models.list()
+    assert "admin" not in info.value.body["message"]  # any other wrong key is just wrong
+
+
+def test_a_missing_key_is_told_the_header_of_its_own_api(gw: Proc) -> None:
+    """The missing-key message named `Authorization: Bearer` on every path."""
+    status, doc = post_raw(f"{gw.url}/v1/messages", {"anthropic-version": "2023-06-01"})
+    assert status == 401 and doc["error"]["type"] == "authentication_error"
+    assert doc["error"]["message"].startswith("Missing API key") and "'x-api-key'" in doc["error"]["message"]
+    for url in (f"{gw.url}/v1beta/models/auto:generateContent", f"{gw.url}/v1beta/models/auto:countTokens"):
+        status, doc = post_raw(url, {})
+        assert status == 401 and "x-goog-api-key" in doc["error"]["message"] and "?key=" in doc["error"]["message"]
+    status, doc = post_raw(f"{gw.url}/v1/chat/completions", {})
+    assert status == 401 and "Authorization: Bearer" in doc["error"]["message"]

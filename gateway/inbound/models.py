@@ -101,7 +101,7 @@ async def _authenticated(request: Request, api: Api) -> tuple[Gateway, ApiKey]:
     headers = dict(request.headers)
     if api == "gemini" and "x-goog-api-key" not in headers and request.query_params.get("key"):
         headers["x-goog-api-key"] = request.query_params["key"]
-    return gw, await gw.keyring.authenticate(headers)
+    return gw, await gw.keyring.authenticate(headers, api)
 
 
 async def list_models(request: Request) -> Response:
