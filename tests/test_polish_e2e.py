@@ -134,3 +134,15 @@ def test_a_missing_key_is_told_the_header_of_its_own_api(gw: Proc) -> None:
         assert status == 401 and "x-goog-api-key" in doc["error"]["message"] and "?key=" in doc["error"]["message"]
     status, doc = post_raw(f"{gw.url}/v1/chat/completions", {})
     assert status == 401 and "Authorization: Bearer" in doc["error"]["message"]
+
+
+def test_the_openapi_document_lists_get_one_model(gw: Proc) -> None:
+    """`GET /v1/models/{model}` was served but only its `/v1beta` twin was in /openapi.json."""
+    with urllib.request.urlopen(f"{gw.url}/openapi.json") as answer:
+        doc = json.loads(answer.read())
+    operation = doc["paths"]["/v1/models/{model}"]["get"]
+    assert operation["parameters"][0]["name"] == "model" and operation["parameters"][0]["in"] == "path"
+    assert set(operation["responses"]) >= {"200", "401", "404"}
+    assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DEMO_KEY, max_retries=0) as client:
+        assert client.models.retrieve("auto").id == "auto"  # what the entry describes
