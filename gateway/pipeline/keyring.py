@@ -19,9 +19,9 @@ import hmac
 import time
 from typing import Any, Mapping
 
-from gateway.auth import Authenticator, missing_key, presented_key
+from gateway.auth import INVALID_KEY, Authenticator, missing_key, presented_key
 from gateway.config import ApiKey
-from gateway.errors import GatewayError, upstream_failed
+from gateway.errors import GatewayError, unauthorized, upstream_failed
 from gateway.state.records import KeyRecord, Records
 
 MISS_TTL_S = 1.0
@@ -76,7 +76,7 @@ class Keyring:
         if key is not None:
             return key
         if self._miss.get(digest, 0.0) > time.monotonic():
-            raise self.auth.invalid_key(digest)
+            raise unauthorized(INVALID_KEY)
         try:
             rec = await self._lookup(digest)
         except Exception:  # Redis away: a key not cached here cannot be checked
@@ -85,7 +85,7 @@ class Keyring:
         key = api_key(rec, digest) if rec is not None else None
         if key is None:
             self._remember_miss(digest)
-            raise self.auth.invalid_key(digest)
+            raise unauthorized(INVALID_KEY)
         self._cache(digest, key)
         return key
 
