@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-
 from starlette.requests import Request
 from starlette.responses import Response
 
