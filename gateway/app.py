@@ -44,6 +44,7 @@ from gateway.inbound.gemini.reply import error_body as gemini_error
 from gateway.inbound.models import get_model, list_models
 from gateway.inbound.openai_chat import OpenAIChat
 from gateway.inbound.responses import Responses
+from gateway.inbound.responses.store import stored_call
 from gateway.pipeline.chat import chat_endpoint
 from gateway.pipeline.context import Gateway
 from gateway.state.guard import open_state
@@ -200,6 +201,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         Route("/v1beta/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", get_model),  # every method: it answers its own 405s
         Route("/v1beta/models/{model:path}", get_model),
+        Route("/v1/responses/{rest:path}", stored_call, methods=["GET", "DELETE", "POST"]),  # retrieve & co.
+        Route("/responses/{rest:path}", stored_call, methods=["GET", "DELETE", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

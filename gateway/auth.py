@@ -40,6 +40,23 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return token
 
 
+_KEY_HINTS = {  # where each API's SDKs send the key (gateway.inbound names start with the API)
+    "anthropic": "Missing API key: send it in an 'x-api-key' header (or as 'Authorization: Bearer <key>').",
+    "gemini": "Missing API key: send it in an 'x-goog-api-key' header or a '?key=' query parameter.",
+}
+# One message for every key that opens no model endpoint, the admin key included: telling the
+# admin key apart would answer admin-key guesses here, where admin.failures_* does not limit them.
+INVALID_KEY = ("Invalid API key. Model endpoints take a virtual key (POST /admin/keys or 'gateway keys create' "
+               "makes one); an admin key opens only the admin API and the dashboard.")
+
+
+def missing_key(api: str = "") -> GatewayError:
+    """The 401 for a request without a key, naming the header of the client's API (`openai.chat`,
+    `anthropic.messages`, `gemini.generate_content`...)."""
+    hint = _KEY_HINTS.get(api.partition(".")[0])
+    return unauthorized(hint) if hint else unauthorized()
+
+
 class Authenticator:
     def __init__(self, keys: tuple[ApiKey, ...], admin_sha256: bytes | None = None,
                  admin_keys: tuple[AdminKey, ...] = ()) -> None:
@@ -72,7 +89,7 @@ class Authenticator:
         digest = key_digest(token)
         key = self._by_digest.get(digest)
         if key is None or not hmac.compare_digest(key.sha256, digest):
-            raise unauthorized("Invalid API key.")
+            raise unauthorized(INVALID_KEY)
         if len(self._seen) >= 1024:
             self._seen.clear()
         self._seen[token] = key

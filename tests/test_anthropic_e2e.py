@@ -11,6 +11,7 @@ from typing import Iterator
 import anthropic
 import pytest
 
+from gateway.auth import INVALID_KEY
 from tests.procs import DEMO_KEY, Proc, sim_reset, sim_set, start_gateway, wait_for
 from tests.test_gateway_e2e import raw
 from tests.test_providers_e2e import PRICES, PROVIDERS
@@ -168,7 +169,7 @@ def test_every_client_key_header_is_accepted(gateway: Proc, sim: Proc) -> None:
         assert status == 200 and doc["type"] == "message"
     status, doc = post("/v1/messages", body, "sk-nope", "x-api-key")
     assert status == 401 and doc == {"type": "error", "error": {"type": "authentication_error",
-                                                                "message": "Invalid API key."}}
+                                                                "message": INVALID_KEY}}
     status, doc = post("/v1/chat/completions", chat, "sk-nope", "x-api-key")
     assert status == 401 and doc["error"]["code"] == "invalid_api_key"
 

@@ -13,6 +13,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
+from gateway.auth import INVALID_KEY
 from tests.procs import ADMIN_KEY, ADMIN_KEY_SHA, DEMO_KEY, Proc, sim_reset, sim_set, start_gateway, wait_for
 from tests.test_gateway_e2e import raw
 from tests.test_providers_e2e import PRICES, PROVIDERS
@@ -185,7 +186,7 @@ def test_errors_are_api_errors_with_googles_codes(gateway: Proc, client: genai.C
     with pytest.raises(errors.ClientError) as bad_key:  # (a client must outlive its call: it closes when collected)
         wrong.models.generate_content(model="auto", contents=ASK)
     assert bad_key.value.code == 401 and bad_key.value.status == "UNAUTHENTICATED"
-    assert bad_key.value.message == "Invalid API key."
+    assert bad_key.value.message == INVALID_KEY
     with pytest.raises(errors.ClientError) as unknown:
         client.models.generate_content(model="no-such-model", contents=ASK)
     assert unknown.value.code == 404 and unknown.value.status == "NOT_FOUND" and "no-such-model" in unknown.value.message

@@ -135,6 +135,17 @@ def test_a_response_stored_false_cannot_be_continued(client: openai.OpenAI) -> N
         client.responses.create(model="gpt-5.4-mini", input="Again", previous_response_id=first.id)
 
 
+def test_a_stored_response_is_not_retrieved_but_the_404_says_what_storage_is_for(client: openai.OpenAI) -> None:
+    """Storage keeps turns for `previous_response_id` only: `responses.retrieve` (and delete) of
+    a stored id is a 404 that says so, not "Unknown path"."""
+    first = client.responses.create(model="gpt-5.4-mini", input="Hi")
+    for send in (client.responses.retrieve, client.responses.delete):
+        with pytest.raises(openai.NotFoundError) as info:
+            send(first.id)
+        assert info.value.body["code"] == "unsupported_endpoint"
+        assert "only for 'previous_response_id'" in info.value.body["message"]
+
+
 @pytest.mark.parametrize("model", PROVIDERS)
 def test_json_schema_output(client: openai.OpenAI, model: str) -> None:
     """On Anthropic by a forced tool, answered as output text (JSON), streamed too."""

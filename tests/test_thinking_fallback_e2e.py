@@ -117,3 +117,23 @@ def test_chat_tool_turn_falls_back_to_claude_with_reasoning(codex: openai.OpenAI
     assert answer.headers["x-gateway-model"] == "claude-opus-4.7"
     assert answer.headers["x-gateway-adapted"] == "thinking-off"
     assert answer.parse().choices[0].finish_reason == "stop"
+
+
+def test_thinking_off_keeps_the_answer_within_what_admit_reserved(codex: openai.OpenAI, sim: Proc) -> None:
+    """Admit reserves before the adapter runs, and the relay sends that allowance as the cap
+    (server.default_max_output_tokens, 4096, when the client set none; gateway/pipeline/relay.py),
+    so the adapter fits the thinking budget inside it rather than adding it. When the adapter turns
+    thinking off for the tool turn, Claude (here writing all it may) stays within the reservation:
+    dropping thinking frees no reserved tokens, and lowering max_tokens would cut the answer."""
+    chat_tools = [{"type": "function", "function": {k: v for k, v in TOOLS[0].items() if k != "type"}}]
+    asked: dict[str, Any] = {"model": "gem3", "tools": chat_tools, "reasoning_effort": "low"}
+    first = codex.chat.completions.create(messages=ASK, tool_choice="required", **asked)
+    message = first.choices[0].message.model_dump(exclude_none=True)
+    sim_set(sim, "gemini-3-flash", fail_status=503)
+    sim_set(sim, "claude-opus-4.7", output_tokens=100_000)
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": "21C"} for c in message["tool_calls"]]
+    answer = codex.chat.completions.with_raw_response.create(messages=[*ASK, message, *results], **asked)
+    assert answer.headers["x-gateway-model"] == "claude-opus-4.7"
+    assert answer.headers["x-gateway-adapted"] == "thinking-off"
+    reply = answer.parse()
+    assert reply.choices[0].finish_reason == "length" and reply.usage.completion_tokens == 4096

@@ -27,7 +27,9 @@ CONTENT = {"oneOf": [
 MESSAGE = {
     "type": "object", "required": ["role"],
     "properties": {"role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
-                   "content": CONTENT, "name": {"type": "string"}, "tool_call_id": {"type": "string"},
+                   "content": {**CONTENT, "description": "required, not null, except in an assistant turn with "
+                                                         "tool_calls (or a deprecated function message)"},
+                   "name": {"type": "string"}, "tool_call_id": {"type": "string"},
                    "tool_calls": {"type": "array", "items": {"type": "object"}}},
 }
 CHAT_REQUEST = {
@@ -127,6 +129,13 @@ def document() -> dict[str, Any]:
                 "200": {"description": "Routes and models",
                         "content": {"application/json": {"schema": {"type": "object"}}}},
                 **native.errors("Error", (401,))}}},
+            "/v1/models/{model}": {"get": {
+                "operationId": "retrieveModel", "security": BEARER, "parameters": [native.MODEL_ID],
+                "description": "the openai SDK's models.retrieve; the anthropic SDK (anthropic-version) gets "
+                               "Anthropic's shapes, an x-goog-api-key or ?key= Google's",
+                "responses": {"200": {"description": "One route or model, as an OpenAI model object",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              **native.errors("Error", (401, 403, 404))}}},
             **native.paths(),
             "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {"get": {"operationId": "readyz", "responses": {"200": {"description": "ready or degraded"},

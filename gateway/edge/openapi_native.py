@@ -150,6 +150,8 @@ VERSION = {"name": "anthropic-version", "in": "header", "required": False, "sche
            "description": "sent by Anthropic's SDKs (e.g. 2023-06-01); read, not required"}
 MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
          "description": "'auto', a route alias, or a model (a 'models/' prefix is allowed)"}
+MODEL_ID = {**MODEL, "schema": {"type": "string", "minLength": 1, "pattern": "^[^:]+$"},
+            "description": "'auto', a route alias, or a model"}
 ALT = {"name": "alt", "in": "query", "required": False, "schema": {"enum": ["sse", "json"]},
        "description": "'sse': server-sent events; otherwise one JSON array of responses"}
 

@@ -88,7 +88,8 @@ def listing(config: Config, api: Api, started: float, key: ApiKey | None = None)
     return {"object": "list", "data": data}
 
 
-def _error(api: Api, err: GatewayError) -> Response:
+def error_response(api: Api, err: GatewayError) -> Response:
+    """`err` in the error shape of the client's API."""
     if api == "openai":
         return err.response()
     body = anthropic_error(err) if api == "anthropic" else gemini_error(err)
@@ -100,7 +101,7 @@ async def _authenticated(request: Request, api: Api) -> tuple[Gateway, ApiKey]:
     headers = dict(request.headers)
     if api == "gemini" and "x-goog-api-key" not in headers and request.query_params.get("key"):
         headers["x-goog-api-key"] = request.query_params["key"]
-    return gw, await gw.keyring.authenticate(headers)
+    return gw, await gw.keyring.authenticate(headers, api)
 
 
 async def list_models(request: Request) -> Response:
@@ -108,7 +109,7 @@ async def list_models(request: Request) -> Response:
     try:
         gw, key = await _authenticated(request, api)
     except GatewayError as err:
-        return _error(api, err)
+        return error_response(api, err)
     return Response(orjson.dumps(listing(gw.config, api, gw.started, key)), media_type="application/json")
 
 
@@ -128,5 +129,5 @@ async def get_model(request: Request) -> Response:
         if not allowed(gw.config, key, name):  # as a request for it would be answered
             raise forbidden(f"This API key may not use {shown(name)}.")
     except GatewayError as err:
-        return _error(api, err)
+        return error_response(api, err)
     return Response(orjson.dumps(_entry(gw.config, api, gw.started, name)), media_type="application/json")

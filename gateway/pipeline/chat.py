@@ -48,7 +48,7 @@ def chat_endpoint(inbound: Inbound) -> Handler:
         call = Call.start(headers.get("x-request-id"))
         call.api = inbound.name
         try:
-            key = await gw.keyring.authenticate(headers)                                         # 1
+            key = await gw.keyring.authenticate(headers, inbound.name)                           # 1
             call.authenticated(key)
             server = gw.config.server
             chat = inbound.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,  # 2

@@ -72,7 +72,7 @@ async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dic
     call = Call.start(headers.get("x-request-id"))
     call.api = api.name
     try:
-        key = await gw.keyring.authenticate(headers)
+        key = await gw.keyring.authenticate(headers, api.name)
         call.authenticated(key)
         server = gw.config.server
         body = api.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,

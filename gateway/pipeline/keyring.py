@@ -19,7 +19,7 @@ import hmac
 import time
 from typing import Any, Mapping
 
-from gateway.auth import Authenticator, presented_key
+from gateway.auth import INVALID_KEY, Authenticator, missing_key, presented_key
 from gateway.config import ApiKey
 from gateway.errors import GatewayError, unauthorized, upstream_failed
 from gateway.state.records import KeyRecord, Records
@@ -60,21 +60,23 @@ class Keyring:
     def records(self) -> Records:
         return Records(self.state.store)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
+    async def authenticate(self, headers: Mapping[str, str], api: str = "") -> ApiKey:
         """The key a request presents (any accepted header, gateway.auth.presented_key), or a
-        401 (503 if only Redis could tell)."""
+        401 (503 if only Redis could tell); `api` (the inbound's name) picks the header a missing
+        key is told to come in."""
         token = presented_key(headers)
+        if token is None:
+            raise missing_key(api)
         try:
             return self.auth.key_for(token)
         except GatewayError:
-            if token is None:
-                raise
+            pass
         digest = hashlib.sha256(token.encode()).digest()
         key = self._runtime.get(digest)
         if key is not None:
             return key
         if self._miss.get(digest, 0.0) > time.monotonic():
-            raise unauthorized("Invalid API key.")
+            raise unauthorized(INVALID_KEY)
         try:
             rec = await self._lookup(digest)
         except Exception:  # Redis away: a key not cached here cannot be checked
@@ -83,7 +85,7 @@ class Keyring:
         key = api_key(rec, digest) if rec is not None else None
         if key is None:
             self._remember_miss(digest)
-            raise unauthorized("Invalid API key.")
+            raise unauthorized(INVALID_KEY)
         self._cache(digest, key)
         return key
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from gateway.pipeline.schema import check_depth, check_fields, check_message, check_part
+from gateway.pipeline.schema import check_contents, check_depth, check_fields, check_message, check_part
 from gateway.net.deadlines import within
 from gateway.errors import GatewayError, bad_request, shown, too_large
 
@@ -136,7 +136,9 @@ def parse_chat(raw: bytes) -> ChatRequest:
     """An OpenAI chat-completions body, read and validated."""
     body = parse_json(raw)
     check_depth(raw, body)
-    return chat_request(body)
+    chat = chat_request(body)
+    check_contents(chat.messages)
+    return chat
 
 
 def chat_request(body: dict[str, Any]) -> ChatRequest:

@@ -112,6 +112,30 @@ def check_message(message: dict[str, Any], where: str) -> None:
         check_tool_calls(calls, where)
 
 
+# What may stand in for an assistant message's content: OpenAI's "required unless tool_calls or
+# function_call is specified" (an `audio` reference is a previous answer's content too).
+_INSTEAD_OF_CONTENT = ("tool_calls", "function_call", "audio")
+
+
+def check_contents(messages: list[dict[str, Any]]) -> None:
+    """A 400 for a message without content where the OpenAI API wants one: every role but an
+    assistant turn that calls tools (and the deprecated `function`, whose content may be null).
+    Only the OpenAI chat body is held to this: the translators' canonical bodies follow their own
+    APIs' rules (an Anthropic turn of thinking blocks alone has no chat content)."""
+    for i, message in enumerate(messages):
+        if message.get("content") is not None:
+            continue
+        role = message["role"]
+        if role == "function":
+            continue
+        where = f"messages[{i}].content"
+        if role != "assistant":
+            raise bad_request(f"Missing required parameter: '{where}' (a {role} message needs content).", where)
+        if not any(message.get(name) for name in _INSTEAD_OF_CONTENT):
+            raise bad_request(f"Missing required parameter: '{where}' (an assistant message needs content "
+                              "unless it has tool_calls).", where)
+
+
 def _check_tools(tools: Any) -> None:
     for i, tool in enumerate(_expect(tools, _LIST, "tools", "an array")):
         here = f"tools[{i}]"

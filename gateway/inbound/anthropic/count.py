@@ -43,7 +43,7 @@ async def count_tokens(request: Request) -> Any:
     gw: Gateway = request.app.state.gateway
     headers = header_map(request)
     try:
-        await gw.keyring.authenticate(headers)  # a runtime key counts tokens too
+        await gw.keyring.authenticate(headers, "anthropic")  # a runtime key counts tokens too
         server = gw.config.server
         raw = await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
                               headers.get("content-length"))

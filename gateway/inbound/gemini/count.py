@@ -32,7 +32,7 @@ from gateway.pipeline.tokens import chat_prompt_bound
 async def count_tokens(request: Request, model: str, headers: dict[str, str]) -> Any:
     gw: Gateway = request.app.state.gateway
     try:
-        await gw.keyring.authenticate(headers)
+        await gw.keyring.authenticate(headers, "gemini")
         server = gw.config.server
         raw = await read_body(request, server.max_body_bytes, server.body_read_timeout_s,
                               headers.get("content-length"))

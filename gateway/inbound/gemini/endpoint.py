@@ -21,6 +21,7 @@ from gateway.inbound.gemini import GeminiGenerate
 from gateway.inbound.gemini.count import count_tokens
 from gateway.inbound.gemini.embed import embeddings_api
 from gateway.inbound.gemini.reply import error_body
+from gateway.inbound.models import api_of, error_response
 from gateway.pipeline.chat import chat_endpoint
 from gateway.pipeline.embeddings import embeddings
 
@@ -34,6 +35,17 @@ JSON_HEAD = (b"content-type", b"application/json")
 def _not_found(message: str) -> Response:
     err = GatewayError(404, message, "invalid_request_error", "unknown_url")
     return Response(error_body(err), 404, media_type="application/json")
+
+
+def _no_method(request: Request, path: str) -> Response:
+    """A POST of `/v1/models/{model}` without `:method`: a Gemini call gone wrong, or another
+    SDK's client on the path its `models.retrieve` GETs, each answered in its own API's shape."""
+    api = api_of(request)
+    if api == "gemini":
+        return _not_found(f"Unknown path {shown(path)}: expected /v1beta/models/{{model}}:{{method}}.")
+    err = GatewayError(404, f"Unknown path: POST {shown(path)}. GET it to retrieve the model; a Gemini call is "
+                       "POST /v1beta/models/{model}:{method}.", "invalid_request_error", "unknown_url")
+    return error_response(api, err)
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -57,7 +69,7 @@ async def gemini(request: Request) -> Any:
     model, _, method = target.rpartition(":")
     model = model.removeprefix("models/")
     if not model:
-        return _not_found(f"Unknown path {shown(path)}: expected /v1beta/models/{{model}}:{{method}}.")
+        return _no_method(request, path)
     headers = header_map(request)
     query = _query(request)
     if query.get("key") and KEY_HEADER not in headers:

@@ -14,7 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
 
+from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError, bad_request, shown
 from gateway.observe.log import get_logger
 
@@ -29,6 +32,26 @@ def _not_stored() -> GatewayError:
     return bad_request("'previous_response_id' needs response storage, which this gateway keeps off "
                        "(config: responses.enabled). Send the whole conversation in 'input' instead.",
                        "previous_response_id", "response_storage_disabled")
+
+
+async def stored_call(request: Request) -> Response:
+    """`GET`/`DELETE /v1/responses/{id}`, `POST .../cancel`, `GET .../input_items` (the openai
+    SDK's `responses.retrieve`, `delete`, `cancel`, `input_items.list`): not served, so a 404 in
+    OpenAI's shape saying why, after the key is checked (a stranger learns nothing of the config)."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        await gw.keyring.authenticate(header_map(request))
+    except GatewayError as err:
+        return err.response()
+    if not gw.config.responses.enabled:
+        err = GatewayError(404, "This gateway does not store responses, so it cannot retrieve, delete, cancel or "
+                           "list one. Storage (config: responses.enabled) keeps turns for 'previous_response_id' "
+                           "only.", "invalid_request_error", "response_storage_disabled")
+    else:
+        err = GatewayError(404, "This gateway stores responses only for 'previous_response_id' (config: "
+                           "responses); it does not retrieve, delete, cancel or list them.",
+                           "invalid_request_error", "unsupported_endpoint")
+    return err.response()
 
 
 async def load(gw: "Gateway", key: str, response_id: Any) -> list[dict[str, Any]]:
