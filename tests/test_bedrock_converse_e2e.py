@@ -16,7 +16,8 @@ import anthropic
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_invocations, sim_reset, sim_set, start_gateway
+from tests.procs import (DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_invocations, sim_reset, sim_set,
+                         start_gateway)
 
 UPSTREAM = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
