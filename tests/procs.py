@@ -87,6 +87,11 @@ def sim_reset(sim: Proc) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{sim.url}/_sim/reset", data=b"{}", method="POST")).read()
 
 
+def sim_invocations(sim: Proc) -> list[dict[str, object]]:
+    """The simulated Bedrock's invocation log: each accepted call's requestMetadata and latency."""
+    return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["invocation_log"]
+
+
 def sim_calls(sim: Proc) -> dict[str, int]:
     return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["calls"]
 

@@ -2,7 +2,8 @@
 with `reasoning_effort`, the anthropic SDK on /v1/messages with `thinking`, a tool round trip
 keeping the signed thinking block, and a cache_control-marked system prompt read from the cache
 the second time (cached tokens in usage, a lower cost), documents (file parts) and a deployment's
-guardrail that intervenes (the answer, finish_reason content_filter, no fallback) → the gateway →
+guardrail that intervenes (the answer, finish_reason content_filter, no fallback), the client's
+metadata as `requestMetadata` and a deployment's `latency` as `performanceConfig` → the gateway →
 the simulator's Converse."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import anthropic
 import openai
 import pytest
 
-from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_reset, sim_set, start_gateway
+from tests.procs import (DEMO_KEY, DEMO_KEY_SHA, Proc, sim_calls, sim_invocations, sim_reset, sim_set,
+                         start_gateway)
 
 UPSTREAM = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
@@ -38,6 +40,8 @@ models:
                     price: {{input: 3, output: 15, cached_input: 0.3}}}}
   nova-guarded: {{provider: bedrock, upstream: "{NOVA}", price: {{input: 0.06, output: 0.24}},
                  bedrock: {{guardrail: {{id: gr7abc, version: 1, trace: enabled, stream_processing_mode: sync}}}}}}
+  nova-fast: {{provider: bedrock, upstream: "{NOVA}", price: {{input: 0.06, output: 0.24}},
+              bedrock: {{latency: optimized}}}}
 routes:
   auto: {{primary: claude-converse}}
   guarded: {{primary: nova-guarded, fallbacks: [claude-converse]}}
@@ -156,3 +160,21 @@ def test_a_guardrail_intervention_is_the_answer_not_a_failure(client: openai.Ope
     message = claude.messages.create(model="guarded", max_tokens=100, messages=ask)
     assert message.stop_reason == "refusal"  # the Messages client's nearest
     assert UPSTREAM not in sim_calls(sim) and sim_calls(sim)[NOVA] == 4  # no fallback to the chain's next model
+
+
+def test_client_metadata_and_the_deployments_latency_reach_converse(client: openai.OpenAI, claude: anthropic.Anthropic,
+                                                                      sim: Proc) -> None:
+    """What Bedrock would refuse (a key with `!`, a non-ASCII value) is left out, not a failed request."""
+    meta = {"team": "search", "cost-center": "cc 42/eu", "bad key!": "x", "city": "Zürich"}
+    plain = client.chat.completions.create(model="nova-fast", messages=ASK, metadata=meta, user="u-7@example.com")
+    assert plain.choices[0].message.content
+    streamed = client.chat.completions.create(model="nova-fast", messages=ASK, metadata=meta, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    answer = claude.messages.create(model="claude-converse", max_tokens=50, messages=ASK,
+                                    metadata={"user_id": "anthropic-user-1"})
+    assert answer.content[0].type == "text"
+    sent = {"team": "search", "cost-center": "cc 42/eu"}
+    assert sim_invocations(sim) == [
+        {"model": NOVA, "requestMetadata": {**sent, "user_id": "u-7@example.com"}, "latency": "optimized"},
+        {"model": NOVA, "requestMetadata": sent, "latency": "optimized"},
+        {"model": UPSTREAM, "requestMetadata": {"user_id": "anthropic-user-1"}, "latency": None}]

@@ -10,7 +10,8 @@ an access key, a secret key and an optional session token, each read from an env
 
 A chat deployment of either (`format: bedrock`, Converse's `guardrailConfig`; `bedrock_anthropic`,
 InvokeModel's guardrail headers) may name a guardrail (`models.<name>.bedrock.guardrail`) that
-every call of it is checked by: `parse_bedrock`.
+every call of it is checked by, and a latency (`models.<name>.bedrock.latency`: `optimized` asks
+for the latency-optimized version of the model): `parse_bedrock`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CLAUDE_ID = re.compile(r"(?:^|[./])anthropic\.claude")  # a Claude model id, pro
 # Bedrock's own patterns for GuardrailConfiguration (the API reference)
 _GUARDRAIL_ID = re.compile(r"^(?:[a-z0-9]+|arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)$")
 _GUARDRAIL_VERSION = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
+LATENCIES = ("standard", "optimized")  # Bedrock's PerformanceConfigLatency
 _REGION_IN_URL = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -58,20 +60,25 @@ def parse_aws(r: Reader, doc: dict[str, Any], path: str, fmt: str, base_url: str
                    values["aws_session_token_env"])
 
 
-def parse_bedrock(r: Reader, doc: Any, path: str, fmt: str, kind: str) -> Guardrail | None:
-    """A deployment's `bedrock` options: its guardrail, or None. Only a chat model of a Bedrock
-    provider (Converse's `guardrailConfig`, InvokeModel's guardrail headers) may set them."""
+def parse_bedrock(r: Reader, doc: Any, path: str, fmt: str, kind: str) -> tuple[Guardrail | None, str | None]:
+    """A deployment's `bedrock` options: (its guardrail, its latency), each None when unset. Only
+    a chat model of a Bedrock provider (Converse's `guardrailConfig` and `performanceConfig`,
+    InvokeModel's guardrail and performance headers) may set them."""
     if doc is None:
-        return None
+        return None, None
     doc = r.mapping(doc, f"{path}.bedrock")
     if fmt not in AWS_FORMATS or kind != "chat":
         raise r.fail(f"{path}.bedrock", doc, "only a chat model of a Bedrock provider (`bedrock`, "
                      "`bedrock_anthropic`) takes Bedrock options")
-    r.known(doc, f"{path}.bedrock", {"guardrail"})
-    if doc.get("guardrail") is None:
+    r.known(doc, f"{path}.bedrock", {"guardrail", "latency"})
+    latency = r.string(doc, "latency", f"{path}.bedrock", choices=LATENCIES) if "latency" in doc else None
+    return _guardrail(r, doc.get("guardrail"), f"{path}.bedrock.guardrail"), latency
+
+
+def _guardrail(r: Reader, doc: Any, where: str) -> Guardrail | None:
+    if doc is None:
         return None
-    where = f"{path}.bedrock.guardrail"
-    g = r.mapping(doc["guardrail"], where)
+    g = r.mapping(doc, where)
     r.known(g, where, {"id", "version", "trace", "stream_processing_mode"})
     ident = r.string(g, "id", where)
     if not _GUARDRAIL_ID.match(ident):

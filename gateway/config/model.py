@@ -157,6 +157,9 @@ class Deployment:
     quality: tuple[tuple[str, float], ...] = ()
     kind: str = "chat"
     guardrail: Guardrail | None = None  # `format: bedrock` / `bedrock_anthropic` only
+    # `models.<name>.bedrock.latency`: optimized | standard; None: Bedrock's default (standard).
+    # Converse's `performanceConfig.latency`, InvokeModel's X-Amzn-Bedrock-PerformanceConfig-Latency
+    latency: str | None = None
 
 
 # on_uncertain: a request classified with a confidence under this is routed by the policy. The

@@ -54,13 +54,14 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
         if quality[-1][1] > 1:
             raise r.fail(f"{path}.quality.{task}", score, "must be between 0 and 1")
     kind = r.string(doc, "kind", path, "chat", choices=("chat", "embedding"))
+    guardrail, latency = parse_bedrock(r, doc.get("bedrock"), path, providers[provider_name].format, kind)
     return Deployment(
         name=name, provider=providers[provider_name], upstream=upstream,
         price=price, context_window=r.number(doc, "context_window", path, 128_000, minimum=1, integer=True),
         max_output_tokens=r.number(doc, "max_output_tokens", path, 16_384, minimum=1, integer=True),
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),
         quality=tuple(quality), kind=kind,
-        guardrail=parse_bedrock(r, doc.get("bedrock"), path, providers[provider_name].format, kind),
+        guardrail=guardrail, latency=latency,
     )
 
 

@@ -247,6 +247,9 @@ SECTIONS: tuple[Section, ...] = (
         Field("guardrail", "mapping", NONE, "A guardrail every call of the model is checked by (Converse's "
               "`guardrailConfig`, InvokeModel's `X-Amzn-Bedrock-Guardrail*` headers); see "
               "[models.&lt;name&gt;.bedrock.guardrail](#modelsnamebedrockguardrail)."),
+        Field("latency", "optimized | standard", "Bedrock's: standard", "`optimized` calls the model's "
+              "latency-optimized version (Converse's `performanceConfig`, InvokeModel's "
+              "`X-Amzn-Bedrock-PerformanceConfig-Latency` header); only some models and regions offer it."),
     )),
     Section("models.<name>.bedrock.guardrail", "An Amazon Bedrock guardrail. When it intervenes the answer is "
             "its message with finish_reason `content_filter` (not a provider failure).", (

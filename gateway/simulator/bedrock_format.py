@@ -15,7 +15,8 @@ of `bedrock_extras.py`, which also checks Claude's thinking and reasoning blocks
 (`application/vnd.amazon.eventstream`), framed by this module's own encoder: messageStart,
 contentBlockStart (tool use only), contentBlockDelta..., contentBlockStop, messageStop, metadata.
 Document blocks are checked by `bedrock_documents.py`, `guardrailConfig` and a guardrail that
-intervenes (the `guardrail_word` knob) by `bedrock_guardrail.py`.
+intervenes (the `guardrail_word` knob) by `bedrock_guardrail.py`, `requestMetadata` and
+`performanceConfig` by `bedrock_logging.py` (the answer names the latency it ran with).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import bedrock_extras as extras
+from . import bedrock_logging
 from .bedrock_documents import document_text
 from .bedrock_guardrail import blocked_body, blocked_events, guardrail_config, intervenes
 from .anthropic_format import Thought, think
@@ -261,6 +263,7 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
         ask, texts, budget = parse(model, body)
         points = extras.prefix_points(body, model)
         guard = guardrail_config(body, stream)
+        metadata, latency = bedrock_logging.request_metadata(body), bedrock_logging.converse_latency(body)
     except BadRequest as exc:
         state.record_rejected(model, "bedrock")
         return error(exc.status, exc.message)
@@ -270,6 +273,7 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
         return denied
     if fault is not None:
         return fault_response(fault)
+    bedrock_logging.log(state.invocation_log, model, metadata, latency)
     blocked = intervenes(guard, knobs.guardrail_word, texts)
     if blocked is not None:  # the guardrail's answer, before the model runs
         if not stream:
@@ -285,7 +289,8 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
     thought, out = think(ask, out, budget, state.seed)
     if not stream:
         await non_stream_delay(knobs)
-        return json_response(converse_body(out, thought, written))
+        return json_response({**converse_body(out, thought, written),
+                              "performanceConfig": {"latency": latency or "standard"}})
     corrupt = bytearray(event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}}))
     corrupt[-1] ^= 0xFF  # garbage_stream: a message whose CRC is wrong
     return stream_response(stream_events(out, state.seed, thought, written), knobs, bytes(corrupt), media_type=EVENT_STREAM)

@@ -8,7 +8,8 @@ from the public API reference and model parameter pages; the body is the model v
   `chunk` events carry `{"bytes": <base64 of one Messages stream event>}` (no `ping`), Bedrock's
   `amazon-bedrock-invocationMetrics` added to the last. A guardrail named by the
   `X-Amzn-Bedrock-Guardrail*` headers blocks a prompt holding the model's `guardrail_word`
-  (`bedrock_guardrail.invoke_config`, as on Converse).
+  (`bedrock_guardrail.invoke_config`, as on Converse); the
+  `X-Amzn-Bedrock-PerformanceConfig-Latency` header is checked and logged (`bedrock_logging`).
 - Amazon Titan Text Embeddings (`amazon.titan-embed-text-v2:0`, `-v1`): `{"inputText",
   "dimensions" (256/512/1024, v2), "normalize"}` → `{"embedding", "inputTextTokenCount"}`.
 - Cohere Embed (`cohere.embed-*`): `{"texts": [1..96], "input_type"}` (+ v4's `output_dimension`)
@@ -27,7 +28,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import anthropic_format
+from . import anthropic_format, bedrock_logging
 from .anthropic_extras import web_search
 from .bedrock_format import EVENT_STREAM, error, event, fault_response, frame, refused
 from .bedrock_guardrail import blocked_message, blocked_message_events, intervenes, invoke_config
@@ -87,6 +88,7 @@ async def claude(request: Request, state: SimState, model: str, stream: bool) ->
     try:
         raw = await read_json(request)
         guard = invoke_config(request.headers, raw)
+        latency = bedrock_logging.invoke_latency(request.headers)
         body, betas = claude_body(model, raw)
         ask, texts, _, budget = anthropic_format.parse(body, betas)
     except BadRequest as exc:
@@ -98,6 +100,7 @@ async def claude(request: Request, state: SimState, model: str, stream: bool) ->
         return denied
     if fault is not None:
         return fault_response(fault)
+    bedrock_logging.log(state.invocation_log, model, None, latency)
     blocked = intervenes(guard, knobs.guardrail_word, texts)
     if blocked is not None:  # the guardrail's answer, before the model runs
         mid = "msg_bdrk_" + state.next_id()

@@ -38,6 +38,7 @@ class SimState:
         self._serial = 0
         self.prompt_cache: set[str] = set()  # prompt prefixes Converse requests wrote (bedrock_extras)
         self.gemini_caches: dict[str, tuple[str, int]] = {}  # cachedContents/<id> → (model, tokens) (gemini_extras)
+        self.invocation_log: list[dict[str, object]] = []  # Bedrock calls' metadata and latency (bedrock_logging)
 
     def reset(self) -> None:
         """Clear runtime knobs and counters and restart the outage clock."""
@@ -48,6 +49,7 @@ class SimState:
         self.streams.clear()
         self.prompt_cache.clear()
         self.gemini_caches.clear()
+        self.invocation_log.clear()
         self.started = time.monotonic()
 
     def uptime(self) -> float:
@@ -103,4 +105,5 @@ class SimState:
             "total": sum(self.calls.values()),
             "uptime_s": round(self.uptime(), 3),
             "seed": self.seed,
+            "invocation_log": list(self.invocation_log),
         }

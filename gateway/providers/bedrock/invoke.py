@@ -20,6 +20,8 @@ the anthropic SDK's `AnthropicBedrock` client and Claude Code reach Claude on Be
   blocked message, which is the client's answer with finish_reason `content_filter`, as
   Converse's `guardrail_intervened` is. A Messages client answered natively gets Bedrock's body
   as it came, the action field included.
+- A deployment's latency (`models.<name>.bedrock.latency`) goes as the
+  `X-Amzn-Bedrock-PerformanceConfig-Latency` header, signed with the rest.
 - Errors, auth (a Bedrock API key as a bearer token, or SigV4 for service `bedrock`), the
   provider's AWS settings and the health probe are the `bedrock` format's.
 
@@ -42,6 +44,7 @@ from gateway.providers.anthropic.request import message_body
 from gateway.providers.anthropic.stream import StreamDecoder as MessagesDecoder
 from gateway.providers.base import ChatAdapterFunctions, UpstreamRequest, encode
 from gateway.providers.bedrock.auth import request_headers
+from gateway.providers.bedrock.extras import latency_headers
 from gateway.providers.bedrock.eventstream import EventStreamParser
 from gateway.providers.bedrock.request import error_from_upstream, health_probe, model_url
 from gateway.providers.bedrock.stream import stream_exception
@@ -84,8 +87,8 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     url = model_url(dep, "invoke-with-response-stream" if stream else "invoke")
     # `accept: application/json` on both paths, as the SDK's Bedrock client sends it: for a stream
     # it names the chunks' body type (AWS's X-Amzn-Bedrock-Accept), the framing is the path's
-    return UpstreamRequest(url, request_headers(dep, url, data, "application/json", guardrail_headers(dep)), data,
-                           adapted=adapted)
+    signed = {**guardrail_headers(dep), **latency_headers(dep)}
+    return UpstreamRequest(url, request_headers(dep, url, data, "application/json", signed), data, adapted=adapted)
 
 
 def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:

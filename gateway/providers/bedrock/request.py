@@ -25,10 +25,12 @@ Request (OpenAI → Converse):
 - `reasoning_effort` (and an Anthropic client's `thinking`), assistant `thinking_blocks` and
   `cache_control` hints → Claude's thinking, `reasoningContent` and `cachePoint` blocks
   (`reasoning.py`).
-- the deployment's guardrail (`models.<name>.bedrock.guardrail`) → `guardrailConfig`.
+- the deployment's guardrail (`models.<name>.bedrock.guardrail`) → `guardrailConfig`; its latency
+  (`models.<name>.bedrock.latency`) → `performanceConfig`; the client's `metadata` and `user` →
+  `requestMetadata`, what fits Bedrock's limits (`extras.py`).
 
 Not translated: `guardContent` and video blocks, citations, `additionalModelRequestFields` other
-than thinking (top_k and other model-specific fields), `performanceConfig`, `requestMetadata`.
+than thinking (top_k and other model-specific fields).
 The answer side is `response.py`, the stream `stream.py`, the framing `eventstream.py`, and the
 signing `auth.py`.
 """
@@ -56,12 +58,14 @@ from gateway.providers.base import (
 )
 from gateway.providers.bedrock import reasoning
 from gateway.providers.bedrock.auth import authorized, request_headers
+from gateway.providers.bedrock.extras import performance_config, request_metadata
 from gateway.providers.bedrock.documents import IMAGE_FORMATS, DocumentNames, file_block
 from gateway.providers.json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION, forced_schema, json_instruction
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "n", "tools", "tool_choice", "response_format", "reasoning_effort", "thinking",
+    "metadata", "user",
 })
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
@@ -249,6 +253,12 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
     guardrail = guardrail_config(dep, stream)
     if guardrail:
         body["guardrailConfig"] = guardrail
+    performance = performance_config(dep)
+    if performance:
+        body["performanceConfig"] = performance
+    metadata = request_metadata(chat)
+    if metadata:
+        body["requestMetadata"] = metadata
     data = encode(body)
     url = model_url(dep, "converse-stream" if stream else "converse")
     return UpstreamRequest(url, request_headers(dep, url, data, EVENT_STREAM if stream else "application/json"), data,
