@@ -86,13 +86,26 @@ def jemalloc_library() -> str | None:
     return None
 
 
-def free_port(below: int = 65536) -> int:
-    """A free loopback port under `below` (cluster nodes need port + 10000 free for their bus)."""
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on port + 10000 (its cluster bus)
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(below: int = 65536, bus: bool = False) -> int:
+    """A free loopback port under `below`; with `bus`, one whose cluster-bus port (port + 10000)
+    is free too, since a node that cannot bind its bus exits at start-up."""
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port < below:
+        if port < below and (not bus or _can_bind(port + CLUSTER_BUS_OFFSET)):
             return port
 
 
@@ -231,13 +244,34 @@ class ClusterEngines:
             node.stop()
 
 
+def _start_node(data_dir: Path, attempts: int = 3) -> "Engine":
+    """One cluster node on a free port pair. Another process may take the port or its bus port
+    between the check and the bind (a busy test machine opens ephemeral ports all the time), so a
+    node that exits on a taken address gets a new pair, up to `attempts` times."""
+    for attempt in range(attempts):
+        path = data_dir if attempt == 0 else data_dir.with_name(f"{data_dir.name}-{attempt}")  # no stale nodes.conf
+        try:
+            return Engine(data_dir=path, port=free_port(below=65536 - CLUSTER_BUS_OFFSET, bus=True),
+                          cluster=True).start()
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def start_cluster(masters: int = 3, data_dir: Path | None = None, timeout: float = 20.0) -> ClusterEngines:
     """Start `masters` engines in cluster mode and assign slots with CLUSTER ADDSLOTSRANGE."""
     import redis
 
     root = data_dir or Path(tempfile.mkdtemp(prefix="gw-cluster-"))
-    nodes = [Engine(data_dir=root / f"n{i}", port=free_port(below=55000), cluster=True).start()
-             for i in range(masters)]
+    nodes: list[Engine] = []
+    try:
+        for i in range(masters):
+            nodes.append(_start_node(root / f"n{i}"))
+    except Exception:
+        for node in nodes:
+            node.stop()
+        raise
     clients = [redis.Redis(host="127.0.0.1", port=n.port) for n in nodes]
     try:
         per = 16384 // masters
