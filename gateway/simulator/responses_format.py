@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from .core import Outcome, answer, join_prompt
 from .openai_format import error, record_call
+from .responses_search import WebSearch, web_search
 from .state import SimState
 from .text import Ask, Reply, group
 from .wire import BadRequest, json_response, non_stream_delay, read_json, sse_event, stream_response
@@ -104,6 +105,10 @@ def parse(body: Any) -> tuple[Ask, list[str], bool]:
             _texts(item.get("output"), texts)
         elif kind == "reasoning":
             _carried(item, f"input[{i}]")
+        elif kind == "web_search_call":  # a hosted search sent back with the conversation
+            action = item.get("action")
+            if isinstance(action, dict) and isinstance(action.get("query"), str):
+                texts.append(action["query"])
         else:
             raise BadRequest(f"Invalid value for 'input[{i}].type'.", f"input[{i}].type")
     limit = body.get("max_output_tokens")
@@ -150,7 +155,7 @@ def _usage(out: Outcome) -> dict[str, Any]:
             "total_tokens": out.prompt_tokens + out.output_tokens}
 
 
-def _item(reply: Reply, item_id: str, done: bool = True) -> dict[str, Any]:
+def _item(reply: Reply, item_id: str, done: bool = True, search: WebSearch | None = None) -> dict[str, Any]:
     status = "completed" if done else "in_progress"
     call = reply.tool_call
     if call is not None and call.custom:
@@ -159,7 +164,8 @@ def _item(reply: Reply, item_id: str, done: bool = True) -> dict[str, Any]:
     if call is not None:
         return {"id": item_id, "type": "function_call", "status": status, "call_id": call.call_id,
                 "name": call.name, "arguments": call.arguments if done else ""}
-    content = [{"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}] if done else []
+    notes = [search.citation(reply.text)] if search is not None else []
+    content = [{"type": "output_text", "text": reply.text, "annotations": notes, "logprobs": []}] if done else []
     return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
@@ -175,7 +181,7 @@ def _response(rid: str, body: dict[str, Any], status: str, output: list, usage: 
 
 
 def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome, seed: int,
-            thought: dict[str, Any] | None) -> list[tuple[bytes, int]]:
+            thought: dict[str, Any] | None, search: WebSearch | None) -> list[tuple[bytes, int]]:
     seq = iter(range(1 << 30))
 
     def event(kind: str, tokens: int = 0, **fields: Any) -> tuple[bytes, int]:
@@ -198,6 +204,9 @@ def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome
             events.append(event("response.reasoning_summary_part.done", **at, summary_index=n, part=part))
         events.append(event("response.output_item.done", output_index=0, item=thought))
     index = 0 if thought is None else 1
+    if search is not None:  # the search runs before the answer
+        events += search.events(event, index)
+        index += 1
     where = {"item_id": iid, "output_index": index}
     events.append(event("response.output_item.added", output_index=index, item=_item(reply, iid, done=False)))
     if reply.tool_call is not None and reply.tool_call.custom:
@@ -214,10 +223,15 @@ def _events(rid: str, iid: str, body: dict[str, Any], reply: Reply, out: Outcome
         for piece, tokens in group(reply.pieces, seed):
             events.append(event("response.output_text.delta", tokens, **where, content_index=0, delta=piece,
                                 logprobs=[]))
+        notes = [search.citation(reply.text)] if search is not None else []
+        for n, note in enumerate(notes):
+            events.append(event("response.output_text.annotation.added", **where, content_index=0,
+                                annotation_index=n, annotation=note))
         events.append(event("response.output_text.done", **where, content_index=0, text=reply.text, logprobs=[]))
-        events.append(event("response.content_part.done", **where, content_index=0, part={**part, "text": reply.text}))
-    events.append(event("response.output_item.done", output_index=index, item=_item(reply, iid)))
-    output = [*([thought] if thought else []), _item(reply, iid)]
+        events.append(event("response.content_part.done", **where, content_index=0,
+                            part={**part, "text": reply.text, "annotations": notes}))
+    events.append(event("response.output_item.done", output_index=index, item=_item(reply, iid, search=search)))
+    output = [*([thought] if thought else []), *([search.item()] if search else []), _item(reply, iid, search=search)]
     final = _response(rid, body, status, output, _usage(out))
     events.append(event("response.completed" if status == "completed" else "response.incomplete", response=final))
     return events
@@ -239,10 +253,11 @@ async def responses(request: Request, state: SimState) -> Response:
     reply, rid = out.replies[0], "resp_" + state.next_id()
     iid = ("msg_" if not reply.tool_call else "ctc_" if reply.tool_call.custom else "fc_") + state.next_id()
     thought = reasoning_item(body, rid[5:], carried(body))
+    search, out = web_search(body, texts, out, rid)
     if not stream:
         await non_stream_delay(knobs)
         status = "incomplete" if reply.finish == "length" else "completed"
-        output = [*([thought] if thought else []), _item(reply, iid)]
+        output = [*([thought] if thought else []), *([search.item()] if search else []), _item(reply, iid, search=search)]
         return json_response(_response(rid, body, status, output, _usage(out)))
     garbage = b"event: response.output_text.delta\ndata: {not json at all\n\n"
-    return stream_response(_events(rid, iid, body, reply, out, state.seed, thought), knobs, garbage)
+    return stream_response(_events(rid, iid, body, reply, out, state.seed, thought, search), knobs, garbage)

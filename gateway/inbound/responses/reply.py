@@ -18,6 +18,7 @@ from typing import Any
 from gateway.inbound.responses import signatures
 from gateway.inbound.responses.thinking import seal
 from gateway.pipeline.request import ChatRequest
+from gateway.providers.openai_responses import citations
 from gateway.providers.openai_responses.request import REASONING
 from gateway.providers.openai_side import signed_thinking
 
@@ -88,13 +89,22 @@ def usage_of(usage: dict[str, Any] | None) -> dict[str, Any] | None:
             "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": inp + out}
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def message_item(item_id: str, text: str, status: str = "completed",
+                 notes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"id": item_id, "type": "message", "status": status, "role": "assistant",
-            "content": [text_part(text)] if status == "completed" else []}
+            "content": [text_part(text, notes)] if status == "completed" else []}
 
 
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, notes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An `output_text` part; `notes` are its annotations in the Responses form (a web search's
+    `url_citation`s)."""
+    return {"type": "output_text", "text": text, "annotations": notes or [], "logprobs": []}
+
+
+def annotations_of(message: dict[str, Any], base: int = 0) -> list[dict[str, Any]]:
+    """A canonical message's or delta's annotations in the Responses form, for a text part that
+    starts at `base` in the message's content."""
+    return [a for a in (citations.from_chat(x, base) for x in citations.of_message(message)) if a]
 
 
 def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str = "completed") -> dict[str, Any]:
@@ -158,7 +168,7 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
     thinking = signed_thinking(message.get("thinking_blocks"))
     output: list[dict[str, Any]] = [*reasoning, *(thinking_item(b, turn.summaries) for b in thinking)]
     if isinstance(text, str) and text:
-        output.append(message_item(new_id("msg_"), text))
+        output.append(message_item(new_id("msg_"), text, notes=annotations_of(message)))
     calls = []
     for call in message.get("tool_calls") or ():
         custom = call.get("type") == "custom"

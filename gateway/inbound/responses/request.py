@@ -16,10 +16,13 @@ Dropped on purpose from the canonical body (a `format: openai_responses` deploym
 them: the client's body travels under NATIVE, see the package docstring): other `reasoning`
 input items (OpenAI's encrypted content, which no other provider can read), tools the gateway
 cannot run on every provider (`web_search`, `file_search`, `namespace`, ...: hosted tools),
-`include`, `truncation`, `reasoning.summary` (read by the answer: reply.Turn.summaries),
+the items of hosted tools whose work the provider did (HOSTED_RESULTS: a `web_search_call`
+sent back with the conversation; the answer text that used it stays), `include`, `truncation`,
+`reasoning.summary` (read by the answer: reply.Turn.summaries),
 `stream_options`, `metadata` (echoed back, not sent). Refused with a 400 naming the field:
 `background`, `conversation`, `prompt` (stored prompts), `item_reference` items, files and
-images by `file_id`, and item types that only OpenAI's hosted tools produce.
+images by `file_id`, and the other items of OpenAI's hosted tools (a computer or shell call and
+its output, an MCP approval: turns a client takes part in, which no other provider could go on).
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ from typing import Any
 
 from gateway.errors import bad_request, shown
 from gateway.inbound.responses import signatures, thinking
+
+# Output items of hosted tools the provider ran by itself: a stateless client sends them back
+# with the conversation (`input += response.output`), and they mean something to the Responses
+# API only (the native body keeps them for a `format: openai_responses` deployment).
+HOSTED_RESULTS = frozenset({"web_search_call", "file_search_call", "code_interpreter_call", "image_generation_call",
+                            "mcp_call", "mcp_list_tools"})
 from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
 PASSED = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier", "prompt_cache_key",
@@ -117,6 +126,8 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
         elif kind in ("function_call_output", "custom_tool_call_output"):
             out.append({"role": "tool", "tool_call_id": _expect(item.get("call_id"), str, f"{where}.call_id", "a string"),
                         "content": _tool_output(item.get("output"), f"{where}.output")})
+        elif isinstance(kind, str) and kind in HOSTED_RESULTS:  # the provider ran it and holds its result: for its own API only
+            continue
         elif kind == "reasoning":  # the gateway's envelopes, else OpenAI's (dropped)
             signature = signatures.unseal(item, where)
             if signature is not None:

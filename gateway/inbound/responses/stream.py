@@ -1,8 +1,9 @@
 """Canonical `chat.completion.chunk` frames → Responses API stream events.
 
     response.created, response.in_progress
-    per text answer:  output_item.added, content_part.added, output_text.delta..., output_text.done,
-                      content_part.done, output_item.done
+    per text answer:  output_item.added, content_part.added, output_text.delta... (and
+                      output_text.annotation.added per citation), output_text.done, content_part.done,
+                      output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
                       output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
     per reasoning item or hosted tool item (from a Responses deployment, whole, once finished),
@@ -27,8 +28,8 @@ from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
 from gateway.inbound.responses import signatures
 from gateway.inbound.responses.reply import (
-    Turn, answered, call_item, chat_call, custom_item, message_item, new_id, reasoning_items, response_object, text_part,
-    thinking_item, usage_of,
+    Turn, annotations_of, answered, call_item, chat_call, custom_item, message_item, new_id, reasoning_items,
+    response_object, text_part, thinking_item, usage_of,
 )
 from gateway.providers.openai_side import signed_thinking
 
@@ -62,6 +63,8 @@ class ResponsesStream:
         self.text: list[str] = []
         self.text_index = -1
         self.all_text: list[str] = []
+        self.text_base = 0                           # where the open message's text starts in the content
+        self.notes: list[dict[str, Any]] = []        # the open message's annotations (Responses form)
         self.calls: dict[int, _Call] = {}            # open tool calls by their canonical index
         self.done_calls: list[_Call] = []
         self.reasoning: list[dict[str, Any]] = []    # a Responses deployment's reasoning and hosted tool items
@@ -107,10 +110,23 @@ class ResponsesStream:
             self.text.append(text)
             out.append(self._event("response.output_text.delta", item_id=self.text_id, output_index=self.text_index,
                                    content_index=0, delta=text, logprobs=[]))
+        if "annotations" in delta:
+            self._annotate(delta, out)
         for call in delta.get("tool_calls") or ():
             self._tool_delta(call, out)
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
+
+    def _annotate(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        """A citation of the text so far: on the open message (one that cites text of a message
+        already closed has no event left to ride on and is dropped)."""
+        if self.text_id is None:
+            return
+        for note in annotations_of(delta, self.text_base):
+            out.append(self._event("response.output_text.annotation.added", item_id=self.text_id,
+                                   output_index=self.text_index, content_index=0,
+                                   annotation_index=len(self.notes), annotation=note))
+            self.notes.append(note)
 
     def _whole(self, item: dict[str, Any], out: list[bytes]) -> None:
         """An item that arrives finished (a Responses deployment's reasoning or hosted tool item):
@@ -149,7 +165,8 @@ class ResponsesStream:
         return len(self.items) + len(self.calls) + (self.text_id is not None)
 
     def _open_text(self, out: list[bytes]) -> None:
-        self.text_id, self.text_index, self.text = new_id("msg_"), self._next_index(), []
+        self.text_id, self.text_index, self.text, self.notes = new_id("msg_"), self._next_index(), [], []
+        self.text_base = sum(map(len, self.all_text))
         out.append(self._event("response.output_item.added", output_index=self.text_index,
                                item=message_item(self.text_id, "", "in_progress")))
         out.append(self._event("response.content_part.added", item_id=self.text_id, output_index=self.text_index,
@@ -162,8 +179,8 @@ class ResponsesStream:
         out.append(self._event("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
                                text=text, logprobs=[]))
         out.append(self._event("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
-                               part=text_part(text)))
-        item = message_item(item_id, text)
+                               part=text_part(text, self.notes)))
+        item = message_item(item_id, text, notes=self.notes)
         out.append(self._event("response.output_item.done", output_index=index, item=item))
         self.items.append((index, item))
         self.all_text.append(text)

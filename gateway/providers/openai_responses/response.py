@@ -1,7 +1,8 @@
 """Responses API answers → chat completions, whole (`from_upstream`) or streamed (`StreamDecoder`).
 
-A Response's output items: `message` → `content` (its `output_text` parts joined; `refusal`
-parts → `refusal`), `function_call` → `tool_calls` (the `call_id` is the call's id),
+A Response's output items: `message` → `content` (its `output_text` parts joined, their
+annotations, a web search's `url_citation`s, → the message's `annotations`; `refusal` parts →
+`refusal`), `function_call` → `tool_calls` (the `call_id` is the call's id),
 `custom_tool_call` → a custom tool call (`{"type": "custom", "custom": {"name", "input"}}`),
 `reasoning` → `reasoning_content` (the summary's text, or the reasoning text where a model gives
 it) and the items whole in the message's `reasoning_items` (encrypted content included, when the
@@ -21,6 +22,7 @@ from gateway.config import Deployment
 from gateway.pricing import Usage, estimate_tokens
 from gateway.providers.base import StreamError
 from gateway.providers.openai_side import ChunkWriter, assistant_message, choice, completion, stream_object
+from gateway.providers.openai_responses import citations
 from gateway.providers.openai_responses.request import REASONING
 
 INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -69,13 +71,16 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         raise ValueError("upstream body is not a Response")
     if doc.get("status") == "failed":
         raise ValueError(f"upstream response failed: {(doc.get('error') or {}).get('message')}")
-    texts, refusals, calls, reasoning = [], [], [], []
+    texts, refusals, calls, reasoning, cited = [], [], [], [], []
+    at = 0  # where the next text part starts in the message's content
     for item in doc["output"]:
         kind = item.get("type") if isinstance(item, dict) else None
         if kind == "message":
             for part in item.get("content") or ():
                 if part.get("type") == "output_text":
                     texts.append(str(part.get("text") or ""))
+                    cited.extend(a for a in (citations.to_chat(x, at) for x in part.get("annotations") or ()) if a)
+                    at += len(texts[-1])
                 elif part.get("type") == "refusal":
                     refusals.append(str(part.get("refusal") or ""))
         elif kind == "function_call":
@@ -87,6 +92,8 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         elif isinstance(kind, str):  # reasoning, and hosted tools' items (web_search_call...): whole
             reasoning.append(item)
     message = assistant_message(texts, calls)
+    if cited:
+        message["annotations"] = cited
     if refusals:
         message["refusal"] = "".join(refusals)
     if reasoning:
@@ -104,7 +111,8 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
 class StreamDecoder(ChunkWriter):
     """Responses stream events → chat chunks.
 
-    output_text / refusal deltas → `content` / `refusal`; a function_call item's output_item.added
+    output_text / refusal deltas → `content` / `refusal`; an annotation (output_text.annotation.added)
+    → a delta's `annotations`, its indices counted in the whole content; a function_call item's output_item.added
     → the call's id and name, its arguments deltas → argument fragments (a custom_tool_call's:
     a custom call, its custom_tool_call_input deltas → `custom.input` fragments); reasoning summary (or
     text) deltas → `reasoning_content`, the finished reasoning item (output_item.done, where its
@@ -117,6 +125,8 @@ class StreamDecoder(ChunkWriter):
         self._calls: dict[str, int] = {}  # function_call item id → tool_calls index
         self._summaries: set[tuple[str, int]] = set()  # (reasoning item, summary part) seen, for the separator
         self._searches: set[str] = set()  # ids of the finished web_search_call items
+        self._content = 0  # characters of content so far, where a text part's annotations count from
+        self._parts: dict[tuple[str, int], int] = {}  # (message item, content index) → where its text starts
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream event")
@@ -128,7 +138,14 @@ class StreamDecoder(ChunkWriter):
             self.model = response.get("model") or self.model
             self._start(0, out)
         elif kind == "response.output_text.delta":
+            self._parts.setdefault((str(doc.get("item_id")), int(doc.get("content_index") or 0)), self._content)
             self._text("content", doc.get("delta"), out)
+        elif kind == "response.output_text.annotation.added":
+            base = self._parts.get((str(doc.get("item_id")), int(doc.get("content_index") or 0)), self._content)
+            cited = citations.to_chat(doc.get("annotation"), base)
+            if cited is not None:
+                self._start(0, out)
+                out.append(self._delta(0, {"annotations": [cited]}))
         elif kind == "response.refusal.delta":
             self._text("refusal", doc.get("delta"), out)
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
@@ -176,6 +193,8 @@ class StreamDecoder(ChunkWriter):
         if isinstance(text, str) and text:
             self._start(0, out)
             self._chars += len(text)
+            if key == "content":
+                self._content += len(text)
             out.append(self._delta(0, {key: text}))
 
     def _added(self, item: dict[str, Any], out: list[bytes]) -> None:
