@@ -17,7 +17,7 @@ Gemini `inlineData`/`fileData` parts into `image_url`, `input_audio` and `file` 
 Only list-of-parts contents are walked; a request of string contents and no tools costs a
 few dictionary lookups per message. The planner reads the result only when some model declares
 `supports` (gateway.routing.plan.Planner.checks_needs), and the chat pipeline skips this walk
-otherwise. A Files API reference (an Anthropic `file_id`, a Gemini Files API `fileData`) is not
+otherwise. `gateway whatif` reads a trace line's needs with the same function (gateway.offline.trace). A Files API reference (an Anthropic `file_id`, a Gemini Files API `fileData`) is not
 in the canonical body and not counted: such a request is kept on its own vendor's links anyway
 (plan.native_links).
 """
@@ -56,8 +56,9 @@ def request_needs(body: dict[str, Any]) -> frozenset[str]:
         content = message.get("content")
         if isinstance(content, list):
             for part in content:
-                if isinstance(part, dict):
-                    need = PART_NEEDS.get(part.get("type"))  # type: ignore[arg-type]
+                kind = part.get("type") if isinstance(part, dict) else None
+                if isinstance(kind, str):  # validated on a live request; a what-if trace is not
+                    need = PART_NEEDS.get(kind)
                     if need is not None:
                         found.add(_file_need(part) if need == "files" else need)
         if message.get("role") in TOOL_ROLES or message.get("tool_calls") or message.get("function_call"):
