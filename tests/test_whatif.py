@@ -269,3 +269,29 @@ def test_a_trace_line_with_impossible_cache_counts_is_refused(tmp_path) -> None:
     trace.write_text('{"ts": 0, "prompt_tokens": 10, "cached_tokens": 6, "cache_write_tokens": 5}\n')
     with pytest.raises(ValueError, match="must not exceed prompt_tokens"):
         read_trace(trace)
+
+
+def test_a_line_needing_what_a_model_lacks_is_planned_as_live(tmp_path, capsys) -> None:
+    """The demo's deepseek-v4-pro takes text and tools only: a simple chat with an image, or one
+    that searched, goes to the chain's next model under routing, and all-on-deepseek leaves it
+    unserved, as the gateway would refuse it."""
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("\n".join(orjson.dumps(line).decode() for line in (
+        {"ts": 0, "task": "simple_chat", "messages": [{"role": "user", "content": "hello there"}]},
+        {"ts": 1, "task": "simple_chat", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is it?"}, image]}]},
+        {"ts": 2, "task": "simple_chat", "prompt_tokens": 100, "web_searches": 2},
+        {"ts": 3, "task": "simple_chat", "messages": [{"role": "user", "content": "weather?"}],
+         "tools": [{"type": "function", "function": {"name": "weather"}}]})) + "\n")
+    reqs = read_trace(trace)
+    assert [r.needs for r in reqs] == [frozenset(), {"vision"}, {"web_search"}, {"tools"}]
+    rep = simulate(DEMO, reqs, frontier="gpt-5.5", mid="deepseek-v4-pro")
+    s = by_name(rep)
+    assert rep["needs"] == {"tools": 1, "vision": 1, "web_search": 1}
+    assert s["routing"]["model_requests"] == {"deepseek-v4-pro": 2, "gpt-5.4-mini": 2}
+    assert (s["mid"]["served"], s["mid"]["unserved"]) == (2, 2)
+    assert (s["frontier"]["served"], s["frontier"]["unserved"]) == (4, 0)  # no `supports`: takes everything
+    assert whatif_main(["--trace", str(trace), "--config", str(ROOT / "configs" / "demo.yaml"),
+                        "--frontier", "gpt-5.5", "--mid", "deepseek-v4-pro"]) == 0
+    assert "capabilities needed: tools 1, vision 1, web_search 1 requests" in capsys.readouterr().out

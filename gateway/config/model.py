@@ -19,6 +19,12 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
 WIRE_FORMATS = ("openai", "openai_responses", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic",
                 "vertex_gemini", "vertex_anthropic")
+# What a chat model can take beyond text (`models.<name>.supports`; absent: all of them): image,
+# audio and file (PDF, document) input parts, function/custom tools or tool turns, a
+# response_format json_schema, server-side web search tools. The planner skips a model lacking one
+# a request needs (gateway/routing/needs.py), rather than send it a request it would refuse.
+CAPABILITIES = ("vision", "audio", "files", "tools", "json_schema", "web_search")
+ALL_CAPABILITIES = frozenset(CAPABILITIES)
 AWS_FORMATS = ("bedrock", "bedrock_anthropic")  # Amazon Bedrock: one region, API key or SigV4 (config/aws.py)
 # The wire formats with no embeddings endpoint, and why: a `kind: embedding` model on one is a
 # config error (the adapter registry checks this against each adapter's capabilities).
@@ -160,6 +166,7 @@ class Deployment:
     # `models.<name>.bedrock.latency`: optimized | standard; None: Bedrock's default (standard).
     # Converse's `performanceConfig.latency`, InvokeModel's X-Amzn-Bedrock-PerformanceConfig-Latency
     latency: str | None = None
+    supports: frozenset[str] = ALL_CAPABILITIES  # `models.<name>.supports`: CAPABILITIES it takes
 
 
 # on_uncertain: a request classified with a confidence under this is routed by the policy. The

@@ -12,8 +12,8 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    NO_EMBEDDINGS, PRIORITIES, TASKS, AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError,
-    Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
+    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, PRIORITIES, TASKS, AdminAuth, AdminKey, ApiKey, Breaker, Config,
+    ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
     Route, Server, StateSettings,
 )
 from gateway.config.aws import parse_bedrock
@@ -38,7 +38,7 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
     path = f"models.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"provider", "upstream", "price", "context_window", "max_output_tokens", "rpm", "tpm",
-                        "quality", "kind", "bedrock"})
+                        "quality", "kind", "bedrock", "supports"})
     provider_name = r.string(doc, "provider", path)
     if provider_name not in providers:
         raise r.fail(f"{path}.provider", provider_name, f"unknown provider; defined: {sorted(providers)}")
@@ -61,8 +61,23 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
         max_output_tokens=r.number(doc, "max_output_tokens", path, 16_384, minimum=1, integer=True),
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),
         quality=tuple(quality), kind=kind,
-        guardrail=guardrail, latency=latency,
+        guardrail=guardrail, latency=latency, supports=_supports(r, doc, path, kind),
     )
+
+
+def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str) -> frozenset[str]:
+    """`models.<name>.supports`: exactly the capabilities listed (`[]`: text only); absent or
+    null: every one, so a config written before the field routes as it did. An embedding model
+    takes none: it has no messages for a capability to be read from."""
+    if doc.get("supports") is None:
+        return ALL_CAPABILITIES
+    if kind != "chat":
+        raise r.fail(f"{path}.supports", doc["supports"], "only a chat model takes `supports`")
+    names = r.strings(doc, "supports", path)
+    for i, name in enumerate(names):
+        if name not in CAPABILITIES:
+            raise r.fail(f"{path}.supports[{i}]", name, f"unknown capability; expected some of {list(CAPABILITIES)}")
+    return frozenset(names)
 
 
 def _key(r: Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes: dict[str, Route],

@@ -122,13 +122,15 @@ def _plan_all(planner: Planner, model: str, reqs: list[TraceRequest]) -> list[tu
     for i, r in enumerate(reqs):
         # a line without `user` is its own end user, so experiments split at their configured share
         user = r.user or f"line{i}"
-        # plans depend on (task, prompt size vs context windows, experiment arm): memoise on those
-        ck = (r.task, r.prompt_chars, user if sticky else None)
+        # plans depend on (task, prompt size vs context windows, capabilities needed, experiment
+        # arm): memoise on those
+        ck = (r.task, r.prompt_chars, r.needs, user if sticky else None)
         if ck in cache:
             out.append(cache[ck])
             continue
-        try:
-            deps = planner.plan(model, SIM_KEY, r.prompt_chars, None, r.task, r.confidence, user).deployments
+        try:  # a model lacking what the line needs is skipped as live (routing/needs.py), or refuses it
+            deps = planner.plan(model, SIM_KEY, r.prompt_chars, None, r.task, r.confidence, user,
+                                needs=r.needs).deployments
         except GatewayError:
             deps = None
         cache[ck] = deps
@@ -246,6 +248,7 @@ def simulate(config: Config, reqs: list[TraceRequest], *, days: float = 30.0, fr
         "avg_completion_tokens": round(sum(r.completion_tokens for r in reqs) / max(1, n), 1),
         "web_searches": sum(r.web_searches for r in reqs),
         "searching_requests": sum(1 for r in reqs if r.web_searches),
+        "needs": dict(sorted(Counter(c for r in reqs for c in r.needs).items())),
         "cached_tokens": sum(r.cached_tokens for r in reqs),
         "cache_write_tokens": sum(r.cache_write_tokens for r in reqs),
         "outcomes": dict(Counter(r.outcome for r in reqs if r.outcome)),

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.pricing import estimate_tokens
+from gateway.routing.needs import request_needs
 
 # Completion tokens assumed when a trace line has messages but no completion_tokens (typical
 # answer lengths per task; override a line by giving completion_tokens).
@@ -44,6 +45,10 @@ class TraceRequest:
     cache_write_tokens: int = 0  # of prompt_tokens, written to it (Claude bills them above input)
     cache_write_1h_tokens: int = 0  # of cache_write_tokens, for an hour
     web_searches: int = 0        # server-side web searches the request ran
+    # what a model needs to serve it (models.<name>.supports): read from the line as from a live
+    # request's body (image, audio and file parts, tools and tool turns, a json_schema
+    # response_format), and `web_search` when it ran searches
+    needs: frozenset[str] = frozenset()
 
 
 def _chars(messages: list[Any]) -> int:
@@ -113,12 +118,15 @@ def parse_trace_line(doc: Any, where: str = "trace") -> TraceRequest:
         raise ValueError(f"{where}: cached_tokens + cache_write_tokens must not exceed prompt_tokens")
     if written_1h > written:
         raise ValueError(f"{where}: cache_write_1h_tokens must not exceed cache_write_tokens")
+    needs = request_needs(doc)
+    if searches:
+        needs = needs | {"web_search"}
     return TraceRequest(ts=float(ts), task=task, confidence=confidence, prompt_tokens=prompt,
                         completion_tokens=completion, prompt_chars=chars,
                         user=user if isinstance(user, str) else None,
                         outcome=outcome if isinstance(outcome, str) else None, classified=classified,
                         cached_tokens=cached, cache_write_tokens=written, cache_write_1h_tokens=written_1h,
-                        web_searches=searches)
+                        web_searches=searches, needs=needs)
 
 
 def read_trace(path: str | Path) -> list[TraceRequest]:

@@ -25,6 +25,11 @@ A trace is JSON Lines, one request a line::
   ``web_searches`` are optional (0): each strategy prices them at the serving model's own
   ``cached_input``, ``cache_write``/``cache_write_1h`` and ``web_search`` (per call, or once a
   request for ``web_search_unit: request``); the report says how much of each month is searches.
+* What a line needs a model to take (``models.<name>.supports``) is read as on a live request
+  (:func:`gateway.routing.needs.request_needs`: image, audio and file parts in ``messages``, tool
+  turns, a line's ``tools`` or json_schema ``response_format``), plus ``web_search`` for a line
+  with ``web_searches``: the planner skips a model lacking one, and a strategy (a named model, or
+  a route) with no capable model leaves the line unserved.
 
 Every request is planned by the REAL planner (:class:`gateway.routing.plan.Planner`) with the config, and
 priced by the REAL price function (:func:`gateway.pricing.cost_micro`, integer micro-dollars,
@@ -126,6 +131,9 @@ def pricing_notes(rep: dict[str, Any]) -> list[str]:
             free = f"; {s['unpriced_searches']:,} on models with no search price, counted free" \
                 if s["unpriced_searches"] else ""
             out.append(f"  {s['name']:<9} searches {s['search_monthly_usd']:,.2f} USD/month{free}")
+    if rep["needs"]:
+        out.append("capabilities needed: " + ", ".join(f"{c} {n:,}" for c, n in rep["needs"].items())
+                   + " requests; a model whose `supports` lacks one is skipped, as live (unserved if none is left)")
     return out
 
 

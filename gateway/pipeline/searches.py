@@ -21,9 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.providers.base import NATIVE
+from gateway.routing.needs import is_search_tool
 
 DEFAULT_SEARCHES = 5  # reserved for a search tool with no bound the provider enforces
-GEMINI_TOOLS = frozenset({"google_search", "googleSearch", "google_search_retrieval", "googleSearchRetrieval"})
 
 
 def declared_searches(body: dict[str, Any]) -> int:
@@ -36,16 +36,14 @@ def declared_searches(body: dict[str, Any]) -> int:
     if not isinstance(tools, list):
         return 0
     fmt = native.get("format")
+    searching = [t for t in tools if is_search_tool(fmt, t)]  # the same rule routing reads (routing/needs.py)
+    if not searching:
+        return 0
     if fmt == "anthropic":
-        return sum(_bound(t.get("max_uses")) for t in tools
-                   if isinstance(t, dict) and str(t.get("type", "")).startswith("web_search"))
+        return sum(_bound(t.get("max_uses")) for t in searching)
     if fmt == "openai_responses":
-        if not any(isinstance(t, dict) and str(t.get("type", "")).startswith("web_search") for t in tools):
-            return 0
         return _bound(own.get("max_tool_calls"))
-    if fmt == "gemini":
-        return DEFAULT_SEARCHES if any(isinstance(t, dict) and GEMINI_TOOLS & t.keys() for t in tools) else 0
-    return 0
+    return DEFAULT_SEARCHES  # gemini
 
 
 def _bound(value: Any) -> int:

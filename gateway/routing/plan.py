@@ -8,7 +8,9 @@ a model cheap per token but verbose is ranked by what it costs. An experiment ma
 for a sticky share of end users. When the classifier is unsure of the task (confidence under the
 route's `uncertain_below`), the route's `on_uncertain` policy picks the chain instead. Then what the key may not use and what cannot hold the prompt
 is removed, and for a request only its own wire format can serve (a Gemini `cachedContent`) every
-link but that format's on one provider. Breakers, rate limits and budgets are applied by admit, in Redis.
+link but that format's on one provider, and every model lacking a capability the request needs
+(`models.<name>.supports`: images, tools... gateway.routing.needs). Breakers, rate limits and
+budgets are applied by admit, in Redis.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from gateway.config import PRIORITY_RANK, ApiKey, Chain, Config, Deployment, Route
+from gateway.config import ALL_CAPABILITIES, CAPABILITIES, PRIORITY_RANK, ApiKey, Chain, Config, Deployment, Route
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.providers import adapter_for
@@ -65,10 +67,47 @@ def native_links(deps: list[Deployment], only: tuple[str, str], model: str,
     return kept
 
 
+# A capability as an error message names it, and the request field that asks for it
+NEED_SHOWN = {"vision": ("images", "messages"), "audio": ("audio input", "messages"),
+              "files": ("files (PDF or document parts)", "messages"), "tools": ("tools", "tools"),
+              "json_schema": ("response_format json_schema", "response_format"),
+              "web_search": ("server-side web search", "tools")}
+
+
+def capable_links(deps: list[Deployment], needs: frozenset[str], model: str, route: bool,
+                  skipped: list[tuple[str, str]]) -> list[Deployment]:
+    """The links whose `supports` holds every capability the request needs; each other one is
+    skipped as `lacks:<capabilities>`. None left is a 400 naming what is missing where, clearer
+    than the provider's own refusal (or an answer that ignored the image)."""
+    kept = []
+    lacking: dict[str, list[str]] = {}
+    for dep in deps:
+        missing = needs - dep.supports
+        if missing:
+            lacking[dep.name] = [c for c in CAPABILITIES if c in missing]
+            skipped.append((dep.name, "lacks:" + ",".join(lacking[dep.name])))
+        else:
+            kept.append(dep)
+    if kept:
+        return kept
+    blocking = [c for c in CAPABILITIES if any(c in m for m in lacking.values())]
+    what = " and ".join(NEED_SHOWN[c][0] for c in blocking)
+    if route:
+        detail = "; ".join(f"{name} lacks {', '.join(m)}" for name, m in lacking.items())
+        message = (f"No model of route {shown(model)} accepts {what} (models.<name>.supports): {detail}. "
+                   "Ask for a model that does, or add one to the route.")
+    else:
+        message = (f"The model {shown(model)} does not accept {what} (models.{model}.supports: "
+                   f"[{', '.join(c for c in CAPABILITIES if c in deps[0].supports)}]).")
+    raise bad_request(message, NEED_SHOWN[blocking[0]][1], "unsupported_capability")
+
+
 class Planner:
     def __init__(self, config: Config, stats: TokenStats | None = None) -> None:
         self.config = config
         self.stats = stats or TokenStats()
+        # whether any model declares `supports`: else no request's needs are read or checked
+        self.checks_needs = any(d.supports != ALL_CAPABILITIES for d in config.deployments.values())
         # (chain, task, kind) -> the deployments good enough for it, for `strategy: cheapest`
         self._pools: dict[tuple[int, str, str], list[Deployment]] = {}
         self._fixed: dict[tuple[int, str], tuple[tuple[Deployment, ...], tuple[tuple[str, str], ...]]] = {}
@@ -112,9 +151,11 @@ class Planner:
 
     def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
              confidence: float = 0.0, user: str | None = None, kind: str = "chat",
-             longest_input_chars: int | None = None, only: tuple[str, str] | None = None) -> Plan:
+             longest_input_chars: int | None = None, only: tuple[str, str] | None = None,
+             needs: frozenset[str] = frozenset()) -> Plan:
         """`longest_input_chars` (embeddings): each input is embedded on its own, so the longest
-        one, not the sum of a batch, must fit the context window. `only`: see `native_links`."""
+        one, not the sum of a batch, must fit the context window. `only`: see `native_links`.
+        `needs`: the capabilities the request needs (gateway.routing.needs), see `capable_links`."""
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
         experiment = policy = ""
@@ -140,6 +181,8 @@ class Planner:
             raise bad_request(f"{shown(model)} has no {kind} model for this request.", "model", "model_not_found")
         if only is not None:
             chain_deps = native_links(chain_deps, only, model, skipped)
+        if needs and self.checks_needs:
+            chain_deps = capable_links(chain_deps, needs, route_name, route is not None, skipped)
         allowed = []
         for dep in chain_deps:
             if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:
