@@ -28,6 +28,7 @@ from gateway.pipeline.request import check_header_task, read_body
 from gateway.pipeline.searches import declared_searches
 from gateway.pipeline.tokens import chat_prompt_bound
 from gateway.providers.base import NATIVE, native_only
+from gateway.routing.affinity import conversation_start
 
 Handler = Callable[..., Awaitable[Answer]]
 
@@ -59,7 +60,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             forced = check_header_task(headers.get("x-gateway-task"), TASKS) or key.default_task
             task, confidence = classify(gw, chat.messages, forced)                                    # 3
             plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens, task, confidence,  # 4
-                                   chat.user, only=native_only(chat.body) if NATIVE in chat.body else None)
+                                   chat.user, only=native_only(chat.body) if NATIVE in chat.body else None,
+                                   conversation=conversation_start(chat.messages))
             call.planned(plan)
             chat.prompt_tokens = chat_prompt_bound(chat.body, gw.families.of(plan.deployments))
             worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n,
