@@ -34,7 +34,8 @@ def parse_chain(r: Reader, path: str, doc: dict[str, Any], deployments: dict[str
         for member in pools[model].members if model in pools else (model,):
             score = dict(deployments[member].quality).get(task or "")
             if task and min_quality and i == 0 and primary and score is not None and score < min_quality:
-                raise r.fail(where, member, f"its {task} quality {score} is below the route's min_quality {min_quality}")
+                raise r.fail(where, member,
+                             f"its {task} quality {score} is below the route's min_quality {min_quality}")
     if strategy == "cheapest" and task and not any(
             dict(d.quality).get(task, 0.0) >= min_quality for d in deployments.values() if d.kind == "chat"):
         raise r.fail(f"{path}.min_quality", min_quality, f"no model's {task} quality reaches it")

@@ -124,7 +124,7 @@ class Planner:
         self.config = config
         self.stats = stats or TokenStats()
         # (chain, task, kind) -> the deployments good enough for it, for `strategy: cheapest`
-        self._good: dict[tuple[int, str, str], list[Deployment]] = {}
+        self._pools: dict[tuple[int, str, str], list[Deployment]] = {}  # (not `pools.<name>`)
         # (chain, task) -> its links (a pool: the members good enough) and the models dropped
         self._fixed: dict[tuple[int, str], tuple[tuple[tuple[Pool | None, tuple[Deployment, ...]], ...],
                                                   tuple[tuple[str, str], ...]]] = {}
@@ -143,12 +143,12 @@ class Planner:
                     skipped: list[tuple[str, str]], subject: Subject, from_pool: list[tuple[str, str]],
                     kind: str = "chat") -> list[Deployment]:
         if chain.strategy == "cheapest":
-            good = self._good.get((id(chain), task, kind))
-            if good is None:  # the quality filter depends on the config only: computed once
-                good = self._good[(id(chain), task, kind)] = [
+            pool = self._pools.get((id(chain), task, kind))
+            if pool is None:  # the quality filter depends on the config only: computed once
+                pool = self._pools[(id(chain), task, kind)] = [
                     d for d in self.config.deployments.values()
                     if d.kind == kind and (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
-            ranked = sorted(((self.expected_cost(d, task, prompt_tokens, max_tokens), d) for d in good),
+            ranked = sorted(((self.expected_cost(d, task, prompt_tokens, max_tokens), d) for d in pool),
                             key=lambda cd: (cd[0], cd[1].name))
             return ties_by_subject(ranked, subject)
         fixed = self._fixed.get((id(chain), task))
