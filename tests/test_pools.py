@@ -205,3 +205,12 @@ def test_whatif_replays_a_route_through_a_pool() -> None:
     assert set(routing["model_requests"]) == {"gpt-5.4", "azure-gpt-5.4"}
     outage = next(s for s in report["strategies"] if s["name"] == "outage")
     assert outage["served"] == 400 and outage["rerouted"] > 0
+
+
+def test_a_key_allowed_a_pool_is_listed_what_it_may_ask_for() -> None:
+    from gateway.inbound.models import names
+
+    cfg = load(config_doc(routes={"auto": {"primary": "gpt", "fallbacks": ["mini"]}, "small": {"primary": "mini"}},
+                          keys=[{"name": "pooled", "sha256": "0" * 64, "allowed_models": ["gpt"]}]))
+    assert names(cfg, cfg.keys[0]) == ["auto", "gpt", "gpt-east", "gpt-west"]
+    assert names(cfg)[:3] == ["auto", "small", "gpt"]
