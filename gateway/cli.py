@@ -39,7 +39,7 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     print(f"{args.file}: OK (config hash {cfg.hash}; {len(cfg.providers)} providers, {len(cfg.deployments)} models, "
-          f"{len(cfg.routes)} routes, {len(cfg.keys)} keys)")
+          f"{f'{len(cfg.pools)} pools, ' if cfg.pools else ''}{len(cfg.routes)} routes, {len(cfg.keys)} keys)")
     try:
         for line in load_config(args.file).warnings:
             print(f"gateway: warning: {line}", file=sys.stderr)

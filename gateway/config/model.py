@@ -179,18 +179,36 @@ UNCERTAIN_ORDER = tuple(sorted(TASKS, key=TASK_TIER.__getitem__))
 
 
 @dataclass(frozen=True, slots=True)
+class Pool:
+    """Equivalent deployments that share a name's traffic (`pools.<name>`): each request orders
+    them by weighted rendezvous hashing on its conversation (gateway/routing/affinity.py)."""
+
+    name: str
+    members: tuple[str, ...]
+    weights: tuple[float, ...]  # same order as members
+
+
+@dataclass(frozen=True, slots=True)
 class Chain:
-    """Candidates for one task: an ordered chain, or every model good enough, cheapest first."""
+    """Candidates for one task: an ordered chain, or every model good enough, cheapest first.
+    `primary` and `fallbacks` are the names as written; a pool among them is in `pools`."""
 
     primary: str | None
     fallbacks: tuple[str, ...] = ()
     min_quality: float = 0.0
     priority: str = "normal"
     strategy: str = "ordered"  # ordered | cheapest
+    pools: tuple[Pool, ...] = ()
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        return ((self.primary,) if self.primary else ()) + self.fallbacks
 
     @property
     def models(self) -> tuple[str, ...]:
-        return ((self.primary,) if self.primary else ()) + self.fallbacks
+        """The deployments the chain may land on: each pool as its members, each name once."""
+        pools = {p.name: p.members for p in self.pools}
+        return tuple(dict.fromkeys(m for link in self.links for m in pools.get(link, (link,))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,8 +432,9 @@ class Config:
     metrics: MetricsSettings = MetricsSettings()
     warnings: tuple[str, ...] = ()  # providers and routes left out for want of a key (gateway/config/leftout.py)
     responses: ResponseStorage = ResponseStorage()
+    pools: dict[str, Pool] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
-        return [*self.routes, *self.deployments]
+        return [*self.routes, *self.pools, *self.deployments]
 
 
