@@ -28,7 +28,6 @@ from gateway.pipeline.request import check_header_task, read_body
 from gateway.pipeline.searches import declared_searches
 from gateway.pipeline.tokens import chat_prompt_bound
 from gateway.providers.base import NATIVE, native_only
-from gateway.routing.affinity import conversation_start
 from gateway.routing.needs import NO_NEEDS, request_needs
 
 Handler = Callable[..., Awaitable[Answer]]
@@ -63,7 +62,7 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens, task, confidence,  # 4
                                    chat.user, only=native_only(chat.body) if NATIVE in chat.body else None,
                                    needs=request_needs(chat.body) if gw.planner.checks_needs else NO_NEEDS,
-                                   conversation=conversation_start(chat.messages))
+                                   conversation=chat.messages)
             call.planned(plan)
             chat.prompt_tokens = chat_prompt_bound(chat.body, gw.families.of(plan.deployments))
             worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n,

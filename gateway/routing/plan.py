@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.config import (ALL_CAPABILITIES, CAPABILITIES, PRIORITY_RANK, ApiKey, Chain, Config, Deployment,
                             Pool, Route)
@@ -31,7 +32,7 @@ from gateway.errors import GatewayError, bad_request, forbidden, model_not_found
 from gateway.pricing import estimate_tokens
 from gateway.providers import adapter_for
 from gateway.providers.base import VENDOR_ONLY
-from gateway.routing.affinity import rendezvous, subject_key
+from gateway.routing.affinity import conversation_start, rendezvous, subject_key
 from gateway.routing.tokstats import TokenStats
 
 RANK = PRIORITY_RANK
@@ -52,17 +53,19 @@ class Plan:
 
 
 class Subject:
-    """Whose conversation this is, hashed only when a pool or a cost tie needs it."""
+    """Whose conversation this is, read and hashed only when a pool or a cost tie needs it: the
+    conversation's start (routing.affinity.conversation_start), or the messages it is read from."""
 
     __slots__ = ("user", "conversation", "_key")
 
-    def __init__(self, user: str, conversation: str) -> None:
+    def __init__(self, user: str, conversation: str | list[dict[str, Any]]) -> None:
         self.user, self.conversation, self._key = user, conversation, b""
 
     @property
     def key(self) -> bytes:
         if not self._key:
-            self._key = subject_key(self.user, self.conversation)
+            start = self.conversation if isinstance(self.conversation, str) else conversation_start(self.conversation)
+            self._key = subject_key(self.user, start)
         return self._key
 
 
@@ -230,11 +233,12 @@ class Planner:
     def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
              confidence: float = 0.0, user: str | None = None, kind: str = "chat",
              longest_input_chars: int | None = None, only: tuple[str, str] | None = None,
-             needs: frozenset[str] = frozenset(), conversation: str = "") -> Plan:
+             needs: frozenset[str] = frozenset(), conversation: str | list[dict[str, Any]] = "") -> Plan:
         """`longest_input_chars` (embeddings): each input is embedded on its own, so the longest
         one, not the sum of a batch, must fit the context window. `only`: see `native_links`.
         `needs`: the capabilities the request needs (gateway.routing.needs), see `capable_links`.
-        `conversation`: its stable start (routing.affinity.conversation_start), for pool affinity."""
+        `conversation`: its stable start (routing.affinity.conversation_start), or its messages to
+        read the start from only when a pool or a cost tie asks, for pool affinity."""
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
         from_pool: list[tuple[str, str]] = []
