@@ -88,7 +88,14 @@ answers carry them), a top-level `thinking` (Anthropic's object). The Anthropic 
 writes them for an adapter that reads them (`ChatAdapter.reads_hints`: Bedrock Converse, and
 Claude's Messages adapters for the Responses inbound's thinking blocks); `for_format` takes them
 out again for every other adapter, so an OpenAI-format provider never receives keys it would
-refuse."""
+refuse. The Responses inbound's top-level `metadata` is one too (TOP_HINTS): Bedrock Converse
+makes it `requestMetadata`, while OpenAI's chat API refuses `metadata` without `store: true`,
+which the gateway never sends on a client's behalf."""
+
+TOP_HINTS = ("thinking", "metadata")
+"""The HINTS that are top-level fields of the canonical body (the others sit on messages, content
+parts and tools). An OpenAI chat client's own `metadata` is not one: without NATIVE it is sent
+as it came, to every adapter."""
 
 
 def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = False) -> dict[str, Any]:
@@ -127,7 +134,8 @@ def _drop_signatures(body: dict[str, Any]) -> None:
 
 def _drop_hints(body: dict[str, Any]) -> None:
     """HINTS out of `body` (a shallow copy: the messages and tools that hold one are copied)."""
-    body.pop("thinking", None)
+    for name in TOP_HINTS:
+        body.pop(name, None)
 
     def bare(item: Any) -> Any:
         return {k: v for k, v in item.items() if k not in HINTS} if isinstance(item, dict) else item
