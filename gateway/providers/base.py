@@ -88,14 +88,11 @@ answers carry them), a top-level `thinking` (Anthropic's object). The Anthropic 
 writes them for an adapter that reads them (`ChatAdapter.reads_hints`: Bedrock Converse, and
 Claude's Messages adapters for the Responses inbound's thinking blocks); `for_format` takes them
 out again for every other adapter, so an OpenAI-format provider never receives keys it would
-refuse. The Responses inbound's top-level `metadata` is one too (TOP_HINTS): Bedrock Converse
-makes it `requestMetadata`, while OpenAI's chat API refuses `metadata` without `store: true`,
-which the gateway never sends on a client's behalf."""
+refuse."""
 
 TOP_HINTS = ("thinking", "metadata")
-"""The HINTS that are top-level fields of the canonical body (the others sit on messages, content
-parts and tools). An OpenAI chat client's own `metadata` is not one: without NATIVE it is sent
-as it came, to every adapter."""
+"""The top-level hints. `metadata` is the Responses inbound's (Bedrock Converse's `requestMetadata`;
+OpenAI's chat API refuses it without `store: true`); an OpenAI chat client's, without NATIVE, is sent as it came."""
 
 
 def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = False) -> dict[str, Any]:
