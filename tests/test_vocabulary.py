@@ -1,4 +1,4 @@
-"""One list of tasks and one priority ranking (gateway/config/model.py): everyone who names tasks
+"""One list of tasks and one priority ranking (gateway/config/tasks.py): everyone who names tasks
 or ranks priorities uses those objects, not copies."""
 
 from __future__ import annotations
@@ -37,5 +37,5 @@ def test_admit_lua_reads_the_same_ranking() -> None:
 def test_nobody_else_spells_the_lists_out() -> None:
     found = subprocess.run(["git", "grep", "-n", "-E", r'"simple_chat", "code_generation"|"low": 0|"critical": 3',
                             "--", "gateway/*.py"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
-    assert [line for line in found if not line.startswith("gateway/config/model.py:")
+    assert [line for line in found if not line.startswith("gateway/config/tasks.py:")
             and not line.startswith("gateway/simulator/")] == []
