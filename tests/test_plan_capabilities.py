@@ -145,6 +145,7 @@ def _with_bedrock(**models: Any) -> Any:
     """The end-to-end providers' config (Bedrock Converse among them), its models' fields changed,
     and a route from Bedrock to Claude."""
     doc = yaml.safe_load(providers_config(9100))
+    doc["providers"]["claude-bedrock"] = {**doc["providers"]["bedrock-key"], "format": "bedrock_anthropic"}
     for name, fields in models.items():
         doc["models"][name].update(fields)
     doc["routes"]["search"] = {"primary": "bedrock-haiku", "fallbacks": ["claude-opus-4.7"]}
@@ -167,6 +168,18 @@ def test_a_format_without_web_search_lacks_it_by_default() -> None:
     assert info.value.message == ("The model 'bedrock-nova' does not accept server-side web search "
                                   "(models.bedrock-nova.supports: [vision, audio, files, tools, json_schema]; "
                                   "Bedrock Converse has no server-side web search tool).")
+
+
+def test_claude_on_bedrock_searches_only_when_the_operator_says_so() -> None:
+    cfg = _with_bedrock(**{"claude-opus-4.7": {"provider": "claude-bedrock"}})
+    assert cfg.deployments["claude-opus-4.7"].supports == ALL_CAPABILITIES - {"web_search"}
+    with pytest.raises(GatewayError) as info:
+        Planner(cfg).plan("claude-opus-4.7", KEY, 400, None, "simple_chat", 0.9, needs=frozenset({"web_search"}))
+    assert "Claude on Bedrock is not documented to run Anthropic's web search tool; list `web_search` in " \
+        "`supports` if yours does" in info.value.message
+    listed = _with_bedrock(**{"claude-opus-4.7": {"provider": "claude-bedrock", "supports": ["web_search"]}})
+    plan = Planner(listed).plan("claude-opus-4.7", KEY, 400, None, "simple_chat", 0.9, needs=frozenset({"web_search"}))
+    assert names(plan) == ["claude-opus-4.7"]
 
 
 def test_listing_web_search_on_such_a_format_is_a_config_error() -> None:

@@ -12,7 +12,7 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, AdminAuth, AdminKey, ApiKey, Breaker, Config,
+    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN, AdminAuth, AdminKey, ApiKey, Breaker, Config,
     ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
     Route, Server, StateSettings,
 )
@@ -67,11 +67,12 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
 
 def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str, fmt: str) -> frozenset[str]:
     """`models.<name>.supports`: exactly the capabilities listed (`[]`: text only); absent or
-    null: every one its wire format can carry (all but `web_search` on a NO_WEB_SEARCH format),
-    so a config written before the field routes as it did but for searches. An embedding model
-    takes none: it has no messages for a capability to be read from."""
+    null: every one its wire format is known to serve (all but `web_search` on a NO_WEB_SEARCH or
+    WEB_SEARCH_OPT_IN format), so a config written before the field routes as it did but for
+    searches. An embedding model takes none: it has no messages for a capability to be read from."""
     if doc.get("supports") is None:
-        return ALL_CAPABILITIES - {"web_search"} if fmt in NO_WEB_SEARCH else ALL_CAPABILITIES
+        unsure = fmt in NO_WEB_SEARCH or fmt in WEB_SEARCH_OPT_IN
+        return ALL_CAPABILITIES - {"web_search"} if unsure else ALL_CAPABILITIES
     if kind != "chat":
         raise r.fail(f"{path}.supports", doc["supports"], "only a chat model takes `supports`")
     names = r.strings(doc, "supports", path)

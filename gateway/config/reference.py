@@ -246,9 +246,9 @@ SECTIONS: tuple[Section, ...] = (
               "document parts), `tools` (function or custom tools, tool turns), `json_schema` (`response_format` "
               "json_schema), `web_search` (server-side search tools, `web_search_options`). Given: exactly those "
               "(`[]`: text only); a request needing one it lacks skips it (`skipped: <model>:lacks:vision` in the "
-              "log line), and none left is a 400 `unsupported_capability`. A `bedrock` or `bedrock_anthropic` "
-              "model never has `web_search` (no search tool there): left out by default, a config error if listed. "
-              "Chat models only."),
+              "log line), and none left is a 400 `unsupported_capability`. Absent, `web_search` is left out on "
+              "`bedrock` (Converse has no search tool: listing it is a config error) and `bedrock_anthropic` "
+              "(list it if your Bedrock runs Anthropic's web search tool). Chat models only."),
     )),
     Section("models.<name>.bedrock", "Amazon Bedrock options of a chat model of a `bedrock` (Converse) or "
             "`bedrock_anthropic` (InvokeModel) provider.", (

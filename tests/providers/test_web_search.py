@@ -103,11 +103,16 @@ def test_claude_on_vertex_takes_the_same_tool() -> None:
     assert body["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
 
 
-def test_bedrock_offers_no_search_to_route_to() -> None:
+def test_only_converse_has_no_search_to_send() -> None:
     assert not adapter_for("bedrock").capabilities.web_search
-    assert not adapter_for("bedrock_anthropic").capabilities.web_search
     assert all(adapter_for(f).capabilities.web_search for f in ("openai", "azure", "openai_responses", "anthropic",
-                                                                 "vertex_anthropic", "gemini", "vertex_gemini"))
+                                                                 "vertex_anthropic", "bedrock_anthropic", "gemini",
+                                                                 "vertex_gemini"))
+    # Claude on Bedrock sends the same tool, for a model whose `supports` lists web_search
+    dep = deployment("bedrock_anthropic", "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                     "https://bedrock-runtime.us-east-1.amazonaws.com")
+    body = sent(adapter_for("bedrock_anthropic"), {"model": "m", "messages": ASK, "web_search_options": {}}, dep)
+    assert body["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
 
 
 def test_claude_citations_become_annotations_over_their_block() -> None:

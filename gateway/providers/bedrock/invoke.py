@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -128,8 +127,7 @@ class StreamDecoder(MessagesDecoder):
         return super()._close()
 
 
-# Bedrock does not offer Anthropic's web search tool (config NO_WEB_SEARCH): the planner sends no search here
-adapter = ChatAdapterFunctions("bedrock_anthropic", replace(anthropic_adapter.capabilities, web_search=False),
-                               to_upstream, from_upstream, error_from_upstream, StreamDecoder,
+adapter = ChatAdapterFunctions("bedrock_anthropic", anthropic_adapter.capabilities, to_upstream, from_upstream,
+                               error_from_upstream, StreamDecoder,
                                stream_framing=EventStreamParser, native_format="anthropic",
                                reads_hints=True, health_probe=health_probe)  # the same service: ListAsyncInvokes
