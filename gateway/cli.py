@@ -39,7 +39,7 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     print(f"{args.file}: OK (config hash {cfg.hash}; {len(cfg.providers)} providers, {len(cfg.deployments)} models, "
-          f"{len(cfg.routes)} routes, {len(cfg.keys)} keys)")
+          f"{f'{len(cfg.pools)} pools, ' if cfg.pools else ''}{len(cfg.routes)} routes, {len(cfg.keys)} keys)")
     try:
         for line in load_config(args.file).warnings:
             print(f"gateway: warning: {line}", file=sys.stderr)
@@ -272,7 +272,17 @@ def _target_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run a command; output piped into `head` or `less` that stops reading ends it quietly."""
+    try:
+        code = _command(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left goes nowhere
+        return 1
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["simulator"]:
         return simulator(argv[1:])
     if argv[:1] == ["audit"]:

@@ -3,8 +3,8 @@ with `reasoning_effort`, the anthropic SDK on /v1/messages with `thinking`, a to
 keeping the signed thinking block, and a cache_control-marked system prompt read from the cache
 the second time (cached tokens in usage, a lower cost), documents (file parts) and a deployment's
 guardrail that intervenes (the answer, finish_reason content_filter, no fallback), the client's
-metadata as `requestMetadata` and a deployment's `latency` as `performanceConfig` → the gateway →
-the simulator's Converse."""
+metadata (an OpenAI chat, Anthropic or Responses client's) as `requestMetadata` and a deployment's
+`latency` as `performanceConfig` → the gateway → the simulator's Converse."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ server: {{request_timeout_s: 20, attempt_budget: 1}}
 state: {{prefix: brconv, timeout_ms: 1000}}
 providers:
   bedrock: {{format: bedrock, base_url: "{sim.url}", api_key_env: SIMULATOR_API_KEY, aws_region: us-east-1}}
+  openai: {{format: openai, base_url: "{sim.url}/v1", api_key_env: SIMULATOR_API_KEY}}
 models:
   claude-converse: {{provider: bedrock, upstream: "{UPSTREAM}", max_output_tokens: 64000,
                     price: {{input: 3, output: 15, cached_input: 0.3}}}}
@@ -42,6 +43,7 @@ models:
                  bedrock: {{guardrail: {{id: gr7abc, version: 1, trace: enabled, stream_processing_mode: sync}}}}}}
   nova-fast: {{provider: bedrock, upstream: "{NOVA}", price: {{input: 0.06, output: 0.24}},
               bedrock: {{latency: optimized}}}}
+  gpt-chat: {{provider: openai, upstream: gpt-4o-mini, price: {{input: 0.15, output: 0.6}}}}
 routes:
   auto: {{primary: claude-converse}}
   guarded: {{primary: nova-guarded, fallbacks: [claude-converse]}}
@@ -178,3 +180,23 @@ def test_client_metadata_and_the_deployments_latency_reach_converse(client: open
         {"model": NOVA, "requestMetadata": {**sent, "user_id": "u-7@example.com"}, "latency": "optimized"},
         {"model": NOVA, "requestMetadata": sent, "latency": "optimized"},
         {"model": UPSTREAM, "requestMetadata": {"user_id": "anthropic-user-1"}, "latency": None}]
+
+
+def test_a_responses_clients_metadata_reaches_converse_and_not_openais_chat_api(client: openai.OpenAI,
+                                                                             sim: Proc) -> None:
+    """The Responses API's `metadata` becomes `requestMetadata` too; an OpenAI chat deployment is
+    not sent it (OpenAI's chat API refuses `metadata` without `store`, as the simulator does), and
+    the client gets its metadata back on the Response either way."""
+    meta = {"team": "search", "ticket": "T-1234", "bad key!": "x"}
+    plain = client.responses.create(model="nova-fast", input="Is 91 prime?", metadata=meta, user="u-9@example.com")
+    assert plain.output_text and plain.metadata == meta
+    events = list(client.responses.create(model="nova-fast", input="Is 91 prime?", metadata=meta, stream=True))
+    done = [e for e in events if e.type == "response.completed"]
+    assert done and done[0].response.output_text and done[0].response.metadata == meta
+    chat = client.responses.create(model="gpt-chat", input="Is 91 prime?", metadata=meta)
+    assert chat.output_text and chat.metadata == meta
+    sent = {"team": "search", "ticket": "T-1234"}
+    assert sim_invocations(sim) == [
+        {"model": NOVA, "requestMetadata": {**sent, "user_id": "u-9@example.com"}, "latency": "optimized"},
+        {"model": NOVA, "requestMetadata": sent, "latency": "optimized"}]
+    assert sim_calls(sim) == {NOVA: 2, "gpt-4o-mini": 1}

@@ -33,7 +33,7 @@ def test_checked_in_page_is_what_the_generator_prints() -> None:
 
 def _normalise(path: str, doc: dict[str, Any]) -> str:
     """providers.openai.timeouts -> providers.<name>.timeouts; keys[0] -> keys[] (names may hold dots)."""
-    for section in ("providers", "models", "routes"):
+    for section in ("providers", "models", "routes", "pools"):
         for name in sorted(doc.get(section) or {}, key=len, reverse=True):
             prefix = f"{section}.{name}"
             if path == prefix or path.startswith(prefix + "."):

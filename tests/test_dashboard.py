@@ -120,6 +120,14 @@ def test_dashboard_needs_the_admin_key(stack: tuple[Proc, Proc, Path]) -> None:
     page = raw_request(gw, "GET", "/dashboard", headers={"cookie": value})
     assert page.status == 200 and "script-src 'self'" in page.getheader("content-security-policy")
     assert raw_request(gw, "GET", "/dashboard/api/breakers", headers={"cookie": value}).status == 200
+    # the session opens /dashboard/* only; every /admin/ path takes the admin key alone (each refusal
+    # counts as a failed admin key: three, to stay under admin.failures_per_client with the ones above)
+    for path in ("spend/series", "keys", "audit"):
+        assert raw_request(gw, "GET", f"/admin/{path}", headers={"cookie": value}).status == 401, path
+    for path in ("spend", "spend/series", "spend/summary", "deployments", "refusals", "keys", "teams", "audit"):
+        assert raw_request(gw, "GET", f"/admin/{path}", headers={"authorization": f"Bearer {ADMIN_KEY}"}).status == 200
+    for path in ("spend/series", "spend/summary", "deployments", "refusals", "keys", "teams"):
+        assert raw_request(gw, "GET", f"/dashboard/api/{path}", headers={"cookie": value}).status == 200, path
     token = value.split("=", 1)[1]
     forged = f"gw_dashboard={token[:-1]}{'A' if token[-1] != 'A' else 'B'}"  # one character off
     assert raw_request(gw, "GET", "/dashboard/api/breakers", headers={"cookie": forged}).status == 401

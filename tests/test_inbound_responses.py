@@ -232,6 +232,39 @@ def test_the_clients_own_body_travels_for_a_responses_deployment() -> None:
     assert chat.body["max_completion_tokens"] == 99 and chat.body["stream"] is True
 
 
+def test_metadata_reaches_bedrock_converse_only() -> None:
+    """Bedrock makes it `requestMetadata`; OpenAI's chat API would refuse it without `store`, and
+    the other adapters have nowhere to put it, so none of them is sent it."""
+    from gateway.config import WIRE_FORMATS
+    from gateway.providers import adapter_for
+    from gateway.providers.base import for_format
+    from tests.providers.helpers import deployment
+
+    meta = {"team": "search", "cost-center": "cc 42/eu"}
+    chat = Responses().parse(orjson.dumps({"model": "auto", "input": "hi", "metadata": meta, "user": "u-7"}))
+    sent = {}
+    for fmt in WIRE_FORMATS:
+        adapter = adapter_for(fmt)
+        body = for_format(chat.body, adapter.native_format, adapter.reads_hints)
+        req = adapter.to_upstream(body, deployment(fmt, "m", "http://127.0.0.1:9"), False)
+        sent[fmt] = orjson.loads(req.body)
+    assert sent["bedrock"]["requestMetadata"] == {**meta, "user_id": "u-7"}
+    assert sent["openai_responses"]["metadata"] == meta  # the client's own field, to its own API
+    claude = [fmt for fmt, body in sent.items() if body.get("metadata") == {"user_id": "u-7"}]  # `user`, as ever
+    assert sorted(claude) == ["anthropic", "bedrock_anthropic", "vertex_anthropic"]
+    assert [fmt for fmt, body in sent.items() if "metadata" in body and fmt not in claude] == ["openai_responses"]
+    assert [fmt for fmt, body in sent.items() if "requestMetadata" in body] == ["bedrock"]
+    plain = Responses().parse(orjson.dumps({"model": "auto", "input": "hi", "metadata": {}}))
+    assert "metadata" not in plain.body and "requestMetadata" not in adapter_for("bedrock").to_upstream(
+        plain.body, deployment("bedrock", "m", "http://127.0.0.1:9"), False).body.decode()
+
+
+def test_metadata_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(GatewayError) as err:
+        Responses().parse(orjson.dumps({"model": "auto", "input": "hi", "metadata": ["a"]}))
+    assert err.value.status == 400 and err.value.param == "metadata"
+
+
 def test_reasoning_items_from_the_answer_reach_the_client_whole_and_stored() -> None:
     inbound = Responses()
     chat = inbound.parse(b'{"model": "auto", "input": "hi"}')

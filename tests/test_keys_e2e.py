@@ -309,6 +309,8 @@ def test_cli_talks_to_the_admin_api(any_fleet) -> None:
                    ("team.create", "cli-team")]
     text = ok("audit-log", "--limit", "3")
     assert "team.delete" in text and "key.revoke" in text and "sk-gw-" not in text
+    revoke_line = next(line for line in text.splitlines() if "key.revoke" in line)
+    assert "revoked: 0 -> 1" in revoke_line and log[1]["id"] in revoke_line  # what changed, when (its id)
     read_only = cli("keys", "create", "--name", "x", key_env={**os.environ, "GATEWAY_ADMIN_KEY": READ_KEY})
     assert read_only.returncode == 1 and "403" in read_only.stderr
 

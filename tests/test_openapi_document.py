@@ -1,17 +1,22 @@
 """The OpenAPI document itself (gateway.edge.openapi): well formed, and listing every API path the
 gateway serves, each with its own key scheme and error shape. No `openapi-spec-validator` here, so
 the structure is checked directly: every schema is valid JSON Schema (2020-12, OpenAPI 3.1's
-dialect), every reference resolves, every path template has its parameter."""
+dialect), every reference resolves, every path template has its parameter; and the chat request's
+schema states the gateway's own message rules, checked against the gateway's parser."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, Iterator
 
+import orjson
+import pytest
 from jsonschema import Draft202012Validator
 
 from gateway.app import HOT_PATHS
 from gateway.edge import openapi
+from gateway.errors import GatewayError
+from gateway.pipeline.request import parse_chat
 from gateway.inbound.gemini.endpoint import METHODS as GEMINI_METHODS
 
 DOC = openapi.document()
@@ -79,3 +84,60 @@ def test_each_api_keeps_its_key_and_error_shape() -> None:
     assert anthropic["properties"]["type"] == {"const": "error"}
     assert DOC["components"]["schemas"]["GoogleError"]["properties"]["error"]["required"] == ["code", "message",
                                                                                                 "status"]
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize("message, accepted", [
+    ({"role": "user", "content": "hi"}, True),
+    ({"role": "user"}, False),
+    ({"role": "system", "content": None}, False),
+    ({"role": "tool", "tool_call_id": "call_1", "content": None}, False),
+    ({"role": "assistant", "content": "ok"}, True),
+    ({"role": "assistant", "content": None, "tool_calls": [CALL]}, True),
+    ({"role": "assistant", "tool_calls": [{"type": "custom", "custom": {"name": "sh", "input": "ls"}}]}, True),
+    ({"role": "assistant", "content": None}, False),
+    ({"role": "assistant", "tool_calls": []}, False),
+    ({"role": "assistant", "tool_calls": [{"type": "function", "function": {}}]}, False),
+    ({"role": "function", "name": "f", "content": None}, True),
+    ({"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "u"}},
+                                  {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                                  {"type": "file", "file": {"file_id": "file_1"}}, {"type": "refusal"}]}, True),
+    ({"role": "user", "content": [{"type": "text"}]}, False),
+    ({"role": "user", "content": [{"type": "image_url", "image_url": {}}]}, False),
+    ({"role": "user", "content": [{"text": "no type"}]}, False),
+    ({"role": "user", "content": 7}, False),
+    ({"role": "narrator", "content": "hi"}, False),
+])
+def test_the_message_rules_are_the_gateways(message: dict[str, Any], accepted: bool) -> None:
+    """The document states the gateway's message rules itself (not in a description): a message
+    is valid by the schema exactly when the gateway's own check takes it."""
+    body = {"model": "auto", "messages": [message]}
+    valid = Draft202012Validator(DOC["components"]["schemas"]["ChatRequest"]).is_valid(body)
+    try:
+        parse_chat(orjson.dumps(body))
+        taken = True
+    except GatewayError as err:
+        assert err.status == 400 and err.param and err.param.startswith("messages")
+        taken = False
+    assert (valid, taken) == (accepted, accepted)
+
+
+@pytest.mark.parametrize("extra, accepted", [
+    ({"stream": True, "stream_options": {"include_usage": True}}, True),
+    ({"stream_options": {"include_usage": True}}, False),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}, True),
+    ({"tools": [{"type": "function"}]}, False),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}}, True),
+    ({"response_format": {}}, False),
+])
+def test_other_request_rules_are_the_gateways(extra: dict[str, Any], accepted: bool) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], **extra}
+    valid = Draft202012Validator(DOC["components"]["schemas"]["ChatRequest"]).is_valid(body)
+    try:
+        parse_chat(orjson.dumps(body))
+        taken = True
+    except GatewayError:
+        taken = False
+    assert (valid, taken) == (accepted, accepted)

@@ -141,6 +141,21 @@ def test_the_demo_config_has_a_text_only_model_behind_a_capable_one() -> None:
         assert ("deepseek-v4-pro", "lacks:vision") in plan.skipped
 
 
+def test_a_pool_keeps_only_its_capable_members_and_names_itself_when_none_is() -> None:
+    """The capability filter runs on a pool's expanded members, in their affinity order."""
+    cfg = config({"gpt-5.4": ["tools"], "azure-gpt-5.4": None})
+    planner = Planner(cfg)
+    for user in ("u1", "u2", "u3", "u4"):
+        plan = planner.plan("gpt-5.4-any", KEY, 100, None, "simple_chat", 1.0, user, needs=frozenset({"vision"}))
+        assert names(plan) == ["azure-gpt-5.4"] and ("gpt-5.4", "lacks:vision") in plan.skipped
+        assert plan.route == "gpt-5.4-any"
+    none = Planner(config({"gpt-5.4": ["tools"], "azure-gpt-5.4": ["tools"]}))
+    with pytest.raises(GatewayError) as info:
+        none.plan("gpt-5.4-any", KEY, 100, None, "simple_chat", 1.0, "u1", needs=frozenset({"vision"}))
+    assert info.value.status == 400 and info.value.code == "unsupported_capability"
+    assert "'gpt-5.4-any'" in info.value.message and "azure-gpt-5.4 lacks vision" in info.value.message
+
+
 def _with_bedrock(**models: Any) -> Any:
     """The end-to-end providers' config (Bedrock Converse among them), its models' fields changed,
     and a route from Bedrock to Claude."""

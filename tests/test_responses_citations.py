@@ -127,3 +127,23 @@ def test_hosted_tool_items_sent_back_stay_out_of_the_canonical_messages() -> Non
     chat = canonical_body(body)
     assert [m["role"] for m in chat["messages"]] == ["user", "assistant", "user"]
     assert chat["messages"][1]["content"] == FIRST
+
+
+def test_a_citation_ahead_of_its_text_opens_the_message() -> None:
+    """A provider may cite a block before streaming its text (Anthropic's citations_delta): the
+    message opens with the citation, and the text that follows fills it."""
+    note = {"type": "url_citation", "url_citation": {"start_index": 0, "end_index": 18, "title": "Port news",
+                                                      "url": "https://a.example/1"}}
+    frames = b"".join(b"data: " + orjson.dumps({"id": "c", "model": "m", "choices": [
+        {"index": 0, "delta": delta, "finish_reason": None}]}) + b"\n\n"
+        for delta in ({"role": "assistant", "content": ""}, {"annotations": [note]}, {"content": FIRST}))
+    inbound = Responses()
+    encoder = inbound.stream(inbound.parse(b'{"model": "auto", "input": "hi", "stream": true}'))
+    raw = encoder.feed(frames) + encoder.finish()
+    events = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: ")]
+    kinds = [e["type"] for e in events]
+    assert kinds.index("response.output_item.added") < kinds.index("response.output_text.annotation.added") \
+        < kinds.index("response.output_text.delta")
+    final = Response.model_validate(events[-1]["response"])
+    assert final.output_text == FIRST
+    assert [a.model_dump(exclude_none=True) for a in final.output[0].content[0].annotations] == [CITE_A]

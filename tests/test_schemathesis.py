@@ -8,7 +8,13 @@ completions, Messages, Gemini, the model lists) get BOUNDED_EXAMPLES generated r
 no coverage phase (its boundary cases were ~2,700 requests for them, ~25 s; a parameterless GET
 got 100 identical ones): their bodies are fuzzed at length by tests/test_fuzz_apis.py, so here
 they check the document against the gateway, and the module keeps its run time (CHANGELOG.md).
-A wrong method on each path is checked directly."""
+A wrong method on each path is checked directly.
+
+A chat body the document allows (a positive case) is sent to the `auto` route and must be served:
+the document states the gateway's own rules (the message content rule, content parts, tool calls,
+tools, `stream_options` only with `stream`...), so no such body is refused, except for what JSON
+Schema cannot say (an integral float such as `3.0` is an integer to it, and a prompt that with its
+`max_tokens` fits no model's context window depends on the config)."""
 
 from __future__ import annotations
 
@@ -52,11 +58,38 @@ def check_error(path: str, doc: Any) -> None:
         assert set(doc["error"]) == {"message", "type", "param", "code"}, doc
 
 
+INTEGERS = ("max_tokens", "max_completion_tokens", "n")
+
+
+def positive_chat(case: Any) -> bool:
+    """A chat body the document allows, aimed at a route the gateway has."""
+    if case.operation.definition.raw.get("operationId") != "createChatCompletion" or case.meta is None:
+        return False
+    if case.meta.generation.mode.value != "positive" or not isinstance(case.body, dict):
+        return False
+    case.body["model"] = "auto"
+    return True
+
+
+def check_served(body: dict[str, Any], status: int, error: dict[str, Any] | None) -> None:
+    """A positive chat body is served, or refused only for what JSON Schema cannot state."""
+    if status == 200:
+        return
+    assert status == 400 and error is not None, (status, error)
+    if error["code"] == "context_length_exceeded":
+        return
+    assert error["param"] in INTEGERS and isinstance(body[error["param"]], float), (error, body)
+
+
 def call(case: Any, gateway: Proc) -> None:  # noqa: F811
+    served = positive_chat(case)
     response = case.call(base_url=gateway.url, headers=key_headers(case.path), timeout=30)
     assert response.status_code < 500, (case.path, response.status_code, response.text[:300])
+    error = json.loads(response.text)["error"] if response.status_code >= 400 else None
     if response.status_code >= 400:
         check_error(case.path, json.loads(response.text))
+    if served:
+        check_served(case.body, response.status_code, error)
 
 
 @schema.include(operation_id=FULL).parametrize()

@@ -6,17 +6,11 @@ from dataclasses import dataclass, field
 
 from gateway.net.egress import Egress
 
-# The one list of tasks and the one priority ranking; the classifier, the planner, the state
-# scripts' arguments and the offline tools all import them from here.
-TASKS = ("simple_chat", "code_generation", "summarization", "complex_reasoning")
-# How demanding a task is (higher needs a stronger model): the classifier's low-confidence policy
-# and on_uncertain's quality_first tie-break both rank tasks by it.
-TASK_TIER = {"simple_chat": 0, "summarization": 1, "code_generation": 2, "complex_reasoning": 2}
-PRIORITIES = ("low", "normal", "high", "critical")  # lowest first
-# A priority's rank: compares priorities, and is the integer the state scripts receive (admit's
-# ARGV: 0 low .. 3 critical).
-PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-EXPERIMENT_PRIORITIES = PRIORITIES[:-1]  # an experiment's default: every priority but critical
+from gateway.config.routing_model import (  # noqa: F401 (re-exported: the configuration's one namespace)
+    UNCERTAIN_BELOW, UNCERTAIN_ORDER, UNCERTAIN_POLICIES, Chain, Experiment, Pool, Route,
+)
+from gateway.config.tasks import EXPERIMENT_PRIORITIES, PRIORITIES, PRIORITY_RANK, TASK_TIER, TASKS  # noqa: F401
+
 WIRE_FORMATS = ("openai", "openai_responses", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic",
                 "vertex_gemini", "vertex_anthropic")
 # What a chat model can take beyond text (`models.<name>.supports`; absent: all of them): image,
@@ -179,64 +173,6 @@ class Deployment:
     # Converse's `performanceConfig.latency`, InvokeModel's X-Amzn-Bedrock-PerformanceConfig-Latency
     latency: str | None = None
     supports: frozenset[str] = ALL_CAPABILITIES  # `models.<name>.supports`: CAPABILITIES it takes
-
-
-# on_uncertain: a request classified with a confidence under this is routed by the policy. The
-# classifier's confidence is calibrated: under 0.5 its top task is more often wrong than right.
-UNCERTAIN_BELOW = 0.5
-UNCERTAIN_POLICIES = ("quality_first", "default_route", "cheapest")
-# quality_first's tie-break between chains of equal min_quality: the later task is the more
-# demanding one (TASK_TIER; equal tiers in TASKS order).
-UNCERTAIN_ORDER = tuple(sorted(TASKS, key=TASK_TIER.__getitem__))
-
-
-@dataclass(frozen=True, slots=True)
-class Chain:
-    """Candidates for one task: an ordered chain, or every model good enough, cheapest first."""
-
-    primary: str | None
-    fallbacks: tuple[str, ...] = ()
-    min_quality: float = 0.0
-    priority: str = "normal"
-    strategy: str = "ordered"  # ordered | cheapest
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        return ((self.primary,) if self.primary else ()) + self.fallbacks
-
-
-@dataclass(frozen=True, slots=True)
-class Experiment:
-    """A sticky weighted split: `weight` of the traffic (per end user) takes `chain` instead."""
-
-    name: str
-    weight: float
-    chain: Chain
-    task: str | None = None
-    priorities: frozenset[str] = frozenset(EXPERIMENT_PRIORITIES)
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    name: str
-    default: Chain
-    tasks: dict[str, Chain] = field(default_factory=dict)
-    experiments: tuple[Experiment, ...] = ()
-    on_uncertain: str = ""  # "" (off) | quality_first | default_route | cheapest
-    uncertain_below: float = UNCERTAIN_BELOW  # a classified task with a lower confidence is uncertain
-
-    def chain_for(self, task: str) -> Chain:
-        return self.tasks.get(task, self.default)
-
-    def uncertain_chain(self) -> Chain:
-        """The chain for a request whose task the classifier is unsure of: ``quality_first`` takes
-        the most demanding chain (highest min_quality; on a tie the more demanding task's, in
-        UNCERTAIN_ORDER), ``cheapest`` the least demanding one, ``default_route`` the route's
-        task-independent chain."""
-        if self.on_uncertain == "default_route" or not self.tasks:
-            return self.default
-        ranked = sorted(self.tasks.items(), key=lambda kv: (kv[1].min_quality, UNCERTAIN_ORDER.index(kv[0])))
-        return ranked[-1][1] if self.on_uncertain == "quality_first" else ranked[0][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,8 +362,9 @@ class Config:
     metrics: MetricsSettings = MetricsSettings()
     warnings: tuple[str, ...] = ()  # providers and routes left out for want of a key (gateway/config/leftout.py)
     responses: ResponseStorage = ResponseStorage()
+    pools: dict[str, Pool] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
-        return [*self.routes, *self.deployments]
+        return [*self.routes, *self.pools, *self.deployments]
 
 

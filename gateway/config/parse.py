@@ -12,12 +12,13 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN, AdminAuth, AdminKey, ApiKey, Breaker, Config,
-    ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
+    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN, AdminAuth,
+    AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
     Route, Server, StateSettings,
 )
 from gateway.config.aws import parse_bedrock
 from gateway.config.leftout import prune_route
+from gateway.config.pools import parse_pools
 from gateway.config.prices import parse_price
 from gateway.config.provider import parse_provider, read_bool
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
@@ -84,16 +85,15 @@ def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str, fmt: str) ->
     return frozenset(names)
 
 
-def _key(r: Reader, i: int, doc: Any, deployments: dict[str, Deployment], routes: dict[str, Route],
-         gone: dict[str, str]) -> ApiKey:
+def _key(r: Reader, i: int, doc: Any, known: set[str], gone: dict[str, str]) -> ApiKey:
     path = f"keys[{i}]"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"name", "sha256", "rpm", "tpm", "daily_budget_usd", "allowed_models", "priority",
                         "default_task"})
     allowed = r.strings(doc, "allowed_models", path)
     for j, model in enumerate(allowed):
-        if model not in deployments and model not in routes and model not in gone:
-            raise r.fail(f"{path}.allowed_models[{j}]", model, "unknown model or route")
+        if model not in known and model not in gone:
+            raise r.fail(f"{path}.allowed_models[{j}]", model, "unknown model, pool or route")
     default_task = doc.get("default_task")
     if default_task is not None and default_task not in TASKS:
         raise r.fail(f"{path}.default_task", default_task, f"expected one of {list(TASKS)}")
@@ -117,7 +117,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
-                            "admin", "metrics", "responses", "admin_keys"})
+                            "admin", "metrics", "responses", "admin_keys", "pools"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -204,16 +204,19 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     if not deployments:
         raise ConfigError(f"{source}: every provider is left out: set at least one of "
                           f"{', '.join(sorted(set(left_out.values())))}")
+    pools = parse_pools(r, doc.get("pools"), deployments, gone)
     rdoc = r.mapping(doc.get("routes"), "routes")
     routes = {}
     for name, rt in rdoc.items():
         if name in deployments or name in gone:
-            raise r.fail(f"routes.{name}", name, "a route may not share its name with a model")
+            raise r.fail(f"routes.{name}", name, "a route may not share its name with a model or a pool")
+        if name in pools:
+            raise r.fail(f"routes.{name}", name, "a route may not share its name with a pool")
         rt = prune_route(source, name, rt, gone)
         if rt is None:
             warnings.append(f"{source}: route {name} left out (every model of it is)")
             continue
-        routes[name] = parse_route(r, name, rt, deployments)
+        routes[name] = parse_route(r, name, rt, deployments, pools)
     default_route = doc.get("default_route", "auto" if "auto" in routes else next(iter(routes), None))
     if default_route not in routes:
         raise r.fail("default_route", default_route, f"must name a route; defined: {sorted(routes)}")
@@ -233,7 +236,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     kdoc = doc.get("keys") or []
     if not isinstance(kdoc, list):
         raise r.fail("keys", kdoc, "expected a list")
-    keys = tuple(_key(r, i, k, deployments, routes, gone) for i, k in enumerate(kdoc))
+    keys = tuple(_key(r, i, k, {*deployments, *routes, *pools}, gone) for i, k in enumerate(kdoc))
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise r.fail("keys", names, "key names must be unique")
@@ -245,7 +248,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
         responses=_responses(r, doc.get("responses")),
-        admin_keys=_admin_keys(r, doc.get("admin_keys")),
+        admin_keys=_admin_keys(r, doc.get("admin_keys")), pools=pools,
     )
 
 

@@ -65,15 +65,17 @@ def _ms(*names: str) -> dict[str, tuple[str, float]]:
 
 
 _CHAIN = (
-    Field("primary", "model name", REQUIRED, "The first model tried. Not needed with `strategy: cheapest`."),
-    Field("fallbacks", "list of model names", "[]", "Tried in order when the one before fails with a "
+    Field("primary", "model or pool name", REQUIRED, "The first model tried (a pool: its members, in the "
+          "conversation's order). Not needed with `strategy: cheapest`."),
+    Field("fallbacks", "list of model or pool names", "[]", "Tried in order when the one before fails with a "
           "retryable error (connection, timeout, 5xx, 429, the provider refusing the gateway's key)."),
     Field("min_quality", "number 0..1", 0.0, "With `strategy: cheapest`: only models whose quality for the task "
           "(`models.<name>.quality`) reaches this. With `ordered`: the primary must reach it."),
     Field("priority", f"one of {', '.join(PRIORITIES)}", "normal", "The requests' priority: low (then normal) "
           "moves to its cheapest candidate when spend runs ahead of pace; critical never does."),
     Field("strategy", "ordered | cheapest", "ordered", "`ordered`: primary then fallbacks. `cheapest`: every chat "
-          "model good enough, ranked by this request's expected cost."),
+          "model good enough, ranked by this request's expected cost (equal costs: in the conversation's "
+          "rendezvous order, as in a pool)."),
 )
 
 SECTIONS: tuple[Section, ...] = (
@@ -91,6 +93,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("providers", "mapping", REQUIRED, "Name → provider; see [providers.&lt;name&gt;](#providersname)."),
         Field("models", "mapping", REQUIRED, "Name → model; see [models.&lt;name&gt;](#modelsname)."),
         Field("routes", "mapping", "", "Name → route; see [routes.&lt;name&gt;](#routesname)."),
+        Field("pools", "mapping", "", "Name → pool of equivalent deployments; see [pools.&lt;name&gt;](#poolsname)."),
         Field("keys", "list", "[]", "The gateway keys of the file; see [keys[]](#keys)."),
         Field("admin_keys", "list", "[]", "More admin keys with a scope; see [admin_keys[]](#admin_keys)."),
         Field("housekeeping", "mapping", "", "See [housekeeping](#housekeeping)."),
@@ -305,13 +308,22 @@ SECTIONS: tuple[Section, ...] = (
         Field("task", "task", NONE, "Only requests of this task; none: every task."),
         Field("priorities", "list of priorities", ", ".join(PRIORITIES[:-1]), "The priorities it may take."),
     )),
+    Section("pools.<name>", "Equivalent deployments of one model sharing its traffic. The name stands wherever "
+            "a model name does (a chain, a client's `model`, `allowed_models`); each request tries every member, "
+            "the conversation's own first (weighted rendezvous hashing on the end user and the conversation's "
+            "start), so the provider's prompt cache keeps hitting and a full or broken member spills over.", (
+        Field("members", "list of chat model names", REQUIRED, "The deployments; not routes or pools."),
+        Field("weights", "mapping model → number >= 0", "1 each", "Each member's share of the conversations; "
+              "0: spillover only."),
+    )),
     Section("keys[]", "The gateway keys of the file (runtime keys are made with `gateway keys`).", (
         Field("name", "string", REQUIRED, "Unique; the name in logs, spend and metrics."),
         Field("sha256", "SHA-256 hex", REQUIRED, "The key's digest; the key itself is never stored."),
         Field("rpm", "integer", 0, "Requests per minute; 0: no limit."),
         Field("tpm", "integer", 0, "Tokens per minute (reserved worst case); 0: no limit."),
         Field("daily_budget_usd", "USD", 0.0, "The key's daily budget; 0: none."),
-        Field("allowed_models", "list of model or route names", "[]", "Empty: every model and route."),
+        Field("allowed_models", "list of model, pool or route names", "[]", "Empty: every model and route. "
+              "A pool allows its members."),
         Field("priority", f"one of {', '.join(PRIORITIES)}", NONE, "Raises (never lowers) its requests' priority."),
         Field("default_task", "task", NONE, "The task when the request forces none (`x-gateway-task`)."),
     )),

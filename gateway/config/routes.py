@@ -6,14 +6,17 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.model import (EXPERIMENT_PRIORITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES, Budget, Chain, Deployment,
-                                  Experiment, Pace, Route)
+                                  Experiment, Pace, Pool, Route)
 from gateway.config.reader import Reader, usd_to_micro
 
 CHAIN_FIELDS = {"primary", "fallbacks", "min_quality", "priority", "strategy"}
 
 
 def parse_chain(r: Reader, path: str, doc: dict[str, Any], deployments: dict[str, Deployment],
-                task: str | None, default_priority: str = "normal") -> Chain:
+                task: str | None, default_priority: str = "normal", pools: dict[str, Pool] | None = None) -> Chain:
+    """A chain names models and pools (`pools`, gateway/config/pools.py); a pool is kept by name
+    and expanded per request by the planner."""
+    pools = pools or {}
     strategy = r.string(doc, "strategy", path, "ordered", choices=("ordered", "cheapest"))
     primary = doc.get("primary")
     if primary is None and strategy == "ordered":
@@ -26,20 +29,24 @@ def parse_chain(r: Reader, path: str, doc: dict[str, Any], deployments: dict[str
         raise r.fail(f"{path}.min_quality", min_quality, "must be between 0 and 1")
     for i, model in enumerate(((primary,) if primary else ()) + fallbacks):
         where = f"{path}.primary" if primary and i == 0 else f"{path}.fallbacks[{i - (1 if primary else 0)}]"
-        if model not in deployments:
-            raise r.fail(where, model, f"unknown model; defined: {sorted(deployments)}")
-        if task and min_quality and i == 0 and primary:
-            score = dict(deployments[model].quality).get(task)
-            if score is not None and score < min_quality:
-                raise r.fail(where, model, f"its {task} quality {score} is below the route's min_quality {min_quality}")
+        if model not in deployments and model not in pools:
+            raise r.fail(where, model, f"unknown model or pool; defined: {sorted(deployments)}, pools: {sorted(pools)}")
+        for member in pools[model].members if model in pools else (model,):
+            score = dict(deployments[member].quality).get(task or "")
+            if task and min_quality and i == 0 and primary and score is not None and score < min_quality:
+                raise r.fail(where, member,
+                             f"its {task} quality {score} is below the route's min_quality {min_quality}")
     if strategy == "cheapest" and task and not any(
             dict(d.quality).get(task, 0.0) >= min_quality for d in deployments.values() if d.kind == "chat"):
         raise r.fail(f"{path}.min_quality", min_quality, f"no model's {task} quality reaches it")
+    named = tuple(dict.fromkeys(pools[m] for m in ((primary,) if primary else ()) + fallbacks if m in pools))
     return Chain(primary=primary, fallbacks=fallbacks, min_quality=min_quality,
-                 priority=r.string(doc, "priority", path, default_priority, choices=PRIORITIES), strategy=strategy)
+                 priority=r.string(doc, "priority", path, default_priority, choices=PRIORITIES), strategy=strategy,
+                 pools=named)
 
 
-def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deployment]) -> Route:
+def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deployment],
+                pools: dict[str, Pool] | None = None) -> Route:
     path = f"routes.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, CHAIN_FIELDS | {"tasks", "experiments", "on_uncertain", "uncertain_below"})
@@ -54,9 +61,10 @@ def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deploymen
             raise r.fail(where, task, f"unknown task; expected one of {list(TASKS)}")
         chain_doc = r.mapping(chain_doc, where, required=True)
         r.known(chain_doc, where, CHAIN_FIELDS)
-        tasks[task] = parse_chain(r, where, chain_doc, deployments, task, default_priority)
+        tasks[task] = parse_chain(r, where, chain_doc, deployments, task, default_priority, pools)
     if "primary" in doc or doc.get("strategy") == "cheapest":
-        default = parse_chain(r, path, {k: v for k, v in doc.items() if k in CHAIN_FIELDS}, deployments, None)
+        default = parse_chain(r, path, {k: v for k, v in doc.items() if k in CHAIN_FIELDS}, deployments, None,
+                              pools=pools)
     else:  # no default chain: unknown tasks use the most demanding task's chain (safe side)
         default = tasks.get("complex_reasoning") or next(iter(tasks.values()))
     experiments = []
@@ -77,7 +85,8 @@ def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deploymen
         for p in priorities:
             if p not in PRIORITIES:
                 raise r.fail(f"{where}.priorities", p, f"expected priorities from {list(PRIORITIES)}")
-        chain = parse_chain(r, where, {k: v for k, v in exp.items() if k in CHAIN_FIELDS}, deployments, task)
+        chain = parse_chain(r, where, {k: v for k, v in exp.items() if k in CHAIN_FIELDS}, deployments, task,
+                            pools=pools)
         experiments.append(Experiment(name=r.string(exp, "name", where), weight=weight, chain=chain, task=task,
                                       priorities=frozenset(priorities)))
     on_uncertain = r.string(doc, "on_uncertain", path, choices=UNCERTAIN_POLICIES) if "on_uncertain" in doc else ""

@@ -1,7 +1,11 @@
 """The OpenAPI document served at /openapi.json: what the gateway accepts, for clients and fuzzers.
 
 Only the fields the gateway itself checks are constrained; others pass through to
-OpenAI-compatible providers, so `additionalProperties` stays open on request bodies. This module
+OpenAI-compatible providers, so `additionalProperties` stays open on request bodies. The checks are
+stated in the schema itself, not in descriptions (a message's content by its role, content parts,
+tool calls, tools, `stream_options` only with `stream`), so a body a fuzzer builds from the document
+is one the gateway serves (tests/test_schemathesis.py); in a few places the schema keeps to OpenAI's
+stricter shape (a tool's `type`, a response format's). This module
 holds the OpenAI paths (Bearer key, OpenAI error bodies); gateway.edge.openapi_native the
 Anthropic Messages and Gemini ones, each in its own API's key header and error shape.
 """
@@ -20,36 +24,89 @@ ERROR = {
         "message": {"type": "string"}, "type": {"type": "string"},
         "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}},
 }
-CONTENT = {"oneOf": [
-    {"type": "string"}, {"type": "null"},
-    {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}},
+TEXT = {"type": "string"}
+
+
+def _part(kind: str, field: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A content part of one `type`, with its own field (required) when it has one."""
+    if field is None:
+        return {"type": "object", "required": ["type"], "properties": {"type": {"const": kind}}}
+    return {"type": "object", "required": ["type", kind], "properties": {"type": {"const": kind}, kind: field}}
+
+
+# The content parts the gateway checks (gateway.pipeline.schema.check_part); a part of any other
+# type passes to the provider, which decides.
+PART = {"oneOf": [
+    {"type": "object", "required": ["type", "text"], "properties": {"type": {"const": "text"}, "text": TEXT}},
+    _part("image_url", {"oneOf": [TEXT, {"type": "object", "required": ["url"], "properties": {"url": TEXT}}]}),
+    _part("input_audio", {"type": "object", "required": ["data"], "properties": {"data": TEXT, "format": TEXT}}),
+    _part("file", {"type": "object", "properties": {"file_data": TEXT, "file_id": TEXT, "filename": TEXT}}),
+    {"type": "object", "required": ["type"],
+     "properties": {"type": {"type": "string", "not": {"enum": ["text", "image_url", "input_audio", "file"]}}}},
 ]}
-MESSAGE = {
-    "type": "object", "required": ["role"],
-    "properties": {"role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
-                   "content": {**CONTENT, "description": "required, not null, except in an assistant turn with "
-                                                         "tool_calls (or a deprecated function message)"},
-                   "name": {"type": "string"}, "tool_call_id": {"type": "string"},
-                   "tool_calls": {"type": "array", "items": {"type": "object"}}},
-}
+CONTENT = {"oneOf": [TEXT, {"type": "array", "items": PART}]}
+TOOL_CALL = {"oneOf": [
+    {"type": "object", "required": ["function"], "properties": {
+        "id": TEXT, "type": {"const": "function"},
+        "function": {"type": "object", "required": ["name"], "properties": {"name": TEXT, "arguments": TEXT}},
+        "extra_content": {"type": "object", "properties": {"google": {
+            "type": "object", "properties": {"thought_signature": TEXT}}}}}},
+    {"type": "object", "required": ["type", "custom"], "properties": {
+        "id": TEXT, "type": {"const": "custom"},
+        "custom": {"type": "object", "required": ["name", "input"], "properties": {"name": TEXT, "input": TEXT}}}},
+]}
+_MESSAGE_FIELDS = {"name": TEXT, "tool_call_id": TEXT, "tool_calls": {"type": "array", "items": TOOL_CALL}}
+# The content rule (gateway.pipeline.schema.check_contents), one branch per role: content is
+# required, and not null, except in an assistant turn that calls tools (or carries a
+# `function_call` or an `audio` reference instead) and in a deprecated `function` message.
+MESSAGE = {"oneOf": [
+    {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"enum": ["system", "developer", "user", "tool"]}, "content": CONTENT, **_MESSAGE_FIELDS}},
+    {"type": "object", "required": ["role"], "properties": {
+        "role": {"const": "assistant"}, "content": {"oneOf": [*CONTENT["oneOf"], {"type": "null"}]},
+        **_MESSAGE_FIELDS},
+     "anyOf": [{"required": ["content"], "properties": {"content": CONTENT}},
+               {"required": ["tool_calls"], "properties": {"tool_calls": {"minItems": 1}}},
+               *({"required": [name], "properties": {name: {"type": "object", "minProperties": 1}}}
+                 for name in ("function_call", "audio"))]},
+    {"type": "object", "required": ["role"], "properties": {
+        "role": {"const": "function"}, "content": {"oneOf": [TEXT, {"type": "null"}]}, **_MESSAGE_FIELDS}},
+]}
+_FUNCTION = {"type": "object", "required": ["name"], "properties": {
+    "name": TEXT, "description": TEXT, "parameters": {"type": "object"}, "strict": {"type": "boolean"}}}
+TOOL = {"oneOf": [
+    {"type": "object", "required": ["function"], "properties": {"type": {"const": "function"}, "function": _FUNCTION}},
+    {"type": "object", "required": ["type", "custom"], "properties": {"type": {"const": "custom"}, "custom": {
+        "type": "object", "required": ["name"],
+        "properties": {"name": TEXT, "description": TEXT, "format": {"type": "object"}}}}},
+]}
+RESPONSE_FORMAT = {"oneOf": [
+    {"type": "object", "required": ["type"], "properties": {"type": {"enum": ["text", "json_object"]}}},
+    {"type": "object", "required": ["type", "json_schema"], "properties": {
+        "type": {"const": "json_schema"},
+        "json_schema": {"type": "object", "properties": {"name": TEXT, "schema": {"type": "object"}}}}},
+]}
 CHAT_REQUEST = {
     "type": "object", "required": ["model", "messages"],
     "properties": {
         "model": {"type": "string", "minLength": 1, "description": "'auto', a route alias, or a model"},
         "messages": {"type": "array", "minItems": 1, "items": MESSAGE},
         "stream": {"type": "boolean"},
-        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
-        "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}},
+                           "description": "only with stream: true"},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
+        "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
         "n": {"type": "integer", "minimum": 1, "maximum": 128},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "top_p": {"type": "number", "minimum": 0, "maximum": 1},
         "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "tools": {"type": "array", "items": {"type": "object"}},
-        "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
-        "response_format": {"type": "object"},
+        "tools": {"type": "array", "items": TOOL},
+        "tool_choice": {"oneOf": [TEXT, {"type": "object", "properties": {"type": TEXT, "function": {
+            "type": "object", "required": ["name"], "properties": {"name": TEXT}}}}]},
+        "response_format": RESPONSE_FORMAT,
         "user": {"type": "string"},
     },
+    "dependentSchemas": {"stream_options": {"required": ["stream"], "properties": {"stream": {"const": True}}}},
 }
 EMBEDDINGS_REQUEST = {
     "type": "object", "required": ["model", "input"],
@@ -75,11 +132,14 @@ COMPLETIONS_REQUEST = {
             "stream", "stream_options", "max_tokens", "n", "temperature", "top_p", "stop", "user")},
         "echo": {"const": False}, "suffix": {"type": "null"}, "logprobs": {"type": "null"},
     },
+    "dependentSchemas": CHAT_REQUEST["dependentSchemas"],
 }
 INPUT_ITEM = {"type": "object", "properties": {
     "type": {"enum": ["message", "function_call", "function_call_output", "custom_tool_call",
                       "custom_tool_call_output", "reasoning"]},
-    "role": {"enum": ["user", "assistant", "system", "developer"]}, "content": CONTENT,
+    "role": {"enum": ["user", "assistant", "system", "developer"]}, "content": {"oneOf": [
+        TEXT, {"type": "null"},
+        {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {"type": TEXT}}}]},
     "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}}}
 RESPONSES_REQUEST = {
     "type": "object", "required": ["model", "input"],

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 NAME = "gateway.json"
 LOCAL_DIR = ".gateway"  # `make run`'s data directory, relative to where it runs
+DEFAULT_PORT = 8080     # the port whose default data directories the commands look in
+
+
+def default_dirs(port: int) -> tuple[Path, Path]:
+    """`gateway serve`'s default data directory for a port, and the one it falls back to when that
+    is not writable (a read-only root filesystem, as in the Kubernetes pod): both are looked in."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "gateway" / str(port), Path(tempfile.gettempdir()) / f"gateway-{os.getuid()}" / str(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +83,14 @@ def read(path: Path) -> Running | None:
 def candidates(data_dir: str | None) -> list[Path]:
     """Where to look, first match wins: --data-dir, $GATEWAY_DATA_DIR, ./.gateway and its
     subdirectories (`make run` keeps one per config: .gateway/demo, .gateway/starter), the
-    per-port default of `gateway serve` for port 8080 ($XDG_STATE_HOME/gateway/8080)."""
+    per-port default of `gateway serve` for port 8080 ($XDG_STATE_HOME/gateway/8080, and
+    $TMPDIR/gateway-<uid>/8080 where serve falls back to it)."""
     if data_dir:
         return [Path(data_dir)]
     found = [Path(os.environ["GATEWAY_DATA_DIR"])] if os.environ.get("GATEWAY_DATA_DIR") else []
     local = Path(LOCAL_DIR)
     found += [local, *sorted(p for p in local.glob("*") if p.is_dir())] if local.is_dir() else [local]
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return found + [Path(state) / "gateway" / "8080"]
+    return found + list(default_dirs(DEFAULT_PORT))
 
 
 def find(data_dir: str | None = None) -> Running | None:
@@ -102,10 +111,13 @@ def target(config: str | None, url: str | None, data_dir: str | None,
     """The config file and state URL an operator command uses: what was given (--config, --url,
     REDIS_URL, GATEWAY_CONFIG), else the running gateway's, else the demo config."""
     running = find(data_dir)
-    config = config or (running.config if running else None) or os.environ.get("GATEWAY_CONFIG") or default_config
+    config = config or (running.config if running else None) or os.environ.get("GATEWAY_CONFIG")
     url = url or os.environ.get("REDIS_URL") or (running.redis_url if running else None)
     if url:
-        return config, url
+        if config is None and not Path(default_config).is_file():  # not where `make run` runs
+            raise NotFound("no config to take the key prefix and budget timezone from: give the gateway's with "
+                           f"--config or GATEWAY_CONFIG (no running gateway found here, and no {default_config})")
+        return config or default_config, url
     if running:
         raise NotFound(f"the gateway at {running.url} (pid {running.pid}) uses a state URL with a password, "
                        "which is not written down: set REDIS_URL or --url")

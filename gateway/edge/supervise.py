@@ -20,6 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from gateway.edge import runfile
 from gateway.observe.log import get_logger
 from gateway.state.engine import Engine
 
@@ -32,15 +33,14 @@ def default_data_dir(port: int) -> Path:
     configured = os.environ.get("GATEWAY_DATA_DIR")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    path = Path(base) / "gateway" / str(port)
+    path, fallback = runfile.default_dirs(port)  # the operator commands look in both
     try:
         path.mkdir(parents=True, exist_ok=True)
         if os.access(path, os.W_OK):
             return path
     except OSError:
         pass
-    return Path(tempfile.gettempdir()) / f"gateway-{os.getuid()}" / str(port)
+    return fallback
 
 
 def lock_data_dir(path: Path) -> int:

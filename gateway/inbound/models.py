@@ -40,19 +40,22 @@ def api_of(request: Request) -> Api:
 
 
 def names(config: Config, key: ApiKey | None = None) -> list[str]:
-    """Routes first (`auto` leading), then the configured models; those `key` may ask for."""
-    every = ["auto", *(r for r in config.routes if r != "auto"), *config.deployments]
+    """Routes first (`auto` leading), then the pools, then the configured models; those `key` may ask for."""
+    every = ["auto", *(r for r in config.routes if r != "auto"), *config.pools, *config.deployments]
     return every if key is None else [n for n in every if allowed(config, key, n)]
 
 
 def allowed(config: Config, key: ApiKey, name: str) -> bool:
     """What the planner lets `key` ask for (gateway.routing.plan): the name itself, or a route
-    that may land on a model the key may use."""
+    or pool that may land on a model the key may use (a pool the key names allows its members)."""
     if not key.allowed_models or name in key.allowed_models:
         return True
     if name == "auto" and config.default_route in key.allowed_models:
         return True
-    return name not in config.deployments and any(d.name in key.allowed_models for d in deployments_of(config, name))
+    may = key.allowed_models.union(*(config.pools[p].members for p in key.allowed_models if p in config.pools))
+    if name in config.deployments:
+        return name in may
+    return any(d.name in may for d in deployments_of(config, name))
 
 
 def _gemini_model(name: str, deps: tuple[Deployment, ...], route: bool) -> dict[str, Any]:
@@ -67,13 +70,14 @@ def _gemini_model(name: str, deps: tuple[Deployment, ...], route: bool) -> dict[
 
 
 def _entry(config: Config, api: Api, started: float, name: str) -> dict[str, Any]:
-    """One route or model as its API describes a model."""
+    """One route, pool or model as its API describes a model."""
     if api == "gemini":
         return _gemini_model(name, deployments_of(config, name), name not in config.deployments)
     if api == "anthropic":
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
         return {"type": "model", "id": name, "display_name": name, "created_at": created}
-    owner = config.deployments[name].provider.name if name in config.deployments else "gateway-route"
+    owner = config.deployments[name].provider.name if name in config.deployments else \
+        "gateway-pool" if name in config.pools else "gateway-route"
     return {"id": name, "object": "model", "created": int(started), "owned_by": owner}
 
 
@@ -124,7 +128,8 @@ async def get_model(request: Request) -> Response:
     api = api_of(request)
     try:
         gw, key = await _authenticated(request, api)
-        if name not in gw.config.deployments and name not in gw.config.routes and name != "auto":
+        if name not in gw.config.deployments and name not in gw.config.routes and name not in gw.config.pools \
+                and name != "auto":
             raise model_not_found(name)
         if not allowed(gw.config, key, name):  # as a request for it would be answered
             raise forbidden(f"This API key may not use {shown(name)}.")

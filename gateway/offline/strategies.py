@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.config import ApiKey, Config, ConfigError, Deployment
 from gateway.errors import GatewayError
-from gateway.routing.plan import Planner
+from gateway.routing.plan import Planner, per_subject
 from gateway.pricing import Usage, cost_micro
 from gateway.offline.trace import TraceRequest, trace_span_s
 
@@ -117,13 +117,12 @@ def _plan_all(planner: Planner, model: str, reqs: list[TraceRequest]) -> list[tu
     """The planner's candidate list for every request (None when the planner refuses it)."""
     out: list[tuple[Deployment, ...] | None] = []
     cache: dict[tuple, tuple[Deployment, ...] | None] = {}
-    route = planner.config.routes.get(model)
-    sticky = route is not None and bool(route.experiments)
+    sticky = per_subject(planner.config, model)
     for i, r in enumerate(reqs):
-        # a line without `user` is its own end user, so experiments split at their configured share
+        # a line without `user` is its own end user, so experiments and pools split at their configured share
         user = r.user or f"line{i}"
-        # plans depend on (task, prompt size vs context windows, capabilities needed, experiment
-        # arm): memoise on those
+        # plans depend on (task, prompt size vs context windows, capabilities needed, the end user
+        # when an experiment's arm, a pool's or a cost tie's order depends on it): memoise on those
         ck = (r.task, r.prompt_chars, r.needs, user if sticky else None)
         if ck in cache:
             out.append(cache[ck])

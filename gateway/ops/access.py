@@ -3,12 +3,12 @@
 An operator handler is `async def handler(request, gw) -> Response`: it gets the gateway only
 once the caller is let in, and knows nothing of how. Two doors put one in front of a handler:
 
-* :func:`admin_only`: the admin key as `Authorization: Bearer` (the `/admin/*` endpoints
-  that predate the dashboard);
-* :func:`admin_or_session`: the admin key, or a dashboard session cookie (everything under
-  `/dashboard/api/`, and the dashboard's own endpoints under `/admin/`); answers `no-store`;
+* :func:`admin_only`: the admin key as `Authorization: Bearer` (every `/admin/*` read: a
+  session cookie opens only `/dashboard/*`, as docs/dashboard.md says);
+* :func:`admin_or_session`: the admin key, or a dashboard session cookie (the dashboard page and
+  everything under `/dashboard/api/`); answers `no-store`;
 * :func:`admin_write`: an admin key with the `write` scope (creating, changing, revoking keys
-  and teams); a `read` key or a session gets 403 `insufficient_scope`.
+  and teams); a `read` key gets 403 `insufficient_scope`, a session cookie 401.
 
 The admin key's name (or `dashboard`) is left in `request.state.actor` for the audit stream.
 

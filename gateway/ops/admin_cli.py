@@ -14,6 +14,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from typing import Any
 
 LIMIT_FLAGS = (("--rpm", "rpm", int), ("--tpm", "tpm", int), ("--daily-budget-usd", "daily_budget_usd", float),
@@ -74,8 +75,34 @@ def _key_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
+def _cell(value: Any) -> str:
+    """A table cell: '-' for nothing, money as plain decimals (0.000018, not 1.8e-05)."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:.6f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+    return str(value)
+
+
+AUDIT_BOOKKEEPING = ("version", "created_us", "updated_us")  # change with every entry: not news
+
+
+def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """What one audit entry changed, field by field as stored ('-': absent), for the table."""
+    before, after = before or {}, after or {}
+    return ", ".join(f"{k}: {before.get(k, '-')} -> {after.get(k, '-')}" for k in sorted(set(before) | set(after))
+                     if k not in AUDIT_BOOKKEEPING and before.get(k) != after.get(k))
+
+
+def audit_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit entries with their time (UTC, to the second) and their changes, for the table."""
+    return [{**e, "time": datetime.fromtimestamp(e["ts_us"] / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "changes": audit_changes(e.get("before"), e.get("after"))} for e in entries]
+
+
 def _table(rows: list[dict[str, Any]], cols: tuple[str, ...]) -> str:
-    cells = [[str(c) for c in cols]] + [["-" if r.get(c) is None else str(r.get(c)) for c in cols] for r in rows]
+    cells = [[str(c) for c in cols]] + [[_cell(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
 
@@ -119,7 +146,8 @@ def show(args: argparse.Namespace, out: Any) -> None:
         cols = ("id", "keys", "rpm", "tpm", "daily_budget_usd", "spend_today_usd", "remaining_today_usd",
                 "monthly_budget_usd", "spend_month_usd", "last_used_at")
     else:
-        cols = ("id", "actor", "op", "target")
+        print(_table(audit_rows(out["data"]), ("id", "time", "actor", "op", "target", "changes")))
+        return
     print(_table(out["data"], cols))
 
 

@@ -86,10 +86,10 @@ def key_fields(body: dict[str, Any], config: Config, creating: bool) -> dict[str
     if "models" in body:
         models = body["models"] or []
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-            raise bad_request("models must be a list of model or route names.", "models")
+            raise bad_request("models must be a list of model, pool or route names.", "models")
         for m in models:
-            if m not in config.deployments and m not in config.routes:
-                raise bad_request(f"Unknown model or route {m!r}.", "models")
+            if m not in config.deployments and m not in config.routes and m not in config.pools:
+                raise bad_request(f"Unknown model, pool or route {m!r}.", "models")
         out["models"] = ",".join(models)
     for name, choices in (("priority", PRIORITIES), ("default_task", TASKS)):
         if name in body:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import GatewayError, bad_request
-from gateway.ops.access import admin_or_session, admin_write
+from gateway.ops.access import admin_only, admin_write
 from gateway.ops.key_fields import KEY_ID, TEAM_ID, key_fields, key_view, new_key, parse_body, team_fields, team_view
 from gateway.pipeline.context import Gateway
 from gateway.state.keys import month_of
@@ -206,15 +206,15 @@ READS = {"keys": list_keys, "teams": list_teams}  # also the dashboard's panel, 
 
 routes = [
     Route("/admin/keys", admin_write(create_key), methods=["POST"]),
-    Route("/admin/keys", admin_or_session(list_keys), methods=["GET"]),
-    Route("/admin/keys/{key_id}", admin_or_session(get_key), methods=["GET"]),
+    Route("/admin/keys", admin_only(list_keys), methods=["GET"]),
+    Route("/admin/keys/{key_id}", admin_only(get_key), methods=["GET"]),
     Route("/admin/keys/{key_id}", admin_write(update_key), methods=["PATCH"]),
     Route("/admin/keys/{key_id}", admin_write(revoke_key), methods=["DELETE"]),
     Route("/admin/keys/{key_id}/rotate", admin_write(rotate_key), methods=["POST"]),
     Route("/admin/teams", admin_write(create_team), methods=["POST"]),
-    Route("/admin/teams", admin_or_session(list_teams), methods=["GET"]),
-    Route("/admin/teams/{team}", admin_or_session(get_team), methods=["GET"]),
+    Route("/admin/teams", admin_only(list_teams), methods=["GET"]),
+    Route("/admin/teams/{team}", admin_only(get_team), methods=["GET"]),
     Route("/admin/teams/{team}", admin_write(update_team), methods=["PATCH"]),
     Route("/admin/teams/{team}", admin_write(delete_team), methods=["DELETE"]),
-    Route("/admin/audit", admin_or_session(audit), methods=["GET"]),
+    Route("/admin/audit", admin_only(audit), methods=["GET"]),
 ]

@@ -61,7 +61,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             task, confidence = classify(gw, chat.messages, forced)                                    # 3
             plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens, task, confidence,  # 4
                                    chat.user, only=native_only(chat.body) if NATIVE in chat.body else None,
-                                   needs=request_needs(chat.body) if gw.planner.checks_needs else NO_NEEDS)
+                                   needs=request_needs(chat.body) if gw.planner.checks_needs else NO_NEEDS,
+                                   conversation=chat.messages)
             call.planned(plan)
             chat.prompt_tokens = chat_prompt_bound(chat.body, gw.families.of(plan.deployments))
             worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n,

@@ -51,6 +51,8 @@ class Call:
     degraded: bool = False
     deployment: str = ""
     provider: str = ""
+    pool: str = ""               # the pool the serving deployment was chosen from, if any
+    pool_of: tuple[tuple[str, str], ...] = ()  # the plan's (deployment, pool) pairs
     attempts: int = 0
     breaker_gen: int = 0
     status: int = 200
@@ -77,6 +79,7 @@ class Call:
         self.route, self.task, self.confidence = plan.route, plan.task, plan.confidence
         self.priority, self.experiment, self.task_policy = plan.priority, plan.experiment, plan.task_policy
         self.skipped.extend(plan.skipped)
+        self.pool_of = plan.pools
 
     def note_admission(self, admission: Any) -> None:
         self.skipped.extend(admission.skipped)
@@ -88,6 +91,7 @@ class Call:
         self.downgraded = admission.downgraded
         self.attempts += 1
         self.deployment, self.provider = dep.name, dep.provider.name
+        self.pool = next((pool for name, pool in self.pool_of if name == dep.name), "")
         self.breaker_gen = admission.breaker_gen
 
     def first_token(self) -> None:
@@ -125,6 +129,8 @@ class Call:
             headers["x-gateway-model"] = self.deployment
             headers["x-gateway-provider"] = self.provider
             headers["x-gateway-fallbacks"] = str(self.fallbacks)
+            if self.pool:
+                headers["x-gateway-pool"] = self.pool
         if self.adapted:
             headers["x-gateway-adapted"] = ",".join(self.adapted)
         if self.usage.reported or self.cost_micro:
@@ -143,7 +149,7 @@ class Call:
     def log_fields(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id, "state_id": self.state_id, "key": self.key, "api": self.api,
-            "model_asked": clip(self.model_asked), "route": self.route,
+            "model_asked": clip(self.model_asked), "route": self.route, "pool": self.pool or None,
             "task": self.task, "task_confidence": round(self.confidence, 3),
             "task_policy": self.task_policy or None, "priority": self.priority,
             "experiment": self.experiment or None, "downgraded": self.downgraded or None,

@@ -90,6 +90,10 @@ Claude's Messages adapters for the Responses inbound's thinking blocks); `for_fo
 out again for every other adapter, so an OpenAI-format provider never receives keys it would
 refuse."""
 
+TOP_HINTS = ("thinking", "metadata")
+"""The top-level hints. `metadata` is the Responses inbound's (Bedrock Converse's `requestMetadata`;
+OpenAI's chat API refuses it without `store: true`); an OpenAI chat client's, without NATIVE, is sent as it came."""
+
 
 def for_format(body: dict[str, Any], native_format: str, reads_hints: bool = False) -> dict[str, Any]:
     """The canonical body as an adapter speaking `native_format` (its `ChatAdapter.native_format`)
@@ -127,7 +131,8 @@ def _drop_signatures(body: dict[str, Any]) -> None:
 
 def _drop_hints(body: dict[str, Any]) -> None:
     """HINTS out of `body` (a shallow copy: the messages and tools that hold one are copied)."""
-    body.pop("thinking", None)
+    for name in TOP_HINTS:
+        body.pop(name, None)
 
     def bare(item: Any) -> Any:
         return {k: v for k, v in item.items() if k not in HINTS} if isinstance(item, dict) else item

@@ -51,7 +51,7 @@ import os
 
 import orjson
 
-from gateway.config.model import TASK_TIER, TASKS
+from gateway.config.tasks import TASK_TIER, TASKS
 from gateway.routing.features import extract_features
 from gateway.routing.scorer import LOW_CONFIDENCE, RUNNER_UP_MIN
 from gateway.routing.scorer import LinearModel as _Model

@@ -11,19 +11,28 @@ is removed, and for a request only its own wire format can serve (a Gemini `cach
 link but that format's on one provider, and every model lacking a capability the request needs
 (`models.<name>.supports`: images, tools... gateway.routing.needs). Breakers, rate limits and
 budgets are applied by admit, in Redis.
+
+A pool (`pools.<name>`, named in a chain or asked for as the model) stands for all its members,
+ordered per request by weighted rendezvous hashing on the conversation (routing/affinity.py): one
+conversation stays on one deployment, conversations spread by weight, and the other members stay
+behind it as fallbacks, so admit spills over when one is full or its breaker is open. Deployments
+of equal expected cost in a `cheapest` chain are ordered by the same hash, not by name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.config import (ALL_CAPABILITIES, CAPABILITIES, NO_WEB_SEARCH, PRIORITY_RANK, WEB_SEARCH_OPT_IN, ApiKey,
-                            Chain, Config, Deployment, Route)
+                            Chain, Config, Deployment, Pool, Route)
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.providers import adapter_for
 from gateway.providers.base import VENDOR_ONLY
+from gateway.routing.affinity import conversation_start, rendezvous, subject_key
 from gateway.routing.tokstats import TokenStats
 
 RANK = PRIORITY_RANK
@@ -40,12 +49,60 @@ class Plan:
     experiment: str = ""  # "name:treatment" / "name:control", or ""
     skipped: tuple[tuple[str, str], ...] = ()
     task_policy: str = ""  # the route's on_uncertain policy, when it chose the chain
+    pools: tuple[tuple[str, str], ...] = ()  # (deployment, the pool it was chosen from)
+
+
+class Subject:
+    """Whose conversation this is, read and hashed only when a pool or a cost tie needs it: the
+    conversation's start (routing.affinity.conversation_start), or the messages it is read from."""
+
+    __slots__ = ("user", "conversation", "_key")
+
+    def __init__(self, user: str, conversation: str | list[dict[str, Any]]) -> None:
+        self.user, self.conversation, self._key = user, conversation, b""
+
+    @property
+    def key(self) -> bytes:
+        if not self._key:
+            start = self.conversation if isinstance(self.conversation, str) else conversation_start(self.conversation)
+            self._key = subject_key(self.user, start)
+        return self._key
+
+
+def pool_order(pool: Pool, members: list[Deployment], subject: Subject) -> list[Deployment]:
+    """A pool's members (those the chain kept) in this conversation's rendezvous order."""
+    weight = dict(zip(pool.members, pool.weights))
+    return rendezvous(members, [d.name for d in members], [weight[d.name] for d in members], subject.key)
+
+
+def ties_by_subject(ranked: list[tuple[int, Deployment]], subject: Subject) -> list[Deployment]:
+    """Deployments ranked by expected cost, each run of equal cost in the subject's rendezvous
+    order (weight 1 each), so identical deployments share the traffic instead of the first name
+    taking all of it."""
+    out: list[Deployment] = []
+    for _, run in itertools.groupby(ranked, key=lambda cd: cd[0]):
+        deps = [d for _, d in run]
+        out.extend(deps if len(deps) == 1 else rendezvous(deps, [d.name for d in deps], [1.0] * len(deps), subject.key))
+    return out
 
 
 def sticky_share(experiment: str, subject: str) -> float:
     """A stable number in [0, 1) for (experiment, end user): the same user always lands in the same arm."""
     digest = hashlib.blake2b(f"{experiment}\x00{subject}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def per_subject(config: Config, model: str) -> bool:
+    """Whether plans for `model` depend on the end user and conversation: an experiment's split,
+    a pool's order, or a `cheapest` chain's order among deployments of equal cost. Offline
+    replays (gateway/offline/strategies.py) memoise plans per subject only then."""
+    if model in config.pools:
+        return True
+    route = config.routes.get(config.default_route if model == "auto" else model)
+    if route is None:
+        return False
+    chains = (route.default, *route.tasks.values(), *(e.chain for e in route.experiments))
+    return bool(route.experiments) or any(c.pools or c.strategy == "cheapest" for c in chains)
 
 
 def native_links(deps: list[Deployment], only: tuple[str, str], model: str,
@@ -113,8 +170,14 @@ class Planner:
         # whether any model declares `supports`: else no request's needs are read or checked
         self.checks_needs = any(d.supports != ALL_CAPABILITIES for d in config.deployments.values())
         # (chain, task, kind) -> the deployments good enough for it, for `strategy: cheapest`
-        self._pools: dict[tuple[int, str, str], list[Deployment]] = {}
-        self._fixed: dict[tuple[int, str], tuple[tuple[Deployment, ...], tuple[tuple[str, str], ...]]] = {}
+        self._pools: dict[tuple[int, str, str], list[Deployment]] = {}  # (not `pools.<name>`)
+        # (chain, task) -> its links (a pool: the members good enough) and the models dropped
+        self._fixed: dict[tuple[int, str], tuple[tuple[tuple[Pool | None, tuple[Deployment, ...]], ...],
+                                                  tuple[tuple[str, str], ...]]] = {}
+        self._pools_of: dict[str, tuple[str, ...]] = {}  # deployment -> the pools it is a member of
+        for pool in config.pools.values():
+            for member in pool.members:
+                self._pools_of[member] = self._pools_of.get(member, ()) + (pool.name,)
 
     def expected_cost(self, dep: Deployment, task: str, prompt_tokens: int, max_tokens: int | None) -> int:
         out = self.stats.avg_out(dep.name, task)
@@ -123,27 +186,44 @@ class Planner:
         return -(-(prompt_tokens * dep.price.input + out * dep.price.output) // 1_000_000)
 
     def _candidates(self, chain: Chain, task: str, prompt_tokens: int, max_tokens: int | None,
-                    skipped: list[tuple[str, str]], kind: str = "chat") -> list[Deployment]:
+                    skipped: list[tuple[str, str]], subject: Subject, from_pool: list[tuple[str, str]],
+                    kind: str = "chat") -> list[Deployment]:
         if chain.strategy == "cheapest":
             pool = self._pools.get((id(chain), task, kind))
             if pool is None:  # the quality filter depends on the config only: computed once
                 pool = self._pools[(id(chain), task, kind)] = [
                     d for d in self.config.deployments.values()
                     if d.kind == kind and (dict(d.quality).get(task, 0.0) if task else 1.0) >= chain.min_quality]
-            return sorted(pool, key=lambda d: (self.expected_cost(d, task, prompt_tokens, max_tokens), d.name))
+            ranked = sorted(((self.expected_cost(d, task, prompt_tokens, max_tokens), d) for d in pool),
+                            key=lambda cd: (cd[0], cd[1].name))
+            return ties_by_subject(ranked, subject)
         fixed = self._fixed.get((id(chain), task))
         if fixed is None:  # a named chain's quality filter depends on the config only: computed once
-            chosen, dropped = [], []
-            for name in chain.models:
-                dep = self.config.deployments[name]
-                score = dict(dep.quality).get(task)
-                if chain.min_quality and score is not None and score < chain.min_quality:
-                    dropped.append((name, "quality"))
-                else:
-                    chosen.append(dep)
-            fixed = self._fixed[(id(chain), task)] = (tuple(chosen), tuple(dropped))
+            links, dropped = [], []
+            pools = {p.name: p for p in chain.pools}
+            for name in chain.links:
+                chosen = []
+                for member in pools[name].members if name in pools else (name,):
+                    dep = self.config.deployments[member]
+                    score = dict(dep.quality).get(task)
+                    if chain.min_quality and score is not None and score < chain.min_quality:
+                        dropped.append((member, "quality"))
+                    else:
+                        chosen.append(dep)
+                if chosen:
+                    links.append((pools.get(name), tuple(chosen)))
+            fixed = self._fixed[(id(chain), task)] = (tuple(links), tuple(dropped))
         skipped.extend(fixed[1])
-        return list(fixed[0])
+        if not chain.pools:
+            return [deps[0] for _, deps in fixed[0]]
+        out: dict[str, Deployment] = {}  # each deployment once, at its first place in the chain
+        for pool, deps in fixed[0]:
+            for dep in deps if pool is None else pool_order(pool, list(deps), subject):
+                if dep.name not in out:
+                    out[dep.name] = dep
+                    if pool is not None:
+                        from_pool.append((dep.name, pool.name))
+        return list(out.values())
 
     def _experiment(self, route: Route, task: str, priority: str, subject: str) -> tuple[Chain | None, str]:
         for exp in route.experiments:
@@ -156,12 +236,16 @@ class Planner:
     def plan(self, model: str, key: ApiKey, prompt_chars: int, max_tokens: int | None, task: str = "",
              confidence: float = 0.0, user: str | None = None, kind: str = "chat",
              longest_input_chars: int | None = None, only: tuple[str, str] | None = None,
-             needs: frozenset[str] = frozenset()) -> Plan:
+             needs: frozenset[str] = frozenset(), conversation: str | list[dict[str, Any]] = "") -> Plan:
         """`longest_input_chars` (embeddings): each input is embedded on its own, so the longest
         one, not the sum of a batch, must fit the context window. `only`: see `native_links`.
-        `needs`: the capabilities the request needs (gateway.routing.needs), see `capable_links`."""
+        `needs`: the capabilities the request needs (gateway.routing.needs), see `capable_links`.
+        `conversation`: its stable start (routing.affinity.conversation_start), or its messages to
+        read the start from only when a pool or a cost tie asks, for pool affinity."""
         prompt_tokens = estimate_tokens(prompt_chars)
         skipped: list[tuple[str, str]] = []
+        from_pool: list[tuple[str, str]] = []
+        subject = Subject(user or key.name, conversation)
         experiment = policy = ""
         if model == "auto":
             model = (self.config.embedding_route or "auto") if kind == "embedding" else self.config.default_route
@@ -173,8 +257,13 @@ class Planner:
             priority = max(chain.priority, key.priority or "low", key=RANK.__getitem__)
             swapped, experiment = self._experiment(route, task, priority, user or key.name)
             chain = swapped or chain
-            chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped, kind)
+            chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped, subject, from_pool, kind)
             route_name = route.name
+        elif model in self.config.pools:
+            pool = self.config.pools[model]
+            chain_deps = pool_order(pool, [self.config.deployments[m] for m in pool.members], subject)
+            from_pool.extend((d.name, pool.name) for d in chain_deps)
+            route_name, priority = model, key.priority or "normal"
         elif model in self.config.deployments:
             chain_deps = [self.config.deployments[model]]
             route_name, priority = model, key.priority or "normal"
@@ -186,10 +275,12 @@ class Planner:
         if only is not None:
             chain_deps = native_links(chain_deps, only, model, skipped)
         if needs and self.checks_needs:
-            chain_deps = capable_links(chain_deps, needs, route_name, route is not None, skipped)
+            chain_deps = capable_links(chain_deps, needs, route_name, route is not None or model in self.config.pools,
+                                       skipped)
         allowed = []
         for dep in chain_deps:
-            if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models:
+            if not key.allowed_models or dep.name in key.allowed_models or route_name in key.allowed_models \
+                    or any(p in key.allowed_models for p in self._pools_of.get(dep.name, ())):
                 allowed.append(dep)
             else:
                 skipped.append((dep.name, "not_allowed"))
@@ -213,4 +304,4 @@ class Planner:
         costs = tuple(self.expected_cost(d, task, prompt_tokens, max_tokens) for d in fitting)
         return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
                     deployments=tuple(fitting), expected_cost_micro=costs, experiment=experiment,
-                    skipped=tuple(skipped), task_policy=policy)
+                    skipped=tuple(skipped), task_policy=policy, pools=tuple(from_pool))

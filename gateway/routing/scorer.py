@@ -23,7 +23,7 @@ from itertools import repeat
 from math import exp, sqrt
 from typing import Any
 
-from gateway.config.model import TASKS
+from gateway.config.tasks import TASKS
 
 __all__ = ["LOW_CONFIDENCE", "RUNNER_UP_MIN", "LinearModel", "pack"]
 

@@ -8,7 +8,8 @@ Quirks kept on purpose because real clients and translators must cope with them:
 a tool call forced by name ends with finish_reason "stop" (not "tool_calls");
 Azure streams open with a chunk whose `choices` is empty and which carries
 `prompt_filter_results`; `usage` is null on every stream chunk but the last
-when `stream_options.include_usage` is set.
+when `stream_options.include_usage` is set; OpenAI (not Azure here) refuses `metadata` without
+`store: true`, as its API does.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
     """Validate a chat request; return (ask, prompt texts, stream, include_usage)."""
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
+    if model is None and body.get("metadata") is not None and body.get("store") is not True:
+        raise BadRequest("The 'metadata' parameter is only allowed when 'store' is enabled.", "metadata")
     model = model or body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("you must provide a model parameter", "model")

@@ -221,12 +221,29 @@ class Engine:
         self.stop()
 
 
+def start_on_free_port(data_dir: Path, cluster: bool = False, attempts: int = 3) -> Engine:
+    """An engine (a cluster node with `cluster`) on a port `free_port` just found. Another process
+    may take the port, or a node's bus port, between the check and the engine's bind: a busy test
+    machine opens ephemeral ports all the time. An engine that exits on a taken address is started
+    again on a new port, up to `attempts` times, each in a fresh directory (no stale nodes.conf or
+    log from the attempt before)."""
+    for attempt in range(attempts):
+        path = data_dir if attempt == 0 else data_dir.with_name(f"{data_dir.name}-{attempt}")
+        port = free_port(below=65536 - CLUSTER_BUS_OFFSET, bus=True) if cluster else free_port()
+        try:
+            return Engine(data_dir=path, port=port, cluster=cluster).start()
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def start_single(data_dir: Path | None = None, unix: bool = False) -> Engine:
     """A single engine on a free loopback port (or a unix socket under data_dir)."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="gw-engine-"))
     if unix:
         return Engine(data_dir=data_dir, unix_socket=data_dir / "engine.sock").start()
-    return Engine(data_dir=data_dir, port=free_port()).start()
+    return start_on_free_port(data_dir)
 
 
 @dataclass
@@ -244,21 +261,6 @@ class ClusterEngines:
             node.stop()
 
 
-def _start_node(data_dir: Path, attempts: int = 3) -> "Engine":
-    """One cluster node on a free port pair. Another process may take the port or its bus port
-    between the check and the bind (a busy test machine opens ephemeral ports all the time), so a
-    node that exits on a taken address gets a new pair, up to `attempts` times."""
-    for attempt in range(attempts):
-        path = data_dir if attempt == 0 else data_dir.with_name(f"{data_dir.name}-{attempt}")  # no stale nodes.conf
-        try:
-            return Engine(data_dir=path, port=free_port(below=65536 - CLUSTER_BUS_OFFSET, bus=True),
-                          cluster=True).start()
-        except RuntimeError as exc:
-            if "Address already in use" not in str(exc) or attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def start_cluster(masters: int = 3, data_dir: Path | None = None, timeout: float = 20.0) -> ClusterEngines:
     """Start `masters` engines in cluster mode and assign slots with CLUSTER ADDSLOTSRANGE."""
     import redis
@@ -267,7 +269,7 @@ def start_cluster(masters: int = 3, data_dir: Path | None = None, timeout: float
     nodes: list[Engine] = []
     try:
         for i in range(masters):
-            nodes.append(_start_node(root / f"n{i}"))
+            nodes.append(start_on_free_port(root / f"n{i}", cluster=True))
     except Exception:
         for node in nodes:
             node.stop()

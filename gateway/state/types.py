@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config.model import PRIORITY_RANK
+from gateway.config.tasks import PRIORITY_RANK
 
 OUTCOMES = ("success", "failure", "neutral", "throttled", "disabled")
 

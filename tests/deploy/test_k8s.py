@@ -258,7 +258,7 @@ def test_operations_guide_names_real_objects_and_keys() -> None:
     k = Keys("gw")
     shapes = [k.spend("DAY"), k.res(), k.resdl(), k.req("ID"), k.ledger(), k.key_rpm("K"), k.key_tpm("K"),
               k.dep_rpm("D"), k.dep_tpm("D"), k.breaker("D"), k.latency("D"), k.tokstats(), k.lease("N")]
-    patterns = [re.compile("^" + re.escape(s).replace("DAY", r"(\d{4}-\d\d-\d\d|<DAY>)").replace("ID", r"<request id>")
+    patterns = [re.compile("^" + re.escape(s).replace("DAY", r"(\d{4}-\d\d-\d\d|<DAY>)").replace("ID", r"<req_id>")
                            .replace("K", r"(<k>|[\w.-]+)").replace("D", r"[\w.<>-]+").replace("N", r"<name>") + "$")
                 for s in shapes]
     patterns += [re.compile("^" + re.escape(k.audit()) + "$"), re.compile("^" + re.escape(k.last_use()) + "$")]

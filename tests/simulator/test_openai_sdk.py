@@ -166,6 +166,15 @@ def test_errors_map_to_sdk_exceptions(client: openai.OpenAI, sim: SimServer) -> 
     assert sim.stats()["calls"]["gpt-4o"] == 4  # the 401 call counts too
 
 
+def test_metadata_needs_store(client: openai.OpenAI) -> None:
+    """As OpenAI's chat API: metadata tags stored completions, so without `store: true` it is a 400."""
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="gpt-4o", messages=MSGS, metadata={"team": "search"})
+    assert bad.value.body["param"] == "metadata" and "store" in bad.value.body["message"]
+    stored = client.chat.completions.create(model="gpt-4o", messages=MSGS, metadata={"team": "search"}, store=True)
+    assert stored.choices[0].message.content
+
+
 def test_outage_and_rates_and_stats(client: openai.OpenAI, sim: SimServer) -> None:
     sim.knobs("gpt-4o", outages=[[0, 3600]])
     with pytest.raises(openai.InternalServerError) as err:

@@ -29,9 +29,11 @@ from gateway.providers.base import native_only
 
 
 def deployments_of(config: Config, model: str) -> tuple[Deployment, ...]:
-    """Every deployment a request for `model` (a concrete model or a route) may land on."""
+    """Every deployment a request for `model` (a concrete model, a pool or a route) may land on."""
     if model in config.deployments:
         return (config.deployments[model],)
+    if model in config.pools:
+        return tuple(config.deployments[m] for m in config.pools[model].members)
     route = config.routes.get(config.default_route if model == "auto" else model)
     if route is None:
         raise model_not_found(model)

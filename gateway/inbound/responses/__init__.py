@@ -47,9 +47,11 @@ def _has_thinking(messages: list[dict[str, Any]]) -> bool:
     return any("thinking_blocks" in m for m in messages)
 
 
-def _marks(messages: list[dict[str, Any]]) -> dict[str, bool]:
-    """The NATIVE marks of what only some adapters may see (gateway.providers.base.for_format)."""
-    return {"hints": _has_thinking(messages), "signatures": signatures.signed(messages)}
+def _marks(chat: dict[str, Any]) -> dict[str, bool]:
+    """The NATIVE marks of what only some adapters may see (gateway.providers.base.for_format):
+    thinking blocks and `metadata` are hints, Gemini's thought signatures their own mark."""
+    messages = chat["messages"]
+    return {"hints": _has_thinking(messages) or "metadata" in chat, "signatures": signatures.signed(messages)}
 
 
 def _turn(chat: ChatRequest) -> Turn:
@@ -70,7 +72,7 @@ class Responses:
         own = {k: v for k, v in body.items() if k not in GATEWAY_DECIDES}
         if isinstance(own.get("input"), list):
             own["input"] = [i for i in own["input"] if not (is_ours(i) or signatures.is_ours(i))]
-        canonical[NATIVE] = {"format": "openai_responses", "headers": {}, "body": own, **_marks(canonical["messages"])}
+        canonical[NATIVE] = {"format": "openai_responses", "headers": {}, "body": own, **_marks(canonical)}
         base = chat_request(canonical)
         turn = Turn.of(body, asked)
         turn.history = canonical["messages"][1:] if body.get("instructions") is not None else canonical["messages"]
@@ -96,7 +98,7 @@ class Responses:
         own = [{"role": "user", "content": own}] if isinstance(own, str) else own
         # a Responses deployment gets the stored conversation as items, its reasoning included
         body[NATIVE] = {**native, "body": {**native["body"], "input": [*input_items(stored), *own]},
-                        **_marks(body["messages"])}
+                        **_marks(body)}
         fresh = chat_request(body)
         chat.body, chat.messages, chat.prompt_chars = fresh.body, fresh.messages, fresh.prompt_chars
 

@@ -8,6 +8,9 @@ provider without them gets as functions: gateway.pipeline.custom_tools), `tool_c
 (also naming a custom tool), `parallel_tool_calls`, `max_output_tokens`,
 `temperature`, `top_p`, `reasoning.effort` → `reasoning_effort`, `text.format` →
 `response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`;
+`metadata` (also echoed back) as a canonical hint that only Bedrock Converse reads, for its
+`requestMetadata` (OpenAI's chat API refuses `metadata` without `store`, so an OpenAI-format
+deployment never gets it: gateway.providers.base.TOP_HINTS);
 `reasoning` items the gateway gave out (Claude's signed thinking, thinking.py) → the
 `thinking_blocks` of the assistant message after them; (Gemini's thought signatures,
 signatures.py) → the signature of the function call they name.
@@ -18,8 +21,8 @@ input items (OpenAI's encrypted content, which no other provider can read), tool
 cannot run on every provider (`web_search`, `file_search`, `namespace`, ...: hosted tools),
 the items of hosted tools whose work the provider did (HOSTED_RESULTS: a `web_search_call`
 sent back with the conversation; the answer text that used it stays), `include`, `truncation`,
-`reasoning.summary` (read by the answer: reply.Turn.summaries),
-`stream_options`, `metadata` (echoed back, not sent). Refused with a 400 naming the field:
+`reasoning.summary` (read by the answer: reply.Turn.summaries), `stream_options`. Refused with a
+400 naming the field:
 `background`, `conversation`, `prompt` (stored prompts), `item_reference` items, files and
 images by `file_id`, and the other items of OpenAI's hosted tools (a computer or shell call and
 its output, an MCP approval: turns a client takes part in, which no other provider could go on).
@@ -92,6 +95,9 @@ def canonical_body(body: dict[str, Any], history: list[dict[str, Any]] | None = 
     if reasoning.get("effort") is not None:
         chat["reasoning_effort"] = _expect(reasoning["effort"], str, "reasoning.effort", "a string")
     _text(_expect(body.get("text") or {}, dict, "text", "an object"), chat)
+    metadata = _expect(body.get("metadata") or {}, dict, "metadata", "an object")
+    if metadata:
+        chat["metadata"] = metadata  # a hint: only Bedrock Converse reads it (gateway.providers.base.TOP_HINTS)
     return chat
 
 

@@ -118,11 +118,12 @@ class ResponsesStream:
             self.finish_reason = choice["finish_reason"]
 
     def _annotate(self, delta: dict[str, Any], out: list[bytes]) -> None:
-        """A citation of the text so far: on the open message (one that cites text of a message
-        already closed has no event left to ride on and is dropped)."""
-        if self.text_id is None:
-            return
-        for note in annotations_of(delta, self.text_base):
+        """Citations go on the open message, which they open when they come ahead of its text
+        (a provider may cite a block before streaming it)."""
+        notes = annotations_of(delta, self.text_base if self.text_id is not None else sum(map(len, self.all_text)))
+        if notes and self.text_id is None:
+            self._open_text(out)
+        for note in notes:
             out.append(self._event("response.output_text.annotation.added", item_id=self.text_id,
                                    output_index=self.text_index, content_index=0,
                                    annotation_index=len(self.notes), annotation=note))

@@ -48,7 +48,7 @@ from starlette.staticfiles import StaticFiles
 from gateway.errors import GatewayError
 from gateway.observe.log import get_logger
 from gateway.ops import admin, keys_api
-from gateway.ops.access import admin_or_session, require_admin
+from gateway.ops.access import admin_only, admin_or_session, require_admin
 from gateway.ops.dashboard import api
 from gateway.ops.dashboard.api import (LATENCY_BOUNDS_MS, SUMMARY_DIMS, day_bounds, deployments, refusals,
                                        spend_series, spend_summary)
@@ -179,7 +179,7 @@ routes = [
     Route("/dashboard/login", login, methods=["POST"]),
     Route("/dashboard/logout", logout, methods=["POST"]),
     Mount("/dashboard/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
-    *(Route(f"/admin/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
+    *(Route(f"/admin/{name}", admin_only(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
     *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in api.HANDLERS.items()),
     *(Route(f"/dashboard/api/{name}", admin_or_session(fn), methods=["GET"]) for name, fn in admin.HANDLERS.items()),
     # the runtime keys and teams panel: the admin API's list handlers, behind the same door

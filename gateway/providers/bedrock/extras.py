@@ -3,7 +3,8 @@
 
 - `requestMetadata` is a string-to-string map Bedrock writes into its model invocation logs, so
   an operator can attribute cost to a caller. It is filled from the client's own metadata: an
-  OpenAI chat client's `metadata` object, and `user` (an OpenAI client's, or an Anthropic
+  OpenAI chat or Responses client's `metadata` object (the latter a canonical hint, read here
+  only: gateway.providers.base.TOP_HINTS), and `user` (an OpenAI client's, or an Anthropic
   client's `metadata.user_id`) as `user_id`. Bedrock refuses the whole request over one bad
   entry, so what does not fit its limits (16 entries; keys 1-256 and values 0-256 characters of
   letters, digits, whitespace and `:_@$#=/+,-.`; strings only) is left out, never a failure.
