@@ -34,8 +34,10 @@ ASK: Any = [{"role": "user", "content": "Who won the latest regatta on the lake?
 
 def config(sim: Proc) -> str:
     base = sim.url
+    # Claude on Bedrock searches when its `supports` says so (config WEB_SEARCH_OPT_IN), as the simulator's does
+    opt_in = ", supports: [vision, audio, files, tools, json_schema, web_search]"
     models = "\n".join(f'  {name}: {{provider: {p}, upstream: "{up}", price: {{input: 15, output: 75, '
-                       f'cached_input: 1.5}}}}' for name, (p, up) in MODELS.items())
+                       f'cached_input: 1.5}}{opt_in if p == "bedrock" else ""}}}' for name, (p, up) in MODELS.items())
     return f"""
 server: {{request_timeout_s: 20, attempt_budget: 2}}
 state: {{prefix: anat, timeout_ms: 1000}}

@@ -13,6 +13,7 @@ from gateway.config import ALL_CAPABILITIES, CAPABILITIES, ApiKey, ConfigError, 
 from gateway.errors import GatewayError
 from gateway.routing.plan import Planner, sticky_share
 from tests.procs import ROOT
+from tests.test_providers_e2e import config as providers_config
 
 DEMO = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text().replace("${SIMULATOR_PORT:-9100}", "9100")
                       .replace("${SIMULATOR_HOST:-127.0.0.1}", "127.0.0.1"))
@@ -153,3 +154,53 @@ def test_a_pool_keeps_only_its_capable_members_and_names_itself_when_none_is() -
         none.plan("gpt-5.4-any", KEY, 100, None, "simple_chat", 1.0, "u1", needs=frozenset({"vision"}))
     assert info.value.status == 400 and info.value.code == "unsupported_capability"
     assert "'gpt-5.4-any'" in info.value.message and "azure-gpt-5.4 lacks vision" in info.value.message
+
+
+def _with_bedrock(**models: Any) -> Any:
+    """The end-to-end providers' config (Bedrock Converse among them), its models' fields changed,
+    and a route from Bedrock to Claude."""
+    doc = yaml.safe_load(providers_config(9100))
+    doc["providers"]["claude-bedrock"] = {**doc["providers"]["bedrock-key"], "format": "bedrock_anthropic"}
+    for name, fields in models.items():
+        doc["models"][name].update(fields)
+    doc["routes"]["search"] = {"primary": "bedrock-haiku", "fallbacks": ["claude-opus-4.7"]}
+    return parse_config(doc, "providers.yaml", {**ENV, "NO_SUCH_SESSION_TOKEN": ""})
+
+
+def test_a_format_without_web_search_lacks_it_by_default() -> None:
+    cfg = _with_bedrock()
+    assert cfg.deployments["bedrock-haiku"].supports == ALL_CAPABILITIES - {"web_search"}
+    assert cfg.deployments["claude-opus-4.7"].supports == ALL_CAPABILITIES
+    planner = Planner(cfg)
+    assert planner.checks_needs  # a Bedrock model is enough to read every request's needs
+    plan = planner.plan("search", KEY, 400, None, "simple_chat", 0.9, needs=frozenset({"web_search"}))
+    assert names(plan) == ["claude-opus-4.7"] and ("bedrock-haiku", "lacks:web_search") in plan.skipped
+    assert names(planner.plan("search", KEY, 400, None, "simple_chat", 0.9,
+                              needs=frozenset({"vision", "tools"}))) == ["bedrock-haiku", "claude-opus-4.7"]
+    with pytest.raises(GatewayError) as info:
+        planner.plan("bedrock-nova", KEY, 400, None, "simple_chat", 0.9, needs=frozenset({"web_search"}))
+    assert info.value.code == "unsupported_capability"
+    assert info.value.message == ("The model 'bedrock-nova' does not accept server-side web search "
+                                  "(models.bedrock-nova.supports: [vision, audio, files, tools, json_schema]; "
+                                  "Bedrock Converse has no server-side web search tool).")
+
+
+def test_claude_on_bedrock_searches_only_when_the_operator_says_so() -> None:
+    cfg = _with_bedrock(**{"claude-opus-4.7": {"provider": "claude-bedrock"}})
+    assert cfg.deployments["claude-opus-4.7"].supports == ALL_CAPABILITIES - {"web_search"}
+    with pytest.raises(GatewayError) as info:
+        Planner(cfg).plan("claude-opus-4.7", KEY, 400, None, "simple_chat", 0.9, needs=frozenset({"web_search"}))
+    assert "Claude on Bedrock is not documented to run Anthropic's web search tool; list `web_search` in " \
+        "`supports` if yours does" in info.value.message
+    listed = _with_bedrock(**{"claude-opus-4.7": {"provider": "claude-bedrock", "supports": ["web_search"]}})
+    plan = Planner(listed).plan("claude-opus-4.7", KEY, 400, None, "simple_chat", 0.9, needs=frozenset({"web_search"}))
+    assert names(plan) == ["claude-opus-4.7"]
+
+
+def test_listing_web_search_on_such_a_format_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        _with_bedrock(**{"bedrock-haiku": {"supports": ["tools", "web_search"]}})
+    assert str(info.value).startswith("providers.yaml: models.bedrock-haiku.supports[1]: Bedrock Converse has no "
+                                      "server-side web search tool")
+    assert _with_bedrock(**{"bedrock-haiku": {"supports": ["tools"]}}).deployments["bedrock-haiku"].supports \
+        == {"tools"}

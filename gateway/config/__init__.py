@@ -6,5 +6,5 @@ Provider API keys never live in the file: the file names the environment variabl
 """
 
 from gateway.config.model import *  # noqa: F401,F403
-from gateway.config.model import ConfigError, NO_EMBEDDINGS, TASKS, PRIORITIES, PRIORITY_RANK, WIRE_FORMATS  # noqa: F401
+from gateway.config.model import ConfigError, NO_EMBEDDINGS, NO_WEB_SEARCH, TASKS, WEB_SEARCH_OPT_IN, PRIORITIES, PRIORITY_RANK, WIRE_FORMATS  # noqa: F401
 from gateway.config.parse import expand_env, load_config, parse_config  # noqa: F401

@@ -19,6 +19,18 @@ WIRE_FORMATS = ("openai", "openai_responses", "azure", "anthropic", "gemini", "b
 # a request needs (gateway/routing/needs.py), rather than send it a request it would refuse.
 CAPABILITIES = ("vision", "audio", "files", "tools", "json_schema", "web_search")
 ALL_CAPABILITIES = frozenset(CAPABILITIES)
+# The wire formats with no server-side web search to ask for, and why: a chat model on one never
+# has `web_search` (its default `supports` leaves it out, and listing it is a config error), so the
+# planner never sends it a search request (an OpenAI chat `web_search_options`, a native search
+# tool) it would answer without searching. The adapter registry checks this against each
+# adapter's capabilities.
+NO_WEB_SEARCH = {"bedrock": "Bedrock Converse has no server-side web search tool"}
+# The formats whose adapter can send a search tool the provider is not documented to run: a model
+# on one lacks `web_search` by default, and has it when its `supports` lists it (the operator's word).
+WEB_SEARCH_OPT_IN = {
+    "bedrock_anthropic": "Claude on Bedrock is not documented to run Anthropic's web search tool; list "
+                         "`web_search` in `supports` if yours does",
+}
 AWS_FORMATS = ("bedrock", "bedrock_anthropic")  # Amazon Bedrock: one region, API key or SigV4 (config/aws.py)
 # The wire formats with no embeddings endpoint, and why: a `kind: embedding` model on one is a
 # config error (the adapter registry checks this against each adapter's capabilities).

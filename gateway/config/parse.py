@@ -12,8 +12,8 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, PRIORITIES, TASKS, AdminAuth, AdminKey, ApiKey, Breaker, Config,
-    ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
+    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN, AdminAuth,
+    AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
     Route, Server, StateSettings,
 )
 from gateway.config.aws import parse_bedrock
@@ -62,22 +62,26 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
         max_output_tokens=r.number(doc, "max_output_tokens", path, 16_384, minimum=1, integer=True),
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),
         quality=tuple(quality), kind=kind,
-        guardrail=guardrail, latency=latency, supports=_supports(r, doc, path, kind),
+        guardrail=guardrail, latency=latency, supports=_supports(r, doc, path, kind, providers[provider_name].format),
     )
 
 
-def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str) -> frozenset[str]:
+def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str, fmt: str) -> frozenset[str]:
     """`models.<name>.supports`: exactly the capabilities listed (`[]`: text only); absent or
-    null: every one, so a config written before the field routes as it did. An embedding model
-    takes none: it has no messages for a capability to be read from."""
+    null: every one its wire format is known to serve (all but `web_search` on a NO_WEB_SEARCH or
+    WEB_SEARCH_OPT_IN format), so a config written before the field routes as it did but for
+    searches. An embedding model takes none: it has no messages for a capability to be read from."""
     if doc.get("supports") is None:
-        return ALL_CAPABILITIES
+        unsure = fmt in NO_WEB_SEARCH or fmt in WEB_SEARCH_OPT_IN
+        return ALL_CAPABILITIES - {"web_search"} if unsure else ALL_CAPABILITIES
     if kind != "chat":
         raise r.fail(f"{path}.supports", doc["supports"], "only a chat model takes `supports`")
     names = r.strings(doc, "supports", path)
     for i, name in enumerate(names):
         if name not in CAPABILITIES:
             raise r.fail(f"{path}.supports[{i}]", name, f"unknown capability; expected some of {list(CAPABILITIES)}")
+        if name == "web_search" and fmt in NO_WEB_SEARCH:
+            raise r.fail(f"{path}.supports[{i}]", name, NO_WEB_SEARCH[fmt])
     return frozenset(names)
 
 

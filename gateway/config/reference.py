@@ -244,12 +244,14 @@ SECTIONS: tuple[Section, ...] = (
         Field("kind", "chat | embedding", "chat", "Embedding models serve `/v1/embeddings` only."),
         Field("bedrock", "mapping", NONE, "A Bedrock (`bedrock`, `bedrock_anthropic`) chat model's options; see "
               "[models.&lt;name&gt;.bedrock](#modelsnamebedrock)."),
-        Field("supports", f"list of {', '.join(CAPABILITIES)}", "every capability", "What a chat model takes "
-              "beyond text: `vision` (image parts), `audio` (audio input), `files` (PDF and document parts), "
-              "`tools` (function or custom tools, tool turns), `json_schema` (`response_format` json_schema), "
-              "`web_search` (server-side search tools, `web_search_options`). Given: exactly those (`[]`: text "
-              "only); a request needing one it lacks skips it (`skipped: <model>:lacks:vision` in the log "
-              "line), and none left is a 400 `unsupported_capability`. Chat models only."),
+        Field("supports", f"list of {', '.join(CAPABILITIES)}", "every capability its format has", "What a "
+              "chat model takes beyond text: `vision` (image parts), `audio` (audio input), `files` (PDF and "
+              "document parts), `tools` (function or custom tools, tool turns), `json_schema` (`response_format` "
+              "json_schema), `web_search` (server-side search tools, `web_search_options`). Given: exactly those "
+              "(`[]`: text only); a request needing one it lacks skips it (`skipped: <model>:lacks:vision` in the "
+              "log line), and none left is a 400 `unsupported_capability`. Absent, `web_search` is left out on "
+              "`bedrock` (Converse has no search tool: listing it is a config error) and `bedrock_anthropic` "
+              "(list it if your Bedrock runs Anthropic's web search tool). Chat models only."),
     )),
     Section("models.<name>.bedrock", "Amazon Bedrock options of a chat model of a `bedrock` (Converse) or "
             "`bedrock_anthropic` (InvokeModel) provider.", (

@@ -301,6 +301,7 @@ class Capabilities:
     embeddings: bool  # answers `/v1/embeddings` (the adapter is an `EmbeddingsAdapter`)
     n_choices: bool  # returns `n > 1` choices from one call (otherwise `to_upstream` refuses n > 1)
     custom_tools: bool = False  # takes custom (freeform) tools; else gateway.pipeline.custom_tools
+    web_search: bool = True  # has a server-side web search to ask for (else in the config's NO_WEB_SEARCH)
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ each other on import, so a format cannot be allowed without an adapter nor an ad
 
 from __future__ import annotations
 
-from gateway.config import NO_EMBEDDINGS, WIRE_FORMATS
+from gateway.config import NO_EMBEDDINGS, NO_WEB_SEARCH, WIRE_FORMATS
 from gateway.providers.anthropic import adapter as anthropic
 from gateway.providers.azure import adapter as azure
 from gateway.providers.base import ChatAdapter
@@ -25,6 +25,8 @@ if sorted(ADAPTERS) != sorted(WIRE_FORMATS):
     raise ImportError(f"adapters {sorted(ADAPTERS)} do not match the config's wire formats {sorted(WIRE_FORMATS)}")
 if {a.name for a in _ALL if not a.capabilities.embeddings} != set(NO_EMBEDDINGS):
     raise ImportError("the config's NO_EMBEDDINGS does not match the adapters' capabilities")
+if {a.name for a in _ALL if not a.capabilities.web_search} != set(NO_WEB_SEARCH):
+    raise ImportError("the config's NO_WEB_SEARCH does not match the adapters' capabilities")
 
 
 def adapter_for(wire_format: str) -> ChatAdapter:

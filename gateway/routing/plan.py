@@ -26,8 +26,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config import (ALL_CAPABILITIES, CAPABILITIES, PRIORITY_RANK, ApiKey, Chain, Config, Deployment,
-                            Pool, Route)
+from gateway.config import (ALL_CAPABILITIES, CAPABILITIES, NO_WEB_SEARCH, PRIORITY_RANK, WEB_SEARCH_OPT_IN, ApiKey,
+                            Chain, Config, Deployment, Pool, Route)
 from gateway.errors import GatewayError, bad_request, forbidden, model_not_found, shown
 from gateway.pricing import estimate_tokens
 from gateway.providers import adapter_for
@@ -155,8 +155,11 @@ def capable_links(deps: list[Deployment], needs: frozenset[str], model: str, rou
         message = (f"No model of route {shown(model)} accepts {what} (models.<name>.supports): {detail}. "
                    "Ask for a model that does, or add one to the route.")
     else:
+        fmt = deps[0].provider.format
+        why = (NO_WEB_SEARCH.get(fmt) or WEB_SEARCH_OPT_IN.get(fmt)) if "web_search" in blocking else None
         message = (f"The model {shown(model)} does not accept {what} (models.{model}.supports: "
-                   f"[{', '.join(c for c in CAPABILITIES if c in deps[0].supports)}]).")
+                   f"[{', '.join(c for c in CAPABILITIES if c in deps[0].supports)}]"
+                   + (f"; {why}" if why else "") + ").")
     raise bad_request(message, NEED_SHOWN[blocking[0]][1], "unsupported_capability")
 
 

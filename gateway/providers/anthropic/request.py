@@ -24,6 +24,9 @@ Request (OpenAI → Anthropic):
 - turns another provider wrote (a fallback mid tool loop): thinking blocks Claude cannot have
   signed are left out, and `enabled` thinking goes when the final tool turn has no thinking
   block left (`thinking.py`), as `UpstreamRequest.adapted` says.
+- `web_search_options` → Anthropic's web search tool (`search.py`), after any function tools; with
+  it JSON mode is a system instruction, as with tools of the client's own (a forced tool would
+  answer before any search).
 - `n` other than 1 is refused with a 400 (Anthropic returns one answer per request). Any other
   field Anthropic does not take is dropped, with a debug log line naming it.
 
@@ -45,7 +48,8 @@ import orjson
 from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
-from gateway.providers.anthropic import structured, thinking
+from gateway.providers import search_options
+from gateway.providers.anthropic import search, structured, thinking
 from gateway.providers.base import (
     NATIVE,
     ProbeTarget,
@@ -70,7 +74,7 @@ DEFAULT_MAX_TOKENS = 4096
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "top_k", "n", "tools", "tool_choice", "parallel_tool_calls",
-    "response_format", "reasoning_effort", "user", NATIVE,
+    "response_format", "reasoning_effort", "user", "web_search_options", NATIVE,
 })
 
 
@@ -195,7 +199,8 @@ def message_body(chat: dict[str, Any], dep: Deployment,
     openai_side.drop_unknown(chat, HANDLED, "anthropic")
     system, messages = _messages(chat.get("messages") or [])
     tools = chat.get("tools")
-    forced = None if tools else structured.json_tool(chat.get("response_format"))
+    searching = search_options.read(chat)
+    forced = None if tools or searching is not None else structured.json_tool(chat.get("response_format"))
     instruction = None if forced else json_instruction(chat.get("response_format"))
     if instruction:
         system.append(instruction)
@@ -222,6 +227,8 @@ def message_body(chat: dict[str, Any], dep: Deployment,
             tc["disable_parallel_tool_use"] = True
         if choice is not None or "disable_parallel_tool_use" in tc:
             body["tool_choice"] = tc
+    if searching is not None:
+        body.setdefault("tools", []).append(search.search_tool(searching))
     structured.add_thinking(body, chat, openai_side.requested_max_tokens(chat) is not None,
                             dep.max_output_tokens or body["max_tokens"])
     if isinstance(chat.get("user"), str) and chat["user"]:

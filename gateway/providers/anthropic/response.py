@@ -4,7 +4,9 @@ with it (usage, completion id, stop reasons); the OpenAI shapes come from `opena
 Thinking blocks become `reasoning_content` (their text, the field OpenAI-compatible reasoners
 use) and `thinking_blocks` (the blocks whole, signatures included, so a Messages client can send
 them back). The forced JSON-mode tool's call (`structured.JSON_TOOL`) is the answer's `content`,
-its input as a JSON string, with finish_reason "stop" (Anthropic says `tool_use`).
+its input as a JSON string, with finish_reason "stop" (Anthropic says `tool_use`). A web search's
+cited text blocks give the message's `annotations` (`search.py`); the search's own blocks
+(`server_tool_use`, `web_search_tool_result`) have no chat form and are left out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
+from gateway.providers.anthropic.search import annotations
 from gateway.providers.anthropic.structured import JSON_TOOL
 from gateway.providers.base import encode
 from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
@@ -63,19 +66,26 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     thinking: list[dict[str, Any]] = []
+    cited: list[dict[str, Any]] = []
+    at = 0  # where the next text block starts in the joined content
     answered_json = False
     for block in doc["content"]:
         kind = block.get("type")
         if kind in ("thinking", "redacted_thinking"):
             thinking.append(block)
         elif kind == "text":
-            texts.append(block.get("text") or "")
+            texts.append(str(block.get("text") or ""))
+            cited.extend(annotations(block.get("citations"), at, at + len(texts[-1])))
+            at += len(texts[-1])
         elif kind == "tool_use" and block.get("name") == JSON_TOOL:
             texts.append(encode(block.get("input") or {}).decode())
+            at += len(texts[-1])
             answered_json = True
         elif kind == "tool_use":
             calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
     message = assistant_message(texts, calls)
+    if cited:
+        message["annotations"] = cited
     if thinking:  # as OpenAI-compatible reasoners say it, with the blocks (signatures) kept whole
         message["reasoning_content"] = "".join(b.get("thinking") or "" for b in thinking)
         message["thinking_blocks"] = thinking

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
+from gateway.providers.anthropic.search import annotations
 from gateway.providers.anthropic.structured import JSON_TOOL
 from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_from, web_searches
 from gateway.providers.base import StreamError
@@ -20,7 +21,10 @@ class StreamDecoder(ChunkWriter):
     content_block_delta → text or argument fragments, thinking as `reasoning_content` and its
     signature (or a redacted block) as `thinking_blocks`; message_delta → the finish chunk;
     message_stop → the usage chunk (when asked for) and `done`. The forced JSON-mode tool's
-    `input_json_delta` fragments are `content`, and its `tool_use` stop is "stop".
+    `input_json_delta` fragments are `content`, and its `tool_use` stop is "stop". A text block's
+    web search citations (`citations_delta`, which Claude sends ahead of the text they cite) are
+    held until the block's content_block_stop, then sent as one delta's `annotations` over the
+    block's span of the content, as the whole answer has them (`search.py`).
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
@@ -30,6 +34,8 @@ class StreamDecoder(ChunkWriter):
         self._finish: str | None = None
         self._finished = False
         self._output_reported = False
+        self._content = 0  # characters of content sent so far, where a text block's span starts
+        self._texts: dict[int, tuple[int, list[object]]] = {}  # text block index → (its start, its citations)
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream event")
@@ -55,23 +61,23 @@ class StreamDecoder(ChunkWriter):
                 out.append(self._delta(0, {"tool_calls": [call]}))
             elif block.get("type") == "redacted_thinking":
                 out.append(self._delta(0, {"thinking_blocks": [block]}))
-            elif block.get("type") == "text" and block.get("text"):
-                self._chars += len(block["text"])
-                out.append(self._delta(0, {"content": block["text"]}))
+            elif block.get("type") == "text":
+                self._texts[int(doc.get("index") or 0)] = (self._content, list(block.get("citations") or ()))
+                self._content_delta(block.get("text"), out)
         elif kind == "content_block_delta":
             self._start(0, out)
             delta = doc.get("delta") or {}
             dtype = delta.get("type")
             if dtype == "text_delta":
-                text = delta.get("text") or ""
-                if text:
-                    self._chars += len(text)
-                    out.append(self._delta(0, {"content": text}))
+                self._content_delta(delta.get("text"), out)
+            elif dtype == "citations_delta":
+                held = self._texts.get(int(doc.get("index") or 0))
+                if held is not None:
+                    held[1].append(delta.get("citation"))
             elif dtype == "input_json_delta":
                 fragment = delta.get("partial_json") or ""
                 if fragment and int(doc.get("index") or 0) in self._json:
-                    self._chars += len(fragment)
-                    out.append(self._delta(0, {"content": fragment}))
+                    self._content_delta(fragment, out)
                 index = self._tools.get(int(doc.get("index") or 0))
                 if fragment and index is not None:
                     self._chars += len(fragment)
@@ -84,7 +90,8 @@ class StreamDecoder(ChunkWriter):
             elif dtype == "signature_delta" and delta.get("signature"):
                 out.append(self._delta(0, {"thinking_blocks": [{"type": "thinking", "thinking": "",
                                                                 "signature": delta["signature"]}]}))
-            # citations are not part of the OpenAI answer
+        elif kind == "content_block_stop":
+            self._cite(self._texts.pop(int(doc.get("index") or 0), None), out)
         elif kind == "message_delta":
             delta = doc.get("delta") or {}
             if delta.get("stop_reason"):
@@ -109,11 +116,27 @@ class StreamDecoder(ChunkWriter):
         # "ping" and unknown event types are ignored, as Anthropic's versioning policy asks
         return out
 
+    def _content_delta(self, text: object, out: list[bytes]) -> None:
+        if isinstance(text, str) and text:
+            self._chars += len(text)
+            self._content += len(text)
+            out.append(self._delta(0, {"content": text}))
+
+    def _cite(self, held: tuple[int, list[object]] | None, out: list[bytes]) -> None:
+        """A finished text block's citations, over its span, as a delta's `annotations`."""
+        cited = annotations(held[1], held[0], self._content) if held is not None else []
+        if cited:
+            self._start(0, out)
+            out.append(self._delta(0, {"annotations": cited}))
+
     def _close(self) -> list[bytes]:
         if self._finished:
             return []
         self._finished = True
-        out = [self._delta(0, {}, self._finish or "stop")]
+        out: list[bytes] = []
+        for index in sorted(self._texts):  # a block the stream never stopped
+            self._cite(self._texts.pop(index), out)
+        out.append(self._delta(0, {}, self._finish or "stop"))
         self._usage_chunk(out)
         return out
 

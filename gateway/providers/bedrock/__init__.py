@@ -16,7 +16,8 @@ from gateway.providers.bedrock.stream import StreamDecoder
 
 __all__ = ["adapter", "bedrock_anthropic"]
 
-adapter = EmbeddingsAdapterFunctions("bedrock", Capabilities(embeddings=True, n_choices=False), to_upstream,
-                                     from_upstream, error_from_upstream, StreamDecoder, embeddings_to_upstream,
+# Converse has no server-side web search tool (config NO_WEB_SEARCH)
+adapter = EmbeddingsAdapterFunctions("bedrock", Capabilities(embeddings=True, n_choices=False, web_search=False),
+                                     to_upstream, from_upstream, error_from_upstream, StreamDecoder, embeddings_to_upstream,
                                      embeddings_from_upstream, stream_framing=EventStreamParser,
                                      health_probe=health_probe, reads_hints=True)

@@ -17,6 +17,8 @@ Request (OpenAI → Gemini):
   seed, presencePenalty, frequencyPenalty; `response_format` json_object → responseMimeType
   application/json, json_schema → also `responseSchema` (cleaned like tool schemas);
   `reasoning_effort` → `thinkingConfig.thinkingBudget` (see `_thinking_config`).
+- `web_search_options` → a `googleSearch` tool beside the function declarations (`grounding.py`:
+  its context size and location have no Gemini field and are dropped).
 - Any other field is dropped, with a debug log line naming it.
 - `x_gateway_native` (gateway.providers.base.NATIVE), set for a request that came in through the
   Gemini API (gateway/inbound/gemini): its body is sent as it came (safety settings, server tools
@@ -44,7 +46,7 @@ import orjson
 from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.pricing import Usage
-from gateway.providers import openai_side
+from gateway.providers import openai_side, search_options
 from gateway.providers.base import (
     NATIVE,
     ProbeTarget,
@@ -61,12 +63,13 @@ from gateway.providers.base import (
     upstream_error,
 )
 from gateway.providers.embeddings import embeddings_body
+from gateway.providers.gemini.grounding import search_tool
 from gateway.providers.gemini.schema import clean_schema
 
 HANDLED = frozenset({
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "stop",
     "temperature", "top_p", "top_k", "n", "seed", "presence_penalty", "frequency_penalty", "tools",
-    "tool_choice", "response_format", "reasoning_effort", NATIVE,
+    "tool_choice", "response_format", "reasoning_effort", "web_search_options", NATIVE,
 })
 PRO_BUDGETS = (128, 32768)    # Gemini 2.5 Pro cannot turn thinking off
 OTHER_BUDGETS = (0, 24576)    # Flash and Flash-Lite can (budget 0)
@@ -243,6 +246,8 @@ def generate_body(chat: dict[str, Any], dep: Deployment) -> dict[str, Any]:
         body["tools"] = _tools(chat["tools"])
         if chat.get("tool_choice") is not None:
             body["toolConfig"] = _tool_config(chat["tool_choice"])
+    if search_options.read(chat) is not None:
+        body.setdefault("tools", []).append(search_tool())
     config = _generation_config(chat, dep.upstream)
     if config:
         body["generationConfig"] = config

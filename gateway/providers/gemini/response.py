@@ -1,6 +1,7 @@
 """Gemini `GenerateContentResponse` → the OpenAI chat-completion body, plus the pieces the stream
 decoder shares with it (usage, completion and tool call ids, finish reasons); the OpenAI shapes
-come from `openai_side`.
+come from `openai_side`. A candidate grounded with Google Search gets its message's `annotations`
+from its `groundingMetadata` (`grounding.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
+from gateway.providers.gemini.grounding import annotations
 from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(
@@ -72,15 +74,22 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         index = int(cand.get("index") or pos)
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
+        spans: list[str | None] = []  # each part's text in the content (None: not in it), for the grounding
         for part in (cand.get("content") or {}).get("parts") or ():
+            spans.append(None)
             if part.get("thought"):
                 continue
             if "text" in part:
-                texts.append(part["text"] or "")
+                texts.append(str(part["text"] or ""))
+                spans[-1] = texts[-1]
             elif "functionCall" in part:
                 calls.append(call_of(part, rid, index, len(calls)))
         finish = finish_reason(cand.get("finishReason"), bool(calls))
-        choices.append(choice(index, assistant_message(texts, calls), finish))
+        message = assistant_message(texts, calls)
+        cited = annotations(cand.get("groundingMetadata"), spans)
+        if cited:
+            message["annotations"] = cited
+        choices.append(choice(index, message, finish))
     if not choices:  # the prompt itself was blocked
         choices.append(choice(0, assistant_message([], []), "content_filter"))
     usage = usage_from(doc.get("usageMetadata"))

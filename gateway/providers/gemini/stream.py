@@ -10,6 +10,7 @@ from typing import Any
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
 from gateway.providers.base import StreamError
+from gateway.providers.gemini.grounding import annotations
 from gateway.providers.gemini.response import call_of, completion_id, finish_reason, search_queries, usage_from
 from gateway.providers.openai_side import ChunkWriter, stream_object
 
@@ -19,7 +20,9 @@ class StreamDecoder(ChunkWriter):
 
     Every candidate gets a role chunk when it first appears; a function call (Gemini sends it
     whole) becomes an id+name delta then one arguments delta; a candidate's finishReason gives
-    its finish chunk. The stream is done once every candidate seen has finished.
+    its finish chunk. The stream is done once every candidate seen has finished. A candidate's
+    grounding (`groundingMetadata`, usually on its last chunk) becomes one delta's `annotations`
+    over its text so far, before its finish chunk; a citation sent once is not sent again.
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
@@ -28,6 +31,8 @@ class StreamDecoder(ChunkWriter):
         self._calls: dict[int, int] = {}
         self._finished: set[int] = set()
         self._searches: dict[int, int] = {}  # candidate → its grounding queries (the chunk that has them says all)
+        self._texts: dict[int, list[str]] = {}  # candidate → its content so far, where grounding offsets count
+        self._cited: dict[int, list[dict[str, Any]]] = {}  # candidate → the annotations already sent
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream chunk")
@@ -51,6 +56,7 @@ class StreamDecoder(ChunkWriter):
                     continue
                 if part.get("text"):
                     self._chars += len(part["text"])
+                    self._texts.setdefault(index, []).append(part["text"])
                     out.append(self._delta(index, {"content": part["text"]}))
                 elif "functionCall" in part:
                     n = self._calls.get(index, 0)
@@ -64,6 +70,8 @@ class StreamDecoder(ChunkWriter):
                         first["extra_content"] = call["extra_content"]
                     out.append(self._delta(index, {"tool_calls": [first]}))
                     out.append(self._delta(index, {"tool_calls": [{"index": n, "function": {"arguments": args}}]}))
+            if cand.get("groundingMetadata"):
+                self._cite(index, cand["groundingMetadata"], out)
             if cand.get("finishReason") and index not in self._finished:
                 self._finished.add(index)
                 out.append(self._delta(index, {}, finish_reason(cand["finishReason"], index in self._calls)))
@@ -78,6 +86,14 @@ class StreamDecoder(ChunkWriter):
             self.done = True
             self._usage_chunk(out)
         return out
+
+    def _cite(self, index: int, meta: Any, out: list[bytes]) -> None:
+        """The grounding's citations not sent yet, over the candidate's whole text so far."""
+        sent = self._cited.setdefault(index, [])
+        fresh = [a for a in annotations(meta, ["".join(self._texts.get(index, ()))]) if a not in sent]
+        if fresh:
+            sent.extend(fresh)
+            out.append(self._delta(index, {"annotations": fresh}))
 
     def finish(self) -> list[bytes]:
         if not self.usage.reported and self._chars:

@@ -14,6 +14,9 @@ Request (chat → Responses):
   default is strict, chat's is not), custom tools (`custom`, their grammar flat), `tool_choice`,
   `parallel_tool_calls`; custom tool calls → `custom_tool_call` items, the tool messages that
   answer them → `custom_tool_call_output`;
+  `web_search_options` → a hosted `web_search` tool after them (`search_context_size` and the
+  approximate `user_location` flat, as the tool takes them; its citations come back as chat
+  annotations, `citations.py`);
   `max_completion_tokens` / `max_tokens` → `max_output_tokens`; `reasoning_effort` →
   `reasoning.effort`; `verbosity` → `text.verbosity`; `response_format` → `text.format`;
   `temperature`, `top_p`, `user`, `safety_identifier`, `prompt_cache_key`,
@@ -35,7 +38,7 @@ import orjson
 
 from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
-from gateway.providers import openai_side
+from gateway.providers import openai_side, search_options
 from gateway.providers.base import (
     NATIVE, ProbeTarget, UpstreamError, UpstreamRequest, as_item, as_list, as_object, encode, error_message,
     json_headers, key_headers, upstream_error,
@@ -45,7 +48,7 @@ PASSED = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key
           "service_tier", "metadata", "parallel_tool_calls")
 HANDLED = frozenset({*PASSED, "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
                      "n", "stop", "logprobs", "top_logprobs", "modalities", "tools", "tool_choice",
-                     "response_format", "reasoning_effort", "verbosity", NATIVE})
+                     "response_format", "reasoning_effort", "verbosity", "web_search_options", NATIVE})
 REASONING = "reasoning_items"
 """The assistant message's extension field: the Responses API's reasoning items of that answer,
 whole (id, summary, encrypted_content), so a client that sends them back continues the thinking;
@@ -117,6 +120,9 @@ def responses_body(chat: dict[str, Any]) -> dict[str, Any]:
             body["tool_choice"] = {"type": "function", "name": name} if name else mode
     elif chat.get("tool_choice") in ("none", "auto"):
         body["tool_choice"] = chat["tool_choice"]
+    searching = search_options.read(chat)
+    if searching is not None:
+        body.setdefault("tools", []).append(_search_tool(searching))
     if chat.get("reasoning_effort") is not None:
         body["reasoning"] = {"effort": chat["reasoning_effort"]}
     text = _text_format(chat.get("response_format"))
@@ -223,6 +229,16 @@ def _tool(fn: dict[str, Any]) -> dict[str, Any]:
                             "strict": bool(fn.get("strict"))}
     if fn.get("description") is not None:
         tool["description"] = fn["description"]
+    return tool
+
+
+def _search_tool(options: search_options.SearchOptions) -> dict[str, Any]:
+    """The hosted web search tool for a chat request's `web_search_options`."""
+    tool: dict[str, Any] = {"type": "web_search"}
+    if options.context_size is not None:
+        tool["search_context_size"] = options.context_size
+    if options.location:
+        tool["user_location"] = {"type": "approximate", **options.location}
     return tool
 
 
