@@ -109,10 +109,13 @@ class ChatAttempt:
             reply = native.native_reply(data, chat, dep.upstream)
         if self.keep is not None:
             await self.kept()
-        if self.cache is not None:
-            gw.cache.store(self.call, self.cache, answer)
-        return WholeReply(reply, self.call.headers(),
-                          after=lambda: gw.settle.served(self.call, dep, attempt_id))
+        return WholeReply(reply, self.call.headers(), after=partial(self.served, dep, attempt_id, answer))
+
+    async def served(self, dep: Deployment, attempt_id: str, answer: dict[str, Any] | None) -> None:
+        """The answer has gone out: keep it in the response cache (when it is to be), then settle."""
+        if self.cache is not None and answer is not None:
+            self.gw.cache.store(self.call, self.cache, answer)
+        await self.gw.settle.served(self.call, dep, attempt_id)
 
     def count(self, dep: Deployment, usage: Usage, outcome: str = "success") -> None:
         if not usage.reported:
@@ -169,9 +172,8 @@ class StreamRelay:
             if self.attempt.keep is not None:
                 await self.attempt.kept()
             self.attempt.count(self.dep, decoder.usage)
-            self.keep_in_cache()
             return WholeReply(body, call.headers(), head=EVENT_STREAM,
-                              after=lambda: self.attempt.gw.settle.served(call, self.dep, self.attempt_id))
+                              after=partial(self.attempt.served, self.dep, self.attempt_id, self.collected()))
         return EventStream(self.relay(), call.headers(), cut=partial(self.encoder.error, SHUTTING_DOWN))
 
     async def relay(self) -> AsyncIterator[bytes]:
@@ -222,18 +224,19 @@ class StreamRelay:
             if not finished:
                 decoder.finish()
             self.attempt.count(self.dep, decoder.usage, outcome)
-            if decoder.done and outcome == "success":
-                self.keep_in_cache()
+            if decoder.done and outcome == "success" and (answer := self.collected()) is not None:
+                self.attempt.gw.cache.store(call, self.attempt.cache, answer)
             self.attempt.gw.settle.spawn_served(call, self.dep, self.attempt_id)
 
-    def keep_in_cache(self) -> None:
-        """A stream that ended normally, collected whole, goes to the response cache."""
-        if self.collector is not None:
-            if self.collector.usage is None:  # the client did not ask for it; a later one may
-                u = self.attempt.call.usage
-                self.collector.usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                                        "total_tokens": u.prompt_tokens + u.completion_tokens}
-            self.attempt.gw.cache.store(self.attempt.call, self.attempt.cache, self.collector.completion())
+    def collected(self) -> dict[str, Any] | None:
+        """A stream that ended normally, collected whole, for the response cache (None: not collected)."""
+        if self.collector is None:
+            return None
+        if self.collector.usage is None:  # the client did not ask for it; a later one may
+            u = self.attempt.call.usage
+            self.collector.usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                                    "total_tokens": u.prompt_tokens + u.completion_tokens}
+        return self.collector.completion()
 
 
 def _first_frame_error(failed: Exception | None) -> UpstreamError:
