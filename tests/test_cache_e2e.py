@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import anthropic
 import openai
@@ -128,21 +128,31 @@ def test_a_streamed_miss_is_stored_and_a_streamed_hit_reassembles_to_the_same_te
     assert upstream_calls(sim) == calls
 
 
-def test_an_anthropic_client_hits_what_an_openai_client_stored(client, gateway, sim) -> None:
+def test_an_anthropic_client_hits_its_own_entries_not_an_openai_clients(client, gateway, sim) -> None:
+    """The client's own body is part of the key (fields the canonical form does not hold decide
+    the answer too): an Anthropic client's repeat is a hit, whole and streamed, and the same
+    question an OpenAI client stored is not its entry."""
     messages = ask()
-    stored = create(client, messages).parse().choices[0].message.content
-    calls = upstream_calls(sim)
+    create(client, messages)
     with anthropic.Anthropic(base_url=gateway.url, api_key=DEMO_KEY, max_retries=0) as claude:
-        raw = claude.messages.with_raw_response.create(model=MODEL, system=messages[0]["content"], max_tokens=60,
-                                                       extra_body={"temperature": 0}, messages=[messages[1]])
-        assert raw.headers["x-gateway-cache"] == "hit"
-        message = raw.parse()
-        assert message.content[0].text == stored
+        def ask_claude() -> Any:
+            return claude.messages.with_raw_response.create(model=MODEL, system=messages[0]["content"], max_tokens=60,
+                                                            extra_body={"temperature": 0}, messages=[messages[1]])
+        first = ask_claude()
+        assert first.headers["x-gateway-cache"] == "miss"
+        stored = first.parse().content[0].text
+        calls = upstream_calls(sim)
+        again = ask_claude()
+        assert again.headers["x-gateway-cache"] == "hit" and again.parse().content[0].text == stored
         with claude.messages.stream(model=MODEL, system=messages[0]["content"], max_tokens=60,
                                     extra_body={"temperature": 0},
                                     messages=[messages[1]]) as stream:
             assert stream.get_final_text() == stored
-    assert upstream_calls(sim) == calls
+        top_k = claude.messages.with_raw_response.create(model=MODEL, system=messages[0]["content"], max_tokens=60,
+                                                         extra_body={"temperature": 0, "top_k": 5},
+                                                         messages=[messages[1]])
+        assert top_k.headers["x-gateway-cache"] == "miss"  # a field only the Messages API has decides too
+    assert upstream_calls(sim) == calls + 1
 
 
 def test_a_failed_or_cut_answer_is_not_stored(client, sim) -> None:

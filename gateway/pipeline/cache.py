@@ -94,11 +94,16 @@ def scope_of(scope: str, key: "ApiKey") -> str:
 
 
 def digest(body: dict[str, Any], max_tokens: int | None, scope: str) -> str:
-    """The entry's name: the deciding fields (content that is one text part read as that text,
-    so every client API's spelling of a message hashes alike) and the scope."""
+    """The entry's name: the deciding fields (content that is one text part read as that text),
+    the client's own body when its API has one (NATIVE: fields the canonical form does not hold,
+    an Anthropic `top_k` or thinking budget, a Gemini safety setting, decide the answer too, so
+    an entry is shared only by requests of one client API) and the scope."""
     fields = {k: v for k, v in body.items() if k not in NOT_DECIDING}
     fields["messages"] = [_plain(m) for m in body["messages"]]
     fields["max_tokens"] = max_tokens
+    native = body.get(NATIVE)
+    if isinstance(native, dict) and isinstance(native.get("body"), dict):
+        fields["native"] = [native.get("format"), {k: v for k, v in native["body"].items() if k not in NOT_DECIDING}]
     return hashlib.sha256(orjson.dumps([scope, fields], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
