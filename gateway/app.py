@@ -190,6 +190,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
             with contextlib.suppress(Exception):  # best effort: Redis may be the thing that is gone
                 await asyncio.wait_for(housekeeper.deregister(), 1.0)
             await gw.settle.drain()
+            await gw.cache.drain()
             gw.metrics_share.close()
             await upstream.close()
             state.journal.close()

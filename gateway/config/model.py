@@ -313,6 +313,21 @@ class ResponseStorage:
     max_key_bytes: int = 64 << 20
 
 
+CACHE_SCOPES = ("key", "team", "global")
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCache:
+    """The exact-match response cache (lua/cache_put.lua, cache_get.lua): off by default. An
+    answer is kept `ttl_s`, if it is at most `max_bytes`, and served again only within its
+    `scope` (the same API key, the same team, or every key) so no tenant sees another's answers."""
+
+    enabled: bool = False
+    ttl_s: int = 3600
+    max_bytes: int = 262_144
+    scope: str = "key"
+
+
 @dataclass(frozen=True, slots=True)
 class StateSettings:
     prefix: str = "gw"
@@ -362,6 +377,7 @@ class Config:
     metrics: MetricsSettings = MetricsSettings()
     warnings: tuple[str, ...] = ()  # providers and routes left out for want of a key (gateway/config/leftout.py)
     responses: ResponseStorage = ResponseStorage()
+    cache: ResponseCache = ResponseCache()
     pools: dict[str, Pool] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:

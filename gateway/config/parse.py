@@ -12,8 +12,9 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN, AdminAuth,
-    AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings, Provider, ResponseStorage,
+    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN,
+    AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings,
+    Provider, ResponseCache, ResponseStorage,
     Route, Server, StateSettings,
 )
 from gateway.config.aws import parse_bedrock
@@ -117,7 +118,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
-                            "admin", "metrics", "responses", "admin_keys", "pools"})
+                            "admin", "metrics", "responses", "cache", "admin_keys", "pools"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -247,7 +248,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         providers=providers, deployments=deployments, routes=routes, default_route=default_route, keys=keys,
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
-        responses=_responses(r, doc.get("responses")),
+        responses=_responses(r, doc.get("responses")), cache=_cache(r, doc.get("cache")),
         admin_keys=_admin_keys(r, doc.get("admin_keys")), pools=pools,
     )
 
@@ -263,6 +264,18 @@ def _responses(r: Reader, doc: Any) -> ResponseStorage:
         max_response_bytes=r.number(doc, "max_response_bytes", "responses", base.max_response_bytes, minimum=1024,
                                     integer=True),
         max_key_bytes=r.number(doc, "max_key_bytes", "responses", base.max_key_bytes, minimum=1024, integer=True))
+
+
+def _cache(r: Reader, doc: Any) -> ResponseCache:
+    doc = r.mapping(doc, "cache")
+    r.known(doc, "cache", set(ResponseCache.__slots__))
+    base, enabled = ResponseCache(), doc.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise r.fail("cache.enabled", enabled, "expected true or false")
+    return ResponseCache(
+        enabled=enabled, ttl_s=r.number(doc, "ttl_s", "cache", base.ttl_s, minimum=1, integer=True),
+        max_bytes=r.number(doc, "max_bytes", "cache", base.max_bytes, minimum=1024, integer=True),
+        scope=r.string(doc, "scope", "cache", base.scope, CACHE_SCOPES))
 
 
 def _admin_keys(r: Reader, doc: Any) -> tuple[AdminKey, ...]:

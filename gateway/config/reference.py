@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from gateway.config.model import (CAPABILITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES,
-                                  WIRE_FORMATS, AdminAuth, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseStorage,
+                                  WIRE_FORMATS, AdminAuth, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseCache, ResponseStorage,
                                   Provider, Server, StateSettings, Timeouts)
 from gateway.net.egress import Egress
 
@@ -100,6 +100,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("admin", "mapping", "", "See [admin](#admin)."),
         Field("metrics", "mapping", "", "See [metrics](#metrics)."),
         Field("responses", "mapping", "", "See [responses](#responses)."),
+        Field("cache", "mapping", "", "See [cache](#cache)."),
     )),
     Section("server", "Limits of one request and of the HTTP edge.", _fields(Server, [
         ("max_body_bytes", "integer >= 1024", "A larger body is refused with 413 before it is read whole."),
@@ -365,6 +366,14 @@ SECTIONS: tuple[Section, ...] = (
         ("ttl_s", "integer seconds", "How long a stored turn is kept."),
         ("max_response_bytes", "integer >= 1024", "The largest turn stored."),
         ("max_key_bytes", "integer >= 1024", "Stored per API key; the oldest go first."),
+    ])),
+    Section("cache", "The exact-match response cache (docs/cache.md): a repeated deterministic request "
+            "answered from Redis, with no provider call and no cost.", _fields(ResponseCache, [
+        ("enabled", "boolean", "Cache answers at all (off: no lookup, no header, no round trip)."),
+        ("ttl_s", "integer seconds", "How long a cached answer is served."),
+        ("max_bytes", "integer >= 1024", "The largest answer kept (the canonical completion's JSON)."),
+        ("scope", "key, team or global", "Who may be served an answer: the API key that stored it, its team "
+         "(a key without a team: itself), or every key."),
     ])),
 )
 

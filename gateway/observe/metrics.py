@@ -126,7 +126,9 @@ class Metrics:
         self.degraded = Gauge("gateway_state_degraded", "1 while Redis is unreachable and controls follow their "
                               "fail-open/closed policies.", ())
         self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())
-        self._all = (self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+        self.cache = Counter("gateway_cache_requests_total", "Cacheable requests by what the response cache "
+                             "did: hit, miss (asked upstream) or skip (not cacheable).", ("result",))
+        self._all = (self.cache, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors, self.provider_rejected)
 
     def dump(self) -> dict[str, Any]:

@@ -61,5 +61,7 @@ class RequestObserver:
             m.cost.inc(labels + (call.key,) if m.per_key else labels, call.cost_micro / 1_000_000)
             if call.fallbacks:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
+        if call.cache:
+            m.cache.inc((call.cache,))
         fields["worker"] = m.worker
         self.request_log.write(fields)

@@ -1,8 +1,9 @@
 """The chat pipeline, top to bottom, for every client API that asks for a chat answer.
 
-    1 auth → 2 read + parse (the inbound translator) → 3 classify → 4 plan → 5 admit (one Redis
-    round trip) → 6 call upstream, falling back along the chain → 7 respond → 8 settle (one round
-    trip, after the response) → 9 log + metrics
+    1 auth → 2 read + parse (the inbound translator) → 3 classify → 4 plan → (the response cache,
+    when on: one round trip, a hit answered at once) → 5 admit (one Redis round trip) → 6 call
+    upstream, falling back along the chain → 7 respond → 8 settle (one round trip, after the
+    response) → 9 log + metrics
 
 Settle never sits on the client's critical path: it runs once the body is sent or the stream has
 ended. An unsettled reservation is safe meanwhile, being the worst case.
@@ -19,6 +20,7 @@ from gateway.config import TASKS
 from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError
 from gateway.inbound.base import Inbound
+from gateway.pipeline import cache
 from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import Answer, serve
@@ -64,10 +66,13 @@ def chat_endpoint(inbound: Inbound) -> Handler:
                                    needs=request_needs(chat.body) if gw.planner.checks_needs else NO_NEEDS,
                                    conversation=chat.messages)
             call.planned(plan)
+            want = cache.intent(gw.config.cache, headers, chat, key)
+            if want is not None and (entry := await gw.cache.lookup(call, want)) is not None:   # a hit: no 5-8
+                return await gw.cache.answer(gw, call, entry, chat, inbound)
             chat.prompt_tokens = chat_prompt_bound(chat.body, gw.families.of(plan.deployments))
             worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n,
                               declared_searches(chat.body))
-            return await serve(gw, call, plan, key, worst, ChatAttempt(gw, call, chat, inbound))     # 5-8
+            return await serve(gw, call, plan, key, worst, ChatAttempt(gw, call, chat, inbound, want))     # 5-8
         except GatewayError as err:
             call.fail(err)
             gw.observer.finish(call)                                                              # 9

@@ -19,6 +19,7 @@ from gateway.observe.metrics import Metrics
 from gateway.observe.metrics_share import MetricsShare
 from gateway.observe.request import RequestObserver
 from gateway.pipeline.admit import Admit, BudgetClock
+from gateway.pipeline.cache import Cache
 from gateway.pipeline.keyring import Keyring
 from gateway.pipeline.settle import Settle
 from gateway.pipeline.tokens import TokenFamilies
@@ -51,3 +52,4 @@ class Gateway:
         self.clock = BudgetClock(config)
         self.admit = Admit(config, state, self.clock, self.observer, self.keyring)
         self.settle = Settle(config, state, self.clock, self.observer)
+        self.cache = Cache(config.cache, state, self.observer)

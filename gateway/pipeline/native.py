@@ -11,8 +11,13 @@ request's, not as the gateway's key or model being wrong.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway.pricing import Usage
 from gateway.providers.base import StreamDecoder, UpstreamError
+
+if TYPE_CHECKING:
+    from gateway.pipeline.cache_stream import Collector
 
 
 def sse_frame(event: bytes, data: bytes) -> bytes:
@@ -26,10 +31,11 @@ def sse_frame(event: bytes, data: bytes) -> bytes:
 class ProviderEvents:
     """A `StreamDecoder` whose frames are the provider's events as they came (`sse_frame`)."""
 
-    __slots__ = ("inner",)
+    __slots__ = ("inner", "collector")
 
-    def __init__(self, inner: StreamDecoder) -> None:
+    def __init__(self, inner: StreamDecoder, collector: "Collector | None" = None) -> None:
         self.inner = inner
+        self.collector = collector  # the canonical frames, for the response cache
 
     @property
     def usage(self) -> Usage:
@@ -40,11 +46,15 @@ class ProviderEvents:
         return self.inner.done
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
-        self.inner.feed(event, data)  # raises StreamError on an error event, as on the canonical path
+        frames = self.inner.feed(event, data)  # raises StreamError on an error event, as on the canonical path
+        if self.collector is not None:
+            self.collector.feed(b"".join(frames))
         return [sse_frame(event, data)]
 
     def finish(self) -> list[bytes]:
-        self.inner.finish()  # estimates the output of a stream that never reported its usage
+        frames = self.inner.finish()  # estimates the output of a stream that never reported its usage
+        if self.collector is not None:
+            self.collector.feed(b"".join(frames))
         return []
 
 

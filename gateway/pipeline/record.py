@@ -63,6 +63,7 @@ class Call:
     budget_remaining_micro: int = -1
     ttft_s: float | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    cache: str = ""              # hit | miss | skip while the response cache is on (pipeline/cache.py)
 
     @classmethod
     def start(cls, incoming_id: str | None) -> "Call":
@@ -93,6 +94,10 @@ class Call:
         self.deployment, self.provider = dep.name, dep.provider.name
         self.pool = next((pool for name, pool in self.pool_of if name == dep.name), "")
         self.breaker_gen = admission.breaker_gen
+
+    def served_from_cache(self, deployment: str, provider: str) -> None:
+        """A hit: the model that first answered it, no attempt, nothing billed."""
+        self.deployment, self.provider = deployment, provider
 
     def first_token(self) -> None:
         self.ttft_s = time.perf_counter() - self.started
@@ -133,7 +138,9 @@ class Call:
                 headers["x-gateway-pool"] = self.pool
         if self.adapted:
             headers["x-gateway-adapted"] = ",".join(self.adapted)
-        if self.usage.reported or self.cost_micro:
+        if self.cache:
+            headers["x-gateway-cache"] = self.cache
+        if self.usage.reported or self.cost_micro or self.cache == "hit":
             headers["x-gateway-cost-usd"] = f"{self.cost_micro / 1_000_000:.6f}"
         if self.budget_remaining_micro >= 0:
             headers["x-gateway-budget-remaining-usd"] = f"{self.budget_left_micro() / 1_000_000:.6f}"
@@ -165,4 +172,5 @@ class Call:
             "web_searches": self.usage.web_searches or None,
             "cost_micro": self.cost_micro, "cost_usd": round(self.cost_micro / 1_000_000, 6),
             "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
+            "cache": self.cache or None,
         }

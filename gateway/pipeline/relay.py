@@ -20,6 +20,8 @@ from gateway.edge.asgi import EVENT_STREAM, SHUTTING_DOWN, EventStream, WholeRep
 from gateway.errors import upstream_failed
 from gateway.net.deadlines import within
 from gateway.net.upstream import Opened
+from gateway.pipeline.cache import CacheIntent
+from gateway.pipeline.cache_stream import CollectingEncoder, Collector
 from gateway.pipeline.custom_tools import CustomCallStream, as_functions, restore
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import ChatRequest
@@ -41,8 +43,10 @@ def _malformed(exc: Exception) -> UpstreamError:
 
 
 class ChatAttempt:
-    def __init__(self, gw: "Gateway", call: Call, chat: ChatRequest, inbound: "Inbound") -> None:
+    def __init__(self, gw: "Gateway", call: Call, chat: ChatRequest, inbound: "Inbound",
+                 cache: CacheIntent | None = None) -> None:
         self.gw, self.call, self.chat, self.inbound = gw, call, chat, inbound
+        self.cache = cache if cache is not None and cache.write else None  # the answer is to be stored
         self.keep = getattr(inbound, "keep", None)  # inbound.base.Remembers
         # only a translator that sent its client's own body (NATIVE) may answer natively
         self.native: AnswersNatively | None = \
@@ -80,11 +84,14 @@ class ChatAttempt:
             return referenced_fault(err) if native_only(chat.body) else err
         if chat.stream:
             decoder = adapter.StreamDecoder(dep, chat.include_usage)
+            collector = Collector() if self.cache is not None else None
             encoder = native.native_stream(chat, dep.upstream) if native is not None else self.inbound.stream(chat)
+            if collector is not None and native is None:  # inside the custom-call encoder: it sees the client's calls
+                encoder = CollectingEncoder(encoder, collector)
             if custom:  # calls of custom tools sent as functions go to the client as custom calls
                 encoder = CustomCallStream(encoder, custom)
-            relay = StreamRelay(self, dep, attempt_id, decoder if native is None else ProviderEvents(decoder),
-                                opened, adapter.stream_framing(), encoder)
+            relay = StreamRelay(self, dep, attempt_id, decoder if native is None else ProviderEvents(decoder, collector),
+                                opened, adapter.stream_framing(), encoder, collector)
             return await relay.first_frame(deadline)
         data = await gw.upstream.read_body(opened, deadline)
         if isinstance(data, UpstreamError):
@@ -94,14 +101,21 @@ class ChatAttempt:
         except (ValueError, TypeError, KeyError) as exc:
             return _malformed(exc)
         self.count(dep, usage)
+        if custom:
+            answer = restore(answer, custom)
         if native is None:
-            reply = self.inbound.reply(restore(answer, custom) if custom else answer, chat)
+            reply = self.inbound.reply(answer, chat)
         else:
             reply = native.native_reply(data, chat, dep.upstream)
         if self.keep is not None:
             await self.kept()
-        return WholeReply(reply, self.call.headers(),
-                          after=lambda: gw.settle.served(self.call, dep, attempt_id))
+        return WholeReply(reply, self.call.headers(), after=partial(self.served, dep, attempt_id, answer))
+
+    async def served(self, dep: Deployment, attempt_id: str, answer: dict[str, Any] | None) -> None:
+        """The answer has gone out: keep it in the response cache (when it is to be), then settle."""
+        if self.cache is not None and answer is not None:
+            self.gw.cache.store(self.call, self.cache, answer)
+        await self.gw.settle.served(self.call, dep, attempt_id)
 
     def count(self, dep: Deployment, usage: Usage, outcome: str = "success") -> None:
         if not usage.reported:
@@ -115,13 +129,14 @@ class StreamRelay:
     """One streamed answer: the first frame before the 200, then the relay until the end."""
 
     def __init__(self, attempt: ChatAttempt, dep: Deployment, attempt_id: str, decoder: Any, opened: Opened,
-                 parser: StreamFraming, encoder: "StreamEncoder") -> None:
+                 parser: StreamFraming, encoder: "StreamEncoder", collector: Collector | None = None) -> None:
         self.attempt, self.dep, self.attempt_id = attempt, dep, attempt_id
         self.decoder, self.opened = decoder, opened
         self.parser = parser  # SSE, or Bedrock's binary event stream
         self.chunks = opened.chunks()
         self.first: list[bytes] = []
         self.encoder = encoder
+        self.collector = collector  # the canonical answer, for the response cache
 
     def _feed(self, chunk: bytes) -> list[bytes]:
         decoder = self.decoder
@@ -158,7 +173,7 @@ class StreamRelay:
                 await self.attempt.kept()
             self.attempt.count(self.dep, decoder.usage)
             return WholeReply(body, call.headers(), head=EVENT_STREAM,
-                              after=lambda: self.attempt.gw.settle.served(call, self.dep, self.attempt_id))
+                              after=partial(self.attempt.served, self.dep, self.attempt_id, self.collected()))
         return EventStream(self.relay(), call.headers(), cut=partial(self.encoder.error, SHUTTING_DOWN))
 
     async def relay(self) -> AsyncIterator[bytes]:
@@ -209,7 +224,19 @@ class StreamRelay:
             if not finished:
                 decoder.finish()
             self.attempt.count(self.dep, decoder.usage, outcome)
+            if decoder.done and outcome == "success" and (answer := self.collected()) is not None:
+                self.attempt.gw.cache.store(call, self.attempt.cache, answer)
             self.attempt.gw.settle.spawn_served(call, self.dep, self.attempt_id)
+
+    def collected(self) -> dict[str, Any] | None:
+        """A stream that ended normally, collected whole, for the response cache (None: not collected)."""
+        if self.collector is None:
+            return None
+        if self.collector.usage is None:  # the client did not ask for it; a later one may
+            u = self.attempt.call.usage
+            self.collector.usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                                    "total_tokens": u.prompt_tokens + u.completion_tokens}
+        return self.collector.completion()
 
 
 def _first_frame_error(failed: Exception | None) -> UpstreamError:

@@ -113,6 +113,11 @@ class Keys:
         """An API key's stored Responses turns and their expiry index."""
         return f"{self.tag}:resp:{key}", f"{self.tag}:respexp:{key}"
 
+    # -- the exact-match response cache (lua/cache_put.lua, cache_get.lua) --
+    def cache(self, digest: str) -> str:
+        """One cached answer: `digest` hashes the request's deciding fields and its scope."""
+        return f"{self.tag}:cache:{digest}"
+
     def spend_month(self, month: str) -> str:
         return f"{self.tag}:spendm:{month}"
 

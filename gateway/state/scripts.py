@@ -20,7 +20,7 @@ import gateway
 from gateway.state.resp import RespConnection
 
 ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth",
-                 "response_put", "response_get", "key_write", "team_write")
+                 "response_put", "response_get", "key_write", "team_write", "cache_put", "cache_get")
 
 
 def lua_dir() -> Path:
