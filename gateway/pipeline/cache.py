@@ -24,17 +24,13 @@ from typing import TYPE_CHECKING, Any, Coroutine, Mapping
 
 import orjson
 
-from gateway.edge.asgi import EVENT_STREAM, WholeReply
 from gateway.errors import GatewayError, shown
-from gateway.pipeline.cache_stream import replay
 from gateway.pipeline.searches import declared_searches
 from gateway.providers.base import NATIVE, native_only
 
 if TYPE_CHECKING:
     from gateway.config import ApiKey, ResponseCache
-    from gateway.inbound.base import Inbound
     from gateway.observe.request import RequestObserver
-    from gateway.pipeline.context import Gateway
     from gateway.pipeline.record import Call
     from gateway.pipeline.request import ChatRequest
     from gateway.state.guard import GuardedState
@@ -142,27 +138,6 @@ class Cache:
             entry = None
         call.cache = "hit" if entry is not None else "miss"
         return entry
-
-    async def answer(self, gw: "Gateway", call: "Call", entry: dict[str, Any], chat: "ChatRequest",
-                     inbound: "Inbound") -> WholeReply:
-        """A hit in the client's API, whole or as a stream; the log line once it has gone out."""
-        call.served_from_cache(str(entry.get("model", "")), str(entry.get("provider", "")))
-        completion = entry["body"]
-        keep = getattr(inbound, "keep", None)  # inbound.base.Remembers: it remembers a cached answer too
-
-        async def logged() -> None:
-            self.observer.finish(call)
-
-        if chat.stream:
-            encoder = inbound.stream(chat)
-            body = encoder.feed(replay(completion, chat.include_usage)) + encoder.finish()
-        else:
-            body = inbound.reply(completion, chat)
-        if keep is not None:
-            await keep(gw, call.key, chat)
-        if chat.stream:
-            return WholeReply(body, call.headers(), after=logged, head=EVENT_STREAM)
-        return WholeReply(body, call.headers(), after=logged)
 
     def store(self, call: "Call", want: CacheIntent | None, completion: dict[str, Any]) -> None:
         """Keep a served answer, off the client's critical path."""

@@ -21,6 +21,7 @@ from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError
 from gateway.inbound.base import Inbound
 from gateway.pipeline import cache
+from gateway.pipeline.cache_reply import cached_answer
 from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import Answer, serve
@@ -68,7 +69,7 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             call.planned(plan)
             want = cache.intent(gw.config.cache, headers, chat, key)
             if want is not None and (entry := await gw.cache.lookup(call, want)) is not None:   # a hit: no 5-8
-                return await gw.cache.answer(gw, call, entry, chat, inbound)
+                return await cached_answer(gw, call, entry, chat, inbound)
             chat.prompt_tokens = chat_prompt_bound(chat.body, gw.families.of(plan.deployments))
             worst = WorstCase(chat.prompt_tokens, chat.max_tokens or server.default_max_output_tokens, chat.n,
                               declared_searches(chat.body))
