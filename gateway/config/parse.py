@@ -256,9 +256,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
 def _responses(r: Reader, doc: Any) -> ResponseStorage:
     doc = r.mapping(doc, "responses")
     r.known(doc, "responses", set(ResponseStorage.__slots__))
-    base, enabled = ResponseStorage(), doc.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise r.fail("responses.enabled", enabled, "expected true or false")
+    base, enabled = ResponseStorage(), read_bool(r, doc, "enabled", "responses", False)
     return ResponseStorage(
         enabled=enabled, ttl_s=r.number(doc, "ttl_s", "responses", base.ttl_s, minimum=1, integer=True),
         max_response_bytes=r.number(doc, "max_response_bytes", "responses", base.max_response_bytes, minimum=1024,
@@ -269,9 +267,7 @@ def _responses(r: Reader, doc: Any) -> ResponseStorage:
 def _cache(r: Reader, doc: Any) -> ResponseCache:
     doc = r.mapping(doc, "cache")
     r.known(doc, "cache", set(ResponseCache.__slots__))
-    base, enabled = ResponseCache(), doc.get("enabled", False)
-    if not isinstance(enabled, bool):
-        raise r.fail("cache.enabled", enabled, "expected true or false")
+    base, enabled = ResponseCache(), read_bool(r, doc, "enabled", "cache", False)
     return ResponseCache(
         enabled=enabled, ttl_s=r.number(doc, "ttl_s", "cache", base.ttl_s, minimum=1, integer=True),
         max_bytes=r.number(doc, "max_bytes", "cache", base.max_bytes, minimum=1024, integer=True),
@@ -310,9 +306,7 @@ def _admin_auth(r: Reader, doc: Any) -> AdminAuth:
 def _metrics(r: Reader, doc: Any) -> MetricsSettings:
     doc = r.mapping(doc, "metrics")
     r.known(doc, "metrics", set(MetricsSettings.__slots__))
-    per_key = doc.get("per_key", False)
-    if not isinstance(per_key, bool):
-        raise r.fail("metrics.per_key", per_key, "expected true or false")
+    per_key = read_bool(r, doc, "per_key", "metrics", False)
     token = doc.get("token_sha256")
     return MetricsSettings(token_sha256=sha256_hex(r, token, "metrics.token_sha256") if token is not None else None,
                            per_key=per_key)
