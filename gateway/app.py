@@ -25,6 +25,7 @@ from gateway.edge import openapi
 from gateway.ops import admin, keys_api
 from gateway.ops.dashboard import page as dashboard
 from gateway.edge.asgi import HotPaths, internal_error
+from gateway.edge.collector import settle_collector
 from gateway.routing.classify import weights_info
 from gateway.edge.limits import worker_edge
 from gateway.config import Config, load_config
@@ -180,8 +181,10 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         background.append(asyncio.create_task(google_tokens.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
+        collector = settle_collector()  # last: what start-up built lives as long as the worker
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),
-                                   edge=worker_edge().describe())
+                                   edge=worker_edge().describe(), gc_threshold=collector.threshold[0],
+                                   gc_frozen=collector.frozen)
         try:
             yield
         finally:
