@@ -255,9 +255,8 @@ def _tool_choice(choice: Any) -> Any:
         return choice
     if isinstance(choice, dict) and choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str):
         return {"type": choice["type"], choice["type"]: {"name": choice["name"]}}
-    raise bad_request(f"'tool_choice' must be 'auto', 'none', 'required', a function, a custom tool or the web search "
-                      f"tool; got "
-                      f"{shown(choice)}.", "tool_choice", "unsupported_value")
+    raise bad_request(f"'tool_choice' must be 'auto', 'none', 'required', a function, a custom tool or the web "
+                      f"search tool; got {shown(choice)}.", "tool_choice", "unsupported_value")
 
 
 def _text(text: dict[str, Any], chat: dict[str, Any]) -> None:
