@@ -9,10 +9,19 @@ A chat client asks for a search with `web_search_options: {"search_context_size"
 it is (`format: openai`/`azure`); each other adapter turns it into its provider's search tool and
 that provider's citations back into this form (`gateway/providers/<format>/`), so a client with
 `model="auto"` gets a search on whichever provider serves it.
+
+Chat has no form for the search itself, so the canonical message says which searches ran the way
+a `format: openai_responses` answer already does: one Responses API `web_search_call` item per
+search (`search_call`, status completed or failed, `action: {"type": "search", "query"}`) in its
+`reasoning_items` extension field (ITEMS), whole, in a stream once the search is done. The
+Responses inbound shows them to its client as output items; a chat client sees the field as it
+is. Their ids start with OWN_ID, so the gateway never sends one of its own items to the Responses
+API, which did not run that search (`is_ours`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +31,9 @@ from gateway.providers.base import as_object
 FIELD = "web_search_options"
 CONTEXT_SIZES = ("low", "medium", "high")
 LOCATION_FIELDS = ("city", "country", "region", "timezone")
+ITEMS = "reasoning_items"  # the assistant message's Responses items (openai_responses.request.REASONING)
+SEARCH_ITEM = "web_search_call"
+OWN_ID = "ws_gw_"  # the ids of the search items the gateway writes (the Responses API's are ws_ and hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +66,15 @@ def url_citation(url: Any, title: Any, start: int, end: int) -> dict[str, Any]:
     """One canonical (chat) citation of `url` over content[start:end]."""
     return {"type": "url_citation", "url_citation": {"url": str(url or ""), "title": str(title or ""),
                                                      "start_index": start, "end_index": end}}
+
+
+def search_call(query: Any, failed: bool = False) -> dict[str, Any]:
+    """The Responses API item of one search a provider ran (the gateway's id: OWN_ID)."""
+    return {"id": OWN_ID + os.urandom(12).hex(), "type": SEARCH_ITEM, "status": "failed" if failed else "completed",
+            "action": {"type": "search", "query": str(query or "")}}
+
+
+def is_ours(item: Any) -> bool:
+    """Whether `item` is a search item the gateway wrote (for no Responses API: it ran no such search)."""
+    return (isinstance(item, dict) and item.get("type") == SEARCH_ITEM and isinstance(item.get("id"), str)
+            and item["id"].startswith(OWN_ID))

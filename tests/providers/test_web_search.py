@@ -295,7 +295,9 @@ def test_a_gemini_stream_sends_the_grounding_once_before_the_finish() -> None:
     chunks = run_decoder(decoder, _sse(docs))
     assert streamed_annotations(chunks) == whole["choices"][0]["message"]["annotations"]
     kinds = [next(iter(c["choices"][0]["delta"]), "finish") if c["choices"] else "usage" for c in chunks]
-    assert kinds.count("annotations") == 1 and kinds[-3:] == ["annotations", "finish", "usage"]
+    # the search's item after its citations, once (tests/providers/test_search_items.py)
+    assert kinds.count("annotations") == kinds.count("reasoning_items") == 1
+    assert kinds[-4:] == ["annotations", "reasoning_items", "finish", "usage"]
     assert reassemble(chunks)["choices"][0]["message"]["content"] == TEXT
     assert decoder.usage.web_searches == 1
 

@@ -13,7 +13,9 @@ the gateway's own store, into the native `input` too. The reasoning items the ga
 Claude's signed thinking (thinking.py) are left out of it: OpenAI cannot read them. Their blocks
 are canonical hints (`thinking_blocks`, gateway.providers.base.HINTS): only adapters that read
 them (Claude's) see them. Likewise Gemini's thought signatures (signatures.py): their items are
-left out of it, and only Gemini's adapters see them on the calls (NATIVE `signatures`).
+left out of it, and only Gemini's adapters see them on the calls (NATIVE `signatures`). The
+hosted web search tool is also the canonical `web_search_options` (search.py), so every provider
+searches; one restricted to some domains keeps the request on Responses deployments (NATIVE `only`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gateway.inbound.base import NO_HEADERS
 from gateway.inbound.responses import signatures, store
 from gateway.inbound.responses.reply import ResponsesRequest, Turn, from_completion
 from gateway.inbound.responses.request import canonical_body
+from gateway.inbound.responses.search import domain_filter
 from gateway.inbound.responses.stream import ResponsesStream
 from gateway.inbound.responses.thinking import is_ours
 from gateway.pipeline.request import ChatRequest, chat_request, parse_json
@@ -73,6 +76,9 @@ class Responses:
         if isinstance(own.get("input"), list):
             own["input"] = [i for i in own["input"] if not (is_ours(i) or signatures.is_ours(i))]
         canonical[NATIVE] = {"format": "openai_responses", "headers": {}, "body": own, **_marks(canonical)}
+        restricted = domain_filter(body.get("tools")) if "web_search_options" in canonical else None
+        if restricted is not None:  # only the Responses API can keep a search to some domains (search.py)
+            canonical[NATIVE]["only"] = restricted
         base = chat_request(canonical)
         turn = Turn.of(body, asked)
         turn.history = canonical["messages"][1:] if body.get("instructions") is not None else canonical["messages"]

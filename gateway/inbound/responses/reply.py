@@ -5,7 +5,9 @@ echoed request fields) and, once answered, what response storage keeps: the conv
 chat messages and the answer's output as chat messages. Claude's signed thinking blocks
 (`thinking_blocks`) become one `reasoning` item each, first in the output (thinking.py); a
 function call Gemini signed gets a `reasoning` item carrying its signature just before it
-(signatures.py).
+(signatures.py). The items of the message's `reasoning_items` (a Responses deployment's reasoning
+and hosted tools' items, and the `web_search_call` item of each search any other provider ran:
+gateway.providers.search_options) come before the message, whole.
 """
 
 from __future__ import annotations
@@ -166,7 +168,8 @@ def from_completion(body: dict[str, Any], turn: Turn) -> dict[str, Any]:
     text = message.get("content")
     reasoning = reasoning_items(message)
     thinking = signed_thinking(message.get("thinking_blocks"))
-    output: list[dict[str, Any]] = [*reasoning, *(thinking_item(b, turn.summaries) for b in thinking)]
+    # Claude thinks before it searches; a Responses deployment's items come in their own order
+    output: list[dict[str, Any]] = [*(thinking_item(b, turn.summaries) for b in thinking), *reasoning]
     if isinstance(text, str) and text:
         output.append(message_item(new_id("msg_"), text, notes=annotations_of(message)))
     calls = []

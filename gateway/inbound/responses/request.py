@@ -5,7 +5,8 @@ Translated: `input` (a string, or items: messages, `function_call`, `function_ca
 `instructions` (a leading system message, not kept across `previous_response_id`, as OpenAI
 does), function tools, custom (freeform) tools (`{"type": "custom"}` in the chat shape, which a
 provider without them gets as functions: gateway.pipeline.custom_tools), `tool_choice`
-(also naming a custom tool), `parallel_tool_calls`, `max_output_tokens`,
+(also naming a custom tool), the hosted web search tool → `web_search_options` (search.py),
+`parallel_tool_calls`, `max_output_tokens`,
 `temperature`, `top_p`, `reasoning.effort` → `reasoning_effort`, `text.format` →
 `response_format`, `text.verbosity`, `user`, `safety_identifier`, `prompt_cache_key`, `seed`;
 `metadata` (also echoed back) as a canonical hint that only Bedrock Converse reads, for its
@@ -18,7 +19,7 @@ signatures.py) → the signature of the function call they name.
 Dropped on purpose from the canonical body (a `format: openai_responses` deployment still gets
 them: the client's body travels under NATIVE, see the package docstring): other `reasoning`
 input items (OpenAI's encrypted content, which no other provider can read), tools the gateway
-cannot run on every provider (`web_search`, `file_search`, `namespace`, ...: hosted tools),
+cannot run on every provider (`file_search`, `namespace`, ...: hosted tools),
 the items of hosted tools whose work the provider did (HOSTED_RESULTS: a `web_search_call`
 sent back with the conversation; the answer text that used it stays), `include`, `truncation`,
 `reasoning.summary` (read by the answer: reply.Turn.summaries), `stream_options`. Refused with a
@@ -34,6 +35,7 @@ from typing import Any
 
 from gateway.errors import bad_request, shown
 from gateway.inbound.responses import signatures, thinking
+from gateway.inbound.responses.search import hosted_search, is_search
 
 # Output items of hosted tools the provider ran by itself: a stateless client sends them back
 # with the conversation (`input += response.output`), and they mean something to the Responses
@@ -84,12 +86,19 @@ def canonical_body(body: dict[str, Any], history: list[dict[str, Any]] | None = 
         chat["stream"] = body["stream"]
         if body["stream"] is True:
             chat["stream_options"] = {"include_usage": True}  # the usage is part of response.completed
-    tools = [_tool(t, i) for i, t in enumerate(_expect(body.get("tools") or [], list, "tools", "an array"))]
+    given = _expect(body.get("tools") or [], list, "tools", "an array")
+    choice = body.get("tool_choice")
+    searching = hosted_search(given, choice)
+    if searching is not None:
+        chat["web_search_options"] = searching
+    if is_search(choice):  # offered as `auto` does: no other provider can be made to search
+        choice = None
+    tools = [_tool(t, i) for i, t in enumerate(given)]
     if any(tools):
         chat["tools"] = [t for t in tools if t]
-        if body.get("tool_choice") is not None:
-            chat["tool_choice"] = _tool_choice(body["tool_choice"])
-    elif body.get("tool_choice") not in (None, "auto", "none"):
+        if choice is not None:
+            chat["tool_choice"] = _tool_choice(choice)
+    elif choice not in (None, "auto", "none") and not (choice == "required" and searching is not None):
         raise bad_request("'tool_choice' names a tool, but no function or custom tool is given.", "tool_choice")
     reasoning = _expect(body.get("reasoning") or {}, dict, "reasoning", "an object")
     if reasoning.get("effort") is not None:
@@ -246,8 +255,8 @@ def _tool_choice(choice: Any) -> Any:
         return choice
     if isinstance(choice, dict) and choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str):
         return {"type": choice["type"], choice["type"]: {"name": choice["name"]}}
-    raise bad_request(f"'tool_choice' must be 'auto', 'none', 'required', a function or a custom tool; got "
-                      f"{shown(choice)}.", "tool_choice", "unsupported_value")
+    raise bad_request(f"'tool_choice' must be 'auto', 'none', 'required', a function, a custom tool or the web "
+                      f"search tool; got {shown(choice)}.", "tool_choice", "unsupported_value")
 
 
 def _text(text: dict[str, Any], chat: dict[str, Any]) -> None:

@@ -6,11 +6,14 @@
                       output_item.done
     per tool call:    output_item.added, function_call_arguments.delta..., function_call_arguments.done,
                       output_item.done (a custom tool's call: custom_tool_call_input.delta / .done)
-    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished),
+    per reasoning item or hosted tool item (from a Responses deployment, whole, once finished;
+    a web search's item also from any other provider, gateway.providers.search_options),
     per signed thinking block of Claude (a reasoning item made once its signature arrives), and
     per function call Gemini signed (a reasoning item with its signature, just before the call):
                       output_item.added, a reasoning item's summary parts (reasoning_summary_part.added,
                       reasoning_summary_text.delta, .done, reasoning_summary_part.done), output_item.done
+                      (a web_search_call: output_item.added in progress, web_search_call.in_progress,
+                      .searching, .completed, output_item.done)
     response.completed (response.incomplete when cut by the token limit), or on a failure after
     the 200: error, response.failed
 
@@ -32,6 +35,7 @@ from gateway.inbound.responses.reply import (
     response_object, text_part, thinking_item, usage_of,
 )
 from gateway.providers.openai_side import signed_thinking
+from gateway.providers.search_options import SEARCH_ITEM
 
 
 class _Call:
@@ -99,7 +103,8 @@ class ResponsesStream:
     def _choice(self, choice: dict[str, Any], out: list[bytes]) -> None:
         delta = choice.get("delta") or {}
         for item in reasoning_items(delta):
-            self.thought = []  # the summary deltas before it were this item's own
+            if item["type"] == "reasoning":
+                self.thought = []  # the summary deltas before it were this item's own
             self._whole(item, out)
             self.reasoning.append(item)
         self._thinking(delta, out)
@@ -136,9 +141,17 @@ class ResponsesStream:
         index = self._next_index()
         summary = item.get("summary") if item.get("type") == "reasoning" else None
         parts = [p for p in summary if isinstance(p, dict) and isinstance(p.get("text"), str)] if isinstance(summary, list) else []
+        at = {"item_id": item.get("id"), "output_index": index}
+        if item["type"] == SEARCH_ITEM:  # the search's progress, as the Responses API sends it
+            out.append(self._event("response.output_item.added", output_index=index,
+                                   item={**item, "status": "in_progress"}))
+            steps = ("in_progress", "searching", "completed") if item.get("status") == "completed" else ("in_progress",)
+            out += [self._event(f"response.web_search_call.{step}", **at) for step in steps]
+            out.append(self._event("response.output_item.done", output_index=index, item=item))
+            self.items.append((index, item))
+            return
         out.append(self._event("response.output_item.added", output_index=index,
                                item={**item, "summary": []} if parts else item))
-        at = {"item_id": item.get("id"), "output_index": index}
         for n, part in enumerate(parts):
             empty = {"type": "summary_text", "text": ""}
             out.append(self._event("response.reasoning_summary_part.added", **at, summary_index=n, part=empty))

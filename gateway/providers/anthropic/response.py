@@ -6,7 +6,8 @@ use) and `thinking_blocks` (the blocks whole, signatures included, so a Messages
 them back). The forced JSON-mode tool's call (`structured.JSON_TOOL`) is the answer's `content`,
 its input as a JSON string, with finish_reason "stop" (Anthropic says `tool_use`). A web search's
 cited text blocks give the message's `annotations` (`search.py`); the search's own blocks
-(`server_tool_use`, `web_search_tool_result`) have no chat form and are left out.
+(`server_tool_use`, `web_search_tool_result`) have no chat form: each search is one
+`web_search_call` item in the message's `reasoning_items` (`search.py`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
-from gateway.providers.anthropic.search import annotations
+from gateway.providers.anthropic.search import RESULT, annotations, is_search_call, query_of, search_item
 from gateway.providers.anthropic.structured import JSON_TOOL
 from gateway.providers.base import encode
 from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
+from gateway.providers.search_options import ITEMS
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -67,6 +69,8 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
     calls: list[dict[str, Any]] = []
     thinking: list[dict[str, Any]] = []
     cited: list[dict[str, Any]] = []
+    queries: dict[Any, Any] = {}  # a search call's id → its query, until its result
+    searches: list[dict[str, Any]] = []
     at = 0  # where the next text block starts in the joined content
     answered_json = False
     for block in doc["content"]:
@@ -83,9 +87,15 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
             answered_json = True
         elif kind == "tool_use":
             calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
+        elif is_search_call(block):
+            queries[block.get("id")] = query_of(block)
+        elif kind == RESULT and block.get("tool_use_id") in queries:
+            searches.append(search_item(queries.pop(block.get("tool_use_id")), block))
     message = assistant_message(texts, calls)
     if cited:
         message["annotations"] = cited
+    if searches:
+        message[ITEMS] = searches
     if thinking:  # as OpenAI-compatible reasoners say it, with the blocks (signatures) kept whole
         message["reasoning_content"] = "".join(b.get("thinking") or "" for b in thinking)
         message["thinking_blocks"] = thinking

@@ -10,8 +10,11 @@ more often; Anthropic enforces the bound, and it never passes the reservation's
 
 Answer: Claude's text after a search comes in text blocks, each with the `citations` it rests
 on (`web_search_result_location`: url, title, cited_text: the source's words, not the answer's).
-Each such citation becomes one url_citation over its whole block within the joined `content`;
-the `server_tool_use` / `web_search_tool_result` blocks have no chat form and stay out of it.
+Each such citation becomes one url_citation over its whole block within the joined `content`.
+The `server_tool_use` / `web_search_tool_result` blocks have no chat form: each search (a
+`web_search` call and its result) becomes one `web_search_call` item in the message's
+`reasoning_items` (`search_options.search_call`; failed when the result is an error), the way the
+canonical answer says a search ran.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ TOOL_NAME = "web_search"
 MAX_USES = {"low": 1, "medium": 3, "high": 5}
 DEFAULT_SIZE = "medium"  # OpenAI's default search_context_size
 CITATION = "web_search_result_location"
+RESULT = "web_search_tool_result"
 
 
 def search_tool(options: SearchOptions) -> dict[str, Any]:
@@ -51,3 +55,20 @@ def annotations(citations: Any, start: int, end: int) -> list[dict[str, Any]]:
             seen.add(url)
             out.append(search_options.url_citation(url, cite.get("title"), start, end))
     return out
+
+
+def is_search_call(block: Any) -> bool:
+    """Whether a content block is Claude's call of the web search tool (not a web fetch)."""
+    return isinstance(block, dict) and block.get("type") == "server_tool_use" and block.get("name") == TOOL_NAME
+
+
+def search_item(query: Any, result: Any) -> dict[str, Any]:
+    """The `web_search_call` item of one search, by its call's query and its result block."""
+    content = result.get("content") if isinstance(result, dict) else None
+    return search_options.search_call(query, failed=not isinstance(content, list))
+
+
+def query_of(block: dict[str, Any]) -> Any:
+    """A web search call's query (its `input.query`)."""
+    given = block.get("input")
+    return given.get("query") if isinstance(given, dict) else None

@@ -5,13 +5,16 @@ Every chunk is written with `openai_side.ChunkWriter`; this module reads Anthrop
 
 from __future__ import annotations
 
+import orjson
+
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
-from gateway.providers.anthropic.search import annotations
+from gateway.providers.anthropic.search import RESULT, annotations, is_search_call, search_item
 from gateway.providers.anthropic.structured import JSON_TOOL
 from gateway.providers.anthropic.response import STOP_REASONS, completion_id, usage_from, web_searches
 from gateway.providers.base import StreamError
 from gateway.providers.openai_side import ChunkWriter, stream_object
+from gateway.providers.search_options import ITEMS
 
 
 class StreamDecoder(ChunkWriter):
@@ -24,7 +27,9 @@ class StreamDecoder(ChunkWriter):
     `input_json_delta` fragments are `content`, and its `tool_use` stop is "stop". A text block's
     web search citations (`citations_delta`, which Claude sends ahead of the text they cite) are
     held until the block's content_block_stop, then sent as one delta's `annotations` over the
-    block's span of the content, as the whole answer has them (`search.py`).
+    block's span of the content, as the whole answer has them (`search.py`). A web search's
+    query arrives as its call block's `input_json_delta` fragments and its result block whole:
+    the result sends the search's `web_search_call` item as a delta's `reasoning_items`.
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
@@ -36,6 +41,8 @@ class StreamDecoder(ChunkWriter):
         self._output_reported = False
         self._content = 0  # characters of content sent so far, where a text block's span starts
         self._texts: dict[int, tuple[int, list[object]]] = {}  # text block index → (its start, its citations)
+        self._searching: dict[int, tuple[object, list[str]]] = {}  # search call block index → (its id, its input)
+        self._queries: dict[object, object] = {}  # a finished search call's id → its query, until its result
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream event")
@@ -64,6 +71,13 @@ class StreamDecoder(ChunkWriter):
             elif block.get("type") == "text":
                 self._texts[int(doc.get("index") or 0)] = (self._content, list(block.get("citations") or ()))
                 self._content_delta(block.get("text"), out)
+            elif is_search_call(block):  # its input comes as fragments (a whole one, if any, is the first)
+                given = block.get("input")
+                self._searching[int(doc.get("index") or 0)] = (
+                    block.get("id"), [orjson.dumps(given).decode()] if isinstance(given, dict) and given else [])
+            elif block.get("type") == RESULT and block.get("tool_use_id") in self._queries:
+                item = search_item(self._queries.pop(block.get("tool_use_id")), block)
+                out.append(self._delta(0, {ITEMS: [item]}))
         elif kind == "content_block_delta":
             self._start(0, out)
             delta = doc.get("delta") or {}
@@ -76,6 +90,9 @@ class StreamDecoder(ChunkWriter):
                     held[1].append(delta.get("citation"))
             elif dtype == "input_json_delta":
                 fragment = delta.get("partial_json") or ""
+                searching = self._searching.get(int(doc.get("index") or 0))
+                if searching is not None:
+                    searching[1].append(fragment)
                 if fragment and int(doc.get("index") or 0) in self._json:
                     self._content_delta(fragment, out)
                 index = self._tools.get(int(doc.get("index") or 0))
@@ -92,6 +109,7 @@ class StreamDecoder(ChunkWriter):
                                                                 "signature": delta["signature"]}]}))
         elif kind == "content_block_stop":
             self._cite(self._texts.pop(int(doc.get("index") or 0), None), out)
+            self._search_called(self._searching.pop(int(doc.get("index") or 0), None))
         elif kind == "message_delta":
             delta = doc.get("delta") or {}
             if delta.get("stop_reason"):
@@ -121,6 +139,16 @@ class StreamDecoder(ChunkWriter):
             self._chars += len(text)
             self._content += len(text)
             out.append(self._delta(0, {"content": text}))
+
+    def _search_called(self, held: tuple[object, list[str]] | None) -> None:
+        """A finished search call: its query, from its input's fragments, waits for its result."""
+        if held is None:
+            return
+        try:
+            given = orjson.loads("".join(held[1]) or "{}")
+        except orjson.JSONDecodeError:
+            given = {}
+        self._queries[held[0]] = given.get("query") if isinstance(given, dict) else None
 
     def _cite(self, held: tuple[int, list[object]] | None, out: list[bytes]) -> None:
         """A finished text block's citations, over its span, as a delta's `annotations`."""

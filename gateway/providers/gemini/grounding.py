@@ -13,6 +13,11 @@ Google's own samples read them against `response.text`) to sources
 becomes one url_citation, its offsets turned into character indices of the candidate's joined
 content. A stream's parts are split across chunks, and its grounding (in the candidate's last
 chunk) counts into the whole text so far, as a whole answer of one text part does.
+
+The search itself: each of `webSearchQueries` is one `web_search_call` item in the message's
+`reasoning_items` (`search_options.search_call`), the way the canonical answer says a search ran;
+in a stream they come with the grounding, after the text (Gemini says what it searched for only
+on the candidate's last chunk).
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ SEARCH_TOOL = "googleSearch"
 def search_tool() -> dict[str, Any]:
     """Gemini's Google Search grounding tool."""
     return {SEARCH_TOOL: {}}
+
+
+def queries(meta: Any) -> list[str]:
+    """The Google Search queries a candidate was grounded with, in order."""
+    found = meta.get("webSearchQueries") if isinstance(meta, dict) else None
+    return [str(q) for q in found if isinstance(q, str)] if isinstance(found, list) else []
+
+
+def search_items(meta: Any) -> list[dict[str, Any]]:
+    """One `web_search_call` item per search query of a candidate's grounding."""
+    return [search_options.search_call(q) for q in queries(meta)]
 
 
 def _chars(encoded: bytes, offset: Any) -> int | None:

@@ -1,7 +1,8 @@
 """Gemini `GenerateContentResponse` → the OpenAI chat-completion body, plus the pieces the stream
 decoder shares with it (usage, completion and tool call ids, finish reasons); the OpenAI shapes
 come from `openai_side`. A candidate grounded with Google Search gets its message's `annotations`
-from its `groundingMetadata` (`grounding.py`).
+from its `groundingMetadata` (`grounding.py`), and one `web_search_call` item per search query
+in its `reasoning_items`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.pricing import Usage
-from gateway.providers.gemini.grounding import annotations
+from gateway.providers.gemini.grounding import annotations, search_items
 from gateway.providers.openai_side import assistant_message, choice, completion, tool_call
+from gateway.providers.search_options import ITEMS
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(
     ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"), "content_filter")
@@ -89,6 +91,9 @@ def from_upstream(data: bytes, dep: Deployment) -> tuple[dict[str, Any], Usage]:
         cited = annotations(cand.get("groundingMetadata"), spans)
         if cited:
             message["annotations"] = cited
+        searched = search_items(cand.get("groundingMetadata"))
+        if searched:
+            message[ITEMS] = searched
         choices.append(choice(index, message, finish))
     if not choices:  # the prompt itself was blocked
         choices.append(choice(0, assistant_message([], []), "content_filter"))

@@ -10,9 +10,10 @@ from typing import Any
 from gateway.config import Deployment
 from gateway.pricing import estimate_tokens
 from gateway.providers.base import StreamError
-from gateway.providers.gemini.grounding import annotations
+from gateway.providers.gemini.grounding import annotations, queries, search_items
 from gateway.providers.gemini.response import call_of, completion_id, finish_reason, search_queries, usage_from
 from gateway.providers.openai_side import ChunkWriter, stream_object
+from gateway.providers.search_options import ITEMS
 
 
 class StreamDecoder(ChunkWriter):
@@ -22,7 +23,8 @@ class StreamDecoder(ChunkWriter):
     whole) becomes an id+name delta then one arguments delta; a candidate's finishReason gives
     its finish chunk. The stream is done once every candidate seen has finished. A candidate's
     grounding (`groundingMetadata`, usually on its last chunk) becomes one delta's `annotations`
-    over its text so far, before its finish chunk; a citation sent once is not sent again.
+    over its text so far, before its finish chunk; a citation sent once is not sent again. Its
+    search queries then become one delta's `reasoning_items` (`web_search_call` items), each once.
     """
 
     def __init__(self, dep: Deployment, include_usage: bool) -> None:
@@ -33,6 +35,7 @@ class StreamDecoder(ChunkWriter):
         self._searches: dict[int, int] = {}  # candidate → its grounding queries (the chunk that has them says all)
         self._texts: dict[int, list[str]] = {}  # candidate → its content so far, where grounding offsets count
         self._cited: dict[int, list[dict[str, Any]]] = {}  # candidate → the annotations already sent
+        self._searched: dict[int, int] = {}  # candidate → how many of its search queries were sent as items
 
     def feed(self, event: bytes, data: bytes) -> list[bytes]:
         doc = stream_object(data, "stream chunk")
@@ -72,6 +75,7 @@ class StreamDecoder(ChunkWriter):
                     out.append(self._delta(index, {"tool_calls": [{"index": n, "function": {"arguments": args}}]}))
             if cand.get("groundingMetadata"):
                 self._cite(index, cand["groundingMetadata"], out)
+                self._search_items(index, cand["groundingMetadata"], out)
             if cand.get("finishReason") and index not in self._finished:
                 self._finished.add(index)
                 out.append(self._delta(index, {}, finish_reason(cand["finishReason"], index in self._calls)))
@@ -94,6 +98,15 @@ class StreamDecoder(ChunkWriter):
         if fresh:
             sent.extend(fresh)
             out.append(self._delta(index, {"annotations": fresh}))
+
+    def _search_items(self, index: int, meta: Any, out: list[bytes]) -> None:
+        """The search items of the grounding's queries not sent yet (after its citations, so a
+        Responses client gets them on the message they cite)."""
+        sent = self._searched.get(index, 0)
+        fresh = search_items({"webSearchQueries": queries(meta)[sent:]})
+        if fresh:
+            self._searched[index] = sent + len(fresh)
+            out.append(self._delta(index, {ITEMS: fresh}))
 
     def finish(self) -> list[bytes]:
         if not self.usage.reported and self._chars:

@@ -49,10 +49,12 @@ PASSED = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key
 HANDLED = frozenset({*PASSED, "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
                      "n", "stop", "logprobs", "top_logprobs", "modalities", "tools", "tool_choice",
                      "response_format", "reasoning_effort", "verbosity", "web_search_options", NATIVE})
-REASONING = "reasoning_items"
+REASONING = search_options.ITEMS
 """The assistant message's extension field: the Responses API's reasoning items of that answer,
 whole (id, summary, encrypted_content), so a client that sends them back continues the thinking;
-hosted tools' items of the answer (`web_search_call`...) ride along, whole, in their order."""
+hosted tools' items of the answer (`web_search_call`...) ride along, whole, in their order (also
+the search items other adapters write for the searches their provider ran, which are not sent:
+`_unusable`)."""
 
 
 def health_probe(provider: Provider) -> ProbeTarget:
@@ -77,11 +79,12 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
 def native_body(chat: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """A Responses client's own body with the output cap the gateway reserved for; without
     `previous_response_id` (the gateway's inbound already put the stored conversation in `input`)
-    and without reasoning items that have no encrypted content (with `store: false` the provider
-    kept none it could find by id, and answers such an item with a 400)."""
+    and without the items it cannot take back (`_unusable`: reasoning items that have no encrypted
+    content, with `store: false` the provider kept none it could find by id and answers such an
+    item with a 400; the search items the gateway wrote for another provider's search)."""
     body = {k: v for k, v in own.items() if k not in ("previous_response_id", "max_output_tokens")}
     if isinstance(body.get("input"), list):
-        body["input"] = [i for i in body["input"] if not _unusable_reasoning(i)]
+        body["input"] = [i for i in body["input"] if not _unusable(i)]
     cap = openai_side.requested_max_tokens(chat)
     if cap is not None:
         body["max_output_tokens"] = cap
@@ -163,14 +166,18 @@ def input_items(messages: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _unusable_reasoning(item: Any) -> bool:
-    return isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content")
+def _unusable(item: Any) -> bool:
+    """An item the Responses API cannot take back with `store: false`: a reasoning item without its
+    encrypted content (it kept none to find by id), or a search item the gateway wrote for another
+    provider's search (search_options.is_ours: this API ran no such search)."""
+    return (isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content")
+            or search_options.is_ours(item))
 
 
 def _assistant(msg: dict[str, Any], where: str, items: list[dict[str, Any]], custom: set[str]) -> None:
     for j, reasoning in enumerate(as_list(msg.get(REASONING), f"{where}.{REASONING}")):
         reasoning = as_item(reasoning, f"{where}.{REASONING}[{j}]")
-        if not _unusable_reasoning(reasoning):
+        if not _unusable(reasoning):
             items.append(reasoning)
     content = msg.get("content")
     parts: list[dict[str, Any]] = []
