@@ -110,3 +110,17 @@ def test_a_route_skips_bedrock_for_a_search(client: openai.OpenAI, sim: Proc) ->
     assert client.chat.completions.with_raw_response.create(
         model="search", messages=ASK).headers["x-gateway-model"] == "bedrock-haiku"
     assert stats(sim)["by_format"]["bedrock"] == after.get("bedrock", 0) + 1
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4.7", "gemini-2.5-flash"])
+@pytest.mark.parametrize("then", ["gpt-5.4-mini", "azure-gpt-5.4"])
+def test_the_answer_sent_back_goes_on_to_an_openai_format_model(client: openai.OpenAI, model: str, then: str) -> None:
+    """A client appends the answer as it came (the SDK's message, with the gateway's own
+    `reasoning_items` of the search) and the conversation moves to GPT: OpenAI refuses a message
+    field it does not know (the simulator too), so the gateway leaves its own fields out."""
+    first = client.chat.completions.create(model=model, messages=ASK, web_search_options=OPTIONS).choices[0].message
+    sent_back = first.model_dump(exclude_none=True)
+    assert sent_back.get("reasoning_items"), "the search's items: what this test sends back"
+    follow = [*ASK, sent_back, {"role": "user", "content": "And how much is a ticket now?"}]
+    answer = client.chat.completions.create(model=then, messages=follow)
+    assert answer.model == then.removeprefix("azure-") and answer.choices[0].message.content

@@ -30,8 +30,24 @@ from gateway.providers.base import (
 from gateway.providers.embeddings import encode as encode_vector
 
 
+ANSWER_FIELDS = ("thinking_blocks", "reasoning_items")
+"""Fields of the gateway's own answers on an assistant message: Claude's thinking blocks and the
+Responses items of a search or of OpenAI's reasoning (search_options.ITEMS). A chat client sends
+them back with the conversation, and no OpenAI-format API knows them: OpenAI refuses a message
+with a field it does not know, so a conversation that moves from Claude to GPT would fail."""
+
+
+def without_answer_fields(messages: Any) -> Any:
+    """`messages` without ANSWER_FIELDS (the same list when none has one: the usual case)."""
+    if not isinstance(messages, list) or not any(
+            isinstance(m, dict) and ("thinking_blocks" in m or "reasoning_items" in m) for m in messages):
+        return messages
+    return [{k: v for k, v in m.items() if k not in ANSWER_FIELDS} if isinstance(m, dict) else m for m in messages]
+
+
 def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
     """Shape an OpenAI body for one OpenAI-compatible API, from its config (data, not code paths)."""
+    body["messages"] = without_answer_fields(body.get("messages"))
     if stream:
         if quirks.stream_usage:
             # The gateway asks for usage so it can charge the real cost; whether the client sees

@@ -101,6 +101,18 @@ def _model_of(body: Any) -> Any:
     return body.get("model") if isinstance(body, dict) else None
 
 
+# The fields a chat message may carry (OpenAI's request schema, plus what its SDK sends back
+# when a client appends an answer's message as it came: `annotations`). The API refuses any
+# other, so a gateway that forwards its own answers' fields (thinking blocks, Responses items)
+# to an OpenAI-format deployment is caught here.
+MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal",
+                            "audio", "annotations"})
+
+
+def shown_keys(keys: Any) -> str:
+    return ", ".join(repr(k) for k in sorted(keys))
+
+
 def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool]:
     """Validate a chat request; return (ask, prompt texts, stream, include_usage)."""
     if not isinstance(body, dict):
@@ -117,6 +129,10 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in ("system", "developer", "user", "assistant", "tool", "function"):
             raise BadRequest(f"Invalid value for 'messages[{i}].role'.", f"messages[{i}].role")
+        unknown = msg.keys() - MESSAGE_FIELDS
+        if unknown:
+            raise BadRequest(f"Additional properties are not allowed ({shown_keys(unknown)} was unexpected) - "
+                             f"'messages.{i}'", f"messages[{i}]")
         _content_texts(msg.get("content"), texts)
         for j, call in enumerate(msg.get("tool_calls") or ()):
             if isinstance(call, dict) and call.get("type") == "custom":  # a custom tool's call: plain text

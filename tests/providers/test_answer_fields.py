@@ -1,0 +1,30 @@
+"""The gateway's own answer fields never reach an OpenAI-format API (gateway/providers/openai.py)."""
+
+from __future__ import annotations
+
+from gateway.providers.openai import apply_quirks, without_answer_fields
+from gateway.config import Quirks
+
+THINKING = [{"type": "thinking", "thinking": "the fares rose", "signature": "c2ln"}]
+ITEMS = [{"type": "web_search_call", "id": "ws_gw_1", "status": "completed"}]
+
+
+def test_a_conversation_without_them_is_the_same_list() -> None:
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    assert without_answer_fields(messages) is messages
+
+
+def test_thinking_blocks_and_responses_items_are_left_out_of_a_copy() -> None:
+    messages = [{"role": "user", "content": "fares?"},
+                {"role": "assistant", "content": "They rose.", "thinking_blocks": THINKING, "reasoning_items": ITEMS},
+                {"role": "user", "content": "by how much?"}]
+    out = without_answer_fields(messages)
+    assert out == [{"role": "user", "content": "fares?"}, {"role": "assistant", "content": "They rose."},
+                   {"role": "user", "content": "by how much?"}]
+    assert messages[1]["thinking_blocks"] == THINKING  # the client's body is not changed
+
+
+def test_apply_quirks_sends_the_body_without_them() -> None:
+    body = {"model": "gpt-5.4", "messages": [{"role": "assistant", "content": "x", "reasoning_items": ITEMS}]}
+    apply_quirks(body, Quirks(), stream=False)
+    assert body["messages"] == [{"role": "assistant", "content": "x"}]
