@@ -47,7 +47,10 @@ def without_answer_fields(messages: Any) -> Any:
 
 def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
     """Shape an OpenAI body for one OpenAI-compatible API, from its config (data, not code paths)."""
-    body["messages"] = without_answer_fields(body.get("messages"))
+    messages = body.get("messages")
+    sent = without_answer_fields(messages)
+    if sent is not messages:
+        body["messages"] = sent
     if stream:
         if quirks.stream_usage:
             # The gateway asks for usage so it can charge the real cost; whether the client sees
