@@ -10,7 +10,7 @@ import pytest
 from gateway.config import ApiKey, ResponseCache
 from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
-from gateway.pipeline.cache import SKIP, cacheable_answer, intent, scope_of
+from gateway.pipeline.cache import SKIP, cacheable_answer, intent, scope_kind, scope_of
 from gateway.pipeline.cache_stream import Collector, replay
 from gateway.pipeline.request import chat_request
 from gateway.providers.base import NATIVE
@@ -70,6 +70,17 @@ def test_scopes() -> None:
     team = ResponseCache(enabled=True, scope="team")
     assert intent(team, {}, chat(), KEY).digest == intent(team, {}, chat(), OTHER).digest
     assert intent(ON, {}, chat(), KEY).digest != intent(ON, {}, chat(), OTHER).digest
+
+
+def test_the_intent_carries_the_scope_its_entry_is_named_under() -> None:
+    """The entry's name holds the scope in clear (so a flush finds a key's or team's entries)
+    and the request only as a hash."""
+    runtime = ApiKey(name="key_0123456789abcdef", sha256=b"\3" * 32, key_id="key_0123456789abcdef", team="red")
+    assert intent(ON, {}, chat(), KEY).scope == "cfg:demo"  # a config file key, by its name
+    assert intent(ON, {}, chat(), runtime).scope == "key:key_0123456789abcdef"
+    assert intent(ResponseCache(enabled=True, scope="team"), {}, chat(), runtime).scope == "team:red"
+    assert intent(ResponseCache(enabled=True, scope="global"), {}, chat(), runtime).scope == "global"
+    assert [scope_kind(s) for s in ("cfg:demo", "key:k", "team:red", "global")] == ["key", "key", "team", "global"]
 
 
 def frame(delta=None, finish=None, usage=None) -> bytes:
