@@ -119,3 +119,22 @@ def test_only_normally_finished_answers_are_kept() -> None:
     assert not cacheable_answer(collector.completion())  # no finish reason: the stream did not end
     collector.feed(frame({}, "content_filter"))
     assert not cacheable_answer(collector.completion())
+
+
+async def test_the_stats_sum_the_cache_counter_over_the_replicas_workers(tmp_path) -> None:
+    """`GET /admin/cache` shows /metrics' counter added up over the workers (each worker's
+    snapshot in the replica's metrics directory), not a second count."""
+    import os
+
+    from gateway.observe.metrics import Metrics
+    from gateway.observe.metrics_share import MetricsShare
+
+    mine, other = Metrics(), Metrics()
+    other.worker = str(os.getppid())  # a live process: its snapshot is read
+    mine.cache.inc(("hit",), 2)
+    mine.cache.inc(("miss",))
+    other.cache.inc(("hit",), 5)
+    MetricsShare(other, tmp_path).write()
+    totals = await MetricsShare(mine, tmp_path).totals(mine.cache)
+    assert totals == {("hit",): 7, ("miss",): 1}
+    assert await MetricsShare(mine, None).totals(mine.cache) == {("hit",): 2, ("miss",): 1}

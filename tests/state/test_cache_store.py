@@ -204,3 +204,36 @@ async def test_a_flush_is_audited_like_key_and_team_changes(backend3):
         await store.scripts.call("audit_append", [store.keys.audit()],
                                  ["key.delete", "ops", "x", "null", json.dumps({}), "10"])
     assert len(await records.audit(5)) == 1
+
+
+async def test_on_the_cluster_entries_spread_over_the_masters_and_a_flush_reaches_each(real_backend):
+    """No hash tag: the entries of one prefix land on several masters (18 names on 3 masters),
+    and a flush of all leaves none on any of them."""
+    store = await real_backend.store()
+    await fill(store)
+    if real_backend.kind == "single":
+        nodes = [None]
+    else:
+        nodes = store.client.get_primaries()
+
+    async def on_each() -> list[int]:
+        out = []
+        for node in nodes:
+            kw = {} if node is None else {"target_nodes": node}
+            cursor, n = 0, 0
+            while True:
+                cursor, found = await store.client.scan(cursor, match=cache_pattern(store.keys), count=1000, **kw)
+                if isinstance(cursor, dict):  # the cluster client answers per node
+                    cursor = next(iter(cursor.values()))
+                n += len(found)
+                if not cursor:
+                    break
+            out.append(n)
+        return out
+
+    spread = await on_each()
+    assert sum(spread) == 3 * len(SCOPES)
+    if real_backend.kind == "cluster":
+        assert sum(1 for n in spread if n) >= 2, spread
+    assert await cache_admin.flush(store.client, store.keys, None) == 3 * len(SCOPES)
+    assert await on_each() == [0] * len(nodes)
