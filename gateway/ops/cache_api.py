@@ -22,7 +22,6 @@ from gateway.ops.access import admin_only, admin_write
 from gateway.ops.key_fields import KEY_ID, TEAM_ID
 from gateway.pipeline.cache import file_key_scope, runtime_key_scope, scope_kind, team_scope
 from gateway.pipeline.context import Gateway
-from gateway.state import cache_admin
 from gateway.state.records import Records
 
 FLUSH_SCOPES = ("key", "team", "all")
@@ -63,7 +62,7 @@ async def flush(request: Request, gw: Gateway) -> Response:
         raise bad_request("scope=all takes no id; scope=key and scope=team need one.", "id")
     records = Records(gw.state.store)
     scopes = None if scope == "all" else await _scopes(gw, records, scope, ident)
-    dropped = await cache_admin.flush(gw.state.client, gw.state.keys, scopes)
+    dropped = await gw.state.ops.flush_cache(scopes)
     target = "all" if scope == "all" else f"{scope}:{ident}"
     after = {"scope": scope, "id": ident or None, "dropped": dropped}
     await records.audit_append("cache.flush", getattr(request.state, "actor", "admin"), target, None, after)
@@ -73,7 +72,7 @@ async def flush(request: Request, gw: Gateway) -> Response:
 async def stats(request: Request, gw: Gateway) -> Response:
     """Entries per scope kind (and the scopes with the most), counted by a walk over the keys,
     and this replica's hit/miss/skip counts (the /metrics counter, summed over its workers)."""
-    per_scope = await cache_admin.count(gw.state.client, gw.state.keys)
+    per_scope = await gw.state.ops.cache_entries()
     entries = dict.fromkeys(KINDS, 0)
     for name, n in per_scope.items():
         kind = scope_kind(name)
