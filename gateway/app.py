@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from gateway import __version__
 from gateway.edge import openapi
-from gateway.ops import admin, keys_api
+from gateway.ops import admin, cache_api, keys_api
 from gateway.ops.dashboard import page as dashboard
 from gateway.edge.asgi import HotPaths, internal_error
 from gateway.edge.collector import settle_collector
@@ -213,6 +213,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes,
         *keys_api.routes,
+        *cache_api.routes,
         *dashboard.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={

@@ -293,7 +293,7 @@ def _command(argv: list[str]) -> int:
         from gateway.offline.classifier_cli import main as classifier_main
 
         return classifier_main(argv[1:])
-    if argv[:1] in (["keys"], ["teams"], ["audit-log"]):
+    if argv[:1] in (["keys"], ["teams"], ["audit-log"], ["cache"]):
         from gateway.ops.admin_cli import main as admin_main
 
         return admin_main(argv)
@@ -338,6 +338,8 @@ def _command(argv: list[str]) -> int:
     sub.add_parser("keys", help="runtime API keys through the admin API (gateway keys --help)")
     sub.add_parser("teams", help="teams and their shared limits (gateway teams --help)")
     sub.add_parser("audit-log", help="the admin changes, newest first (gateway audit-log --help)")
+    sub.add_parser("cache", help="the response cache's entries: flush them by key, team or all, count them "
+                   "(gateway cache --help)")
     st = sub.add_parser("status", help="live replicas and their config hashes, from Redis")
     _target_args(st)
     st.set_defaults(func=status)

@@ -10,7 +10,7 @@ import pytest
 from gateway.config import ApiKey, ResponseCache
 from gateway.errors import GatewayError
 from gateway.inbound.frames import chunks
-from gateway.pipeline.cache import SKIP, cacheable_answer, intent, scope_of
+from gateway.pipeline.cache import SKIP, cacheable_answer, intent, scope_kind, scope_of
 from gateway.pipeline.cache_stream import Collector, replay
 from gateway.pipeline.request import chat_request
 from gateway.providers.base import NATIVE
@@ -72,6 +72,17 @@ def test_scopes() -> None:
     assert intent(ON, {}, chat(), KEY).digest != intent(ON, {}, chat(), OTHER).digest
 
 
+def test_the_intent_carries_the_scope_its_entry_is_named_under() -> None:
+    """The entry's name holds the scope in clear (so a flush finds a key's or team's entries)
+    and the request only as a hash."""
+    runtime = ApiKey(name="key_0123456789abcdef", sha256=b"\3" * 32, key_id="key_0123456789abcdef", team="red")
+    assert intent(ON, {}, chat(), KEY).scope == "cfg:demo"  # a config file key, by its name
+    assert intent(ON, {}, chat(), runtime).scope == "key:key_0123456789abcdef"
+    assert intent(ResponseCache(enabled=True, scope="team"), {}, chat(), runtime).scope == "team:red"
+    assert intent(ResponseCache(enabled=True, scope="global"), {}, chat(), runtime).scope == "global"
+    assert [scope_kind(s) for s in ("cfg:demo", "key:k", "team:red", "global")] == ["key", "key", "team", "global"]
+
+
 def frame(delta=None, finish=None, usage=None) -> bytes:
     chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
              "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -108,3 +119,22 @@ def test_only_normally_finished_answers_are_kept() -> None:
     assert not cacheable_answer(collector.completion())  # no finish reason: the stream did not end
     collector.feed(frame({}, "content_filter"))
     assert not cacheable_answer(collector.completion())
+
+
+async def test_the_stats_sum_the_cache_counter_over_the_replicas_workers(tmp_path) -> None:
+    """`GET /admin/cache` shows /metrics' counter added up over the workers (each worker's
+    snapshot in the replica's metrics directory), not a second count."""
+    import os
+
+    from gateway.observe.metrics import Metrics
+    from gateway.observe.metrics_share import MetricsShare
+
+    mine, other = Metrics(), Metrics()
+    other.worker = str(os.getppid())  # a live process: its snapshot is read
+    mine.cache.inc(("hit",), 2)
+    mine.cache.inc(("miss",))
+    other.cache.inc(("hit",), 5)
+    MetricsShare(other, tmp_path).write()
+    totals = await MetricsShare(mine, tmp_path).totals(mine.cache)
+    assert totals == {("hit",): 7, ("miss",): 1}
+    assert await MetricsShare(mine, None).totals(mine.cache) == {("hit",): 2, ("miss",): 1}

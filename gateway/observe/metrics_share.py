@@ -22,7 +22,7 @@ import orjson
 
 from gateway.edge.runfile import pid_alive
 from gateway.observe.log import get_logger
-from gateway.observe.metrics import Metrics
+from gateway.observe.metrics import Counter, Metrics
 
 ENV = "GATEWAY_METRICS_DIR"
 INTERVAL_S = 0.5
@@ -80,6 +80,18 @@ class MetricsShare:
         """The scrape: this worker's series and every other live worker's latest snapshot."""
         others = await asyncio.to_thread(self.read_others) if self.directory else []
         return self.metrics.render(others)
+
+    async def totals(self, counter: Counter) -> dict[tuple[str, ...], float]:
+        """One counter's values summed over this replica's workers (a scrape's series, added up),
+        for an admin answer that shows what /metrics counts without counting it twice."""
+        out = dict(counter.values)
+        others = await asyncio.to_thread(self.read_others) if self.directory else []
+        for dump in others:
+            if str(dump.get("worker")) == self.metrics.worker:
+                continue
+            for key, value in (dump.get("series") or {}).get(counter.name, ()):
+                out[tuple(key)] = out.get(tuple(key), 0.0) + value
+        return out
 
     async def run_forever(self, interval_s: float = INTERVAL_S) -> None:
         if self.path is None:

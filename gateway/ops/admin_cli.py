@@ -1,4 +1,4 @@
-"""`gateway keys|teams|audit-log`: the admin API from the command line.
+"""`gateway keys|teams|audit-log|cache`: the admin API from the command line.
 
 They talk HTTP to a gateway (`--url`; default $GATEWAY_URL, else the running gateway found in its
 data directory as `gateway status` finds it, else http://127.0.0.1:8080)
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from typing import Any
@@ -107,8 +108,34 @@ def _table(rows: list[dict[str, Any]], cols: tuple[str, ...]) -> str:
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
 
 
+def _cache_call(args: argparse.Namespace) -> Any:
+    if args.op == "stats":
+        return call(args, "GET", "/admin/cache")
+    if args.all:
+        query = {"scope": "all"}
+    else:
+        query = {"scope": "key", "id": args.key} if args.key is not None else {"scope": "team", "id": args.team}
+    return call(args, "DELETE", "/admin/cache?" + urllib.parse.urlencode(query))
+
+
+def _show_cache(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    if args.op == "flush":
+        what = "every entry" if out["scope"] == "all" else f"{out['scope']} {out['id']}"
+        print(f"{out['dropped']} entries dropped ({what})")
+        return
+    entries = ", ".join(f"{kind} {n}" for kind, n in out["entries"].items())
+    print(f"cache {'on' if out['enabled'] else 'off'} (scope {out['scope']}, ttl {out['ttl_s']} s): "
+          f"{out['total']} entries ({entries})")
+    reqs = out["requests_this_replica"]
+    print(f"this replica since its start: {reqs['hit']} hits, {reqs['miss']} misses, {reqs['skip']} skipped")
+    if out["top_scopes"]:
+        print(_table(out["top_scopes"], ("scope", "entries")))
+
+
 def run(args: argparse.Namespace) -> Any:
     what, op = args.what, getattr(args, "op", None)
+    if what == "cache":
+        return _cache_call(args)
     if what == "audit-log":
         q = f"?limit={args.limit}" + (f"&before={args.before}" if args.before else "")
         return call(args, "GET", f"/admin/audit{q}")
@@ -133,6 +160,9 @@ def run(args: argparse.Namespace) -> Any:
 
 
 def show(args: argparse.Namespace, out: Any) -> None:
+    if args.what == "cache" and not args.json:
+        _show_cache(args, out)
+        return
     if args.json or not isinstance(out, dict) or out.get("object") != "list":
         print(json.dumps(out, indent=2))
         if isinstance(out, dict) and "key" in out:
@@ -167,7 +197,8 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="gateway", description="runtime keys, teams and their audit log")
+    root = argparse.ArgumentParser(prog="gateway", description="runtime keys, teams and their audit log; "
+                                   "the response cache")
     sub = root.add_subparsers(dest="what", required=True)
     keys = sub.add_parser("keys", help="runtime API keys").add_subparsers(dest="op", required=True)
     teams = sub.add_parser("teams", help="teams and their shared limits").add_subparsers(dest="op", required=True)
@@ -200,7 +231,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit-log", help="the newest admin changes first")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--before", help="an entry id: older entries")
-    for action in (keys, teams):
+    cache = sub.add_parser("cache", help="the response cache (docs/cache.md)").add_subparsers(dest="op", required=True)
+    p = cache.add_parser("flush", help="drop entries now (each flush is in the audit log); O(keys in Redis)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--key", help="one key's entries: a runtime key's id, or a config key's name")
+    which.add_argument("--team", help="a team's shared entries and every entry of its keys")
+    which.add_argument("--all", action="store_true", help="every entry")
+    cache.add_parser("stats", help="entries per scope (a walk over Redis's keys) and this replica's hits")
+    for action in (keys, teams, cache):
         for p in action.choices.values():
             _common(p)
     _common(sub.choices["audit-log"])

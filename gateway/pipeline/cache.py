@@ -11,8 +11,11 @@ upstream call, no settle, so no spend and no rate-limit tokens. Which requests (
 The entry's key is a SHA-256 of the canonical body's fields that decide the answer (everything
 but `stream`, `stream_options`, `user`, `metadata` and the client's own-format copy, NATIVE) and
 of the scope (the API key, its team, or all), so one stored answer serves every client API,
-whole or streamed. The lookup is one round trip before admit, for cacheable requests only; the
-store runs after the answer has gone out (lua/cache_put.lua, lua/cache_get.lua).
+whole or streamed. The entry's name also carries the scope in clear (`<prefix>:cache:<scope>:
+<digest>`, gateway/state/keys.py) so an operator can flush one key's or team's entries
+(gateway/state/cache_admin.py) without a read on the request's path. The lookup is one round
+trip before admit, for cacheable requests only; the store runs after the answer has gone out
+(lua/cache_put.lua, lua/cache_get.lua).
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ FINISHED = frozenset({"stop", "length", "tool_calls"})  # answers worth serving 
 
 @dataclass(frozen=True, slots=True)
 class CacheIntent:
-    """What the cache does for one request: `digest` "" when it is skipped."""
+    """What the cache does for one request: `digest` "" when it is skipped; `scope` who shares
+    the entry (see `scope_of`)."""
 
     digest: str = ""
     read: bool = False
     write: bool = False
+    scope: str = ""
 
 
 SKIP = CacheIntent()
@@ -69,7 +74,8 @@ def intent(config: "ResponseCache", headers: Mapping[str, str], chat: "ChatReque
         return SKIP
     if mode is None and not deterministic(body):
         return SKIP
-    return CacheIntent(digest(body, chat.max_tokens, scope_of(config.scope, key)), read=mode != "refresh", write=True)
+    scope = scope_of(config.scope, key)
+    return CacheIntent(digest(body, chat.max_tokens, scope), read=mode != "refresh", write=True, scope=scope)
 
 
 def deterministic(body: dict[str, Any]) -> bool:
@@ -79,14 +85,36 @@ def deterministic(body: dict[str, Any]) -> bool:
         (isinstance(seed, int) and not isinstance(seed, bool))
 
 
+GLOBAL_SCOPE = "global"
+
+
+def runtime_key_scope(key_id: str) -> str:
+    return f"key:{key_id}"
+
+
+def file_key_scope(name: str) -> str:
+    """A key of the config file (it has no id: its name is unique in the file)."""
+    return f"cfg:{name}"
+
+
+def team_scope(team: str) -> str:
+    return f"team:{team}"
+
+
 def scope_of(scope: str, key: "ApiKey") -> str:
     """Who shares entries: one API key, its team (a key without one: itself), or everyone."""
-    own = f"key:{key.key_id}" if key.key_id != "-" else f"cfg:{key.name}"
+    own = runtime_key_scope(key.key_id) if key.key_id != "-" else file_key_scope(key.name)
     if scope == "global":
-        return "global"
+        return GLOBAL_SCOPE
     if scope == "team" and key.team:
-        return f"team:{key.team}"
+        return team_scope(key.team)
     return own
+
+
+def scope_kind(scope: str) -> str:
+    """The config's word for a scope (`key`, `team`, `global`): a file key's entries are `key`'s."""
+    kind = scope.split(":", 1)[0]
+    return "key" if kind == "cfg" else kind
 
 
 def digest(body: dict[str, Any], max_tokens: int | None, scope: str) -> str:
@@ -131,7 +159,7 @@ class Cache:
             call.cache = "miss" if want.write else "skip"
             return None
         try:
-            raw, _ = await self.state.scripts.call("cache_get", [self.state.keys.cache(want.digest)], [])
+            raw, _ = await self.state.scripts.call("cache_get", [self.state.keys.cache(want.scope, want.digest)], [])
             entry = orjson.loads(raw) if raw is not None else None
         except Exception as exc:  # noqa: BLE001 - Redis down or slow: served as a miss
             self.observer.log.warning("cache_lookup_failed", request_id=call.request_id, error=type(exc).__name__)
@@ -143,14 +171,14 @@ class Cache:
         """Keep a served answer, off the client's critical path."""
         if want is None or not want.write or call.outcome != "success" or not cacheable_answer(completion):
             return
-        self._spawn(self._put(call, want.digest, completion))
+        self._spawn(self._put(call, want, completion))
 
-    async def _put(self, call: "Call", digest_: str, completion: dict[str, Any]) -> None:
+    async def _put(self, call: "Call", want: CacheIntent, completion: dict[str, Any]) -> None:
         data = orjson.dumps({"model": call.deployment, "provider": call.provider, "body": completion})
         if len(data) > self.config.max_bytes:
             return  # the script would refuse it too: no round trip for nothing
         try:
-            await self.state.scripts.call("cache_put", [self.state.keys.cache(digest_)],
+            await self.state.scripts.call("cache_put", [self.state.keys.cache(want.scope, want.digest)],
                                           [data, str(self.config.ttl_s * 1000), str(self.config.max_bytes)])
         except Exception as exc:  # noqa: BLE001 - the answer has gone out; only its reuse is lost
             self.observer.log.warning("cache_store_failed", request_id=call.request_id, error=type(exc).__name__)

@@ -2,7 +2,10 @@
 
 Every key shares ONE hash tag, the prefix inside braces (`{gw}`), so every script touches a
 single slot: the layout works unchanged on a single engine and on Redis Cluster (where all of
-it lives on one master). Sharding by tenant (`{gw:t:<tenant>}` for budgets and key limits,
+it lives on one master). The one exception is the response cache's entries: each script call
+touches one of them alone, so they carry no tag and spread over every master; their names
+start with the prefix and the entry's scope, so an operator's flush finds them with SCAN MATCH
+(`cache_pattern`). Sharding by tenant (`{gw:t:<tenant>}` for budgets and key limits,
 `{gw:d:<deployment>}` for breakers and deployment limits, scripts split per slot and sent as
 one pipeline) is a later step; only this module and the script composition would change.
 
@@ -114,9 +117,12 @@ class Keys:
         return f"{self.tag}:resp:{key}", f"{self.tag}:respexp:{key}"
 
     # -- the exact-match response cache (lua/cache_put.lua, cache_get.lua) --
-    def cache(self, digest: str) -> str:
-        """One cached answer: `digest` hashes the request's deciding fields and its scope."""
-        return f"{self.tag}:cache:{digest}"
+    def cache(self, scope: str, digest: str) -> str:
+        """One cached answer, with no hash tag (entries spread over a cluster's masters): `scope`
+        says who may be served it (`key:<id>`, `cfg:<name>`, `team:<t>`, `global`: a flush by
+        scope matches it), `digest` (64 hex) hashes the request's deciding fields and the scope,
+        so no prompt is readable in the name."""
+        return f"{self.prefix}:cache:{scope}:{digest}"
 
     def spend_month(self, month: str) -> str:
         return f"{self.tag}:spendm:{month}"
@@ -155,3 +161,28 @@ def admit_scope(k: Keys, key_id: str, team: str, day: str) -> list[str]:
     t = team or "-"
     return [k.key_record(key_id), k.team_record(t), k.team_rpm(t), k.team_tpm(t), k.spend_month(month_of(day)),
             k.spend_month(month_of(prev_day(day)))]
+
+
+GLOB_SPECIAL = "\\*?[]"
+DIGEST_LEN = 64  # a cache entry's name ends with the hex SHA-256 of its request
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in GLOB_SPECIAL else c for c in text)
+
+
+def cache_pattern(k: Keys, scope: str | None = None) -> str:
+    """A SCAN MATCH pattern for the cache entries of one scope (exactly: the digest is matched as
+    64 characters, so scope `key:a` does not match the entries of `key:a:b`), or of every scope."""
+    head = _glob_escape(f"{k.prefix}:cache:")
+    if scope is None:
+        return head + "*"
+    return head + _glob_escape(scope) + ":" + "?" * DIGEST_LEN
+
+
+def cache_scope(k: Keys, name: str) -> str | None:
+    """The scope of a cache entry's name (`cache_pattern`'s match); None for another name."""
+    head = f"{k.prefix}:cache:"
+    if not name.startswith(head) or len(name) < len(head) + DIGEST_LEN + 2 or name[-DIGEST_LEN - 1] != ":":
+        return None
+    return name[len(head):-DIGEST_LEN - 1]

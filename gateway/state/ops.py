@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping, NamedTuple, Sequence
+from typing import Any, AsyncIterator, Collection, Mapping, NamedTuple, Sequence
 
 import orjson
 
+from gateway.state import cache_admin
 from gateway.state.endpoint import redis_client
 from gateway.state.keys import Keys
 from gateway.state.values import as_int, as_text
@@ -274,6 +275,15 @@ class OpsState:
             except orjson.JSONDecodeError:
                 continue
         return out
+
+    # ------------------------------------------------------------------ the response cache
+    async def flush_cache(self, scopes: Collection[str] | None) -> int:
+        """Drop the cache entries of `scopes` (None: all); how many (state/cache_admin.py, O(keys))."""
+        return await cache_admin.flush(self._client, self.keys, scopes)
+
+    async def cache_entries(self) -> dict[str, int]:
+        """Cache entries per scope (a SCAN of every master, O(keys))."""
+        return await cache_admin.count(self._client, self.keys)
 
 
 @asynccontextmanager

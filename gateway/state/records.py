@@ -102,6 +102,14 @@ class Records:
                                           args)
         return WriteResult(_s(r[0]), int(r[1]), int(r[2]))
 
+    async def audit_append(self, op: str, actor: str, target: str, before: Any, after: Any) -> str:
+        """One admin change no single script makes (a cache flush), as key_write's entries are;
+        `before` and `after` are JSON-able. Returns the entry's id."""
+        r = await self.store.scripts.call("audit_append", [self.k.audit()],
+                                          [op, actor, target, json.dumps(before), json.dumps(after),
+                                           str(self.audit_maxlen)])
+        return _s(r[0])
+
     # ------------------------------------------------------------------ reads
     async def key_by_hash(self, digest_hex: str) -> KeyRecord | None:
         """The record a key's SHA-256 is indexed to (its current or its graced old hash)."""

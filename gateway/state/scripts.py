@@ -20,7 +20,8 @@ import gateway
 from gateway.state.resp import RespConnection
 
 ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth",
-                 "response_put", "response_get", "key_write", "team_write", "cache_put", "cache_get")
+                 "response_put", "response_get", "key_write", "team_write", "cache_put", "cache_get",
+                 "audit_append")
 
 
 def lua_dir() -> Path:
