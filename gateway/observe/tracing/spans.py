@@ -8,6 +8,7 @@ does not log them either, and has no switch that would.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -174,8 +175,10 @@ class RequestTrace:
                     attempt.start_ns, attempt.end_ns or now, attrs, sampled | _HAS_IS_REMOTE, self.tracestate, error)
 
 
+@functools.lru_cache(maxsize=256)
 def _server(base_url: str) -> dict[str, Any]:
-    """server.address and server.port of the provider's URL (none when it cannot be read)."""
+    """server.address and server.port of the provider's URL (none when it cannot be read); the
+    caller copies it."""
     try:
         target = urlsplit(base_url)
         port = target.port or (443 if target.scheme == "https" else 80)
