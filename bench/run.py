@@ -407,6 +407,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers-slow", action="store_true", help="also run the slow-upstream scenario on the peers")
     p.add_argument("--no-litellm-redis", action="store_true", help="skip the LiteLLM-with-Redis row")
     p.add_argument("--no-two-workers", action="store_true", help="skip the two-worker scaling run")
+    p.add_argument("--tracing", action="store_true", help="trace every request of our gateway to a local "
+                   "collector that only counts (bench/otlp_sink.py)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of: "
                    + ", ".join(SCENARIOS))
     p.add_argument("--tool", choices=("auto", "python", "wrk"), default="auto",
@@ -471,14 +473,16 @@ def main(argv: list[str] | None = None) -> int:
             status = "ok" if installs[name].ok else "CANNOT BE INSTALLED"
             print(f"bench: peer {name}: {status}: {installs[name].message}", flush=True)
 
-    engine = sim = None
+    engine = sim = sink = None
     runs: list[dict[str, Any]] = []
     try:
         engine = stack.start_engine(workdir)
         meta["engine"] = {"binary": engine.binary, "allocator": engine.allocator}
         print(f"bench: engine {engine.binary} ({engine.allocator})", flush=True)
         sim = stack.start_simulator(workdir)
-        config = stack.bench_config(workdir)
+        if args.tracing:
+            sink = stack.start_otlp_sink(workdir)
+        config = stack.bench_config(workdir, tracing=sink.url if sink else None)
         direct, others = build_targets(args, workdir, engine, sim, config, installs)
         labels = {t.name: t.label for t in [direct, *others]}
         for i in range(args.runs):
@@ -490,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
                 targets[target.name] = run_target(target, sim, engine, args)
             runs.append({"run": i + 1, "order": [t.name for t in order], "targets": targets})
     finally:
+        if sink:
+            meta["tracing"] = orjson.loads(stack.http_get(f"{sink.url}/stats")[1])
+            print(f"bench: trace collector received {meta['tracing']}", flush=True)
+            sink.stop()
         if sim:
             sim.stop()
         if engine:

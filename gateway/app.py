@@ -181,6 +181,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         background.append(asyncio.create_task(google_tokens.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
+        if gw.tracer is not None:
+            background.append(asyncio.create_task(gw.tracer.exporter.run_forever()))
         collector = settle_collector()  # last: what start-up built lives as long as the worker
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),
                                    edge=worker_edge().describe(), gc_threshold=collector.threshold[0],
@@ -194,6 +196,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
                 await asyncio.wait_for(housekeeper.deregister(), 1.0)
             await gw.settle.drain()
             await gw.cache.drain()
+            if gw.tracer is not None:  # after the settles: their log lines end the last requests' traces
+                await gw.tracer.close()
             gw.metrics_share.close()
             await upstream.close()
             state.journal.close()

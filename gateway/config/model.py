@@ -329,6 +329,23 @@ class ResponseCache:
 
 
 @dataclass(frozen=True, slots=True)
+class Tracing:
+    """OpenTelemetry tracing (gateway/observe/tracing/): off by default. Spans go to an OTLP/HTTP
+    JSON collector at `endpoint` + /v1/traces, in batches from a bounded queue (the oldest dropped
+    when it is full); `headers` authenticate to the collector (${VAR}s from the environment)."""
+
+    enabled: bool = False
+    endpoint: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    sample_ratio: float = 1.0
+    service_name: str = "gateway"
+    max_queue_spans: int = 4096
+    batch_spans: int = 512
+    export_interval_s: float = 1.0
+    export_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class StateSettings:
     prefix: str = "gw"
     timeout_ms: int = 250
@@ -379,6 +396,7 @@ class Config:
     responses: ResponseStorage = ResponseStorage()
     cache: ResponseCache = ResponseCache()
     pools: dict[str, Pool] = field(default_factory=dict)
+    tracing: Tracing = Tracing()
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.pools, *self.deployments]

@@ -24,6 +24,7 @@ from gateway.config.prices import parse_price
 from gateway.config.provider import parse_provider, read_bool
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
+from gateway.config.tracing import parse_tracing
 
 
 def _path(r: Reader, doc: dict, name: str) -> str | None:
@@ -118,7 +119,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
-                            "admin", "metrics", "responses", "cache", "admin_keys", "pools"})
+                            "admin", "metrics", "responses", "cache", "admin_keys", "pools", "tracing"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -249,7 +250,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         admin_key_sha256=sha256_hex(r, admin, "admin_key_sha256") if admin is not None else None,
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
         responses=_responses(r, doc.get("responses")), cache=_cache(r, doc.get("cache")),
-        admin_keys=_admin_keys(r, doc.get("admin_keys")), pools=pools,
+        admin_keys=_admin_keys(r, doc.get("admin_keys")), pools=pools, tracing=parse_tracing(r, doc.get("tracing")),
     )
 
 
@@ -323,6 +324,7 @@ def config_hash(doc: dict[str, Any], written: Any = None) -> str:
     providers = doc.get("providers") if isinstance(doc.get("providers"), dict) else {}
     decisions = {**doc, "providers": {n: {k: v for k, v in p.items() if k not in _CONNECTION}
                                       if isinstance(p, dict) else p for n, p in providers.items()}}
+    decisions.pop("tracing", None)  # where spans go decides nothing (and its headers may hold a secret)
     both = [doc if written is None else written, decisions]
     return hashlib.sha256(orjson.dumps(both, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 

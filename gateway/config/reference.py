@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.config.model import (CAPABILITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES,
                                   WIRE_FORMATS, AdminAuth, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseCache, ResponseStorage,
-                                  Provider, Server, StateSettings, Timeouts)
+                                  Provider, Server, StateSettings, Timeouts, Tracing)
 from gateway.net.egress import Egress
 
 NONE = "none"  # a field with no default: absent means off / not set
@@ -101,6 +101,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("metrics", "mapping", "", "See [metrics](#metrics)."),
         Field("responses", "mapping", "", "See [responses](#responses)."),
         Field("cache", "mapping", "", "See [cache](#cache)."),
+        Field("tracing", "mapping", "", "See [tracing](#tracing)."),
     )),
     Section("server", "Limits of one request and of the HTTP edge.", _fields(Server, [
         ("max_body_bytes", "integer >= 1024", "A larger body is refused with 413 before it is read whole."),
@@ -374,6 +375,22 @@ SECTIONS: tuple[Section, ...] = (
         ("max_bytes", "integer >= 1024", "The largest answer kept (the canonical completion's JSON)."),
         ("scope", "key, team or global", "Who may be served an answer: the API key that stored it, its team "
          "(a key without a team: itself), or every key."),
+    ])),
+    Section("tracing", "OpenTelemetry spans over OTLP/HTTP JSON (docs/operations.md, Tracing): a server span per "
+            "request and a client span per upstream attempt, with the GenAI semantic conventions; never a prompt.",
+            _fields(Tracing, [
+        ("enabled", "boolean", "Trace at all (off: no span, no `traceparent` sent upstream; a client's trace id "
+         "still reaches the log line)."),
+        ("endpoint", "URL", "The collector's OTLP/HTTP base URL (`http://otel-collector:4318`); spans are POSTed "
+         "to `/v1/traces` under it. Required when enabled."),
+    ]) + (Field("headers", "mapping", "{}", "Headers sent to the collector (its API key: `${VAR}` from the "
+                "environment)."),) + _fields(Tracing, [
+        ("sample_ratio", "0 to 1", "Share of new traces recorded (by trace id); a client's sampled flag wins."),
+        ("service_name", "string", "The `service.name` resource attribute."),
+        ("max_queue_spans", "integer >= 16", "Spans waiting for export per worker; past it the oldest are dropped."),
+        ("batch_spans", "integer >= 1", "Spans per export request."),
+        ("export_interval_s", "seconds", "The longest a span waits for a batch to fill."),
+        ("export_timeout_s", "seconds", "One export request's limit; also the flush at shutdown."),
     ])),
 )
 

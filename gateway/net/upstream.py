@@ -112,6 +112,25 @@ class Upstream:
         response.release()
         return response.status
 
+    async def post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float,
+                   egress: Egress | None = None) -> int | None:
+        """POST a body off the request path (trace export) and read the answer within `timeout_s`:
+        its status, or None when there was none in time."""
+        assert self._client is not None, "Upstream.start() was not awaited"
+        deadline = time.monotonic() + timeout_s
+        try:
+            response = await self._client.request("POST", url, headers, body, connect_timeout=timeout_s,
+                                                  head_timeout=timeout_s, egress=egress)
+        except (HTTPError, ValueError, OSError):
+            return None
+        try:
+            await response.read(deadline, timeout_s, 1 << 20)
+        except (HTTPError, TimeoutError):
+            response.close()
+            return response.status
+        response.release()
+        return response.status
+
     @staticmethod
     async def read_body(opened: Opened, deadline: float, limit: int = 64 * 1024 * 1024) -> bytes | UpstreamError:
         """Read a whole (non-streamed) body within the deadline."""

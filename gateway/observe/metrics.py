@@ -128,7 +128,10 @@ class Metrics:
         self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())
         self.cache = Counter("gateway_cache_requests_total", "Cacheable requests by what the response cache "
                              "did: hit, miss (asked upstream) or skip (not cacheable).", ("result",))
-        self._all = (self.cache, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+        self.spans_exported = Counter("gateway_trace_spans_exported_total", "Spans the trace collector took.", ())
+        self.spans_dropped = Counter("gateway_trace_spans_dropped_total", "Spans never exported: queue_full (the "
+                                     "collector is slow or down), export_failed, shutdown.", ("reason",))
+        self._all = (self.spans_exported, self.spans_dropped, self.cache, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors, self.provider_rejected)
 
     def dump(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:
     from gateway.config import Deployment
+    from gateway.observe.tracing import Tracer
     from gateway.pipeline.record import Call
     from gateway.state.types import Admission
 
@@ -22,6 +23,7 @@ class RequestObserver:
         self.metrics = metrics
         self.request_log = request_log
         self.log = log
+        self.tracer: "Tracer | None" = None  # while tracing is on: the request's spans are queued at finish
 
     def admission(self, admission: "Admission") -> None:
         m = self.metrics
@@ -64,4 +66,8 @@ class RequestObserver:
         if call.cache:
             m.cache.inc((call.cache,))
         fields["worker"] = m.worker
+        if call.trace_id:
+            call.trace_fields(fields)
+            if self.tracer is not None:
+                self.tracer.finish(call)
         self.request_log.write(fields)

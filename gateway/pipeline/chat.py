@@ -20,6 +20,7 @@ from gateway.config import TASKS
 from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError
 from gateway.inbound.base import Inbound
+from gateway.observe.tracing import begin as begin_trace
 from gateway.pipeline import cache
 from gateway.pipeline.cache_reply import cached_answer
 from gateway.pipeline.admit import WorstCase
@@ -51,6 +52,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             recall = getattr(inbound, "recall", None)
         call = Call.start(headers.get("x-request-id"))
         call.api = inbound.name
+        if gw.tracer is not None or "traceparent" in headers:
+            begin_trace(call, gw.tracer, headers, request.scope["path"])
         try:
             key = await gw.keyring.authenticate(headers, inbound.name)                           # 1
             call.authenticated(key)

@@ -17,6 +17,7 @@ from gateway.net.upstream import Upstream
 from gateway.observe.log import RequestLog, get_logger
 from gateway.observe.metrics import Metrics
 from gateway.observe.metrics_share import MetricsShare
+from gateway.observe.tracing import Tracer
 from gateway.observe.request import RequestObserver
 from gateway.pipeline.admit import Admit, BudgetClock
 from gateway.pipeline.cache import Cache
@@ -53,3 +54,7 @@ class Gateway:
         self.admit = Admit(config, state, self.clock, self.observer, self.keyring)
         self.settle = Settle(config, state, self.clock, self.observer)
         self.cache = Cache(config.cache, state, self.observer)
+        # tracing on: every request gets a trace (pipeline.chat, embeddings); off: None, and the
+        # hot path only looks for a client's traceparent to log its trace id
+        self.tracer = Tracer(config.tracing, self.metrics, upstream) if config.tracing.enabled else None
+        self.observer.tracer = self.tracer

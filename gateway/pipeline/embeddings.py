@@ -14,6 +14,7 @@ from starlette.responses import Response
 from gateway.config import Deployment
 from gateway.edge.asgi import WholeReply, header_map
 from gateway.errors import GatewayError, bad_request
+from gateway.observe.tracing import begin as begin_trace
 from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import serve
@@ -71,6 +72,8 @@ async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dic
         headers = header_map(request)
     call = Call.start(headers.get("x-request-id"))
     call.api = api.name
+    if gw.tracer is not None or "traceparent" in headers:
+        begin_trace(call, gw.tracer, headers, request.scope["path"])
     try:
         key = await gw.keyring.authenticate(headers, api.name)
         call.authenticated(key)
@@ -121,10 +124,14 @@ class EmbeddingsAttempt:
         if not adapter.capabilities.embeddings:
             return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
                                  "embeddings_unsupported", retryable=False)
-        opened = await gw.upstream.open(adapter.embeddings_to_upstream(self.body, dep), dep.provider.timeouts,
-                                        deadline, dep.provider.egress)
+        upstream = adapter.embeddings_to_upstream(self.body, dep)
+        if call.trace is not None:  # the provider sees this attempt's span as its parent
+            upstream.headers = {**upstream.headers, **call.trace.upstream_headers()}
+        opened = await gw.upstream.open(upstream, dep.provider.timeouts, deadline, dep.provider.egress)
         if isinstance(opened, UpstreamError):
             return opened
+        if call.trace is not None:
+            call.trace.attempt_answered(opened.status)
         data = await gw.upstream.read_body(opened, deadline)
         if isinstance(data, UpstreamError):
             return data

@@ -84,6 +84,8 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, worst: WorstCa
         try:
             result = await attempt(dep, attempt_id, deadline)                            # 6 call
         except GatewayError as err:  # e.g. n > 1 on Anthropic: no call was made; another may serve it
+            if call.trace is not None:
+                call.trace.attempt_dropped()
             await gw.settle.failed(call, dep, attempt_id, "neutral")
             call.skipped.append((dep.name, err.code or "unsupported"))
             chain.candidates.remove(dep)
@@ -91,6 +93,8 @@ async def serve(gw: Gateway, call: Call, plan: Plan, key: ApiKey, worst: WorstCa
             chain.refused = err
             continue
         except BaseException:  # cancelled or a bug: release the reservation, then let it through
+            if call.trace is not None:
+                call.trace.attempt_ended("cancelled")
             gw.settle.spawn_release(call, dep, attempt_id)
             raise
         if not isinstance(result, UpstreamError):
@@ -106,6 +110,8 @@ async def _fall_back(gw: Gateway, call: Call, chain: Chain, dep: Deployment, att
     loop must stop (the same fault twice in a row), a GatewayError when it must not fall back."""
     chain.last, chain.last_dep = result, dep
     gw.observer.upstream_error(dep, str(result.upstream_status or result.code))
+    if call.trace is not None:
+        call.trace.attempt_ended(result.code or result.type)
     verdict = judge(result, gw.config.breaker)
     repeated = verdict.fall_back and same_fault_twice(result, chain.seen_5xx, dep.name)
     await gw.settle.failed(call, dep, attempt_id, "neutral" if repeated else verdict.outcome, verdict.hold_ms)

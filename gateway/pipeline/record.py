@@ -19,6 +19,7 @@ from gateway.pricing import Usage
 if TYPE_CHECKING:
     from gateway.config import ApiKey, Deployment
     from gateway.errors import GatewayError
+    from gateway.observe.tracing import RequestTrace
     from gateway.routing.plan import Plan
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
@@ -64,6 +65,8 @@ class Call:
     ttft_s: float | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cache: str = ""              # hit | miss | skip while the response cache is on (pipeline/cache.py)
+    trace: "RequestTrace | None" = None  # while tracing is on (gateway/observe/tracing/)
+    trace_id: str = ""           # for the log line: the trace's, or (tracing off) a client traceparent's
 
     @classmethod
     def start(cls, incoming_id: str | None) -> "Call":
@@ -94,6 +97,8 @@ class Call:
         self.deployment, self.provider = dep.name, dep.provider.name
         self.pool = next((pool for name, pool in self.pool_of if name == dep.name), "")
         self.breaker_gen = admission.breaker_gen
+        if self.trace is not None:
+            self.trace.attempt_started(dep)
 
     def served_from_cache(self, deployment: str, provider: str) -> None:
         """A hit: the model that first answered it, no attempt, nothing billed."""
@@ -103,7 +108,10 @@ class Call:
         self.ttft_s = time.perf_counter() - self.started
 
     def done(self, usage: Usage, cost: int, outcome: str = "success") -> None:
+        """The answer has been read whole (a stream: it has ended)."""
         self.usage, self.cost_micro, self.outcome = usage, cost, outcome
+        if self.trace is not None:
+            self.trace.attempt_ended(self.error or "" if outcome != "success" else "", served=True)
 
     def stream_error(self, code: str) -> None:
         self.error = code
@@ -174,3 +182,10 @@ class Call:
             "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
             "cache": self.cache or None,
         }
+
+    def trace_fields(self, fields: dict[str, Any]) -> None:
+        """The trace's ids in the log line, when there is a trace (docs/operations.md, Tracing)."""
+        fields["trace_id"] = self.trace_id
+        trace = self.trace
+        if trace is not None and trace.sampled:
+            fields["span_id"] = trace.span_id

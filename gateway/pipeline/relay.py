@@ -11,9 +11,10 @@ and events go out as they came, the decoder still reading them for the usage and
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 
 from gateway.config import Deployment
 from gateway.edge.asgi import EVENT_STREAM, SHUTTING_DOWN, EventStream, WholeReply
@@ -35,6 +36,9 @@ from gateway.pipeline.native import ProviderEvents, referenced_fault
 if TYPE_CHECKING:
     from gateway.inbound.base import AnswersNatively, Inbound, StreamEncoder
     from gateway.pipeline.context import Gateway
+
+
+_FINISH = re.compile(rb'"finish_reason":\s*"([A-Za-z_]{1,32})"')  # in a canonical chunk (tracing on)
 
 
 def _malformed(exc: Exception) -> UpstreamError:
@@ -73,9 +77,14 @@ class ChatAttempt:
                                                           dep.max_output_tokens)}
         request = adapter.to_upstream(body, dep, chat.stream)
         self.call.adapted = request.adapted  # this attempt's: a fallback's request is its own
+        trace = self.call.trace
+        if trace is not None:  # the provider sees this attempt's span as its parent
+            request.headers = {**request.headers, **trace.upstream_headers()}
         opened = await gw.upstream.open(request, dep.provider.timeouts, deadline, dep.provider.egress)
         if isinstance(opened, UpstreamError):
             return opened
+        if trace is not None:
+            trace.attempt_answered(opened.status)
         if opened.status >= 400:
             data = await gw.upstream.read_body(opened, deadline, 1 << 20)
             if isinstance(data, UpstreamError):
@@ -100,6 +109,9 @@ class ChatAttempt:
             answer, usage = adapter.from_upstream(data, dep)
         except (ValueError, TypeError, KeyError) as exc:
             return _malformed(exc)
+        if trace is not None:
+            trace.finish_reasons = [str(c.get("finish_reason")) for c in answer.get("choices") or ()
+                                    if isinstance(c, dict) and c.get("finish_reason")]
         self.count(dep, usage)
         if custom:
             answer = restore(answer, custom)
@@ -137,10 +149,23 @@ class StreamRelay:
         self.first: list[bytes] = []
         self.encoder = encoder
         self.collector = collector  # the canonical answer, for the response cache
+        trace = attempt.call.trace  # tracing on: the finish reasons of canonical chunks, for the spans
+        self.trace = trace if trace is not None and trace.sampled and not isinstance(decoder, ProviderEvents) else None
 
     def _feed(self, chunk: bytes) -> list[bytes]:
         decoder = self.decoder
-        return [frame for event, data in self.parser.feed(chunk) for frame in decoder.feed(event, data)]
+        frames = [frame for event, data in self.parser.feed(chunk) for frame in decoder.feed(event, data)]
+        return frames if self.trace is None else list(self._reasons(frames))
+
+    def _reasons(self, frames: Iterable[bytes]) -> Iterable[bytes]:
+        """Note the finish reasons the frames carry (tracing on); the frames go on unchanged."""
+        if self.trace is None:
+            return frames
+        frames = list(frames)
+        for frame in frames:
+            if b'"finish_reason"' in frame:
+                self.trace.finish_reasons.extend(r.decode() for r in _FINISH.findall(frame))
+        return frames
 
     async def first_frame(self, deadline: float) -> EventStream | WholeReply | UpstreamError:
         """Read up to the first frame within the first-byte timeout. What has already arrived with
@@ -167,7 +192,7 @@ class StreamRelay:
         call = self.attempt.call
         call.first_token()
         if decoder.done:
-            body = self.encoder.feed(b"".join(first) + b"".join(decoder.finish())) + self.encoder.finish()
+            body = self.encoder.feed(b"".join(first) + b"".join(self._reasons(decoder.finish()))) + self.encoder.finish()
             self.opened.release()
             if self.attempt.keep is not None:
                 await self.attempt.kept()
@@ -195,7 +220,7 @@ class StreamRelay:
                     if out:
                         yield out
             finished = True
-            tail = encoder.feed(b"".join(decoder.finish()))
+            tail = encoder.feed(b"".join(self._reasons(decoder.finish())))
             if decoder.done:
                 tail += encoder.finish()
                 if self.attempt.keep is not None:

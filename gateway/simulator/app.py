@@ -6,9 +6,10 @@ left listening on a shared interface cannot be reconfigured from outside.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -42,6 +43,22 @@ def _control(state: SimState, fn: Callable[[Request, SimState], Awaitable[Respon
         return await fn(request, state)
 
     return handler
+
+
+class TraceHeaders:
+    """Keeps the W3C `traceparent` (and `tracestate`) of the last provider calls, for
+    `/_sim/stats`: what a provider or proxy that traces would take as its caller's span."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_sim"):
+            seen = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                    if k in (b"traceparent", b"tracestate")}
+            if seen:
+                self.state.traceparents.append({"path": scope["path"], **seen})
+        await self.app(scope, receive, send)
 
 
 async def put_model(request: Request, state: SimState) -> Response:
@@ -190,6 +207,6 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/_sim/models/{model:path}", _control(state, get_model), methods=["GET"]),
         Route("/_sim/models/{model:path}", _control(state, delete_model), methods=["DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(TraceHeaders, state=state)])
     app.state.sim = state
     return app

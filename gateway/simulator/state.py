@@ -7,7 +7,7 @@ same seed and the same call sequence sees the same faults.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from .knobs import KnobStore, ModelKnobs, SimSettings
@@ -39,6 +39,7 @@ class SimState:
         self.prompt_cache: set[str] = set()  # prompt prefixes Converse requests wrote (bedrock_extras)
         self.gemini_caches: dict[str, tuple[str, int]] = {}  # cachedContents/<id> → (model, tokens) (gemini_extras)
         self.invocation_log: list[dict[str, object]] = []  # Bedrock calls' metadata and latency (bedrock_logging)
+        self.traceparents: deque[dict[str, str]] = deque(maxlen=50)  # W3C trace headers of the last calls (app.py)
 
     def reset(self) -> None:
         """Clear runtime knobs and counters and restart the outage clock."""
@@ -50,6 +51,7 @@ class SimState:
         self.prompt_cache.clear()
         self.gemini_caches.clear()
         self.invocation_log.clear()
+        self.traceparents.clear()
         self.started = time.monotonic()
 
     def uptime(self) -> float:
@@ -106,4 +108,5 @@ class SimState:
             "uptime_s": round(self.uptime(), 3),
             "seed": self.seed,
             "invocation_log": list(self.invocation_log),
+            "traceparents": list(self.traceparents),
         }
