@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 from gateway.observe.tracing.context import Parent, Sampler, new_span_id, new_trace_id, parse_traceparent
 from gateway.observe.tracing.export import Poster, SpanExporter
 from gateway.observe.tracing.otlp import resource
-from gateway.observe.tracing.spans import RequestTrace
+from gateway.observe.tracing.spans import Call, RequestTrace
 
 if TYPE_CHECKING:
     from gateway.config import Tracing
     from gateway.observe.metrics import Metrics
-    from gateway.pipeline.record import Call
 
 __all__ = ["Tracer", "RequestTrace", "Parent", "begin", "parse_traceparent"]
 

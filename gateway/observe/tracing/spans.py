@@ -12,14 +12,39 @@ import functools
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from gateway.observe.tracing.context import Parent, format_traceparent, new_span_id
+from gateway.pricing import Usage
 
 if TYPE_CHECKING:
     from gateway.config import Deployment
-    from gateway.pipeline.record import Call
+
+
+class Call(Protocol):
+    """What a trace reads of a request's record (gateway.pipeline.record.Call), stated here so
+    that observing a request does not import the pipeline that serves it."""
+
+    request_id: str
+    key: str
+    api: str
+    model_asked: str
+    route: str
+    task: str
+    cache: str
+    deployment: str
+    provider: str
+    attempts: int
+    status: int
+    error: str | None
+    usage: Usage
+    cost_micro: int
+    trace: "RequestTrace | None"
+    trace_id: str
+
+    @property
+    def fallbacks(self) -> int: ...
 
 SERVER, CLIENT = 2, 3  # OTLP SpanKind
 STATUS_ERROR = 2       # OTLP Status.code
