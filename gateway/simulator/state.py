@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .knobs import KnobStore, ModelKnobs, SimSettings
+from .recorder import Received
 from .text import unit_draw
 
 
@@ -39,6 +40,7 @@ class SimState:
         self.prompt_cache: set[str] = set()  # prompt prefixes Converse requests wrote (bedrock_extras)
         self.gemini_caches: dict[str, tuple[str, int]] = {}  # cachedContents/<id> → (model, tokens) (gemini_extras)
         self.invocation_log: list[dict[str, object]] = []  # Bedrock calls' metadata and latency (bedrock_logging)
+        self.received = Received()  # the last provider calls' bodies (GET /_sim/requests)
 
     def reset(self) -> None:
         """Clear runtime knobs and counters and restart the outage clock."""
@@ -50,6 +52,7 @@ class SimState:
         self.prompt_cache.clear()
         self.gemini_caches.clear()
         self.invocation_log.clear()
+        self.received.clear()
         self.started = time.monotonic()
 
     def uptime(self) -> float:
