@@ -77,30 +77,32 @@ class NumericDetector:
     """A number written with digits and separators: its pattern is tried only inside the runs
     (`numeric_runs`) at least `min_len` long that hold `needs` at least `count` times (a
     separator it cannot do without) and, with `lead`, whose start it accepts; from `reach`
-    characters before each run (an IBAN's letters) to two after it (for its lookahead)."""
+    characters before each run to `after` characters after it (its lookahead; an IBAN's letters
+    on either side of its digits)."""
 
-    __slots__ = ("name", "pattern", "check", "min_len", "needs", "count", "reach", "lead")
+    __slots__ = ("name", "pattern", "check", "min_len", "needs", "count", "reach", "after", "lead")
     joins = True
 
     def __init__(self, name: str, pattern: re.Pattern[str], check: Check, min_len: int = 7, needs: str = "",
-                 count: int = 1, reach: int = 0, lead: Callable[[str, int], bool] | None = None) -> None:
+                 count: int = 1, reach: int = 0, after: int = 2, lead: Callable[[str, int], bool] | None = None
+                 ) -> None:
         self.name, self.pattern, self.check, self.min_len = name, pattern, check, min_len
-        self.needs, self.count, self.reach, self.lead = needs, count, reach, lead
+        self.needs, self.count, self.reach, self.after, self.lead = needs, count, reach, after, lead
 
     def find(self, text: str) -> list[Span]:
         return self.find_in(text, numeric_runs(text))
 
     def find_in(self, text: str, runs: list[tuple[int, int, str]]) -> list[Span]:
         out: list[Span] = []
-        done = 0  # where the last window ended: windows never overlap, so nothing is found twice
+        done = 0  # where the last finding ended: a window starts no earlier, so nothing is found twice
         for start, end, run in runs:
             if end - start < self.min_len or (self.needs and run.count(self.needs) < self.count) \
                     or (self.lead is not None and not self.lead(text, start)):
                 continue
-            out += [Span(m.start(), m.end(), self.name)
-                    for m in self.pattern.finditer(text, max(done, start - self.reach), end + 2)
-                    if self.check(m.group())]
-            done = end + 2
+            for m in self.pattern.finditer(text, max(done, start - self.reach), end + self.after):
+                if self.check(m.group()):
+                    out.append(Span(m.start(), m.end(), self.name))
+                    done = m.end()
         return out
 
 
@@ -214,12 +216,13 @@ IPV4 = NumericDetector("ipv4", re.compile(
 
 IBAN = NumericDetector("iban", re.compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])", _A),
-    iban_ok, reach=24, lead=_after_capital)  # its account number is a run of digits; the country and bank code come before
+    iban_ok, reach=24, after=40, lead=_after_capital)  # its account number is a run of digits; the country and bank code come before
 
 SECRET = PatternDetector("secret", tuple(re.compile(p, _A) for p in (
     r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{20,400}" + _KEY_END,             # OpenAI, Anthropic (sk-ant-...)
     r"A(?<![A-Za-z0-9_-]A)(?:(?:KIA|SIA)[0-9A-Z]{16}|Iza[0-9A-Za-z_-]{35})" + _KEY_END,  # AWS key ids, Google
-    r"gh(?<![A-Za-z0-9_-]gh)(?:[pousr]_[A-Za-z0-9]{36,255}|ithub_pat_[A-Za-z0-9_]{22,255})" + _KEY_END,  # GitHub
+    r"gh(?<![A-Za-z0-9_-]gh)[pousr]_[A-Za-z0-9]{36,255}" + _KEY_END,          # GitHub tokens
+    r"github_pat_(?<![A-Za-z0-9_-]github_pat_)[A-Za-z0-9_]{22,255}" + _KEY_END,  # GitHub fine-grained tokens
     r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}" + _KEY_END,   # Slack
     r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{5,4096}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{8,1024}" + _KEY_END,  # JWTs
     r"-----BEGIN[A-Z0-9 ]{0,32} PRIVATE KEY-----(?:[^\x00]{1,16384}?-----END[A-Z0-9 ]{0,32} PRIVATE KEY-----"

@@ -128,7 +128,10 @@ class Metrics:
         self.pace_mode = Gauge("gateway_pace_mode", "0 on pace, 1 low priority downgraded, 2 low and normal.", ())
         self.cache = Counter("gateway_cache_requests_total", "Cacheable requests by what the response cache "
                              "did: hit, miss (asked upstream) or skip (not cacheable).", ("result",))
-        self._all = (self.cache, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+        self.guardrail = Counter("gateway_guardrail_findings_total", "Distinct values a guardrail policy found "
+                                 "in requests, by detector and the policy's action (redact, block, log).",
+                                 ("detector", "action"))
+        self._all = (self.cache, self.guardrail, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors, self.provider_rejected)
 
     def dump(self) -> dict[str, Any]:

@@ -63,5 +63,8 @@ class RequestObserver:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
         if call.cache:
             m.cache.inc((call.cache,))
+        if call.guardrail is not None:
+            for detector, count in call.guardrail.found:
+                m.guardrail.inc((detector, call.guardrail.action), count)
         fields["worker"] = m.worker
         self.request_log.write(fields)

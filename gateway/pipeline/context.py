@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from gateway.auth import Authenticator
 from gateway.config import Config
+from gateway.guard.apply import Guardrails
 from gateway.net.upstream import Upstream
 from gateway.observe.log import RequestLog, get_logger
 from gateway.observe.metrics import Metrics
@@ -53,3 +54,4 @@ class Gateway:
         self.admit = Admit(config, state, self.clock, self.observer, self.keyring)
         self.settle = Settle(config, state, self.clock, self.observer)
         self.cache = Cache(config.cache, state, self.observer)
+        self.guard = Guardrails.of(config)  # None without `guardrails`: the pipeline skips the step
