@@ -84,6 +84,10 @@ def test_arguments_that_are_not_json_are_redacted_as_text_and_clean_ones_are_lef
     calls = body["messages"][0]["tool_calls"]
     assert calls[0]["function"]["arguments"] == '{"to": "[EMAIL_1]"'
     assert calls[1]["function"]["arguments"] is clean
+    escaped = {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {
+        "name": "f", "arguments": '{"to": "dana\\u0040example.com"}'}}]}]}  # an escape hides the @ from the raw text
+    assert check(policy("pii"), escaped) is not None
+    assert orjson.loads(escaped["messages"][0]["tool_calls"][0]["function"]["arguments"]) == {"to": "[EMAIL_1]"}
 
 
 def test_a_placeholder_already_in_the_conversation_keeps_its_number() -> None:

@@ -96,10 +96,12 @@ class Scan:
         """Scan the strings of `slots` (all at once), then record and, when writing, redact them
         in document order."""
         found = self.scanner.find_all([slot[2] for slot in slots])
-        if not any(found):
+        # JSON with \u escapes may hide a finding from a scan of its raw text: it is parsed anyway
+        escaped = any(is_json and "\\u" in text for _, _, text, is_json in slots)
+        if not escaped and not any(found):
             return
         for (container, key, text, is_json), spans in zip(slots, found):
-            if spans and is_json:
+            if is_json and (spans or "\\u" in text):
                 new = self._json(text, spans)
             elif spans or (self.write and "[" in text):
                 new = self._apply(text, spans)
