@@ -2,7 +2,8 @@
 
 A policy applies by the most specific setting: the key's `guardrail`, else the route's (the
 route a client's `model` names; `auto` is the default route, or the embedding route on
-`/v1/embeddings`), else `default_guardrail`. `none` at any level turns guardrails off below it.
+`/v1/embeddings`), else `default_guardrail`; `none` at a level is no policy, whatever the levels
+below it say (gateway/guard/apply.py resolves it per request).
 Custom patterns are compiled here, so a bad one stops start-up with its path.
 """
 

@@ -9,11 +9,12 @@ never as bare runs of digits, so an order number, a price or a date is not one.
 Speed: Python's regex engine is quick only when a pattern starts with a literal (it then skips
 ahead like `str.find`). So every secret pattern starts with its literal prefix (`sk-`, `AKIA`,
 `eyJ`...) and checks what comes before it with a lookbehind placed after it; e-mail addresses are
-found from each `@`; and the number detectors (card, SSN, phone, IPv4) share one pass that finds
-the runs of digits and separators at least seven long (`numeric_runs`), each detector then
-reading only inside those runs (an IBAN from a little before its run: its account number is one). Patterns are ASCII (`re.ASCII`: `\\d` is 0-9) and bounded, and no
-built-in one matches a NUL (`joins`), so a request's texts are scanned joined by NULs, one call
-per pattern for the whole request (gateway.guard.scanner).
+found from each `@`; and the number detectors (card, SSN, phone, IPv4, IBAN) share one pass that
+finds the runs of digits and separators at least seven long (`numeric_runs`), each detector then
+reading only around those runs (an IBAN's account number is one; its country code comes before).
+Patterns are ASCII (`re.ASCII`: `\\d` is 0-9) and bounded, and no built-in one matches a NUL
+(`joins`), so a request's texts are scanned joined by NULs, one call per pattern for the whole
+request (gateway.guard.scanner).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class NumericDetector:
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}\Z", re.ASCII)
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![\w-]|:[\w~/])", re.ASCII)
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![\w-]|:[\w~/])",
+                     re.ASCII)
 
 
 class EmailDetector:
@@ -216,7 +218,7 @@ IPV4 = NumericDetector("ipv4", re.compile(
 
 IBAN = NumericDetector("iban", re.compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])", _A),
-    iban_ok, reach=24, after=40, lead=_after_capital)  # its account number is a run of digits; the country and bank code come before
+    iban_ok, reach=24, after=40, lead=_after_capital)  # the account number is a run; letters around it
 
 SECRET = PatternDetector("secret", tuple(re.compile(p, _A) for p in (
     r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{20,400}" + _KEY_END,             # OpenAI, Anthropic (sk-ant-...)
@@ -224,7 +226,8 @@ SECRET = PatternDetector("secret", tuple(re.compile(p, _A) for p in (
     r"gh(?<![A-Za-z0-9_-]gh)[pousr]_[A-Za-z0-9]{36,255}" + _KEY_END,          # GitHub tokens
     r"github_pat_(?<![A-Za-z0-9_-]github_pat_)[A-Za-z0-9_]{22,255}" + _KEY_END,  # GitHub fine-grained tokens
     r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}" + _KEY_END,   # Slack
-    r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{5,4096}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{8,1024}" + _KEY_END,  # JWTs
+    r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{5,4096}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{8,1024}"  # JWTs
+    + _KEY_END,
     r"-----BEGIN[A-Z0-9 ]{0,32} PRIVATE KEY-----(?:[^\x00]{1,16384}?-----END[A-Z0-9 ]{0,32} PRIVATE KEY-----"
     r"|[A-Za-z0-9+/=\s]{0,16384})",                                          # PEM private keys (a cut one: to its end)
 )), _secret, joins=True)

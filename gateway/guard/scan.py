@@ -29,9 +29,9 @@ from gateway.guard.scanner import Scanner
 SKIP = frozenset({
     "type", "role", "id", "name", "model", "signature", "thinking", "redacted_thinking", "thinking_blocks",
     "encrypted_content", "data", "media_type", "mime_type", "mimeType", "tool_use_id", "tool_call_id", "call_id",
-    "url", "image_url", "file_id", "file_data", "fileData", "file_uri", "fileUri", "inlineData", "inline_data",
-    "cache_control", "extra_content", "thoughtSignature", "thought_signature", "citations", "detail", "format",
-    "status", "x_gateway_native",
+    "url", "image_url", "file_url", "file_id", "file_data", "fileData", "file_uri", "fileUri", "inlineData",
+    "inline_data", "cache_control", "extra_content", "thoughtSignature", "thought_signature", "citations",
+    "detail", "format", "status", "x_gateway_native",
 })
 """Keys whose values are identifiers, signatures, binary data or references, never prompt text."""
 
