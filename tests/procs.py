@@ -92,6 +92,11 @@ def sim_invocations(sim: Proc) -> list[dict[str, object]]:
     return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["invocation_log"]
 
 
+def sim_requests(sim: Proc, last: int = 50) -> list[dict[str, Any]]:
+    """The bodies the simulated providers last received (oldest first): what the gateway sent upstream."""
+    return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/requests?last={last}").read())["requests"]
+
+
 def sim_calls(sim: Proc) -> dict[str, int]:
     return json.loads(urllib.request.urlopen(f"{sim.url}/_sim/stats").read())["calls"]
 

@@ -33,7 +33,7 @@ def test_checked_in_page_is_what_the_generator_prints() -> None:
 
 def _normalise(path: str, doc: dict[str, Any]) -> str:
     """providers.openai.timeouts -> providers.<name>.timeouts; keys[0] -> keys[] (names may hold dots)."""
-    for section in ("providers", "models", "routes", "pools"):
+    for section in ("providers", "models", "routes", "pools", "guardrails"):
         for name in sorted(doc.get(section) or {}, key=len, reverse=True):
             prefix = f"{section}.{name}"
             if path == prefix or path.startswith(prefix + "."):
@@ -53,6 +53,7 @@ def full_doc() -> dict[str, Any]:
                                    "api_key_env": "SIMULATOR_API_KEY", "aws_region": "us-east-1"}
     doc["models"]["guarded"] = {"provider": "bedrock", "upstream": "amazon.nova-lite-v1:0", "price": {"input": 1},
                                 "bedrock": {"guardrail": {"id": "gr1", "version": 1}}}
+    doc["guardrails"] = {"pii": {"detect": ["email"], "custom": {"order_id": "ORD-[0-9]{6}"}, "action": "block"}}
     return doc
 
 

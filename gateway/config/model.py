@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.guard.policy import GuardPolicy
 from gateway.net.egress import Egress
 
 from gateway.config.routing_model import (  # noqa: F401 (re-exported: the configuration's one namespace)
@@ -194,6 +195,7 @@ class ApiKey:
     team: str = ""
     monthly_budget_micro: int = 0
     label: str = ""              # a runtime key's human name (its `name` is its id)
+    guardrail: str | None = None  # `keys[].guardrail`: a policy's name, "none", or None (the route's, the default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +399,8 @@ class Config:
     cache: ResponseCache = ResponseCache()
     pools: dict[str, Pool] = field(default_factory=dict)
     tracing: Tracing = Tracing()
+    guardrails: dict[str, GuardPolicy] = field(default_factory=dict)  # `guardrails.<name>` (gateway/guard/)
+    default_guardrail: str | None = None  # the policy of a request no key or route names one for
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.pools, *self.deployments]

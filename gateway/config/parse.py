@@ -14,10 +14,11 @@ import yaml
 from gateway.config.model import (
     ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN,
     AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings,
-    Provider, ResponseCache, ResponseStorage,
+    GuardPolicy, Provider, ResponseCache, ResponseStorage,
     Route, Server, StateSettings,
 )
 from gateway.config.aws import parse_bedrock
+from gateway.config.guardrails import guardrail_name, parse_guardrails
 from gateway.config.leftout import prune_route
 from gateway.config.pools import parse_pools
 from gateway.config.prices import parse_price
@@ -87,11 +88,12 @@ def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str, fmt: str) ->
     return frozenset(names)
 
 
-def _key(r: Reader, i: int, doc: Any, known: set[str], gone: dict[str, str]) -> ApiKey:
+def _key(r: Reader, i: int, doc: Any, known: set[str], gone: dict[str, str],
+         guardrails: dict[str, GuardPolicy]) -> ApiKey:
     path = f"keys[{i}]"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"name", "sha256", "rpm", "tpm", "daily_budget_usd", "allowed_models", "priority",
-                        "default_task"})
+                        "default_task", "guardrail"})
     allowed = r.strings(doc, "allowed_models", path)
     for j, model in enumerate(allowed):
         if model not in known and model not in gone:
@@ -105,7 +107,7 @@ def _key(r: Reader, i: int, doc: Any, known: set[str], gone: dict[str, str]) -> 
         daily_budget_micro=usd_to_micro(r.number(doc, "daily_budget_usd", path, 0.0)),
         allowed_models=frozenset(allowed),
         priority=r.string(doc, "priority", path, choices=PRIORITIES) if "priority" in doc else None,
-        default_task=default_task,
+        default_task=default_task, guardrail=guardrail_name(r, doc, path, guardrails),
     )
 
 
@@ -119,7 +121,8 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     doc = r.mapping(doc, "<root>", required=True)
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
-                            "admin", "metrics", "responses", "cache", "admin_keys", "pools", "tracing"})
+                            "admin", "metrics", "responses", "cache", "admin_keys", "pools", "tracing", "guardrails",
+                            "default_guardrail"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -207,6 +210,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         raise ConfigError(f"{source}: every provider is left out: set at least one of "
                           f"{', '.join(sorted(set(left_out.values())))}")
     pools = parse_pools(r, doc.get("pools"), deployments, gone)
+    guardrails = parse_guardrails(r, doc.get("guardrails"))
     rdoc = r.mapping(doc.get("routes"), "routes")
     routes = {}
     for name, rt in rdoc.items():
@@ -218,7 +222,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         if rt is None:
             warnings.append(f"{source}: route {name} left out (every model of it is)")
             continue
-        routes[name] = parse_route(r, name, rt, deployments, pools)
+        routes[name] = parse_route(r, name, rt, deployments, pools, guardrails)
     default_route = doc.get("default_route", "auto" if "auto" in routes else next(iter(routes), None))
     if default_route not in routes:
         raise r.fail("default_route", default_route, f"must name a route; defined: {sorted(routes)}")
@@ -238,7 +242,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     kdoc = doc.get("keys") or []
     if not isinstance(kdoc, list):
         raise r.fail("keys", kdoc, "expected a list")
-    keys = tuple(_key(r, i, k, {*deployments, *routes, *pools}, gone) for i, k in enumerate(kdoc))
+    keys = tuple(_key(r, i, k, {*deployments, *routes, *pools}, gone, guardrails) for i, k in enumerate(kdoc))
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise r.fail("keys", names, "key names must be unique")
@@ -251,6 +255,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         embedding_route=embedding_route, housekeeping=housekeeping, admin=admin_auth, metrics=metrics,
         responses=_responses(r, doc.get("responses")), cache=_cache(r, doc.get("cache")),
         admin_keys=_admin_keys(r, doc.get("admin_keys")), pools=pools, tracing=parse_tracing(r, doc.get("tracing")),
+        guardrails=guardrails, default_guardrail=guardrail_name(r, doc, "<root>", guardrails, "default_guardrail"),
     )
 
 

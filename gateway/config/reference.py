@@ -16,6 +16,8 @@ from typing import Any
 from gateway.config.model import (CAPABILITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES,
                                   WIRE_FORMATS, AdminAuth, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseCache, ResponseStorage,
                                   Provider, Server, StateSettings, Timeouts, Tracing)
+from gateway.guard.detectors import BUILTIN
+from gateway.guard.policy import ACTIONS
 from gateway.net.egress import Egress
 
 NONE = "none"  # a field with no default: absent means off / not set
@@ -102,6 +104,9 @@ SECTIONS: tuple[Section, ...] = (
         Field("responses", "mapping", "", "See [responses](#responses)."),
         Field("cache", "mapping", "", "See [cache](#cache)."),
         Field("tracing", "mapping", "", "See [tracing](#tracing)."),
+        Field("guardrails", "mapping", "", "Name → guardrail policy; see [guardrails.&lt;name&gt;](#guardrailsname)."),
+        Field("default_guardrail", "policy name or `none`", NONE, "The policy of a request whose key and route "
+              "name none (docs/guardrails.md)."),
     )),
     Section("server", "Limits of one request and of the HTTP edge.", _fields(Server, [
         ("max_body_bytes", "integer >= 1024", "A larger body is refused with 413 before it is read whole."),
@@ -300,6 +305,8 @@ SECTIONS: tuple[Section, ...] = (
               "is unsure of goes: the most demanding task's chain, the default chain, or the cheapest."),
         Field("uncertain_below", "number 0..1", UNCERTAIN_BELOW, "A classification with a lower confidence is "
               "uncertain."),
+        Field("guardrail", "policy name or `none`", NONE, "The guardrail policy of requests for this route "
+              "(`auto`: the default route), unless their key names one; none: `default_guardrail`."),
     )),
     Section("routes.<name>.tasks.<task>", f"The chain of one task ({', '.join(TASKS)}); its priority defaults "
             "to the route's.", _CHAIN),
@@ -328,6 +335,19 @@ SECTIONS: tuple[Section, ...] = (
               "A pool allows its members."),
         Field("priority", f"one of {', '.join(PRIORITIES)}", NONE, "Raises (never lowers) its requests' priority."),
         Field("default_task", "task", NONE, "The task when the request forces none (`x-gateway-task`)."),
+        Field("guardrail", "policy name or `none`", NONE, "The key's guardrail policy, before its route's and "
+              "`default_guardrail`; `none`: no policy for this key."),
+    )),
+    Section("guardrails.<name>", "A guardrail policy (docs/guardrails.md): what it looks for in a request's "
+            "prompt and what it does on a finding.", (
+        Field("detect", f"list of {', '.join(BUILTIN)}", "[]", "Built-in detectors: e-mail addresses, phone "
+              "numbers, Luhn-checked card numbers, mod-97-checked IBANs, US SSNs, IPv4 addresses and secrets "
+              "(provider and cloud keys, GitHub and Slack tokens, JWTs, PEM private keys)."),
+        Field("custom", "mapping name → regular expression", "{}", "Your own detectors (Python `re` syntax), "
+              "compiled at start-up; the name (lower case) is its kind and its placeholder (`[NAME_1]`)."),
+        Field("action", " | ".join(ACTIONS), "redact", "`redact`: each finding replaced by a placeholder before "
+              "anything reads the prompt; `block`: refused with 400 `guardrail_blocked`; `log`: served as it "
+              "came, counted."),
     )),
     Section("admin_keys[]", "Admin keys besides `admin_key_sha256`.", (
         Field("name", "string", REQUIRED, "Named in the audit log."),

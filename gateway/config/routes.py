@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.model import (EXPERIMENT_PRIORITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES, Budget, Chain, Deployment,
                                   Experiment, Pace, Pool, Route)
+from gateway.config.guardrails import guardrail_name
 from gateway.config.reader import Reader, usd_to_micro
+from gateway.guard.policy import GuardPolicy
 
 CHAIN_FIELDS = {"primary", "fallbacks", "min_quality", "priority", "strategy"}
 
@@ -46,10 +48,10 @@ def parse_chain(r: Reader, path: str, doc: dict[str, Any], deployments: dict[str
 
 
 def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deployment],
-                pools: dict[str, Pool] | None = None) -> Route:
+                pools: dict[str, Pool] | None = None, guardrails: dict[str, GuardPolicy] | None = None) -> Route:
     path = f"routes.{name}"
     doc = r.mapping(doc, path, required=True)
-    r.known(doc, path, CHAIN_FIELDS | {"tasks", "experiments", "on_uncertain", "uncertain_below"})
+    r.known(doc, path, CHAIN_FIELDS | {"tasks", "experiments", "on_uncertain", "uncertain_below", "guardrail"})
     tdoc = r.mapping(doc.get("tasks"), f"{path}.tasks")
     if "primary" not in doc and doc.get("strategy") != "cheapest" and not tdoc:
         raise r.fail(f"{path}.primary", None, "is required (or give per-task chains under 'tasks')")
@@ -94,7 +96,8 @@ def parse_route(r: Reader, name: str, doc: Any, deployments: dict[str, Deploymen
     if uncertain_below > 1:
         raise r.fail(f"{path}.uncertain_below", uncertain_below, "is a confidence between 0 and 1")
     return Route(name=name, default=default, tasks=tasks, experiments=tuple(experiments),
-                 on_uncertain=on_uncertain, uncertain_below=uncertain_below)
+                 on_uncertain=on_uncertain, uncertain_below=uncertain_below,
+                 guardrail=guardrail_name(r, doc, path, guardrails or {}))
 
 
 def parse_budget(r: Reader, doc: Any) -> Budget:

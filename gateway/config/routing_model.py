@@ -67,6 +67,7 @@ class Route:
     experiments: tuple[Experiment, ...] = ()
     on_uncertain: str = ""  # "" (off) | quality_first | default_route | cheapest
     uncertain_below: float = UNCERTAIN_BELOW  # a classified task with a lower confidence is uncertain
+    guardrail: str | None = None  # a policy's name (`guardrails`), "none", or None: `default_guardrail`
 
     def chain_for(self, task: str) -> Chain:
         return self.tasks.get(task, self.default)

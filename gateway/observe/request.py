@@ -65,6 +65,9 @@ class RequestObserver:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
         if call.cache:
             m.cache.inc((call.cache,))
+        if call.guardrail is not None:
+            for detector, count in call.guardrail.found:
+                m.guardrail.inc((detector, call.guardrail.action), count)
         fields["worker"] = m.worker
         if call.trace_id:
             call.trace_fields(fields)

@@ -1,6 +1,7 @@
 """The chat pipeline, top to bottom, for every client API that asks for a chat answer.
 
-    1 auth → 2 read + parse (the inbound translator) → 3 classify → 4 plan → (the response cache,
+    1 auth → 2 read + parse (the inbound translator) → (guardrails, when a policy applies: redact or
+    refuse the prompt) → 3 classify → 4 plan → (the response cache,
     when on: one round trip, a hit answered at once) → 5 admit (one Redis round trip) → 6 call
     upstream, falling back along the chain → 7 respond → 8 settle (one round trip, after the
     response) → 9 log + metrics
@@ -63,6 +64,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
             call.model_asked, call.stream = chat.model, chat.stream
             if recall is not None:
                 await recall(gw, key.name, chat)
+            if gw.guard is not None:  # 2½: redact (or refuse) before anything reads the prompt
+                gw.guard.apply(call, key, chat.model, chat.body)
             forced = check_header_task(headers.get("x-gateway-task"), TASKS) or key.default_task
             task, confidence = classify(gw, chat.messages, forced)                                    # 3
             plan = gw.planner.plan(chat.model, key, chat.prompt_chars, chat.max_tokens, task, confidence,  # 4

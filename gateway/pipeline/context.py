@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from gateway.auth import Authenticator
 from gateway.config import Config
+from gateway.guard.apply import Guardrails
 from gateway.net.upstream import Upstream
 from gateway.observe.log import RequestLog, get_logger
 from gateway.observe.metrics import Metrics
@@ -58,3 +59,4 @@ class Gateway:
         # hot path only looks for a client's traceparent to log its trace id
         self.tracer = Tracer(config.tracing, self.metrics, upstream) if config.tracing.enabled else None
         self.observer.tracer = self.tracer
+        self.guard = Guardrails.of(config)  # None without `guardrails`: the pipeline skips the step

@@ -93,6 +93,8 @@ async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dic
         if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 65536):
             raise bad_request("'dimensions' must be a positive integer.", "dimensions")
         call.model_asked, call.task = model, "embedding"
+        if gw.guard is not None:  # the same policies as chat, on the inputs
+            gw.guard.apply(call, key, model, body, embedding=True)
         plan = gw.planner.plan(model, key, chars + 4 * token_ids, None, "embedding", 1.0, body.get("user"),
                                kind="embedding", longest_input_chars=longest)
         family = gw.families.of(plan.deployments)

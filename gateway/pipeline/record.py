@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.config import ApiKey, Deployment
     from gateway.errors import GatewayError
     from gateway.observe.tracing import RequestTrace
+    from gateway.guard.apply import Verdict
     from gateway.routing.plan import Plan
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
@@ -67,6 +68,7 @@ class Call:
     cache: str = ""              # hit | miss | skip while the response cache is on (pipeline/cache.py)
     trace: "RequestTrace | None" = None  # while tracing is on (gateway/observe/tracing/)
     trace_id: str = ""           # for the log line: the trace's, or (tracing off) a client traceparent's
+    guardrail: "Verdict | None" = None  # what a guardrail policy found (gateway/guard/), if anything
 
     @classmethod
     def start(cls, incoming_id: str | None) -> "Call":
@@ -148,6 +150,8 @@ class Call:
             headers["x-gateway-adapted"] = ",".join(self.adapted)
         if self.cache:
             headers["x-gateway-cache"] = self.cache
+        if self.guardrail is not None:
+            headers["x-gateway-guardrail"] = self.guardrail.outcome
         if self.usage.reported or self.cost_micro or self.cache == "hit":
             headers["x-gateway-cost-usd"] = f"{self.cost_micro / 1_000_000:.6f}"
         if self.budget_remaining_micro >= 0:
@@ -181,6 +185,7 @@ class Call:
             "cost_micro": self.cost_micro, "cost_usd": round(self.cost_micro / 1_000_000, 6),
             "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
             "cache": self.cache or None,
+            "guardrail": self.guardrail.log_field() if self.guardrail is not None else None,
         }
 
     def trace_fields(self, fields: dict[str, Any]) -> None:

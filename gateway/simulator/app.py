@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from . import anthropic_format, bedrock_format, bedrock_invoke, gemini_format, openai_format, responses_format, vertex_format
 from .knobs import KnobError, SimSettings, knobs_to_json
+from .recorder import Recording
 from .state import SimState
 from .wire import json_response
 
@@ -89,6 +90,15 @@ async def reset(request: Request, state: SimState) -> Response:
 
 async def stats(request: Request, state: SimState) -> Response:
     return json_response(state.stats())
+
+
+async def requests(request: Request, state: SimState) -> Response:
+    """The last provider calls' bodies (`?last=N`, oldest first), as they arrived."""
+    try:
+        last = int(request.query_params.get("last", "50"))
+    except ValueError:
+        return json_response({"error": "last must be an integer"}, 400)
+    return json_response({"requests": state.received.listing(last)})
 
 
 def create_app(settings: SimSettings | None = None) -> Starlette:
@@ -203,10 +213,13 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/_sim/health", health, methods=["GET"]),
         Route("/_sim/stats", _control(state, stats), methods=["GET"]),
         Route("/_sim/reset", _control(state, reset), methods=["POST"]),
+        Route("/_sim/requests", _control(state, requests), methods=["GET"]),
         Route("/_sim/models/{model:path}", _control(state, put_model), methods=["PUT"]),
         Route("/_sim/models/{model:path}", _control(state, get_model), methods=["GET"]),
         Route("/_sim/models/{model:path}", _control(state, delete_model), methods=["DELETE"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(TraceHeaders, state=state)])
     app.state.sim = state
+    app.add_middleware(Recording, received=state.received)
     return app
+

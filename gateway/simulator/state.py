@@ -11,6 +11,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from .knobs import KnobStore, ModelKnobs, SimSettings
+from .recorder import Received
 from .text import unit_draw
 
 
@@ -40,6 +41,7 @@ class SimState:
         self.gemini_caches: dict[str, tuple[str, int]] = {}  # cachedContents/<id> → (model, tokens) (gemini_extras)
         self.invocation_log: list[dict[str, object]] = []  # Bedrock calls' metadata and latency (bedrock_logging)
         self.traceparents: deque[dict[str, str]] = deque(maxlen=50)  # W3C trace headers of the last calls (app.py)
+        self.received = Received()  # the last provider calls' bodies (GET /_sim/requests)
 
     def reset(self) -> None:
         """Clear runtime knobs and counters and restart the outage clock."""
@@ -52,6 +54,7 @@ class SimState:
         self.gemini_caches.clear()
         self.invocation_log.clear()
         self.traceparents.clear()
+        self.received.clear()
         self.started = time.monotonic()
 
     def uptime(self) -> float:

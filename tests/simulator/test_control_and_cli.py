@@ -41,6 +41,22 @@ def test_put_get_delete_and_wildcard(sim: SimServer) -> None:
     assert sim.stats()["calls"] == {} and sim.http.get("/_sim/models/m1").json()["knobs"]["output_tokens"] == 16
 
 
+def test_requests_lists_the_bodies_the_providers_received(sim: SimServer) -> None:
+    sim.reset()
+    assert sim.http.get("/_sim/requests").json() == {"requests": []}
+    sim.http.post("/v1/chat/completions", json=CHAT, headers=AUTH)
+    second = {**CHAT, "messages": [{"role": "user", "content": "second"}]}
+    sim.http.post("/v1/chat/completions?x=1", json=second, headers=AUTH)
+    sim.http.post("/v1/chat/completions", content=b"not json", headers=AUTH)
+    kept = sim.http.get("/_sim/requests").json()["requests"]
+    assert [r["body"] for r in kept] == [CHAT, second, "not json"]  # oldest first, as they arrived
+    assert kept[1]["path"] == "/v1/chat/completions" and kept[1]["query"] == "x=1"
+    assert sim.http.get("/_sim/requests?last=1").json()["requests"] == kept[-1:]
+    assert sim.http.get("/_sim/requests?last=x").status_code == 400
+    sim.reset()  # forgets them, and the control call itself was never kept
+    assert sim.http.get("/_sim/requests").json() == {"requests": []}
+
+
 def test_control_api_refuses_non_loopback() -> None:
     app = create_app(SimSettings())
     client = TestClient(app, client=("10.1.2.3", 5555))
