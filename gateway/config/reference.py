@@ -10,60 +10,15 @@ the model's, so the page cannot drift from the code.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, fields
 from typing import Any
 
 from gateway.config.model import (CAPABILITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES,
                                   WIRE_FORMATS, AdminAuth, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseCache, ResponseStorage,
                                   Provider, Server, StateSettings, Timeouts, Tracing)
+from gateway.config.reference_fields import NONE, REQUIRED, Field, Section, fields_from, seconds_of_ms, model_default
 from gateway.guard.detectors import BUILTIN
 from gateway.guard.policy import ACTIONS
 from gateway.net.egress import Egress
-
-NONE = "none"  # a field with no default: absent means off / not set
-REQUIRED = "required"
-
-
-def model_default(cls: type, attr: str, scale: float = 1) -> Any:
-    """A dataclass default in the file's units (`scale` 1000: milliseconds shown as seconds)."""
-    value = next(f.default for f in fields(cls) if f.name == attr)
-    if value is None:
-        return NONE
-    if scale != 1:
-        value = value / scale
-        return int(value) if float(value).is_integer() else value
-    return value
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: str
-    default: Any
-    doc: str
-
-
-@dataclass(frozen=True)
-class Section:
-    path: str   # as the parser names it (<root>: "top level"); <name>: a name you choose, []: a list item
-    doc: str
-    fields: tuple[Field, ...]
-
-
-def _fields(cls: type, rows: list[tuple[str, str, str]], scales: dict[str, tuple[str, float]] | None = None
-            ) -> tuple[Field, ...]:
-    """Fields whose defaults come from `cls`: rows of (name, type, doc); `scales` maps a file
-    name to (model attribute, divisor) where the model keeps another unit."""
-    scales = scales or {}
-    out = []
-    for name, typ, doc in rows:
-        attr, scale = scales.get(name, (name, 1))
-        out.append(Field(name, typ, model_default(cls, attr, scale), doc))
-    return tuple(out)
-
-
-def _ms(*names: str) -> dict[str, tuple[str, float]]:
-    return {n: (n[:-2] + "_ms", 1000) for n in names}
 
 
 _CHAIN = (
@@ -108,7 +63,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("default_guardrail", "policy name or `none`", NONE, "The policy of a request whose key and route "
               "name none (docs/guardrails.md)."),
     )),
-    Section("server", "Limits of one request and of the HTTP edge.", _fields(Server, [
+    Section("server", "Limits of one request and of the HTTP edge.", fields_from(Server, [
         ("max_body_bytes", "integer >= 1024", "A larger body is refused with 413 before it is read whole."),
         ("request_timeout_s", "seconds", "The whole request's deadline, every attempt and backoff included."),
         ("attempt_budget", "integer >= 1", "Upstream calls one request may make, fallbacks and retries included."),
@@ -124,7 +79,7 @@ SECTIONS: tuple[Section, ...] = (
         ("max_connections", "integer >= 16", "Open connections per worker; lowered to fit the open-file limit."),
     ])),
     Section("state", "The shared state in Redis (or the private engine) and what happens when it is away.",
-            _fields(StateSettings, [
+            fields_from(StateSettings, [
         ("prefix", "string", "The hash tag of every key (`{gw}:...`): one slot, so Redis Cluster works unchanged. "
          "No braces or spaces."),
         ("timeout_ms", "integer milliseconds", "A state call slower than this counts as Redis unavailable."),
@@ -160,7 +115,7 @@ SECTIONS: tuple[Section, ...] = (
     )),
     Section("budget.pace", "When spend runs ahead of the day's allowance (daily budget × elapsed share of the day "
             "+ burst), low-priority work moves to cheaper models; hysteresis keeps it from flapping. "
-            "Needs exit < enter <= normal_enter.", _fields(Pace, [
+            "Needs exit < enter <= normal_enter.", fields_from(Pace, [
         ("burst_share", "number", "Share of the daily budget allowed ahead of pace."),
         ("enter", "number", "Low priority downgrades at spend >= enter × allowance."),
         ("normal_enter", "number", "Normal priority downgrades too at spend >= normal_enter × allowance."),
@@ -171,7 +126,7 @@ SECTIONS: tuple[Section, ...] = (
             tuple(Field(p, "refuse | cheapest", dict(Budget().at_limit)[p], f"Requests of priority {p}.")
                   for p in PRIORITIES)),
     Section("breaker", "One circuit breaker per deployment, shared by every replica, with one half-open probe "
-            "cluster-wide.", _fields(Breaker, [
+            "cluster-wide.", fields_from(Breaker, [
         ("failures", "integer >= 1", "Failures within `window_s` that open it."),
         ("window_s", "seconds", "The window failures are counted in."),
         ("cooldown_s", "seconds", "Open this long before a probe; doubles on each failed probe."),
@@ -182,7 +137,7 @@ SECTIONS: tuple[Section, ...] = (
         ("auth_cooldown_s", "seconds", "Open this long when the provider rejects the gateway's own key."),
         ("throttle_s", "seconds", "A deployment that answered 429 without Retry-After is skipped this long."),
         ("max_throttle_s", "seconds", "A provider's Retry-After is honoured up to this."),
-    ], _ms("window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s", "auth_cooldown_s", "throttle_s",
+    ], seconds_of_ms("window_s", "cooldown_s", "max_cooldown_s", "probe_lease_s", "auth_cooldown_s", "throttle_s",
            "max_throttle_s"))),
     Section("providers.<name>", "An upstream API.", (
         Field("format", " | ".join(WIRE_FORMATS), REQUIRED, "The wire format spoken."),
@@ -224,13 +179,13 @@ SECTIONS: tuple[Section, ...] = (
         Field("max_connections", "integer >= 1", model_default(Egress, "max_connections"),
               "Open connections to this provider, per worker; more concurrent calls wait their turn."),
     )),
-    Section("providers.<name>.timeouts", "Per attempt.", _fields(Timeouts, [
+    Section("providers.<name>.timeouts", "Per attempt.", fields_from(Timeouts, [
         ("connect_s", "seconds", "TCP and TLS connect."),
         ("first_byte_s", "seconds", "From the request sent to the answer's headers."),
         ("idle_s", "seconds", "Between two chunks of a stream."),
         ("total_s", "seconds", "The whole attempt."),
     ])),
-    Section("providers.<name>.quirks", "What an OpenAI-compatible server does differently.", _fields(Quirks, [
+    Section("providers.<name>.quirks", "What an OpenAI-compatible server does differently.", fields_from(Quirks, [
         ("stream_usage", "boolean", "Send `stream_options.include_usage` on streams."),
         ("max_tokens_field", "max_tokens | max_completion_tokens", "Rename the output cap to this field."),
         ("drop_fields", "list of strings", "Request fields the server rejects, removed before sending."),
@@ -361,7 +316,7 @@ SECTIONS: tuple[Section, ...] = (
             "Anthropic and Gemini providers, `ListAsyncInvokes` for Bedrock, the location's endpoint listing for "
             "Vertex. A 2xx closes a half-open breaker; a network failure, 5xx or 429 counts as a failure; any "
             "other answer (401, 403, 404) tells nothing.",
-            _fields(Housekeeping, [
+            fields_from(Housekeeping, [
         ("interval_s", "seconds", "How often."),
         ("probe_timeout_s", "seconds", "One health probe's timeout."),
         ("inflation_threshold", "number", "Alert when tokens per request of a (model, task) change by more "
@@ -371,25 +326,25 @@ SECTIONS: tuple[Section, ...] = (
         ("inflation_min_requests", "integer >= 1", "Requests needed in each window before an alert."),
     ])),
     Section("admin", "Failed admin-key attempts (dashboard login, `/admin/*`) allowed per window, counted "
-            "across replicas.", _fields(AdminAuth, [
+            "across replicas.", fields_from(AdminAuth, [
         ("failures_per_client", "integer >= 1", "Per client address."),
         ("failures_total", "integer >= 1", "From every client together."),
         ("window_s", "seconds", "The window they are counted in."),
         ("client_ip_header", "header name", "The header a trusted proxy puts the client's address in (its last "
          "entry); unset: the TCP peer."),
     ])),
-    Section("metrics", "`GET /metrics`.", _fields(MetricsSettings, [
+    Section("metrics", "`GET /metrics`.", fields_from(MetricsSettings, [
         ("token_sha256", "SHA-256 hex", "A bearer token the scrape must send (its digest); unset: open."),
         ("per_key", "boolean", "Give the cost series a `key` label (one series per key)."),
     ])),
-    Section("responses", "Responses API storage for `previous_response_id`.", _fields(ResponseStorage, [
+    Section("responses", "Responses API storage for `previous_response_id`.", fields_from(ResponseStorage, [
         ("enabled", "boolean", "Store responses at all."),
         ("ttl_s", "integer seconds", "How long a stored turn is kept."),
         ("max_response_bytes", "integer >= 1024", "The largest turn stored."),
         ("max_key_bytes", "integer >= 1024", "Stored per API key; the oldest go first."),
     ])),
     Section("cache", "The exact-match response cache (docs/cache.md): a repeated deterministic request "
-            "answered from Redis, with no provider call and no cost.", _fields(ResponseCache, [
+            "answered from Redis, with no provider call and no cost.", fields_from(ResponseCache, [
         ("enabled", "boolean", "Cache answers at all (off: no lookup, no header, no round trip)."),
         ("ttl_s", "integer seconds", "How long a cached answer is served."),
         ("max_bytes", "integer >= 1024", "The largest answer kept (the canonical completion's JSON)."),
@@ -398,13 +353,13 @@ SECTIONS: tuple[Section, ...] = (
     ])),
     Section("tracing", "OpenTelemetry spans over OTLP/HTTP JSON (docs/operations.md, Tracing): a server span per "
             "request and a client span per upstream attempt, with the GenAI semantic conventions; never a prompt.",
-            _fields(Tracing, [
+            fields_from(Tracing, [
         ("enabled", "boolean", "Trace at all (off: no span, no `traceparent` sent upstream; a client's trace id "
          "still reaches the log line)."),
         ("endpoint", "URL", "The collector's OTLP/HTTP base URL (`http://otel-collector:4318`); spans are POSTed "
          "to `/v1/traces` under it. Required when enabled."),
     ]) + (Field("headers", "mapping", "{}", "Headers sent to the collector (its API key: `${VAR}` from the "
-                "environment)."),) + _fields(Tracing, [
+                "environment)."),) + fields_from(Tracing, [
         ("sample_ratio", "0 to 1", "Share of new traces recorded (by trace id); a client's sampled flag wins."),
         ("service_name", "string", "The `service.name` resource attribute."),
         ("max_queue_spans", "integer >= 16", "Spans waiting for export per worker; past it the oldest are dropped."),
