@@ -182,7 +182,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
         if gw.tracer is not None:
-            background.append(asyncio.create_task(gw.tracer.exporter.run_forever()))
+            gw.tracer.start_export()  # not in `background`: its close lets the export in flight finish
         collector = settle_collector()  # last: what start-up built lives as long as the worker
         get_logger("gateway").info("worker_started", config=cfg.source, config_hash=cfg.hash, pid=os.getpid(),
                                    edge=worker_edge().describe(), gc_threshold=collector.threshold[0],

@@ -250,6 +250,41 @@ async def test_a_refused_export_drops_its_batch_and_the_next_one_is_tried() -> N
     assert 'gateway_trace_spans_dropped_total{reason="export_failed"' in text
 
 
+async def _in_flight(exporter: SpanExporter, left: int) -> None:
+    """Until the export task has taken a batch (and waits on the collector), `left` spans queued."""
+    for _ in range(200):
+        if len(exporter.queue) == left:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the export task did not take a batch: {len(exporter.queue)} queued")
+
+
+async def test_shutdown_lets_the_export_in_flight_finish_then_sends_the_rest() -> None:
+    poster, metrics = Poster(), Metrics()
+    poster.gate = asyncio.Event()
+    exporter = _exporter(poster, metrics, batch=4, interval_s=30)
+    exporter.start()
+    exporter.add(_spans(6))  # a full batch goes out and waits on the collector; two spans stay queued
+    await _in_flight(exporter, 2)
+    asyncio.get_running_loop().call_soon(poster.gate.set)  # the collector answers while the worker stops
+    await exporter.close(5.0)
+    sizes = [len(flat_spans(parse_otlp_json(body))) for _, _, body in poster.bodies]
+    assert sizes == [4, 2] and not exporter.queue
+    assert metrics.spans_exported.values[()] == 6 and not metrics.spans_dropped.values
+
+
+async def test_an_export_still_in_flight_at_the_shutdown_deadline_is_counted_as_dropped() -> None:
+    poster, metrics = Poster(), Metrics()
+    poster.gate = asyncio.Event()  # never answers
+    exporter = _exporter(poster, metrics, batch=4, interval_s=30)
+    exporter.start()
+    exporter.add(_spans(6))
+    await _in_flight(exporter, 2)
+    await exporter.close(0.2)
+    assert not exporter.queue and not poster.bodies
+    assert metrics.spans_dropped.values[("shutdown",)] == 6  # every span is either exported or counted
+
+
 async def test_the_upstream_client_posts_to_a_real_collector() -> None:
     upstream = Upstream()
     await upstream.start()

@@ -50,9 +50,13 @@ class Tracer:
         if trace is not None and trace.sampled:
             self.exporter.add(trace.spans(call))
 
+    def start_export(self) -> None:
+        """The worker's background export (stopped by `close`, not cancelled with the others)."""
+        self.exporter.start()
+
     async def close(self) -> None:
-        """Shutdown: flush what is queued within the export timeout."""
-        await self.exporter.flush(self.config.export_timeout_s)
+        """Shutdown: the export in flight ends, then what is queued is sent, within the export timeout."""
+        await self.exporter.close(self.config.export_timeout_s)
 
 
 def begin(call: "Call", tracer: Tracer | None, headers: dict[str, str], path: str) -> None:

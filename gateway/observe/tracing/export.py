@@ -5,6 +5,8 @@ collector as OTLP/HTTP JSON. When the collector is slow or down the queue fills 
 spans are dropped (and counted: `gateway_trace_spans_dropped_total`), so tracing never holds a
 request up nor grows the worker's memory. A batch the collector refuses or never answers is
 dropped too, not retried: the next batch is as likely to fail, and spans are worth less late.
+At shutdown (`close`) an export in flight is let finish, then the queue is flushed, all within
+the export timeout; a span that misses it is counted (`shutdown`), never lost unseen.
 Why not the OpenTelemetry SDK: it is a heavy dependency for this, and its exporter posts from a
 thread with blocking I/O; this one shares the worker's event loop and pooled HTTP client.
 """
@@ -12,6 +14,7 @@ thread with blocking I/O; this one shares the worker's event loop and pooled HTT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any, Protocol
@@ -45,6 +48,12 @@ class SpanExporter:
         self.wake = asyncio.Event()
         self.log = get_logger("gateway.tracing")
         self._last_warning = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Start the background export (the worker's start-up, in its event loop)."""
+        self._task = asyncio.create_task(self.run_forever())
 
     def add(self, spans: list[Span]) -> None:
         """Queue a request's spans; past `max_queue` the oldest go (counted)."""
@@ -60,13 +69,13 @@ class SpanExporter:
 
     async def run_forever(self) -> None:
         """Export a batch when one is full or `interval_s` after the last export, whichever first."""
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self.wake.wait(), self.interval_s)
             except TimeoutError:
                 pass
             self.wake.clear()
-            while self.queue:
+            while self.queue and not self._closing:
                 await self.export_batch()
                 if len(self.queue) < self.batch:
                     break
@@ -79,6 +88,9 @@ class SpanExporter:
             return True
         try:
             status = await self.poster.post(self.url, self.headers, otlp.encode(spans, self.resource), self.timeout_s)
+        except asyncio.CancelledError:  # shutdown's deadline passed with this batch unanswered
+            self.dropped.inc(("shutdown",), len(spans))
+            raise
         except Exception as exc:  # noqa: BLE001 - a bad endpoint must not end the exporter
             status, why = None, type(exc).__name__
         else:
@@ -92,6 +104,21 @@ class SpanExporter:
             self._last_warning = now
             self.log.warning("trace_export_failed", spans=len(spans), reason=why, queued=len(queue))
         return False
+
+    async def close(self, timeout_s: float) -> None:
+        """At shutdown: the export in flight ends (cancelled, and counted, when it outlives
+        `timeout_s`), then what is queued is flushed, all within `timeout_s`. Cancelling the task
+        instead would lose the batch it holds, neither exported nor counted."""
+        deadline = time.monotonic() + timeout_s
+        task, self._task, self._closing = self._task, None, True
+        if task is not None:
+            self.wake.set()
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.flush(max(0.0, deadline - time.monotonic()))
 
     async def flush(self, timeout_s: float) -> None:
         """At shutdown: send what is queued, batch by batch, within `timeout_s` in all."""
