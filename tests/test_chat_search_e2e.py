@@ -82,6 +82,8 @@ def test_streamed_chunks_carry_the_same_annotations(client: openai.OpenAI, model
             content += choice.delta.content or ""
             notes.extend((choice.delta.model_extra or {}).get("annotations") or ())
     assert content == whole.content
+    # streamed, each entry carries its place in the whole list (`index`, for the SDK's stream helper)
+    assert [n.pop("index") for n in notes] == list(range(len(whole.annotations)))
     assert notes == [n.model_dump() for n in whole.annotations]
 
 
@@ -124,3 +126,22 @@ def test_the_answer_sent_back_goes_on_to_an_openai_format_model(client: openai.O
     follow = [*ASK, sent_back, {"role": "user", "content": "And how much is a ticket now?"}]
     answer = client.chat.completions.create(model=then, messages=follow)
     assert answer.model == then.removeprefix("azure-") and answer.choices[0].message.content
+
+
+@pytest.mark.parametrize("model", list(SEARCHING))
+def test_the_sdks_stream_helper_assembles_the_lists(client: openai.OpenAI, model: str) -> None:
+    """`client.chat.completions.stream(...)` merges a list sent over several chunks by its
+    entries' `index` (and raises without one): its final message has the whole answer's
+    annotations and search items, and sent back as it came it is read without the numbers."""
+    whole = client.chat.completions.create(model=model, messages=ASK, web_search_options=OPTIONS).choices[0].message
+    with client.chat.completions.stream(model=model, messages=ASK, web_search_options=OPTIONS) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion().choices[0].message
+    assert final.content == whole.content
+    numbered = final.model_dump(exclude_none=True)
+    assert [{k: v for k, v in a.items() if k != "index"} for a in numbered["annotations"]] == \
+        whole.model_dump(exclude_none=True)["annotations"]
+    assert [a["index"] for a in numbered["annotations"]] == list(range(len(whole.annotations)))
+    follow = [*ASK, numbered, {"role": "user", "content": "And how much is a ticket now?"}]
+    assert client.chat.completions.create(model=model, messages=follow).choices[0].message.content

@@ -8,18 +8,27 @@ import orjson
 
 from gateway.errors import GatewayError, sse_error
 from gateway.inbound.base import NO_HEADERS
+from gateway.inbound.chat_lists import EntryNumbers, has_list_field, without_entry_numbers
 from gateway.pipeline.request import ChatRequest, parse_chat
 
 DONE = b"data: [DONE]\n\n"
 
 
 class _PassThrough:
-    """Canonical frames are already the client's frames."""
+    """Canonical frames are already the client's frames, but for the numbers of list entries
+    (chat_lists.py), given only once a frame has such a list."""
 
-    __slots__ = ()
+    __slots__ = ("_numbers",)
+
+    def __init__(self) -> None:
+        self._numbers: EntryNumbers | None = None
 
     def feed(self, frames: bytes) -> bytes:
-        return frames
+        if self._numbers is None:
+            if not has_list_field(frames):
+                return frames
+            self._numbers = EntryNumbers()
+        return self._numbers.number(frames)
 
     def finish(self) -> bytes:
         return DONE
@@ -28,20 +37,19 @@ class _PassThrough:
         return sse_error(err) + DONE
 
 
-_PASS_THROUGH = _PassThrough()
-
-
 class OpenAIChat:
     name = "openai.chat"
 
     def parse(self, raw: bytes, headers: Mapping[str, str] = NO_HEADERS) -> ChatRequest:
-        return parse_chat(raw)
+        chat = parse_chat(raw)
+        without_entry_numbers(chat.messages)
+        return chat
 
     def reply(self, body: dict[str, Any], chat: ChatRequest) -> bytes:
         return orjson.dumps(body)
 
     def stream(self, chat: ChatRequest) -> _PassThrough:
-        return _PASS_THROUGH
+        return _PassThrough()
 
     def error_body(self, err: GatewayError) -> bytes:
         return orjson.dumps(err.body())
