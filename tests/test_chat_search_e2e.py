@@ -126,6 +126,11 @@ def test_the_answer_sent_back_goes_on_to_an_openai_format_model(client: openai.O
     follow = [*ASK, sent_back, {"role": "user", "content": "And how much is a ticket now?"}]
     answer = client.chat.completions.create(model=then, messages=follow)
     assert answer.model == then.removeprefix("azure-") and answer.choices[0].message.content
+    # Claude's thinking, as a chat client gets it back (`reasoning_content` with its signed block)
+    thought = {**sent_back, "reasoning_content": "The ferry operator's notice is the source.",
+               "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "c2ln"}]}
+    answer = client.chat.completions.create(model=then, messages=[*ASK, thought, follow[-1]])
+    assert answer.choices[0].message.content
 
 
 @pytest.mark.parametrize("model", list(SEARCHING))

@@ -69,6 +69,7 @@ class Quirks:
     max_tokens_field: str | None = None        # rename max_tokens / max_completion_tokens to this
     drop_fields: tuple[str, ...] = ()          # request fields the API rejects
     custom_tools: bool = True                  # takes OpenAI's custom (freeform) tools; else as functions
+    reasoning_content: bool = False            # takes an assistant message's reasoning_content back (DeepSeek)
 
 
 class AccessToken:

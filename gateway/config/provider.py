@@ -44,9 +44,12 @@ def parse_provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_key
     if fmt == "azure" and not api_version:
         raise r.fail(f"{path}.api_version", api_version, "Azure OpenAI needs an api_version")
     qdoc = r.mapping(doc.get("quirks"), f"{path}.quirks")
-    r.known(qdoc, f"{path}.quirks", {"stream_usage", "max_tokens_field", "drop_fields", "custom_tools"})
+    r.known(qdoc, f"{path}.quirks", {"stream_usage", "max_tokens_field", "drop_fields", "custom_tools",
+                                     "reasoning_content"})
     stream_usage, custom_tools = qdoc.get("stream_usage", True), qdoc.get("custom_tools", True)
-    for flag, value in (("stream_usage", stream_usage), ("custom_tools", custom_tools)):
+    reasoning_content = qdoc.get("reasoning_content", False)
+    for flag, value in (("stream_usage", stream_usage), ("custom_tools", custom_tools),
+                        ("reasoning_content", reasoning_content)):
         if not isinstance(value, bool):
             raise r.fail(f"{path}.quirks.{flag}", value, "expected true or false")
     quirks = Quirks(
@@ -55,6 +58,7 @@ def parse_provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_key
                                   choices=("max_tokens", "max_completion_tokens"))
         if qdoc.get("max_tokens_field") is not None else None,
         drop_fields=r.strings(qdoc, "drop_fields", f"{path}.quirks"), custom_tools=custom_tools,
+        reasoning_content=reasoning_content,
     )
     aws = parse_aws(r, doc, path, fmt, base_url, env, bearer=key_env is not None, need_keys=need_keys,
                     optional=optional)

@@ -191,6 +191,8 @@ SECTIONS: tuple[Section, ...] = (
         ("drop_fields", "list of strings", "Request fields the server rejects, removed before sending."),
         ("custom_tools", "boolean", "Takes OpenAI's custom (freeform) tools; `false`: they are sent as "
          "function tools with one string parameter, and the calls come back as custom calls."),
+        ("reasoning_content", "boolean", "Takes an assistant message's `reasoning_content` back (DeepSeek asks for "
+         "it on tool-call turns); `false`: it is left out, as OpenAI, Mistral and Cerebras refuse it."),
     ])),
     Section("models.<name>", "A deployment: one model reachable through one provider, the unit of routing, "
             "limits and breakers.", (

@@ -30,25 +30,34 @@ from gateway.providers.base import (
 from gateway.providers.embeddings import encode as encode_vector
 
 
-ANSWER_FIELDS = ("thinking_blocks", "reasoning_items")
-"""Fields of the gateway's own answers on an assistant message: Claude's thinking blocks and the
-Responses items of a search or of OpenAI's reasoning (search_options.ITEMS). A chat client sends
-them back with the conversation, and no OpenAI-format API knows them: OpenAI refuses a message
-with a field it does not know, so a conversation that moves from Claude to GPT would fail."""
+ANSWER_FIELDS = ("thinking_blocks", "reasoning_items", "reasoning_content")
+"""Fields of the gateway's own answers on an assistant message: Claude's thinking blocks and its
+thinking's text, and the Responses items of a search or of OpenAI's reasoning
+(search_options.ITEMS). A chat client sends them back with the conversation, and OpenAI refuses a
+message with a field it does not know, so a conversation that moves from Claude to GPT would
+fail. `reasoning_content` goes to an API that asks for it back (`quirks.reasoning_content`:
+DeepSeek)."""
 
 
-def without_answer_fields(messages: Any) -> Any:
-    """`messages` without ANSWER_FIELDS (the same list when none has one: the usual case)."""
-    if not isinstance(messages, list) or not any(
-            isinstance(m, dict) and ("thinking_blocks" in m or "reasoning_items" in m) for m in messages):
+def without_answer_fields(messages: Any, keep_reasoning: bool = False) -> Any:
+    """`messages` without ANSWER_FIELDS (`keep_reasoning`: but for `reasoning_content`); the same
+    list when no message has one, the usual case, found by a plain loop (agents send hundreds)."""
+    if not isinstance(messages, list):
         return messages
-    return [{k: v for k, v in m.items() if k not in ANSWER_FIELDS} if isinstance(m, dict) else m for m in messages]
+    for m in messages:
+        if isinstance(m, dict) and ("thinking_blocks" in m or "reasoning_items" in m
+                                    or ("reasoning_content" in m and not keep_reasoning)):
+            break
+    else:
+        return messages
+    fields = ANSWER_FIELDS[:2] if keep_reasoning else ANSWER_FIELDS
+    return [{k: v for k, v in m.items() if k not in fields} if isinstance(m, dict) else m for m in messages]
 
 
 def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
     """Shape an OpenAI body for one OpenAI-compatible API, from its config (data, not code paths)."""
     messages = body.get("messages")
-    sent = without_answer_fields(messages)
+    sent = without_answer_fields(messages, keep_reasoning=quirks.reasoning_content)
     if sent is not messages:
         body["messages"] = sent
     if stream:

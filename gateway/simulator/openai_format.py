@@ -107,6 +107,8 @@ def _model_of(body: Any) -> Any:
 # to an OpenAI-format deployment is caught here.
 MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal",
                             "audio", "annotations"})
+# DeepSeek's thinking models take their `reasoning_content` back (asked for on tool-call turns).
+DEEPSEEK_MESSAGE_FIELDS = MESSAGE_FIELDS | {"reasoning_content"}
 
 
 def shown_keys(keys: Any) -> str:
@@ -129,7 +131,7 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in ("system", "developer", "user", "assistant", "tool", "function"):
             raise BadRequest(f"Invalid value for 'messages[{i}].role'.", f"messages[{i}].role")
-        unknown = msg.keys() - MESSAGE_FIELDS
+        unknown = msg.keys() - (DEEPSEEK_MESSAGE_FIELDS if model.startswith("deepseek") else MESSAGE_FIELDS)
         if unknown:
             raise BadRequest(f"Additional properties are not allowed ({shown_keys(unknown)} was unexpected) - "
                              f"'messages.{i}'", f"messages[{i}]")

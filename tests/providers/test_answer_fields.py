@@ -28,3 +28,32 @@ def test_apply_quirks_sends_the_body_without_them() -> None:
     body = {"model": "gpt-5.4", "messages": [{"role": "assistant", "content": "x", "reasoning_items": ITEMS}]}
     apply_quirks(body, Quirks(), stream=False)
     assert body["messages"] == [{"role": "assistant", "content": "x"}]
+
+
+def test_reasoning_content_is_left_out_unless_the_api_takes_it_back() -> None:
+    thought = {"role": "assistant", "content": "x", "reasoning_content": "first I compare the fares"}
+    body = {"model": "gpt-5.4", "messages": [thought]}
+    apply_quirks(body, Quirks(), stream=False)
+    assert body["messages"] == [{"role": "assistant", "content": "x"}]
+    deepseek = {"model": "deepseek-v4-pro", "messages": [{**thought, "thinking_blocks": THINKING}]}
+    apply_quirks(deepseek, Quirks(reasoning_content=True), stream=False)
+    assert deepseek["messages"] == [thought]
+
+
+def test_the_quirk_is_read_from_the_config() -> None:
+    import pytest
+
+    from gateway.config import ConfigError
+    from gateway.config.parse import parse_config
+
+    def provider(quirks: object) -> dict:
+        return {"providers": {"ds": {"format": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_env": None,
+                                     "quirks": quirks}},
+                "models": {"deepseek-v4-pro": {"provider": "ds", "price": {"input": 0.1, "output": 0.2}}},
+                "routes": {"auto": {"primary": "deepseek-v4-pro"}}}
+
+    cfg = parse_config(provider({"reasoning_content": True}), "t.yaml", {})
+    assert cfg.providers["ds"].quirks.reasoning_content is True
+    assert parse_config(provider({}), "t.yaml", {}).providers["ds"].quirks.reasoning_content is False
+    with pytest.raises(ConfigError, match="quirks.reasoning_content"):
+        parse_config(provider({"reasoning_content": "yes"}), "t.yaml", {})
