@@ -80,7 +80,9 @@ def test_openai_sdk_reasoning_effort_brings_reasoning_content(client: openai.Ope
     assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == message.reasoning_content
     assert "".join(d.content or "" for d in deltas) == message.content
     signed = [b for d in deltas for b in getattr(d, "thinking_blocks", None) or ()]
-    assert signed == [{"type": "thinking", "thinking": "", "signature": message.thinking_blocks[0]["signature"]}]
+    # streamed, a list entry carries its place in the whole list (for the openai SDK's stream helper)
+    assert signed == [{"type": "thinking", "thinking": "", "signature": message.thinking_blocks[0]["signature"],
+                       "index": 0}]
 
 
 def test_anthropic_sdk_thinking_and_a_tool_round_trip_keep_the_signed_block(claude: anthropic.Anthropic) -> None:
