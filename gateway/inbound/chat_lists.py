@@ -67,7 +67,7 @@ class EntryNumbers:
 def without_entry_numbers(messages: list[Any]) -> None:
     """Take the stream's numbers out of the list fields of the assistant messages sent back (in place)."""
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") != "assistant" or len(message) < 3:
+        if not isinstance(message, dict) or len(message) < 3 or message.get("role") != "assistant":
             continue
         for field in LIST_FIELDS:
             entries = message.get(field)
