@@ -12,16 +12,19 @@ the cache's copy of it never carry them).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
 LIST_FIELDS = ("annotations", "reasoning_items", "thinking_blocks")
-_NEEDLES = (b'"annotations"', b'"reasoning_items"', b'"thinking_blocks"')  # a key: never inside a JSON string
+# One of them as a key (a quote inside a JSON string is escaped, so never there); one regex
+# search costs about half of three `in` tests, on every frame of every chat stream.
+_LIST_KEY = re.compile(rb'"(?:annotations|reasoning_items|thinking_blocks)"')
 
 
 def has_list_field(frames: bytes) -> bool:
-    return any(needle in frames for needle in _NEEDLES)
+    return _LIST_KEY.search(frames) is not None
 
 
 class EntryNumbers:
