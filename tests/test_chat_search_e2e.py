@@ -27,12 +27,17 @@ SEARCHING = {
 }
 
 
+def search_config(port: int, prefix: str) -> str:
+    """Every provider format with a Responses provider, and a `search` route whose first model
+    (Bedrock) cannot search; state under `prefix`."""
+    text = with_responses_provider(config(port).replace("prefix: prov", f"prefix: {prefix}"), port)
+    return text.replace("  claude-first:", "  search: {primary: bedrock-haiku, fallbacks: [gemini-2.5-flash]}\n"
+                                           "  claude-first:")
+
+
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    text = with_responses_provider(config(sim.port).replace("prefix: prov", "prefix: chatsearch"), sim.port)
-    text = text.replace("  claude-first:", "  search: {primary: bedrock-haiku, fallbacks: [gemini-2.5-flash]}\n"
-                                           "  claude-first:")
-    with start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url) as proc:
+    with start_gateway(tmp_path_factory.mktemp("gw"), search_config(sim.port, "chatsearch"), redis_url) as proc:
         yield proc
 
 

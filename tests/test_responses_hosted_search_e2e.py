@@ -14,9 +14,8 @@ import openai
 import pytest
 
 from tests.procs import Proc, start_gateway
-from tests.test_chat_search_e2e import SEARCHING
-from tests.test_providers_e2e import config
-from tests.test_responses_provider_e2e import MODEL as RESPONSES, stats, with_responses_provider
+from tests.test_chat_search_e2e import SEARCHING, search_config
+from tests.test_responses_provider_e2e import MODEL as RESPONSES, stats
 
 ASK = "What did the harbour authority in Lisbon announce about ferry fares this week?"
 SEARCH = {"type": "web_search", "search_context_size": "low",
@@ -28,10 +27,7 @@ PROGRESS = ["response.output_item.added", "response.web_search_call.in_progress"
 
 @pytest.fixture(scope="module")
 def gateway(sim: Proc, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    text = with_responses_provider(config(sim.port).replace("prefix: prov", "prefix: respsearch2"), sim.port)
-    text = text.replace("  claude-first:", "  search: {primary: bedrock-haiku, fallbacks: [gemini-2.5-flash]}\n"
-                                           "  claude-first:")
-    with start_gateway(tmp_path_factory.mktemp("gw"), text, redis_url) as proc:
+    with start_gateway(tmp_path_factory.mktemp("gw"), search_config(sim.port, "respsearch2"), redis_url) as proc:
         yield proc
 
 
