@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from gateway.inbound.responses.signatures import PREFIX, opened, seal
-from tests.procs import DEMO_KEY, Proc, sim_reset, sim_set, start_gateway
+from tests.procs import DEMO_KEY, Proc, sim_requests, sim_reset, sim_set, start_gateway
 from tests.test_custom_tools_e2e import PATCH, TOOL as PATCH_TOOL
 from tests.test_gemini_native_e2e import config as native_config
 
@@ -25,10 +25,17 @@ ASK = [{"role": "user", "content": "What is the weather in Lisbon? Use get_weath
 
 
 def config(sim: Proc) -> str:
-    """The native Gemini tests' providers, with Gemini 3 on the Gemini API and on Vertex."""
-    return native_config(sim).replace("prefix: gnat", "prefix: gsig").replace("models:\n", """models:
+    """The native Gemini tests' providers, with Gemini 3 on the Gemini API and on Vertex, and two
+    OpenAI-format APIs: OpenAI's and Google's OpenAI-compatible one."""
+    return native_config(sim).replace("prefix: gnat", "prefix: gsig").replace("providers:\n", f"""providers:
+  openai: {{format: openai, base_url: {sim.url}/v1, api_key_env: SIMULATOR_API_KEY}}
+  google-openai: {{format: openai, base_url: {sim.url}/v1, api_key_env: SIMULATOR_API_KEY,
+                  quirks: {{extra_content: true}}}}
+""", 1).replace("models:\n", """models:
   gemini-3-flash: {provider: gemini, price: {input: 0.5, output: 3, cached_input: 0.05}}
   gemini-3-vertex: {provider: vertex, upstream: gemini-3-flash, price: {input: 0.5, output: 3, cached_input: 0.05}}
+  gemini-3-compat: {provider: google-openai, upstream: gemini-3-flash, price: {input: 0.5, output: 3}}
+  gpt-5.4: {provider: openai, price: {input: 2.5, output: 15}}
 """, 1).replace("routes:\n", "routes:\n  gem3: {primary: gemini-3-flash, fallbacks: [claude-opus-4.7]}\n") \
         + "responses: {enabled: true, ttl_s: 600}\n"
 
@@ -180,6 +187,25 @@ def test_parallel_calls_chat_completions(client: openai.OpenAI, model: str) -> N
     with pytest.raises(openai.BadRequestError, match="thought_signature"):
         client.chat.completions.create(model=model, tools=chat_tools, messages=[
             *ASK, {"role": "assistant", "content": None, "tool_calls": [unsigned, twin]}, *results])
+
+
+@pytest.mark.parametrize("then", ["gpt-5.4", "gemini-3-compat"])
+def test_a_signed_call_sent_back_goes_on_to_an_openai_format_api(client: openai.OpenAI, sim: Proc,
+                                                                 then: str) -> None:
+    """A chat client appends Gemini 3's signed call as it came and the conversation moves to an
+    OpenAI-format API: OpenAI refuses a call's unknown field (the simulator too), so the gateway
+    leaves `extra_content` out; Google's OpenAI-compatible API (`quirks.extra_content`) gets it."""
+    chat_tools = [{"type": "function", "function": {k: v for k, v in TOOLS[0].items() if k != "type"}}]
+    first = client.chat.completions.create(model="gemini-3-flash", messages=ASK, tools=chat_tools,
+                                           tool_choice="required")
+    call = first.choices[0].message.tool_calls[0].model_dump(exclude_none=True)
+    assert call["extra_content"]["google"]["thought_signature"]
+    turn = [*ASK, {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "21C"}]
+    answer = client.chat.completions.create(model=then, messages=turn, tools=chat_tools)
+    assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
+    sent = sim_requests(sim)[-1]["body"]["messages"][1]["tool_calls"][0]
+    assert ("extra_content" in sent) is (then == "gemini-3-compat")
 
 
 @pytest.mark.parametrize("model", ["gemini-3-flash", "gemini-3-vertex"])

@@ -70,6 +70,7 @@ class Quirks:
     drop_fields: tuple[str, ...] = ()          # request fields the API rejects
     custom_tools: bool = True                  # takes OpenAI's custom (freeform) tools; else as functions
     reasoning_content: bool = False            # takes an assistant message's reasoning_content back (DeepSeek)
+    extra_content: bool = False                # takes a tool call's extra_content back (Google's OpenAI API)
 
 
 class AccessToken:

@@ -45,11 +45,11 @@ def parse_provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_key
         raise r.fail(f"{path}.api_version", api_version, "Azure OpenAI needs an api_version")
     qdoc = r.mapping(doc.get("quirks"), f"{path}.quirks")
     r.known(qdoc, f"{path}.quirks", {"stream_usage", "max_tokens_field", "drop_fields", "custom_tools",
-                                     "reasoning_content"})
+                                     "reasoning_content", "extra_content"})
     stream_usage, custom_tools = qdoc.get("stream_usage", True), qdoc.get("custom_tools", True)
-    reasoning_content = qdoc.get("reasoning_content", False)
+    reasoning_content, extra_content = qdoc.get("reasoning_content", False), qdoc.get("extra_content", False)
     for flag, value in (("stream_usage", stream_usage), ("custom_tools", custom_tools),
-                        ("reasoning_content", reasoning_content)):
+                        ("reasoning_content", reasoning_content), ("extra_content", extra_content)):
         if not isinstance(value, bool):
             raise r.fail(f"{path}.quirks.{flag}", value, "expected true or false")
     quirks = Quirks(
@@ -58,7 +58,7 @@ def parse_provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_key
                                   choices=("max_tokens", "max_completion_tokens"))
         if qdoc.get("max_tokens_field") is not None else None,
         drop_fields=r.strings(qdoc, "drop_fields", f"{path}.quirks"), custom_tools=custom_tools,
-        reasoning_content=reasoning_content,
+        reasoning_content=reasoning_content, extra_content=extra_content,
     )
     aws = parse_aws(r, doc, path, fmt, base_url, env, bearer=key_env is not None, need_keys=need_keys,
                     optional=optional)

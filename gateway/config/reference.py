@@ -193,6 +193,8 @@ SECTIONS: tuple[Section, ...] = (
          "function tools with one string parameter, and the calls come back as custom calls."),
         ("reasoning_content", "boolean", "Takes an assistant message's `reasoning_content` back (DeepSeek asks for "
          "it on tool-call turns); `false`: it is left out, as OpenAI, Mistral and Cerebras refuse it."),
+        ("extra_content", "boolean", "Takes a tool call's `extra_content` back (Google's OpenAI-compatible "
+         "endpoint wants Gemini's thought signature there); `false`: it is left out, as OpenAI refuses it."),
     ])),
     Section("models.<name>", "A deployment: one model reachable through one provider, the unit of routing, "
             "limits and breakers.", (

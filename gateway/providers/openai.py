@@ -36,28 +36,49 @@ thinking's text, and the Responses items of a search or of OpenAI's reasoning
 (search_options.ITEMS). A chat client sends them back with the conversation, and OpenAI refuses a
 message with a field it does not know, so a conversation that moves from Claude to GPT would
 fail. `reasoning_content` goes to an API that asks for it back (`quirks.reasoning_content`:
-DeepSeek)."""
+DeepSeek). A tool call's `extra_content` (Gemini's thought signature, as Google's OpenAI-compatible
+API gives it) is refused the same way, and goes to an API that asks for it
+(`quirks.extra_content`: that endpoint)."""
 
 
-def without_answer_fields(messages: Any, keep_reasoning: bool = False) -> Any:
-    """`messages` without ANSWER_FIELDS (`keep_reasoning`: but for `reasoning_content`); the same
-    list when no message has one, the usual case, found by a plain loop (agents send hundreds)."""
+def _signed(calls: Any) -> bool:
+    """Whether a message's `tool_calls` hold a call with `extra_content`."""
+    return isinstance(calls, list) and any(isinstance(c, dict) and "extra_content" in c for c in calls)
+
+
+def _bare_calls(calls: Any) -> Any:
+    return [{k: v for k, v in c.items() if k != "extra_content"} if isinstance(c, dict) else c for c in calls]
+
+
+def without_answer_fields(messages: Any, keep_reasoning: bool = False, keep_call_extras: bool = False) -> Any:
+    """`messages` without ANSWER_FIELDS (`keep_reasoning`: but for `reasoning_content`) and their
+    tool calls without `extra_content` (unless `keep_call_extras`); the same list when no message
+    has one, the usual case, found by a plain loop (agents send hundreds)."""
     if not isinstance(messages, list):
         return messages
     for m in messages:
         if isinstance(m, dict) and ("thinking_blocks" in m or "reasoning_items" in m
-                                    or ("reasoning_content" in m and not keep_reasoning)):
+                                    or ("reasoning_content" in m and not keep_reasoning)
+                                    or ("tool_calls" in m and not keep_call_extras and _signed(m["tool_calls"]))):
             break
     else:
         return messages
     fields = ANSWER_FIELDS[:2] if keep_reasoning else ANSWER_FIELDS
-    return [{k: v for k, v in m.items() if k not in fields} if isinstance(m, dict) else m for m in messages]
+    out = []
+    for m in messages:
+        if isinstance(m, dict):
+            m = {k: v for k, v in m.items() if k not in fields}
+            if not keep_call_extras and _signed(m.get("tool_calls")):
+                m["tool_calls"] = _bare_calls(m["tool_calls"])
+        out.append(m)
+    return out
 
 
 def apply_quirks(body: dict[str, Any], quirks: Quirks, stream: bool) -> None:
     """Shape an OpenAI body for one OpenAI-compatible API, from its config (data, not code paths)."""
     messages = body.get("messages")
-    sent = without_answer_fields(messages, keep_reasoning=quirks.reasoning_content)
+    sent = without_answer_fields(messages, keep_reasoning=quirks.reasoning_content,
+                                 keep_call_extras=quirks.extra_content)
     if sent is not messages:
         body["messages"] = sent
     if stream:

@@ -109,6 +109,10 @@ MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_
                             "audio", "annotations"})
 # DeepSeek's thinking models take their `reasoning_content` back (asked for on tool-call turns).
 DEEPSEEK_MESSAGE_FIELDS = MESSAGE_FIELDS | {"reasoning_content"}
+# A tool call's fields; Google's OpenAI-compatible API (a `gemini-*` model here) also takes the
+# call's `extra_content`, where its Gemini 3 answers put the thought signature.
+CALL_FIELDS = frozenset({"id", "type", "function", "custom"})
+GEMINI_CALL_FIELDS = CALL_FIELDS | {"extra_content"}
 
 
 def shown_keys(keys: Any) -> str:
@@ -137,6 +141,11 @@ def parse_chat(body: Any, model: str | None) -> tuple[Ask, list[str], bool, bool
                              f"'messages.{i}'", f"messages[{i}]")
         _content_texts(msg.get("content"), texts)
         for j, call in enumerate(msg.get("tool_calls") or ()):
+            extra = call.keys() - (GEMINI_CALL_FIELDS if model.startswith("gemini") else CALL_FIELDS) \
+                if isinstance(call, dict) else ()
+            if extra:
+                raise BadRequest(f"Additional properties are not allowed ({shown_keys(extra)} was unexpected) - "
+                                 f"'messages.{i}.tool_calls.{j}'", f"messages[{i}].tool_calls[{j}]")
             if isinstance(call, dict) and call.get("type") == "custom":  # a custom tool's call: plain text
                 text = (call.get("custom") or {}).get("input")
                 if not isinstance(text, str):

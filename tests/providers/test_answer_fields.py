@@ -57,3 +57,23 @@ def test_the_quirk_is_read_from_the_config() -> None:
     assert parse_config(provider({}), "t.yaml", {}).providers["ds"].quirks.reasoning_content is False
     with pytest.raises(ConfigError, match="quirks.reasoning_content"):
         parse_config(provider({"reasoning_content": "yes"}), "t.yaml", {})
+
+
+SIGNED_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"},
+               "extra_content": {"google": {"thought_signature": "c2lnLTE="}}}
+
+
+def test_a_calls_extra_content_is_left_out_unless_the_api_takes_it_back() -> None:
+    """Gemini's thought signature rides on a chat answer's call; OpenAI refuses the field, and
+    Google's OpenAI-compatible endpoint wants it back (`quirks.extra_content`)."""
+    turn = {"role": "assistant", "content": None, "tool_calls": [SIGNED_CALL]}
+    body = {"model": "gpt-5.4", "messages": [turn]}
+    apply_quirks(body, Quirks(), stream=False)
+    bare = {k: v for k, v in SIGNED_CALL.items() if k != "extra_content"}
+    assert body["messages"] == [{**turn, "tool_calls": [bare]}]
+    assert turn["tool_calls"][0]["extra_content"]  # the client's body is not changed
+    google = {"model": "gemini-3-flash", "messages": [turn]}
+    apply_quirks(google, Quirks(extra_content=True), stream=False)
+    assert google["messages"] == [turn]
+    unsigned = [{"role": "assistant", "content": None, "tool_calls": [bare]}]
+    assert without_answer_fields(unsigned) is unsigned
