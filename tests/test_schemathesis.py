@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, settings
 schemathesis = pytest.importorskip("schemathesis")
 
 from gateway.edge import openapi  # noqa: E402
-from gateway.simulator.openai_format import MESSAGE_FIELDS  # noqa: E402
+from gateway.simulator.openai_format import CALL_FIELDS, MESSAGE_FIELDS  # noqa: E402
 from tests.procs import DEMO_KEY, Proc  # noqa: E402
 from tests.test_fuzz import gateway  # noqa: E402,F401  (the module's running gateway fixture)
 
@@ -76,11 +76,15 @@ def positive_chat(case: Any) -> bool:
 def unknown_message_field(body: dict[str, Any], error: dict[str, Any]) -> bool:
     """The provider refused a message field it does not know: the document lets a message carry
     more (the gateway passes fields it does not know on, e.g. DeepSeek's `reasoning_content`),
-    and OpenAI, like the simulator, refuses what it does not know."""
-    m = re.search(r"Additional properties are not allowed \(.*\) - 'messages\.(\d+)'", error["message"])
+    and OpenAI, like the simulator, refuses what it does not know, in a tool call too."""
+    m = re.search(r"Additional properties are not allowed \(.*\) - 'messages\.(\d+)(?:\.tool_calls\.(\d+))?'",
+                  error["message"])
     if m is None:
         return False
-    return bool(set(body["messages"][int(m.group(1))]) - MESSAGE_FIELDS)
+    message = body["messages"][int(m.group(1))]
+    if m.group(2) is not None:
+        return bool(set(message["tool_calls"][int(m.group(2))]) - CALL_FIELDS)
+    return bool(set(message) - MESSAGE_FIELDS)
 
 
 def check_served(body: dict[str, Any], status: int, error: dict[str, Any] | None) -> None:
