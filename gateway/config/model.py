@@ -32,6 +32,10 @@ WEB_SEARCH_OPT_IN = {
     "bedrock_anthropic": "Claude on Bedrock is not documented to run Anthropic's web search tool; list "
                          "`web_search` in `supports` if yours does",
 }
+# The formats whose APIs cache a prompt prefix only where the request marks it (Claude's
+# `cache_control`, Converse's `cachePoint`): `prompt_cache: auto` marks it for clients that do not.
+# OpenAI's and Gemini's APIs cache prefixes by themselves.
+MARKED_CACHE_FORMATS = ("anthropic", "vertex_anthropic", "bedrock_anthropic", "bedrock")
 AWS_FORMATS = ("bedrock", "bedrock_anthropic")  # Amazon Bedrock: one region, API key or SigV4 (config/aws.py)
 # The wire formats with no embeddings endpoint, and why: a `kind: embedding` model on one is a
 # config error (the adapter registry checks this against each adapter's capabilities).
@@ -176,6 +180,7 @@ class Deployment:
     # Converse's `performanceConfig.latency`, InvokeModel's X-Amzn-Bedrock-PerformanceConfig-Latency
     latency: str | None = None
     supports: frozenset[str] = ALL_CAPABILITIES  # `models.<name>.supports`: CAPABILITIES it takes
+    prompt_cache: bool = False  # `models.<name>.prompt_cache: auto`: the adapter marks cache breakpoints
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN,
+    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, MARKED_CACHE_FORMATS, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN,
     AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings,
     GuardPolicy, Provider, ResponseCache, ResponseStorage,
     Route, Server, StateSettings,
@@ -42,7 +42,7 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
     path = f"models.{name}"
     doc = r.mapping(doc, path, required=True)
     r.known(doc, path, {"provider", "upstream", "price", "context_window", "max_output_tokens", "rpm", "tpm",
-                        "quality", "kind", "bedrock", "supports"})
+                        "quality", "kind", "bedrock", "supports", "prompt_cache"})
     provider_name = r.string(doc, "provider", path)
     if provider_name not in providers:
         raise r.fail(f"{path}.provider", provider_name, f"unknown provider; defined: {sorted(providers)}")
@@ -66,7 +66,18 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
         rpm=r.number(doc, "rpm", path, 0, integer=True), tpm=r.number(doc, "tpm", path, 0, integer=True),
         quality=tuple(quality), kind=kind,
         guardrail=guardrail, latency=latency, supports=_supports(r, doc, path, kind, providers[provider_name].format),
+        prompt_cache=_prompt_cache(r, doc, path, kind, providers[provider_name].format),
     )
+
+
+def _prompt_cache(r: Reader, doc: dict[str, Any], path: str, kind: str, fmt: str) -> bool:
+    """`models.<name>.prompt_cache`: `auto` (the adapter marks cache breakpoints) or `off`."""
+    mode = r.string(doc, "prompt_cache", path, "off", choices=("auto", "off"))
+    if mode == "auto" and (kind != "chat" or fmt not in MARKED_CACHE_FORMATS):
+        raise r.fail(f"{path}.prompt_cache", mode, "only a chat model on a Claude or Bedrock Converse provider ("
+                     + ", ".join(MARKED_CACHE_FORMATS) + ") takes it; OpenAI's and Gemini's APIs cache prompt "
+                     "prefixes by themselves")
+    return mode == "auto"
 
 
 def _supports(r: Reader, doc: dict[str, Any], path: str, kind: str, fmt: str) -> frozenset[str]:

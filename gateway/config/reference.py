@@ -218,6 +218,11 @@ SECTIONS: tuple[Section, ...] = (
               "log line), and none left is a 400 `unsupported_capability`. Absent, `web_search` is left out on "
               "`bedrock` (Converse has no search tool: listing it is a config error) and `bedrock_anthropic` "
               "(list it if your Bedrock runs Anthropic's web search tool). Chat models only."),
+        Field("prompt_cache", "auto | off", "off", "`auto`: the adapter marks the prompt's cache breakpoints "
+              "(tools, system prompt, and in a conversation the last and the previous user turn) for a client "
+              "that marked none, so repeated prefixes are read at the `cached_input` price (docs/cost.md, Prompt "
+              "caching). Chat models of `anthropic`, `vertex_anthropic`, `bedrock_anthropic` and `bedrock` "
+              "(Claude, Nova) providers: OpenAI's and Gemini's APIs cache prefixes by themselves."),
     )),
     Section("models.<name>.bedrock", "Amazon Bedrock options of a chat model of a `bedrock` (Converse) or "
             "`bedrock_anthropic` (InvokeModel) provider.", (

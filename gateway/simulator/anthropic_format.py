@@ -26,8 +26,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .anthropic_cache import block_texts, marked_prefixes
 from .anthropic_extras import Search, custom, web_search
 from .core import Outcome, answer, join_prompt
+from .prompt_cache import cache_use
 from .state import Fault, SimState
 from .text import Ask, Reply, group, word_pieces
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, sse_event, stream_response
@@ -52,22 +54,6 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> R
 def fault_response(fault: Fault) -> Response:
     messages = {429: "Number of requests has exceeded your rate limit (simulated).", 529: "Overloaded (simulated)."}
     return error(fault.status, messages.get(fault.status, f"Internal server error ({fault.reason}, simulated)."), retry_headers(fault))
-
-
-def _block_texts(content: Any, out: list[str]) -> None:
-    if isinstance(content, str):
-        out.append(content)
-        return
-    for block in content or ():
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind == "text" and isinstance(block.get("text"), str):
-            out.append(block["text"])
-        elif kind == "tool_use":
-            out.append(orjson.dumps(block.get("input") or {}).decode())
-        elif kind == "tool_result":
-            _block_texts(block.get("content"), out)
 
 
 MIN_THINKING_BUDGET = 1024
@@ -120,18 +106,18 @@ def parse(body: Any, betas: str = "") -> tuple[Ask, list[str], bool, int | None]
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages: Field required" if messages is None else "messages: at least one message is required")
     texts: list[str] = []
-    _block_texts(body.get("system"), texts)
+    block_texts(body.get("system"), texts)
     roles = ("user", "assistant", "system") if MID_CONVERSATION_SYSTEM in betas else ("user", "assistant")
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in roles:
             raise BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-        _block_texts(msg.get("content"), texts)
+        block_texts(msg.get("content"), texts)
         if msg.get("role") == "assistant":
             check_signatures(msg.get("content"), i)
     last = messages[-1].get("content")
     results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(last, list) else []
     result_texts: list[str] = []
-    _block_texts(results, result_texts)
+    block_texts(results, result_texts)
     tools = [(t["name"], t.get("input_schema")) for t in body.get("tools") or () if custom(t) and t.get("name")]
     choice_raw = body.get("tool_choice") or {}
     kind = choice_raw.get("type") if isinstance(choice_raw, dict) else None
@@ -182,10 +168,13 @@ def check_thinking_turn(messages: list[Any]) -> None:
 
 
 def usage(out: Outcome) -> dict[str, Any]:
+    written = out.written_tokens
     return {
-        "input_tokens": out.prompt_tokens - out.cached_tokens,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": out.prompt_tokens - out.cached_tokens - written,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": out.cached_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0 if out.written_ttl == "1h" else written,
+                           "ephemeral_1h_input_tokens": written if out.written_ttl == "1h" else 0},
         "output_tokens": out.output_tokens,
         "service_tier": "standard",
     }
@@ -327,6 +316,7 @@ async def messages(request: Request, state: SimState, reshape: Callable[[Any], A
         if reshape is not None:
             body = reshape(body)
         ask, texts, stream, budget = parse(body, request.headers.get("anthropic-beta", ""))
+        prefixes, hour = marked_prefixes(body, ask.model)
     except BadRequest as exc:
         state.record_rejected(body.get("model") if isinstance(body, dict) else None, fmt)
         return error(exc.status, exc.message)
@@ -336,7 +326,11 @@ async def messages(request: Request, state: SimState, reshape: Callable[[Any], A
         return denied
     if fault is not None:
         return fault_response(fault)
-    thought, out = think(ask, answer(ask, texts, knobs, state.seed, "toolu_"), budget, state.seed)
+    out = answer(ask, texts, knobs, state.seed, "toolu_")
+    used = cache_use(prefixes, state.prompt_cache, out.prompt_tokens)
+    if used is not None:
+        out = dataclasses.replace(out, cached_tokens=used[0], written_tokens=used[1], written_ttl="1h" if hour else "5m")
+    thought, out = think(ask, out, budget, state.seed)
     search, out = web_search(body, texts, out, state.seed)
     mid = "msg_" + state.next_id()
     if not stream:

@@ -4,11 +4,8 @@ Cache points (`{"cachePoint": {"type": "default"}}`, an optional `ttl` of 5m or 
 `system`, in `messages[].content` and in `toolConfig.tools`, at most four a request, and only for
 the models Bedrock caches prompts for (Anthropic Claude, Amazon Nova); anywhere else, or for
 another model, they are a ValidationException. Each cache point closes a prompt prefix (tools,
-then system, then messages, up to it). A prefix of at least MIN_CACHE_TOKENS that an earlier
-request of this model wrote is read from the cache: the longest one read is
-`cacheReadInputTokens`; the rest of the prompt up to the last cache point is written
-(`cacheWriteInputTokens`) and read by the next request that repeats it. `inputTokens` is what
-is left. The cache lives as long as the simulator (or until `/_sim/reset`).
+then system, then messages, up to it); prompt_cache.py decides what is read
+(`cacheReadInputTokens`) and written (`cacheWriteInputTokens`). `inputTokens` is what is left.
 
 Thinking: `additionalModelRequestFields.thinking` for a Claude model, checked as the Messages API
 checks it (`anthropic_format.thinking_budget`: budget ≥ 1024 and under maxTokens, temperature 1
@@ -26,13 +23,12 @@ from typing import Any
 import orjson
 
 from .anthropic_format import thinking_budget
+from .prompt_cache import MAX_CACHE_POINTS
 from .text import billed_prompt_tokens
 from .wire import BadRequest
 
 CLAUDE = re.compile(r"(?:^|[./])anthropic\.claude")
 NOVA = re.compile(r"(?:^|[./])amazon\.nova")
-MIN_CACHE_TOKENS = 1024  # Claude's smallest cacheable prefix (Claude 3.7 Sonnet, Sonnet 4, Opus 4)
-MAX_CACHE_POINTS = 4
 DEFAULT_MAX_TOKENS = 4096  # Claude's maxTokens on Converse when the request sets none
 
 
@@ -121,14 +117,3 @@ def prefix_points(body: dict[str, Any], model: str) -> list[tuple[str, int]]:
     return points
 
 
-def cache_use(found: list[tuple[str, int]], cache: set[str], prompt: int) -> tuple[int, int] | None:
-    """(tokens read, tokens written) for a request with cache points (`prefix_points`); None
-    without any."""
-    points = [(key, min(tokens, prompt)) for key, tokens in found]
-    if not points:
-        return None
-    points = [(key, tokens) for key, tokens in points if tokens >= MIN_CACHE_TOKENS]
-    read = max((tokens for key, tokens in points if key in cache), default=0)
-    last = points[-1][1] if points else 0
-    cache.update(key for key, _ in points)
-    return read, max(0, last - read)

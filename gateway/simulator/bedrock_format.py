@@ -37,6 +37,7 @@ from .bedrock_documents import document_text
 from .bedrock_guardrail import blocked_body, blocked_events, guardrail_config, intervenes
 from .anthropic_format import Thought, think
 from .core import Outcome, answer, join_prompt
+from .prompt_cache import cache_use
 from .state import Fault, SimState
 from .text import Ask, group
 from .wire import BadRequest, json_response, non_stream_delay, read_json, retry_headers, stream_response
@@ -282,7 +283,7 @@ async def converse(request: Request, state: SimState, stream: bool) -> Response:
         return stream_response(events, knobs, b"", media_type=EVENT_STREAM)
     out = answer(ask, texts, knobs, state.seed, "tooluse_")
     written = 0
-    cached = extras.cache_use(points, state.prompt_cache, out.prompt_tokens)
+    cached = cache_use(points, state.prompt_cache, out.prompt_tokens)
     if cached is not None:
         out = dataclasses.replace(out, cached_tokens=cached[0])
         written = cached[1]

@@ -23,6 +23,8 @@ class Outcome:
     prompt_tokens: int
     cached_tokens: int
     reasoning_tokens: int
+    written_tokens: int = 0   # written to a marked prompt cache (anthropic_cache.py); not in cached_tokens
+    written_ttl: str = "5m"
 
     @property
     def visible_tokens(self) -> int:

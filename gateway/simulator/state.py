@@ -37,7 +37,7 @@ class SimState:
         self.faults: Counter[str] = Counter()
         self.streams: Counter[str] = Counter()
         self._serial = 0
-        self.prompt_cache: set[str] = set()  # prompt prefixes Converse requests wrote (bedrock_extras)
+        self.prompt_cache: set[str] = set()  # prompt prefixes marked requests wrote (prompt_cache.py)
         self.gemini_caches: dict[str, tuple[str, int]] = {}  # cachedContents/<id> → (model, tokens) (gemini_extras)
         self.invocation_log: list[dict[str, object]] = []  # Bedrock calls' metadata and latency (bedrock_logging)
         self.traceparents: deque[dict[str, str]] = deque(maxlen=50)  # W3C trace headers of the last calls (app.py)

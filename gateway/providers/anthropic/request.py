@@ -27,6 +27,8 @@ Request (OpenAI → Anthropic):
 - `web_search_options` → Anthropic's web search tool (`search.py`), after any function tools; with
   it JSON mode is a system instruction, as with tools of the client's own (a forced tool would
   answer before any search).
+- `prompt_cache: auto` on the deployment: cache breakpoints where the client set none
+  (`cache_marks.py`).
 - `n` other than 1 is refused with a 400 (Anthropic returns one answer per request). Any other
   field Anthropic does not take is dropped, with a debug log line naming it.
 
@@ -49,7 +51,7 @@ from gateway.config import Deployment, Provider
 from gateway.errors import bad_request, shown
 from gateway.providers import openai_side
 from gateway.providers import search_options
-from gateway.providers.anthropic import search, structured, thinking
+from gateway.providers.anthropic import cache_marks, search, structured, thinking
 from gateway.providers.base import (
     NATIVE,
     ProbeTarget,
@@ -242,6 +244,8 @@ def message_body(chat: dict[str, Any], dep: Deployment,
         beta = (native.get("headers") or {}).get("anthropic-beta")
         if beta:
             headers["anthropic-beta"] = beta
+    if dep.prompt_cache:
+        cache_marks.mark(body)
     return body, headers, thinking.fit(body)  # turns another provider wrote, made fit for Claude
 
 

@@ -24,7 +24,8 @@ Request (OpenAI → Converse):
 
 - `reasoning_effort` (and an Anthropic client's `thinking`), assistant `thinking_blocks` and
   `cache_control` hints → Claude's thinking, `reasoningContent` and `cachePoint` blocks
-  (`reasoning.py`).
+  (`reasoning.py`); `prompt_cache: auto` on the deployment: cache points where the request has
+  none (`cache_points.py`).
 - the deployment's guardrail (`models.<name>.bedrock.guardrail`) → `guardrailConfig`; its latency
   (`models.<name>.bedrock.latency`) → `performanceConfig`; the client's `metadata` and `user` →
   `requestMetadata`, what fits Bedrock's limits (`extras.py`).
@@ -56,7 +57,7 @@ from gateway.providers.base import (
     encode,
     upstream_error,
 )
-from gateway.providers.bedrock import reasoning
+from gateway.providers.bedrock import cache_points, reasoning
 from gateway.providers.bedrock.auth import authorized, request_headers
 from gateway.providers.bedrock.extras import performance_config, request_metadata
 from gateway.providers.bedrock.documents import IMAGE_FORMATS, DocumentNames, file_block
@@ -248,6 +249,8 @@ def to_upstream(chat: dict[str, Any], dep: Deployment, stream: bool) -> Upstream
         tool_config = _tool_config(chat["tools"], chat.get("tool_choice"), has_calls, cache)
         if tool_config is not None:
             body["toolConfig"] = tool_config
+    if dep.prompt_cache:
+        cache_points.add_points(body, dep.upstream)
     reasoning.add_thinking(body, chat, dep)
     adapted = reasoning.fit(body)  # a tool turn another provider wrote, with thinking on
     guardrail = guardrail_config(dep, stream)
