@@ -7,8 +7,9 @@
 -- more and ends once no chunk is held (lib/batch.lua).
 -- KEYS: the batch's six (lib/batch.lua)
 -- ARGV: 1 batch id, 2 most lines to hand out, 3 lease_ms
--- Returns {'run', chunk 'a:b', owner, endpoint, now_us, index, line, index, line, ...}
---      or {'wait' | 'gone' | <the status it ended in, or is in>, now_us}
+-- Returns {'run', chunk 'a:b', owner, endpoint, now_us, started 0|1 (this claim made it
+--          in_progress), index, line, index, line, ...}
+--      or {'wait' | 'gone' | <the status it ended in, or is in>, now_us, ended 0|1 (by this call)}
 
 if #KEYS ~= 6 or #ARGV ~= 3 then error('ERR wrong number of keys or arguments') end
 local id = str_arg(ARGV[1], 'id')
@@ -19,14 +20,15 @@ local f = redis.call('HMGET', KEYS[1], 'status', 'total', 'next', 'expires_us', 
 local status = f[1]
 if not status then
   redis.call('ZREM', KEYS[6], id)  -- its keys expired
-  return { 'gone', fmt(now) }
+  return { 'gone', fmt(now), 0 }
 end
 if status == 'cancelling' or now >= tonumber(f[4]) then
-  return { batch_settle(id, now) or 'gone', fmt(now) }
+  local final, ended = batch_settle(id, now)
+  return { final, fmt(now), ended }
 end
 if status ~= 'validating' and status ~= 'in_progress' then
   redis.call('ZREM', KEYS[6], id)
-  return { status, fmt(now) }
+  return { status, fmt(now), 0 }
 end
 local total, nxt = tonumber(f[2]), tonumber(f[3])
 local until_us = now + lease * 1000
@@ -45,9 +47,10 @@ for _ = 1, 5 do
     nxt = b
     redis.call('HSET', KEYS[1], 'next', fmt(nxt))
   else
-    return { batch_settle(id, now) == 'completed' and 'completed' or 'wait', fmt(now) }
+    local final, ended = batch_settle(id, now)
+    return { final == 'completed' and final or 'wait', fmt(now), ended }
   end
-  local out = { 'run', chunk, f[5], f[6], fmt(now) }
+  local out = { 'run', chunk, f[5], f[6], fmt(now), status == 'validating' and 1 or 0 }
   for i = a, b - 1 do
     local key = fmt(i)
     if redis.call('HEXISTS', KEYS[3], key) == 0 and redis.call('HEXISTS', KEYS[4], key) == 0 then
@@ -55,7 +58,7 @@ for _ = 1, 5 do
       out[#out + 1] = redis.call('HGET', KEYS[2], key)
     end
   end
-  if #out > 5 then
+  if #out > 6 then
     redis.call('ZADD', KEYS[5], until_us, chunk)
     redis.call('PEXPIRE', KEYS[5], math.max(redis.call('PTTL', KEYS[1]), 1))
     if status == 'validating' then
@@ -65,4 +68,4 @@ for _ = 1, 5 do
   end
   redis.call('ZREM', KEYS[5], chunk)
 end
-return { 'wait', fmt(now) }
+return { 'wait', fmt(now), 0 }

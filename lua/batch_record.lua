@@ -6,7 +6,7 @@
 -- KEYS: the batch's six (lib/batch.lua)
 -- ARGV: 1 batch id, 2 line index, 3 kind ('ok': a 2xx answer, 'err': anything else),
 --       4 the output line (JSON), 5 chunk ('a:b' or '-'), 6 last of its chunk (0|1), 7 lease_ms
--- Returns {kept 0|1, status after it, now_us (string)}
+-- Returns {kept 0|1, status after it, now_us (string), ended 0|1 (by this call)}
 
 if #KEYS ~= 6 or #ARGV ~= 7 then error('ERR wrong number of keys or arguments') end
 local id = str_arg(ARGV[1], 'id')
@@ -19,7 +19,7 @@ local lease = int_arg(ARGV[7], 'lease_ms', 1)
 local now = now_us()
 local f = redis.call('HMGET', KEYS[1], 'status', 'total')
 local status = f[1]
-if not status then return { 0, 'gone', fmt(now) } end
+if not status then return { 0, 'gone', fmt(now), 0 } end
 if index >= tonumber(f[2]) then error('ERR argument out of range index') end
 local key, kept = fmt(index), 0
 if not TERMINAL[status] and redis.call('HEXISTS', KEYS[3], key) == 0 and redis.call('HEXISTS', KEYS[4], key) == 0 then
@@ -37,4 +37,5 @@ if chunk ~= '-' and not TERMINAL[status] then
     redis.call('ZADD', KEYS[5], now + lease * 1000, chunk)
   end
 end
-return { kept, batch_settle(id, now), fmt(now) }
+local final, ended = batch_settle(id, now)
+return { kept, final, fmt(now), ended }

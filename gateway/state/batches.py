@@ -80,6 +80,15 @@ class Claim:
     owner: str
     endpoint: str
     lines: tuple[tuple[int, bytes], ...]
+    started: bool = False  # this claim made the batch in_progress
+
+
+@dataclass(frozen=True, slots=True)
+class NoClaim:
+    """Nothing to run: `status` is wait, gone, or the batch's status; `ended`: this call ended it."""
+
+    status: str
+    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,29 +170,31 @@ class BatchState:
         """Batches that may have lines to run, oldest first."""
         return [as_text(i) for i in await self.client.zrange(self.keys.active_batches(), 0, n - 1)]
 
-    async def claim(self, batch_id: str, most: int, lease_ms: int) -> Claim | str:
-        """A chunk to run, or what the batch is doing instead (wait, gone, or its status)."""
+    async def claim(self, batch_id: str, most: int, lease_ms: int) -> Claim | NoClaim:
+        """A chunk to run, or what the batch is doing instead."""
         reply = await self.scripts.call("batch_claim", self.keys.batch(batch_id), [batch_id, str(most), str(lease_ms)])
         head = as_text(reply[0])
         if head != "run":
-            return head
-        rest = reply[5:]
+            return NoClaim(head, bool(int(reply[2])))
+        rest = reply[6:]
         lines = tuple((int(rest[i]), rest[i + 1] if isinstance(rest[i + 1], bytes) else rest[i + 1].encode())
                       for i in range(0, len(rest), 2))
-        return Claim(batch_id, as_text(reply[1]), as_text(reply[2]), as_text(reply[3]), lines)
+        return Claim(batch_id, as_text(reply[1]), as_text(reply[2]), as_text(reply[3]), lines, bool(int(reply[5])))
 
     async def record(self, batch_id: str, index: int, ok: bool, line: bytes, chunk: str = "-", last: bool = False,
-                     lease_ms: int = 1) -> tuple[bool, str]:
-        """(kept: the line had no result yet, the batch's status after it)."""
-        kept, status, _ = await self.scripts.call(
+                     lease_ms: int = 1) -> tuple[bool, str, bool]:
+        """(kept: the line had no result yet, the batch's status after it, whether it ended it)."""
+        kept, status, _, ended = await self.scripts.call(
             "batch_record", self.keys.batch(batch_id),
             [batch_id, str(index), "ok" if ok else "err", line, chunk, "1" if last else "0", str(lease_ms)])
-        return bool(int(kept)), as_text(status)
+        return bool(int(kept)), as_text(status), bool(int(ended))
 
-    async def cancel(self, batch_id: str, owner: str) -> str | None:
-        """The batch's status after the owner asked to cancel it; None: no such batch of theirs."""
-        found, status, _ = await self.scripts.call("batch_cancel", self.keys.batch(batch_id), [batch_id, owner])
-        return as_text(status) if int(found) else None
+    async def cancel(self, batch_id: str, owner: str) -> tuple[str, bool] | None:
+        """(the batch's status after the owner asked to cancel it, whether that changed it); None:
+        no such batch of theirs."""
+        found, status, _, changed = await self.scripts.call("batch_cancel", self.keys.batch(batch_id),
+                                                            [batch_id, owner])
+        return (as_text(status), bool(int(changed))) if int(found) else None
 
     async def results(self, batch_id: str, with_inputs: bool) -> Results:
         keys = self.keys.batch(batch_id)

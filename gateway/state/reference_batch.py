@@ -55,10 +55,11 @@ class BatchStoreModel:
         self.batches[id_] = b
         return 1, status
 
-    def settle(self, id_: str, now: int) -> str:
+    def settle(self, id_: str, now: int) -> tuple[str, int]:
+        """(status, 1 if this call ended the batch)."""
         b = self.batches[id_]
         if b.status in ENDED:
-            return b.status
+            return b.status, 0
         done = len(b.ok) + len(b.err)
         held = sum(1 for until in b.leases.values() if until > now)
         if done >= b.total:
@@ -68,7 +69,7 @@ class BatchStoreModel:
         elif held == 0 and now >= b.expires_us:
             final = "expired"
         else:
-            return b.status
+            return b.status, 0
         b.status, b.n_left = final, b.total - done
         b.times[final] = now
         self.active.discard(id_)
@@ -76,19 +77,19 @@ class BatchStoreModel:
         if final == "completed":
             b.times["finalizing"] = now
             b.lines.clear()
-        return final
+        return final, 1
 
     def claim(self, id_: str, most: int, lease_ms: int, now: int) -> tuple:
-        """('run', chunk, owner, endpoint, ((index, line), ...)) or (word,)."""
+        """('run', chunk, owner, endpoint, started, ((index, line), ...)) or (word, ended)."""
         b = self.batches.get(id_)
         if b is None:
             self.active.discard(id_)
-            return ("gone",)
+            return ("gone", 0)
         if b.status == "cancelling" or now >= b.expires_us:
-            return (self.settle(id_, now),)
+            return self.settle(id_, now)
         if b.status not in ("validating", "in_progress"):
             self.active.discard(id_)
-            return (b.status,)
+            return (b.status, 0)
         for _ in range(STALE_TRIES):
             stale = sorted((until, chunk) for chunk, until in b.leases.items() if until <= now)
             if stale:
@@ -98,22 +99,24 @@ class BatchStoreModel:
                 a, z = b.next, min(b.next + most, b.total)
                 chunk, b.next = f"{a}:{z}", z
             else:
-                return ("completed" if self.settle(id_, now) == "completed" else "wait",)
+                final, ended = self.settle(id_, now)
+                return ("completed" if final == "completed" else "wait", ended)
             todo = tuple((i, b.lines[i]) for i in range(a, z) if not b.has_result(i))
             if todo:
                 b.leases[chunk] = now + lease_ms * 1000
-                if b.status == "validating":
+                started = int(b.status == "validating")
+                if started:
                     b.status = "in_progress"
                     b.times["in_progress"] = now
-                return ("run", chunk, b.owner, b.endpoint, todo)
+                return ("run", chunk, b.owner, b.endpoint, started, todo)
             b.leases.pop(chunk, None)
-        return ("wait",)
+        return ("wait", 0)
 
     def record(self, id_: str, index: int, ok: bool, line: str, chunk: str, last: bool, lease_ms: int,
-               now: int) -> tuple[int, str]:
+               now: int) -> tuple[int, str, int]:
         b = self.batches.get(id_)
         if b is None:
-            return 0, "gone"
+            return 0, "gone", 0
         kept = 0
         if b.status not in ENDED and not b.has_result(index):
             (b.ok if ok else b.err)[index] = line
@@ -123,13 +126,15 @@ class BatchStoreModel:
                 b.leases.pop(chunk, None)
             elif chunk in b.leases:
                 b.leases[chunk] = now + lease_ms * 1000
-        return kept, self.settle(id_, now)
+        return (kept, *self.settle(id_, now))
 
-    def cancel(self, id_: str, owner: str, now: int) -> tuple[int, str]:
+    def cancel(self, id_: str, owner: str, now: int) -> tuple[int, str, int]:
+        """(found, status after it, 1 if it changed)."""
         b = self.batches.get(id_)
         if b is None or b.owner != owner:
-            return 0, ""
-        if b.status in ("validating", "in_progress"):
+            return 0, "", 0
+        changed = int(b.status in ("validating", "in_progress"))
+        if changed:
             b.status = "cancelling"
             b.times["cancelling"] = now
-        return 1, self.settle(id_, now)
+        return 1, self.settle(id_, now)[0], changed

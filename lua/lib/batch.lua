@@ -6,7 +6,8 @@
 
 local TERMINAL = { completed = true, failed = true, expired = true, cancelled = true }
 
--- Move the batch to its end if it has reached one, at `now`; returns its status.
+-- Move the batch to its end if it has reached one, at `now`; returns its status and 1 if this
+-- call ended it (else 0), so the caller can log the change.
 --   completed: every line has a result (also while cancelling: nothing was left to cancel)
 --   cancelled: cancelling, and no chunk is held any more (in-flight lines have finished)
 --   expired:   the window has passed and no chunk is held any more
@@ -15,7 +16,7 @@ local TERMINAL = { completed = true, failed = true, expired = true, cancelled = 
 local function batch_settle(id, now)
   local f = redis.call('HMGET', KEYS[1], 'status', 'total', 'n_ok', 'n_err', 'expires_us')
   local status = f[1]
-  if not status or TERMINAL[status] then return status end
+  if not status or TERMINAL[status] then return status, 0 end
   local total, done = tonumber(f[2]), tonumber(f[3]) + tonumber(f[4])
   local held = redis.call('ZCOUNT', KEYS[5], '(' .. fmt(now), '+inf')
   local final
@@ -26,7 +27,7 @@ local function batch_settle(id, now)
   elseif held == 0 and now >= tonumber(f[5]) then
     final = 'expired'
   else
-    return status
+    return status, 0
   end
   redis.call('HSET', KEYS[1], 'status', final, final .. '_us', fmt(now), 'n_left', fmt(total - done))
   redis.call('ZREM', KEYS[6], id)
@@ -35,5 +36,5 @@ local function batch_settle(id, now)
     redis.call('HSET', KEYS[1], 'finalizing_us', fmt(now))
     redis.call('DEL', KEYS[2])     -- no line is left to show as not run
   end
-  return final
+  return final, 1
 end

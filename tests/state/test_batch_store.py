@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.state.batches import BatchState, Claim
+from gateway.state.batches import BatchState, Claim, NoClaim
 from gateway.state.reference_batch import BatchStoreModel
 from gateway.state.store import StateStore
 
@@ -38,7 +38,7 @@ async def new_batch(b: BatchState, n: int, window_s: int = DAY_S, owner: str = O
 async def run_chunk(b: BatchState, claim: Claim, ok: bool = True) -> str:
     status = ""
     for pos, (i, line) in enumerate(claim.lines):
-        _, status = await b.record(claim.batch_id, i, ok, b'{"out":%d}' % i, claim.chunk,
+        _, status, _ = await b.record(claim.batch_id, i, ok, b'{"out":%d}' % i, claim.chunk,
                                    pos == len(claim.lines) - 1, HOUR_MS)
     return status
 
@@ -60,17 +60,18 @@ async def test_a_batch_runs_in_chunks_to_completed_with_one_result_per_line(back
     batch_id = await new_batch(b, 5)
     assert batch_id in await b.active()
     first = await b.claim(batch_id, 2, HOUR_MS)
-    assert isinstance(first, Claim) and first.chunk == "0:2" and first.owner == OWNER
+    assert isinstance(first, Claim) and first.chunk == "0:2" and first.owner == OWNER and first.started
     assert [i for i, _ in first.lines] == [0, 1] and first.lines[1][1] == b'{"i":1}'
     assert (await b.batch(batch_id)).status == "in_progress"
     second = await b.claim(batch_id, 2, HOUR_MS)
     third = await b.claim(batch_id, 2, HOUR_MS)
-    assert (second.chunk, third.chunk) == ("2:4", "4:5")
-    assert await b.claim(batch_id, 2, HOUR_MS) == "wait"   # all handed out, leases held
+    assert (second.chunk, third.chunk, second.started) == ("2:4", "4:5", False)
+    assert await b.claim(batch_id, 2, HOUR_MS) == NoClaim("wait")   # all handed out, leases held
     assert await run_chunk(b, first) == "in_progress"
-    assert await b.record(batch_id, 0, True, b"again", first.chunk) == (False, "in_progress")  # kept once
+    assert await b.record(batch_id, 0, True, b"again", first.chunk) == (False, "in_progress", False)  # kept once
     await run_chunk(b, third, ok=False)
     assert await run_chunk(b, second) == "completed"
+    assert (await b.record(batch_id, 2, True, b"late"))[1:] == ("completed", False)  # ended before this
     rec = await b.batch(batch_id)
     assert (rec.status, rec.total, rec.n_ok, rec.n_err, rec.n_left) == ("completed", 5, 4, 1, 0)
     assert rec.bytes_ok == sum(len(b'{"out":%d}' % i) + 1 for i in range(4))
@@ -78,7 +79,7 @@ async def test_a_batch_runs_in_chunks_to_completed_with_one_result_per_line(back
     assert batch_id not in await b.active()
     results = await b.results(batch_id, with_inputs=False)
     assert sorted(results.ok) == [0, 1, 2, 3] and results.err == {4: b'{"out":4}'}
-    assert await b.claim(batch_id, 2, HOUR_MS) == "completed"
+    assert await b.claim(batch_id, 2, HOUR_MS) == NoClaim("completed")
 
 
 async def test_a_dead_workers_chunk_is_claimed_again_with_its_lines_left(backend):
@@ -102,16 +103,16 @@ async def test_cancel_waits_for_lines_in_flight_then_ends_cancelled(backend):
     batch_id = await new_batch(b, 6)
     running = await b.claim(batch_id, 2, HOUR_MS)
     assert await b.cancel(batch_id, "cfg:other") is None             # not theirs
-    assert await b.cancel(batch_id, OWNER) == "cancelling"
-    assert await b.claim(batch_id, 2, HOUR_MS) == "cancelling"       # nothing more handed out
+    assert await b.cancel(batch_id, OWNER) == ("cancelling", True)
+    assert await b.claim(batch_id, 2, HOUR_MS) == NoClaim("cancelling")  # nothing more handed out
     assert await run_chunk(b, running) == "cancelled"                # in-flight lines finish and count
     rec = await b.batch(batch_id)
     assert (rec.status, rec.n_ok, rec.n_left) == ("cancelled", 2, 4)
     assert {"cancelling", "cancelled"} <= set(rec.times)
     assert len((await b.results(batch_id, with_inputs=True)).inputs) == 6  # kept for the error file
-    assert await b.cancel(batch_id, OWNER) == "cancelled"            # an ended batch stays as it is
+    assert await b.cancel(batch_id, OWNER) == ("cancelled", False)   # an ended batch stays as it is
     idle = await new_batch(b, 2)
-    assert await b.cancel(idle, OWNER) == "cancelled"                # nothing in flight: at once
+    assert await b.cancel(idle, OWNER) == ("cancelled", True)        # nothing in flight: at once
 
 
 async def test_past_its_window_a_batch_expires_with_the_lines_left(backend):
@@ -119,7 +120,7 @@ async def test_past_its_window_a_batch_expires_with_the_lines_left(backend):
     batch_id = await new_batch(b, 4, window_s=1)
     chunk = await b.claim(batch_id, 1, HOUR_MS)
     await asyncio.sleep(1.05)
-    assert await b.claim(batch_id, 1, HOUR_MS) == "in_progress"      # one chunk still running
+    assert await b.claim(batch_id, 1, HOUR_MS) == NoClaim("in_progress")  # one chunk still running
     assert await run_chunk(b, chunk) == "expired"
     rec = await b.batch(batch_id)
     assert (rec.status, rec.n_ok, rec.n_left) == ("expired", 1, 3) and "expired" in rec.times
@@ -198,7 +199,7 @@ def test_engine_matches_the_model(redis_url, ops, sizes):
                     got = raw_claim(reply)
                     assert got == want, (op, batch_id)
                     if want[0] == "run":
-                        claimed.append((batch_id, Claim(batch_id, want[1], OWNER, "", want[4])))
+                        claimed.append((batch_id, Claim(batch_id, want[1], OWNER, "", want[5])))
                 elif op == "record" and claimed:
                     bid, c = claimed[most % len(claimed)]
                     index = c.lines[(most + len(claimed)) % len(c.lines)][0]
@@ -207,11 +208,11 @@ def test_engine_matches_the_model(redis_url, ops, sizes):
                                                      [bid, str(index), "ok" if flag else "err", line, c.chunk,
                                                       "1" if last else "0", str(HOUR_MS)])
                     want = model.record(bid, index, flag, line, c.chunk, last, HOUR_MS, int(reply[2]))
-                    assert (int(reply[0]), reply[1].decode()) == want, (op, bid, index)
+                    assert (int(reply[0]), reply[1].decode(), int(reply[3])) == want, (op, bid, index)
                 elif op == "cancel":
-                    found, status, now = await store.scripts.call("batch_cancel", store.keys.batch(batch_id),
-                                                                  [batch_id, OWNER])
-                    assert (int(found), status.decode()) == model.cancel(batch_id, OWNER, int(now))
+                    found, status, now, changed = await store.scripts.call("batch_cancel", store.keys.batch(batch_id),
+                                                                           [batch_id, OWNER])
+                    assert (int(found), status.decode(), int(changed)) == model.cancel(batch_id, OWNER, int(now))
             for batch_id in ids:
                 rec = await b.batch(batch_id)
                 m = model.batches[batch_id]
@@ -227,7 +228,7 @@ def raw_claim(reply: list) -> tuple:
     """A raw batch_claim reply in the model's shape."""
     head = reply[0].decode()
     if head != "run":
-        return (head,)
-    rest = reply[5:]
+        return (head, int(reply[2]))
+    rest = reply[6:]
     lines = tuple((int(rest[i]), rest[i + 1].decode()) for i in range(0, len(rest), 2))
-    return ("run", reply[1].decode(), reply[2].decode(), reply[3].decode(), lines)
+    return ("run", reply[1].decode(), reply[2].decode(), reply[3].decode(), int(reply[5]), lines)
