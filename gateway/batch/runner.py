@@ -36,6 +36,7 @@ from gateway.state.batches import ENDED, BatchState, Claim
 Handler = Callable[..., Awaitable[Any]]
 log = get_logger("gateway.batch")
 BATCH_PRIORITY = "low"
+DRAIN_S = 10.0  # at shutdown, how long lines in flight may take to finish
 
 
 def _request(app: Any, path: str, body: bytes) -> Request:
@@ -106,10 +107,10 @@ class BatchRunner:
     async def run_chunk(self, claim: Claim) -> None:
         """Every line of the chunk at once; then the lease goes (if a result could not be recorded,
         it stays, runs out, and the lines without a result run again)."""
-        key = await self.gw.keyring.by_owner(claim.owner)
-        if key is not None:
-            key = dataclasses.replace(key, priority_cap=BATCH_PRIORITY)
         try:
+            key = await self.gw.keyring.by_owner(claim.owner)
+            if key is not None:
+                key = dataclasses.replace(key, priority_cap=BATCH_PRIORITY)
             done = await asyncio.gather(*(self._line(claim, key, i, raw) for i, raw in claim.lines),
                                         return_exceptions=True)
             if all(ok is True for ok in done):
@@ -168,9 +169,12 @@ class BatchRunner:
                                            "not_run": batch.n_left}
         changed(self.gw, batch_id, status, **fields)
 
-    async def drain(self) -> None:
-        """Shutdown: lines in flight are cancelled (their reservations released); their chunks'
-        leases run out and another worker runs them."""
+    async def drain(self, grace_s: float = DRAIN_S) -> None:
+        """Shutdown: lines in flight get `grace_s` to finish; then they are cancelled (their
+        reservations released), and their chunks wait for their leases to run out to be claimed
+        by another worker."""
+        if self.chunks:
+            await asyncio.wait(list(self.chunks), timeout=grace_s)
         for task in list(self.chunks):
             task.cancel()
         if self.chunks:

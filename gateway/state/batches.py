@@ -114,7 +114,7 @@ class BatchState:
         """(stored, reason '' / too_large / exists, engine µs)."""
         stored, reason, now = await self.scripts.call(
             "file_put", [self.keys.file(file_id)],
-            [owner, "batch", filename, data, str(lines), str(ttl_ms), str(max_bytes)])
+            [owner, "batch", filename, data, str(lines), str(ttl_ms), str(max_bytes)], pooled=True)
         return bool(int(stored)), as_text(reason), int(now)
 
     async def file(self, file_id: str) -> FileRecord | None:
@@ -139,7 +139,8 @@ class BatchState:
         args: list[Any] = [batch_id, owner, endpoint, input_file_id, str(window_s), str(keep_ms),
                            orjson.dumps(metadata) if metadata else "", orjson.dumps(errors) if errors else "",
                            str(0 if errors else len(lines))]
-        created, status, _ = await self.scripts.call("batch_create", keys, args + ([] if errors else lines))
+        created, status, _ = await self.scripts.call("batch_create", keys, args + ([] if errors else lines),
+                                                     pooled=True)
         return bool(int(created)), as_text(status)
 
     async def batch(self, batch_id: str) -> BatchRecord | None:
