@@ -8,6 +8,7 @@ stored line by line (lua/batch_create.lua) for the workers' runners to claim.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -64,7 +65,8 @@ async def create_batch(request: Request) -> Response:
     data = await c.store.file_data(file_id) if rec is not None and rec.owner == c.owner else None
     if rec is None or data is None:
         raise not_found("File", file_id)
-    checked = check_file(data, endpoint, cfg.max_lines)
+    # up to 16 MiB of JSON lines: parsed off the event loop, which keeps serving meanwhile
+    checked = await asyncio.to_thread(check_file, data, endpoint, cfg.max_lines)
     batch_id = new_batch_id()
     created, status = await c.store.create(batch_id, c.owner, endpoint, file_id, WINDOW_S, cfg.output_ttl_s * 1000,
                                            metadata, checked.errors or None, checked.lines)
