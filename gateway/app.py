@@ -22,6 +22,9 @@ from starlette.routing import Route
 
 from gateway import __version__
 from gateway.edge import openapi
+from gateway.batch import api as batch_api
+from gateway.batch.lines import ENDPOINTS as BATCH_LINE_ENDPOINTS
+from gateway.batch.runner import BatchRunner
 from gateway.ops import admin, cache_api, keys_api
 from gateway.ops.dashboard import page as dashboard
 from gateway.edge.asgi import HotPaths, internal_error
@@ -151,6 +154,7 @@ HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat
              "/v1/embeddings": embeddings, "/embeddings": embeddings,
              "/v1/messages": messages, "/v1/messages/count_tokens": count_tokens}
 HOT_PREFIXES = dict.fromkeys(GEMINI_PREFIXES, gemini)  # /v1beta/models/{model}:{method}
+BATCH_ENDPOINTS = tuple(BATCH_LINE_ENDPOINTS)  # each runs through its own handler
 
 
 def create_app(config: Config | None = None, redis_url: str | None = None) -> HotPaths:
@@ -181,6 +185,10 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         background.append(asyncio.create_task(google_tokens.run_forever()))
         if cfg.state.fold_interval_ms:
             background.append(asyncio.create_task(fold_forever(gw, cfg.state.fold_interval_ms / 1000)))
+        runner = None
+        if cfg.batch.enabled:  # batch lines, run through the same handlers in process
+            runner = BatchRunner(gw, app, {path: HOT_PATHS[path] for path in BATCH_ENDPOINTS})
+            background.append(asyncio.create_task(runner.run_forever()))
         if gw.tracer is not None:
             gw.tracer.start_export()  # not in `background`: its close lets the export in flight finish
         collector = settle_collector()  # last: what start-up built lives as long as the worker
@@ -192,6 +200,8 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         finally:
             for task in background:
                 task.cancel()
+            if runner is not None:
+                await runner.drain()
             with contextlib.suppress(Exception):  # best effort: Redis may be the thing that is gone
                 await asyncio.wait_for(housekeeper.deregister(), 1.0)
             await gw.settle.drain()
@@ -218,6 +228,7 @@ def create_app(config: Config | None = None, redis_url: str | None = None) -> Ho
         *admin.routes,
         *keys_api.routes,
         *cache_api.routes,
+        *batch_api.routes,
         *dashboard.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={

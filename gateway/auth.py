@@ -71,6 +71,10 @@ class Authenticator:
         # values are the key records, which hold no secret.
         self._seen: dict[str, ApiKey] = {}
 
+    def named(self, name: str) -> ApiKey | None:
+        """The config file's key called `name` (a batch runs as the key that created it)."""
+        return next((k for k in self._by_digest.values() if k.name == name), None)
+
     def authenticate(self, authorization: str | None) -> ApiKey:
         """The key record of an `Authorization` header's Bearer token, or a 401."""
         return self.key_for(bearer_token(authorization))

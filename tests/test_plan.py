@@ -108,3 +108,14 @@ def test_an_embeddings_batch_fits_when_each_input_does() -> None:
     with pytest.raises(GatewayError) as info:
         planner.plan("auto", KEY, 40_000, None, "embedding", 1.0, kind="embedding", longest_input_chars=40_000)
     assert (info.value.status, info.value.code, info.value.param) == (400, "context_length_exceeded", "input")
+
+
+def test_a_batch_lines_key_is_capped_at_low_priority() -> None:
+    """A batch line runs as its owner's key with `priority_cap` low: whatever the chain or the key
+    asks, the plan is low, so the pace downgrades batch work before any interactive request."""
+    planner = Planner(CONFIG)
+    for key in (KEY, ApiKey(name="c", sha256=b"\0" * 32, priority="critical")):
+        capped = ApiKey(name=key.name, sha256=key.sha256, priority=key.priority, priority_cap="low")
+        assert planner.plan("auto", key, 400, None, "code_generation", 0.9).priority in ("high", "critical")
+        assert planner.plan("auto", capped, 400, None, "code_generation", 0.9).priority == "low"
+        assert planner.plan("gpt-5.5", capped, 400, None, "", 0.0).priority == "low"

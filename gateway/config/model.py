@@ -10,6 +10,7 @@ from gateway.net.egress import Egress
 from gateway.config.routing_model import (  # noqa: F401 (re-exported: the configuration's one namespace)
     UNCERTAIN_BELOW, UNCERTAIN_ORDER, UNCERTAIN_POLICIES, Chain, Experiment, Pool, Route,
 )
+from gateway.config.batch import BatchSettings  # noqa: F401 (re-exported)
 from gateway.config.tasks import EXPERIMENT_PRIORITIES, PRIORITIES, PRIORITY_RANK, TASK_TIER, TASKS  # noqa: F401
 
 WIRE_FORMATS = ("openai", "openai_responses", "azure", "anthropic", "gemini", "bedrock", "bedrock_anthropic",
@@ -203,6 +204,9 @@ class ApiKey:
     monthly_budget_micro: int = 0
     label: str = ""              # a runtime key's human name (its `name` is its id)
     guardrail: str | None = None  # `keys[].guardrail`: a policy's name, "none", or None (the route's, the default)
+    # a batch line runs with its owner's key capped at this priority (gateway/batch/runner.py):
+    # the planner lowers the request's priority to it, so the pace downgrades batch work first
+    priority_cap: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +412,7 @@ class Config:
     tracing: Tracing = Tracing()
     guardrails: dict[str, GuardPolicy] = field(default_factory=dict)  # `guardrails.<name>` (gateway/guard/)
     default_guardrail: str | None = None  # the policy of a request no key or route names one for
+    batch: BatchSettings = BatchSettings()
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.pools, *self.deployments]

@@ -12,8 +12,10 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, MARKED_CACHE_FORMATS, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN,
-    AdminAuth, AdminKey, ApiKey, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut, MetricsSettings,
+    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, MARKED_CACHE_FORMATS, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES,
+    TASKS, WEB_SEARCH_OPT_IN,
+    AdminAuth, AdminKey, ApiKey, BatchSettings, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut,
+    MetricsSettings,
     GuardPolicy, Provider, ResponseCache, ResponseStorage,
     Route, Server, StateSettings,
 )
@@ -133,7 +135,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     r.known(doc, "<root>", {"server", "state", "budget", "breaker", "providers", "models", "routes",
                             "default_route", "embedding_route", "keys", "admin_key_sha256", "housekeeping",
                             "admin", "metrics", "responses", "cache", "admin_keys", "pools", "tracing", "guardrails",
-                            "default_guardrail"})
+                            "default_guardrail", "batch"})
     sdoc = r.mapping(doc.get("server"), "server")
     r.known(sdoc, "server", set(Server.__slots__))
     base = Server()
@@ -267,6 +269,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
         responses=_responses(r, doc.get("responses")), cache=_cache(r, doc.get("cache")),
         admin_keys=_admin_keys(r, doc.get("admin_keys")), pools=pools, tracing=parse_tracing(r, doc.get("tracing")),
         guardrails=guardrails, default_guardrail=guardrail_name(r, doc, "<root>", guardrails, "default_guardrail"),
+        batch=_batch(r, doc.get("batch"), server),
     )
 
 
@@ -279,6 +282,25 @@ def _responses(r: Reader, doc: Any) -> ResponseStorage:
         max_response_bytes=r.number(doc, "max_response_bytes", "responses", base.max_response_bytes, minimum=1024,
                                     integer=True),
         max_key_bytes=r.number(doc, "max_key_bytes", "responses", base.max_key_bytes, minimum=1024, integer=True))
+
+
+def _batch(r: Reader, doc: Any, server: Server) -> BatchSettings:
+    doc = r.mapping(doc, "batch")
+    r.known(doc, "batch", set(BatchSettings.__slots__))
+    base, p = BatchSettings(), "batch"
+    out = BatchSettings(
+        enabled=read_bool(r, doc, "enabled", p, False),
+        concurrency=r.number(doc, "concurrency", p, base.concurrency, minimum=1, integer=True),
+        poll_interval_s=r.number(doc, "poll_interval_s", p, base.poll_interval_s, minimum=0.01),
+        lease_s=r.number(doc, "lease_s", p, base.lease_s, minimum=1),
+        max_file_bytes=r.number(doc, "max_file_bytes", p, base.max_file_bytes, minimum=1024, integer=True),
+        max_lines=r.number(doc, "max_lines", p, base.max_lines, minimum=1, integer=True),
+        file_ttl_s=r.number(doc, "file_ttl_s", p, base.file_ttl_s, minimum=60, integer=True),
+        output_ttl_s=r.number(doc, "output_ttl_s", p, base.output_ttl_s, minimum=60, integer=True))
+    if out.lease_s <= server.request_timeout_s:  # a line still running would lose its chunk to another worker
+        raise r.fail("batch.lease_s", out.lease_s, f"must be longer than server.request_timeout_s "
+                     f"({server.request_timeout_s:g}): a chunk is held that long past its last result")
+    return out
 
 
 def _cache(r: Reader, doc: Any) -> ResponseCache:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from gateway.config.model import (CAPABILITIES, PRIORITIES, TASKS, UNCERTAIN_BELOW, UNCERTAIN_POLICIES,
-                                  WIRE_FORMATS, AdminAuth, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseCache, ResponseStorage,
+                                  WIRE_FORMATS, AdminAuth, BatchSettings, Breaker, Budget, Housekeeping, MetricsSettings, Pace, Quirks, ResponseCache, ResponseStorage,
                                   Provider, Server, StateSettings, Timeouts, Tracing)
 from gateway.config.reference_fields import NONE, REQUIRED, Field, Section, fields_from, seconds_of_ms, model_default
 from gateway.guard.detectors import BUILTIN
@@ -59,6 +59,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("responses", "mapping", "", "See [responses](#responses)."),
         Field("cache", "mapping", "", "See [cache](#cache)."),
         Field("tracing", "mapping", "", "See [tracing](#tracing)."),
+        Field("batch", "mapping", "", "See [batch](#batch)."),
         Field("guardrails", "mapping", "", "Name → guardrail policy; see [guardrails.&lt;name&gt;](#guardrailsname)."),
         Field("default_guardrail", "policy name or `none`", NONE, "The policy of a request whose key and route "
               "name none (docs/guardrails.md)."),
@@ -359,6 +360,19 @@ SECTIONS: tuple[Section, ...] = (
         ("max_bytes", "integer >= 1024", "The largest answer kept (the canonical completion's JSON)."),
         ("scope", "key, team or global", "Who may be served an answer: the API key that stored it, its team "
          "(a key without a team: itself), or every key."),
+    ])),
+    Section("batch", "The OpenAI Batch API (`/v1/files`, `/v1/batches`), run by the gateway itself on any "
+            "provider (docs/batch.md).", fields_from(BatchSettings, [
+        ("enabled", "boolean", "Serve the Files and Batch endpoints and run batches (off: 404, no polling)."),
+        ("concurrency", "integer >= 1", "Batch lines one worker runs at once, beside its interactive traffic."),
+        ("poll_interval_s", "seconds", "How often an idle worker looks for batch lines to run."),
+        ("lease_s", "seconds", "How long a claimed chunk is held past its last result; a dead worker's chunk is "
+         "claimed again after it. Longer than `server.request_timeout_s`."),
+        ("max_file_bytes", "integer >= 1024", "The largest uploaded file (413 beyond)."),
+        ("max_lines", "integer >= 1", "The most requests in one batch's input file."),
+        ("file_ttl_s", "integer seconds", "How long an uploaded file is kept."),
+        ("output_ttl_s", "integer seconds", "How long a batch and its output and error files are kept past its "
+         "24 h window."),
     ])),
     Section("tracing", "OpenTelemetry spans over OTLP/HTTP JSON (docs/operations.md, Tracing): a server span per "
             "request and a client span per upstream attempt, with the GenAI semantic conventions; never a prompt.",

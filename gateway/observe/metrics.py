@@ -134,7 +134,12 @@ class Metrics:
         self.guardrail = Counter("gateway_guardrail_findings_total", "Distinct values a guardrail policy found "
                                  "in requests, by detector and the policy's action (redact, block, log).",
                                  ("detector", "action"))
-        self._all = (self.spans_exported, self.spans_dropped, self.cache, self.guardrail, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
+        self.batches = Counter("gateway_batch_changes_total", "Batch state changes (docs/batch.md), by the status "
+                               "entered: validating, failed, in_progress, completed, cancelling, cancelled, expired.",
+                               ("status",))
+        self.batch_lines = Counter("gateway_batch_lines_total", "Batch lines run, by endpoint and result: ok (a 2xx "
+                                   "answer) or failed (an error line).", ("endpoint", "result"))
+        self._all = (self.batches, self.batch_lines, self.spans_exported, self.spans_dropped, self.cache, self.guardrail, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors, self.provider_rejected)
 
     def dump(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.config import TASKS
+from gateway.config import TASKS, ApiKey
 from gateway.edge.asgi import header_map
 from gateway.errors import GatewayError
 from gateway.inbound.base import Inbound
@@ -44,7 +44,9 @@ def chat_endpoint(inbound: Inbound) -> Handler:
     the request, and the headers it has read (a key given as a query parameter)."""
     default_recall = getattr(inbound, "recall", None)  # inbound.base.Remembers
 
-    async def handle(request: Request, inbound: Inbound = inbound, headers: dict[str, str] | None = None) -> Answer:
+    async def handle(request: Request, inbound: Inbound = inbound, headers: dict[str, str] | None = None,
+                     key: ApiKey | None = None) -> Answer:
+        """`key`: the caller is already known (a batch line runs as its batch's owner, in process)."""
         gw: Gateway = request.app.state.gateway
         if headers is None:
             headers = header_map(request)
@@ -56,7 +58,8 @@ def chat_endpoint(inbound: Inbound) -> Handler:
         if gw.tracer is not None or "traceparent" in headers:
             begin_trace(call, gw.tracer, headers, request.scope["path"])
         try:
-            key = await gw.keyring.authenticate(headers, inbound.name)                           # 1
+            if key is None:
+                key = await gw.keyring.authenticate(headers, inbound.name)                       # 1
             call.authenticated(key)
             server = gw.config.server
             chat = inbound.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,  # 2

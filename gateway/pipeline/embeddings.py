@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.config import Deployment
+from gateway.config import ApiKey, Deployment
 from gateway.edge.asgi import WholeReply, header_map
 from gateway.errors import GatewayError, bad_request
 from gateway.observe.tracing import begin as begin_trace
@@ -66,7 +66,9 @@ def _input_size(value: Any) -> tuple[int, int, int]:
     raise bad_request("'input' must be a non-empty string, a list of non-empty strings, or token arrays.", "input")
 
 
-async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dict[str, str] | None = None) -> Response:
+async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dict[str, str] | None = None,
+                     key: ApiKey | None = None) -> Response:
+    """`key`: the caller is already known (a batch line runs as its batch's owner, in process)."""
     gw: Gateway = request.app.state.gateway
     if headers is None:
         headers = header_map(request)
@@ -75,7 +77,8 @@ async def embeddings(request: Request, api: EmbeddingsApi = OPENAI, headers: dic
     if gw.tracer is not None or "traceparent" in headers:
         begin_trace(call, gw.tracer, headers, request.scope["path"])
     try:
-        key = await gw.keyring.authenticate(headers, api.name)
+        if key is None:
+            key = await gw.keyring.authenticate(headers, api.name)
         call.authenticated(key)
         server = gw.config.server
         body = api.parse(await read_body(request, server.max_body_bytes, server.body_read_timeout_s,

@@ -105,6 +105,16 @@ class Keyring:
         if not done.cancelled():
             done.exception()  # retrieved, even when every waiter has gone
 
+    async def by_owner(self, owner: str) -> ApiKey | None:
+        """The key a batch was created with, from what the batch stored (`owner_of`): a config
+        key by name, a runtime key by id, with its current secret's digest (no secret is ever
+        stored); None once it no longer opens (gone from the config, revoked, expired)."""
+        kind, _, name = owner.partition(":")
+        if kind == "cfg":
+            return self.auth.named(name)
+        rec = await self.records.key(name) if kind == "rt" else None
+        return api_key(rec, bytes.fromhex(rec.hash)) if rec is not None and rec.hash else None
+
     async def refresh(self, key: ApiKey) -> ApiKey | None:
         """After admit said `stale`: the key's record again; None if it no longer opens."""
         rec = await self.records.key(key.key_id)
@@ -132,3 +142,9 @@ class Keyring:
             if len(self._miss) >= CACHE_LIMIT:
                 self._miss.clear()
         self._miss[digest] = time.monotonic() + MISS_TTL_S
+
+
+def owner_of(key: ApiKey) -> str:
+    """What a batch or a file stores of the key that made it: `cfg:<name>` for a key of the
+    config file, `rt:<id>` for a runtime key (two namespaces: a file key may be named like an id)."""
+    return f"rt:{key.key_id}" if key.key_id != "-" else f"cfg:{key.name}"

@@ -254,7 +254,7 @@ class Planner:
             chain = route.chain_for(task)
             if route.on_uncertain and task and confidence < route.uncertain_below:
                 chain, policy = route.uncertain_chain(), route.on_uncertain  # unsure of the task
-            priority = max(chain.priority, key.priority or "low", key=RANK.__getitem__)
+            priority = _capped(max(chain.priority, key.priority or "low", key=RANK.__getitem__), key)
             swapped, experiment = self._experiment(route, task, priority, user or key.name)
             chain = swapped or chain
             chain_deps = self._candidates(chain, task, prompt_tokens, max_tokens, skipped, subject, from_pool, kind)
@@ -263,10 +263,10 @@ class Planner:
             pool = self.config.pools[model]
             chain_deps = pool_order(pool, [self.config.deployments[m] for m in pool.members], subject)
             from_pool.extend((d.name, pool.name) for d in chain_deps)
-            route_name, priority = model, key.priority or "normal"
+            route_name, priority = model, _capped(key.priority or "normal", key)
         elif model in self.config.deployments:
             chain_deps = [self.config.deployments[model]]
-            route_name, priority = model, key.priority or "normal"
+            route_name, priority = model, _capped(key.priority or "normal", key)
         else:
             raise model_not_found(model)
         chain_deps = [d for d in chain_deps if d.kind == kind]
@@ -305,3 +305,9 @@ class Planner:
         return Plan(route=route_name, task=task, confidence=confidence, priority=priority,
                     deployments=tuple(fitting), expected_cost_micro=costs, experiment=experiment,
                     skipped=tuple(skipped), task_policy=policy, pools=tuple(from_pool))
+
+
+def _capped(priority: str, key: ApiKey) -> str:
+    """A batch line's key (`priority_cap`) lowers its requests' priority: the pace moves them to
+    cheaper models before any interactive request."""
+    return priority if key.priority_cap is None else min(priority, key.priority_cap, key=RANK.__getitem__)

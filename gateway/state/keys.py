@@ -124,6 +124,28 @@ class Keys:
         so no prompt is readable in the name."""
         return f"{self.prefix}:cache:{scope}:{digest}"
 
+    # -- the Batch API's files and batches (lua/file_put.lua, batch_*.lua; gateway/batch/) --
+    def file(self, file_id: str) -> str:
+        return f"{self.tag}:file:{file_id}"
+
+    def batch(self, batch_id: str) -> list[str]:
+        """A batch's six keys, in the order every batch script takes them (lua/lib/batch.lua):
+        record, input lines, 2xx results, other results, chunk leases, the active batches."""
+        b = f"{self.tag}:batch:{batch_id}"
+        return [b, f"{b}:in", f"{b}:ok", f"{b}:err", f"{b}:lease", self.active_batches()]
+
+    def active_batches(self) -> str:
+        """Batches that may have lines to run, by creation time: what the workers poll."""
+        return f"{self.tag}:batches:active"
+
+    def batches(self) -> str:
+        """Every batch by creation time (the admin list)."""
+        return f"{self.tag}:batches"
+
+    def owner_batches(self, owner: str) -> str:
+        """One owner's batches (`cfg:<key name>` / `rt:<key id>`) by creation time."""
+        return f"{self.tag}:batches:of:{owner}"
+
     def spend_month(self, month: str) -> str:
         return f"{self.tag}:spendm:{month}"
 

@@ -21,7 +21,7 @@ from gateway.state.resp import RespConnection
 
 ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth",
                  "response_put", "response_get", "key_write", "team_write", "cache_put", "cache_get",
-                 "audit_append")
+                 "audit_append", "file_put", "batch_create", "batch_claim", "batch_record", "batch_cancel")
 
 
 def lua_dir() -> Path:
@@ -78,10 +78,12 @@ class Scripts:
             if sha != s.sha:  # pragma: no cover - the engine hashes the same text
                 raise RuntimeError(f"SCRIPT LOAD of {s.name} returned {sha}, expected {s.sha}")
 
-    async def call(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """One EVALSHA; on NOSCRIPT (cache flushed, failover) load everything and retry once."""
+    async def call(self, name: str, keys: list[str], args: list[Any], pooled: bool = False) -> Any:
+        """One EVALSHA; on NOSCRIPT (cache flushed, failover) load everything and retry once.
+        `pooled`: on the connection pool, not the hot path's pipelined connection (a batch's
+        megabytes of lines must not queue the requests' admits behind them)."""
         s = self.scripts[name]
-        if self.fast is not None:
+        if self.fast is not None and not pooled:
             return await self.send(self.pack(name, keys, args))
         try:
             return await self.client.evalsha(s.sha, len(keys), *keys, *args)
