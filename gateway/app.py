@@ -36,6 +36,7 @@ from gateway.auth import bearer_token, key_digest
 from gateway.errors import GatewayError, shown, unauthorized
 from gateway.observe.log import configure, get_logger
 from gateway.pipeline.embeddings import embeddings
+from gateway.pipeline.media import ROUTES as MEDIA_PATHS
 from gateway.ops.admin_auth import AdminGuard
 from gateway.ops.housekeeping import Housekeeper, fold_forever
 from gateway.net.google_auth import TokenRefresher
@@ -152,7 +153,8 @@ HOT_PATHS = {"/v1/chat/completions": chat_completions, "/chat/completions": chat
              "/v1/responses": responses, "/responses": responses,
              "/v1/completions": completions, "/completions": completions,
              "/v1/embeddings": embeddings, "/embeddings": embeddings,
-             "/v1/messages": messages, "/v1/messages/count_tokens": count_tokens}
+             "/v1/messages": messages, "/v1/messages/count_tokens": count_tokens,
+             **MEDIA_PATHS, **{path[3:]: handler for path, handler in MEDIA_PATHS.items()}}
 HOT_PREFIXES = dict.fromkeys(GEMINI_PREFIXES, gemini)  # /v1beta/models/{model}:{method}
 BATCH_ENDPOINTS = tuple(BATCH_LINE_ENDPOINTS)  # each runs through its own handler
 

@@ -47,6 +47,23 @@ NO_EMBEDDINGS = {
     "bedrock_anthropic": "Claude on Bedrock has no embeddings endpoint; use a `bedrock` provider's Titan or "
                          "Cohere embedding model",
 }
+# `models.<name>.kind`: what a model serves. The media kinds are OpenAI's other endpoints, each
+# served by the wire formats that have it (MEDIA_FORMATS); a model of a kind its provider's format
+# lacks is a config error. `auto` (or no `model`, on moderations) on a media endpoint means the
+# route named MEDIA_ROUTES[kind].
+MEDIA_KINDS = ("transcription", "speech", "image", "moderation")
+KINDS = ("chat", "embedding", *MEDIA_KINDS)
+MEDIA_FORMATS = {"openai": frozenset(MEDIA_KINDS), "azure": frozenset({"transcription", "speech", "image"})}
+MEDIA_ROUTES = {"transcription": "transcriptions", "speech": "speech", "image": "images", "moderation": "moderations"}
+
+
+def no_media(fmt: str, kind: str) -> str:
+    """Why a `kind: <media kind>` model cannot be on a provider of format `fmt`."""
+    if fmt == "azure" and kind == "moderation":
+        return ("Azure OpenAI has no moderations endpoint (Azure AI Content Safety is another API); give the "
+                "moderation model a `format: openai` provider")
+    return (f"format {fmt} has no {kind} endpoint; {kind} models need a provider of format "
+            f"{' or '.join(f for f, kinds in MEDIA_FORMATS.items() if kind in kinds)}")
 
 
 class ConfigError(ValueError):
@@ -149,6 +166,13 @@ class Price:
     # OpenAI's chat `*-search-*` models search for every request and their answers carry no count:
     # `web_search_unit: request` on a chat-completions provider charges one search per answer
     web_search_every_request: bool = False
+    # The media kinds' own units (gateway/config/media.py), in micro-dollars: a minute of audio
+    # transcribed, a million characters spoken, one image by "quality/size", "size", "quality" or
+    # "" (flat), and a flat fee per request of any media kind.
+    per_minute: int = 0
+    per_million_chars: int = 0
+    per_image: tuple[tuple[str, int], ...] = ()
+    per_request: int = 0
 
 
 @dataclass(frozen=True, slots=True)

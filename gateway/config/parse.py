@@ -12,22 +12,26 @@ import orjson
 import yaml
 
 from gateway.config.model import (
-    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, MARKED_CACHE_FORMATS, NO_EMBEDDINGS, NO_WEB_SEARCH, PRIORITIES,
-    TASKS, WEB_SEARCH_OPT_IN,
+    ALL_CAPABILITIES, CACHE_SCOPES, CAPABILITIES, KINDS, MARKED_CACHE_FORMATS, MEDIA_KINDS, NO_EMBEDDINGS,
+    NO_WEB_SEARCH, PRIORITIES, TASKS, WEB_SEARCH_OPT_IN,
     AdminAuth, AdminKey, ApiKey, BatchSettings, Breaker, Config, ConfigError, Deployment, Housekeeping, LeftOut,
     MetricsSettings,
     GuardPolicy, Provider, ResponseCache, ResponseStorage,
     Route, Server, StateSettings,
 )
 from gateway.config.aws import parse_bedrock
+from gateway.config.media import MEDIA_FIELDS, check_media, parse_media_price
 from gateway.config.guardrails import guardrail_name, parse_guardrails
 from gateway.config.leftout import prune_route
 from gateway.config.pools import parse_pools
-from gateway.config.prices import parse_price
+from gateway.config.prices import FIELDS as CHAT_PRICE_FIELDS, parse_price
 from gateway.config.provider import parse_provider, read_bool
 from gateway.config.reader import Reader, sha256_hex, usd_to_micro
 from gateway.config.routes import parse_budget, parse_route
 from gateway.config.tracing import parse_tracing
+
+
+PRICE_FIELDS = CHAT_PRICE_FIELDS | MEDIA_FIELDS
 
 
 def _path(r: Reader, doc: dict, name: str) -> str | None:
@@ -49,8 +53,14 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
     if provider_name not in providers:
         raise r.fail(f"{path}.provider", provider_name, f"unknown provider; defined: {sorted(providers)}")
     upstream = r.string(doc, "upstream", path, name)
-    price = parse_price(r, r.mapping(doc.get("price"), f"{path}.price", required=True), f"{path}.price",
-                        providers[provider_name], upstream)
+    kind = r.string(doc, "kind", path, "chat", choices=KINDS)
+    if kind in MEDIA_KINDS:  # a moderation model may be free: no price
+        pdoc = r.mapping(doc.get("price"), f"{path}.price", required=kind != "moderation")
+        r.known(pdoc, f"{path}.price", PRICE_FIELDS)
+        price = parse_media_price(r, pdoc, f"{path}.price", kind)
+    else:
+        price = parse_price(r, r.mapping(doc.get("price"), f"{path}.price", required=True), f"{path}.price",
+                            providers[provider_name], upstream)
     qdoc = r.mapping(doc.get("quality"), f"{path}.quality")
     quality = []
     for task, score in qdoc.items():
@@ -59,7 +69,6 @@ def _deployment(r: Reader, name: str, doc: Any, providers: dict[str, Provider]) 
         quality.append((task, r.number(qdoc, task, f"{path}.quality")))
         if quality[-1][1] > 1:
             raise r.fail(f"{path}.quality.{task}", score, "must be between 0 and 1")
-    kind = r.string(doc, "kind", path, "chat", choices=("chat", "embedding"))
     guardrail, latency = parse_bedrock(r, doc.get("bedrock"), path, providers[provider_name].format, kind)
     return Deployment(
         name=name, provider=providers[provider_name], upstream=upstream,
@@ -242,6 +251,7 @@ def parse_config(doc: Any, source: str = "<config>", env: dict[str, str] | None 
     for name, dep in deployments.items():
         if dep.kind == "embedding" and dep.provider.format in NO_EMBEDDINGS:
             raise r.fail(f"models.{name}.kind", "embedding", NO_EMBEDDINGS[dep.provider.format])
+    check_media(r, deployments, routes)
     embedding_route = doc.get("embedding_route", "embeddings" if "embeddings" in routes else None)
     if embedding_route is not None and embedding_route not in routes and embedding_route in rdoc:
         embedding_route = None  # an optional route, left out: no embeddings until a key is set

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gateway.config.aws import CLAUDE_ID
+from gateway.config.media import MEDIA_FIELDS
 from gateway.config.model import Price, Provider
 from gateway.config.reader import Reader, usd_to_micro
 
@@ -43,7 +44,10 @@ def web_search_defaults(provider: Provider, upstream: str) -> tuple[float, str]:
 
 
 def parse_price(r: Reader, doc: dict[str, Any], path: str, provider: Provider, upstream: str) -> Price:
-    r.known(doc, path, FIELDS)
+    r.known(doc, path, FIELDS | MEDIA_FIELDS)
+    for name in MEDIA_FIELDS & set(doc):
+        raise r.fail(f"{path}.{name}", name, "only a media model (`kind: transcription`, `speech`, `image`, "
+                                             "`moderation`) is priced in these units")
     pin = r.number(doc, "input", path)
     write, write_1h = cache_write_defaults(provider, upstream, usd_to_micro(pin))
     search, unit = web_search_defaults(provider, upstream)

@@ -208,7 +208,11 @@ SECTIONS: tuple[Section, ...] = (
         Field("tpm", "integer", 0, "Tokens per minute (reserved worst case) across the cluster; 0: no limit."),
         Field("quality", "mapping task → 0..1", "{}", f"Per task ({', '.join(TASKS)}): how good it is; "
               "`min_quality` and `strategy: cheapest` read it."),
-        Field("kind", "chat | embedding", "chat", "Embedding models serve `/v1/embeddings` only."),
+        Field("kind", "chat | embedding | transcription | speech | image | moderation", "chat", "Embedding models "
+              "serve `/v1/embeddings` only; `transcription` `/v1/audio/transcriptions` and `/translations`, "
+              "`speech` `/v1/audio/speech`, `image` `/v1/images/generations`, `moderation` `/v1/moderations` "
+              "(on `openai` providers, and but for moderation `azure`; `auto` on one of these means the route "
+              "named `transcriptions`, `speech`, `images` or `moderations`; see docs/media.md)."),
         Field("bedrock", "mapping", NONE, "A Bedrock (`bedrock`, `bedrock_anthropic`) chat model's options; see "
               "[models.&lt;name&gt;.bedrock](#modelsnamebedrock)."),
         Field("supports", f"list of {', '.join(CAPABILITIES)}", "every capability its format has", "What a "
@@ -243,7 +247,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("stream_processing_mode", "sync | async", "Bedrock's: sync", "Streams: `sync` holds chunks until "
               "the guardrail has checked them; `async` sends them at once and checks in the background."),
     )),
-    Section("models.<name>.price", "USD per million tokens.", (
+    Section("models.<name>.price", "USD per million tokens; a media model's in its own units (docs/media.md).", (
         Field("input", "USD", REQUIRED, "Prompt tokens."),
         Field("output", "USD", 0.0, "Output tokens."),
         Field("cached_input", "USD", "`input`", "Prompt tokens the provider served from its cache."),
@@ -259,6 +263,15 @@ SECTIONS: tuple[Section, ...] = (
               "is: each search call, or one per request that searched (Gemini 2.x bills a grounded prompt). On an "
               "`openai`/`azure` provider, `request` with a `web_search` price charges every answer one search "
               "(OpenAI's chat `*-search-*` models search for every request; their answers carry no count)."),
+        Field("per_minute", "USD", "0", "`kind: transcription`: a minute of audio, charged by the duration the "
+              "provider reports (the reservation: the upload's size at 16 kb/s). A model billed in tokens "
+              "(gpt-4o-transcribe) takes `input` and `output` too."),
+        Field("per_million_chars", "USD", "0", "`kind: speech`: a million characters of `input`."),
+        Field("per_image", "USD, or mapping quality/size → USD", "0", "`kind: image`: one image, by "
+              "`\"<quality>/<size>\"`, `\"<size>\"` or `\"<quality>\"` (the first that matches the "
+              "request); a request none matches pays the dearest."),
+        Field("per_request", "USD", "0", "A media model: a fee per request (a moderation model is free "
+              "without it)."),
     )),
     Section("routes.<name>", "What a `model` value that names the route means: a default chain and per-task "
             "chains.", _CHAIN + (

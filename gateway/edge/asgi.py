@@ -112,6 +112,11 @@ class WholeReply:
             await self.after()
 
 
+class StreamCut(Exception):
+    """Raised by a byte stream's frames when its upstream failed after the 200: the answer is
+    left unfinished, the one way an audio body can tell its client it is not whole."""
+
+
 class EventStream:
     """A `text/event-stream` answer relayed from an async iterator of frames.
 
@@ -123,13 +128,16 @@ class EventStream:
     """
 
     def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str], status: int = 200,
-                 cut: bytes | Callable[[], bytes] = CUT) -> None:
+                 cut: bytes | Callable[[], bytes] | None = CUT, head: Head | None = None) -> None:
         self.frames = frames
         self.status = status
         # the last bytes of a stream the server cuts, in the client's event format; a callable is
-        # asked at the cut (a translator's events may depend on what it has sent: sequence numbers)
+        # asked at the cut (a translator's events may depend on what it has sent: sequence numbers).
+        # None: a byte stream (speech audio) with no way to say so; the body is left unfinished,
+        # so the client sees the connection close before its end rather than a short answer
         self.cut = cut
-        self.raw_headers = [*EVENT_STREAM, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
+        self.raw_headers = [*(head or EVENT_STREAM),
+                            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         relay = asyncio.current_task()
@@ -142,11 +150,15 @@ class EventStream:
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
             started = False  # ended: nothing to add
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except StreamCut:  # the frames ended early in a stream with no error to send (cut=None)
+            return
         except asyncio.CancelledError:
             if watcher.done() and watcher.result():  # the client left: a normal end for this task
                 return
             if not started:
                 raise
+            if self.cut is None:
+                return
             cut = self.cut() if callable(self.cut) else self.cut
             await send({"type": "http.response.body", "body": cut, "more_body": False})
             return  # the stream has ended cleanly; what cancelled it (the server's shutdown) goes on
@@ -170,4 +182,4 @@ async def _close(frames: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
-__all__ = ["CUT", "EVENT_STREAM", "SHUTTING_DOWN", "EventStream", "HotPaths", "WholeReply", "header_map", "internal_error"]
+__all__ = ["CUT", "EVENT_STREAM", "SHUTTING_DOWN", "EventStream", "StreamCut", "HotPaths", "WholeReply", "header_map", "internal_error"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
+from gateway.edge import openapi_media as media
 from gateway.edge import openapi_native as native
 from gateway.pipeline.request import MAX_OUTPUT_TOKENS
 
@@ -170,13 +171,14 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "LLM gateway", "version": __version__,
-                 "description": "OpenAI-compatible chat completions, Responses, completions and embeddings, "
+                 "description": "OpenAI-compatible chat completions, Responses, completions, embeddings, audio, "
+                                "images and moderations, "
                                 "the Anthropic Messages API and the Gemini API, routed by task."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, **native.SCHEMES},
             "schemas": {"Error": ERROR, "ChatRequest": CHAT_REQUEST, "EmbeddingsRequest": EMBEDDINGS_REQUEST,
                         "CompletionsRequest": COMPLETIONS_REQUEST, "ResponsesRequest": RESPONSES_REQUEST,
-                        **native.SCHEMAS},
+                        **native.SCHEMAS, **media.SCHEMAS},
         },
         "paths": {
             "/v1/chat/completions": _post("createChatCompletion", "ChatRequest",
@@ -197,6 +199,7 @@ def document() -> dict[str, Any]:
                                       "content": {"application/json": {"schema": {"type": "object"}}}},
                               **native.errors("Error", (401, 403, 404))}}},
             **native.paths(),
+            **media.paths(),
             "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {"get": {"operationId": "readyz", "responses": {"200": {"description": "ready or degraded"},
                                                                        "503": {"description": "not ready"}}}},

@@ -39,7 +39,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from gateway.config import Config, ConfigError, Deployment
+from gateway.config import MEDIA_KINDS, Config, ConfigError, Deployment
 from gateway.pricing import Usage, cost_micro
 from gateway.state.values import as_int, as_text
 
@@ -180,7 +180,9 @@ def task_savings(records: list[Record], config: Config, route: str | None = None
         observed = sum(r.cost_micro for r in recs)
         dep = config.deployments.get(recs[0].model)
         kind = dep.kind if dep else "chat"
-        if kind == "embedding" and config.embedding_route:
+        if kind in MEDIA_KINDS:  # priced per minute, character or image: tokens say nothing of their cost
+            cands, min_q = [], 0.0
+        elif kind == "embedding" and config.embedding_route:
             cands, min_q = _candidates(config, config.embedding_route, task, kind)
         else:
             cands, min_q = _candidates(config, route, task, kind)

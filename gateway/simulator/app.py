@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import anthropic_format, bedrock_format, bedrock_invoke, gemini_format, openai_format, responses_format, vertex_format
+from . import (anthropic_format, bedrock_format, bedrock_invoke, gemini_format, media_format, openai_format,
+               responses_format, vertex_format)
 from .knobs import KnobError, SimSettings, knobs_to_json
 from .recorder import Recording
 from .state import SimState
@@ -123,6 +124,16 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     async def azure_embeddings(request: Request) -> Response:
         return await openai_format.embeddings(request, state, request.path_params["deployment"])
 
+    def azure(fn: Callable[..., Awaitable[Response]], **extra: Any) -> Handler:
+        async def handler(request: Request) -> Response:
+            return await fn(request, state, request.path_params["deployment"], **extra)
+        return handler
+
+    def openai(fn: Callable[..., Awaitable[Response]], **extra: Any) -> Handler:
+        async def handler(request: Request) -> Response:
+            return await fn(request, state, **extra)
+        return handler
+
     async def list_models(request: Request) -> Response:
         if "anthropic-version" in request.headers:
             return anthropic_format.models_list(request, names())
@@ -193,6 +204,18 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
         Route("/openai/models", azure_models, methods=["GET"]),
         Route("/openai/deployments/{deployment}/chat/completions", azure_chat, methods=["POST"]),
         Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
+        Route("/v1/audio/transcriptions", openai(media_format.transcription), methods=["POST"]),
+        Route("/v1/audio/translations", openai(media_format.transcription, translate=True), methods=["POST"]),
+        Route("/v1/audio/speech", openai(media_format.speech), methods=["POST"]),
+        Route("/v1/images/generations", openai(media_format.images), methods=["POST"]),
+        Route("/v1/moderations", openai(media_format.moderations), methods=["POST"]),
+        Route("/openai/deployments/{deployment}/audio/transcriptions", azure(media_format.transcription),
+              methods=["POST"]),
+        Route("/openai/deployments/{deployment}/audio/translations",
+              azure(media_format.transcription, translate=True), methods=["POST"]),
+        Route("/openai/deployments/{deployment}/audio/speech", azure(media_format.speech), methods=["POST"]),
+        Route("/openai/deployments/{deployment}/images/generations", azure(media_format.images), methods=["POST"]),
+        Route("/_sim/images/{name}.png", media_format.image_file, methods=["GET"]),
         Route("/v1beta/models", gemini_models, methods=["GET"]),
         Route("/v1beta/cachedContents", gemini_cache, methods=["POST"]),
         Route("/v1/cachedContents", gemini_cache, methods=["POST"]),

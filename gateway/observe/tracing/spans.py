@@ -57,6 +57,9 @@ GENAI_PROVIDER = {
     "bedrock": "aws.bedrock", "bedrock_anthropic": "aws.bedrock",
 }
 _GEMINI_MODEL = re.compile(r"^(/v1(?:beta)?/models/)[^:/]+")  # the model in the path is not the route
+# gen_ai.operation.name by what the request asked (a task of the media endpoints is their kind)
+OPERATIONS = {"embedding": "embeddings", "transcription": "transcription", "speech": "speech",
+              "image": "image_generation", "moderation": "moderation"}
 
 
 @dataclass(slots=True)
@@ -137,7 +140,7 @@ class RequestTrace:
     def spans(self, call: "Call") -> list[Span]:
         """The server span and the attempts' client spans, once the request is over."""
         now = time.time_ns()
-        operation = "embeddings" if call.task == "embedding" else "chat"
+        operation = OPERATIONS.get(call.task, "chat")
         route = _GEMINI_MODEL.sub(r"\1{model}", self.path)
         served = next((a for a in reversed(self.attempts) if a.served), None)
         attrs: dict[str, Any] = {
