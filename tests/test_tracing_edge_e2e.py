@@ -22,7 +22,7 @@ from google.genai import types
 from gateway.observe.tracing.context import new_span_id, new_trace_id
 from tests.otlp_collector import Collector
 from tests.procs import DEMO_KEY, DEMO_KEY_SHA, Proc, start_gateway
-from tests.test_tracing_e2e import by_kind, request_line
+from tests.test_tracing_e2e import by_kind
 
 LIMITED_KEY, BLOCK_KEY = "sk-trace-edge-limited", "sk-trace-edge-block"
 MAX_BODY = 65_536

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ssl
 import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import openai
 import pytest

@@ -94,7 +94,7 @@ class SpanExporter:
     async def export_batch(self, deadline: float | None = None) -> bool:
         """Send up to `batch` of the oldest queued spans, again after a backoff while the collector
         answers that it may take them later; True when it took them (a partial success included).
-        `deadline` (shutdown's flush): no wait, and no post, past it."""
+        `deadline` (shutdown's flush): no backoff wait that would outlast it."""
         queue = self.queue
         spans = [queue.popleft() for _ in range(min(self.batch, len(queue)))]
         if not spans:
