@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,13 +66,16 @@ def flat_spans(message: ExportTraceServiceRequest) -> list[dict[str, Any]]:
 
 
 class Collector:
-    """Listens on a loopback port; `spans` holds what it took, `requests` every POST's headers."""
+    """Listens on a loopback port (TLS with `context`); `spans` holds what it took, `requests`
+    every POST's headers. `failures` are answers (status, headers) given in turn, before any
+    span is taken, as a collector that is restarting or throttling would."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, context: ssl.SSLContext | None = None) -> None:
         self.status = status
         self.spans: list[dict[str, Any]] = []
         self.requests: list[dict[str, str]] = []
         self.errors: list[str] = []
+        self.failures: list[tuple[int, dict[str, str]]] = []
         self.lock = threading.Lock()
         collector = self
 
@@ -80,7 +84,8 @@ class Collector:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with collector.lock:
                     collector.requests.append({k.lower(): v for k, v in self.headers.items()})
-                status, answer = collector.status, b"{}"
+                    status, extra = collector.failures.pop(0) if collector.failures else (collector.status, {})
+                answer = b"{}"
                 if self.path != "/v1/traces" or self.headers.get("content-type") != "application/json":
                     status = 404 if self.path != "/v1/traces" else 415
                 elif status == 200:
@@ -94,6 +99,8 @@ class Collector:
                         with collector.lock:
                             collector.spans.extend(spans)
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
@@ -103,11 +110,15 @@ class Collector:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if context is not None:
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self) -> "Collector":
         self.thread.start()

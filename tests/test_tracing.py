@@ -13,7 +13,7 @@ import yaml
 
 from gateway.config import ConfigError, expand_env, load_config, parse_config
 from gateway.config.model import Tracing
-from gateway.net.upstream import Upstream
+from gateway.net.upstream import Posted, Upstream
 from gateway.observe.metrics import Metrics
 from gateway.observe.tracing import Tracer, begin
 from gateway.observe.tracing.context import (Parent, Sampler, format_traceparent, new_span_id, new_trace_id,
@@ -180,17 +180,22 @@ def test_tracing_off_keeps_only_the_clients_trace_id_for_the_log() -> None:
 # ----------------------------------------------------------------------------------- exporter
 
 class Poster:
-    """A collector stand-in at the exporter's seam: records bodies, answers `status`, may stall."""
+    """A collector stand-in at the exporter's seam: records bodies, gives the `answers` in turn
+    (an int: a status; None: no answer; an exception: raised), then `status`; may stall."""
 
-    def __init__(self, status: int | None = 200) -> None:
+    def __init__(self, status: int | None = 200, answers: tuple[Any, ...] = ()) -> None:
         self.status, self.bodies = status, []
+        self.answers = list(answers)
         self.gate: asyncio.Event | None = None
 
-    async def post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> int | None:
+    async def post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Posted | None:
         if self.gate is not None:
             await self.gate.wait()
         self.bodies.append((url, headers, body))
-        return self.status
+        answer = self.answers.pop(0) if self.answers else self.status
+        if isinstance(answer, Exception):
+            raise answer
+        return Posted(answer) if isinstance(answer, int) else answer
 
 
 def _spans(n: int) -> list[Span]:
@@ -239,15 +244,16 @@ async def test_a_full_queue_drops_the_oldest_and_counts_them_while_the_collector
 
 
 async def test_a_refused_export_drops_its_batch_and_the_next_one_is_tried() -> None:
-    poster, metrics = Poster(status=503), Metrics()
+    poster, metrics = Poster(status=400), Metrics()
     exporter = _exporter(poster, metrics, batch=5)
     exporter.add(_spans(7))
     assert await exporter.export_batch() is False
+    assert len(poster.bodies) == 1  # a 400 would be a 400 again: not retried
     poster.status = 200
     assert await exporter.export_batch() is True
-    assert metrics.spans_dropped.values[("export_failed",)] == 5 and metrics.spans_exported.values[()] == 2
+    assert metrics.spans_dropped.values[("rejected",)] == 5 and metrics.spans_exported.values[()] == 2
     text = metrics.render()
-    assert 'gateway_trace_spans_dropped_total{reason="export_failed"' in text
+    assert 'gateway_trace_spans_dropped_total{reason="rejected"' in text
 
 
 async def _in_flight(exporter: SpanExporter, left: int) -> None:
@@ -292,7 +298,7 @@ async def test_the_upstream_client_posts_to_a_real_collector() -> None:
         with Collector() as collector:
             metrics = Metrics()
             exporter = SpanExporter(upstream, f"{collector.url}/v1/traces", {"x-team": "a"}, resource("gw"),
-                                    metrics.spans_exported, metrics.spans_dropped)
+                                    metrics.spans_exported, metrics.spans_dropped, attempts=1)
             exporter.add(_spans(3))
             assert await exporter.export_batch() is True
             assert [s["name"] for s in collector.spans] == ["s0", "s1", "s2"]
@@ -321,11 +327,27 @@ def test_the_tracing_block_is_parsed_and_checked() -> None:
     t = cfg.tracing
     assert (t.enabled, t.endpoint, t.sample_ratio, t.service_name) == (True, "http://otel:4318", 0.1, "edge")
     assert t.headers == (("authorization", "Bearer s3cret"),) and "s3cret" not in repr(t)
+    assert (t.export_attempts, t.egress.proxy, t.egress.ca_file) == (5, None, None)  # environment, system CAs
     for bad, where in (({"enabled": True}, "tracing.endpoint"), ({"enabled": True, "endpoint": "otel:4318"},
                        "tracing.endpoint"), ({"sample_ratio": 1.5}, "tracing.sample_ratio"),
-                       ({"enabled": "yes"}, "tracing.enabled"), ({"exporter": "grpc"}, "tracing.exporter")):
+                       ({"enabled": "yes"}, "tracing.enabled"), ({"exporter": "grpc"}, "tracing.exporter"),
+                       ({"export_attempts": 0}, "tracing.export_attempts"), ({"egress": {}}, "tracing.egress"),
+                       ({"proxy": "socks5://p:1080"}, "tracing.proxy"), ({"ca_file": "/nonexistent.pem"},
+                                                                         "tracing.ca_file")):
         with pytest.raises(ConfigError, match=where):
             parse_config(_doc(bad), "t.yaml", env)
+
+
+def test_the_collectors_way_out_and_retries_are_read(tmp_path) -> None:
+    from tests.egress_helpers import make_certs
+
+    ca = make_certs(tmp_path).ca
+    t = parse_config(_doc({"enabled": True, "endpoint": "https://otel:4318", "proxy": "http://proxy:3128",
+                           "ca_file": str(ca), "export_attempts": 3, "export_backoff_s": 0.01,
+                           "export_max_backoff_s": 2}), "t.yaml", ENV).tracing
+    assert (t.egress.proxy, t.egress.ca_file) == ("http://proxy:3128", str(ca))
+    assert (t.export_attempts, t.export_backoff_s, t.export_max_backoff_s) == (3, 0.01, 2)
+    assert parse_config(_doc({"proxy": "none"}), "t.yaml", ENV).tracing.egress.proxy == ""  # direct
 
 
 def test_the_collectors_credentials_come_from_the_environment_and_not_into_the_config_hash(tmp_path) -> None:

@@ -369,7 +369,8 @@ class ResponseCache:
 class Tracing:
     """OpenTelemetry tracing (gateway/observe/tracing/): off by default. Spans go to an OTLP/HTTP
     JSON collector at `endpoint` + /v1/traces, in batches from a bounded queue (the oldest dropped
-    when it is full); `headers` authenticate to the collector (${VAR}s from the environment)."""
+    when it is full), retried with a backoff while the collector says it may take them later;
+    `headers` authenticate to the collector (${VAR}s from the environment)."""
 
     enabled: bool = False
     endpoint: str | None = None
@@ -380,6 +381,10 @@ class Tracing:
     batch_spans: int = 512
     export_interval_s: float = 1.0
     export_timeout_s: float = 5.0
+    export_attempts: int = 5             # tries of one batch while the collector answers 429/502/503/504 or not at all
+    export_backoff_s: float = 0.5        # the first retry's wait; doubled for each next one (with jitter)
+    export_max_backoff_s: float = 30.0   # no longer wait with a batch held (a longer Retry-After holds the next)
+    egress: Egress = field(default=Egress(), repr=False)  # the collector's proxy and CA bundle (gateway/net/egress.py)
 
 
 @dataclass(frozen=True, slots=True)

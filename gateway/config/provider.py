@@ -67,13 +67,13 @@ def parse_provider(r: Reader, name: str, doc: Any, env: dict[str, str], need_key
         name=name, format=fmt, base_url=base_url, api_key_env=key_env, api_key=api_key,
         headers=tuple((str(k), str(v)) for k, v in headers.items()), api_version=api_version,
         timeouts=timeouts, max_retries=r.number(doc, "max_retries", path, 1, integer=True),
-        egress=Egress(_proxy(r, doc, path), _ca_file(r, doc, path),
+        egress=Egress(read_proxy(r, doc, path), read_ca_file(r, doc, path),
                       r.number(doc, "max_connections", path, 100, minimum=1, integer=True)),
         vertex=vertex,
     )
 
 
-def _proxy(r: Reader, doc: dict, path: str) -> str | None:
+def read_proxy(r: Reader, doc: dict, path: str) -> str | None:
     """Absent: from the environment; null, "" or "none": no proxy; else an http:// proxy URL."""
     if "proxy" not in doc:
         return None
@@ -96,7 +96,7 @@ def read_bool(r: Reader, doc: dict, name: str, path: str, default: bool) -> bool
     return value
 
 
-def _ca_file(r: Reader, doc: dict, path: str) -> str | None:
+def read_ca_file(r: Reader, doc: dict, path: str) -> str | None:
     value = doc.get("ca_file")
     if value is None:
         return None

@@ -402,7 +402,16 @@ SECTIONS: tuple[Section, ...] = (
         ("batch_spans", "integer >= 1", "Spans per export request."),
         ("export_interval_s", "seconds", "The longest a span waits for a batch to fill."),
         ("export_timeout_s", "seconds", "One export request's limit; also the flush at shutdown."),
-    ])),
+        ("export_attempts", "integer >= 1", "Tries of one batch while the collector answers 429, 502, 503, 504 or "
+         "not at all (1: no retry); other statuses are not retried."),
+        ("export_backoff_s", "seconds", "The wait before the first retry (drawn from its upper half), doubled for "
+         "each next one; a `Retry-After` replaces it."),
+        ("export_max_backoff_s", "seconds", "The longest wait with a batch held; a longer `Retry-After` gives the "
+         "batch up and holds the next export until it has passed."),
+    ]) + (Field("proxy", "http:// URL | none", "from `HTTPS_PROXY`/`NO_PROXY`", "The proxy to the collector; "
+                "`none`: direct."),
+          Field("ca_file", "path", NONE, "A PEM CA bundle that replaces the system trust store for an https "
+                "`endpoint` (a private CA)."))),
 )
 
 

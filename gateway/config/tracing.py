@@ -6,16 +6,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.config.model import Tracing
-from gateway.config.provider import read_bool
+from gateway.net.egress import Egress
+from gateway.config.provider import read_bool, read_ca_file, read_proxy
 from gateway.config.reader import Reader
 
 
 def parse_tracing(r: Reader, doc: Any) -> Tracing:
     """Off unless `enabled: true`; then `endpoint` (the collector's OTLP/HTTP base URL) is required.
     `headers` values are secrets as often as not (a collector's API key): they reach the
-    collector only, never a log line, and are read through the file's ${VAR} expansion."""
+    collector only, never a log line, and are read through the file's ${VAR} expansion. `proxy` and
+    `ca_file` read as a provider's do (an https collector behind a private CA, a proxy's way out)."""
     doc = r.mapping(doc, "tracing")
-    r.known(doc, "tracing", set(Tracing.__slots__))
+    r.known(doc, "tracing", set(Tracing.__slots__) - {"egress"} | {"proxy", "ca_file"})
     base, enabled = Tracing(), read_bool(r, doc, "enabled", "tracing", False)
     endpoint = doc.get("endpoint")
     if endpoint is not None or enabled:
@@ -38,4 +40,15 @@ def parse_tracing(r: Reader, doc: Any) -> Tracing:
         batch_spans=r.number(doc, "batch_spans", "tracing", base.batch_spans, minimum=1, integer=True),
         export_interval_s=r.number(doc, "export_interval_s", "tracing", base.export_interval_s, minimum=0.01),
         export_timeout_s=r.number(doc, "export_timeout_s", "tracing", base.export_timeout_s, minimum=0.1),
+        export_attempts=r.number(doc, "export_attempts", "tracing", base.export_attempts, minimum=1, integer=True),
+        export_backoff_s=r.number(doc, "export_backoff_s", "tracing", base.export_backoff_s, minimum=0.001),
+        export_max_backoff_s=r.number(doc, "export_max_backoff_s", "tracing", base.export_max_backoff_s,
+                                      minimum=0.001),
+        egress=_egress(r, doc, base.egress),
     )
+
+
+def _egress(r: Reader, doc: dict[str, Any], default: Egress) -> Egress:
+    """The collector's way out: the environment's proxy and the system's trust store unless told."""
+    proxy, ca_file = read_proxy(r, doc, "tracing"), read_ca_file(r, doc, "tracing")
+    return default if proxy is None and ca_file is None else Egress(proxy, ca_file)

@@ -9,7 +9,8 @@ connections); see there why it is not aiohttp.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from gateway.config import Timeouts
 from gateway.net.egress import Egress
@@ -31,6 +32,15 @@ def _from_http_error(exc: HTTPError, when: str) -> UpstreamError:
     if exc.kind == "too_large":
         return _network_error("upstream_body_too_large", "upstream body is larger than the gateway accepts")
     return _network_error("upstream_connection_error", f"upstream connection failed ({when})")
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """The answer to `Upstream.post`: status, headers (lowercase names) and body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
 @dataclass(slots=True)
@@ -113,9 +123,9 @@ class Upstream:
         return response.status
 
     async def post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float,
-                   egress: Egress | None = None) -> int | None:
-        """POST a body off the request path (trace export) and read the answer within `timeout_s`:
-        its status, or None when there was none in time."""
+                   egress: Egress | None = None) -> Posted | None:
+        """POST a body off the request path (trace export) and read the answer within `timeout_s`
+        (up to 1 MiB of it); None when there was no answer in time."""
         assert self._client is not None, "Upstream.start() was not awaited"
         deadline = time.monotonic() + timeout_s
         try:
@@ -124,12 +134,12 @@ class Upstream:
         except (HTTPError, ValueError, OSError):
             return None
         try:
-            await response.read(deadline, timeout_s, 1 << 20)
+            data = await response.read(deadline, timeout_s, 1 << 20)
         except (HTTPError, TimeoutError):
             response.close()
-            return response.status
+            return Posted(response.status, response.headers)
         response.release()
-        return response.status
+        return Posted(response.status, response.headers, data)
 
     @staticmethod
     async def read_body(opened: Opened, deadline: float, limit: int = 64 * 1024 * 1024) -> bytes | UpstreamError:

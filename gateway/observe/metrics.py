@@ -130,7 +130,8 @@ class Metrics:
                              "did: hit, miss (asked upstream) or skip (not cacheable).", ("result",))
         self.spans_exported = Counter("gateway_trace_spans_exported_total", "Spans the trace collector took.", ())
         self.spans_dropped = Counter("gateway_trace_spans_dropped_total", "Spans never exported: queue_full (the "
-                                     "collector is slow or down), export_failed, shutdown.", ("reason",))
+                                     "collector is slow or down), export_failed (its retries spent), rejected (a final "
+                                     "status), partial (a partial success refused them), shutdown.", ("reason",))
         self.guardrail = Counter("gateway_guardrail_findings_total", "Distinct values a guardrail policy found "
                                  "in requests, by detector and the policy's action (redact, block, log).",
                                  ("detector", "action"))

@@ -18,7 +18,7 @@ from gateway.net.upstream import Upstream
 from gateway.observe.log import RequestLog, get_logger
 from gateway.observe.metrics import Metrics
 from gateway.observe.metrics_share import MetricsShare
-from gateway.observe.tracing import Tracer
+from gateway.observe.tracing import ExportClient, Tracer
 from gateway.observe.request import RequestObserver
 from gateway.pipeline.admit import Admit, BudgetClock
 from gateway.pipeline.cache import Cache
@@ -57,6 +57,7 @@ class Gateway:
         self.cache = Cache(config.cache, state, self.observer)
         # tracing on: every request gets a trace (pipeline.chat, embeddings); off: None, and the
         # hot path only looks for a client's traceparent to log its trace id
-        self.tracer = Tracer(config.tracing, self.metrics, upstream) if config.tracing.enabled else None
+        self.tracer = (Tracer(config.tracing, self.metrics, ExportClient(upstream, config.tracing.egress))
+                       if config.tracing.enabled else None)
         self.observer.tracer = self.tracer
         self.guard = Guardrails.of(config)  # None without `guardrails`: the pipeline skips the step

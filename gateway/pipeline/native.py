@@ -11,13 +11,24 @@ request's, not as the gateway's key or model being wrong.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Iterable
 
 from gateway.pricing import Usage
 from gateway.providers.base import StreamDecoder, UpstreamError
 
 if TYPE_CHECKING:
     from gateway.pipeline.cache_stream import Collector
+
+
+FINISH_REASON = re.compile(rb'"finish_reason":\s*"([A-Za-z_]{1,32})"')  # in a canonical chunk (tracing on)
+
+
+def note_finish_reasons(frames: Iterable[bytes], into: list[str]) -> None:
+    """The finish reasons canonical chunks carry, for the trace's spans (the frames go on unchanged)."""
+    for frame in frames:
+        if b'"finish_reason"' in frame:
+            into.extend(r.decode() for r in FINISH_REASON.findall(frame))
 
 
 def sse_frame(event: bytes, data: bytes) -> bytes:
@@ -29,13 +40,17 @@ def sse_frame(event: bytes, data: bytes) -> bytes:
 
 
 class ProviderEvents:
-    """A `StreamDecoder` whose frames are the provider's events as they came (`sse_frame`)."""
+    """A `StreamDecoder` whose frames are the provider's events as they came (`sse_frame`). The
+    decoder's canonical frames are made anyway: they feed the response cache and, for a sampled
+    trace, its finish reasons (in the canonical names, as on every other path)."""
 
-    __slots__ = ("inner", "collector")
+    __slots__ = ("inner", "collector", "reasons")
 
-    def __init__(self, inner: StreamDecoder, collector: "Collector | None" = None) -> None:
+    def __init__(self, inner: StreamDecoder, collector: "Collector | None" = None,
+                 reasons: list[str] | None = None) -> None:
         self.inner = inner
         self.collector = collector  # the canonical frames, for the response cache
+        self.reasons = reasons      # the trace's finish reasons (a sampled trace only)
 
     @property
     def usage(self) -> Usage:
@@ -49,12 +64,16 @@ class ProviderEvents:
         frames = self.inner.feed(event, data)  # raises StreamError on an error event, as on the canonical path
         if self.collector is not None:
             self.collector.feed(b"".join(frames))
+        if self.reasons is not None:
+            note_finish_reasons(frames, self.reasons)
         return [sse_frame(event, data)]
 
     def finish(self) -> list[bytes]:
         frames = self.inner.finish()  # estimates the output of a stream that never reported its usage
         if self.collector is not None:
             self.collector.feed(b"".join(frames))
+        if self.reasons is not None:
+            note_finish_reasons(frames, self.reasons)
         return []
 
 

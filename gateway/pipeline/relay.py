@@ -11,7 +11,6 @@ and events go out as they came, the decoder still reading them for the usage and
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
@@ -31,14 +30,11 @@ from gateway.providers import UpstreamError, adapter_for
 from gateway.providers.base import StreamError
 
 from gateway.providers.base import NATIVE, StreamFraming, for_format, native_only
-from gateway.pipeline.native import ProviderEvents, referenced_fault
+from gateway.pipeline.native import ProviderEvents, note_finish_reasons, referenced_fault
 
 if TYPE_CHECKING:
     from gateway.inbound.base import AnswersNatively, Inbound, StreamEncoder
     from gateway.pipeline.context import Gateway
-
-
-_FINISH = re.compile(rb'"finish_reason":\s*"([A-Za-z_]{1,32})"')  # in a canonical chunk (tracing on)
 
 
 def _malformed(exc: Exception) -> UpstreamError:
@@ -99,8 +95,10 @@ class ChatAttempt:
                 encoder = CollectingEncoder(encoder, collector)
             if custom:  # calls of custom tools sent as functions go to the client as custom calls
                 encoder = CustomCallStream(encoder, custom)
-            relay = StreamRelay(self, dep, attempt_id, decoder if native is None else ProviderEvents(decoder, collector),
-                                opened, adapter.stream_framing(), encoder, collector)
+            if native is not None:  # the provider's events go out; its decoder still reads them
+                reasons = trace.finish_reasons if trace is not None and trace.sampled else None
+                decoder = ProviderEvents(decoder, collector, reasons)
+            relay = StreamRelay(self, dep, attempt_id, decoder, opened, adapter.stream_framing(), encoder, collector)
             return await relay.first_frame(deadline)
         data = await gw.upstream.read_body(opened, deadline)
         if isinstance(data, UpstreamError):
@@ -150,6 +148,7 @@ class StreamRelay:
         self.encoder = encoder
         self.collector = collector  # the canonical answer, for the response cache
         trace = attempt.call.trace  # tracing on: the finish reasons of canonical chunks, for the spans
+        # (a native relay's decoder notes them itself: its frames are the provider's events)
         self.trace = trace if trace is not None and trace.sampled and not isinstance(decoder, ProviderEvents) else None
 
     def _feed(self, chunk: bytes) -> list[bytes]:
@@ -162,9 +161,7 @@ class StreamRelay:
         if self.trace is None:
             return frames
         frames = list(frames)
-        for frame in frames:
-            if b'"finish_reason"' in frame:
-                self.trace.finish_reasons.extend(r.decode() for r in _FINISH.findall(frame))
+        note_finish_reasons(frames, self.trace.finish_reasons)
         return frames
 
     async def first_frame(self, deadline: float) -> EventStream | WholeReply | UpstreamError:

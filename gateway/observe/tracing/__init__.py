@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 
 from gateway.observe.tracing.context import Parent, Sampler, new_span_id, new_trace_id, parse_traceparent
 from gateway.observe.tracing.export import Poster, SpanExporter
+from gateway.observe.tracing.retry import Backoff
 from gateway.observe.tracing.otlp import resource
 from gateway.observe.tracing.spans import Call, RequestTrace
 
 if TYPE_CHECKING:
     from gateway.config import Tracing
+    from gateway.net.egress import Egress
+    from gateway.net.upstream import Posted, Upstream
     from gateway.observe.metrics import Metrics
 
-__all__ = ["Tracer", "RequestTrace", "Parent", "begin", "parse_traceparent"]
+__all__ = ["ExportClient", "Tracer", "RequestTrace", "Parent", "begin", "parse_traceparent"]
 
 
 class Tracer:
@@ -37,7 +40,8 @@ class Tracer:
             poster, f"{config.endpoint}/v1/traces", dict(config.headers),
             resource(config.service_name, {"service.instance.id": instance}),
             metrics.spans_exported, metrics.spans_dropped, config.max_queue_spans, config.batch_spans,
-            config.export_interval_s, config.export_timeout_s)
+            config.export_interval_s, config.export_timeout_s, config.export_attempts,
+            Backoff(config.export_backoff_s, config.export_max_backoff_s))
 
     def start(self, headers: dict[str, str], path: str) -> RequestTrace:
         """The request's trace: the caller's when its `traceparent` is valid, else a new one."""
@@ -57,6 +61,16 @@ class Tracer:
     async def close(self) -> None:
         """Shutdown: the export in flight ends, then what is queued is sent, within the export timeout."""
         await self.exporter.close(self.config.export_timeout_s)
+
+
+class ExportClient:
+    """The worker's HTTP client, bound to the collector's way out (`tracing.proxy`, `ca_file`)."""
+
+    def __init__(self, upstream: "Upstream", egress: "Egress") -> None:
+        self.upstream, self.egress = upstream, egress
+
+    async def post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> "Posted | None":
+        return await self.upstream.post(url, headers, body, timeout_s, self.egress)
 
 
 def begin(call: "Call", tracer: Tracer | None, headers: dict[str, str], path: str) -> None:

@@ -146,9 +146,11 @@ class RequestTrace:
         attrs: dict[str, Any] = {
             "http.request.method": "POST", "http.route": route, "url.path": self.path,
             "http.response.status_code": call.status, "gen_ai.operation.name": operation,
-            "gen_ai.request.model": call.model_asked, "gateway.api": call.api, "gateway.key": call.key,
+            "gateway.api": call.api, "gateway.key": call.key,
             "gateway.request_id": call.request_id, "gateway.attempts": call.attempts,
         }
+        if call.model_asked:  # unknown when the request was refused before its body was read
+            attrs["gen_ai.request.model"] = call.model_asked
         if call.route:
             attrs["gateway.route"] = call.route
         if call.task:
