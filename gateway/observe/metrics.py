@@ -132,8 +132,8 @@ class Metrics:
         self.spans_dropped = Counter("gateway_trace_spans_dropped_total", "Spans never exported: queue_full (the "
                                      "collector is slow or down), export_failed, shutdown.", ("reason",))
         self.guardrail = Counter("gateway_guardrail_findings_total", "Distinct values a guardrail policy found "
-                                 "in requests, by detector and the policy's action (redact, block, log).",
-                                 ("detector", "action"))
+                                 "in requests (side prompt) or answers (side output), by detector and the "
+                                 "action (redact, block, log).", ("detector", "action", "side"))
         self._all = (self.spans_exported, self.spans_dropped, self.cache, self.guardrail, self.degraded, self.inflation, self.budget_spent, self.budget_remaining, self.pace_mode, self.requests, self.latency, self.ttft, self.tokens, self.cost, self.fallbacks, self.refusals,
                      self.upstream_errors, self.provider_rejected)
 
