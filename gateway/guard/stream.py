@@ -37,13 +37,14 @@ Channel = tuple[int, Any]  # (choice index, a text field's name or a tool call's
 class GuardedStream:
     """The `StreamEncoder` that reads a streamed answer under a policy's `output`."""
 
-    __slots__ = ("inner", "policy", "call", "scan", "texts", "envelope", "blocked", "holds", "found")
+    __slots__ = ("inner", "policy", "call", "scan", "texts", "holding", "envelope", "blocked", "holds", "found")
 
     def __init__(self, inner: StreamEncoder, policy: GuardPolicy, call: Recorded) -> None:
         self.inner, self.policy, self.call = inner, policy, call
         self.holds = policy.action != "log"  # `log` sends the text as it came, and only counts
         self.scan = Scan(policy.scanner, write=policy.action == "redact")
         self.texts: dict[Channel, HoldBack] = {}
+        self.holding: dict[int, Channel] = {}  # choice -> its one text that may hold something (the last pushed)
         self.envelope: dict[str, Any] = {}
         self.blocked = False
         self.found = 0  # distinct values found so far
@@ -60,6 +61,22 @@ class GuardedStream:
             if chunk is None:
                 out.append(frame + b"\n\n")
                 continue
+            if self.envelope and (piece := _text_only(chunk)) is not None:  # most frames: one piece of text
+                choice = chunk["choices"][0]
+                index = choice.get("index", 0)
+                channel = (index, "content")
+                held = self.holding.get(index)
+                if held is None or held == channel:
+                    self.holding[index] = channel
+                    sent = self._text(channel, piece, False)
+                    if self.blocked:
+                        return (self.inner.feed(b"".join(out)) if out else b"") + self._block()
+                    if sent == piece:
+                        out.append(frame + b"\n\n")
+                    elif sent:
+                        choice["delta"]["content"] = sent
+                        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                    continue  # all held: nothing of the frame is left
             first, changed, keep = self._read(chunk)
             out += first
             if self.blocked:
@@ -132,13 +149,15 @@ class GuardedStream:
 
     def _others(self, index: int, mine: list[Channel]) -> bool:
         """Whether another text of this choice holds something (it must go out first)."""
-        return any(ch[0] == index and ch not in mine and hb.pending for ch, hb in self.texts.items())
+        held = self.holding.get(index)
+        return held is not None and held not in mine and bool(self.texts[held].pending)
 
     def _push(self, index: int, delta: dict[str, Any], final: bool) -> None:
         """This delta's texts through their hold-backs, in place; emptied ones taken out."""
         for field in TEXTS:
             piece = delta.get(field)
             if type(piece) is str and piece:
+                self.holding[index] = (index, field)
                 sent = self._text((index, field), piece, final)
                 if sent:
                     delta[field] = sent
@@ -151,6 +170,7 @@ class GuardedStream:
             fn = call.get("function") if isinstance(call, dict) else None
             args = fn.get("arguments") if isinstance(fn, dict) else None
             if type(args) is str and args:
+                self.holding[index] = (index, call.get("index", 0))
                 fn["arguments"] = self._text((index, call.get("index", 0)), args, final)
         kept = [c for c in calls if not (isinstance(c, dict) and set(c) <= {"index", "function"}
                                          and c.get("function") == {"arguments": ""})]
@@ -189,6 +209,8 @@ class GuardedStream:
     # ------------------------------------------------------------------ findings
     def _note(self) -> None:
         """Record what has been found (the log line's, even if the client goes away); a block stops here."""
+        if not self.scan.values:
+            return
         found = sum(len(v) for v in self.scan.values.values())
         if found == self.found:
             return
@@ -201,6 +223,23 @@ class GuardedStream:
         verdict = self.call.output_guardrail
         assert verdict is not None
         return self.inner.error(verdict.error())
+
+
+def _text_only(chunk: dict[str, Any]) -> str | None:
+    """The piece of text of a chunk that is nothing else (one choice, its delta `content` alone, no
+    finish, no usage): how most of an answer comes."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or "usage" in chunk:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or len(choice) > 4 \
+            or (len(choice) == 4 and choice.get("logprobs", 1) is not None):
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or len(delta) != 1:
+        return None
+    piece = delta.get("content")
+    return piece if type(piece) is str and piece else None
 
 
 def _empty(choice: Any) -> bool:
