@@ -14,7 +14,7 @@
 --   no_team | retry
 
 local FIELDS = { name = 1, team = 1, models = 1, rpm = 1, tpm = 1, daily_micro = 1, monthly_micro = 1,
-  priority = 1, default_task = 1, expires_us = 1, metadata = 1 }
+  priority = 1, default_task = 1, expires_us = 1, metadata = 1, guardrail = 1 }
 local SECRET = { hash = 1, old_hash = 1 }
 if #KEYS ~= 6 or #ARGV < 7 or #ARGV % 2 ~= 1 then error('ERR wrong number of keys or arguments') end
 local op = enum_arg(ARGV[1], 'op', { 'create', 'update', 'rotate', 'revoke' })

@@ -7,7 +7,7 @@
 --       (create, update) among FIELDS
 -- Returns {status, version, now_us (string)}; status ok | not_found | exists | in_use
 
-local FIELDS = { rpm = 1, tpm = 1, daily_micro = 1, monthly_micro = 1, metadata = 1 }
+local FIELDS = { rpm = 1, tpm = 1, daily_micro = 1, monthly_micro = 1, metadata = 1, guardrail = 1 }
 if #KEYS ~= 3 or #ARGV < 4 or #ARGV % 2 ~= 0 then error('ERR wrong number of keys or arguments') end
 local op = enum_arg(ARGV[1], 'op', { 'create', 'update', 'delete' })
 local id, actor = str_arg(ARGV[2], 'id'), str_arg(ARGV[3], 'actor')

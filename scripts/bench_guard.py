@@ -9,6 +9,9 @@ body (~50 kB, `scripts/agent_bodies.py`, the canonical messages and the client's
 scanned) and the same conversation as an OpenAI chat body, each under `redact` and `log` (a fresh
 body per call), as a session's first turn (the scanner's memo of long texts empty) and as a later
 turn (the memo holding the texts the turn before also sent). Text rows start with the memo empty.
+Answers (a policy's `output`): 1 kB of answer streamed as canonical chunks of 4 characters (a
+token each, as providers send them) through `GuardedStream` (gateway/guard/stream.py), without
+and with findings, against the same frames with no policy; and the same kB as a whole answer.
 
     python scripts/bench_guard.py [--n 200]
 """
@@ -32,10 +35,14 @@ from agent_bodies import claude_code, openai_chat  # noqa: E402
 
 from gateway.config.guardrails import parse_guardrails  # noqa: E402
 from gateway.config.reader import Reader  # noqa: E402
+from gateway.guard.answer import check_answer  # noqa: E402
 from gateway.guard.apply import check  # noqa: E402
 from gateway.guard.detectors import BUILTIN  # noqa: E402
 from gateway.guard.scanner import Scanner  # noqa: E402
+from gateway.guard.stream import GuardedStream  # noqa: E402
 from gateway.inbound.anthropic import AnthropicMessages  # noqa: E402
+from gateway.inbound.openai_chat import OpenAIChat  # noqa: E402
+from gateway.pipeline.record import Call  # noqa: E402
 
 ONE_LINE = "Summarise the attached quarterly report in three bullet points for the board meeting."
 FILLER = ("The release on 2024-03-15 moved the service to version 2.14.3 and cut p99 latency from 840 ms to "
@@ -93,10 +100,49 @@ def main() -> None:
             rows.append((f"request: {label}, {action}, first turn", timed(first_turn, n), f"{size // 1000} kB"))
             rows.append((f"request: {label}, {action}, next turn", timed(lambda: check(policy, next(bodies)), n),
                          "long texts seen before"))
+    rows += answers(policies["redact"], n)
     width = max(len(r[0]) for r in rows)
     print(f"{'what':<{width}}  {'µs':>9}  note")
     for what, us, note in rows:
         print(f"{what:<{width}}  {us:>9.1f}  {note}")
+
+
+def frames_of(text: str) -> list[bytes]:
+    """`text` as canonical chunks of 4 characters, then the finish."""
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return b"data: " + orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                                         "model": "m", "choices": [{"index": 0, "delta": delta,
+                                                                    "finish_reason": finish}]}) + b"\n\n"
+    return [chunk({"content": text[i:i + 4]}) for i in range(0, len(text), 4)] + [chunk({}, "stop")]
+
+
+def answers(policy: Any, n: int) -> list[tuple[str, float, str]]:
+    """A policy's `output` (here: every built-in detector, redact) on 1 kB of answer."""
+    output = policy.__class__(policy.name, policy.action, Scanner(policy.scanner.detectors, remember=False))
+    rows = []
+    for name, text in (("no findings", long_text(False)[:1000]), ("4 findings", (HITS + long_text(False))[:1000])):
+        frames = frames_of(text)
+        encoder = OpenAIChat()
+
+        def plain() -> None:
+            enc = encoder.stream(None)  # type: ignore[arg-type]
+            for f in frames:
+                enc.feed(f)
+            enc.finish()
+
+        def guarded() -> None:
+            enc = GuardedStream(encoder.stream(None), output, Call.start(None))  # type: ignore[arg-type]
+            for f in frames:
+                enc.feed(f)
+            enc.finish()
+
+        base = timed(plain, n)
+        rows.append((f"answer stream: 1 kB in 4-char chunks, {name}, redact", timed(guarded, n),
+                     f"{len(frames)} frames; {base:.0f} µs without a policy"))
+        answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        rows.append((f"whole answer: 1 kB, {name}, redact",
+                     timed(lambda: check_answer(output, copy.deepcopy(answer)), n), ""))
+    return rows
 
 
 if __name__ == "__main__":

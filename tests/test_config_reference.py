@@ -53,7 +53,8 @@ def full_doc() -> dict[str, Any]:
                                    "api_key_env": "SIMULATOR_API_KEY", "aws_region": "us-east-1"}
     doc["models"]["guarded"] = {"provider": "bedrock", "upstream": "amazon.nova-lite-v1:0", "price": {"input": 1},
                                 "bedrock": {"guardrail": {"id": "gr1", "version": 1}}}
-    doc["guardrails"] = {"pii": {"detect": ["email"], "custom": {"order_id": "ORD-[0-9]{6}"}, "action": "block"}}
+    doc["guardrails"] = {"pii": {"detect": ["email"], "custom": {"order_id": "ORD-[0-9]{6}"}, "action": "block",
+                                 "output": {"detect": ["secret"], "action": "redact"}}}
     return doc
 
 

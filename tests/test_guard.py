@@ -247,8 +247,8 @@ def test_header_log_line_and_metric_carry_kinds_and_counts_never_values() -> Non
     metrics = Metrics()
     RequestObserver(metrics, log, None).finish(call)
     assert EMAIL not in orjson.dumps(lines, default=str).decode()
-    assert metrics.guardrail.values == {("secret", "redact"): 1, ("card", "redact"): 1, ("email", "redact"): 2,
-                                        ("employee_id", "redact"): 1}
+    assert metrics.guardrail.values == {("secret", "redact", "prompt"): 1, ("card", "redact", "prompt"): 1,
+                                        ("email", "redact", "prompt"): 2, ("employee_id", "redact", "prompt"): 1}
     assert 'gateway_guardrail_findings_total{detector="email",action="redact"' in metrics.render()
     blocked = Call.start(None)
     with pytest.raises(Exception) as info:

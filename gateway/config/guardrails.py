@@ -1,4 +1,5 @@
-"""`guardrails:` (named policies of detectors and an action) and where each applies.
+"""`guardrails:` (named policies of detectors and an action, and optionally of answers:
+`output`) and where each applies.
 
 A policy applies by the most specific setting: the key's `guardrail`, else the route's (the
 route a client's `model` names; `auto` is the default route, or the embedding route on
@@ -13,7 +14,7 @@ import re
 from typing import Any
 
 from gateway.config.reader import Reader
-from gateway.guard.detectors import BUILTIN, CUSTOM_NAME, custom
+from gateway.guard.detectors import BUILTIN, CUSTOM_NAME, Detector, custom
 from gateway.guard.scanner import Scanner
 from gateway.guard.policy import ACTIONS, OFF, GuardPolicy
 
@@ -28,29 +29,51 @@ def parse_guardrails(r: Reader, doc: Any) -> dict[str, GuardPolicy]:
         if not isinstance(name, str) or not POLICY_NAME.match(name) or name == OFF:
             raise r.fail(path, name, "a policy name is letters, digits, '_', '.' or '-' (and not 'none')")
         pdoc = r.mapping(pdoc, path, required=True)
-        r.known(pdoc, path, {"detect", "custom", "action"})
-        detect = r.strings(pdoc, "detect", path)
-        for i, kind in enumerate(detect):
-            if kind not in BUILTIN:
-                raise r.fail(f"{path}.detect[{i}]", kind, f"unknown detector; expected some of {list(BUILTIN)}")
-        found = [BUILTIN[k] for k in BUILTIN if k in detect]  # BUILTIN's order: which wins an overlap
-        cdoc = r.mapping(pdoc.get("custom"), f"{path}.custom")
-        for cname, pattern in cdoc.items():
-            where = f"{path}.custom.{cname}"
-            if not isinstance(cname, str) or not CUSTOM_NAME.match(cname) or cname in BUILTIN:
-                raise r.fail(where, cname, "a detector name is lower-case letters, digits and '_' (at most 32), "
-                             "not a built-in detector's")
-            if not isinstance(pattern, str) or not pattern:
-                raise r.fail(where, pattern, "expected a regular expression")
-            try:
-                found.append(custom(cname, pattern))
-            except (re.error, ValueError) as exc:
-                raise r.fail(where, pattern, f"not a usable regular expression: {exc}") from None
-        if not found:
-            raise r.fail(f"{path}.detect", None, "a policy needs at least one detector (`detect` or `custom`)")
+        r.known(pdoc, path, {"detect", "custom", "action", "output"})
+        found = _detectors(r, pdoc, path)
         action = r.string(pdoc, "action", path, "redact", choices=ACTIONS)
-        policies[name] = GuardPolicy(name, action, Scanner(tuple(found)))
+        output = _output(r, pdoc.get("output"), f"{path}.output", name, found, action)
+        if not found and output is None:
+            raise r.fail(f"{path}.detect", None, "a policy needs at least one detector (`detect`, `custom` or "
+                         "`output.detect`)")
+        policies[name] = GuardPolicy(name, action, Scanner(tuple(found)), output)
     return policies
+
+
+def _detectors(r: Reader, pdoc: dict[str, Any], path: str) -> list[Detector]:
+    """A policy's (or its `output`'s) `detect` and `custom` detectors, built-in ones first."""
+    detect = r.strings(pdoc, "detect", path)
+    for i, kind in enumerate(detect):
+        if kind not in BUILTIN:
+            raise r.fail(f"{path}.detect[{i}]", kind, f"unknown detector; expected some of {list(BUILTIN)}")
+    found: list[Detector] = [BUILTIN[k] for k in BUILTIN if k in detect]  # BUILTIN's order: which wins an overlap
+    cdoc = r.mapping(pdoc.get("custom"), f"{path}.custom")
+    for cname, pattern in cdoc.items():
+        where = f"{path}.custom.{cname}"
+        if not isinstance(cname, str) or not CUSTOM_NAME.match(cname) or cname in BUILTIN:
+            raise r.fail(where, cname, "a detector name is lower-case letters, digits and '_' (at most 32), "
+                         "not a built-in detector's")
+        if not isinstance(pattern, str) or not pattern:
+            raise r.fail(where, pattern, "expected a regular expression")
+        try:
+            found.append(custom(cname, pattern))
+        except (re.error, ValueError) as exc:
+            raise r.fail(where, pattern, f"not a usable regular expression: {exc}") from None
+    return found
+
+
+def _output(r: Reader, doc: Any, path: str, name: str, prompt: list[Detector], action: str) -> GuardPolicy | None:
+    """`output:` (answers): its own `detect`/`custom` (default: the prompt's detectors) and `action`
+    (default: the prompt's); absent: answers are not read."""
+    if doc is None:
+        return None
+    doc = r.mapping(doc, path, required=True)
+    r.known(doc, path, {"detect", "custom", "action"})
+    found = _detectors(r, doc, path) if "detect" in doc or "custom" in doc else prompt
+    if not found:
+        raise r.fail(f"{path}.detect", None, "an output policy needs at least one detector")
+    return GuardPolicy(name, r.string(doc, "action", path, action, choices=ACTIONS),
+                       Scanner(tuple(found), remember=False))
 
 
 def guardrail_name(r: Reader, doc: dict[str, Any], path: str, policies: dict[str, GuardPolicy],

@@ -314,7 +314,7 @@ SECTIONS: tuple[Section, ...] = (
         Field("priority", f"one of {', '.join(PRIORITIES)}", NONE, "Raises (never lowers) its requests' priority."),
         Field("default_task", "task", NONE, "The task when the request forces none (`x-gateway-task`)."),
         Field("guardrail", "policy name or `none`", NONE, "The key's guardrail policy, before its route's and "
-              "`default_guardrail`; `none`: no policy for this key."),
+              "`default_guardrail` (a runtime key's, before its team's); `none`: no policy for this key."),
     )),
     Section("guardrails.<name>", "A guardrail policy (docs/guardrails.md): what it looks for in a request's "
             "prompt and what it does on a finding.", (
@@ -326,6 +326,18 @@ SECTIONS: tuple[Section, ...] = (
         Field("action", " | ".join(ACTIONS), "redact", "`redact`: each finding replaced by a placeholder before "
               "anything reads the prompt; `block`: refused with 400 `guardrail_blocked`; `log`: served as it "
               "came, counted."),
+        Field("output", "mapping", NONE, "Read answers too, whole and streamed; see "
+              "[guardrails.&lt;name&gt;.output](#guardrailsnameoutput). A policy may have only `output` "
+              "(`detect: []`): it reads answers alone."),
+    )),
+    Section("guardrails.<name>.output", "What the policy does to answers (docs/guardrails.md, Answers): their "
+            "text, refusals and tool-call arguments, in every client API.", (
+        Field("detect", f"list of {', '.join(BUILTIN)}", "the policy's", "Built-in detectors for answers; with "
+              "`custom` absent too, the policy's own detectors."),
+        Field("custom", "mapping name → regular expression", "the policy's", "Your own detectors for answers."),
+        Field("action", " | ".join(ACTIONS), "the policy's", "`redact`: placeholders in the answer (not mapped "
+              "back; a stream holds back its last 256 characters); `block`: 400 `guardrail_blocked`, or the "
+              "client API's error event mid-stream (still charged); `log`: served as it came, counted."),
     )),
     Section("admin_keys[]", "Admin keys besides `admin_key_sha256`.", (
         Field("name", "string", REQUIRED, "Named in the audit log."),

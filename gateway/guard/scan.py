@@ -104,7 +104,7 @@ class Scan:
             if is_json and (spans or "\\u" in text):
                 new = self._json(text, spans)
             elif spans or (self.write and "[" in text):
-                new = self._apply(text, spans)
+                new = self.apply(text, spans)
             else:
                 continue
             if new is not text:
@@ -116,7 +116,7 @@ class Scan:
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return self._apply(raw, spans)
+            return self.apply(raw, spans)
         holder = [doc]
         inner: list[Slot] = []
         collect(doc, inner, holder, 0)
@@ -126,9 +126,10 @@ class Scan:
         try:
             return orjson.dumps(holder[0]).decode()
         except orjson.JSONEncodeError:  # an integer past 64 bits: scanned as text instead
-            return self._apply(raw, spans)
+            return self.apply(raw, spans)
 
-    def _apply(self, text: str, spans: tuple[Span, ...]) -> str:
+    def apply(self, text: str, spans: tuple[Span, ...]) -> str:
+        """`text` with `spans` (findings in it) recorded and, when writing, replaced by placeholders."""
         if not self.write:
             for s in spans:
                 self.values.setdefault(s.detector, {}).setdefault(text[s.start:s.end], 0)

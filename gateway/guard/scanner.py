@@ -30,9 +30,9 @@ class Scanner:
     """Every detector's findings, in text order; where two overlap, the longer wins (on a tie,
     the detector listed first)."""
 
-    __slots__ = ("detectors", "rank", "joined", "alone", "numeric", "memo", "chars")
+    __slots__ = ("detectors", "rank", "joined", "alone", "numeric", "memo", "chars", "memo_min")
 
-    def __init__(self, detectors: tuple[Detector, ...]) -> None:
+    def __init__(self, detectors: tuple[Detector, ...], remember: bool = True) -> None:
         self.detectors = detectors
         self.rank = {d.name: i for i, d in enumerate(detectors)}
         self.joined = tuple(d for d in detectors if getattr(d, "joins", False))
@@ -40,6 +40,8 @@ class Scanner:
         self.numeric = any(isinstance(d, NumericDetector) for d in detectors)
         self.memo: dict[str, tuple[Span, ...]] = {}
         self.chars = 0
+        # answers are never sent twice (a stream's windows least of all): their scanner remembers nothing
+        self.memo_min = MEMO_MIN if remember else 1 << 62
 
     def find(self, text: str) -> tuple[Span, ...]:
         """The findings in one text."""
@@ -50,7 +52,7 @@ class Scanner:
         out: list[tuple[Span, ...]] = [NONE] * len(texts)
         todo: dict[str, list[int]] = {}  # each text to scan once (a client's own copy repeats the canonical one)
         for i, text in enumerate(texts):
-            if len(text) >= MEMO_MIN and (hit := self.memo.get(text)) is not None:
+            if len(text) >= self.memo_min and (hit := self.memo.get(text)) is not None:
                 out[i] = hit
             elif text:
                 todo.setdefault(text, []).append(i)
@@ -66,7 +68,7 @@ class Scanner:
             resolved = _resolve(spans, self.rank)
             for i in todo[text]:
                 out[i] = resolved
-            if len(text) >= MEMO_MIN:
+            if len(text) >= self.memo_min:
                 self._remember(text, resolved)
         return out
 

@@ -133,8 +133,8 @@ class Metrics:
                                      "collector is slow or down), export_failed (its retries spent), rejected (a final "
                                      "status), partial (a partial success refused them), shutdown.", ("reason",))
         self.guardrail = Counter("gateway_guardrail_findings_total", "Distinct values a guardrail policy found "
-                                 "in requests, by detector and the policy's action (redact, block, log).",
-                                 ("detector", "action"))
+                                 "in requests (side prompt) or answers (side output), by detector and the "
+                                 "action (redact, block, log).", ("detector", "action", "side"))
         self.batches = Counter("gateway_batch_changes_total", "Batch state changes (docs/batch.md), by the status "
                                "entered: validating, failed, in_progress, completed, cancelling, cancelled, expired.",
                                ("status",))

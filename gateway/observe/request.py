@@ -65,9 +65,10 @@ class RequestObserver:
                 m.fallbacks.inc((call.deployment,), call.fallbacks)
         if call.cache:
             m.cache.inc((call.cache,))
-        if call.guardrail is not None:
-            for detector, count in call.guardrail.found:
-                m.guardrail.inc((detector, call.guardrail.action), count)
+        for verdict, side in ((call.guardrail, "prompt"), (call.output_guardrail, "output")):
+            if verdict is not None:
+                for detector, count in verdict.found:
+                    m.guardrail.inc((detector, verdict.action, side), count)
         fields["worker"] = m.worker
         if call.trace_id:
             call.trace_fields(fields)

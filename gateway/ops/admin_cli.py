@@ -63,6 +63,8 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
             body[name] = getattr(args, name)
     if getattr(args, "metadata", None) is not None:
         body["metadata"] = json.loads(args.metadata)
+    if getattr(args, "guardrail", None) is not None:
+        body["guardrail"] = args.guardrail or None  # '' clears it
     return body
 
 
@@ -194,6 +196,8 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
     for flag, name, kind in LIMIT_FLAGS:
         p.add_argument(flag, dest=name, type=kind)
     p.add_argument("--metadata", help="a JSON object")
+    p.add_argument("--guardrail", help="a guardrail policy of the config, 'none' (no policy) or '' (unset: "
+                   "the next level decides; docs/guardrails.md)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import orjson
 
 from gateway.config import PRIORITIES, TASKS, Config
 from gateway.errors import bad_request
+from gateway.guard.policy import OFF
 from gateway.state.records import KeyRecord
 
 TEAM_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -64,8 +65,21 @@ def _metadata(body: dict[str, Any], out: dict[str, str]) -> None:
         out["metadata"] = text
 
 
+def _guardrail(body: dict[str, Any], config: Config, out: dict[str, str]) -> None:
+    """`guardrail`: a policy of the config's `guardrails`, `none` (no policy), or null (unset: the
+    next level decides); a name the config does not define is refused now, not at the next request."""
+    if "guardrail" not in body:
+        return
+    v = body["guardrail"] or ""
+    if not isinstance(v, str) or (v and v != OFF and v not in config.guardrails):
+        raise bad_request(f"guardrail must be one of the config's policies {sorted(config.guardrails)}, "
+                          f"'none' or null.", "guardrail", "unknown_guardrail")
+    out["guardrail"] = v
+
+
 def key_fields(body: dict[str, Any], config: Config, creating: bool) -> dict[str, str]:
-    known = {"name", "team", "models", "priority", "default_task", "expires_at", "metadata", *(n for n, _ in LIMITS)}
+    known = {"name", "team", "models", "priority", "default_task", "expires_at", "metadata", "guardrail",
+             *(n for n, _ in LIMITS)}
     unknown = sorted(set(body) - known)
     if unknown:
         raise bad_request(f"Unknown field {unknown[0]!r}; known: {sorted(known)}.", unknown[0])
@@ -101,11 +115,12 @@ def key_fields(body: dict[str, Any], config: Config, creating: bool) -> dict[str
         out["expires_us"] = str(_time_us(body["expires_at"]))
     _limits(body, out)
     _metadata(body, out)
+    _guardrail(body, config, out)
     return out
 
 
-def team_fields(body: dict[str, Any], creating: bool) -> tuple[str, dict[str, str]]:
-    known = {"id", "metadata", *(n for n, _ in LIMITS)}
+def team_fields(body: dict[str, Any], config: Config, creating: bool) -> tuple[str, dict[str, str]]:
+    known = {"id", "metadata", "guardrail", *(n for n, _ in LIMITS)}
     unknown = sorted(set(body) - known)
     if unknown:
         raise bad_request(f"Unknown field {unknown[0]!r}; known: {sorted(known)}.", unknown[0])
@@ -115,6 +130,7 @@ def team_fields(body: dict[str, Any], creating: bool) -> tuple[str, dict[str, st
     out: dict[str, str] = {}
     _limits(body, out)
     _metadata(body, out)
+    _guardrail(body, config, out)
     return team, out
 
 
@@ -152,7 +168,7 @@ def key_view(rec: KeyRecord, day_used: int = 0, month_used: int = 0, last_us: in
         "models": sorted(rec.models), "rpm": rec.rpm, "tpm": rec.tpm,
         "daily_budget_usd": rec.daily_micro / 1e6, "monthly_budget_usd": rec.monthly_micro / 1e6,
         "priority": rec.priority, "default_task": rec.default_task, "expires_at": _iso(rec.expires_us),
-        "metadata": rec.metadata, "version": rec.version, "revoked": rec.revoked,
+        "metadata": rec.metadata, "guardrail": rec.guardrail, "version": rec.version, "revoked": rec.revoked,
         "created_at": _iso(rec.created_us), "updated_at": _iso(rec.updated_us),
         "previous_key_valid_until": _iso(rec.old_until_us) if rec.old_hash else None,
         "spend_today_usd": day_used / 1e6, "spend_month_usd": month_used / 1e6,
@@ -167,7 +183,8 @@ def team_view(team: str, h: dict[str, str], day_used: int = 0, month_used: int =
     return {
         "id": team, "object": "team", "rpm": int(h.get("rpm") or 0), "tpm": int(h.get("tpm") or 0),
         "daily_budget_usd": daily / 1e6, "monthly_budget_usd": monthly / 1e6, "keys": int(h.get("keys") or 0),
-        "metadata": orjson.loads(h.get("metadata") or "{}"), "version": int(h.get("version") or 0),
+        "metadata": orjson.loads(h.get("metadata") or "{}"), "guardrail": h.get("guardrail") or None,
+        "version": int(h.get("version") or 0),
         "created_at": _iso(int(h.get("created_us") or 0)), "updated_at": _iso(int(h.get("updated_us") or 0)),
         "spend_today_usd": day_used / 1e6, "spend_month_usd": month_used / 1e6,
         "remaining_today_usd": remaining(daily, day_used), "remaining_month_usd": remaining(monthly, month_used),

@@ -161,7 +161,7 @@ async def revoke_key(request: Request, gw: Gateway) -> Response:
 
 # --------------------------------------------------------------------------- teams
 async def create_team(request: Request, gw: Gateway) -> Response:
-    team, fields = team_fields(parse_body(await request.body()), creating=True)
+    team, fields = team_fields(parse_body(await request.body()), gw.config, creating=True)
     return await _change(request, gw, "team", "create", team, fields, status=201)
 
 
@@ -179,7 +179,7 @@ async def get_team(request: Request, gw: Gateway) -> Response:
 
 async def update_team(request: Request, gw: Gateway) -> Response:
     team = _path_id(request, "team")
-    _, fields = team_fields(parse_body(await request.body()), creating=False)
+    _, fields = team_fields(parse_body(await request.body()), gw.config, creating=False)
     return await _change(request, gw, "team", "update", team, fields)
 
 

@@ -61,3 +61,6 @@ class Gateway:
                        if config.tracing.enabled else None)
         self.observer.tracer = self.tracer
         self.guard = Guardrails.of(config)  # None without `guardrails`: the pipeline skips the step
+        if self.guard is not None:  # a runtime key's team may name a policy: the keyring keeps them
+            self.keyring.teams = True
+            self.guard.teams = self.keyring.team_guardrails

@@ -9,6 +9,11 @@ per request. The cached record carries its version: admit compares
 it with Redis's and answers `stale` after any change (the worker refetches here) or
 `key_revoked`; no extra round trip on the hot path, and every replica obeys a change by the
 next request. Keys are never logged; digests are compared in constant time.
+
+With guardrails on, a runtime key's team's `guardrail` is read with the key and kept per worker
+(`team_guardrails`, which gateway.guard.apply reads); it is read again in the background once it
+is `TEAM_TTL_S` old, so a team's new policy binds every worker within that time, with no round
+trip on the request's path after the first.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from gateway.state.records import KeyRecord, Records
 
 MISS_TTL_S = 1.0
 CACHE_LIMIT = 10_000
+TEAM_TTL_S = 5.0
 
 
 def api_key(rec: KeyRecord, digest: bytes) -> ApiKey | None:
@@ -45,7 +51,7 @@ def api_key(rec: KeyRecord, digest: bytes) -> ApiKey | None:
     return ApiKey(name=rec.id, sha256=digest, rpm=rec.rpm, tpm=rec.tpm, daily_budget_micro=rec.daily_micro,
                   allowed_models=rec.models, priority=rec.priority, default_task=rec.default_task, key_id=rec.id,
                   version=rec.version, old=old, team=rec.team, monthly_budget_micro=rec.monthly_micro,
-                  label=rec.name)
+                  label=rec.name, guardrail=rec.guardrail)
 
 
 class Keyring:
@@ -55,6 +61,10 @@ class Keyring:
         self._runtime: dict[bytes, ApiKey] = {}  # digest -> key
         self._miss: dict[bytes, float] = {}     # digest -> monotonic time the miss expires
         self._lookups: dict[bytes, asyncio.Future[KeyRecord | None]] = {}  # digest -> its lookup in flight
+        self.teams = False  # guardrails are on: keep the teams' policies (`team_guardrails`)
+        self.team_guardrails: dict[str, str | None] = {}  # team -> its guardrail policy's name (None: unset)
+        self._team_read: dict[str, float] = {}  # team -> the monotonic time its policy was (last asked to be) read
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def records(self) -> Records:
@@ -74,6 +84,8 @@ class Keyring:
         digest = hashlib.sha256(token.encode()).digest()
         key = self._runtime.get(digest)
         if key is not None:
+            if self.teams and key.team:
+                await self._team(key.team)
             return key
         if self._miss.get(digest, 0.0) > time.monotonic():
             raise unauthorized(INVALID_KEY)
@@ -87,7 +99,34 @@ class Keyring:
             self._remember_miss(digest)
             raise unauthorized(INVALID_KEY)
         self._cache(digest, key)
+        if self.teams and key.team:
+            await self._team(key.team)
         return key
+
+    async def _team(self, team: str) -> None:
+        """The team's guardrail policy known here: read now the first time, in the background
+        once it is TEAM_TTL_S old."""
+        read = self._team_read.get(team)
+        now = time.monotonic()
+        if read is not None and now - read < TEAM_TTL_S:
+            return
+        self._team_read[team] = now  # one read at a time
+        if read is None:
+            await self._read_team(team)
+        else:
+            task = asyncio.get_running_loop().create_task(self._read_team(team))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _read_team(self, team: str) -> None:
+        try:
+            guardrail = await self.records.team_guardrail(team)
+        except Exception:  # Redis away: what was known stays, read again after TEAM_TTL_S
+            return
+        if len(self.team_guardrails) >= CACHE_LIMIT:
+            self.team_guardrails.clear()
+            self._team_read = {team: self._team_read.get(team, 0.0)}
+        self.team_guardrails[team] = guardrail
 
     async def _lookup(self, digest: bytes) -> KeyRecord | None:
         """One lookup per digest at a time: the requests that present a key this worker has not

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gateway.errors import GatewayError
     from gateway.observe.tracing import RequestTrace
     from gateway.guard.apply import Verdict
+    from gateway.guard.policy import GuardPolicy
     from gateway.routing.plan import Plan
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
@@ -69,6 +70,8 @@ class Call:
     trace: "RequestTrace | None" = None  # while tracing is on (gateway/observe/tracing/)
     trace_id: str = ""           # for the log line: the trace's, or (tracing off) a client traceparent's
     guardrail: "Verdict | None" = None  # what a guardrail policy found (gateway/guard/), if anything
+    output_policy: "GuardPolicy | None" = None  # the applying policy's `output`: the relay reads the answer
+    output_guardrail: "Verdict | None" = None   # what it found in the answer, if anything
 
     @classmethod
     def start(cls, incoming_id: str | None) -> "Call":
@@ -152,6 +155,8 @@ class Call:
             headers["x-gateway-cache"] = self.cache
         if self.guardrail is not None:
             headers["x-gateway-guardrail"] = self.guardrail.outcome
+        if self.output_guardrail is not None:  # a whole answer's (a stream's headers leave before its text)
+            headers["x-gateway-guardrail-output"] = self.output_guardrail.outcome
         if self.usage.reported or self.cost_micro or self.cache == "hit":
             headers["x-gateway-cost-usd"] = f"{self.cost_micro / 1_000_000:.6f}"
         if self.budget_remaining_micro >= 0:
@@ -186,6 +191,7 @@ class Call:
             "skipped": [f"{name}:{why}" for name, why in self.skipped] or None,
             "cache": self.cache or None,
             "guardrail": self.guardrail.log_field() if self.guardrail is not None else None,
+            "guardrail_output": self.output_guardrail.log_field() if self.output_guardrail is not None else None,
         }
 
     def trace_fields(self, fields: dict[str, Any]) -> None:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 
 from gateway.config import Deployment
 from gateway.edge.asgi import EVENT_STREAM, SHUTTING_DOWN, EventStream, WholeReply
-from gateway.errors import upstream_failed
+from gateway.errors import GatewayError, upstream_failed
+from gateway.guard.answer import check_answer
+from gateway.guard.stream import GuardedStream
 from gateway.net.deadlines import within
 from gateway.net.upstream import Opened
 from gateway.pipeline.cache import CacheIntent
@@ -51,6 +53,9 @@ class ChatAttempt:
         # only a translator that sent its client's own body (NATIVE) may answer natively
         self.native: AnswersNatively | None = \
             inbound if NATIVE in chat.body and getattr(inbound, "native_format", "") else None
+        self.outguard = call.output_policy  # a guardrail policy reads the answer (gateway/guard/answer.py)
+        if self.outguard is not None and chat.stream:
+            self.native = None  # read on the canonical frames, the one seam of every client API (guard/stream.py)
 
     async def kept(self) -> None:
         """The answer is whole: a translator that remembers it does so before it goes out."""
@@ -95,6 +100,8 @@ class ChatAttempt:
                 encoder = CollectingEncoder(encoder, collector)
             if custom:  # calls of custom tools sent as functions go to the client as custom calls
                 encoder = CustomCallStream(encoder, custom)
+            if self.outguard is not None:  # in front of all: the collector stores what the client got
+                encoder = GuardedStream(encoder, self.outguard, self.call)
             if native is not None:  # the provider's events go out; its decoder still reads them
                 reasons = trace.finish_reasons if trace is not None and trace.sampled else None
                 decoder = ProviderEvents(decoder, collector, reasons)
@@ -113,6 +120,12 @@ class ChatAttempt:
         self.count(dep, usage)
         if custom:
             answer = restore(answer, custom)
+        if self.outguard is not None:
+            verdict, data = check_answer(self.outguard, answer, data if native is not None else None)
+            if verdict is not None:
+                self.call.output_guardrail = verdict
+                if verdict.action == "block":
+                    return self.blocked(dep, attempt_id, verdict.error())
         if native is None:
             reply = self.inbound.reply(answer, chat)
         else:
@@ -120,6 +133,13 @@ class ChatAttempt:
         if self.keep is not None:
             await self.kept()
         return WholeReply(reply, self.call.headers(), after=partial(self.served, dep, attempt_id, answer))
+
+    def blocked(self, dep: Deployment, attempt_id: str, err: GatewayError) -> WholeReply:
+        """A whole answer its policy blocks: the client's 400, no cache entry; still charged (the
+        provider was paid) and settled as the provider's success (it did nothing wrong)."""
+        self.call.status, self.call.error = err.status, err.code
+        return WholeReply(self.inbound.error_body(err), {**err.headers, **self.call.headers()}, err.status,
+                          after=partial(self.served, dep, attempt_id, None))
 
     async def served(self, dep: Deployment, attempt_id: str, answer: dict[str, Any] | None) -> None:
         """The answer has gone out: keep it in the response cache (when it is to be), then settle."""
@@ -147,6 +167,7 @@ class StreamRelay:
         self.first: list[bytes] = []
         self.encoder = encoder
         self.collector = collector  # the canonical answer, for the response cache
+        self.guarded = encoder if isinstance(encoder, GuardedStream) else None  # a policy reads the answer
         trace = attempt.call.trace  # tracing on: the finish reasons of canonical chunks, for the spans
         # (a native relay's decoder notes them itself: its frames are the provider's events)
         self.trace = trace if trace is not None and trace.sampled and not isinstance(decoder, ProviderEvents) else None
@@ -191,7 +212,9 @@ class StreamRelay:
         if decoder.done:
             body = self.encoder.feed(b"".join(first) + b"".join(self._reasons(decoder.finish()))) + self.encoder.finish()
             self.opened.release()
-            if self.attempt.keep is not None:
+            if self.blocked():
+                call.stream_error("guardrail_blocked")
+            elif self.attempt.keep is not None:
                 await self.attempt.kept()
             self.attempt.count(self.dep, decoder.usage)
             return WholeReply(body, call.headers(), head=EVENT_STREAM,
@@ -199,14 +222,14 @@ class StreamRelay:
         return EventStream(self.relay(), call.headers(), cut=partial(self.encoder.error, SHUTTING_DOWN))
 
     async def relay(self) -> AsyncIterator[bytes]:
-        decoder, encoder, call = self.decoder, self.encoder, self.attempt.call
+        decoder, encoder, call, guarded = self.decoder, self.encoder, self.attempt.call, self.guarded
         outcome = "success"
         finished = False
         try:
             head = encoder.feed(b"".join(self.first))
             if head:
                 yield head
-            while not decoder.done:
+            while not decoder.done and (guarded is None or not guarded.blocked):
                 chunk = await anext(self.chunks, None)
                 if chunk is None:
                     break
@@ -216,11 +239,17 @@ class StreamRelay:
                     out = encoder.feed(b"".join(frames))
                     if out:
                         yield out
+            if self.blocked():  # the policy ended the stream: stop the upstream call, charge what came
+                outcome = "neutral"
+                call.stream_error("guardrail_blocked")
+                return
             finished = True
             tail = encoder.feed(b"".join(self._reasons(decoder.finish())))
             if decoder.done:
                 tail += encoder.finish()
-                if self.attempt.keep is not None:
+                if self.blocked():
+                    call.stream_error("guardrail_blocked")
+                elif self.attempt.keep is not None:
                     await self.attempt.kept()
                 yield tail
             else:
@@ -250,9 +279,13 @@ class StreamRelay:
                 self.attempt.gw.cache.store(call, self.attempt.cache, answer)
             self.attempt.gw.settle.spawn_served(call, self.dep, self.attempt_id)
 
+    def blocked(self) -> bool:
+        """Whether the answer's guardrail policy ended the stream."""
+        return self.guarded is not None and self.guarded.blocked
+
     def collected(self) -> dict[str, Any] | None:
         """A stream that ended normally, collected whole, for the response cache (None: not collected)."""
-        if self.collector is None:
+        if self.collector is None or self.blocked():
             return None
         if self.collector.usage is None:  # the client did not ask for it; a later one may
             u = self.attempt.call.usage

@@ -48,6 +48,8 @@ def answer(ask: Ask, texts: list[str], knobs: ModelKnobs, seed: int, id_prefix: 
         if echo is not None:
             return Outcome([echo] * ask.n, prompt, int(prompt * knobs.cache_ratio), knobs.reasoning_tokens)
     replies = [generate(ask, seed, i, want, id_prefix) for i in range(ask.n)]
+    if knobs.reply_text is not None:
+        replies = [scripted(r, knobs.reply_text, ask.max_tokens) for r in replies]
     if knobs.tool_args is not None:
         replies = [with_args(r, knobs.tool_args) for r in replies]
     cached = int(prompt * knobs.cache_ratio)
@@ -79,6 +81,18 @@ def steer_tools(ask: Ask, tool_call: str) -> Reply | None:
     if offered:
         ask.tools = offered
     return None
+
+
+def scripted(reply: Reply, text: str, max_tokens: int | None) -> Reply:
+    """The `reply_text` knob: a text answer says `text`, in 4-character pieces (so a stream splits
+    a word across chunks), cut at max_tokens; a tool call is left as generated."""
+    if reply.tool_call is not None or reply.is_json:
+        return reply
+    pieces = json_pieces(text)
+    finish = "stop"
+    if max_tokens is not None and len(pieces) > max_tokens:
+        pieces, finish = pieces[:max_tokens], "length"
+    return Reply(pieces, finish, len(pieces))
 
 
 def with_args(reply: Reply, args: dict) -> Reply:

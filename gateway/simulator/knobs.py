@@ -39,6 +39,7 @@ class ModelKnobs:
     tool_args: dict[str, Any] | None = None  # the arguments of a `tool_call` (default: from its schema)
     citations: bool = False  # Gemini: answers carry citationMetadata (gemini_extras.py)
     guardrail_word: str | None = None  # Bedrock: a guarded request holding this word is blocked
+    reply_text: str | None = None  # the answer's text, 4 characters a token (a test's scripted answer)
 
 
 KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(ModelKnobs))
@@ -65,6 +66,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "tool_call":
         if value is not None and (not isinstance(value, str) or not value):
             raise KnobError(f"tool_call must be a tool name, 'none' or null, got {value!r}")
+        return value
+    if name == "reply_text":
+        if value is not None and (not isinstance(value, str) or not value):
+            raise KnobError(f"reply_text must be a non-empty string or null, got {value!r}")
         return value
     if name == "guardrail_word":
         if value is not None and (not isinstance(value, str) or not value.strip()):

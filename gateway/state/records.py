@@ -45,6 +45,7 @@ class KeyRecord:
     updated_us: int = 0
     old_hash: str = field(default="", repr=False)
     old_until_us: int = 0
+    guardrail: str | None = None  # a guardrail policy's name, "none", or None (its team's, route's, the default)
 
     @classmethod
     def parse(cls, key_id: str, h: dict[str, str]) -> "KeyRecord":
@@ -57,7 +58,8 @@ class KeyRecord:
                    priority=h.get("priority") or None, default_task=h.get("default_task") or None,
                    expires_us=i("expires_us"), metadata=json.loads(h.get("metadata") or "{}"),
                    revoked=h.get("revoked") == "1", created_us=i("created_us"), updated_us=i("updated_us"),
-                   old_hash=h.get("old_hash", ""), old_until_us=i("old_until_us"))
+                   old_hash=h.get("old_hash", ""), old_until_us=i("old_until_us"),
+                   guardrail=h.get("guardrail") or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,11 @@ class Records:
     async def team(self, team: str) -> dict[str, str] | None:
         h = _decode(await self.store.client.hgetall(self.k.team_record(team)))
         return h or None
+
+    async def team_guardrail(self, team: str) -> str | None:
+        """A team's guardrail policy (None: unset, or no such team)."""
+        v = await self.store.client.hget(self.k.team_record(team), "guardrail")
+        return (_s(v) or None) if v is not None else None
 
     async def team_ids(self) -> list[str]:
         return [_s(x) for x in await self.store.client.zrange(self.k.team_list(), 0, -1)]
