@@ -44,9 +44,9 @@ def test_median_and_table_from_results() -> None:
 
 def test_harness_runs_and_writes_table_and_json(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--duration", "0.5", "--warmup", "0.3", "--tool", "python",
+        [sys.executable, "-m", "bench.run", "--duration", "1", "--warmup", "0.5", "--tool", "python",
          "--no-install", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=110)
+        cwd=ROOT, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     header = "| | " + " | ".join(c for c, _ in COLUMNS) + " |"
