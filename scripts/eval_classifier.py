@@ -76,8 +76,11 @@ def metrics(gold: list[int], pred: list[int]) -> dict:
 class Bench:
     """Training rows with their features per variant, and the CV runs over them."""
 
-    def __init__(self, sets: dict[str, list[dict]], embedding: T.Embedding | None = None) -> None:
-        self.rows, self.weights, self.files = T.training_set(sets)
+    def __init__(self, sets: dict[str, list[dict]], embedding: T.Embedding | None = None,
+                 augment_scale: dict[str, float] | None = None) -> None:
+        self.rows, self.weights, self.files = T.training_set(sets, augment_scale=augment_scale)
+        # augmented copies (train_classifier --augment): trained on only while their origin is not tested
+        self.origin = T.origins(self.rows, self.files)
         self.embedding = embedding  # the word embeddings the combined and private variants train with
         self.base = T.featurize(self.rows)
         self.gold = [C.TASKS.index(r["label"]) for r in self.rows]
@@ -113,7 +116,8 @@ class Bench:
         pred = {}
         for f in sorted(set(fold)):
             test = {idx[j] for j in range(len(idx)) if fold[j] == f}
-            score = self.scorer(variant, [i for i in range(len(self.rows)) if i not in test])
+            score = self.scorer(variant, [i for i in range(len(self.rows))
+                                          if i not in test and self.origin[i] not in test])
             src = self.base if variant in ("rules", "ensemble") else self.f(variant)
             for i in test:
                 s = score(src[i])

@@ -5,7 +5,8 @@ Multinomial logistic regression (scikit-learn, training only) over the sparse bi
 gateway.routing.classify.extract_features. Needs the ``train`` extra: ``pip install -e '.[train]'``.
 
     python scripts/train_classifier.py --data DIR --embeddings PATH [--extra FILE[:WEIGHT] ...] [--out PATH]
-                                       [--version V] [--no-cv] [--private FILE,...] [--styled FILE,...]
+                                       [--augment FILE[:SCALE] ...] [--version V] [--no-cv]
+                                       [--private FILE,...] [--styled FILE,...]
 
 ``--data`` is the task-routing data directory (``dev.jsonl``, ``realistic_train.jsonl``,
 ``human_train.jsonl``; default: the ``TASK_ROUTING_DATA`` environment variable). Its rows are
@@ -17,6 +18,10 @@ read from there and never copied into the repository (some carry ShareAlike lice
 ``--extra FILE[:WEIGHT]`` (repeatable) adds rows kept outside the data directory, e.g. the Dolly
 rows of scripts/dolly_rows.py, with that sample weight (default 1); they are reported in the CV
 block under the file's stem like the other files. Without it the training rows are unchanged.
+``--augment FILE[:SCALE]`` adds noised copies of training rows (scripts/augment_rows.py): each
+copy names its origin row and weighs that row's weight times SCALE; in the CV it sits in its
+origin's fold, so no copy of a tested row is trained on (measured, not shipped:
+docs/classifier-history.md, "Human-style augmentation").
 
 Unless ``--no-cv``, a 5-fold cross-validation over all training rows comes first. It prints
 macro-F1 per training file and accuracy per source dataset, and fits the temperature that
@@ -86,6 +91,7 @@ STYLED: tuple[str, ...] = ()
 GATE_C = 1.0
 
 Feats = tuple[set[str], set[str]]
+ORIGIN = "origin"  # an augmented row's {"file", "index"}: the training row it copies (scripts/augment_rows.py)
 
 
 def load_jsonl(path: Path | str) -> list[dict]:
@@ -127,6 +133,48 @@ def load_extras(specs: list[str] | None) -> tuple[dict[str, list[dict]], dict[st
         name = path.stem if path.stem not in (*TRAIN_FILES, "extra", "condense", *sets) else f"{path.stem}+{len(sets)}"
         sets[name], weights[name] = rows, weight
     return sets, weights
+
+
+def load_augmented(specs: list[str] | None) -> tuple[dict[str, list[dict]], dict[str, float]]:
+    """Rows of ``--augment FILE[:SCALE]`` (scripts/augment_rows.py) by name, and each name's scale:
+    an augmented row weighs its origin file's row weight times SCALE (default 1)."""
+    sets, scale = load_extras(specs)
+    for name, rows in sets.items():
+        if not all(isinstance(r.get(ORIGIN), dict) for r in rows):
+            sys.exit(f"{name}: every augmented row needs an '{ORIGIN}' (scripts/augment_rows.py)")
+    return sets, scale
+
+
+def origins(rows: list[dict], files: list[str]) -> list[int | None]:
+    """For each row, the position in ``rows`` of the row it is an augmented copy of (None: a row of its
+    own). A cross-validation keeps a copy out of training while its origin is tested."""
+    start: dict[str, int] = {}
+    for i, f in enumerate(files):
+        start.setdefault(f, i)
+    out: list[int | None] = []
+    for row in rows:
+        o = row.get(ORIGIN)
+        if o is None:
+            out.append(None)
+            continue
+        j = start.get(o["file"], -1) + o["index"]
+        if o["file"] not in start or j >= len(rows) or files[j] != o["file"] or rows[j]["label"] != row["label"]:
+            raise ValueError(f"augmented row's origin {o} is not a training row with its label")
+        out.append(j)
+    return out
+
+
+def folds_with_origins(keys: list[str], origin: list[int | None]) -> list[int]:
+    """Folds of the rows of their own (stratified by key, as ``folds``: the same folds as without
+    augmented rows), and each augmented copy in its origin's fold."""
+    own = [i for i, o in enumerate(origin) if o is None]
+    fold = [0] * len(keys)
+    for i, f in zip(own, folds([keys[i] for i in own])):
+        fold[i] = f
+    for i, o in enumerate(origin):
+        if o is not None:
+            fold[i] = fold[o]
+    return fold
 
 
 def dataset(row: dict) -> str:
@@ -235,13 +283,17 @@ def stamp(model: dict, version: str, meta: dict | None = None) -> dict:
 
 
 def training_set(sets: dict[str, list[dict]], row_weight: dict[str, float] | None = None,
-                 ) -> tuple[list[dict], list[float], list[str]]:
-    """All training rows, their sample weights and the file each came from."""
+                 augment_scale: dict[str, float] | None = None) -> tuple[list[dict], list[float], list[str]]:
+    """All training rows, their sample weights and the file each came from. The rows of a file in
+    ``augment_scale`` weigh their origin file's weight times its scale."""
     rows, weights, files = [], [], []
     row_weight = {**ROW_WEIGHT, **(row_weight or {})}
     for name, part in sets.items():
         rows += part
-        weights += [row_weight[name]] * len(part)
+        if name in (augment_scale or {}):
+            weights += [row_weight[r[ORIGIN]["file"]] * augment_scale[name] for r in part]
+        else:
+            weights += [row_weight[name]] * len(part)
         files += [name] * len(part)
     return rows, weights, files
 
@@ -317,6 +369,9 @@ def main() -> None:
     ap.add_argument("--data", help=f"the task-routing data directory (default: ${DATA_ENV})")
     ap.add_argument("--extra", action="append", metavar="FILE[:WEIGHT]",
                     help="more training rows from outside the data directory, with a sample weight (default 1)")
+    ap.add_argument("--augment", action="append", metavar="FILE[:SCALE]",
+                    help="augmented copies of training rows (scripts/augment_rows.py), each weighing its "
+                         "origin row's weight times SCALE (default 1); in the CV a copy shares its origin's fold")
     ap.add_argument("--out", default=str(WEIGHTS_PATH))
     ap.add_argument("--version", default=time.strftime("%Y-%m-%d", time.gmtime()), help="version string to ship")
     ap.add_argument("--no-cv", action="store_true", help="skip the CV report and calibration (temperature 1)")
@@ -340,7 +395,10 @@ def main() -> None:
     sets = load_training(data_dir(args.data))
     extras, extra_weight = load_extras(args.extra)
     sets.update(extras)
-    rows, weights, files = training_set(sets, extra_weight)
+    augmented, scale = load_augmented(args.augment)
+    sets.update(augmented)
+    rows, weights, files = training_set(sets, extra_weight, scale)
+    origin = origins(rows, files)
     private = tuple(x for x in args.private.split(",") if x)
     styled = tuple(x for x in args.styled.split(",") if x)
     if unknown := set(styled) - set(sets):
@@ -352,17 +410,21 @@ def main() -> None:
         meta["styled"] = list(styled)
     if extra_weight:
         meta["extra_weight"] = extra_weight
+    if scale:
+        meta["augment_scale"] = scale
     if emb is not None:
         meta["embedding"] = {"source": emb.source, "pool": emb.pool, "k": emb.k, "weak": emb.weak}
     if not args.no_cv:
-        fold = folds([f + r["label"] for f, r in zip(files, rows)])
+        fold = folds_with_origins([f + r["label"] for f, r in zip(files, rows)], origin)
         scores = oof_scores(feats, rows, weights, fold, files, private=private, styled=styled, embedding=emb)
         pred = [max(range(4), key=s.__getitem__) for s in scores]
         print(f"5-fold CV over all training rows (n={len(rows)}), per source:")
         print(per_source_report(rows, files, gold, pred))
-        temperature = fit_temperature(scores, gold)
-        before = ece([softmax(s) for s in scores], gold)
-        after = ece([softmax(s, temperature) for s in scores], gold)
+        # calibrated on the rows of their own: the augmented copies are not traffic
+        own = [i for i, o in enumerate(origin) if o is None]
+        temperature = fit_temperature([scores[i] for i in own], [gold[i] for i in own])
+        before = ece([softmax(scores[i]) for i in own], [gold[i] for i in own])
+        after = ece([softmax(scores[i], temperature) for i in own], [gold[i] for i in own])
         print(f"calibration: temperature {temperature:.3f}; out-of-fold ECE {before:.4f} -> {after:.4f}")
         meta.update(temperature=round(temperature, 4), cv_ece=round(after, 4))
     model = stamp(fit(feats, [r["label"] for r in rows], weights, temperature=temperature, domains=files,
