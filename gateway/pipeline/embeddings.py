@@ -18,6 +18,7 @@ from gateway.observe.tracing import begin as begin_trace
 from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import serve
+from gateway.pipeline.opening import open_attempt
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import parse_json, read_body
 from gateway.pipeline.tokens import embeddings_input_bound
@@ -130,13 +131,9 @@ class EmbeddingsAttempt:
             return UpstreamError(400, f"{dep.provider.format} has no embeddings endpoint", "invalid_request_error",
                                  "embeddings_unsupported", retryable=False)
         upstream = adapter.embeddings_to_upstream(self.body, dep)
-        if call.trace is not None:  # the provider sees this attempt's span as its parent
-            upstream.headers = {**upstream.headers, **call.trace.upstream_headers()}
-        opened = await gw.upstream.open(upstream, dep.provider.timeouts, deadline, dep.provider.egress)
+        opened = await open_attempt(gw.upstream, upstream, dep, deadline, call.trace)
         if isinstance(opened, UpstreamError):
             return opened
-        if call.trace is not None:
-            call.trace.attempt_answered(opened.status)
         data = await gw.upstream.read_body(opened, deadline)
         if isinstance(data, UpstreamError):
             return data

@@ -27,6 +27,7 @@ from gateway.pipeline.admit import WorstCase
 from gateway.pipeline.context import Gateway
 from gateway.pipeline.fallback import serve
 from gateway.pipeline.media_asks import MediaAsk, image_ask, moderation_ask, speech_ask, transcription_ask
+from gateway.pipeline.opening import open_attempt
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import read_body
 from gateway.pricing import estimate_tokens
@@ -104,13 +105,9 @@ class MediaAttempt:
     async def __call__(self, dep: Deployment, attempt_id: str, deadline: float) -> WholeReply | EventStream | UpstreamError:
         gw, call, ask = self.gw, self.call, self.ask
         upstream = ask.build(dep)
-        if call.trace is not None:  # the provider sees this attempt's span as its parent
-            upstream.headers = {**upstream.headers, **call.trace.upstream_headers()}
-        opened = await gw.upstream.open(upstream, dep.provider.timeouts, deadline, dep.provider.egress)
+        opened = await open_attempt(gw.upstream, upstream, dep, deadline, call.trace)
         if isinstance(opened, UpstreamError):
             return opened
-        if call.trace is not None:
-            call.trace.attempt_answered(opened.status)
         if opened.status >= 400:
             data = await gw.upstream.read_body(opened, deadline, 1 << 20)
             if isinstance(data, UpstreamError):

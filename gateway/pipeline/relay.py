@@ -24,6 +24,7 @@ from gateway.net.deadlines import within
 from gateway.net.upstream import Opened
 from gateway.pipeline.cache import CacheIntent
 from gateway.pipeline.cache_stream import CollectingEncoder, Collector
+from gateway.pipeline.opening import open_attempt
 from gateway.pipeline.custom_tools import CustomCallStream, as_functions, restore
 from gateway.pipeline.record import Call
 from gateway.pipeline.request import ChatRequest
@@ -79,13 +80,9 @@ class ChatAttempt:
         request = adapter.to_upstream(body, dep, chat.stream)
         self.call.adapted = request.adapted  # this attempt's: a fallback's request is its own
         trace = self.call.trace
-        if trace is not None:  # the provider sees this attempt's span as its parent
-            request.headers = {**request.headers, **trace.upstream_headers()}
-        opened = await gw.upstream.open(request, dep.provider.timeouts, deadline, dep.provider.egress)
+        opened = await open_attempt(gw.upstream, request, dep, deadline, trace)
         if isinstance(opened, UpstreamError):
             return opened
-        if trace is not None:
-            trace.attempt_answered(opened.status)
         if opened.status >= 400:
             data = await gw.upstream.read_body(opened, deadline, 1 << 20)
             if isinstance(data, UpstreamError):
