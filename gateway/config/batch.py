@@ -21,7 +21,7 @@ class BatchSettings:
     concurrency: int = 4
     poll_interval_s: float = 1.0
     lease_s: float = 600.0
-    max_file_bytes: int = 4 << 20   # both caps bound the one script that stores a batch's lines (docs/batch.md)
-    max_lines: int = 10_000
+    max_file_bytes: int = 4 << 20   # bounds the one script that stores an upload (docs/batch.md)
+    max_lines: int = 50_000
     file_ttl_s: int = 30 * DAY_S
     output_ttl_s: int = 30 * DAY_S

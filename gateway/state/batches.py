@@ -19,6 +19,8 @@ from gateway.state.values import as_int, as_text
 FILE_FIELDS = ("owner", "purpose", "filename", "bytes", "lines", "created_us", "expires_us")
 TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+STAGE_LINES = 500        # input lines per lua/batch_stage.lua call: a millisecond or two of the engine
+STAGE_TTL_MS = 600_000   # staged lines of a batch never created go after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +141,13 @@ class BatchState:
         args: list[Any] = [batch_id, owner, endpoint, input_file_id, str(window_s), str(keep_ms),
                            orjson.dumps(metadata) if metadata else "", orjson.dumps(errors) if errors else "",
                            str(0 if errors else len(lines))]
-        created, status, _ = await self.scripts.call("batch_create", keys, args + ([] if errors else lines),
-                                                     pooled=True)
+        for first in range(0, 0 if errors else len(lines), STAGE_LINES):  # short calls (lua/batch_stage.lua)
+            stored, _ = await self.scripts.call("batch_stage", keys[:2],
+                                                [str(first), str(STAGE_TTL_MS), *lines[first:first + STAGE_LINES]],
+                                                pooled=True)
+            if not int(stored):
+                return False, "exists"
+        created, status, _ = await self.scripts.call("batch_create", keys, args, pooled=True)
         return bool(int(created)), as_text(status)
 
     async def batch(self, batch_id: str) -> BatchRecord | None:

@@ -1,6 +1,7 @@
-"""The reference model of lua/batch_create.lua, batch_claim.lua, batch_record.lua and
-batch_cancel.lua (with lua/lib/batch.lua): batches of lines handed out in leased chunks, one
-result per line, and the ends a batch reaches (completed, cancelled, expired).
+"""The reference model of lua/batch_create.lua (its lines staged by batch_stage.lua first),
+batch_claim.lua, batch_record.lua and batch_cancel.lua (with lua/lib/batch.lua): batches of lines
+handed out in leased chunks, one result per line, and the ends a batch reaches (completed,
+cancelled, expired).
 
 Driven by the engine's clock (each script's `now_us`), it must give the same answers as the
 scripts (tests/state/test_batch_store.py checks that on random operations). Key expiry is not
@@ -41,10 +42,10 @@ class BatchStoreModel:
 
     def create(self, id_: str, owner: str, file_owner: str | None, endpoint: str, window_s: int, errors: bool,
                lines: list[str], now: int) -> tuple[int, str]:
-        if file_owner != owner:
-            return 0, "no_file"
         if id_ in self.batches:
             return 0, "exists"
+        if file_owner != owner:
+            return 0, "no_file"
         status = "failed" if errors else "validating"
         b = ModelBatch(owner, endpoint, status, 0 if errors else len(lines), now + window_s * 1_000_000,
                        {} if errors else dict(enumerate(lines)))

@@ -21,7 +21,7 @@ from gateway.state.resp import RespConnection
 
 ENTRY_SCRIPTS = ("admit", "settle", "release", "breaker_report", "lease", "fold", "admin_auth",
                  "response_put", "response_get", "key_write", "team_write", "cache_put", "cache_get",
-                 "audit_append", "file_put", "batch_create", "batch_claim", "batch_record", "batch_cancel")
+                 "audit_append", "file_put", "batch_stage", "batch_create", "batch_claim", "batch_record", "batch_cancel")
 
 
 def lua_dir() -> Path:

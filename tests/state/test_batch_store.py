@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gateway.state.batches import BatchState, Claim, NoClaim
 from gateway.state.reference_batch import BatchStoreModel
 from gateway.state.store import StateStore
+from gateway.state.values import as_text
 
 HOUR_MS = 3_600_000
 DAY_S = 86_400
@@ -155,11 +156,35 @@ async def test_bad_arguments_are_refused_before_any_write(backend):
     keys = store.keys.batch("b1")
     with pytest.raises(Exception, match="kind"):
         await store.scripts.call("batch_record", keys, ["b1", "0", "maybe", "x", "-", "0", "10"])
-    with pytest.raises(Exception, match="lines"):
-        await store.scripts.call("batch_create", [*keys, store.keys.batches(), store.keys.owner_batches("o"),
-                                                  store.keys.file("f")],
-                                 ["b1", "o", "/v1/embeddings", "f", "10", "10", "", "", "2", "only one"])
+    create = [*keys, store.keys.batches(), store.keys.owner_batches("o"), store.keys.file("f")]
+    with pytest.raises(Exception, match="lines"):  # a valid batch of no line
+        await store.scripts.call("batch_create", create, ["b1", "o", "/v1/embeddings", "f", "10", "10", "", "", "0"])
+    with pytest.raises(Exception, match="arguments"):  # lines are staged, never passed to create
+        await store.scripts.call("batch_create", create, ["b1", "o", "/v1/embeddings", "f", "10", "10", "", "", "1",
+                                                          "a line"])
     assert await store.client.exists(*keys[:5]) == 0
+
+
+async def test_lines_are_staged_in_chunks_and_checked_by_create(backend, monkeypatch):
+    """lua/batch_stage.lua: a batch's lines come in short calls; create refuses a batch whose
+    lines did not all arrive (and drops what did), and staging stops once the batch exists."""
+    import gateway.state.batches as batches
+    monkeypatch.setattr(batches, "STAGE_LINES", 2)  # five lines: three calls
+    b = BatchState(await backend.store())
+    batch_id = await new_batch(b, 5)
+    claim = await b.claim(batch_id, 10, HOUR_MS)
+    assert isinstance(claim, Claim) and [i for i, _ in claim.lines] == [0, 1, 2, 3, 4]
+    assert [line for _, line in claim.lines] == [b'{"i":%d}' % i for i in range(5)]
+    keys = b.keys.batch(batch_id)
+    stored, staged = await b.scripts.call("batch_stage", keys[:2], ["5", "60000", "late"])
+    assert (int(stored), int(staged)) == (0, 5)  # the batch exists: its lines are only read
+    other = "batch_" + uuid.uuid4().hex[:12]
+    await b.scripts.call("batch_stage", b.keys.batch(other)[:2], ["0", "60000", "one of two"])
+    create = [*b.keys.batch(other), b.keys.batches(), b.keys.owner_batches(OWNER), b.keys.file(await upload(b))]
+    created, reason, _ = await b.scripts.call("batch_create", create, [other, OWNER, "/v1/chat/completions", "f",
+                                                                       "10", "10", "", "", "2"])
+    assert (int(created), as_text(reason)) == (0, "unstaged")
+    assert await b.client.exists(*b.keys.batch(other)[:2]) == 0
 
 
 OPS = st.lists(st.tuples(st.sampled_from(["claim", "claim", "record", "record", "record", "cancel", "pause"]),
